@@ -1,0 +1,212 @@
+// Command ytcaption-core is ytcaption's control plane.
+//
+//	ytcaption-core serve     run core (Connect API, fetch stage, dispatch)
+//	ytcaption-core migrate   apply database migrations and exit
+//	ytcaption-core dev       run core, an edge and a gpu-node in one process
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ytcaption/ytcaption/core"
+	"github.com/ytcaption/ytcaption/core/devstack"
+	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/internal/envflag"
+	"github.com/ytcaption/ytcaption/internal/miniosrv"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "ytcaption-core:", err)
+		}
+		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage error")
+
+const usage = `ytcaption-core is ytcaption's control plane: jobs, downloads, dispatch to gpu-nodes.
+
+Usage:
+  ytcaption-core serve     run core (Connect API on --addr, fetch stage, lease rescue)
+  ytcaption-core migrate   apply pending database migrations and exit
+  ytcaption-core dev       run core, an edge and one gpu-node in one process (local use)
+
+Run "ytcaption-core <command> --help" for a command's flags.`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], getenv, stdout, stderr)
+	case "dev":
+		return dev(ctx, args[1:], getenv, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s\n", args[0], usage)
+	return errUsage
+}
+
+func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format must be text or json, got %q", errUsage, format)
+}
+
+func parse(fs *flag.FlagSet, prefix, summary string, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	fs.Usage = envflag.Usage(fs, prefix, summary)
+	if err := envflag.Parse(fs, prefix, args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var cfg core.Config
+	var nodeTokens, logFormat string
+	fs.StringVar(&cfg.Addr, "addr", ":8020", "listen address for the Connect API and /health")
+	fs.StringVar(&cfg.PostgresURL, "postgres-url", "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable", "PostgreSQL connection URL")
+	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)
+	fs.BoolVar(&cfg.S3UseSSL, "s3-use-ssl", false, "talk to the S3 endpoint over TLS")
+	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents (required)")
+	fs.StringVar(&nodeTokens, "node-tokens", "", "comma-separated tokens gpu-nodes may present (required)")
+	fs.BoolVar(&cfg.AllowPrivateURLs, "allow-private-urls", false, "fetch media from loopback/private addresses (never in production)")
+	fs.IntVar(&cfg.FetchWorkers, "fetch-workers", 2, "concurrent downloads")
+	fs.DurationVar(&cfg.Lease, "lease", 0, "job lease length (default 30s)")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 0, "gpu-node heartbeat interval (default 10s)")
+	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 3, "attempts per stage before a job fails")
+	fs.Int64Var(&cfg.MaxDownloadBytes, "max-download-bytes", 1<<30, "direct downloads larger than this fail with media_too_large")
+	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "longer media fails with too_long (default 4h)")
+	fs.StringVar(&cfg.YtDlpBinary, "yt-dlp", "yt-dlp", "yt-dlp binary")
+	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
+	fs.StringVar(&cfg.FFprobe, "ffprobe", "ffprobe", "ffprobe binary")
+	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for per-job temp files")
+	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	if err := parse(fs, "YTCAPTION_CORE", "ytcaption-core serve: run the control plane.", args, getenv, stderr); err != nil {
+		return err
+	}
+	for _, t := range strings.Split(nodeTokens, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			cfg.NodeTokens = append(cfg.NodeTokens, t)
+		}
+	}
+	if cfg.ServiceToken == "" || len(cfg.NodeTokens) == 0 {
+		return fmt.Errorf("%w: --service-token and --node-tokens are required", errUsage)
+	}
+	log, err := newLogger(logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	c, err := core.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Run(ctx)
+}
+
+func s3Flags(fs *flag.FlagSet, endpoint, access, secret, bucket *string) {
+	fs.StringVar(endpoint, "s3-endpoint", "", "S3/MinIO endpoint host:port")
+	fs.StringVar(access, "s3-access-key", "", "S3 access key")
+	fs.StringVar(secret, "s3-secret-key", "", "S3 secret key")
+	fs.StringVar(bucket, "s3-bucket", "ytcaption", "bucket for audio and artifacts")
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	url := fs.String("postgres-url", "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable", "PostgreSQL connection URL")
+	if err := parse(fs, "YTCAPTION_CORE", "ytcaption-core migrate: apply pending database migrations and exit.", args, getenv, stderr); err != nil {
+		return err
+	}
+	pool, err := core.Connect(ctx, *url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	n, err := migrations.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
+	return nil
+}
+
+func dev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	var cfg devstack.Config
+	var logFormat string
+	dataDir := ".data"
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		dataDir = d + "/ytcaption"
+	} else if h := getenv("HOME"); h != "" {
+		dataDir = h + "/.local/share/ytcaption"
+	}
+	fs.StringVar(&cfg.DataDir, "data-dir", dataDir, "MinIO data and temp files")
+	fs.StringVar(&cfg.EdgeAddr, "edge-addr", "127.0.0.1:8000", "public REST address")
+	fs.StringVar(&cfg.CoreAddr, "core-addr", "127.0.0.1:8020", "core's Connect address")
+	fs.StringVar(&cfg.PostgresURL, "postgres-url", devstack.DefaultPostgresURL, "PostgreSQL URL (the database is created if missing)")
+	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)
+	fs.StringVar(&cfg.MinIOBinary, "minio-binary", "", "MinIO server binary, started when no --s3-endpoint is given (default: $YTCAPTION_MINIO_BIN, PATH, or the make deps cache)")
+	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for the dev user (generated and printed when empty)")
+	fs.StringVar(&cfg.Engine, "engine", "sphinx", "speech engine of the gpu-node: sphinx, openai or whispercpp")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	summary := "ytcaption-core dev: run core, an edge and one gpu-node in one process against the local Postgres and a MinIO it starts.\nMedia URLs on loopback and private addresses are allowed, so local files can be served."
+	if err := parse(fs, "YTCAPTION_DEV", summary, args, getenv, stderr); err != nil {
+		return err
+	}
+	log, err := newLogger(logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.MinIOBinary == "" && cfg.S3Endpoint == "" {
+		if cfg.MinIOBinary, err = miniosrv.FindBinary(getenv); err != nil {
+			return err
+		}
+	}
+	cfg.Logger, cfg.Version = log, version
+	return devstack.Run(ctx, cfg, func(s devstack.Stack) {
+		fmt.Fprintf(stdout, "ytcaption dev stack is up.\n  REST API: %s\n  API key:  %s\n\nTry:\n  curl -H 'Authorization: Bearer %s' %s/v1/jobs\n\nCtrl-C stops it.\n",
+			s.EdgeURL, s.APIKey, s.APIKey, s.EdgeURL)
+	})
+}

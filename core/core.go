@@ -1,0 +1,298 @@
+// Package core is ytcaption's control plane: it owns jobs (Postgres), audio
+// (the blob store), the download stage, dispatch to gpu-nodes with fenced
+// leases, and the Connect services the edge and the agents call.
+//
+// New connects and migrates; Serve runs everything until its context ends.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ytcaption/ytcaption/core/internal/api"
+	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/fetch"
+	"github.com/ytcaption/ytcaption/core/internal/media"
+	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/safehttp"
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
+)
+
+// Config configures core. Zero values take the documented defaults.
+type Config struct {
+	Addr        string // Connect and health listener; default ":8020"
+	PostgresURL string
+
+	S3Endpoint  string // host:port
+	S3AccessKey string
+	S3SecretKey string
+	S3Bucket    string // default "ytcaption"
+	S3UseSSL    bool
+
+	ServiceToken string   // the edge presents this
+	NodeTokens   []string // gpu-nodes present one of these
+
+	// AllowPrivateURLs lets jobs fetch media from loopback and private
+	// addresses. Only the dev stack and tests turn it on.
+	AllowPrivateURLs bool
+
+	FetchWorkers      int           // default 2
+	Lease             time.Duration // default 30 s
+	HeartbeatInterval time.Duration // default 10 s
+	MaxAttempts       int           // per stage; default 3
+	MaxDownloadBytes  int64         // default 1 GiB
+	MaxDuration       time.Duration // default 4 h
+
+	YtDlpBinary string // default "yt-dlp"
+	FFmpeg      string // default "ffmpeg"
+	FFprobe     string // default "ffprobe"
+	// YtDlpExtractors restricts yt-dlp's extractors; default "youtube".
+	YtDlpExtractors string
+	WorkDir         string // temp files; default os.TempDir()
+	InstanceID      string // lease owner name; default hostname-pid
+
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Addr == "" {
+		c.Addr = ":8020"
+	}
+	if c.S3Bucket == "" {
+		c.S3Bucket = "ytcaption"
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
+	}
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		c.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Core is a running control plane.
+type Core struct {
+	cfg   Config
+	log   *slog.Logger
+	pool  *pgxpool.Pool
+	store *store.Store
+	blobs *blob.Store
+}
+
+// New connects to Postgres and the blob store and applies pending migrations
+// (under an advisory lock, so replicas starting together migrate once).
+func New(ctx context.Context, cfg Config) (*Core, error) {
+	cfg.defaults()
+	if cfg.ServiceToken == "" || len(cfg.NodeTokens) == 0 {
+		return nil, errors.New("a service token and at least one node token are required")
+	}
+	pool, err := Connect(ctx, cfg.PostgresURL)
+	if err != nil {
+		return nil, err
+	}
+	n, err := migrations.Migrate(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if n > 0 {
+		cfg.Logger.InfoContext(ctx, "migrations applied", "count", n)
+	}
+	blobs, err := blob.New(ctx, blob.Config{
+		Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
+		Bucket: cfg.S3Bucket, UseSSL: cfg.S3UseSSL,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	return &Core{cfg: cfg, log: cfg.Logger, pool: pool, store: store.New(pool), blobs: blobs}, nil
+}
+
+// Connect opens and pings a Postgres pool.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("reach postgres: %w", err)
+	}
+	return pool, nil
+}
+
+// Close releases the database pool.
+func (c *Core) Close() { c.pool.Close() }
+
+// EnsureAPIKey makes sure a user with the given name and role exists and owns
+// key; with key empty it creates a new random key. It returns the key.
+func (c *Core) EnsureAPIKey(ctx context.Context, user string, admin bool, key string) (string, error) {
+	role := store.RoleUser
+	if admin {
+		role = store.RoleAdmin
+	}
+	u, err := c.store.EnsureUser(ctx, user, role)
+	if err != nil {
+		return "", err
+	}
+	if key == "" {
+		return c.store.CreateAPIKey(ctx, u.ID)
+	}
+	return key, c.store.AddAPIKey(ctx, u.ID, key)
+}
+
+// Run listens on the configured address and serves until ctx ends.
+func (c *Core) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", c.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.cfg.Addr, err)
+	}
+	return c.Serve(ctx, ln)
+}
+
+// Serve runs the Connect services, the fetch stage and the lease rescuer until
+// ctx ends, then shuts down: held long-polls answer at once, downloads in
+// flight are handed back, and in-flight calls get up to 30 s to finish.
+func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
+	queued, ready, cancels := dispatch.NewSignal(), dispatch.NewSignal(), dispatch.NewKeyed()
+	stopping := make(chan struct{})
+
+	mux := http.NewServeMux()
+	api.Register(mux, api.Config{
+		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs,
+		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval,
+		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
+	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Queued: queued, Ready: ready, Cancels: cancels, Stopping: stopping})
+	c.health(mux)
+
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // Connect streaming and gRPC clients without TLS
+	srv := &http.Server{
+		Handler:           mux,
+		Protocols:         protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No WriteTimeout: it would cut long-polls and WatchJob streams.
+		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
+	}
+
+	stageCtx, stopStage := context.WithCancel(context.WithoutCancel(ctx))
+	stage := fetch.New(c.log, fetch.Config{
+		Workers: c.cfg.FetchWorkers, Owner: c.cfg.InstanceID, Lease: c.cfg.Lease,
+		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: c.cfg.WorkDir,
+	}, fetch.Deps{
+		Store: c.store, Blobs: c.blobs,
+		YtDlp:  ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration}),
+		Media:  media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
+		HTTP:   safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
+		Queued: queued, Ready: ready, Cancels: cancels,
+	})
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	})
+	wg.Go(func() { _ = stage.Run(stageCtx) })
+	wg.Go(func() { c.rescue(stageCtx, queued, ready) })
+	c.log.InfoContext(ctx, "core serving", "addr", ln.Addr().String(), "instance", c.cfg.InstanceID)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	c.log.InfoContext(ctx, "core shutting down")
+	close(stopping)
+	stopStage()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+		err = fmt.Errorf("shut down http: %w", serr)
+	}
+	wg.Wait()
+	return err
+}
+
+// rescue requeues jobs whose lease expired (a node or core instance died) and
+// wakes the stage that will take them.
+func (c *Core) rescue(ctx context.Context, queued, ready *dispatch.Signal) {
+	every := c.cfg.Lease / 3
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every/2 + rand.N(every/2+1)):
+		}
+		n, err := c.store.RescueExpired(ctx, 100)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.WarnContext(ctx, "rescue expired leases", "err", err)
+			}
+			continue
+		}
+		if n > 0 {
+			c.log.InfoContext(ctx, "expired leases rescued", "count", n)
+			queued.Notify()
+			ready.Notify()
+		}
+	}
+}
+
+// health serves liveness, readiness (Postgres and the blob store answer) and metrics.
+func (c *Core) health(mux *http.ServeMux) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := c.pool.Ping(ctx); err != nil {
+			c.log.WarnContext(ctx, "not ready", "dependency", "postgres", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"postgres is unreachable"}}`))
+			return
+		}
+		if err := c.blobs.Ping(ctx); err != nil {
+			c.log.WarnContext(ctx, "not ready", "dependency", "blob", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"the blob store is unreachable"}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+}

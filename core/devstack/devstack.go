@@ -1,0 +1,228 @@
+// Package devstack runs all of ytcaption in one process for local use and
+// end-to-end tests: core, an edge and one gpu-node agent, against a Postgres
+// and (unless S3 settings are given) a MinIO server it starts itself.
+//
+// It is what `ytcaption-core dev` and `make run` start. It allows media URLs on
+// loopback and private addresses so that local files can be served.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ytcaption/ytcaption/core"
+	"github.com/ytcaption/ytcaption/edge"
+	agent "github.com/ytcaption/ytcaption/gpu-node"
+	"github.com/ytcaption/ytcaption/internal/miniosrv"
+)
+
+// DefaultPostgresURL is the dev database; it is created when missing.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable"
+
+// Config configures the stack. Zero values take the defaults noted.
+type Config struct {
+	DataDir     string // MinIO data and temp files; default ./.data
+	EdgeAddr    string // public REST; default 127.0.0.1:8000
+	CoreAddr    string // core's Connect listener; default 127.0.0.1:8020
+	PostgresURL string // default DefaultPostgresURL
+
+	// S3 settings; when S3Endpoint is empty a MinIO is started from MinIOBinary.
+	S3Endpoint, S3AccessKey, S3SecretKey, S3Bucket string
+	MinIOBinary                                    string
+
+	APIKey string // the dev user's key; generated when empty
+	Engine string // gpu-node engine; default "sphinx"
+
+	// Knobs tests turn; zero means core's defaults.
+	MaxDownloadBytes  int64
+	Lease             time.Duration
+	HeartbeatInterval time.Duration
+	YtDlpBinary       string
+	YtDlpExtractors   string
+
+	Version string
+	Logger  *slog.Logger
+}
+
+// Stack describes a running stack.
+type Stack struct {
+	EdgeURL string // public REST base URL
+	CoreURL string // core's Connect base URL
+	APIKey  string // the dev user's API key
+	WorkDir string // where the gpu-node keeps audio (tests look for engine processes by it)
+}
+
+// Run starts the stack, calls started once it serves, and runs until ctx ends.
+func Run(ctx context.Context, cfg Config, started func(Stack)) error {
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".data"
+	}
+	if cfg.EdgeAddr == "" {
+		cfg.EdgeAddr = "127.0.0.1:8000"
+	}
+	if cfg.CoreAddr == "" {
+		cfg.CoreAddr = "127.0.0.1:8020"
+	}
+	if cfg.PostgresURL == "" {
+		cfg.PostgresURL = DefaultPostgresURL
+	}
+	if cfg.Engine == "" {
+		cfg.Engine = "sphinx"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	workDir := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return fmt.Errorf("make work dir: %w", err)
+	}
+	workDir, _ = filepath.Abs(workDir)
+
+	if err := ensureDatabase(ctx, cfg.PostgresURL); err != nil {
+		return err
+	}
+	if cfg.S3Endpoint == "" {
+		srv, err := miniosrv.Start(ctx, miniosrv.Config{
+			Binary: cfg.MinIOBinary, Dir: filepath.Join(cfg.DataDir, "minio"), Addr: "127.0.0.1:0",
+			Logger: log.With("component", "minio"),
+		})
+		if err != nil {
+			return fmt.Errorf("start minio: %w", err)
+		}
+		defer func() { _ = srv.Stop() }()
+		cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey = srv.Endpoint, srv.AccessKey, srv.SecretKey
+		log.InfoContext(ctx, "minio started", "endpoint", srv.Endpoint)
+	}
+
+	serviceToken, nodeToken := randomToken(), randomToken()
+	c, err := core.New(ctx, core.Config{
+		PostgresURL: cfg.PostgresURL,
+		S3Endpoint:  cfg.S3Endpoint, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, S3Bucket: cfg.S3Bucket,
+		ServiceToken: serviceToken, NodeTokens: []string{nodeToken},
+		AllowPrivateURLs: true,
+		MaxDownloadBytes: cfg.MaxDownloadBytes, Lease: cfg.Lease, HeartbeatInterval: cfg.HeartbeatInterval,
+		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors,
+		WorkDir: workDir, Logger: log.With("component", "core"),
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	key, err := c.EnsureAPIKey(ctx, "dev", true, cfg.APIKey)
+	if err != nil {
+		return fmt.Errorf("set up dev key: %w", err)
+	}
+
+	coreLn, err := net.Listen("tcp", cfg.CoreAddr)
+	if err != nil {
+		return fmt.Errorf("listen core: %w", err)
+	}
+	edgeLn, err := net.Listen("tcp", cfg.EdgeAddr)
+	if err != nil {
+		coreLn.Close()
+		return fmt.Errorf("listen edge: %w", err)
+	}
+	coreURL := "http://" + coreLn.Addr().String()
+	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, Version: cfg.Version, Logger: log.With("component", "edge")})
+	if err != nil {
+		coreLn.Close()
+		edgeLn.Close()
+		return err
+	}
+	a, err := agent.New(agent.Config{
+		CoreURL: coreURL, NodeToken: nodeToken, NodeID: "dev-node", Version: cfg.Version,
+		WorkDir: workDir, Engine: cfg.Engine, Logger: log.With("component", "gpu-node"),
+	})
+	if err != nil {
+		coreLn.Close()
+		edgeLn.Close()
+		return err
+	}
+
+	// Stop order matters: the agent first (it hands back its job), then the
+	// edge, then core.
+	coreCtx, stopCore := context.WithCancel(context.WithoutCancel(ctx))
+	edgeCtx, stopEdge := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() { errs <- c.Serve(coreCtx, coreLn) })
+	wg.Go(func() { errs <- e.Serve(edgeCtx, edgeLn) })
+	agentDone := make(chan struct{})
+	go func() {
+		defer close(agentDone)
+		if err := a.Run(ctx); err != nil {
+			errs <- fmt.Errorf("gpu-node: %w", err)
+		}
+	}()
+
+	if started != nil {
+		started(Stack{EdgeURL: "http://" + edgeLn.Addr().String(), CoreURL: coreURL, APIKey: key, WorkDir: workDir})
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	<-agentDone
+	stopEdge()
+	stopCore()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		runErr = errors.Join(runErr, err)
+	}
+	return runErr
+}
+
+// ensureDatabase creates the URL's database when it does not exist, so the dev
+// stack needs only a running Postgres server.
+func ensureDatabase(ctx context.Context, dbURL string) error {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return fmt.Errorf("parse postgres url: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" || name == "postgres" {
+		return nil
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, admin.String())
+	if err != nil {
+		return fmt.Errorf("reach postgres at %s (is it running?): %w", u.Host, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(cctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,442 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/miniotest"
+	"github.com/ytcaption/ytcaption/internal/pgtest"
+	"github.com/ytcaption/ytcaption/internal/wer"
+)
+
+const librivox = "/usr/share/pocketsphinx/test/data/librivox"
+
+// maxDownload is the dev stack's size cap in these tests; the oversize case serves more.
+const maxDownload = 4 << 20
+
+type client struct {
+	t    *testing.T
+	base string
+	key  string
+}
+
+func (c client) do(method, path string, body any) (int, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(c.t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	require.NoError(c.t, err)
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(c.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(c.t, err)
+	return resp.StatusCode, b
+}
+
+type jobJSON struct {
+	ID           string  `json:"id"`
+	Status       string  `json:"status"`
+	URL          string  `json:"url"`
+	CanonicalURL string  `json:"canonical_url"`
+	Progress     float64 `json:"progress"`
+	CreatedAt    string  `json:"created_at"`
+	FinishedAt   string  `json:"finished_at"`
+	Media        *struct {
+		Title           string  `json:"title"`
+		DurationSeconds float64 `json:"duration_seconds"`
+	} `json:"media"`
+	Error *struct{ Code, Message string } `json:"error"`
+}
+
+func (c client) create(url string) jobJSON {
+	c.t.Helper()
+	code, b := c.do("POST", "/v1/jobs", map[string]string{"url": url, "language": "en"})
+	require.Equal(c.t, http.StatusAccepted, code, string(b))
+	var j jobJSON
+	require.NoError(c.t, json.Unmarshal(b, &j))
+	require.Equal(c.t, "queued", j.Status)
+	return j
+}
+
+func (c client) get(id string) jobJSON {
+	c.t.Helper()
+	code, b := c.do("GET", "/v1/jobs/"+id, nil)
+	require.Equal(c.t, http.StatusOK, code, string(b))
+	var j jobJSON
+	require.NoError(c.t, json.Unmarshal(b, &j))
+	return j
+}
+
+// waitFor polls the job until cond holds or the deadline passes.
+func (c client) waitFor(id string, limit time.Duration, cond func(jobJSON) bool) jobJSON {
+	c.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		j := c.get(id)
+		if cond(j) {
+			return j
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("job %s: condition not met within %s; last status %s", id, limit, j.Status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func terminal(j jobJSON) bool {
+	return j.Status == "succeeded" || j.Status == "failed" || j.Status == "cancelled"
+}
+
+func errorCode(t *testing.T, b []byte) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	require.NoError(t, json.Unmarshal(b, &e), string(b))
+	require.NotEmpty(t, e.Error.Message, string(b))
+	return e.Error.Code
+}
+
+// startStack runs the whole dev stack on free ports against a fresh database
+// and bucket, and stops it when the test ends.
+func startStack(t *testing.T) (Stack, string) {
+	t.Helper()
+	minio := miniotest.Start(t)
+	dbURL := pgtest.URL(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan Stack, 1)
+	done := make(chan error, 1)
+	cfg := Config{
+		DataDir: t.TempDir(), EdgeAddr: "127.0.0.1:0", CoreAddr: "127.0.0.1:0", PostgresURL: dbURL,
+		S3Endpoint: minio.Endpoint, S3AccessKey: minio.AccessKey, S3SecretKey: minio.SecretKey,
+		S3Bucket:         fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
+		MaxDownloadBytes: maxDownload,
+		Lease:            6 * time.Second, HeartbeatInterval: 2 * time.Second,
+	}
+	go func() { done <- Run(ctx, cfg, func(s Stack) { started <- s }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(60 * time.Second):
+			t.Error("the stack did not stop within 60 s")
+		}
+	})
+	select {
+	case s := <-started:
+		return s, dbURL
+	case err := <-done:
+		t.Fatalf("stack exited: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("stack did not start within 60 s")
+	}
+	return Stack{}, ""
+}
+
+// mediaServer serves test media on loopback, as a user's own web server would.
+func mediaServer(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	refs := map[string]string{}
+	lines, err := os.ReadFile(filepath.Join(librivox, "transcription"))
+	require.NoError(t, err, "install pocketsphinx-testdata (make deps)")
+	re := regexp.MustCompile(`^<s> (.*) </s> \((.*)\)$`)
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		m := re.FindStringSubmatch(strings.TrimSpace(l))
+		require.NotNil(t, m, l)
+		refs[m[2]] = m[1]
+		// A compressed format, as media on the web is.
+		ffmpeg(t, "-i", filepath.Join(librivox, m[2]+".wav"), "-c:a", "libvorbis", filepath.Join(dir, m[2]+".ogg"))
+	}
+	// Long speech for the cancel test: the five clips, three times over.
+	var list strings.Builder
+	for range 3 {
+		for id := range refs {
+			fmt.Fprintf(&list, "file '%s'\n", filepath.Join(librivox, id+".wav"))
+		}
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "list.txt"), []byte(list.String()), 0o644))
+	ffmpeg(t, "-f", "concat", "-safe", "0", "-i", filepath.Join(dir, "list.txt"), "-c:a", "libvorbis", filepath.Join(dir, "long.ogg"))
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notmedia.txt"), []byte("this is not media\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "empty.ogg"), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "huge.ogg"), bytes.Repeat([]byte{0x4f}, maxDownload+1<<20), 0o644))
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	return srv.URL, refs
+}
+
+func ffmpeg(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", append([]string{"-nostdin", "-loglevel", "error", "-y"}, args...)...).CombinedOutput()
+	require.NoError(t, err, string(out))
+}
+
+// TestEndToEnd drives the public REST API of a real stack — edge, core and a
+// gpu-node running pocketsphinx, on real Postgres, MinIO and ffmpeg — the way a
+// user would.
+func TestEndToEnd(t *testing.T) {
+	media, refs := mediaServer(t)
+	stack, dbURL := startStack(t)
+	api := client{t: t, base: stack.EdgeURL, key: stack.APIKey}
+
+	t.Run("auth", func(t *testing.T) {
+		code, b := client{t: t, base: stack.EdgeURL}.do("GET", "/v1/jobs", nil)
+		require.Equal(t, http.StatusUnauthorized, code)
+		require.Equal(t, "unauthorized", errorCode(t, b))
+		code, b = client{t: t, base: stack.EdgeURL, key: "ytc_wrongwrongwrongwrongwrong"}.do("GET", "/v1/jobs", nil)
+		require.Equal(t, http.StatusUnauthorized, code)
+		require.Equal(t, "unauthorized", errorCode(t, b))
+	})
+
+	t.Run("invalid URLs are refused with invalid_url", func(t *testing.T) {
+		for _, u := range []string{
+			"ftp://example.com/a.mp3",
+			"not a url",
+			"https://www.youtube.com/playlist?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs",
+			"https://www.youtube.com/watch?v=short",
+			"https://youtu.be/",
+			"https://www.youtube.com/channel/UC_x5XG1OV2P6uZZ5FSM9Ttw",
+		} {
+			code, b := api.do("POST", "/v1/jobs", map[string]string{"url": u})
+			require.Equal(t, http.StatusBadRequest, code, u)
+			require.Equal(t, "invalid_url", errorCode(t, b), u)
+		}
+	})
+
+	t.Run("YouTube forms are canonicalised", func(t *testing.T) {
+		for _, u := range []string{
+			"https://youtu.be/dQw4w9WgXcQ?t=42",
+			"https://m.youtube.com/shorts/dQw4w9WgXcQ",
+			"https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDdQw4w9WgXcQ",
+		} {
+			j := api.create(u)
+			require.Equal(t, "https://www.youtube.com/watch?v=dQw4w9WgXcQ", j.CanonicalURL, u)
+			require.Equal(t, u, j.URL)
+			// There is no internet here: cancel rather than let yt-dlp retry.
+			code, b := api.do("DELETE", "/v1/jobs/"+j.ID, nil)
+			require.Equal(t, http.StatusOK, code, string(b))
+		}
+	})
+
+	// Bad media fails at the fetch stage while the gpu-node stays free.
+	bad := map[string]string{
+		"/notmedia.txt": "not_media",
+		"/empty.ogg":    "empty_media",
+		"/missing.ogg":  "source_not_found",
+		"/huge.ogg":     "media_too_large",
+	}
+	badIDs := map[string]string{}
+	for path := range bad {
+		badIDs[path] = api.create(media + path).ID
+	}
+
+	ids := map[string]string{}
+	for id := range refs {
+		ids[id] = api.create(media + "/" + id + ".ogg").ID
+	}
+
+	t.Run("bad media fails with a clear code", func(t *testing.T) {
+		for path, id := range badIDs {
+			j := api.waitFor(id, 60*time.Second, terminal)
+			require.Equal(t, "failed", j.Status, path)
+			require.NotNil(t, j.Error, path)
+			require.Equal(t, bad[path], j.Error.Code, "%s: %s", path, j.Error.Message)
+		}
+	})
+
+	t.Run("LibriVox clips become captions", func(t *testing.T) {
+		var corpus wer.Corpus
+		for clip, id := range ids {
+			j := api.waitFor(id, 4*time.Minute, terminal)
+			require.Equal(t, "succeeded", j.Status, "%s: %+v", clip, j.Error)
+			require.Equal(t, 1.0, j.Progress)
+			require.NotNil(t, j.Media)
+			require.Greater(t, j.Media.DurationSeconds, 2.0)
+
+			code, srt := api.do("GET", "/v1/jobs/"+id+"/transcript?format=srt", nil)
+			require.Equal(t, http.StatusOK, code, string(srt))
+			srtText := checkCues(t, string(srt), false, j.Media.DurationSeconds)
+			code, vtt := api.do("GET", "/v1/jobs/"+id+"/transcript?format=vtt", nil)
+			require.Equal(t, http.StatusOK, code)
+			require.Equal(t, srtText, checkCues(t, string(vtt), true, j.Media.DurationSeconds))
+
+			code, js := api.do("GET", "/v1/jobs/"+id+"/transcript?format=json", nil)
+			require.Equal(t, http.StatusOK, code)
+			var doc struct {
+				Segments []struct {
+					Start, End float64
+					Words      []struct{ Start, End float64 }
+				}
+			}
+			require.NoError(t, json.Unmarshal(js, &doc))
+			require.NotEmpty(t, doc.Segments)
+			require.NotEmpty(t, doc.Segments[0].Words, "sphinx gives word timings")
+
+			rate := corpus.Add(refs[clip], srtText)
+			t.Logf("%s: WER %.3f  ref=%q hyp=%q", clip, rate, refs[clip], srtText)
+		}
+		t.Logf("corpus WER over %d clips: %.3f (%d errors / %d words)", len(ids), corpus.Rate(), corpus.Errs, corpus.Words)
+		require.LessOrEqual(t, corpus.Rate(), 0.5)
+	})
+
+	t.Run("another user's job is not found", func(t *testing.T) {
+		other := otherUserKey(t, dbURL)
+		var any string
+		for _, id := range ids {
+			any = id
+		}
+		code, b := client{t: t, base: stack.EdgeURL, key: other}.do("GET", "/v1/jobs/"+any, nil)
+		require.Equal(t, http.StatusNotFound, code)
+		require.Equal(t, "not_found", errorCode(t, b))
+		code, _ = client{t: t, base: stack.EdgeURL, key: other}.do("DELETE", "/v1/jobs/"+any, nil)
+		require.Equal(t, http.StatusNotFound, code)
+		code, b = client{t: t, base: stack.EdgeURL, key: other}.do("GET", "/v1/jobs", nil)
+		require.Equal(t, http.StatusOK, code)
+		require.JSONEq(t, `{"jobs":[]}`, string(b))
+	})
+
+	t.Run("cancelling a transcribing job stops the engine", func(t *testing.T) {
+		id := api.create(media + "/long.ogg").ID
+		api.waitFor(id, 2*time.Minute, func(j jobJSON) bool { return j.Status == "transcribing" || terminal(j) })
+		// The engine must actually be running before we cancel it.
+		require.Eventually(t, func() bool { return len(enginePIDs(stack.WorkDir)) > 0 }, 30*time.Second, 50*time.Millisecond)
+		code, b := api.do("DELETE", "/v1/jobs/"+id, nil)
+		require.Equal(t, http.StatusOK, code, string(b))
+		var j jobJSON
+		require.NoError(t, json.Unmarshal(b, &j))
+		require.Equal(t, "cancelled", j.Status)
+		require.Eventually(t, func() bool { return len(enginePIDs(stack.WorkDir)) == 0 }, 5*time.Second, 50*time.Millisecond,
+			"pocketsphinx still running after the cancel")
+		require.Equal(t, "cancelled", api.get(id).Status)
+	})
+
+	t.Run("services keep running", func(t *testing.T) {
+		code, _ := api.do("GET", "/health/ready", nil)
+		require.Equal(t, http.StatusOK, code)
+		code, b := api.do("GET", "/v1/jobs?limit=2", nil)
+		require.Equal(t, http.StatusOK, code)
+		var page struct {
+			Jobs       []jobJSON `json:"jobs"`
+			NextCursor string    `json:"next_cursor"`
+		}
+		require.NoError(t, json.Unmarshal(b, &page))
+		require.Len(t, page.Jobs, 2)
+		require.NotEmpty(t, page.NextCursor)
+	})
+}
+
+// otherUserKey makes a second user straight in the stack's database.
+func otherUserKey(t *testing.T, dbURL string) string {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	st := store.New(pool)
+	u, err := st.EnsureUser(context.Background(), "someone-else", store.RoleUser)
+	require.NoError(t, err)
+	key, err := st.CreateAPIKey(context.Background(), u.ID)
+	require.NoError(t, err)
+	return key
+}
+
+// enginePIDs lists pocketsphinx processes working on files under dir.
+func enginePIDs(dir string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(cmd, []byte("pocketsphinx")) && bytes.Contains(cmd, []byte(dir)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+var (
+	srtTime = `(\d{2}):(\d{2}):(\d{2}),(\d{3})`
+	vttTime = `(\d{2}):(\d{2}):(\d{2})\.(\d{3})`
+)
+
+// checkCues parses SRT or WebVTT under strict rules — consecutive indices from
+// 1 (SRT), HH:MM:SS,mmm / HH:MM:SS.mmm, start < end, cues in order without
+// overlap, text in every cue, inside the media — and returns the text.
+func checkCues(t *testing.T, doc string, vtt bool, duration float64) string {
+	t.Helper()
+	ts := srtTime
+	if vtt {
+		ts = vttTime
+		require.True(t, strings.HasPrefix(doc, "WEBVTT\n"), "VTT header")
+		doc = strings.TrimPrefix(doc, "WEBVTT\n")
+	}
+	timing := regexp.MustCompile(`^` + ts + ` --> ` + ts + `$`)
+	blocks := regexp.MustCompile(`\n\n+`).Split(strings.TrimSpace(doc), -1)
+	require.NotEmpty(t, blocks)
+	var text []string
+	prevEnd := -1.0
+	for i, b := range blocks {
+		lines := strings.Split(b, "\n")
+		if !vtt {
+			require.Equal(t, strconv.Itoa(i+1), lines[0], "SRT index")
+			lines = lines[1:]
+		}
+		require.GreaterOrEqual(t, len(lines), 2, "cue %d: %q", i+1, b)
+		m := timing.FindStringSubmatch(lines[0])
+		require.NotNil(t, m, "cue %d timing %q", i+1, lines[0])
+		sec := func(h, mi, s, ms string) float64 {
+			a, _ := strconv.Atoi(h)
+			b, _ := strconv.Atoi(mi)
+			c, _ := strconv.Atoi(s)
+			d, _ := strconv.Atoi(ms)
+			require.Less(t, b, 60)
+			require.Less(t, c, 60)
+			return float64(a*3600+b*60+c) + float64(d)/1000
+		}
+		start, end := sec(m[1], m[2], m[3], m[4]), sec(m[5], m[6], m[7], m[8])
+		require.Less(t, start, end, "cue %d", i+1)
+		require.GreaterOrEqual(t, start, prevEnd, "cue %d overlaps its predecessor", i+1)
+		require.LessOrEqual(t, end, duration+0.5, "cue %d ends after the media", i+1)
+		prevEnd = end
+		for _, l := range lines[1:] {
+			require.NotEmpty(t, strings.TrimSpace(l), "cue %d has an empty line", i+1)
+			text = append(text, l)
+		}
+	}
+	return strings.Join(text, " ")
+}

@@ -1,0 +1,57 @@
+// Package api serves core's Connect services: JobService for the edge,
+// WorkerService for gpu-nodes, AuthService for the edge's key checks. Handlers
+// translate between the wire and the store; business rules live in job and store.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
+)
+
+// Config holds the settings the handlers need.
+type Config struct {
+	ServiceToken      string   // the edge's token
+	NodeTokens        []string // tokens gpu-nodes may present
+	AllowPrivateURLs  bool     // accept loopback/private media URLs (dev stack only)
+	MaxAttempts       int      // per stage, before a job fails
+	Lease             time.Duration
+	HeartbeatInterval time.Duration
+	PresignTTL        time.Duration
+	PollFallback      time.Duration // AcquireJob re-checks the store this often even without a wake-up
+	WatchPoll         time.Duration // WatchJob re-reads the job this often
+}
+
+// Deps are the shared objects the handlers use.
+type Deps struct {
+	Log      *slog.Logger
+	Store    *store.Store
+	Blobs    *blob.Store
+	Queued   *dispatch.Signal // notified when a job is created
+	Ready    *dispatch.Signal // notified when a job becomes ready
+	Cancels  *dispatch.Keyed  // notified by job id when a job is cancelled
+	Stopping <-chan struct{}  // closed when core begins to shut down
+}
+
+// Register mounts the three services on mux.
+func Register(mux *http.ServeMux, cfg Config, d Deps) {
+	edge := connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, true)})
+	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(&JobService{
+		log: d.Log, store: d.Store, queued: d.Queued, cancels: d.Cancels,
+		allowPrivate: cfg.AllowPrivateURLs, maxAttempts: cfg.MaxAttempts, watchPoll: cfg.WatchPoll,
+	}, edge))
+	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store},
+		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)})))
+	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
+		log: d.Log, store: d.Store, blobs: d.Blobs, ready: d.Ready, cancels: d.Cancels,
+		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
+		presignTTL: cfg.PresignTTL, stopping: d.Stopping,
+	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)})))
+}

@@ -1,0 +1,25 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// AuthService implements ytcaptionv1connect.AuthServiceHandler.
+type AuthService struct {
+	log   *slog.Logger
+	store *store.Store
+}
+
+func (s *AuthService) Authenticate(ctx context.Context, req *connect.Request[ytcaptionv1.AuthenticateRequest]) (*connect.Response[ytcaptionv1.AuthenticateResponse], error) {
+	u, err := s.store.Authenticate(ctx, req.Msg.GetApiKey())
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: u.ID, Role: string(u.Role)}), nil
+}

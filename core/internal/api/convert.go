@@ -1,0 +1,70 @@
+package api
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+var statusToProto = map[job.Status]ytcaptionv1.JobStatus{
+	job.StatusQueued:       ytcaptionv1.JobStatus_JOB_STATUS_QUEUED,
+	job.StatusDownloading:  ytcaptionv1.JobStatus_JOB_STATUS_DOWNLOADING,
+	job.StatusReady:        ytcaptionv1.JobStatus_JOB_STATUS_READY,
+	job.StatusTranscribing: ytcaptionv1.JobStatus_JOB_STATUS_TRANSCRIBING,
+	job.StatusSucceeded:    ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED,
+	job.StatusFailed:       ytcaptionv1.JobStatus_JOB_STATUS_FAILED,
+	job.StatusCancelled:    ytcaptionv1.JobStatus_JOB_STATUS_CANCELLED,
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func jobToProto(j job.Job) *ytcaptionv1.Job {
+	p := &ytcaptionv1.Job{
+		Id:               j.ID,
+		Status:           statusToProto[j.Status],
+		Url:              j.URL,
+		CanonicalUrl:     j.CanonicalURL,
+		Language:         j.Language,
+		DetectedLanguage: j.DetectedLanguage,
+		Engine:           j.Engine,
+		Model:            j.Model,
+		Progress:         j.Progress,
+		Attempt:          int32(j.Attempt),
+		CreatedAt:        ts(j.CreatedAt),
+		DownloadingAt:    ts(j.DownloadingAt),
+		ReadyAt:          ts(j.ReadyAt),
+		TranscribingAt:   ts(j.TranscribingAt),
+		FinishedAt:       ts(j.FinishedAt),
+	}
+	if j.MediaTitle != "" || j.MediaDuration > 0 {
+		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds()}
+	}
+	if j.ErrorCode != "" {
+		p.Error = &ytcaptionv1.JobError{Code: j.ErrorCode, Message: j.ErrorMessage}
+	}
+	return p
+}
+
+func segmentToProto(s job.Segment) *ytcaptionv1.Segment {
+	p := &ytcaptionv1.Segment{Seq: int32(s.Seq), StartMs: s.StartMS, EndMs: s.EndMS, Text: s.Text}
+	for _, w := range s.Words {
+		p.Words = append(p.Words, &ytcaptionv1.Word{StartMs: w.StartMS, EndMs: w.EndMS, Text: w.Text, Probability: w.Probability})
+	}
+	return p
+}
+
+func segmentFromProto(p *ytcaptionv1.Segment) job.Segment {
+	s := job.Segment{Seq: int(p.GetSeq()), StartMS: p.GetStartMs(), EndMS: p.GetEndMs(), Text: p.GetText()}
+	for _, w := range p.GetWords() {
+		s.Words = append(s.Words, job.Word{StartMS: w.GetStartMs(), EndMS: w.GetEndMs(), Text: w.GetText(), Probability: w.GetProbability()})
+	}
+	return s
+}

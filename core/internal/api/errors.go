@@ -1,0 +1,64 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// connectCodes maps job error codes to Connect codes. Codes that are not here
+// are job failure codes, which are stored on jobs rather than returned by RPCs.
+var connectCodes = map[string]connect.Code{
+	job.CodeInvalidURL:      connect.CodeInvalidArgument,
+	job.CodeInvalidArgument: connect.CodeInvalidArgument,
+	job.CodeNotFound:        connect.CodeNotFound,
+	job.CodeUnauthorized:    connect.CodeUnauthenticated,
+	job.CodeForbidden:       connect.CodePermissionDenied,
+	job.CodeConflict:        connect.CodeFailedPrecondition,
+	job.CodeNotReady:        connect.CodeFailedPrecondition,
+	job.CodeLeaseLost:       connect.CodeFailedPrecondition,
+	job.CodeUnavailable:     connect.CodeUnavailable,
+}
+
+// toConnectError is the one place core's errors become Connect errors. Coded
+// errors keep their code as an ErrorDetail; anything else is logged once here
+// and leaves as a generic internal error.
+func toConnectError(ctx context.Context, log *slog.Logger, err error) error {
+	var je *job.Error
+	if errors.As(err, &je) {
+		code, ok := connectCodes[je.Code]
+		if !ok {
+			code = connect.CodeInternal
+		}
+		msg := je.Message
+		if msg == "" {
+			msg = je.Code
+		}
+		ce := connect.NewError(code, errors.New(msg))
+		if d, derr := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: je.Code}); derr == nil {
+			ce.AddDetail(d)
+		}
+		return ce
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	}
+	log.ErrorContext(ctx, "internal error", "err", err)
+	return coded(connect.CodeInternal, job.CodeInternal, "internal error")
+}
+
+func coded(code connect.Code, detail, msg string) *connect.Error {
+	ce := connect.NewError(code, errors.New(msg))
+	if d, err := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: detail}); err == nil {
+		ce.AddDetail(d)
+	}
+	return ce
+}

@@ -1,0 +1,221 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
+	"github.com/ytcaption/ytcaption/core/internal/render"
+	"github.com/ytcaption/ytcaption/core/internal/safehttp"
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+var (
+	languageRE = regexp.MustCompile(`^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$`)
+	nameRE     = regexp.MustCompile(`^[A-Za-z0-9._:/-]{0,100}$`)
+)
+
+// JobService implements ytcaptionv1connect.JobServiceHandler.
+type JobService struct {
+	log          *slog.Logger
+	store        *store.Store
+	queued       *dispatch.Signal
+	cancels      *dispatch.Keyed
+	allowPrivate bool
+	maxAttempts  int
+	watchPoll    time.Duration
+}
+
+func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
+	m := req.Msg
+	src, err := mediaurl.Parse(m.GetUrl())
+	if err == nil {
+		err = s.checkLiteralAddress(src.URL)
+	}
+	lang := m.GetLanguage()
+	if lang == "" {
+		lang = "auto"
+	}
+	switch {
+	case err != nil:
+	case !languageRE.MatchString(lang):
+		err = job.Errorf(job.CodeInvalidArgument, "language must be \"auto\" or an ISO 639-1 code such as \"en\", got %q", lang)
+	case !nameRE.MatchString(m.GetEngine()):
+		err = job.Errorf(job.CodeInvalidArgument, "engine %q is not a valid engine name", m.GetEngine())
+	case !nameRE.MatchString(m.GetModel()):
+		err = job.Errorf(job.CodeInvalidArgument, "model %q is not a valid model name", m.GetModel())
+	}
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	j, err := s.store.CreateJob(ctx, store.NewJob{
+		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind,
+		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), MaxAttempts: s.maxAttempts,
+	})
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	s.queued.Notify()
+	s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
+	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: jobToProto(j)}), nil
+}
+
+// checkLiteralAddress refuses a URL whose host is an IP address the fetcher
+// would refuse anyway, so the user hears it now rather than from a failed job.
+// Host names are checked when they are dialled.
+func (s *JobService) checkLiteralAddress(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return job.Errorf(job.CodeInvalidURL, "unparsable URL")
+	}
+	host := u.Hostname()
+	if s.allowPrivate {
+		return nil
+	}
+	ip, perr := netip.ParseAddr(host)
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || (perr == nil && safehttp.CheckAddr(ip, false) != nil) {
+		return job.Errorf(job.CodeInvalidURL, "the address %s is not allowed", host)
+	}
+	return nil
+}
+
+func (s *JobService) GetJob(ctx context.Context, req *connect.Request[ytcaptionv1.GetJobRequest]) (*connect.Response[ytcaptionv1.GetJobResponse], error) {
+	j, err := s.store.GetJob(ctx, userID(ctx), req.Msg.GetId())
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.GetJobResponse{Job: jobToProto(j)}), nil
+}
+
+func (s *JobService) ListJobs(ctx context.Context, req *connect.Request[ytcaptionv1.ListJobsRequest]) (*connect.Response[ytcaptionv1.ListJobsResponse], error) {
+	size := int(req.Msg.GetPageSize())
+	switch {
+	case size == 0:
+		size = 20
+	case size < 0 || size > 100:
+		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "page size must be between 1 and 100, got %d", size))
+	}
+	jobs, next, err := s.store.ListJobs(ctx, userID(ctx), size, req.Msg.GetPageToken())
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	resp := &ytcaptionv1.ListJobsResponse{NextPageToken: next}
+	for _, j := range jobs {
+		resp.Jobs = append(resp.Jobs, jobToProto(j))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *JobService) CancelJob(ctx context.Context, req *connect.Request[ytcaptionv1.CancelJobRequest]) (*connect.Response[ytcaptionv1.CancelJobResponse], error) {
+	j, err := s.store.CancelJob(ctx, userID(ctx), req.Msg.GetId())
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	// Wake a held heartbeat or the fetch worker so the engine or download stops now.
+	s.cancels.Notify(j.ID)
+	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: jobToProto(j)}), nil
+}
+
+var formats = map[ytcaptionv1.TranscriptFormat]render.Format{
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_UNSPECIFIED: render.SRT,
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_SRT:         render.SRT,
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_VTT:         render.VTT,
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TXT:         render.TXT,
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_JSON:        render.JSON,
+}
+
+func (s *JobService) GetTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetTranscriptRequest]) (*connect.Response[ytcaptionv1.GetTranscriptResponse], error) {
+	f, ok := formats[req.Msg.GetFormat()]
+	if !ok {
+		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "unknown transcript format %v", req.Msg.GetFormat()))
+	}
+	t, err := s.transcript(ctx, req.Msg.GetId())
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	body, err := render.Render(f, t, render.Options{})
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.GetTranscriptResponse{ContentType: f.ContentType(), Content: body}), nil
+}
+
+// transcript loads a finished job's segments. A cancelled job serves what was
+// transcribed before the cancel.
+func (s *JobService) transcript(ctx context.Context, id string) (job.Transcript, error) {
+	j, err := s.store.GetJob(ctx, userID(ctx), id)
+	if err != nil {
+		return job.Transcript{}, err
+	}
+	if j.Status != job.StatusSucceeded && j.Status != job.StatusCancelled {
+		return job.Transcript{}, job.Errorf(job.CodeNotReady, "job %s is %s; its transcript is available once it has succeeded", j.ID, j.Status)
+	}
+	segs, err := s.store.Segments(ctx, j.ID, j.Epoch, -1)
+	if err != nil {
+		return job.Transcript{}, err
+	}
+	lang := j.DetectedLanguage
+	if lang == "" {
+		lang = j.Language
+	}
+	return job.Transcript{JobID: j.ID, Language: lang, Engine: j.Engine, Model: j.Model, Duration: j.MediaDuration, Segments: segs}, nil
+}
+
+// WatchJob polls the store: the stream is per user and short-lived, and the
+// poll keeps it correct across core replicas without a pub/sub dependency.
+func (s *JobService) WatchJob(ctx context.Context, req *connect.Request[ytcaptionv1.WatchJobRequest], stream *connect.ServerStream[ytcaptionv1.WatchJobResponse]) error {
+	var (
+		last    *ytcaptionv1.Job
+		epoch   int64 = -1
+		lastSeq       = -1
+	)
+	tick := time.NewTicker(s.watchPoll)
+	defer tick.Stop()
+	for {
+		j, err := s.store.GetJob(ctx, userID(ctx), req.Msg.GetId())
+		if err != nil {
+			return toConnectError(ctx, s.log, err)
+		}
+		if j.Epoch != epoch {
+			epoch, lastSeq = j.Epoch, -1 // a new attempt transcribes from the start
+		}
+		segs, err := s.store.Segments(ctx, j.ID, j.Epoch, lastSeq)
+		if err != nil {
+			return toConnectError(ctx, s.log, err)
+		}
+		p := jobToProto(j)
+		if len(segs) > 0 || last == nil || !sameJob(last, p) {
+			msg := &ytcaptionv1.WatchJobResponse{Job: p}
+			for _, sg := range segs {
+				msg.Segments = append(msg.Segments, segmentToProto(sg))
+				lastSeq = sg.Seq
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			last = p
+		}
+		if j.Status.Terminal() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func sameJob(a, b *ytcaptionv1.Job) bool {
+	return a.GetStatus() == b.GetStatus() && a.GetProgress() == b.GetProgress() && a.GetAttempt() == b.GetAttempt()
+}

@@ -1,0 +1,173 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// WorkerService implements ytcaptionv1connect.WorkerServiceHandler.
+type WorkerService struct {
+	log        *slog.Logger
+	store      *store.Store
+	blobs      *blob.Store
+	ready      *dispatch.Signal
+	cancels    *dispatch.Keyed
+	lease      time.Duration
+	heartbeat  time.Duration
+	pollEvery  time.Duration // fallback when a wake-up was missed (another replica made the job ready)
+	presignTTL time.Duration
+	// stopping is closed when core starts shutting down, so held polls return at once.
+	stopping <-chan struct{}
+}
+
+// pollWindow is how long a long-poll may wait: until shortly before the
+// client's deadline, so the empty answer reaches it before it gives up.
+func pollWindow(ctx context.Context, max time.Duration) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return max
+	}
+	return min(max, time.Until(d)-time.Second)
+}
+
+func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytcaptionv1.AcquireJobRequest]) (*connect.Response[ytcaptionv1.AcquireJobResponse], error) {
+	node := req.Msg.GetNodeId()
+	if node == "" {
+		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "node_id is required"))
+	}
+	window := time.NewTimer(max(0, pollWindow(ctx, 30*time.Second)))
+	defer window.Stop()
+	fallback := time.NewTicker(s.pollEvery)
+	defer fallback.Stop()
+	for {
+		// Take the wake-up channel before looking, so a job made ready between the
+		// look and the wait still wakes us.
+		woken := s.ready.Wait()
+		j, ok, err := s.store.ClaimReady(ctx, node, req.Msg.GetEngines(), s.lease)
+		if err != nil {
+			return nil, toConnectError(ctx, s.log, err)
+		}
+		if ok {
+			a, err := s.assignment(ctx, j)
+			if err != nil {
+				return nil, toConnectError(ctx, s.log, err)
+			}
+			s.log.InfoContext(ctx, "job acquired", "job_id", j.ID, "node_id", node, "epoch", j.Epoch)
+			return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{Assignment: a}), nil
+		}
+		select {
+		case <-woken:
+		case <-fallback.C:
+		case <-window.C:
+			return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
+		case <-s.stopping:
+			return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
+		case <-ctx.Done():
+			return nil, toConnectError(ctx, s.log, ctx.Err())
+		}
+	}
+}
+
+// assignment presigns the job's audio. When that fails the claim is handed
+// back as a retryable failure, so the job is not stranded until its lease ends.
+func (s *WorkerService) assignment(ctx context.Context, j job.Job) (*ytcaptionv1.Assignment, error) {
+	audioURL, err := s.blobs.PresignGet(ctx, j.AudioKey, s.presignTTL)
+	if err != nil {
+		_, ferr := s.store.Fail(context.WithoutCancel(ctx), j.ID, j.Epoch, &job.Error{
+			Code: job.CodeUnavailable, Message: "the audio could not be presigned", Retryable: true, Err: err,
+		})
+		s.ready.Notify()
+		return nil, errors.Join(err, ferr)
+	}
+	return &ytcaptionv1.Assignment{
+		JobId:             j.ID,
+		Epoch:             j.Epoch,
+		AudioUrl:          audioURL,
+		Language:          j.Language,
+		Engine:            j.Engine,
+		Model:             j.Model,
+		DurationSeconds:   j.MediaDuration.Seconds(),
+		LeaseExpiresAt:    timestamppb.New(j.LeaseExpiresAt),
+		HeartbeatInterval: durationpb.New(s.heartbeat),
+	}, nil
+}
+
+// Heartbeat extends the lease, then holds the reply for up to one heartbeat
+// interval: a cancel arriving meanwhile answers at once, so the engine stops in
+// well under a second instead of at the next beat.
+func (s *WorkerService) Heartbeat(ctx context.Context, req *connect.Request[ytcaptionv1.HeartbeatRequest]) (*connect.Response[ytcaptionv1.HeartbeatResponse], error) {
+	id, epoch := req.Msg.GetJobId(), req.Msg.GetEpoch()
+	cancelled, release := s.cancels.Wait(id)
+	defer release()
+	l, err := s.store.ExtendLease(ctx, id, epoch, s.lease, req.Msg.GetProgress())
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	resp := &ytcaptionv1.HeartbeatResponse{
+		LeaseExpiresAt:    timestamppb.New(l.ExpiresAt),
+		Cancel:            l.Cancel,
+		HeartbeatInterval: durationpb.New(s.heartbeat),
+	}
+	if !l.Cancel {
+		hold := time.NewTimer(max(0, pollWindow(ctx, s.heartbeat)))
+		defer hold.Stop()
+		select {
+		case <-cancelled:
+			resp.Cancel = true
+		case <-hold.C:
+		case <-s.stopping:
+		case <-ctx.Done():
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *WorkerService) PushSegments(ctx context.Context, req *connect.Request[ytcaptionv1.PushSegmentsRequest]) (*connect.Response[ytcaptionv1.PushSegmentsResponse], error) {
+	segs := make([]job.Segment, 0, len(req.Msg.GetSegments()))
+	for _, p := range req.Msg.GetSegments() {
+		segs = append(segs, segmentFromProto(p))
+	}
+	cancel, err := s.store.PutSegments(ctx, req.Msg.GetJobId(), req.Msg.GetEpoch(), segs, req.Msg.GetProgress())
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.PushSegmentsResponse{Cancel: cancel}), nil
+}
+
+func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.CompleteJobRequest]) (*connect.Response[ytcaptionv1.CompleteJobResponse], error) {
+	m := req.Msg
+	if err := s.store.Complete(ctx, m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount())); err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	s.log.InfoContext(ctx, "job succeeded", "job_id", m.GetJobId(), "epoch", m.GetEpoch())
+	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{}), nil
+}
+
+func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcaptionv1.FailJobRequest]) (*connect.Response[ytcaptionv1.FailJobResponse], error) {
+	m := req.Msg
+	code := m.GetError().GetCode()
+	if code == "" {
+		code = job.CodeEngineFailed
+	}
+	st, err := s.store.Fail(ctx, m.GetJobId(), m.GetEpoch(), &job.Error{Code: code, Message: m.GetError().GetMessage(), Retryable: m.GetRetryable()})
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	if st == job.StatusReady {
+		s.ready.Notify()
+	}
+	s.log.InfoContext(ctx, "job attempt failed", "job_id", m.GetJobId(), "epoch", m.GetEpoch(), "code", code, "status", string(st))
+	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
+}

@@ -1,0 +1,169 @@
+// Package blob stores audio and artifacts in MinIO or any S3-compatible store
+// through minio-go, and hands gpu-nodes short-lived presigned URLs so they
+// never hold storage credentials.
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+// Config locates the bucket.
+type Config struct {
+	Endpoint             string // host:port
+	AccessKey, SecretKey string
+	Bucket               string
+	UseSSL               bool
+	Region               string // default "us-east-1"
+}
+
+// Store is one bucket.
+type Store struct {
+	client *minio.Client
+	bucket string
+}
+
+// metaTimeout bounds calls that move no bodies.
+const metaTimeout = 30 * time.Second
+
+// New connects and creates the bucket when it does not exist.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""), Secure: cfg.UseSSL, Region: cfg.Region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("blob client: %w", err)
+	}
+	s := &Store{client: client, bucket: cfg.Bucket}
+	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
+	defer cancel()
+	exists, err := client.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("check bucket %s: %w", cfg.Bucket, err)
+	}
+	if !exists {
+		err := client.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region})
+		var resp minio.ErrorResponse
+		if err != nil && !(errors.As(err, &resp) && (resp.Code == "BucketAlreadyOwnedByYou" || resp.Code == "BucketAlreadyExists")) {
+			return nil, fmt.Errorf("make bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return s, nil
+}
+
+// Put stores size bytes from r under key.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	if _, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{ContentType: contentType}); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// PutFile stores a local file under key.
+func (s *Store) PutFile(ctx context.Context, key, path, contentType string) error {
+	if _, err := s.client.FPutObject(ctx, s.bucket, key, path, minio.PutObjectOptions{ContentType: contentType}); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+func notFound(err error) bool {
+	return minio.ToErrorResponse(err).Code == "NoSuchKey"
+}
+
+// Open reads key; a missing key is job.ErrNotFound.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	// GetObject is lazy: Stat surfaces a missing key now rather than at Read.
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		if notFound(err) {
+			return nil, fmt.Errorf("open %s: %w", key, job.ErrNotFound)
+		}
+		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	return obj, nil
+}
+
+// Exists reports whether key is stored.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
+	defer cancel()
+	_, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err == nil {
+		return true, nil
+	}
+	if notFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("stat %s: %w", key, err)
+}
+
+// Delete removes key; a missing key is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
+	defer cancel()
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// PresignGet returns a URL that reads key without credentials until ttl passes.
+func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
+	defer cancel()
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
+	if err != nil {
+		return "", fmt.Errorf("presign %s: %w", key, err)
+	}
+	return u.String(), nil
+}
+
+// Ping checks that the bucket is reachable (for readiness probes).
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
+	defer cancel()
+	if _, err := s.client.BucketExists(ctx, s.bucket); err != nil {
+		return fmt.Errorf("ping blob store: %w", err)
+	}
+	return nil
+}
+
+// ContentKey is the content-addressed key of data with this SHA-256:
+// prefix/ab/abcdef….ext. The two-character fan-out keeps listings short.
+func ContentKey(prefix string, sum []byte, ext string) string {
+	h := hex.EncodeToString(sum)
+	return prefix + "/" + h[:2] + "/" + h + ext
+}
+
+// HashFile returns the SHA-256 of a file's contents.
+func HashFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}

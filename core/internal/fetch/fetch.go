@@ -1,0 +1,267 @@
+// Package fetch is core's download stage: it claims queued jobs, fetches their
+// media (yt-dlp for YouTube, the SSRF-safe client for direct URLs), converts the
+// audio once to 16 kHz mono WAV, stores it content-addressed in the blob store,
+// and marks the job ready for a gpu-node.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/media"
+	"github.com/ytcaption/ytcaption/core/internal/safehttp"
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
+)
+
+// Config tunes the stage.
+type Config struct {
+	Workers          int           // concurrent downloads; default 2
+	Owner            string        // lease owner name for this core instance
+	Lease            time.Duration // default 30 s, renewed every third of it
+	PollFallback     time.Duration // look for queued jobs this often without a wake-up; default 1 s
+	MaxDownloadBytes int64         // direct downloads past this fail with media_too_large; default 1 GiB
+	MaxDuration      time.Duration // longer media fails with too_long; default 4 h
+	WorkDir          string        // per-job temp dirs go here; default os.TempDir()
+}
+
+// Stage runs the download workers.
+type Stage struct {
+	log     *slog.Logger
+	cfg     Config
+	store   *store.Store
+	blobs   *blob.Store
+	ytdlp   *ytdlp.Downloader
+	media   *media.Tool
+	http    *http.Client
+	queued  *dispatch.Signal
+	ready   *dispatch.Signal
+	cancels *dispatch.Keyed
+}
+
+// Deps are the stage's collaborators.
+type Deps struct {
+	Store   *store.Store
+	Blobs   *blob.Store
+	YtDlp   *ytdlp.Downloader
+	Media   *media.Tool
+	HTTP    *http.Client // must be a safehttp client
+	Queued  *dispatch.Signal
+	Ready   *dispatch.Signal
+	Cancels *dispatch.Keyed
+}
+
+// New returns a stage; Run starts it.
+func New(log *slog.Logger, cfg Config, d Deps) *Stage {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.PollFallback <= 0 {
+		cfg.PollFallback = time.Second
+	}
+	if cfg.MaxDownloadBytes <= 0 {
+		cfg.MaxDownloadBytes = 1 << 30
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = 4 * time.Hour
+	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = os.TempDir()
+	}
+	return &Stage{log: log, cfg: cfg, store: d.Store, blobs: d.Blobs, ytdlp: d.YtDlp, media: d.Media,
+		http: d.HTTP, queued: d.Queued, ready: d.Ready, cancels: d.Cancels}
+}
+
+// Run claims and processes jobs until ctx ends. Jobs in flight when ctx ends
+// are handed back as retryable failures so another instance takes them at once.
+func (s *Stage) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Go(func() { s.worker(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Stage) worker(ctx context.Context) {
+	for ctx.Err() == nil {
+		woken := s.queued.Wait()
+		j, ok, err := s.store.ClaimQueued(ctx, s.cfg.Owner, s.cfg.Lease)
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "claim queued job", "err", err)
+		}
+		if ok {
+			s.process(ctx, j)
+			continue
+		}
+		// Jitter keeps replicas' fallback polls from lining up.
+		wait := s.cfg.PollFallback/2 + rand.N(s.cfg.PollFallback/2+1)
+		select {
+		case <-ctx.Done():
+		case <-woken:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// errCancelled is the cause when the user cancelled the job mid-download.
+var errCancelled = errors.New("job cancelled")
+
+func (s *Stage) process(ctx context.Context, j job.Job) {
+	log := s.log.With("job_id", j.ID, "epoch", j.Epoch)
+	log.InfoContext(ctx, "download started", "source", string(j.SourceKind), "attempt", j.Attempt)
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	leaseDone := make(chan struct{})
+	go func() {
+		defer close(leaseDone)
+		s.keepLease(jobCtx, j, cancel)
+	}()
+
+	m, err := s.fetch(jobCtx, j)
+	if err == nil {
+		err = s.store.MarkReady(ctx, j.ID, j.Epoch, m)
+	}
+	cancel(nil)
+	<-leaseDone
+	cause := context.Cause(jobCtx)
+	switch {
+	case err == nil:
+		s.ready.Notify()
+		log.InfoContext(ctx, "download finished", "duration_seconds", m.Duration.Seconds())
+	case errors.Is(cause, errCancelled) || errors.Is(cause, job.ErrLeaseLost) || errors.Is(err, job.ErrLeaseLost):
+		// Cancelled by the user, or another instance owns the job now: nothing to record.
+		log.InfoContext(ctx, "download abandoned", "reason", context.Cause(jobCtx))
+	default:
+		s.fail(ctx, log, j, err)
+	}
+}
+
+// fail records a failed attempt. A shutdown is retryable; an uncoded error is
+// an internal fault worth another attempt.
+func (s *Stage) fail(ctx context.Context, log *slog.Logger, j job.Job, err error) {
+	var je *job.Error
+	switch {
+	case ctx.Err() != nil:
+		je = &job.Error{Code: job.CodeUnavailable, Message: "core shut down during the download", Retryable: true, Err: err}
+	case !errors.As(err, &je):
+		je = &job.Error{Code: job.CodeDownloadFailed, Message: "the media could not be fetched", Retryable: true, Err: err}
+	}
+	// The stage's ctx may be done (shutdown): hand the job back anyway.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	st, ferr := s.store.Fail(fctx, j.ID, j.Epoch, je)
+	if ferr != nil {
+		log.WarnContext(ctx, "record download failure", "err", ferr)
+		return
+	}
+	if st == job.StatusQueued {
+		s.queued.Notify()
+	}
+	log.InfoContext(ctx, "download failed", "code", je.Code, "retryable", je.Retryable, "status", string(st), "err", err)
+}
+
+// keepLease renews the download lease and stops the download when the job is
+// cancelled or the lease is lost.
+func (s *Stage) keepLease(ctx context.Context, j job.Job, cancel context.CancelCauseFunc) {
+	cancelled, release := s.cancels.Wait(j.ID)
+	defer release()
+	t := time.NewTicker(s.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cancelled:
+			cancel(errCancelled)
+			return
+		case <-t.C:
+		}
+		l, err := s.store.ExtendLease(ctx, j.ID, j.Epoch, s.cfg.Lease, -1)
+		switch {
+		case errors.Is(err, job.ErrLeaseLost):
+			cancel(err)
+			return
+		case err != nil:
+			s.log.WarnContext(ctx, "extend download lease", "job_id", j.ID, "err", err)
+		case l.Cancel:
+			cancel(errCancelled)
+			return
+		}
+	}
+}
+
+// fetch downloads, checks and normalises the media in a private temp dir and
+// stores the audio. The returned Media is what MarkReady records.
+func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
+	dir, err := os.MkdirTemp(s.cfg.WorkDir, "ytcaption-fetch-")
+	if err != nil {
+		return store.Media{}, fmt.Errorf("make job dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	var src, title string
+	switch j.SourceKind {
+	case job.SourceYouTube:
+		r, err := s.ytdlp.Download(ctx, dir, j.CanonicalURL)
+		if err != nil {
+			return store.Media{}, err
+		}
+		src, title = r.Path, r.Title
+	default:
+		f, err := safehttp.Download(ctx, s.http, j.CanonicalURL, dir, s.cfg.MaxDownloadBytes)
+		if err != nil {
+			return store.Media{}, err
+		}
+		src, title = f.Path, f.Filename
+	}
+
+	info, err := s.media.Probe(ctx, src)
+	if err != nil {
+		return store.Media{}, err
+	}
+	if !info.HasAudio {
+		return store.Media{}, job.Errorf(job.CodeNotMedia, "the file has no audio stream")
+	}
+	if info.Duration > s.cfg.MaxDuration {
+		return store.Media{}, job.Errorf(job.CodeTooLong, "the media lasts %s; the maximum is %s", info.Duration.Round(time.Second), s.cfg.MaxDuration)
+	}
+	if info.Title != "" {
+		title = info.Title
+	}
+
+	wav := filepath.Join(dir, "audio.wav")
+	if err := s.media.Normalize(ctx, src, wav); err != nil {
+		return store.Media{}, err
+	}
+	sum, err := blob.HashFile(wav)
+	if err != nil {
+		return store.Media{}, fmt.Errorf("hash audio: %w", err)
+	}
+	// Content-addressed: the same audio fetched twice is stored once.
+	key := blob.ContentKey("audio", sum, ".wav")
+	exists, err := s.blobs.Exists(ctx, key)
+	if err != nil {
+		return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the blob store is unavailable", Retryable: true, Err: err}
+	}
+	if !exists {
+		if err := s.blobs.PutFile(ctx, key, wav, "audio/wav"); err != nil {
+			return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the blob store is unavailable", Retryable: true, Err: err}
+		}
+	}
+	return store.Media{Title: title, Duration: info.Duration, AudioKey: key}, nil
+}

@@ -1,0 +1,228 @@
+// Package job defines what a transcription job is in core: its states and the
+// only transitions allowed between them, the typed errors every layer speaks,
+// and the transcript data a job accumulates.
+package job
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is a job's public state.
+type Status string
+
+const (
+	StatusQueued       Status = "queued"
+	StatusDownloading  Status = "downloading"
+	StatusReady        Status = "ready"
+	StatusTranscribing Status = "transcribing"
+	StatusSucceeded    Status = "succeeded"
+	StatusFailed       Status = "failed"
+	StatusCancelled    Status = "cancelled"
+)
+
+// Statuses lists every status in pipeline order.
+var Statuses = []Status{
+	StatusQueued, StatusDownloading, StatusReady, StatusTranscribing,
+	StatusSucceeded, StatusFailed, StatusCancelled,
+}
+
+// transitions is the state machine: for each target, the states a job may
+// reach it from. The store builds every status-changing UPDATE's WHERE clause
+// from it, so no other code decides what is legal.
+var transitions = map[Status][]Status{
+	// Back to queued when a download attempt fails retryably or its lease expired.
+	StatusQueued:      {StatusDownloading},
+	StatusDownloading: {StatusQueued},
+	// Back to ready when a transcription attempt fails retryably or its lease expired:
+	// the audio is already stored.
+	StatusReady:        {StatusDownloading, StatusTranscribing},
+	StatusTranscribing: {StatusReady},
+	StatusSucceeded:    {StatusTranscribing},
+	StatusFailed:       {StatusQueued, StatusDownloading, StatusReady, StatusTranscribing},
+	StatusCancelled:    {StatusQueued, StatusDownloading, StatusReady, StatusTranscribing},
+}
+
+// From returns the states a job may move to `to` from.
+func From(to Status) []Status { return transitions[to] }
+
+// CanTransition reports whether a job may move from one state to another.
+func CanTransition(from, to Status) bool {
+	for _, s := range transitions[to] {
+		if s == from {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether no transition leaves s.
+func (s Status) Terminal() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCancelled
+}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, k := range Statuses {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// SourceKind says which fetcher a job's media needs.
+type SourceKind string
+
+const (
+	SourceYouTube SourceKind = "youtube" // fetched with yt-dlp from a canonical watch URL
+	SourceHTTP    SourceKind = "http"    // a direct media URL fetched with the SSRF-safe client
+)
+
+// Job is a job as core stores it.
+type Job struct {
+	ID           string
+	UserID       string
+	Status       Status
+	URL          string // as submitted
+	CanonicalURL string
+	SourceKind   SourceKind
+	Language     string // requested: "auto" or an ISO 639-1 code
+	Engine       string // empty: any node's default
+	Model        string
+
+	DetectedLanguage string
+	Progress         float64
+	MediaTitle       string
+	MediaDuration    time.Duration
+	AudioKey         string // blob key of the normalised audio, once ready
+
+	Epoch          int64 // fencing token, bumped by every claim
+	LeaseOwner     string
+	LeaseExpiresAt time.Time
+	Attempt        int
+	MaxAttempts    int
+	// CancelRequested is set when a job was cancelled while a stage held it, so
+	// that the holder learns to stop from its next lease call.
+	CancelRequested bool
+
+	ErrorCode    string
+	ErrorMessage string
+
+	CreatedAt      time.Time
+	DownloadingAt  time.Time
+	ReadyAt        time.Time
+	TranscribingAt time.Time
+	FinishedAt     time.Time
+	UpdatedAt      time.Time
+}
+
+// Segment is one stretch of transcript, timed in milliseconds from the start of
+// the media. Seq numbers a lease's segments from 0 without gaps.
+type Segment struct {
+	Seq     int
+	StartMS int64
+	EndMS   int64
+	Text    string
+	Words   []Word
+}
+
+// Word is one recognised word with its timing and the engine's confidence.
+type Word struct {
+	StartMS     int64   `json:"start_ms"`
+	EndMS       int64   `json:"end_ms"`
+	Text        string  `json:"text"`
+	Probability float32 `json:"probability,omitempty"`
+}
+
+// Transcript is what the renderers turn into caption files.
+type Transcript struct {
+	JobID    string
+	Language string // detected if known, else requested
+	Engine   string
+	Model    string
+	Duration time.Duration
+	Segments []Segment
+}
+
+// Error codes. They are part of the public API: clients switch on them.
+const (
+	// Request errors.
+	CodeInvalidURL      = "invalid_url"
+	CodeInvalidArgument = "invalid_argument"
+	CodeNotFound        = "not_found"
+	CodeUnauthorized    = "unauthorized"
+	CodeForbidden       = "forbidden"
+	CodeConflict        = "conflict"             // the job is not in a state that allows the call
+	CodeNotReady        = "transcript_not_ready" // the job has no transcript yet
+	CodeLeaseLost       = "lease_lost"           // a worker's epoch is stale or its lease expired
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal"
+
+	// Job failure codes, stored on the job.
+	CodeSourceNotFound   = "source_not_found"   // the URL answered 404/410
+	CodeSourceForbidden  = "source_forbidden"   // the URL answered 401/403, or its address is not allowed
+	CodeDownloadFailed   = "download_failed"    // network or upstream error while fetching
+	CodeMediaTooLarge    = "media_too_large"    // the download passed the size cap
+	CodeEmptyMedia       = "empty_media"        // nothing was downloaded, or the audio has no duration
+	CodeNotMedia         = "not_media"          // the file has no decodable audio stream
+	CodeTooLong          = "too_long"           // the media is longer than the configured maximum
+	CodeTranscodeFailed  = "transcode_failed"   // ffmpeg could not normalise audio it could probe
+	CodeEngineFailed     = "engine_failed"      // the speech engine failed
+	CodeAttemptsExceeded = "attempts_exhausted" // every attempt failed retryably or lost its lease
+	CodeCancelled        = "cancelled"
+
+	// YouTube failure codes, from yt-dlp's messages.
+	CodeVideoUnavailable  = "video_unavailable"    // removed, blocked in this country, or never existed
+	CodePrivateVideo      = "private_video"        // needs an account that has access
+	CodeAgeRestricted     = "age_restricted"       // needs a signed-in, age-verified account
+	CodeBotCheck          = "youtube_bot_check"    // YouTube wants this IP to sign in: retrying from it will not help
+	CodeRateLimited       = "youtube_rate_limited" // HTTP 429 or "try again later": retried after a pause
+	CodeVideoNotSupported = "video_not_supported"  // live, upcoming, or longer than the maximum duration
+)
+
+// Error is a coded error. Code is stable and machine-readable; Message is for
+// people and never contains secrets, presigned URLs or transcript text.
+type Error struct {
+	Code      string
+	Message   string
+	Retryable bool // another attempt (another node, later) might succeed
+	Err       error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrNotFound) match any *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Message == ""
+}
+
+// Errorf returns a permanent coded error.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Sentinels for errors.Is; they carry a code and no message.
+var (
+	ErrNotFound  = &Error{Code: CodeNotFound}
+	ErrLeaseLost = &Error{Code: CodeLeaseLost}
+	ErrConflict  = &Error{Code: CodeConflict}
+)
+
+// CodeOf returns the code of the first *Error in err's chain, or CodeInternal.
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

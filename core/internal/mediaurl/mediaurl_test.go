@@ -1,0 +1,106 @@
+package mediaurl
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+func TestYouTubeFormsAreCanonicalised(t *testing.T) {
+	t.Parallel()
+	const want = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+	for _, raw := range []string{
+		"https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+		"http://youtube.com/watch?v=dQw4w9WgXcQ",
+		"https://m.youtube.com/watch?v=dQw4w9WgXcQ&feature=share",
+		"https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDdQw4w9WgXcQ",
+		"https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs&index=2",
+		"https://www.youtube.com/watch?feature=youtu.be&v=dQw4w9WgXcQ",
+		"https://youtu.be/dQw4w9WgXcQ",
+		"https://youtu.be/dQw4w9WgXcQ?t=42",
+		"https://www.youtube.com/shorts/dQw4w9WgXcQ",
+		"https://www.youtube.com/shorts/dQw4w9WgXcQ/",
+		"https://www.youtube.com/live/dQw4w9WgXcQ?si=abc",
+		"https://www.youtube.com/embed/dQw4w9WgXcQ",
+		"https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ",
+		"https://www.youtube.com/v/dQw4w9WgXcQ",
+		"HTTPS://WWW.YOUTUBE.COM/watch?v=dQw4w9WgXcQ",
+		"https://www.youtube.com./watch?v=dQw4w9WgXcQ",
+	} {
+		s, err := Parse(raw)
+		require.NoError(t, err, raw)
+		require.Equal(t, job.SourceYouTube, s.Kind, raw)
+		require.Equal(t, want, s.URL, raw)
+		require.Equal(t, "dQw4w9WgXcQ", s.VideoID, raw)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"",
+		"ftp://example.com/a.mp3",
+		"file:///etc/passwd",
+		"javascript:alert(1)",
+		"mailto:a@example.com",
+		"example.com/a.mp3",
+		"https://",
+		"https://user:pass@example.com/a.mp3",
+		"https://example.com/a b.mp3",
+		"https://example.com/a\x00.mp3",
+		"https://example.com/" + strings.Repeat("a", 2100),
+		"https://www.youtube.com/playlist?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs",
+		"https://www.youtube.com/watch?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs",
+		"https://www.youtube.com/channel/UC_x5XG1OV2P6uZZ5FSM9Ttw",
+		"https://www.youtube.com/@somebody",
+		"https://www.youtube.com/",
+		"https://www.youtube.com/watch?v=short",
+		"https://www.youtube.com/watch?v=dQw4w9WgXcQQ",
+		"https://www.youtube.com/watch?v=dQw4w9WgX!Q",
+		"https://youtu.be/",
+		"https://youtu.be/dQw4w9WgXc",
+		"https://www.youtube.com/shorts/",
+		"https://www.youtube.com/shorts/dQw4w9WgXcQ/extra",
+	} {
+		_, err := Parse(raw)
+		require.Error(t, err, raw)
+		require.Equal(t, job.CodeInvalidURL, job.CodeOf(err), raw)
+	}
+}
+
+func TestDirectURLsAreNormalised(t *testing.T) {
+	t.Parallel()
+	s, err := Parse("HTTPS://Media.Example.COM:8443/Path/Clip.ogg?x=1#frag")
+	require.NoError(t, err)
+	require.Equal(t, job.SourceHTTP, s.Kind)
+	require.Equal(t, "https://media.example.com:8443/Path/Clip.ogg?x=1", s.URL)
+	s, err = Parse("http://127.0.0.1:8081/clip.ogg")
+	require.NoError(t, err, "addresses are checked when dialled, not here")
+	require.Equal(t, "http://127.0.0.1:8081/clip.ogg", s.URL)
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"https://youtu.be/dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=x",
+		"http://example.com/a.mp3", "https://www.youtube.com/shorts/dQw4w9WgXcQ", "ftp://x", "https://%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		s, err := Parse(raw)
+		if err != nil {
+			require.Equal(t, job.CodeInvalidURL, job.CodeOf(err))
+			return
+		}
+		switch s.Kind {
+		case job.SourceYouTube:
+			require.Equal(t, Canonical(s.VideoID), s.URL)
+			require.Regexp(t, `^[A-Za-z0-9_-]{11}$`, s.VideoID)
+		case job.SourceHTTP:
+			require.True(t, strings.HasPrefix(s.URL, "http://") || strings.HasPrefix(s.URL, "https://"), s.URL)
+		default:
+			t.Fatalf("unknown kind %q", s.Kind)
+		}
+	})
+}

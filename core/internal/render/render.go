@@ -1,0 +1,354 @@
+// Package render turns a transcript into caption files — SRT, WebVTT — plain
+// text and JSON. Cue shaping is shared by SRT and WebVTT: at most MaxLines
+// lines of MaxLineChars characters, at most MaxCueDuration long, in order and
+// never overlapping, whatever the engine produced.
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+// Format is an output format.
+type Format string
+
+const (
+	SRT  Format = "srt"
+	VTT  Format = "vtt"
+	TXT  Format = "txt"
+	JSON Format = "json"
+)
+
+// ParseFormat reads a format name; "" means SRT.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
+	case "":
+		return SRT, nil
+	case SRT, VTT, TXT, JSON:
+		return f, nil
+	}
+	return "", job.Errorf(job.CodeInvalidArgument, "unknown format %q: use srt, vtt, txt or json", s)
+}
+
+// ContentType is the MIME type of the format.
+func (f Format) ContentType() string {
+	switch f {
+	case VTT:
+		return "text/vtt; charset=utf-8"
+	case TXT:
+		return "text/plain; charset=utf-8"
+	case JSON:
+		return "application/json"
+	}
+	return "application/x-subrip; charset=utf-8"
+}
+
+// Options shape cues; zero values take the broadcast defaults.
+type Options struct {
+	MaxLineChars   int           // default 42
+	MaxLines       int           // default 2
+	MaxCueDuration time.Duration // default 7 s
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxLineChars <= 0 {
+		o.MaxLineChars = 42
+	}
+	if o.MaxLines <= 0 {
+		o.MaxLines = 2
+	}
+	if o.MaxCueDuration <= 0 {
+		o.MaxCueDuration = 7 * time.Second
+	}
+	return o
+}
+
+// Render renders t in format f.
+func Render(f Format, t job.Transcript, o Options) ([]byte, error) {
+	switch f {
+	case SRT, VTT:
+		return captions(f, Cues(t.Segments, o)), nil
+	case TXT:
+		return text(t.Segments), nil
+	case JSON:
+		return jsonDoc(t)
+	}
+	return nil, job.Errorf(job.CodeInvalidArgument, "unknown format %q", f)
+}
+
+// Cue is one caption on screen.
+type Cue struct {
+	Start, End time.Duration
+	Lines      []string
+}
+
+// word is a unit of text with its best-known timing.
+type word struct {
+	text       string
+	start, end time.Duration
+}
+
+// Cues shapes segments into valid cues: sorted, clamped to non-negative time,
+// split to fit the line and duration limits, and never overlapping.
+func Cues(segs []job.Segment, o Options) []Cue {
+	o = o.withDefaults()
+	segs = append([]job.Segment(nil), segs...)
+	sort.SliceStable(segs, func(i, j int) bool { return segs[i].StartMS < segs[j].StartMS })
+	var cues []Cue
+	for _, s := range segs {
+		cues = append(cues, segmentCues(s, o)...)
+	}
+	// Clamp each end to the next start; drop what no longer has time on screen.
+	out := cues[:0]
+	for i, c := range cues {
+		if i+1 < len(cues) && c.End > cues[i+1].Start {
+			c.End = cues[i+1].Start
+		}
+		if len(out) > 0 && c.Start < out[len(out)-1].End {
+			c.Start = out[len(out)-1].End
+		}
+		if c.End <= c.Start {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func ms(v int64) time.Duration { return time.Duration(max(v, 0)) * time.Millisecond }
+
+// segmentWords gives each word of s a time: the engine's word timings when it
+// has them, else the segment's time shared in proportion to characters.
+func segmentWords(s job.Segment) []word {
+	var ws []word
+	if len(s.Words) > 0 {
+		for _, w := range s.Words {
+			for _, f := range strings.Fields(sanitize(w.Text)) {
+				ws = append(ws, word{text: f, start: ms(w.StartMS), end: ms(w.EndMS)})
+			}
+		}
+		if len(ws) > 0 {
+			return ws
+		}
+	}
+	fields := strings.Fields(sanitize(s.Text))
+	if len(fields) == 0 {
+		return nil
+	}
+	return share(fields, ms(s.StartMS), ms(s.EndMS))
+}
+
+// share spreads [start, end] over texts in proportion to their length (plus a
+// space). Boundaries come from cumulative sums, so the last text ends exactly
+// at end and rounding never drifts.
+func share(texts []string, start, end time.Duration) []word {
+	end = max(end, start)
+	total := 0
+	for _, f := range texts {
+		total += utf8.RuneCountInString(f) + 1
+	}
+	ws := make([]word, 0, len(texts))
+	cum := 0
+	for _, f := range texts {
+		a := start + (end-start)*time.Duration(cum)/time.Duration(total)
+		cum += utf8.RuneCountInString(f) + 1
+		b := start + (end-start)*time.Duration(cum)/time.Duration(total)
+		ws = append(ws, word{text: f, start: a, end: b})
+	}
+	return ws
+}
+
+// sanitize removes what must never reach a cue: "-->" would end a WebVTT
+// timing line early, and line breaks would split a cue.
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == '\t' || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
+	// After the deletions above, which can join "--" and ">"; and in a loop,
+	// since "--->" becomes "-->" after one pass.
+	for strings.Contains(s, "-->") {
+		s = strings.ReplaceAll(s, "-->", "->")
+	}
+	return s
+}
+
+// segmentCues packs a segment's words greedily into cues of at most MaxLines
+// lines and MaxCueDuration.
+func segmentCues(s job.Segment, o Options) []Cue {
+	ws := segmentWords(s)
+	var cues []Cue
+	var cur []word
+	flush := func() {
+		if len(cur) == 0 {
+			return
+		}
+		var texts []string
+		for _, w := range cur {
+			texts = append(texts, w.text)
+		}
+		c := Cue{Start: cur[0].start, End: cur[len(cur)-1].end, Lines: wrap(texts, o.MaxLineChars)}
+		if c.End < c.Start {
+			c.End = c.Start
+		}
+		cues = append(cues, c)
+		cur = nil
+	}
+	for _, w := range ws {
+		for _, pw := range share(hardSplit(w.text, o.MaxLineChars), w.start, w.end) {
+			next := append(append([]word(nil), cur...), pw)
+			texts := make([]string, len(next))
+			for i, x := range next {
+				texts[i] = x.text
+			}
+			if len(cur) > 0 && (len(wrap(texts, o.MaxLineChars)) > o.MaxLines || pw.end-cur[0].start > o.MaxCueDuration) {
+				flush()
+			}
+			cur = append(cur, pw)
+		}
+	}
+	flush()
+	return cues
+}
+
+// hardSplit cuts a word longer than a line into line-sized pieces.
+func hardSplit(w string, n int) []string {
+	r := []rune(w)
+	if len(r) <= n {
+		return []string{w}
+	}
+	var out []string
+	for len(r) > n {
+		out = append(out, string(r[:n]))
+		r = r[n:]
+	}
+	return append(out, string(r))
+}
+
+// wrap fills lines of at most n characters, breaking between words.
+func wrap(words []string, n int) []string {
+	var lines []string
+	var line strings.Builder
+	for _, w := range words {
+		if line.Len() > 0 && utf8.RuneCountInString(line.String())+1+utf8.RuneCountInString(w) > n {
+			lines = append(lines, line.String())
+			line.Reset()
+		}
+		if line.Len() > 0 {
+			line.WriteByte(' ')
+		}
+		line.WriteString(w)
+	}
+	if line.Len() > 0 {
+		lines = append(lines, line.String())
+	}
+	return lines
+}
+
+func timestamp(d time.Duration, sep byte) string {
+	d = max(d, 0)
+	total := d.Milliseconds()
+	h, m, s, milli := total/3600000, total/60000%60, total/1000%60, total%1000
+	return fmt.Sprintf("%02d:%02d:%02d%c%03d", h, m, s, sep, milli)
+}
+
+var vttEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+func captions(f Format, cues []Cue) []byte {
+	var b bytes.Buffer
+	sep := byte(',')
+	if f == VTT {
+		sep = '.'
+		b.WriteString("WEBVTT\n\n")
+	}
+	for i, c := range cues {
+		if f == SRT {
+			fmt.Fprintf(&b, "%d\n", i+1)
+		}
+		fmt.Fprintf(&b, "%s --> %s\n", timestamp(c.Start, sep), timestamp(c.End, sep))
+		for _, l := range c.Lines {
+			if f == VTT {
+				l = vttEscaper.Replace(l)
+			}
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+func text(segs []job.Segment) []byte {
+	var b bytes.Buffer
+	for _, s := range segs {
+		if t := strings.Join(strings.Fields(sanitize(s.Text)), " "); t != "" {
+			b.WriteString(t)
+			b.WriteByte('\n')
+		}
+	}
+	return b.Bytes()
+}
+
+// The JSON shape follows OpenAI's verbose_json, so clients feel at home.
+type jsonWord struct {
+	Start       float64 `json:"start"`
+	End         float64 `json:"end"`
+	Word        string  `json:"word"`
+	Probability float32 `json:"probability,omitempty"`
+}
+
+type jsonSegment struct {
+	ID    int        `json:"id"`
+	Start float64    `json:"start"`
+	End   float64    `json:"end"`
+	Text  string     `json:"text"`
+	Words []jsonWord `json:"words,omitempty"`
+}
+
+type jsonTranscript struct {
+	JobID    string        `json:"job_id"`
+	Language string        `json:"language"`
+	Engine   string        `json:"engine,omitempty"`
+	Model    string        `json:"model,omitempty"`
+	Duration float64       `json:"duration_seconds"`
+	Text     string        `json:"text"`
+	Segments []jsonSegment `json:"segments"`
+}
+
+func secs(v int64) float64 { return math.Round(float64(max(v, 0))) / 1000 }
+
+func jsonDoc(t job.Transcript) ([]byte, error) {
+	doc := jsonTranscript{JobID: t.JobID, Language: t.Language, Engine: t.Engine, Model: t.Model,
+		Duration: math.Round(t.Duration.Seconds()*1000) / 1000, Segments: []jsonSegment{}}
+	var all []string
+	for i, s := range t.Segments {
+		txt := strings.Join(strings.Fields(s.Text), " ")
+		js := jsonSegment{ID: i, Start: secs(s.StartMS), End: secs(s.EndMS), Text: txt}
+		for _, w := range s.Words {
+			js.Words = append(js.Words, jsonWord{Start: secs(w.StartMS), End: secs(w.EndMS), Word: w.Text, Probability: w.Probability})
+		}
+		doc.Segments = append(doc.Segments, js)
+		if txt != "" {
+			all = append(all, txt)
+		}
+	}
+	doc.Text = strings.Join(all, " ")
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("render json: %w", err)
+	}
+	return append(b, '\n'), nil
+}

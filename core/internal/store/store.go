@@ -1,0 +1,644 @@
+// Package store is the only place SQL about users, API keys, jobs, segments and
+// attempts lives. Every status change it makes is one the job package's state
+// machine allows: the allowed source states are taken from job.CanTransition,
+// never written out here.
+package store
+
+import (
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+// Store reads and writes core's state in Postgres.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on a migrated database.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Role is what a user may do.
+type Role string
+
+const (
+	RoleAdmin Role = "admin"
+	RoleUser  Role = "user"
+)
+
+// User is an account.
+type User struct {
+	ID        string
+	Name      string
+	Role      Role
+	CreatedAt time.Time
+}
+
+// EnsureUser returns the user with this name, creating it with role if absent.
+func (s *Store) EnsureUser(ctx context.Context, name string, role Role) (User, error) {
+	var u User
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO users (name, role) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+		RETURNING id, name, role, created_at`, name, string(role)).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt)
+	if err != nil {
+		return User{}, fmt.Errorf("ensure user %s: %w", name, err)
+	}
+	return u, nil
+}
+
+const keyAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// CreateAPIKey makes a new random key for the user and returns it; only its
+// hash is stored, so this is the one time anybody sees it.
+func (s *Store) CreateAPIKey(ctx context.Context, userID string) (string, error) {
+	b := make([]byte, 32)
+	for i := range b {
+		n, err := crand.Int(crand.Reader, big.NewInt(int64(len(keyAlphabet))))
+		if err != nil {
+			return "", fmt.Errorf("make key: %w", err)
+		}
+		b[i] = keyAlphabet[n.Int64()]
+	}
+	key := "ytc_" + string(b)
+	return key, s.AddAPIKey(ctx, userID, key)
+}
+
+// AddAPIKey registers a caller-chosen key (the dev stack's key from the
+// environment). Adding the same key to the same user again is a no-op.
+func (s *Store) AddAPIKey(ctx context.Context, userID, key string) error {
+	if len(key) < 16 {
+		return job.Errorf(job.CodeInvalidArgument, "an API key must be at least 16 characters long")
+	}
+	sum := sha256.Sum256([]byte(key))
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO api_keys (user_id, prefix, hash) VALUES ($1, $2, $3)
+		ON CONFLICT (hash) DO UPDATE SET revoked_at = NULL WHERE api_keys.user_id = EXCLUDED.user_id`,
+		userID, key[:8], sum[:])
+	if err != nil {
+		return fmt.Errorf("add api key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return job.Errorf(job.CodeConflict, "that API key belongs to another user")
+	}
+	return nil
+}
+
+// Authenticate returns the user owning key. Unknown and revoked keys are
+// refused alike, with code "unauthorized".
+func (s *Store) Authenticate(ctx context.Context, key string) (User, error) {
+	sum := sha256.Sum256([]byte(key))
+	var u User
+	err := s.pool.QueryRow(ctx, `
+		SELECT u.id, u.name, u.role, u.created_at
+		FROM api_keys k JOIN users u ON u.id = k.user_id
+		WHERE k.hash = $1 AND k.revoked_at IS NULL`, sum[:]).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, job.Errorf(job.CodeUnauthorized, "invalid API key")
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("authenticate: %w", err)
+	}
+	return u, nil
+}
+
+// NewJob is what CreateJob needs.
+type NewJob struct {
+	UserID, URL, CanonicalURL string
+	SourceKind                job.SourceKind
+	Language, Engine, Model   string
+	MaxAttempts               int // 0 means 3
+}
+
+const jobColumns = `id, user_id, status, url, canonical_url, source_kind, language, engine, model,
+	detected_language, progress, media_title, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
+	attempt, max_attempts, cancel_requested, error_code, error_message,
+	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at`
+
+func scanJob(row pgx.Row) (job.Job, error) {
+	var (
+		j                                                 job.Job
+		durMS                                             int64
+		lease, downloading, ready, transcribing, finished *time.Time
+	)
+	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Language, &j.Engine, &j.Model,
+		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
+		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
+		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt)
+	if err != nil {
+		return job.Job{}, err
+	}
+	j.MediaDuration = time.Duration(durMS) * time.Millisecond
+	for _, p := range []struct {
+		src *time.Time
+		dst *time.Time
+	}{{lease, &j.LeaseExpiresAt}, {downloading, &j.DownloadingAt}, {ready, &j.ReadyAt}, {transcribing, &j.TranscribingAt}, {finished, &j.FinishedAt}} {
+		if p.src != nil {
+			*p.dst = *p.src
+		}
+	}
+	return j, nil
+}
+
+// froms returns the statuses, among candidates, from which a job may move to
+// `to`. Asking for an illegal move is a programming error.
+func froms(to job.Status, candidates ...job.Status) []string {
+	out := make([]string, 0, len(candidates))
+	for _, c := range candidates {
+		if !job.CanTransition(c, to) {
+			panic(fmt.Sprintf("store: illegal transition %s -> %s", c, to))
+		}
+		out = append(out, string(c))
+	}
+	return out
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// CreateJob inserts a queued job.
+func (s *Store) CreateJob(ctx context.Context, n NewJob) (job.Job, error) {
+	if n.MaxAttempts <= 0 {
+		n.MaxAttempts = 3
+	}
+	if n.Language == "" {
+		n.Language = "auto"
+	}
+	j, err := scanJob(s.pool.QueryRow(ctx, `
+		INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		RETURNING `+jobColumns,
+		n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts))
+	if err != nil {
+		return job.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	return j, nil
+}
+
+// GetJob returns a job. With userID set, another user's job is not found.
+func (s *Store) GetJob(ctx context.Context, userID, id string) (job.Job, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return job.Job{}, fmt.Errorf("get job %q: %w", id, job.ErrNotFound)
+	}
+	j, err := scanJob(s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND ($2 = '' OR user_id::text = $2)`, id, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return job.Job{}, &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("no job %s", id)}
+	}
+	if err != nil {
+		return job.Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+type cursor struct {
+	CreatedAt time.Time `json:"t"`
+	ID        string    `json:"i"`
+}
+
+// ListJobs lists a user's jobs newest first. cursor is the next value of the
+// previous page ("" for the first); next is "" on the last page.
+func (s *Store) ListJobs(ctx context.Context, userID string, limit int, cur string) ([]job.Job, string, error) {
+	after := cursor{CreatedAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+	if cur != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cur)
+		if err == nil {
+			err = json.Unmarshal(b, &after)
+		}
+		if _, perr := uuid.Parse(after.ID); err != nil || perr != nil {
+			return nil, "", job.Errorf(job.CodeInvalidArgument, "the cursor is not one this API returned")
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE user_id = $1 AND (created_at, id) < ($2, $3::uuid)
+		ORDER BY created_at DESC, id DESC LIMIT $4`, userID, after.CreatedAt, after.ID, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list jobs: %w", err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job.Job, error) { return scanJob(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list jobs: %w", err)
+	}
+	if len(jobs) <= limit {
+		return jobs, "", nil
+	}
+	jobs = jobs[:limit]
+	last := jobs[limit-1]
+	b, _ := json.Marshal(cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	return jobs, base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// CancelJob cancels a job that has not finished. A job that a stage holds keeps
+// its lease and is marked cancel_requested, so the holder hears of the cancel
+// from its next lease call and stops. A finished job is returned unchanged.
+func (s *Store) CancelJob(ctx context.Context, userID, id string) (job.Job, error) {
+	j, err := s.GetJob(ctx, userID, id)
+	if err != nil || j.Status.Terminal() {
+		return j, err
+	}
+	j, err = scanJob(s.pool.QueryRow(ctx, `
+		UPDATE jobs SET status = $2, error_code = $3, error_message = 'cancelled by the user',
+			cancel_requested = status IN ('downloading', 'transcribing'),
+			lease_expires_at = CASE WHEN status IN ('downloading', 'transcribing') THEN lease_expires_at END,
+			finished_at = now(), updated_at = now()
+		WHERE id = $1 AND status = ANY($4)
+		RETURNING `+jobColumns,
+		id, string(job.StatusCancelled), job.CodeCancelled,
+		froms(job.StatusCancelled, job.StatusQueued, job.StatusDownloading, job.StatusReady, job.StatusTranscribing)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// It finished between the read and the update: report how it ended.
+		return s.GetJob(ctx, userID, id)
+	}
+	if err != nil {
+		return job.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// claim moves the oldest available job in status from to status to, bumping the
+// epoch and attempt and taking a lease. SKIP LOCKED lets concurrent claimers
+// pass each other instead of queueing on the same row.
+func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn, order, extra string, args ...any) (job.Job, bool, error) {
+	q := `UPDATE jobs SET status = $1, epoch = epoch + 1, attempt = attempt + 1, lease_owner = $2,
+			lease_expires_at = now() + $3::bigint * interval '1 millisecond', ` + stampColumn + ` = now(),
+			progress = 0, updated_at = now()
+		WHERE id = (
+			SELECT id FROM jobs WHERE status = ANY($4) AND run_after <= now()` + extra + `
+			ORDER BY ` + order + ` LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING ` + jobColumns
+	j, err := scanJob(s.pool.QueryRow(ctx, q, append([]any{string(to)}, args...)...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return job.Job{}, false, nil
+	}
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("claim %s job: %w", from, err)
+	}
+	return j, true, nil
+}
+
+// ClaimQueued takes the oldest queued job for the download stage.
+func (s *Store) ClaimQueued(ctx context.Context, owner string, lease time.Duration) (job.Job, bool, error) {
+	return s.claim(ctx, job.StatusQueued, job.StatusDownloading, "downloading_at", "run_after, created_at", "",
+		owner, ms(lease), froms(job.StatusDownloading, job.StatusQueued))
+}
+
+// ClaimReady takes the oldest ready job whose engine is unset or one of engines.
+func (s *Store) ClaimReady(ctx context.Context, owner string, engines []string, lease time.Duration) (job.Job, bool, error) {
+	if engines == nil {
+		engines = []string{}
+	}
+	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", "run_after, ready_at", " AND (engine = '' OR engine = ANY($5))",
+		owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), engines)
+}
+
+// Media is what the download stage learned about a job's media.
+type Media struct {
+	Title    string
+	Duration time.Duration
+	AudioKey string
+}
+
+func leaseLost(id string, epoch int64) error {
+	return &job.Error{Code: job.CodeLeaseLost, Message: fmt.Sprintf("job %s: epoch %d no longer holds the lease", id, epoch)}
+}
+
+// MarkReady ends the download stage: the job waits for a gpu-node.
+func (s *Store) MarkReady(ctx context.Context, id string, epoch int64, m Media) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE jobs SET status = $3, ready_at = now(), lease_owner = '', lease_expires_at = NULL, attempt = 0, run_after = now(),
+			media_title = $4, media_duration_ms = $5, audio_key = $6, updated_at = now()
+		WHERE id = $1 AND epoch = $2 AND status = ANY($7)`,
+		id, epoch, string(job.StatusReady), m.Title, ms(m.Duration), m.AudioKey, froms(job.StatusReady, job.StatusDownloading))
+	if err != nil {
+		return fmt.Errorf("mark job %s ready: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return leaseLost(id, epoch)
+	}
+	return nil
+}
+
+// Lease is the state of a lease after a renewal.
+type Lease struct {
+	ExpiresAt time.Time
+	Cancel    bool // the job was cancelled: stop working on it
+}
+
+// leased are the statuses in which a stage holds a job.
+var leased = []string{string(job.StatusDownloading), string(job.StatusTranscribing)}
+
+// ExtendLease renews the lease of the holder of epoch. progress < 0 leaves
+// progress as it is.
+func (s *Store) ExtendLease(ctx context.Context, id string, epoch int64, lease time.Duration, progress float64) (Lease, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Lease{}, leaseLost(id, epoch)
+	}
+	var l Lease
+	err := s.pool.QueryRow(ctx, `
+		UPDATE jobs SET lease_expires_at = now() + $3::bigint * interval '1 millisecond',
+			progress = CASE WHEN $4::float8 >= 0 THEN $4::float8 ELSE progress END, updated_at = now()
+		WHERE id = $1 AND epoch = $2 AND status = ANY($5)
+		RETURNING lease_expires_at`, id, epoch, ms(lease), progress, leased).Scan(&l.ExpiresAt)
+	if err == nil {
+		return l, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Lease{}, fmt.Errorf("extend lease of job %s: %w", id, err)
+	}
+	if ok, err := s.cancelledHolder(ctx, s.pool, id, epoch); err != nil || !ok {
+		return Lease{}, errors.Join(err, leaseLost(id, epoch))
+	}
+	return Lease{Cancel: true}, nil
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// cancelledHolder reports whether epoch held the job when the user cancelled it.
+func (s *Store) cancelledHolder(ctx context.Context, q querier, id string, epoch int64) (bool, error) {
+	var yes bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND epoch = $2 AND status = $3 AND cancel_requested)`,
+		id, epoch, string(job.StatusCancelled)).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("check cancel of job %s: %w", id, err)
+	}
+	return yes, nil
+}
+
+// PutSegments stores segments of epoch's attempt, replacing any with the same
+// seq (a retried push is harmless). A job cancelled during transcription keeps
+// what its holder still sends, and the holder is told to stop.
+func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []job.Segment, progress float64) (cancel bool, err error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return false, leaseLost(id, epoch)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("put segments: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var status job.Status
+	var cancelReq bool
+	err = tx.QueryRow(ctx, `SELECT status, cancel_requested FROM jobs WHERE id = $1 AND epoch = $2 FOR UPDATE`, id, epoch).Scan(&status, &cancelReq)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, leaseLost(id, epoch)
+	case err != nil:
+		return false, fmt.Errorf("put segments of job %s: %w", id, err)
+	case status == job.StatusCancelled && cancelReq:
+		cancel = true
+	case status != job.StatusTranscribing:
+		return false, leaseLost(id, epoch)
+	}
+	batch := &pgx.Batch{}
+	for _, sg := range segs {
+		var words []byte
+		if len(sg.Words) > 0 {
+			words, _ = json.Marshal(sg.Words)
+		}
+		batch.Queue(`INSERT INTO segments (job_id, epoch, seq, start_ms, end_ms, text, words) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (job_id, epoch, seq) DO UPDATE SET start_ms = EXCLUDED.start_ms, end_ms = EXCLUDED.end_ms,
+				text = EXCLUDED.text, words = EXCLUDED.words`,
+			id, epoch, sg.Seq, sg.StartMS, sg.EndMS, sg.Text, words)
+	}
+	if progress >= 0 && !cancel {
+		batch.Queue(`UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1`, id, progress)
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return false, fmt.Errorf("put segments of job %s: %w", id, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("put segments of job %s: %w", id, err)
+	}
+	return cancel, nil
+}
+
+// Complete marks epoch's transcription succeeded, once every segment 0..n-1 it
+// announced is stored. Completing an already succeeded epoch again is a no-op.
+func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return leaseLost(id, epoch)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("complete job %s: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var status job.Status
+	var cur int64
+	err = tx.QueryRow(ctx, `SELECT status, epoch FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&status, &cur)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return leaseLost(id, epoch)
+	case err != nil:
+		return fmt.Errorf("complete job %s: %w", id, err)
+	case cur != epoch:
+		return leaseLost(id, epoch)
+	case status == job.StatusSucceeded:
+		return nil
+	case !job.CanTransition(status, job.StatusSucceeded):
+		return leaseLost(id, epoch)
+	}
+	var n, lo, hi int
+	if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), -1) FROM segments WHERE job_id = $1 AND epoch = $2`,
+		id, epoch).Scan(&n, &lo, &hi); err != nil {
+		return fmt.Errorf("count segments of job %s: %w", id, err)
+	}
+	if n != segmentCount || lo != 0 || hi != segmentCount-1 {
+		return job.Errorf(job.CodeConflict, "job %s: %d segments announced but %d stored (seq %d..%d)", id, segmentCount, n, lo, hi)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE jobs SET status = $2, detected_language = $3, progress = 1, finished_at = now(),
+			lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
+		WHERE id = $1`, id, string(job.StatusSucceeded), detectedLanguage); err != nil {
+		return fmt.Errorf("complete job %s: %w", id, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("complete job %s: %w", id, err)
+	}
+	return nil
+}
+
+// held is a locked job row that a stage holds.
+type held struct {
+	id                   string
+	epoch                int64
+	status               job.Status
+	attempt, maxAttempts int
+	owner                string
+}
+
+// Fail records a failed attempt of epoch. A retryable failure with attempts
+// left requeues the job for its current stage after a backoff; anything else
+// fails the job. On a job the user cancelled meanwhile it returns cancelled.
+func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) (job.Status, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return "", leaseLost(id, epoch)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return "", fmt.Errorf("fail job %s: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var h held
+	err = tx.QueryRow(ctx, `SELECT id, epoch, status, attempt, max_attempts, lease_owner FROM jobs WHERE id = $1 FOR UPDATE`, id).
+		Scan(&h.id, &h.epoch, &h.status, &h.attempt, &h.maxAttempts, &h.owner)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", leaseLost(id, epoch)
+	case err != nil:
+		return "", fmt.Errorf("fail job %s: %w", id, err)
+	case h.status == job.StatusCancelled:
+		return job.StatusCancelled, nil
+	case h.epoch != epoch || (h.status != job.StatusDownloading && h.status != job.StatusTranscribing):
+		return "", leaseLost(id, epoch)
+	}
+	st, err := failHeld(ctx, tx, h, e)
+	if err != nil {
+		return "", err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return "", fmt.Errorf("fail job %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// Backoff before attempt n+1: 2 s doubling per attempt, capped at 5 minutes,
+// with equal jitter (half fixed, half random) so retries of many jobs spread
+// out yet never come back at once.
+func backoff(attempt int) time.Duration {
+	d := 2 * time.Second << min(max(attempt-1, 0), 10)
+	d = min(d, 5*time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
+
+// failHeld records the attempt and requeues or fails a locked, held job.
+func failHeld(ctx context.Context, tx pgx.Tx, h held, e *job.Error) (job.Status, error) {
+	stage := "download"
+	if h.status == job.StatusTranscribing {
+		stage = "transcribe"
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO job_attempts (job_id, attempt, epoch, stage, owner, error_code, error_message)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, h.id, h.attempt, h.epoch, stage, h.owner, e.Code, e.Message); err != nil {
+		return "", fmt.Errorf("record attempt of job %s: %w", h.id, err)
+	}
+	if e.Retryable && h.attempt < h.maxAttempts {
+		to := job.StatusQueued
+		if h.status == job.StatusTranscribing {
+			to = job.StatusReady
+		}
+		_, err := tx.Exec(ctx, `UPDATE jobs SET status = $2, lease_owner = '', lease_expires_at = NULL, progress = 0,
+			run_after = now() + $3::bigint * interval '1 millisecond', updated_at = now()
+			WHERE id = $1 AND status = ANY($4)`, h.id, string(to), ms(backoff(h.attempt)), froms(to, h.status))
+		if err != nil {
+			return "", fmt.Errorf("requeue job %s: %w", h.id, err)
+		}
+		return to, nil
+	}
+	code, msg := e.Code, e.Message
+	if e.Retryable {
+		code, msg = job.CodeAttemptsExceeded, fmt.Sprintf("gave up after %d attempts; the last failed with %s: %s", h.attempt, e.Code, e.Message)
+	}
+	_, err := tx.Exec(ctx, `UPDATE jobs SET status = $2, error_code = $3, error_message = $4, lease_owner = '', lease_expires_at = NULL,
+		finished_at = now(), updated_at = now() WHERE id = $1 AND status = ANY($5)`,
+		h.id, string(job.StatusFailed), code, msg, froms(job.StatusFailed, h.status))
+	if err != nil {
+		return "", fmt.Errorf("fail job %s: %w", h.id, err)
+	}
+	return job.StatusFailed, nil
+}
+
+// RescueExpired hands back up to limit jobs whose holder stopped renewing its
+// lease (a crashed node or core instance): each is requeued for its stage, or
+// failed once its attempts are used up. It returns how many it handled.
+func (s *Store) RescueExpired(ctx context.Context, limit int) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("rescue: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	rows, err := tx.Query(ctx, `SELECT id, epoch, status, attempt, max_attempts, lease_owner FROM jobs
+		WHERE status = ANY($1) AND lease_expires_at < now()
+		ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, leased, limit)
+	if err != nil {
+		return 0, fmt.Errorf("rescue: %w", err)
+	}
+	expired, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (held, error) {
+		var h held
+		err := r.Scan(&h.id, &h.epoch, &h.status, &h.attempt, &h.maxAttempts, &h.owner)
+		return h, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rescue: %w", err)
+	}
+	for _, h := range expired {
+		e := &job.Error{Code: job.CodeLeaseLost, Message: fmt.Sprintf("%s stopped renewing its lease", h.owner), Retryable: true}
+		if _, err := failHeld(ctx, tx, h, e); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("rescue: %w", err)
+	}
+	return len(expired), nil
+}
+
+// Segments returns epoch's segments with seq > afterSeq, in order.
+func (s *Store) Segments(ctx context.Context, id string, epoch int64, afterSeq int) ([]job.Segment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, start_ms, end_ms, text, words FROM segments
+		WHERE job_id = $1 AND epoch = $2 AND seq > $3 ORDER BY seq`, id, epoch, afterSeq)
+	if err != nil {
+		return nil, fmt.Errorf("read segments of job %s: %w", id, err)
+	}
+	segs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job.Segment, error) {
+		var sg job.Segment
+		var words []byte
+		if err := r.Scan(&sg.Seq, &sg.StartMS, &sg.EndMS, &sg.Text, &words); err != nil {
+			return sg, err
+		}
+		if len(words) > 0 {
+			if err := json.Unmarshal(words, &sg.Words); err != nil {
+				return sg, fmt.Errorf("decode words: %w", err)
+			}
+		}
+		return sg, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read segments of job %s: %w", id, err)
+	}
+	return segs, nil
+}
+
+// Attempt is one failed or expired attempt of a job.
+type Attempt struct {
+	Attempt                               int
+	Epoch                                 int64
+	Stage, Owner, ErrorCode, ErrorMessage string
+	At                                    time.Time
+}
+
+// Attempts lists a job's failed attempts, oldest first.
+func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
+	rows, err := s.pool.Query(ctx, `SELECT attempt, epoch, stage, owner, error_code, error_message, at
+		FROM job_attempts WHERE job_id = $1 ORDER BY at, epoch`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read attempts of job %s: %w", id, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
+		var a Attempt
+		err := r.Scan(&a.Attempt, &a.Epoch, &a.Stage, &a.Owner, &a.ErrorCode, &a.ErrorMessage, &a.At)
+		return a, err
+	})
+}

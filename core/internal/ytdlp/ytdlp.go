@@ -1,0 +1,239 @@
+// Package ytdlp downloads YouTube audio with yt-dlp, the one downloader that
+// keeps up with YouTube. It runs yt-dlp from an argument list (never a shell),
+// with "--" before a canonical URL, in a process group of its own, with a
+// private HOME inside the job's directory, and turns its failures into typed
+// job errors.
+package ytdlp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/proc"
+)
+
+// Config tunes the downloader.
+type Config struct {
+	Binary      string        // default "yt-dlp"
+	Extractors  string        // --ies; default "youtube" (tests use "generic" against a loopback server)
+	MaxFileSize string        // default "500M"
+	MaxDuration time.Duration // default 4h; enforced by --break-match-filters
+	CookiesFile string        // optional; copied per job because yt-dlp rewrites it
+	Proxy       string        // optional
+}
+
+// pathFile receives the downloaded file's path, inside the job dir.
+const pathFile = ".filepath"
+
+// Downloader runs yt-dlp.
+type Downloader struct{ cfg Config }
+
+// New returns a Downloader.
+func New(cfg Config) *Downloader {
+	if cfg.Binary == "" {
+		cfg.Binary = "yt-dlp"
+	}
+	if cfg.Extractors == "" {
+		cfg.Extractors = "youtube"
+	}
+	if cfg.MaxFileSize == "" {
+		cfg.MaxFileSize = "500M"
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = 4 * time.Hour
+	}
+	return &Downloader{cfg: cfg}
+}
+
+// Result is a finished download.
+type Result struct {
+	Path     string
+	Title    string
+	Duration time.Duration
+}
+
+// Args is the exact argument list for downloading url into dir. It omits
+// --no-plugin-dirs because Debian's yt-dlp (2023.03.04) does not know it; a
+// private HOME keeps user plugins and config out anyway.
+func (d *Downloader) Args(dir, url string) []string {
+	args := []string{
+		"--ignore-config", "--ies", d.cfg.Extractors, "--no-playlist",
+		// "?" lets media without the field pass: direct files have no duration,
+		// and ffprobe checks the real one after the download.
+		"--break-match-filters", fmt.Sprintf("!is_live & live_status!=?is_upcoming & duration<=?%d", int(d.cfg.MaxDuration.Seconds())),
+		"-f", "ba/b", "--socket-timeout", "30", "-R", "5", "--fragment-retries", "5", "--extractor-retries", "3",
+		"--retry-sleep", "http:exp=1:30", "--max-filesize", d.cfg.MaxFileSize,
+		// --print would imply --quiet and hide why yt-dlp skipped a video (it
+		// exits 0 after "File is larger than max-filesize"): write the path to a file.
+		"-P", dir, "-o", "%(id)s.%(ext)s", "--write-info-json",
+		"--print-to-file", "after_move:filepath", filepath.Join(dir, pathFile), "--no-progress",
+	}
+	if d.cfg.CookiesFile != "" {
+		args = append(args, "--cookies", filepath.Join(dir, "cookies.txt"))
+	}
+	if d.cfg.Proxy != "" {
+		args = append(args, "--proxy", d.cfg.Proxy)
+	}
+	return append(args, "--", url)
+}
+
+// Download fetches url's best audio into dir.
+func (d *Downloader) Download(ctx context.Context, dir, url string) (Result, error) {
+	if d.cfg.CookiesFile != "" {
+		if err := copyFile(d.cfg.CookiesFile, filepath.Join(dir, "cookies.txt")); err != nil {
+			return Result{}, fmt.Errorf("copy cookies: %w", err)
+		}
+	}
+	home := filepath.Join(dir, ".home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return Result{}, fmt.Errorf("make yt-dlp home: %w", err)
+	}
+	cmd := proc.Command(ctx, proc.DefaultGrace, d.cfg.Binary, d.Args(dir, url)...)
+	cmd.Dir = dir
+	cmd.Env = []string{"HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8"}
+	output := &tail{max: 8192} // yt-dlp reports on both streams
+	cmd.Stdout, cmd.Stderr = output, output
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return Result{}, fmt.Errorf("yt-dlp: %w", ctx.Err())
+	}
+	if err != nil {
+		code := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		return Result{}, Classify(code, output.String(), d.cfg.MaxDuration)
+	}
+	// Exit 0 is not proof: yt-dlp exits 0 when it skipped the video.
+	b, _ := os.ReadFile(filepath.Join(dir, pathFile))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	path := strings.TrimSpace(lines[len(lines)-1])
+	if path == "" {
+		if e := Classify(0, output.String(), d.cfg.MaxDuration); e.Code != job.CodeDownloadFailed {
+			return Result{}, e
+		}
+		return Result{}, &job.Error{Code: job.CodeDownloadFailed, Message: "yt-dlp finished without downloading anything", Err: errors.New(lastError(output.String()))}
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		return Result{}, &job.Error{Code: job.CodeDownloadFailed, Message: "yt-dlp reported a file that is missing or empty"}
+	}
+	r := Result{Path: path}
+	if b, err := os.ReadFile(strings.TrimSuffix(path, filepath.Ext(path)) + ".info.json"); err == nil {
+		var info struct {
+			Title    string   `json:"title"`
+			Duration *float64 `json:"duration"`
+		}
+		if json.Unmarshal(b, &info) == nil {
+			r.Title = info.Title
+			if info.Duration != nil {
+				r.Duration = time.Duration(*info.Duration * float64(time.Second))
+			}
+		}
+	}
+	return r, nil
+}
+
+// Classify turns yt-dlp's exit code and stderr into a typed job error. The
+// messages are yt-dlp's own (and YouTube's, which it relays).
+func Classify(exitCode int, stderr string, maxDuration time.Duration) *job.Error {
+	s := strings.ToLower(strings.ReplaceAll(stderr, "’", "'"))
+	has := func(subs ...string) bool {
+		for _, sub := range subs {
+			if strings.Contains(s, sub) {
+				return true
+			}
+		}
+		return false
+	}
+	last := lastError(stderr)
+	e := func(code, msg string, retryable bool) *job.Error {
+		return &job.Error{Code: code, Message: msg, Retryable: retryable, Err: errors.New(last)}
+	}
+	switch {
+	case exitCode == 101 || has("does not pass filter"):
+		return e(job.CodeVideoNotSupported, "the video is live, upcoming, or longer than "+maxDuration.String(), false)
+	case has("confirm you're not a bot"):
+		return e(job.CodeBotCheck, "YouTube asked this server to sign in to confirm it is not a bot; retrying from the same address will not help", false)
+	case has("http error 429", "too many requests", "try again later"):
+		return e(job.CodeRateLimited, "YouTube is rate-limiting this server; the job will be retried later", true)
+	case has("private video"):
+		return e(job.CodePrivateVideo, "the video is private", false)
+	case has("confirm your age", "age-restricted", "age restricted", "inappropriate for some users"):
+		return e(job.CodeAgeRestricted, "the video is age-restricted and needs a signed-in account", false)
+	case has("max-filesize", "file is larger than max"):
+		return e(job.CodeMediaTooLarge, "the video's audio is larger than the download limit", false)
+	case has("video unavailable", "this video is unavailable", "this video has been removed", "available in your country"):
+		return e(job.CodeVideoUnavailable, "the video is unavailable", false)
+	case has("http error 404", "http error 410"):
+		return e(job.CodeSourceNotFound, "the media was not found (404)", false)
+	case has("http error 403"):
+		return e(job.CodeSourceForbidden, "the media server refused the download (403)", true)
+	case has("unsupported url", "no suitable extractor"):
+		return e(job.CodeInvalidURL, "yt-dlp does not support this URL", false)
+	case exitCode == 2:
+		// Bad options: our bug or an incompatible yt-dlp, not the user's.
+		return e(job.CodeDownloadFailed, "yt-dlp rejected its options: is it too old or too new?", false)
+	}
+	return e(job.CodeDownloadFailed, "the download failed", true)
+}
+
+func lastError(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "ERROR:") {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	if n := len(lines); n > 0 && lines[n-1] != "" {
+		return strings.TrimSpace(lines[n-1])
+	}
+	return "yt-dlp exited with an error"
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// tail keeps the last max bytes written: yt-dlp's final error lines matter,
+// its progress chatter does not.
+type tail struct {
+	buf []byte
+	max int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = t.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.buf) }

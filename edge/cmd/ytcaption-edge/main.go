@@ -1,0 +1,78 @@
+// Command ytcaption-edge serves ytcaption's public REST API in front of core.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ytcaption/ytcaption/edge"
+	"github.com/ytcaption/ytcaption/internal/envflag"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "ytcaption-edge:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage error")
+
+const summary = `ytcaption-edge serves ytcaption's public REST API (jobs, transcripts, health, metrics)
+and forwards authenticated calls to core over Connect.
+
+Usage: ytcaption-edge --core-url URL --service-token TOKEN [flags]`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ytcaption-edge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg edge.Config
+	var logFormat string
+	fs.StringVar(&cfg.Addr, "addr", ":8000", "REST listen address")
+	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
+	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents to core (required)")
+	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", 0, "how long a valid API key is trusted without asking core (default 10s)")
+	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted")
+	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	fs.Usage = envflag.Usage(fs, "YTCAPTION_EDGE", summary)
+	if err := envflag.Parse(fs, "YTCAPTION_EDGE", args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if cfg.ServiceToken == "" {
+		return fmt.Errorf("%w: --service-token (or YTCAPTION_EDGE_SERVICE_TOKEN) is required", errUsage)
+	}
+	switch logFormat {
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	default:
+		return fmt.Errorf("%w: --log-format must be json or text", errUsage)
+	}
+	cfg.Version = version
+	e, err := edge.New(cfg)
+	if err != nil {
+		return err
+	}
+	return e.Run(ctx)
+}

@@ -1,0 +1,89 @@
+// Package edge is ytcaption's front door: the public REST API (Fiber) with
+// API-key authentication, in front of core's Connect services. It never
+// touches Postgres or the blob store.
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ytcaption/ytcaption/edge/internal/auth"
+	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/edge/internal/rest"
+)
+
+// Config configures an edge.
+type Config struct {
+	Addr         string // REST listener; default ":8000"
+	CoreURL      string // core's Connect base URL
+	ServiceToken string // presented to core
+	// AuthCacheTTL is how long a valid key is trusted without asking core
+	// (default 10 s); refused keys are remembered for 2 s.
+	AuthCacheTTL time.Duration
+	MaxBodyBytes int // default 64 KiB
+	Logger       *slog.Logger
+	Version      string
+}
+
+// Edge is a configured edge server.
+type Edge struct {
+	cfg Config
+	log *slog.Logger
+	app *fiber.App
+}
+
+// New builds the edge.
+func New(cfg Config) (*Edge, error) {
+	if cfg.CoreURL == "" || cfg.ServiceToken == "" {
+		return nil, errors.New("edge: a core URL and a service token are required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = ":8000"
+	}
+	if cfg.AuthCacheTTL <= 0 {
+		cfg.AuthCacheTTL = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	core := coreclient.New(cfg.CoreURL, cfg.ServiceToken)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes}, core,
+		auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second), reg)
+	return &Edge{cfg: cfg, log: cfg.Logger, app: app}, nil
+}
+
+// Run listens on the configured address and serves until ctx ends.
+func (e *Edge) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", e.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", e.cfg.Addr, err)
+	}
+	return e.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then lets in-flight requests finish (up
+// to 30 s) before returning.
+func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- e.app.Listener(ln) }()
+	e.log.InfoContext(ctx, "edge serving", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	if err := e.app.ShutdownWithTimeout(30 * time.Second); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return <-errc
+}

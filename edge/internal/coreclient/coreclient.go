@@ -1,0 +1,31 @@
+// Package coreclient builds the Connect clients the edge uses to reach core,
+// each request carrying the edge's service token.
+package coreclient
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/ytcaption/ytcaption/internal/svcauth"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
+)
+
+// Clients are core's services as the edge sees them.
+type Clients struct {
+	Jobs ytcaptionv1connect.JobServiceClient
+	Auth ytcaptionv1connect.AuthServiceClient
+	HTTP *http.Client // plain calls such as core's /health/ready, with the token
+}
+
+// New returns clients for core at baseURL.
+func New(baseURL, serviceToken string) Clients {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 256 // the edge multiplexes every user onto few cores
+	transport.IdleConnTimeout = 90 * time.Second
+	c := &http.Client{Transport: &svcauth.Transport{Base: transport, Token: serviceToken}}
+	return Clients{
+		Jobs: ytcaptionv1connect.NewJobServiceClient(c, baseURL),
+		Auth: ytcaptionv1connect.NewAuthServiceClient(c, baseURL),
+		HTTP: c,
+	}
+}

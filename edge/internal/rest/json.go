@@ -1,0 +1,69 @@
+package rest
+
+import (
+	"strings"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+type mediaJSON struct {
+	Title           string  `json:"title"`
+	DurationSeconds float64 `json:"duration_seconds"`
+}
+
+type errorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// jobJSON is the public job object.
+type jobJSON struct {
+	ID               string     `json:"id"`
+	Status           string     `json:"status"`
+	URL              string     `json:"url"`
+	CanonicalURL     string     `json:"canonical_url"`
+	Language         string     `json:"language"`
+	DetectedLanguage string     `json:"detected_language,omitempty"`
+	Engine           string     `json:"engine,omitempty"`
+	Model            string     `json:"model,omitempty"`
+	Progress         float64    `json:"progress"`
+	Attempt          int32      `json:"attempt"`
+	CreatedAt        string     `json:"created_at,omitempty"`
+	DownloadingAt    string     `json:"downloading_at,omitempty"`
+	ReadyAt          string     `json:"ready_at,omitempty"`
+	TranscribingAt   string     `json:"transcribing_at,omitempty"`
+	FinishedAt       string     `json:"finished_at,omitempty"`
+	Media            *mediaJSON `json:"media,omitempty"`
+	Error            *errorJSON `json:"error,omitempty"`
+}
+
+func timeJSON(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return ""
+	}
+	return t.AsTime().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// statusName turns JOB_STATUS_QUEUED into "queued".
+func statusName(s ytcaptionv1.JobStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "JOB_STATUS_"))
+}
+
+func toJSON(j *ytcaptionv1.Job) jobJSON {
+	out := jobJSON{
+		ID: j.GetId(), Status: statusName(j.GetStatus()), URL: j.GetUrl(), CanonicalURL: j.GetCanonicalUrl(),
+		Language: j.GetLanguage(), DetectedLanguage: j.GetDetectedLanguage(), Engine: j.GetEngine(), Model: j.GetModel(),
+		Progress: j.GetProgress(), Attempt: j.GetAttempt(),
+		CreatedAt: timeJSON(j.GetCreatedAt()), DownloadingAt: timeJSON(j.GetDownloadingAt()), ReadyAt: timeJSON(j.GetReadyAt()),
+		TranscribingAt: timeJSON(j.GetTranscribingAt()), FinishedAt: timeJSON(j.GetFinishedAt()),
+	}
+	if m := j.GetMedia(); m != nil {
+		out.Media = &mediaJSON{Title: m.GetTitle(), DurationSeconds: m.GetDurationSeconds()}
+	}
+	if e := j.GetError(); e != nil {
+		out.Error = &errorJSON{Code: e.GetCode(), Message: e.GetMessage()}
+	}
+	return out
+}

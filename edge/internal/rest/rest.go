@@ -1,0 +1,274 @@
+// Package rest is the edge's public REST API on Fiber: routes, the JSON shapes
+// of jobs and errors, API-key authentication, and per-route metrics. It talks
+// to core only through the Connect clients it is given.
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ytcaption/ytcaption/edge/internal/auth"
+	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/internal/svcauth"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// Config tunes the API.
+type Config struct {
+	CoreURL      string
+	MaxBodyBytes int           // default 64 KiB
+	CallTimeout  time.Duration // per call to core; default 30 s
+}
+
+type server struct {
+	log     *slog.Logger
+	cfg     Config
+	core    coreclient.Clients
+	auth    *auth.Cache
+	metrics *metrics
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New returns the Fiber app serving the REST API, with its metrics on reg.
+func New(log *slog.Logger, cfg Config, core coreclient.Clients, keys *auth.Cache, reg *prometheus.Registry) *fiber.App {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 30 * time.Second
+	}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ytcaption_edge_http_requests_total", Help: "REST requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ytcaption_edge_http_request_duration_seconds", Help: "REST request latency by route pattern and method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	s := &server{log: log, cfg: cfg, core: core, auth: keys, metrics: m}
+
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		BodyLimit:             cfg.MaxBodyBytes,
+		ErrorHandler:          errorHandler(log),
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		AppName:               "ytcaption-edge",
+	})
+	app.Use(s.measure)
+	app.Get("/health/live", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/health/ready", s.ready)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+
+	v1 := app.Group("/v1", s.authenticate)
+	v1.Post("/jobs", s.createJob)
+	v1.Get("/jobs", s.listJobs)
+	v1.Get("/jobs/:id", s.getJob)
+	v1.Delete("/jobs/:id", s.cancelJob)
+	v1.Get("/jobs/:id/transcript", s.transcript)
+	return app
+}
+
+// measure counts every request by its route pattern, never the raw path.
+func (s *server) measure(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		// Write the error reply now so the status below is the real one.
+		if herr := c.App().ErrorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	route := c.Route().Path
+	if c.Response().StatusCode() == http.StatusNotFound && (route == "/" || route == "") {
+		route = "unmatched"
+	}
+	method := strings.Clone(c.Method())
+	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().StatusCode())).Inc()
+	s.metrics.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (s *server) ready(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(s.cfg.CoreURL, "/")+"/health/ready", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.core.HTTP.Do(req)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return c.JSON(fiber.Map{"status": "ok"})
+		}
+	}
+	return newError(http.StatusServiceUnavailable, "unavailable", "core is not ready")
+}
+
+type userKey struct{}
+
+// authenticate resolves the bearer API key and stores the user for handlers.
+func (s *server) authenticate(c *fiber.Ctx) error {
+	h := http.Header{}
+	h.Set("Authorization", c.Get(fiber.HeaderAuthorization))
+	key := svcauth.Bearer(h) // copies: fasthttp reuses its buffers
+	if key == "" {
+		return newError(http.StatusUnauthorized, "unauthorized", "send your API key as \"Authorization: Bearer <key>\"")
+	}
+	p, err := s.auth.Lookup(c.UserContext(), key)
+	switch {
+	case errors.Is(err, auth.ErrUnauthorized):
+		return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid")
+	case err != nil:
+		s.log.Warn("authenticate", "err", err)
+		return newError(http.StatusServiceUnavailable, "unavailable", "API keys cannot be checked right now; retry shortly")
+	}
+	c.Locals(userKey{}, p.UserID)
+	return c.Next()
+}
+
+// call prepares a Connect request to core on behalf of the caller.
+func call[T any](s *server, c *fiber.Ctx, msg *T) (context.Context, context.CancelFunc, *connect.Request[T]) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.CallTimeout)
+	req := connect.NewRequest(msg)
+	req.Header().Set(svcauth.UserHeader, c.Locals(userKey{}).(string))
+	return ctx, cancel, req
+}
+
+type createBody struct {
+	URL      string `json:"url"`
+	Language string `json:"language"`
+	Engine   string `json:"engine"`
+	Model    string `json:"model"`
+}
+
+// decodeStrict reads exactly one JSON object with only known fields.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syntax), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return newError(http.StatusBadRequest, "invalid_json", "the body is not a JSON object")
+		case errors.As(err, &typ):
+			return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type))
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return newError(http.StatusBadRequest, "invalid_argument", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return newError(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
+	}
+	if dec.More() {
+		return newError(http.StatusBadRequest, "invalid_json", "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func (s *server) createJob(c *fiber.Ctx) error {
+	var b createBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	if strings.TrimSpace(b.URL) == "" {
+		return newError(http.StatusBadRequest, "invalid_url", "\"url\" is required")
+	}
+	ctx, cancel, req := call(s, c, &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model})
+	defer cancel()
+	resp, err := s.core.Jobs.CreateJob(ctx, req)
+	if err != nil {
+		return err
+	}
+	return c.Status(http.StatusAccepted).JSON(toJSON(resp.Msg.GetJob()))
+}
+
+func (s *server) getJob(c *fiber.Ctx) error {
+	ctx, cancel, req := call(s, c, &ytcaptionv1.GetJobRequest{Id: strings.Clone(c.Params("id"))})
+	defer cancel()
+	resp, err := s.core.Jobs.GetJob(ctx, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(toJSON(resp.Msg.GetJob()))
+}
+
+func (s *server) listJobs(c *fiber.Ctx) error {
+	limit := 20
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return newError(http.StatusBadRequest, "invalid_argument", "limit must be a whole number from 1 to 100")
+		}
+		limit = n
+	}
+	ctx, cancel, req := call(s, c, &ytcaptionv1.ListJobsRequest{PageSize: int32(limit), PageToken: strings.Clone(c.Query("cursor"))})
+	defer cancel()
+	resp, err := s.core.Jobs.ListJobs(ctx, req)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Jobs       []jobJSON `json:"jobs"`
+		NextCursor string    `json:"next_cursor,omitempty"`
+	}{Jobs: []jobJSON{}, NextCursor: resp.Msg.GetNextPageToken()}
+	for _, j := range resp.Msg.GetJobs() {
+		out.Jobs = append(out.Jobs, toJSON(j))
+	}
+	return c.JSON(out)
+}
+
+func (s *server) cancelJob(c *fiber.Ctx) error {
+	ctx, cancel, req := call(s, c, &ytcaptionv1.CancelJobRequest{Id: strings.Clone(c.Params("id"))})
+	defer cancel()
+	resp, err := s.core.Jobs.CancelJob(ctx, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(toJSON(resp.Msg.GetJob()))
+}
+
+var formats = map[string]ytcaptionv1.TranscriptFormat{
+	"srt":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_SRT,
+	"vtt":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_VTT,
+	"txt":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TXT,
+	"json": ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_JSON,
+}
+
+func (s *server) transcript(c *fiber.Ctx) error {
+	name := strings.ToLower(c.Query("format", "srt"))
+	f, ok := formats[name]
+	if !ok {
+		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("unknown format %q: use srt, vtt, txt or json", name))
+	}
+	ctx, cancel, req := call(s, c, &ytcaptionv1.GetTranscriptRequest{Id: strings.Clone(c.Params("id")), Format: f})
+	defer cancel()
+	resp, err := s.core.Jobs.GetTranscript(ctx, req)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, resp.Msg.GetContentType())
+	return c.Send(resp.Msg.GetContent())
+}

@@ -1,0 +1,406 @@
+// Package agent is the gpu-node: it pulls jobs from core over Connect
+// (AcquireJob long-poll), fetches the audio by presigned URL, runs a speech
+// engine, streams segments back as they are decoded, heartbeats to keep its
+// lease, and completes or fails the job. Every call carries the lease epoch;
+// a stale epoch means another node owns the job now, and this one lets go.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/internal/svcauth"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
+)
+
+// Engine settings, re-exported so that callers outside gpu-node can set them.
+type (
+	SphinxConfig     = engine.SphinxConfig
+	OpenAIConfig     = engine.OpenAIConfig
+	WhisperCPPConfig = engine.WhisperCPPConfig
+)
+
+// Engines lists the engine names Config.Engine accepts.
+var Engines = engine.Names
+
+// Config configures an agent.
+type Config struct {
+	CoreURL    string // core's Connect base URL
+	NodeToken  string
+	NodeID     string // default: the host name
+	Version    string
+	WorkDir    string // audio files; default os.TempDir()
+	Engine     string // "sphinx" (default), "openai" or "whispercpp"
+	Sphinx     SphinxConfig
+	OpenAI     OpenAIConfig
+	WhisperCPP WhisperCPPConfig
+	// PollTimeout bounds one AcquireJob long-poll; core answers empty about a
+	// second before it. Default 30 s.
+	PollTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Agent is a running gpu-node.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	eng    engine.Engine
+	core   ytcaptionv1connect.WorkerServiceClient
+	http   *http.Client // audio downloads
+	engine string
+}
+
+// New checks cfg and builds the engine.
+func New(cfg Config) (*Agent, error) {
+	if cfg.CoreURL == "" || cfg.NodeToken == "" {
+		return nil, errors.New("agent: a core URL and a node token are required")
+	}
+	if cfg.NodeID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("agent: node id: %w", err)
+		}
+		cfg.NodeID = host
+	}
+	eng, err := engine.New(engine.Config{Name: cfg.Engine, Sphinx: cfg.Sphinx, OpenAI: cfg.OpenAI, WhisperCPP: cfg.WhisperCPP})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return newAgent(cfg, eng), nil
+}
+
+func newAgent(cfg Config, eng engine.Engine) *Agent {
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = os.TempDir()
+	}
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	client := &http.Client{Transport: &svcauth.Transport{Token: cfg.NodeToken}}
+	return &Agent{
+		cfg: cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
+		core: ytcaptionv1connect.NewWorkerServiceClient(client, cfg.CoreURL),
+		http: &http.Client{Timeout: 10 * time.Minute},
+	}
+}
+
+// Run acquires and runs jobs until ctx ends. A job running then is handed back
+// to core so another node takes it at once. Run returns an error only when
+// core refuses the node for good (bad token, incompatible API).
+func (a *Agent) Run(ctx context.Context) error {
+	a.log.InfoContext(ctx, "gpu-node started", "engine", a.engine, "core", a.cfg.CoreURL)
+	var failures int
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, a.cfg.PollTimeout)
+		resp, err := a.core.AcquireJob(pctx, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{
+			NodeId: a.cfg.NodeID, Engines: []string{a.engine}, Version: a.cfg.Version,
+		}))
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && permanent(err):
+			return fmt.Errorf("acquire job: %w", err)
+		case err != nil:
+			failures++
+			d := backoff(failures)
+			a.log.WarnContext(ctx, "acquire job", "err", err, "retry_in", d)
+			sleep(ctx, d)
+		case resp.Msg.GetAssignment() != nil:
+			failures = 0
+			a.runJob(ctx, resp.Msg.GetAssignment())
+		default:
+			failures = 0
+		}
+	}
+	a.log.InfoContext(ctx, "gpu-node stopped")
+	return nil
+}
+
+// Why a job's context ended, besides the agent shutting down.
+var (
+	errCancelled    = errors.New("the job was cancelled")
+	errLeaseLost    = errors.New("the lease is lost: another node owns the job")
+	errLeaseExpired = errors.New("no heartbeat succeeded before the lease expired")
+)
+
+func (a *Agent) runJob(ctx context.Context, asg *ytcaptionv1.Assignment) {
+	log := a.log.With("job_id", asg.GetJobId(), "epoch", asg.GetEpoch())
+	log.InfoContext(ctx, "job started", "duration_seconds", asg.GetDurationSeconds())
+	started := time.Now()
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var progress atomic.Uint64 // float64 bits
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		a.heartbeat(jobCtx, asg, cancel, &progress, log)
+	}()
+
+	count, res, err := a.transcribe(jobCtx, asg, cancel, &progress)
+	cause := context.Cause(jobCtx)
+	cancel(nil)
+	<-hbDone
+
+	switch {
+	case errors.Is(cause, errCancelled), errors.Is(cause, errLeaseLost), errors.Is(cause, errLeaseExpired):
+		log.InfoContext(ctx, "job dropped", "reason", cause.Error(), "segments", count)
+	case ctx.Err() != nil:
+		// Shutting down: hand the job back so another node starts it now.
+		a.fail(log, asg, "node_shutdown", "the gpu-node shut down during the job", true)
+	case err == nil:
+		a.complete(ctx, log, asg, count, res.Language, time.Since(started))
+	case errors.Is(err, errAudio):
+		a.fail(log, asg, "audio_unavailable", "the gpu-node could not fetch the audio", true)
+	case errors.Is(err, engine.ErrUnsupported):
+		a.fail(log, asg, "unsupported", err.Error(), false)
+	default:
+		log.WarnContext(ctx, "engine failed", "err", err)
+		a.fail(log, asg, "engine_failed", "the speech engine failed", true)
+	}
+}
+
+var errAudio = errors.New("audio download failed")
+
+// transcribe downloads the audio and runs the engine, pushing each segment as
+// it arrives. It returns how many segments were pushed.
+func (a *Agent) transcribe(ctx context.Context, asg *ytcaptionv1.Assignment, cancel context.CancelCauseFunc, progress *atomic.Uint64) (int, engine.Result, error) {
+	path := filepath.Join(a.cfg.WorkDir, fmt.Sprintf("audio-%s-%d.wav", asg.GetJobId(), asg.GetEpoch()))
+	defer os.Remove(path)
+	if err := a.download(ctx, asg.GetAudioUrl(), path); err != nil {
+		return 0, engine.Result{}, err
+	}
+	duration := time.Duration(asg.GetDurationSeconds() * float64(time.Second))
+	seq := 0
+	res, err := a.eng.Transcribe(ctx, engine.Request{AudioPath: path, Language: asg.GetLanguage(), Model: asg.GetModel(), Duration: duration},
+		func(s engine.Segment) error {
+			p := -1.0
+			if duration > 0 {
+				p = math.Min(float64(s.EndMS)/float64(duration.Milliseconds()), 0.99)
+				progress.Store(math.Float64bits(p))
+			}
+			if err := a.push(ctx, asg, seq, s, p, cancel); err != nil {
+				return err
+			}
+			seq++
+			return nil
+		})
+	return seq, res, err
+}
+
+func (a *Agent) download(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errAudio, err)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errAudio, redact(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: status %d", errAudio, resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create audio file: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("%w: %v", errAudio, redact(err))
+	}
+	return f.Close()
+}
+
+// redact keeps the presigned URL (a credential) out of error messages.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// push sends one segment, retrying transient failures until the job ends.
+func (a *Agent) push(ctx context.Context, asg *ytcaptionv1.Assignment, seq int, s engine.Segment, progress float64, cancel context.CancelCauseFunc) error {
+	seg := &ytcaptionv1.Segment{Seq: int32(seq), StartMs: s.StartMS, EndMs: s.EndMS, Text: s.Text}
+	for _, w := range s.Words {
+		seg.Words = append(seg.Words, &ytcaptionv1.Word{StartMs: w.StartMS, EndMs: w.EndMS, Text: w.Text, Probability: w.Probability})
+	}
+	req := &ytcaptionv1.PushSegmentsRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), Segments: []*ytcaptionv1.Segment{seg}, Progress: progress}
+	for attempt := 1; ; attempt++ {
+		cctx, c := context.WithTimeout(ctx, 30*time.Second)
+		resp, err := a.core.PushSegments(cctx, connect.NewRequest(req))
+		c()
+		switch {
+		case err == nil && resp.Msg.GetCancel():
+			cancel(errCancelled)
+			return errCancelled
+		case err == nil:
+			return nil
+		case leaseLost(err):
+			cancel(errLeaseLost)
+			return errLeaseLost
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		}
+		a.log.WarnContext(ctx, "push segments", "job_id", asg.GetJobId(), "seq", seq, "err", err)
+		sleep(ctx, backoff(attempt))
+	}
+}
+
+// heartbeat keeps the lease. Core holds each call for up to the interval and
+// answers at once on a cancel, so the next call goes out right after the reply
+// (or after what remains of the interval when core answered early). Without a
+// successful heartbeat until the lease runs out, the job stops by itself.
+func (a *Agent) heartbeat(ctx context.Context, asg *ytcaptionv1.Assignment, cancel context.CancelCauseFunc, progress *atomic.Uint64, log *slog.Logger) {
+	interval := 10 * time.Second
+	if d := asg.GetHeartbeatInterval().AsDuration(); d > 0 {
+		interval = d
+	}
+	expires := asg.GetLeaseExpiresAt().AsTime()
+	for ctx.Err() == nil {
+		start := time.Now()
+		hctx, c := context.WithTimeout(ctx, max(time.Until(expires), 2*time.Second))
+		p := -1.0
+		if bits := progress.Load(); bits != 0 {
+			p = math.Float64frombits(bits)
+		}
+		resp, err := a.core.Heartbeat(hctx, connect.NewRequest(&ytcaptionv1.HeartbeatRequest{
+			JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), NodeId: a.cfg.NodeID, Progress: p,
+		}))
+		c()
+		wait := interval - time.Since(start)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil && resp.Msg.GetCancel():
+			log.InfoContext(ctx, "job cancelled by core")
+			cancel(errCancelled)
+			return
+		case err == nil:
+			expires = resp.Msg.GetLeaseExpiresAt().AsTime()
+			if d := resp.Msg.GetHeartbeatInterval().AsDuration(); d > 0 {
+				interval = d
+			}
+		case leaseLost(err):
+			cancel(errLeaseLost)
+			return
+		default:
+			log.WarnContext(ctx, "heartbeat", "err", err)
+			wait = min(wait, time.Second)
+		}
+		if !time.Now().Before(expires) {
+			log.WarnContext(ctx, "lease expired without a heartbeat: stopping the engine")
+			cancel(errLeaseExpired)
+			return
+		}
+		// ±10 % jitter keeps a fleet's heartbeats from lining up.
+		wait += time.Duration(float64(wait) * (rand.Float64()*0.2 - 0.1))
+		t := time.NewTimer(min(max(wait, 0), time.Until(expires)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) complete(ctx context.Context, log *slog.Logger, asg *ytcaptionv1.Assignment, count int, lang string, took time.Duration) {
+	req := &ytcaptionv1.CompleteJobRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), DetectedLanguage: lang, SegmentCount: int32(count)}
+	for attempt := 1; attempt <= 8; attempt++ {
+		cctx, c := context.WithTimeout(ctx, 30*time.Second)
+		_, err := a.core.CompleteJob(cctx, connect.NewRequest(req))
+		c()
+		switch {
+		case err == nil:
+			rtf := 0.0
+			if d := asg.GetDurationSeconds(); d > 0 {
+				rtf = took.Seconds() / d
+			}
+			log.InfoContext(ctx, "job completed", "segments", count, "seconds", took.Seconds(), "real_time_factor", rtf)
+			return
+		case leaseLost(err) || permanent(err) || ctx.Err() != nil:
+			log.WarnContext(ctx, "complete job refused", "err", err)
+			return
+		}
+		log.WarnContext(ctx, "complete job", "err", err, "attempt", attempt)
+		sleep(ctx, backoff(attempt))
+	}
+}
+
+// fail reports a failed attempt with a fresh short deadline: it also runs when
+// the agent's own context has ended.
+func (a *Agent) fail(log *slog.Logger, asg *ytcaptionv1.Assignment, code, msg string, retryable bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := a.core.FailJob(ctx, connect.NewRequest(&ytcaptionv1.FailJobRequest{
+		JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), Error: &ytcaptionv1.JobError{Code: code, Message: msg}, Retryable: retryable,
+	}))
+	if err != nil {
+		log.Warn("fail job", "code", code, "err", err)
+		return
+	}
+	log.Info("job attempt failed", "code", code, "retryable", retryable)
+}
+
+// errorCode is the stable code core attached to a Connect error, if any.
+func errorCode(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok {
+				return ed.GetCode()
+			}
+		}
+	}
+	return ""
+}
+
+func leaseLost(err error) bool { return errorCode(err) == "lease_lost" }
+
+// permanent lists the Connect codes that no retry can fix.
+func permanent(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnauthenticated, connect.CodePermissionDenied, connect.CodeInvalidArgument, connect.CodeUnimplemented:
+		return true
+	}
+	return false
+}
+
+// backoff is capped exponential backoff with full jitter: 200 ms doubling per
+// attempt, at most 30 s.
+func backoff(attempt int) time.Duration {
+	d := min(200*time.Millisecond<<min(attempt-1, 10), 30*time.Second)
+	return rand.N(d) + time.Millisecond
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,246 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/internal/svcauth"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
+)
+
+const librivox = "/usr/share/pocketsphinx/test/data/librivox"
+
+// fakeCore is a WorkerService that hands out one assignment and records what
+// the agent sends back. done closes when the agent polls again: by then it has
+// finished everything it does for the job.
+type fakeCore struct {
+	ytcaptionv1connect.UnimplementedWorkerServiceHandler
+	mu          sync.Mutex
+	assignment  *ytcaptionv1.Assignment
+	tokens      []string
+	segments    []*ytcaptionv1.Segment
+	completed   *ytcaptionv1.CompleteJobRequest
+	failed      *ytcaptionv1.FailJobRequest
+	heartbeats  int
+	cancelAfter int  // answer cancel to the heartbeat after this many (0: never)
+	loseOnPush  bool // answer lease_lost to the first push
+	done        chan struct{}
+	once        sync.Once
+}
+
+func newFakeCore(a *ytcaptionv1.Assignment) *fakeCore { return &fakeCore{assignment: a, done: make(chan struct{})} }
+
+func (f *fakeCore) finish() { f.once.Do(func() { close(f.done) }) }
+
+func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptionv1.AcquireJobRequest]) (*connect.Response[ytcaptionv1.AcquireJobResponse], error) {
+	f.mu.Lock()
+	f.tokens = append(f.tokens, svcauth.Bearer(req.Header()))
+	a := f.assignment
+	f.assignment = nil
+	f.mu.Unlock()
+	if a == nil {
+		f.finish() // the agent is back for more: the job is fully handled
+		<-ctx.Done() // nothing more: hold the poll like core does
+		return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
+	}
+	return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{Assignment: a}), nil
+}
+
+func leaseLostError() error {
+	ce := connect.NewError(connect.CodeFailedPrecondition, errors.New("lease lost"))
+	d, _ := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: "lease_lost"})
+	ce.AddDetail(d)
+	return ce
+}
+
+func (f *fakeCore) Heartbeat(ctx context.Context, req *connect.Request[ytcaptionv1.HeartbeatRequest]) (*connect.Response[ytcaptionv1.HeartbeatResponse], error) {
+	f.mu.Lock()
+	f.heartbeats++
+	cancel := f.cancelAfter > 0 && f.heartbeats > f.cancelAfter
+	f.mu.Unlock()
+	return connect.NewResponse(&ytcaptionv1.HeartbeatResponse{
+		Cancel: cancel, LeaseExpiresAt: timestamppb.New(time.Now().Add(30 * time.Second)), HeartbeatInterval: durationpb.New(50 * time.Millisecond),
+	}), nil
+}
+
+func (f *fakeCore) PushSegments(ctx context.Context, req *connect.Request[ytcaptionv1.PushSegmentsRequest]) (*connect.Response[ytcaptionv1.PushSegmentsResponse], error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loseOnPush {
+		return nil, leaseLostError()
+	}
+	f.segments = append(f.segments, req.Msg.GetSegments()...)
+	return connect.NewResponse(&ytcaptionv1.PushSegmentsResponse{}), nil
+}
+
+func (f *fakeCore) CompleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.CompleteJobRequest]) (*connect.Response[ytcaptionv1.CompleteJobResponse], error) {
+	f.mu.Lock()
+	f.completed = req.Msg
+	f.mu.Unlock()
+	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{}), nil
+}
+
+func (f *fakeCore) FailJob(ctx context.Context, req *connect.Request[ytcaptionv1.FailJobRequest]) (*connect.Response[ytcaptionv1.FailJobResponse], error) {
+	f.mu.Lock()
+	f.failed = req.Msg
+	f.mu.Unlock()
+	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
+}
+
+// run serves the fake core and an audio server, runs an agent with eng until
+// the fake says the job is over, and stops the agent.
+func run(t *testing.T, f *fakeCore, eng engine.Engine) {
+	t.Helper()
+	audio := httptest.NewServer(http.FileServer(http.Dir(librivox)))
+	t.Cleanup(audio.Close)
+	f.assignment.AudioUrl = audio.URL + "/" + f.assignment.AudioUrl
+	mux := http.NewServeMux()
+	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(f))
+	core := httptest.NewServer(mux)
+	t.Cleanup(core.Close)
+
+	a := newAgent(Config{CoreURL: core.URL, NodeToken: "node-secret", NodeID: "n1", WorkDir: t.TempDir(), PollTimeout: 5 * time.Second}, eng)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Run(ctx) }()
+	select {
+	case <-f.done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the job did not end within 2 minutes")
+	}
+	cancel()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not stop")
+	}
+}
+
+func assignment(clip string) *ytcaptionv1.Assignment {
+	return &ytcaptionv1.Assignment{
+		JobId: "job-1", Epoch: 7, AudioUrl: clip, Language: "en", DurationSeconds: 7.1,
+		LeaseExpiresAt: timestamppb.New(time.Now().Add(30 * time.Second)), HeartbeatInterval: durationpb.New(50 * time.Millisecond),
+	}
+}
+
+func TestAgentTranscribesWithPocketsphinx(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0870.wav"))
+	run(t, f, engine.NewSphinx(engine.SphinxConfig{}))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.NotNil(t, f.completed, "failed: %v", f.failed)
+	require.Equal(t, int64(7), f.completed.GetEpoch(), "the epoch travels with every call")
+	require.Equal(t, int32(len(f.segments)), f.completed.GetSegmentCount())
+	require.Equal(t, "en", f.completed.GetDetectedLanguage())
+	require.NotEmpty(t, f.segments)
+	for i, s := range f.segments {
+		require.Equal(t, int32(i), s.GetSeq(), "seq 0..n-1 without gaps")
+		require.NotEmpty(t, s.GetWords())
+	}
+	require.Equal(t, "node-secret", f.tokens[0])
+	require.Greater(t, f.heartbeats, 0)
+}
+
+// blockingEngine emits one segment, then waits for cancellation.
+type blockingEngine struct{ stopped chan struct{} }
+
+func (blockingEngine) Name() string { return "sphinx" }
+func (e blockingEngine) Transcribe(ctx context.Context, req engine.Request, emit func(engine.Segment) error) (engine.Result, error) {
+	defer close(e.stopped)
+	if err := emit(engine.Segment{StartMS: 0, EndMS: 1000, Text: "hello"}); err != nil {
+		return engine.Result{}, err
+	}
+	<-ctx.Done()
+	return engine.Result{}, ctx.Err()
+}
+
+func TestCancelInHeartbeatStopsTheEngine(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
+	f.cancelAfter = 2
+	eng := blockingEngine{stopped: make(chan struct{})}
+	run(t, f, eng)
+	select {
+	case <-eng.stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("engine not stopped after the cancel")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Nil(t, f.completed, "a cancelled job is not completed")
+	require.Nil(t, f.failed, "nor failed: core already knows")
+	require.Len(t, f.segments, 1)
+}
+
+func TestLeaseLostOnPushDropsTheJob(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
+	f.loseOnPush = true
+	eng := blockingEngine{stopped: make(chan struct{})}
+	run(t, f, eng)
+	<-eng.stopped
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Nil(t, f.completed)
+	require.Nil(t, f.failed, "a stale epoch must not write anything")
+}
+
+type failingEngine struct{ err error }
+
+func (failingEngine) Name() string { return "sphinx" }
+func (e failingEngine) Transcribe(context.Context, engine.Request, func(engine.Segment) error) (engine.Result, error) {
+	return engine.Result{}, e.err
+}
+
+func TestEngineFailureIsReported(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err       error
+		code      string
+		retryable bool
+	}{
+		{errors.New("segfault"), "engine_failed", true},
+		{engine.ErrUnsupported, "unsupported", false},
+	} {
+		f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
+		run(t, f, failingEngine{tc.err})
+		require.NotNil(t, f.failed)
+		require.Equal(t, tc.code, f.failed.GetError().GetCode())
+		require.Equal(t, tc.retryable, f.failed.GetRetryable())
+	}
+}
+
+func TestMissingAudioIsRetryable(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore(assignment("no-such-file.wav"))
+	run(t, f, failingEngine{errors.New("never called")})
+	require.Equal(t, "audio_unavailable", f.failed.GetError().GetCode())
+	require.True(t, f.failed.GetRetryable())
+	require.NotContains(t, f.failed.GetError().GetMessage(), "http://", "no presigned URL in messages")
+}
+
+func TestPermanentRefusalEndsRun(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&ytcaptionv1connect.UnimplementedWorkerServiceHandler{}))
+	core := httptest.NewServer(mux)
+	defer core.Close()
+	a := newAgent(Config{CoreURL: core.URL, NodeToken: "t", NodeID: "n", WorkDir: t.TempDir(), PollTimeout: time.Second}, failingEngine{})
+	err := a.Run(context.Background())
+	require.Error(t, err)
+	require.Equal(t, connect.CodeUnimplemented, connect.CodeOf(err))
+}

@@ -1,0 +1,87 @@
+// Command ytcaption-gpu-node runs a gpu-node agent: it pulls transcription jobs
+// from core, runs a speech engine and streams the transcript back.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	agent "github.com/ytcaption/ytcaption/gpu-node"
+	"github.com/ytcaption/ytcaption/internal/envflag"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "ytcaption-gpu-node:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage error")
+
+const summary = `ytcaption-gpu-node pulls transcription jobs from ytcaption core, runs a speech engine
+(sphinx: pocketsphinx on CPU; openai: any OpenAI-compatible /v1/audio/transcriptions server such as
+vLLM, speaches or whisper.cpp's server; whispercpp: the whisper.cpp CLI) and streams segments back.
+
+Usage: ytcaption-gpu-node --core-url URL --node-token TOKEN [flags]`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ytcaption-gpu-node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg agent.Config
+	var logFormat string
+	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
+	fs.StringVar(&cfg.NodeToken, "node-token", "", "token this node presents to core (required)")
+	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node (default: the host name)")
+	fs.StringVar(&cfg.Engine, "engine", "sphinx", "speech engine: "+strings.Join(agent.Engines, ", "))
+	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for audio files being transcribed")
+	fs.StringVar(&cfg.Sphinx.Binary, "sphinx-binary", "pocketsphinx_continuous", "pocketsphinx binary")
+	fs.StringVar(&cfg.OpenAI.BaseURL, "openai-base-url", "", "base URL of an OpenAI-compatible transcription server")
+	fs.StringVar(&cfg.OpenAI.APIKey, "openai-api-key", "", "API key for that server")
+	fs.StringVar(&cfg.OpenAI.Model, "openai-model", "whisper-1", "model to ask for when a job names none")
+	fs.StringVar(&cfg.WhisperCPP.Binary, "whispercpp-binary", "whisper-cli", "whisper.cpp CLI binary")
+	fs.StringVar(&cfg.WhisperCPP.Model, "whispercpp-model", "", "whisper.cpp ggml model file")
+	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	fs.Usage = envflag.Usage(fs, "YTCAPTION_GPU_NODE", summary)
+	if err := envflag.Parse(fs, "YTCAPTION_GPU_NODE", args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if cfg.NodeToken == "" {
+		return fmt.Errorf("%w: --node-token (or YTCAPTION_GPU_NODE_NODE_TOKEN) is required", errUsage)
+	}
+	switch logFormat {
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	default:
+		return fmt.Errorf("%w: --log-format must be json or text", errUsage)
+	}
+	cfg.Version = version
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}

@@ -1,0 +1,92 @@
+// Package engine runs speech recognition for the gpu-node agent. Each adapter
+// turns one engine's interface — a CLI's output stream, an HTTP server's JSON —
+// into time-ordered segments with word timings, emitted as soon as they exist.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Request is one transcription.
+type Request struct {
+	AudioPath string // 16 kHz mono s16le WAV
+	Language  string // "auto" or an ISO 639-1 code
+	Model     string // engine-specific; empty means the adapter's default
+	Duration  time.Duration
+}
+
+// Word is a recognised word; times are milliseconds from the start of the audio.
+type Word struct {
+	StartMS, EndMS int64
+	Text           string
+	Probability    float32
+}
+
+// Segment is a stretch of transcript.
+type Segment struct {
+	StartMS, EndMS int64
+	Text           string
+	Words          []Word
+}
+
+// Result is what a finished transcription reports besides its segments.
+type Result struct {
+	Language string // detected, or "" when the engine does not say
+}
+
+// Engine transcribes audio files.
+type Engine interface {
+	Name() string
+	// Transcribe calls emit for each segment, in time order, as soon as it is
+	// decoded; an error from emit stops the run and is returned. Cancelling ctx
+	// stops the engine.
+	Transcribe(ctx context.Context, req Request, emit func(Segment) error) (Result, error)
+}
+
+// ErrUnsupported marks a request the engine can never serve, such as a
+// language it does not know: another attempt would fail the same way.
+var ErrUnsupported = errors.New("unsupported request")
+
+// Config selects and configures an engine.
+type Config struct {
+	Name       string // "sphinx" (default), "openai" or "whispercpp"
+	Sphinx     SphinxConfig
+	OpenAI     OpenAIConfig
+	WhisperCPP WhisperCPPConfig
+}
+
+// Names lists the engines New knows.
+var Names = []string{"sphinx", "openai", "whispercpp"}
+
+// New builds the configured engine.
+func New(cfg Config) (Engine, error) {
+	switch cfg.Name {
+	case "", "sphinx":
+		return NewSphinx(cfg.Sphinx), nil
+	case "openai":
+		return NewOpenAI(cfg.OpenAI)
+	case "whispercpp":
+		return NewWhisperCPP(cfg.WhisperCPP)
+	}
+	return nil, fmt.Errorf("unknown engine %q (known: %s)", cfg.Name, strings.Join(Names, ", "))
+}
+
+// tail keeps the last max bytes of a tool's stderr, to explain a failure.
+type tail struct {
+	buf []byte
+	max int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = t.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return strings.TrimSpace(string(t.buf)) }

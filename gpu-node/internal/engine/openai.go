@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// OpenAIConfig points at an OpenAI-compatible transcription server.
+type OpenAIConfig struct {
+	BaseURL    string // e.g. http://127.0.0.1:8000 (speaches, vLLM, whisper.cpp server)
+	APIKey     string // optional
+	Model      string // default model when a job names none
+	HTTPClient *http.Client
+	Timeout    time.Duration // per request; default 30 minutes
+}
+
+// OpenAI calls POST {BaseURL}/v1/audio/transcriptions with verbose_json and
+// segment and word timestamps. The server answers once, at the end, so all
+// segments are emitted together.
+type OpenAI struct{ cfg OpenAIConfig }
+
+// NewOpenAI returns the adapter.
+func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
+	if cfg.BaseURL == "" {
+		return nil, errors.New("the openai engine needs a base URL")
+	}
+	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Minute
+	}
+	return &OpenAI{cfg: cfg}, nil
+}
+
+// Name implements Engine.
+func (o *OpenAI) Name() string { return "openai" }
+
+// verboseJSON is OpenAI's response_format=verbose_json.
+type verboseJSON struct {
+	Language string  `json:"language"`
+	Duration float64 `json:"duration"`
+	Text     string  `json:"text"`
+	Segments []struct {
+		ID               int     `json:"id"`
+		Start            float64 `json:"start"`
+		End              float64 `json:"end"`
+		Text             string  `json:"text"`
+		CompressionRatio float64 `json:"compression_ratio"`
+		NoSpeechProb     float64 `json:"no_speech_prob"`
+		AvgLogprob       float64 `json:"avg_logprob"`
+	} `json:"segments"`
+	Words []struct {
+		Word        string   `json:"word"`
+		Start       float64  `json:"start"`
+		End         float64  `json:"end"`
+		Probability *float64 `json:"probability"`
+	} `json:"words"`
+}
+
+// maxCompressionRatio drops Whisper's repetition loops (see REFERENCE.md).
+const maxCompressionRatio = 2.4
+
+// Transcribe implements Engine.
+func (o *OpenAI) Transcribe(ctx context.Context, req Request, emit func(Segment) error) (Result, error) {
+	body, contentType, err := o.form(req)
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.cfg.BaseURL+"/v1/audio/transcriptions", body)
+	if err != nil {
+		return Result{}, err
+	}
+	hreq.Header.Set("Content-Type", contentType)
+	if o.cfg.APIKey != "" {
+		hreq.Header.Set("Authorization", "Bearer "+o.cfg.APIKey)
+	}
+	resp, err := o.cfg.HTTPClient.Do(hreq)
+	if err != nil {
+		return Result{}, fmt.Errorf("transcription request: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return Result{}, fmt.Errorf("read transcription: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		msg := strings.TrimSpace(string(b))
+		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+			msg = e.Error.Message
+		}
+		err := fmt.Errorf("transcription server answered %d: %.300s", resp.StatusCode, msg)
+		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity {
+			err = fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+		return Result{}, err
+	}
+	var v verboseJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return Result{}, fmt.Errorf("parse transcription: %w", err)
+	}
+	for _, s := range ParseVerboseJSON(v) {
+		if err := emit(s); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Language: languageCode(v.Language)}, nil
+}
+
+func (o *OpenAI) form(req Request) (io.Reader, string, error) {
+	f, err := os.Open(req.AudioPath)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	part, err := w.CreateFormFile("file", filepath.Base(req.AudioPath))
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := io.Copy(part, f); err != nil {
+		return nil, "", err
+	}
+	model := req.Model
+	if model == "" {
+		model = o.cfg.Model
+	}
+	fields := [][2]string{{"model", model}, {"response_format", "verbose_json"},
+		{"timestamp_granularities[]", "segment"}, {"timestamp_granularities[]", "word"}}
+	if l := strings.ToLower(req.Language); l != "" && l != "auto" {
+		fields = append(fields, [2]string{"language", l})
+	}
+	for _, kv := range fields {
+		if err := w.WriteField(kv[0], kv[1]); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return &buf, w.FormDataContentType(), nil
+}
+
+func msOf(sec float64) int64 { return int64(sec*1000 + 0.5) }
+
+// ParseVerboseJSON turns a verbose_json response into segments. Words come at
+// the top level in OpenAI's shape; each is attached to the segment its middle
+// falls in. Segments that look like repetition loops are dropped.
+func ParseVerboseJSON(v verboseJSON) []Segment {
+	var segs []Segment
+	for _, s := range v.Segments {
+		if s.CompressionRatio > maxCompressionRatio {
+			continue
+		}
+		segs = append(segs, Segment{StartMS: msOf(s.Start), EndMS: msOf(s.End), Text: strings.TrimSpace(s.Text)})
+	}
+	sort.SliceStable(segs, func(i, j int) bool { return segs[i].StartMS < segs[j].StartMS })
+	for _, w := range v.Words {
+		mid := msOf((w.Start + w.End) / 2)
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].EndMS >= mid })
+		if i == len(segs) || segs[i].StartMS > mid {
+			continue // a word of a dropped segment
+		}
+		word := Word{StartMS: msOf(w.Start), EndMS: msOf(w.End), Text: strings.TrimSpace(w.Word)}
+		if w.Probability != nil {
+			word.Probability = float32(*w.Probability)
+		}
+		segs[i].Words = append(segs[i].Words, word)
+	}
+	return segs
+}
+
+// languageNames maps the names OpenAI's API reports to ISO 639-1 codes;
+// servers such as speaches already answer with codes.
+var languageNames = map[string]string{
+	"english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "portuguese": "pt",
+	"dutch": "nl", "russian": "ru", "chinese": "zh", "japanese": "ja", "korean": "ko", "arabic": "ar",
+	"hindi": "hi", "turkish": "tr", "polish": "pl", "ukrainian": "uk", "swedish": "sv", "czech": "cs",
+}
+
+func languageCode(l string) string {
+	l = strings.ToLower(strings.TrimSpace(l))
+	if c, ok := languageNames[l]; ok {
+		return c
+	}
+	return l
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what ytcaption's run and test commands need and a fresh machine lacks:
+# Debian packages (ffmpeg, yt-dlp, pocketsphinx with its en-us model and LibriVox
+# test clips, flite) and MinIO built at a pinned version into a cache outside the
+# tree. Idempotent and quiet when everything is present. Called by `make deps`.
+set -euo pipefail
+
+: "${MINIO_VERSION:?set by the Makefile}"
+: "${YTCAPTION_MINIO_BIN:?set by the Makefile}"
+packages=(ffmpeg yt-dlp pocketsphinx pocketsphinx-en-us pocketsphinx-testdata flite)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if ! command -v apt-get >/dev/null; then
+    echo "ytcaption needs: ${missing[*]} (Debian/Ubuntu package names). Install them with your package manager." >&2
+    exit 1
+  fi
+  sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "installing ${missing[*]} needs root: run 'sudo make deps'" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$YTCAPTION_MINIO_BIN" ]; then
+  echo "building MinIO $MINIO_VERSION into $(dirname "$YTCAPTION_MINIO_BIN") (about 3 minutes, once)"
+  mkdir -p "$(dirname "$YTCAPTION_MINIO_BIN")"
+  GOBIN="$(dirname "$YTCAPTION_MINIO_BIN")" go install "github.com/minio/minio@$MINIO_VERSION"
+fi
