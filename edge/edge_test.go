@@ -1,0 +1,362 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ytcaption/ytcaption/internal/svcauth"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
+)
+
+const token = "service-token"
+
+// fakeCore implements core's JobService and AuthService in memory, over the
+// real Connect wire, so the edge is tested exactly as it talks to core.
+type fakeCore struct {
+	ytcaptionv1connect.UnimplementedJobServiceHandler
+	mu        sync.Mutex
+	jobs      map[string]*ytcaptionv1.Job // id → job
+	owner     map[string]string          // id → user
+	authCalls atomic.Int64
+	authDown  atomic.Bool
+	slow      chan struct{} // GetJob waits on it when set
+	lastUser  string
+}
+
+func newFakeCore() *fakeCore {
+	return &fakeCore{jobs: map[string]*ytcaptionv1.Job{}, owner: map[string]string{}}
+}
+
+func coded(code connect.Code, detail, msg string) error {
+	ce := connect.NewError(code, errors.New(msg))
+	if detail != "" {
+		d, _ := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: detail})
+		ce.AddDetail(d)
+	}
+	return ce
+}
+
+func (f *fakeCore) Authenticate(ctx context.Context, req *connect.Request[ytcaptionv1.AuthenticateRequest]) (*connect.Response[ytcaptionv1.AuthenticateResponse], error) {
+	f.authCalls.Add(1)
+	if svcauth.Bearer(req.Header()) != token {
+		return nil, coded(connect.CodeUnauthenticated, "unauthorized", "bad service token")
+	}
+	if f.authDown.Load() {
+		return nil, coded(connect.CodeUnavailable, "", "database down")
+	}
+	switch req.Msg.GetApiKey() {
+	case "key-alice":
+		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "11111111-1111-1111-1111-111111111111", Role: "user"}), nil
+	case "key-bob":
+		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "22222222-2222-2222-2222-222222222222", Role: "user"}), nil
+	}
+	return nil, coded(connect.CodeUnauthenticated, "unauthorized", "invalid API key")
+}
+
+func (f *fakeCore) user(h http.Header) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastUser = h.Get(svcauth.UserHeader)
+	return f.lastUser
+}
+
+func (f *fakeCore) find(user, id string) (*ytcaptionv1.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if j, ok := f.jobs[id]; ok && f.owner[id] == user {
+		return j, nil
+	}
+	return nil, coded(connect.CodeNotFound, "not_found", "no job "+id)
+}
+
+func (f *fakeCore) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
+	u := f.user(req.Header())
+	if !strings.HasPrefix(req.Msg.GetUrl(), "http") {
+		return nil, coded(connect.CodeInvalidArgument, "invalid_url", "only http and https URLs are supported")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", len(f.jobs)+1)
+	j := &ytcaptionv1.Job{Id: id, Status: ytcaptionv1.JobStatus_JOB_STATUS_QUEUED, Url: req.Msg.GetUrl(), CanonicalUrl: req.Msg.GetUrl(),
+		Language: req.Msg.GetLanguage(), CreatedAt: timestamppb.New(time.Date(2026, 11, 22, 10, 0, 0, 123e6, time.UTC))}
+	f.jobs[id], f.owner[id] = j, u
+	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: j}), nil
+}
+
+func (f *fakeCore) GetJob(ctx context.Context, req *connect.Request[ytcaptionv1.GetJobRequest]) (*connect.Response[ytcaptionv1.GetJobResponse], error) {
+	if f.slow != nil {
+		<-f.slow
+	}
+	j, err := f.find(f.user(req.Header()), req.Msg.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&ytcaptionv1.GetJobResponse{Job: j}), nil
+}
+
+func (f *fakeCore) ListJobs(ctx context.Context, req *connect.Request[ytcaptionv1.ListJobsRequest]) (*connect.Response[ytcaptionv1.ListJobsResponse], error) {
+	u := f.user(req.Header())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &ytcaptionv1.ListJobsResponse{}
+	for id, j := range f.jobs {
+		if f.owner[id] == u && len(resp.Jobs) < int(req.Msg.GetPageSize()) {
+			resp.Jobs = append(resp.Jobs, j)
+		}
+	}
+	if req.Msg.GetPageToken() == "" && len(resp.Jobs) > 0 {
+		resp.NextPageToken = "page-2"
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (f *fakeCore) CancelJob(ctx context.Context, req *connect.Request[ytcaptionv1.CancelJobRequest]) (*connect.Response[ytcaptionv1.CancelJobResponse], error) {
+	j, err := f.find(f.user(req.Header()), req.Msg.GetId())
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	j.Status = ytcaptionv1.JobStatus_JOB_STATUS_CANCELLED
+	j.Error = &ytcaptionv1.JobError{Code: "cancelled", Message: "cancelled by the user"}
+	f.mu.Unlock()
+	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: j}), nil
+}
+
+func (f *fakeCore) GetTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetTranscriptRequest]) (*connect.Response[ytcaptionv1.GetTranscriptResponse], error) {
+	j, err := f.find(f.user(req.Header()), req.Msg.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if j.GetStatus() != ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		return nil, coded(connect.CodeFailedPrecondition, "transcript_not_ready", "job is queued")
+	}
+	return connect.NewResponse(&ytcaptionv1.GetTranscriptResponse{ContentType: "text/vtt; charset=utf-8", Content: []byte("WEBVTT\n\n")}), nil
+}
+
+type harness struct {
+	t    *testing.T
+	base string
+	core *fakeCore
+}
+
+func start(t *testing.T) harness {
+	t.Helper()
+	f := newFakeCore()
+	mux := http.NewServeMux()
+	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(f))
+	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(f))
+	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) {
+		if f.authDown.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	core := httptest.NewServer(mux)
+	t.Cleanup(core.Close)
+	e, err := New(Config{CoreURL: core.URL, ServiceToken: token, MaxBodyBytes: 1024})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return harness{t: t, base: "http://" + ln.Addr().String(), core: f}
+}
+
+func (h harness) do(method, path, key, body string) (*http.Response, []byte) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.base+path, strings.NewReader(body))
+	require.NoError(h.t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	return resp, b
+}
+
+func errCode(t *testing.T, b []byte) string {
+	t.Helper()
+	var e struct{ Error struct{ Code, Message string } }
+	require.NoError(t, json.Unmarshal(b, &e), string(b))
+	require.NotEmpty(t, e.Error.Message, string(b))
+	return e.Error.Code
+}
+
+func TestJobRoutes(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	resp, b := h.do("POST", "/v1/jobs", "key-alice", `{"url":"https://example.com/a.ogg","language":"en"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(b))
+	require.JSONEq(t, `{"id":"00000000-0000-4000-8000-000000000001","status":"queued","url":"https://example.com/a.ogg",
+		"canonical_url":"https://example.com/a.ogg","language":"en","progress":0,"attempt":0,"created_at":"2026-11-22T10:00:00.123Z"}`, string(b))
+	require.Equal(t, "11111111-1111-1111-1111-111111111111", h.core.lastUser, "the edge tells core who the user is")
+	id := "00000000-0000-4000-8000-000000000001"
+
+	resp, b = h.do("GET", "/v1/jobs/"+id, "key-alice", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	resp, b = h.do("GET", "/v1/jobs/"+id, "key-bob", "")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.Equal(t, "not_found", errCode(t, b))
+
+	resp, b = h.do("GET", "/v1/jobs?limit=5", "key-alice", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	var page struct {
+		Jobs       []map[string]any `json:"jobs"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	require.NoError(t, json.Unmarshal(b, &page))
+	require.Len(t, page.Jobs, 1)
+	require.Equal(t, "page-2", page.NextCursor)
+	resp, b = h.do("GET", "/v1/jobs?cursor=page-2", "key-alice", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NotContains(t, string(b), "next_cursor", "omitted on the last page")
+	for _, bad := range []string{"0", "101", "x"} {
+		resp, b = h.do("GET", "/v1/jobs?limit="+bad, "key-alice", "")
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, bad)
+		require.Equal(t, "invalid_argument", errCode(t, b))
+	}
+
+	resp, b = h.do("GET", "/v1/jobs/"+id+"/transcript", "key-alice", "")
+	require.Equal(t, http.StatusConflict, resp.StatusCode)
+	require.Equal(t, "transcript_not_ready", errCode(t, b), "core's code passes through")
+	resp, b = h.do("GET", "/v1/jobs/"+id+"/transcript?format=docx", "key-alice", "")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "invalid_argument", errCode(t, b))
+	h.core.mu.Lock()
+	h.core.jobs[id].Status = ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED
+	h.core.mu.Unlock()
+	resp, b = h.do("GET", "/v1/jobs/"+id+"/transcript?format=vtt", "key-alice", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/vtt; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Equal(t, "WEBVTT\n\n", string(b))
+
+	resp, b = h.do("DELETE", "/v1/jobs/"+id, "key-alice", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	require.Contains(t, string(b), `"status":"cancelled"`)
+	require.Contains(t, string(b), `"error":{"code":"cancelled"`)
+}
+
+func TestBadRequests(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	for _, tc := range []struct {
+		method, path, key, body string
+		status                  int
+		code                    string
+	}{
+		{"GET", "/v1/jobs", "", "", 401, "unauthorized"},
+		{"GET", "/v1/jobs", "key-mallory", "", 401, "unauthorized"},
+		{"POST", "/v1/jobs", "key-alice", `{"url":"ftp://x"}`, 400, "invalid_url"},
+		{"POST", "/v1/jobs", "key-alice", `{"url":""}`, 400, "invalid_url"},
+		{"POST", "/v1/jobs", "key-alice", `{"url":"https://x","colour":"red"}`, 400, "invalid_argument"},
+		{"POST", "/v1/jobs", "key-alice", `{"url":42}`, 400, "invalid_argument"},
+		{"POST", "/v1/jobs", "key-alice", `{"url":"https://x"`, 400, "invalid_json"},
+		{"POST", "/v1/jobs", "key-alice", `{"url":"https://x"} {}`, 400, "invalid_json"},
+		{"POST", "/v1/jobs", "key-alice", ``, 400, "invalid_json"},
+		{"POST", "/v1/jobs", "key-alice", `{"url":"https://x/` + strings.Repeat("a", 2000) + `"}`, 413, "request_too_large"},
+		{"GET", "/v2/nothing", "key-alice", "", 404, "not_found"},
+		{"PUT", "/v1/jobs", "key-alice", "", 405, "method_not_allowed"},
+	} {
+		resp, b := h.do(tc.method, tc.path, tc.key, tc.body)
+		require.Equal(t, tc.status, resp.StatusCode, "%s %s %s: %s", tc.method, tc.path, tc.body, b)
+		require.Equal(t, tc.code, errCode(t, b), "%s %s", tc.method, tc.path)
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	}
+}
+
+func TestAuthIsCachedAndCoreOutageIsNot401(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	for range 5 {
+		resp, _ := h.do("GET", "/v1/jobs", "key-alice", "")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.Equal(t, int64(1), h.core.authCalls.Load(), "one lookup for five requests")
+
+	h.core.authDown.Store(true)
+	resp, b := h.do("GET", "/v1/jobs", "key-bob", "")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "an outage must not look like a bad key")
+	require.Equal(t, "unavailable", errCode(t, b))
+	resp, _ = h.do("GET", "/v1/jobs", "key-alice", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "cached keys keep working through a short outage")
+	resp, _ = h.do("GET", "/health/ready", "", "")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	resp, _ = h.do("GET", "/health/live", "", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func TestMetricsUseRoutePatterns(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	h.do("GET", "/v1/jobs/00000000-0000-4000-8000-000000000042", "key-alice", "")
+	h.do("GET", "/no/such/route", "", "")
+	_, b := h.do("GET", "/metrics", "", "")
+	require.Contains(t, string(b), `ytcaption_edge_http_requests_total{code="404",method="GET",route="/v1/jobs/:id"} 1`)
+	require.Contains(t, string(b), `route="unmatched"`)
+	require.NotContains(t, string(b), "000000000042", "raw paths never become labels")
+	require.Contains(t, string(b), "ytcaption_edge_http_request_duration_seconds_bucket")
+}
+
+func TestShutdownFinishesInFlightRequests(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore()
+	f.slow = make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(f))
+	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(f))
+	core := httptest.NewServer(mux)
+	defer core.Close()
+	e, err := New(Config{CoreURL: core.URL, ServiceToken: token})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Serve(ctx, ln) }()
+
+	got := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/v1/jobs/x", nil)
+		req.Header.Set("Authorization", "Bearer key-alice")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	require.Eventually(t, func() bool { return f.authCalls.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	cancel() // shutdown begins while the request waits on core
+	select {
+	case <-done:
+		t.Fatal("Serve returned before the in-flight request finished")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(f.slow)
+	require.Equal(t, http.StatusNotFound, <-got, "the in-flight request got its real answer")
+	require.NoError(t, <-done)
+}
