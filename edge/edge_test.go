@@ -32,7 +32,7 @@ type fakeCore struct {
 	ytcaptionv1connect.UnimplementedJobServiceHandler
 	mu        sync.Mutex
 	jobs      map[string]*ytcaptionv1.Job // id → job
-	owner     map[string]string          // id → user
+	owner     map[string]string           // id → user
 	authCalls atomic.Int64
 	authDown  atomic.Bool
 	slow      chan struct{} // GetJob waits on it when set
@@ -199,7 +199,9 @@ func (h harness) do(method, path, key, body string) (*http.Response, []byte) {
 
 func errCode(t *testing.T, b []byte) string {
 	t.Helper()
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	require.NoError(t, json.Unmarshal(b, &e), string(b))
 	require.NotEmpty(t, e.Error.Message, string(b))
 	return e.Error.Code

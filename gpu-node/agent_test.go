@@ -40,7 +40,9 @@ type fakeCore struct {
 	once        sync.Once
 }
 
-func newFakeCore(a *ytcaptionv1.Assignment) *fakeCore { return &fakeCore{assignment: a, done: make(chan struct{})} }
+func newFakeCore(a *ytcaptionv1.Assignment) *fakeCore {
+	return &fakeCore{assignment: a, done: make(chan struct{})}
+}
 
 func (f *fakeCore) finish() { f.once.Do(func() { close(f.done) }) }
 
@@ -51,7 +53,7 @@ func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptio
 	f.assignment = nil
 	f.mu.Unlock()
 	if a == nil {
-		f.finish() // the agent is back for more: the job is fully handled
+		f.finish()   // the agent is back for more: the job is fully handled
 		<-ctx.Done() // nothing more: hold the poll like core does
 		return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
 	}

@@ -127,7 +127,7 @@ func errorCode(t *testing.T, b []byte) string {
 
 // startStack runs the whole dev stack on free ports against a fresh database
 // and bucket, and stops it when the test ends.
-func startStack(t *testing.T) (Stack, string) {
+func startStack(t *testing.T, ytdlp string) (Stack, string) {
 	t.Helper()
 	minio := miniotest.Start(t)
 	dbURL := pgtest.URL(t)
@@ -139,6 +139,7 @@ func startStack(t *testing.T) (Stack, string) {
 		S3Endpoint: minio.Endpoint, S3AccessKey: minio.AccessKey, S3SecretKey: minio.SecretKey,
 		S3Bucket:         fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
 		MaxDownloadBytes: maxDownload,
+		YtDlpBinary:      ytdlp,
 		Lease:            6 * time.Second, HeartbeatInterval: 2 * time.Second,
 	}
 	go func() { done <- Run(ctx, cfg, func(s Stack) { started <- s }) }()
@@ -195,6 +196,33 @@ func mediaServer(t *testing.T) (string, map[string]string) {
 	return srv.URL, refs
 }
 
+// fakeYtDlp writes a stand-in for yt-dlp — there is no YouTube here — that
+// records its argv and "downloads" a LibriVox clip the way yt-dlp lays files
+// out: <id>.<ext> and <id>.info.json in the -P dir, the path in --print-to-file.
+func fakeYtDlp(t *testing.T) (bin, argv string) {
+	t.Helper()
+	dir := t.TempDir()
+	argv = filepath.Join(dir, "argv")
+	bin = filepath.Join(dir, "yt-dlp")
+	clip := filepath.Join(librivox, "sense_and_sensibility_01_austen_64kb-0880.wav")
+	script := `#!/bin/sh
+printf '%s\n' "$@" > "` + argv + `"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -P) out="$2"; shift ;;
+    --print-to-file) pathfile="$3"; shift 2 ;;
+  esac
+  url="$1"; shift
+done
+id=$(printf '%s' "$url" | sed 's/.*v=//')
+cp "` + clip + `" "$out/$id.wav"
+printf '{"id":"%s","title":"Never Gonna Give You Up (fixture)","duration":2.99}' "$id" > "$out/$id.info.json"
+printf '%s\n' "$out/$id.wav" >> "$pathfile"
+`
+	require.NoError(t, os.WriteFile(bin, []byte(script), 0o755))
+	return bin, argv
+}
+
 func ffmpeg(t *testing.T, args ...string) {
 	t.Helper()
 	out, err := exec.Command("ffmpeg", append([]string{"-nostdin", "-loglevel", "error", "-y"}, args...)...).CombinedOutput()
@@ -206,7 +234,8 @@ func ffmpeg(t *testing.T, args ...string) {
 // user would.
 func TestEndToEnd(t *testing.T) {
 	media, refs := mediaServer(t)
-	stack, dbURL := startStack(t)
+	ytdlp, argv := fakeYtDlp(t)
+	stack, dbURL := startStack(t, ytdlp)
 	api := client{t: t, base: stack.EdgeURL, key: stack.APIKey}
 
 	t.Run("auth", func(t *testing.T) {
@@ -233,19 +262,28 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("YouTube forms are canonicalised", func(t *testing.T) {
+	t.Run("YouTube URLs are canonicalised and fetched with yt-dlp", func(t *testing.T) {
 		for _, u := range []string{
-			"https://youtu.be/dQw4w9WgXcQ?t=42",
 			"https://m.youtube.com/shorts/dQw4w9WgXcQ",
 			"https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDdQw4w9WgXcQ",
 		} {
 			j := api.create(u)
 			require.Equal(t, "https://www.youtube.com/watch?v=dQw4w9WgXcQ", j.CanonicalURL, u)
 			require.Equal(t, u, j.URL)
-			// There is no internet here: cancel rather than let yt-dlp retry.
 			code, b := api.do("DELETE", "/v1/jobs/"+j.ID, nil)
 			require.Equal(t, http.StatusOK, code, string(b))
 		}
+		j := api.create("https://youtu.be/dQw4w9WgXcQ?t=42")
+		j = api.waitFor(j.ID, 2*time.Minute, terminal)
+		require.Equal(t, "succeeded", j.Status, "%+v", j.Error)
+		require.Equal(t, "Never Gonna Give You Up (fixture)", j.Media.Title, "title from yt-dlp's info.json")
+		b, err := os.ReadFile(argv)
+		require.NoError(t, err)
+		args := strings.Split(strings.TrimSpace(string(b)), "\n")
+		require.Equal(t, []string{"--", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}, args[len(args)-2:],
+			"yt-dlp gets -- and the canonical URL, last, as separate arguments")
+		require.Contains(t, args, "--ignore-config")
+		require.Contains(t, args, "--no-playlist")
 	})
 
 	// Bad media fails at the fetch stage while the gpu-node stays free.

@@ -31,7 +31,9 @@ var youtubeHosts = map[string]bool{
 // Canonical is the URL yt-dlp is given for a video id.
 func Canonical(id string) string { return "https://www.youtube.com/watch?v=" + id }
 
-func invalid(format string, args ...any) error { return job.Errorf(job.CodeInvalidURL, format, args...) }
+func invalid(format string, args ...any) error {
+	return job.Errorf(job.CodeInvalidURL, format, args...)
+}
 
 // Parse validates raw. Errors are *job.Error with code invalid_url.
 func Parse(raw string) (Source, error) {

@@ -81,7 +81,9 @@ func TestRedirectToRefusedAddressIsRefused(t *testing.T) {
 	t.Parallel()
 	hit := false
 	internal := serve(t, func(w http.ResponseWriter, r *http.Request) { hit = true })
-	public := serve(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, internal+"/secret", http.StatusFound) })
+	public := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, internal+"/secret", http.StatusFound)
+	})
 	c := NewClient(Config{AllowPrivate: true})
 	publicAddr := netip.MustParseAddrPort(public[len("http://"):])
 	base := c.Transport.(*http.Transport).DialContext
