@@ -64,6 +64,12 @@ func Parse(raw string) (Source, error) {
 	if youtubeHosts[host] || host == "youtu.be" {
 		return youtube(host, u)
 	}
+	if strings.HasSuffix(host, ".youtube.com") || strings.HasSuffix(host, ".youtube-nocookie.com") ||
+		strings.HasSuffix(host, ".youtu.be") || strings.HasPrefix(host, "youtube.") {
+		// A YouTube host we do not know (gaming., a look-alike TLD): fetching it
+		// as direct media would only fail later and less clearly.
+		return Source{}, invalid("%s is not a supported YouTube host: use www.youtube.com, m.youtube.com, music.youtube.com or youtu.be", host)
+	}
 	u.Scheme, u.Host, u.Fragment, u.RawFragment = scheme, strings.ToLower(u.Host), "", ""
 	return Source{Kind: job.SourceHTTP, URL: u.String()}, nil
 }

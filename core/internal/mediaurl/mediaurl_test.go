@@ -64,6 +64,9 @@ func TestRejections(t *testing.T) {
 		"https://youtu.be/dQw4w9WgXc",
 		"https://www.youtube.com/shorts/",
 		"https://www.youtube.com/shorts/dQw4w9WgXcQ/extra",
+		"https://gaming.youtube.com/watch?v=dQw4w9WgXcQ", // unsupported YouTube hosts
+		"https://youtube.co.uk/watch?v=dQw4w9WgXcQ",
+		"https://tv.youtube.com/watch?v=dQw4w9WgXcQ",
 	} {
 		_, err := Parse(raw)
 		require.Error(t, err, raw)
