@@ -26,6 +26,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/fetch"
+	"github.com/ytcaption/ytcaption/core/internal/leader"
 	"github.com/ytcaption/ytcaption/core/internal/media"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
@@ -181,7 +182,7 @@ func (c *Core) Run(ctx context.Context) error {
 // ctx ends, then shuts down: held long-polls answer at once, downloads in
 // flight are handed back, and in-flight calls get up to 30 s to finish.
 func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
-	queued, ready, cancels := dispatch.NewSignal(), dispatch.NewSignal(), dispatch.NewKeyed()
+	bus := dispatch.NewBus(c.log, c.pool, c.cfg.InstanceID)
 	stopping := make(chan struct{})
 
 	mux := http.NewServeMux()
@@ -189,7 +190,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs,
 		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval,
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
-	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Queued: queued, Ready: ready, Cancels: cancels, Stopping: stopping})
+	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping})
 	c.health(mux)
 
 	protocols := new(http.Protocols)
@@ -209,10 +210,10 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: c.cfg.WorkDir,
 	}, fetch.Deps{
 		Store: c.store, Blobs: c.blobs,
-		YtDlp:  ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration}),
-		Media:  media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
-		HTTP:   safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
-		Queued: queued, Ready: ready, Cancels: cancels,
+		YtDlp: ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration}),
+		Media: media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
+		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
+		Bus:   bus,
 	})
 
 	var wg sync.WaitGroup
@@ -223,7 +224,11 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	wg.Go(func() { _ = stage.Run(stageCtx) })
-	wg.Go(func() { c.rescue(stageCtx, queued, ready) })
+	wg.Go(func() {
+		// One replica rescues; the others stand by to take over.
+		leader.Run(stageCtx, c.log, c.pool, leader.Config{Key: rescueLockKey}, func(ctx context.Context) { c.rescue(ctx, bus) })
+	})
+	wg.Go(func() { bus.Listen(stageCtx) })
 	c.log.InfoContext(ctx, "core serving", "addr", ln.Addr().String(), "instance", c.cfg.InstanceID)
 
 	var err error
@@ -243,9 +248,12 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// rescueLockKey is the advisory lock of the rescuer's leader election ("ytcresc").
+const rescueLockKey = 0x79746372657363
+
 // rescue requeues jobs whose lease expired (a node or core instance died) and
 // wakes the stage that will take them.
-func (c *Core) rescue(ctx context.Context, queued, ready *dispatch.Signal) {
+func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 	every := c.cfg.Lease / 3
 	for {
 		select {
@@ -262,8 +270,8 @@ func (c *Core) rescue(ctx context.Context, queued, ready *dispatch.Signal) {
 		}
 		if n > 0 {
 			c.log.InfoContext(ctx, "expired leases rescued", "count", n)
-			queued.Notify()
-			ready.Notify()
+			bus.JobQueued(ctx)
+			bus.JobReady(ctx)
 		}
 	}
 }

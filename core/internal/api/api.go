@@ -34,23 +34,21 @@ type Deps struct {
 	Log      *slog.Logger
 	Store    *store.Store
 	Blobs    *blob.Store
-	Queued   *dispatch.Signal // notified when a job is created
-	Ready    *dispatch.Signal // notified when a job becomes ready
-	Cancels  *dispatch.Keyed  // notified by job id when a job is cancelled
-	Stopping <-chan struct{}  // closed when core begins to shut down
+	Bus      *dispatch.Bus   // wake-ups for pollers, in this process and across replicas
+	Stopping <-chan struct{} // closed when core begins to shut down
 }
 
 // Register mounts the three services on mux.
 func Register(mux *http.ServeMux, cfg Config, d Deps) {
 	edge := connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, true)})
 	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(&JobService{
-		log: d.Log, store: d.Store, queued: d.Queued, cancels: d.Cancels,
+		log: d.Log, store: d.Store, bus: d.Bus,
 		allowPrivate: cfg.AllowPrivateURLs, maxAttempts: cfg.MaxAttempts, watchPoll: cfg.WatchPoll,
 	}, edge))
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store},
 		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)})))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
-		log: d.Log, store: d.Store, blobs: d.Blobs, ready: d.Ready, cancels: d.Cancels,
+		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
 		presignTTL: cfg.PresignTTL, stopping: d.Stopping,
 	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)})))

@@ -29,8 +29,7 @@ var (
 type JobService struct {
 	log          *slog.Logger
 	store        *store.Store
-	queued       *dispatch.Signal
-	cancels      *dispatch.Keyed
+	bus          *dispatch.Bus
 	allowPrivate bool
 	maxAttempts  int
 	watchPoll    time.Duration
@@ -65,7 +64,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	s.queued.Notify()
+	s.bus.JobQueued(ctx)
 	s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
 	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: jobToProto(j)}), nil
 }
@@ -121,8 +120,11 @@ func (s *JobService) CancelJob(ctx context.Context, req *connect.Request[ytcapti
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	// Wake a held heartbeat or the fetch worker so the engine or download stops now.
-	s.cancels.Notify(j.ID)
+	if j.CancelRequested {
+		// Wake the held heartbeat or the fetch worker, on whichever replica it
+		// is, so the engine or download stops now.
+		s.bus.JobCancelled(ctx, j.ID)
+	}
 	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: jobToProto(j)}), nil
 }
 

@@ -22,8 +22,7 @@ type WorkerService struct {
 	log        *slog.Logger
 	store      *store.Store
 	blobs      *blob.Store
-	ready      *dispatch.Signal
-	cancels    *dispatch.Keyed
+	bus        *dispatch.Bus
 	lease      time.Duration
 	heartbeat  time.Duration
 	pollEvery  time.Duration // fallback when a wake-up was missed (another replica made the job ready)
@@ -54,7 +53,7 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 	for {
 		// Take the wake-up channel before looking, so a job made ready between the
 		// look and the wait still wakes us.
-		woken := s.ready.Wait()
+		woken := s.bus.Ready.Wait()
 		j, ok, err := s.store.ClaimReady(ctx, node, req.Msg.GetEngines(), s.lease)
 		if err != nil {
 			return nil, toConnectError(ctx, s.log, err)
@@ -88,7 +87,7 @@ func (s *WorkerService) assignment(ctx context.Context, j job.Job) (*ytcaptionv1
 		_, ferr := s.store.Fail(context.WithoutCancel(ctx), j.ID, j.Epoch, &job.Error{
 			Code: job.CodeUnavailable, Message: "the audio could not be presigned", Retryable: true, Err: err,
 		})
-		s.ready.Notify()
+		s.bus.JobReady(ctx)
 		return nil, errors.Join(err, ferr)
 	}
 	return &ytcaptionv1.Assignment{
@@ -109,7 +108,7 @@ func (s *WorkerService) assignment(ctx context.Context, j job.Job) (*ytcaptionv1
 // well under a second instead of at the next beat.
 func (s *WorkerService) Heartbeat(ctx context.Context, req *connect.Request[ytcaptionv1.HeartbeatRequest]) (*connect.Response[ytcaptionv1.HeartbeatResponse], error) {
 	id, epoch := req.Msg.GetJobId(), req.Msg.GetEpoch()
-	cancelled, release := s.cancels.Wait(id)
+	cancelled, release := s.bus.Cancels.Wait(id)
 	defer release()
 	l, err := s.store.ExtendLease(ctx, id, epoch, s.lease, req.Msg.GetProgress())
 	if err != nil {
@@ -166,7 +165,7 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	if st == job.StatusReady {
-		s.ready.Notify()
+		s.bus.JobReady(ctx)
 	}
 	s.log.InfoContext(ctx, "job attempt failed", "job_id", m.GetJobId(), "epoch", m.GetEpoch(), "code", code, "status", string(st))
 	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil

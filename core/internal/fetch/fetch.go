@@ -38,28 +38,24 @@ type Config struct {
 
 // Stage runs the download workers.
 type Stage struct {
-	log     *slog.Logger
-	cfg     Config
-	store   *store.Store
-	blobs   *blob.Store
-	ytdlp   *ytdlp.Downloader
-	media   *media.Tool
-	http    *http.Client
-	queued  *dispatch.Signal
-	ready   *dispatch.Signal
-	cancels *dispatch.Keyed
+	log   *slog.Logger
+	cfg   Config
+	store *store.Store
+	blobs *blob.Store
+	ytdlp *ytdlp.Downloader
+	media *media.Tool
+	http  *http.Client
+	bus   *dispatch.Bus
 }
 
 // Deps are the stage's collaborators.
 type Deps struct {
-	Store   *store.Store
-	Blobs   *blob.Store
-	YtDlp   *ytdlp.Downloader
-	Media   *media.Tool
-	HTTP    *http.Client // must be a safehttp client
-	Queued  *dispatch.Signal
-	Ready   *dispatch.Signal
-	Cancels *dispatch.Keyed
+	Store *store.Store
+	Blobs *blob.Store
+	YtDlp *ytdlp.Downloader
+	Media *media.Tool
+	HTTP  *http.Client // must be a safehttp client
+	Bus   *dispatch.Bus
 }
 
 // New returns a stage; Run starts it.
@@ -83,7 +79,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *Stage {
 		cfg.WorkDir = os.TempDir()
 	}
 	return &Stage{log: log, cfg: cfg, store: d.Store, blobs: d.Blobs, ytdlp: d.YtDlp, media: d.Media,
-		http: d.HTTP, queued: d.Queued, ready: d.Ready, cancels: d.Cancels}
+		http: d.HTTP, bus: d.Bus}
 }
 
 // Run claims and processes jobs until ctx ends. Jobs in flight when ctx ends
@@ -99,7 +95,7 @@ func (s *Stage) Run(ctx context.Context) error {
 
 func (s *Stage) worker(ctx context.Context) {
 	for ctx.Err() == nil {
-		woken := s.queued.Wait()
+		woken := s.bus.Queued.Wait()
 		j, ok, err := s.store.ClaimQueued(ctx, s.cfg.Owner, s.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "claim queued job", "err", err)
@@ -141,7 +137,7 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 	cause := context.Cause(jobCtx)
 	switch {
 	case err == nil:
-		s.ready.Notify()
+		s.bus.JobReady(ctx)
 		log.InfoContext(ctx, "download finished", "duration_seconds", m.Duration.Seconds())
 	case errors.Is(cause, errCancelled) || errors.Is(cause, job.ErrLeaseLost) || errors.Is(err, job.ErrLeaseLost):
 		// Cancelled by the user, or another instance owns the job now: nothing to record.
@@ -170,7 +166,7 @@ func (s *Stage) fail(ctx context.Context, log *slog.Logger, j job.Job, err error
 		return
 	}
 	if st == job.StatusQueued {
-		s.queued.Notify()
+		s.bus.JobQueued(fctx)
 	}
 	log.InfoContext(ctx, "download failed", "code", je.Code, "retryable", je.Retryable, "status", string(st), "err", err)
 }
@@ -178,7 +174,7 @@ func (s *Stage) fail(ctx context.Context, log *slog.Logger, j job.Job, err error
 // keepLease renews the download lease and stops the download when the job is
 // cancelled or the lease is lost.
 func (s *Stage) keepLease(ctx context.Context, j job.Job, cancel context.CancelCauseFunc) {
-	cancelled, release := s.cancels.Wait(j.ID)
+	cancelled, release := s.bus.Cancels.Wait(j.ID)
 	defer release()
 	t := time.NewTicker(s.cfg.Lease / 3)
 	defer t.Stop()
