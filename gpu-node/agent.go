@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,9 @@ type Config struct {
 
 // Agent is a running gpu-node.
 type Agent struct {
+	draining  chan struct{} // closed by Drain
+	drainOnce sync.Once
+
 	cfg    Config
 	log    *slog.Logger
 	eng    engine.Engine
@@ -96,26 +100,53 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 	}
 	client := &http.Client{Transport: &svcauth.Transport{Token: cfg.NodeToken}}
 	return &Agent{
-		cfg: cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
+		draining: make(chan struct{}),
+		cfg:      cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
 		core: ytcaptionv1connect.NewWorkerServiceClient(client, cfg.CoreURL),
 		http: &http.Client{Timeout: 10 * time.Minute},
 	}
 }
 
-// Run acquires and runs jobs until ctx ends. A job running then is handed back
-// to core so another node takes it at once. Run returns an error only when
-// core refuses the node for good (bad token, incompatible API).
+// Drain stops acquiring jobs: Run returns once the job in hand is finished.
+// It is safe to call more than once.
+func (a *Agent) Drain() {
+	a.drainOnce.Do(func() { close(a.draining) })
+}
+
+func (a *Agent) isDraining() bool {
+	select {
+	case <-a.draining:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run acquires and runs jobs until ctx ends or Drain is called. When ctx ends
+// mid-job the job is released to core, which requeues it at once for another
+// node. Run returns an error only when core refuses the node for good (bad
+// token, incompatible API).
 func (a *Agent) Run(ctx context.Context) error {
 	a.log.InfoContext(ctx, "gpu-node started", "engine", a.engine, "core", a.cfg.CoreURL)
 	var failures int
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !a.isDraining() {
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.PollTimeout)
+		go func() {
+			select {
+			case <-a.draining:
+				cancel() // a held poll ends at once; an assignment already sent still runs
+			case <-pctx.Done():
+			}
+		}()
 		resp, err := a.core.AcquireJob(pctx, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{
 			NodeId: a.cfg.NodeID, Engines: []string{a.engine}, Version: a.cfg.Version,
 		}))
 		cancel()
 		switch {
-		case ctx.Err() != nil:
+		case err == nil && resp.Msg.GetAssignment() != nil:
+			failures = 0
+			a.runJob(ctx, resp.Msg.GetAssignment())
+		case ctx.Err() != nil || a.isDraining():
 		case err != nil && permanent(err):
 			return fmt.Errorf("acquire job: %w", err)
 		case err != nil:
@@ -123,14 +154,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			d := backoff(failures)
 			a.log.WarnContext(ctx, "acquire job", "err", err, "retry_in", d)
 			sleep(ctx, d)
-		case resp.Msg.GetAssignment() != nil:
-			failures = 0
-			a.runJob(ctx, resp.Msg.GetAssignment())
 		default:
 			failures = 0
 		}
 	}
-	a.log.InfoContext(ctx, "gpu-node stopped")
+	a.log.InfoContext(ctx, "gpu-node stopped", "drained", a.isDraining())
 	return nil
 }
 
@@ -163,8 +191,8 @@ func (a *Agent) runJob(ctx context.Context, asg *ytcaptionv1.Assignment) {
 	case errors.Is(cause, errCancelled), errors.Is(cause, errLeaseLost), errors.Is(cause, errLeaseExpired):
 		log.InfoContext(ctx, "job dropped", "reason", cause.Error(), "segments", count)
 	case ctx.Err() != nil:
-		// Shutting down: hand the job back so another node starts it now.
-		a.fail(log, asg, "node_shutdown", "the gpu-node shut down during the job", true)
+		// Stopped mid-job: hand the job back so another node starts it now.
+		a.release(log, asg)
 	case err == nil:
 		a.complete(ctx, log, asg, count, res.Language, time.Since(started))
 	case errors.Is(err, errAudio):
@@ -296,6 +324,10 @@ func (a *Agent) heartbeat(ctx context.Context, asg *ytcaptionv1.Assignment, canc
 			cancel(errCancelled)
 			return
 		case err == nil:
+			if resp.Msg.GetDrain() && !a.isDraining() {
+				log.InfoContext(ctx, "core asked this node to drain")
+				a.Drain()
+			}
 			expires = resp.Msg.GetLeaseExpiresAt().AsTime()
 			if d := resp.Msg.GetHeartbeatInterval().AsDuration(); d > 0 {
 				interval = d
@@ -360,6 +392,18 @@ func (a *Agent) fail(log *slog.Logger, asg *ytcaptionv1.Assignment, code, msg st
 		return
 	}
 	log.Info("job attempt failed", "code", code, "retryable", retryable)
+}
+
+// release gives the job back with a fresh short deadline: it runs after the
+// agent's own context has ended.
+func (a *Agent) release(log *slog.Logger, asg *ytcaptionv1.Assignment) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.core.ReleaseJob(ctx, connect.NewRequest(&ytcaptionv1.ReleaseJobRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch()})); err != nil {
+		log.Warn("release job", "err", err)
+		return
+	}
+	log.Info("job released")
 }
 
 // errorCode is the stable code core attached to a Connect error, if any.

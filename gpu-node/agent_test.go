@@ -33,6 +33,9 @@ type fakeCore struct {
 	segments    []*ytcaptionv1.Segment
 	completed   *ytcaptionv1.CompleteJobRequest
 	failed      *ytcaptionv1.FailJobRequest
+	released    *ytcaptionv1.ReleaseJobRequest
+	acquires    int
+	drainReply  bool // answer drain to every heartbeat
 	heartbeats  int
 	cancelAfter int  // answer cancel to the heartbeat after this many (0: never)
 	loseOnPush  bool // answer lease_lost to the first push
@@ -49,6 +52,7 @@ func (f *fakeCore) finish() { f.once.Do(func() { close(f.done) }) }
 func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptionv1.AcquireJobRequest]) (*connect.Response[ytcaptionv1.AcquireJobResponse], error) {
 	f.mu.Lock()
 	f.tokens = append(f.tokens, svcauth.Bearer(req.Header()))
+	f.acquires++
 	a := f.assignment
 	f.assignment = nil
 	f.mu.Unlock()
@@ -73,7 +77,7 @@ func (f *fakeCore) Heartbeat(ctx context.Context, req *connect.Request[ytcaption
 	cancel := f.cancelAfter > 0 && f.heartbeats > f.cancelAfter
 	f.mu.Unlock()
 	return connect.NewResponse(&ytcaptionv1.HeartbeatResponse{
-		Cancel: cancel, LeaseExpiresAt: timestamppb.New(time.Now().Add(30 * time.Second)), HeartbeatInterval: durationpb.New(50 * time.Millisecond),
+		Cancel: cancel, Drain: f.drainReply, LeaseExpiresAt: timestamppb.New(time.Now().Add(30 * time.Second)), HeartbeatInterval: durationpb.New(50 * time.Millisecond),
 	}), nil
 }
 
@@ -99,6 +103,13 @@ func (f *fakeCore) FailJob(ctx context.Context, req *connect.Request[ytcaptionv1
 	f.failed = req.Msg
 	f.mu.Unlock()
 	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
+}
+
+func (f *fakeCore) ReleaseJob(ctx context.Context, req *connect.Request[ytcaptionv1.ReleaseJobRequest]) (*connect.Response[ytcaptionv1.ReleaseJobResponse], error) {
+	f.mu.Lock()
+	f.released = req.Msg
+	f.mu.Unlock()
+	return connect.NewResponse(&ytcaptionv1.ReleaseJobResponse{}), nil
 }
 
 // run serves the fake core and an audio server, runs an agent with eng until
@@ -245,4 +256,111 @@ func TestPermanentRefusalEndsRun(t *testing.T) {
 	err := a.Run(context.Background())
 	require.Error(t, err)
 	require.Equal(t, connect.CodeUnimplemented, connect.CodeOf(err))
+}
+
+// gatedEngine emits one segment, says it has started, and finishes when the
+// test opens the gate (or fails with the context when cancelled).
+type gatedEngine struct{ started, gate chan struct{} }
+
+func (gatedEngine) Name() string { return "sphinx" }
+func (e gatedEngine) Transcribe(ctx context.Context, req engine.Request, emit func(engine.Segment) error) (engine.Result, error) {
+	if err := emit(engine.Segment{StartMS: 0, EndMS: 1000, Text: "hello"}); err != nil {
+		return engine.Result{}, err
+	}
+	close(e.started)
+	select {
+	case <-e.gate:
+		return engine.Result{Language: "en"}, nil
+	case <-ctx.Done():
+		return engine.Result{}, ctx.Err()
+	}
+}
+
+// serve starts the fake core and an agent with eng; it returns the agent, a
+// cancel for its context, and the channel Run's result arrives on.
+func serve(t *testing.T, f *fakeCore, eng engine.Engine) (*Agent, context.CancelFunc, <-chan error) {
+	t.Helper()
+	audio := httptest.NewServer(http.FileServer(http.Dir(librivox)))
+	t.Cleanup(audio.Close)
+	f.assignment.AudioUrl = audio.URL + "/" + f.assignment.AudioUrl
+	mux := http.NewServeMux()
+	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(f))
+	core := httptest.NewServer(mux)
+	t.Cleanup(core.Close)
+	a := newAgent(Config{CoreURL: core.URL, NodeToken: "t", NodeID: "n1", WorkDir: t.TempDir(), PollTimeout: 5 * time.Second}, eng)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Run(ctx) }()
+	return a, cancel, stopped
+}
+
+func waitRun(t *testing.T, stopped <-chan error) {
+	t.Helper()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}
+
+func TestDrainFinishesTheJobThenStops(t *testing.T) {
+	t.Parallel()
+	for _, viaHeartbeat := range []bool{false, true} {
+		f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
+		f.drainReply = viaHeartbeat
+		eng := gatedEngine{started: make(chan struct{}), gate: make(chan struct{})}
+		a, _, stopped := serve(t, f, eng)
+		<-eng.started
+		if !viaHeartbeat {
+			a.Drain() // first SIGTERM
+		} else {
+			require.Eventually(t, a.isDraining, 10*time.Second, 10*time.Millisecond, "core's drain reply reaches the agent")
+		}
+		select {
+		case <-stopped:
+			t.Fatal("Run returned before the job in hand finished")
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(eng.gate)
+		waitRun(t, stopped)
+		f.mu.Lock()
+		require.NotNil(t, f.completed, "the job in hand is finished")
+		require.Equal(t, 1, f.acquires, "no new job after the drain")
+		f.mu.Unlock()
+	}
+}
+
+func TestHardStopReleasesTheJob(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
+	eng := gatedEngine{started: make(chan struct{}), gate: make(chan struct{})}
+	a, cancel, stopped := serve(t, f, eng)
+	<-eng.started
+	a.Drain()
+	cancel() // second SIGTERM
+	waitRun(t, stopped)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.NotNil(t, f.released, "the job goes back to core at once")
+	require.Equal(t, int64(7), f.released.GetEpoch())
+	require.Nil(t, f.failed, "a release is not a failure")
+	require.Nil(t, f.completed)
+}
+
+func TestDrainEndsAnIdlePollAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
+	f.assignment = nil // nothing to do: the agent sits in a long-poll
+	mux := http.NewServeMux()
+	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(f))
+	core := httptest.NewServer(mux)
+	defer core.Close()
+	a := newAgent(Config{CoreURL: core.URL, NodeToken: "t", NodeID: "n1", WorkDir: t.TempDir(), PollTimeout: time.Hour}, failingEngine{})
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Run(context.Background()) }()
+	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.acquires == 1 }, 10*time.Second, 10*time.Millisecond)
+	a.Drain()
+	waitRun(t, stopped)
 }

@@ -170,3 +170,18 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 	s.log.InfoContext(ctx, "job attempt failed", "job_id", m.GetJobId(), "epoch", m.GetEpoch(), "code", code, "status", string(st))
 	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
 }
+
+func (s *WorkerService) ReleaseJob(ctx context.Context, req *connect.Request[ytcaptionv1.ReleaseJobRequest]) (*connect.Response[ytcaptionv1.ReleaseJobResponse], error) {
+	st, err := s.store.Release(ctx, req.Msg.GetJobId(), req.Msg.GetEpoch())
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	switch st {
+	case job.StatusReady:
+		s.bus.JobReady(ctx)
+	case job.StatusQueued:
+		s.bus.JobQueued(ctx)
+	}
+	s.log.InfoContext(ctx, "job released", "job_id", req.Msg.GetJobId(), "epoch", req.Msg.GetEpoch(), "status", string(st))
+	return connect.NewResponse(&ytcaptionv1.ReleaseJobResponse{}), nil
+}

@@ -480,39 +480,97 @@ type held struct {
 	owner                string
 }
 
-// Fail records a failed attempt of epoch. A retryable failure with attempts
-// left requeues the job for its current stage after a backoff; anything else
-// fails the job. On a job the user cancelled meanwhile it returns cancelled.
-func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) (job.Status, error) {
+// lockHeld locks the row of a job that epoch holds. cancelled reports a job
+// the user cancelled meanwhile; any other mismatch is a lost lease.
+func lockHeld(ctx context.Context, tx pgx.Tx, id string, epoch int64) (h held, cancelled bool, err error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return "", leaseLost(id, epoch)
+		return h, false, leaseLost(id, epoch)
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return "", fmt.Errorf("fail job %s: %w", id, err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	var h held
 	err = tx.QueryRow(ctx, `SELECT id, epoch, status, attempt, max_attempts, lease_owner FROM jobs WHERE id = $1 FOR UPDATE`, id).
 		Scan(&h.id, &h.epoch, &h.status, &h.attempt, &h.maxAttempts, &h.owner)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return "", leaseLost(id, epoch)
+		return h, false, leaseLost(id, epoch)
 	case err != nil:
-		return "", fmt.Errorf("fail job %s: %w", id, err)
+		return h, false, fmt.Errorf("lock job %s: %w", id, err)
 	case h.status == job.StatusCancelled:
-		return job.StatusCancelled, nil
+		return h, true, nil
 	case h.epoch != epoch || (h.status != job.StatusDownloading && h.status != job.StatusTranscribing):
-		return "", leaseLost(id, epoch)
+		return h, false, leaseLost(id, epoch)
 	}
-	st, err := failHeld(ctx, tx, h, e)
+	return h, false, nil
+}
+
+// inTx runs fn in a transaction and commits when it succeeds.
+func (s *Store) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fn(tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return "", fmt.Errorf("fail job %s: %w", id, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return st, nil
+	return nil
+}
+
+// Fail records a failed attempt of epoch. A retryable failure with attempts
+// left requeues the job for its current stage after a backoff; anything else
+// fails the job. On a job the user cancelled meanwhile it returns cancelled.
+func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) (job.Status, error) {
+	var st job.Status
+	err := s.inTx(ctx, "fail job "+id, func(tx pgx.Tx) error {
+		h, cancelled, err := lockHeld(ctx, tx, id, epoch)
+		if err != nil {
+			return err
+		}
+		if cancelled {
+			st = job.StatusCancelled
+			return nil
+		}
+		st, err = failHeld(ctx, tx, h, e)
+		return err
+	})
+	return st, err
+}
+
+// Release hands a held job back unfinished — its holder is shutting down — so
+// it is claimable again at once. The attempt does not count: nothing failed.
+// On a job the user cancelled meanwhile it returns cancelled.
+func (s *Store) Release(ctx context.Context, id string, epoch int64) (job.Status, error) {
+	var st job.Status
+	err := s.inTx(ctx, "release job "+id, func(tx pgx.Tx) error {
+		h, cancelled, err := lockHeld(ctx, tx, id, epoch)
+		if err != nil {
+			return err
+		}
+		if cancelled {
+			st = job.StatusCancelled
+			return nil
+		}
+		st = requeueTarget(h.status)
+		_, err = tx.Exec(ctx, `UPDATE jobs SET status = $2, attempt = greatest(attempt - 1, 0), lease_owner = '',
+			lease_expires_at = NULL, progress = 0, run_after = now(), updated_at = now()
+			WHERE id = $1 AND status = ANY($3)`, id, string(st), froms(st, h.status))
+		if err != nil {
+			return fmt.Errorf("release job %s: %w", id, err)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// requeueTarget is where a held job goes back to for another attempt: a
+// download starts over from queued, a transcription from ready (its audio is
+// stored already).
+func requeueTarget(held job.Status) job.Status {
+	if held == job.StatusTranscribing {
+		return job.StatusReady
+	}
+	return job.StatusQueued
 }
 
 // Backoff before attempt n+1: 2 s doubling per attempt, capped at 5 minutes,
@@ -535,10 +593,7 @@ func failHeld(ctx context.Context, tx pgx.Tx, h held, e *job.Error) (job.Status,
 		return "", fmt.Errorf("record attempt of job %s: %w", h.id, err)
 	}
 	if e.Retryable && h.attempt < h.maxAttempts {
-		to := job.StatusQueued
-		if h.status == job.StatusTranscribing {
-			to = job.StatusReady
-		}
+		to := requeueTarget(h.status)
 		_, err := tx.Exec(ctx, `UPDATE jobs SET status = $2, lease_owner = '', lease_expires_at = NULL, progress = 0,
 			run_after = now() + $3::bigint * interval '1 millisecond', updated_at = now()
 			WHERE id = $1 AND status = ANY($4)`, h.id, string(to), ms(backoff(h.attempt)), froms(to, h.status))

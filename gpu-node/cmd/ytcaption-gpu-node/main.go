@@ -21,9 +21,21 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGTERM (or Ctrl-C) drains: no new jobs, the current one
+	// finishes. The second stops at once and hands the current job back.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	drain := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "ytcaption-gpu-node: draining: finishing the current job; signal again to stop now")
+		close(drain)
+		<-sigs
+		stop()
+	}()
+	if err := run(ctx, drain, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -41,9 +53,14 @@ const summary = `ytcaption-gpu-node pulls transcription jobs from ytcaption core
 (sphinx: pocketsphinx on CPU; openai: any OpenAI-compatible /v1/audio/transcriptions server such as
 vLLM, speaches or whisper.cpp's server; whispercpp: the whisper.cpp CLI) and streams segments back.
 
-Usage: ytcaption-gpu-node --core-url URL --node-token TOKEN [flags]`
+Usage: ytcaption-gpu-node --core-url URL --node-token TOKEN [flags]
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+The first SIGTERM or Ctrl-C drains the node (no new jobs; the current one finishes);
+a second one stops it at once and hands the current job back to core.`
+
+// run runs the agent until ctx ends (hard stop) or drain is closed (finish
+// the current job, then stop).
+func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ytcaption-gpu-node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg agent.Config
@@ -83,5 +100,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	go func() {
+		select {
+		case <-drain:
+			a.Drain()
+		case <-ctx.Done():
+		}
+	}()
 	return a.Run(ctx)
 }

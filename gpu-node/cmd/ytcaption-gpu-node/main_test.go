@@ -13,7 +13,7 @@ import (
 func TestHelpListsEnvTwins(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, &out)
+	err := run(context.Background(), nil, []string{"--help"}, func(string) string { return "" }, &out, &out)
 	require.ErrorIs(t, err, flag.ErrHelp)
 	require.Contains(t, out.String(), "$YTCAPTION_GPU_NODE_NODE_TOKEN")
 	require.Contains(t, out.String(), "--engine")
@@ -22,9 +22,9 @@ func TestHelpListsEnvTwins(t *testing.T) {
 func TestMissingTokenIsAUsageError(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	err := run(context.Background(), nil, func(string) string { return "" }, &out, &out)
+	err := run(context.Background(), nil, nil, func(string) string { return "" }, &out, &out)
 	require.True(t, errors.Is(err, errUsage), "%v", err)
-	err = run(context.Background(), []string{"--engine", "nope"}, func(k string) string {
+	err = run(context.Background(), nil, []string{"--engine", "nope"}, func(k string) string {
 		return map[string]string{"YTCAPTION_GPU_NODE_NODE_TOKEN": "t"}[k]
 	}, &out, &out)
 	require.ErrorContains(t, err, `unknown engine "nope"`)

@@ -702,6 +702,94 @@ func (*FailJobResponse) Descriptor() ([]byte, []int) {
 	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
+type ReleaseJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Epoch         int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseJobRequest) Reset() {
+	*x = ReleaseJobRequest{}
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseJobRequest) ProtoMessage() {}
+
+func (x *ReleaseJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseJobRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseJobRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReleaseJobRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ReleaseJobRequest) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type ReleaseJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseJobResponse) Reset() {
+	*x = ReleaseJobResponse{}
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseJobResponse) ProtoMessage() {}
+
+func (x *ReleaseJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseJobResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseJobResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{12}
+}
+
 var File_ytcaption_v1_worker_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_worker_proto_rawDesc = "" +
@@ -754,14 +842,20 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12,\n" +
 	"\x05error\x18\x03 \x01(\v2\x16.ytcaption.v1.JobErrorR\x05error\x12\x1c\n" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\"\x11\n" +
-	"\x0fFailJobResponse2\xa1\x03\n" +
+	"\x0fFailJobResponse\"@\n" +
+	"\x11ReleaseJobRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\"\x14\n" +
+	"\x12ReleaseJobResponse2\xf2\x03\n" +
 	"\rWorkerService\x12O\n" +
 	"\n" +
 	"AcquireJob\x12\x1f.ytcaption.v1.AcquireJobRequest\x1a .ytcaption.v1.AcquireJobResponse\x12L\n" +
 	"\tHeartbeat\x12\x1e.ytcaption.v1.HeartbeatRequest\x1a\x1f.ytcaption.v1.HeartbeatResponse\x12U\n" +
 	"\fPushSegments\x12!.ytcaption.v1.PushSegmentsRequest\x1a\".ytcaption.v1.PushSegmentsResponse\x12R\n" +
 	"\vCompleteJob\x12 .ytcaption.v1.CompleteJobRequest\x1a!.ytcaption.v1.CompleteJobResponse\x12F\n" +
-	"\aFailJob\x12\x1c.ytcaption.v1.FailJobRequest\x1a\x1d.ytcaption.v1.FailJobResponseB\xb3\x01\n" +
+	"\aFailJob\x12\x1c.ytcaption.v1.FailJobRequest\x1a\x1d.ytcaption.v1.FailJobResponse\x12O\n" +
+	"\n" +
+	"ReleaseJob\x12\x1f.ytcaption.v1.ReleaseJobRequest\x1a .ytcaption.v1.ReleaseJobResponseB\xb3\x01\n" +
 	"\x10com.ytcaption.v1B\vWorkerProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
 var (
@@ -776,7 +870,7 @@ func file_ytcaption_v1_worker_proto_rawDescGZIP() []byte {
 	return file_ytcaption_v1_worker_proto_rawDescData
 }
 
-var file_ytcaption_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_ytcaption_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ytcaption_v1_worker_proto_goTypes = []any{
 	(*AcquireJobRequest)(nil),     // 0: ytcaption.v1.AcquireJobRequest
 	(*AcquireJobResponse)(nil),    // 1: ytcaption.v1.AcquireJobResponse
@@ -789,31 +883,35 @@ var file_ytcaption_v1_worker_proto_goTypes = []any{
 	(*CompleteJobResponse)(nil),   // 8: ytcaption.v1.CompleteJobResponse
 	(*FailJobRequest)(nil),        // 9: ytcaption.v1.FailJobRequest
 	(*FailJobResponse)(nil),       // 10: ytcaption.v1.FailJobResponse
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
-	(*Segment)(nil),               // 13: ytcaption.v1.Segment
-	(*JobError)(nil),              // 14: ytcaption.v1.JobError
+	(*ReleaseJobRequest)(nil),     // 11: ytcaption.v1.ReleaseJobRequest
+	(*ReleaseJobResponse)(nil),    // 12: ytcaption.v1.ReleaseJobResponse
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(*Segment)(nil),               // 15: ytcaption.v1.Segment
+	(*JobError)(nil),              // 16: ytcaption.v1.JobError
 }
 var file_ytcaption_v1_worker_proto_depIdxs = []int32{
 	2,  // 0: ytcaption.v1.AcquireJobResponse.assignment:type_name -> ytcaption.v1.Assignment
-	11, // 1: ytcaption.v1.Assignment.lease_expires_at:type_name -> google.protobuf.Timestamp
-	12, // 2: ytcaption.v1.Assignment.heartbeat_interval:type_name -> google.protobuf.Duration
-	11, // 3: ytcaption.v1.HeartbeatResponse.lease_expires_at:type_name -> google.protobuf.Timestamp
-	12, // 4: ytcaption.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	13, // 5: ytcaption.v1.PushSegmentsRequest.segments:type_name -> ytcaption.v1.Segment
-	14, // 6: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
+	13, // 1: ytcaption.v1.Assignment.lease_expires_at:type_name -> google.protobuf.Timestamp
+	14, // 2: ytcaption.v1.Assignment.heartbeat_interval:type_name -> google.protobuf.Duration
+	13, // 3: ytcaption.v1.HeartbeatResponse.lease_expires_at:type_name -> google.protobuf.Timestamp
+	14, // 4: ytcaption.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	15, // 5: ytcaption.v1.PushSegmentsRequest.segments:type_name -> ytcaption.v1.Segment
+	16, // 6: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
 	0,  // 7: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
 	3,  // 8: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
 	5,  // 9: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
 	7,  // 10: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
 	9,  // 11: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
-	1,  // 12: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
-	4,  // 13: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
-	6,  // 14: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
-	8,  // 15: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
-	10, // 16: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
+	11, // 12: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
+	1,  // 13: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
+	4,  // 14: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
+	6,  // 15: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
+	8,  // 16: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
+	10, // 17: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
+	12, // 18: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -831,7 +929,7 @@ func file_ytcaption_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_worker_proto_rawDesc), len(file_ytcaption_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,9 @@ const (
 	WorkerServiceCompleteJobProcedure = "/ytcaption.v1.WorkerService/CompleteJob"
 	// WorkerServiceFailJobProcedure is the fully-qualified name of the WorkerService's FailJob RPC.
 	WorkerServiceFailJobProcedure = "/ytcaption.v1.WorkerService/FailJob"
+	// WorkerServiceReleaseJobProcedure is the fully-qualified name of the WorkerService's ReleaseJob
+	// RPC.
+	WorkerServiceReleaseJobProcedure = "/ytcaption.v1.WorkerService/ReleaseJob"
 )
 
 // WorkerServiceClient is a client for the ytcaption.v1.WorkerService service.
@@ -60,6 +63,9 @@ type WorkerServiceClient interface {
 	PushSegments(context.Context, *connect.Request[v1.PushSegmentsRequest]) (*connect.Response[v1.PushSegmentsResponse], error)
 	CompleteJob(context.Context, *connect.Request[v1.CompleteJobRequest]) (*connect.Response[v1.CompleteJobResponse], error)
 	FailJob(context.Context, *connect.Request[v1.FailJobRequest]) (*connect.Response[v1.FailJobResponse], error)
+	// ReleaseJob gives a job back unfinished (the node is shutting down): core
+	// requeues it at once and does not count the attempt against the job.
+	ReleaseJob(context.Context, *connect.Request[v1.ReleaseJobRequest]) (*connect.Response[v1.ReleaseJobResponse], error)
 }
 
 // NewWorkerServiceClient constructs a client for the ytcaption.v1.WorkerService service. By
@@ -103,6 +109,12 @@ func NewWorkerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(workerServiceMethods.ByName("FailJob")),
 			connect.WithClientOptions(opts...),
 		),
+		releaseJob: connect.NewClient[v1.ReleaseJobRequest, v1.ReleaseJobResponse](
+			httpClient,
+			baseURL+WorkerServiceReleaseJobProcedure,
+			connect.WithSchema(workerServiceMethods.ByName("ReleaseJob")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -113,6 +125,7 @@ type workerServiceClient struct {
 	pushSegments *connect.Client[v1.PushSegmentsRequest, v1.PushSegmentsResponse]
 	completeJob  *connect.Client[v1.CompleteJobRequest, v1.CompleteJobResponse]
 	failJob      *connect.Client[v1.FailJobRequest, v1.FailJobResponse]
+	releaseJob   *connect.Client[v1.ReleaseJobRequest, v1.ReleaseJobResponse]
 }
 
 // AcquireJob calls ytcaption.v1.WorkerService.AcquireJob.
@@ -140,6 +153,11 @@ func (c *workerServiceClient) FailJob(ctx context.Context, req *connect.Request[
 	return c.failJob.CallUnary(ctx, req)
 }
 
+// ReleaseJob calls ytcaption.v1.WorkerService.ReleaseJob.
+func (c *workerServiceClient) ReleaseJob(ctx context.Context, req *connect.Request[v1.ReleaseJobRequest]) (*connect.Response[v1.ReleaseJobResponse], error) {
+	return c.releaseJob.CallUnary(ctx, req)
+}
+
 // WorkerServiceHandler is an implementation of the ytcaption.v1.WorkerService service.
 type WorkerServiceHandler interface {
 	// AcquireJob long-polls for a ready job. It answers without an assignment
@@ -152,6 +170,9 @@ type WorkerServiceHandler interface {
 	PushSegments(context.Context, *connect.Request[v1.PushSegmentsRequest]) (*connect.Response[v1.PushSegmentsResponse], error)
 	CompleteJob(context.Context, *connect.Request[v1.CompleteJobRequest]) (*connect.Response[v1.CompleteJobResponse], error)
 	FailJob(context.Context, *connect.Request[v1.FailJobRequest]) (*connect.Response[v1.FailJobResponse], error)
+	// ReleaseJob gives a job back unfinished (the node is shutting down): core
+	// requeues it at once and does not count the attempt against the job.
+	ReleaseJob(context.Context, *connect.Request[v1.ReleaseJobRequest]) (*connect.Response[v1.ReleaseJobResponse], error)
 }
 
 // NewWorkerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -191,6 +212,12 @@ func NewWorkerServiceHandler(svc WorkerServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(workerServiceMethods.ByName("FailJob")),
 		connect.WithHandlerOptions(opts...),
 	)
+	workerServiceReleaseJobHandler := connect.NewUnaryHandler(
+		WorkerServiceReleaseJobProcedure,
+		svc.ReleaseJob,
+		connect.WithSchema(workerServiceMethods.ByName("ReleaseJob")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.WorkerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case WorkerServiceAcquireJobProcedure:
@@ -203,6 +230,8 @@ func NewWorkerServiceHandler(svc WorkerServiceHandler, opts ...connect.HandlerOp
 			workerServiceCompleteJobHandler.ServeHTTP(w, r)
 		case WorkerServiceFailJobProcedure:
 			workerServiceFailJobHandler.ServeHTTP(w, r)
+		case WorkerServiceReleaseJobProcedure:
+			workerServiceReleaseJobHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -230,4 +259,8 @@ func (UnimplementedWorkerServiceHandler) CompleteJob(context.Context, *connect.R
 
 func (UnimplementedWorkerServiceHandler) FailJob(context.Context, *connect.Request[v1.FailJobRequest]) (*connect.Response[v1.FailJobResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.WorkerService.FailJob is not implemented"))
+}
+
+func (UnimplementedWorkerServiceHandler) ReleaseJob(context.Context, *connect.Request[v1.ReleaseJobRequest]) (*connect.Response[v1.ReleaseJobResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.WorkerService.ReleaseJob is not implemented"))
 }
