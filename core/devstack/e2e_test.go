@@ -196,6 +196,9 @@ func mediaServer(t *testing.T) (string, map[string]string) {
 	return srv.URL, refs
 }
 
+// hangingVideo is a video id the yt-dlp stand-in never finishes downloading.
+const hangingVideo = "HANGHANGHAN"
+
 // fakeYtDlp writes a stand-in for yt-dlp — there is no YouTube here — that
 // records its argv and "downloads" a LibriVox clip the way yt-dlp lays files
 // out: <id>.<ext> and <id>.info.json in the -P dir, the path in --print-to-file.
@@ -215,6 +218,8 @@ while [ $# -gt 0 ]; do
   url="$1"; shift
 done
 id=$(printf '%s' "$url" | sed 's/.*v=//')
+# A video that never finishes downloading, for the cancel test.
+[ "$id" = "` + hangingVideo + `" ] && while :; do sleep 0.1; done
 cp "` + clip + `" "$out/$id.wav"
 printf '{"id":"%s","title":"Never Gonna Give You Up (fixture)","duration":2.99}' "$id" > "$out/$id.info.json"
 printf '%s\n' "$out/$id.wav" >> "$pathfile"
@@ -378,6 +383,17 @@ func TestEndToEnd(t *testing.T) {
 		require.Equal(t, "cancelled", api.get(id).Status)
 	})
 
+	t.Run("cancelling a download stops yt-dlp and its children", func(t *testing.T) {
+		id := api.create("https://youtu.be/" + hangingVideo).ID
+		api.waitFor(id, time.Minute, func(j jobJSON) bool { return j.Status == "downloading" || terminal(j) })
+		require.Eventually(t, func() bool { return len(pidsWith(hangingVideo)) > 0 }, 30*time.Second, 50*time.Millisecond)
+		code, b := api.do("DELETE", "/v1/jobs/"+id, nil)
+		require.Equal(t, http.StatusOK, code, string(b))
+		require.Eventually(t, func() bool { return len(pidsWith(hangingVideo)) == 0 }, 10*time.Second, 50*time.Millisecond,
+			"yt-dlp still running after the cancel")
+		require.Equal(t, "cancelled", api.get(id).Status)
+	})
+
 	t.Run("services keep running", func(t *testing.T) {
 		code, _ := api.do("GET", "/health/ready", nil)
 		require.Equal(t, http.StatusOK, code)
@@ -410,6 +426,17 @@ func otherUserKey(t *testing.T, dbURL string) string {
 // enginePIDs lists pocketsphinx processes working on files under dir.
 func enginePIDs(dir string) []int {
 	var pids []int
+	for _, pid := range pidsWith(dir) {
+		if cmd, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err == nil && bytes.Contains(cmd, []byte("pocketsphinx")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// pidsWith lists processes whose command line contains s.
+func pidsWith(s string) []int {
+	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -420,7 +447,7 @@ func enginePIDs(dir string) []int {
 		if err != nil {
 			continue
 		}
-		if bytes.Contains(cmd, []byte("pocketsphinx")) && bytes.Contains(cmd, []byte(dir)) {
+		if bytes.Contains(cmd, []byte(s)) {
 			pids = append(pids, pid)
 		}
 	}
