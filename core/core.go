@@ -26,12 +26,14 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/fetch"
+	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/leader"
 	"github.com/ytcaption/ytcaption/core/internal/media"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
+	"github.com/ytcaption/ytcaption/internal/breaker"
 )
 
 // Config configures core. Zero values take the documented defaults.
@@ -97,11 +99,13 @@ func (c *Config) defaults() {
 
 // Core is a running control plane.
 type Core struct {
-	cfg   Config
-	log   *slog.Logger
-	pool  *pgxpool.Pool
-	store *store.Store
-	blobs *blob.Store
+	cfg      Config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	store    *store.Store
+	blobs    *blob.Store
+	reg      *prometheus.Registry
+	breakers struct{ youtube, blob *breaker.Breaker }
 }
 
 // New connects to Postgres and the blob store and applies pending migrations
@@ -131,7 +135,11 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
-	return &Core{cfg: cfg, log: cfg.Logger, pool: pool, store: store.New(pool), blobs: blobs}, nil
+	c := &Core{cfg: cfg, log: cfg.Logger, pool: pool, store: store.New(pool), blobs: blobs, reg: prometheus.NewRegistry()}
+	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.breakers.youtube = breaker.New(c.reg, "youtube", breaker.Config{Counts: ytdlp.CountsAgainstYouTube})
+	c.breakers.blob = breaker.New(c.reg, "blob", breaker.Config{Counts: func(err error) bool { return !errors.Is(err, job.ErrNotFound) }})
+	return c, nil
 }
 
 // Connect opens and pings a Postgres pool.
@@ -213,7 +221,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		YtDlp: ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration}),
 		Media: media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
 		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
-		Bus:   bus,
+		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob,
 	})
 
 	var wg sync.WaitGroup
@@ -278,9 +286,7 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 
 // health serves liveness, readiness (Postgres and the blob store answer) and metrics.
 func (c *Core) health(mux *http.ServeMux) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

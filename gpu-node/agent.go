@@ -23,7 +23,10 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -53,7 +56,10 @@ type Config struct {
 	// PollTimeout bounds one AcquireJob long-poll; core answers empty about a
 	// second before it. Default 30 s.
 	PollTimeout time.Duration
-	Logger      *slog.Logger
+	// Metrics receives the agent's metrics (the engine's circuit breaker);
+	// nil leaves them unexported.
+	Metrics prometheus.Registerer
+	Logger  *slog.Logger
 }
 
 // Agent is a running gpu-node.
@@ -67,6 +73,9 @@ type Agent struct {
 	core   ytcaptionv1connect.WorkerServiceClient
 	http   *http.Client // audio downloads
 	engine string
+	// breaker stops the node taking jobs while its engine keeps failing; the
+	// jobs go to healthier nodes meanwhile.
+	breaker *breaker.Breaker
 }
 
 // New checks cfg and builds the engine.
@@ -104,6 +113,11 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 		cfg:      cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
 		core: ytcaptionv1connect.NewWorkerServiceClient(client, cfg.CoreURL),
 		http: &http.Client{Timeout: 10 * time.Minute},
+		breaker: breaker.New(cfg.Metrics, "engine", breaker.Config{Counts: func(err error) bool {
+			// Only the engine's own failures: not a job it cannot do, nor a stop we asked for.
+			return !errors.Is(err, engine.ErrUnsupported) && !errors.Is(err, errCancelled) &&
+				!errors.Is(err, errLeaseLost) && !errors.Is(err, errLeaseExpired)
+		}}),
 	}
 }
 
@@ -130,6 +144,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.InfoContext(ctx, "gpu-node started", "engine", a.engine, "core", a.cfg.CoreURL)
 	var failures int
 	for ctx.Err() == nil && !a.isDraining() {
+		if a.breaker.Open() {
+			sleep(ctx, time.Second) // take no work the engine would fail
+			continue
+		}
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.PollTimeout)
 		go func() {
 			select {
@@ -195,6 +213,9 @@ func (a *Agent) runJob(ctx context.Context, asg *ytcaptionv1.Assignment) {
 		a.release(log, asg)
 	case err == nil:
 		a.complete(ctx, log, asg, count, res.Language, time.Since(started))
+	case errors.Is(err, breaker.ErrOpen):
+		log.WarnContext(ctx, "engine circuit open: handing the job back")
+		a.release(log, asg)
 	case errors.Is(err, errAudio):
 		a.fail(log, asg, "audio_unavailable", "the gpu-node could not fetch the audio", true)
 	case errors.Is(err, engine.ErrUnsupported):
@@ -217,20 +238,29 @@ func (a *Agent) transcribe(ctx context.Context, asg *ytcaptionv1.Assignment, can
 	}
 	duration := time.Duration(asg.GetDurationSeconds() * float64(time.Second))
 	seq := 0
-	res, err := a.eng.Transcribe(ctx, engine.Request{AudioPath: path, Language: asg.GetLanguage(), Model: asg.GetModel(), Duration: duration},
-		func(s engine.Segment) error {
-			p := -1.0
-			if duration > 0 {
-				p = math.Min(float64(s.EndMS)/float64(duration.Milliseconds()), 0.99)
-				progress.Store(math.Float64bits(p))
-			}
-			if err := a.push(ctx, asg, seq, s, p, cancel); err != nil {
-				return err
-			}
-			seq++
-			return nil
-		})
+	var res engine.Result
+	err := a.breaker.Do(func() (err error) {
+		res, err = a.eng.Transcribe(ctx, engine.Request{AudioPath: path, Language: asg.GetLanguage(), Model: asg.GetModel(), Duration: duration},
+			a.emitter(ctx, asg, cancel, progress, duration, &seq))
+		return err
+	})
 	return seq, res, err
+}
+
+// emitter pushes each segment the engine emits, numbering them from 0.
+func (a *Agent) emitter(ctx context.Context, asg *ytcaptionv1.Assignment, cancel context.CancelCauseFunc, progress *atomic.Uint64, duration time.Duration, seq *int) func(engine.Segment) error {
+	return func(s engine.Segment) error {
+		p := -1.0
+		if duration > 0 {
+			p = math.Min(float64(s.EndMS)/float64(duration.Milliseconds()), 0.99)
+			progress.Store(math.Float64bits(p))
+		}
+		if err := a.push(ctx, asg, *seq, s, p, cancel); err != nil {
+			return err
+		}
+		*seq++
+		return nil
+	}
 }
 
 func (a *Agent) download(ctx context.Context, url, path string) error {

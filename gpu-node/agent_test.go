@@ -364,3 +364,26 @@ func TestDrainEndsAnIdlePollAtOnce(t *testing.T) {
 	a.Drain()
 	waitRun(t, stopped)
 }
+
+func TestOpenEngineBreakerHandsJobsBack(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
+	audio := httptest.NewServer(http.FileServer(http.Dir(librivox)))
+	defer audio.Close()
+	mux := http.NewServeMux()
+	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(f))
+	core := httptest.NewServer(mux)
+	defer core.Close()
+	eng := failingEngine{errors.New("CUDA error: out of memory")}
+	a := newAgent(Config{CoreURL: core.URL, NodeToken: "t", NodeID: "n1", WorkDir: t.TempDir()}, eng)
+	for !a.breaker.Open() {
+		_ = a.breaker.Do(func() error { return eng.err }) // the engine failed on earlier jobs
+	}
+	asg := f.assignment
+	asg.AudioUrl = audio.URL + "/" + asg.AudioUrl
+	a.runJob(context.Background(), asg)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.NotNil(t, f.released, "another node should run it")
+	require.Nil(t, f.failed, "the job is not at fault")
+}

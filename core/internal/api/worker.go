@@ -172,7 +172,7 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 }
 
 func (s *WorkerService) ReleaseJob(ctx context.Context, req *connect.Request[ytcaptionv1.ReleaseJobRequest]) (*connect.Response[ytcaptionv1.ReleaseJobResponse], error) {
-	st, err := s.store.Release(ctx, req.Msg.GetJobId(), req.Msg.GetEpoch())
+	st, err := s.store.Release(ctx, req.Msg.GetJobId(), req.Msg.GetEpoch(), 0)
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}

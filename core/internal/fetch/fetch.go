@@ -23,6 +23,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
+	"github.com/ytcaption/ytcaption/internal/breaker"
 )
 
 // Config tunes the stage.
@@ -34,28 +35,33 @@ type Config struct {
 	MaxDownloadBytes int64         // direct downloads past this fail with media_too_large; default 1 GiB
 	MaxDuration      time.Duration // longer media fails with too_long; default 4 h
 	WorkDir          string        // per-job temp dirs go here; default os.TempDir()
+	BreakerDefer     time.Duration // how long a job waits while a breaker is open; default 30 s
 }
 
 // Stage runs the download workers.
 type Stage struct {
-	log   *slog.Logger
-	cfg   Config
-	store *store.Store
-	blobs *blob.Store
-	ytdlp *ytdlp.Downloader
-	media *media.Tool
-	http  *http.Client
-	bus   *dispatch.Bus
+	log     *slog.Logger
+	cfg     Config
+	store   *store.Store
+	blobs   *blob.Store
+	ytdlp   *ytdlp.Downloader
+	media   *media.Tool
+	http    *http.Client
+	bus     *dispatch.Bus
+	youtube *breaker.Breaker
+	blob    *breaker.Breaker
 }
 
 // Deps are the stage's collaborators.
 type Deps struct {
-	Store *store.Store
-	Blobs *blob.Store
-	YtDlp *ytdlp.Downloader
-	Media *media.Tool
-	HTTP  *http.Client // must be a safehttp client
-	Bus   *dispatch.Bus
+	Store   *store.Store
+	Blobs   *blob.Store
+	YtDlp   *ytdlp.Downloader
+	Media   *media.Tool
+	HTTP    *http.Client // must be a safehttp client
+	Bus     *dispatch.Bus
+	YouTube *breaker.Breaker // guards yt-dlp downloads
+	Blob    *breaker.Breaker // guards the blob store
 }
 
 // New returns a stage; Run starts it.
@@ -78,8 +84,11 @@ func New(log *slog.Logger, cfg Config, d Deps) *Stage {
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = os.TempDir()
 	}
+	if cfg.BreakerDefer <= 0 {
+		cfg.BreakerDefer = 30 * time.Second
+	}
 	return &Stage{log: log, cfg: cfg, store: d.Store, blobs: d.Blobs, ytdlp: d.YtDlp, media: d.Media,
-		http: d.HTTP, bus: d.Bus}
+		http: d.HTTP, bus: d.Bus, youtube: d.YouTube, blob: d.Blob}
 }
 
 // Run claims and processes jobs until ctx ends. Jobs in flight when ctx ends
@@ -142,6 +151,13 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 	case errors.Is(cause, errCancelled) || errors.Is(cause, job.ErrLeaseLost) || errors.Is(err, job.ErrLeaseLost):
 		// Cancelled by the user, or another instance owns the job now: nothing to record.
 		log.InfoContext(ctx, "download abandoned", "reason", context.Cause(jobCtx))
+	case errors.Is(err, breaker.ErrOpen):
+		// A dependency is down: the job is not at fault, so hand it back for
+		// later without spending one of its attempts.
+		if _, rerr := s.store.Release(context.WithoutCancel(ctx), j.ID, j.Epoch, s.cfg.BreakerDefer); rerr != nil {
+			log.WarnContext(ctx, "defer download", "err", rerr)
+		}
+		log.InfoContext(ctx, "download deferred", "reason", err.Error(), "retry_in", s.cfg.BreakerDefer)
 	default:
 		s.fail(ctx, log, j, err)
 	}
@@ -213,7 +229,11 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 	var src, title string
 	switch j.SourceKind {
 	case job.SourceYouTube:
-		r, err := s.ytdlp.Download(ctx, dir, j.CanonicalURL)
+		var r ytdlp.Result
+		err := s.youtube.Do(func() (err error) {
+			r, err = s.ytdlp.Download(ctx, dir, j.CanonicalURL)
+			return err
+		})
 		if err != nil {
 			return store.Media{}, err
 		}
@@ -250,14 +270,18 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 	}
 	// Content-addressed: the same audio fetched twice is stored once.
 	key := blob.ContentKey("audio", sum, ".wav")
-	exists, err := s.blobs.Exists(ctx, key)
-	if err != nil {
-		return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the blob store is unavailable", Retryable: true, Err: err}
-	}
-	if !exists {
-		if err := s.blobs.PutFile(ctx, key, wav, "audio/wav"); err != nil {
-			return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the blob store is unavailable", Retryable: true, Err: err}
+	err = s.blob.Do(func() error {
+		exists, err := s.blobs.Exists(ctx, key)
+		if err != nil || exists {
+			return err
 		}
+		return s.blobs.PutFile(ctx, key, wav, "audio/wav")
+	})
+	switch {
+	case errors.Is(err, breaker.ErrOpen):
+		return store.Media{}, err
+	case err != nil:
+		return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the blob store is unavailable", Retryable: true, Err: err}
 	}
 	return store.Media{Title: title, Duration: info.Duration, AudioKey: key}, nil
 }

@@ -537,10 +537,11 @@ func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) 
 	return st, err
 }
 
-// Release hands a held job back unfinished — its holder is shutting down — so
-// it is claimable again at once. The attempt does not count: nothing failed.
-// On a job the user cancelled meanwhile it returns cancelled.
-func (s *Store) Release(ctx context.Context, id string, epoch int64) (job.Status, error) {
+// Release hands a held job back unfinished — its holder is shutting down, or a
+// dependency's circuit breaker is open — to be claimed again after `after`.
+// The attempt does not count: the job did not fail. On a job the user
+// cancelled meanwhile it returns cancelled.
+func (s *Store) Release(ctx context.Context, id string, epoch int64, after time.Duration) (job.Status, error) {
 	var st job.Status
 	err := s.inTx(ctx, "release job "+id, func(tx pgx.Tx) error {
 		h, cancelled, err := lockHeld(ctx, tx, id, epoch)
@@ -553,8 +554,8 @@ func (s *Store) Release(ctx context.Context, id string, epoch int64) (job.Status
 		}
 		st = requeueTarget(h.status)
 		_, err = tx.Exec(ctx, `UPDATE jobs SET status = $2, attempt = greatest(attempt - 1, 0), lease_owner = '',
-			lease_expires_at = NULL, progress = 0, run_after = now(), updated_at = now()
-			WHERE id = $1 AND status = ANY($3)`, id, string(st), froms(st, h.status))
+			lease_expires_at = NULL, progress = 0, run_after = now() + $4::bigint * interval '1 millisecond', updated_at = now()
+			WHERE id = $1 AND status = ANY($3)`, id, string(st), froms(st, h.status), ms(after))
 		if err != nil {
 			return fmt.Errorf("release job %s: %w", id, err)
 		}

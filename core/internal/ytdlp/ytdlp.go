@@ -191,6 +191,17 @@ func Classify(exitCode int, stderr string, maxDuration time.Duration) *job.Error
 	return e(job.CodeDownloadFailed, "the download failed", true)
 }
 
+// CountsAgainstYouTube reports whether a download error says YouTube (or the
+// way to it) is failing, for the circuit breaker: network trouble, rate
+// limits and bot checks do; a private or removed video does not.
+func CountsAgainstYouTube(err error) bool {
+	var je *job.Error
+	if !errors.As(err, &je) {
+		return true
+	}
+	return je.Retryable || je.Code == job.CodeBotCheck
+}
+
 func lastError(stderr string) string {
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {

@@ -9,10 +9,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	agent "github.com/ytcaption/ytcaption/gpu-node"
 	"github.com/ytcaption/ytcaption/internal/envflag"
@@ -64,7 +71,7 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	fs := flag.NewFlagSet("ytcaption-gpu-node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg agent.Config
-	var logFormat string
+	var logFormat, metricsAddr string
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
 	fs.StringVar(&cfg.NodeToken, "node-token", "", "token this node presents to core (required)")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node (default: the host name)")
@@ -77,6 +84,7 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	fs.StringVar(&cfg.WhisperCPP.Binary, "whispercpp-binary", "whisper-cli", "whisper.cpp CLI binary")
 	fs.StringVar(&cfg.WhisperCPP.Model, "whispercpp-model", "", "whisper.cpp ggml model file")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&metricsAddr, "metrics-addr", ":8030", "serve Prometheus metrics on this address (empty: off)")
 	fs.Usage = envflag.Usage(fs, "YTCAPTION_GPU_NODE", summary)
 	if err := envflag.Parse(fs, "YTCAPTION_GPU_NODE", args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -96,9 +104,21 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 		return fmt.Errorf("%w: --log-format must be json or text", errUsage)
 	}
 	cfg.Version = version
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Metrics = reg
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
+	}
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
 	}
 	go func() {
 		select {
