@@ -198,7 +198,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs,
 		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval,
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
-	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping})
+	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg})
 	c.health(mux)
 
 	protocols := new(http.Protocols)

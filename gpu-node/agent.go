@@ -76,6 +76,7 @@ type Agent struct {
 	// breaker stops the node taking jobs while its engine keeps failing; the
 	// jobs go to healthier nodes meanwhile.
 	breaker *breaker.Breaker
+	busy    atomic.Int32 // jobs handed to the engine and not finished: polls meanwhile prefetch
 }
 
 // New checks cfg and builds the engine.
@@ -140,8 +141,30 @@ func (a *Agent) isDraining() bool {
 // mid-job the job is released to core, which requeues it at once for another
 // node. Run returns an error only when core refuses the node for good (bad
 // token, incompatible API).
+//
+// Two loops share the work: the acquirer takes a job and downloads its audio
+// while the engine loop transcribes the previous one (prefetch), so the engine
+// starts the next job without waiting on the network. The hand-off channel is
+// unbuffered: a node holds at most one job beyond the one it transcribes.
 func (a *Agent) Run(ctx context.Context) error {
 	a.log.InfoContext(ctx, "gpu-node started", "engine", a.engine, "core", a.cfg.CoreURL)
+	tasks := make(chan *task)
+	acquired := make(chan error, 1)
+	go func() {
+		defer close(tasks)
+		acquired <- a.acquire(ctx, tasks)
+	}()
+	for t := range tasks {
+		a.runJob(ctx, t)
+		a.busy.Add(-1)
+	}
+	a.log.InfoContext(ctx, "gpu-node stopped", "drained", a.isDraining())
+	return <-acquired
+}
+
+// acquire long-polls core for jobs, starts each one's heartbeat, downloads its
+// audio and hands it to the engine loop.
+func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 	var failures int
 	for ctx.Err() == nil && !a.isDraining() {
 		if a.breaker.Open() {
@@ -157,13 +180,26 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 		resp, err := a.core.AcquireJob(pctx, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{
-			NodeId: a.cfg.NodeID, Engines: []string{a.engine}, Version: a.cfg.Version,
+			NodeId: a.cfg.NodeID, Engines: []string{a.engine}, Version: a.cfg.Version, Prefetch: a.busy.Load() > 0,
 		}))
 		cancel()
 		switch {
 		case err == nil && resp.Msg.GetAssignment() != nil:
 			failures = 0
-			a.runJob(ctx, resp.Msg.GetAssignment())
+			t := a.start(ctx, resp.Msg.GetAssignment())
+			t.audioErr = a.download(t.ctx, t.asg.GetAudioUrl(), t.audio)
+			a.busy.Add(1) // before the hand-off, so the next poll already prefetches
+			select {
+			case tasks <- t:
+				continue
+			case <-t.ctx.Done(): // cancelled or lost while it waited
+				a.finish(ctx, t, 0, engine.Result{}, context.Cause(t.ctx))
+			case <-a.draining: // prefetched, never started: let another node run it now
+				a.finish(ctx, t, 0, engine.Result{}, errHandBack)
+			case <-ctx.Done():
+				a.finish(ctx, t, 0, engine.Result{}, ctx.Err())
+			}
+			a.busy.Add(-1)
 		case ctx.Err() != nil || a.isDraining():
 		case err != nil && permanent(err):
 			return fmt.Errorf("acquire job: %w", err)
@@ -176,7 +212,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			failures = 0
 		}
 	}
-	a.log.InfoContext(ctx, "gpu-node stopped", "drained", a.isDraining())
 	return nil
 }
 
@@ -185,34 +220,74 @@ var (
 	errCancelled    = errors.New("the job was cancelled")
 	errLeaseLost    = errors.New("the lease is lost: another node owns the job")
 	errLeaseExpired = errors.New("no heartbeat succeeded before the lease expired")
+	errHandBack     = errors.New("the node hands the job back unstarted")
 )
 
-func (a *Agent) runJob(ctx context.Context, asg *ytcaptionv1.Assignment) {
-	log := a.log.With("job_id", asg.GetJobId(), "epoch", asg.GetEpoch())
-	log.InfoContext(ctx, "job started", "duration_seconds", asg.GetDurationSeconds())
-	started := time.Now()
-	jobCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var progress atomic.Uint64 // float64 bits
-	hbDone := make(chan struct{})
+// task is one acquired job. Its heartbeat keeps the lease from the moment it
+// is acquired, also while it waits for the engine.
+type task struct {
+	asg      *ytcaptionv1.Assignment
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	progress atomic.Uint64 // float64 bits
+	hbDone   chan struct{}
+	audio    string // local path of the audio
+	audioErr error  // why the audio could not be fetched
+	started  time.Time
+}
+
+// start begins a job's lease keeping.
+func (a *Agent) start(ctx context.Context, asg *ytcaptionv1.Assignment) *task {
+	t := &task{
+		asg: asg, log: a.log.With("job_id", asg.GetJobId(), "epoch", asg.GetEpoch()), hbDone: make(chan struct{}), started: time.Now(),
+		audio: filepath.Join(a.cfg.WorkDir, fmt.Sprintf("audio-%s-%d.wav", asg.GetJobId(), asg.GetEpoch())),
+	}
+	t.ctx, t.cancel = context.WithCancelCause(ctx)
+	t.log.InfoContext(ctx, "job acquired", "duration_seconds", asg.GetDurationSeconds(), "prefetched", a.busy.Load() > 0)
 	go func() {
-		defer close(hbDone)
-		a.heartbeat(jobCtx, asg, cancel, &progress, log)
+		defer close(t.hbDone)
+		a.heartbeat(t)
 	}()
+	return t
+}
 
-	count, res, err := a.transcribe(jobCtx, asg, cancel, &progress)
-	cause := context.Cause(jobCtx)
-	cancel(nil)
-	<-hbDone
+// runJob transcribes a task and reports the outcome to core.
+func (a *Agent) runJob(ctx context.Context, t *task) {
+	if t.audioErr != nil {
+		a.finish(ctx, t, 0, engine.Result{}, t.audioErr)
+		return
+	}
+	t.log.InfoContext(ctx, "job started", "waited_seconds", time.Since(t.started).Seconds())
+	started := time.Now()
+	duration := time.Duration(t.asg.GetDurationSeconds() * float64(time.Second))
+	seq := 0
+	var res engine.Result
+	err := a.breaker.Do(func() (err error) {
+		res, err = a.eng.Transcribe(t.ctx, engine.Request{AudioPath: t.audio, Language: t.asg.GetLanguage(), Model: t.asg.GetModel(), Duration: duration},
+			a.emitter(t, duration, &seq))
+		return err
+	})
+	t.started = started // the real-time factor counts the engine's time, not the wait
+	a.finish(ctx, t, seq, res, err)
+}
 
+// finish stops the task's heartbeat and tells core how the job ended: done,
+// failed, handed back, or nothing when core already took it away.
+func (a *Agent) finish(ctx context.Context, t *task, count int, res engine.Result, err error) {
+	cause := context.Cause(t.ctx)
+	t.cancel(nil)
+	<-t.hbDone
+	os.Remove(t.audio)
+	log, asg := t.log, t.asg
 	switch {
 	case errors.Is(cause, errCancelled), errors.Is(cause, errLeaseLost), errors.Is(cause, errLeaseExpired):
 		log.InfoContext(ctx, "job dropped", "reason", cause.Error(), "segments", count)
-	case ctx.Err() != nil:
-		// Stopped mid-job: hand the job back so another node starts it now.
+	case ctx.Err() != nil, errors.Is(err, errHandBack):
+		// Stopped before the end: hand the job back so another node starts it now.
 		a.release(log, asg)
 	case err == nil:
-		a.complete(ctx, log, asg, count, res.Language, time.Since(started))
+		a.complete(ctx, log, asg, count, res.Language, time.Since(t.started))
 	case errors.Is(err, breaker.ErrOpen):
 		log.WarnContext(ctx, "engine circuit open: handing the job back")
 		a.release(log, asg)
@@ -228,34 +303,15 @@ func (a *Agent) runJob(ctx context.Context, asg *ytcaptionv1.Assignment) {
 
 var errAudio = errors.New("audio download failed")
 
-// transcribe downloads the audio and runs the engine, pushing each segment as
-// it arrives. It returns how many segments were pushed.
-func (a *Agent) transcribe(ctx context.Context, asg *ytcaptionv1.Assignment, cancel context.CancelCauseFunc, progress *atomic.Uint64) (int, engine.Result, error) {
-	path := filepath.Join(a.cfg.WorkDir, fmt.Sprintf("audio-%s-%d.wav", asg.GetJobId(), asg.GetEpoch()))
-	defer os.Remove(path)
-	if err := a.download(ctx, asg.GetAudioUrl(), path); err != nil {
-		return 0, engine.Result{}, err
-	}
-	duration := time.Duration(asg.GetDurationSeconds() * float64(time.Second))
-	seq := 0
-	var res engine.Result
-	err := a.breaker.Do(func() (err error) {
-		res, err = a.eng.Transcribe(ctx, engine.Request{AudioPath: path, Language: asg.GetLanguage(), Model: asg.GetModel(), Duration: duration},
-			a.emitter(ctx, asg, cancel, progress, duration, &seq))
-		return err
-	})
-	return seq, res, err
-}
-
 // emitter pushes each segment the engine emits, numbering them from 0.
-func (a *Agent) emitter(ctx context.Context, asg *ytcaptionv1.Assignment, cancel context.CancelCauseFunc, progress *atomic.Uint64, duration time.Duration, seq *int) func(engine.Segment) error {
+func (a *Agent) emitter(t *task, duration time.Duration, seq *int) func(engine.Segment) error {
 	return func(s engine.Segment) error {
 		p := -1.0
 		if duration > 0 {
 			p = math.Min(float64(s.EndMS)/float64(duration.Milliseconds()), 0.99)
-			progress.Store(math.Float64bits(p))
+			t.progress.Store(math.Float64bits(p))
 		}
-		if err := a.push(ctx, asg, *seq, s, p, cancel); err != nil {
+		if err := a.push(t.ctx, t.asg, *seq, s, p, t.cancel); err != nil {
 			return err
 		}
 		*seq++
@@ -328,7 +384,8 @@ func (a *Agent) push(ctx context.Context, asg *ytcaptionv1.Assignment, seq int, 
 // answers at once on a cancel, so the next call goes out right after the reply
 // (or after what remains of the interval when core answered early). Without a
 // successful heartbeat until the lease runs out, the job stops by itself.
-func (a *Agent) heartbeat(ctx context.Context, asg *ytcaptionv1.Assignment, cancel context.CancelCauseFunc, progress *atomic.Uint64, log *slog.Logger) {
+func (a *Agent) heartbeat(t *task) {
+	ctx, asg, cancel, log := t.ctx, t.asg, t.cancel, t.log
 	interval := 10 * time.Second
 	if d := asg.GetHeartbeatInterval().AsDuration(); d > 0 {
 		interval = d
@@ -338,7 +395,7 @@ func (a *Agent) heartbeat(ctx context.Context, asg *ytcaptionv1.Assignment, canc
 		start := time.Now()
 		hctx, c := context.WithTimeout(ctx, max(time.Until(expires), 2*time.Second))
 		p := -1.0
-		if bits := progress.Load(); bits != 0 {
+		if bits := t.progress.Load(); bits != 0 {
 			p = math.Float64frombits(bits)
 		}
 		resp, err := a.core.Heartbeat(hctx, connect.NewRequest(&ytcaptionv1.HeartbeatRequest{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -22,19 +23,23 @@ import (
 
 const librivox = "/usr/share/pocketsphinx/test/data/librivox"
 
-// fakeCore is a WorkerService that hands out one assignment and records what
-// the agent sends back. done closes when the agent polls again: by then it has
-// finished everything it does for the job.
+// fakeCore is a WorkerService that hands out its assignments in order and
+// records what the agent sends back. done closes when the agent polls again
+// as an idle node (not prefetching): by then it has finished everything it
+// does for its jobs.
 type fakeCore struct {
 	ytcaptionv1connect.UnimplementedWorkerServiceHandler
 	mu          sync.Mutex
 	assignment  *ytcaptionv1.Assignment
+	more        []*ytcaptionv1.Assignment // handed out after assignment
 	tokens      []string
 	segments    []*ytcaptionv1.Segment
 	completed   *ytcaptionv1.CompleteJobRequest
+	completions []string // job ids, in order
 	failed      *ytcaptionv1.FailJobRequest
 	released    *ytcaptionv1.ReleaseJobRequest
 	acquires    int
+	prefetches  int  // polls made while the engine was busy
 	drainReply  bool // answer drain to every heartbeat
 	heartbeats  int
 	cancelAfter int  // answer cancel to the heartbeat after this many (0: never)
@@ -53,15 +58,25 @@ func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptio
 	f.mu.Lock()
 	f.tokens = append(f.tokens, svcauth.Bearer(req.Header()))
 	f.acquires++
+	if req.Msg.GetPrefetch() {
+		f.prefetches++
+	}
 	a := f.assignment
 	f.assignment = nil
-	f.mu.Unlock()
-	if a == nil {
-		f.finish()   // the agent is back for more: the job is fully handled
-		<-ctx.Done() // nothing more: hold the poll like core does
-		return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
+	if len(f.more) > 0 {
+		f.assignment, f.more = f.more[0], f.more[1:]
 	}
-	return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{Assignment: a}), nil
+	f.mu.Unlock()
+	switch {
+	case a != nil:
+		return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{Assignment: a}), nil
+	case req.Msg.GetPrefetch():
+		sleep(ctx, 20*time.Millisecond) // nothing to prefetch: answer empty soon, so the idle poll follows
+	default:
+		f.finish()   // the agent is back for more: its jobs are fully handled
+		<-ctx.Done() // nothing more: hold the poll like core does
+	}
+	return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
 }
 
 func leaseLostError() error {
@@ -75,9 +90,10 @@ func (f *fakeCore) Heartbeat(ctx context.Context, req *connect.Request[ytcaption
 	f.mu.Lock()
 	f.heartbeats++
 	cancel := f.cancelAfter > 0 && f.heartbeats > f.cancelAfter
+	drain := f.drainReply
 	f.mu.Unlock()
 	return connect.NewResponse(&ytcaptionv1.HeartbeatResponse{
-		Cancel: cancel, Drain: f.drainReply, LeaseExpiresAt: timestamppb.New(time.Now().Add(30 * time.Second)), HeartbeatInterval: durationpb.New(50 * time.Millisecond),
+		Cancel: cancel, Drain: drain, LeaseExpiresAt: timestamppb.New(time.Now().Add(30 * time.Second)), HeartbeatInterval: durationpb.New(50 * time.Millisecond),
 	}), nil
 }
 
@@ -94,6 +110,7 @@ func (f *fakeCore) PushSegments(ctx context.Context, req *connect.Request[ytcapt
 func (f *fakeCore) CompleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.CompleteJobRequest]) (*connect.Response[ytcaptionv1.CompleteJobResponse], error) {
 	f.mu.Lock()
 	f.completed = req.Msg
+	f.completions = append(f.completions, req.Msg.GetJobId())
 	f.mu.Unlock()
 	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{}), nil
 }
@@ -267,7 +284,11 @@ func (e gatedEngine) Transcribe(ctx context.Context, req engine.Request, emit fu
 	if err := emit(engine.Segment{StartMS: 0, EndMS: 1000, Text: "hello"}); err != nil {
 		return engine.Result{}, err
 	}
-	close(e.started)
+	select {
+	case <-e.started: // a later job: the engine runs one job at a time
+	default:
+		close(e.started)
+	}
 	select {
 	case <-e.gate:
 		return engine.Result{Language: "en"}, nil
@@ -282,7 +303,9 @@ func serve(t *testing.T, f *fakeCore, eng engine.Engine) (*Agent, context.Cancel
 	t.Helper()
 	audio := httptest.NewServer(http.FileServer(http.Dir(librivox)))
 	t.Cleanup(audio.Close)
-	f.assignment.AudioUrl = audio.URL + "/" + f.assignment.AudioUrl
+	for _, asg := range append([]*ytcaptionv1.Assignment{f.assignment}, f.more...) {
+		asg.AudioUrl = audio.URL + "/" + asg.AudioUrl
+	}
 	mux := http.NewServeMux()
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(f))
 	core := httptest.NewServer(mux)
@@ -309,15 +332,26 @@ func TestDrainFinishesTheJobThenStops(t *testing.T) {
 	t.Parallel()
 	for _, viaHeartbeat := range []bool{false, true} {
 		f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
-		f.drainReply = viaHeartbeat
+		next := assignment("sense_and_sensibility_01_austen_64kb-0880.wav")
+		next.JobId = "job-2"
+		f.more = []*ytcaptionv1.Assignment{next}
 		eng := gatedEngine{started: make(chan struct{}), gate: make(chan struct{})}
 		a, _, stopped := serve(t, f, eng)
 		<-eng.started
+		require.Eventually(t, func() bool {
+			m, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "audio-job-2-*.wav"))
+			return len(m) == 1
+		}, 10*time.Second, 10*time.Millisecond, "the node prefetches job-2 while job-1 transcribes")
 		if !viaHeartbeat {
 			a.Drain() // first SIGTERM
 		} else {
+			f.mu.Lock()
+			f.drainReply = true
+			f.mu.Unlock()
 			require.Eventually(t, a.isDraining, 10*time.Second, 10*time.Millisecond, "core's drain reply reaches the agent")
 		}
+		require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.released != nil },
+			10*time.Second, 10*time.Millisecond, "the prefetched job goes back to core at once")
 		select {
 		case <-stopped:
 			t.Fatal("Run returned before the job in hand finished")
@@ -326,10 +360,40 @@ func TestDrainFinishesTheJobThenStops(t *testing.T) {
 		close(eng.gate)
 		waitRun(t, stopped)
 		f.mu.Lock()
-		require.NotNil(t, f.completed, "the job in hand is finished")
-		require.Equal(t, 1, f.acquires, "no new job after the drain")
+		require.Equal(t, []string{"job-1"}, f.completions, "the job in hand is finished")
+		require.Equal(t, "job-2", f.released.GetJobId())
+		require.Nil(t, f.failed)
 		f.mu.Unlock()
 	}
+}
+
+// TestPrefetchDownloadsTheNextAudioDuringTranscription holds the engine on
+// job-1 until job-2's audio is on disk: the engine starts job-2 with no
+// download left to wait for.
+func TestPrefetchDownloadsTheNextAudioDuringTranscription(t *testing.T) {
+	t.Parallel()
+	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
+	next := assignment("sense_and_sensibility_01_austen_64kb-0880.wav")
+	next.JobId, next.Epoch = "job-2", 3
+	f.more = []*ytcaptionv1.Assignment{next}
+	eng := gatedEngine{started: make(chan struct{}), gate: make(chan struct{})}
+	a, _, stopped := serve(t, f, eng)
+	<-eng.started
+	require.Eventually(t, func() bool {
+		m, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "audio-job-2-3.wav"))
+		return len(m) == 1
+	}, 10*time.Second, 10*time.Millisecond, "job-2's audio arrives while job-1 is in the engine")
+	f.mu.Lock()
+	require.GreaterOrEqual(t, f.prefetches, 1, "the poll made while busy says so, so core favours idle nodes")
+	require.Empty(t, f.completions)
+	f.mu.Unlock()
+	close(eng.gate) // both jobs run through the (now open) gate
+	<-f.done
+	a.Drain()
+	waitRun(t, stopped)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Equal(t, []string{"job-1", "job-2"}, f.completions)
 }
 
 func TestHardStopReleasesTheJob(t *testing.T) {
@@ -381,7 +445,7 @@ func TestOpenEngineBreakerHandsJobsBack(t *testing.T) {
 	}
 	asg := f.assignment
 	asg.AudioUrl = audio.URL + "/" + asg.AudioUrl
-	a.runJob(context.Background(), asg)
+	a.runJob(context.Background(), a.start(context.Background(), asg))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	require.NotNil(t, f.released, "another node should run it")

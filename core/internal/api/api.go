@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
@@ -36,6 +37,28 @@ type Deps struct {
 	Blobs    *blob.Store
 	Bus      *dispatch.Bus   // wake-ups for pollers, in this process and across replicas
 	Stopping <-chan struct{} // closed when core begins to shut down
+	Metrics  prometheus.Registerer
+}
+
+// metrics are what the handlers count.
+type metrics struct {
+	staleRefused prometheus.Counter
+	succeeded    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		staleRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ytcaption_core_stale_writes_refused_total",
+			Help: "Worker calls refused because their lease epoch was stale or lost (fencing at work).",
+		}),
+		succeeded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ytcaption_core_jobs_succeeded_total",
+			Help: "Jobs that reached succeeded; counted once per job, however often a node retries CompleteJob.",
+		}),
+	}
+	reg.MustRegister(m.staleRefused, m.succeeded)
+	return m
 }
 
 // Register mounts the three services on mux.
@@ -48,7 +71,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) {
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store},
 		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)})))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
-		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
+		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics),
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
 		presignTTL: cfg.PresignTTL, stopping: d.Stopping,
 	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)})))

@@ -23,12 +23,35 @@ type WorkerService struct {
 	store      *store.Store
 	blobs      *blob.Store
 	bus        *dispatch.Bus
+	metrics    *metrics
 	lease      time.Duration
 	heartbeat  time.Duration
 	pollEvery  time.Duration // fallback when a wake-up was missed (another replica made the job ready)
 	presignTTL time.Duration
 	// stopping is closed when core starts shutting down, so held polls return at once.
 	stopping <-chan struct{}
+}
+
+// refuse maps a worker call's error, counting refusals of stale epochs.
+func (s *WorkerService) refuse(ctx context.Context, err error) error {
+	if errors.Is(err, job.ErrLeaseLost) {
+		s.metrics.staleRefused.Inc()
+	}
+	return toConnectError(ctx, s.log, err)
+}
+
+// prefetchGrace is how long a ready job is left to idle nodes before a busy
+// node prefetching its next job may take it. Idle nodes are woken within
+// milliseconds, so this only matters when every node is busy.
+const prefetchGrace = 250 * time.Millisecond
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // pollWindow is how long a long-poll may wait: until shortly before the
@@ -46,6 +69,10 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 	if node == "" {
 		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "node_id is required"))
 	}
+	var grace time.Duration
+	if req.Msg.GetPrefetch() {
+		grace = prefetchGrace
+	}
 	window := time.NewTimer(max(0, pollWindow(ctx, 30*time.Second)))
 	defer window.Stop()
 	fallback := time.NewTicker(s.pollEvery)
@@ -54,11 +81,21 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 		// Take the wake-up channel before looking, so a job made ready between the
 		// look and the wait still wakes us.
 		woken := s.bus.Ready.Wait()
-		j, ok, err := s.store.ClaimReady(ctx, node, req.Msg.GetEngines(), s.lease)
+		j, ok, err := s.store.ClaimReady(ctx, node, req.Msg.GetEngines(), s.lease, grace)
 		if err != nil {
 			return nil, toConnectError(ctx, s.log, err)
 		}
 		if ok {
+			if ctx.Err() != nil {
+				// The node gave up on the poll (it is draining) while the claim ran:
+				// the reply would be lost, so hand the job straight back.
+				bg := context.WithoutCancel(ctx)
+				if _, err := s.store.Release(bg, j.ID, j.Epoch, 0); err != nil {
+					s.log.WarnContext(ctx, "hand back an undeliverable claim", "job_id", j.ID, "err", err)
+				}
+				s.bus.JobReady(bg)
+				return nil, toConnectError(ctx, s.log, ctx.Err())
+			}
 			a, err := s.assignment(ctx, j)
 			if err != nil {
 				return nil, toConnectError(ctx, s.log, err)
@@ -68,6 +105,10 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 		}
 		select {
 		case <-woken:
+			if grace > 0 {
+				// Give idle nodes the grace period to take the new job first.
+				sleepCtx(ctx, grace)
+			}
 		case <-fallback.C:
 		case <-window.C:
 			return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
@@ -112,7 +153,7 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *connect.Request[ytca
 	defer release()
 	l, err := s.store.ExtendLease(ctx, id, epoch, s.lease, req.Msg.GetProgress())
 	if err != nil {
-		return nil, toConnectError(ctx, s.log, err)
+		return nil, s.refuse(ctx, err)
 	}
 	resp := &ytcaptionv1.HeartbeatResponse{
 		LeaseExpiresAt:    timestamppb.New(l.ExpiresAt),
@@ -140,15 +181,19 @@ func (s *WorkerService) PushSegments(ctx context.Context, req *connect.Request[y
 	}
 	cancel, err := s.store.PutSegments(ctx, req.Msg.GetJobId(), req.Msg.GetEpoch(), segs, req.Msg.GetProgress())
 	if err != nil {
-		return nil, toConnectError(ctx, s.log, err)
+		return nil, s.refuse(ctx, err)
 	}
 	return connect.NewResponse(&ytcaptionv1.PushSegmentsResponse{Cancel: cancel}), nil
 }
 
 func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.CompleteJobRequest]) (*connect.Response[ytcaptionv1.CompleteJobResponse], error) {
 	m := req.Msg
-	if err := s.store.Complete(ctx, m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount())); err != nil {
-		return nil, toConnectError(ctx, s.log, err)
+	done, err := s.store.Complete(ctx, m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount()))
+	if err != nil {
+		return nil, s.refuse(ctx, err)
+	}
+	if done {
+		s.metrics.succeeded.Inc()
 	}
 	s.log.InfoContext(ctx, "job succeeded", "job_id", m.GetJobId(), "epoch", m.GetEpoch())
 	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{}), nil
@@ -162,7 +207,7 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 	}
 	st, err := s.store.Fail(ctx, m.GetJobId(), m.GetEpoch(), &job.Error{Code: code, Message: m.GetError().GetMessage(), Retryable: m.GetRetryable()})
 	if err != nil {
-		return nil, toConnectError(ctx, s.log, err)
+		return nil, s.refuse(ctx, err)
 	}
 	if st == job.StatusReady {
 		s.bus.JobReady(ctx)
@@ -174,7 +219,7 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 func (s *WorkerService) ReleaseJob(ctx context.Context, req *connect.Request[ytcaptionv1.ReleaseJobRequest]) (*connect.Response[ytcaptionv1.ReleaseJobResponse], error) {
 	st, err := s.store.Release(ctx, req.Msg.GetJobId(), req.Msg.GetEpoch(), 0)
 	if err != nil {
-		return nil, toConnectError(ctx, s.log, err)
+		return nil, s.refuse(ctx, err)
 	}
 	switch st {
 	case job.StatusReady:

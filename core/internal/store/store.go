@@ -293,13 +293,16 @@ func (s *Store) ClaimQueued(ctx context.Context, owner string, lease time.Durati
 		owner, ms(lease), froms(job.StatusDownloading, job.StatusQueued))
 }
 
-// ClaimReady takes the oldest ready job whose engine is unset or one of engines.
-func (s *Store) ClaimReady(ctx context.Context, owner string, engines []string, lease time.Duration) (job.Job, bool, error) {
+// ClaimReady takes the oldest ready job whose engine is unset or one of
+// engines and that has been runnable for at least waited: a node prefetching
+// its next job passes a grace period, leaving fresh work to idle nodes.
+func (s *Store) ClaimReady(ctx context.Context, owner string, engines []string, lease, waited time.Duration) (job.Job, bool, error) {
 	if engines == nil {
 		engines = []string{}
 	}
-	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", "run_after, ready_at", " AND (engine = '' OR engine = ANY($5))",
-		owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), engines)
+	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", "run_after, ready_at",
+		" AND (engine = '' OR engine = ANY($5)) AND run_after <= now() - $6::bigint * interval '1 millisecond'",
+		owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), engines, ms(waited))
 }
 
 // Media is what the download stage learned about a job's media.
@@ -426,8 +429,14 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 }
 
 // Complete marks epoch's transcription succeeded, once every segment 0..n-1 it
-// announced is stored. Completing an already succeeded epoch again is a no-op.
-func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int) error {
+// announced is stored. Completing an already succeeded epoch again is a no-op
+// and reports done=false: only the call that finished the job reports true.
+func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int) (done bool, err error) {
+	err = s.complete(ctx, id, epoch, detectedLanguage, segmentCount, &done)
+	return done, err
+}
+
+func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int, done *bool) error {
 	if _, err := uuid.Parse(id); err != nil {
 		return leaseLost(id, epoch)
 	}
@@ -468,6 +477,7 @@ func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLa
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("complete job %s: %w", id, err)
 	}
+	*done = true
 	return nil
 }
 

@@ -28,8 +28,13 @@ type AcquireJobRequest struct {
 	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// Engines this node runs, e.g. "sphinx", "openai". A job asking for an
 	// engine is only handed to a node that lists it.
-	Engines       []string `protobuf:"bytes,2,rep,name=engines,proto3" json:"engines,omitempty"`
-	Version       string   `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Engines []string `protobuf:"bytes,2,rep,name=engines,proto3" json:"engines,omitempty"`
+	Version string   `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// The node is busy with another job and asks for the next one ahead of time,
+	// to download its audio meanwhile. Core hands such a node only a job that
+	// no idle node took within a short grace period, so an idle GPU never
+	// waits while a busy one hoards work.
+	Prefetch      bool `protobuf:"varint,4,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +88,13 @@ func (x *AcquireJobRequest) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *AcquireJobRequest) GetPrefetch() bool {
+	if x != nil {
+		return x.Prefetch
+	}
+	return false
 }
 
 type AcquireJobResponse struct {
@@ -794,11 +806,12 @@ var File_ytcaption_v1_worker_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x19ytcaption/v1/worker.proto\x12\fytcaption.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ytcaption/v1/job.proto\"`\n" +
+	"\x19ytcaption/v1/worker.proto\x12\fytcaption.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ytcaption/v1/job.proto\"|\n" +
 	"\x11AcquireJobRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aengines\x18\x02 \x03(\tR\aengines\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\"N\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1a\n" +
+	"\bprefetch\x18\x04 \x01(\bR\bprefetch\"N\n" +
 	"\x12AcquireJobResponse\x128\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x18.ytcaption.v1.AssignmentR\n" +
