@@ -1,0 +1,423 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/miniotest"
+)
+
+const (
+	librivox = "/usr/share/pocketsphinx/test/data/librivox"
+	lease    = 3 * time.Second
+	nodes    = 3
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// build compiles the three binaries once, from this module.
+func build(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	require.NoError(t, err)
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./core/cmd/ytcaption-core", "./edge/cmd/ytcaption-edge", "./gpu-node/cmd/ytcaption-gpu-node")
+	cmd.Dir = root
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(b))
+	return dir
+}
+
+// process is one real binary the suite starts, signals and restarts.
+type process struct {
+	t    *testing.T
+	name string
+	argv []string
+	log  *os.File
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func newProcess(t *testing.T, logDir, name string, argv ...string) *process {
+	t.Helper()
+	f, err := os.Create(filepath.Join(logDir, name+".log"))
+	require.NoError(t, err)
+	p := &process{t: t, name: name, argv: argv, log: f}
+	t.Cleanup(func() {
+		p.stop(syscall.SIGKILL)
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(f.Name())
+			t.Logf("--- %s log (tail) ---\n%s", name, tail(string(b), 3000))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (p *process) start() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	require.NoError(p.t, cmd.Start())
+	p.cmd, p.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(p.done)
+}
+
+func (p *process) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// stop signals the process and waits for it to exit (SIGKILL after 30 s).
+func (p *process) stop(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a stopped process cannot handle SIGTERM
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// fakeEngine stands in for an OpenAI-compatible transcription server: it
+// answers verbose_json after a delay, like a GPU busy on the audio.
+func fakeEngine(delay time.Duration) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"language":"en","duration":2.99,"text":"he was not an ill disposed young man",
+			"segments":[{"id":0,"start":0.2,"end":1.3,"text":"he was not","compression_ratio":1.1},
+			            {"id":1,"start":1.3,"end":2.8,"text":"an ill disposed young man","compression_ratio":1.2}],
+			"words":[{"word":"he","start":0.2,"end":0.4},{"word":"man","start":2.3,"end":2.8}]}`))
+	}))
+}
+
+var metricLine = regexp.MustCompile(`(?m)^(ytcaption_core_[a-z_]+_total) ([0-9.e+]+)$`)
+
+// scrape reads core's counters; core's restarts reset them, so the suite
+// scrapes before each restart and adds up.
+func scrape(coreURL string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(coreURL + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, m := range metricLine.FindAllStringSubmatch(string(b), -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		out[m[1]] = v
+	}
+	return out
+}
+
+// fault is one injected fault. A fault on a gpu-node names the jobs the node
+// held: they resume when another node claims them.
+type fault struct {
+	kind string
+	at   time.Time
+	jobs []string
+}
+
+// TestChaos submits jobs through the edge while faults hit the system, then
+// checks that every accepted job succeeded exactly once.
+func TestChaos(t *testing.T) {
+	jobs := envInt("YTCAPTION_CHAOS_JOBS", 40)
+	rounds := envInt("YTCAPTION_CHAOS_ROUNDS", 1)
+	bins := build(t)
+	pg := startPostgres(t)
+	minio := miniotest.Start(t)
+	engine := fakeEngine(700 * time.Millisecond)
+	defer engine.Close()
+	media := httptest.NewServer(http.FileServer(http.Dir(librivox)))
+	defer media.Close()
+	logs := t.TempDir()
+
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pg.url())
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = migrations.Migrate(ctx, pool)
+	require.NoError(t, err)
+	st := store.New(pool)
+	u, err := st.EnsureUser(ctx, "chaos", store.RoleUser)
+	require.NoError(t, err)
+	key, err := st.CreateAPIKey(ctx, u.ID)
+	require.NoError(t, err)
+
+	corePort, edgePort := freePort(t), freePort(t)
+	coreURL := fmt.Sprintf("http://127.0.0.1:%d", corePort)
+	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
+	core := newProcess(t, logs, "core", bins+"/ytcaption-core", "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", corePort),
+		"--postgres-url", pg.url(), "--s3-endpoint", minio.Endpoint, "--s3-access-key", minio.AccessKey, "--s3-secret-key", minio.SecretKey,
+		"--service-token", "chaos-service", "--node-tokens", "chaos-node", "--allow-private-urls",
+		"--lease", lease.String(), "--heartbeat-interval", "1s", "--work-dir", t.TempDir(), "--log-format", "text")
+	edge := newProcess(t, logs, "edge", bins+"/ytcaption-edge", "--addr", fmt.Sprintf("127.0.0.1:%d", edgePort),
+		"--core-url", coreURL, "--service-token", "chaos-service", "--log-format", "text")
+	var agents []*process
+	for i := range nodes {
+		agents = append(agents, newProcess(t, logs, fmt.Sprintf("gpu-node-%d", i), bins+"/ytcaption-gpu-node",
+			"--core-url", coreURL, "--node-token", "chaos-node", "--node-id", fmt.Sprintf("node-%d", i), "--engine", "openai",
+			"--openai-base-url", engine.URL, "--work-dir", t.TempDir(), "--metrics-addr", "", "--log-format", "text"))
+	}
+	core.start()
+	edge.start()
+	for _, a := range agents {
+		a.start()
+	}
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(edgeURL + "/health/ready")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 100*time.Millisecond, "the stack did not become ready")
+
+	// Submit at a steady rate across the fault schedule, so work is in flight
+	// at every fault. A submission refused while core restarts is retried:
+	// only accepted jobs count.
+	faultPeriod := time.Duration(rounds) * 24 * time.Second
+	var accepted []string
+	var amu sync.Mutex
+	submitted := make(chan struct{})
+	go func() {
+		defer close(submitted)
+		every := faultPeriod / time.Duration(jobs)
+		for range jobs {
+			for {
+				id, err := submit(edgeURL, key, media.URL+"/sense_and_sensibility_01_austen_64kb-0880.wav")
+				if err == nil {
+					amu.Lock()
+					accepted = append(accepted, id)
+					amu.Unlock()
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			time.Sleep(every)
+		}
+	}()
+
+	// busy picks a node that holds a job now, so the fault hits work in
+	// flight, and returns the jobs it holds.
+	busy := func() (int, []string) {
+		for range 50 {
+			for _, i := range rand.Perm(nodes) {
+				rows, err := pool.Query(ctx, `SELECT id::text FROM jobs WHERE status = 'transcribing' AND lease_owner = $1`, fmt.Sprintf("node-%d", i))
+				if err != nil {
+					continue
+				}
+				held, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				if err == nil && len(held) > 0 {
+					return i, held
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return rand.N(nodes), nil
+	}
+	var faults []fault
+	counters := map[string]float64{}
+	addCounters := func() {
+		for k, v := range scrape(coreURL) {
+			counters[k] += v
+		}
+	}
+	pause := func() { time.Sleep(3 * time.Second) }
+	for range rounds {
+		pause()
+		i, held := busy()
+		faults = append(faults, fault{"kill -9 gpu-node", time.Now(), held})
+		agents[i].stop(syscall.SIGKILL)
+		agents[i].start()
+
+		pause()
+		i, held = busy()
+		faults = append(faults, fault{"SIGSTOP gpu-node past its lease", time.Now(), held})
+		agents[i].signal(syscall.SIGSTOP)
+		time.Sleep(lease + 2*time.Second)
+		agents[i].signal(syscall.SIGCONT)
+
+		pause()
+		faults = append(faults, fault{"restart core", time.Now(), nil})
+		addCounters()
+		core.stop(syscall.SIGTERM)
+		core.start()
+
+		pause()
+		faults = append(faults, fault{"restart postgres", time.Now(), nil})
+		pg.restart()
+	}
+	<-submitted
+
+	// Wait for every accepted job to end.
+	conn := pg.conn(ctx)
+	defer conn.Close(ctx)
+	var open int
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status NOT IN ('succeeded', 'failed', 'cancelled')`).Scan(&open)
+		if err != nil {
+			conn.Close(ctx)
+			conn = pg.conn(ctx)
+			continue
+		}
+		if open == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	addCounters()
+
+	amu.Lock()
+	ids := slices.Clone(accepted)
+	amu.Unlock()
+	// A submission retried after a lost reply may have created a job the
+	// suite never heard of: such jobs must succeed too, but only the accepted
+	// ones count as submitted.
+	var succeeded, lost int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status = 'succeeded'`).Scan(&succeeded))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM unnest($1::uuid[]) a(id)
+		WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = a.id AND j.status = 'succeeded')`, ids).Scan(&lost))
+	rows, err := conn.Query(ctx, `SELECT status, error_code, count(*) FROM jobs WHERE status <> 'succeeded' GROUP BY 1, 2`)
+	require.NoError(t, err)
+	var unfinished []string
+	for rows.Next() {
+		var status, code string
+		var n int
+		require.NoError(t, rows.Scan(&status, &code, &n))
+		unfinished = append(unfinished, fmt.Sprintf("%d %s (%s)", n, status, code))
+	}
+	require.NoError(t, rows.Err())
+	// Every succeeded job's transcript comes from one epoch and is complete.
+	var broken int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM jobs j WHERE j.status = 'succeeded' AND
+		(SELECT count(*) FROM segments s WHERE s.job_id = j.id AND s.epoch = j.epoch) <> 2`).Scan(&broken))
+
+	// Time to resume: for a node fault, until another node claimed the jobs
+	// the node held; for core and Postgres, until the system finished a job.
+	resume := map[string][]time.Duration{}
+	for _, f := range faults {
+		var first *time.Time
+		if f.jobs != nil {
+			require.NoError(t, conn.QueryRow(ctx, `SELECT max(transcribing_at) FROM jobs WHERE id::text = ANY($1) AND transcribing_at > $2`, f.jobs, f.at).Scan(&first))
+		} else {
+			require.NoError(t, conn.QueryRow(ctx, `SELECT min(finished_at) FROM jobs WHERE status = 'succeeded' AND finished_at > $1`, f.at).Scan(&first))
+		}
+		if first != nil {
+			resume[f.kind] = append(resume[f.kind], first.Sub(f.at))
+		}
+	}
+
+	submittedN := len(ids)
+	finalisedTwice := int(counters["ytcaption_core_jobs_succeeded_total"]) - succeeded
+	refused := int(counters["ytcaption_core_stale_writes_refused_total"])
+	var report strings.Builder
+	fmt.Fprintf(&report, "chaos: %d nodes, lease %s, %d round(s) of faults\n", nodes, lease, rounds)
+	fmt.Fprintf(&report, "  jobs submitted       %d\n", submittedN)
+	fmt.Fprintf(&report, "  jobs succeeded       %d\n", succeeded)
+	fmt.Fprintf(&report, "  jobs lost            %d %v\n", lost, unfinished)
+	fmt.Fprintf(&report, "  finalised twice      %d\n", finalisedTwice)
+	fmt.Fprintf(&report, "  late writes refused  %d\n", refused)
+	fmt.Fprintf(&report, "  transcripts broken   %d\n", broken)
+	kinds := make([]string, 0, len(resume))
+	for k := range resume {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		ds := resume[k]
+		slices.Sort(ds)
+		fmt.Fprintf(&report, "  resume after %-32s p50 %6.2fs  p99 %6.2fs  (n=%d)\n", k+":", pct(ds, 50).Seconds(), pct(ds, 99).Seconds(), len(ds))
+	}
+	t.Log("\n" + report.String())
+	fmt.Println(report.String())
+
+	require.Zero(t, lost, "every accepted job succeeds: %v", unfinished)
+	require.Empty(t, unfinished, "every job, accepted or not, succeeds")
+	require.Zero(t, finalisedTwice, "no job is finalised twice")
+	require.Zero(t, broken, "every transcript is whole and from one epoch")
+	require.GreaterOrEqual(t, refused, rounds, "the node stopped past its lease wrote late, and was refused")
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	i := (len(ds)*p + 99) / 100
+	return ds[min(max(i-1, 0), len(ds)-1)]
+}
+
+func submit(edgeURL, key, url string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"url": url, "language": "en"})
+	req, _ := http.NewRequest(http.MethodPost, edgeURL+"/v1/jobs", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var j struct{ ID string }
+	if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("create job: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+		return "", err
+	}
+	return j.ID, nil
+}
