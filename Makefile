@@ -18,7 +18,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node
 
-.PHONY: help build test chaos check fmt vet lint generate generate-check deps run demo clean
+.PHONY: help build test chaos bench bench-dispatch bench-pipeline check fmt vet lint generate generate-check deps run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -31,6 +31,14 @@ deps: ## install what a fresh machine lacks: apt packages and the pinned MinIO b
 
 test: deps ## run every test against the real Postgres, MinIO, ffmpeg, yt-dlp and pocketsphinx
 	$(GO) test -count=1 -timeout 25m ./...
+
+bench: bench-dispatch bench-pipeline ## every benchmark (prints percentiles and ratios)
+
+bench-dispatch: deps ## ready→acquired p50/p99 and claim+complete jobs/s, beside a 1 s polling baseline
+	$(GO) test -run '^$$' -bench 'Dispatch' -benchtime=1x ./core/
+
+bench-pipeline: deps ## wall time of a LibriVox batch through the whole stack ÷ the engine's own time
+	$(GO) test -run '^$$' -bench 'PipelineOverhead' -benchtime=1x ./core/devstack/
 
 chaos: deps ## chaos suite: 200 jobs through 3 rounds of faults (make test runs a 40-job, 1-round version)
 	YTCAPTION_CHAOS_JOBS=200 YTCAPTION_CHAOS_ROUNDS=3 $(GO) test -count=1 -timeout 20m -run TestChaos -v ./core/chaos

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/internal/backoff"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -205,7 +207,7 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 			return fmt.Errorf("acquire job: %w", err)
 		case err != nil:
 			failures++
-			d := backoff(failures)
+			d := retryDelay(failures)
 			a.log.WarnContext(ctx, "acquire job", "err", err, "retry_in", d)
 			sleep(ctx, d)
 		default:
@@ -303,6 +305,18 @@ func (a *Agent) finish(ctx context.Context, t *task, count int, res engine.Resul
 
 var errAudio = errors.New("audio download failed")
 
+// TranscribeFile runs the node's engine on a local 16 kHz mono WAV, with no
+// core involved, and returns the transcript's text. The pipeline benchmark
+// uses it to time the engine on its own.
+func (a *Agent) TranscribeFile(ctx context.Context, path, language string) (string, error) {
+	var text []string
+	_, err := a.eng.Transcribe(ctx, engine.Request{AudioPath: path, Language: language}, func(s engine.Segment) error {
+		text = append(text, s.Text)
+		return nil
+	})
+	return strings.Join(text, " "), err
+}
+
 // emitter pushes each segment the engine emits, numbering them from 0.
 func (a *Agent) emitter(t *task, duration time.Duration, seq *int) func(engine.Segment) error {
 	return func(s engine.Segment) error {
@@ -376,7 +390,7 @@ func (a *Agent) push(ctx context.Context, asg *ytcaptionv1.Assignment, seq int, 
 			return context.Cause(ctx)
 		}
 		a.log.WarnContext(ctx, "push segments", "job_id", asg.GetJobId(), "seq", seq, "err", err)
-		sleep(ctx, backoff(attempt))
+		sleep(ctx, retryDelay(attempt))
 	}
 }
 
@@ -462,7 +476,7 @@ func (a *Agent) complete(ctx context.Context, log *slog.Logger, asg *ytcaptionv1
 			return
 		}
 		log.WarnContext(ctx, "complete job", "err", err, "attempt", attempt)
-		sleep(ctx, backoff(attempt))
+		sleep(ctx, retryDelay(attempt))
 	}
 }
 
@@ -520,11 +534,10 @@ func permanent(err error) bool {
 	return false
 }
 
-// backoff is capped exponential backoff with full jitter: 200 ms doubling per
-// attempt, at most 30 s.
-func backoff(attempt int) time.Duration {
-	d := min(200*time.Millisecond<<min(attempt-1, 10), 30*time.Second)
-	return rand.N(d) + time.Millisecond
+// retryDelay spaces retries of calls to core: 200 ms doubling per attempt, at
+// most 30 s, full jitter.
+func retryDelay(attempt int) time.Duration {
+	return backoff.Full(attempt, 200*time.Millisecond, 30*time.Second)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

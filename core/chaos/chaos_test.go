@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -165,12 +166,14 @@ func scrape(coreURL string) map[string]float64 {
 	return out
 }
 
+const faultSIGSTOP = "SIGSTOP gpu-node past its lease"
+
 // fault is one injected fault. A fault on a gpu-node names the jobs the node
 // held: they resume when another node claims them.
 type fault struct {
 	kind string
 	at   time.Time
-	jobs []string
+	jobs map[string]int64 // id → the node's epoch
 }
 
 // TestChaos submits jobs through the edge while faults hit the system, then
@@ -254,14 +257,17 @@ func TestChaos(t *testing.T) {
 
 	// busy picks a node that holds a job now, so the fault hits work in
 	// flight, and returns the jobs it holds.
-	busy := func() (int, []string) {
+	busy := func() (int, map[string]int64) {
 		for range 50 {
 			for _, i := range rand.Perm(nodes) {
-				rows, err := pool.Query(ctx, `SELECT id::text FROM jobs WHERE status = 'transcribing' AND lease_owner = $1`, fmt.Sprintf("node-%d", i))
+				rows, err := pool.Query(ctx, `SELECT id::text, epoch FROM jobs WHERE status = 'transcribing' AND lease_owner = $1`, fmt.Sprintf("node-%d", i))
 				if err != nil {
 					continue
 				}
-				held, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				held := map[string]int64{}
+				var id string
+				var epoch int64
+				_, err = pgx.ForEachRow(rows, []any{&id, &epoch}, func() error { held[id] = epoch; return nil })
 				if err == nil && len(held) > 0 {
 					return i, held
 				}
@@ -287,8 +293,8 @@ func TestChaos(t *testing.T) {
 
 		pause()
 		i, held = busy()
-		faults = append(faults, fault{"SIGSTOP gpu-node past its lease", time.Now(), held})
-		agents[i].signal(syscall.SIGSTOP)
+		agents[i].signal(syscall.SIGSTOP) // then note the time: what finished before is not late
+		faults = append(faults, fault{faultSIGSTOP, time.Now(), held})
 		time.Sleep(lease + 2*time.Second)
 		agents[i].signal(syscall.SIGCONT)
 
@@ -350,12 +356,24 @@ func TestChaos(t *testing.T) {
 
 	// Time to resume: for a node fault, until another node claimed the jobs
 	// the node held; for core and Postgres, until the system finished a job.
+	// A late write accepted would show as a job the paused node held that
+	// still ended under the node's epoch, after the fault.
 	resume := map[string][]time.Duration{}
+	lateAccepted := 0
 	for _, f := range faults {
 		var first *time.Time
 		if f.jobs != nil {
-			require.NoError(t, conn.QueryRow(ctx, `SELECT max(transcribing_at) FROM jobs WHERE id::text = ANY($1) AND transcribing_at > $2`, f.jobs, f.at).Scan(&first))
-		} else {
+			held := slices.Collect(maps.Keys(f.jobs))
+			require.NoError(t, conn.QueryRow(ctx, `SELECT max(transcribing_at) FROM jobs WHERE id::text = ANY($1) AND transcribing_at > $2`, held, f.at).Scan(&first))
+		}
+		if f.kind == faultSIGSTOP {
+			for id, epoch := range f.jobs {
+				var n int
+				require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE id::text = $1 AND epoch = $2 AND finished_at > $3`, id, epoch, f.at).Scan(&n))
+				lateAccepted += n
+			}
+		}
+		if f.jobs == nil {
 			require.NoError(t, conn.QueryRow(ctx, `SELECT min(finished_at) FROM jobs WHERE status = 'succeeded' AND finished_at > $1`, f.at).Scan(&first))
 		}
 		if first != nil {
@@ -372,7 +390,7 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&report, "  jobs succeeded       %d\n", succeeded)
 	fmt.Fprintf(&report, "  jobs lost            %d %v\n", lost, unfinished)
 	fmt.Fprintf(&report, "  finalised twice      %d\n", finalisedTwice)
-	fmt.Fprintf(&report, "  late writes refused  %d\n", refused)
+	fmt.Fprintf(&report, "  late writes refused  %d (accepted: %d)\n", refused, lateAccepted)
 	fmt.Fprintf(&report, "  transcripts broken   %d\n", broken)
 	kinds := make([]string, 0, len(resume))
 	for k := range resume {
@@ -391,7 +409,10 @@ func TestChaos(t *testing.T) {
 	require.Empty(t, unfinished, "every job, accepted or not, succeeds")
 	require.Zero(t, finalisedTwice, "no job is finalised twice")
 	require.Zero(t, broken, "every transcript is whole and from one epoch")
-	require.GreaterOrEqual(t, refused, rounds, "the node stopped past its lease wrote late, and was refused")
+	// The paused node may also fence itself — it stops a job once no
+	// heartbeat succeeded for a whole lease — so it need not write late at
+	// all; what matters is that nothing it wrote late was taken.
+	require.Zero(t, lateAccepted, "no job the paused node held ended under its stale lease")
 }
 
 func pct(ds []time.Duration, p int) time.Duration {

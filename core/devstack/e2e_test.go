@@ -32,7 +32,7 @@ const librivox = "/usr/share/pocketsphinx/test/data/librivox"
 const maxDownload = 4 << 20
 
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	key  string
 }
@@ -127,7 +127,7 @@ func errorCode(t *testing.T, b []byte) string {
 
 // startStack runs the whole dev stack on free ports against a fresh database
 // and bucket, and stops it when the test ends.
-func startStack(t *testing.T, ytdlp string) (Stack, string) {
+func startStack(t testing.TB, ytdlp string) (Stack, string) {
 	t.Helper()
 	minio := miniotest.Start(t)
 	dbURL := pgtest.URL(t)
@@ -164,7 +164,7 @@ func startStack(t *testing.T, ytdlp string) (Stack, string) {
 }
 
 // mediaServer serves test media on loopback, as a user's own web server would.
-func mediaServer(t *testing.T) (string, map[string]string) {
+func mediaServer(t testing.TB) (string, map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	refs := map[string]string{}
@@ -228,7 +228,7 @@ printf '%s\n' "$out/$id.wav" >> "$pathfile"
 	return bin, argv
 }
 
-func ffmpeg(t *testing.T, args ...string) {
+func ffmpeg(t testing.TB, args ...string) {
 	t.Helper()
 	out, err := exec.Command("ffmpeg", append([]string{"-nostdin", "-loglevel", "error", "-y"}, args...)...).CombinedOutput()
 	require.NoError(t, err, string(out))

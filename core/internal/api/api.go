@@ -61,18 +61,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// compressMinBytes leaves small messages — nearly every worker call —
+// uncompressed: gzip costs more CPU than it saves on loopback or a LAN.
+const compressMinBytes = 4 << 10
+
 // Register mounts the three services on mux.
 func Register(mux *http.ServeMux, cfg Config, d Deps) {
-	edge := connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, true)})
+	small := connect.WithCompressMinBytes(compressMinBytes)
+	edge := connect.WithHandlerOptions(connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
 	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(&JobService{
 		log: d.Log, store: d.Store, bus: d.Bus,
 		allowPrivate: cfg.AllowPrivateURLs, maxAttempts: cfg.MaxAttempts, watchPoll: cfg.WatchPoll,
 	}, edge))
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store},
-		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)})))
+		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics),
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
 		presignTTL: cfg.PresignTTL, stopping: d.Stopping,
-	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)})))
+	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)}), small))
 }

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ytcaption/ytcaption/internal/backoff"
 )
 
 // Channel is the Postgres NOTIFY channel core replicas share.
@@ -103,12 +104,12 @@ func (b *Bus) Listen(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		d := min(100*time.Millisecond<<min(attempt, 8), 10*time.Second)
+		d := backoff.Full(attempt+1, 100*time.Millisecond, 10*time.Second)
 		b.log.WarnContext(ctx, "dispatch listener lost its connection", "err", err, "retry_in", d)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(d/2 + rand.N(d/2+1)):
+		case <-time.After(d):
 		}
 	}
 }

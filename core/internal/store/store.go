@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/backoff"
 )
 
 // Store reads and writes core's state in Postgres.
@@ -321,7 +321,7 @@ func (s *Store) MarkReady(ctx context.Context, id string, epoch int64, m Media) 
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE jobs SET status = $3, ready_at = now(), lease_owner = '', lease_expires_at = NULL, attempt = 0, run_after = now(),
 			media_title = $4, media_duration_ms = $5, audio_key = $6, updated_at = now()
-		WHERE id = $1 AND epoch = $2 AND status = ANY($7)`,
+		WHERE id = $1 AND epoch = $2 AND status = ANY($7) AND lease_expires_at > now()`,
 		id, epoch, string(job.StatusReady), m.Title, ms(m.Duration), m.AudioKey, froms(job.StatusReady, job.StatusDownloading))
 	if err != nil {
 		return fmt.Errorf("mark job %s ready: %w", id, err)
@@ -351,7 +351,7 @@ func (s *Store) ExtendLease(ctx context.Context, id string, epoch int64, lease t
 	err := s.pool.QueryRow(ctx, `
 		UPDATE jobs SET lease_expires_at = now() + $3::bigint * interval '1 millisecond',
 			progress = CASE WHEN $4::float8 >= 0 THEN $4::float8 ELSE progress END, updated_at = now()
-		WHERE id = $1 AND epoch = $2 AND status = ANY($5)
+		WHERE id = $1 AND epoch = $2 AND status = ANY($5) AND lease_expires_at > now()
 		RETURNING lease_expires_at`, id, epoch, ms(lease), progress, leased).Scan(&l.ExpiresAt)
 	if err == nil {
 		return l, nil
@@ -393,8 +393,9 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	var status job.Status
-	var cancelReq bool
-	err = tx.QueryRow(ctx, `SELECT status, cancel_requested FROM jobs WHERE id = $1 AND epoch = $2 FOR UPDATE`, id, epoch).Scan(&status, &cancelReq)
+	var cancelReq, expired bool
+	err = tx.QueryRow(ctx, `SELECT status, cancel_requested, `+expiredSQL+` FROM jobs WHERE id = $1 AND epoch = $2 FOR UPDATE`, id, epoch).
+		Scan(&status, &cancelReq, &expired)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return false, leaseLost(id, epoch)
@@ -402,7 +403,7 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 		return false, fmt.Errorf("put segments of job %s: %w", id, err)
 	case status == job.StatusCancelled && cancelReq:
 		cancel = true
-	case status != job.StatusTranscribing:
+	case status != job.StatusTranscribing || expired:
 		return false, leaseLost(id, epoch)
 	}
 	batch := &pgx.Batch{}
@@ -432,14 +433,30 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 // announced is stored. Completing an already succeeded epoch again is a no-op
 // and reports done=false: only the call that finished the job reports true.
 func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int) (done bool, err error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return false, leaseLost(id, epoch)
+	}
+	// The usual case in one round trip: the holder completes with every
+	// segment stored. Anything else takes the slow path, which explains why.
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE jobs j SET status = $3, detected_language = $4, progress = 1, finished_at = now(),
+			lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
+		FROM (SELECT count(*) AS n, coalesce(min(seq), 0) AS lo, coalesce(max(seq), -1) AS hi
+		      FROM segments WHERE job_id = $1 AND epoch = $2) seg
+		WHERE j.id = $1 AND j.epoch = $2 AND j.status = ANY($6) AND j.lease_expires_at > now()
+			AND seg.n = $5 AND seg.lo = 0 AND seg.hi = $5 - 1`,
+		id, epoch, string(job.StatusSucceeded), detectedLanguage, segmentCount, froms(job.StatusSucceeded, job.StatusTranscribing))
+	if err != nil {
+		return false, fmt.Errorf("complete job %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
 	err = s.complete(ctx, id, epoch, detectedLanguage, segmentCount, &done)
 	return done, err
 }
 
 func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int, done *bool) error {
-	if _, err := uuid.Parse(id); err != nil {
-		return leaseLost(id, epoch)
-	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("complete job %s: %w", id, err)
@@ -447,7 +464,8 @@ func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLa
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	var status job.Status
 	var cur int64
-	err = tx.QueryRow(ctx, `SELECT status, epoch FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&status, &cur)
+	var expired bool
+	err = tx.QueryRow(ctx, `SELECT status, epoch, `+expiredSQL+` FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&status, &cur, &expired)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return leaseLost(id, epoch)
@@ -457,7 +475,7 @@ func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLa
 		return leaseLost(id, epoch)
 	case status == job.StatusSucceeded:
 		return nil
-	case !job.CanTransition(status, job.StatusSucceeded):
+	case !job.CanTransition(status, job.StatusSucceeded) || expired:
 		return leaseLost(id, epoch)
 	}
 	var n, lo, hi int
@@ -496,8 +514,9 @@ func lockHeld(ctx context.Context, tx pgx.Tx, id string, epoch int64) (h held, c
 	if _, err := uuid.Parse(id); err != nil {
 		return h, false, leaseLost(id, epoch)
 	}
-	err = tx.QueryRow(ctx, `SELECT id, epoch, status, attempt, max_attempts, lease_owner FROM jobs WHERE id = $1 FOR UPDATE`, id).
-		Scan(&h.id, &h.epoch, &h.status, &h.attempt, &h.maxAttempts, &h.owner)
+	var expired bool
+	err = tx.QueryRow(ctx, `SELECT id, epoch, status, attempt, max_attempts, lease_owner, `+expiredSQL+` FROM jobs WHERE id = $1 FOR UPDATE`, id).
+		Scan(&h.id, &h.epoch, &h.status, &h.attempt, &h.maxAttempts, &h.owner, &expired)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return h, false, leaseLost(id, epoch)
@@ -505,11 +524,17 @@ func lockHeld(ctx context.Context, tx pgx.Tx, id string, epoch int64) (h held, c
 		return h, false, fmt.Errorf("lock job %s: %w", id, err)
 	case h.status == job.StatusCancelled:
 		return h, true, nil
-	case h.epoch != epoch || (h.status != job.StatusDownloading && h.status != job.StatusTranscribing):
+	case h.epoch != epoch || (h.status != job.StatusDownloading && h.status != job.StatusTranscribing) || expired:
 		return h, false, leaseLost(id, epoch)
 	}
 	return h, false, nil
 }
+
+// expiredSQL is true for a lease past its expiry. An expired lease is lost
+// even before the rescuer requeues the job: a holder that fell silent for a
+// whole lease (paused, partitioned) may not write, so a late write is always
+// refused, whether or not another node has the job yet.
+const expiredSQL = `coalesce(lease_expires_at <= now(), false)`
 
 // inTx runs fn in a transaction and commits when it succeeds.
 func (s *Store) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) error {
@@ -584,13 +609,10 @@ func requeueTarget(held job.Status) job.Status {
 	return job.StatusQueued
 }
 
-// Backoff before attempt n+1: 2 s doubling per attempt, capped at 5 minutes,
-// with equal jitter (half fixed, half random) so retries of many jobs spread
-// out yet never come back at once.
-func backoff(attempt int) time.Duration {
-	d := 2 * time.Second << min(max(attempt-1, 0), 10)
-	d = min(d, 5*time.Minute)
-	return d/2 + rand.N(d/2+1)
+// retryDelay is how long a job waits before attempt n+1: 2 s doubling per
+// attempt, at most 5 minutes, full jitter.
+func retryDelay(attempt int) time.Duration {
+	return backoff.Full(attempt, 2*time.Second, 5*time.Minute)
 }
 
 // failHeld records the attempt and requeues or fails a locked, held job.
@@ -607,7 +629,7 @@ func failHeld(ctx context.Context, tx pgx.Tx, h held, e *job.Error) (job.Status,
 		to := requeueTarget(h.status)
 		_, err := tx.Exec(ctx, `UPDATE jobs SET status = $2, lease_owner = '', lease_expires_at = NULL, progress = 0,
 			run_after = now() + $3::bigint * interval '1 millisecond', updated_at = now()
-			WHERE id = $1 AND status = ANY($4)`, h.id, string(to), ms(backoff(h.attempt)), froms(to, h.status))
+			WHERE id = $1 AND status = ANY($4)`, h.id, string(to), ms(retryDelay(h.attempt)), froms(to, h.status))
 		if err != nil {
 			return "", fmt.Errorf("requeue job %s: %w", h.id, err)
 		}

@@ -402,6 +402,35 @@ func TestClaimReadyMatchesEngines(t *testing.T) {
 	require.Equal(t, j.ID, got.ID)
 }
 
+// TestExpiredLeaseRefusesLateWritesBeforeRescue: a holder silent for a whole
+// lease (SIGSTOPped, partitioned) may not write, even while no rescuer has
+// requeued the job yet.
+func TestExpiredLeaseRefusesLateWritesBeforeRescue(t *testing.T) {
+	t.Parallel()
+	s, u := newStore(t)
+	ctx := context.Background()
+	create(t, s, u)
+	c, _, err := s.ClaimQueued(ctx, "core", lease)
+	require.NoError(t, err)
+	require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{AudioKey: "k"}))
+	j, ok, err := s.ClaimReady(ctx, "node", nil, 50*time.Millisecond, 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = s.PutSegments(ctx, j.ID, j.Epoch, []job.Segment{{Seq: 0, EndMS: 1000, Text: "in time"}}, -1)
+	require.NoError(t, err, "a write within the lease is taken")
+	time.Sleep(100 * time.Millisecond)
+
+	_, err = s.ExtendLease(ctx, j.ID, j.Epoch, lease, -1)
+	require.ErrorIs(t, err, job.ErrLeaseLost, "a late heartbeat does not revive the lease")
+	_, err = s.PutSegments(ctx, j.ID, j.Epoch, []job.Segment{{Seq: 1, StartMS: 1000, EndMS: 2000, Text: "too late"}}, -1)
+	require.ErrorIs(t, err, job.ErrLeaseLost)
+	_, err = s.Complete(ctx, j.ID, j.Epoch, "en", 1)
+	require.ErrorIs(t, err, job.ErrLeaseLost)
+	got, err := s.GetJob(ctx, u.ID, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusTranscribing, got.Status, "no rescue ran: only the expiry refused the writes")
+}
+
 // TestPrefetchClaimLeavesFreshJobsToIdleNodes: a busy node asking ahead
 // gets only a job no idle node took within the grace period.
 func TestPrefetchClaimLeavesFreshJobsToIdleNodes(t *testing.T) {
