@@ -36,6 +36,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
 // Config configures core. Zero values take the documented defaults.
@@ -63,6 +64,11 @@ type Config struct {
 	MaxDownloadBytes  int64         // default 1 GiB
 	MaxDuration       time.Duration // default 4 h
 
+	// Rate limits every user gets (the edge enforces them per API key, GCRA):
+	// job creation 10/s with bursts of 20, other calls 100/s with bursts of 200.
+	CreateRate, CreateBurst int
+	ReadRate, ReadBurst     int
+
 	YtDlpBinary string // default "yt-dlp"
 	FFmpeg      string // default "ffmpeg"
 	FFprobe     string // default "ffprobe"
@@ -80,6 +86,14 @@ func (c *Config) defaults() {
 	}
 	if c.S3Bucket == "" {
 		c.S3Bucket = "ytcaption"
+	}
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&c.CreateRate, 10}, {&c.CreateBurst, 20}, {&c.ReadRate, 100}, {&c.ReadBurst, 200}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
@@ -208,6 +222,10 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs,
 		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval,
+		RateLimits: &ytcaptionv1.RateLimits{
+			Create: &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.CreateRate), Burst: int32(c.cfg.CreateBurst)},
+			Read:   &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.ReadRate), Burst: int32(c.cfg.ReadBurst)},
+		},
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg})
 	c.health(mux)

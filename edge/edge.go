@@ -17,6 +17,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
 	"github.com/ytcaption/ytcaption/edge/internal/rest"
 )
 
@@ -29,8 +30,11 @@ type Config struct {
 	// (default 10 s); refused keys are remembered for 2 s.
 	AuthCacheTTL time.Duration
 	MaxBodyBytes int // default 64 KiB
-	Logger       *slog.Logger
-	Version      string
+	// RedisURL is where the rate limits live, shared by every edge
+	// ("redis://host:port/db"). Empty: each edge limits on its own.
+	RedisURL string
+	Logger   *slog.Logger
+	Version  string
 }
 
 // Edge is a configured edge server.
@@ -57,8 +61,12 @@ func New(cfg Config) (*Edge, error) {
 	core := coreclient.New(cfg.CoreURL, cfg.ServiceToken)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limiter, err := ratelimit.New(cfg.RedisURL, reg)
+	if err != nil {
+		return nil, fmt.Errorf("edge: redis url: %w", err)
+	}
 	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes}, core,
-		auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second), reg)
+		auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second), limiter, reg)
 	return &Edge{cfg: cfg, log: cfg.Logger, app: app}, nil
 }
 

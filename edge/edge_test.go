@@ -65,6 +65,12 @@ func (f *fakeCore) Authenticate(ctx context.Context, req *connect.Request[ytcapt
 		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "11111111-1111-1111-1111-111111111111", Role: "user"}), nil
 	case "key-bob":
 		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "22222222-2222-2222-2222-222222222222", Role: "user"}), nil
+	case "key-carol", "key-carol-2": // a tight plan: two keys of one user, limited separately
+		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "33333333-3333-3333-3333-333333333333", Role: "user",
+			RateLimits: &ytcaptionv1.RateLimits{
+				Create: &ytcaptionv1.RateLimit{PerSecond: 1, Burst: 2},
+				Read:   &ytcaptionv1.RateLimit{PerSecond: 50, Burst: 3},
+			}}), nil
 	}
 	return nil, coded(connect.CodeUnauthenticated, "unauthorized", "invalid API key")
 }
@@ -155,7 +161,11 @@ type harness struct {
 	core *fakeCore
 }
 
-func start(t *testing.T) harness {
+func start(t *testing.T) harness { return startWith(t, "") }
+
+// startWith runs an edge whose rate limits live in the Redis at redisURL
+// (empty: in process).
+func startWith(t *testing.T, redisURL string) harness {
 	t.Helper()
 	f := newFakeCore()
 	mux := http.NewServeMux()
@@ -168,7 +178,7 @@ func start(t *testing.T) harness {
 	})
 	core := httptest.NewServer(mux)
 	t.Cleanup(core.Close)
-	e, err := New(Config{CoreURL: core.URL, ServiceToken: token, MaxBodyBytes: 1024})
+	e, err := New(Config{CoreURL: core.URL, ServiceToken: token, MaxBodyBytes: 1024, RedisURL: redisURL})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -7,7 +7,7 @@ set -euo pipefail
 
 : "${MINIO_VERSION:?set by the Makefile}"
 : "${YTCAPTION_MINIO_BIN:?set by the Makefile}"
-packages=(ffmpeg yt-dlp pocketsphinx pocketsphinx-en-us pocketsphinx-testdata flite)
+packages=(ffmpeg yt-dlp pocketsphinx pocketsphinx-en-us pocketsphinx-testdata flite redis-server)
 
 missing=()
 for p in "${packages[@]}"; do

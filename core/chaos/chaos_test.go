@@ -29,6 +29,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
+	"github.com/ytcaption/ytcaption/internal/redistest"
 )
 
 const (
@@ -147,13 +148,13 @@ func fakeEngine(delay time.Duration) *httptest.Server {
 	}))
 }
 
-var metricLine = regexp.MustCompile(`(?m)^(ytcaption_core_[a-z_]+_total) ([0-9.e+]+)$`)
+var metricLine = regexp.MustCompile(`(?m)^(ytcaption_[a-z_]+_total) ([0-9.e+]+)$`)
 
-// scrape reads core's counters; core's restarts reset them, so the suite
-// scrapes before each restart and adds up.
-func scrape(coreURL string) map[string]float64 {
+// scrape reads a process's counters; restarts reset them, so the suite
+// scrapes core before each restart and adds up.
+func scrape(baseURL string) map[string]float64 {
 	out := map[string]float64{}
-	resp, err := http.Get(coreURL + "/metrics")
+	resp, err := http.Get(baseURL + "/metrics")
 	if err != nil {
 		return out
 	}
@@ -165,6 +166,8 @@ func scrape(coreURL string) map[string]float64 {
 	}
 	return out
 }
+
+func scrapeCounter(baseURL, name string) float64 { return scrape(baseURL)[name] }
 
 const faultSIGSTOP = "SIGSTOP gpu-node past its lease"
 
@@ -184,6 +187,7 @@ func TestChaos(t *testing.T) {
 	bins := build(t)
 	pg := startPostgres(t)
 	minio := miniotest.Start(t)
+	rds := redistest.Start(t)
 	engine := fakeEngine(700 * time.Millisecond)
 	defer engine.Close()
 	media := httptest.NewServer(http.FileServer(http.Dir(librivox)))
@@ -210,7 +214,7 @@ func TestChaos(t *testing.T) {
 		"--service-token", "chaos-service", "--node-tokens", "chaos-node", "--allow-private-urls",
 		"--lease", lease.String(), "--heartbeat-interval", "1s", "--work-dir", t.TempDir(), "--log-format", "text")
 	edge := newProcess(t, logs, "edge", bins+"/ytcaption-edge", "--addr", fmt.Sprintf("127.0.0.1:%d", edgePort),
-		"--core-url", coreURL, "--service-token", "chaos-service", "--log-format", "text")
+		"--core-url", coreURL, "--service-token", "chaos-service", "--redis-url", rds.URL(), "--log-format", "text")
 	var agents []*process
 	for i := range nodes {
 		agents = append(agents, newProcess(t, logs, fmt.Sprintf("gpu-node-%d", i), bins+"/ytcaption-gpu-node",
@@ -233,8 +237,9 @@ func TestChaos(t *testing.T) {
 	// Submit at a steady rate across the fault schedule, so work is in flight
 	// at every fault. A submission refused while core restarts is retried:
 	// only accepted jobs count.
-	faultPeriod := time.Duration(rounds) * 24 * time.Second
+	faultPeriod := time.Duration(rounds) * 30 * time.Second
 	var accepted []string
+	var failures []time.Time // submissions refused or failed, for whatever reason
 	var amu sync.Mutex
 	submitted := make(chan struct{})
 	go func() {
@@ -249,6 +254,9 @@ func TestChaos(t *testing.T) {
 					amu.Unlock()
 					break
 				}
+				amu.Lock()
+				failures = append(failures, time.Now())
+				amu.Unlock()
 				time.Sleep(200 * time.Millisecond)
 			}
 			time.Sleep(every)
@@ -277,6 +285,7 @@ func TestChaos(t *testing.T) {
 		return rand.N(nodes), nil
 	}
 	var faults []fault
+	var redisDown [][2]time.Time // when Redis was stopped
 	counters := map[string]float64{}
 	addCounters := func() {
 		for k, v := range scrape(coreURL) {
@@ -307,6 +316,14 @@ func TestChaos(t *testing.T) {
 		pause()
 		faults = append(faults, fault{"restart postgres", time.Now(), nil})
 		pg.restart()
+
+		pause()
+		down := time.Now()
+		faults = append(faults, fault{"stop redis", down, nil})
+		rds.Stop()
+		time.Sleep(3 * time.Second)
+		rds.Start()
+		redisDown = append(redisDown, [2]time.Time{down, time.Now()})
 	}
 	<-submitted
 
@@ -381,6 +398,20 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
+	// Redis is only the edge's rate-limit store: while it is down, the edge
+	// limits in process and serves every request.
+	failedWithoutRedis := 0
+	amu.Lock()
+	for _, f := range failures {
+		for _, w := range redisDown {
+			if !f.Before(w[0]) && !f.After(w[1]) {
+				failedWithoutRedis++
+			}
+		}
+	}
+	amu.Unlock()
+	fallback := scrapeCounter(edgeURL, "ytcaption_edge_ratelimit_fallback_total")
+
 	submittedN := len(ids)
 	finalisedTwice := int(counters["ytcaption_core_jobs_succeeded_total"]) - succeeded
 	refused := int(counters["ytcaption_core_stale_writes_refused_total"])
@@ -392,6 +423,7 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&report, "  finalised twice      %d\n", finalisedTwice)
 	fmt.Fprintf(&report, "  late writes refused  %d (accepted: %d)\n", refused, lateAccepted)
 	fmt.Fprintf(&report, "  transcripts broken   %d\n", broken)
+	fmt.Fprintf(&report, "  requests failed while Redis was down  %d (rate-limit decisions made locally: %.0f)\n", failedWithoutRedis, fallback)
 	kinds := make([]string, 0, len(resume))
 	for k := range resume {
 		kinds = append(kinds, k)
@@ -412,6 +444,8 @@ func TestChaos(t *testing.T) {
 	// The paused node may also fence itself — it stops a job once no
 	// heartbeat succeeded for a whole lease — so it need not write late at
 	// all; what matters is that nothing it wrote late was taken.
+	require.Zero(t, failedWithoutRedis, "a Redis outage fails no request")
+	require.Positive(t, fallback, "the edge counted its local rate-limit decisions")
 	require.Zero(t, lateAccepted, "no job the paused node held ended under its stale lease")
 }
 

@@ -2,10 +2,12 @@
 // edge and three gpu-nodes — on a private PostgreSQL cluster and a real MinIO,
 // under injected faults each round: kill -9 a gpu-node mid-job, SIGSTOP one
 // past its lease and resume it (its late writes must be refused), restart core
-// mid-flight, restart Postgres the rude way (immediate shutdown). It checks
+// mid-flight, restart Postgres the rude way (immediate shutdown), stop the
+// edge's Redis for a few seconds. It checks
 // that every accepted job succeeds exactly once with a whole transcript from
-// one lease, and prints jobs submitted, succeeded, lost, finalised twice, late
-// writes refused, and p50/p99 time to resume after each kind of fault.
+// one lease, that no request fails while Redis is down, and prints jobs
+// submitted, succeeded, lost, finalised twice, late writes refused, and
+// p50/p99 time to resume after each kind of fault.
 //
 // `make test` runs a short version (40 jobs, one round, about 30 s);
 // `make chaos` runs 200 jobs through three rounds. YTCAPTION_CHAOS_JOBS and

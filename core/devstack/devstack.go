@@ -44,7 +44,10 @@ type Config struct {
 	MinIOBinary                                    string
 
 	APIKey string // the dev user's key; generated when empty
-	Engine string // gpu-node engine; default "sphinx"
+	// RedisURL holds the edge's rate limits; empty limits in process. The dev
+	// command defaults it to the local Redis.
+	RedisURL string
+	Engine   string // gpu-node engine; default "sphinx"
 
 	// Knobs tests turn; zero means core's defaults.
 	MaxDownloadBytes  int64
@@ -137,7 +140,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		return fmt.Errorf("listen edge: %w", err)
 	}
 	coreURL := "http://" + coreLn.Addr().String()
-	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, Version: cfg.Version, Logger: log.With("component", "edge")})
+	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge")})
 	if err != nil {
 		coreLn.Close()
 		edgeLn.Close()

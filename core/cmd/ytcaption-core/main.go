@@ -115,6 +115,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.DurationVar(&cfg.Lease, "lease", 0, "job lease length (default 30s)")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 0, "gpu-node heartbeat interval (default 10s)")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 3, "attempts per stage before a job fails")
+	fs.IntVar(&cfg.CreateRate, "create-rate", 10, "job creations per second per API key (the edge enforces it)")
+	fs.IntVar(&cfg.CreateBurst, "create-burst", 20, "job creations per API key allowed at once")
+	fs.IntVar(&cfg.ReadRate, "read-rate", 100, "other API calls per second per API key")
+	fs.IntVar(&cfg.ReadBurst, "read-burst", 200, "other API calls per API key allowed at once")
 	fs.Int64Var(&cfg.MaxDownloadBytes, "max-download-bytes", 1<<30, "direct downloads larger than this fail with media_too_large")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "longer media fails with too_long (default 4h)")
 	fs.StringVar(&cfg.YtDlpBinary, "yt-dlp", "yt-dlp", "yt-dlp binary")
@@ -189,6 +193,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)
 	fs.StringVar(&cfg.MinIOBinary, "minio-binary", "", "MinIO server binary, started when no --s3-endpoint is given (default: $YTCAPTION_MINIO_BIN, PATH, or the make deps cache)")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for the dev user (generated and printed when empty)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the edge's rate limits (empty: limit in process; unreachable: falls back to in process)")
 	fs.StringVar(&cfg.Engine, "engine", "sphinx", "speech engine of the gpu-node: sphinx, openai or whispercpp")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	summary := "ytcaption-core dev: run core, an edge and one gpu-node in one process against the local Postgres and a MinIO it starts.\nMedia URLs on loopback and private addresses are allowed, so local files can be served."

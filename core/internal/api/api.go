@@ -14,6 +14,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 	PresignTTL        time.Duration
 	PollFallback      time.Duration // AcquireJob re-checks the store this often even without a wake-up
 	WatchPoll         time.Duration // WatchJob re-reads the job this often
+	// RateLimits are every user's limits until plans exist; Authenticate
+	// hands them to the edge.
+	RateLimits *ytcaptionv1.RateLimits
 }
 
 // Deps are the shared objects the handlers use.
@@ -73,7 +77,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) {
 		log: d.Log, store: d.Store, bus: d.Bus,
 		allowPrivate: cfg.AllowPrivateURLs, maxAttempts: cfg.MaxAttempts, watchPoll: cfg.WatchPoll,
 	}, edge))
-	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store},
+	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, limits: cfg.RateLimits},
 		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics),

@@ -12,8 +12,9 @@ import (
 
 // AuthService implements ytcaptionv1connect.AuthServiceHandler.
 type AuthService struct {
-	log   *slog.Logger
-	store *store.Store
+	log    *slog.Logger
+	store  *store.Store
+	limits *ytcaptionv1.RateLimits
 }
 
 func (s *AuthService) Authenticate(ctx context.Context, req *connect.Request[ytcaptionv1.AuthenticateRequest]) (*connect.Response[ytcaptionv1.AuthenticateResponse], error) {
@@ -21,5 +22,5 @@ func (s *AuthService) Authenticate(ctx context.Context, req *connect.Request[ytc
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: u.ID, Role: string(u.Role)}), nil
+	return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: u.ID, Role: string(u.Role), RateLimits: s.limits}), nil
 }

@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents to core (required)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", 0, "how long a valid API key is trusted without asking core (default 10s)")
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the per-key rate limits, shared by every edge (empty: limit in process; while unreachable: in process, counted)")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.Usage = envflag.Usage(fs, "YTCAPTION_EDGE", summary)
 	if err := envflag.Parse(fs, "YTCAPTION_EDGE", args, getenv); err != nil {

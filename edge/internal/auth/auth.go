@@ -7,6 +7,7 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,6 +23,10 @@ import (
 type Principal struct {
 	UserID string
 	Role   string
+	// KeyID names the API key without revealing it (a SHA-256 prefix): rate
+	// limits are kept per key.
+	KeyID  string
+	Limits *ytcaptionv1.RateLimits // nil when core sent none
 }
 
 var (
@@ -89,6 +94,7 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Principal, error) {
 	c.mu.Unlock()
 
 	cl.e = c.ask(ctx, key)
+	cl.e.p.KeyID = hex.EncodeToString(h[:12])
 	c.mu.Lock()
 	delete(c.inflight, h)
 	if cl.e.err == nil || errors.Is(cl.e.err, ErrUnauthorized) {
@@ -109,7 +115,7 @@ func (c *Cache) ask(ctx context.Context, key string) entry {
 	now := c.now()
 	switch {
 	case err == nil:
-		return entry{p: Principal{UserID: resp.Msg.GetUserId(), Role: resp.Msg.GetRole()}, expires: now.Add(c.ttl)}
+		return entry{p: Principal{UserID: resp.Msg.GetUserId(), Role: resp.Msg.GetRole(), Limits: resp.Msg.GetRateLimits()}, expires: now.Add(c.ttl)}
 	case connect.CodeOf(err) == connect.CodeUnauthenticated:
 		return entry{err: ErrUnauthorized, expires: now.Add(c.negTTL)}
 	}

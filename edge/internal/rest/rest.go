@@ -24,6 +24,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -40,6 +41,7 @@ type server struct {
 	cfg     Config
 	core    coreclient.Clients
 	auth    *auth.Cache
+	limiter *ratelimit.Limiter
 	metrics *metrics
 }
 
@@ -49,7 +51,7 @@ type metrics struct {
 }
 
 // New returns the Fiber app serving the REST API, with its metrics on reg.
-func New(log *slog.Logger, cfg Config, core coreclient.Clients, keys *auth.Cache, reg *prometheus.Registry) *fiber.App {
+func New(log *slog.Logger, cfg Config, core coreclient.Clients, keys *auth.Cache, limiter *ratelimit.Limiter, reg *prometheus.Registry) *fiber.App {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -66,7 +68,7 @@ func New(log *slog.Logger, cfg Config, core coreclient.Clients, keys *auth.Cache
 		}, []string{"route", "method"}),
 	}
 	reg.MustRegister(m.requests, m.duration)
-	s := &server{log: log, cfg: cfg, core: core, auth: keys, metrics: m}
+	s := &server{log: log, cfg: cfg, core: core, auth: keys, limiter: limiter, metrics: m}
 
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -81,7 +83,7 @@ func New(log *slog.Logger, cfg Config, core coreclient.Clients, keys *auth.Cache
 	app.Get("/health/ready", s.ready)
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
-	v1 := app.Group("/v1", s.authenticate)
+	v1 := app.Group("/v1", s.authenticate, s.limit)
 	v1.Post("/jobs", s.createJob)
 	v1.Get("/jobs", s.listJobs)
 	v1.Get("/jobs/:id", s.getJob)
@@ -128,7 +130,7 @@ func (s *server) ready(c *fiber.Ctx) error {
 	return newError(http.StatusServiceUnavailable, "unavailable", "core is not ready")
 }
 
-type userKey struct{}
+type principalKey struct{}
 
 // authenticate resolves the bearer API key and stores the user for handlers.
 func (s *server) authenticate(c *fiber.Ctx) error {
@@ -146,7 +148,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		s.log.Warn("authenticate", "err", err)
 		return newError(http.StatusServiceUnavailable, "unavailable", "API keys cannot be checked right now; retry shortly")
 	}
-	c.Locals(userKey{}, p.UserID)
+	c.Locals(principalKey{}, p)
 	return c.Next()
 }
 
@@ -154,7 +156,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 func call[T any](s *server, c *fiber.Ctx, msg *T) (context.Context, context.CancelFunc, *connect.Request[T]) {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.CallTimeout)
 	req := connect.NewRequest(msg)
-	req.Header().Set(svcauth.UserHeader, c.Locals(userKey{}).(string))
+	req.Header().Set(svcauth.UserHeader, c.Locals(principalKey{}).(auth.Principal).UserID)
 	return ctx, cancel, req
 }
 

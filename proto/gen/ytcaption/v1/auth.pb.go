@@ -69,7 +69,9 @@ type AuthenticateResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// "admin" or "user".
-	Role          string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// The user's rate limits, which the edge enforces per API key.
+	RateLimits    *RateLimits `protobuf:"bytes,3,opt,name=rate_limits,json=rateLimits,proto3" json:"rate_limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -118,16 +120,141 @@ func (x *AuthenticateResponse) GetRole() string {
 	return ""
 }
 
+func (x *AuthenticateResponse) GetRateLimits() *RateLimits {
+	if x != nil {
+		return x.RateLimits
+	}
+	return nil
+}
+
+// RateLimits are a plan's request budgets.
+type RateLimits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// POST /v1/jobs and other calls that create work.
+	Create *RateLimit `protobuf:"bytes,1,opt,name=create,proto3" json:"create,omitempty"`
+	// Every other call.
+	Read          *RateLimit `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimits) Reset() {
+	*x = RateLimits{}
+	mi := &file_ytcaption_v1_auth_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimits) ProtoMessage() {}
+
+func (x *RateLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_auth_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimits.ProtoReflect.Descriptor instead.
+func (*RateLimits) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_auth_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RateLimits) GetCreate() *RateLimit {
+	if x != nil {
+		return x.Create
+	}
+	return nil
+}
+
+func (x *RateLimits) GetRead() *RateLimit {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+// RateLimit is a GCRA budget: per_second on average, burst at once.
+type RateLimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PerSecond     int32                  `protobuf:"varint,1,opt,name=per_second,json=perSecond,proto3" json:"per_second,omitempty"`
+	Burst         int32                  `protobuf:"varint,2,opt,name=burst,proto3" json:"burst,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimit) Reset() {
+	*x = RateLimit{}
+	mi := &file_ytcaption_v1_auth_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimit) ProtoMessage() {}
+
+func (x *RateLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_auth_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
+func (*RateLimit) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_auth_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RateLimit) GetPerSecond() int32 {
+	if x != nil {
+		return x.PerSecond
+	}
+	return 0
+}
+
+func (x *RateLimit) GetBurst() int32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
 var File_ytcaption_v1_auth_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"\x17ytcaption/v1/auth.proto\x12\fytcaption.v1\".\n" +
 	"\x13AuthenticateRequest\x12\x17\n" +
-	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"C\n" +
+	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"~\n" +
 	"\x14AuthenticateResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
-	"\x04role\x18\x02 \x01(\tR\x04role2i\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x129\n" +
+	"\vrate_limits\x18\x03 \x01(\v2\x18.ytcaption.v1.RateLimitsR\n" +
+	"rateLimits\"j\n" +
+	"\n" +
+	"RateLimits\x12/\n" +
+	"\x06create\x18\x01 \x01(\v2\x17.ytcaption.v1.RateLimitR\x06create\x12+\n" +
+	"\x04read\x18\x02 \x01(\v2\x17.ytcaption.v1.RateLimitR\x04read\"@\n" +
+	"\tRateLimit\x12\x1d\n" +
+	"\n" +
+	"per_second\x18\x01 \x01(\x05R\tperSecond\x12\x14\n" +
+	"\x05burst\x18\x02 \x01(\x05R\x05burst2i\n" +
 	"\vAuthService\x12Z\n" +
 	"\fAuthenticate\x12!.ytcaption.v1.AuthenticateRequest\x1a\".ytcaption.v1.AuthenticateResponse\"\x03\x90\x02\x01B\xb1\x01\n" +
 	"\x10com.ytcaption.v1B\tAuthProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
@@ -144,19 +271,24 @@ func file_ytcaption_v1_auth_proto_rawDescGZIP() []byte {
 	return file_ytcaption_v1_auth_proto_rawDescData
 }
 
-var file_ytcaption_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_ytcaption_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_ytcaption_v1_auth_proto_goTypes = []any{
 	(*AuthenticateRequest)(nil),  // 0: ytcaption.v1.AuthenticateRequest
 	(*AuthenticateResponse)(nil), // 1: ytcaption.v1.AuthenticateResponse
+	(*RateLimits)(nil),           // 2: ytcaption.v1.RateLimits
+	(*RateLimit)(nil),            // 3: ytcaption.v1.RateLimit
 }
 var file_ytcaption_v1_auth_proto_depIdxs = []int32{
-	0, // 0: ytcaption.v1.AuthService.Authenticate:input_type -> ytcaption.v1.AuthenticateRequest
-	1, // 1: ytcaption.v1.AuthService.Authenticate:output_type -> ytcaption.v1.AuthenticateResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: ytcaption.v1.AuthenticateResponse.rate_limits:type_name -> ytcaption.v1.RateLimits
+	3, // 1: ytcaption.v1.RateLimits.create:type_name -> ytcaption.v1.RateLimit
+	3, // 2: ytcaption.v1.RateLimits.read:type_name -> ytcaption.v1.RateLimit
+	0, // 3: ytcaption.v1.AuthService.Authenticate:input_type -> ytcaption.v1.AuthenticateRequest
+	1, // 4: ytcaption.v1.AuthService.Authenticate:output_type -> ytcaption.v1.AuthenticateResponse
+	4, // [4:5] is the sub-list for method output_type
+	3, // [3:4] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_auth_proto_init() }
@@ -170,7 +302,7 @@ func file_ytcaption_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_auth_proto_rawDesc), len(file_ytcaption_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

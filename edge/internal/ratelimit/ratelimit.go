@@ -1,0 +1,149 @@
+// Package ratelimit enforces the edge's per-API-key limits with GCRA (the
+// generic cell rate algorithm): in Redis, shared by every edge replica, via
+// redis_rate; and, while Redis is unreachable, in process, per edge. A Redis
+// outage never fails a request by itself — the limiter fails open to the local
+// copy, as Envoy and Kong do — and every such decision is counted in
+// ytcaption_edge_ratelimit_fallback_total.
+//
+// A circuit breaker around Redis keeps an outage from costing each request a
+// connection timeout: while it is open the local limiter answers at once.
+package ratelimit
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ytcaption/ytcaption/internal/breaker"
+)
+
+// Limit is one bucket: Rate requests per second on average, Burst at once.
+type Limit struct {
+	Name  string // "create" or "read": names the policy in the headers
+	Rate  int
+	Burst int
+}
+
+// Decision is the answer for one request.
+type Decision struct {
+	Limit      Limit
+	Allowed    bool
+	Remaining  int           // requests that would be allowed right now
+	RetryAfter time.Duration // when denied: wait this long
+	ResetAfter time.Duration // until the bucket is full again
+	Fallback   bool          // decided by the local limiter: Redis was unreachable
+}
+
+// Limiter decides requests against Redis, falling back to a local GCRA.
+type Limiter struct {
+	redis    *redis_rate.Limiter // nil: local only
+	breaker  *breaker.Breaker
+	local    *local
+	fallback prometheus.Counter
+	timeout  time.Duration
+}
+
+// New returns a limiter on the Redis at url ("redis://host:port/db"); an
+// empty url limits in process only. Metrics go to reg (nil: not exported).
+func New(url string, reg prometheus.Registerer) (*Limiter, error) {
+	l := &Limiter{
+		local:   newLocal(time.Now),
+		timeout: 250 * time.Millisecond,
+		fallback: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ytcaption_edge_ratelimit_fallback_total",
+			Help: "Rate-limit decisions made by the edge's local limiter because Redis was unreachable.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(l.fallback)
+	}
+	// A short cooldown: Redis is back in seconds after a restart or failover.
+	l.breaker = breaker.New(reg, "redis", breaker.Config{Cooldown: 5 * time.Second})
+	if url == "" {
+		return l, nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	// Short timeouts: a slow Redis must not make every request slow.
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+	opts.MaxRetries, opts.DialerRetries = 0, 1
+	l.redis = redis_rate.NewLimiter(redis.NewClient(opts))
+	return l, nil
+}
+
+// quiet drops go-redis's own log lines: during an outage it would print one
+// per request, and the fallback counter and breaker gauge already tell.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quiet{}) }
+
+// Allow takes one request from key's bucket for lim.
+func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
+	if l.redis != nil {
+		var res *redis_rate.Result
+		err := l.breaker.Do(func() error {
+			rctx, cancel := context.WithTimeout(ctx, l.timeout)
+			defer cancel()
+			var err error
+			res, err = l.redis.Allow(rctx, lim.Name+":"+key, redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: time.Second})
+			return err
+		})
+		if err == nil {
+			d := Decision{Limit: lim, Allowed: res.Allowed > 0, Remaining: res.Remaining, ResetAfter: max(res.ResetAfter, 0)}
+			if !d.Allowed {
+				d.RetryAfter = res.RetryAfter
+			}
+			return d
+		}
+		l.fallback.Inc()
+		d := l.local.allow(lim.Name+":"+key, lim)
+		d.Fallback = true
+		return d
+	}
+	return l.local.allow(lim.Name+":"+key, lim)
+}
+
+// local is GCRA in process, the same arithmetic as redis_rate's script: each
+// key keeps its theoretical arrival time (TAT).
+type local struct {
+	now func() time.Time
+	mu  sync.Mutex
+	tat map[string]time.Time
+}
+
+// maxLocalKeys bounds memory during a long outage with many keys; a cleared
+// map forgets only how full buckets were, erring on the side of allowing.
+const maxLocalKeys = 100_000
+
+func newLocal(now func() time.Time) *local { return &local{now: now, tat: map[string]time.Time{}} }
+
+func (g *local) allow(key string, lim Limit) Decision {
+	now := g.now()
+	emission := time.Second / time.Duration(lim.Rate)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	tat := g.tat[key]
+	if tat.Before(now) {
+		tat = now
+	}
+	newTAT := tat.Add(emission)
+	allowAt := newTAT.Add(-emission * time.Duration(lim.Burst))
+	diff := now.Sub(allowAt)
+	if diff < 0 {
+		return Decision{Limit: lim, RetryAfter: -diff, ResetAfter: tat.Sub(now)}
+	}
+	if len(g.tat) >= maxLocalKeys {
+		clear(g.tat)
+	}
+	g.tat[key] = newTAT
+	return Decision{Limit: lim, Allowed: true, Remaining: int(math.Floor(float64(diff) / float64(emission))), ResetAfter: newTAT.Sub(now)}
+}

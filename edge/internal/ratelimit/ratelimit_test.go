@@ -1,0 +1,103 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/internal/redistest"
+)
+
+func randomKey() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var create = Limit{Name: "create", Rate: 10, Burst: 3}
+
+func TestLocalGCRAAllowsTheBurstThenOnePerEmissionInterval(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	g := newLocal(func() time.Time { return now })
+	lim := Limit{Name: "create", Rate: 10, Burst: 20}
+	for i := range 20 {
+		d := g.allow("k", lim)
+		require.True(t, d.Allowed, "request %d of the burst", i+1)
+		require.Equal(t, 19-i, d.Remaining)
+	}
+	d := g.allow("k", lim)
+	require.False(t, d.Allowed)
+	require.Equal(t, 100*time.Millisecond, d.RetryAfter, "one request per 1/rate")
+	require.Equal(t, 2*time.Second, d.ResetAfter, "the bucket refills in burst/rate")
+	now = now.Add(100 * time.Millisecond)
+	require.True(t, g.allow("k", lim).Allowed)
+	require.False(t, g.allow("k", lim).Allowed)
+	require.True(t, g.allow("other", lim).Allowed, "keys have separate buckets")
+}
+
+func TestRedisLimitIsSharedByEdges(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a, err := New(r.URL(), nil)
+	require.NoError(t, err)
+	b, err := New(r.URL(), nil)
+	require.NoError(t, err)
+	ctx, key := context.Background(), randomKey()
+	require.True(t, a.Allow(ctx, key, create).Allowed)
+	require.True(t, b.Allow(ctx, key, create).Allowed)
+	d := a.Allow(ctx, key, create)
+	require.True(t, d.Allowed)
+	require.Zero(t, d.Remaining)
+	require.False(t, d.Fallback)
+	d = b.Allow(ctx, key, create)
+	require.False(t, d.Allowed, "the second edge sees the first one's requests")
+	require.Greater(t, d.RetryAfter, time.Duration(0))
+	require.LessOrEqual(t, d.RetryAfter, 100*time.Millisecond)
+	require.True(t, a.Allow(ctx, key, Limit{Name: "read", Rate: 100, Burst: 100}).Allowed, "reads have their own bucket")
+}
+
+// TestRedisOutageFallsBackToTheLocalLimiter stops Redis mid-test: requests
+// are still decided (never failed), locally, and each such decision counted;
+// once Redis is back and the breaker's cooldown is over, Redis decides again.
+func TestRedisOutageFallsBackToTheLocalLimiter(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	reg := prometheus.NewRegistry()
+	l, err := New(r.URL(), reg)
+	require.NoError(t, err)
+	ctx, key := context.Background(), randomKey()
+	require.False(t, l.Allow(ctx, key, create).Fallback)
+
+	r.Stop()
+	start := time.Now()
+	slow := Limit{Name: "create", Rate: 1, Burst: 3} // refills slower than the outage's first dials take
+	for i := range 3 {
+		d := l.Allow(ctx, key, slow)
+		require.True(t, d.Fallback)
+		require.True(t, d.Allowed, "request %d: the local bucket starts full", i+1)
+	}
+	d := l.Allow(ctx, key, slow)
+	require.True(t, d.Fallback)
+	require.False(t, d.Allowed, "the local limiter still limits")
+	require.Equal(t, 4.0, testutil.ToFloat64(l.fallback))
+	t.Logf("4 decisions during the outage took %s", time.Since(start))
+
+	for !l.breaker.Open() { // enough failures open the breaker: then nothing waits on Redis
+		require.True(t, l.Allow(ctx, key, slow).Fallback)
+	}
+	start = time.Now()
+	for range 100 {
+		l.Allow(ctx, randomKey(), slow)
+	}
+	t.Logf("100 decisions with the breaker open took %s", time.Since(start))
+
+	r.Start()
+	require.Eventually(t, func() bool { return !l.Allow(ctx, randomKey(), create).Fallback },
+		15*time.Second, 100*time.Millisecond, "Redis decides again once it is back")
+}
