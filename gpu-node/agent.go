@@ -170,7 +170,7 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 	var failures int
 	for ctx.Err() == nil && !a.isDraining() {
 		if a.breaker.Open() {
-			sleep(ctx, time.Second) // take no work the engine would fail
+			backoff.Sleep(ctx, time.Second) // take no work the engine would fail
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.PollTimeout)
@@ -209,7 +209,7 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 			failures++
 			d := retryDelay(failures)
 			a.log.WarnContext(ctx, "acquire job", "err", err, "retry_in", d)
-			sleep(ctx, d)
+			backoff.Sleep(ctx, d)
 		default:
 			failures = 0
 		}
@@ -390,7 +390,7 @@ func (a *Agent) push(ctx context.Context, asg *ytcaptionv1.Assignment, seq int, 
 			return context.Cause(ctx)
 		}
 		a.log.WarnContext(ctx, "push segments", "job_id", asg.GetJobId(), "seq", seq, "err", err)
-		sleep(ctx, retryDelay(attempt))
+		backoff.Sleep(ctx, retryDelay(attempt))
 	}
 }
 
@@ -476,7 +476,7 @@ func (a *Agent) complete(ctx context.Context, log *slog.Logger, asg *ytcaptionv1
 			return
 		}
 		log.WarnContext(ctx, "complete job", "err", err, "attempt", attempt)
-		sleep(ctx, retryDelay(attempt))
+		backoff.Sleep(ctx, retryDelay(attempt))
 	}
 }
 
@@ -538,13 +538,4 @@ func permanent(err error) bool {
 // most 30 s, full jitter.
 func retryDelay(attempt int) time.Duration {
 	return backoff.Full(attempt, 200*time.Millisecond, 30*time.Second)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/internal/backoff"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -71,7 +72,7 @@ func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptio
 	case a != nil:
 		return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{Assignment: a}), nil
 	case req.Msg.GetPrefetch():
-		sleep(ctx, 20*time.Millisecond) // nothing to prefetch: answer empty soon, so the idle poll follows
+		backoff.Sleep(ctx, 20*time.Millisecond) // nothing to prefetch: answer empty soon, so the idle poll follows
 	default:
 		f.finish()   // the agent is back for more: its jobs are fully handled
 		<-ctx.Done() // nothing more: hold the poll like core does

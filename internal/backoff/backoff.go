@@ -1,11 +1,13 @@
-// Package backoff is ytcaption's one retry delay: capped exponential backoff
-// with full jitter. Full jitter (a uniform draw from zero to the cap of the
-// attempt) spreads the retries of many clients that failed together — a fleet
-// of gpu-nodes after a core restart, jobs after a YouTube outage — the most
-// evenly, so they do not come back in step.
+// Package backoff is ytcaption's one retry delay — capped exponential
+// backoff with full jitter — and the context-aware wait for it. Full jitter (a
+// uniform draw from zero to the attempt's cap) spreads the retries of many
+// clients that failed together — a fleet of gpu-nodes after a core restart,
+// jobs after a YouTube outage — the most evenly, so they do not come back in
+// step.
 package backoff
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -18,4 +20,14 @@ func Full(attempt int, base, limit time.Duration) time.Duration {
 		d = limit
 	}
 	return rand.N(d) + 1
+}
+
+// Sleep waits for d or until ctx ends, whichever comes first.
+func Sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/backoff"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -44,15 +45,6 @@ func (s *WorkerService) refuse(ctx context.Context, err error) error {
 // node prefetching its next job may take it. Idle nodes are woken within
 // milliseconds, so this only matters when every node is busy.
 const prefetchGrace = 250 * time.Millisecond
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
 
 // pollWindow is how long a long-poll may wait: until shortly before the
 // client's deadline, so the empty answer reaches it before it gives up.
@@ -107,7 +99,7 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 		case <-woken:
 			if grace > 0 {
 				// Give idle nodes the grace period to take the new job first.
-				sleepCtx(ctx, grace)
+				backoff.Sleep(ctx, grace)
 			}
 		case <-fallback.C:
 		case <-window.C:
