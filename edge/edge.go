@@ -18,6 +18,8 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
+	"github.com/ytcaption/ytcaption/edge/internal/redisx"
+	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/edge/internal/rest"
 )
 
@@ -61,12 +63,15 @@ func New(cfg Config) (*Edge, error) {
 	core := coreclient.New(cfg.CoreURL, cfg.ServiceToken)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	limiter, err := ratelimit.New(cfg.RedisURL, reg)
+	rdb, redisBreaker, err := redisx.Open(cfg.RedisURL, reg)
 	if err != nil {
 		return nil, fmt.Errorf("edge: redis url: %w", err)
 	}
-	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes}, core,
-		auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second), limiter, reg)
+	limiter := ratelimit.New(rdb, redisBreaker, reg)
+	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes}, rest.Deps{
+		Core: core, Keys: auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second),
+		Limiter: limiter, Replays: replay.New(rdb, redisBreaker), Registry: reg,
+	})
 	return &Edge{cfg: cfg, log: cfg.Logger, app: app}, nil
 }
 

@@ -36,6 +36,8 @@ type fakeCore struct {
 	authCalls atomic.Int64
 	authDown  atomic.Bool
 	slow      chan struct{} // GetJob waits on it when set
+	gate      chan struct{} // CreateJob waits on it when set, after a send on atGate
+	atGate    chan struct{}
 	lastUser  string
 }
 
@@ -93,6 +95,10 @@ func (f *fakeCore) find(user, id string) (*ytcaptionv1.Job, error) {
 
 func (f *fakeCore) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
 	u := f.user(req.Header())
+	if f.gate != nil {
+		f.atGate <- struct{}{}
+		<-f.gate
+	}
 	if !strings.HasPrefix(req.Msg.GetUrl(), "http") {
 		return nil, coded(connect.CodeInvalidArgument, "invalid_url", "only http and https URLs are supported")
 	}
@@ -194,10 +200,19 @@ func startWith(t *testing.T, redisURL string) harness {
 
 func (h harness) do(method, path, key, body string) (*http.Response, []byte) {
 	h.t.Helper()
+	return h.doWith(method, path, key, body, nil)
+}
+
+// doWith sends a request with extra headers.
+func (h harness) doWith(method, path, key, body string, header map[string]string) (*http.Response, []byte) {
+	h.t.Helper()
 	req, err := http.NewRequest(method, h.base+path, strings.NewReader(body))
 	require.NoError(h.t, err)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(h.t, err)

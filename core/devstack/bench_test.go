@@ -48,7 +48,7 @@ func BenchmarkPipelineOverhead(b *testing.B) {
 			}
 		}
 
-		s, _ := startStack(b, "yt-dlp")
+		s := startStack(b, "yt-dlp")
 		c := client{t: b, base: s.EdgeURL, key: s.APIKey}
 		start := time.Now()
 		var ids []string

@@ -23,6 +23,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
+	"github.com/ytcaption/ytcaption/internal/redistest"
 	"github.com/ytcaption/ytcaption/internal/wer"
 )
 
@@ -125,11 +126,19 @@ func errorCode(t *testing.T, b []byte) string {
 	return e.Error.Code
 }
 
-// startStack runs the whole dev stack on free ports against a fresh database
-// and bucket, and stops it when the test ends.
-func startStack(t testing.TB, ytdlp string) (Stack, string) {
+// testStack is a running dev stack with handles on what tests reach into.
+type testStack struct {
+	Stack
+	DBURL string
+	Redis *redistest.Server // the edge's, private to the test
+}
+
+// startStack runs the whole dev stack on free ports against a fresh database,
+// bucket and Redis, and stops it when the test ends.
+func startStack(t testing.TB, ytdlp string) testStack {
 	t.Helper()
 	minio := miniotest.Start(t)
+	rds := redistest.Start(t)
 	dbURL := pgtest.URL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan Stack, 1)
@@ -140,6 +149,7 @@ func startStack(t testing.TB, ytdlp string) (Stack, string) {
 		S3Bucket:         fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
 		MaxDownloadBytes: maxDownload,
 		YtDlpBinary:      ytdlp,
+		RedisURL:         rds.URL(),
 		Lease:            6 * time.Second, HeartbeatInterval: 2 * time.Second,
 	}
 	go func() { done <- Run(ctx, cfg, func(s Stack) { started <- s }) }()
@@ -154,13 +164,13 @@ func startStack(t testing.TB, ytdlp string) (Stack, string) {
 	})
 	select {
 	case s := <-started:
-		return s, dbURL
+		return testStack{Stack: s, DBURL: dbURL, Redis: rds}
 	case err := <-done:
 		t.Fatalf("stack exited: %v", err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("stack did not start within 60 s")
 	}
-	return Stack{}, ""
+	return testStack{}
 }
 
 // mediaServer serves test media on loopback, as a user's own web server would.
@@ -240,7 +250,8 @@ func ffmpeg(t testing.TB, args ...string) {
 func TestEndToEnd(t *testing.T) {
 	media, refs := mediaServer(t)
 	ytdlp, argv := fakeYtDlp(t)
-	stack, dbURL := startStack(t, ytdlp)
+	ts := startStack(t, ytdlp)
+	stack, dbURL := ts.Stack, ts.DBURL
 	api := client{t: t, base: stack.EdgeURL, key: stack.APIKey}
 
 	t.Run("auth", func(t *testing.T) {

@@ -20,6 +20,7 @@ var connectCodes = map[string]connect.Code{
 	job.CodeUnauthorized:    connect.CodeUnauthenticated,
 	job.CodeForbidden:       connect.CodePermissionDenied,
 	job.CodeConflict:        connect.CodeFailedPrecondition,
+	job.CodeIdempotencyKey:  connect.CodeFailedPrecondition,
 	job.CodeNotReady:        connect.CodeFailedPrecondition,
 	job.CodeLeaseLost:       connect.CodeFailedPrecondition,
 	job.CodeUnavailable:     connect.CodeUnavailable,

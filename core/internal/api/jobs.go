@@ -17,6 +17,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/render"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/idempotency"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -53,20 +54,27 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		err = job.Errorf(job.CodeInvalidArgument, "engine %q is not a valid engine name", m.GetEngine())
 	case !nameRE.MatchString(m.GetModel()):
 		err = job.Errorf(job.CodeInvalidArgument, "model %q is not a valid model name", m.GetModel())
+	case m.GetIdempotencyKey() != "" && !idempotency.ValidKey(m.GetIdempotencyKey()):
+		err = job.Errorf(job.CodeInvalidArgument, "an idempotency key is 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
 	}
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	j, err := s.store.CreateJob(ctx, store.NewJob{
+	j, replayed, err := s.store.CreateJobOnce(ctx, store.NewJob{
 		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), MaxAttempts: s.maxAttempts,
+		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m),
 	})
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	s.bus.JobQueued(ctx)
-	s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
-	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: jobToProto(j)}), nil
+	if replayed {
+		s.log.InfoContext(ctx, "job request replayed", "job_id", j.ID)
+	} else {
+		s.bus.JobQueued(ctx)
+		s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
+	}
+	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: jobToProto(j), Replayed: replayed}), nil
 }
 
 // checkLiteralAddress refuses a URL whose host is an IP address the fetcher

@@ -154,9 +154,10 @@ const (
 	CodeNotFound        = "not_found"
 	CodeUnauthorized    = "unauthorized"
 	CodeForbidden       = "forbidden"
-	CodeConflict        = "conflict"             // the job is not in a state that allows the call
-	CodeNotReady        = "transcript_not_ready" // the job has no transcript yet
-	CodeLeaseLost       = "lease_lost"           // a worker's epoch is stale or its lease expired
+	CodeConflict        = "conflict"                 // the job is not in a state that allows the call
+	CodeIdempotencyKey  = "idempotency_key_mismatch" // the key was used with other parameters
+	CodeNotReady        = "transcript_not_ready"     // the job has no transcript yet
+	CodeLeaseLost       = "lease_lost"               // a worker's epoch is stale or its lease expired
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
 

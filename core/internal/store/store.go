@@ -5,6 +5,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
@@ -121,6 +122,10 @@ type NewJob struct {
 	SourceKind                job.SourceKind
 	Language, Engine, Model   string
 	MaxAttempts               int // 0 means 3
+	// IdempotencyKey, when set, makes the creation happen once per user and
+	// key; Fingerprint identifies the request's parameters.
+	IdempotencyKey string
+	Fingerprint    []byte
 }
 
 const jobColumns = `id, user_id, status, url, canonical_url, source_kind, language, engine, model,
@@ -170,21 +175,65 @@ func ms(d time.Duration) int64 { return d.Milliseconds() }
 
 // CreateJob inserts a queued job.
 func (s *Store) CreateJob(ctx context.Context, n NewJob) (job.Job, error) {
+	j, _, err := s.CreateJobOnce(ctx, n)
+	return j, err
+}
+
+// CreateJobOnce creates a job, once per n.IdempotencyKey: a request repeating
+// an earlier one's key and fingerprint gets the earlier job and replayed=true;
+// the key with another fingerprint fails with idempotency_key_mismatch. The
+// key is recorded in the job's transaction, so concurrent duplicates wait for
+// the first and then replay it: exactly one job, whatever the timing.
+func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replayed bool, err error) {
 	if n.MaxAttempts <= 0 {
 		n.MaxAttempts = 3
 	}
 	if n.Language == "" {
 		n.Language = "auto"
 	}
-	j, err := scanJob(s.pool.QueryRow(ctx, `
-		INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		RETURNING `+jobColumns,
-		n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts))
+	err = s.inTx(ctx, "create job", func(tx pgx.Tx) error {
+		if n.IdempotencyKey != "" {
+			// A concurrent insert of the same key makes this one wait for its
+			// transaction; the SELECT after it, a new statement, then sees it.
+			tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)
+				ON CONFLICT (user_id, key) DO NOTHING`, n.UserID, n.IdempotencyKey, n.Fingerprint)
+			if err != nil {
+				return fmt.Errorf("idempotency key: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				var prior []byte
+				var priorJob string
+				if err := tx.QueryRow(ctx, `SELECT fingerprint, job_id::text FROM idempotency_keys WHERE user_id = $1 AND key = $2`,
+					n.UserID, n.IdempotencyKey).Scan(&prior, &priorJob); err != nil {
+					return fmt.Errorf("idempotency key: %w", err)
+				}
+				if !bytes.Equal(prior, n.Fingerprint) {
+					return job.Errorf(job.CodeIdempotencyKey, "this Idempotency-Key was used with different parameters")
+				}
+				replayed = true
+				j, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, priorJob))
+				return err
+			}
+		}
+		j, err = scanJob(tx.QueryRow(ctx, `
+			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			RETURNING `+jobColumns,
+			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts))
+		if err != nil || n.IdempotencyKey == "" {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET job_id = $3 WHERE user_id = $1 AND key = $2`, n.UserID, n.IdempotencyKey, j.ID)
+		return err
+	})
 	if err != nil {
-		return job.Job{}, fmt.Errorf("create job: %w", err)
+		var je *job.Error
+		if errors.As(err, &je) {
+			return job.Job{}, false, err
+		}
+		return job.Job{}, false, fmt.Errorf("create job: %w", err)
 	}
-	return j, nil
+	return j, replayed, nil
 }
 
 // GetJob returns a job. With userID set, another user's job is not found.

@@ -5,8 +5,9 @@
 // copy, as Envoy and Kong do — and every such decision is counted in
 // ytcaption_edge_ratelimit_fallback_total.
 //
-// A circuit breaker around Redis keeps an outage from costing each request a
-// connection timeout: while it is open the local limiter answers at once.
+// The edge's circuit breaker around Redis keeps an outage from costing each
+// request a connection timeout: while it is open the local limiter answers at
+// once.
 package ratelimit
 
 import (
@@ -48,11 +49,12 @@ type Limiter struct {
 	timeout  time.Duration
 }
 
-// New returns a limiter on the Redis at url ("redis://host:port/db"); an
-// empty url limits in process only. Metrics go to reg (nil: not exported).
-func New(url string, reg prometheus.Registerer) (*Limiter, error) {
+// New returns a limiter on rdb (nil: in process only), guarded by br, the
+// edge's Redis circuit breaker. Metrics go to reg (nil: not exported).
+func New(rdb *redis.Client, br *breaker.Breaker, reg prometheus.Registerer) *Limiter {
 	l := &Limiter{
 		local:   newLocal(time.Now),
+		breaker: br,
 		timeout: 250 * time.Millisecond,
 		fallback: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ytcaption_edge_ratelimit_fallback_total",
@@ -62,29 +64,11 @@ func New(url string, reg prometheus.Registerer) (*Limiter, error) {
 	if reg != nil {
 		reg.MustRegister(l.fallback)
 	}
-	// A short cooldown: Redis is back in seconds after a restart or failover.
-	l.breaker = breaker.New(reg, "redis", breaker.Config{Cooldown: 5 * time.Second})
-	if url == "" {
-		return l, nil
+	if rdb != nil {
+		l.redis = redis_rate.NewLimiter(rdb)
 	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, err
-	}
-	// Short timeouts: a slow Redis must not make every request slow.
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
-	opts.MaxRetries, opts.DialerRetries = 0, 1
-	l.redis = redis_rate.NewLimiter(redis.NewClient(opts))
-	return l, nil
+	return l
 }
-
-// quiet drops go-redis's own log lines: during an outage it would print one
-// per request, and the fallback counter and breaker gauge already tell.
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
-func init() { redis.SetLogger(quiet{}) }
 
 // Allow takes one request from key's bucket for lim.
 func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/edge/internal/redisx"
 	"github.com/ytcaption/ytcaption/internal/redistest"
 )
 
@@ -21,6 +22,14 @@ func randomKey() string {
 }
 
 var create = Limit{Name: "create", Rate: 10, Burst: 3}
+
+// open is a limiter on the Redis at url, as an edge makes it.
+func open(t *testing.T, url string, reg prometheus.Registerer) *Limiter {
+	t.Helper()
+	rdb, br, err := redisx.Open(url, reg)
+	require.NoError(t, err)
+	return New(rdb, br, reg)
+}
 
 func TestLocalGCRAAllowsTheBurstThenOnePerEmissionInterval(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
@@ -44,10 +53,7 @@ func TestLocalGCRAAllowsTheBurstThenOnePerEmissionInterval(t *testing.T) {
 func TestRedisLimitIsSharedByEdges(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
-	a, err := New(r.URL(), nil)
-	require.NoError(t, err)
-	b, err := New(r.URL(), nil)
-	require.NoError(t, err)
+	a, b := open(t, r.URL(), nil), open(t, r.URL(), nil)
 	ctx, key := context.Background(), randomKey()
 	require.True(t, a.Allow(ctx, key, create).Allowed)
 	require.True(t, b.Allow(ctx, key, create).Allowed)
@@ -69,8 +75,7 @@ func TestRedisOutageFallsBackToTheLocalLimiter(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
 	reg := prometheus.NewRegistry()
-	l, err := New(r.URL(), reg)
-	require.NoError(t, err)
+	l := open(t, r.URL(), reg)
 	ctx, key := context.Background(), randomKey()
 	require.False(t, l.Allow(ctx, key, create).Fallback)
 

@@ -49,6 +49,12 @@ var byConnectCode = map[connect.Code]struct {
 	connect.CodeCanceled:           {http.StatusServiceUnavailable, "unavailable"},
 }
 
+// statusByCode refines the status for core codes that HTTP says more
+// precisely than Connect can.
+var statusByCode = map[string]int{
+	"idempotency_key_mismatch": http.StatusUnprocessableEntity, // IETF Idempotency-Key draft
+}
+
 // fromConnect is the one mapping of core's errors to REST errors: the status
 // from the Connect code, the code from core's ErrorDetail when it sent one.
 func fromConnect(err error) *apiError {
@@ -67,6 +73,9 @@ func fromConnect(err error) *apiError {
 				e.code = ed.GetCode()
 			}
 		}
+	}
+	if st, ok := statusByCode[e.code]; ok {
+		e.status = st
 	}
 	if ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeCanceled {
 		e.message = "the service is temporarily unavailable; retry shortly"

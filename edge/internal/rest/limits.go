@@ -46,7 +46,7 @@ func bucket(c *fiber.Ctx, p auth.Principal) ratelimit.Limit {
 func (s *server) limit(c *fiber.Ctx) error {
 	p := c.Locals(principalKey{}).(auth.Principal)
 	lim := bucket(c, p)
-	d := s.limiter.Allow(c.UserContext(), p.KeyID, lim)
+	d := s.Limiter.Allow(c.UserContext(), p.KeyID, lim)
 	window := int(math.Ceil(float64(lim.Burst) / float64(lim.Rate)))
 	c.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", lim.Name, lim.Burst, window))
 	c.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", lim.Name, max(d.Remaining, 0), seconds(d.ResetAfter)))

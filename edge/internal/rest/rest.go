@@ -25,6 +25,8 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
+	"github.com/ytcaption/ytcaption/edge/internal/replay"
+	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -36,12 +38,19 @@ type Config struct {
 	CallTimeout  time.Duration // per call to core; default 30 s
 }
 
+// Deps are what the API stands on.
+type Deps struct {
+	Core     coreclient.Clients
+	Keys     *auth.Cache
+	Limiter  *ratelimit.Limiter
+	Replays  *replay.Store
+	Registry *prometheus.Registry // the API's metrics are registered here
+}
+
 type server struct {
+	Deps
 	log     *slog.Logger
 	cfg     Config
-	core    coreclient.Clients
-	auth    *auth.Cache
-	limiter *ratelimit.Limiter
 	metrics *metrics
 }
 
@@ -50,8 +59,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-// New returns the Fiber app serving the REST API, with its metrics on reg.
-func New(log *slog.Logger, cfg Config, core coreclient.Clients, keys *auth.Cache, limiter *ratelimit.Limiter, reg *prometheus.Registry) *fiber.App {
+// New returns the Fiber app serving the REST API.
+func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
+	reg := d.Registry
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -68,7 +78,7 @@ func New(log *slog.Logger, cfg Config, core coreclient.Clients, keys *auth.Cache
 		}, []string{"route", "method"}),
 	}
 	reg.MustRegister(m.requests, m.duration)
-	s := &server{log: log, cfg: cfg, core: core, auth: keys, limiter: limiter, metrics: m}
+	s := &server{Deps: d, log: log, cfg: cfg, metrics: m}
 
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -119,7 +129,7 @@ func (s *server) ready(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.core.HTTP.Do(req)
+	resp, err := s.Core.HTTP.Do(req)
 	if err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -140,7 +150,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if key == "" {
 		return newError(http.StatusUnauthorized, "unauthorized", "send your API key as \"Authorization: Bearer <key>\"")
 	}
-	p, err := s.auth.Lookup(c.UserContext(), key)
+	p, err := s.Keys.Lookup(c.UserContext(), key)
 	switch {
 	case errors.Is(err, auth.ErrUnauthorized):
 		return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid")
@@ -198,19 +208,52 @@ func (s *server) createJob(c *fiber.Ctx) error {
 	if strings.TrimSpace(b.URL) == "" {
 		return newError(http.StatusBadRequest, "invalid_url", "\"url\" is required")
 	}
-	ctx, cancel, req := call(s, c, &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model})
+	key := strings.Clone(c.Get("Idempotency-Key"))
+	if key != "" && !idempotency.ValidKey(key) {
+		return newError(http.StatusBadRequest, "invalid_idempotency_key",
+			fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen))
+	}
+	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, IdempotencyKey: key}
+	var lock *replay.Lock
+	if key != "" {
+		fp := idempotency.Fingerprint(msg)
+		out, stored, l := s.Replays.Begin(c.UserContext(), c.Locals(principalKey{}).(auth.Principal).UserID, key, fp)
+		switch out {
+		case replay.Replay:
+			c.Set("Idempotent-Replayed", "true")
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Status(stored.Status).Send(stored.Body)
+		case replay.Mismatch:
+			return newError(http.StatusUnprocessableEntity, "idempotency_key_mismatch", "this Idempotency-Key was used with different parameters")
+		case replay.InUse:
+			return newError(http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed; retry shortly")
+		}
+		lock = l
+	}
+	ctx, cancel, req := call(s, c, msg)
 	defer cancel()
-	resp, err := s.core.Jobs.CreateJob(ctx, req)
+	resp, err := s.Core.Jobs.CreateJob(ctx, req)
 	if err != nil {
+		lock.Finish(ctx, nil) // a failure is not stored: the client may retry
 		return err
 	}
-	return c.Status(http.StatusAccepted).JSON(toJSON(resp.Msg.GetJob()))
+	body, err := json.Marshal(toJSON(resp.Msg.GetJob()))
+	if err != nil {
+		lock.Finish(ctx, nil)
+		return err
+	}
+	lock.Finish(ctx, &replay.Response{Fingerprint: idempotency.Fingerprint(msg), Status: http.StatusAccepted, Body: body})
+	if resp.Msg.GetReplayed() {
+		c.Set("Idempotent-Replayed", "true") // core remembered the key: Redis had lost its copy
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(http.StatusAccepted).Send(body)
 }
 
 func (s *server) getJob(c *fiber.Ctx) error {
 	ctx, cancel, req := call(s, c, &ytcaptionv1.GetJobRequest{Id: strings.Clone(c.Params("id"))})
 	defer cancel()
-	resp, err := s.core.Jobs.GetJob(ctx, req)
+	resp, err := s.Core.Jobs.GetJob(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -228,7 +271,7 @@ func (s *server) listJobs(c *fiber.Ctx) error {
 	}
 	ctx, cancel, req := call(s, c, &ytcaptionv1.ListJobsRequest{PageSize: int32(limit), PageToken: strings.Clone(c.Query("cursor"))})
 	defer cancel()
-	resp, err := s.core.Jobs.ListJobs(ctx, req)
+	resp, err := s.Core.Jobs.ListJobs(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -245,7 +288,7 @@ func (s *server) listJobs(c *fiber.Ctx) error {
 func (s *server) cancelJob(c *fiber.Ctx) error {
 	ctx, cancel, req := call(s, c, &ytcaptionv1.CancelJobRequest{Id: strings.Clone(c.Params("id"))})
 	defer cancel()
-	resp, err := s.core.Jobs.CancelJob(ctx, req)
+	resp, err := s.Core.Jobs.CancelJob(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -267,7 +310,7 @@ func (s *server) transcript(c *fiber.Ctx) error {
 	}
 	ctx, cancel, req := call(s, c, &ytcaptionv1.GetTranscriptRequest{Id: strings.Clone(c.Params("id")), Format: f})
 	defer cancel()
-	resp, err := s.core.Jobs.GetTranscript(ctx, req)
+	resp, err := s.Core.Jobs.GetTranscript(ctx, req)
 	if err != nil {
 		return err
 	}

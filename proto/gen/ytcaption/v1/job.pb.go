@@ -624,11 +624,15 @@ type CreateJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Url   string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	// ISO 639-1 code or "auto"; empty means "auto".
-	Language      string `protobuf:"bytes,2,opt,name=language,proto3" json:"language,omitempty"`
-	Engine        string `protobuf:"bytes,3,opt,name=engine,proto3" json:"engine,omitempty"`
-	Model         string `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Language string `protobuf:"bytes,2,opt,name=language,proto3" json:"language,omitempty"`
+	Engine   string `protobuf:"bytes,3,opt,name=engine,proto3" json:"engine,omitempty"`
+	Model    string `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
+	// A client's Idempotency-Key (1-255 printable ASCII characters). The same
+	// key with the same parameters returns the job the first request created;
+	// with other parameters it fails with idempotency_key_mismatch.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateJobRequest) Reset() {
@@ -689,9 +693,18 @@ func (x *CreateJobRequest) GetModel() string {
 	return ""
 }
 
+func (x *CreateJobRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 type CreateJobResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The job was created by an earlier request with the same idempotency key.
+	Replayed      bool `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,6 +744,13 @@ func (x *CreateJobResponse) GetJob() *Job {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *CreateJobResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
 }
 
 type GetJobRequest struct {
@@ -1261,14 +1281,16 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
 	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12 \n" +
-	"\vprobability\x18\x04 \x01(\x02R\vprobability\"n\n" +
+	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\x97\x01\n" +
 	"\x10CreateJobRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x16\n" +
 	"\x06engine\x18\x03 \x01(\tR\x06engine\x12\x14\n" +
-	"\x05model\x18\x04 \x01(\tR\x05model\"8\n" +
+	"\x05model\x18\x04 \x01(\tR\x05model\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"T\n" +
 	"\x11CreateJobResponse\x12#\n" +
-	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\x1f\n" +
+	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"\x1f\n" +
 	"\rGetJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"5\n" +
 	"\x0eGetJobResponse\x12#\n" +
