@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,6 +135,7 @@ func (s *JobService) CancelJob(ctx context.Context, req *connect.Request[ytcapti
 		// is, so the engine or download stops now.
 		s.bus.JobCancelled(ctx, j.ID)
 	}
+	s.bus.JobChanged(ctx, j.ID)
 	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: jobToProto(j)}), nil
 }
 
@@ -189,11 +192,22 @@ func (s *JobService) WatchJob(ctx context.Context, req *connect.Request[ytcaptio
 		epoch   int64 = -1
 		lastSeq       = -1
 	)
-	tick := time.NewTicker(s.watchPoll)
+	if after := req.Msg.GetAfter(); after != "" {
+		e, q, ok := parseCursor(after)
+		if !ok {
+			return toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "after: %q is not a cursor from this stream", after))
+		}
+		epoch, lastSeq = e, q
+	}
+	id := req.Msg.GetId()
+	tick := time.NewTicker(s.watchPoll) // the fallback when a wake-up is lost
 	defer tick.Stop()
 	for {
-		j, err := s.store.GetJob(ctx, userID(ctx), req.Msg.GetId())
+		// Take the wake-up before reading, so a change in between still wakes us.
+		changed, release := s.bus.Changed.Wait(id)
+		j, err := s.store.GetJob(ctx, userID(ctx), id)
 		if err != nil {
+			release()
 			return toConnectError(ctx, s.log, err)
 		}
 		if j.Epoch != epoch {
@@ -201,6 +215,7 @@ func (s *JobService) WatchJob(ctx context.Context, req *connect.Request[ytcaptio
 		}
 		segs, err := s.store.Segments(ctx, j.ID, j.Epoch, lastSeq)
 		if err != nil {
+			release()
 			return toConnectError(ctx, s.log, err)
 		}
 		p := jobToProto(j)
@@ -210,20 +225,38 @@ func (s *JobService) WatchJob(ctx context.Context, req *connect.Request[ytcaptio
 				msg.Segments = append(msg.Segments, segmentToProto(sg))
 				lastSeq = sg.Seq
 			}
+			msg.Cursor = fmt.Sprintf("%d:%d", epoch, lastSeq)
 			if err := stream.Send(msg); err != nil {
+				release()
 				return err
 			}
 			last = p
 		}
 		if j.Status.Terminal() {
+			release()
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+		case <-changed:
 		case <-tick.C:
 		}
+		release()
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
+}
+
+// parseCursor reads "<epoch>:<seq>".
+func parseCursor(c string) (epoch int64, seq int, ok bool) {
+	e, q, found := strings.Cut(c, ":")
+	ep, err1 := strconv.ParseInt(e, 10, 64)
+	sq, err2 := strconv.Atoi(q)
+	if !found || err1 != nil || err2 != nil || ep < 0 || sq < -1 {
+		return 0, 0, false
+	}
+	return ep, sq, true
 }
 
 func sameJob(a, b *ytcaptionv1.Job) bool {

@@ -175,6 +175,7 @@ func (s *WorkerService) PushSegments(ctx context.Context, req *connect.Request[y
 	if err != nil {
 		return nil, s.refuse(ctx, err)
 	}
+	s.bus.JobChanged(ctx, req.Msg.GetJobId()) // live event streams show the segments now
 	return connect.NewResponse(&ytcaptionv1.PushSegmentsResponse{Cancel: cancel}), nil
 }
 
@@ -186,6 +187,7 @@ func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[yt
 	}
 	if done {
 		s.metrics.succeeded.Inc()
+		s.bus.JobChanged(ctx, m.GetJobId())
 	}
 	s.log.InfoContext(ctx, "job succeeded", "job_id", m.GetJobId(), "epoch", m.GetEpoch())
 	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{}), nil
@@ -204,6 +206,7 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 	if st == job.StatusReady {
 		s.bus.JobReady(ctx)
 	}
+	s.bus.JobChanged(ctx, m.GetJobId())
 	s.log.InfoContext(ctx, "job attempt failed", "job_id", m.GetJobId(), "epoch", m.GetEpoch(), "code", code, "status", string(st))
 	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
 }

@@ -24,6 +24,7 @@ type Bus struct {
 	Queued  *Signal // a job was queued or requeued for download
 	Ready   *Signal // a job became ready for a gpu-node
 	Cancels *Keyed  // a held job was cancelled, by id
+	Changed *Keyed  // a job's status, progress or transcript changed, by id (for watchers)
 
 	pool     *pgxpool.Pool // nil: in-process only
 	instance string
@@ -32,7 +33,7 @@ type Bus struct {
 
 // NewBus returns a bus. With a nil pool it works inside this process only.
 func NewBus(log *slog.Logger, pool *pgxpool.Pool, instance string) *Bus {
-	return &Bus{Queued: NewSignal(), Ready: NewSignal(), Cancels: NewKeyed(), pool: pool, instance: instance, log: log}
+	return &Bus{Queued: NewSignal(), Ready: NewSignal(), Cancels: NewKeyed(), Changed: NewKeyed(), pool: pool, instance: instance, log: log}
 }
 
 // Event kinds on the wire: "<kind>:<instance>[:<job id>]".
@@ -40,6 +41,7 @@ const (
 	kindQueued    = "queued"
 	kindReady     = "ready"
 	kindCancelled = "cancelled"
+	kindChanged   = "changed"
 )
 
 // JobQueued announces a queued job.
@@ -58,6 +60,12 @@ func (b *Bus) JobReady(ctx context.Context) {
 func (b *Bus) JobCancelled(ctx context.Context, id string) {
 	b.Cancels.Notify(id)
 	b.publish(ctx, kindCancelled, id)
+}
+
+// JobChanged wakes whoever watches the job, here and on other replicas.
+func (b *Bus) JobChanged(ctx context.Context, id string) {
+	b.Changed.Notify(id)
+	b.publish(ctx, kindChanged, id)
 }
 
 func (b *Bus) publish(ctx context.Context, kind, id string) {
@@ -89,6 +97,8 @@ func (b *Bus) deliver(payload string) {
 		b.Ready.Notify()
 	case kindCancelled:
 		b.Cancels.Notify(id)
+	case kindChanged:
+		b.Changed.Notify(id)
 	}
 }
 

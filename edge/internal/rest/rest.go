@@ -99,6 +99,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Get("/jobs/:id", s.getJob)
 	v1.Delete("/jobs/:id", s.cancelJob)
 	v1.Get("/jobs/:id/transcript", s.transcript)
+	v1.Get("/jobs/:id/events", s.events)
 	return app
 }
 

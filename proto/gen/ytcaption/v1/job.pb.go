@@ -1141,8 +1141,12 @@ func (x *GetTranscriptResponse) GetContent() []byte {
 }
 
 type WatchJobRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Resume after this cursor (a WatchJobResponse.cursor seen before): only
+	// later segments of the same attempt are sent. A job retried since then
+	// sends its new attempt's segments from the start.
+	After         string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1184,11 +1188,20 @@ func (x *WatchJobRequest) GetId() string {
 	return ""
 }
 
+func (x *WatchJobRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
 type WatchJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	// Segments that arrived since the previous message, in order.
-	Segments      []*Segment `protobuf:"bytes,2,rep,name=segments,proto3" json:"segments,omitempty"`
+	Segments []*Segment `protobuf:"bytes,2,rep,name=segments,proto3" json:"segments,omitempty"`
+	// Where this message leaves the stream: "<epoch>:<last segment seq>".
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1248,13 @@ func (x *WatchJobResponse) GetSegments() []*Segment {
 		return x.Segments
 	}
 	return nil
+}
+
+func (x *WatchJobResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
 }
 
 var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
@@ -1311,12 +1331,14 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x06format\x18\x02 \x01(\x0e2\x1e.ytcaption.v1.TranscriptFormatR\x06format\"T\n" +
 	"\x15GetTranscriptResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent\"!\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"7\n" +
 	"\x0fWatchJobRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"j\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\"\x82\x01\n" +
 	"\x10WatchJobResponse\x12#\n" +
 	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\x121\n" +
-	"\bsegments\x18\x02 \x03(\v2\x15.ytcaption.v1.SegmentR\bsegments*\xd8\x01\n" +
+	"\bsegments\x18\x02 \x03(\v2\x15.ytcaption.v1.SegmentR\bsegments\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor*\xd8\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATUS_QUEUED\x10\x01\x12\x1a\n" +

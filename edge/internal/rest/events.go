@@ -1,0 +1,139 @@
+package rest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ytcaption/ytcaption/edge/internal/auth"
+	"github.com/ytcaption/ytcaption/internal/svcauth"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// keepAlive is how often an idle event stream sends a comment, so proxies
+// and load balancers do not close it.
+const keepAlive = 15 * time.Second
+
+type wordJSON struct {
+	StartMS     int64   `json:"start_ms"`
+	EndMS       int64   `json:"end_ms"`
+	Text        string  `json:"text"`
+	Probability float32 `json:"probability,omitempty"`
+}
+
+type segmentJSON struct {
+	Seq     int32      `json:"seq"`
+	StartMS int64      `json:"start_ms"`
+	EndMS   int64      `json:"end_ms"`
+	Text    string     `json:"text"`
+	Words   []wordJSON `json:"words,omitempty"`
+}
+
+// events streams a job as Server-Sent Events: "job" events carry the job
+// (status, progress) whenever it changes, "segment" events each transcript
+// segment as the gpu-node produces it. Every event's id is a cursor; a client
+// reconnecting with Last-Event-ID continues after it, with no segment missed
+// or repeated. The stream ends after the job's terminal "job" event.
+func (s *server) events(c *fiber.Ctx) error {
+	after := strings.Clone(c.Get("Last-Event-ID"))
+	if after == "" {
+		after = strings.Clone(c.Query("last_event_id")) // for clients that cannot set headers
+	}
+	// The stream outlives this handler (fasthttp writes it afterwards): it
+	// gets its own context, ended when the client goes away or core ends it.
+	ctx, cancel := context.WithCancel(context.Background())
+	req := connect.NewRequest(&ytcaptionv1.WatchJobRequest{Id: strings.Clone(c.Params("id")), After: after})
+	req.Header().Set(svcauth.UserHeader, c.Locals(principalKey{}).(auth.Principal).UserID)
+	stream, err := s.Core.Jobs.WatchJob(ctx, req)
+	if err != nil {
+		cancel()
+		return err
+	}
+	// The first message answers the HTTP question (does the job exist, is it
+	// the caller's?) before the 200 and the stream begin.
+	if !stream.Receive() {
+		err := stream.Err()
+		stream.Close()
+		cancel()
+		if err == nil {
+			err = connect.NewError(connect.CodeUnavailable, fmt.Errorf("the event stream ended at once"))
+		}
+		return err
+	}
+	first := stream.Msg()
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
+		defer cancel()
+		defer stream.Close()
+		msgs := make(chan *ytcaptionv1.WatchJobResponse)
+		go func() {
+			defer close(msgs)
+			for stream.Receive() {
+				select {
+				case msgs <- stream.Msg():
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		tick := time.NewTicker(keepAlive)
+		defer tick.Stop()
+		for m := first; ; {
+			if m != nil {
+				if err := writeEvents(w, m); err != nil {
+					return // the client went away
+				}
+			}
+			select {
+			case next, ok := <-msgs:
+				if !ok {
+					return // core ended the stream: the job is terminal (or core is going away)
+				}
+				m = next
+			case <-tick.C:
+				m = nil
+				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			}
+		}
+	}))
+	return nil
+}
+
+// writeEvents writes one core message as SSE events — its segments, then the
+// job — and flushes them to the client.
+func writeEvents(w *bufio.Writer, m *ytcaptionv1.WatchJobResponse) error {
+	epoch, _, _ := strings.Cut(m.GetCursor(), ":")
+	for _, sg := range m.GetSegments() {
+		out := segmentJSON{Seq: sg.GetSeq(), StartMS: sg.GetStartMs(), EndMS: sg.GetEndMs(), Text: sg.GetText()}
+		for _, wd := range sg.GetWords() {
+			out.Words = append(out.Words, wordJSON{StartMS: wd.GetStartMs(), EndMS: wd.GetEndMs(), Text: wd.GetText(), Probability: wd.GetProbability()})
+		}
+		if err := writeEvent(w, fmt.Sprintf("%s:%d", epoch, sg.GetSeq()), "segment", out); err != nil {
+			return err
+		}
+	}
+	if err := writeEvent(w, m.GetCursor(), "job", toJSON(m.GetJob())); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func writeEvent(w *bufio.Writer, id, event string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", id, event, b)
+	return err
+}
