@@ -35,8 +35,10 @@ type Config struct {
 	// RedisURL is where the rate limits live, shared by every edge
 	// ("redis://host:port/db"). Empty: each edge limits on its own.
 	RedisURL string
-	Logger   *slog.Logger
-	Version  string
+	// CORSOrigins may call the API from a browser; empty: no CORS headers.
+	CORSOrigins []string
+	Logger      *slog.Logger
+	Version     string
 }
 
 // Edge is a configured edge server.
@@ -68,7 +70,7 @@ func New(cfg Config) (*Edge, error) {
 		return nil, fmt.Errorf("edge: redis url: %w", err)
 	}
 	limiter := ratelimit.New(rdb, redisBreaker, reg)
-	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes}, rest.Deps{
+	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins}, rest.Deps{
 		Core: core, Keys: auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second),
 		Limiter: limiter, Replays: replay.New(rdb, redisBreaker), Registry: reg,
 	})

@@ -30,15 +30,16 @@ const token = "service-token"
 // real Connect wire, so the edge is tested exactly as it talks to core.
 type fakeCore struct {
 	ytcaptionv1connect.UnimplementedJobServiceHandler
-	mu        sync.Mutex
-	jobs      map[string]*ytcaptionv1.Job // id → job
-	owner     map[string]string           // id → user
-	authCalls atomic.Int64
-	authDown  atomic.Bool
-	slow      chan struct{} // GetJob waits on it when set
-	gate      chan struct{} // CreateJob waits on it when set, after a send on atGate
-	atGate    chan struct{}
-	lastUser  string
+	mu            sync.Mutex
+	jobs          map[string]*ytcaptionv1.Job // id → job
+	owner         map[string]string           // id → user
+	authCalls     atomic.Int64
+	authDown      atomic.Bool
+	slow          chan struct{} // GetJob waits on it when set
+	gate          chan struct{} // CreateJob waits on it when set, after a send on atGate
+	atGate        chan struct{}
+	lastUser      string
+	lastRequestID string
 }
 
 func newFakeCore() *fakeCore {
@@ -81,6 +82,7 @@ func (f *fakeCore) user(h http.Header) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastUser = h.Get(svcauth.UserHeader)
+	f.lastRequestID = h.Get("X-Request-Id")
 	return f.lastUser
 }
 
@@ -173,6 +175,13 @@ func start(t *testing.T) harness { return startWith(t, "") }
 // (empty: in process).
 func startWith(t *testing.T, redisURL string) harness {
 	t.Helper()
+	return startConfigured(t, func(c *Config) { c.RedisURL = redisURL })
+}
+
+// startConfigured runs an edge in front of a fake core, with configure
+// applied to its Config.
+func startConfigured(t *testing.T, configure func(*Config)) harness {
+	t.Helper()
 	f := newFakeCore()
 	mux := http.NewServeMux()
 	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(f))
@@ -184,7 +193,9 @@ func startWith(t *testing.T, redisURL string) harness {
 	})
 	core := httptest.NewServer(mux)
 	t.Cleanup(core.Close)
-	e, err := New(Config{CoreURL: core.URL, ServiceToken: token, MaxBodyBytes: 1024, RedisURL: redisURL})
+	cfg := Config{CoreURL: core.URL, ServiceToken: token, MaxBodyBytes: 1024}
+	configure(&cfg)
+	e, err := New(cfg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

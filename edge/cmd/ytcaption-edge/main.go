@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/ytcaption/ytcaption/edge"
@@ -44,13 +45,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs := flag.NewFlagSet("ytcaption-edge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg edge.Config
-	var logFormat string
+	var logFormat, corsOrigins string
 	fs.StringVar(&cfg.Addr, "addr", ":8000", "REST listen address")
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
 	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents to core (required)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", 0, "how long a valid API key is trusted without asking core (default 10s)")
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the per-key rate limits, shared by every edge (empty: limit in process; while unreachable: in process, counted)")
+	fs.StringVar(&corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API, or * (empty: no CORS)")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.Usage = envflag.Usage(fs, "YTCAPTION_EDGE", summary)
 	if err := envflag.Parse(fs, "YTCAPTION_EDGE", args, getenv); err != nil {
@@ -58,6 +60,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	for _, o := range strings.Split(corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+		}
 	}
 	if cfg.ServiceToken == "" {
 		return fmt.Errorf("%w: --service-token (or YTCAPTION_EDGE_SERVICE_TOKEN) is required", errUsage)

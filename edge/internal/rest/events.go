@@ -12,8 +12,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"github.com/ytcaption/ytcaption/edge/internal/auth"
-	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -49,8 +47,7 @@ func (s *server) events(c *fiber.Ctx) error {
 	// The stream outlives this handler (fasthttp writes it afterwards): it
 	// gets its own context, ended when the client goes away or core ends it.
 	ctx, cancel := context.WithCancel(context.Background())
-	req := connect.NewRequest(&ytcaptionv1.WatchJobRequest{Id: strings.Clone(c.Params("id")), After: after})
-	req.Header().Set(svcauth.UserHeader, c.Locals(principalKey{}).(auth.Principal).UserID)
+	req := coreRequest(c, &ytcaptionv1.WatchJobRequest{Id: strings.Clone(c.Params("id")), After: after})
 	stream, err := s.Core.Jobs.WatchJob(ctx, req)
 	if err != nil {
 		cancel()

@@ -6,12 +6,14 @@ package rest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -36,6 +39,9 @@ type Config struct {
 	CoreURL      string
 	MaxBodyBytes int           // default 64 KiB
 	CallTimeout  time.Duration // per call to core; default 30 s
+	// CORSOrigins are the browser origins allowed to call the API
+	// ("https://app.example.com", or "*"); empty sends no CORS headers.
+	CORSOrigins []string
 }
 
 // Deps are what the API stands on.
@@ -89,6 +95,15 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 		AppName:               "ytcaption-edge",
 	})
 	app.Use(s.measure)
+	if len(cfg.CORSOrigins) > 0 {
+		app.Use(cors.New(cors.Config{
+			AllowOrigins:  strings.Join(cfg.CORSOrigins, ","),
+			AllowMethods:  "GET,POST,DELETE,OPTIONS",
+			AllowHeaders:  "Authorization,Content-Type,Idempotency-Key,Last-Event-ID,X-Request-Id",
+			ExposeHeaders: "RateLimit,RateLimit-Policy,Retry-After,Idempotent-Replayed,X-Request-Id",
+			MaxAge:        600,
+		}))
+	}
 	app.Get("/health/live", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/health/ready", s.ready)
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
@@ -103,9 +118,21 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	return app
 }
 
-// measure counts every request by its route pattern, never the raw path.
+// requestIDs are what a client may send as X-Request-Id; anything else is
+// replaced, so logs never carry a caller's arbitrary bytes.
+var requestIDs = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// measure gives each request an id (the client's X-Request-Id if sane, else a
+// new one), echoes it, passes it to core, counts the request by its route
+// pattern — never the raw path — and writes one structured access-log line.
 func (s *server) measure(c *fiber.Ctx) error {
 	start := time.Now()
+	id := strings.Clone(c.Get(headerRequestID))
+	if !requestIDs.MatchString(id) {
+		id = rand.Text()
+	}
+	c.Set(headerRequestID, id)
+	c.Locals(requestIDKey{}, id)
 	err := c.Next()
 	if err != nil {
 		// Write the error reply now so the status below is the real one.
@@ -118,10 +145,22 @@ func (s *server) measure(c *fiber.Ctx) error {
 		route = "unmatched"
 	}
 	method := strings.Clone(c.Method())
-	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().StatusCode())).Inc()
-	s.metrics.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	status := c.Response().StatusCode()
+	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	attrs := []any{"request_id", id, "method", method, "route", route, "status", status, "duration_ms", took.Milliseconds(),
+		"remote", c.IP()}
+	if p, ok := c.Locals(principalKey{}).(auth.Principal); ok {
+		attrs = append(attrs, "user_id", p.UserID)
+	}
+	s.log.Info("request", attrs...)
 	return nil
 }
+
+const headerRequestID = "X-Request-Id"
+
+type requestIDKey struct{}
 
 func (s *server) ready(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -166,9 +205,15 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 // call prepares a Connect request to core on behalf of the caller.
 func call[T any](s *server, c *fiber.Ctx, msg *T) (context.Context, context.CancelFunc, *connect.Request[T]) {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.CallTimeout)
+	return ctx, cancel, coreRequest(c, msg)
+}
+
+// coreRequest wraps msg for core: whose call it is, and the request id.
+func coreRequest[T any](c *fiber.Ctx, msg *T) *connect.Request[T] {
 	req := connect.NewRequest(msg)
 	req.Header().Set(svcauth.UserHeader, c.Locals(principalKey{}).(auth.Principal).UserID)
-	return ctx, cancel, req
+	req.Header().Set(headerRequestID, c.Locals(requestIDKey{}).(string))
+	return req
 }
 
 type createBody struct {
