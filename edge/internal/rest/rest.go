@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,11 @@ type Deps struct {
 	Replays  *replay.Store
 	Registry *prometheus.Registry // the API's metrics are registered here
 }
+
+// openAPI describes the REST API; a test keeps it and the routes in step.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 type server struct {
 	Deps
@@ -107,6 +113,10 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	app.Get("/health/live", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/health/ready", s.ready)
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	app.Get("/openapi.json", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(openAPI)
+	})
 
 	v1 := app.Group("/v1", s.authenticate, s.limit)
 	v1.Post("/jobs", s.createJob)
