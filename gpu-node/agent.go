@@ -1,7 +1,8 @@
 // Package agent is the gpu-node: it pulls jobs from core over Connect
-// (AcquireJob long-poll), fetches the audio by presigned URL, runs a speech
-// engine, streams segments back as they are decoded, heartbeats to keep its
-// lease, and completes or fails the job. Every call carries the lease epoch;
+// (AcquireJob long-poll), fetches the audio by presigned URL — the next job's
+// while the engine is still on the current one (prefetch) — runs a speech
+// engine, streams segments back as they are decoded, heartbeats to keep each
+// job's lease, and completes or fails the job. Every call carries the lease epoch;
 // a stale epoch means another node owns the job now, and this one lets go.
 package agent
 

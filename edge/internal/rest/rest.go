@@ -271,8 +271,9 @@ func (s *server) createJob(c *fiber.Ctx) error {
 	}
 	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, IdempotencyKey: key}
 	var lock *replay.Lock
+	var fp []byte
 	if key != "" {
-		fp := idempotency.Fingerprint(msg)
+		fp = idempotency.Fingerprint(msg)
 		out, stored, l := s.Replays.Begin(c.UserContext(), c.Locals(principalKey{}).(auth.Principal).UserID, key, fp)
 		switch out {
 		case replay.Replay:
@@ -298,7 +299,7 @@ func (s *server) createJob(c *fiber.Ctx) error {
 		lock.Finish(ctx, nil)
 		return err
 	}
-	lock.Finish(ctx, &replay.Response{Fingerprint: idempotency.Fingerprint(msg), Status: http.StatusAccepted, Body: body})
+	lock.Finish(ctx, &replay.Response{Fingerprint: fp, Status: http.StatusAccepted, Body: body})
 	if resp.Msg.GetReplayed() {
 		c.Set("Idempotent-Replayed", "true") // core remembered the key: Redis had lost its copy
 	}
