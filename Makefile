@@ -18,7 +18,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node
 
-.PHONY: help build test chaos bench bench-dispatch bench-pipeline check fmt vet lint generate generate-check deps run demo clean
+.PHONY: help build test chaos bench bench-dispatch bench-pipeline bench-edge check fmt vet lint generate generate-check deps run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -32,7 +32,10 @@ deps: ## install what a fresh machine lacks: apt packages and the pinned MinIO b
 test: deps ## run every test against the real Postgres, MinIO, ffmpeg, yt-dlp and pocketsphinx
 	$(GO) test -count=1 -timeout 25m ./...
 
-bench: bench-dispatch bench-pipeline ## every benchmark (prints percentiles and ratios)
+bench: bench-dispatch bench-pipeline bench-edge ## every benchmark (prints percentiles and ratios)
+
+bench-edge: deps ## reads and creations through the edge at 1000 req/s and at saturation, beside a bare Fiber handler
+	$(GO) test -run '^$$' -bench 'BenchmarkEdge' -benchtime=1x ./core/devstack/
 
 bench-dispatch: deps ## ready→acquired p50/p99 and claim+complete jobs/s, beside a 1 s polling baseline
 	$(GO) test -run '^$$' -bench 'Dispatch' -benchtime=1x ./core/

@@ -51,6 +51,8 @@ type Config struct {
 
 	// Knobs tests turn; zero means core's defaults.
 	MaxDownloadBytes  int64
+	CreateRate        int // per-key job creations/s (burst the same); 0: core's default
+	ReadRate          int // per-key other calls/s (burst the same); 0: core's default
 	Lease             time.Duration
 	HeartbeatInterval time.Duration
 	YtDlpBinary       string
@@ -118,6 +120,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		ServiceToken: serviceToken, NodeTokens: []string{nodeToken},
 		AllowPrivateURLs: true,
 		MaxDownloadBytes: cfg.MaxDownloadBytes, Lease: cfg.Lease, HeartbeatInterval: cfg.HeartbeatInterval,
+		CreateRate: cfg.CreateRate, CreateBurst: cfg.CreateRate, ReadRate: cfg.ReadRate, ReadBurst: cfg.ReadRate,
 		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors,
 		WorkDir: workDir, Logger: log.With("component", "core"),
 	})

@@ -137,6 +137,12 @@ type testStack struct {
 // bucket and Redis, and stops it when the test ends.
 func startStack(t testing.TB, ytdlp string) testStack {
 	t.Helper()
+	return startStackWith(t, ytdlp, func(*Config) {})
+}
+
+// startStackWith is startStack with configure applied to the stack's Config.
+func startStackWith(t testing.TB, ytdlp string, configure func(*Config)) testStack {
+	t.Helper()
 	minio := miniotest.Start(t)
 	rds := redistest.Start(t)
 	dbURL := pgtest.URL(t)
@@ -152,6 +158,7 @@ func startStack(t testing.TB, ytdlp string) testStack {
 		RedisURL:         rds.URL(),
 		Lease:            6 * time.Second, HeartbeatInterval: 2 * time.Second,
 	}
+	configure(&cfg)
 	go func() { done <- Run(ctx, cfg, func(s Stack) { started <- s }) }()
 	t.Cleanup(func() {
 		cancel()

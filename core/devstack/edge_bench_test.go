@@ -1,0 +1,189 @@
+package devstack
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// The edge benchmark drives the real stack on loopback — edge (auth cache,
+// Redis rate limits, idempotency), core, Postgres, MinIO, Redis — with job
+// status reads and job creations: open loop at a fixed 1000 req/s, and
+// closed loop at saturation; and, in the same run, a bare Fiber handler on
+// this machine, the ceiling the edge's own work is measured against.
+const (
+	fixedRate      = 1000
+	fixedFor       = 5 * time.Second
+	saturateFor    = 5 * time.Second
+	saturateConns  = 64
+	benchKeyBudget = 1_000_000 // per-key limits far above the load: the bench measures work, not refusals
+)
+
+type loadResult struct {
+	ok, failed int
+	took       time.Duration
+	lat        []time.Duration
+}
+
+func (r loadResult) rate() float64 { return float64(r.ok) / r.took.Seconds() }
+
+func (r loadResult) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	slices.Sort(r.lat)
+	return r.lat[min(int(float64(len(r.lat))*p/100), len(r.lat)-1)]
+}
+
+func (r loadResult) String() string {
+	return fmt.Sprintf("%7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d ok, %d failed)",
+		r.rate(), float64(r.pct(50))/1e6, float64(r.pct(99))/1e6, r.ok, r.failed)
+}
+
+func benchClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0}}
+}
+
+// send makes one request and says whether it got want.
+func send(c *http.Client, method, url, key, body string, want int) bool {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == want
+}
+
+// openLoop fires requests at a fixed rate whatever the latency, as real
+// clients do, so a slow server shows in the latency, not in a lower rate.
+func openLoop(rate int, d time.Duration, do func() bool) loadResult {
+	var mu sync.Mutex
+	var r loadResult
+	var wg sync.WaitGroup
+	every := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := 0; time.Since(start) < d; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * every)); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Go(func() {
+			t0 := time.Now()
+			ok := do()
+			el := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				r.ok++
+				r.lat = append(r.lat, el)
+			} else {
+				r.failed++
+			}
+		})
+	}
+	wg.Wait()
+	r.took = d
+	return r
+}
+
+// closedLoop runs conns clients back to back for d: the saturation rate.
+func closedLoop(conns int, d time.Duration, do func() bool) loadResult {
+	var mu sync.Mutex
+	var r loadResult
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	start := time.Now()
+	for range conns {
+		wg.Go(func() {
+			var lat []time.Duration
+			ok, failed := 0, 0
+			for !stop.Load() {
+				t0 := time.Now()
+				if do() {
+					ok++
+					lat = append(lat, time.Since(t0))
+				} else {
+					failed++
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			r.ok, r.failed, r.lat = r.ok+ok, r.failed+failed, append(r.lat, lat...)
+		})
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	r.took = time.Since(start)
+	return r
+}
+
+// bareFiber serves a constant JSON job from a Fiber handler with nothing in
+// front of it: the most this machine's HTTP stack gives.
+func bareFiber(b *testing.B) string {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/v1/jobs/:id", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"id": c.Params("id"), "status": "succeeded", "progress": 1})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	b.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
+	return "http://" + ln.Addr().String()
+}
+
+func BenchmarkEdge(b *testing.B) {
+	s := startStackWith(b, "yt-dlp", func(c *Config) { c.CreateRate, c.ReadRate = benchKeyBudget, benchKeyBudget })
+	hc := benchClient()
+	b.Cleanup(hc.CloseIdleConnections) // servers shutting down wait for open connections
+	c := client{t: b, base: s.EdgeURL, key: s.APIKey}
+	// Creations point at a closed port: each job fails fast in the download
+	// stage instead of loading the machine with transcription.
+	body := `{"url":"http://127.0.0.1:9/clip.ogg"}`
+	id := c.create("http://127.0.0.1:9/clip.ogg").ID
+	bare := bareFiber(b)
+	for b.Loop() {
+		read := func() bool { return send(hc, "GET", s.EdgeURL+"/v1/jobs/"+id, s.APIKey, "", http.StatusOK) }
+		create := func() bool { return send(hc, "POST", s.EdgeURL+"/v1/jobs", s.APIKey, body, http.StatusAccepted) }
+		readsFixed := openLoop(fixedRate, fixedFor, read)
+		createsFixed := openLoop(fixedRate, fixedFor, create)
+		readsMax := closedLoop(saturateConns, saturateFor, read)
+		createsMax := closedLoop(saturateConns, saturateFor, create)
+		bareMax := closedLoop(saturateConns, saturateFor, func() bool {
+			return send(hc, "GET", bare+"/v1/jobs/"+id, "", "", http.StatusOK)
+		})
+		fmt.Printf("edge, loopback, 2 cores shared by client, edge, core, Postgres, Redis:\n")
+		fmt.Printf("  reads     at %d req/s: %s\n", fixedRate, readsFixed)
+		fmt.Printf("  creations at %d req/s: %s\n", fixedRate, createsFixed)
+		fmt.Printf("  reads     saturated:   %s\n", readsMax)
+		fmt.Printf("  creations saturated:   %s\n", createsMax)
+		fmt.Printf("  bare Fiber saturated:  %s\n", bareMax)
+		fmt.Printf("  edge reads / bare Fiber = %.3f\n", readsMax.rate()/bareMax.rate())
+		b.ReportMetric(readsMax.rate(), "reads/s")
+		b.ReportMetric(createsMax.rate(), "creates/s")
+		b.ReportMetric(float64(createsFixed.pct(99))/1e6, "create-p99-ms@1k")
+		b.ReportMetric(readsMax.rate()/bareMax.rate(), "edge/bare")
+	}
+}
