@@ -1,6 +1,7 @@
-// Package edge is ytcaption's front door: the public REST API (Fiber) with
-// API-key authentication, in front of core's Connect services. It never
-// touches Postgres or the blob store.
+// Package edge is ytcaption's front door: the public REST API (Fiber, :8000)
+// and the same JobService over Connect/gRPC (net/http h2c, :8010), both with
+// API-key authentication, per-key rate limits and Idempotency-Key, in front
+// of core's Connect services. It never touches Postgres or the blob store.
 package edge
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -26,6 +28,7 @@ import (
 // Config configures an edge.
 type Config struct {
 	Addr         string // REST listener; default ":8000"
+	ConnectAddr  string // Connect/gRPC front door (h2c); default ":8010"
 	CoreURL      string // core's Connect base URL
 	ServiceToken string // presented to core
 	// AuthCacheTTL is how long a valid key is trusted without asking core
@@ -43,9 +46,10 @@ type Config struct {
 
 // Edge is a configured edge server.
 type Edge struct {
-	cfg Config
-	log *slog.Logger
-	app *fiber.App
+	cfg   Config
+	log   *slog.Logger
+	app   *fiber.App   // REST
+	front http.Handler // Connect/gRPC: the same JobService for clients
 }
 
 // New builds the edge.
@@ -55,6 +59,9 @@ func New(cfg Config) (*Edge, error) {
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = ":8000"
+	}
+	if cfg.ConnectAddr == "" {
+		cfg.ConnectAddr = ":8010"
 	}
 	if cfg.AuthCacheTTL <= 0 {
 		cfg.AuthCacheTTL = 10 * time.Second
@@ -70,35 +77,66 @@ func New(cfg Config) (*Edge, error) {
 		return nil, fmt.Errorf("edge: redis url: %w", err)
 	}
 	limiter := ratelimit.New(rdb, redisBreaker, reg)
-	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins}, rest.Deps{
+	deps := rest.Deps{
 		Core: core, Keys: auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second),
 		Limiter: limiter, Replays: replay.New(rdb, redisBreaker), Registry: reg,
-	})
-	return &Edge{cfg: cfg, log: cfg.Logger, app: app}, nil
+	}
+	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins}, deps)
+	mux := http.NewServeMux()
+	mux.Handle(rest.NewConnect(deps))
+	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: mux}, nil
 }
 
-// Run listens on the configured address and serves until ctx ends.
+// Run listens on the configured addresses and serves until ctx ends.
 func (e *Edge) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", e.cfg.Addr, err)
 	}
-	return e.Serve(ctx, ln)
+	cln, err := net.Listen("tcp", e.cfg.ConnectAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen %s: %w", e.cfg.ConnectAddr, err)
+	}
+	return e.Serve(ctx, ln, cln)
 }
 
-// Serve serves on ln until ctx ends, then lets in-flight requests finish (up
-// to 30 s) before returning.
-func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
-	errc := make(chan error, 1)
+// Serve serves REST on ln and, unless cln is nil, the Connect/gRPC front door
+// on cln, until ctx ends; then it lets in-flight requests finish (up to 30 s).
+func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
+	errc := make(chan error, 2)
 	go func() { errc <- e.app.Listener(ln) }()
 	e.log.InfoContext(ctx, "edge serving", "addr", ln.Addr().String())
+	var front *http.Server
+	if cln != nil {
+		// Connect needs net/http for HTTP/2 (gRPC) and streaming; h2c: no TLS
+		// inside the cluster, the load balancer terminates it.
+		front = &http.Server{Handler: e.front, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols)}
+		front.Protocols.SetHTTP1(true)
+		front.Protocols.SetUnencryptedHTTP2(true)
+		go func() {
+			if err := front.Serve(cln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		e.log.InfoContext(ctx, "edge Connect front door serving", "addr", cln.Addr().String())
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	if err := e.app.ShutdownWithTimeout(30 * time.Second); err != nil {
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ferr error
+	if front != nil {
+		ferr = front.Shutdown(sctx)
+	}
+	if err := e.app.ShutdownWithContext(sctx); err != nil {
 		return fmt.Errorf("shut down: %w", err)
+	}
+	if ferr != nil {
+		return fmt.Errorf("shut down the Connect front door: %w", ferr)
 	}
 	return <-errc
 }

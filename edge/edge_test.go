@@ -201,7 +201,7 @@ func startConfigured(t *testing.T, configure func(*Config)) harness {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Serve(ctx, ln) }()
+	go func() { done <- e.Serve(ctx, ln, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)
@@ -373,7 +373,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Serve(ctx, ln) }()
+	go func() { done <- e.Serve(ctx, ln, nil) }()
 
 	got := make(chan int, 1)
 	go func() {

@@ -214,6 +214,7 @@ func TestChaos(t *testing.T) {
 		"--service-token", "chaos-service", "--node-tokens", "chaos-node", "--allow-private-urls",
 		"--lease", lease.String(), "--heartbeat-interval", "1s", "--work-dir", t.TempDir(), "--log-format", "text")
 	edge := newProcess(t, logs, "edge", bins+"/ytcaption-edge", "--addr", fmt.Sprintf("127.0.0.1:%d", edgePort),
+		"--connect-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--core-url", coreURL, "--service-token", "chaos-service", "--redis-url", rds.URL(), "--log-format", "text")
 	var agents []*process
 	for i := range nodes {

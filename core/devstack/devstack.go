@@ -36,6 +36,7 @@ const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode
 type Config struct {
 	DataDir     string // MinIO data and temp files; default ./.data
 	EdgeAddr    string // public REST; default 127.0.0.1:8000
+	ConnectAddr string // the edge's Connect/gRPC front door; default 127.0.0.1:8010
 	CoreAddr    string // core's Connect listener; default 127.0.0.1:8020
 	PostgresURL string // default DefaultPostgresURL
 
@@ -64,16 +65,20 @@ type Config struct {
 
 // Stack describes a running stack.
 type Stack struct {
-	EdgeURL string // public REST base URL
-	CoreURL string // core's Connect base URL
-	APIKey  string // the dev user's API key
-	WorkDir string // where the gpu-node keeps audio (tests look for engine processes by it)
+	EdgeURL    string // public REST base URL
+	ConnectURL string // the edge's Connect/gRPC front door
+	CoreURL    string // core's Connect base URL
+	APIKey     string // the dev user's API key
+	WorkDir    string // where the gpu-node keeps audio (tests look for engine processes by it)
 }
 
 // Run starts the stack, calls started once it serves, and runs until ctx ends.
 func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	if cfg.DataDir == "" {
 		cfg.DataDir = ".data"
+	}
+	if cfg.ConnectAddr == "" {
+		cfg.ConnectAddr = "127.0.0.1:8010"
 	}
 	if cfg.EdgeAddr == "" {
 		cfg.EdgeAddr = "127.0.0.1:8000"
@@ -142,11 +147,17 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		coreLn.Close()
 		return fmt.Errorf("listen edge: %w", err)
 	}
-	coreURL := "http://" + coreLn.Addr().String()
-	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge")})
+	frontLn, err := net.Listen("tcp", cfg.ConnectAddr)
 	if err != nil {
 		coreLn.Close()
 		edgeLn.Close()
+		return fmt.Errorf("listen edge Connect front door: %w", err)
+	}
+	closeAll := func() { coreLn.Close(); edgeLn.Close(); frontLn.Close() }
+	coreURL := "http://" + coreLn.Addr().String()
+	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge")})
+	if err != nil {
+		closeAll()
 		return err
 	}
 	a, err := agent.New(agent.Config{
@@ -154,8 +165,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		WorkDir: workDir, Engine: cfg.Engine, Logger: log.With("component", "gpu-node"),
 	})
 	if err != nil {
-		coreLn.Close()
-		edgeLn.Close()
+		closeAll()
 		return err
 	}
 
@@ -166,7 +176,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	wg.Go(func() { errs <- c.Serve(coreCtx, coreLn) })
-	wg.Go(func() { errs <- e.Serve(edgeCtx, edgeLn) })
+	wg.Go(func() { errs <- e.Serve(edgeCtx, edgeLn, frontLn) })
 	agentDone := make(chan struct{})
 	go func() {
 		defer close(agentDone)
@@ -176,7 +186,8 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	}()
 
 	if started != nil {
-		started(Stack{EdgeURL: "http://" + edgeLn.Addr().String(), CoreURL: coreURL, APIKey: key, WorkDir: workDir})
+		started(Stack{EdgeURL: "http://" + edgeLn.Addr().String(), ConnectURL: "http://" + frontLn.Addr().String(),
+			CoreURL: coreURL, APIKey: key, WorkDir: workDir})
 	}
 	var runErr error
 	select {

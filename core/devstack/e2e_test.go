@@ -150,7 +150,7 @@ func startStackWith(t testing.TB, ytdlp string, configure func(*Config)) testSta
 	started := make(chan Stack, 1)
 	done := make(chan error, 1)
 	cfg := Config{
-		DataDir: t.TempDir(), EdgeAddr: "127.0.0.1:0", CoreAddr: "127.0.0.1:0", PostgresURL: dbURL,
+		DataDir: t.TempDir(), EdgeAddr: "127.0.0.1:0", ConnectAddr: "127.0.0.1:0", CoreAddr: "127.0.0.1:0", PostgresURL: dbURL,
 		S3Endpoint: minio.Endpoint, S3AccessKey: minio.AccessKey, S3SecretKey: minio.SecretKey,
 		S3Bucket:         fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
 		MaxDownloadBytes: maxDownload,

@@ -188,6 +188,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fs.StringVar(&cfg.DataDir, "data-dir", dataDir, "MinIO data and temp files")
 	fs.StringVar(&cfg.EdgeAddr, "edge-addr", "127.0.0.1:8000", "public REST address")
+	fs.StringVar(&cfg.ConnectAddr, "connect-addr", "127.0.0.1:8010", "the edge's Connect/gRPC front door (h2c)")
 	fs.StringVar(&cfg.CoreAddr, "core-addr", "127.0.0.1:8020", "core's Connect address")
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", devstack.DefaultPostgresURL, "PostgreSQL URL (the database is created if missing)")
 	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)

@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	var cfg edge.Config
 	var logFormat, corsOrigins string
 	fs.StringVar(&cfg.Addr, "addr", ":8000", "REST listen address")
+	fs.StringVar(&cfg.ConnectAddr, "connect-addr", ":8010", "Connect/gRPC front door listen address (h2c)")
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
 	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents to core (required)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", 0, "how long a valid API key is trusted without asking core (default 10s)")

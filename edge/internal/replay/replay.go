@@ -21,11 +21,12 @@ import (
 	"github.com/ytcaption/ytcaption/internal/breaker"
 )
 
-// Response is a stored reply.
+// Response is a stored reply, in the form each transport sends it.
 type Response struct {
 	Fingerprint []byte `json:"f"`
-	Status      int    `json:"s"`
-	Body        []byte `json:"b"`
+	Status      int    `json:"s"`           // REST status
+	Body        []byte `json:"b"`           // REST body
+	Proto       []byte `json:"p,omitempty"` // the Connect message, binary protobuf
 }
 
 // Outcome says what to do with a request carrying a key.

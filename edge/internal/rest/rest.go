@@ -212,6 +212,9 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// jsonBody is a job's REST representation, as stored for replays too.
+func jsonBody(j *ytcaptionv1.Job) ([]byte, error) { return json.Marshal(toJSON(j)) }
+
 // call prepares a Connect request to core on behalf of the caller.
 func call[T any](s *server, c *fiber.Ctx, msg *T) (context.Context, context.CancelFunc, *connect.Request[T]) {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.CallTimeout)
@@ -294,12 +297,12 @@ func (s *server) createJob(c *fiber.Ctx) error {
 		lock.Finish(ctx, nil) // a failure is not stored: the client may retry
 		return err
 	}
-	body, err := json.Marshal(toJSON(resp.Msg.GetJob()))
+	body, err := jsonBody(resp.Msg.GetJob())
 	if err != nil {
 		lock.Finish(ctx, nil)
 		return err
 	}
-	lock.Finish(ctx, &replay.Response{Fingerprint: fp, Status: http.StatusAccepted, Body: body})
+	lock.Finish(ctx, storedReply(fp, resp.Msg))
 	if resp.Msg.GetReplayed() {
 		c.Set("Idempotent-Replayed", "true") // core remembered the key: Redis had lost its copy
 	}
