@@ -74,7 +74,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) {
 	small := connect.WithCompressMinBytes(compressMinBytes)
 	edge := connect.WithHandlerOptions(connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
 	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(&JobService{
-		log: d.Log, store: d.Store, bus: d.Bus,
+		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
 		allowPrivate: cfg.AllowPrivateURLs, maxAttempts: cfg.MaxAttempts, watchPoll: cfg.WatchPoll,
 	}, edge))
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, limits: cfg.RateLimits},

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -13,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
@@ -32,6 +35,7 @@ var (
 type JobService struct {
 	log          *slog.Logger
 	store        *store.Store
+	blobs        *blob.Store
 	bus          *dispatch.Bus
 	allowPrivate bool
 	maxAttempts  int
@@ -48,14 +52,11 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	if lang == "" {
 		lang = "auto"
 	}
+	if err == nil {
+		err = checkOptions(lang, m.GetEngine(), m.GetModel())
+	}
 	switch {
 	case err != nil:
-	case !languageRE.MatchString(lang):
-		err = job.Errorf(job.CodeInvalidArgument, "language must be \"auto\" or an ISO 639-1 code such as \"en\", got %q", lang)
-	case !nameRE.MatchString(m.GetEngine()):
-		err = job.Errorf(job.CodeInvalidArgument, "engine %q is not a valid engine name", m.GetEngine())
-	case !nameRE.MatchString(m.GetModel()):
-		err = job.Errorf(job.CodeInvalidArgument, "model %q is not a valid model name", m.GetModel())
 	case m.GetIdempotencyKey() != "" && !idempotency.ValidKey(m.GetIdempotencyKey()):
 		err = job.Errorf(job.CodeInvalidArgument, "an idempotency key is 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
 	}
@@ -77,6 +78,65 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
 	}
 	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: jobToProto(j), Replayed: replayed}), nil
+}
+
+// checkOptions validates what every way of creating a job shares.
+func checkOptions(lang, engine, model string) error {
+	switch {
+	case !languageRE.MatchString(lang):
+		return job.Errorf(job.CodeInvalidArgument, "language must be \"auto\" or an ISO 639-1 code such as \"en\", got %q", lang)
+	case !nameRE.MatchString(engine):
+		return job.Errorf(job.CodeInvalidArgument, "engine %q is not a valid engine name", engine)
+	case !nameRE.MatchString(model):
+		return job.Errorf(job.CodeInvalidArgument, "model %q is not a valid model name", model)
+	}
+	return nil
+}
+
+// MaxUploadBytes is the largest file UploadJob takes (OpenAI's limit too).
+const MaxUploadBytes = 25 << 20
+
+// UploadJob keeps the client's file in the blob store (content-addressed:
+// the same file uploaded twice is stored once) and queues a job for it; the
+// download stage then treats it like fetched media.
+func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcaptionv1.UploadJobRequest]) (*connect.Response[ytcaptionv1.UploadJobResponse], error) {
+	m := req.Msg
+	lang := m.GetLanguage()
+	if lang == "" {
+		lang = "auto"
+	}
+	err := checkOptions(lang, m.GetEngine(), m.GetModel())
+	switch {
+	case err != nil:
+	case len(m.GetData()) == 0:
+		err = job.Errorf(job.CodeInvalidArgument, "the file is empty")
+	case len(m.GetData()) > MaxUploadBytes:
+		err = job.Errorf(job.CodeInvalidArgument, "the file is larger than %d MiB", MaxUploadBytes>>20)
+	}
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	sum := sha256.Sum256(m.GetData())
+	key := blob.ContentKey("uploads", sum[:], "")
+	if err := s.blobs.Put(ctx, key, bytes.NewReader(m.GetData()), int64(len(m.GetData())), "application/octet-stream"); err != nil {
+		return nil, toConnectError(ctx, s.log, &job.Error{Code: job.CodeUnavailable, Message: "the upload could not be stored", Retryable: true, Err: err})
+	}
+	name := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, m.GetFilename())
+	j, err := s.store.CreateJob(ctx, store.NewJob{
+		UserID: userID(ctx), URL: "upload:" + name, CanonicalURL: key, SourceKind: job.SourceUpload,
+		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), MaxAttempts: s.maxAttempts,
+	})
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	s.bus.JobQueued(ctx)
+	s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(job.SourceUpload), "bytes", len(m.GetData()))
+	return connect.NewResponse(&ytcaptionv1.UploadJobResponse{Job: jobToProto(j)}), nil
 }
 
 // checkLiteralAddress refuses a URL whose host is an IP address the fetcher

@@ -103,6 +103,24 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 }
 
 // Exists reports whether key is stored.
+// GetFile copies the object at key into the file at path.
+func (s *Store) GetFile(ctx context.Context, key, path string) error {
+	r, err := s.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	return f.Close()
+}
+
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
 	defer cancel()

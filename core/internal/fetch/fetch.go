@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -238,6 +239,15 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 			return store.Media{}, err
 		}
 		src, title = r.Path, r.Title
+	case job.SourceUpload:
+		src, title = filepath.Join(dir, "upload"), strings.TrimPrefix(j.URL, "upload:")
+		err := s.blob.Do(func() error { return s.blobs.GetFile(ctx, j.CanonicalURL, src) })
+		switch {
+		case errors.Is(err, breaker.ErrOpen):
+			return store.Media{}, err
+		case err != nil:
+			return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the uploaded file could not be read", Retryable: true, Err: err}
+		}
 	default:
 		f, err := safehttp.Download(ctx, s.http, j.CanonicalURL, dir, s.cfg.MaxDownloadBytes)
 		if err != nil {

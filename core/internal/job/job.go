@@ -78,6 +78,7 @@ type SourceKind string
 const (
 	SourceYouTube SourceKind = "youtube" // fetched with yt-dlp from a canonical watch URL
 	SourceHTTP    SourceKind = "http"    // a direct media URL fetched with the SSRF-safe client
+	SourceUpload  SourceKind = "upload"  // a file the client sent; its blob key is the canonical URL
 )
 
 // Job is a job as core stores it.

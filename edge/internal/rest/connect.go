@@ -185,6 +185,10 @@ func storedReply(fp []byte, resp *ytcaptionv1.CreateJobResponse) *replay.Respons
 	return &replay.Response{Fingerprint: fp, Status: http.StatusAccepted, Body: body, Proto: pb}
 }
 
+func (f *front) UploadJob(ctx context.Context, req *connect.Request[ytcaptionv1.UploadJobRequest]) (*connect.Response[ytcaptionv1.UploadJobResponse], error) {
+	return f.d.Core.Jobs.UploadJob(ctx, forward(ctx, req.Msg))
+}
+
 func (f *front) GetJob(ctx context.Context, req *connect.Request[ytcaptionv1.GetJobRequest]) (*connect.Response[ytcaptionv1.GetJobResponse], error) {
 	return f.d.Core.Jobs.GetJob(ctx, forward(ctx, req.Msg))
 }

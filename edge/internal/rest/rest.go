@@ -94,7 +94,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		BodyLimit:             cfg.MaxBodyBytes,
+		BodyLimit:             MaxUploadBytes + 1<<20, // uploads; JSON bodies are held to MaxBodyBytes by their handlers
 		ErrorHandler:          errorHandler(log),
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
@@ -125,6 +125,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Delete("/jobs/:id", s.cancelJob)
 	v1.Get("/jobs/:id/transcript", s.transcript)
 	v1.Get("/jobs/:id/events", s.events)
+	v1.Post("/audio/transcriptions", s.transcriptions)
 	return app
 }
 
@@ -260,6 +261,9 @@ func decodeStrict(body []byte, v any) error {
 }
 
 func (s *server) createJob(c *fiber.Ctx) error {
+	if len(c.Body()) > s.cfg.MaxBodyBytes {
+		return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
+	}
 	var b createBody
 	if err := decodeStrict(c.Body(), &b); err != nil {
 		return err

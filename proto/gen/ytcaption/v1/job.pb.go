@@ -700,6 +700,128 @@ func (x *CreateJobRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+type UploadJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client's name for the file, shown as the job's URL ("upload:<name>").
+	Filename string `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	Data     []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// ISO 639-1 code or "auto"; empty means "auto".
+	Language      string `protobuf:"bytes,3,opt,name=language,proto3" json:"language,omitempty"`
+	Engine        string `protobuf:"bytes,4,opt,name=engine,proto3" json:"engine,omitempty"`
+	Model         string `protobuf:"bytes,5,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadJobRequest) Reset() {
+	*x = UploadJobRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadJobRequest) ProtoMessage() {}
+
+func (x *UploadJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadJobRequest.ProtoReflect.Descriptor instead.
+func (*UploadJobRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UploadJobRequest) GetFilename() string {
+	if x != nil {
+		return x.Filename
+	}
+	return ""
+}
+
+func (x *UploadJobRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *UploadJobRequest) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *UploadJobRequest) GetEngine() string {
+	if x != nil {
+		return x.Engine
+	}
+	return ""
+}
+
+func (x *UploadJobRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+type UploadJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadJobResponse) Reset() {
+	*x = UploadJobResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadJobResponse) ProtoMessage() {}
+
+func (x *UploadJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadJobResponse.ProtoReflect.Descriptor instead.
+func (*UploadJobResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UploadJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
 type CreateJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
@@ -711,7 +833,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[7]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +845,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[7]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +858,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -762,7 +884,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[8]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +896,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[8]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +909,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -806,7 +928,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[9]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +940,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[9]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +953,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -853,7 +975,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[10]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +987,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[10]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1000,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListJobsRequest) GetPageSize() int32 {
@@ -906,7 +1028,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[11]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1040,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[11]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1053,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -957,7 +1079,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[12]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1091,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[12]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1104,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -1001,7 +1123,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[13]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1135,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[13]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1148,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
@@ -1046,7 +1168,7 @@ type GetTranscriptRequest struct {
 
 func (x *GetTranscriptRequest) Reset() {
 	*x = GetTranscriptRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[14]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1180,7 @@ func (x *GetTranscriptRequest) String() string {
 func (*GetTranscriptRequest) ProtoMessage() {}
 
 func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[14]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1193,7 @@ func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetTranscriptRequest) GetId() string {
@@ -1098,7 +1220,7 @@ type GetTranscriptResponse struct {
 
 func (x *GetTranscriptResponse) Reset() {
 	*x = GetTranscriptResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[15]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1232,7 @@ func (x *GetTranscriptResponse) String() string {
 func (*GetTranscriptResponse) ProtoMessage() {}
 
 func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[15]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1245,7 @@ func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetTranscriptResponse) GetContentType() string {
@@ -1153,7 +1275,7 @@ type WatchJobRequest struct {
 
 func (x *WatchJobRequest) Reset() {
 	*x = WatchJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1287,7 @@ func (x *WatchJobRequest) String() string {
 func (*WatchJobRequest) ProtoMessage() {}
 
 func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1300,7 @@ func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchJobRequest) GetId() string {
@@ -1208,7 +1330,7 @@ type WatchJobResponse struct {
 
 func (x *WatchJobResponse) Reset() {
 	*x = WatchJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1342,7 @@ func (x *WatchJobResponse) String() string {
 func (*WatchJobResponse) ProtoMessage() {}
 
 func (x *WatchJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1355,7 @@ func (x *WatchJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchJobResponse) GetJob() *Job {
@@ -1307,7 +1429,15 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x16\n" +
 	"\x06engine\x18\x03 \x01(\tR\x06engine\x12\x14\n" +
 	"\x05model\x18\x04 \x01(\tR\x05model\x12'\n" +
-	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"T\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\x8c\x01\n" +
+	"\x10UploadJobRequest\x12\x1a\n" +
+	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
+	"\blanguage\x18\x03 \x01(\tR\blanguage\x12\x16\n" +
+	"\x06engine\x18\x04 \x01(\tR\x06engine\x12\x14\n" +
+	"\x05model\x18\x05 \x01(\tR\x05model\"8\n" +
+	"\x11UploadJobResponse\x12#\n" +
+	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"T\n" +
 	"\x11CreateJobResponse\x12#\n" +
 	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"\x1f\n" +
@@ -1353,10 +1483,11 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x15TRANSCRIPT_FORMAT_SRT\x10\x01\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_VTT\x10\x02\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_TXT\x10\x03\x12\x1a\n" +
-	"\x16TRANSCRIPT_FORMAT_JSON\x10\x042\xee\x03\n" +
+	"\x16TRANSCRIPT_FORMAT_JSON\x10\x042\xbc\x04\n" +
 	"\n" +
 	"JobService\x12L\n" +
-	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12H\n" +
+	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
+	"\tUploadJob\x12\x1e.ytcaption.v1.UploadJobRequest\x1a\x1f.ytcaption.v1.UploadJobResponse\x12H\n" +
 	"\x06GetJob\x12\x1b.ytcaption.v1.GetJobRequest\x1a\x1c.ytcaption.v1.GetJobResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\bListJobs\x12\x1d.ytcaption.v1.ListJobsRequest\x1a\x1e.ytcaption.v1.ListJobsResponse\"\x03\x90\x02\x01\x12L\n" +
 	"\tCancelJob\x12\x1e.ytcaption.v1.CancelJobRequest\x1a\x1f.ytcaption.v1.CancelJobResponse\x12]\n" +
@@ -1377,7 +1508,7 @@ func file_ytcaption_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_ytcaption_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_ytcaption_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                // 0: ytcaption.v1.JobStatus
 	(TranscriptFormat)(0),         // 1: ytcaption.v1.TranscriptFormat
@@ -1388,53 +1519,58 @@ var file_ytcaption_v1_job_proto_goTypes = []any{
 	(*Segment)(nil),               // 6: ytcaption.v1.Segment
 	(*Word)(nil),                  // 7: ytcaption.v1.Word
 	(*CreateJobRequest)(nil),      // 8: ytcaption.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),     // 9: ytcaption.v1.CreateJobResponse
-	(*GetJobRequest)(nil),         // 10: ytcaption.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 11: ytcaption.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 12: ytcaption.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 13: ytcaption.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),      // 14: ytcaption.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 15: ytcaption.v1.CancelJobResponse
-	(*GetTranscriptRequest)(nil),  // 16: ytcaption.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil), // 17: ytcaption.v1.GetTranscriptResponse
-	(*WatchJobRequest)(nil),       // 18: ytcaption.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),      // 19: ytcaption.v1.WatchJobResponse
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*UploadJobRequest)(nil),      // 9: ytcaption.v1.UploadJobRequest
+	(*UploadJobResponse)(nil),     // 10: ytcaption.v1.UploadJobResponse
+	(*CreateJobResponse)(nil),     // 11: ytcaption.v1.CreateJobResponse
+	(*GetJobRequest)(nil),         // 12: ytcaption.v1.GetJobRequest
+	(*GetJobResponse)(nil),        // 13: ytcaption.v1.GetJobResponse
+	(*ListJobsRequest)(nil),       // 14: ytcaption.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 15: ytcaption.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),      // 16: ytcaption.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),     // 17: ytcaption.v1.CancelJobResponse
+	(*GetTranscriptRequest)(nil),  // 18: ytcaption.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil), // 19: ytcaption.v1.GetTranscriptResponse
+	(*WatchJobRequest)(nil),       // 20: ytcaption.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),      // 21: ytcaption.v1.WatchJobResponse
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.Job.status:type_name -> ytcaption.v1.JobStatus
-	20, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	20, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
-	20, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
-	20, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
-	20, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	22, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	22, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
+	22, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
+	22, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
+	22, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
 	3,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
 	4,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
 	7,  // 8: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
-	2,  // 9: ytcaption.v1.CreateJobResponse.job:type_name -> ytcaption.v1.Job
-	2,  // 10: ytcaption.v1.GetJobResponse.job:type_name -> ytcaption.v1.Job
-	2,  // 11: ytcaption.v1.ListJobsResponse.jobs:type_name -> ytcaption.v1.Job
-	2,  // 12: ytcaption.v1.CancelJobResponse.job:type_name -> ytcaption.v1.Job
-	1,  // 13: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
-	2,  // 14: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
-	6,  // 15: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
-	8,  // 16: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
-	10, // 17: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
-	12, // 18: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
-	14, // 19: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
-	16, // 20: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
-	18, // 21: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
-	9,  // 22: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
-	11, // 23: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
-	13, // 24: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
-	15, // 25: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
-	17, // 26: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
-	19, // 27: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	2,  // 9: ytcaption.v1.UploadJobResponse.job:type_name -> ytcaption.v1.Job
+	2,  // 10: ytcaption.v1.CreateJobResponse.job:type_name -> ytcaption.v1.Job
+	2,  // 11: ytcaption.v1.GetJobResponse.job:type_name -> ytcaption.v1.Job
+	2,  // 12: ytcaption.v1.ListJobsResponse.jobs:type_name -> ytcaption.v1.Job
+	2,  // 13: ytcaption.v1.CancelJobResponse.job:type_name -> ytcaption.v1.Job
+	1,  // 14: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
+	2,  // 15: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
+	6,  // 16: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
+	8,  // 17: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
+	9,  // 18: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
+	12, // 19: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
+	14, // 20: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
+	16, // 21: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
+	18, // 22: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
+	20, // 23: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
+	11, // 24: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
+	10, // 25: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
+	13, // 26: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
+	15, // 27: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
+	17, // 28: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
+	19, // 29: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
+	21, // 30: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_job_proto_init() }
@@ -1448,7 +1584,7 @@ func file_ytcaption_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_job_proto_rawDesc), len(file_ytcaption_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

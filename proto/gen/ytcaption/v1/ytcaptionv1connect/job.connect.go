@@ -35,6 +35,8 @@ const (
 const (
 	// JobServiceCreateJobProcedure is the fully-qualified name of the JobService's CreateJob RPC.
 	JobServiceCreateJobProcedure = "/ytcaption.v1.JobService/CreateJob"
+	// JobServiceUploadJobProcedure is the fully-qualified name of the JobService's UploadJob RPC.
+	JobServiceUploadJobProcedure = "/ytcaption.v1.JobService/UploadJob"
 	// JobServiceGetJobProcedure is the fully-qualified name of the JobService's GetJob RPC.
 	JobServiceGetJobProcedure = "/ytcaption.v1.JobService/GetJob"
 	// JobServiceListJobsProcedure is the fully-qualified name of the JobService's ListJobs RPC.
@@ -53,6 +55,9 @@ type JobServiceClient interface {
 	// CreateJob validates and canonicalises the URL and queues a job. The job is
 	// returned only after its row has committed.
 	CreateJob(context.Context, *connect.Request[v1.CreateJobRequest]) (*connect.Response[v1.CreateJobResponse], error)
+	// UploadJob creates a job for a file the client sends with the request
+	// (the OpenAI-compatible endpoint's uploads), up to 25 MiB.
+	UploadJob(context.Context, *connect.Request[v1.UploadJobRequest]) (*connect.Response[v1.UploadJobResponse], error)
 	GetJob(context.Context, *connect.Request[v1.GetJobRequest]) (*connect.Response[v1.GetJobResponse], error)
 	// ListJobs lists the caller's jobs, newest first.
 	ListJobs(context.Context, *connect.Request[v1.ListJobsRequest]) (*connect.Response[v1.ListJobsResponse], error)
@@ -81,6 +86,12 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			httpClient,
 			baseURL+JobServiceCreateJobProcedure,
 			connect.WithSchema(jobServiceMethods.ByName("CreateJob")),
+			connect.WithClientOptions(opts...),
+		),
+		uploadJob: connect.NewClient[v1.UploadJobRequest, v1.UploadJobResponse](
+			httpClient,
+			baseURL+JobServiceUploadJobProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("UploadJob")),
 			connect.WithClientOptions(opts...),
 		),
 		getJob: connect.NewClient[v1.GetJobRequest, v1.GetJobResponse](
@@ -122,6 +133,7 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 // jobServiceClient implements JobServiceClient.
 type jobServiceClient struct {
 	createJob     *connect.Client[v1.CreateJobRequest, v1.CreateJobResponse]
+	uploadJob     *connect.Client[v1.UploadJobRequest, v1.UploadJobResponse]
 	getJob        *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
 	listJobs      *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
 	cancelJob     *connect.Client[v1.CancelJobRequest, v1.CancelJobResponse]
@@ -132,6 +144,11 @@ type jobServiceClient struct {
 // CreateJob calls ytcaption.v1.JobService.CreateJob.
 func (c *jobServiceClient) CreateJob(ctx context.Context, req *connect.Request[v1.CreateJobRequest]) (*connect.Response[v1.CreateJobResponse], error) {
 	return c.createJob.CallUnary(ctx, req)
+}
+
+// UploadJob calls ytcaption.v1.JobService.UploadJob.
+func (c *jobServiceClient) UploadJob(ctx context.Context, req *connect.Request[v1.UploadJobRequest]) (*connect.Response[v1.UploadJobResponse], error) {
+	return c.uploadJob.CallUnary(ctx, req)
 }
 
 // GetJob calls ytcaption.v1.JobService.GetJob.
@@ -164,6 +181,9 @@ type JobServiceHandler interface {
 	// CreateJob validates and canonicalises the URL and queues a job. The job is
 	// returned only after its row has committed.
 	CreateJob(context.Context, *connect.Request[v1.CreateJobRequest]) (*connect.Response[v1.CreateJobResponse], error)
+	// UploadJob creates a job for a file the client sends with the request
+	// (the OpenAI-compatible endpoint's uploads), up to 25 MiB.
+	UploadJob(context.Context, *connect.Request[v1.UploadJobRequest]) (*connect.Response[v1.UploadJobResponse], error)
 	GetJob(context.Context, *connect.Request[v1.GetJobRequest]) (*connect.Response[v1.GetJobResponse], error)
 	// ListJobs lists the caller's jobs, newest first.
 	ListJobs(context.Context, *connect.Request[v1.ListJobsRequest]) (*connect.Response[v1.ListJobsResponse], error)
@@ -188,6 +208,12 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		JobServiceCreateJobProcedure,
 		svc.CreateJob,
 		connect.WithSchema(jobServiceMethods.ByName("CreateJob")),
+		connect.WithHandlerOptions(opts...),
+	)
+	jobServiceUploadJobHandler := connect.NewUnaryHandler(
+		JobServiceUploadJobProcedure,
+		svc.UploadJob,
+		connect.WithSchema(jobServiceMethods.ByName("UploadJob")),
 		connect.WithHandlerOptions(opts...),
 	)
 	jobServiceGetJobHandler := connect.NewUnaryHandler(
@@ -227,6 +253,8 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		switch r.URL.Path {
 		case JobServiceCreateJobProcedure:
 			jobServiceCreateJobHandler.ServeHTTP(w, r)
+		case JobServiceUploadJobProcedure:
+			jobServiceUploadJobHandler.ServeHTTP(w, r)
 		case JobServiceGetJobProcedure:
 			jobServiceGetJobHandler.ServeHTTP(w, r)
 		case JobServiceListJobsProcedure:
@@ -248,6 +276,10 @@ type UnimplementedJobServiceHandler struct{}
 
 func (UnimplementedJobServiceHandler) CreateJob(context.Context, *connect.Request[v1.CreateJobRequest]) (*connect.Response[v1.CreateJobResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.CreateJob is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) UploadJob(context.Context, *connect.Request[v1.UploadJobRequest]) (*connect.Response[v1.UploadJobResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.UploadJob is not implemented"))
 }
 
 func (UnimplementedJobServiceHandler) GetJob(context.Context, *connect.Request[v1.GetJobRequest]) (*connect.Response[v1.GetJobResponse], error) {

@@ -1,0 +1,180 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// MaxUploadBytes is the largest file /v1/audio/transcriptions takes, as
+// OpenAI's API does; core enforces the same limit.
+const MaxUploadBytes = 25 << 20
+
+// transcriptionWait bounds how long one OpenAI-style request waits for its job.
+const transcriptionWait = 30 * time.Minute
+
+// coreTranscript is core's JSON transcript, which verbose_json is built from.
+type coreTranscript struct {
+	Language string  `json:"language"`
+	Duration float64 `json:"duration_seconds"`
+	Text     string  `json:"text"`
+	Segments []struct {
+		ID    int     `json:"id"`
+		Start float64 `json:"start"`
+		End   float64 `json:"end"`
+		Text  string  `json:"text"`
+		Words []struct {
+			Start float64 `json:"start"`
+			End   float64 `json:"end"`
+			Word  string  `json:"word"`
+		} `json:"words"`
+	} `json:"segments"`
+}
+
+type openAISegment struct {
+	ID               int     `json:"id"`
+	Seek             int     `json:"seek"`
+	Start            float64 `json:"start"`
+	End              float64 `json:"end"`
+	Text             string  `json:"text"`
+	Tokens           []int   `json:"tokens"`
+	Temperature      float64 `json:"temperature"`
+	AvgLogprob       float64 `json:"avg_logprob"`
+	CompressionRatio float64 `json:"compression_ratio"`
+	NoSpeechProb     float64 `json:"no_speech_prob"`
+}
+
+type openAIWord struct {
+	Word  string  `json:"word"`
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+}
+
+type openAIVerbose struct {
+	Task     string          `json:"task"`
+	Language string          `json:"language"`
+	Duration float64         `json:"duration"`
+	Text     string          `json:"text"`
+	Segments []openAISegment `json:"segments,omitempty"`
+	Words    []openAIWord    `json:"words,omitempty"`
+}
+
+var openAIFormats = []string{"json", "text", "srt", "vtt", "verbose_json"}
+
+// transcriptions is OpenAI's POST /v1/audio/transcriptions, so OpenAI SDKs
+// work unchanged: the uploaded file becomes a job, the call waits for it,
+// and the answer takes OpenAI's shapes. model is accepted and ignored — the
+// gpu-nodes' engines decide — and so is prompt.
+func (s *server) transcriptions(c *fiber.Ctx) error {
+	fh, err := c.FormFile("file")
+	if err != nil {
+		return newError(http.StatusBadRequest, "invalid_argument", "send the audio as the multipart field \"file\"")
+	}
+	if fh.Size > MaxUploadBytes {
+		return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the file is larger than %d MiB", MaxUploadBytes>>20))
+	}
+	format := strings.Clone(c.FormValue("response_format", "json"))
+	if !slices.Contains(openAIFormats, format) {
+		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("response_format must be one of %s", strings.Join(openAIFormats, ", ")))
+	}
+	words := false
+	if form, err := c.MultipartForm(); err == nil {
+		words = slices.Contains(form.Value["timestamp_granularities[]"], "word")
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithTimeout(c.UserContext(), transcriptionWait)
+	defer cancel()
+	up, err := s.Core.Jobs.UploadJob(ctx, coreRequest(c, &ytcaptionv1.UploadJobRequest{
+		Filename: strings.Clone(fh.Filename), Data: data, Language: strings.Clone(c.FormValue("language")),
+	}))
+	if err != nil {
+		return err
+	}
+	j, err := s.waitForJob(ctx, c, up.Msg.GetJob().GetId())
+	if err != nil {
+		return err
+	}
+	switch j.GetStatus() {
+	case ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED:
+	case ytcaptionv1.JobStatus_JOB_STATUS_FAILED:
+		return newError(http.StatusBadRequest, j.GetError().GetCode(), "the transcription failed: "+j.GetError().GetMessage())
+	default:
+		return newError(http.StatusConflict, "cancelled", "the job was cancelled")
+	}
+
+	coreFormat := map[string]ytcaptionv1.TranscriptFormat{"srt": formats["srt"], "vtt": formats["vtt"], "text": formats["txt"]}[format]
+	if coreFormat == ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_UNSPECIFIED {
+		coreFormat = formats["json"]
+	}
+	tr, err := s.Core.Jobs.GetTranscript(ctx, coreRequest(c, &ytcaptionv1.GetTranscriptRequest{Id: j.GetId(), Format: coreFormat}))
+	if err != nil {
+		return err
+	}
+	if format == "srt" || format == "vtt" || format == "text" {
+		c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+		return c.Send(tr.Msg.GetContent())
+	}
+	var t coreTranscript
+	if err := json.Unmarshal(tr.Msg.GetContent(), &t); err != nil {
+		return fmt.Errorf("read core's transcript: %w", err)
+	}
+	if format == "json" {
+		return c.JSON(fiber.Map{"text": t.Text})
+	}
+	out := openAIVerbose{Task: "transcribe", Language: t.Language, Duration: t.Duration, Text: t.Text}
+	for _, sg := range t.Segments {
+		out.Segments = append(out.Segments, openAISegment{ID: sg.ID, Start: sg.Start, End: sg.End, Text: sg.Text, Tokens: []int{}})
+		if words {
+			for _, w := range sg.Words {
+				out.Words = append(out.Words, openAIWord{Word: w.Word, Start: w.Start, End: w.End})
+			}
+		}
+	}
+	return c.JSON(out)
+}
+
+// waitForJob follows the job's event stream until it ends.
+func (s *server) waitForJob(ctx context.Context, c *fiber.Ctx, id string) (*ytcaptionv1.Job, error) {
+	stream, err := s.Core.Jobs.WatchJob(ctx, coreRequest(c, &ytcaptionv1.WatchJobRequest{Id: id}))
+	if err != nil {
+		return nil, err
+	}
+	defer stream.Close()
+	var last *ytcaptionv1.Job
+	for stream.Receive() {
+		last = stream.Msg().GetJob()
+	}
+	if err := stream.Err(); err != nil {
+		return nil, err
+	}
+	if last == nil || !terminal(last.GetStatus()) {
+		return nil, newError(http.StatusServiceUnavailable, "unavailable", "the job's progress could not be followed; retry shortly")
+	}
+	return last, nil
+}
+
+func terminal(st ytcaptionv1.JobStatus) bool {
+	switch st {
+	case ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED, ytcaptionv1.JobStatus_JOB_STATUS_FAILED, ytcaptionv1.JobStatus_JOB_STATUS_CANCELLED:
+		return true
+	}
+	return false
+}
