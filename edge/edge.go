@@ -19,6 +19,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
 	"github.com/ytcaption/ytcaption/edge/internal/redisx"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
@@ -34,7 +35,10 @@ type Config struct {
 	// AuthCacheTTL is how long a valid key is trusted without asking core
 	// (default 10 s); refused keys are remembered for 2 s.
 	AuthCacheTTL time.Duration
-	MaxBodyBytes int // default 64 KiB
+	// FinishedJobTTL is how long a finished job is answered from this edge's
+	// memory (default 5 s; negative: never).
+	FinishedJobTTL time.Duration
+	MaxBodyBytes   int // default 64 KiB
 	// RedisURL is where the rate limits live, shared by every edge
 	// ("redis://host:port/db"). Empty: each edge limits on its own.
 	RedisURL string
@@ -66,6 +70,9 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.AuthCacheTTL <= 0 {
 		cfg.AuthCacheTTL = 10 * time.Second
 	}
+	if cfg.FinishedJobTTL == 0 {
+		cfg.FinishedJobTTL = 5 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -79,7 +86,7 @@ func New(cfg Config) (*Edge, error) {
 	limiter := ratelimit.New(rdb, redisBreaker, reg)
 	deps := rest.Deps{
 		Core: core, Keys: auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second),
-		Limiter: limiter, Replays: replay.New(rdb, redisBreaker), Registry: reg,
+		Limiter: limiter, Replays: replay.New(rdb, redisBreaker), Finished: jobcache.New(cfg.FinishedJobTTL), Registry: reg,
 	}
 	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins}, deps)
 	mux := http.NewServeMux()

@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
 	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents to core (required)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", 0, "how long a valid API key is trusted without asking core (default 10s)")
+	fs.DurationVar(&cfg.FinishedJobTTL, "finished-job-ttl", 0, "how long a finished job is answered from the edge's memory without asking core (default 5s; negative: never)")
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the per-key rate limits, shared by every edge (empty: limit in process; while unreachable: in process, counted)")
 	fs.StringVar(&corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API, or * (empty: no CORS)")

@@ -190,7 +190,11 @@ func (f *front) UploadJob(ctx context.Context, req *connect.Request[ytcaptionv1.
 }
 
 func (f *front) GetJob(ctx context.Context, req *connect.Request[ytcaptionv1.GetJobRequest]) (*connect.Response[ytcaptionv1.GetJobResponse], error) {
-	return f.d.Core.Jobs.GetJob(ctx, forward(ctx, req.Msg))
+	j, err := f.d.readJob(ctx, callerOf(ctx).p.UserID, forward(ctx, req.Msg))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&ytcaptionv1.GetJobResponse{Job: j}), nil
 }
 
 func (f *front) ListJobs(ctx context.Context, req *connect.Request[ytcaptionv1.ListJobsRequest]) (*connect.Response[ytcaptionv1.ListJobsResponse], error) {

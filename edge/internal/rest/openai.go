@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -165,16 +166,8 @@ func (s *server) waitForJob(ctx context.Context, c *fiber.Ctx, id string) (*ytca
 	if err := stream.Err(); err != nil {
 		return nil, err
 	}
-	if last == nil || !terminal(last.GetStatus()) {
+	if last == nil || !jobcache.Finished(last.GetStatus()) {
 		return nil, newError(http.StatusServiceUnavailable, "unavailable", "the job's progress could not be followed; retry shortly")
 	}
 	return last, nil
-}
-
-func terminal(st ytcaptionv1.JobStatus) bool {
-	switch st {
-	case ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED, ytcaptionv1.JobStatus_JOB_STATUS_FAILED, ytcaptionv1.JobStatus_JOB_STATUS_CANCELLED:
-		return true
-	}
-	return false
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
@@ -51,7 +52,23 @@ type Deps struct {
 	Keys     *auth.Cache
 	Limiter  *ratelimit.Limiter
 	Replays  *replay.Store
+	Finished *jobcache.Cache      // finished jobs, answered without core
 	Registry *prometheus.Registry // the API's metrics are registered here
+}
+
+// readJob is GetJob for both adapters: a finished job from the edge's cache,
+// anything else from core (req carries the caller, as coreRequest and forward
+// make it).
+func (d Deps) readJob(ctx context.Context, userID string, req *connect.Request[ytcaptionv1.GetJobRequest]) (*ytcaptionv1.Job, error) {
+	if j := d.Finished.Get(userID, req.Msg.GetId()); j != nil {
+		return j, nil
+	}
+	resp, err := d.Core.Jobs.GetJob(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	d.Finished.Put(userID, resp.Msg.GetJob())
+	return resp.Msg.GetJob(), nil
 }
 
 // openAPI describes the REST API; a test keeps it and the routes in step.
@@ -317,11 +334,11 @@ func (s *server) createJob(c *fiber.Ctx) error {
 func (s *server) getJob(c *fiber.Ctx) error {
 	ctx, cancel, req := call(s, c, &ytcaptionv1.GetJobRequest{Id: strings.Clone(c.Params("id"))})
 	defer cancel()
-	resp, err := s.Core.Jobs.GetJob(ctx, req)
+	j, err := s.readJob(ctx, c.Locals(principalKey{}).(auth.Principal).UserID, req)
 	if err != nil {
 		return err
 	}
-	return c.JSON(toJSON(resp.Msg.GetJob()))
+	return c.JSON(toJSON(j))
 }
 
 func (s *server) listJobs(c *fiber.Ctx) error {

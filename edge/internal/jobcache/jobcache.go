@@ -1,0 +1,76 @@
+// Package jobcache keeps finished jobs in the edge's memory for a few
+// seconds, so the clients that poll a job after it ended — scripts, dashboards,
+// a CLI fetching the result — cost neither core nor Postgres.
+//
+// Only terminal jobs (succeeded, failed, cancelled) are kept: nothing a user
+// does changes them, so a hit is never stale for the owner. Whatever an
+// operator may do to a finished job (an admin retry, a purge) shows within the
+// TTL. A running job is never cached: its progress is always read from core.
+package jobcache
+
+import (
+	"sync"
+	"time"
+
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// maxEntries bounds memory; a cleared map only costs a few core reads.
+const maxEntries = 100_000
+
+type entry struct {
+	userID  string
+	job     *ytcaptionv1.Job
+	expires time.Time
+}
+
+// Cache maps job ids to finished jobs. The zero TTL disables it.
+type Cache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu sync.Mutex
+	m  map[string]entry
+}
+
+// New returns a cache keeping each finished job for ttl (0: keeps nothing).
+func New(ttl time.Duration) *Cache {
+	return &Cache{ttl: ttl, now: time.Now, m: map[string]entry{}}
+}
+
+// Get returns userID's job id if it is cached. The job is shared: callers
+// must not modify it.
+func (c *Cache) Get(userID, id string) *ytcaptionv1.Job {
+	if c.ttl <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if !ok || e.userID != userID || !c.now().Before(e.expires) {
+		return nil
+	}
+	return e.job
+}
+
+// Put remembers j, read by its owner userID, if it is finished.
+func (c *Cache) Put(userID string, j *ytcaptionv1.Job) {
+	if c.ttl <= 0 || !Finished(j.GetStatus()) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxEntries {
+		clear(c.m)
+	}
+	c.m[j.GetId()] = entry{userID: userID, job: j, expires: c.now().Add(c.ttl)}
+}
+
+// Finished says whether a job in status s can no longer change by itself.
+func Finished(s ytcaptionv1.JobStatus) bool {
+	switch s {
+	case ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED, ytcaptionv1.JobStatus_JOB_STATUS_FAILED, ytcaptionv1.JobStatus_JOB_STATUS_CANCELLED:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,49 @@
+package jobcache
+
+import (
+	"testing"
+	"time"
+
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+func job(id string, st ytcaptionv1.JobStatus) *ytcaptionv1.Job {
+	return &ytcaptionv1.Job{Id: id, Status: st}
+}
+
+func TestCacheKeepsOnlyFinishedJobsForTheirOwnerUntilTheTTL(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New(5 * time.Second)
+	c.now = func() time.Time { return now }
+
+	c.Put("u1", job("done", ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED))
+	c.Put("u1", job("failed", ytcaptionv1.JobStatus_JOB_STATUS_FAILED))
+	c.Put("u1", job("cancelled", ytcaptionv1.JobStatus_JOB_STATUS_CANCELLED))
+	for _, st := range []ytcaptionv1.JobStatus{ytcaptionv1.JobStatus_JOB_STATUS_QUEUED, ytcaptionv1.JobStatus_JOB_STATUS_DOWNLOADING,
+		ytcaptionv1.JobStatus_JOB_STATUS_READY, ytcaptionv1.JobStatus_JOB_STATUS_TRANSCRIBING} {
+		c.Put("u1", job(st.String(), st))
+		if c.Get("u1", st.String()) != nil {
+			t.Errorf("a %s job was cached: its progress must always come from core", st)
+		}
+	}
+	for _, id := range []string{"done", "failed", "cancelled"} {
+		if j := c.Get("u1", id); j.GetId() != id {
+			t.Errorf("Get(u1, %s) = %v, want the cached job", id, j)
+		}
+	}
+	if c.Get("u2", "done") != nil {
+		t.Error("another user's job was served from the cache")
+	}
+	now = now.Add(5 * time.Second)
+	if c.Get("u1", "done") != nil {
+		t.Error("a job was served after its TTL")
+	}
+}
+
+func TestCacheWithoutTTLKeepsNothing(t *testing.T) {
+	c := New(-1)
+	c.Put("u1", job("done", ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED))
+	if c.Get("u1", "done") != nil {
+		t.Error("a disabled cache served a job")
+	}
+}
