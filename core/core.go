@@ -64,8 +64,9 @@ type Config struct {
 	MaxDownloadBytes  int64         // default 1 GiB
 	MaxDuration       time.Duration // default 4 h
 
-	// Rate limits every user gets (the edge enforces them per API key, GCRA):
-	// job creation 10/s with bursts of 20, other calls 100/s with bursts of 200.
+	// Rate limits of users whose plan sets none (the edge enforces them per
+	// API key, GCRA): job creation 10/s with bursts of 20, other calls 100/s
+	// with bursts of 200. `ytcaption-core admin set-plan` sets a plan's own.
 	CreateRate, CreateBurst int
 	ReadRate, ReadBurst     int
 

@@ -49,6 +49,7 @@ Usage:
   ytcaption-core serve     run core (Connect API on --addr, fetch stage, lease rescue)
   ytcaption-core migrate   apply pending database migrations and exit
   ytcaption-core dev       run core, an edge and one gpu-node in one process (local use)
+  ytcaption-core admin     manage users, API keys and plans in the database
 
 Run "ytcaption-core <command> --help" for a command's flags.`
 
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "dev":
 		return dev(ctx, args[1:], getenv, stdout, stderr)
+	case "admin":
+		return admin(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -115,10 +118,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.DurationVar(&cfg.Lease, "lease", 0, "job lease length (default 30s)")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 0, "gpu-node heartbeat interval (default 10s)")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 3, "attempts per stage before a job fails")
-	fs.IntVar(&cfg.CreateRate, "create-rate", 10, "job creations per second per API key (the edge enforces it)")
-	fs.IntVar(&cfg.CreateBurst, "create-burst", 20, "job creations per API key allowed at once")
-	fs.IntVar(&cfg.ReadRate, "read-rate", 100, "other API calls per second per API key")
-	fs.IntVar(&cfg.ReadBurst, "read-burst", 200, "other API calls per API key allowed at once")
+	fs.IntVar(&cfg.CreateRate, "create-rate", 10, "job creations per second per API key where the user's plan sets none (the edge enforces it)")
+	fs.IntVar(&cfg.CreateBurst, "create-burst", 20, "job creations per API key allowed at once, where the plan sets none")
+	fs.IntVar(&cfg.ReadRate, "read-rate", 100, "other API calls per second per API key, where the plan sets none")
+	fs.IntVar(&cfg.ReadBurst, "read-burst", 200, "other API calls per API key allowed at once, where the plan sets none")
 	fs.Int64Var(&cfg.MaxDownloadBytes, "max-download-bytes", 1<<30, "direct downloads larger than this fail with media_too_large")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "longer media fails with too_long (default 4h)")
 	fs.StringVar(&cfg.YtDlpBinary, "yt-dlp", "yt-dlp", "yt-dlp binary")

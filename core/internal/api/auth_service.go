@@ -22,5 +22,20 @@ func (s *AuthService) Authenticate(ctx context.Context, req *connect.Request[ytc
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: u.ID, Role: string(u.Role), RateLimits: s.limits}), nil
+	return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: u.ID, Role: string(u.Role), RateLimits: s.limitsFor(u.Plan)}), nil
+}
+
+// limitsFor is plan's limits, the deployment's default where the plan has none.
+func (s *AuthService) limitsFor(p store.Plan) *ytcaptionv1.RateLimits {
+	pick := func(planned int, def int32) int32 {
+		if planned > 0 {
+			return int32(planned)
+		}
+		return def
+	}
+	d := s.limits
+	return &ytcaptionv1.RateLimits{
+		Create: &ytcaptionv1.RateLimit{PerSecond: pick(p.CreateRate, d.GetCreate().GetPerSecond()), Burst: pick(p.CreateBurst, d.GetCreate().GetBurst())},
+		Read:   &ytcaptionv1.RateLimit{PerSecond: pick(p.ReadRate, d.GetRead().GetPerSecond()), Burst: pick(p.ReadBurst, d.GetRead().GetBurst())},
+	}
 }

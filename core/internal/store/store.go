@@ -46,6 +46,7 @@ type User struct {
 	Name      string
 	Role      Role
 	CreatedAt time.Time
+	Plan      Plan // filled by Authenticate
 }
 
 // EnsureUser returns the user with this name, creating it with role if absent.
@@ -104,9 +105,9 @@ func (s *Store) Authenticate(ctx context.Context, key string) (User, error) {
 	sum := sha256.Sum256([]byte(key))
 	var u User
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.id, u.name, u.role, u.created_at
-		FROM api_keys k JOIN users u ON u.id = k.user_id
-		WHERE k.hash = $1 AND k.revoked_at IS NULL`, sum[:]).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt)
+		SELECT u.id, u.name, u.role, u.created_at, `+planColumns+`
+		FROM api_keys k JOIN users u ON u.id = k.user_id JOIN plans p ON p.name = u.plan
+		WHERE k.hash = $1 AND k.revoked_at IS NULL`, sum[:]).Scan(append([]any{&u.ID, &u.Name, &u.Role, &u.CreatedAt}, planDest(&u.Plan)...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, job.Errorf(job.CodeUnauthorized, "invalid API key")
 	}

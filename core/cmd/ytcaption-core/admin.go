@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/ytcaption/ytcaption/core"
+	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/store"
+)
+
+const adminUsage = `ytcaption-core admin works on the database directly, for the operator of a deployment.
+
+Usage:
+  ytcaption-core admin create-user --name NAME [--role user|admin] [--plan PLAN]
+  ytcaption-core admin create-key  --user NAME     print a new API key (shown once; only its hash is kept)
+  ytcaption-core admin set-plan    --name PLAN [--create-rate N] [--create-burst N] [--read-rate N] [--read-burst N]
+                                   create or change a plan; 0 or unset: the deployment's default (core's flags)
+  ytcaption-core admin assign-plan --user NAME --plan PLAN
+
+Every command takes --postgres-url (or YTCAPTION_CORE_POSTGRES_URL) and applies pending migrations first.
+A changed plan reaches the edges as their API-key caches expire (10 s by default).`
+
+func admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, adminUsage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("admin "+args[0], flag.ContinueOnError)
+	// Only the database comes from the environment: serve's variables
+	// (YTCAPTION_CORE_CREATE_RATE...) must not leak into a plan.
+	dbURL := getenv("YTCAPTION_CORE_POSTGRES_URL")
+	if dbURL == "" {
+		dbURL = "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable"
+	}
+	url := fs.String("postgres-url", dbURL, "PostgreSQL connection URL (default: $YTCAPTION_CORE_POSTGRES_URL or the local database)")
+	var do func(*store.Store) error
+	switch args[0] {
+	case "create-user":
+		name := fs.String("name", "", "the user's name (required, unique)")
+		role := fs.String("role", string(store.RoleUser), "user or admin")
+		plan := fs.String("plan", store.DefaultPlan, "the user's plan")
+		do = func(s *store.Store) error {
+			u, err := s.CreateUser(ctx, *name, store.Role(*role), *plan)
+			if err == nil {
+				fmt.Fprintf(stdout, "created user %s (%s, %s, plan %s)\n", u.Name, u.ID, u.Role, u.Plan.Name)
+			}
+			return err
+		}
+	case "create-key":
+		user := fs.String("user", "", "the user's name (required)")
+		do = func(s *store.Store) error {
+			id, err := s.UserID(ctx, *user)
+			if err != nil {
+				return err
+			}
+			key, err := s.CreateAPIKey(ctx, id)
+			if err == nil {
+				fmt.Fprintln(stdout, key)
+			}
+			return err
+		}
+	case "set-plan":
+		var p store.Plan
+		fs.StringVar(&p.Name, "name", "", "the plan's name (required): lower-case letters, digits, - and _")
+		fs.IntVar(&p.CreateRate, "create-rate", 0, "job creations per second per API key")
+		fs.IntVar(&p.CreateBurst, "create-burst", 0, "job creations per API key allowed at once")
+		fs.IntVar(&p.ReadRate, "read-rate", 0, "other API calls per second per API key")
+		fs.IntVar(&p.ReadBurst, "read-burst", 0, "other API calls per API key allowed at once")
+		do = func(s *store.Store) error {
+			if err := s.SetPlan(ctx, p); err != nil {
+				return err
+			}
+			got, err := s.GetPlan(ctx, p.Name)
+			if err == nil {
+				fmt.Fprintf(stdout, "plan %s: create %s/s burst %s, read %s/s burst %s\n", got.Name,
+					orDefault(got.CreateRate), orDefault(got.CreateBurst), orDefault(got.ReadRate), orDefault(got.ReadBurst))
+			}
+			return err
+		}
+	case "assign-plan":
+		user := fs.String("user", "", "the user's name (required)")
+		plan := fs.String("plan", "", "the plan (required)")
+		do = func(s *store.Store) error {
+			err := s.AssignPlan(ctx, *user, *plan)
+			if err == nil {
+				fmt.Fprintf(stdout, "user %s is on plan %s\n", *user, *plan)
+			}
+			return err
+		}
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, adminUsage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "unknown admin command %q\n\n%s\n", args[0], adminUsage)
+		return errUsage
+	}
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	for _, f := range []string{"name", "user", "plan"} {
+		if fl := fs.Lookup(f); fl != nil && fl.Value.String() == "" {
+			return fmt.Errorf("%w: --%s is required", errUsage, f)
+		}
+	}
+	pool, err := core.Connect(ctx, *url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := migrations.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return do(store.New(pool))
+}
+
+func orDefault(n int) string {
+	if n == 0 {
+		return "default"
+	}
+	return strconv.Itoa(n)
+}

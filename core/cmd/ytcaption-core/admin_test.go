@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/internal/pgtest"
+)
+
+func TestAdminCommandsMakeUsersKeysAndPlans(t *testing.T) {
+	url := pgtest.URL(t)
+	admin := func(args ...string) (string, string, error) {
+		var out, errOut bytes.Buffer
+		env := func(k string) string {
+			switch k {
+			case "YTCAPTION_CORE_POSTGRES_URL":
+				return url
+			case "YTCAPTION_CORE_READ_RATE": // serve's deployment default must not leak into a plan
+				return "99"
+			}
+			return ""
+		}
+		err := run(context.Background(), append([]string{"admin"}, args...), env, &out, &errOut)
+		return out.String(), errOut.String(), err
+	}
+
+	out, _, err := admin("set-plan", "--name", "pro", "--create-rate", "50", "--read-burst", "400")
+	require.NoError(t, err)
+	require.Equal(t, "plan pro: create 50/s burst default, read default/s burst 400\n", out)
+	out, _, err = admin("create-user", "--name", "alice", "--plan", "pro")
+	require.NoError(t, err)
+	require.Regexp(t, `^created user alice \([0-9a-f-]{36}, user, plan pro\)\n$`, out)
+	out, _, err = admin("create-key", "--user", "alice")
+	require.NoError(t, err)
+	require.Regexp(t, `^ytc_[0-9A-Za-z]{32}\n$`, out)
+	out, _, err = admin("assign-plan", "--user", "alice", "--plan", "default")
+	require.NoError(t, err)
+	require.Equal(t, "user alice is on plan default\n", out)
+
+	_, _, err = admin("create-user", "--name", "alice")
+	require.ErrorContains(t, err, "exists already")
+	_, _, err = admin("create-key", "--user", "nobody")
+	require.ErrorContains(t, err, "no user")
+	_, _, err = admin("create-user")
+	require.ErrorIs(t, err, errUsage, "--name is required")
+	_, errOut, err := admin("frobnicate")
+	require.ErrorIs(t, err, errUsage)
+	require.True(t, strings.Contains(errOut, "create-user"), errOut)
+}

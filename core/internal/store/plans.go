@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+// DefaultPlan is every new user's plan.
+const DefaultPlan = "default"
+
+// Plan is how much a user may do. A zero limit takes the deployment's default.
+type Plan struct {
+	Name                    string
+	CreateRate, CreateBurst int // job creations per second per API key, and at once
+	ReadRate, ReadBurst     int // other calls
+}
+
+// SetPlan creates or updates a plan.
+func (s *Store) SetPlan(ctx context.Context, p Plan) error {
+	for _, v := range []int{p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst} {
+		if v < 0 {
+			return job.Errorf(job.CodeInvalidArgument, "plan %s: limits must be positive (0: the deployment's default)", p.Name)
+		}
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO plans (name, create_rate, create_burst, read_rate, read_burst)
+		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), NULLIF($5, 0))
+		ON CONFLICT (name) DO UPDATE SET create_rate = EXCLUDED.create_rate, create_burst = EXCLUDED.create_burst,
+			read_rate = EXCLUDED.read_rate, read_burst = EXCLUDED.read_burst, updated_at = now()`,
+		p.Name, p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23514" { // check_violation: the name
+		return job.Errorf(job.CodeInvalidArgument, "plan name %q: use lower-case letters, digits, - and _", p.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("set plan %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// CreateUser adds a user on plan; a taken name is a conflict.
+func (s *Store) CreateUser(ctx context.Context, name string, role Role, plan string) (User, error) {
+	if role != RoleAdmin && role != RoleUser {
+		return User{}, job.Errorf(job.CodeInvalidArgument, "role must be admin or user, got %q", role)
+	}
+	if name == "" {
+		return User{}, job.Errorf(job.CodeInvalidArgument, "a user needs a name")
+	}
+	if _, err := s.GetPlan(ctx, plan); err != nil {
+		return User{}, err
+	}
+	u := User{Name: name, Role: role}
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO users (name, role, plan) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING
+		RETURNING id, created_at`, name, string(role), plan).Scan(&u.ID, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, job.Errorf(job.CodeConflict, "a user named %q exists already", name)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("create user %s: %w", name, err)
+	}
+	u.Plan, err = s.GetPlan(ctx, plan)
+	return u, err
+}
+
+// UserID returns the id of the user named name.
+func (s *Store) UserID(ctx context.Context, name string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id FROM users WHERE name = $1`, name).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", job.Errorf(job.CodeNotFound, "no user %q", name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find user %s: %w", name, err)
+	}
+	return id, nil
+}
+
+// AssignPlan puts the user named user on plan.
+func (s *Store) AssignPlan(ctx context.Context, user, plan string) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM plans WHERE name = $1)`, plan).Scan(&exists); err != nil {
+		return fmt.Errorf("assign plan: %w", err)
+	}
+	if !exists {
+		return job.Errorf(job.CodeNotFound, "no plan %q", plan)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET plan = $2 WHERE name = $1`, user, plan)
+	if err != nil {
+		return fmt.Errorf("assign plan: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return job.Errorf(job.CodeNotFound, "no user %q", user)
+	}
+	return nil
+}
+
+// planColumns read a plan joined as p, NULL limits as 0.
+const planColumns = `p.name, COALESCE(p.create_rate, 0), COALESCE(p.create_burst, 0), COALESCE(p.read_rate, 0), COALESCE(p.read_burst, 0)`
+
+func planDest(p *Plan) []any {
+	return []any{&p.Name, &p.CreateRate, &p.CreateBurst, &p.ReadRate, &p.ReadBurst}
+}
+
+// GetPlan returns the plan named name.
+func (s *Store) GetPlan(ctx context.Context, name string) (Plan, error) {
+	var p Plan
+	err := s.pool.QueryRow(ctx, `SELECT `+planColumns+` FROM plans p WHERE p.name = $1`, name).Scan(planDest(&p)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Plan{}, job.Errorf(job.CodeNotFound, "no plan %q", name)
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("get plan %s: %w", name, err)
+	}
+	return p, nil
+}
