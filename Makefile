@@ -16,15 +16,15 @@ export YTCAPTION_MINIO_BIN ?= $(CACHE_DIR)/minio-$(MINIO_VERSION)/minio
 
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node
+BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption
 
 .PHONY: help build test chaos bench bench-dispatch bench-pipeline bench-edge check fmt vet lint generate generate-check deps run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build the three binaries into ./bin
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./core/cmd/ytcaption-core ./edge/cmd/ytcaption-edge ./gpu-node/cmd/ytcaption-gpu-node
+build: ## build the three services and the ytcaption client into ./bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./core/cmd/ytcaption-core ./edge/cmd/ytcaption-edge ./gpu-node/cmd/ytcaption-gpu-node ./edge/cmd/ytcaption
 
 deps: ## install what a fresh machine lacks: apt packages and the pinned MinIO build
 	@MINIO_VERSION=$(MINIO_VERSION) YTCAPTION_MINIO_BIN=$(YTCAPTION_MINIO_BIN) scripts/install-deps.sh

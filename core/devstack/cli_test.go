@@ -1,0 +1,244 @@
+package devstack
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/internal/wer"
+)
+
+// The ytcaption command-line client, driven as a user drives it: the real
+// binary against the dev stack, through the public REST API only.
+
+var (
+	cliOnce sync.Once
+	cliBin  string
+	cliErr  error
+)
+
+// cliBinary builds edge/cmd/ytcaption once per test run.
+func cliBinary(t *testing.T) string {
+	t.Helper()
+	cliOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ytcaption-cli")
+		if err != nil {
+			cliErr = err
+			return
+		}
+		cliBin = filepath.Join(dir, "ytcaption")
+		out, err := exec.Command("go", "build", "-ldflags", "-X main.version=test", "-o", cliBin, "../../edge/cmd/ytcaption").CombinedOutput()
+		if err != nil {
+			cliErr = errors.New(string(out))
+		}
+	})
+	require.NoError(t, cliErr)
+	return cliBin
+}
+
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// cliEnv is the environment of a user who has set the server and key.
+func cliEnv(t *testing.T, s testStack) []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "YTCAPTION_URL=" + s.EdgeURL, "YTCAPTION_API_KEY=" + s.APIKey}
+}
+
+func runCLI(t *testing.T, env []string, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(cliBinary(t), args...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run ytcaption %v: %v", args, err)
+	}
+	return cliResult{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+}
+
+// controlChars are what a log must not get from a non-terminal run.
+var controlChars = regexp.MustCompile(`[\x00-\x08\x0b-\x1f\x7f]`)
+
+func TestCLI(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "yt-dlp")
+	media, refs := mediaServer(t)
+	env := cliEnv(t, s)
+	api := client{t: t, base: s.EdgeURL, key: s.APIKey}
+
+	t.Run("transcribe a LibriVox clip to an SRT file", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "clip.srt")
+		r := runCLI(t, env, "transcribe", media+"/"+firstClip(refs)+".ogg", "-o", out, "--follow")
+		require.Equal(t, 0, r.code, r.stderr)
+		srt, err := os.ReadFile(out)
+		require.NoError(t, err)
+		id := regexp.MustCompile(`job (\S+): `).FindStringSubmatch(r.stderr)
+		require.NotNil(t, id, r.stderr)
+		code, served := api.do("GET", "/v1/jobs/"+id[1]+"/transcript?format=srt", nil)
+		require.Equal(t, 200, code)
+		require.Equal(t, string(served), string(srt), "the file holds the server's captions")
+		require.Regexp(t, `(?m)^1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n`, string(srt))
+		var text []string
+		for _, l := range strings.Split(string(srt), "\n") {
+			if l != "" && !strings.Contains(l, "-->") && !regexp.MustCompile(`^\d+$`).MatchString(l) {
+				text = append(text, l)
+			}
+		}
+		require.Less(t, wer.Rate(refs[firstClip(refs)], strings.Join(text, " ")), 0.8, "the captions are of the clip's speech")
+		require.Empty(t, r.stdout, "captions went to the file")
+		require.False(t, controlChars.MatchString(r.stderr), "non-terminal output has no control characters: %q", r.stderr)
+		require.Regexp(t, `(?s)downloading.*transcribing.*\[00:00:0`, r.stderr, "stages, then segments (--follow)")
+		require.Contains(t, r.stderr, "captions written to "+out)
+	})
+
+	t.Run("no-wait, then jobs get and list", func(t *testing.T) {
+		r := runCLI(t, env, "transcribe", "--no-wait", media+"/"+firstClip(refs)+".ogg")
+		require.Equal(t, 0, r.code, r.stderr)
+		id := strings.TrimSpace(r.stdout)
+		require.Regexp(t, `^[0-9a-f-]{36}$`, id)
+		api.waitFor(id, 60*time.Second, terminal)
+		r = runCLI(t, env, "jobs", "get", id, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var j jobJSON
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &j), r.stdout)
+		require.Equal(t, id, j.ID)
+		require.Equal(t, "succeeded", j.Status)
+		r = runCLI(t, env, "jobs", "list")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, id)
+		r = runCLI(t, env, "jobs", "transcript", id, "--format", "txt")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.NotEmpty(t, strings.TrimSpace(r.stdout))
+	})
+
+	t.Run("a failed job exits 1 with its error code", func(t *testing.T) {
+		r := runCLI(t, env, "transcribe", media+"/notmedia.txt")
+		require.Equal(t, 1, r.code, r.stderr)
+		require.Contains(t, r.stderr, "failed: not_media:")
+		r = runCLI(t, env, "transcribe", media+"/notmedia.txt", "--json")
+		require.Equal(t, 1, r.code, r.stderr)
+		var j jobJSON
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &j), r.stdout)
+		require.Equal(t, "not_media", j.Error.Code)
+	})
+
+	t.Run("exit codes for usage, auth and network", func(t *testing.T) {
+		require.Equal(t, 2, runCLI(t, env).code)
+		require.Equal(t, 2, runCLI(t, env, "transcribe", media+"/a.ogg", "--format", "docx").code)
+		require.Equal(t, 2, runCLI(t, env, "transcribe", "not a url").code)
+		bad := slices.Clone(env)
+		bad[len(bad)-1] = "YTCAPTION_API_KEY=ytc_not-a-key-0123456789"
+		r := runCLI(t, bad, "jobs", "list", "--json")
+		require.Equal(t, 3, r.code, r.stderr)
+		require.Contains(t, r.stdout, `"code": "unauthorized"`)
+		noKey := env[:len(env)-1]
+		require.Equal(t, 3, runCLI(t, noKey, "jobs", "list").code)
+		down := slices.Clone(env)
+		down[2] = "YTCAPTION_URL=http://127.0.0.1:9"
+		require.Equal(t, 4, runCLI(t, down, "jobs", "list").code)
+	})
+
+	t.Run("login keeps the URL and key for its owner only", func(t *testing.T) {
+		home := t.TempDir()
+		plain := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
+		cmd := exec.Command(cliBinary(t), "login", "--url", s.EdgeURL)
+		cmd.Env = plain
+		cmd.Stdin = strings.NewReader(s.APIKey + "\n")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		fi, err := os.Stat(filepath.Join(home, ".config", "ytcaption", "config.json"))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+		r := runCLI(t, plain, "jobs", "list", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, 3, runCLI(t, plain, "login", "--url", s.EdgeURL, "--api-key", "ytc_wrong-key-0123456789").code)
+	})
+
+	t.Run("Ctrl-C cancels the job with --cancel-on-interrupt", func(t *testing.T) {
+		cmd := exec.Command(cliBinary(t), "transcribe", media+"/long.ogg", "--cancel-on-interrupt")
+		cmd.Env = env
+		stderr, err := cmd.StderrPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		sc := bufio.NewScanner(stderr)
+		var id string
+		for sc.Scan() {
+			if m := regexp.MustCompile(`^job (\S+): transcribing`).FindStringSubmatch(sc.Text()); m != nil {
+				id = m[1]
+				break
+			}
+		}
+		require.NotEmpty(t, id, "the job never reached transcribing")
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		rest, _ := io.ReadAll(stderr)
+		err = cmd.Wait()
+		require.Equal(t, 130, cmd.ProcessState.ExitCode(), "%v: %s", err, rest)
+		require.Contains(t, string(rest), "job "+id+": cancelled")
+		require.Equal(t, "cancelled", api.waitFor(id, 30*time.Second, terminal).Status)
+	})
+}
+
+// TestCLIProgressBarOnATerminal runs the client under a pseudo-terminal, as a
+// person would, and watches the bar move through the stages.
+func TestCLIProgressBarOnATerminal(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "yt-dlp")
+	media, refs := mediaServer(t)
+	cmd := exec.Command(cliBinary(t), "transcribe", media+"/"+firstClip(refs)+".ogg", "-o", filepath.Join(t.TempDir(), "c.vtt"), "--format", "vtt")
+	cmd.Env = append(cliEnv(t, s), "TERM=xterm")
+	tty, err := pty.Start(cmd)
+	require.NoError(t, err)
+	defer tty.Close()
+	var screen bytes.Buffer
+	_, _ = io.Copy(&screen, tty) // until the client exits (EIO on Linux)
+	require.NoError(t, cmd.Wait())
+
+	// Each redraw starts with a carriage return and a clear-line.
+	frames := strings.Split(screen.String(), "\r\x1b[K")
+	var stages []string
+	pcts := map[string]bool{}
+	bar := regexp.MustCompile(`^(queued|downloading|waiting for a GPU|transcribing)\s+[█░]{24}\s+(\d+)%`)
+	for _, f := range frames {
+		if m := bar.FindStringSubmatch(f); m != nil {
+			if len(stages) == 0 || stages[len(stages)-1] != m[1] {
+				stages = append(stages, m[1])
+			}
+			if m[1] == "transcribing" {
+				pcts[m[2]] = true
+			}
+		}
+	}
+	require.Subset(t, stages, []string{"queued", "transcribing"}, "frames: %q", frames)
+	require.Equal(t, "transcribing", stages[len(stages)-1])
+	require.GreaterOrEqual(t, len(pcts), 2, "the bar moved while transcribing: %v", pcts)
+	require.Contains(t, screen.String(), "captions written to")
+}
+
+// firstClip is a LibriVox clip of the test data, the same every run.
+func firstClip(refs map[string]string) string {
+	ids := make([]string, 0, len(refs))
+	for id := range refs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids[0]
+}

@@ -1,0 +1,72 @@
+package main
+
+import "fmt"
+
+// Completion scripts: commands, subcommands and flags. Kept by hand, beside
+// the usage text they mirror; a test checks every flag appears.
+const bashCompletion = `# ytcaption bash completion: source <(ytcaption completion bash)
+_ytcaption() {
+  local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}
+  local words
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    words="transcribe jobs login version completion help"
+  else
+    case "$cmd" in
+      transcribe) words="--format --language --source -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json" ;;
+      jobs)
+        if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
+        else case "$sub" in
+          list) words="--limit --json" ;;
+          transcript) words="--format -o --json" ;;
+          *) words="--json" ;;
+        esac; fi ;;
+      login) words="--url --api-key --json" ;;
+      version) words="--json" ;;
+      completion) words="bash zsh fish" ;;
+    esac
+  fi
+  case "${COMP_WORDS[COMP_CWORD-1]}" in
+    --format) words="srt vtt txt json tsv" ;;
+    --source) words="auto captions asr" ;;
+  esac
+  COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+complete -o default -F _ytcaption ytcaption
+`
+
+const zshCompletion = `#compdef ytcaption
+# ytcaption zsh completion: source <(ytcaption completion zsh)
+autoload -U bashcompinit && bashcompinit
+` + bashCompletion
+
+const fishCompletion = `# ytcaption fish completion: ytcaption completion fish | source
+complete -c ytcaption -f
+complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs login version completion help'
+complete -c ytcaption -n '__fish_seen_subcommand_from jobs' -a 'list get cancel transcript'
+complete -c ytcaption -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l format -xa 'srt vtt txt json tsv'
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l language -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l source -xa 'auto captions asr'
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -s o -r
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l no-wait
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l follow
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l cancel-on-interrupt
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l idempotency-key -x
+complete -c ytcaption -n '__fish_seen_subcommand_from list' -l limit -x
+complete -c ytcaption -n '__fish_seen_subcommand_from login' -l url -x
+complete -c ytcaption -n '__fish_seen_subcommand_from login' -l api-key -x
+complete -c ytcaption -l json
+`
+
+func completion(args []string, e env) error {
+	if len(args) != 1 {
+		return usagef("completion wants a shell: bash, zsh or fish")
+	}
+	scripts := map[string]string{"bash": bashCompletion, "zsh": zshCompletion, "fish": fishCompletion}
+	s, ok := scripts[args[0]]
+	if !ok {
+		return usagef("completion: unknown shell %q: use bash, zsh or fish", args[0])
+	}
+	_, err := fmt.Fprint(e.stdout, s)
+	return err
+}

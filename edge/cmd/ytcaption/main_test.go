@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func testEnv(stdout, stderr *bytes.Buffer) env {
+	return env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: stdout, stderr: stderr}
+}
+
+func TestFlagsMayFollowArguments(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	o := fs.String("o", "", "")
+	follow := fs.Bool("follow", false, "")
+	pos, err := parseArgs(fs, []string{"http://a/b", "-o", "x.srt", "--follow"}, 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"http://a/b"}, pos)
+	require.Equal(t, "x.srt", *o)
+	require.True(t, *follow)
+
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	pos, err = parseArgs(fs, []string{"--", "-not-a-flag"}, 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"-not-a-flag"}, pos)
+
+	var errOut bytes.Buffer
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(&errOut)
+	_, err = parseArgs(fs, []string{"a", "b"}, 1)
+	require.Equal(t, exitUsage, must(exitCode(err)))
+}
+
+func must(code int, _ string) int { return code }
+
+// TestCompletionKnowsEveryFlag reads each command's flags from its --help
+// and finds them in the bash and fish scripts.
+func TestCompletionKnowsEveryFlag(t *testing.T) {
+	for _, cmd := range [][]string{{"transcribe"}, {"jobs", "list"}, {"jobs", "get"}, {"jobs", "transcript"}, {"login"}, {"version"}} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append(cmd, "--help"), testEnv(&out, &errOut))
+		require.Equal(t, exitOK, code, errOut.String())
+		flags := regexp.MustCompile(`(?m)^  -(\S+)`).FindAllStringSubmatch(errOut.String(), -1)
+		require.NotEmpty(t, flags, "%v --help lists no flags: %s", cmd, errOut.String())
+		for _, f := range flags {
+			dash := "--"
+			if len(f[1]) == 1 {
+				dash = "-"
+			}
+			require.Contains(t, bashCompletion, dash+f[1], "bash completion lacks %v %s", cmd, f[1])
+			require.Regexp(t, `-[ls] `+regexp.QuoteMeta(f[1])+`\b`, fishCompletion, "fish completion lacks %v %s", cmd, f[1])
+		}
+	}
+}
+
+// TestEventsResumeWithoutGapsOrDuplicates breaks the stream after the first
+// segment: the client reconnects with Last-Event-ID and sees every segment
+// once.
+func TestEventsResumeWithoutGapsOrDuplicates(t *testing.T) {
+	var mu sync.Mutex
+	var lastIDs []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
+		n := len(lastIDs)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		if n == 1 {
+			fmt.Fprint(w, "id: 1:0\nevent: job\ndata: {\"id\":\"j\",\"status\":\"transcribing\",\"progress\":0.1}\n\n")
+			fmt.Fprint(w, ": keep-alive\n\n")
+			fmt.Fprint(w, "id: 1:1\nevent: segment\ndata: {\"seq\":1,\"text\":\"one\"}\n\n")
+			return // the connection breaks
+		}
+		fmt.Fprint(w, "id: 1:2\nevent: segment\ndata: {\"seq\":2,\"text\":\"two\"}\n\n")
+		fmt.Fprint(w, "id: 1:3\nevent: job\ndata: {\"id\":\"j\",\"status\":\"succeeded\",\"progress\":1}\n\n")
+	}))
+	defer srv.Close()
+	var segs []string
+	var statuses []string
+	final, err := newClient(srv.URL, "k").events(context.Background(), "j",
+		func(j *job) { statuses = append(statuses, j.Status) },
+		func(s segment) { segs = append(segs, s.Text) })
+	require.NoError(t, err)
+	require.Equal(t, "succeeded", final.Status)
+	require.Equal(t, []string{"one", "two"}, segs)
+	require.Equal(t, []string{"transcribing", "succeeded"}, statuses)
+	require.Equal(t, []string{"", "1:1"}, lastIDs, "the reconnect resumes after the last event seen")
+}
+
+func TestExitCodesOfServerAnswers(t *testing.T) {
+	for status, want := range map[int]int{401: exitAuth, 403: exitAuth, 400: exitUsage, 422: exitUsage, 404: exitFailed, 409: exitFailed, 503: exitNetwork} {
+		code, _ := exitCode(&apiError{Status: status})
+		require.Equal(t, want, code, "HTTP %d", status)
+	}
+	code, name := exitCode(&jobFailed{&job{ID: "j", Status: "cancelled"}})
+	require.Equal(t, exitFailed, code)
+	require.Equal(t, "cancelled", name)
+}
