@@ -242,3 +242,58 @@ func firstClip(refs map[string]string) string {
 	slices.Sort(ids)
 	return ids[0]
 }
+
+// TestCLICtrlCAsksOnATerminal presses Ctrl-C on a pseudo-terminal while the
+// job transcribes and answers the client's question with "y".
+func TestCLICtrlCAsksOnATerminal(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "yt-dlp")
+	media, _ := mediaServer(t)
+	api := client{t: t, base: s.EdgeURL, key: s.APIKey}
+	cmd := exec.Command(cliBinary(t), "transcribe", media+"/long.ogg")
+	cmd.Env = append(cliEnv(t, s), "TERM=xterm")
+	tty, err := pty.Start(cmd)
+	require.NoError(t, err)
+	defer tty.Close()
+	screen := make(chan string, 64)
+	go func() {
+		defer close(screen)
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			if n > 0 {
+				screen <- string(buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var seen strings.Builder
+	waitFor := func(what string) {
+		t.Helper()
+		deadline := time.After(60 * time.Second)
+		for !strings.Contains(seen.String(), what) {
+			select {
+			case chunk, ok := <-screen:
+				require.True(t, ok, "the client exited before showing %q: %q", what, seen.String())
+				seen.WriteString(chunk)
+			case <-deadline:
+				t.Fatalf("no %q on the terminal: %q", what, seen.String())
+			}
+		}
+	}
+	waitFor("transcribing")
+	_, err = tty.Write([]byte{3}) // Ctrl-C: the terminal sends SIGINT to the client
+	require.NoError(t, err)
+	waitFor("Cancel job ")
+	id := regexp.MustCompile(`Cancel job (\S+)\?`).FindStringSubmatch(seen.String())[1]
+	_, err = tty.Write([]byte("y\r"))
+	require.NoError(t, err)
+	waitFor(": cancelled")
+	for range screen {
+	}
+	_ = cmd.Wait()
+	require.Equal(t, 130, cmd.ProcessState.ExitCode())
+	require.Equal(t, "cancelled", api.waitFor(id, 30*time.Second, terminal).Status)
+}
