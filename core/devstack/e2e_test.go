@@ -363,6 +363,24 @@ func TestEndToEnd(t *testing.T) {
 			require.NotEmpty(t, doc.Segments)
 			require.NotEmpty(t, doc.Segments[0].Words, "sphinx gives word timings")
 
+			// Per-request cue shaping, and the TSV rows.
+			code, narrow := api.do("GET", "/v1/jobs/"+id+"/transcript?format=srt&max_line_chars=20&max_lines=1", nil)
+			require.Equal(t, http.StatusOK, code, string(narrow))
+			require.Equal(t, srtText, checkCues(t, string(narrow), false, j.Media.DurationSeconds), "the same words, shaped otherwise")
+			for _, cue := range strings.Split(strings.TrimSpace(string(narrow)), "\n\n") {
+				lines := strings.Split(cue, "\n")[2:]
+				require.Len(t, lines, 1, "max_lines=1: %q", cue)
+				if strings.Contains(lines[0], " ") {
+					require.LessOrEqual(t, len([]rune(lines[0])), 20, "max_line_chars=20: %q", cue)
+				}
+			}
+			code, bad := api.do("GET", "/v1/jobs/"+id+"/transcript?format=vtt&max_lines=9", nil)
+			require.Equal(t, http.StatusBadRequest, code)
+			require.Equal(t, "invalid_argument", errorCode(t, bad))
+			code, rows := api.do("GET", "/v1/jobs/"+id+"/transcript?format=tsv", nil)
+			require.Equal(t, http.StatusOK, code)
+			require.Regexp(t, `^start\tend\ttext\n(\d+\t\d+\t[^\t\n]+\n)+$`, string(rows))
+
 			rate := corpus.Add(refs[clip], srtText)
 			t.Logf("%s: WER %.3f  ref=%q hyp=%q", clip, rate, refs[clip], srtText)
 		}

@@ -205,6 +205,7 @@ var formats = map[ytcaptionv1.TranscriptFormat]render.Format{
 	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_VTT:         render.VTT,
 	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TXT:         render.TXT,
 	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_JSON:        render.JSON,
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TSV:         render.TSV,
 }
 
 func (s *JobService) GetTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetTranscriptRequest]) (*connect.Response[ytcaptionv1.GetTranscriptResponse], error) {
@@ -212,11 +213,15 @@ func (s *JobService) GetTranscript(ctx context.Context, req *connect.Request[ytc
 	if !ok {
 		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "unknown transcript format %v", req.Msg.GetFormat()))
 	}
+	opts := render.Options{MaxLineChars: int(req.Msg.GetMaxLineChars()), MaxLines: int(req.Msg.GetMaxLines())}
+	if err := opts.Validate(); err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
 	t, err := s.transcript(ctx, req.Msg.GetId())
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	body, err := render.Render(f, t, render.Options{})
+	body, err := render.Render(f, t, opts)
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}

@@ -1,7 +1,9 @@
 // Package render turns a transcript into caption files — SRT, WebVTT — plain
-// text and JSON. Cue shaping is shared by SRT and WebVTT: at most MaxLines
-// lines of MaxLineChars characters, at most MaxCueDuration long, in order and
-// never overlapping, whatever the engine produced.
+// text, TSV and JSON. Cue shaping is shared by SRT and WebVTT: at most
+// MaxLines lines of MaxLineChars characters, at most MaxCueDuration long, in
+// order and never overlapping, whatever the engine produced; and, where the
+// silence after a cue allows, on screen long enough to read — at least
+// MinCueDuration and at most MaxCPS characters a second.
 package render
 
 import (
@@ -25,6 +27,7 @@ const (
 	VTT  Format = "vtt"
 	TXT  Format = "txt"
 	JSON Format = "json"
+	TSV  Format = "tsv"
 )
 
 // ParseFormat reads a format name; "" means SRT.
@@ -32,10 +35,10 @@ func ParseFormat(s string) (Format, error) {
 	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
 	case "":
 		return SRT, nil
-	case SRT, VTT, TXT, JSON:
+	case SRT, VTT, TXT, JSON, TSV:
 		return f, nil
 	}
-	return "", job.Errorf(job.CodeInvalidArgument, "unknown format %q: use srt, vtt, txt or json", s)
+	return "", job.Errorf(job.CodeInvalidArgument, "unknown format %q: use srt, vtt, txt, json or tsv", s)
 }
 
 // ContentType is the MIME type of the format.
@@ -45,6 +48,8 @@ func (f Format) ContentType() string {
 		return "text/vtt; charset=utf-8"
 	case TXT:
 		return "text/plain; charset=utf-8"
+	case TSV:
+		return "text/tab-separated-values; charset=utf-8"
 	case JSON:
 		return "application/json"
 	}
@@ -56,6 +61,26 @@ type Options struct {
 	MaxLineChars   int           // default 42
 	MaxLines       int           // default 2
 	MaxCueDuration time.Duration // default 7 s
+	MinCueDuration time.Duration // default 5/6 s (20 frames at 24 fps)
+	MaxCPS         float64       // reading speed, characters a second; default 17
+}
+
+// Limits on what a request may ask for: a line narrower than a few words, or
+// more lines than fit on a screen, is a mistake.
+const (
+	MinLineChars, MaxLineCharsLimit = 16, 80
+	MaxLinesLimit                   = 3
+)
+
+// Validate checks options that came from a request.
+func (o Options) Validate() error {
+	if o.MaxLineChars != 0 && (o.MaxLineChars < MinLineChars || o.MaxLineChars > MaxLineCharsLimit) {
+		return job.Errorf(job.CodeInvalidArgument, "max_line_chars must be from %d to %d, got %d", MinLineChars, MaxLineCharsLimit, o.MaxLineChars)
+	}
+	if o.MaxLines < 0 || o.MaxLines > MaxLinesLimit {
+		return job.Errorf(job.CodeInvalidArgument, "max_lines must be from 1 to %d, got %d", MaxLinesLimit, o.MaxLines)
+	}
+	return nil
 }
 
 func (o Options) withDefaults() Options {
@@ -68,6 +93,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxCueDuration <= 0 {
 		o.MaxCueDuration = 7 * time.Second
 	}
+	if o.MinCueDuration <= 0 {
+		o.MinCueDuration = 5 * time.Second / 6
+	}
+	if o.MaxCPS <= 0 {
+		o.MaxCPS = 17
+	}
 	return o
 }
 
@@ -78,6 +109,8 @@ func Render(f Format, t job.Transcript, o Options) ([]byte, error) {
 		return captions(f, Cues(t.Segments, o)), nil
 	case TXT:
 		return text(t.Segments), nil
+	case TSV:
+		return tsv(t.Segments), nil
 	case JSON:
 		return jsonDoc(t)
 	}
@@ -120,7 +153,28 @@ func Cues(segs []job.Segment, o Options) []Cue {
 		}
 		out = append(out, c)
 	}
+	readable(out, o)
 	return out
+}
+
+// readable keeps each cue on screen long enough to read — MinCueDuration, and
+// its text at MaxCPS — by extending its end into the silence before the next
+// cue: never past the next start, never beyond MaxCueDuration. Speech that is
+// faster than that has no silence to take, and stays as timed.
+func readable(cues []Cue, o Options) {
+	for i := range cues {
+		c := &cues[i]
+		chars := 0
+		for _, l := range c.Lines {
+			chars += utf8.RuneCountInString(l) + 1 // a line break reads as a space
+		}
+		want := max(o.MinCueDuration, time.Duration(float64(chars-1)/o.MaxCPS*float64(time.Second)))
+		end := c.Start + min(want, o.MaxCueDuration)
+		if i+1 < len(cues) {
+			end = min(end, cues[i+1].Start)
+		}
+		c.End = max(c.End, end)
+	}
 }
 
 func ms(v int64) time.Duration { return time.Duration(max(v, 0)) * time.Millisecond }
@@ -297,6 +351,19 @@ func text(segs []job.Segment) []byte {
 		if t := strings.Join(strings.Fields(sanitize(s.Text)), " "); t != "" {
 			b.WriteString(t)
 			b.WriteByte('\n')
+		}
+	}
+	return b.Bytes()
+}
+
+// tsv is whisper's TSV: a header, then start and end in milliseconds and the
+// text of each segment (tabs and line breaks in it become spaces).
+func tsv(segs []job.Segment) []byte {
+	var b bytes.Buffer
+	b.WriteString("start\tend\ttext\n")
+	for _, s := range segs {
+		if t := strings.Join(strings.Fields(sanitize(s.Text)), " "); t != "" {
+			fmt.Fprintf(&b, "%d\t%d\t%s\n", max(s.StartMS, 0), max(s.EndMS, s.StartMS, 0), t)
 		}
 	}
 	return b.Bytes()

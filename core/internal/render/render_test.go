@@ -3,6 +3,7 @@ package render
 import (
 	"encoding/json"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -41,7 +42,7 @@ func transcript(withWords bool) job.Transcript {
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	for _, words := range []bool{false, true} {
-		for _, f := range []Format{SRT, VTT, TXT, JSON} {
+		for _, f := range []Format{SRT, VTT, TXT, JSON, TSV} {
 			name := string(f)
 			if words {
 				name = "words." + name
@@ -119,13 +120,23 @@ func TestVTTEscaping(t *testing.T) {
 
 func TestParseFormat(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]Format{"": SRT, "SRT": SRT, "vtt": VTT, " txt ": TXT, "json": JSON} {
+	for in, want := range map[string]Format{"": SRT, "SRT": SRT, "vtt": VTT, " txt ": TXT, "json": JSON, "tsv": TSV} {
 		got, err := ParseFormat(in)
 		require.NoError(t, err)
 		require.Equal(t, want, got)
 	}
 	_, err := ParseFormat("docx")
 	require.Equal(t, job.CodeInvalidArgument, job.CodeOf(err))
+}
+
+func TestOptionsFromRequestsAreValidated(t *testing.T) {
+	t.Parallel()
+	for _, o := range []Options{{}, {MaxLineChars: 16, MaxLines: 1}, {MaxLineChars: 80, MaxLines: 3}} {
+		require.NoError(t, o.Validate(), "%+v", o)
+	}
+	for _, o := range []Options{{MaxLineChars: 15}, {MaxLineChars: 81}, {MaxLineChars: -1}, {MaxLines: 4}, {MaxLines: -1}} {
+		require.Equal(t, job.CodeInvalidArgument, job.CodeOf(o.Validate()), "%+v", o)
+	}
 }
 
 func TestJSONShape(t *testing.T) {
@@ -242,6 +253,9 @@ func fuzzCaptions(f *testing.F, format Format) {
 	f.Add([]byte{255, 255, 1, 3}, strings.Repeat("x", 90)+" é 日本語")
 	f.Fuzz(func(t *testing.T, data []byte, text string) {
 		o := Options{MaxLineChars: 42, MaxLines: 2}
+		if len(data) >= 2 { // any shape a request may ask for
+			o = Options{MaxLineChars: MinLineChars + int(data[0])%(MaxLineCharsLimit-MinLineChars+1), MaxLines: 1 + int(data[1])%MaxLinesLimit}
+		}
 		out, err := Render(format, job.Transcript{Segments: segmentsFrom(data, text)}, o)
 		require.NoError(t, err)
 		checkStrict(t, string(out), format, o.withDefaults())
@@ -250,3 +264,44 @@ func fuzzCaptions(f *testing.F, format Format) {
 
 func FuzzRenderSRT(f *testing.F) { fuzzCaptions(f, SRT) }
 func FuzzRenderVTT(f *testing.F) { fuzzCaptions(f, VTT) }
+
+// TestCuesStayLongEnoughToRead: over many random transcripts, every cue is
+// on screen for its reading time (at least 5/6 s, at most 17 characters a
+// second, capped at 7 s) unless the next cue starts first; and no cue was
+// stretched past the next or beyond 7 s.
+func TestCuesStayLongEnoughToRead(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := strings.Fields("the quick brown fox jumps over a lazy dog while everyone in the room watches in silence")
+	for range 500 {
+		var segs []job.Segment
+		at := int64(0)
+		for k := range rng.IntN(12) + 1 {
+			at += int64(rng.IntN(3000)) - 300 // gaps, and the odd overlap
+			n := rng.IntN(14) + 1
+			var text []string
+			for range n {
+				text = append(text, words[rng.IntN(len(words))])
+			}
+			d := int64(rng.IntN(5000) + 50)
+			segs = append(segs, job.Segment{Seq: k, StartMS: at, EndMS: at + d, Text: strings.Join(text, " ")})
+			at += d
+		}
+		o := Options{}.withDefaults()
+		raw := append([]job.Segment(nil), segs...)
+		cues := Cues(raw, o)
+		for i, c := range cues {
+			chars := utf8.RuneCountInString(strings.Join(c.Lines, " "))
+			want := min(max(o.MinCueDuration, time.Duration(float64(chars)/o.MaxCPS*float64(time.Second))), o.MaxCueDuration)
+			got := c.End - c.Start
+			if i+1 < len(cues) {
+				require.LessOrEqual(t, c.End, cues[i+1].Start, "cue %d overlaps the next", i)
+				if got < want {
+					require.Equal(t, cues[i+1].Start, c.End, "cue %d (%d chars) is %s, under its reading time %s, with silence left", i, chars, got, want)
+				}
+			} else {
+				require.GreaterOrEqual(t, got, want, "the last cue has all the time it wants")
+			}
+			require.LessOrEqual(t, got, max(o.MaxCueDuration, want), "cue %d", i)
+		}
+	}
+}

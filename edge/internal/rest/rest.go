@@ -381,15 +381,26 @@ var formats = map[string]ytcaptionv1.TranscriptFormat{
 	"vtt":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_VTT,
 	"txt":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TXT,
 	"json": ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_JSON,
+	"tsv":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TSV,
 }
 
 func (s *server) transcript(c *fiber.Ctx) error {
 	name := strings.ToLower(c.Query("format", "srt"))
 	f, ok := formats[name]
 	if !ok {
-		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("unknown format %q: use srt, vtt, txt or json", name))
+		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("unknown format %q: use srt, vtt, txt, json or tsv", name))
 	}
-	ctx, cancel, req := call(s, c, &ytcaptionv1.GetTranscriptRequest{Id: strings.Clone(c.Params("id")), Format: f})
+	msg := &ytcaptionv1.GetTranscriptRequest{Id: strings.Clone(c.Params("id")), Format: f}
+	for param, dst := range map[string]*int32{"max_line_chars": &msg.MaxLineChars, "max_lines": &msg.MaxLines} {
+		if v := c.Query(param); v != "" {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("%s must be a whole number, got %q", param, v))
+			}
+			*dst = int32(n)
+		}
+	}
+	ctx, cancel, req := call(s, c, msg)
 	defer cancel()
 	resp, err := s.Core.Jobs.GetTranscript(ctx, req)
 	if err != nil {

@@ -94,6 +94,8 @@ const (
 	TranscriptFormat_TRANSCRIPT_FORMAT_VTT         TranscriptFormat = 2
 	TranscriptFormat_TRANSCRIPT_FORMAT_TXT         TranscriptFormat = 3
 	TranscriptFormat_TRANSCRIPT_FORMAT_JSON        TranscriptFormat = 4
+	// Tab-separated start and end (milliseconds) and text, one segment a row.
+	TranscriptFormat_TRANSCRIPT_FORMAT_TSV TranscriptFormat = 5
 )
 
 // Enum value maps for TranscriptFormat.
@@ -104,6 +106,7 @@ var (
 		2: "TRANSCRIPT_FORMAT_VTT",
 		3: "TRANSCRIPT_FORMAT_TXT",
 		4: "TRANSCRIPT_FORMAT_JSON",
+		5: "TRANSCRIPT_FORMAT_TSV",
 	}
 	TranscriptFormat_value = map[string]int32{
 		"TRANSCRIPT_FORMAT_UNSPECIFIED": 0,
@@ -111,6 +114,7 @@ var (
 		"TRANSCRIPT_FORMAT_VTT":         2,
 		"TRANSCRIPT_FORMAT_TXT":         3,
 		"TRANSCRIPT_FORMAT_JSON":        4,
+		"TRANSCRIPT_FORMAT_TSV":         5,
 	}
 )
 
@@ -1159,9 +1163,12 @@ func (x *CancelJobResponse) GetJob() *Job {
 }
 
 type GetTranscriptRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Format        TranscriptFormat       `protobuf:"varint,2,opt,name=format,proto3,enum=ytcaption.v1.TranscriptFormat" json:"format,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Format TranscriptFormat       `protobuf:"varint,2,opt,name=format,proto3,enum=ytcaption.v1.TranscriptFormat" json:"format,omitempty"`
+	// Cue shaping for SRT and WebVTT; 0 takes the default (42 characters, 2 lines).
+	MaxLineChars  int32 `protobuf:"varint,3,opt,name=max_line_chars,json=maxLineChars,proto3" json:"max_line_chars,omitempty"`
+	MaxLines      int32 `protobuf:"varint,4,opt,name=max_lines,json=maxLines,proto3" json:"max_lines,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1208,6 +1215,20 @@ func (x *GetTranscriptRequest) GetFormat() TranscriptFormat {
 		return x.Format
 	}
 	return TranscriptFormat_TRANSCRIPT_FORMAT_UNSPECIFIED
+}
+
+func (x *GetTranscriptRequest) GetMaxLineChars() int32 {
+	if x != nil {
+		return x.MaxLineChars
+	}
+	return 0
+}
+
+func (x *GetTranscriptRequest) GetMaxLines() int32 {
+	if x != nil {
+		return x.MaxLines
+	}
+	return 0
 }
 
 type GetTranscriptResponse struct {
@@ -1455,10 +1476,12 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"8\n" +
 	"\x11CancelJobResponse\x12#\n" +
-	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"^\n" +
+	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\xa1\x01\n" +
 	"\x14GetTranscriptRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
-	"\x06format\x18\x02 \x01(\x0e2\x1e.ytcaption.v1.TranscriptFormatR\x06format\"T\n" +
+	"\x06format\x18\x02 \x01(\x0e2\x1e.ytcaption.v1.TranscriptFormatR\x06format\x12$\n" +
+	"\x0emax_line_chars\x18\x03 \x01(\x05R\fmaxLineChars\x12\x1b\n" +
+	"\tmax_lines\x18\x04 \x01(\x05R\bmaxLines\"T\n" +
 	"\x15GetTranscriptResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\"7\n" +
@@ -1477,13 +1500,14 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x17JOB_STATUS_TRANSCRIBING\x10\x04\x12\x18\n" +
 	"\x14JOB_STATUS_SUCCEEDED\x10\x05\x12\x15\n" +
 	"\x11JOB_STATUS_FAILED\x10\x06\x12\x18\n" +
-	"\x14JOB_STATUS_CANCELLED\x10\a*\xa2\x01\n" +
+	"\x14JOB_STATUS_CANCELLED\x10\a*\xbd\x01\n" +
 	"\x10TranscriptFormat\x12!\n" +
 	"\x1dTRANSCRIPT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_SRT\x10\x01\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_VTT\x10\x02\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_TXT\x10\x03\x12\x1a\n" +
-	"\x16TRANSCRIPT_FORMAT_JSON\x10\x042\xbc\x04\n" +
+	"\x16TRANSCRIPT_FORMAT_JSON\x10\x04\x12\x19\n" +
+	"\x15TRANSCRIPT_FORMAT_TSV\x10\x052\xbc\x04\n" +
 	"\n" +
 	"JobService\x12L\n" +
 	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
