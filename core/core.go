@@ -7,6 +7,7 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,8 +76,11 @@ type Config struct {
 	FFprobe     string // default "ffprobe"
 	// YtDlpExtractors restricts yt-dlp's extractors; default "youtube".
 	YtDlpExtractors string
-	WorkDir         string // temp files; default os.TempDir()
-	InstanceID      string // lease owner name; default hostname-pid
+	// YtDlpCookies is a Netscape cookies file for YouTube (copied per job:
+	// yt-dlp rewrites it); YtDlpProxy an outbound proxy URL. Both optional.
+	YtDlpCookies, YtDlpProxy string
+	WorkDir                  string // temp files; default os.TempDir()
+	InstanceID               string // lease owner name; default hostname-pid
 
 	Logger *slog.Logger
 }
@@ -123,6 +127,7 @@ type Core struct {
 	blobs    *blob.Store
 	reg      *prometheus.Registry
 	breakers struct{ youtube, blob *breaker.Breaker }
+	ytdlp    string // yt-dlp's version, "" when it would not say
 }
 
 // New connects to Postgres and the blob store and applies pending migrations
@@ -156,6 +161,23 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.breakers.youtube = breaker.New(c.reg, "youtube", breaker.Config{Counts: ytdlp.CountsAgainstYouTube})
 	c.breakers.blob = breaker.New(c.reg, "blob", breaker.Config{Counts: func(err error) bool { return !errors.Is(err, job.ErrNotFound) }})
+	if cfg.YtDlpCookies != "" {
+		if _, err := os.ReadFile(cfg.YtDlpCookies); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("yt-dlp cookies file: %w", err)
+		}
+	}
+	// A missing yt-dlp fails YouTube jobs, not the rest: say so and go on.
+	if c.ytdlp, err = ytdlp.Version(ctx, cfg.YtDlpBinary); err != nil {
+		c.log.WarnContext(ctx, "yt-dlp does not answer: YouTube downloads will fail", "err", err)
+	} else {
+		c.log.InfoContext(ctx, "yt-dlp", "version", c.ytdlp)
+	}
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ytcaption_core_ytdlp_info", Help: "The yt-dlp version core runs (\"\" when it did not answer); always 1.",
+	}, []string{"version"})
+	info.WithLabelValues(c.ytdlp).Set(1)
+	c.reg.MustRegister(info)
 	return c, nil
 }
 
@@ -248,7 +270,8 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: c.cfg.WorkDir,
 	}, fetch.Deps{
 		Store: c.store, Blobs: c.blobs,
-		YtDlp: ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration}),
+		YtDlp: ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration,
+			CookiesFile: c.cfg.YtDlpCookies, Proxy: c.cfg.YtDlpProxy}),
 		Media: media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
 		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
 		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob,
@@ -337,6 +360,6 @@ func (c *Core) health(mux *http.ServeMux) {
 			_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"the blob store is unreachable"}}`))
 			return
 		}
-		_, _ = w.Write([]byte(`{"status":"ok"}`))
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok", "yt_dlp": c.ytdlp})
 	})
 }

@@ -226,6 +226,7 @@ func fakeYtDlp(t *testing.T) (bin, argv string) {
 	bin = filepath.Join(dir, "yt-dlp")
 	clip := filepath.Join(librivox, "sense_and_sensibility_01_austen_64kb-0880.wav")
 	script := `#!/bin/sh
+[ "$1" = "--version" ] && { echo 2099.01.01; exit 0; }
 printf '%s\n' "$@" > "` + argv + `"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -433,6 +434,16 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("services keep running", func(t *testing.T) {
 		code, _ := api.do("GET", "/health/ready", nil)
 		require.Equal(t, http.StatusOK, code)
+		resp, err := http.Get(stack.CoreURL + "/health/ready")
+		require.NoError(t, err)
+		var ready struct {
+			Status string
+			YtDlp  string `json:"yt_dlp"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&ready))
+		resp.Body.Close()
+		require.Equal(t, "ok", ready.Status)
+		require.Equal(t, "2099.01.01", ready.YtDlp, "core reports the yt-dlp it runs")
 		code, b := api.do("GET", "/v1/jobs?limit=2", nil)
 		require.Equal(t, http.StatusOK, code)
 		var page struct {

@@ -125,6 +125,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.Int64Var(&cfg.MaxDownloadBytes, "max-download-bytes", 1<<30, "direct downloads larger than this fail with media_too_large")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "longer media fails with too_long (default 4h)")
 	fs.StringVar(&cfg.YtDlpBinary, "yt-dlp", "yt-dlp", "yt-dlp binary")
+	fs.StringVar(&cfg.YtDlpCookies, "yt-dlp-cookies", "", "Netscape cookies file for YouTube (copied per job; optional)")
+	fs.StringVar(&cfg.YtDlpProxy, "yt-dlp-proxy", "", "outbound proxy URL for yt-dlp, e.g. socks5://host:1080 (optional)")
 	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.StringVar(&cfg.FFprobe, "ffprobe", "ffprobe", "ffprobe binary")
 	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for per-job temp files")

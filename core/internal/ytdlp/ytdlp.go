@@ -54,6 +54,18 @@ func New(cfg Config) *Downloader {
 	return &Downloader{cfg: cfg}
 }
 
+// Version asks the binary for its version ("2023.03.04"). YouTube changes
+// faster than distributions ship yt-dlp, so operators need to see it.
+func Version(ctx context.Context, binary string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", binary, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // Result is a finished download.
 type Result struct {
 	Path     string

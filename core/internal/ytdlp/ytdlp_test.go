@@ -166,3 +166,12 @@ func TestClassify(t *testing.T) {
 		require.NotEmpty(t, e.Message)
 	}
 }
+
+func TestVersionOfTheRealYtDlp(t *testing.T) {
+	t.Parallel()
+	v, err := Version(context.Background(), "yt-dlp")
+	require.NoError(t, err, "install yt-dlp (make deps)")
+	require.Regexp(t, `^\d{4}\.\d{2}\.\d{2}`, v)
+	_, err = Version(context.Background(), filepath.Join(t.TempDir(), "no-yt-dlp"))
+	require.Error(t, err)
+}
