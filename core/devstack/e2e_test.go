@@ -73,6 +73,7 @@ type jobJSON struct {
 	Media        *struct {
 		Title           string  `json:"title"`
 		DurationSeconds float64 `json:"duration_seconds"`
+		Uploader        string  `json:"uploader"`
 	} `json:"media"`
 	Error *struct{ Code, Message string } `json:"error"`
 }
@@ -239,7 +240,7 @@ id=$(printf '%s' "$url" | sed 's/.*v=//')
 # A video that never finishes downloading, for the cancel test.
 [ "$id" = "` + hangingVideo + `" ] && while :; do sleep 0.1; done
 cp "` + clip + `" "$out/$id.wav"
-printf '{"id":"%s","title":"Never Gonna Give You Up (fixture)","duration":2.99}' "$id" > "$out/$id.info.json"
+printf '{"id":"%s","title":"Never Gonna Give You Up (fixture)","uploader":"Rick Astley","duration":2.99}' "$id" > "$out/$id.info.json"
 printf '%s\n' "$out/$id.wav" >> "$pathfile"
 `
 	require.NoError(t, os.WriteFile(bin, []byte(script), 0o755))
@@ -301,6 +302,7 @@ func TestEndToEnd(t *testing.T) {
 		j = api.waitFor(j.ID, 2*time.Minute, terminal)
 		require.Equal(t, "succeeded", j.Status, "%+v", j.Error)
 		require.Equal(t, "Never Gonna Give You Up (fixture)", j.Media.Title, "title from yt-dlp's info.json")
+		require.Equal(t, "Rick Astley", j.Media.Uploader, "uploader from yt-dlp's info.json")
 		b, err := os.ReadFile(argv)
 		require.NoError(t, err)
 		args := strings.Split(strings.TrimSpace(string(b)), "\n")

@@ -45,7 +45,7 @@ func jobToProto(j job.Job) *ytcaptionv1.Job {
 		FinishedAt:       ts(j.FinishedAt),
 	}
 	if j.MediaTitle != "" || j.MediaDuration > 0 {
-		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds()}
+		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader}
 	}
 	if j.ErrorCode != "" {
 		p.Error = &ytcaptionv1.JobError{Code: j.ErrorCode, Message: j.ErrorMessage}

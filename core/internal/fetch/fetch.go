@@ -227,7 +227,7 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	var src, title string
+	var src, title, uploader string
 	switch j.SourceKind {
 	case job.SourceYouTube:
 		var r ytdlp.Result
@@ -238,7 +238,7 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 		if err != nil {
 			return store.Media{}, err
 		}
-		src, title = r.Path, r.Title
+		src, title, uploader = r.Path, r.Title, r.Uploader
 	case job.SourceUpload:
 		src, title = filepath.Join(dir, "upload"), strings.TrimPrefix(j.URL, "upload:")
 		err := s.blob.Do(func() error { return s.blobs.GetFile(ctx, j.CanonicalURL, src) })
@@ -293,5 +293,5 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 	case err != nil:
 		return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the blob store is unavailable", Retryable: true, Err: err}
 	}
-	return store.Media{Title: title, Duration: info.Duration, AudioKey: key}, nil
+	return store.Media{Title: title, Uploader: uploader, Duration: info.Duration, AudioKey: key}, nil
 }

@@ -96,6 +96,7 @@ type Job struct {
 	DetectedLanguage string
 	Progress         float64
 	MediaTitle       string
+	MediaUploader    string
 	MediaDuration    time.Duration
 	AudioKey         string // blob key of the normalised audio, once ready
 

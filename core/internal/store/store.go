@@ -130,7 +130,7 @@ type NewJob struct {
 }
 
 const jobColumns = `id, user_id, status, url, canonical_url, source_kind, language, engine, model,
-	detected_language, progress, media_title, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
+	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at`
 
@@ -141,7 +141,7 @@ func scanJob(row pgx.Row) (job.Job, error) {
 		lease, downloading, ready, transcribing, finished *time.Time
 	)
 	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Language, &j.Engine, &j.Model,
-		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
+		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt)
 	if err != nil {
@@ -358,6 +358,7 @@ func (s *Store) ClaimReady(ctx context.Context, owner string, engines []string, 
 // Media is what the download stage learned about a job's media.
 type Media struct {
 	Title    string
+	Uploader string
 	Duration time.Duration
 	AudioKey string
 }
@@ -370,9 +371,9 @@ func leaseLost(id string, epoch int64) error {
 func (s *Store) MarkReady(ctx context.Context, id string, epoch int64, m Media) error {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE jobs SET status = $3, ready_at = now(), lease_owner = '', lease_expires_at = NULL, attempt = 0, run_after = now(),
-			media_title = $4, media_duration_ms = $5, audio_key = $6, updated_at = now()
+			media_title = $4, media_duration_ms = $5, audio_key = $6, media_uploader = $8, updated_at = now()
 		WHERE id = $1 AND epoch = $2 AND status = ANY($7) AND lease_expires_at > now()`,
-		id, epoch, string(job.StatusReady), m.Title, ms(m.Duration), m.AudioKey, froms(job.StatusReady, job.StatusDownloading))
+		id, epoch, string(job.StatusReady), m.Title, ms(m.Duration), m.AudioKey, froms(job.StatusReady, job.StatusDownloading), m.Uploader)
 	if err != nil {
 		return fmt.Errorf("mark job %s ready: %w", id, err)
 	}

@@ -6,6 +6,7 @@
 package ytdlp
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,6 +71,7 @@ func Version(ctx context.Context, binary string) (string, error) {
 type Result struct {
 	Path     string
 	Title    string
+	Uploader string // the channel or account that published it
 	Duration time.Duration
 }
 
@@ -147,10 +149,12 @@ func (d *Downloader) Download(ctx context.Context, dir, url string) (Result, err
 	if b, err := os.ReadFile(strings.TrimSuffix(path, filepath.Ext(path)) + ".info.json"); err == nil {
 		var info struct {
 			Title    string   `json:"title"`
+			Uploader string   `json:"uploader"`
+			Channel  string   `json:"channel"`
 			Duration *float64 `json:"duration"`
 		}
 		if json.Unmarshal(b, &info) == nil {
-			r.Title = info.Title
+			r.Title, r.Uploader = info.Title, cmp.Or(info.Uploader, info.Channel)
 			if info.Duration != nil {
 				r.Duration = time.Duration(*info.Duration * float64(time.Second))
 			}

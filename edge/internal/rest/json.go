@@ -11,6 +11,7 @@ import (
 type mediaJSON struct {
 	Title           string  `json:"title"`
 	DurationSeconds float64 `json:"duration_seconds"`
+	Uploader        string  `json:"uploader,omitempty"`
 }
 
 type errorJSON struct {
@@ -60,7 +61,7 @@ func toJSON(j *ytcaptionv1.Job) jobJSON {
 		TranscribingAt: timeJSON(j.GetTranscribingAt()), FinishedAt: timeJSON(j.GetFinishedAt()),
 	}
 	if m := j.GetMedia(); m != nil {
-		out.Media = &mediaJSON{Title: m.GetTitle(), DurationSeconds: m.GetDurationSeconds()}
+		out.Media = &mediaJSON{Title: m.GetTitle(), DurationSeconds: m.GetDurationSeconds(), Uploader: m.GetUploader()}
 	}
 	if e := j.GetError(); e != nil {
 		out.Error = &errorJSON{Code: e.GetCode(), Message: e.GetMessage()}

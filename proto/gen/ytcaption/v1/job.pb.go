@@ -330,8 +330,10 @@ type Media struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Title           string                 `protobuf:"bytes,1,opt,name=title,proto3" json:"title,omitempty"`
 	DurationSeconds float64                `protobuf:"fixed64,2,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Who published it (YouTube's channel); empty for direct files and uploads.
+	Uploader      string `protobuf:"bytes,3,opt,name=uploader,proto3" json:"uploader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Media) Reset() {
@@ -376,6 +378,13 @@ func (x *Media) GetDurationSeconds() float64 {
 		return x.DurationSeconds
 	}
 	return 0
+}
+
+func (x *Media) GetUploader() string {
+	if x != nil {
+		return x.Uploader
+	}
+	return ""
 }
 
 type JobError struct {
@@ -1425,10 +1434,11 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"finishedAt\x12)\n" +
 	"\x05media\x18\x0f \x01(\v2\x13.ytcaption.v1.MediaR\x05media\x12,\n" +
 	"\x05error\x18\x10 \x01(\v2\x16.ytcaption.v1.JobErrorR\x05error\x12\x18\n" +
-	"\aattempt\x18\x11 \x01(\x05R\aattempt\"H\n" +
+	"\aattempt\x18\x11 \x01(\x05R\aattempt\"d\n" +
 	"\x05Media\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12)\n" +
-	"\x10duration_seconds\x18\x02 \x01(\x01R\x0fdurationSeconds\"8\n" +
+	"\x10duration_seconds\x18\x02 \x01(\x01R\x0fdurationSeconds\x12\x1a\n" +
+	"\buploader\x18\x03 \x01(\tR\buploader\"8\n" +
 	"\bJobError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"!\n" +
