@@ -6,9 +6,7 @@
 package ytdlp
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,21 +73,20 @@ type Result struct {
 	Duration time.Duration
 }
 
-// Args is the exact argument list for downloading url into dir. It omits
-// --no-plugin-dirs because Debian's yt-dlp (2023.03.04) does not know it; a
-// private HOME keeps user plugins and config out anyway.
-func (d *Downloader) Args(dir, url string) []string {
+// common is what every run passes: no user config, the allowed extractors,
+// one video that is neither live nor too long, patience with the network,
+// files named by video id in dir beside their info JSON, and the deployment's
+// cookies (the per-job copy) and proxy. It omits --no-plugin-dirs because
+// Debian's yt-dlp (2023.03.04) does not know it; a private HOME keeps user
+// plugins and config out anyway.
+func (d *Downloader) common(dir string) []string {
 	args := []string{
 		"--ignore-config", "--ies", d.cfg.Extractors, "--no-playlist",
 		// "?" lets media without the field pass: direct files have no duration,
 		// and ffprobe checks the real one after the download.
 		"--break-match-filters", fmt.Sprintf("!is_live & live_status!=?is_upcoming & duration<=?%d", int(d.cfg.MaxDuration.Seconds())),
-		"-f", "ba/b", "--socket-timeout", "30", "-R", "5", "--fragment-retries", "5", "--extractor-retries", "3",
-		"--retry-sleep", "http:exp=1:30", "--max-filesize", d.cfg.MaxFileSize,
-		// --print would imply --quiet and hide why yt-dlp skipped a video (it
-		// exits 0 after "File is larger than max-filesize"): write the path to a file.
-		"-P", dir, "-o", "%(id)s.%(ext)s", "--write-info-json",
-		"--print-to-file", "after_move:filepath", filepath.Join(dir, pathFile), "--no-progress",
+		"--socket-timeout", "30", "--extractor-retries", "3",
+		"-P", dir, "-o", "%(id)s.%(ext)s", "--write-info-json", "--no-progress",
 	}
 	if d.cfg.CookiesFile != "" {
 		args = append(args, "--cookies", filepath.Join(dir, "cookies.txt"))
@@ -97,21 +94,32 @@ func (d *Downloader) Args(dir, url string) []string {
 	if d.cfg.Proxy != "" {
 		args = append(args, "--proxy", d.cfg.Proxy)
 	}
-	return append(args, "--", url)
+	return args
 }
 
-// Download fetches url's best audio into dir.
-func (d *Downloader) Download(ctx context.Context, dir, url string) (Result, error) {
+// Args is the exact argument list for downloading url's audio into dir.
+func (d *Downloader) Args(dir, url string) []string {
+	return append(d.common(dir),
+		"-f", "ba/b", "-R", "5", "--fragment-retries", "5", "--retry-sleep", "http:exp=1:30", "--max-filesize", d.cfg.MaxFileSize,
+		// --print would imply --quiet and hide why yt-dlp skipped a video (it
+		// exits 0 after "File is larger than max-filesize"): write the path to a file.
+		"--print-to-file", "after_move:filepath", filepath.Join(dir, pathFile),
+		"--", url)
+}
+
+// run runs yt-dlp with args in dir — cookies copied in, a private HOME, its
+// own process group — and classifies a failure. It returns yt-dlp's output.
+func (d *Downloader) run(ctx context.Context, dir string, args []string) (string, error) {
 	if d.cfg.CookiesFile != "" {
 		if err := copyFile(d.cfg.CookiesFile, filepath.Join(dir, "cookies.txt")); err != nil {
-			return Result{}, fmt.Errorf("copy cookies: %w", err)
+			return "", fmt.Errorf("copy cookies: %w", err)
 		}
 	}
 	home := filepath.Join(dir, ".home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
-		return Result{}, fmt.Errorf("make yt-dlp home: %w", err)
+		return "", fmt.Errorf("make yt-dlp home: %w", err)
 	}
-	cmd := proc.Command(ctx, proc.DefaultGrace, d.cfg.Binary, d.Args(dir, url)...)
+	cmd := proc.Command(ctx, proc.DefaultGrace, d.cfg.Binary, args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
 		"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8"}
@@ -119,7 +127,7 @@ func (d *Downloader) Download(ctx context.Context, dir, url string) (Result, err
 	cmd.Stdout, cmd.Stderr = output, output
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		return Result{}, fmt.Errorf("yt-dlp: %w", ctx.Err())
+		return "", fmt.Errorf("yt-dlp: %w", ctx.Err())
 	}
 	if err != nil {
 		code := -1
@@ -127,17 +135,26 @@ func (d *Downloader) Download(ctx context.Context, dir, url string) (Result, err
 		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		}
-		return Result{}, Classify(code, output.String(), d.cfg.MaxDuration)
+		return "", Classify(code, output.String(), d.cfg.MaxDuration)
+	}
+	return output.String(), nil
+}
+
+// Download fetches url's best audio into dir.
+func (d *Downloader) Download(ctx context.Context, dir, url string) (Result, error) {
+	output, err := d.run(ctx, dir, d.Args(dir, url))
+	if err != nil {
+		return Result{}, err
 	}
 	// Exit 0 is not proof: yt-dlp exits 0 when it skipped the video.
 	b, _ := os.ReadFile(filepath.Join(dir, pathFile))
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	path := strings.TrimSpace(lines[len(lines)-1])
 	if path == "" {
-		if e := Classify(0, output.String(), d.cfg.MaxDuration); e.Code != job.CodeDownloadFailed {
+		if e := Classify(0, output, d.cfg.MaxDuration); e.Code != job.CodeDownloadFailed {
 			return Result{}, e
 		}
-		return Result{}, &job.Error{Code: job.CodeDownloadFailed, Message: "yt-dlp finished without downloading anything", Err: errors.New(lastError(output.String()))}
+		return Result{}, &job.Error{Code: job.CodeDownloadFailed, Message: "yt-dlp finished without downloading anything", Err: errors.New(lastError(output))}
 	}
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, path)
@@ -145,23 +162,12 @@ func (d *Downloader) Download(ctx context.Context, dir, url string) (Result, err
 	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 		return Result{}, &job.Error{Code: job.CodeDownloadFailed, Message: "yt-dlp reported a file that is missing or empty"}
 	}
-	r := Result{Path: path}
-	if b, err := os.ReadFile(strings.TrimSuffix(path, filepath.Ext(path)) + ".info.json"); err == nil {
-		var info struct {
-			Title    string   `json:"title"`
-			Uploader string   `json:"uploader"`
-			Channel  string   `json:"channel"`
-			Duration *float64 `json:"duration"`
-		}
-		if json.Unmarshal(b, &info) == nil {
-			r.Title, r.Uploader = info.Title, cmp.Or(info.Uploader, info.Channel)
-			if info.Duration != nil {
-				r.Duration = time.Duration(*info.Duration * float64(time.Second))
-			}
-		}
-	}
+	r, _ := readInfo(strings.TrimSuffix(path, filepath.Ext(path)) + ".info.json")
+	r.Path = path
 	return r, nil
 }
+
+func durationOf(seconds float64) time.Duration { return time.Duration(seconds * float64(time.Second)) }
 
 // Classify turns yt-dlp's exit code and stderr into a typed job error. The
 // messages are yt-dlp's own (and YouTube's, which it relays).

@@ -1,0 +1,236 @@
+package ytdlp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+// Captions is a video's own transcript, fetched without its media.
+type Captions struct {
+	Result    // Title, Uploader, Duration; no Path
+	Segments  []job.Segment
+	Automatic bool // YouTube's speech recognition, not captions a person made
+}
+
+// CaptionArgs is the argument list for fetching url's captions in lang into
+// dir: the info JSON and one caption file, never the media. json3 is
+// YouTube's own format (word timings for automatic captions); WebVTT is what
+// other sites offer.
+func (d *Downloader) CaptionArgs(dir, url, lang string, automatic bool) []string {
+	args := append(d.common(dir), "--skip-download", "--write-subs", "--sub-langs", lang, "--sub-format", "json3/vtt")
+	if automatic {
+		args = append(args, "--write-auto-subs")
+	}
+	return append(args, "--", url)
+}
+
+// FetchCaptions fetches url's captions in lang: those a person made, and with
+// automatic also YouTube's automatic ones when there are none. found is false
+// when the video has no such captions.
+func (d *Downloader) FetchCaptions(ctx context.Context, dir, url, lang string, automatic bool) (c Captions, found bool, err error) {
+	if _, err := d.run(ctx, dir, d.CaptionArgs(dir, url, lang, automatic)); err != nil {
+		return Captions{}, false, err
+	}
+	infos, _ := filepath.Glob(filepath.Join(dir, "*.info.json"))
+	if len(infos) == 0 {
+		return Captions{}, false, &job.Error{Code: job.CodeDownloadFailed, Message: "yt-dlp wrote no video information", Retryable: true}
+	}
+	stem := strings.TrimSuffix(infos[0], ".info.json")
+	var manual map[string]json.RawMessage
+	c.Result, manual = readInfo(infos[0])
+	for _, ext := range []string{"json3", "vtt"} {
+		b, err := os.ReadFile(stem + "." + lang + "." + ext)
+		if err != nil {
+			continue
+		}
+		if ext == "json3" {
+			c.Segments, err = ParseJSON3(b)
+		} else {
+			c.Segments = ParseVTT(b)
+		}
+		if err != nil {
+			return Captions{}, false, &job.Error{Code: job.CodeDownloadFailed, Message: "the video's captions could not be read", Err: err}
+		}
+		_, isManual := manual[lang]
+		c.Automatic = !isManual
+		return c, len(c.Segments) > 0, nil
+	}
+	return c, false, nil
+}
+
+// readInfo reads what ytcaption shows of yt-dlp's info JSON, and which
+// languages have captions a person made.
+func readInfo(path string) (Result, map[string]json.RawMessage) {
+	var r Result
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, nil
+	}
+	var info struct {
+		Title     string                     `json:"title"`
+		Uploader  string                     `json:"uploader"`
+		Channel   string                     `json:"channel"`
+		Duration  *float64                   `json:"duration"`
+		Subtitles map[string]json.RawMessage `json:"subtitles"`
+	}
+	if json.Unmarshal(b, &info) != nil {
+		return r, nil
+	}
+	r.Title, r.Uploader = info.Title, info.Uploader
+	if r.Uploader == "" {
+		r.Uploader = info.Channel
+	}
+	if info.Duration != nil {
+		r.Duration = durationOf(*info.Duration)
+	}
+	return r, info.Subtitles
+}
+
+// json3 is YouTube's timed-text format: events with a start and duration,
+// each with text pieces ("segs") offset from the event's start.
+type json3 struct {
+	Events []struct {
+		StartMS    int64 `json:"tStartMs"`
+		DurationMS int64 `json:"dDurationMs"`
+		Append     int   `json:"aAppend"`
+		Segs       []struct {
+			Text     string `json:"utf8"`
+			OffsetMS int64  `json:"tOffsetMs"`
+		} `json:"segs"`
+	} `json:"events"`
+}
+
+// ParseJSON3 turns json3 captions into segments. Automatic captions come as
+// word pieces with offsets (kept as word timings) and as "append" events that
+// only add a line break to the rolling two-line window; those, window
+// definitions and repeats of the line before carry no new words and are
+// dropped. A segment ends where the next begins, so the rolling window's
+// overlap never reaches the cues.
+func ParseJSON3(b []byte) ([]job.Segment, error) {
+	var doc json3
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("json3: %w", err)
+	}
+	var segs []job.Segment
+	for _, ev := range doc.Events {
+		var text strings.Builder
+		var words []job.Word
+		for _, p := range ev.Segs {
+			text.WriteString(p.Text)
+			if w := strings.TrimSpace(p.Text); w != "" {
+				words = append(words, job.Word{StartMS: ev.StartMS + p.OffsetMS, Text: w})
+			}
+		}
+		t := strings.Join(strings.Fields(text.String()), " ")
+		if t == "" || ev.Append == 1 {
+			continue
+		}
+		if n := len(segs); n > 0 && segs[n-1].Text == t {
+			continue // the rolling window showing the same line again
+		}
+		s := job.Segment{StartMS: ev.StartMS, EndMS: ev.StartMS + ev.DurationMS, Text: t}
+		if len(words) > 1 { // word pieces: automatic captions
+			for i := range words {
+				words[i].EndMS = s.EndMS
+				if i+1 < len(words) {
+					words[i].EndMS = words[i+1].StartMS
+				}
+			}
+			s.Words = words
+		}
+		segs = append(segs, s)
+	}
+	return settle(segs), nil
+}
+
+var (
+	vttTiming = regexp.MustCompile(`^(\d+:)?(\d{2}):(\d{2})\.(\d{3})\s+-->\s+(\d+:)?(\d{2}):(\d{2})\.(\d{3})`)
+	vttTags   = regexp.MustCompile(`<[^>]*>`)
+)
+
+// ParseVTT turns WebVTT captions into segments, dropping markup and the
+// rolling repeats of automatic captions (each cue repeating the line before
+// it, then adding one).
+func ParseVTT(b []byte) []job.Segment {
+	var segs []job.Segment
+	var prevLines []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var cur *job.Segment
+	var lines []string
+	flush := func() {
+		if cur == nil {
+			return
+		}
+		fresh := lines
+		// A rolling cue starts with the lines the previous one ended with.
+		for k := min(len(prevLines), len(lines)); k > 0; k-- {
+			if slices.Equal(prevLines[len(prevLines)-k:], lines[:k]) {
+				fresh = lines[k:]
+				break
+			}
+		}
+		prevLines = lines
+		if t := strings.Join(strings.Fields(strings.Join(fresh, " ")), " "); t != "" {
+			cur.Text = t
+			segs = append(segs, *cur)
+		}
+		cur, lines = nil, nil
+	}
+	for sc.Scan() {
+		raw := strings.TrimRight(sc.Text(), "\r")
+		line := strings.TrimSpace(raw)
+		if m := vttTiming.FindStringSubmatch(line); m != nil {
+			flush()
+			cur = &job.Segment{StartMS: vttMS(m[1:5]), EndMS: vttMS(m[5:9])}
+			continue
+		}
+		if raw == "" { // only an empty line ends a cue: YouTube's hold a line of one space
+			flush()
+			continue
+		}
+		if cur != nil {
+			if t := strings.TrimSpace(unescapeVTT(vttTags.ReplaceAllString(line, ""))); t != "" {
+				lines = append(lines, t)
+			}
+		}
+	}
+	flush()
+	return settle(segs)
+}
+
+// settle numbers segments and ends each where the next begins.
+func settle(segs []job.Segment) []job.Segment {
+	for i := range segs {
+		segs[i].Seq = i
+		if i+1 < len(segs) && segs[i].EndMS > segs[i+1].StartMS {
+			segs[i].EndMS = max(segs[i+1].StartMS, segs[i].StartMS)
+		}
+		for k := range segs[i].Words {
+			w := &segs[i].Words[k]
+			w.EndMS = min(max(w.EndMS, w.StartMS), segs[i].EndMS)
+			w.StartMS = min(w.StartMS, w.EndMS)
+		}
+	}
+	return segs
+}
+
+func vttMS(p []string) int64 {
+	n := func(s string) int64 { v, _ := strconv.ParseInt(strings.TrimSuffix(s, ":"), 10, 64); return v }
+	return ((n(p[0])*60+n(p[1]))*60+n(p[2]))*1000 + n(p[3])
+}
+
+var vttEntities = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&nbsp;", " ", "&lrm;", "", "&rlm;", "")
+
+func unescapeVTT(s string) string { return vttEntities.Replace(s) }
