@@ -63,14 +63,17 @@ func (c client) do(method, path string, body any) (int, []byte) {
 }
 
 type jobJSON struct {
-	ID           string  `json:"id"`
-	Status       string  `json:"status"`
-	URL          string  `json:"url"`
-	CanonicalURL string  `json:"canonical_url"`
-	Progress     float64 `json:"progress"`
-	CreatedAt    string  `json:"created_at"`
-	FinishedAt   string  `json:"finished_at"`
-	Media        *struct {
+	ID              string  `json:"id"`
+	Status          string  `json:"status"`
+	URL             string  `json:"url"`
+	CanonicalURL    string  `json:"canonical_url"`
+	Progress        float64 `json:"progress"`
+	CreatedAt       string  `json:"created_at"`
+	FinishedAt      string  `json:"finished_at"`
+	ReadyAt         string  `json:"ready_at"`
+	Source          string  `json:"source"`
+	TranscribedFrom string  `json:"transcribed_from"`
+	Media           *struct {
 		Title           string  `json:"title"`
 		DurationSeconds float64 `json:"duration_seconds"`
 		Uploader        string  `json:"uploader"`
@@ -215,28 +218,54 @@ func mediaServer(t testing.TB) (string, map[string]string) {
 }
 
 // hangingVideo is a video id the yt-dlp stand-in never finishes downloading.
-const hangingVideo = "HANGHANGHAN"
+const (
+	hangingVideo = "HANGHANGHAN"
+	captionsMan  = "CaptionsMan" // a person's English captions
+	captionsAut  = "CaptionsAut" // YouTube's automatic English captions only
+)
 
 // fakeYtDlp writes a stand-in for yt-dlp — there is no YouTube here — that
 // records its argv and "downloads" a LibriVox clip the way yt-dlp lays files
 // out: <id>.<ext> and <id>.info.json in the -P dir, the path in --print-to-file.
+// With --skip-download it writes captions as yt-dlp does, <id>.<lang>.json3:
+// video captionsMan has English captions a person made, captionsAut only
+// YouTube's automatic ones (written with --write-auto-subs), others none.
 func fakeYtDlp(t *testing.T) (bin, argv string) {
 	t.Helper()
 	dir := t.TempDir()
+	manual, err := filepath.Abs("../internal/ytdlp/testdata/manual.en.json3")
+	require.NoError(t, err)
+	automatic, err := filepath.Abs("../internal/ytdlp/testdata/auto.en.json3")
+	require.NoError(t, err)
 	argv = filepath.Join(dir, "argv")
 	bin = filepath.Join(dir, "yt-dlp")
 	clip := filepath.Join(librivox, "sense_and_sensibility_01_austen_64kb-0880.wav")
 	script := `#!/bin/sh
 [ "$1" = "--version" ] && { echo 2099.01.01; exit 0; }
 printf '%s\n' "$@" > "` + argv + `"
+skip=; auto=
 while [ $# -gt 0 ]; do
   case "$1" in
     -P) out="$2"; shift ;;
     --print-to-file) pathfile="$3"; shift 2 ;;
+    --skip-download) skip=1 ;;
+    --write-auto-subs) auto=1 ;;
   esac
   url="$1"; shift
 done
 id=$(printf '%s' "$url" | sed 's/.*v=//')
+if [ -n "$skip" ]; then
+  case "$id" in
+    ` + captionsMan + `)
+      printf '{"id":"%s","title":"Captioned (fixture)","uploader":"ytcaption","duration":6.98,"subtitles":{"en":[{"ext":"json3"}]}}' "$id" > "$out/$id.info.json"
+      cp "` + manual + `" "$out/$id.en.json3" ;;
+    ` + captionsAut + `)
+      printf '{"id":"%s","title":"Automatic (fixture)","duration":6.84,"automatic_captions":{"en":[{"ext":"json3"}]}}' "$id" > "$out/$id.info.json"
+      [ -n "$auto" ] && cp "` + automatic + `" "$out/$id.en.json3" ;;
+    *) printf '{"id":"%s","title":"No captions (fixture)","duration":2.99}' "$id" > "$out/$id.info.json" ;;
+  esac
+  exit 0
+fi
 # A video that never finishes downloading, for the cancel test.
 [ "$id" = "` + hangingVideo + `" ] && while :; do sleep 0.1; done
 cp "` + clip + `" "$out/$id.wav"
@@ -284,6 +313,55 @@ func TestEndToEnd(t *testing.T) {
 			code, b := api.do("POST", "/v1/jobs", map[string]string{"url": u})
 			require.Equal(t, http.StatusBadRequest, code, u)
 			require.Equal(t, "invalid_url", errorCode(t, b), u)
+		}
+	})
+
+	t.Run("the captions fast path takes a video's own captions without a GPU", func(t *testing.T) {
+		create := func(id, source, lang string) jobJSON {
+			t.Helper()
+			code, b := api.do("POST", "/v1/jobs", map[string]string{"url": "https://youtu.be/" + id, "source": source, "language": lang})
+			require.Equal(t, http.StatusAccepted, code, string(b))
+			var j jobJSON
+			require.NoError(t, json.Unmarshal(b, &j))
+			return j
+		}
+		transcript := func(id string) string {
+			t.Helper()
+			code, b := api.do("GET", "/v1/jobs/"+id+"/transcript?format=txt", nil)
+			require.Equal(t, http.StatusOK, code, string(b))
+			return string(b)
+		}
+
+		j := api.waitFor(create(captionsMan, "auto", "en").ID, time.Minute, terminal)
+		require.Equal(t, "succeeded", j.Status, "%+v", j.Error)
+		require.Equal(t, "captions", j.TranscribedFrom)
+		require.Empty(t, j.ReadyAt, "never waited for a GPU")
+		require.Equal(t, "Captioned (fixture)", j.Media.Title)
+		require.Equal(t, "And Mr. John Dashwood had then leisure to consider\nhow much there might be prudently in his power\n", transcript(j.ID))
+
+		j = api.waitFor(create(captionsAut, "captions", "en").ID, time.Minute, terminal)
+		require.Equal(t, "succeeded", j.Status, "%+v", j.Error)
+		require.Equal(t, "automatic_captions", j.TranscribedFrom)
+		require.Equal(t, "and mister john dashwood\nhad then leisure\nto consider\n", transcript(j.ID), "no rolling repeats")
+
+		// "auto" does not settle for automatic captions: our engine transcribes.
+		j = api.waitFor(create(captionsAut, "auto", "en").ID, 2*time.Minute, terminal)
+		require.Equal(t, "succeeded", j.Status, "%+v", j.Error)
+		require.Equal(t, "speech", j.TranscribedFrom)
+		require.NotEmpty(t, j.ReadyAt)
+
+		j = api.waitFor(create("dQw4w9WgXcQ", "captions", "en").ID, time.Minute, terminal)
+		require.Equal(t, "failed", j.Status)
+		require.Equal(t, "captions_unavailable", j.Error.Code)
+
+		for _, body := range []map[string]string{
+			{"url": "https://youtu.be/" + captionsMan, "source": "captions"},                        // which language?
+			{"url": media + "/" + firstClip(refs) + ".ogg", "source": "captions", "language": "en"}, // not YouTube
+			{"url": "https://youtu.be/" + captionsMan, "source": "subtitles"},
+		} {
+			code, b := api.do("POST", "/v1/jobs", body)
+			require.Equal(t, http.StatusBadRequest, code, "%v: %s", body, b)
+			require.Equal(t, "invalid_argument", errorCode(t, b))
 		}
 	})
 

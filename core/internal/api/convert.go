@@ -43,6 +43,8 @@ func jobToProto(j job.Job) *ytcaptionv1.Job {
 		ReadyAt:          ts(j.ReadyAt),
 		TranscribingAt:   ts(j.TranscribingAt),
 		FinishedAt:       ts(j.FinishedAt),
+		Source:           string(j.Source),
+		TranscribedFrom:  j.TranscribedFrom,
 	}
 	if j.MediaTitle != "" || j.MediaDuration > 0 {
 		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader}

@@ -55,8 +55,15 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	if err == nil {
 		err = checkOptions(lang, m.GetEngine(), m.GetModel())
 	}
+	source, serr := job.ParseSource(m.GetSource())
 	switch {
 	case err != nil:
+	case serr != nil:
+		err = serr
+	case source == job.SourceCaptions && src.Kind != job.SourceYouTube:
+		err = job.Errorf(job.CodeInvalidArgument, "source \"captions\" needs a YouTube video: other media have no captions to take")
+	case source == job.SourceCaptions && lang == "auto":
+		err = job.Errorf(job.CodeInvalidArgument, "source \"captions\" needs a language: say which captions to take, such as \"en\"")
 	case m.GetIdempotencyKey() != "" && !idempotency.ValidKey(m.GetIdempotencyKey()):
 		err = job.Errorf(job.CodeInvalidArgument, "an idempotency key is 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
 	}
@@ -64,7 +71,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	j, replayed, err := s.store.CreateJobOnce(ctx, store.NewJob{
-		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind,
+		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), MaxAttempts: s.maxAttempts,
 		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m),
 	})
@@ -128,7 +135,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		return r
 	}, m.GetFilename())
 	j, err := s.store.CreateJob(ctx, store.NewJob{
-		UserID: userID(ctx), URL: "upload:" + name, CanonicalURL: key, SourceKind: job.SourceUpload,
+		UserID: userID(ctx), URL: "upload:" + name, CanonicalURL: key, SourceKind: job.SourceUpload, Source: job.SourceASR,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), MaxAttempts: s.maxAttempts,
 	})
 	if err != nil {

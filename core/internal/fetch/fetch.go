@@ -138,14 +138,21 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 		s.keepLease(jobCtx, j, cancel)
 	}()
 
-	m, err := s.fetch(jobCtx, j)
-	if err == nil {
-		err = s.store.MarkReady(ctx, j.ID, j.Epoch, m)
+	var m store.Media
+	captioned, err := s.fromCaptions(jobCtx, j)
+	if err == nil && !captioned {
+		m, err = s.fetch(jobCtx, j)
+		if err == nil {
+			err = s.store.MarkReady(ctx, j.ID, j.Epoch, m)
+		}
 	}
 	cancel(nil)
 	<-leaseDone
 	cause := context.Cause(jobCtx)
 	switch {
+	case err == nil && captioned:
+		s.bus.JobChanged(ctx, j.ID)
+		log.InfoContext(ctx, "transcript taken from the video's captions: no download, no GPU")
 	case err == nil:
 		s.bus.JobReady(ctx)
 		log.InfoContext(ctx, "download finished", "duration_seconds", m.Duration.Seconds())
@@ -216,6 +223,41 @@ func (s *Stage) keepLease(ctx context.Context, j job.Job, cancel context.CancelC
 			return
 		}
 	}
+}
+
+// fromCaptions completes a YouTube job from the video's own captions when its
+// source allows — no download, no GPU — and reports whether it did. "auto"
+// takes only captions a person made, since our engines do better than
+// YouTube's automatic ones; "captions" takes those too, or fails.
+func (s *Stage) fromCaptions(ctx context.Context, j job.Job) (bool, error) {
+	if j.SourceKind != job.SourceYouTube || j.Source == job.SourceASR || j.Language == "auto" {
+		return false, nil
+	}
+	dir, err := os.MkdirTemp(s.cfg.WorkDir, "ytcaption-captions-")
+	if err != nil {
+		return false, fmt.Errorf("make temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	var c ytdlp.Captions
+	var found bool
+	err = s.youtube.Do(func() (err error) {
+		c, found, err = s.ytdlp.FetchCaptions(ctx, dir, j.CanonicalURL, j.Language, j.Source == job.SourceCaptions)
+		return err
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case !found && j.Source == job.SourceCaptions:
+		return false, &job.Error{Code: job.CodeNoCaptions, Message: fmt.Sprintf("the video has no captions in %q, not even automatic ones", j.Language)}
+	case !found:
+		return false, nil
+	}
+	from := job.FromCaptions
+	if c.Automatic {
+		from = job.FromAutomaticCaptions
+	}
+	m := store.Media{Title: c.Title, Uploader: c.Uploader, Duration: c.Duration}
+	return true, s.store.CompleteFromCaptions(ctx, j.ID, j.Epoch, m, j.Language, from, c.Segments)
 }
 
 // fetch downloads, checks and normalises the media in a private temp dir and

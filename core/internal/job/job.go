@@ -39,7 +39,7 @@ var transitions = map[Status][]Status{
 	// the audio is already stored.
 	StatusReady:        {StatusDownloading, StatusTranscribing},
 	StatusTranscribing: {StatusReady},
-	StatusSucceeded:    {StatusTranscribing},
+	StatusSucceeded:    {StatusTranscribing, StatusDownloading}, // downloading: the video's own captions were the transcript
 	StatusFailed:       {StatusQueued, StatusDownloading, StatusReady, StatusTranscribing},
 	StatusCancelled:    {StatusQueued, StatusDownloading, StatusReady, StatusTranscribing},
 }
@@ -81,6 +81,33 @@ const (
 	SourceUpload  SourceKind = "upload"  // a file the client sent; its blob key is the canonical URL
 )
 
+// Source is where a job's transcript may come from.
+type Source string
+
+const (
+	SourceAuto     Source = "auto"     // a person's captions when the video has them, else speech recognition
+	SourceCaptions Source = "captions" // the video's captions, automatic ones if need be, or fail
+	SourceASR      Source = "asr"      // always speech recognition
+)
+
+// ParseSource reads a requested source; "" is auto.
+func ParseSource(s string) (Source, error) {
+	switch src := Source(s); src {
+	case "":
+		return SourceAuto, nil
+	case SourceAuto, SourceCaptions, SourceASR:
+		return src, nil
+	}
+	return "", Errorf(CodeInvalidArgument, "source must be auto, captions or asr, got %q", s)
+}
+
+// What a transcript was made from.
+const (
+	FromCaptions          = "captions"           // captions a person made
+	FromAutomaticCaptions = "automatic_captions" // YouTube's speech recognition
+	FromSpeech            = "speech"             // our engines
+)
+
 // Job is a job as core stores it.
 type Job struct {
 	ID           string
@@ -89,6 +116,7 @@ type Job struct {
 	URL          string // as submitted
 	CanonicalURL string
 	SourceKind   SourceKind
+	Source       Source // where the transcript may come from
 	Language     string // requested: "auto" or an ISO 639-1 code
 	Engine       string // empty: any node's default
 	Model        string
@@ -97,6 +125,7 @@ type Job struct {
 	Progress         float64
 	MediaTitle       string
 	MediaUploader    string
+	TranscribedFrom  string // FromCaptions, FromAutomaticCaptions or FromSpeech once done
 	MediaDuration    time.Duration
 	AudioKey         string // blob key of the normalised audio, once ready
 
@@ -175,6 +204,7 @@ const (
 	CodeEngineFailed     = "engine_failed"      // the speech engine failed
 	CodeAttemptsExceeded = "attempts_exhausted" // every attempt failed retryably or lost its lease
 	CodeCancelled        = "cancelled"
+	CodeNoCaptions       = "captions_unavailable" // source "captions", and the video has none in the language
 
 	// YouTube failure codes, from yt-dlp's messages.
 	CodeVideoUnavailable  = "video_unavailable"    // removed, blocked in this country, or never existed

@@ -121,6 +121,7 @@ func (s *Store) Authenticate(ctx context.Context, key string) (User, error) {
 type NewJob struct {
 	UserID, URL, CanonicalURL string
 	SourceKind                job.SourceKind
+	Source                    job.Source // "" is auto
 	Language, Engine, Model   string
 	MaxAttempts               int // 0 means 3
 	// IdempotencyKey, when set, makes the creation happen once per user and
@@ -129,7 +130,7 @@ type NewJob struct {
 	Fingerprint    []byte
 }
 
-const jobColumns = `id, user_id, status, url, canonical_url, source_kind, language, engine, model,
+const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source, transcribed_from, language, engine, model,
 	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at`
@@ -140,7 +141,7 @@ func scanJob(row pgx.Row) (job.Job, error) {
 		durMS                                             int64
 		lease, downloading, ready, transcribing, finished *time.Time
 	)
-	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Language, &j.Engine, &j.Model,
+	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.Language, &j.Engine, &j.Model,
 		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt)
@@ -192,6 +193,9 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 	if n.Language == "" {
 		n.Language = "auto"
 	}
+	if n.Source == "" {
+		n.Source = job.SourceAuto
+	}
 	err = s.inTx(ctx, "create job", func(tx pgx.Tx) error {
 		if n.IdempotencyKey != "" {
 			// A concurrent insert of the same key makes this one wait for its
@@ -217,10 +221,10 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 			}
 		}
 		j, err = scanJob(tx.QueryRow(ctx, `
-			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			RETURNING `+jobColumns,
-			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts))
+			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts, string(n.Source)))
 		if err != nil || n.IdempotencyKey == "" {
 			return err
 		}
@@ -458,16 +462,7 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 		return false, leaseLost(id, epoch)
 	}
 	batch := &pgx.Batch{}
-	for _, sg := range segs {
-		var words []byte
-		if len(sg.Words) > 0 {
-			words, _ = json.Marshal(sg.Words)
-		}
-		batch.Queue(`INSERT INTO segments (job_id, epoch, seq, start_ms, end_ms, text, words) VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (job_id, epoch, seq) DO UPDATE SET start_ms = EXCLUDED.start_ms, end_ms = EXCLUDED.end_ms,
-				text = EXCLUDED.text, words = EXCLUDED.words`,
-			id, epoch, sg.Seq, sg.StartMS, sg.EndMS, sg.Text, words)
-	}
+	queueSegments(batch, id, epoch, segs)
 	if progress >= 0 && !cancel {
 		batch.Queue(`UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1`, id, progress)
 	}
@@ -480,6 +475,48 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 	return cancel, nil
 }
 
+// queueSegments upserts segs under epoch: a retried push rewrites, never adds.
+func queueSegments(batch *pgx.Batch, id string, epoch int64, segs []job.Segment) {
+	for _, sg := range segs {
+		var words []byte
+		if len(sg.Words) > 0 {
+			words, _ = json.Marshal(sg.Words)
+		}
+		batch.Queue(`INSERT INTO segments (job_id, epoch, seq, start_ms, end_ms, text, words) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (job_id, epoch, seq) DO UPDATE SET start_ms = EXCLUDED.start_ms, end_ms = EXCLUDED.end_ms,
+				text = EXCLUDED.text, words = EXCLUDED.words`,
+			id, epoch, sg.Seq, sg.StartMS, sg.EndMS, sg.Text, words)
+	}
+}
+
+// CompleteFromCaptions ends the download stage with the video's own captions
+// as the transcript: its segments under the holder's epoch and the job
+// succeeded, in one transaction, without a gpu-node. from is
+// job.FromCaptions or job.FromAutomaticCaptions.
+func (s *Store) CompleteFromCaptions(ctx context.Context, id string, epoch int64, m Media, language, from string, segs []job.Segment) error {
+	return s.inTx(ctx, "complete job "+id+" from captions", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE jobs SET status = $3, progress = 1, finished_at = now(), transcribed_from = $4, detected_language = $5,
+				media_title = $6, media_uploader = $7, media_duration_ms = $8,
+				lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
+			WHERE id = $1 AND epoch = $2 AND status = ANY($9) AND lease_expires_at > now()`,
+			id, epoch, string(job.StatusSucceeded), from, language, m.Title, m.Uploader, ms(m.Duration),
+			froms(job.StatusSucceeded, job.StatusDownloading))
+		if err != nil {
+			return fmt.Errorf("complete job %s from captions: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return leaseLost(id, epoch)
+		}
+		batch := &pgx.Batch{}
+		queueSegments(batch, id, epoch, segs)
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return fmt.Errorf("store captions of job %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
 // Complete marks epoch's transcription succeeded, once every segment 0..n-1 it
 // announced is stored. Completing an already succeeded epoch again is a no-op
 // and reports done=false: only the call that finished the job reports true.
@@ -490,7 +527,7 @@ func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLa
 	// The usual case in one round trip: the holder completes with every
 	// segment stored. Anything else takes the slow path, which explains why.
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE jobs j SET status = $3, detected_language = $4, progress = 1, finished_at = now(),
+		UPDATE jobs j SET status = $3, detected_language = $4, progress = 1, finished_at = now(), transcribed_from = 'speech',
 			lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
 		FROM (SELECT count(*) AS n, coalesce(min(seq), 0) AS lo, coalesce(max(seq), -1) AS hi
 		      FROM segments WHERE job_id = $1 AND epoch = $2) seg
@@ -526,7 +563,7 @@ func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLa
 		return leaseLost(id, epoch)
 	case status == job.StatusSucceeded:
 		return nil
-	case !job.CanTransition(status, job.StatusSucceeded) || expired:
+	case status != job.StatusTranscribing || expired: // only a transcription holder completes here
 		return leaseLost(id, epoch)
 	}
 	var n, lo, hi int
@@ -538,7 +575,7 @@ func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLa
 		return job.Errorf(job.CodeConflict, "job %s: %d segments announced but %d stored (seq %d..%d)", id, segmentCount, n, lo, hi)
 	}
 	if _, err := tx.Exec(ctx, `
-		UPDATE jobs SET status = $2, detected_language = $3, progress = 1, finished_at = now(),
+		UPDATE jobs SET status = $2, detected_language = $3, progress = 1, finished_at = now(), transcribed_from = 'speech',
 			lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
 		WHERE id = $1`, id, string(job.StatusSucceeded), detectedLanguage); err != nil {
 		return fmt.Errorf("complete job %s: %w", id, err)

@@ -28,7 +28,7 @@ type Captions struct {
 // YouTube's own format (word timings for automatic captions); WebVTT is what
 // other sites offer.
 func (d *Downloader) CaptionArgs(dir, url, lang string, automatic bool) []string {
-	args := append(d.common(dir), "--skip-download", "--write-subs", "--sub-langs", lang, "--sub-format", "json3/vtt")
+	args := append(d.common(dir), "--skip-download", "--write-subs", "--sub-langs", lang+","+lang+"-.*", "--sub-format", "json3/vtt")
 	if automatic {
 		args = append(args, "--write-auto-subs")
 	}
@@ -50,21 +50,26 @@ func (d *Downloader) FetchCaptions(ctx context.Context, dir, url, lang string, a
 	var manual map[string]json.RawMessage
 	c.Result, manual = readInfo(infos[0])
 	for _, ext := range []string{"json3", "vtt"} {
-		b, err := os.ReadFile(stem + "." + lang + "." + ext)
-		if err != nil {
-			continue
+		// "en" may come as en-US, en-GB, or en-orig (YouTube's original-language track).
+		files, _ := filepath.Glob(stem + "." + lang + "*." + ext)
+		slices.SortFunc(files, func(a, b string) int { return len(a) - len(b) }) // the exact language first
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			if ext == "json3" {
+				c.Segments, err = ParseJSON3(b)
+			} else {
+				c.Segments = ParseVTT(b)
+			}
+			if err != nil {
+				return Captions{}, false, &job.Error{Code: job.CodeDownloadFailed, Message: "the video's captions could not be read", Err: err}
+			}
+			_, isManual := manual[strings.TrimSuffix(strings.TrimPrefix(f, stem+"."), "."+ext)]
+			c.Automatic = !isManual
+			return c, len(c.Segments) > 0, nil
 		}
-		if ext == "json3" {
-			c.Segments, err = ParseJSON3(b)
-		} else {
-			c.Segments = ParseVTT(b)
-		}
-		if err != nil {
-			return Captions{}, false, &job.Error{Code: job.CodeDownloadFailed, Message: "the video's captions could not be read", Err: err}
-		}
-		_, isManual := manual[lang]
-		c.Automatic = !isManual
-		return c, len(c.Segments) > 0, nil
 	}
 	return c, false, nil
 }

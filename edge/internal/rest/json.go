@@ -29,6 +29,8 @@ type jobJSON struct {
 	DetectedLanguage string     `json:"detected_language,omitempty"`
 	Engine           string     `json:"engine,omitempty"`
 	Model            string     `json:"model,omitempty"`
+	Source           string     `json:"source,omitempty"`
+	TranscribedFrom  string     `json:"transcribed_from,omitempty"`
 	Progress         float64    `json:"progress"`
 	Attempt          int32      `json:"attempt"`
 	CreatedAt        string     `json:"created_at,omitempty"`
@@ -56,6 +58,7 @@ func toJSON(j *ytcaptionv1.Job) jobJSON {
 	out := jobJSON{
 		ID: j.GetId(), Status: statusName(j.GetStatus()), URL: j.GetUrl(), CanonicalURL: j.GetCanonicalUrl(),
 		Language: j.GetLanguage(), DetectedLanguage: j.GetDetectedLanguage(), Engine: j.GetEngine(), Model: j.GetModel(),
+		Source: j.GetSource(), TranscribedFrom: j.GetTranscribedFrom(),
 		Progress: j.GetProgress(), Attempt: j.GetAttempt(),
 		CreatedAt: timeJSON(j.GetCreatedAt()), DownloadingAt: timeJSON(j.GetDownloadingAt()), ReadyAt: timeJSON(j.GetReadyAt()),
 		TranscribingAt: timeJSON(j.GetTranscribingAt()), FinishedAt: timeJSON(j.GetFinishedAt()),

@@ -252,6 +252,7 @@ type createBody struct {
 	Language string `json:"language"`
 	Engine   string `json:"engine"`
 	Model    string `json:"model"`
+	Source   string `json:"source"`
 }
 
 // decodeStrict reads exactly one JSON object with only known fields.
@@ -293,7 +294,7 @@ func (s *server) createJob(c *fiber.Ctx) error {
 		return newError(http.StatusBadRequest, "invalid_idempotency_key",
 			fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen))
 	}
-	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, IdempotencyKey: key}
+	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source, IdempotencyKey: key}
 	var lock *replay.Lock
 	var fp []byte
 	if key != "" {

@@ -172,9 +172,14 @@ type Job struct {
 	// Set when the job failed (and on a cancelled job, code "cancelled").
 	Error *JobError `protobuf:"bytes,16,opt,name=error,proto3" json:"error,omitempty"`
 	// How many times the job has been claimed by a stage.
-	Attempt       int32 `protobuf:"varint,17,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Attempt int32 `protobuf:"varint,17,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// Where the transcript may come from, as asked: "auto", "captions" or "asr".
+	Source string `protobuf:"bytes,18,opt,name=source,proto3" json:"source,omitempty"`
+	// Where it came from: "captions" (made by a person), "automatic_captions"
+	// (YouTube's speech recognition) or "speech" (our engines); empty until done.
+	TranscribedFrom string `protobuf:"bytes,19,opt,name=transcribed_from,json=transcribedFrom,proto3" json:"transcribed_from,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -324,6 +329,20 @@ func (x *Job) GetAttempt() int32 {
 		return x.Attempt
 	}
 	return 0
+}
+
+func (x *Job) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Job) GetTranscribedFrom() string {
+	if x != nil {
+		return x.TranscribedFrom
+	}
+	return ""
 }
 
 type Media struct {
@@ -644,8 +663,13 @@ type CreateJobRequest struct {
 	// key with the same parameters returns the job the first request created;
 	// with other parameters it fails with idempotency_key_mismatch.
 	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// "auto" (the default): a YouTube video's own captions in the requested
+	// language when a person made them, else speech recognition; "captions":
+	// the video's captions, YouTube's automatic ones if need be, or fail with
+	// captions_unavailable; "asr": always speech recognition.
+	Source        string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateJobRequest) Reset() {
@@ -709,6 +733,13 @@ func (x *CreateJobRequest) GetModel() string {
 func (x *CreateJobRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreateJobRequest) GetSource() string {
+	if x != nil {
+		return x.Source
 	}
 	return ""
 }
@@ -1413,7 +1444,7 @@ var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x05\n" +
+	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x17.ytcaption.v1.JobStatusR\x06status\x12\x10\n" +
@@ -1434,7 +1465,9 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"finishedAt\x12)\n" +
 	"\x05media\x18\x0f \x01(\v2\x13.ytcaption.v1.MediaR\x05media\x12,\n" +
 	"\x05error\x18\x10 \x01(\v2\x16.ytcaption.v1.JobErrorR\x05error\x12\x18\n" +
-	"\aattempt\x18\x11 \x01(\x05R\aattempt\"d\n" +
+	"\aattempt\x18\x11 \x01(\x05R\aattempt\x12\x16\n" +
+	"\x06source\x18\x12 \x01(\tR\x06source\x12)\n" +
+	"\x10transcribed_from\x18\x13 \x01(\tR\x0ftranscribedFrom\"d\n" +
 	"\x05Media\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12)\n" +
 	"\x10duration_seconds\x18\x02 \x01(\x01R\x0fdurationSeconds\x12\x1a\n" +
@@ -1454,13 +1487,14 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
 	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12 \n" +
-	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\x97\x01\n" +
+	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\xaf\x01\n" +
 	"\x10CreateJobRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x16\n" +
 	"\x06engine\x18\x03 \x01(\tR\x06engine\x12\x14\n" +
 	"\x05model\x18\x04 \x01(\tR\x05model\x12'\n" +
-	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\x8c\x01\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\"\x8c\x01\n" +
 	"\x10UploadJobRequest\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
