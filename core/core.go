@@ -128,6 +128,8 @@ type Core struct {
 	reg      *prometheus.Registry
 	breakers struct{ youtube, blob *breaker.Breaker }
 	ytdlp    string // yt-dlp's version, "" when it would not say
+
+	cacheHits prometheus.Counter
 }
 
 // New connects to Postgres and the blob store and applies pending migrations
@@ -177,7 +179,11 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		Name: "ytcaption_core_ytdlp_info", Help: "The yt-dlp version core runs (\"\" when it did not answer); always 1.",
 	}, []string{"version"})
 	info.WithLabelValues(c.ytdlp).Set(1)
-	c.reg.MustRegister(info)
+	c.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ytcaption_core_transcript_cache_hits_total",
+		Help: "Jobs finished with an earlier job's transcript of the same media and options: no download, no GPU.",
+	})
+	c.reg.MustRegister(info, c.cacheHits)
 	return c, nil
 }
 
@@ -274,7 +280,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 			CookiesFile: c.cfg.YtDlpCookies, Proxy: c.cfg.YtDlpProxy}),
 		Media: media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
 		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
-		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob,
+		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob, CacheHits: c.cacheHits,
 	})
 
 	var wg sync.WaitGroup

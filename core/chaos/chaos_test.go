@@ -248,7 +248,7 @@ func TestChaos(t *testing.T) {
 		every := faultPeriod / time.Duration(jobs)
 		for i := range jobs {
 			for {
-				id, err := submit(edgeURL, key, fmt.Sprintf("chaos-%d", i), media.URL+"/sense_and_sensibility_01_austen_64kb-0880.wav")
+				id, err := submit(edgeURL, key, fmt.Sprintf("chaos-%d", i), fmt.Sprintf("%s/sense_and_sensibility_01_austen_64kb-0880.wav?n=%d", media.URL, i)) // distinct media: no transcript cache hits
 				if err == nil {
 					amu.Lock()
 					accepted = append(accepted, id)

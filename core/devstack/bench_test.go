@@ -52,9 +52,10 @@ func BenchmarkPipelineOverhead(b *testing.B) {
 		c := client{t: b, base: s.EdgeURL, key: s.APIKey}
 		start := time.Now()
 		var ids []string
-		for range pipelineRepeats {
+		for r := range pipelineRepeats {
 			for _, id := range clips {
-				ids = append(ids, c.create(media+"/"+id+".ogg").ID)
+				// Distinct URLs: a repeat must be transcribed, not served from the transcript cache.
+				ids = append(ids, c.create(fmt.Sprintf("%s/%s.ogg?repeat=%d", media, id, r)).ID)
 			}
 		}
 		var last time.Time

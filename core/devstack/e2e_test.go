@@ -73,6 +73,7 @@ type jobJSON struct {
 	ReadyAt         string  `json:"ready_at"`
 	Source          string  `json:"source"`
 	TranscribedFrom string  `json:"transcribed_from"`
+	ReusedFrom      string  `json:"reused_from"`
 	Media           *struct {
 		Title           string  `json:"title"`
 		DurationSeconds float64 `json:"duration_seconds"`
@@ -467,6 +468,39 @@ func TestEndToEnd(t *testing.T) {
 		}
 		t.Logf("corpus WER over %d clips: %.3f (%d errors / %d words)", len(ids), corpus.Rate(), corpus.Errs, corpus.Words)
 		require.LessOrEqual(t, corpus.Rate(), 0.5)
+	})
+
+	t.Run("the same media and options reuse the transcript", func(t *testing.T) {
+		clip := firstClip(refs)
+		first := api.get(ids[clip])
+		require.Equal(t, "speech", first.TranscribedFrom)
+		code, want := api.do("GET", "/v1/jobs/"+first.ID+"/transcript?format=json", nil)
+		require.Equal(t, http.StatusOK, code)
+
+		again := api.waitFor(api.create(media+"/"+clip+".ogg").ID, time.Minute, terminal)
+		require.Equal(t, "succeeded", again.Status)
+		require.Equal(t, first.ID, again.ReusedFrom, "a cache hit")
+		require.Empty(t, again.ReadyAt, "no GPU")
+		require.Equal(t, first.Media.DurationSeconds, again.Media.DurationSeconds)
+		code, got := api.do("GET", "/v1/jobs/"+again.ID+"/transcript?format=json", nil)
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, strings.ReplaceAll(string(want), first.ID, again.ID), string(got), "the same transcript")
+
+		// Other options are other work.
+		code, b := api.do("POST", "/v1/jobs", map[string]string{"url": media + "/" + clip + ".ogg", "language": "en", "source": "asr"})
+		require.Equal(t, http.StatusAccepted, code, string(b))
+		var other jobJSON
+		require.NoError(t, json.Unmarshal(b, &other))
+		other = api.waitFor(other.ID, 2*time.Minute, terminal)
+		require.Equal(t, "succeeded", other.Status)
+		require.Empty(t, other.ReusedFrom)
+		require.NotEmpty(t, other.ReadyAt)
+
+		resp, err := http.Get(stack.CoreURL + "/metrics")
+		require.NoError(t, err)
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Regexp(t, `(?m)^ytcaption_core_transcript_cache_hits_total [1-9]`, string(metrics))
 	})
 
 	t.Run("another user's job is not found", func(t *testing.T) {

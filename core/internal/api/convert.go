@@ -45,6 +45,7 @@ func jobToProto(j job.Job) *ytcaptionv1.Job {
 		FinishedAt:       ts(j.FinishedAt),
 		Source:           string(j.Source),
 		TranscribedFrom:  j.TranscribedFrom,
+		ReusedFrom:       j.ReusedFrom,
 	}
 	if j.MediaTitle != "" || j.MediaDuration > 0 {
 		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader}

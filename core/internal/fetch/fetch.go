@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
@@ -51,6 +53,8 @@ type Stage struct {
 	bus     *dispatch.Bus
 	youtube *breaker.Breaker
 	blob    *breaker.Breaker
+
+	cacheHits prometheus.Counter
 }
 
 // Deps are the stage's collaborators.
@@ -63,6 +67,8 @@ type Deps struct {
 	Bus     *dispatch.Bus
 	YouTube *breaker.Breaker // guards yt-dlp downloads
 	Blob    *breaker.Breaker // guards the blob store
+	// CacheHits counts jobs finished with an earlier job's transcript.
+	CacheHits prometheus.Counter
 }
 
 // New returns a stage; Run starts it.
@@ -88,8 +94,11 @@ func New(log *slog.Logger, cfg Config, d Deps) *Stage {
 	if cfg.BreakerDefer <= 0 {
 		cfg.BreakerDefer = 30 * time.Second
 	}
+	if d.CacheHits == nil {
+		d.CacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"})
+	}
 	return &Stage{log: log, cfg: cfg, store: d.Store, blobs: d.Blobs, ytdlp: d.YtDlp, media: d.Media,
-		http: d.HTTP, bus: d.Bus, youtube: d.YouTube, blob: d.Blob}
+		http: d.HTTP, bus: d.Bus, youtube: d.YouTube, blob: d.Blob, cacheHits: d.CacheHits}
 }
 
 // Run claims and processes jobs until ctx ends. Jobs in flight when ctx ends
@@ -139,8 +148,12 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 	}()
 
 	var m store.Media
-	captioned, err := s.fromCaptions(jobCtx, j)
-	if err == nil && !captioned {
+	cached, err := s.store.CompleteFromCache(jobCtx, j.ID, j.Epoch)
+	captioned := false
+	if err == nil && !cached {
+		captioned, err = s.fromCaptions(jobCtx, j)
+	}
+	if err == nil && !cached && !captioned {
 		m, err = s.fetch(jobCtx, j)
 		if err == nil {
 			err = s.store.MarkReady(ctx, j.ID, j.Epoch, m)
@@ -150,6 +163,10 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 	<-leaseDone
 	cause := context.Cause(jobCtx)
 	switch {
+	case err == nil && cached:
+		s.cacheHits.Inc()
+		s.bus.JobChanged(ctx, j.ID)
+		log.InfoContext(ctx, "transcript reused from an earlier job of the same media and options")
 	case err == nil && captioned:
 		s.bus.JobChanged(ctx, j.ID)
 		log.InfoContext(ctx, "transcript taken from the video's captions: no download, no GPU")

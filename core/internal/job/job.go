@@ -126,6 +126,7 @@ type Job struct {
 	MediaTitle       string
 	MediaUploader    string
 	TranscribedFrom  string // FromCaptions, FromAutomaticCaptions or FromSpeech once done
+	ReusedFrom       string // the job whose transcript a cache hit copied
 	MediaDuration    time.Duration
 	AudioKey         string // blob key of the normalised audio, once ready
 

@@ -130,7 +130,7 @@ type NewJob struct {
 	Fingerprint    []byte
 }
 
-const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source, transcribed_from, language, engine, model,
+const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source, transcribed_from, coalesce(reused_from::text, ''), language, engine, model,
 	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at`
@@ -141,7 +141,7 @@ func scanJob(row pgx.Row) (job.Job, error) {
 		durMS                                             int64
 		lease, downloading, ready, transcribing, finished *time.Time
 	)
-	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.Language, &j.Engine, &j.Model,
+	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.ReusedFrom, &j.Language, &j.Engine, &j.Model,
 		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt)

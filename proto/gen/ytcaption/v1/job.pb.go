@@ -178,8 +178,11 @@ type Job struct {
 	// Where it came from: "captions" (made by a person), "automatic_captions"
 	// (YouTube's speech recognition) or "speech" (our engines); empty until done.
 	TranscribedFrom string `protobuf:"bytes,19,opt,name=transcribed_from,json=transcribedFrom,proto3" json:"transcribed_from,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set when the transcript was an earlier job's, of the same media and
+	// options (the transcript cache): that job's id.
+	ReusedFrom    string `protobuf:"bytes,20,opt,name=reused_from,json=reusedFrom,proto3" json:"reused_from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -341,6 +344,13 @@ func (x *Job) GetSource() string {
 func (x *Job) GetTranscribedFrom() string {
 	if x != nil {
 		return x.TranscribedFrom
+	}
+	return ""
+}
+
+func (x *Job) GetReusedFrom() string {
+	if x != nil {
+		return x.ReusedFrom
 	}
 	return ""
 }
@@ -1444,7 +1454,7 @@ var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x05\n" +
+	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x17.ytcaption.v1.JobStatusR\x06status\x12\x10\n" +
@@ -1467,7 +1477,9 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x05error\x18\x10 \x01(\v2\x16.ytcaption.v1.JobErrorR\x05error\x12\x18\n" +
 	"\aattempt\x18\x11 \x01(\x05R\aattempt\x12\x16\n" +
 	"\x06source\x18\x12 \x01(\tR\x06source\x12)\n" +
-	"\x10transcribed_from\x18\x13 \x01(\tR\x0ftranscribedFrom\"d\n" +
+	"\x10transcribed_from\x18\x13 \x01(\tR\x0ftranscribedFrom\x12\x1f\n" +
+	"\vreused_from\x18\x14 \x01(\tR\n" +
+	"reusedFrom\"d\n" +
 	"\x05Media\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12)\n" +
 	"\x10duration_seconds\x18\x02 \x01(\x01R\x0fdurationSeconds\x12\x1a\n" +

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+// CompleteFromCache finishes a job the download stage just claimed with the
+// transcript of an earlier succeeded job for the same media (canonical URL,
+// or an upload's content key) asked with the same language, source, engine and
+// model — whoever asked for it: the media is the same. Its segments are copied
+// under this job's epoch, so the copy outlives the original. It reports
+// whether there was such a job.
+func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (hit bool, err error) {
+	err = s.inTx(ctx, "complete job "+id+" from the transcript cache", func(tx pgx.Tx) error {
+		var donor string
+		var donorEpoch int64
+		err := tx.QueryRow(ctx, `
+			SELECT d.id, d.epoch FROM jobs j JOIN jobs d
+				ON d.canonical_url = j.canonical_url AND d.engine = j.engine AND d.model = j.model
+				AND d.language = j.language AND d.source = j.source AND d.status = 'succeeded' AND d.id <> j.id
+			WHERE j.id = $1
+			ORDER BY d.finished_at DESC LIMIT 1`, id).Scan(&donor, &donorEpoch)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("look up the transcript cache: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `
+			UPDATE jobs j SET status = $4, progress = 1, finished_at = now(), reused_from = d.id,
+				transcribed_from = d.transcribed_from, detected_language = d.detected_language,
+				media_title = d.media_title, media_uploader = d.media_uploader, media_duration_ms = d.media_duration_ms,
+				audio_key = d.audio_key, lease_owner = '', lease_expires_at = NULL, updated_at = now()
+			FROM jobs d
+			WHERE j.id = $1 AND j.epoch = $2 AND j.status = ANY($5) AND j.lease_expires_at > now() AND d.id = $3`,
+			id, epoch, donor, string(job.StatusSucceeded), froms(job.StatusSucceeded, job.StatusDownloading))
+		if err != nil {
+			return fmt.Errorf("complete job %s from the cache: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return leaseLost(id, epoch)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO segments (job_id, epoch, seq, start_ms, end_ms, text, words)
+			SELECT $1, $2, seq, start_ms, end_ms, text, words FROM segments WHERE job_id = $3 AND epoch = $4`,
+			id, epoch, donor, donorEpoch); err != nil {
+			return fmt.Errorf("copy the cached transcript into job %s: %w", id, err)
+		}
+		hit = true
+		return nil
+	})
+	return hit, err
+}
