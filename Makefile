@@ -18,7 +18,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption
 
-.PHONY: help build test chaos bench bench-dispatch bench-pipeline bench-edge check fmt vet lint generate generate-check deps run demo clean
+.PHONY: help build test chaos eval bench bench-dispatch bench-pipeline bench-edge check fmt vet lint generate generate-check deps run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ bench-dispatch: deps ## ready→acquired p50/p99 and claim+complete jobs/s, besi
 
 bench-pipeline: deps ## wall time of a LibriVox batch through the whole stack ÷ the engine's own time
 	$(GO) test -run '^$$' -bench 'PipelineOverhead' -benchtime=1x ./core/devstack/
+
+eval: deps ## WER and real-time factor of the engine on the LibriVox clips, cross-checked with NIST sclite (EVAL_ARGS="--dir D --engine E" for others)
+	$(GO) run ./gpu-node/cmd/ytcaption-gpu-node eval --sclite $(EVAL_ARGS)
 
 chaos: deps ## chaos suite: 200 jobs through 3 rounds of faults (make test runs a 40-job, 1-round version)
 	YTCAPTION_CHAOS_JOBS=200 YTCAPTION_CHAOS_ROUNDS=3 $(GO) test -count=1 -timeout 20m -run TestChaos -v ./core/chaos

@@ -42,6 +42,11 @@ type (
 	WhisperCPPConfig = engine.WhisperCPPConfig
 )
 
+// EngineConfig is the engine part of c.
+func (c Config) EngineConfig() engine.Config {
+	return engine.Config{Name: c.Engine, Sphinx: c.Sphinx, OpenAI: c.OpenAI, WhisperCPP: c.WhisperCPP}
+}
+
 // Engines lists the engine names Config.Engine accepts.
 var Engines = engine.Names
 
@@ -94,7 +99,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.NodeID = host
 	}
-	eng, err := engine.New(engine.Config{Name: cfg.Engine, Sphinx: cfg.Sphinx, OpenAI: cfg.OpenAI, WhisperCPP: cfg.WhisperCPP})
+	eng, err := engine.New(cfg.EngineConfig())
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

@@ -1,19 +1,62 @@
 // Package wer scores transcripts against references: word error rate
-// (S + D + I) / N after normalising case and punctuation, the way NIST sclite
-// counts it. Tests and the evaluation tool share it.
+// (S + D + I) / N after normalising case, punctuation and numbers, counted
+// the way NIST sclite counts it. Tests and the evaluation tool share it.
 package wer
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 )
 
 // Words lowercases s, turns everything but letters, digits and apostrophes into
-// spaces, and splits it into words.
+// spaces, spells numbers out ("42" → "forty two": engines write digits where
+// references spell, and the reverse) and splits it into words.
 func Words(s string) []string {
-	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+	var out []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\''
-	})
+	}) {
+		if n, err := strconv.ParseUint(w, 10, 64); err == nil && n < 1e12 {
+			out = append(out, spell(n)...)
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+var (
+	ones = strings.Fields("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen")
+	tens = strings.Fields("_ _ twenty thirty forty fifty sixty seventy eighty ninety")
+)
+
+// spell writes n < 10^12 in English words, without "and".
+func spell(n uint64) []string {
+	switch {
+	case n < 20:
+		return []string{ones[n]}
+	case n < 100:
+		if n%10 == 0 {
+			return []string{tens[n/10]}
+		}
+		return []string{tens[n/10], ones[n%10]}
+	case n < 1000:
+		return join(spell(n/100), "hundred", n%100)
+	case n < 1e6:
+		return join(spell(n/1000), "thousand", n%1000)
+	case n < 1e9:
+		return join(spell(n/1e6), "million", n%1e6)
+	}
+	return join(spell(n/1e9), "billion", n%1e9)
+}
+
+func join(head []string, unit string, rest uint64) []string {
+	out := append(head, unit)
+	if rest > 0 {
+		out = append(out, spell(rest)...)
+	}
+	return out
 }
 
 // Errors returns the minimum number of substitutions, deletions and insertions

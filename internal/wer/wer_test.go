@@ -1,6 +1,7 @@
 package wer
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -32,4 +33,15 @@ func TestCorpusWeightsByReferenceLength(t *testing.T) {
 	require.InDelta(t, 1.0, c.Add("a", "b"), 1e-9)
 	require.InDelta(t, 0.0, c.Add("a b c", "a b c"), 1e-9)
 	require.InDelta(t, 0.25, c.Rate(), 1e-9) // 1 error over 4 words, not the mean of 1 and 0
+}
+
+func TestNumbersAreSpelledOut(t *testing.T) {
+	for in, want := range map[string]string{
+		"0": "zero", "7": "seven", "13": "thirteen", "40": "forty", "42": "forty two", "100": "one hundred",
+		"1999": "one thousand nine hundred ninety nine", "2000000": "two million", "1000001": "one million one",
+		"in 1905, 3 cats": "in one thousand nine hundred five three cats",
+	} {
+		require.Equal(t, strings.Fields(want), Words(in), in)
+	}
+	require.Zero(t, Rate("forty two apples", "42 apples"))
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -61,6 +60,7 @@ const summary = `ytcaption-gpu-node pulls transcription jobs from ytcaption core
 vLLM, speaches or whisper.cpp's server; whispercpp: the whisper.cpp CLI) and streams segments back.
 
 Usage: ytcaption-gpu-node --core-url URL --node-token TOKEN [flags]
+       ytcaption-gpu-node eval [--dir DIR] [--sclite] [engine flags]   measure the engine: WER and real-time factor
 
 The first SIGTERM or Ctrl-C drains the node (no new jobs; the current one finishes);
 a second one stops it at once and hands the current job back to core.`
@@ -68,6 +68,9 @@ a second one stops it at once and hands the current job back to core.`
 // run runs the agent until ctx ends (hard stop) or drain is closed (finish
 // the current job, then stop).
 func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "eval" {
+		return evaluate(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("ytcaption-gpu-node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg agent.Config
@@ -75,14 +78,8 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
 	fs.StringVar(&cfg.NodeToken, "node-token", "", "token this node presents to core (required)")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node (default: the host name)")
-	fs.StringVar(&cfg.Engine, "engine", "sphinx", "speech engine: "+strings.Join(agent.Engines, ", "))
 	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for audio files being transcribed")
-	fs.StringVar(&cfg.Sphinx.Binary, "sphinx-binary", "pocketsphinx_continuous", "pocketsphinx binary")
-	fs.StringVar(&cfg.OpenAI.BaseURL, "openai-base-url", "", "base URL of an OpenAI-compatible transcription server")
-	fs.StringVar(&cfg.OpenAI.APIKey, "openai-api-key", "", "API key for that server")
-	fs.StringVar(&cfg.OpenAI.Model, "openai-model", "whisper-1", "model to ask for when a job names none")
-	fs.StringVar(&cfg.WhisperCPP.Binary, "whispercpp-binary", "whisper-cli", "whisper.cpp CLI binary")
-	fs.StringVar(&cfg.WhisperCPP.Model, "whispercpp-model", "", "whisper.cpp ggml model file")
+	engineFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&metricsAddr, "metrics-addr", ":8030", "serve Prometheus metrics on this address (empty: off)")
 	fs.Usage = envflag.Usage(fs, "YTCAPTION_GPU_NODE", summary)

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ytcaption/ytcaption/gpu-node"
+	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/gpu-node/internal/eval"
+	"github.com/ytcaption/ytcaption/internal/envflag"
+)
+
+// engineFlags are the flags that choose and configure the speech engine,
+// shared by the agent and eval.
+func engineFlags(fs *flag.FlagSet, cfg *agent.Config) {
+	fs.StringVar(&cfg.Engine, "engine", "sphinx", "speech engine: "+strings.Join(agent.Engines, ", "))
+	fs.StringVar(&cfg.Sphinx.Binary, "sphinx-binary", "pocketsphinx_continuous", "pocketsphinx binary")
+	fs.StringVar(&cfg.OpenAI.BaseURL, "openai-base-url", "", "base URL of an OpenAI-compatible transcription server")
+	fs.StringVar(&cfg.OpenAI.APIKey, "openai-api-key", "", "API key for that server")
+	fs.StringVar(&cfg.OpenAI.Model, "openai-model", "whisper-1", "model to ask for when a job names none")
+	fs.StringVar(&cfg.WhisperCPP.Binary, "whispercpp-binary", "whisper-cli", "whisper.cpp CLI binary")
+	fs.StringVar(&cfg.WhisperCPP.Model, "whispercpp-model", "", "whisper.cpp ggml model file")
+}
+
+const evalSummary = `ytcaption-gpu-node eval measures the configured engine on audio with reference transcripts:
+word error rate per file and over the corpus (case, punctuation and numbers normalised) and the
+real-time factor (engine time / audio time). DIR holds audio files with NAME.txt references
+beside them, or a pocketsphinx-style "transcription" file. --sclite cross-checks the corpus WER
+with NIST sclite (Debian's sctk) on the same hypotheses.`
+
+func evaluate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ytcaption-gpu-node eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg agent.Config
+	engineFlags(fs, &cfg)
+	dir := fs.String("dir", "/usr/share/pocketsphinx/test/data/librivox", "audio files and their references")
+	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg binary (makes every file 16 kHz mono WAV first)")
+	sclite := fs.Bool("sclite", false, "cross-check the corpus WER with NIST sclite (sctk)")
+	fs.Usage = envflag.Usage(fs, "YTCAPTION_GPU_NODE", evalSummary)
+	if err := envflag.Parse(fs, "YTCAPTION_GPU_NODE", args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	items, err := eval.Load(*dir)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(cfg.EngineConfig())
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	rep, err := eval.Run(ctx, eng, *ffmpeg, items, nil)
+	if err != nil {
+		return err
+	}
+	rep.WriteTable(stdout)
+	if *sclite {
+		theirs, err := eval.Sclite(ctx, "sctk", rep.Rows)
+		if err != nil {
+			return err
+		}
+		c := rep.Corpus()
+		fmt.Fprintf(stdout, "sclite corpus WER %.3f, ours %.3f\n", theirs, c.Rate())
+		if d := c.Rate() - theirs; d > 0.0005 || d < -0.0005 { // sclite prints one decimal of a percentage
+			return errors.New("our WER and sclite's disagree")
+		}
+	}
+	return nil
+}
