@@ -213,7 +213,7 @@ const (
 	CodeAgeRestricted     = "age_restricted"       // needs a signed-in, age-verified account
 	CodeBotCheck          = "youtube_bot_check"    // YouTube wants this IP to sign in: retrying from it will not help
 	CodeRateLimited       = "youtube_rate_limited" // HTTP 429 or "try again later": retried after a pause
-	CodeVideoNotSupported = "video_not_supported"  // live, upcoming, or longer than the maximum duration
+	CodeLiveNotSupported  = "live_stream_not_supported" // a live or upcoming stream: it has no end to transcribe
 )
 
 // Error is a coded error. Code is stable and machine-readable; Message is for

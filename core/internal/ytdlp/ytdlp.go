@@ -82,9 +82,12 @@ type Result struct {
 func (d *Downloader) common(dir string) []string {
 	args := []string{
 		"--ignore-config", "--ies", d.cfg.Extractors, "--no-playlist",
-		// "?" lets media without the field pass: direct files have no duration,
-		// and ffprobe checks the real one after the download.
-		"--break-match-filters", fmt.Sprintf("!is_live & live_status!=?is_upcoming & duration<=?%d", int(d.cfg.MaxDuration.Seconds())),
+		// Two filters, so the refusal names its reason: yt-dlp prints the
+		// filter a video failed. Both must pass: a breaking filter is checked
+		// before the others. "?" lets media without the field pass: direct
+		// files have no duration, and ffprobe checks the real one afterwards.
+		"--break-match-filters", "!is_live & live_status!=?is_upcoming",
+		"--match-filters", fmt.Sprintf("duration<=?%d", int(d.cfg.MaxDuration.Seconds())),
 		"--socket-timeout", "30", "--extractor-retries", "3",
 		"-P", dir, "-o", "%(id)s.%(ext)s", "--write-info-json", "--no-progress",
 	}
@@ -186,8 +189,10 @@ func Classify(exitCode int, stderr string, maxDuration time.Duration) *job.Error
 		return &job.Error{Code: code, Message: msg, Retryable: retryable, Err: errors.New(last)}
 	}
 	switch {
+	case has("does not pass filter (duration"):
+		return e(job.CodeTooLong, "the video is longer than "+maxDuration.String(), false)
 	case exitCode == 101 || has("does not pass filter"):
-		return e(job.CodeVideoNotSupported, "the video is live, upcoming, or longer than "+maxDuration.String(), false)
+		return e(job.CodeLiveNotSupported, "the video is a live or upcoming stream: only finished videos can be transcribed", false)
 	case has("confirm you're not a bot"):
 		return e(job.CodeBotCheck, "YouTube asked this server to sign in to confirm it is not a bot; retrying from the same address will not help", false)
 	case has("http error 429", "too many requests", "try again later"):

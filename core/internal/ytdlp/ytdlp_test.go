@@ -28,7 +28,7 @@ func TestArgsEndWithSeparatorAndURL(t *testing.T) {
 	for _, want := range [][]string{
 		{"--ignore-config"}, {"--ies", "youtube"}, {"--no-playlist"}, {"-f", "ba/b"}, {"--max-filesize", "500M"},
 		{"-P", "/tmp/job"}, {"-o", "%(id)s.%(ext)s"}, {"--write-info-json"},
-		{"--break-match-filters", "!is_live & live_status!=?is_upcoming & duration<=?14400"},
+		{"--break-match-filters", "!is_live & live_status!=?is_upcoming"}, {"--match-filters", "duration<=?14400"},
 		{"--cookies", "/tmp/job/cookies.txt"}, // the per-job copy, never the original
 		{"--proxy", "socks5://127.0.0.1:1080"},
 	} {
@@ -153,7 +153,9 @@ func TestClassify(t *testing.T) {
 		{1, "ERROR: [youtube] dQw4w9WgXcQ: Video unavailable", job.CodeVideoUnavailable, false},
 		{1, "ERROR: [youtube] dQw4w9WgXcQ: Video unavailable. This video has been removed by the uploader", job.CodeVideoUnavailable, false},
 		{1, "ERROR: [youtube] dQw4w9WgXcQ: The uploader has not made this video available in your country", job.CodeVideoUnavailable, false},
-		{101, "[download] Never Gonna does not pass filter (!is_live & duration<=?14400), stopping as requested", job.CodeVideoNotSupported, false},
+		// yt-dlp 2023.03.04's words for the two filters.
+		{101, "[download] Lofi Radio does not pass filter (!is_live & live_status!=?is_upcoming), skipping ..\nERROR: Encountered a video that did not match filter, stopping due to --break-match-filter", job.CodeLiveNotSupported, false},
+		{0, "[download] Never Gonna does not pass filter (duration<=?14400), skipping ..", job.CodeTooLong, false},
 		{0, "[download] File is larger than max-filesize (95724 bytes > 1024 bytes). Aborting.", job.CodeMediaTooLarge, false},
 		{1, "ERROR: unable to download video data: HTTP Error 403: Forbidden", job.CodeSourceForbidden, true},
 		{1, "ERROR: [generic] None: Unable to download webpage: HTTP Error 404: File not found", job.CodeSourceNotFound, false},
