@@ -208,12 +208,12 @@ const (
 	CodeNoCaptions       = "captions_unavailable" // source "captions", and the video has none in the language
 
 	// YouTube failure codes, from yt-dlp's messages.
-	CodeVideoUnavailable  = "video_unavailable"    // removed, blocked in this country, or never existed
-	CodePrivateVideo      = "private_video"        // needs an account that has access
-	CodeAgeRestricted     = "age_restricted"       // needs a signed-in, age-verified account
-	CodeBotCheck          = "youtube_bot_check"    // YouTube wants this IP to sign in: retrying from it will not help
-	CodeRateLimited       = "youtube_rate_limited" // HTTP 429 or "try again later": retried after a pause
-	CodeLiveNotSupported  = "live_stream_not_supported" // a live or upcoming stream: it has no end to transcribe
+	CodeVideoUnavailable = "video_unavailable"         // removed, blocked in this country, or never existed
+	CodePrivateVideo     = "private_video"             // needs an account that has access
+	CodeAgeRestricted    = "age_restricted"            // needs a signed-in, age-verified account
+	CodeBotCheck         = "youtube_bot_check"         // YouTube wants this IP to sign in: retrying from it will not help
+	CodeRateLimited      = "youtube_rate_limited"      // HTTP 429 or "try again later": retried after a pause
+	CodeLiveNotSupported = "live_stream_not_supported" // a live or upcoming stream: it has no end to transcribe
 )
 
 // Error is a coded error. Code is stable and machine-readable; Message is for
