@@ -272,7 +272,8 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 	seq := 0
 	var res engine.Result
 	err := a.breaker.Do(func() (err error) {
-		res, err = a.eng.Transcribe(t.ctx, engine.Request{AudioPath: t.audio, Language: t.asg.GetLanguage(), Model: t.asg.GetModel(), Duration: duration},
+		res, err = a.eng.Transcribe(t.ctx, engine.Request{AudioPath: t.audio, Language: t.asg.GetLanguage(), Model: t.asg.GetModel(), Duration: duration,
+			Task: t.asg.GetTask(), Prompt: t.asg.GetPrompt()},
 			a.emitter(t, duration, &seq))
 		return err
 	})

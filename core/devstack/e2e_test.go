@@ -74,6 +74,7 @@ type jobJSON struct {
 	Source          string  `json:"source"`
 	TranscribedFrom string  `json:"transcribed_from"`
 	ReusedFrom      string  `json:"reused_from"`
+	Task            string  `json:"task"`
 	Media           *struct {
 		Title           string  `json:"title"`
 		DurationSeconds float64 `json:"duration_seconds"`
@@ -364,6 +365,36 @@ func TestEndToEnd(t *testing.T) {
 			require.Equal(t, http.StatusBadRequest, code, "%v: %s", body, b)
 			require.Equal(t, "invalid_argument", errorCode(t, b))
 		}
+	})
+
+	t.Run("language, task and prompt are checked against what the engines can do", func(t *testing.T) {
+		url := media + "/" + firstClip(refs) + ".ogg"
+		for _, tc := range []struct {
+			body map[string]string
+			code string
+		}{
+			{map[string]string{"url": url, "engine": "sphinx", "task": "translate"}, "unsupported_option"},
+			{map[string]string{"url": url, "engine": "sphinx", "language": "de"}, "unsupported_option"},
+			{map[string]string{"url": url, "engine": "sphinx", "prompt": "Dashwood"}, "unsupported_option"},
+			{map[string]string{"url": url, "task": "summarise"}, "invalid_argument"},
+			{map[string]string{"url": url, "prompt": strings.Repeat("x", 1001)}, "invalid_argument"},
+		} {
+			code, b := api.do("POST", "/v1/jobs", tc.body)
+			require.Equal(t, http.StatusBadRequest, code, "%v: %s", tc.body["task"]+tc.body["language"], b)
+			require.Equal(t, tc.code, errorCode(t, b), string(b))
+		}
+		// Some engine translates: accepted, and left for a node that can (this
+		// stack's pocketsphinx cannot, so it waits until cancelled).
+		code, b := api.do("POST", "/v1/jobs", map[string]string{"url": url + "?translate", "language": "de", "task": "translate", "prompt": "Dashwood"})
+		require.Equal(t, http.StatusAccepted, code, string(b))
+		var j jobJSON
+		require.NoError(t, json.Unmarshal(b, &j))
+		require.Equal(t, "translate", j.Task)
+		j = api.waitFor(j.ID, time.Minute, func(j jobJSON) bool { return j.Status == "ready" })
+		time.Sleep(time.Second) // the pocketsphinx node polls meanwhile and must leave it
+		require.Equal(t, "ready", api.get(j.ID).Status)
+		code, b = api.do("DELETE", "/v1/jobs/"+j.ID, nil)
+		require.Equal(t, http.StatusOK, code, string(b))
 	})
 
 	t.Run("YouTube URLs are canonicalised and fetched with yt-dlp", func(t *testing.T) {

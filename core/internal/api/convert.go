@@ -46,6 +46,7 @@ func jobToProto(j job.Job) *ytcaptionv1.Job {
 		Source:           string(j.Source),
 		TranscribedFrom:  j.TranscribedFrom,
 		ReusedFrom:       j.ReusedFrom,
+		Task:             j.Task,
 	}
 	if j.MediaTitle != "" || j.MediaDuration > 0 {
 		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader}

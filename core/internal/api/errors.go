@@ -16,6 +16,7 @@ import (
 var connectCodes = map[string]connect.Code{
 	job.CodeInvalidURL:      connect.CodeInvalidArgument,
 	job.CodeInvalidArgument: connect.CodeInvalidArgument,
+	job.CodeUnsupported:     connect.CodeInvalidArgument,
 	job.CodeNotFound:        connect.CodeNotFound,
 	job.CodeUnauthorized:    connect.CodeUnauthenticated,
 	job.CodeForbidden:       connect.CodePermissionDenied,

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -12,11 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
 	"github.com/ytcaption/ytcaption/core/internal/render"
@@ -53,7 +56,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		lang = "auto"
 	}
 	if err == nil {
-		err = checkOptions(lang, m.GetEngine(), m.GetModel())
+		err = checkOptions(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
 	}
 	source, serr := job.ParseSource(m.GetSource())
 	switch {
@@ -72,7 +75,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	}
 	j, replayed, err := s.store.CreateJobOnce(ctx, store.NewJob{
 		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
-		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), MaxAttempts: s.maxAttempts,
+		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.maxAttempts,
 		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m),
 	})
 	if err != nil {
@@ -87,8 +90,12 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: jobToProto(j), Replayed: replayed}), nil
 }
 
-// checkOptions validates what every way of creating a job shares.
-func checkOptions(lang, engine, model string) error {
+// maxPromptChars bounds a prompt: engines read a few hundred tokens of it.
+const maxPromptChars = 1000
+
+// checkOptions validates what every way of creating a job shares, and that
+// an engine (the one named, or any) can serve the language, task and prompt.
+func checkOptions(lang, engine, model, task, prompt string) error {
 	switch {
 	case !languageRE.MatchString(lang):
 		return job.Errorf(job.CodeInvalidArgument, "language must be \"auto\" or an ISO 639-1 code such as \"en\", got %q", lang)
@@ -96,8 +103,10 @@ func checkOptions(lang, engine, model string) error {
 		return job.Errorf(job.CodeInvalidArgument, "engine %q is not a valid engine name", engine)
 	case !nameRE.MatchString(model):
 		return job.Errorf(job.CodeInvalidArgument, "model %q is not a valid model name", model)
+	case utf8.RuneCountInString(prompt) > maxPromptChars:
+		return job.Errorf(job.CodeInvalidArgument, "a prompt is at most %d characters", maxPromptChars)
 	}
-	return nil
+	return engines.Check(engine, lang, cmp.Or(task, engines.Transcribe), prompt != "")
 }
 
 // MaxUploadBytes is the largest file UploadJob takes (OpenAI's limit too).
@@ -112,7 +121,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 	if lang == "" {
 		lang = "auto"
 	}
-	err := checkOptions(lang, m.GetEngine(), m.GetModel())
+	err := checkOptions(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
 	switch {
 	case err != nil:
 	case len(m.GetData()) == 0:
@@ -136,7 +145,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 	}, m.GetFilename())
 	j, err := s.store.CreateJob(ctx, store.NewJob{
 		UserID: userID(ctx), URL: "upload:" + name, CanonicalURL: key, SourceKind: job.SourceUpload, Source: job.SourceASR,
-		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), MaxAttempts: s.maxAttempts,
+		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.maxAttempts,
 	})
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)

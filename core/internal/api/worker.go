@@ -130,6 +130,8 @@ func (s *WorkerService) assignment(ctx context.Context, j job.Job) (*ytcaptionv1
 		Language:          j.Language,
 		Engine:            j.Engine,
 		Model:             j.Model,
+		Task:              j.Task,
+		Prompt:            j.Prompt,
 		DurationSeconds:   j.MediaDuration.Seconds(),
 		LeaseExpiresAt:    timestamppb.New(j.LeaseExpiresAt),
 		HeartbeatInterval: durationpb.New(s.heartbeat),

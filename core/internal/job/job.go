@@ -120,6 +120,8 @@ type Job struct {
 	Language     string // requested: "auto" or an ISO 639-1 code
 	Engine       string // empty: any node's default
 	Model        string
+	Task         string // "transcribe" or "translate" (into English)
+	Prompt       string // guides engines that take one
 
 	DetectedLanguage string
 	Progress         float64
@@ -206,6 +208,7 @@ const (
 	CodeAttemptsExceeded = "attempts_exhausted" // every attempt failed retryably or lost its lease
 	CodeCancelled        = "cancelled"
 	CodeNoCaptions       = "captions_unavailable" // source "captions", and the video has none in the language
+	CodeUnsupported      = "unsupported_option"   // no engine (or not the one named) can serve this language, task or prompt
 
 	// YouTube failure codes, from yt-dlp's messages.
 	CodeVideoUnavailable = "video_unavailable"         // removed, blocked in this country, or never existed

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/internal/backoff"
 )
@@ -123,14 +124,15 @@ type NewJob struct {
 	SourceKind                job.SourceKind
 	Source                    job.Source // "" is auto
 	Language, Engine, Model   string
-	MaxAttempts               int // 0 means 3
+	Task, Prompt              string // "" is transcribe
+	MaxAttempts               int    // 0 means 3
 	// IdempotencyKey, when set, makes the creation happen once per user and
 	// key; Fingerprint identifies the request's parameters.
 	IdempotencyKey string
 	Fingerprint    []byte
 }
 
-const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source, transcribed_from, coalesce(reused_from::text, ''), language, engine, model,
+const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source, transcribed_from, coalesce(reused_from::text, ''), language, engine, model, task, prompt,
 	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at`
@@ -141,7 +143,7 @@ func scanJob(row pgx.Row) (job.Job, error) {
 		durMS                                             int64
 		lease, downloading, ready, transcribing, finished *time.Time
 	)
-	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.ReusedFrom, &j.Language, &j.Engine, &j.Model,
+	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.ReusedFrom, &j.Language, &j.Engine, &j.Model, &j.Task, &j.Prompt,
 		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt)
@@ -196,6 +198,9 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 	if n.Source == "" {
 		n.Source = job.SourceAuto
 	}
+	if n.Task == "" {
+		n.Task = engines.Transcribe
+	}
 	err = s.inTx(ctx, "create job", func(tx pgx.Tx) error {
 		if n.IdempotencyKey != "" {
 			// A concurrent insert of the same key makes this one wait for its
@@ -221,10 +226,11 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 			}
 		}
 		j, err = scanJob(tx.QueryRow(ctx, `
-			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			RETURNING `+jobColumns,
-			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts, string(n.Source)))
+			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts,
+			string(n.Source), n.Task, n.Prompt))
 		if err != nil || n.IdempotencyKey == "" {
 			return err
 		}
@@ -350,13 +356,17 @@ func (s *Store) ClaimQueued(ctx context.Context, owner string, lease time.Durati
 // ClaimReady takes the oldest ready job whose engine is unset or one of
 // engines and that has been runnable for at least waited: a node prefetching
 // its next job passes a grace period, leaving fresh work to idle nodes.
-func (s *Store) ClaimReady(ctx context.Context, owner string, engines []string, lease, waited time.Duration) (job.Job, bool, error) {
-	if engines == nil {
-		engines = []string{}
+func (s *Store) ClaimReady(ctx context.Context, owner string, names []string, lease, waited time.Duration) (job.Job, bool, error) {
+	if names == nil {
+		names = []string{}
 	}
+	// Only what the node's engines can serve: a translation needs an engine
+	// that translates, a language one that recognises it (nil: any).
+	translates, languages := engines.Node(names)
 	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", "run_after, ready_at",
-		" AND (engine = '' OR engine = ANY($5)) AND run_after <= now() - $6::bigint * interval '1 millisecond'",
-		owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), engines, ms(waited))
+		` AND (engine = '' OR engine = ANY($5)) AND run_after <= now() - $6::bigint * interval '1 millisecond'
+		  AND (task = 'transcribe' OR $7) AND (language = 'auto' OR $8::text[] IS NULL OR language = ANY($8))`,
+		owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), names, ms(waited), translates, languages)
 }
 
 // Media is what the download stage learned about a job's media.

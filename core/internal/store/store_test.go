@@ -404,6 +404,33 @@ func TestClaimReadyMatchesEngines(t *testing.T) {
 	require.Equal(t, j.ID, got.ID)
 }
 
+// TestClaimReadyMatchesWhatTheEnginesCanDo: a job for any engine goes only
+// to a node whose engine can translate it, or recognise its language.
+func TestClaimReadyMatchesWhatTheEnginesCanDo(t *testing.T) {
+	t.Parallel()
+	s, u := newStore(t)
+	ctx := context.Background()
+	for _, n := range []store.NewJob{
+		{UserID: u.ID, URL: "u", CanonicalURL: "u1", SourceKind: job.SourceHTTP, Language: "de", Task: "translate"},
+		{UserID: u.ID, URL: "u", CanonicalURL: "u2", SourceKind: job.SourceHTTP, Language: "de"},
+	} {
+		_, err := s.CreateJob(ctx, n)
+		require.NoError(t, err)
+		c, _, err := s.ClaimQueued(ctx, "core", lease)
+		require.NoError(t, err)
+		require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{AudioKey: "k"}))
+	}
+	_, ok, err := s.ClaimReady(ctx, "node", []string{"sphinx"}, lease, 0)
+	require.NoError(t, err)
+	require.False(t, ok, "pocketsphinx neither translates nor knows German")
+	for _, want := range []string{"translate", "transcribe"} {
+		got, ok, err := s.ClaimReady(ctx, "node", []string{"whispercpp"}, lease, 0)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, want, got.Task)
+	}
+}
+
 // TestExpiredLeaseRefusesLateWritesBeforeRescue: a holder silent for a whole
 // lease (SIGSTOPped, partitioned) may not write, even while no rescuer has
 // requeued the job yet.

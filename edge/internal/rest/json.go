@@ -32,6 +32,7 @@ type jobJSON struct {
 	Source           string     `json:"source,omitempty"`
 	TranscribedFrom  string     `json:"transcribed_from,omitempty"`
 	ReusedFrom       string     `json:"reused_from,omitempty"`
+	Task             string     `json:"task,omitempty"`
 	Progress         float64    `json:"progress"`
 	Attempt          int32      `json:"attempt"`
 	CreatedAt        string     `json:"created_at,omitempty"`
@@ -59,7 +60,7 @@ func toJSON(j *ytcaptionv1.Job) jobJSON {
 	out := jobJSON{
 		ID: j.GetId(), Status: statusName(j.GetStatus()), URL: j.GetUrl(), CanonicalURL: j.GetCanonicalUrl(),
 		Language: j.GetLanguage(), DetectedLanguage: j.GetDetectedLanguage(), Engine: j.GetEngine(), Model: j.GetModel(),
-		Source: j.GetSource(), TranscribedFrom: j.GetTranscribedFrom(), ReusedFrom: j.GetReusedFrom(),
+		Source: j.GetSource(), TranscribedFrom: j.GetTranscribedFrom(), ReusedFrom: j.GetReusedFrom(), Task: j.GetTask(),
 		Progress: j.GetProgress(), Attempt: j.GetAttempt(),
 		CreatedAt: timeJSON(j.GetCreatedAt()), DownloadingAt: timeJSON(j.GetDownloadingAt()), ReadyAt: timeJSON(j.GetReadyAt()),
 		TranscribingAt: timeJSON(j.GetTranscribingAt()), FinishedAt: timeJSON(j.GetFinishedAt()),

@@ -74,7 +74,7 @@ var openAIFormats = []string{"json", "text", "srt", "vtt", "verbose_json"}
 // transcriptions is OpenAI's POST /v1/audio/transcriptions, so OpenAI SDKs
 // work unchanged: the uploaded file becomes a job, the call waits for it,
 // and the answer takes OpenAI's shapes. model is accepted and ignored — the
-// gpu-nodes' engines decide — and so is prompt.
+// gpu-nodes' engines decide; prompt reaches engines that take one.
 func (s *server) transcriptions(c *fiber.Ctx) error {
 	fh, err := c.FormFile("file")
 	if err != nil {
@@ -105,6 +105,7 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	defer cancel()
 	up, err := s.Core.Jobs.UploadJob(ctx, coreRequest(c, &ytcaptionv1.UploadJobRequest{
 		Filename: strings.Clone(fh.Filename), Data: data, Language: strings.Clone(c.FormValue("language")),
+		Prompt: strings.Clone(c.FormValue("prompt")),
 	}))
 	if err != nil {
 		return err

@@ -253,6 +253,8 @@ type createBody struct {
 	Engine   string `json:"engine"`
 	Model    string `json:"model"`
 	Source   string `json:"source"`
+	Task     string `json:"task"`
+	Prompt   string `json:"prompt"`
 }
 
 // decodeStrict reads exactly one JSON object with only known fields.
@@ -294,7 +296,8 @@ func (s *server) createJob(c *fiber.Ctx) error {
 		return newError(http.StatusBadRequest, "invalid_idempotency_key",
 			fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen))
 	}
-	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source, IdempotencyKey: key}
+	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
+		Task: b.Task, Prompt: b.Prompt, IdempotencyKey: key}
 	var lock *replay.Lock
 	var fp []byte
 	if key != "" {

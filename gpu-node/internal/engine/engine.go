@@ -17,7 +17,12 @@ type Request struct {
 	Language  string // "auto" or an ISO 639-1 code
 	Model     string // engine-specific; empty means the adapter's default
 	Duration  time.Duration
+	Task      string // "transcribe" (or "") or "translate": English text of any speech
+	Prompt    string // guides engines that take one
 }
+
+// translating says whether req asks for English text of any speech.
+func (req Request) translating() bool { return req.Task == "translate" }
 
 // Word is a recognised word; times are milliseconds from the start of the audio.
 type Word struct {

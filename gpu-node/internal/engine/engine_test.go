@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -259,4 +260,58 @@ cp "` + fixture + `" "$prefix.json"
 	require.Equal(t, []string{"-np", "-t", "4"}, args[10:])
 	_, err = NewWhisperCPP(WhisperCPPConfig{})
 	require.Error(t, err, "a model file is required")
+}
+
+// TestOpenAITranslationAndPromptWireFormat: translation is OpenAI's
+// /v1/audio/translations, which takes no language nor timestamp
+// granularities; a prompt travels as the "prompt" field either way.
+func TestOpenAITranslationAndPromptWireFormat(t *testing.T) {
+	t.Parallel()
+	body, err := os.ReadFile(filepath.Join("testdata", "openai_verbose.json"))
+	require.NoError(t, err)
+	var path string
+	var form map[string][]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path = r.URL.Path
+		require.NoError(t, r.ParseMultipartForm(32<<20))
+		form = r.MultipartForm.Value
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	e, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL})
+	require.NoError(t, err)
+	audio := filepath.Join(librivox, "sense_and_sensibility_01_austen_64kb-0880.wav")
+	emit := func(Segment) error { return nil }
+
+	_, err = e.Transcribe(context.Background(), Request{AudioPath: audio, Language: "de", Task: "translate", Prompt: "Dashwood, Norland"}, emit)
+	require.NoError(t, err)
+	require.Equal(t, "/v1/audio/translations", path)
+	require.Equal(t, []string{"Dashwood, Norland"}, form["prompt"])
+	require.NotContains(t, form, "language")
+	require.NotContains(t, form, "timestamp_granularities[]")
+	require.Equal(t, []string{"verbose_json"}, form["response_format"])
+
+	_, err = e.Transcribe(context.Background(), Request{AudioPath: audio, Language: "en", Prompt: "Dashwood"}, emit)
+	require.NoError(t, err)
+	require.Equal(t, "/v1/audio/transcriptions", path)
+	require.Equal(t, []string{"Dashwood"}, form["prompt"])
+	require.Equal(t, []string{"en"}, form["language"])
+}
+
+func TestWhisperCPPTranslationAndPromptArgs(t *testing.T) {
+	t.Parallel()
+	e, err := NewWhisperCPP(WhisperCPPConfig{Model: "m.bin"})
+	require.NoError(t, err)
+	args := e.Args(Request{AudioPath: "a.wav", Language: "de", Task: "translate", Prompt: "Dashwood"}, "/tmp/out")
+	require.Contains(t, args, "-tr")
+	i := slices.Index(args, "--prompt")
+	require.Equal(t, []string{"--prompt", "Dashwood"}, args[i:i+2])
+	require.NotContains(t, e.Args(Request{AudioPath: "a.wav"}, "/tmp/out"), "-tr")
+}
+
+func TestSphinxRefusesToTranslate(t *testing.T) {
+	t.Parallel()
+	_, err := NewSphinx(SphinxConfig{}).Transcribe(context.Background(), Request{AudioPath: "x.wav", Task: "translate"}, nil)
+	require.ErrorIs(t, err, ErrUnsupported)
 }

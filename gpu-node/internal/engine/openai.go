@@ -81,7 +81,11 @@ func (o *OpenAI) Transcribe(ctx context.Context, req Request, emit func(Segment)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.cfg.BaseURL+"/v1/audio/transcriptions", body)
+	path := "/v1/audio/transcriptions"
+	if req.translating() {
+		path = "/v1/audio/translations" // always English; takes no language
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.cfg.BaseURL+path, body)
 	if err != nil {
 		return Result{}, err
 	}
@@ -143,10 +147,15 @@ func (o *OpenAI) form(req Request) (io.Reader, string, error) {
 	if model == "" {
 		model = o.cfg.Model
 	}
-	fields := [][2]string{{"model", model}, {"response_format", "verbose_json"},
-		{"timestamp_granularities[]", "segment"}, {"timestamp_granularities[]", "word"}}
-	if l := strings.ToLower(req.Language); l != "" && l != "auto" {
-		fields = append(fields, [2]string{"language", l})
+	fields := [][2]string{{"model", model}, {"response_format", "verbose_json"}}
+	if !req.translating() {
+		fields = append(fields, [2]string{"timestamp_granularities[]", "segment"}, [2]string{"timestamp_granularities[]", "word"})
+		if l := strings.ToLower(req.Language); l != "" && l != "auto" {
+			fields = append(fields, [2]string{"language", l})
+		}
+	}
+	if req.Prompt != "" {
+		fields = append(fields, [2]string{"prompt", req.Prompt})
 	}
 	for _, kv := range fields {
 		if err := w.WriteField(kv[0], kv[1]); err != nil {

@@ -45,6 +45,9 @@ func (s *Sphinx) Transcribe(ctx context.Context, req Request, emit func(Segment)
 	default:
 		return Result{}, fmt.Errorf("%w: pocketsphinx has an English model only, not %q", ErrUnsupported, req.Language)
 	}
+	if req.translating() {
+		return Result{}, fmt.Errorf("%w: pocketsphinx cannot translate", ErrUnsupported)
+	}
 	args := []string{"-infile", req.AudioPath, "-time", "yes"}
 	for _, kv := range [][2]string{{"-hmm", s.cfg.HMM}, {"-lm", s.cfg.LM}, {"-dict", s.cfg.Dict}} {
 		if kv[1] != "" {

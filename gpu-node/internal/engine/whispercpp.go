@@ -56,6 +56,12 @@ func (w *WhisperCPP) Args(req Request, prefix string) []string {
 	if w.cfg.Threads > 0 {
 		args = append(args, "-t", strconv.Itoa(w.cfg.Threads))
 	}
+	if req.translating() {
+		args = append(args, "-tr")
+	}
+	if req.Prompt != "" {
+		args = append(args, "--prompt", req.Prompt)
+	}
 	return args
 }
 

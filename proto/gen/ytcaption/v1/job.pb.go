@@ -180,7 +180,9 @@ type Job struct {
 	TranscribedFrom string `protobuf:"bytes,19,opt,name=transcribed_from,json=transcribedFrom,proto3" json:"transcribed_from,omitempty"`
 	// Set when the transcript was an earlier job's, of the same media and
 	// options (the transcript cache): that job's id.
-	ReusedFrom    string `protobuf:"bytes,20,opt,name=reused_from,json=reusedFrom,proto3" json:"reused_from,omitempty"`
+	ReusedFrom string `protobuf:"bytes,20,opt,name=reused_from,json=reusedFrom,proto3" json:"reused_from,omitempty"`
+	// "transcribe" or "translate".
+	Task          string `protobuf:"bytes,21,opt,name=task,proto3" json:"task,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -351,6 +353,13 @@ func (x *Job) GetTranscribedFrom() string {
 func (x *Job) GetReusedFrom() string {
 	if x != nil {
 		return x.ReusedFrom
+	}
+	return ""
+}
+
+func (x *Job) GetTask() string {
+	if x != nil {
+		return x.Task
 	}
 	return ""
 }
@@ -677,7 +686,12 @@ type CreateJobRequest struct {
 	// language when a person made them, else speech recognition; "captions":
 	// the video's captions, YouTube's automatic ones if need be, or fail with
 	// captions_unavailable; "asr": always speech recognition.
-	Source        string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	// "transcribe" (the default) or "translate": English text of speech in
+	// any language, on engines that translate.
+	Task string `protobuf:"bytes,7,opt,name=task,proto3" json:"task,omitempty"`
+	// Guides engines that take one (spellings, names, context); at most 1000 characters.
+	Prompt        string `protobuf:"bytes,8,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -754,15 +768,32 @@ func (x *CreateJobRequest) GetSource() string {
 	return ""
 }
 
+func (x *CreateJobRequest) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *CreateJobRequest) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
+	}
+	return ""
+}
+
 type UploadJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The client's name for the file, shown as the job's URL ("upload:<name>").
 	Filename string `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
 	Data     []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	// ISO 639-1 code or "auto"; empty means "auto".
-	Language      string `protobuf:"bytes,3,opt,name=language,proto3" json:"language,omitempty"`
-	Engine        string `protobuf:"bytes,4,opt,name=engine,proto3" json:"engine,omitempty"`
-	Model         string `protobuf:"bytes,5,opt,name=model,proto3" json:"model,omitempty"`
+	Language string `protobuf:"bytes,3,opt,name=language,proto3" json:"language,omitempty"`
+	Engine   string `protobuf:"bytes,4,opt,name=engine,proto3" json:"engine,omitempty"`
+	Model    string `protobuf:"bytes,5,opt,name=model,proto3" json:"model,omitempty"`
+	// As in CreateJobRequest.
+	Task          string `protobuf:"bytes,6,opt,name=task,proto3" json:"task,omitempty"`
+	Prompt        string `protobuf:"bytes,7,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -828,6 +859,20 @@ func (x *UploadJobRequest) GetEngine() string {
 func (x *UploadJobRequest) GetModel() string {
 	if x != nil {
 		return x.Model
+	}
+	return ""
+}
+
+func (x *UploadJobRequest) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *UploadJobRequest) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
 	}
 	return ""
 }
@@ -1454,7 +1499,7 @@ var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x06\n" +
+	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x17.ytcaption.v1.JobStatusR\x06status\x12\x10\n" +
@@ -1479,7 +1524,8 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x06source\x18\x12 \x01(\tR\x06source\x12)\n" +
 	"\x10transcribed_from\x18\x13 \x01(\tR\x0ftranscribedFrom\x12\x1f\n" +
 	"\vreused_from\x18\x14 \x01(\tR\n" +
-	"reusedFrom\"d\n" +
+	"reusedFrom\x12\x12\n" +
+	"\x04task\x18\x15 \x01(\tR\x04task\"d\n" +
 	"\x05Media\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12)\n" +
 	"\x10duration_seconds\x18\x02 \x01(\x01R\x0fdurationSeconds\x12\x1a\n" +
@@ -1499,20 +1545,24 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
 	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12 \n" +
-	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\xaf\x01\n" +
+	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\xdb\x01\n" +
 	"\x10CreateJobRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x16\n" +
 	"\x06engine\x18\x03 \x01(\tR\x06engine\x12\x14\n" +
 	"\x05model\x18\x04 \x01(\tR\x05model\x12'\n" +
 	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x16\n" +
-	"\x06source\x18\x06 \x01(\tR\x06source\"\x8c\x01\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x12\n" +
+	"\x04task\x18\a \x01(\tR\x04task\x12\x16\n" +
+	"\x06prompt\x18\b \x01(\tR\x06prompt\"\xb8\x01\n" +
 	"\x10UploadJobRequest\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
 	"\blanguage\x18\x03 \x01(\tR\blanguage\x12\x16\n" +
 	"\x06engine\x18\x04 \x01(\tR\x06engine\x12\x14\n" +
-	"\x05model\x18\x05 \x01(\tR\x05model\"8\n" +
+	"\x05model\x18\x05 \x01(\tR\x05model\x12\x12\n" +
+	"\x04task\x18\x06 \x01(\tR\x04task\x12\x16\n" +
+	"\x06prompt\x18\a \x01(\tR\x06prompt\"8\n" +
 	"\x11UploadJobResponse\x12#\n" +
 	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"T\n" +
 	"\x11CreateJobResponse\x12#\n" +

@@ -154,8 +154,11 @@ type Assignment struct {
 	DurationSeconds   float64                `protobuf:"fixed64,7,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
 	LeaseExpiresAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=lease_expires_at,json=leaseExpiresAt,proto3" json:"lease_expires_at,omitempty"`
 	HeartbeatInterval *durationpb.Duration   `protobuf:"bytes,9,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// "transcribe" or "translate" (into English); a prompt for engines that take one.
+	Task          string `protobuf:"bytes,10,opt,name=task,proto3" json:"task,omitempty"`
+	Prompt        string `protobuf:"bytes,11,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -249,6 +252,20 @@ func (x *Assignment) GetHeartbeatInterval() *durationpb.Duration {
 		return x.HeartbeatInterval
 	}
 	return nil
+}
+
+func (x *Assignment) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *Assignment) GetPrompt() string {
+	if x != nil {
+		return x.Prompt
+	}
+	return ""
 }
 
 type HeartbeatRequest struct {
@@ -815,7 +832,7 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\x12AcquireJobResponse\x128\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x18.ytcaption.v1.AssignmentR\n" +
-	"assignment\"\xdb\x02\n" +
+	"assignment\"\x87\x03\n" +
 	"\n" +
 	"Assignment\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
@@ -826,7 +843,10 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\x05model\x18\x06 \x01(\tR\x05model\x12)\n" +
 	"\x10duration_seconds\x18\a \x01(\x01R\x0fdurationSeconds\x12D\n" +
 	"\x10lease_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0eleaseExpiresAt\x12H\n" +
-	"\x12heartbeat_interval\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"t\n" +
+	"\x12heartbeat_interval\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x12\n" +
+	"\x04task\x18\n" +
+	" \x01(\tR\x04task\x12\x16\n" +
+	"\x06prompt\x18\v \x01(\tR\x06prompt\"t\n" +
 	"\x10HeartbeatRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12\x17\n" +
