@@ -64,6 +64,9 @@ type Config struct {
 	MaxAttempts       int           // per stage; default 3
 	MaxDownloadBytes  int64         // default 1 GiB
 	MaxDuration       time.Duration // default 4 h
+	// ChunkLength is the longest audio one engine run gets; longer audio is
+	// cut at silences into chunks transcribed in parallel. Default 10 min.
+	ChunkLength time.Duration
 
 	// Rate limits of users whose plan sets none (the edge enforces them per
 	// API key, GCRA): job creation 10/s with bursts of 20, other calls 100/s
@@ -273,7 +276,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	stageCtx, stopStage := context.WithCancel(context.WithoutCancel(ctx))
 	stage := fetch.New(c.log, fetch.Config{
 		Workers: c.cfg.FetchWorkers, Owner: c.cfg.InstanceID, Lease: c.cfg.Lease,
-		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: c.cfg.WorkDir,
+		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: c.cfg.WorkDir, ChunkLength: c.cfg.ChunkLength,
 	}, fetch.Deps{
 		Store: c.store, Blobs: c.blobs,
 		YtDlp: ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration,
@@ -327,6 +330,13 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 		case <-ctx.Done():
 			return
 		case <-time.After(every/2 + rand.N(every/2+1)):
+		}
+		stitched, err := c.store.FinishStitchable(ctx)
+		for _, id := range stitched {
+			bus.JobChanged(ctx, id)
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.WarnContext(ctx, "stitch finished chunks", "err", err)
 		}
 		n, err := c.store.RescueExpired(ctx, 100)
 		if err != nil {

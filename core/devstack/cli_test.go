@@ -106,7 +106,7 @@ func TestCLI(t *testing.T) {
 		require.Less(t, wer.Rate(refs[firstClip(refs)], strings.Join(text, " ")), 0.8, "the captions are of the clip's speech")
 		require.Empty(t, r.stdout, "captions went to the file")
 		require.False(t, controlChars.MatchString(r.stderr), "non-terminal output has no control characters: %q", r.stderr)
-		require.Regexp(t, `(?s)downloading.*transcribing.*\[00:00:0`, r.stderr, "stages, then segments (--follow)")
+		require.Regexp(t, `(?s)^job \S+: queued\n.*transcribing.*\[00:00:0.*succeeded`, r.stderr, "stages (a brief one may pass unseen), then segments (--follow)")
 		require.Contains(t, r.stderr, "captions written to "+out)
 	})
 

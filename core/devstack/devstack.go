@@ -49,11 +49,13 @@ type Config struct {
 	// command defaults it to the local Redis.
 	RedisURL string
 	Engine   string // gpu-node engine; default "sphinx"
+	Nodes    int    // how many gpu-nodes; default 1
 
 	// Knobs tests turn; zero means core's defaults.
 	MaxDownloadBytes  int64
-	CreateRate        int // per-key job creations/s (burst the same); 0: core's default
-	ReadRate          int // per-key other calls/s (burst the same); 0: core's default
+	ChunkLength       time.Duration // long audio is cut into chunks of at most this; default 10 min
+	CreateRate        int           // per-key job creations/s (burst the same); 0: core's default
+	ReadRate          int           // per-key other calls/s (burst the same); 0: core's default
 	Lease             time.Duration
 	HeartbeatInterval time.Duration
 	YtDlpBinary       string
@@ -124,7 +126,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		S3Endpoint:  cfg.S3Endpoint, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, S3Bucket: cfg.S3Bucket,
 		ServiceToken: serviceToken, NodeTokens: []string{nodeToken},
 		AllowPrivateURLs: true,
-		MaxDownloadBytes: cfg.MaxDownloadBytes, Lease: cfg.Lease, HeartbeatInterval: cfg.HeartbeatInterval,
+		MaxDownloadBytes: cfg.MaxDownloadBytes, Lease: cfg.Lease, HeartbeatInterval: cfg.HeartbeatInterval, ChunkLength: cfg.ChunkLength,
 		CreateRate: cfg.CreateRate, CreateBurst: cfg.CreateRate, ReadRate: cfg.ReadRate, ReadBurst: cfg.ReadRate,
 		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors,
 		WorkDir: workDir, Logger: log.With("component", "core"),
@@ -160,13 +162,21 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		closeAll()
 		return err
 	}
-	a, err := agent.New(agent.Config{
-		CoreURL: coreURL, NodeToken: nodeToken, NodeID: "dev-node", Version: cfg.Version,
-		WorkDir: workDir, Engine: cfg.Engine, Logger: log.With("component", "gpu-node"),
-	})
-	if err != nil {
-		closeAll()
-		return err
+	var agents []*agent.Agent
+	for i := range max(cfg.Nodes, 1) {
+		id := "dev-node"
+		if i > 0 {
+			id = fmt.Sprintf("dev-node-%d", i+1)
+		}
+		a, err := agent.New(agent.Config{
+			CoreURL: coreURL, NodeToken: nodeToken, NodeID: id, Version: cfg.Version,
+			WorkDir: workDir, Engine: cfg.Engine, Logger: log.With("component", "gpu-node", "node", id),
+		})
+		if err != nil {
+			closeAll()
+			return err
+		}
+		agents = append(agents, a)
 	}
 
 	// Stop order matters: the agent first (it hands back its job), then the
@@ -178,12 +188,18 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	wg.Go(func() { errs <- c.Serve(coreCtx, coreLn) })
 	wg.Go(func() { errs <- e.Serve(edgeCtx, edgeLn, frontLn) })
 	agentDone := make(chan struct{})
-	go func() {
-		defer close(agentDone)
-		if err := a.Run(ctx); err != nil {
-			errs <- fmt.Errorf("gpu-node: %w", err)
-		}
-	}()
+	var agentsWG sync.WaitGroup
+	for _, a := range agents {
+		agentsWG.Go(func() {
+			if err := a.Run(ctx); err != nil {
+				select {
+				case errs <- fmt.Errorf("gpu-node: %w", err):
+				default:
+				}
+			}
+		})
+	}
+	go func() { agentsWG.Wait(); close(agentDone) }()
 
 	if started != nil {
 		started(Stack{EdgeURL: "http://" + edgeLn.Addr().String(), ConnectURL: "http://" + frontLn.Addr().String(),

@@ -75,6 +75,7 @@ type jobJSON struct {
 	TranscribedFrom string  `json:"transcribed_from"`
 	ReusedFrom      string  `json:"reused_from"`
 	Task            string  `json:"task"`
+	Chunks          int     `json:"chunks"`
 	Media           *struct {
 		Title           string  `json:"title"`
 		DurationSeconds float64 `json:"duration_seconds"`

@@ -124,6 +124,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.IntVar(&cfg.ReadBurst, "read-burst", 200, "other API calls per API key allowed at once, where the plan sets none")
 	fs.Int64Var(&cfg.MaxDownloadBytes, "max-download-bytes", 1<<30, "direct downloads larger than this fail with media_too_large")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "longer media fails with too_long (default 4h)")
+	fs.DurationVar(&cfg.ChunkLength, "chunk-length", 0, "longer audio is cut at silences into chunks that idle gpu-nodes transcribe in parallel (default 10m; negative: never)")
 	fs.StringVar(&cfg.YtDlpBinary, "yt-dlp", "yt-dlp", "yt-dlp binary")
 	fs.StringVar(&cfg.YtDlpCookies, "yt-dlp-cookies", "", "Netscape cookies file for YouTube (copied per job; optional)")
 	fs.StringVar(&cfg.YtDlpProxy, "yt-dlp-proxy", "", "outbound proxy URL for yt-dlp, e.g. socks5://host:1080 (optional)")

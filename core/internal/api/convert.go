@@ -47,6 +47,7 @@ func jobToProto(j job.Job) *ytcaptionv1.Job {
 		TranscribedFrom:  j.TranscribedFrom,
 		ReusedFrom:       j.ReusedFrom,
 		Task:             j.Task,
+		Chunks:           int32(j.Chunks),
 	}
 	if j.MediaTitle != "" || j.MediaDuration > 0 {
 		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader}

@@ -211,6 +211,15 @@ func (s *JobService) CancelJob(ctx context.Context, req *connect.Request[ytcapti
 		// is, so the engine or download stops now.
 		s.bus.JobCancelled(ctx, j.ID)
 	}
+	if j.Chunks > 0 && j.Status == job.StatusCancelled {
+		ids, err := s.store.CancelChunks(ctx, j.ID)
+		if err != nil {
+			return nil, toConnectError(ctx, s.log, err)
+		}
+		for _, id := range ids {
+			s.bus.JobCancelled(ctx, id)
+		}
+	}
 	s.bus.JobChanged(ctx, j.ID)
 	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: jobToProto(j)}), nil
 }

@@ -190,6 +190,15 @@ func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[yt
 	if done {
 		s.metrics.succeeded.Inc()
 		s.bus.JobChanged(ctx, m.GetJobId())
+		// A chunk of long audio: its parent progresses, or is stitched. If
+		// this fails, the rescuer stitches it later.
+		parent, _, err := s.store.FinishParent(ctx, m.GetJobId())
+		if err != nil {
+			s.log.WarnContext(ctx, "stitch chunks", "job_id", m.GetJobId(), "err", err)
+		}
+		if parent != "" {
+			s.bus.JobChanged(ctx, parent)
+		}
 	}
 	s.log.InfoContext(ctx, "job succeeded", "job_id", m.GetJobId(), "epoch", m.GetEpoch())
 	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{}), nil

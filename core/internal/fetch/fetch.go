@@ -39,6 +39,10 @@ type Config struct {
 	MaxDuration      time.Duration // longer media fails with too_long; default 4 h
 	WorkDir          string        // per-job temp dirs go here; default os.TempDir()
 	BreakerDefer     time.Duration // how long a job waits while a breaker is open; default 30 s
+	// ChunkLength is the longest stretch of audio one engine run gets: longer
+	// audio is cut at silences into chunks that idle gpu-nodes transcribe in
+	// parallel. 0: 10 minutes; negative: never cut.
+	ChunkLength time.Duration
 }
 
 // Stage runs the download workers.
@@ -94,6 +98,9 @@ func New(log *slog.Logger, cfg Config, d Deps) *Stage {
 	if cfg.BreakerDefer <= 0 {
 		cfg.BreakerDefer = 30 * time.Second
 	}
+	if cfg.ChunkLength == 0 {
+		cfg.ChunkLength = 10 * time.Minute
+	}
 	if d.CacheHits == nil {
 		d.CacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"})
 	}
@@ -148,14 +155,19 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 	}()
 
 	var m store.Media
+	var chunks []store.Chunk
 	cached, err := s.store.CompleteFromCache(jobCtx, j.ID, j.Epoch)
 	captioned := false
 	if err == nil && !cached {
 		captioned, err = s.fromCaptions(jobCtx, j)
 	}
 	if err == nil && !cached && !captioned {
-		m, err = s.fetch(jobCtx, j)
-		if err == nil {
+		m, chunks, err = s.fetch(jobCtx, j)
+		switch {
+		case err != nil:
+		case len(chunks) > 0:
+			err = s.store.SplitIntoChunks(ctx, j.ID, j.Epoch, m, chunks)
+		default:
 			err = s.store.MarkReady(ctx, j.ID, j.Epoch, m)
 		}
 	}
@@ -172,7 +184,8 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 		log.InfoContext(ctx, "transcript taken from the video's captions: no download, no GPU")
 	case err == nil:
 		s.bus.JobReady(ctx)
-		log.InfoContext(ctx, "download finished", "duration_seconds", m.Duration.Seconds())
+		s.bus.JobChanged(ctx, j.ID)
+		log.InfoContext(ctx, "download finished", "duration_seconds", m.Duration.Seconds(), "chunks", len(chunks))
 	case errors.Is(cause, errCancelled) || errors.Is(cause, job.ErrLeaseLost) || errors.Is(err, job.ErrLeaseLost):
 		// Cancelled by the user, or another instance owns the job now: nothing to record.
 		log.InfoContext(ctx, "download abandoned", "reason", context.Cause(jobCtx))
@@ -279,10 +292,10 @@ func (s *Stage) fromCaptions(ctx context.Context, j job.Job) (bool, error) {
 
 // fetch downloads, checks and normalises the media in a private temp dir and
 // stores the audio. The returned Media is what MarkReady records.
-func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
+func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chunk, error) {
 	dir, err := os.MkdirTemp(s.cfg.WorkDir, "ytcaption-fetch-")
 	if err != nil {
-		return store.Media{}, fmt.Errorf("make job dir: %w", err)
+		return store.Media{}, nil, fmt.Errorf("make job dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
 
@@ -295,7 +308,7 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 			return err
 		})
 		if err != nil {
-			return store.Media{}, err
+			return store.Media{}, nil, err
 		}
 		src, title, uploader = r.Path, r.Title, r.Uploader
 	case job.SourceUpload:
@@ -303,27 +316,27 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 		err := s.blob.Do(func() error { return s.blobs.GetFile(ctx, j.CanonicalURL, src) })
 		switch {
 		case errors.Is(err, breaker.ErrOpen):
-			return store.Media{}, err
+			return store.Media{}, nil, err
 		case err != nil:
-			return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the uploaded file could not be read", Retryable: true, Err: err}
+			return store.Media{}, nil, &job.Error{Code: job.CodeUnavailable, Message: "the uploaded file could not be read", Retryable: true, Err: err}
 		}
 	default:
 		f, err := safehttp.Download(ctx, s.http, j.CanonicalURL, dir, s.cfg.MaxDownloadBytes)
 		if err != nil {
-			return store.Media{}, err
+			return store.Media{}, nil, err
 		}
 		src, title = f.Path, f.Filename
 	}
 
 	info, err := s.media.Probe(ctx, src)
 	if err != nil {
-		return store.Media{}, err
+		return store.Media{}, nil, err
 	}
 	if !info.HasAudio {
-		return store.Media{}, job.Errorf(job.CodeNotMedia, "the file has no audio stream")
+		return store.Media{}, nil, job.Errorf(job.CodeNotMedia, "the file has no audio stream")
 	}
 	if info.Duration > s.cfg.MaxDuration {
-		return store.Media{}, job.Errorf(job.CodeTooLong, "the media lasts %s; the maximum is %s", info.Duration.Round(time.Second), s.cfg.MaxDuration)
+		return store.Media{}, nil, job.Errorf(job.CodeTooLong, "the media lasts %s; the maximum is %s", info.Duration.Round(time.Second), s.cfg.MaxDuration)
 	}
 	if info.Title != "" {
 		title = info.Title
@@ -331,15 +344,29 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 
 	wav := filepath.Join(dir, "audio.wav")
 	if err := s.media.Normalize(ctx, src, wav); err != nil {
-		return store.Media{}, err
+		return store.Media{}, nil, err
 	}
 	sum, err := blob.HashFile(wav)
 	if err != nil {
-		return store.Media{}, fmt.Errorf("hash audio: %w", err)
+		return store.Media{}, nil, fmt.Errorf("hash audio: %w", err)
 	}
-	// Content-addressed: the same audio fetched twice is stored once.
+	key, err := s.storeAudio(ctx, sum, wav)
+	if err != nil {
+		return store.Media{}, nil, err
+	}
+	m := store.Media{Title: title, Uploader: uploader, Duration: info.Duration, AudioKey: key}
+	if s.cfg.ChunkLength < 0 || info.Duration <= s.cfg.ChunkLength {
+		return m, nil, nil
+	}
+	chunks, err := s.chunk(ctx, dir, wav)
+	return m, chunks, err
+}
+
+// storeAudio keeps a WAV in the blob store under its content hash: the same
+// audio fetched twice is stored once.
+func (s *Stage) storeAudio(ctx context.Context, sum []byte, wav string) (string, error) {
 	key := blob.ContentKey("audio", sum, ".wav")
-	err = s.blob.Do(func() error {
+	err := s.blob.Do(func() error {
 		exists, err := s.blobs.Exists(ctx, key)
 		if err != nil || exists {
 			return err
@@ -348,9 +375,47 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, error) {
 	})
 	switch {
 	case errors.Is(err, breaker.ErrOpen):
-		return store.Media{}, err
+		return "", err
 	case err != nil:
-		return store.Media{}, &job.Error{Code: job.CodeUnavailable, Message: "the blob store is unavailable", Retryable: true, Err: err}
+		return "", &job.Error{Code: job.CodeUnavailable, Message: "the blob store is unavailable", Retryable: true, Err: err}
 	}
-	return store.Media{Title: title, Uploader: uploader, Duration: info.Duration, AudioKey: key}, nil
+	return key, nil
+}
+
+// chunk cuts long audio at silences into pieces of at most ChunkLength and
+// stores each: the chunks gpu-nodes transcribe in parallel.
+func (s *Stage) chunk(ctx context.Context, dir, wav string) ([]store.Chunk, error) {
+	silences, err := s.media.Silences(ctx, wav)
+	if err != nil {
+		return nil, err
+	}
+	total, err := media.WAVDuration(wav)
+	if err != nil {
+		return nil, err
+	}
+	cuts := media.CutPoints(total, s.cfg.ChunkLength, silences)
+	paths, err := media.SplitWAV(wav, dir, cuts)
+	if err != nil {
+		return nil, err
+	}
+	chunks := make([]store.Chunk, len(paths))
+	for i, p := range paths {
+		sum, err := blob.HashFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("hash chunk: %w", err)
+		}
+		if chunks[i].AudioKey, err = s.storeAudio(ctx, sum, p); err != nil {
+			return nil, err
+		}
+		end := total
+		if i < len(cuts) {
+			end = cuts[i]
+		}
+		start := time.Duration(0)
+		if i > 0 {
+			start = cuts[i-1]
+		}
+		chunks[i].OffsetMS, chunks[i].Duration = start.Milliseconds(), (end - start).Milliseconds()
+	}
+	return chunks, nil
 }

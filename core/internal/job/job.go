@@ -38,7 +38,7 @@ var transitions = map[Status][]Status{
 	// Back to ready when a transcription attempt fails retryably or its lease expired:
 	// the audio is already stored.
 	StatusReady:        {StatusDownloading, StatusTranscribing},
-	StatusTranscribing: {StatusReady},
+	StatusTranscribing: {StatusReady, StatusDownloading},        // downloading: long audio, split into chunk jobs
 	StatusSucceeded:    {StatusTranscribing, StatusDownloading}, // downloading: the video's own captions were the transcript
 	StatusFailed:       {StatusQueued, StatusDownloading, StatusReady, StatusTranscribing},
 	StatusCancelled:    {StatusQueued, StatusDownloading, StatusReady, StatusTranscribing},
@@ -129,8 +129,14 @@ type Job struct {
 	MediaUploader    string
 	TranscribedFrom  string // FromCaptions, FromAutomaticCaptions or FromSpeech once done
 	ReusedFrom       string // the job whose transcript a cache hit copied
-	MediaDuration    time.Duration
-	AudioKey         string // blob key of the normalised audio, once ready
+	// Long audio: a parent has Chunks children, each ParentID, ChunkIndex and
+	// ChunkOffsetMS from the start of the parent's audio.
+	ParentID      string
+	ChunkIndex    int
+	ChunkOffsetMS int64
+	Chunks        int
+	MediaDuration time.Duration
+	AudioKey      string // blob key of the normalised audio, once ready
 
 	Epoch          int64 // fencing token, bumped by every claim
 	LeaseOwner     string

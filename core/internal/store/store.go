@@ -133,6 +133,7 @@ type NewJob struct {
 }
 
 const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source, transcribed_from, coalesce(reused_from::text, ''), language, engine, model, task, prompt,
+	coalesce(parent_id::text, ''), chunk_index, chunk_offset_ms, chunks,
 	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at`
@@ -144,6 +145,7 @@ func scanJob(row pgx.Row) (job.Job, error) {
 		lease, downloading, ready, transcribing, finished *time.Time
 	)
 	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.ReusedFrom, &j.Language, &j.Engine, &j.Model, &j.Task, &j.Prompt,
+		&j.ParentID, &j.ChunkIndex, &j.ChunkOffsetMS, &j.Chunks,
 		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt)
@@ -281,7 +283,7 @@ func (s *Store) ListJobs(ctx context.Context, userID string, limit int, cur stri
 		}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
-		WHERE user_id = $1 AND (created_at, id) < ($2, $3::uuid)
+		WHERE user_id = $1 AND parent_id IS NULL AND (created_at, id) < ($2, $3::uuid)
 		ORDER BY created_at DESC, id DESC LIMIT $4`, userID, after.CreatedAt, after.ID, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list jobs: %w", err)
@@ -743,7 +745,7 @@ func failHeld(ctx context.Context, tx pgx.Tx, h held, e *job.Error) (job.Status,
 	if err != nil {
 		return "", fmt.Errorf("fail job %s: %w", h.id, err)
 	}
-	return job.StatusFailed, nil
+	return job.StatusFailed, failParent(ctx, tx, h.id, code, msg)
 }
 
 // RescueExpired hands back up to limit jobs whose holder stopped renewing its

@@ -33,6 +33,7 @@ type jobJSON struct {
 	TranscribedFrom  string     `json:"transcribed_from,omitempty"`
 	ReusedFrom       string     `json:"reused_from,omitempty"`
 	Task             string     `json:"task,omitempty"`
+	Chunks           int32      `json:"chunks,omitempty"`
 	Progress         float64    `json:"progress"`
 	Attempt          int32      `json:"attempt"`
 	CreatedAt        string     `json:"created_at,omitempty"`
@@ -60,7 +61,7 @@ func toJSON(j *ytcaptionv1.Job) jobJSON {
 	out := jobJSON{
 		ID: j.GetId(), Status: statusName(j.GetStatus()), URL: j.GetUrl(), CanonicalURL: j.GetCanonicalUrl(),
 		Language: j.GetLanguage(), DetectedLanguage: j.GetDetectedLanguage(), Engine: j.GetEngine(), Model: j.GetModel(),
-		Source: j.GetSource(), TranscribedFrom: j.GetTranscribedFrom(), ReusedFrom: j.GetReusedFrom(), Task: j.GetTask(),
+		Source: j.GetSource(), TranscribedFrom: j.GetTranscribedFrom(), ReusedFrom: j.GetReusedFrom(), Task: j.GetTask(), Chunks: j.GetChunks(),
 		Progress: j.GetProgress(), Attempt: j.GetAttempt(),
 		CreatedAt: timeJSON(j.GetCreatedAt()), DownloadingAt: timeJSON(j.GetDownloadingAt()), ReadyAt: timeJSON(j.GetReadyAt()),
 		TranscribingAt: timeJSON(j.GetTranscribingAt()), FinishedAt: timeJSON(j.GetFinishedAt()),

@@ -182,7 +182,10 @@ type Job struct {
 	// options (the transcript cache): that job's id.
 	ReusedFrom string `protobuf:"bytes,20,opt,name=reused_from,json=reusedFrom,proto3" json:"reused_from,omitempty"`
 	// "transcribe" or "translate".
-	Task          string `protobuf:"bytes,21,opt,name=task,proto3" json:"task,omitempty"`
+	Task string `protobuf:"bytes,21,opt,name=task,proto3" json:"task,omitempty"`
+	// Long audio: how many chunks, cut at silences, gpu-nodes transcribe in
+	// parallel; 0 when the audio is transcribed whole.
+	Chunks        int32 `protobuf:"varint,22,opt,name=chunks,proto3" json:"chunks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -362,6 +365,13 @@ func (x *Job) GetTask() string {
 		return x.Task
 	}
 	return ""
+}
+
+func (x *Job) GetChunks() int32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
 }
 
 type Media struct {
@@ -1499,7 +1509,7 @@ var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x06\n" +
+	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x17.ytcaption.v1.JobStatusR\x06status\x12\x10\n" +
@@ -1525,7 +1535,8 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x10transcribed_from\x18\x13 \x01(\tR\x0ftranscribedFrom\x12\x1f\n" +
 	"\vreused_from\x18\x14 \x01(\tR\n" +
 	"reusedFrom\x12\x12\n" +
-	"\x04task\x18\x15 \x01(\tR\x04task\"d\n" +
+	"\x04task\x18\x15 \x01(\tR\x04task\x12\x16\n" +
+	"\x06chunks\x18\x16 \x01(\x05R\x06chunks\"d\n" +
 	"\x05Media\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12)\n" +
 	"\x10duration_seconds\x18\x02 \x01(\x01R\x0fdurationSeconds\x12\x1a\n" +
