@@ -386,15 +386,24 @@ func TestCancelInEveryState(t *testing.T) {
 	require.ErrorIs(t, err, job.ErrNotFound)
 }
 
+// readyJob creates n and takes it through the download stage.
+func readyJob(t *testing.T, s *store.Store, n store.NewJob) job.Job {
+	t.Helper()
+	ctx := context.Background()
+	j, err := s.CreateJob(ctx, n)
+	require.NoError(t, err)
+	c, _, err := s.ClaimQueued(ctx, "core", lease)
+	require.NoError(t, err)
+	require.Equal(t, j.ID, c.ID)
+	require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{AudioKey: "k"}))
+	return j
+}
+
 func TestClaimReadyMatchesEngines(t *testing.T) {
 	t.Parallel()
 	s, u := newStore(t)
 	ctx := context.Background()
-	j, err := s.CreateJob(ctx, store.NewJob{UserID: u.ID, URL: "u", CanonicalURL: "u", SourceKind: job.SourceHTTP, Engine: "openai"})
-	require.NoError(t, err)
-	c, _, err := s.ClaimQueued(ctx, "core", lease)
-	require.NoError(t, err)
-	require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{AudioKey: "k"}))
+	j := readyJob(t, s, store.NewJob{UserID: u.ID, URL: "u", CanonicalURL: "u", SourceKind: job.SourceHTTP, Engine: "openai"})
 	_, ok, err := s.ClaimReady(ctx, "node", []string{"sphinx"}, lease, 0)
 	require.NoError(t, err)
 	require.False(t, ok, "a sphinx node must not take an openai job")
@@ -414,11 +423,7 @@ func TestClaimReadyMatchesWhatTheEnginesCanDo(t *testing.T) {
 		{UserID: u.ID, URL: "u", CanonicalURL: "u1", SourceKind: job.SourceHTTP, Language: "de", Task: "translate"},
 		{UserID: u.ID, URL: "u", CanonicalURL: "u2", SourceKind: job.SourceHTTP, Language: "de"},
 	} {
-		_, err := s.CreateJob(ctx, n)
-		require.NoError(t, err)
-		c, _, err := s.ClaimQueued(ctx, "core", lease)
-		require.NoError(t, err)
-		require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{AudioKey: "k"}))
+		readyJob(t, s, n)
 	}
 	_, ok, err := s.ClaimReady(ctx, "node", []string{"sphinx"}, lease, 0)
 	require.NoError(t, err)
