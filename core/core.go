@@ -33,6 +33,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/leader"
 	"github.com/ytcaption/ytcaption/core/internal/media"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
@@ -67,6 +68,9 @@ type Config struct {
 	// ChunkLength is the longest audio one engine run gets; longer audio is
 	// cut at silences into chunks transcribed in parallel. Default 10 min.
 	ChunkLength time.Duration
+	// How long finished jobs keep their audio (default 7 days), transcripts
+	// and records (0: forever). The leader's sweeper deletes what expired.
+	AudioRetention, TranscriptRetention, JobRetention time.Duration
 
 	// Rate limits of users whose plan sets none (the edge enforces them per
 	// API key, GCRA): job creation 10/s with bursts of 20, other calls 100/s
@@ -295,8 +299,16 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	wg.Go(func() { _ = stage.Run(stageCtx) })
 	wg.Go(func() {
-		// One replica rescues; the others stand by to take over.
-		leader.Run(stageCtx, c.log, c.pool, leader.Config{Key: rescueLockKey}, func(ctx context.Context) { c.rescue(ctx, bus) })
+		// One replica rescues and sweeps; the others stand by to take over.
+		sweeper := retention.New(c.log, retention.Config{
+			Audio: c.cfg.AudioRetention, Transcripts: c.cfg.TranscriptRetention, Jobs: c.cfg.JobRetention, TempDir: c.cfg.WorkDir,
+		}, c.store, c.blobs, c.reg)
+		leader.Run(stageCtx, c.log, c.pool, leader.Config{Key: rescueLockKey}, func(ctx context.Context) {
+			var lw sync.WaitGroup
+			lw.Go(func() { c.rescue(ctx, bus) })
+			lw.Go(func() { sweeper.Run(ctx) })
+			lw.Wait()
+		})
 	})
 	wg.Go(func() { bus.Listen(stageCtx) })
 	c.log.InfoContext(ctx, "core serving", "addr", ln.Addr().String(), "instance", c.cfg.InstanceID)

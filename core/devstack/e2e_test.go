@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -533,6 +534,37 @@ func TestEndToEnd(t *testing.T) {
 		metrics, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.Regexp(t, `(?m)^ytcaption_core_transcript_cache_hits_total [1-9]`, string(metrics))
+	})
+
+	t.Run("purge deletes the job, its transcript and its audio", func(t *testing.T) {
+		// Audio no other job has (the same content would share its blob).
+		dir := t.TempDir()
+		ffmpeg(t, "-i", filepath.Join(librivox, firstClip(refs)+".wav"), "-af", "volume=0.8", "-c:a", "libvorbis", filepath.Join(dir, "own.ogg"))
+		srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+		defer srv.Close()
+		url := srv.URL + "/own.ogg"
+		j := api.waitFor(api.create(url).ID, 2*time.Minute, terminal)
+		require.Equal(t, "succeeded", j.Status)
+		conn, err := pgx.Connect(context.Background(), dbURL)
+		require.NoError(t, err)
+		defer conn.Close(context.Background())
+		var key string
+		require.NoError(t, conn.QueryRow(context.Background(), `SELECT audio_key FROM jobs WHERE id = $1`, j.ID).Scan(&key))
+
+		code, b := api.do("DELETE", "/v1/jobs/"+j.ID+"?purge=true", nil)
+		require.Equal(t, http.StatusOK, code, string(b))
+		require.JSONEq(t, `{"id":"`+j.ID+`","purged":true}`, string(b))
+		code, _ = api.do("GET", "/v1/jobs/"+j.ID, nil)
+		require.Equal(t, http.StatusNotFound, code, "gone, even from the edge's finished-job cache")
+		code, _ = api.do("GET", "/v1/jobs/"+j.ID+"/transcript", nil)
+		require.Equal(t, http.StatusNotFound, code)
+		var deleted bool
+		require.NoError(t, conn.QueryRow(context.Background(), `SELECT deleted_at IS NOT NULL FROM blob_deletions WHERE key = $1`, key).Scan(&deleted))
+		require.True(t, deleted, "its audio is deleted from the bucket at once")
+		again := api.waitFor(api.create(url).ID, 2*time.Minute, terminal)
+		require.Empty(t, again.ReusedFrom, "a purged job is nobody's transcript cache")
+		code, b = api.do("DELETE", "/v1/jobs/"+j.ID+"?purge=maybe", nil)
+		require.Equal(t, http.StatusBadRequest, code, string(b))
 	})
 
 	t.Run("another user's job is not found", func(t *testing.T) {

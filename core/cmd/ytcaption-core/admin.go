@@ -21,6 +21,8 @@ Usage:
   ytcaption-core admin set-plan    --name PLAN [--create-rate N] [--create-burst N] [--read-rate N] [--read-burst N]
                                    create or change a plan; 0 or unset: the deployment's default (core's flags)
   ytcaption-core admin assign-plan --user NAME --plan PLAN
+  ytcaption-core admin delete-user --name NAME    delete the user, their keys and every job of theirs with its
+                                   transcript; their audio is deleted by core's next retention sweep (audited)
 
 Every command takes --postgres-url (or YTCAPTION_CORE_POSTGRES_URL) and applies pending migrations first.
 A changed plan reaches the edges as their API-key caches expire (10 s by default).`
@@ -89,6 +91,16 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 			err := s.AssignPlan(ctx, *user, *plan)
 			if err == nil {
 				fmt.Fprintf(stdout, "user %s is on plan %s\n", *user, *plan)
+			}
+			return err
+		}
+	case "delete-user":
+		name := fs.String("name", "", "the user's name (required)")
+		do = func(s *store.Store) error {
+			actor := "cli:" + getenv("USER")
+			n, err := s.DeleteUser(ctx, actor, *name)
+			if err == nil {
+				fmt.Fprintf(stdout, "deleted user %s and %d job(s); their audio goes at core's next retention sweep\n", *name, n)
 			}
 			return err
 		}

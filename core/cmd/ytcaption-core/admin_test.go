@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/internal/pgtest"
@@ -43,6 +44,17 @@ func TestAdminCommandsMakeUsersKeysAndPlans(t *testing.T) {
 
 	_, _, err = admin("create-user", "--name", "alice")
 	require.ErrorContains(t, err, "exists already")
+	out, _, err = admin("delete-user", "--name", "alice")
+	require.NoError(t, err)
+	require.Equal(t, "deleted user alice and 0 job(s); their audio goes at core's next retention sweep\n", out)
+	_, _, err = admin("delete-user", "--name", "alice")
+	require.ErrorContains(t, err, "no user")
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var actor, action, target string
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT actor, action, target FROM audit_log`).Scan(&actor, &action, &target))
+	require.Equal(t, []string{"cli:", "delete_user", "alice"}, []string{actor, action, target}, "audited")
 	_, _, err = admin("create-key", "--user", "nobody")
 	require.ErrorContains(t, err, "no user")
 	_, _, err = admin("create-user")

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/core/devstack"
@@ -124,6 +125,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.IntVar(&cfg.ReadBurst, "read-burst", 200, "other API calls per API key allowed at once, where the plan sets none")
 	fs.Int64Var(&cfg.MaxDownloadBytes, "max-download-bytes", 1<<30, "direct downloads larger than this fail with media_too_large")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "longer media fails with too_long (default 4h)")
+	fs.DurationVar(&cfg.AudioRetention, "audio-retention", 7*24*time.Hour, "how long finished jobs keep their downloaded audio (transcripts stay)")
+	fs.DurationVar(&cfg.TranscriptRetention, "transcript-retention", 0, "how long finished jobs keep their transcripts (0: forever)")
+	fs.DurationVar(&cfg.JobRetention, "job-retention", 0, "how long finished jobs are kept at all (0: forever)")
 	fs.DurationVar(&cfg.ChunkLength, "chunk-length", 0, "longer audio is cut at silences into chunks that idle gpu-nodes transcribe in parallel (default 10m; negative: never)")
 	fs.StringVar(&cfg.YtDlpBinary, "yt-dlp", "yt-dlp", "yt-dlp binary")
 	fs.StringVar(&cfg.YtDlpCookies, "yt-dlp-cookies", "", "Netscape cookies file for YouTube (copied per job; optional)")

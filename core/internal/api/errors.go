@@ -23,6 +23,7 @@ var connectCodes = map[string]connect.Code{
 	job.CodeConflict:        connect.CodeFailedPrecondition,
 	job.CodeIdempotencyKey:  connect.CodeFailedPrecondition,
 	job.CodeNotReady:        connect.CodeFailedPrecondition,
+	job.CodeExpired:         connect.CodeNotFound,
 	job.CodeLeaseLost:       connect.CodeFailedPrecondition,
 	job.CodeUnavailable:     connect.CodeUnavailable,
 }

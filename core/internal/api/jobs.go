@@ -23,6 +23,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
 	"github.com/ytcaption/ytcaption/core/internal/render"
+	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
@@ -224,6 +225,22 @@ func (s *JobService) CancelJob(ctx context.Context, req *connect.Request[ytcapti
 	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: jobToProto(j)}), nil
 }
 
+// DeleteJob cancels the job if it runs, deletes it with its transcript, and
+// deletes its audio at once (the retention sweeper retries what fails here).
+func (s *JobService) DeleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.DeleteJobRequest]) (*connect.Response[ytcaptionv1.DeleteJobResponse], error) {
+	if _, err := s.CancelJob(ctx, connect.NewRequest(&ytcaptionv1.CancelJobRequest{Id: req.Msg.GetId()})); err != nil {
+		return nil, err
+	}
+	if err := s.store.PurgeJob(ctx, userID(ctx), req.Msg.GetId()); err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	if _, err := retention.DeletePending(ctx, s.store, s.blobs, 100); err != nil {
+		s.log.WarnContext(ctx, "delete a purged job's blobs", "job_id", req.Msg.GetId(), "err", err)
+	}
+	s.log.InfoContext(ctx, "job purged", "job_id", req.Msg.GetId())
+	return connect.NewResponse(&ytcaptionv1.DeleteJobResponse{}), nil
+}
+
 var formats = map[ytcaptionv1.TranscriptFormat]render.Format{
 	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_UNSPECIFIED: render.SRT,
 	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_SRT:         render.SRT,
@@ -262,6 +279,9 @@ func (s *JobService) transcript(ctx context.Context, id string) (job.Transcript,
 	}
 	if j.Status != job.StatusSucceeded && j.Status != job.StatusCancelled {
 		return job.Transcript{}, job.Errorf(job.CodeNotReady, "job %s is %s; its transcript is available once it has succeeded", j.ID, j.Status)
+	}
+	if j.TranscriptExpired {
+		return job.Transcript{}, job.Errorf(job.CodeExpired, "job %s's transcript was deleted when its retention period ended", j.ID)
 	}
 	segs, err := s.store.Segments(ctx, j.ID, j.Epoch, -1)
 	if err != nil {

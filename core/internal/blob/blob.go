@@ -102,7 +102,6 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return obj, nil
 }
 
-// Exists reports whether key is stored.
 // GetFile copies the object at key into the file at path.
 func (s *Store) GetFile(ctx context.Context, key, path string) error {
 	r, err := s.Open(ctx, key)
@@ -121,17 +120,24 @@ func (s *Store) GetFile(ctx context.Context, key, path string) error {
 	return f.Close()
 }
 
+// Exists reports whether key is stored.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	_, ok, err := s.Stored(ctx, key)
+	return ok, err
+}
+
+// Stored reports whether key is stored, and when it last was.
+func (s *Store) Stored(ctx context.Context, key string) (time.Time, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
 	defer cancel()
-	_, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if err == nil {
-		return true, nil
+		return info.LastModified, true, nil
 	}
 	if notFound(err) {
-		return false, nil
+		return time.Time{}, false, nil
 	}
-	return false, fmt.Errorf("stat %s: %w", key, err)
+	return time.Time{}, false, fmt.Errorf("stat %s: %w", key, err)
 }
 
 // Delete removes key; a missing key is not an error.

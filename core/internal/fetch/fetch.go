@@ -363,16 +363,12 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 }
 
 // storeAudio keeps a WAV in the blob store under its content hash: the same
-// audio fetched twice is stored once.
+// audio fetched twice is stored once. It is written even when present, so
+// its time says it is in use again: the retention sweeper keeps a blob stored
+// after it was queued for deletion.
 func (s *Stage) storeAudio(ctx context.Context, sum []byte, wav string) (string, error) {
 	key := blob.ContentKey("audio", sum, ".wav")
-	err := s.blob.Do(func() error {
-		exists, err := s.blobs.Exists(ctx, key)
-		if err != nil || exists {
-			return err
-		}
-		return s.blobs.PutFile(ctx, key, wav, "audio/wav")
-	})
+	err := s.blob.Do(func() error { return s.blobs.PutFile(ctx, key, wav, "audio/wav") })
 	switch {
 	case errors.Is(err, breaker.ErrOpen):
 		return "", err

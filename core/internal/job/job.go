@@ -129,6 +129,8 @@ type Job struct {
 	MediaUploader    string
 	TranscribedFrom  string // FromCaptions, FromAutomaticCaptions or FromSpeech once done
 	ReusedFrom       string // the job whose transcript a cache hit copied
+	// TranscriptExpired: its segments are gone, past the retention period.
+	TranscriptExpired bool
 	// Long audio: a parent has Chunks children, each ParentID, ChunkIndex and
 	// ChunkOffsetMS from the start of the parent's audio.
 	ParentID      string
@@ -197,6 +199,7 @@ const (
 	CodeConflict        = "conflict"                 // the job is not in a state that allows the call
 	CodeIdempotencyKey  = "idempotency_key_mismatch" // the key was used with other parameters
 	CodeNotReady        = "transcript_not_ready"     // the job has no transcript yet
+	CodeExpired         = "transcript_expired"       // the transcript was deleted after the retention period
 	CodeLeaseLost       = "lease_lost"               // a worker's epoch is stale or its lease expired
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"

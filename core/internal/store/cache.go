@@ -24,6 +24,7 @@ func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (
 			SELECT d.id, d.epoch FROM jobs j JOIN jobs d
 				ON d.canonical_url = j.canonical_url AND d.engine = j.engine AND d.model = j.model
 				AND d.language = j.language AND d.source = j.source AND d.status = 'succeeded' AND d.id <> j.id
+				AND NOT d.transcript_expired
 			WHERE j.id = $1
 			ORDER BY d.finished_at DESC LIMIT 1`, id).Scan(&donor, &donorEpoch)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -134,3 +134,38 @@ func TestTheRescuerStitchesWhatACrashLeftUnstitched(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, done, "once")
 }
+
+func TestPurgeAndDeleteUserLeaveNothingOfTheirs(t *testing.T) {
+	t.Parallel()
+	s, u := newStore(t)
+	ctx := context.Background()
+	p, chunks := split(t, s, u)
+	require.Equal(t, job.CodeConflict, job.CodeOf(s.PurgeJob(ctx, u.ID, p.ID)), "a running job is cancelled first")
+	for _, ch := range chunks {
+		transcribed(t, s, ch, job.Segment{Seq: 0, StartMS: 0, EndMS: 1_000, Text: "x"})
+	}
+	_, done, err := s.FinishParent(ctx, chunks[0].ID)
+	require.NoError(t, err)
+	require.True(t, done)
+	require.NoError(t, s.PurgeJob(ctx, u.ID, p.ID))
+	for _, id := range []string{p.ID, chunks[0].ID, chunks[1].ID} {
+		_, err := s.GetJob(ctx, u.ID, id)
+		require.ErrorIs(t, err, job.ErrNotFound, "the job and its chunks are gone")
+	}
+	pending, err := s.PendingBlobDeletions(ctx, 10)
+	require.NoError(t, err)
+	var keys []string
+	for _, d := range pending {
+		keys = append(keys, d.Key)
+	}
+	require.ElementsMatch(t, []string{"audio/all", "audio/0", "audio/1"}, keys, "its audio is queued for deletion")
+
+	other := create(t, s, u)
+	n, err := s.DeleteUser(ctx, "cli:test", "alice")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = s.GetJob(ctx, "", other.ID)
+	require.ErrorIs(t, err, job.ErrNotFound)
+	_, err = s.UserID(ctx, "alice")
+	require.Equal(t, job.CodeNotFound, job.CodeOf(err))
+}

@@ -133,7 +133,7 @@ type NewJob struct {
 }
 
 const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source, transcribed_from, coalesce(reused_from::text, ''), language, engine, model, task, prompt,
-	coalesce(parent_id::text, ''), chunk_index, chunk_offset_ms, chunks,
+	coalesce(parent_id::text, ''), chunk_index, chunk_offset_ms, chunks, transcript_expired,
 	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at`
@@ -145,7 +145,7 @@ func scanJob(row pgx.Row) (job.Job, error) {
 		lease, downloading, ready, transcribing, finished *time.Time
 	)
 	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.ReusedFrom, &j.Language, &j.Engine, &j.Model, &j.Task, &j.Prompt,
-		&j.ParentID, &j.ChunkIndex, &j.ChunkOffsetMS, &j.Chunks,
+		&j.ParentID, &j.ChunkIndex, &j.ChunkOffsetMS, &j.Chunks, &j.TranscriptExpired,
 		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt)

@@ -4,8 +4,9 @@
 //
 // Only terminal jobs (succeeded, failed, cancelled) are kept: nothing a user
 // does changes them, so a hit is never stale for the owner. Whatever an
-// operator may do to a finished job (an admin retry, a purge) shows within the
-// TTL. A running job is never cached: its progress is always read from core.
+// operator may do to a finished job (an admin retry, a purge) shows at once
+// when it goes through this edge (Forget), at others within the TTL. A
+// running job is never cached: its progress is always read from core.
 package jobcache
 
 import (
@@ -64,6 +65,13 @@ func (c *Cache) Put(userID string, j *ytcaptionv1.Job) {
 		clear(c.m)
 	}
 	c.m[j.GetId()] = entry{userID: userID, job: j, expires: c.now().Add(c.ttl)}
+}
+
+// Forget drops job id: it changed through this edge (a purge).
+func (c *Cache) Forget(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
 }
 
 // Finished says whether a job in status s can no longer change by itself.

@@ -205,6 +205,11 @@ func (f *front) CancelJob(ctx context.Context, req *connect.Request[ytcaptionv1.
 	return f.d.Core.Jobs.CancelJob(ctx, forward(ctx, req.Msg))
 }
 
+func (f *front) DeleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.DeleteJobRequest]) (*connect.Response[ytcaptionv1.DeleteJobResponse], error) {
+	defer f.d.Finished.Forget(req.Msg.GetId())
+	return f.d.Core.Jobs.DeleteJob(ctx, forward(ctx, req.Msg))
+}
+
 func (f *front) GetTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetTranscriptRequest]) (*connect.Response[ytcaptionv1.GetTranscriptResponse], error) {
 	return f.d.Core.Jobs.GetTranscript(ctx, forward(ctx, req.Msg))
 }

@@ -371,7 +371,21 @@ func (s *server) listJobs(c *fiber.Ctx) error {
 }
 
 func (s *server) cancelJob(c *fiber.Ctx) error {
-	ctx, cancel, req := call(s, c, &ytcaptionv1.CancelJobRequest{Id: strings.Clone(c.Params("id"))})
+	id := strings.Clone(c.Params("id"))
+	switch c.Query("purge") {
+	case "", "false":
+	case "true":
+		ctx, cancel, req := call(s, c, &ytcaptionv1.DeleteJobRequest{Id: id})
+		defer cancel()
+		defer s.Finished.Forget(id)
+		if _, err := s.Core.Jobs.DeleteJob(ctx, req); err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{"id": id, "purged": true})
+	default:
+		return newError(http.StatusBadRequest, "invalid_argument", "purge must be true or false")
+	}
+	ctx, cancel, req := call(s, c, &ytcaptionv1.CancelJobRequest{Id: id})
 	defer cancel()
 	resp, err := s.Core.Jobs.CancelJob(ctx, req)
 	if err != nil {

@@ -1267,6 +1267,86 @@ func (x *CancelJobResponse) GetJob() *Job {
 	return nil
 }
 
+type DeleteJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobRequest) Reset() {
+	*x = DeleteJobRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobRequest) ProtoMessage() {}
+
+func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
+func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobResponse) Reset() {
+	*x = DeleteJobResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobResponse) ProtoMessage() {}
+
+func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
+func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{17}
+}
+
 type GetTranscriptRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1280,7 +1360,7 @@ type GetTranscriptRequest struct {
 
 func (x *GetTranscriptRequest) Reset() {
 	*x = GetTranscriptRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1372,7 @@ func (x *GetTranscriptRequest) String() string {
 func (*GetTranscriptRequest) ProtoMessage() {}
 
 func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1385,7 @@ func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetTranscriptRequest) GetId() string {
@@ -1346,7 +1426,7 @@ type GetTranscriptResponse struct {
 
 func (x *GetTranscriptResponse) Reset() {
 	*x = GetTranscriptResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1438,7 @@ func (x *GetTranscriptResponse) String() string {
 func (*GetTranscriptResponse) ProtoMessage() {}
 
 func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1451,7 @@ func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetTranscriptResponse) GetContentType() string {
@@ -1401,7 +1481,7 @@ type WatchJobRequest struct {
 
 func (x *WatchJobRequest) Reset() {
 	*x = WatchJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1493,7 @@ func (x *WatchJobRequest) String() string {
 func (*WatchJobRequest) ProtoMessage() {}
 
 func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1506,7 @@ func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchJobRequest) GetId() string {
@@ -1456,7 +1536,7 @@ type WatchJobResponse struct {
 
 func (x *WatchJobResponse) Reset() {
 	*x = WatchJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1548,7 @@ func (x *WatchJobResponse) String() string {
 func (*WatchJobResponse) ProtoMessage() {}
 
 func (x *WatchJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1561,7 @@ func (x *WatchJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchJobResponse) GetJob() *Job {
@@ -1593,7 +1673,10 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"8\n" +
 	"\x11CancelJobResponse\x12#\n" +
-	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\xa1\x01\n" +
+	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\"\n" +
+	"\x10DeleteJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
+	"\x11DeleteJobResponse\"\xa1\x01\n" +
 	"\x14GetTranscriptRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x1e.ytcaption.v1.TranscriptFormatR\x06format\x12$\n" +
@@ -1624,14 +1707,15 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x15TRANSCRIPT_FORMAT_VTT\x10\x02\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_TXT\x10\x03\x12\x1a\n" +
 	"\x16TRANSCRIPT_FORMAT_JSON\x10\x04\x12\x19\n" +
-	"\x15TRANSCRIPT_FORMAT_TSV\x10\x052\xbc\x04\n" +
+	"\x15TRANSCRIPT_FORMAT_TSV\x10\x052\x8f\x05\n" +
 	"\n" +
 	"JobService\x12L\n" +
 	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
 	"\tUploadJob\x12\x1e.ytcaption.v1.UploadJobRequest\x1a\x1f.ytcaption.v1.UploadJobResponse\x12H\n" +
 	"\x06GetJob\x12\x1b.ytcaption.v1.GetJobRequest\x1a\x1c.ytcaption.v1.GetJobResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\bListJobs\x12\x1d.ytcaption.v1.ListJobsRequest\x1a\x1e.ytcaption.v1.ListJobsResponse\"\x03\x90\x02\x01\x12L\n" +
-	"\tCancelJob\x12\x1e.ytcaption.v1.CancelJobRequest\x1a\x1f.ytcaption.v1.CancelJobResponse\x12]\n" +
+	"\tCancelJob\x12\x1e.ytcaption.v1.CancelJobRequest\x1a\x1f.ytcaption.v1.CancelJobResponse\x12Q\n" +
+	"\tDeleteJob\x12\x1e.ytcaption.v1.DeleteJobRequest\x1a\x1f.ytcaption.v1.DeleteJobResponse\"\x03\x90\x02\x02\x12]\n" +
 	"\rGetTranscript\x12\".ytcaption.v1.GetTranscriptRequest\x1a#.ytcaption.v1.GetTranscriptResponse\"\x03\x90\x02\x01\x12K\n" +
 	"\bWatchJob\x12\x1d.ytcaption.v1.WatchJobRequest\x1a\x1e.ytcaption.v1.WatchJobResponse0\x01B\xb0\x01\n" +
 	"\x10com.ytcaption.v1B\bJobProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
@@ -1649,7 +1733,7 @@ func file_ytcaption_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_ytcaption_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_ytcaption_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                // 0: ytcaption.v1.JobStatus
 	(TranscriptFormat)(0),         // 1: ytcaption.v1.TranscriptFormat
@@ -1669,19 +1753,21 @@ var file_ytcaption_v1_job_proto_goTypes = []any{
 	(*ListJobsResponse)(nil),      // 15: ytcaption.v1.ListJobsResponse
 	(*CancelJobRequest)(nil),      // 16: ytcaption.v1.CancelJobRequest
 	(*CancelJobResponse)(nil),     // 17: ytcaption.v1.CancelJobResponse
-	(*GetTranscriptRequest)(nil),  // 18: ytcaption.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil), // 19: ytcaption.v1.GetTranscriptResponse
-	(*WatchJobRequest)(nil),       // 20: ytcaption.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),      // 21: ytcaption.v1.WatchJobResponse
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*DeleteJobRequest)(nil),      // 18: ytcaption.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),     // 19: ytcaption.v1.DeleteJobResponse
+	(*GetTranscriptRequest)(nil),  // 20: ytcaption.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil), // 21: ytcaption.v1.GetTranscriptResponse
+	(*WatchJobRequest)(nil),       // 22: ytcaption.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),      // 23: ytcaption.v1.WatchJobResponse
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.Job.status:type_name -> ytcaption.v1.JobStatus
-	22, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	22, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
-	22, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
-	22, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
-	22, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	24, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	24, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
+	24, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
+	24, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
+	24, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
 	3,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
 	4,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
 	7,  // 8: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
@@ -1698,17 +1784,19 @@ var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	12, // 19: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
 	14, // 20: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
 	16, // 21: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
-	18, // 22: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
-	20, // 23: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
-	11, // 24: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
-	10, // 25: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
-	13, // 26: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
-	15, // 27: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
-	17, // 28: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
-	19, // 29: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
-	21, // 30: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
+	18, // 22: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
+	20, // 23: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
+	22, // 24: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
+	11, // 25: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
+	10, // 26: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
+	13, // 27: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
+	15, // 28: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
+	17, // 29: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
+	19, // 30: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
+	21, // 31: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
+	23, // 32: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
+	25, // [25:33] is the sub-list for method output_type
+	17, // [17:25] is the sub-list for method input_type
 	17, // [17:17] is the sub-list for extension type_name
 	17, // [17:17] is the sub-list for extension extendee
 	0,  // [0:17] is the sub-list for field type_name
@@ -1725,7 +1813,7 @@ func file_ytcaption_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_job_proto_rawDesc), len(file_ytcaption_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

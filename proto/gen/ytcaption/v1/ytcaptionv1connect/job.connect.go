@@ -43,6 +43,8 @@ const (
 	JobServiceListJobsProcedure = "/ytcaption.v1.JobService/ListJobs"
 	// JobServiceCancelJobProcedure is the fully-qualified name of the JobService's CancelJob RPC.
 	JobServiceCancelJobProcedure = "/ytcaption.v1.JobService/CancelJob"
+	// JobServiceDeleteJobProcedure is the fully-qualified name of the JobService's DeleteJob RPC.
+	JobServiceDeleteJobProcedure = "/ytcaption.v1.JobService/DeleteJob"
 	// JobServiceGetTranscriptProcedure is the fully-qualified name of the JobService's GetTranscript
 	// RPC.
 	JobServiceGetTranscriptProcedure = "/ytcaption.v1.JobService/GetTranscript"
@@ -64,6 +66,9 @@ type JobServiceClient interface {
 	// CancelJob cancels a job that has not finished. Cancelling a finished job
 	// returns it unchanged.
 	CancelJob(context.Context, *connect.Request[v1.CancelJobRequest]) (*connect.Response[v1.CancelJobResponse], error)
+	// DeleteJob cancels the job if it runs, then deletes it with its
+	// transcript and audio; it is nobody's transcript cache any more.
+	DeleteJob(context.Context, *connect.Request[v1.DeleteJobRequest]) (*connect.Response[v1.DeleteJobResponse], error)
 	// GetTranscript renders the transcript of a succeeded (or cancelled, partial) job.
 	GetTranscript(context.Context, *connect.Request[v1.GetTranscriptRequest]) (*connect.Response[v1.GetTranscriptResponse], error)
 	// WatchJob streams the job each time it changes, with the segments added since
@@ -114,6 +119,13 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(jobServiceMethods.ByName("CancelJob")),
 			connect.WithClientOptions(opts...),
 		),
+		deleteJob: connect.NewClient[v1.DeleteJobRequest, v1.DeleteJobResponse](
+			httpClient,
+			baseURL+JobServiceDeleteJobProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("DeleteJob")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 		getTranscript: connect.NewClient[v1.GetTranscriptRequest, v1.GetTranscriptResponse](
 			httpClient,
 			baseURL+JobServiceGetTranscriptProcedure,
@@ -137,6 +149,7 @@ type jobServiceClient struct {
 	getJob        *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
 	listJobs      *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
 	cancelJob     *connect.Client[v1.CancelJobRequest, v1.CancelJobResponse]
+	deleteJob     *connect.Client[v1.DeleteJobRequest, v1.DeleteJobResponse]
 	getTranscript *connect.Client[v1.GetTranscriptRequest, v1.GetTranscriptResponse]
 	watchJob      *connect.Client[v1.WatchJobRequest, v1.WatchJobResponse]
 }
@@ -166,6 +179,11 @@ func (c *jobServiceClient) CancelJob(ctx context.Context, req *connect.Request[v
 	return c.cancelJob.CallUnary(ctx, req)
 }
 
+// DeleteJob calls ytcaption.v1.JobService.DeleteJob.
+func (c *jobServiceClient) DeleteJob(ctx context.Context, req *connect.Request[v1.DeleteJobRequest]) (*connect.Response[v1.DeleteJobResponse], error) {
+	return c.deleteJob.CallUnary(ctx, req)
+}
+
 // GetTranscript calls ytcaption.v1.JobService.GetTranscript.
 func (c *jobServiceClient) GetTranscript(ctx context.Context, req *connect.Request[v1.GetTranscriptRequest]) (*connect.Response[v1.GetTranscriptResponse], error) {
 	return c.getTranscript.CallUnary(ctx, req)
@@ -190,6 +208,9 @@ type JobServiceHandler interface {
 	// CancelJob cancels a job that has not finished. Cancelling a finished job
 	// returns it unchanged.
 	CancelJob(context.Context, *connect.Request[v1.CancelJobRequest]) (*connect.Response[v1.CancelJobResponse], error)
+	// DeleteJob cancels the job if it runs, then deletes it with its
+	// transcript and audio; it is nobody's transcript cache any more.
+	DeleteJob(context.Context, *connect.Request[v1.DeleteJobRequest]) (*connect.Response[v1.DeleteJobResponse], error)
 	// GetTranscript renders the transcript of a succeeded (or cancelled, partial) job.
 	GetTranscript(context.Context, *connect.Request[v1.GetTranscriptRequest]) (*connect.Response[v1.GetTranscriptResponse], error)
 	// WatchJob streams the job each time it changes, with the segments added since
@@ -236,6 +257,13 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(jobServiceMethods.ByName("CancelJob")),
 		connect.WithHandlerOptions(opts...),
 	)
+	jobServiceDeleteJobHandler := connect.NewUnaryHandler(
+		JobServiceDeleteJobProcedure,
+		svc.DeleteJob,
+		connect.WithSchema(jobServiceMethods.ByName("DeleteJob")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	jobServiceGetTranscriptHandler := connect.NewUnaryHandler(
 		JobServiceGetTranscriptProcedure,
 		svc.GetTranscript,
@@ -261,6 +289,8 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 			jobServiceListJobsHandler.ServeHTTP(w, r)
 		case JobServiceCancelJobProcedure:
 			jobServiceCancelJobHandler.ServeHTTP(w, r)
+		case JobServiceDeleteJobProcedure:
+			jobServiceDeleteJobHandler.ServeHTTP(w, r)
 		case JobServiceGetTranscriptProcedure:
 			jobServiceGetTranscriptHandler.ServeHTTP(w, r)
 		case JobServiceWatchJobProcedure:
@@ -292,6 +322,10 @@ func (UnimplementedJobServiceHandler) ListJobs(context.Context, *connect.Request
 
 func (UnimplementedJobServiceHandler) CancelJob(context.Context, *connect.Request[v1.CancelJobRequest]) (*connect.Response[v1.CancelJobResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.CancelJob is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) DeleteJob(context.Context, *connect.Request[v1.DeleteJobRequest]) (*connect.Response[v1.DeleteJobResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.DeleteJob is not implemented"))
 }
 
 func (UnimplementedJobServiceHandler) GetTranscript(context.Context, *connect.Request[v1.GetTranscriptRequest]) (*connect.Response[v1.GetTranscriptResponse], error) {

@@ -1,0 +1,218 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+// blobRefs are the blob keys jobs refer to — their audio, their chunks'
+// audio, an upload's file — with when each referring job finished (NULL:
+// still running) and whether its blobs already expired.
+const blobRefs = `
+	SELECT audio_key AS k, finished_at AS f, blobs_expired AS e, id FROM jobs WHERE audio_key <> ''
+	UNION ALL
+	SELECT canonical_url, finished_at, blobs_expired, id FROM jobs WHERE source_kind = 'upload'`
+
+// ExpireAudio queues for deletion up to limit blobs that only jobs finished
+// before cutoff refer to, and marks those jobs: their transcripts stay. It
+// returns how many blobs it queued.
+func (s *Store) ExpireAudio(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	n := 0
+	err := s.inTx(ctx, "expire audio", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT k FROM (`+blobRefs+`) r GROUP BY k
+			HAVING bool_and(e OR (f IS NOT NULL AND f < $1)) AND NOT bool_and(e) LIMIT $2`, cutoff, limit)
+		if err != nil {
+			return fmt.Errorf("find expired audio: %w", err)
+		}
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET blobs_expired = true, audio_key = '', updated_at = now()
+			WHERE audio_key = ANY($1) OR (source_kind = 'upload' AND canonical_url = ANY($1))`, keys); err != nil {
+			return fmt.Errorf("mark expired audio: %w", err)
+		}
+		n = len(keys)
+		return queueBlobDeletions(ctx, tx, keys, "retention")
+	})
+	return n, err
+}
+
+func queueBlobDeletions(ctx context.Context, tx pgx.Tx, keys []string, reason string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO blob_deletions (key, reason) SELECT unnest($1::text[]), $2
+		ON CONFLICT (key) DO UPDATE SET reason = EXCLUDED.reason, requested_at = now(), deleted_at = NULL`, keys, reason)
+	if err != nil {
+		return fmt.Errorf("queue blob deletions: %w", err)
+	}
+	return nil
+}
+
+// ExpireTranscripts deletes the segments of up to limit jobs finished before
+// cutoff; the jobs stay, saying their transcript expired.
+func (s *Store) ExpireTranscripts(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, `
+		WITH j AS (SELECT id FROM jobs WHERE finished_at < $1 AND NOT transcript_expired LIMIT $2 FOR UPDATE SKIP LOCKED),
+		     d AS (DELETE FROM segments WHERE job_id IN (SELECT id FROM j))
+		UPDATE jobs SET transcript_expired = true, updated_at = now() WHERE id IN (SELECT id FROM j)`, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("expire transcripts: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// ExpireJobs deletes up to limit jobs finished before cutoff, with all that
+// is theirs (see purge).
+func (s *Store) ExpireJobs(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	n := 0
+	err := s.inTx(ctx, "expire jobs", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id::text FROM jobs WHERE finished_at < $1 AND parent_id IS NULL LIMIT $2 FOR UPDATE SKIP LOCKED`, cutoff, limit)
+		if err != nil {
+			return fmt.Errorf("find expired jobs: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		n = len(ids)
+		return purge(ctx, tx, ids, "retention")
+	})
+	return n, err
+}
+
+// purge deletes jobs ids and everything that is theirs — chunks, segments,
+// attempts, idempotency keys — and queues for deletion the blobs no other job
+// refers to. A purged job is no longer anybody's transcript cache.
+func purge(ctx context.Context, tx pgx.Tx, ids []string, reason string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		WITH doomed AS (SELECT id FROM jobs WHERE id = ANY($1::uuid[]) OR parent_id = ANY($1::uuid[])),
+		     refs AS (SELECT k, id FROM (`+blobRefs+`) r)
+		SELECT DISTINCT k FROM refs WHERE id IN (SELECT id FROM doomed)
+			AND NOT EXISTS (SELECT 1 FROM refs o WHERE o.k = refs.k AND o.id NOT IN (SELECT id FROM doomed))`, ids)
+	if err != nil {
+		return fmt.Errorf("find the blobs of the purged jobs: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE id = ANY($1::uuid[])`, ids); err != nil {
+		return fmt.Errorf("purge jobs: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return queueBlobDeletions(ctx, tx, keys, reason)
+}
+
+// PurgeJob deletes a finished job of userID's with its transcript, and
+// queues its audio for deletion. A running job must be cancelled first.
+func (s *Store) PurgeJob(ctx context.Context, userID, id string) error {
+	j, err := s.GetJob(ctx, userID, id)
+	if err != nil {
+		return err
+	}
+	if !j.Status.Terminal() {
+		return job.Errorf(job.CodeConflict, "job %s is %s: cancel it before purging it", id, j.Status)
+	}
+	return s.inTx(ctx, "purge job "+id, func(tx pgx.Tx) error { return purge(ctx, tx, []string{id}, "purge") })
+}
+
+// DeleteUser deletes the user named name, every job of theirs with all that
+// is theirs, and their keys, and writes it in the audit log as actor's doing.
+// It returns how many jobs went. Running jobs are cancelled by the deletion:
+// their holders find their leases gone.
+func (s *Store) DeleteUser(ctx context.Context, actor, name string) (int, error) {
+	n := 0
+	err := s.inTx(ctx, "delete user "+name, func(tx pgx.Tx) error {
+		var id string
+		err := tx.QueryRow(ctx, `SELECT id::text FROM users WHERE name = $1 FOR UPDATE`, name).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return job.Errorf(job.CodeNotFound, "no user %q", name)
+		}
+		if err != nil {
+			return fmt.Errorf("find user %s: %w", name, err)
+		}
+		rows, err := tx.Query(ctx, `SELECT id::text FROM jobs WHERE user_id = $1 AND parent_id IS NULL`, id)
+		if err != nil {
+			return fmt.Errorf("find the jobs of user %s: %w", name, err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if err := purge(ctx, tx, ids, "user deleted"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("delete user %s: %w", name, err)
+		}
+		n = len(ids)
+		return audit(ctx, tx, actor, "delete_user", name, map[string]any{"user_id": id, "jobs": n})
+	})
+	return n, err
+}
+
+func audit(ctx context.Context, tx pgx.Tx, actor, action, target string, detail map[string]any) error {
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (actor, action, target, detail) VALUES ($1, $2, $3, $4)`, actor, action, target, b); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// BlobDeletion is a blob queued for deletion.
+type BlobDeletion struct {
+	Key         string
+	RequestedAt time.Time
+}
+
+// PendingBlobDeletions returns up to limit blobs still to delete, oldest first.
+func (s *Store) PendingBlobDeletions(ctx context.Context, limit int) ([]BlobDeletion, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key, requested_at FROM blob_deletions WHERE deleted_at IS NULL ORDER BY requested_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending blob deletions: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[BlobDeletion])
+}
+
+// BlobDeleted notes that the blob is gone — or, kept, that it was stored
+// again after being queued and must stay.
+func (s *Store) BlobDeleted(ctx context.Context, d BlobDeletion, kept bool) error {
+	q := `UPDATE blob_deletions SET deleted_at = now() WHERE key = $1 AND requested_at = $2`
+	if kept {
+		q = `DELETE FROM blob_deletions WHERE key = $1 AND requested_at = $2`
+	}
+	if _, err := s.pool.Exec(ctx, q, d.Key, d.RequestedAt); err != nil {
+		return fmt.Errorf("note blob deletion of %s: %w", d.Key, err)
+	}
+	return nil
+}
+
+// Sweep is what one retention pass did.
+type Sweep struct {
+	Cutoff                          time.Time // the audio cutoff
+	Audio, Transcripts, Jobs, Blobs int
+}
+
+// RecordSweep keeps what a pass did.
+func (s *Store) RecordSweep(ctx context.Context, w Sweep) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sweeps (cutoff, audio, transcripts, jobs, blobs) VALUES ($1, $2, $3, $4, $5)`,
+		w.Cutoff, w.Audio, w.Transcripts, w.Jobs, w.Blobs)
+	if err != nil {
+		return fmt.Errorf("record sweep: %w", err)
+	}
+	return nil
+}
