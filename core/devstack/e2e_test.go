@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,8 +138,10 @@ func errorCode(t *testing.T, b []byte) string {
 // testStack is a running dev stack with handles on what tests reach into.
 type testStack struct {
 	Stack
-	DBURL string
-	Redis *redistest.Server // the edge's, private to the test
+	Config Config
+	DBURL  string
+	Redis  *redistest.Server // the edge's, private to the test
+	Stop   func()            // stops the stack now (it also stops when the test ends)
 }
 
 // startStack runs the whole dev stack on free ports against a fresh database,
@@ -168,7 +171,7 @@ func startStackWith(t testing.TB, ytdlp string, configure func(*Config)) testSta
 	}
 	configure(&cfg)
 	go func() { done <- Run(ctx, cfg, func(s Stack) { started <- s }) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -177,9 +180,10 @@ func startStackWith(t testing.TB, ytdlp string, configure func(*Config)) testSta
 			t.Error("the stack did not stop within 60 s")
 		}
 	})
+	t.Cleanup(stop)
 	select {
 	case s := <-started:
-		return testStack{Stack: s, DBURL: dbURL, Redis: rds}
+		return testStack{Stack: s, Config: cfg, DBURL: cfg.PostgresURL, Redis: rds, Stop: stop}
 	case err := <-done:
 		t.Fatalf("stack exited: %v", err)
 	case <-time.After(60 * time.Second):

@@ -51,6 +51,8 @@ Usage:
   ytcaption-core migrate   apply pending database migrations and exit
   ytcaption-core dev       run core, an edge and one gpu-node in one process (local use)
   ytcaption-core admin     manage users, API keys and plans in the database
+  ytcaption-core backup    copy the database and every blob to a directory, consistently
+  ytcaption-core restore   load such a copy back (stop core first)
 
 Run "ytcaption-core <command> --help" for a command's flags.`
 
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return dev(ctx, args[1:], getenv, stdout, stderr)
 	case "admin":
 		return admin(ctx, args[1:], getenv, stdout, stderr)
+	case "backup", "restore":
+		return backupCmd(ctx, args[0] == "restore", args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -150,6 +150,18 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// Keys lists every key in the bucket.
+func (s *Store) Keys(ctx context.Context) ([]string, error) {
+	var keys []string
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", s.bucket, obj.Err)
+		}
+		keys = append(keys, obj.Key)
+	}
+	return keys, nil
+}
+
 // PresignGet returns a URL that reads key without credentials until ttl passes.
 func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, metaTimeout)

@@ -135,6 +135,11 @@ func drain(ctx context.Context, batch func() (int, error)) (int, error) {
 // was queued — the same audio fetched for a new job — is in use, and stays.
 // Running it twice at once is harmless: deletions are idempotent.
 func DeletePending(ctx context.Context, st *store.Store, blobs *blob.Store, batch int) (int, error) {
+	release, ok, err := st.AllowBlobDeletions(ctx)
+	if err != nil || !ok {
+		return 0, err // a backup is copying the bucket: the next pass deletes
+	}
+	defer release()
 	n := 0
 	for ctx.Err() == nil {
 		pending, err := st.PendingBlobDeletions(ctx, batch)

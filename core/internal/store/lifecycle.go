@@ -173,6 +173,43 @@ func audit(ctx context.Context, tx pgx.Tx, actor, action, target string, detail 
 	return nil
 }
 
+// backupLockKey is the advisory lock a backup holds exclusively and blob
+// deletion shared ("ytcbkp"): no blob the backup's database dump refers to
+// is deleted before the backup has copied it.
+const backupLockKey = 0x797463626b70
+
+// HoldForBackup keeps blob deletions waiting until release is called.
+func (s *Store) HoldForBackup(ctx context.Context) (release func(), err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("backup lock: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, backupLockKey); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("backup lock: %w", err)
+	}
+	return func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, backupLockKey)
+		conn.Release()
+	}, nil
+}
+
+// AllowBlobDeletions returns release and true unless a backup is running.
+func (s *Store) AllowBlobDeletions(ctx context.Context) (release func(), ok bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("blob deletion lock: %w", err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock_shared($1)`, backupLockKey).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, err
+	}
+	return func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock_shared($1)`, backupLockKey)
+		conn.Release()
+	}, true, nil
+}
+
 // BlobDeletion is a blob queued for deletion.
 type BlobDeletion struct {
 	Key         string

@@ -1,0 +1,108 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/core/internal/blob"
+)
+
+var (
+	coreOnce sync.Once
+	coreBin  string
+	coreErr  error
+)
+
+// coreBinary builds ytcaption-core once per test run.
+func coreBinary(t *testing.T) string {
+	t.Helper()
+	coreOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ytcaption-core")
+		if err != nil {
+			coreErr = err
+			return
+		}
+		coreBin = filepath.Join(dir, "ytcaption-core")
+		if out, err := exec.Command("go", "build", "-o", coreBin, "../cmd/ytcaption-core").CombinedOutput(); err != nil {
+			coreErr = errors.New(string(out))
+		}
+	})
+	require.NoError(t, coreErr)
+	return coreBin
+}
+
+// TestBackupWipeRestore backs up a live stack with finished jobs, wipes its
+// database and bucket, restores, and finds every job and transcript back and
+// new jobs running.
+func TestBackupWipeRestore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := startStack(t, "yt-dlp")
+	media, refs := mediaServer(t)
+	api := client{t: t, base: s.EdgeURL, key: s.APIKey}
+	ids := []string{}
+	transcripts := map[string]string{}
+	for _, clip := range []string{firstClip(refs), "sense_and_sensibility_01_austen_64kb-0890"} {
+		j := api.waitFor(api.create(media+"/"+clip+".ogg").ID, 2*time.Minute, terminal)
+		require.Equal(t, "succeeded", j.Status)
+		_, srt := api.do("GET", "/v1/jobs/"+j.ID+"/transcript?format=srt", nil)
+		ids, transcripts[j.ID] = append(ids, j.ID), string(srt)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "YTCAPTION_CORE_POSTGRES_URL=" + s.DBURL,
+		"YTCAPTION_CORE_S3_ENDPOINT=" + s.Config.S3Endpoint, "YTCAPTION_CORE_S3_ACCESS_KEY=" + s.Config.S3AccessKey,
+		"YTCAPTION_CORE_S3_SECRET_KEY=" + s.Config.S3SecretKey, "YTCAPTION_CORE_S3_BUCKET=" + s.Config.S3Bucket}
+	runCore := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(coreBinary(t), args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return string(out)
+	}
+	dir := filepath.Join(t.TempDir(), "backup")
+	require.Contains(t, runCore("backup", "--out", dir), "backed up the database and")
+
+	// Disaster: the stack stops, the database and the bucket are wiped.
+	s.Stop()
+	conn, err := pgx.Connect(ctx, s.DBURL)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`)
+	require.NoError(t, err)
+	conn.Close(ctx)
+	blobs, err := blob.New(ctx, blob.Config{Endpoint: s.Config.S3Endpoint, AccessKey: s.Config.S3AccessKey, SecretKey: s.Config.S3SecretKey, Bucket: s.Config.S3Bucket})
+	require.NoError(t, err)
+	keys, err := blobs.Keys(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		require.NoError(t, blobs.Delete(ctx, k))
+	}
+
+	require.Contains(t, runCore("restore", "--from", dir), "restored the backup")
+	after, err := blobs.Keys(ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, keys, after, "every blob is back")
+
+	s2 := startStackWith(t, "yt-dlp", func(c *Config) {
+		c.PostgresURL, c.S3Endpoint, c.S3AccessKey, c.S3SecretKey, c.S3Bucket = s.DBURL, s.Config.S3Endpoint, s.Config.S3AccessKey, s.Config.S3SecretKey, s.Config.S3Bucket
+		c.APIKey = s.APIKey
+	})
+	api2 := client{t: t, base: s2.EdgeURL, key: s.APIKey}
+	for _, id := range ids {
+		require.Equal(t, "succeeded", api2.get(id).Status)
+		code, srt := api2.do("GET", "/v1/jobs/"+id+"/transcript?format=srt", nil)
+		require.Equal(t, 200, code)
+		require.Equal(t, transcripts[id], string(srt), "the transcript is back")
+	}
+	j := api2.waitFor(api2.create(media+"/sense_and_sensibility_01_austen_64kb-0920.ogg").ID, 2*time.Minute, terminal)
+	require.Equal(t, "succeeded", j.Status, "new jobs still run")
+}
