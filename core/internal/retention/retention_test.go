@@ -186,3 +186,43 @@ func TestSweepRemovesLeftoverTempDirs(t *testing.T) {
 	require.DirExists(t, fresh)
 	require.DirExists(t, other)
 }
+
+// TestDeletingAUserLeavesNoRowOrBlobOfTheirs: their jobs, segments, keys,
+// idempotency keys and audio all go; another user's shared audio stays.
+func TestDeletingAUserLeavesNoRowOrBlobOfTheirs(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	now := time.Now()
+	_, err := f.st.CreateAPIKey(ctx, f.user.ID)
+	require.NoError(t, err)
+	_, err = f.st.CreateJob(ctx, store.NewJob{UserID: f.user.ID, URL: "u", CanonicalURL: "http://x/k", SourceKind: job.SourceHTTP,
+		IdempotencyKey: "k1", Fingerprint: []byte{1}})
+	require.NoError(t, err)
+	f.finished(t, "audio/alice-only.wav", now)
+	f.finished(t, "audio/shared.wav", now)
+	bob, err := f.st.EnsureUser(ctx, "bob", store.RoleUser)
+	require.NoError(t, err)
+	alice := f.user
+	f.user = bob
+	bobs := f.finished(t, "audio/shared.wav", now)
+
+	n, err := f.st.DeleteUser(ctx, "test", "alice")
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	_, err = DeletePending(ctx, f.st, f.blobs, 10)
+	require.NoError(t, err)
+	require.False(t, f.stored(t, "audio/alice-only.wav"))
+	require.True(t, f.stored(t, "audio/shared.wav"), "bob's job still needs it")
+	for _, q := range []string{
+		`SELECT count(*) FROM users WHERE id = $1`, `SELECT count(*) FROM jobs WHERE user_id = $1`,
+		`SELECT count(*) FROM api_keys WHERE user_id = $1`, `SELECT count(*) FROM idempotency_keys WHERE user_id = $1`,
+		`SELECT count(*) FROM segments s LEFT JOIN jobs j ON j.id = s.job_id WHERE j.id IS NULL`,
+	} {
+		var c int
+		require.NoError(t, f.pool.QueryRow(ctx, strings.ReplaceAll(q, "$1", "'"+alice.ID+"'")).Scan(&c))
+		require.Zero(t, c, q)
+	}
+	_, err = f.st.GetJob(ctx, bob.ID, bobs)
+	require.NoError(t, err, "nothing of bob's went")
+}
