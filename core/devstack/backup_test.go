@@ -2,11 +2,9 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +14,8 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 )
 
-var (
-	coreOnce sync.Once
-	coreBin  string
-	coreErr  error
-)
-
-// coreBinary builds ytcaption-core once per test run.
-func coreBinary(t *testing.T) string {
-	t.Helper()
-	coreOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ytcaption-core")
-		if err != nil {
-			coreErr = err
-			return
-		}
-		coreBin = filepath.Join(dir, "ytcaption-core")
-		if out, err := exec.Command("go", "build", "-o", coreBin, "../cmd/ytcaption-core").CombinedOutput(); err != nil {
-			coreErr = errors.New(string(out))
-		}
-	})
-	require.NoError(t, coreErr)
-	return coreBin
-}
+// coreBinary is ytcaption-core.
+func coreBinary(t *testing.T) string { return goBinary(t, "../cmd/ytcaption-core") }
 
 // TestBackupWipeRestore backs up a live stack with finished jobs, wipes its
 // database and bucket, restores, and finds every job and transcript back and

@@ -26,29 +26,38 @@ import (
 // The ytcaption command-line client, driven as a user drives it: the real
 // binary against the dev stack, through the public REST API only.
 
-var (
-	cliOnce sync.Once
-	cliBin  string
-	cliErr  error
-)
+// builds are the binaries tests run, built once per test run.
+var builds sync.Map // package path → *build
 
-// cliBinary builds edge/cmd/ytcaption once per test run.
-func cliBinary(t *testing.T) string {
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// goBinary builds the command in pkg (relative to this package) once.
+func goBinary(t *testing.T, pkg string, args ...string) string {
 	t.Helper()
-	cliOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ytcaption-cli")
+	v, _ := builds.LoadOrStore(pkg, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ytcaption-bin")
 		if err != nil {
-			cliErr = err
+			b.err = err
 			return
 		}
-		cliBin = filepath.Join(dir, "ytcaption")
-		out, err := exec.Command("go", "build", "-ldflags", "-X main.version=test", "-o", cliBin, "../../edge/cmd/ytcaption").CombinedOutput()
-		if err != nil {
-			cliErr = errors.New(string(out))
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		if out, err := exec.Command("go", append(append([]string{"build"}, args...), "-o", b.path, pkg)...).CombinedOutput(); err != nil {
+			b.err = errors.New(string(out))
 		}
 	})
-	require.NoError(t, cliErr)
-	return cliBin
+	require.NoError(t, b.err)
+	return b.path
+}
+
+// cliBinary is the ytcaption client.
+func cliBinary(t *testing.T) string {
+	return goBinary(t, "../../edge/cmd/ytcaption", "-ldflags", "-X main.version=test")
 }
 
 type cliResult struct {
