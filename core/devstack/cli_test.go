@@ -139,6 +139,16 @@ func TestCLI(t *testing.T) {
 		require.NotEmpty(t, strings.TrimSpace(r.stdout))
 	})
 
+	t.Run("task and prompt reach the job", func(t *testing.T) {
+		r := runCLI(t, env, "transcribe", media+"/"+firstClip(refs)+".ogg?translate", "--task", "translate", "--prompt", "Dashwood", "--no-wait", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var j jobJSON
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &j), r.stdout)
+		require.Equal(t, "translate", j.Task)
+		require.Equal(t, 0, runCLI(t, env, "jobs", "cancel", j.ID).code, "pocketsphinx cannot translate: nobody takes it")
+		require.Equal(t, 2, runCLI(t, env, "transcribe", media+"/a.ogg", "--task", "summarise").code)
+	})
+
 	t.Run("a failed job exits 1 with its error code", func(t *testing.T) {
 		r := runCLI(t, env, "transcribe", media+"/notmedia.txt")
 		require.Equal(t, 1, r.code, r.stderr)

@@ -12,7 +12,7 @@ _ytcaption() {
     words="transcribe jobs login version completion help"
   else
     case "$cmd" in
-      transcribe) words="--format --language --source -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json" ;;
+      transcribe) words="--format --language --source --task --prompt -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json" ;;
       jobs)
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
         else case "$sub" in
@@ -28,6 +28,7 @@ _ytcaption() {
   case "${COMP_WORDS[COMP_CWORD-1]}" in
     --format) words="srt vtt txt json tsv" ;;
     --source) words="auto captions asr" ;;
+    --task) words="transcribe translate" ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
@@ -47,6 +48,8 @@ complete -c ytcaption -n '__fish_seen_subcommand_from completion' -a 'bash zsh f
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l format -xa 'srt vtt txt json tsv'
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l language -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l source -xa 'auto captions asr'
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l task -xa 'transcribe translate'
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l prompt -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -s o -r
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l no-wait
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l follow

@@ -259,6 +259,8 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	format := fs.String("format", "srt", "caption format: srt, vtt, txt, json or tsv")
 	language := fs.String("language", "auto", "spoken language: auto or a code such as en")
 	source := fs.String("source", "auto", "auto (the video's own captions when they exist), captions or asr")
+	task := fs.String("task", "transcribe", "transcribe, or translate: English text of speech in any language")
+	prompt := fs.String("prompt", "", "spellings, names or context to guide engines that take one")
 	out := fs.String("o", "", "write the captions to FILE (default: stdout)")
 	noWait := fs.Bool("no-wait", false, "submit, print the job id and return")
 	follow := fs.Bool("follow", false, "print transcript segments as they are recognised (on stderr)")
@@ -282,6 +284,9 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	if !slices.Contains([]string{"auto", "captions", "asr"}, *source) {
 		return usagef("--source must be auto, captions or asr, got %q", *source)
 	}
+	if *task != "transcribe" && *task != "translate" {
+		return usagef("--task must be transcribe or translate, got %q", *task)
+	}
 	cl, _, err := connect(e)
 	if err != nil {
 		return err
@@ -290,8 +295,15 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	if *language != "auto" {
 		body["language"] = *language
 	}
-	if *source != "auto" { // sent only when chosen: servers without the field keep working
+	// Sent only when chosen: servers without the fields keep working.
+	if *source != "auto" {
 		body["source"] = *source
+	}
+	if *task != "transcribe" {
+		body["task"] = *task
+	}
+	if *prompt != "" {
+		body["prompt"] = *prompt
 	}
 	key := *idemKey
 	if key == "" {
