@@ -10,6 +10,7 @@ BUF_VERSION                   := v1.75.0
 PROTOC_GEN_GO_VERSION         := v1.36.12
 PROTOC_GEN_CONNECT_GO_VERSION := v1.21.1
 STATICCHECK_VERSION           := v0.8.2
+HCLFMT_VERSION                := v2.24.0
 
 CACHE_DIR := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ytcaption
 export YTCAPTION_MINIO_BIN ?= $(CACHE_DIR)/minio-$(MINIO_VERSION)/minio
@@ -18,7 +19,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption
 
-.PHONY: help build test chaos eval bench bench-dispatch bench-pipeline bench-edge check fmt vet lint generate generate-check deps run demo clean
+.PHONY: help build test chaos eval bench bench-dispatch bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,7 +50,7 @@ eval: deps ## WER and real-time factor of the engine on the LibriVox clips, cros
 chaos: deps ## chaos suite: 200 jobs through 3 rounds of faults (make test runs a 40-job, 1-round version)
 	YTCAPTION_CHAOS_JOBS=200 YTCAPTION_CHAOS_ROUNDS=3 $(GO) test -count=1 -timeout 20m -run TestChaos -v ./core/chaos
 
-check: fmt vet lint generate-check ## format, vet, lint and generated-code checks (what CI runs before tests)
+check: fmt vet lint hclfmt generate-check ## format, vet, lint, HCL format and generated-code checks (what CI runs before tests)
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^proto/gen/')); \
@@ -60,6 +61,13 @@ vet:
 
 lint: $(BIN)/staticcheck
 	$(BIN)/staticcheck ./...
+
+hclfmt: $(BIN)/hclfmt
+	@$(BIN)/hclfmt -check -require-no-change $$(find nomad consul terraform -name '*.hcl' -o -name '*.tf') >/dev/null \
+		|| { echo "HCL needs formatting (or has errors): run bin/hclfmt -w on the files named above"; exit 1; }
+
+$(BIN)/hclfmt:
+	GOBIN=$(BIN) $(GO) install github.com/hashicorp/hcl/v2/cmd/hclfmt@$(HCLFMT_VERSION)
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

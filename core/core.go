@@ -190,7 +190,8 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		Name: "ytcaption_core_transcript_cache_hits_total",
 		Help: "Jobs finished with an earlier job's transcript of the same media and options: no download, no GPU.",
 	})
-	c.reg.MustRegister(info, c.cacheHits)
+	c.reg.MustRegister(info, c.cacheHits, queueDepth{pool: pool, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
+		"Jobs (chunks of long audio included) waiting or running, by state, when scraped: the GPU autoscaler's signal.", []string{"state"}, nil)})
 	return c, nil
 }
 
@@ -362,6 +363,39 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 			bus.JobQueued(ctx)
 			bus.JobReady(ctx)
 		}
+	}
+}
+
+// queueDepth counts unfinished jobs by state at each scrape; the partial
+// indexes on queued, ready and leased jobs keep it cheap.
+type queueDepth struct {
+	pool *pgxpool.Pool
+	desc *prometheus.Desc
+}
+
+func (q queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- q.desc }
+
+func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts := map[job.Status]float64{job.StatusQueued: 0, job.StatusDownloading: 0, job.StatusReady: 0, job.StatusTranscribing: 0}
+	rows, err := q.pool.Query(ctx, `SELECT status, count(*) FROM jobs WHERE status IN ('queued', 'downloading', 'ready', 'transcribing') GROUP BY status`)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(q.desc, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st job.Status
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			ch <- prometheus.NewInvalidMetric(q.desc, err)
+			return
+		}
+		counts[st] = float64(n)
+	}
+	for st, n := range counts {
+		ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, n, string(st))
 	}
 }
 

@@ -626,6 +626,13 @@ func TestEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, "ok", ready.Status)
 		require.Equal(t, "2099.01.01", ready.YtDlp, "core reports the yt-dlp it runs")
+		resp, err = http.Get(stack.CoreURL + "/metrics")
+		require.NoError(t, err)
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, st := range []string{"queued", "downloading", "ready", "transcribing"} {
+			require.Regexp(t, `(?m)^ytcaption_core_queue_depth\{state="`+st+`"\} \d+$`, string(metrics))
+		}
 		code, b := api.do("GET", "/v1/jobs?limit=2", nil)
 		require.Equal(t, http.StatusOK, code)
 		var page struct {

@@ -1,0 +1,142 @@
+# ytcaption core: the control plane. A service job of at least two replicas
+# (they share Postgres and elect one rescuer and retention sweeper), a
+# prestart migrate task, and rolling updates behind a canary that roll back
+# by themselves when the canary does not become healthy.
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["dc1"]
+}
+
+variable "release_url" {
+  description = "Where the release binaries are downloaded from (ytcaption-core at <release_url>/ytcaption-core)."
+  type        = string
+}
+
+variable "count" {
+  type    = number
+  default = 2
+}
+
+job "ytcaption-core" {
+  type        = "service"
+  datacenters = var.datacenters
+
+  update {
+    max_parallel      = 1
+    canary            = 1
+    auto_promote      = true
+    auto_revert       = true
+    min_healthy_time  = "30s"
+    healthy_deadline  = "5m"
+    progress_deadline = "10m"
+  }
+
+  group "core" {
+    count = var.count
+
+    constraint {
+      attribute = "${node.class}"
+      value     = "control"
+    }
+
+    network {
+      port "http" {}
+    }
+
+    service {
+      name     = "ytcaption-core"
+      port     = "http"
+      provider = "consul"
+
+      check {
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
+    # Settings and secrets from Nomad Variables at nomad/jobs/ytcaption-core:
+    # postgres_url, s3_endpoint, s3_access_key, s3_secret_key, s3_bucket,
+    # service_token, node_tokens.
+    task "migrate" {
+      driver = "exec"
+
+      lifecycle {
+        hook    = "prestart"
+        sidecar = false
+      }
+
+      artifact {
+        source      = "${var.release_url}/ytcaption-core"
+        mode        = "file"
+        destination = "local/ytcaption-core"
+      }
+
+      config {
+        command = "local/ytcaption-core"
+        args    = ["migrate"]
+      }
+
+      template {
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/ytcaption-core" }}YTCAPTION_CORE_POSTGRES_URL={{ .postgres_url }}{{ end }}
+        EOT
+        destination = "secrets/migrate.env"
+        env         = true
+      }
+
+      resources {
+        cpu    = 200
+        memory = 128
+      }
+    }
+
+    task "core" {
+      driver = "exec"
+
+      artifact {
+        source      = "${var.release_url}/ytcaption-core"
+        mode        = "file"
+        destination = "local/ytcaption-core"
+      }
+
+      config {
+        command = "local/ytcaption-core"
+        args    = ["serve"]
+      }
+
+      env {
+        YTCAPTION_CORE_ADDR       = ":${NOMAD_PORT_http}"
+        YTCAPTION_CORE_WORK_DIR   = "${NOMAD_TASK_DIR}/work"
+        YTCAPTION_CORE_LOG_FORMAT = "json"
+      }
+
+      template {
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/ytcaption-core" }}
+          YTCAPTION_CORE_POSTGRES_URL={{ .postgres_url }}
+          YTCAPTION_CORE_S3_ENDPOINT={{ .s3_endpoint }}
+          YTCAPTION_CORE_S3_ACCESS_KEY={{ .s3_access_key }}
+          YTCAPTION_CORE_S3_SECRET_KEY={{ .s3_secret_key }}
+          YTCAPTION_CORE_S3_BUCKET={{ .s3_bucket }}
+          YTCAPTION_CORE_SERVICE_TOKEN={{ .service_token }}
+          YTCAPTION_CORE_NODE_TOKENS={{ .node_tokens }}
+          {{ end }}
+        EOT
+        destination = "secrets/core.env"
+        env         = true
+        change_mode = "restart"
+      }
+
+      # Give in-flight calls and downloads time to hand back on shutdown.
+      kill_timeout = "35s"
+
+      resources {
+        cpu    = 1000
+        memory = 512
+      }
+    }
+  }
+}

@@ -1,0 +1,106 @@
+# ytcaption edge: the public REST API (:8000) and Connect/gRPC front door
+# (:8010) on every edge-class node, behind the load balancer. Edges hold no
+# state: rate limits and idempotency live in Redis.
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["dc1"]
+}
+
+variable "release_url" {
+  description = "Where the release binaries are downloaded from (<release_url>/ytcaption-edge)."
+  type        = string
+}
+
+job "ytcaption-edge" {
+  type        = "system"
+  datacenters = var.datacenters
+
+  constraint {
+    attribute = "${node.class}"
+    value     = "edge"
+  }
+
+  update {
+    max_parallel = 1
+    stagger      = "30s"
+  }
+
+  group "edge" {
+    network {
+      port "http" {
+        static = 8000
+      }
+      port "connect" {
+        static = 8010
+      }
+    }
+
+    service {
+      name     = "ytcaption-edge"
+      port     = "http"
+      provider = "consul"
+
+      check {
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
+    service {
+      name     = "ytcaption-edge-connect"
+      port     = "connect"
+      provider = "consul"
+
+      check {
+        type     = "tcp"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
+    task "edge" {
+      driver = "exec"
+
+      artifact {
+        source      = "${var.release_url}/ytcaption-edge"
+        mode        = "file"
+        destination = "local/ytcaption-edge"
+      }
+
+      config {
+        command = "local/ytcaption-edge"
+      }
+
+      env {
+        YTCAPTION_EDGE_ADDR         = ":${NOMAD_PORT_http}"
+        YTCAPTION_EDGE_CONNECT_ADDR = ":${NOMAD_PORT_connect}"
+        YTCAPTION_EDGE_LOG_FORMAT   = "json"
+      }
+
+      # Secrets from Nomad Variables at nomad/jobs/ytcaption-edge; core's
+      # address from Consul (a healthy instance, re-rendered as they change).
+      template {
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/ytcaption-edge" }}
+          YTCAPTION_EDGE_SERVICE_TOKEN={{ .service_token }}
+          YTCAPTION_EDGE_REDIS_URL={{ .redis_url }}
+          {{ end }}
+          {{ range $i, $s := service "ytcaption-core" }}{{ if eq $i 0 }}YTCAPTION_EDGE_CORE_URL=http://{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
+        EOT
+        destination = "secrets/edge.env"
+        env         = true
+        change_mode = "restart"
+      }
+
+      kill_timeout = "35s"
+
+      resources {
+        cpu    = 1000
+        memory = 256
+      }
+    }
+  }
+}
