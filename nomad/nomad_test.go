@@ -151,4 +151,3 @@ func mustInt(t *testing.T, v cty.Value) int64 {
 	i, _ := v.AsBigFloat().Int64()
 	return i
 }
-
