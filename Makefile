@@ -53,7 +53,7 @@ chaos: deps ## chaos suite: 200 jobs through 3 rounds of faults (make test runs 
 check: fmt vet lint hclfmt generate-check ## format, vet, lint, HCL format and generated-code checks (what CI runs before tests)
 
 fmt:
-	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^proto/gen/')); \
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v '^proto/gen/')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
