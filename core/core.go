@@ -38,6 +38,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/discovery"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -88,6 +89,9 @@ type Config struct {
 	YtDlpCookies, YtDlpProxy string
 	WorkDir                  string // temp files; default os.TempDir()
 	InstanceID               string // lease owner name; default hostname-pid
+	// ConsulAddr is the local Consul agent; with it core registers itself
+	// (checked on /health/ready) as AdvertiseAddr (default: the host name).
+	ConsulAddr, AdvertiseAddr string
 
 	Logger *slog.Logger
 }
@@ -312,6 +316,13 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		})
 	})
 	wg.Go(func() { bus.Listen(stageCtx) })
+	if c.cfg.ConsulAddr != "" {
+		if deregister, err := c.register(ctx, ln); err != nil {
+			c.log.WarnContext(ctx, "register with consul (serving anyway)", "err", err)
+		} else {
+			defer deregister()
+		}
+	}
 	c.log.InfoContext(ctx, "core serving", "addr", ln.Addr().String(), "instance", c.cfg.InstanceID)
 
 	var err error
@@ -364,6 +375,24 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 			bus.JobReady(ctx)
 		}
 	}
+}
+
+// register announces this replica to Consul as ytcaption-core, so edges and
+// gpu-nodes find it; it is removed on shutdown (or by Consul, a minute after
+// its check fails).
+func (c *Core) register(ctx context.Context, ln net.Listener) (func(), error) {
+	consul, err := discovery.Client(c.cfg.ConsulAddr)
+	if err != nil {
+		return nil, err
+	}
+	host := c.cfg.AdvertiseAddr
+	if host == "" {
+		if host, err = os.Hostname(); err != nil {
+			return nil, err
+		}
+	}
+	return discovery.Register(ctx, consul, discovery.Service{Name: "ytcaption-core", ID: "ytcaption-core-" + c.cfg.InstanceID,
+		Address: host, Port: ln.Addr().(*net.TCPAddr).Port, Check: "/health/ready"})
 }
 
 // queueDepth counts unfinished jobs by state at each scrape; the partial

@@ -11,9 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -24,6 +27,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/redisx"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/edge/internal/rest"
+	"github.com/ytcaption/ytcaption/internal/discovery"
 )
 
 // Config configures an edge.
@@ -44,16 +48,25 @@ type Config struct {
 	RedisURL string
 	// CORSOrigins may call the API from a browser; empty: no CORS headers.
 	CORSOrigins []string
-	Logger      *slog.Logger
-	Version     string
+	// ConsulAddr is the local Consul agent ("127.0.0.1:8500"); empty: no
+	// Consul. With it the edge registers itself and finds healthy core
+	// instances, CoreURL's host serving while Consul knows none.
+	ConsulAddr string
+	// AdvertiseAddr is the host others reach this edge at; default: the
+	// host name.
+	AdvertiseAddr string
+	Logger        *slog.Logger
+	Version       string
 }
 
 // Edge is a configured edge server.
 type Edge struct {
-	cfg   Config
-	log   *slog.Logger
-	app   *fiber.App   // REST
-	front http.Handler // Connect/gRPC: the same JobService for clients
+	cfg      Config
+	log      *slog.Logger
+	app      *fiber.App   // REST
+	front    http.Handler // Connect/gRPC: the same JobService for clients
+	consul   *api.Client  // nil: no Consul
+	resolver *discovery.Resolver
 }
 
 // New builds the edge.
@@ -76,7 +89,19 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	core := coreclient.New(cfg.CoreURL, cfg.ServiceToken)
+	var consul *api.Client
+	var resolver *discovery.Resolver
+	if cfg.ConsulAddr != "" {
+		u, err := url.Parse(cfg.CoreURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("edge: core url %q: %v", cfg.CoreURL, err)
+		}
+		if consul, err = discovery.Client(cfg.ConsulAddr); err != nil {
+			return nil, fmt.Errorf("edge: consul: %w", err)
+		}
+		resolver = discovery.NewResolver(cfg.Logger, consul, "ytcaption-core", u.Host)
+	}
+	core := coreclient.New(cfg.CoreURL, cfg.ServiceToken, resolver)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rdb, redisBreaker, err := redisx.Open(cfg.RedisURL, reg)
@@ -91,7 +116,7 @@ func New(cfg Config) (*Edge, error) {
 	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins}, deps)
 	mux := http.NewServeMux()
 	mux.Handle(rest.NewConnect(deps))
-	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: mux}, nil
+	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: mux, consul: consul, resolver: resolver}, nil
 }
 
 // Run listens on the configured addresses and serves until ctx ends.
@@ -108,11 +133,36 @@ func (e *Edge) Run(ctx context.Context) error {
 	return e.Serve(ctx, ln, cln)
 }
 
+// register announces the REST listener to Consul, checked on /health/ready.
+func (e *Edge) register(ctx context.Context, ln net.Listener) (func(), error) {
+	host := e.cfg.AdvertiseAddr
+	if host == "" {
+		var err error
+		if host, err = os.Hostname(); err != nil {
+			return nil, err
+		}
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	return discovery.Register(ctx, e.consul, discovery.Service{
+		Name: "ytcaption-edge", ID: fmt.Sprintf("ytcaption-edge-%s-%d", host, port),
+		Address: host, Port: port, Check: "/health/ready",
+	})
+}
+
 // Serve serves REST on ln and, unless cln is nil, the Connect/gRPC front door
 // on cln, until ctx ends; then it lets in-flight requests finish (up to 30 s).
 func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
 	errc := make(chan error, 2)
 	go func() { errc <- e.app.Listener(ln) }()
+	if e.consul != nil {
+		go e.resolver.Run(ctx)
+		deregister, err := e.register(ctx, ln)
+		if err != nil {
+			e.log.WarnContext(ctx, "register with consul (serving anyway)", "err", err)
+		} else {
+			defer deregister()
+		}
+	}
 	e.log.InfoContext(ctx, "edge serving", "addr", ln.Addr().String())
 	var front *http.Server
 	if cln != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ytcaption/ytcaption/internal/consultest"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -397,4 +399,27 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	close(f.slow)
 	require.Equal(t, http.StatusNotFound, <-got, "the in-flight request got its real answer")
 	require.NoError(t, <-done)
+}
+
+// TestCoreIsFoundThroughConsul: with --core-url dead, the edge reaches core
+// at the address Consul's health query gives, and registers itself
+// (checked against Consul's documented HTTP API).
+func TestCoreIsFoundThroughConsul(t *testing.T) {
+	consul := consultest.Start(t)
+	h := startConfigured(t, func(c *Config) {
+		u, err := url.Parse(c.CoreURL)
+		require.NoError(t, err)
+		consul.Set(2, u.Host)
+		c.CoreURL = "http://127.0.0.1:1" // the fallback, dead: only Consul's answer works
+		c.ConsulAddr, c.AdvertiseAddr = consul.Addr(), "edge-1.internal"
+	})
+	require.Eventually(t, func() bool {
+		resp, _ := h.do("GET", "/v1/jobs", "key-alice", "")
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 50*time.Millisecond, "core reached through Consul")
+	var reg map[string]any
+	require.Eventually(t, func() bool { reg = consul.RegisteredService("ytcaption-edge"); return reg != nil }, 5*time.Second, 20*time.Millisecond)
+	require.Equal(t, "ytcaption-edge", reg["Name"])
+	require.Equal(t, "edge-1.internal", reg["Address"])
+	require.Contains(t, reg["Check"].(map[string]any)["HTTP"], "/health/ready")
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
 	"github.com/ytcaption/ytcaption/internal/backoff"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -52,12 +53,15 @@ var Engines = engine.Names
 
 // Config configures an agent.
 type Config struct {
-	CoreURL    string // core's Connect base URL
-	NodeToken  string
-	NodeID     string // default: the host name
-	Version    string
-	WorkDir    string // audio files; default os.TempDir()
-	Engine     string // "sphinx" (default), "openai" or "whispercpp"
+	CoreURL   string // core's Connect base URL
+	NodeToken string
+	NodeID    string // default: the host name
+	Version   string
+	WorkDir   string // audio files; default os.TempDir()
+	Engine    string // "sphinx" (default), "openai" or "whispercpp"
+	// ConsulAddr is the local Consul agent; with it the node finds healthy
+	// core instances, CoreURL's host serving while Consul knows none.
+	ConsulAddr string
 	Sphinx     SphinxConfig
 	OpenAI     OpenAIConfig
 	WhisperCPP WhisperCPPConfig
@@ -72,7 +76,8 @@ type Config struct {
 
 // Agent is a running gpu-node.
 type Agent struct {
-	draining  chan struct{} // closed by Drain
+	resolver  *discovery.Resolver // nil: core at CoreURL
+	draining  chan struct{}       // closed by Drain
 	drainOnce sync.Once
 
 	cfg    Config
@@ -103,7 +108,25 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return newAgent(cfg, eng), nil
+	a := newAgent(cfg, eng)
+	if cfg.ConsulAddr != "" {
+		u, err := url.Parse(cfg.CoreURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("agent: core url %q: %v", cfg.CoreURL, err)
+		}
+		consul, err := discovery.Client(cfg.ConsulAddr)
+		if err != nil {
+			return nil, fmt.Errorf("agent: consul: %w", err)
+		}
+		a.resolver = discovery.NewResolver(a.log, consul, "ytcaption-core", u.Host)
+		a.core = workerClient(cfg, &discovery.Transport{Base: http.DefaultTransport, Resolver: a.resolver})
+	}
+	return a, nil
+}
+
+// workerClient calls core's WorkerService through base with the node token.
+func workerClient(cfg Config, base http.RoundTripper) ytcaptionv1connect.WorkerServiceClient {
+	return ytcaptionv1connect.NewWorkerServiceClient(&http.Client{Transport: &svcauth.Transport{Base: base, Token: cfg.NodeToken}}, cfg.CoreURL)
 }
 
 func newAgent(cfg Config, eng engine.Engine) *Agent {
@@ -116,11 +139,10 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	client := &http.Client{Transport: &svcauth.Transport{Token: cfg.NodeToken}}
 	return &Agent{
 		draining: make(chan struct{}),
 		cfg:      cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
-		core: ytcaptionv1connect.NewWorkerServiceClient(client, cfg.CoreURL),
+		core: workerClient(cfg, http.DefaultTransport),
 		http: &http.Client{Timeout: 10 * time.Minute},
 		breaker: breaker.New(cfg.Metrics, "engine", breaker.Config{Counts: func(err error) bool {
 			// Only the engine's own failures: not a job it cannot do, nor a stop we asked for.
@@ -155,7 +177,10 @@ func (a *Agent) isDraining() bool {
 // starts the next job without waiting on the network. The hand-off channel is
 // unbuffered: a node holds at most one job beyond the one it transcribes.
 func (a *Agent) Run(ctx context.Context) error {
-	a.log.InfoContext(ctx, "gpu-node started", "engine", a.engine, "core", a.cfg.CoreURL)
+	a.log.InfoContext(ctx, "gpu-node started", "engine", a.engine, "core", a.cfg.CoreURL, "consul", a.cfg.ConsulAddr)
+	if a.resolver != nil {
+		go a.resolver.Run(ctx)
+	}
 	tasks := make(chan *task)
 	acquired := make(chan error, 1)
 	go func() {

@@ -50,6 +50,9 @@ type Config struct {
 	RedisURL string
 	Engine   string // gpu-node engine; default "sphinx"
 	Nodes    int    // how many gpu-nodes; default 1
+	// ConsulAddr, when set, has core and the edge register there (as
+	// 127.0.0.1) and the edge and gpu-nodes look core up there.
+	ConsulAddr string
 
 	// Knobs tests turn; zero means core's defaults.
 	MaxDownloadBytes  int64
@@ -127,6 +130,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		ServiceToken: serviceToken, NodeTokens: []string{nodeToken},
 		AllowPrivateURLs: true,
 		MaxDownloadBytes: cfg.MaxDownloadBytes, Lease: cfg.Lease, HeartbeatInterval: cfg.HeartbeatInterval, ChunkLength: cfg.ChunkLength,
+		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1",
 		CreateRate: cfg.CreateRate, CreateBurst: cfg.CreateRate, ReadRate: cfg.ReadRate, ReadBurst: cfg.ReadRate,
 		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors,
 		WorkDir: workDir, Logger: log.With("component", "core"),
@@ -157,7 +161,8 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	}
 	closeAll := func() { coreLn.Close(); edgeLn.Close(); frontLn.Close() }
 	coreURL := "http://" + coreLn.Addr().String()
-	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge")})
+	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge"),
+		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1"})
 	if err != nil {
 		closeAll()
 		return err
@@ -169,7 +174,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 			id = fmt.Sprintf("dev-node-%d", i+1)
 		}
 		a, err := agent.New(agent.Config{
-			CoreURL: coreURL, NodeToken: nodeToken, NodeID: id, Version: cfg.Version,
+			CoreURL: coreURL, NodeToken: nodeToken, NodeID: id, Version: cfg.Version, ConsulAddr: cfg.ConsulAddr,
 			WorkDir: workDir, Engine: cfg.Engine, Logger: log.With("component", "gpu-node", "node", id),
 		})
 		if err != nil {

@@ -135,6 +135,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.DurationVar(&cfg.ChunkLength, "chunk-length", 0, "longer audio is cut at silences into chunks that idle gpu-nodes transcribe in parallel (default 10m; negative: never)")
 	fs.StringVar(&cfg.YtDlpBinary, "yt-dlp", "yt-dlp", "yt-dlp binary")
 	fs.StringVar(&cfg.YtDlpCookies, "yt-dlp-cookies", "", "Netscape cookies file for YouTube (copied per job; optional)")
+	fs.StringVar(&cfg.ConsulAddr, "consul-addr", "", "local Consul agent (host:port) to register with (empty: no Consul)")
+	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host other machines reach this core at, for Consul (default: the host name)")
 	fs.StringVar(&cfg.YtDlpProxy, "yt-dlp-proxy", "", "outbound proxy URL for yt-dlp, e.g. socks5://host:1080 (optional)")
 	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.StringVar(&cfg.FFprobe, "ffprobe", "ffprobe", "ffprobe binary")

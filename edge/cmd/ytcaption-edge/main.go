@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the per-key rate limits, shared by every edge (empty: limit in process; while unreachable: in process, counted)")
 	fs.StringVar(&corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API, or * (empty: no CORS)")
+	fs.StringVar(&cfg.ConsulAddr, "consul-addr", "", "local Consul agent (host:port): register, and find healthy core instances, --core-url serving while Consul knows none (empty: no Consul)")
+	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host other machines reach this edge at, for Consul (default: the host name)")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.Usage = envflag.Usage(fs, "YTCAPTION_EDGE", summary)
 	if err := envflag.Parse(fs, "YTCAPTION_EDGE", args, getenv); err != nil {

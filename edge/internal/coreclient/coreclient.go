@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -17,12 +18,17 @@ type Clients struct {
 	HTTP *http.Client // plain calls such as core's /health/ready, with the token
 }
 
-// New returns clients for core at baseURL.
-func New(baseURL, serviceToken string) Clients {
+// New returns clients for core at baseURL; with a resolver, each request goes
+// to a healthy core instance Consul knows (baseURL's host when it knows none).
+func New(baseURL, serviceToken string, resolver *discovery.Resolver) Clients {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256 // the edge multiplexes every user onto few cores
 	transport.IdleConnTimeout = 90 * time.Second
-	c := &http.Client{Transport: &svcauth.Transport{Base: transport, Token: serviceToken}}
+	var base http.RoundTripper = transport
+	if resolver != nil {
+		base = &discovery.Transport{Base: transport, Resolver: resolver}
+	}
+	c := &http.Client{Transport: &svcauth.Transport{Base: base, Token: serviceToken}}
 	return Clients{
 		Jobs: ytcaptionv1connect.NewJobServiceClient(c, baseURL),
 		Auth: ytcaptionv1connect.NewAuthServiceClient(c, baseURL),

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	agent "github.com/ytcaption/ytcaption/gpu-node"
+	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/envflag"
 )
 
@@ -74,11 +75,13 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	fs := flag.NewFlagSet("ytcaption-gpu-node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg agent.Config
-	var logFormat, metricsAddr string
+	var logFormat, metricsAddr, advertise string
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
 	fs.StringVar(&cfg.NodeToken, "node-token", "", "token this node presents to core (required)")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node (default: the host name)")
 	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for audio files being transcribed")
+	fs.StringVar(&advertise, "advertise-addr", "", "host other machines reach this node's metrics at, for Consul (default: the host name)")
+	fs.StringVar(&cfg.ConsulAddr, "consul-addr", "", "local Consul agent (host:port): find healthy core instances, --core-url serving while Consul knows none (empty: no Consul)")
 	engineFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&metricsAddr, "metrics-addr", ":8030", "serve Prometheus metrics on this address (empty: off)")
@@ -116,6 +119,15 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
+		if cfg.ConsulAddr != "" {
+			// Registered by its metrics port: Prometheus finds the fleet there.
+			deregister, err := registerNode(ctx, cfg, advertise, ln)
+			if err != nil {
+				cfg.Logger.WarnContext(ctx, "register with consul (running anyway)", "err", err)
+			} else {
+				defer deregister()
+			}
+		}
 	}
 	go func() {
 		select {
@@ -125,4 +137,21 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 		}
 	}()
 	return a.Run(ctx)
+}
+
+// registerNode registers the node in Consul as ytcaption-gpu-node, checked on
+// its metrics endpoint.
+func registerNode(ctx context.Context, cfg agent.Config, host string, ln net.Listener) (func(), error) {
+	consul, err := discovery.Client(cfg.ConsulAddr)
+	if err != nil {
+		return nil, err
+	}
+	if host == "" {
+		if host, err = os.Hostname(); err != nil {
+			return nil, err
+		}
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	return discovery.Register(ctx, consul, discovery.Service{Name: "ytcaption-gpu-node", ID: fmt.Sprintf("ytcaption-gpu-node-%s-%d", host, port),
+		Address: host, Port: port, Check: "/metrics"})
 }
