@@ -70,12 +70,12 @@ func checksReadiness(t *testing.T, group *hclsyntax.Body, service string) {
 
 func TestEveryHCLFileParses(t *testing.T) {
 	var files []string
-	for _, pattern := range []string{"*.hcl", "autoscaler/*.hcl", "../consul/*.hcl", "../terraform/*.tf"} {
+	for _, pattern := range []string{"*.hcl", "autoscaler/*.hcl", "../consul/config/*.hcl", "../consul/acl/*.hcl", "../terraform/*.tf"} {
 		m, err := filepath.Glob(pattern)
 		require.NoError(t, err)
 		files = append(files, m...)
 	}
-	require.GreaterOrEqual(t, len(files), 5)
+	require.GreaterOrEqual(t, len(files), 12)
 	for _, f := range files {
 		parse(t, f)
 	}
@@ -150,4 +150,31 @@ func mustInt(t *testing.T, v cty.Value) int64 {
 	t.Helper()
 	i, _ := v.AsBigFloat().Int64()
 	return i
+}
+
+// TestConsulIntentionsAllowOnlyEdgeAndGPUNodesToCore: core admits the edge
+// and the gpu-nodes, and everything else is denied by default.
+func TestConsulIntentionsAllowOnlyEdgeAndGPUNodesToCore(t *testing.T) {
+	sources := func(path string) (string, map[string]string) {
+		f := parse(t, path)
+		require.Equal(t, "service-intentions", str(t, f, "Kind"))
+		out := map[string]string{}
+		for _, src := range value(t, f, "Sources").AsValueSlice() {
+			m := src.AsValueMap()
+			out[m["Name"].AsString()] = m["Action"].AsString()
+		}
+		return str(t, f, "Name"), out
+	}
+	name, core := sources("../consul/config/core.intentions.hcl")
+	require.Equal(t, "ytcaption-core", name)
+	require.Equal(t, map[string]string{"ytcaption-edge": "allow", "ytcaption-gpu-node": "allow"}, core)
+	name, rest := sources("../consul/config/default-deny.intentions.hcl")
+	require.Equal(t, "*", name)
+	require.Equal(t, map[string]string{"*": "deny"}, rest)
+	for _, svc := range []string{"core", "edge", "gpu-node"} {
+		f := parse(t, "../consul/config/"+svc+".service-defaults.hcl")
+		require.Equal(t, "ytcaption-"+svc, str(t, f, "Name"))
+		acl := parse(t, "../consul/acl/"+svc+".hcl")
+		require.Equal(t, "write", str(t, one(t, acl, "service", "ytcaption-"+svc), "policy"), "each service writes only its own registration")
+	}
 }

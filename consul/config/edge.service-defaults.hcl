@@ -1,0 +1,4 @@
+# consul config write consul/config/edge.service-defaults.hcl
+Kind     = "service-defaults"
+Name     = "ytcaption-edge"
+Protocol = "http"
