@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what ytcaption's run and test commands need and a fresh machine lacks:
 # Debian packages (ffmpeg, yt-dlp, pocketsphinx with its en-us model and LibriVox
-# test clips, flite, redis-server, sctk for the WER cross-check) and MinIO built
-# at a pinned version into a cache outside the tree. Idempotent and quiet when
-# everything is present. Called by `make deps`.
+# test clips, flite, redis-server, sctk for the WER cross-check, prometheus for
+# promtool) and MinIO built at a pinned version into a cache outside the tree.
+# Idempotent and quiet when everything is present. Called by `make deps`.
 set -euo pipefail
 
 : "${MINIO_VERSION:?set by the Makefile}"
 : "${YTCAPTION_MINIO_BIN:?set by the Makefile}"
-packages=(ffmpeg yt-dlp pocketsphinx pocketsphinx-en-us pocketsphinx-testdata flite redis-server sctk)
+packages=(ffmpeg yt-dlp pocketsphinx pocketsphinx-en-us pocketsphinx-testdata flite redis-server sctk prometheus)
 
 missing=()
 for p in "${packages[@]}"; do
