@@ -261,7 +261,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 
 	mux := http.NewServeMux()
 	api.Register(mux, api.Config{
-		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs,
+		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, Instance: c.cfg.InstanceID,
 		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval,
 		RateLimits: &ytcaptionv1.RateLimits{
 			Create: &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.CreateRate), Burst: int32(c.cfg.CreateBurst)},

@@ -124,6 +124,19 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
+// Ping checks that core answers and accepts the node's token; it returns the
+// core replica that answered.
+func (a *Agent) Ping(ctx context.Context) (string, error) {
+	if a.resolver != nil {
+		go a.resolver.Run(ctx)
+	}
+	resp, err := a.core.Ping(ctx, connect.NewRequest(&ytcaptionv1.PingRequest{NodeId: a.cfg.NodeID}))
+	if err != nil {
+		return "", err
+	}
+	return resp.Msg.GetInstance(), nil
+}
+
 // workerClient calls core's WorkerService through base with the node token.
 func workerClient(cfg Config, base http.RoundTripper) ytcaptionv1connect.WorkerServiceClient {
 	return ytcaptionv1connect.NewWorkerServiceClient(&http.Client{Transport: &svcauth.Transport{Base: base, Token: cfg.NodeToken}}, cfg.CoreURL)

@@ -74,6 +74,7 @@ type Stack struct {
 	ConnectURL string // the edge's Connect/gRPC front door
 	CoreURL    string // core's Connect base URL
 	APIKey     string // the dev user's API key
+	NodeToken  string // what its gpu-nodes present to core
 	WorkDir    string // where the gpu-node keeps audio (tests look for engine processes by it)
 }
 
@@ -208,7 +209,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 
 	if started != nil {
 		started(Stack{EdgeURL: "http://" + edgeLn.Addr().String(), ConnectURL: "http://" + frontLn.Addr().String(),
-			CoreURL: coreURL, APIKey: key, WorkDir: workDir})
+			CoreURL: coreURL, APIKey: key, NodeToken: nodeToken, WorkDir: workDir})
 	}
 	var runErr error
 	select {

@@ -18,11 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	agent "github.com/ytcaption/ytcaption/gpu-node"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
 	"github.com/ytcaption/ytcaption/internal/redistest"
@@ -626,6 +628,16 @@ func TestEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, "ok", ready.Status)
 		require.Equal(t, "2099.01.01", ready.YtDlp, "core reports the yt-dlp it runs")
+		for token, ok := range map[string]bool{stack.NodeToken: true, "not-a-node-token": false} {
+			a, err := agent.New(agent.Config{CoreURL: stack.CoreURL, NodeToken: token, NodeID: "doctor"})
+			require.NoError(t, err)
+			_, err = a.Ping(context.Background())
+			if ok {
+				require.NoError(t, err, "a node's token passes Ping (ytcaption-gpu-node doctor)")
+			} else {
+				require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+			}
+		}
 		resp, err = http.Get(stack.CoreURL + "/metrics")
 		require.NoError(t, err)
 		metrics, _ := io.ReadAll(resp.Body)

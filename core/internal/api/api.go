@@ -29,9 +29,10 @@ type Config struct {
 	PresignTTL        time.Duration
 	PollFallback      time.Duration // AcquireJob re-checks the store this often even without a wake-up
 	WatchPoll         time.Duration // WatchJob re-reads the job this often
-	// RateLimits are every user's limits until plans exist; Authenticate
-	// hands them to the edge.
+	// RateLimits are the deployment's default limits; Authenticate hands a
+	// user's plan's, these where the plan sets none, to the edge.
 	RateLimits *ytcaptionv1.RateLimits
+	Instance   string // this replica's name, as Ping reports it
 }
 
 // Deps are the shared objects the handlers use.
@@ -82,6 +83,6 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) {
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics),
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
-		presignTTL: cfg.PresignTTL, stopping: d.Stopping,
+		presignTTL: cfg.PresignTTL, stopping: d.Stopping, instance: cfg.Instance,
 	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)}), small))
 }

@@ -29,6 +29,7 @@ type WorkerService struct {
 	heartbeat  time.Duration
 	pollEvery  time.Duration // fallback when a wake-up was missed (another replica made the job ready)
 	presignTTL time.Duration
+	instance   string // this core replica
 	// stopping is closed when core starts shutting down, so held polls return at once.
 	stopping <-chan struct{}
 }
@@ -179,6 +180,12 @@ func (s *WorkerService) PushSegments(ctx context.Context, req *connect.Request[y
 	}
 	s.bus.JobChanged(ctx, req.Msg.GetJobId()) // live event streams show the segments now
 	return connect.NewResponse(&ytcaptionv1.PushSegmentsResponse{Cancel: cancel}), nil
+}
+
+// Ping implements WorkerService.Ping: reaching here, the node's token passed.
+func (s *WorkerService) Ping(ctx context.Context, req *connect.Request[ytcaptionv1.PingRequest]) (*connect.Response[ytcaptionv1.PingResponse], error) {
+	s.log.InfoContext(ctx, "gpu-node ping", "node_id", req.Msg.GetNodeId())
+	return connect.NewResponse(&ytcaptionv1.PingResponse{Instance: s.instance}), nil
 }
 
 func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.CompleteJobRequest]) (*connect.Response[ytcaptionv1.CompleteJobResponse], error) {

@@ -62,6 +62,7 @@ vLLM, speaches or whisper.cpp's server; whispercpp: the whisper.cpp CLI) and str
 
 Usage: ytcaption-gpu-node --core-url URL --node-token TOKEN [flags]
        ytcaption-gpu-node eval [--dir DIR] [--sclite] [engine flags]   measure the engine: WER and real-time factor
+       ytcaption-gpu-node doctor [flags]   check the engine, the GPU, and reaching core with the token
 
 The first SIGTERM or Ctrl-C drains the node (no new jobs; the current one finishes);
 a second one stops it at once and hands the current job back to core.`
@@ -72,16 +73,16 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	if len(args) > 0 && args[0] == "eval" {
 		return evaluate(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "doctor" {
+		return doctor(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("ytcaption-gpu-node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg agent.Config
 	var logFormat, metricsAddr, advertise string
-	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
-	fs.StringVar(&cfg.NodeToken, "node-token", "", "token this node presents to core (required)")
-	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node (default: the host name)")
+	coreFlags(fs, &cfg)
 	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for audio files being transcribed")
 	fs.StringVar(&advertise, "advertise-addr", "", "host other machines reach this node's metrics at, for Consul (default: the host name)")
-	fs.StringVar(&cfg.ConsulAddr, "consul-addr", "", "local Consul agent (host:port): find healthy core instances, --core-url serving while Consul knows none (empty: no Consul)")
 	engineFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&metricsAddr, "metrics-addr", ":8030", "serve Prometheus metrics on this address (empty: off)")

@@ -23,6 +23,95 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type PingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingRequest) Reset() {
+	*x = PingRequest{}
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingRequest) ProtoMessage() {}
+
+func (x *PingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
+func (*PingRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PingRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type PingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which core replica answered.
+	Instance      string `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingResponse) Reset() {
+	*x = PingResponse{}
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingResponse) ProtoMessage() {}
+
+func (x *PingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
+func (*PingResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PingResponse) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
 type AcquireJobRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -41,7 +130,7 @@ type AcquireJobRequest struct {
 
 func (x *AcquireJobRequest) Reset() {
 	*x = AcquireJobRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[0]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +142,7 @@ func (x *AcquireJobRequest) String() string {
 func (*AcquireJobRequest) ProtoMessage() {}
 
 func (x *AcquireJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[0]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +155,7 @@ func (x *AcquireJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireJobRequest.ProtoReflect.Descriptor instead.
 func (*AcquireJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{0}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AcquireJobRequest) GetNodeId() string {
@@ -107,7 +196,7 @@ type AcquireJobResponse struct {
 
 func (x *AcquireJobResponse) Reset() {
 	*x = AcquireJobResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[1]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +208,7 @@ func (x *AcquireJobResponse) String() string {
 func (*AcquireJobResponse) ProtoMessage() {}
 
 func (x *AcquireJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[1]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +221,7 @@ func (x *AcquireJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireJobResponse.ProtoReflect.Descriptor instead.
 func (*AcquireJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{1}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AcquireJobResponse) GetAssignment() *Assignment {
@@ -163,7 +252,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[2]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +264,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[2]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +277,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{2}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Assignment) GetJobId() string {
@@ -281,7 +370,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[3]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +382,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[3]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +395,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HeartbeatRequest) GetJobId() string {
@@ -351,7 +440,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[4]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +452,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[4]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +465,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HeartbeatResponse) GetLeaseExpiresAt() *timestamppb.Timestamp {
@@ -419,7 +508,7 @@ type PushSegmentsRequest struct {
 
 func (x *PushSegmentsRequest) Reset() {
 	*x = PushSegmentsRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[5]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +520,7 @@ func (x *PushSegmentsRequest) String() string {
 func (*PushSegmentsRequest) ProtoMessage() {}
 
 func (x *PushSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[5]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +533,7 @@ func (x *PushSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*PushSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PushSegmentsRequest) GetJobId() string {
@@ -485,7 +574,7 @@ type PushSegmentsResponse struct {
 
 func (x *PushSegmentsResponse) Reset() {
 	*x = PushSegmentsResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[6]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +586,7 @@ func (x *PushSegmentsResponse) String() string {
 func (*PushSegmentsResponse) ProtoMessage() {}
 
 func (x *PushSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[6]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +599,7 @@ func (x *PushSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*PushSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PushSegmentsResponse) GetCancel() bool {
@@ -534,7 +623,7 @@ type CompleteJobRequest struct {
 
 func (x *CompleteJobRequest) Reset() {
 	*x = CompleteJobRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[7]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +635,7 @@ func (x *CompleteJobRequest) String() string {
 func (*CompleteJobRequest) ProtoMessage() {}
 
 func (x *CompleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[7]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +648,7 @@ func (x *CompleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteJobRequest.ProtoReflect.Descriptor instead.
 func (*CompleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{7}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CompleteJobRequest) GetJobId() string {
@@ -598,7 +687,7 @@ type CompleteJobResponse struct {
 
 func (x *CompleteJobResponse) Reset() {
 	*x = CompleteJobResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[8]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +699,7 @@ func (x *CompleteJobResponse) String() string {
 func (*CompleteJobResponse) ProtoMessage() {}
 
 func (x *CompleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[8]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +712,7 @@ func (x *CompleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteJobResponse.ProtoReflect.Descriptor instead.
 func (*CompleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 type FailJobRequest struct {
@@ -639,7 +728,7 @@ type FailJobRequest struct {
 
 func (x *FailJobRequest) Reset() {
 	*x = FailJobRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[9]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +740,7 @@ func (x *FailJobRequest) String() string {
 func (*FailJobRequest) ProtoMessage() {}
 
 func (x *FailJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[9]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +753,7 @@ func (x *FailJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailJobRequest.ProtoReflect.Descriptor instead.
 func (*FailJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FailJobRequest) GetJobId() string {
@@ -703,7 +792,7 @@ type FailJobResponse struct {
 
 func (x *FailJobResponse) Reset() {
 	*x = FailJobResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[10]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +804,7 @@ func (x *FailJobResponse) String() string {
 func (*FailJobResponse) ProtoMessage() {}
 
 func (x *FailJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[10]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +817,7 @@ func (x *FailJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailJobResponse.ProtoReflect.Descriptor instead.
 func (*FailJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 type ReleaseJobRequest struct {
@@ -741,7 +830,7 @@ type ReleaseJobRequest struct {
 
 func (x *ReleaseJobRequest) Reset() {
 	*x = ReleaseJobRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +842,7 @@ func (x *ReleaseJobRequest) String() string {
 func (*ReleaseJobRequest) ProtoMessage() {}
 
 func (x *ReleaseJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +855,7 @@ func (x *ReleaseJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseJobRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReleaseJobRequest) GetJobId() string {
@@ -791,7 +880,7 @@ type ReleaseJobResponse struct {
 
 func (x *ReleaseJobResponse) Reset() {
 	*x = ReleaseJobResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +892,7 @@ func (x *ReleaseJobResponse) String() string {
 func (*ReleaseJobResponse) ProtoMessage() {}
 
 func (x *ReleaseJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,14 +905,18 @@ func (x *ReleaseJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseJobResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 var File_ytcaption_v1_worker_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x19ytcaption/v1/worker.proto\x12\fytcaption.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ytcaption/v1/job.proto\"|\n" +
+	"\x19ytcaption/v1/worker.proto\x12\fytcaption.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ytcaption/v1/job.proto\"&\n" +
+	"\vPingRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"*\n" +
+	"\fPingResponse\x12\x1a\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\"|\n" +
 	"\x11AcquireJobRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aengines\x18\x02 \x03(\tR\aengines\x12\x18\n" +
@@ -879,7 +972,7 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\x11ReleaseJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\"\x14\n" +
-	"\x12ReleaseJobResponse2\xf2\x03\n" +
+	"\x12ReleaseJobResponse2\xb6\x04\n" +
 	"\rWorkerService\x12O\n" +
 	"\n" +
 	"AcquireJob\x12\x1f.ytcaption.v1.AcquireJobRequest\x1a .ytcaption.v1.AcquireJobResponse\x12L\n" +
@@ -888,7 +981,8 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\vCompleteJob\x12 .ytcaption.v1.CompleteJobRequest\x1a!.ytcaption.v1.CompleteJobResponse\x12F\n" +
 	"\aFailJob\x12\x1c.ytcaption.v1.FailJobRequest\x1a\x1d.ytcaption.v1.FailJobResponse\x12O\n" +
 	"\n" +
-	"ReleaseJob\x12\x1f.ytcaption.v1.ReleaseJobRequest\x1a .ytcaption.v1.ReleaseJobResponseB\xb3\x01\n" +
+	"ReleaseJob\x12\x1f.ytcaption.v1.ReleaseJobRequest\x1a .ytcaption.v1.ReleaseJobResponse\x12B\n" +
+	"\x04Ping\x12\x19.ytcaption.v1.PingRequest\x1a\x1a.ytcaption.v1.PingResponse\"\x03\x90\x02\x01B\xb3\x01\n" +
 	"\x10com.ytcaption.v1B\vWorkerProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
 var (
@@ -903,48 +997,52 @@ func file_ytcaption_v1_worker_proto_rawDescGZIP() []byte {
 	return file_ytcaption_v1_worker_proto_rawDescData
 }
 
-var file_ytcaption_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ytcaption_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ytcaption_v1_worker_proto_goTypes = []any{
-	(*AcquireJobRequest)(nil),     // 0: ytcaption.v1.AcquireJobRequest
-	(*AcquireJobResponse)(nil),    // 1: ytcaption.v1.AcquireJobResponse
-	(*Assignment)(nil),            // 2: ytcaption.v1.Assignment
-	(*HeartbeatRequest)(nil),      // 3: ytcaption.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 4: ytcaption.v1.HeartbeatResponse
-	(*PushSegmentsRequest)(nil),   // 5: ytcaption.v1.PushSegmentsRequest
-	(*PushSegmentsResponse)(nil),  // 6: ytcaption.v1.PushSegmentsResponse
-	(*CompleteJobRequest)(nil),    // 7: ytcaption.v1.CompleteJobRequest
-	(*CompleteJobResponse)(nil),   // 8: ytcaption.v1.CompleteJobResponse
-	(*FailJobRequest)(nil),        // 9: ytcaption.v1.FailJobRequest
-	(*FailJobResponse)(nil),       // 10: ytcaption.v1.FailJobResponse
-	(*ReleaseJobRequest)(nil),     // 11: ytcaption.v1.ReleaseJobRequest
-	(*ReleaseJobResponse)(nil),    // 12: ytcaption.v1.ReleaseJobResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
-	(*Segment)(nil),               // 15: ytcaption.v1.Segment
-	(*JobError)(nil),              // 16: ytcaption.v1.JobError
+	(*PingRequest)(nil),           // 0: ytcaption.v1.PingRequest
+	(*PingResponse)(nil),          // 1: ytcaption.v1.PingResponse
+	(*AcquireJobRequest)(nil),     // 2: ytcaption.v1.AcquireJobRequest
+	(*AcquireJobResponse)(nil),    // 3: ytcaption.v1.AcquireJobResponse
+	(*Assignment)(nil),            // 4: ytcaption.v1.Assignment
+	(*HeartbeatRequest)(nil),      // 5: ytcaption.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 6: ytcaption.v1.HeartbeatResponse
+	(*PushSegmentsRequest)(nil),   // 7: ytcaption.v1.PushSegmentsRequest
+	(*PushSegmentsResponse)(nil),  // 8: ytcaption.v1.PushSegmentsResponse
+	(*CompleteJobRequest)(nil),    // 9: ytcaption.v1.CompleteJobRequest
+	(*CompleteJobResponse)(nil),   // 10: ytcaption.v1.CompleteJobResponse
+	(*FailJobRequest)(nil),        // 11: ytcaption.v1.FailJobRequest
+	(*FailJobResponse)(nil),       // 12: ytcaption.v1.FailJobResponse
+	(*ReleaseJobRequest)(nil),     // 13: ytcaption.v1.ReleaseJobRequest
+	(*ReleaseJobResponse)(nil),    // 14: ytcaption.v1.ReleaseJobResponse
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*Segment)(nil),               // 17: ytcaption.v1.Segment
+	(*JobError)(nil),              // 18: ytcaption.v1.JobError
 }
 var file_ytcaption_v1_worker_proto_depIdxs = []int32{
-	2,  // 0: ytcaption.v1.AcquireJobResponse.assignment:type_name -> ytcaption.v1.Assignment
-	13, // 1: ytcaption.v1.Assignment.lease_expires_at:type_name -> google.protobuf.Timestamp
-	14, // 2: ytcaption.v1.Assignment.heartbeat_interval:type_name -> google.protobuf.Duration
-	13, // 3: ytcaption.v1.HeartbeatResponse.lease_expires_at:type_name -> google.protobuf.Timestamp
-	14, // 4: ytcaption.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	15, // 5: ytcaption.v1.PushSegmentsRequest.segments:type_name -> ytcaption.v1.Segment
-	16, // 6: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
-	0,  // 7: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
-	3,  // 8: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
-	5,  // 9: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
-	7,  // 10: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
-	9,  // 11: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
-	11, // 12: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
-	1,  // 13: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
-	4,  // 14: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
-	6,  // 15: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
-	8,  // 16: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
-	10, // 17: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
-	12, // 18: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
-	13, // [13:19] is the sub-list for method output_type
-	7,  // [7:13] is the sub-list for method input_type
+	4,  // 0: ytcaption.v1.AcquireJobResponse.assignment:type_name -> ytcaption.v1.Assignment
+	15, // 1: ytcaption.v1.Assignment.lease_expires_at:type_name -> google.protobuf.Timestamp
+	16, // 2: ytcaption.v1.Assignment.heartbeat_interval:type_name -> google.protobuf.Duration
+	15, // 3: ytcaption.v1.HeartbeatResponse.lease_expires_at:type_name -> google.protobuf.Timestamp
+	16, // 4: ytcaption.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	17, // 5: ytcaption.v1.PushSegmentsRequest.segments:type_name -> ytcaption.v1.Segment
+	18, // 6: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
+	2,  // 7: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
+	5,  // 8: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
+	7,  // 9: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
+	9,  // 10: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
+	11, // 11: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
+	13, // 12: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
+	0,  // 13: ytcaption.v1.WorkerService.Ping:input_type -> ytcaption.v1.PingRequest
+	3,  // 14: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
+	6,  // 15: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
+	8,  // 16: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
+	10, // 17: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
+	12, // 18: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
+	14, // 19: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
+	1,  // 20: ytcaption.v1.WorkerService.Ping:output_type -> ytcaption.v1.PingResponse
+	14, // [14:21] is the sub-list for method output_type
+	7,  // [7:14] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -962,7 +1060,7 @@ func file_ytcaption_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_worker_proto_rawDesc), len(file_ytcaption_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -49,6 +49,8 @@ const (
 	// WorkerServiceReleaseJobProcedure is the fully-qualified name of the WorkerService's ReleaseJob
 	// RPC.
 	WorkerServiceReleaseJobProcedure = "/ytcaption.v1.WorkerService/ReleaseJob"
+	// WorkerServicePingProcedure is the fully-qualified name of the WorkerService's Ping RPC.
+	WorkerServicePingProcedure = "/ytcaption.v1.WorkerService/Ping"
 )
 
 // WorkerServiceClient is a client for the ytcaption.v1.WorkerService service.
@@ -66,6 +68,9 @@ type WorkerServiceClient interface {
 	// ReleaseJob gives a job back unfinished (the node is shutting down): core
 	// requeues it at once and does not count the attempt against the job.
 	ReleaseJob(context.Context, *connect.Request[v1.ReleaseJobRequest]) (*connect.Response[v1.ReleaseJobResponse], error)
+	// Ping answers when the node's token is accepted, and changes nothing:
+	// `ytcaption-gpu-node doctor` checks connectivity and auth with it.
+	Ping(context.Context, *connect.Request[v1.PingRequest]) (*connect.Response[v1.PingResponse], error)
 }
 
 // NewWorkerServiceClient constructs a client for the ytcaption.v1.WorkerService service. By
@@ -115,6 +120,13 @@ func NewWorkerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(workerServiceMethods.ByName("ReleaseJob")),
 			connect.WithClientOptions(opts...),
 		),
+		ping: connect.NewClient[v1.PingRequest, v1.PingResponse](
+			httpClient,
+			baseURL+WorkerServicePingProcedure,
+			connect.WithSchema(workerServiceMethods.ByName("Ping")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -126,6 +138,7 @@ type workerServiceClient struct {
 	completeJob  *connect.Client[v1.CompleteJobRequest, v1.CompleteJobResponse]
 	failJob      *connect.Client[v1.FailJobRequest, v1.FailJobResponse]
 	releaseJob   *connect.Client[v1.ReleaseJobRequest, v1.ReleaseJobResponse]
+	ping         *connect.Client[v1.PingRequest, v1.PingResponse]
 }
 
 // AcquireJob calls ytcaption.v1.WorkerService.AcquireJob.
@@ -158,6 +171,11 @@ func (c *workerServiceClient) ReleaseJob(ctx context.Context, req *connect.Reque
 	return c.releaseJob.CallUnary(ctx, req)
 }
 
+// Ping calls ytcaption.v1.WorkerService.Ping.
+func (c *workerServiceClient) Ping(ctx context.Context, req *connect.Request[v1.PingRequest]) (*connect.Response[v1.PingResponse], error) {
+	return c.ping.CallUnary(ctx, req)
+}
+
 // WorkerServiceHandler is an implementation of the ytcaption.v1.WorkerService service.
 type WorkerServiceHandler interface {
 	// AcquireJob long-polls for a ready job. It answers without an assignment
@@ -173,6 +191,9 @@ type WorkerServiceHandler interface {
 	// ReleaseJob gives a job back unfinished (the node is shutting down): core
 	// requeues it at once and does not count the attempt against the job.
 	ReleaseJob(context.Context, *connect.Request[v1.ReleaseJobRequest]) (*connect.Response[v1.ReleaseJobResponse], error)
+	// Ping answers when the node's token is accepted, and changes nothing:
+	// `ytcaption-gpu-node doctor` checks connectivity and auth with it.
+	Ping(context.Context, *connect.Request[v1.PingRequest]) (*connect.Response[v1.PingResponse], error)
 }
 
 // NewWorkerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -218,6 +239,13 @@ func NewWorkerServiceHandler(svc WorkerServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(workerServiceMethods.ByName("ReleaseJob")),
 		connect.WithHandlerOptions(opts...),
 	)
+	workerServicePingHandler := connect.NewUnaryHandler(
+		WorkerServicePingProcedure,
+		svc.Ping,
+		connect.WithSchema(workerServiceMethods.ByName("Ping")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.WorkerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case WorkerServiceAcquireJobProcedure:
@@ -232,6 +260,8 @@ func NewWorkerServiceHandler(svc WorkerServiceHandler, opts ...connect.HandlerOp
 			workerServiceFailJobHandler.ServeHTTP(w, r)
 		case WorkerServiceReleaseJobProcedure:
 			workerServiceReleaseJobHandler.ServeHTTP(w, r)
+		case WorkerServicePingProcedure:
+			workerServicePingHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -263,4 +293,8 @@ func (UnimplementedWorkerServiceHandler) FailJob(context.Context, *connect.Reque
 
 func (UnimplementedWorkerServiceHandler) ReleaseJob(context.Context, *connect.Request[v1.ReleaseJobRequest]) (*connect.Response[v1.ReleaseJobResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.WorkerService.ReleaseJob is not implemented"))
+}
+
+func (UnimplementedWorkerServiceHandler) Ping(context.Context, *connect.Request[v1.PingRequest]) (*connect.Response[v1.PingResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.WorkerService.Ping is not implemented"))
 }
