@@ -141,6 +141,7 @@ type Core struct {
 	ytdlp    string // yt-dlp's version, "" when it would not say
 
 	cacheHits prometheus.Counter
+	stages    *prometheus.HistogramVec
 }
 
 // New connects to Postgres and the blob store and applies pending migrations
@@ -194,7 +195,12 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		Name: "ytcaption_core_transcript_cache_hits_total",
 		Help: "Jobs finished with an earlier job's transcript of the same media and options: no download, no GPU.",
 	})
-	c.reg.MustRegister(info, c.cacheHits, queueDepth{pool: pool, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
+	c.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ytcaption_core_job_stage_seconds",
+		Help:    "How long jobs spend in each stage: download, wait (ready until a gpu-node takes it), transcribe.",
+		Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
+	}, []string{"stage"})
+	c.reg.MustRegister(info, c.cacheHits, c.stages, queueDepth{pool: pool, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
 		"Jobs (chunks of long audio included) waiting or running, by state, when scraped: the GPU autoscaler's signal.", []string{"state"}, nil)})
 	return c, nil
 }
@@ -268,7 +274,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 			Read:   &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.ReadRate), Burst: int32(c.cfg.ReadBurst)},
 		},
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
-	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg})
+	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages})
 	c.health(mux)
 
 	protocols := new(http.Protocols)
@@ -292,7 +298,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 			CookiesFile: c.cfg.YtDlpCookies, Proxy: c.cfg.YtDlpProxy}),
 		Media: media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
 		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
-		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob, CacheHits: c.cacheHits,
+		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob, CacheHits: c.cacheHits, Stages: c.stages,
 	})
 
 	var wg sync.WaitGroup

@@ -90,6 +90,12 @@ type Agent struct {
 	// jobs go to healthier nodes meanwhile.
 	breaker *breaker.Breaker
 	busy    atomic.Int32 // jobs handed to the engine and not finished: polls meanwhile prefetch
+
+	// For busy/idle seconds: engine time of finished runs, and when the
+	// current run started (0: none).
+	startedAt              time.Time
+	busyNanos, engineSince atomic.Int64
+	rtf                    prometheus.Histogram
 }
 
 // New checks cfg and builds the engine.
@@ -152,7 +158,13 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Agent{
+	a := &Agent{
+		startedAt: time.Now(),
+		rtf: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ytcaption_gpu_node_realtime_factor",
+			Help:    "Engine time over audio time, per finished job: below 1 is faster than real time.",
+			Buckets: []float64{.01, .02, .05, .1, .2, .3, .5, .75, 1, 1.5, 2, 5},
+		}),
 		draining: make(chan struct{}),
 		cfg:      cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
 		core: workerClient(cfg, http.DefaultTransport),
@@ -163,6 +175,25 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 				!errors.Is(err, errLeaseLost) && !errors.Is(err, errLeaseExpired)
 		}}),
 	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(a.rtf,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "ytcaption_gpu_node_busy_seconds_total", Help: "Seconds the engine spent transcribing.",
+			}, func() float64 { return a.busySeconds() }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "ytcaption_gpu_node_idle_seconds_total", Help: "Seconds the engine waited for work since the node started.",
+			}, func() float64 { return time.Since(a.startedAt).Seconds() - a.busySeconds() }))
+	}
+	return a
+}
+
+// busySeconds is the engine's time so far, the run in progress included.
+func (a *Agent) busySeconds() float64 {
+	busy := time.Duration(a.busyNanos.Load())
+	if since := a.engineSince.Load(); since != 0 {
+		busy += time.Since(time.Unix(0, since))
+	}
+	return busy.Seconds()
 }
 
 // Drain stops acquiring jobs: Run returns once the job in hand is finished.
@@ -306,6 +337,11 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 	}
 	t.log.InfoContext(ctx, "job started", "waited_seconds", time.Since(t.started).Seconds())
 	started := time.Now()
+	a.engineSince.Store(started.UnixNano())
+	defer func() {
+		a.engineSince.Store(0)
+		a.busyNanos.Add(int64(time.Since(started)))
+	}()
 	duration := time.Duration(t.asg.GetDurationSeconds() * float64(time.Second))
 	seq := 0
 	var res engine.Result
@@ -513,6 +549,9 @@ func (a *Agent) complete(ctx context.Context, log *slog.Logger, asg *ytcaptionv1
 			rtf := 0.0
 			if d := asg.GetDurationSeconds(); d > 0 {
 				rtf = took.Seconds() / d
+			}
+			if rtf > 0 {
+				a.rtf.Observe(rtf)
 			}
 			log.InfoContext(ctx, "job completed", "segments", count, "seconds", took.Seconds(), "real_time_factor", rtf)
 			return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -132,7 +133,7 @@ func (f *fakeCore) ReleaseJob(ctx context.Context, req *connect.Request[ytcaptio
 
 // run serves the fake core and an audio server, runs an agent with eng until
 // the fake says the job is over, and stops the agent.
-func run(t *testing.T, f *fakeCore, eng engine.Engine) {
+func run(t *testing.T, f *fakeCore, eng engine.Engine, reg ...prometheus.Registerer) {
 	t.Helper()
 	audio := httptest.NewServer(http.FileServer(http.Dir(librivox)))
 	t.Cleanup(audio.Close)
@@ -142,7 +143,11 @@ func run(t *testing.T, f *fakeCore, eng engine.Engine) {
 	core := httptest.NewServer(mux)
 	t.Cleanup(core.Close)
 
-	a := newAgent(Config{CoreURL: core.URL, NodeToken: "node-secret", NodeID: "n1", WorkDir: t.TempDir(), PollTimeout: 5 * time.Second}, eng)
+	cfg := Config{CoreURL: core.URL, NodeToken: "node-secret", NodeID: "n1", WorkDir: t.TempDir(), PollTimeout: 5 * time.Second}
+	if len(reg) > 0 {
+		cfg.Metrics = reg[0]
+	}
+	a := newAgent(cfg, eng)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Run(ctx) }()
@@ -170,7 +175,24 @@ func assignment(clip string) *ytcaptionv1.Assignment {
 func TestAgentTranscribesWithPocketsphinx(t *testing.T) {
 	t.Parallel()
 	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0870.wav"))
-	run(t, f, engine.NewSphinx(engine.SphinxConfig{}))
+	reg := prometheus.NewRegistry()
+	run(t, f, engine.NewSphinx(engine.SphinxConfig{}), reg)
+	metrics := map[string]float64{}
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				metrics[mf.GetName()] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				metrics[mf.GetName()] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	require.Greater(t, metrics["ytcaption_gpu_node_busy_seconds_total"], 0.1, "pocketsphinx took its time")
+	require.GreaterOrEqual(t, metrics["ytcaption_gpu_node_idle_seconds_total"], 0.0)
+	require.Equal(t, 1.0, metrics["ytcaption_gpu_node_realtime_factor"], "one job's real-time factor")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	require.NotNil(t, f.completed, "failed: %v", f.failed)

@@ -645,6 +645,9 @@ func TestEndToEnd(t *testing.T) {
 		for _, st := range []string{"queued", "downloading", "ready", "transcribing"} {
 			require.Regexp(t, `(?m)^ytcaption_core_queue_depth\{state="`+st+`"\} \d+$`, string(metrics))
 		}
+		for _, stage := range []string{"download", "wait", "transcribe"} {
+			require.Regexp(t, `(?m)^ytcaption_core_job_stage_seconds_count\{stage="`+stage+`"\} [1-9]`, string(metrics), "stage durations are observed")
+		}
 		code, b := api.do("GET", "/v1/jobs?limit=2", nil)
 		require.Equal(t, http.StatusOK, code)
 		var page struct {

@@ -43,16 +43,21 @@ type Deps struct {
 	Bus      *dispatch.Bus   // wake-ups for pollers, in this process and across replicas
 	Stopping <-chan struct{} // closed when core begins to shut down
 	Metrics  prometheus.Registerer
+	// Stages observes how long jobs spend in each stage ("wait" for a GPU,
+	// "transcribe"); the download stage observes "download".
+	Stages *prometheus.HistogramVec
 }
 
 // metrics are what the handlers count.
 type metrics struct {
 	staleRefused prometheus.Counter
 	succeeded    prometheus.Counter
+	stages       *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, stages *prometheus.HistogramVec) *metrics {
 	m := &metrics{
+		stages: stages,
 		staleRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ytcaption_core_stale_writes_refused_total",
 			Help: "Worker calls refused because their lease epoch was stale or lost (fencing at work).",
@@ -81,7 +86,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) {
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, limits: cfg.RateLimits},
 		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
-		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics),
+		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics, d.Stages),
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
 		presignTTL: cfg.PresignTTL, stopping: d.Stopping, instance: cfg.Instance,
 	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)}), small))

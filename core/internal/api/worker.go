@@ -93,6 +93,9 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 			if err != nil {
 				return nil, toConnectError(ctx, s.log, err)
 			}
+			if s.metrics.stages != nil && !j.ReadyAt.IsZero() {
+				s.metrics.stages.WithLabelValues("wait").Observe(j.TranscribingAt.Sub(j.ReadyAt).Seconds())
+			}
 			s.log.InfoContext(ctx, "job acquired", "job_id", j.ID, "node_id", node, "epoch", j.Epoch)
 			return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{Assignment: a}), nil
 		}
@@ -197,6 +200,9 @@ func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[yt
 	if done {
 		s.metrics.succeeded.Inc()
 		s.bus.JobChanged(ctx, m.GetJobId())
+		if j, err := s.store.GetJob(ctx, "", m.GetJobId()); err == nil && s.metrics.stages != nil {
+			s.metrics.stages.WithLabelValues("transcribe").Observe(j.FinishedAt.Sub(j.TranscribingAt).Seconds())
+		}
 		// A chunk of long audio: its parent progresses, or is stitched. If
 		// this fails, the rescuer stitches it later.
 		parent, _, err := s.store.FinishParent(ctx, m.GetJobId())

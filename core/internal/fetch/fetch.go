@@ -59,6 +59,7 @@ type Stage struct {
 	blob    *breaker.Breaker
 
 	cacheHits prometheus.Counter
+	stages    *prometheus.HistogramVec
 }
 
 // Deps are the stage's collaborators.
@@ -73,6 +74,8 @@ type Deps struct {
 	Blob    *breaker.Breaker // guards the blob store
 	// CacheHits counts jobs finished with an earlier job's transcript.
 	CacheHits prometheus.Counter
+	// Stages observes the download stage's duration as stage "download".
+	Stages *prometheus.HistogramVec
 }
 
 // New returns a stage; Run starts it.
@@ -105,7 +108,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *Stage {
 		d.CacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"})
 	}
 	return &Stage{log: log, cfg: cfg, store: d.Store, blobs: d.Blobs, ytdlp: d.YtDlp, media: d.Media,
-		http: d.HTTP, bus: d.Bus, youtube: d.YouTube, blob: d.Blob, cacheHits: d.CacheHits}
+		http: d.HTTP, bus: d.Bus, youtube: d.YouTube, blob: d.Blob, cacheHits: d.CacheHits, stages: d.Stages}
 }
 
 // Run claims and processes jobs until ctx ends. Jobs in flight when ctx ends
@@ -183,6 +186,9 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 		s.bus.JobChanged(ctx, j.ID)
 		log.InfoContext(ctx, "transcript taken from the video's captions: no download, no GPU")
 	case err == nil:
+		if s.stages != nil {
+			s.stages.WithLabelValues("download").Observe(time.Since(j.DownloadingAt).Seconds())
+		}
 		s.bus.JobReady(ctx)
 		s.bus.JobChanged(ctx, j.ID)
 		log.InfoContext(ctx, "download finished", "duration_seconds", m.Duration.Seconds(), "chunks", len(chunks))
