@@ -2,17 +2,9 @@
 # lifecycle rule as the second line behind core's retention sweeper: the
 # sweeper deletes audio after --audio-retention (7 days) and knows which blobs
 # jobs still share; this rule only catches what it missed, so it must be
-# longer. Provider: aminueza/minio. Not validated here (providers cannot be
-# downloaded on the build machines); `terraform validate` it before use.
-
-terraform {
-  required_providers {
-    minio = {
-      source  = "aminueza/minio"
-      version = ">= 2.0"
-    }
-  }
-}
+# longer. Provider: aminueza/minio (declared in main.tf). Not validated here
+# (providers cannot be downloaded on the build machines); `terraform
+# validate` it before use.
 
 variable "bucket" {
   type    = string

@@ -1,0 +1,148 @@
+# ytcaption on a Nomad + Consul cluster: the Nomad Variables the jobs read,
+# the three jobs from ../nomad, and Consul's config entries and ACL policies
+# from ../consul. Providers: hashicorp/nomad, hashicorp/consul (and
+# aminueza/minio in minio.tf). They cannot be downloaded on the build
+# machines, so this is parse- and format-checked only; run `terraform
+# validate` before use.
+
+terraform {
+  required_providers {
+    nomad = {
+      source  = "hashicorp/nomad"
+      version = ">= 2.0"
+    }
+    consul = {
+      source  = "hashicorp/consul"
+      version = ">= 2.20"
+    }
+    minio = {
+      source  = "aminueza/minio"
+      version = ">= 2.0"
+    }
+  }
+}
+
+variable "release_url" {
+  description = "Where the nodes download the ytcaption binaries from."
+  type        = string
+}
+
+variable "postgres_url" {
+  type      = string
+  sensitive = true
+}
+
+variable "redis_url" {
+  type = string
+}
+
+variable "s3" {
+  description = "The blob store core uses (MinIO or S3)."
+  type = object({
+    endpoint   = string
+    access_key = string
+    secret_key = string
+  })
+  sensitive = true
+}
+
+variable "service_token" {
+  description = "What the edge presents to core."
+  type        = string
+  sensitive   = true
+}
+
+variable "node_token" {
+  description = "What gpu-nodes present to core."
+  type        = string
+  sensitive   = true
+}
+
+resource "nomad_variable" "core" {
+  path = "nomad/jobs/ytcaption-core"
+  items = {
+    postgres_url  = var.postgres_url
+    s3_endpoint   = var.s3.endpoint
+    s3_access_key = var.s3.access_key
+    s3_secret_key = var.s3.secret_key
+    s3_bucket     = minio_s3_bucket.ytcaption.bucket
+    service_token = var.service_token
+    node_tokens   = var.node_token
+  }
+}
+
+resource "nomad_variable" "edge" {
+  path = "nomad/jobs/ytcaption-edge"
+  items = {
+    service_token = var.service_token
+    redis_url     = var.redis_url
+  }
+}
+
+resource "nomad_variable" "gpu_node" {
+  path = "nomad/jobs/ytcaption-gpu-node"
+  items = {
+    node_token = var.node_token
+  }
+}
+
+resource "nomad_job" "core" {
+  jobspec = file("${path.module}/../nomad/core.nomad.hcl")
+  hcl2 {
+    vars = { release_url = var.release_url }
+  }
+  depends_on = [nomad_variable.core]
+}
+
+resource "nomad_job" "edge" {
+  jobspec = file("${path.module}/../nomad/edge.nomad.hcl")
+  hcl2 {
+    vars = { release_url = var.release_url }
+  }
+  depends_on = [nomad_variable.edge, nomad_job.core]
+}
+
+resource "nomad_job" "gpu_node" {
+  jobspec = file("${path.module}/../nomad/gpu-node.nomad.hcl")
+  hcl2 {
+    vars = { release_url = var.release_url }
+  }
+  depends_on = [nomad_variable.gpu_node, nomad_job.core]
+}
+
+# Consul: the same entries as ../consul/config, as the provider takes them.
+resource "consul_config_entry" "service_defaults" {
+  for_each    = toset(["ytcaption-core", "ytcaption-edge", "ytcaption-gpu-node"])
+  kind        = "service-defaults"
+  name        = each.key
+  config_json = jsonencode({ Protocol = "http" })
+}
+
+resource "consul_config_entry" "core_intentions" {
+  kind = "service-intentions"
+  name = "ytcaption-core"
+  config_json = jsonencode({
+    Sources = [
+      { Name = "ytcaption-edge", Action = "allow" },
+      { Name = "ytcaption-gpu-node", Action = "allow" },
+    ]
+  })
+}
+
+resource "consul_config_entry" "default_deny" {
+  kind = "service-intentions"
+  name = "*"
+  config_json = jsonencode({
+    Sources = [{ Name = "*", Action = "deny" }]
+  })
+}
+
+resource "consul_acl_policy" "service" {
+  for_each = toset(["core", "edge", "gpu-node"])
+  name     = "ytcaption-${each.key}"
+  rules    = file("${path.module}/../consul/acl/${each.key}.hcl")
+}
+
+output "nomad_jobs" {
+  value = [nomad_job.core.id, nomad_job.edge.id, nomad_job.gpu_node.id]
+}
