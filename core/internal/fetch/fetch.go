@@ -27,6 +27,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/wav"
 )
 
 // Config tunes the stage.
@@ -386,17 +387,17 @@ func (s *Stage) storeAudio(ctx context.Context, sum []byte, wav string) (string,
 
 // chunk cuts long audio at silences into pieces of at most ChunkLength and
 // stores each: the chunks gpu-nodes transcribe in parallel.
-func (s *Stage) chunk(ctx context.Context, dir, wav string) ([]store.Chunk, error) {
-	silences, err := s.media.Silences(ctx, wav)
+func (s *Stage) chunk(ctx context.Context, dir, audio string) ([]store.Chunk, error) {
+	silences, err := s.media.Silences(ctx, audio)
 	if err != nil {
 		return nil, err
 	}
-	total, err := media.WAVDuration(wav)
+	total, err := wav.Duration(audio)
 	if err != nil {
 		return nil, err
 	}
 	cuts := media.CutPoints(total, s.cfg.ChunkLength, silences)
-	paths, err := media.SplitWAV(wav, dir, cuts)
+	paths, err := media.SplitWAV(audio, dir, cuts)
 	if err != nil {
 		return nil, err
 	}

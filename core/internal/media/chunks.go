@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ytcaption/ytcaption/internal/proc"
+	"github.com/ytcaption/ytcaption/internal/wav"
 )
 
 // Span is a stretch of time.
@@ -22,11 +21,11 @@ type Span struct{ Start, End time.Duration }
 
 var silenceRE = regexp.MustCompile(`silence_(start|end): (-?[0-9.]+)`)
 
-// Silences finds the quiet stretches of at least half a second in wav with
+// Silences finds the quiet stretches of at least half a second in the WAV at path with
 // ffmpeg's silencedetect: the places to cut long audio without cutting words.
-func (t *Tool) Silences(ctx context.Context, wav string) ([]Span, error) {
+func (t *Tool) Silences(ctx context.Context, path string) ([]Span, error) {
 	cmd := proc.Command(ctx, proc.DefaultGrace, t.cfg.FFmpeg, "-nostdin", "-hide_banner", "-nostats",
-		"-protocol_whitelist", "file", "-i", "file:"+wav, "-af", "silencedetect=noise=-35dB:d=0.5", "-f", "null", "-")
+		"-protocol_whitelist", "file", "-i", "file:"+path, "-af", "silencedetect=noise=-35dB:d=0.5", "-f", "null", "-")
 	var out bytes.Buffer
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
@@ -82,108 +81,31 @@ func CutPoints(total, target time.Duration, silences []Span) []time.Duration {
 	return cuts
 }
 
-const (
-	sampleRate     = 16000
-	bytesPerSample = 2
-)
-
 // SplitWAV cuts a 16 kHz mono 16-bit WAV at cuts into files in dir, by
 // copying samples: nothing is re-encoded, and a chunk starting at cut c
 // starts at exactly sample c×16 of the whole. It returns the files in order.
-func SplitWAV(wav, dir string, cuts []time.Duration) ([]string, error) {
-	f, err := os.Open(wav)
+func SplitWAV(path, dir string, cuts []time.Duration) ([]string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	dataStart, dataLen, err := findData(f)
+	dataStart, dataLen, err := wav.FindData(f)
 	if err != nil {
-		return nil, fmt.Errorf("split %s: %w", wav, err)
+		return nil, fmt.Errorf("split %s: %w", path, err)
 	}
 	bounds := []int64{0}
 	for _, c := range cuts {
-		bounds = append(bounds, min(c.Milliseconds()*sampleRate/1000*bytesPerSample, dataLen))
+		bounds = append(bounds, min(c.Milliseconds()*wav.SampleRate/1000*wav.BytesPerSample, dataLen))
 	}
 	bounds = append(bounds, dataLen)
 	var paths []string
 	for i := 0; i+1 < len(bounds); i++ {
 		p := filepath.Join(dir, fmt.Sprintf("chunk-%04d.wav", i))
-		if err := writeWAV(p, io.NewSectionReader(f, dataStart+bounds[i], bounds[i+1]-bounds[i]), bounds[i+1]-bounds[i]); err != nil {
+		if err := wav.Write(p, io.NewSectionReader(f, dataStart+bounds[i], bounds[i+1]-bounds[i]), bounds[i+1]-bounds[i]); err != nil {
 			return nil, err
 		}
 		paths = append(paths, p)
 	}
 	return paths, nil
-}
-
-// findData walks the RIFF chunks to the "data" chunk: ffmpeg may write
-// others (LIST) before it.
-func findData(r io.ReadSeeker) (start, length int64, err error) {
-	var hdr [12]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:4]) != "RIFF" || string(hdr[8:]) != "WAVE" {
-		return 0, 0, errors.New("not a WAV file")
-	}
-	pos := int64(12)
-	for {
-		var ch [8]byte
-		if _, err := io.ReadFull(r, ch[:]); err != nil {
-			return 0, 0, errors.New("a WAV file without data")
-		}
-		size := int64(binary.LittleEndian.Uint32(ch[4:]))
-		pos += 8
-		if string(ch[:4]) == "data" {
-			if end, err := r.Seek(0, io.SeekEnd); err == nil && (size == 0 || size == 0xffffffff || pos+size > end) {
-				size = end - pos // a streamed header leaves the size unset
-			}
-			return pos, size &^ 1, nil
-		}
-		pos += size + size&1
-		if _, err := r.Seek(pos, io.SeekStart); err != nil {
-			return 0, 0, err
-		}
-	}
-}
-
-// writeWAV writes n bytes of 16 kHz mono 16-bit samples from r as a WAV file.
-func writeWAV(path string, r io.Reader, n int64) error {
-	out, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	hdr := make([]byte, 44)
-	copy(hdr, "RIFF")
-	binary.LittleEndian.PutUint32(hdr[4:], uint32(36+n))
-	copy(hdr[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(hdr[16:], 16)
-	binary.LittleEndian.PutUint16(hdr[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(hdr[22:], 1) // mono
-	binary.LittleEndian.PutUint32(hdr[24:], sampleRate)
-	binary.LittleEndian.PutUint32(hdr[28:], sampleRate*bytesPerSample)
-	binary.LittleEndian.PutUint16(hdr[32:], bytesPerSample)
-	binary.LittleEndian.PutUint16(hdr[34:], 8*bytesPerSample)
-	copy(hdr[36:], "data")
-	binary.LittleEndian.PutUint32(hdr[40:], uint32(n))
-	if _, err := out.Write(hdr); err != nil {
-		out.Close()
-		return err
-	}
-	if _, err := io.CopyN(out, r, n); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// WAVDuration is how long a 16 kHz mono 16-bit WAV lasts, from its data size.
-func WAVDuration(wav string) (time.Duration, error) {
-	f, err := os.Open(wav)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	_, n, err := findData(f)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", wav, err)
-	}
-	return time.Duration(n/bytesPerSample) * time.Second / sampleRate, nil
 }

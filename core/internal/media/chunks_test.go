@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/internal/wav"
 )
 
 func TestCutPointsPreferSilences(t *testing.T) {
@@ -33,13 +35,13 @@ func TestCutPointsPreferSilences(t *testing.T) {
 func TestSilencesAndSplitWAV(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	wav := filepath.Join(dir, "in.wav")
+	in := filepath.Join(dir, "in.wav")
 	ffmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440:duration=2:sample_rate=16000",
 		"-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono:d=1",
 		"-f", "lavfi", "-i", "sine=frequency=660:duration=2:sample_rate=16000",
-		"-filter_complex", "[0][1][2]concat=n=3:v=0:a=1", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", wav)
+		"-filter_complex", "[0][1][2]concat=n=3:v=0:a=1", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", in)
 
-	spans, err := New(Config{}).Silences(context.Background(), wav)
+	spans, err := New(Config{}).Silences(context.Background(), in)
 	require.NoError(t, err)
 	require.Len(t, spans, 1, "%v", spans)
 	require.InDelta(t, 2.0, spans[0].Start.Seconds(), 0.05)
@@ -47,14 +49,14 @@ func TestSilencesAndSplitWAV(t *testing.T) {
 
 	cuts := CutPoints(5*time.Second, 3*time.Second, spans)
 	require.Len(t, cuts, 1)
-	paths, err := SplitWAV(wav, dir, cuts)
+	paths, err := SplitWAV(in, dir, cuts)
 	require.NoError(t, err)
 	require.Len(t, paths, 2)
-	orig, err := os.ReadFile(wav)
+	orig, err := os.ReadFile(in)
 	require.NoError(t, err)
-	f, err := os.Open(wav)
+	f, err := os.Open(in)
 	require.NoError(t, err)
-	start, n, err := findData(f)
+	start, n, err := wav.FindData(f)
 	f.Close()
 	require.NoError(t, err)
 	var joined []byte

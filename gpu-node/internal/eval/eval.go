@@ -8,7 +8,6 @@ package eval
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/internal/wav"
 	"github.com/ytcaption/ytcaption/internal/wer"
 )
 
@@ -132,19 +132,19 @@ func Run(ctx context.Context, eng engine.Engine, ffmpeg string, items []Item, pr
 	defer os.RemoveAll(tmp)
 	rep := Report{Engine: eng.Name()}
 	for i, it := range items {
-		wav := filepath.Join(tmp, fmt.Sprintf("%d.wav", i))
+		audioPath := filepath.Join(tmp, fmt.Sprintf("%d.wav", i))
 		out, err := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", it.Audio,
-			"-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", wav).CombinedOutput()
+			"-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", audioPath).CombinedOutput()
 		if err != nil {
 			return rep, fmt.Errorf("%s: ffmpeg: %v: %s", it.Name, err, out)
 		}
-		audio, err := wavDuration(wav)
+		audio, err := wav.Duration(audioPath)
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", it.Name, err)
 		}
 		var hyp []string
 		start := time.Now()
-		_, err = eng.Transcribe(ctx, engine.Request{AudioPath: wav, Language: "auto", Duration: audio}, func(s engine.Segment) error {
+		_, err = eng.Transcribe(ctx, engine.Request{AudioPath: audioPath, Language: "auto", Duration: audio}, func(s engine.Segment) error {
 			hyp = append(hyp, s.Text)
 			return nil
 		})
@@ -160,28 +160,6 @@ func Run(ctx context.Context, eng engine.Engine, ffmpeg string, items []Item, pr
 		}
 	}
 	return rep, nil
-}
-
-// wavDuration reads a PCM WAV header's data size and byte rate.
-func wavDuration(path string) (time.Duration, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	hdr := make([]byte, 44)
-	if _, err := io.ReadFull(f, hdr); err != nil || string(hdr[:4]) != "RIFF" {
-		return 0, errors.New("not a WAV file")
-	}
-	rate := int64(hdr[28]) | int64(hdr[29])<<8 | int64(hdr[30])<<16 | int64(hdr[31])<<24
-	if rate == 0 {
-		return 0, errors.New("a WAV file with no byte rate")
-	}
-	return time.Duration(float64(st.Size()-44) / float64(rate) * float64(time.Second)), nil
 }
 
 // WriteTable prints the report: a row per file, then the corpus.
