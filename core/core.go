@@ -323,7 +323,9 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	wg.Go(func() { bus.Listen(stageCtx) })
 	if c.cfg.ConsulAddr != "" {
-		if deregister, err := c.register(ctx, ln); err != nil {
+		// Registered by its instance id, which names its leases too.
+		if deregister, err := discovery.RegisterListener(ctx, c.cfg.ConsulAddr, discovery.CoreService, "ytcaption-core-"+c.cfg.InstanceID,
+			c.cfg.AdvertiseAddr, ln, "/health/ready"); err != nil {
 			c.log.WarnContext(ctx, "register with consul (serving anyway)", "err", err)
 		} else {
 			defer deregister()
@@ -381,24 +383,6 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 			bus.JobReady(ctx)
 		}
 	}
-}
-
-// register announces this replica to Consul as ytcaption-core, so edges and
-// gpu-nodes find it; it is removed on shutdown (or by Consul, a minute after
-// its check fails).
-func (c *Core) register(ctx context.Context, ln net.Listener) (func(), error) {
-	consul, err := discovery.Client(c.cfg.ConsulAddr)
-	if err != nil {
-		return nil, err
-	}
-	host := c.cfg.AdvertiseAddr
-	if host == "" {
-		if host, err = os.Hostname(); err != nil {
-			return nil, err
-		}
-	}
-	return discovery.Register(ctx, consul, discovery.Service{Name: "ytcaption-core", ID: "ytcaption-core-" + c.cfg.InstanceID,
-		Address: host, Port: ln.Addr().(*net.TCPAddr).Port, Check: "/health/ready"})
 }
 
 // queueDepth counts unfinished jobs by state at each scrape; the partial

@@ -11,12 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -63,10 +60,9 @@ type Config struct {
 type Edge struct {
 	cfg      Config
 	log      *slog.Logger
-	app      *fiber.App   // REST
-	front    http.Handler // Connect/gRPC: the same JobService for clients
-	consul   *api.Client  // nil: no Consul
-	resolver *discovery.Resolver
+	app      *fiber.App          // REST
+	front    http.Handler        // Connect/gRPC: the same JobService for clients
+	resolver *discovery.Resolver // nil: no Consul
 }
 
 // New builds the edge.
@@ -89,17 +85,12 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	var consul *api.Client
 	var resolver *discovery.Resolver
 	if cfg.ConsulAddr != "" {
-		u, err := url.Parse(cfg.CoreURL)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("edge: core url %q: %v", cfg.CoreURL, err)
+		var err error
+		if resolver, err = discovery.CoreResolver(cfg.Logger, cfg.ConsulAddr, cfg.CoreURL); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
 		}
-		if consul, err = discovery.Client(cfg.ConsulAddr); err != nil {
-			return nil, fmt.Errorf("edge: consul: %w", err)
-		}
-		resolver = discovery.NewResolver(cfg.Logger, consul, "ytcaption-core", u.Host)
 	}
 	core := coreclient.New(cfg.CoreURL, cfg.ServiceToken, resolver)
 	reg := prometheus.NewRegistry()
@@ -116,7 +107,7 @@ func New(cfg Config) (*Edge, error) {
 	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins}, deps)
 	mux := http.NewServeMux()
 	mux.Handle(rest.NewConnect(deps))
-	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: mux, consul: consul, resolver: resolver}, nil
+	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: mux, resolver: resolver}, nil
 }
 
 // Run listens on the configured addresses and serves until ctx ends.
@@ -133,30 +124,14 @@ func (e *Edge) Run(ctx context.Context) error {
 	return e.Serve(ctx, ln, cln)
 }
 
-// register announces the REST listener to Consul, checked on /health/ready.
-func (e *Edge) register(ctx context.Context, ln net.Listener) (func(), error) {
-	host := e.cfg.AdvertiseAddr
-	if host == "" {
-		var err error
-		if host, err = os.Hostname(); err != nil {
-			return nil, err
-		}
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	return discovery.Register(ctx, e.consul, discovery.Service{
-		Name: "ytcaption-edge", ID: fmt.Sprintf("ytcaption-edge-%s-%d", host, port),
-		Address: host, Port: port, Check: "/health/ready",
-	})
-}
-
 // Serve serves REST on ln and, unless cln is nil, the Connect/gRPC front door
 // on cln, until ctx ends; then it lets in-flight requests finish (up to 30 s).
 func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
 	errc := make(chan error, 2)
 	go func() { errc <- e.app.Listener(ln) }()
-	if e.consul != nil {
+	if e.resolver != nil {
 		go e.resolver.Run(ctx)
-		deregister, err := e.register(ctx, ln)
+		deregister, err := discovery.RegisterListener(ctx, e.cfg.ConsulAddr, "ytcaption-edge", "", e.cfg.AdvertiseAddr, ln, "/health/ready")
 		if err != nil {
 			e.log.WarnContext(ctx, "register with consul (serving anyway)", "err", err)
 		} else {

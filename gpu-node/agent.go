@@ -116,15 +116,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := newAgent(cfg, eng)
 	if cfg.ConsulAddr != "" {
-		u, err := url.Parse(cfg.CoreURL)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("agent: core url %q: %v", cfg.CoreURL, err)
+		if a.resolver, err = discovery.CoreResolver(a.log, cfg.ConsulAddr, cfg.CoreURL); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
 		}
-		consul, err := discovery.Client(cfg.ConsulAddr)
-		if err != nil {
-			return nil, fmt.Errorf("agent: consul: %w", err)
-		}
-		a.resolver = discovery.NewResolver(a.log, consul, "ytcaption-core", u.Host)
 		a.core = workerClient(cfg, &discovery.Transport{Base: http.DefaultTransport, Resolver: a.resolver})
 	}
 	return a, nil

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -57,6 +59,43 @@ func Register(ctx context.Context, c *api.Client, s Service) (deregister func(),
 		return nil, fmt.Errorf("register %s with consul: %w", s.ID, err)
 	}
 	return func() { _ = c.Agent().ServiceDeregister(s.ID) }, nil
+}
+
+// RegisterListener registers the service name listening on ln with the
+// Consul agent at consulAddr, as host (default: the host name), checked on
+// check; id defaults to name-host-port. It returns the deregistration.
+func RegisterListener(ctx context.Context, consulAddr, name, id, host string, ln net.Listener, check string) (func(), error) {
+	c, err := Client(consulAddr)
+	if err != nil {
+		return nil, err
+	}
+	if host == "" {
+		if host, err = os.Hostname(); err != nil {
+			return nil, err
+		}
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if id == "" {
+		id = fmt.Sprintf("%s-%s-%d", name, host, port)
+	}
+	return Register(ctx, c, Service{Name: name, ID: id, Address: host, Port: port, Check: check})
+}
+
+// CoreService is core's name in Consul.
+const CoreService = "ytcaption-core"
+
+// CoreResolver finds healthy core instances through the Consul agent at
+// consulAddr, coreURL's host serving while Consul knows none. Run it.
+func CoreResolver(log *slog.Logger, consulAddr, coreURL string) (*Resolver, error) {
+	u, err := url.Parse(coreURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("core url %q: %v", coreURL, err)
+	}
+	c, err := Client(consulAddr)
+	if err != nil {
+		return nil, fmt.Errorf("consul: %w", err)
+	}
+	return NewResolver(log, c, CoreService, u.Host), nil
 }
 
 // Resolver keeps the healthy instances of a service current with blocking

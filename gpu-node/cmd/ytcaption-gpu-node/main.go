@@ -122,7 +122,7 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 		defer srv.Close()
 		if cfg.ConsulAddr != "" {
 			// Registered by its metrics port: Prometheus finds the fleet there.
-			deregister, err := registerNode(ctx, cfg, advertise, ln)
+			deregister, err := discovery.RegisterListener(ctx, cfg.ConsulAddr, "ytcaption-gpu-node", "", advertise, ln, "/metrics")
 			if err != nil {
 				cfg.Logger.WarnContext(ctx, "register with consul (running anyway)", "err", err)
 			} else {
@@ -138,21 +138,4 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 		}
 	}()
 	return a.Run(ctx)
-}
-
-// registerNode registers the node in Consul as ytcaption-gpu-node, checked on
-// its metrics endpoint.
-func registerNode(ctx context.Context, cfg agent.Config, host string, ln net.Listener) (func(), error) {
-	consul, err := discovery.Client(cfg.ConsulAddr)
-	if err != nil {
-		return nil, err
-	}
-	if host == "" {
-		if host, err = os.Hostname(); err != nil {
-			return nil, err
-		}
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	return discovery.Register(ctx, consul, discovery.Service{Name: "ytcaption-gpu-node", ID: fmt.Sprintf("ytcaption-gpu-node-%s-%d", host, port),
-		Address: host, Port: port, Check: "/metrics"})
 }
