@@ -231,10 +231,11 @@ func (s *JobService) DeleteJob(ctx context.Context, req *connect.Request[ytcapti
 	if _, err := s.CancelJob(ctx, connect.NewRequest(&ytcaptionv1.CancelJobRequest{Id: req.Msg.GetId()})); err != nil {
 		return nil, err
 	}
-	if err := s.store.PurgeJob(ctx, userID(ctx), req.Msg.GetId()); err != nil {
+	queued, err := s.store.PurgeJob(ctx, userID(ctx), req.Msg.GetId())
+	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	if _, err := retention.DeletePending(ctx, s.store, s.blobs, 100); err != nil {
+	if _, err := retention.DeleteBlobs(ctx, s.store, s.blobs, queued); err != nil {
 		s.log.WarnContext(ctx, "delete a purged job's blobs", "job_id", req.Msg.GetId(), "err", err)
 	}
 	s.log.InfoContext(ctx, "job purged", "job_id", req.Msg.GetId())

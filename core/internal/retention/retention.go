@@ -131,9 +131,9 @@ func drain(ctx context.Context, batch func() (int, error)) (int, error) {
 }
 
 // DeletePending deletes the queued blobs, batch at a time; the sweeper runs
-// it, and a purge to delete at once what it queued. One stored again after it
-// was queued — the same audio fetched for a new job — is in use, and stays.
-// Running it twice at once is harmless: deletions are idempotent.
+// it. One stored again after it was queued — the same audio fetched for a new
+// job — is in use, and stays. Running it twice at once is harmless:
+// deletions are idempotent.
 func DeletePending(ctx context.Context, st *store.Store, blobs *blob.Store, batch int) (int, error) {
 	release, ok, err := st.AllowBlobDeletions(ctx)
 	if err != nil || !ok {
@@ -146,24 +146,45 @@ func DeletePending(ctx context.Context, st *store.Store, blobs *blob.Store, batc
 		if err != nil || len(pending) == 0 {
 			return n, err
 		}
-		for _, d := range pending {
-			at, ok, err := blobs.Stored(ctx, d.Key)
-			if err != nil {
-				return n, err
-			}
-			kept := ok && at.After(d.RequestedAt)
-			if ok && !kept {
-				if err := blobs.Delete(ctx, d.Key); err != nil {
-					return n, err
-				}
-				n++
-			}
-			if err := st.BlobDeleted(ctx, d, kept); err != nil {
-				return n, err
-			}
+		done, err := deleteBlobs(ctx, st, blobs, pending)
+		n += done
+		if err != nil {
+			return n, err
 		}
 	}
 	return n, ctx.Err()
+}
+
+// DeleteBlobs deletes just ds, queued by a purge, at once — not the whole
+// queue, which a request must not wait for. The sweeper retries what fails.
+func DeleteBlobs(ctx context.Context, st *store.Store, blobs *blob.Store, ds []store.BlobDeletion) (int, error) {
+	release, ok, err := st.AllowBlobDeletions(ctx)
+	if err != nil || !ok {
+		return 0, err
+	}
+	defer release()
+	return deleteBlobs(ctx, st, blobs, ds)
+}
+
+func deleteBlobs(ctx context.Context, st *store.Store, blobs *blob.Store, ds []store.BlobDeletion) (int, error) {
+	n := 0
+	for _, d := range ds {
+		at, ok, err := blobs.Stored(ctx, d.Key)
+		if err != nil {
+			return n, err
+		}
+		kept := ok && at.After(d.RequestedAt)
+		if ok && !kept {
+			if err := blobs.Delete(ctx, d.Key); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if err := st.BlobDeleted(ctx, d, kept); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // removeTemp removes per-job temp dirs older than TempFiles: a download

@@ -140,14 +140,16 @@ func TestPurgeAndDeleteUserLeaveNothingOfTheirs(t *testing.T) {
 	s, u := newStore(t)
 	ctx := context.Background()
 	p, chunks := split(t, s, u)
-	require.Equal(t, job.CodeConflict, job.CodeOf(s.PurgeJob(ctx, u.ID, p.ID)), "a running job is cancelled first")
+	_, err := s.PurgeJob(ctx, u.ID, p.ID)
+	require.Equal(t, job.CodeConflict, job.CodeOf(err), "a running job is cancelled first")
 	for _, ch := range chunks {
 		transcribed(t, s, ch, job.Segment{Seq: 0, StartMS: 0, EndMS: 1_000, Text: "x"})
 	}
 	_, done, err := s.FinishParent(ctx, chunks[0].ID)
 	require.NoError(t, err)
 	require.True(t, done)
-	require.NoError(t, s.PurgeJob(ctx, u.ID, p.ID))
+	queued, err := s.PurgeJob(ctx, u.ID, p.ID)
+	require.NoError(t, err)
 	for _, id := range []string{p.ID, chunks[0].ID, chunks[1].ID} {
 		_, err := s.GetJob(ctx, u.ID, id)
 		require.ErrorIs(t, err, job.ErrNotFound, "the job and its chunks are gone")
@@ -159,6 +161,7 @@ func TestPurgeAndDeleteUserLeaveNothingOfTheirs(t *testing.T) {
 		keys = append(keys, d.Key)
 	}
 	require.ElementsMatch(t, []string{"audio/all", "audio/0", "audio/1"}, keys, "its audio is queued for deletion")
+	require.ElementsMatch(t, pending, queued, "and returned, to be deleted at once")
 
 	other := create(t, s, u)
 	n, err := s.DeleteUser(ctx, "cli:test", "alice")

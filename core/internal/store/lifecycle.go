@@ -40,18 +40,25 @@ func (s *Store) ExpireAudio(ctx context.Context, cutoff time.Time, limit int) (i
 			return fmt.Errorf("mark expired audio: %w", err)
 		}
 		n = len(keys)
-		return queueBlobDeletions(ctx, tx, keys, "retention")
+		_, err = queueBlobDeletions(ctx, tx, keys, "retention")
+		return err
 	})
 	return n, err
 }
 
-func queueBlobDeletions(ctx context.Context, tx pgx.Tx, keys []string, reason string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO blob_deletions (key, reason) SELECT unnest($1::text[]), $2
-		ON CONFLICT (key) DO UPDATE SET reason = EXCLUDED.reason, requested_at = now(), deleted_at = NULL`, keys, reason)
+// queueBlobDeletions queues keys for deletion and returns the entries.
+func queueBlobDeletions(ctx context.Context, tx pgx.Tx, keys []string, reason string) ([]BlobDeletion, error) {
+	rows, err := tx.Query(ctx, `INSERT INTO blob_deletions (key, reason) SELECT unnest($1::text[]), $2
+		ON CONFLICT (key) DO UPDATE SET reason = EXCLUDED.reason, requested_at = now(), deleted_at = NULL
+		RETURNING key, requested_at`, keys, reason)
 	if err != nil {
-		return fmt.Errorf("queue blob deletions: %w", err)
+		return nil, fmt.Errorf("queue blob deletions: %w", err)
 	}
-	return nil
+	ds, err := pgx.CollectRows(rows, pgx.RowToStructByPos[BlobDeletion])
+	if err != nil {
+		return nil, fmt.Errorf("queue blob deletions: %w", err)
+	}
+	return ds, nil
 }
 
 // ExpireTranscripts deletes the segments of up to limit jobs finished before
@@ -81,17 +88,19 @@ func (s *Store) ExpireJobs(ctx context.Context, cutoff time.Time, limit int) (in
 			return err
 		}
 		n = len(ids)
-		return purge(ctx, tx, ids, "retention")
+		_, err = purge(ctx, tx, ids, "retention")
+		return err
 	})
 	return n, err
 }
 
 // purge deletes jobs ids and everything that is theirs — chunks, segments,
 // attempts, idempotency keys — and queues for deletion the blobs no other job
-// refers to. A purged job is no longer anybody's transcript cache.
-func purge(ctx context.Context, tx pgx.Tx, ids []string, reason string) error {
+// refers to, returning them. A purged job is no longer anybody's transcript
+// cache.
+func purge(ctx context.Context, tx pgx.Tx, ids []string, reason string) ([]BlobDeletion, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `
 		WITH doomed AS (SELECT id FROM jobs WHERE id = ANY($1::uuid[]) OR parent_id = ANY($1::uuid[])),
@@ -99,32 +108,38 @@ func purge(ctx context.Context, tx pgx.Tx, ids []string, reason string) error {
 		SELECT DISTINCT k FROM refs WHERE id IN (SELECT id FROM doomed)
 			AND NOT EXISTS (SELECT 1 FROM refs o WHERE o.k = refs.k AND o.id NOT IN (SELECT id FROM doomed))`, ids)
 	if err != nil {
-		return fmt.Errorf("find the blobs of the purged jobs: %w", err)
+		return nil, fmt.Errorf("find the blobs of the purged jobs: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE id = ANY($1::uuid[])`, ids); err != nil {
-		return fmt.Errorf("purge jobs: %w", err)
+		return nil, fmt.Errorf("purge jobs: %w", err)
 	}
 	if len(keys) == 0 {
-		return nil
+		return nil, nil
 	}
 	return queueBlobDeletions(ctx, tx, keys, reason)
 }
 
 // PurgeJob deletes a finished job of userID's with its transcript, and
-// queues its audio for deletion. A running job must be cancelled first.
-func (s *Store) PurgeJob(ctx context.Context, userID, id string) error {
+// queues its audio for deletion, returning what it queued. A running job must
+// be cancelled first.
+func (s *Store) PurgeJob(ctx context.Context, userID, id string) ([]BlobDeletion, error) {
 	j, err := s.GetJob(ctx, userID, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !j.Status.Terminal() {
-		return job.Errorf(job.CodeConflict, "job %s is %s: cancel it before purging it", id, j.Status)
+		return nil, job.Errorf(job.CodeConflict, "job %s is %s: cancel it before purging it", id, j.Status)
 	}
-	return s.inTx(ctx, "purge job "+id, func(tx pgx.Tx) error { return purge(ctx, tx, []string{id}, "purge") })
+	var ds []BlobDeletion
+	err = s.inTx(ctx, "purge job "+id, func(tx pgx.Tx) (err error) {
+		ds, err = purge(ctx, tx, []string{id}, "purge")
+		return err
+	})
+	return ds, err
 }
 
 // DeleteUser deletes the user named name, every job of theirs with all that
@@ -150,7 +165,7 @@ func (s *Store) DeleteUser(ctx context.Context, actor, name string) (int, error)
 		if err != nil {
 			return err
 		}
-		if err := purge(ctx, tx, ids, "user deleted"); err != nil {
+		if _, err := purge(ctx, tx, ids, "user deleted"); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
