@@ -254,6 +254,13 @@ var (
 	languages   = regexp.MustCompile(`^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$`)
 )
 
+func checkFormat(f string) error {
+	if !slices.Contains(formatNames, f) {
+		return usagef("--format must be one of %s, got %q", strings.Join(formatNames, ", "), f)
+	}
+	return nil
+}
+
 func transcribe(ctx context.Context, args []string, e env) error {
 	fs := newFlags("transcribe", "ytcaption transcribe URL [flags]", e)
 	format := fs.String("format", "srt", "caption format: srt, vtt, txt, json or tsv")
@@ -275,8 +282,8 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	if u, err := url.Parse(media); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("%q is not an http(s) URL", media)
 	}
-	if !slices.Contains(formatNames, *format) {
-		return usagef("--format must be one of %s, got %q", strings.Join(formatNames, ", "), *format)
+	if err := checkFormat(*format); err != nil {
+		return err
 	}
 	if !languages.MatchString(*language) {
 		return usagef("--language must be auto or a language code such as en, got %q", *language)
@@ -484,8 +491,8 @@ func jobs(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(formatNames, *format) {
-			return usagef("--format must be one of %s, got %q", strings.Join(formatNames, ", "), *format)
+		if err := checkFormat(*format); err != nil {
+			return err
 		}
 		cl, _, err := connect(e)
 		if err != nil {
