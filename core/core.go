@@ -31,6 +31,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/fetch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/leader"
+	"github.com/ytcaption/ytcaption/core/internal/notify"
 	"github.com/ytcaption/ytcaption/core/internal/media"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/retention"
@@ -39,6 +40,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/discovery"
+	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -92,6 +94,13 @@ type Config struct {
 	// ConsulAddr is the local Consul agent; with it core registers itself
 	// (checked on /health/ready) as AdvertiseAddr (default: the host name).
 	ConsulAddr, AdvertiseAddr string
+
+	// SMTPAddr (host:port) and SMTPFrom let core email users whose account
+	// has an address when their jobs end. Optional.
+	SMTPAddr, SMTPFrom string
+	// WebhookSchedule is the wait before each webhook retry; default the
+	// Standard Webhooks schedule (eight attempts over about 27 hours).
+	WebhookSchedule []time.Duration
 
 	Logger *slog.Logger
 }
@@ -265,6 +274,13 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	bus := dispatch.NewBus(c.log, c.pool, c.cfg.InstanceID)
 	stopping := make(chan struct{})
 
+	notifier := notify.New(c.log, c.store, notify.Config{
+		AllowPrivate: c.cfg.AllowPrivateURLs, Schedule: c.cfg.WebhookSchedule, SMTPAddr: c.cfg.SMTPAddr, SMTPFrom: c.cfg.SMTPFrom,
+	}, func(j job.Job) ([]byte, error) { return json.Marshal(jobjson.From(api.JobToProto(j))) }, c.reg)
+	breakers := func() []*breaker.Breaker {
+		return append([]*breaker.Breaker{c.breakers.youtube, c.breakers.blob}, notifier.Breakers.All()...)
+	}
+
 	mux := http.NewServeMux()
 	api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, Instance: c.cfg.InstanceID,
@@ -274,7 +290,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 			Read:   &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.ReadRate), Burst: int32(c.cfg.ReadBurst)},
 		},
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
-	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages})
+	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers})
 	c.health(mux)
 
 	protocols := new(http.Protocols)
@@ -309,6 +325,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	wg.Go(func() { _ = stage.Run(stageCtx) })
+	wg.Go(func() { notifier.Run(stageCtx) })
 	wg.Go(func() {
 		// One replica rescues and sweeps; the others stand by to take over.
 		sweeper := retention.New(c.log, retention.Config{

@@ -251,7 +251,7 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 			}
 		}()
 		resp, err := a.core.AcquireJob(pctx, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{
-			NodeId: a.cfg.NodeID, Engines: []string{a.engine}, Version: a.cfg.Version, Prefetch: a.busy.Load() > 0,
+			NodeId: a.cfg.NodeID, Engines: []string{a.engine}, Models: a.models(), Version: a.cfg.Version, Prefetch: a.busy.Load() > 0,
 		}))
 		cancel()
 		switch {
@@ -616,4 +616,25 @@ func permanent(err error) bool {
 // most 30 s, full jitter.
 func retryDelay(attempt int) time.Duration {
 	return backoff.Full(attempt, 200*time.Millisecond, 30*time.Second)
+}
+
+// models names the model the node's engine runs when a job names none, for
+// core's fleet view.
+func (a *Agent) models() []string {
+	var m string
+	switch a.engine {
+	case "sphinx":
+		m = "en-us" // the binary's built-in model
+		if a.cfg.Sphinx.HMM != "" {
+			m = filepath.Base(a.cfg.Sphinx.HMM)
+		}
+	case "openai":
+		m = a.cfg.OpenAI.Model
+	case "whispercpp":
+		m = filepath.Base(a.cfg.WhisperCPP.Model)
+	}
+	if m == "" {
+		return nil
+	}
+	return []string{m}
 }

@@ -1,5 +1,6 @@
 // Package api serves core's Connect services: JobService for the edge,
-// WorkerService for gpu-nodes, AuthService for the edge's key checks. Handlers
+// WorkerService for gpu-nodes, AuthService for the edge's key checks,
+// AdminService for operators (through the edge, admins only). Handlers
 // translate between the wire and the store; business rules live in job and store.
 package api
 
@@ -14,6 +15,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/breaker"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -46,6 +48,8 @@ type Deps struct {
 	// Stages observes how long jobs spend in each stage ("wait" for a GPU,
 	// "transcribe"); the download stage observes "download".
 	Stages *prometheus.HistogramVec
+	// Breakers are the circuit breakers the admin API shows and resets.
+	Breakers Breakers
 }
 
 // metrics are what the handlers count.
@@ -75,14 +79,21 @@ func newMetrics(reg prometheus.Registerer, stages *prometheus.HistogramVec) *met
 // uncompressed: gzip costs more CPU than it saves on loopback or a LAN.
 const compressMinBytes = 4 << 10
 
-// Register mounts the three services on mux.
+// Register mounts the four services on mux.
 func Register(mux *http.ServeMux, cfg Config, d Deps) {
 	small := connect.WithCompressMinBytes(compressMinBytes)
 	edge := connect.WithHandlerOptions(connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
-	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(&JobService{
+	jobs := &JobService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
 		allowPrivate: cfg.AllowPrivateURLs, maxAttempts: cfg.MaxAttempts, watchPoll: cfg.WatchPoll,
-	}, edge))
+	}
+	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(jobs, edge))
+	breakers := d.Breakers
+	if breakers == nil {
+		breakers = func() []*breaker.Breaker { return nil }
+	}
+	mux.Handle(ytcaptionv1connect.NewAdminServiceHandler(&AdminService{log: d.Log, store: d.Store, jobs: jobs, breakers: breakers},
+		connect.WithInterceptors(interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small))
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, limits: cfg.RateLimits},
 		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{

@@ -26,7 +26,8 @@ func ts(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-func jobToProto(j job.Job) *ytcaptionv1.Job {
+// JobToProto is a job as the API shows it: to the edge, and in webhooks.
+func JobToProto(j job.Job) *ytcaptionv1.Job {
 	p := &ytcaptionv1.Job{
 		Id:               j.ID,
 		Status:           statusToProto[j.Status],

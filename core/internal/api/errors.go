@@ -26,6 +26,7 @@ var connectCodes = map[string]connect.Code{
 	job.CodeExpired:         connect.CodeNotFound,
 	job.CodeLeaseLost:       connect.CodeFailedPrecondition,
 	job.CodeUnavailable:     connect.CodeUnavailable,
+	job.CodeQuotaExceeded:   connect.CodeResourceExhausted,
 }
 
 // toConnectError is the one place core's errors become Connect errors. Coded

@@ -68,6 +68,11 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		err = job.Errorf(job.CodeInvalidArgument, "source \"captions\" needs a YouTube video: other media have no captions to take")
 	case source == job.SourceCaptions && lang == "auto":
 		err = job.Errorf(job.CodeInvalidArgument, "source \"captions\" needs a language: say which captions to take, such as \"en\"")
+	case m.GetWebhookUrl() != "":
+		err = s.checkWebhookURL(m.GetWebhookUrl())
+	}
+	switch {
+	case err != nil:
 	case m.GetIdempotencyKey() != "" && !idempotency.ValidKey(m.GetIdempotencyKey()):
 		err = job.Errorf(job.CodeInvalidArgument, "an idempotency key is 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
 	}
@@ -77,7 +82,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	j, replayed, err := s.store.CreateJobOnce(ctx, store.NewJob{
 		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.maxAttempts,
-		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m),
+		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m), WebhookURL: m.GetWebhookUrl(),
 	})
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
@@ -88,7 +93,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		s.bus.JobQueued(ctx)
 		s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
 	}
-	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: jobToProto(j), Replayed: replayed}), nil
+	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: JobToProto(j), Replayed: replayed}), nil
 }
 
 // maxPromptChars bounds a prompt: engines read a few hundred tokens of it.
@@ -153,7 +158,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 	}
 	s.bus.JobQueued(ctx)
 	s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(job.SourceUpload), "bytes", len(m.GetData()))
-	return connect.NewResponse(&ytcaptionv1.UploadJobResponse{Job: jobToProto(j)}), nil
+	return connect.NewResponse(&ytcaptionv1.UploadJobResponse{Job: JobToProto(j)}), nil
 }
 
 // checkLiteralAddress refuses a URL whose host is an IP address the fetcher
@@ -175,12 +180,42 @@ func (s *JobService) checkLiteralAddress(raw string) error {
 	return nil
 }
 
+// checkWebhookURL refuses what the notifier could never deliver to: not
+// http(s), no host, or a literal address it may not reach.
+func (s *JobService) checkWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 2048:
+		return job.Errorf(job.CodeInvalidArgument, "webhook_url must be an http or https URL of at most 2048 characters")
+	case u.User != nil:
+		return job.Errorf(job.CodeInvalidArgument, "webhook_url must not carry credentials: deliveries are signed instead")
+	}
+	if err := s.checkLiteralAddress(raw); err != nil {
+		return job.Errorf(job.CodeInvalidArgument, "webhook_url: %s", err.(*job.Error).Message)
+	}
+	return nil
+}
+
+// GetAccount is the caller's quota and notification settings.
+func (s *JobService) GetAccount(ctx context.Context, _ *connect.Request[ytcaptionv1.GetAccountRequest]) (*connect.Response[ytcaptionv1.GetAccountResponse], error) {
+	a, err := s.store.GetAccount(ctx, userID(ctx))
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	u, err := s.store.GetUsage(ctx, a.ID)
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.GetAccountResponse{UserId: a.ID, Name: a.Name, Plan: a.Plan.Name, Quota: quotaToProto(u),
+		WebhookUrl: a.WebhookURL, WebhookSecret: a.WebhookSecret}), nil
+}
+
 func (s *JobService) GetJob(ctx context.Context, req *connect.Request[ytcaptionv1.GetJobRequest]) (*connect.Response[ytcaptionv1.GetJobResponse], error) {
 	j, err := s.store.GetJob(ctx, userID(ctx), req.Msg.GetId())
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	return connect.NewResponse(&ytcaptionv1.GetJobResponse{Job: jobToProto(j)}), nil
+	return connect.NewResponse(&ytcaptionv1.GetJobResponse{Job: JobToProto(j)}), nil
 }
 
 func (s *JobService) ListJobs(ctx context.Context, req *connect.Request[ytcaptionv1.ListJobsRequest]) (*connect.Response[ytcaptionv1.ListJobsResponse], error) {
@@ -197,15 +232,25 @@ func (s *JobService) ListJobs(ctx context.Context, req *connect.Request[ytcaptio
 	}
 	resp := &ytcaptionv1.ListJobsResponse{NextPageToken: next}
 	for _, j := range jobs {
-		resp.Jobs = append(resp.Jobs, jobToProto(j))
+		resp.Jobs = append(resp.Jobs, JobToProto(j))
 	}
 	return connect.NewResponse(resp), nil
 }
 
 func (s *JobService) CancelJob(ctx context.Context, req *connect.Request[ytcaptionv1.CancelJobRequest]) (*connect.Response[ytcaptionv1.CancelJobResponse], error) {
-	j, err := s.store.CancelJob(ctx, userID(ctx), req.Msg.GetId())
+	j, err := s.cancel(ctx, userID(ctx), req.Msg.GetId())
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: JobToProto(j)}), nil
+}
+
+// cancel cancels a job of user's (any user's job for ""), its chunks too,
+// and wakes whoever holds it.
+func (s *JobService) cancel(ctx context.Context, user, id string) (job.Job, error) {
+	j, err := s.store.CancelJob(ctx, user, id)
+	if err != nil {
+		return j, err
 	}
 	if j.CancelRequested {
 		// Wake the held heartbeat or the fetch worker, on whichever replica it
@@ -215,14 +260,14 @@ func (s *JobService) CancelJob(ctx context.Context, req *connect.Request[ytcapti
 	if j.Chunks > 0 && j.Status == job.StatusCancelled {
 		ids, err := s.store.CancelChunks(ctx, j.ID)
 		if err != nil {
-			return nil, toConnectError(ctx, s.log, err)
+			return j, err
 		}
 		for _, id := range ids {
 			s.bus.JobCancelled(ctx, id)
 		}
 	}
 	s.bus.JobChanged(ctx, j.ID)
-	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: jobToProto(j)}), nil
+	return j, nil
 }
 
 // DeleteJob cancels the job if it runs, deletes it with its transcript, and
@@ -329,7 +374,7 @@ func (s *JobService) WatchJob(ctx context.Context, req *connect.Request[ytcaptio
 			release()
 			return toConnectError(ctx, s.log, err)
 		}
-		p := jobToProto(j)
+		p := JobToProto(j)
 		if len(segs) > 0 || last == nil || !sameJob(last, p) {
 			msg := &ytcaptionv1.WatchJobResponse{Job: p}
 			for _, sg := range segs {

@@ -62,6 +62,10 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 	if node == "" {
 		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "node_id is required"))
 	}
+	// The fleet view's registry; a node that cannot be recorded still works.
+	if err := s.store.TouchAgent(ctx, node, req.Msg.GetEngines(), req.Msg.GetModels(), req.Msg.GetVersion()); err != nil {
+		s.log.WarnContext(ctx, "record gpu-node", "node_id", node, "err", err)
+	}
 	var grace time.Duration
 	if req.Msg.GetPrefetch() {
 		grace = prefetchGrace
@@ -152,6 +156,11 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *connect.Request[ytca
 	l, err := s.store.ExtendLease(ctx, id, epoch, s.lease, req.Msg.GetProgress())
 	if err != nil {
 		return nil, s.refuse(ctx, err)
+	}
+	if node := req.Msg.GetNodeId(); node != "" {
+		if err := s.store.SeenAgent(ctx, node); err != nil {
+			s.log.WarnContext(ctx, "record gpu-node heartbeat", "node_id", node, "err", err)
+		}
 	}
 	resp := &ytcaptionv1.HeartbeatResponse{
 		LeaseExpiresAt:    timestamppb.New(l.ExpiresAt),

@@ -33,7 +33,8 @@ var Statuses = []Status{
 // from it, so no other code decides what is legal.
 var transitions = map[Status][]Status{
 	// Back to queued when a download attempt fails retryably or its lease expired.
-	StatusQueued:      {StatusDownloading},
+	// From failed too, when an admin retries the job.
+	StatusQueued:      {StatusDownloading, StatusFailed},
 	StatusDownloading: {StatusQueued},
 	// Back to ready when a transcription attempt fails retryably or its lease expired:
 	// the audio is already stored.
@@ -202,6 +203,7 @@ const (
 	CodeExpired         = "transcript_expired"       // the transcript was deleted after the retention period
 	CodeLeaseLost       = "lease_lost"               // a worker's epoch is stale or its lease expired
 	CodeUnavailable     = "unavailable"
+	CodeQuotaExceeded   = "quota_exceeded" // the user's monthly minutes or concurrent jobs are used up
 	CodeInternal        = "internal"
 
 	// Job failure codes, stored on the job.

@@ -14,11 +14,14 @@ import (
 // DefaultPlan is every new user's plan.
 const DefaultPlan = "default"
 
-// Plan is how much a user may do. A zero limit takes the deployment's default.
+// Plan is how much a user may do. A zero rate limit takes the deployment's
+// default; a zero quota is no limit.
 type Plan struct {
 	Name                    string
 	CreateRate, CreateBurst int // job creations per second per API key, and at once
 	ReadRate, ReadBurst     int // other calls
+	MonthlyMinutes          int // audio minutes of succeeded jobs per UTC month
+	MaxConcurrent           int // jobs running at once
 }
 
 // SetPlan creates or updates a plan.
@@ -28,12 +31,16 @@ func (s *Store) SetPlan(ctx context.Context, p Plan) error {
 			return job.Errorf(job.CodeInvalidArgument, "plan %s: limits must be positive (0: the deployment's default)", p.Name)
 		}
 	}
+	if p.MonthlyMinutes < 0 || p.MaxConcurrent < 0 {
+		return job.Errorf(job.CodeInvalidArgument, "plan %s: quotas are positive (0: unlimited)", p.Name)
+	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO plans (name, create_rate, create_burst, read_rate, read_burst)
-		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), NULLIF($5, 0))
+		INSERT INTO plans (name, create_rate, create_burst, read_rate, read_burst, monthly_minutes, max_concurrent)
+		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), NULLIF($5, 0), NULLIF($6, 0), NULLIF($7, 0))
 		ON CONFLICT (name) DO UPDATE SET create_rate = EXCLUDED.create_rate, create_burst = EXCLUDED.create_burst,
-			read_rate = EXCLUDED.read_rate, read_burst = EXCLUDED.read_burst, updated_at = now()`,
-		p.Name, p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst)
+			read_rate = EXCLUDED.read_rate, read_burst = EXCLUDED.read_burst,
+			monthly_minutes = EXCLUDED.monthly_minutes, max_concurrent = EXCLUDED.max_concurrent, updated_at = now()`,
+		p.Name, p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst, p.MonthlyMinutes, p.MaxConcurrent)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23514" { // check_violation: the name
 		return job.Errorf(job.CodeInvalidArgument, "plan name %q: use lower-case letters, digits, - and _", p.Name)
@@ -102,10 +109,11 @@ func (s *Store) AssignPlan(ctx context.Context, user, plan string) error {
 }
 
 // planColumns read a plan joined as p, NULL limits as 0.
-const planColumns = `p.name, COALESCE(p.create_rate, 0), COALESCE(p.create_burst, 0), COALESCE(p.read_rate, 0), COALESCE(p.read_burst, 0)`
+const planColumns = `p.name, COALESCE(p.create_rate, 0), COALESCE(p.create_burst, 0), COALESCE(p.read_rate, 0), COALESCE(p.read_burst, 0),
+	COALESCE(p.monthly_minutes, 0), COALESCE(p.max_concurrent, 0)`
 
 func planDest(p *Plan) []any {
-	return []any{&p.Name, &p.CreateRate, &p.CreateBurst, &p.ReadRate, &p.ReadBurst}
+	return []any{&p.Name, &p.CreateRate, &p.CreateBurst, &p.ReadRate, &p.ReadBurst, &p.MonthlyMinutes, &p.MaxConcurrent}
 }
 
 // GetPlan returns the plan named name.

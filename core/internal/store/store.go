@@ -68,6 +68,15 @@ const keyAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 // CreateAPIKey makes a new random key for the user and returns it; only its
 // hash is stored, so this is the one time anybody sees it.
 func (s *Store) CreateAPIKey(ctx context.Context, userID string) (string, error) {
+	key, err := newKey()
+	if err != nil {
+		return "", err
+	}
+	return key, s.AddAPIKey(ctx, userID, key)
+}
+
+// newKey draws a key: "ytc_" and 32 letters and digits (190 bits).
+func newKey() (string, error) {
 	b := make([]byte, 32)
 	for i := range b {
 		n, err := crand.Int(crand.Reader, big.NewInt(int64(len(keyAlphabet))))
@@ -76,8 +85,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, userID string) (string, error)
 		}
 		b[i] = keyAlphabet[n.Int64()]
 	}
-	key := "ytc_" + string(b)
-	return key, s.AddAPIKey(ctx, userID, key)
+	return "ytc_" + string(b), nil
 }
 
 // AddAPIKey registers a caller-chosen key (the dev stack's key from the
@@ -125,6 +133,7 @@ type NewJob struct {
 	Source                    job.Source // "" is auto
 	Language, Engine, Model   string
 	Task, Prompt              string // "" is transcribe
+	WebhookURL                string // "" is the user's default, if any
 	MaxAttempts               int    // 0 means 3
 	// IdempotencyKey, when set, makes the creation happen once per user and
 	// key; Fingerprint identifies the request's parameters.
@@ -227,12 +236,15 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 				return err
 			}
 		}
+		if err := checkQuota(ctx, tx, n.UserID); err != nil {
+			return err
+		}
 		j, err = scanJob(tx.QueryRow(ctx, `
-			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt, webhook_url)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			RETURNING `+jobColumns,
 			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts,
-			string(n.Source), n.Task, n.Prompt))
+			string(n.Source), n.Task, n.Prompt, n.WebhookURL))
 		if err != nil || n.IdempotencyKey == "" {
 			return err
 		}

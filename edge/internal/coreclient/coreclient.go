@@ -13,9 +13,10 @@ import (
 
 // Clients are core's services as the edge sees them.
 type Clients struct {
-	Jobs ytcaptionv1connect.JobServiceClient
-	Auth ytcaptionv1connect.AuthServiceClient
-	HTTP *http.Client // plain calls such as core's /health/ready, with the token
+	Jobs  ytcaptionv1connect.JobServiceClient
+	Auth  ytcaptionv1connect.AuthServiceClient
+	Admin ytcaptionv1connect.AdminServiceClient
+	HTTP  *http.Client // plain calls such as core's /health/ready, with the token
 }
 
 // New returns clients for core at baseURL; with a resolver, each request goes
@@ -30,8 +31,9 @@ func New(baseURL, serviceToken string, resolver *discovery.Resolver) Clients {
 	}
 	c := &http.Client{Transport: &svcauth.Transport{Base: base, Token: serviceToken}}
 	return Clients{
-		Jobs: ytcaptionv1connect.NewJobServiceClient(c, baseURL),
-		Auth: ytcaptionv1connect.NewAuthServiceClient(c, baseURL),
-		HTTP: c,
+		Jobs:  ytcaptionv1connect.NewJobServiceClient(c, baseURL),
+		Auth:  ytcaptionv1connect.NewAuthServiceClient(c, baseURL),
+		Admin: ytcaptionv1connect.NewAdminServiceClient(c, baseURL),
+		HTTP:  c,
 	}
 }

@@ -201,6 +201,10 @@ func (f *front) ListJobs(ctx context.Context, req *connect.Request[ytcaptionv1.L
 	return f.d.Core.Jobs.ListJobs(ctx, forward(ctx, req.Msg))
 }
 
+func (f *front) GetAccount(ctx context.Context, req *connect.Request[ytcaptionv1.GetAccountRequest]) (*connect.Response[ytcaptionv1.GetAccountResponse], error) {
+	return f.d.Core.Jobs.GetAccount(ctx, forward(ctx, req.Msg))
+}
+
 func (f *front) CancelJob(ctx context.Context, req *connect.Request[ytcaptionv1.CancelJobRequest]) (*connect.Response[ytcaptionv1.CancelJobResponse], error) {
 	return f.d.Core.Jobs.CancelJob(ctx, forward(ctx, req.Msg))
 }

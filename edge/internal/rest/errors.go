@@ -53,6 +53,9 @@ var byConnectCode = map[connect.Code]struct {
 // precisely than Connect can.
 var statusByCode = map[string]int{
 	"idempotency_key_mismatch": http.StatusUnprocessableEntity, // IETF Idempotency-Key draft
+	// Not 429: clients retry those, and a used-up month does not come back
+	// in seconds. The message says what remains and when it resets.
+	"quota_exceeded": http.StatusForbidden,
 }
 
 // fromConnect is the one mapping of core's errors to REST errors: the status

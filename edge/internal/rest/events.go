@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -120,7 +121,7 @@ func writeEvents(w *bufio.Writer, m *ytcaptionv1.WatchJobResponse) error {
 			return err
 		}
 	}
-	if err := writeEvent(w, m.GetCursor(), "job", toJSON(m.GetJob())); err != nil {
+	if err := writeEvent(w, m.GetCursor(), "job", jobjson.From(m.GetJob())); err != nil {
 		return err
 	}
 	return w.Flush()

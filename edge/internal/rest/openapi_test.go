@@ -11,6 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/internal/jobjson"
 )
 
 type openAPIDoc struct {
@@ -32,7 +35,7 @@ func loadOpenAPI(t *testing.T) openAPIDoc {
 // TestOpenAPIMatchesTheRoutes fails when a route is served that the document
 // does not describe, or described that is not served.
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
-	app := New(slog.New(slog.DiscardHandler), Config{}, Deps{Registry: prometheus.NewRegistry()})
+	app := New(slog.New(slog.DiscardHandler), Config{}, Deps{Registry: prometheus.NewRegistry(), Core: coreclient.New("http://core.invalid", "token", nil)})
 	param := regexp.MustCompile(`:([a-z_]+)`)
 	var served []string
 	for _, r := range app.GetRoutes(true) {
@@ -57,7 +60,7 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 // TestOpenAPIJobSchemaMatchesTheJSON fails when the job JSON gains or loses a
 // field the document does not know about.
 func TestOpenAPIJobSchemaMatchesTheJSON(t *testing.T) {
-	for schema, v := range map[string]any{"Job": jobJSON{}, "CreateJob": createBody{}} {
+	for schema, v := range map[string]any{"Job": jobjson.Job{}, "CreateJob": createBody{}} {
 		var fields []string
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumField() {

@@ -32,6 +32,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
+	"github.com/ytcaption/ytcaption/internal/jobjson"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -121,7 +122,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	if len(cfg.CORSOrigins) > 0 {
 		app.Use(cors.New(cors.Config{
 			AllowOrigins:  strings.Join(cfg.CORSOrigins, ","),
-			AllowMethods:  "GET,POST,DELETE,OPTIONS",
+			AllowMethods:  "GET,POST,PUT,PATCH,DELETE,OPTIONS",
 			AllowHeaders:  "Authorization,Content-Type,Idempotency-Key,Last-Event-ID,X-Request-Id",
 			ExposeHeaders: "RateLimit,RateLimit-Policy,Retry-After,Idempotent-Replayed,X-Request-Id",
 			MaxAge:        600,
@@ -143,6 +144,8 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Get("/jobs/:id/transcript", s.transcript)
 	v1.Get("/jobs/:id/events", s.events)
 	v1.Post("/audio/transcriptions", s.transcriptions)
+	v1.Get("/account", protoCall(s, s.Core.Jobs.GetAccount, ""))
+	s.adminRoutes(v1)
 	return app
 }
 
@@ -231,7 +234,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 }
 
 // jsonBody is a job's REST representation, as stored for replays too.
-func jsonBody(j *ytcaptionv1.Job) ([]byte, error) { return json.Marshal(toJSON(j)) }
+func jsonBody(j *ytcaptionv1.Job) ([]byte, error) { return json.Marshal(jobjson.From(j)) }
 
 // call prepares a Connect request to core on behalf of the caller.
 func call[T any](s *server, c *fiber.Ctx, msg *T) (context.Context, context.CancelFunc, *connect.Request[T]) {
@@ -255,6 +258,7 @@ type createBody struct {
 	Source   string `json:"source"`
 	Task     string `json:"task"`
 	Prompt   string `json:"prompt"`
+	Webhook  string `json:"webhook_url"`
 }
 
 // decodeStrict reads exactly one JSON object with only known fields.
@@ -297,7 +301,7 @@ func (s *server) createJob(c *fiber.Ctx) error {
 			fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen))
 	}
 	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
-		Task: b.Task, Prompt: b.Prompt, IdempotencyKey: key}
+		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: key}
 	var lock *replay.Lock
 	var fp []byte
 	if key != "" {
@@ -342,7 +346,7 @@ func (s *server) getJob(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(toJSON(j))
+	return c.JSON(jobjson.From(j))
 }
 
 func (s *server) listJobs(c *fiber.Ctx) error {
@@ -361,11 +365,11 @@ func (s *server) listJobs(c *fiber.Ctx) error {
 		return err
 	}
 	out := struct {
-		Jobs       []jobJSON `json:"jobs"`
-		NextCursor string    `json:"next_cursor,omitempty"`
-	}{Jobs: []jobJSON{}, NextCursor: resp.Msg.GetNextPageToken()}
+		Jobs       []jobjson.Job `json:"jobs"`
+		NextCursor string        `json:"next_cursor,omitempty"`
+	}{Jobs: []jobjson.Job{}, NextCursor: resp.Msg.GetNextPageToken()}
 	for _, j := range resp.Msg.GetJobs() {
-		out.Jobs = append(out.Jobs, toJSON(j))
+		out.Jobs = append(out.Jobs, jobjson.From(j))
 	}
 	return c.JSON(out)
 }
@@ -391,7 +395,7 @@ func (s *server) cancelJob(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(toJSON(resp.Msg.GetJob()))
+	return c.JSON(jobjson.From(resp.Msg.GetJob()))
 }
 
 var formats = map[string]ytcaptionv1.TranscriptFormat{

@@ -701,7 +701,10 @@ type CreateJobRequest struct {
 	// any language, on engines that translate.
 	Task string `protobuf:"bytes,7,opt,name=task,proto3" json:"task,omitempty"`
 	// Guides engines that take one (spellings, names, context); at most 1000 characters.
-	Prompt        string `protobuf:"bytes,8,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	Prompt string `protobuf:"bytes,8,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// Where to POST the job's end (signed, Standard Webhooks); empty: the
+	// user's default webhook, if any.
+	WebhookUrl    string `protobuf:"bytes,9,opt,name=webhook_url,json=webhookUrl,proto3" json:"webhook_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -788,6 +791,13 @@ func (x *CreateJobRequest) GetTask() string {
 func (x *CreateJobRequest) GetPrompt() string {
 	if x != nil {
 		return x.Prompt
+	}
+	return ""
+}
+
+func (x *CreateJobRequest) GetWebhookUrl() string {
+	if x != nil {
+		return x.WebhookUrl
 	}
 	return ""
 }
@@ -1585,6 +1595,223 @@ func (x *WatchJobResponse) GetCursor() string {
 	return ""
 }
 
+type Quota struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Effective limits (the user's override, else the plan's); 0: unlimited.
+	MonthlyMinutes int32 `protobuf:"varint,1,opt,name=monthly_minutes,json=monthlyMinutes,proto3" json:"monthly_minutes,omitempty"`
+	MaxConcurrent  int32 `protobuf:"varint,2,opt,name=max_concurrent,json=maxConcurrent,proto3" json:"max_concurrent,omitempty"`
+	// This UTC month: audio of succeeded jobs, and of running ones, in minutes.
+	UsedMinutes    float64 `protobuf:"fixed64,3,opt,name=used_minutes,json=usedMinutes,proto3" json:"used_minutes,omitempty"`
+	PendingMinutes float64 `protobuf:"fixed64,4,opt,name=pending_minutes,json=pendingMinutes,proto3" json:"pending_minutes,omitempty"`
+	// -1 when unlimited.
+	RemainingMinutes float64                `protobuf:"fixed64,5,opt,name=remaining_minutes,json=remainingMinutes,proto3" json:"remaining_minutes,omitempty"`
+	ActiveJobs       int32                  `protobuf:"varint,6,opt,name=active_jobs,json=activeJobs,proto3" json:"active_jobs,omitempty"`
+	ResetsAt         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=resets_at,json=resetsAt,proto3" json:"resets_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Quota) Reset() {
+	*x = Quota{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quota) ProtoMessage() {}
+
+func (x *Quota) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quota.ProtoReflect.Descriptor instead.
+func (*Quota) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Quota) GetMonthlyMinutes() int32 {
+	if x != nil {
+		return x.MonthlyMinutes
+	}
+	return 0
+}
+
+func (x *Quota) GetMaxConcurrent() int32 {
+	if x != nil {
+		return x.MaxConcurrent
+	}
+	return 0
+}
+
+func (x *Quota) GetUsedMinutes() float64 {
+	if x != nil {
+		return x.UsedMinutes
+	}
+	return 0
+}
+
+func (x *Quota) GetPendingMinutes() float64 {
+	if x != nil {
+		return x.PendingMinutes
+	}
+	return 0
+}
+
+func (x *Quota) GetRemainingMinutes() float64 {
+	if x != nil {
+		return x.RemainingMinutes
+	}
+	return 0
+}
+
+func (x *Quota) GetActiveJobs() int32 {
+	if x != nil {
+		return x.ActiveJobs
+	}
+	return 0
+}
+
+func (x *Quota) GetResetsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResetsAt
+	}
+	return nil
+}
+
+type GetAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountRequest) Reset() {
+	*x = GetAccountRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountRequest) ProtoMessage() {}
+
+func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
+func (*GetAccountRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{23}
+}
+
+type GetAccountResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Plan   string                 `protobuf:"bytes,3,opt,name=plan,proto3" json:"plan,omitempty"`
+	Quota  *Quota                 `protobuf:"bytes,4,opt,name=quota,proto3" json:"quota,omitempty"`
+	// The default webhook of the caller's jobs and the secret that signs every
+	// delivery ("whsec_..."), for verifying them.
+	WebhookUrl    string `protobuf:"bytes,5,opt,name=webhook_url,json=webhookUrl,proto3" json:"webhook_url,omitempty"`
+	WebhookSecret string `protobuf:"bytes,6,opt,name=webhook_secret,json=webhookSecret,proto3" json:"webhook_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountResponse) Reset() {
+	*x = GetAccountResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountResponse) ProtoMessage() {}
+
+func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
+func (*GetAccountResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetAccountResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GetAccountResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetAccountResponse) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+func (x *GetAccountResponse) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *GetAccountResponse) GetWebhookUrl() string {
+	if x != nil {
+		return x.WebhookUrl
+	}
+	return ""
+}
+
+func (x *GetAccountResponse) GetWebhookSecret() string {
+	if x != nil {
+		return x.WebhookSecret
+	}
+	return ""
+}
+
 var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
@@ -1636,7 +1863,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
 	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12 \n" +
-	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\xdb\x01\n" +
+	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\xfc\x01\n" +
 	"\x10CreateJobRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x16\n" +
@@ -1645,7 +1872,9 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x16\n" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x12\x12\n" +
 	"\x04task\x18\a \x01(\tR\x04task\x12\x16\n" +
-	"\x06prompt\x18\b \x01(\tR\x06prompt\"\xb8\x01\n" +
+	"\x06prompt\x18\b \x01(\tR\x06prompt\x12\x1f\n" +
+	"\vwebhook_url\x18\t \x01(\tR\n" +
+	"webhookUrl\"\xb8\x01\n" +
 	"\x10UploadJobRequest\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
@@ -1691,7 +1920,25 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x10WatchJobResponse\x12#\n" +
 	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\x121\n" +
 	"\bsegments\x18\x02 \x03(\v2\x15.ytcaption.v1.SegmentR\bsegments\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor*\xd8\x01\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"\xaa\x02\n" +
+	"\x05Quota\x12'\n" +
+	"\x0fmonthly_minutes\x18\x01 \x01(\x05R\x0emonthlyMinutes\x12%\n" +
+	"\x0emax_concurrent\x18\x02 \x01(\x05R\rmaxConcurrent\x12!\n" +
+	"\fused_minutes\x18\x03 \x01(\x01R\vusedMinutes\x12'\n" +
+	"\x0fpending_minutes\x18\x04 \x01(\x01R\x0ependingMinutes\x12+\n" +
+	"\x11remaining_minutes\x18\x05 \x01(\x01R\x10remainingMinutes\x12\x1f\n" +
+	"\vactive_jobs\x18\x06 \x01(\x05R\n" +
+	"activeJobs\x127\n" +
+	"\tresets_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bresetsAt\"\x13\n" +
+	"\x11GetAccountRequest\"\xc8\x01\n" +
+	"\x12GetAccountResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04plan\x18\x03 \x01(\tR\x04plan\x12)\n" +
+	"\x05quota\x18\x04 \x01(\v2\x13.ytcaption.v1.QuotaR\x05quota\x12\x1f\n" +
+	"\vwebhook_url\x18\x05 \x01(\tR\n" +
+	"webhookUrl\x12%\n" +
+	"\x0ewebhook_secret\x18\x06 \x01(\tR\rwebhookSecret*\xd8\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATUS_QUEUED\x10\x01\x12\x1a\n" +
@@ -1707,7 +1954,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x15TRANSCRIPT_FORMAT_VTT\x10\x02\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_TXT\x10\x03\x12\x1a\n" +
 	"\x16TRANSCRIPT_FORMAT_JSON\x10\x04\x12\x19\n" +
-	"\x15TRANSCRIPT_FORMAT_TSV\x10\x052\x8f\x05\n" +
+	"\x15TRANSCRIPT_FORMAT_TSV\x10\x052\xe5\x05\n" +
 	"\n" +
 	"JobService\x12L\n" +
 	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
@@ -1717,7 +1964,9 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\tCancelJob\x12\x1e.ytcaption.v1.CancelJobRequest\x1a\x1f.ytcaption.v1.CancelJobResponse\x12Q\n" +
 	"\tDeleteJob\x12\x1e.ytcaption.v1.DeleteJobRequest\x1a\x1f.ytcaption.v1.DeleteJobResponse\"\x03\x90\x02\x02\x12]\n" +
 	"\rGetTranscript\x12\".ytcaption.v1.GetTranscriptRequest\x1a#.ytcaption.v1.GetTranscriptResponse\"\x03\x90\x02\x01\x12K\n" +
-	"\bWatchJob\x12\x1d.ytcaption.v1.WatchJobRequest\x1a\x1e.ytcaption.v1.WatchJobResponse0\x01B\xb0\x01\n" +
+	"\bWatchJob\x12\x1d.ytcaption.v1.WatchJobRequest\x1a\x1e.ytcaption.v1.WatchJobResponse0\x01\x12T\n" +
+	"\n" +
+	"GetAccount\x12\x1f.ytcaption.v1.GetAccountRequest\x1a .ytcaption.v1.GetAccountResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
 	"\x10com.ytcaption.v1B\bJobProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
 var (
@@ -1733,7 +1982,7 @@ func file_ytcaption_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_ytcaption_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_ytcaption_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                // 0: ytcaption.v1.JobStatus
 	(TranscriptFormat)(0),         // 1: ytcaption.v1.TranscriptFormat
@@ -1759,15 +2008,18 @@ var file_ytcaption_v1_job_proto_goTypes = []any{
 	(*GetTranscriptResponse)(nil), // 21: ytcaption.v1.GetTranscriptResponse
 	(*WatchJobRequest)(nil),       // 22: ytcaption.v1.WatchJobRequest
 	(*WatchJobResponse)(nil),      // 23: ytcaption.v1.WatchJobResponse
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*Quota)(nil),                 // 24: ytcaption.v1.Quota
+	(*GetAccountRequest)(nil),     // 25: ytcaption.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),    // 26: ytcaption.v1.GetAccountResponse
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.Job.status:type_name -> ytcaption.v1.JobStatus
-	24, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	24, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
-	24, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
-	24, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
-	24, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	27, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	27, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
+	27, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
+	27, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
+	27, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
 	3,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
 	4,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
 	7,  // 8: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
@@ -1779,27 +2031,31 @@ var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	1,  // 14: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
 	2,  // 15: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
 	6,  // 16: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
-	8,  // 17: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
-	9,  // 18: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
-	12, // 19: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
-	14, // 20: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
-	16, // 21: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
-	18, // 22: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
-	20, // 23: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
-	22, // 24: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
-	11, // 25: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
-	10, // 26: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
-	13, // 27: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
-	15, // 28: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
-	17, // 29: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
-	19, // 30: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
-	21, // 31: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
-	23, // 32: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
-	25, // [25:33] is the sub-list for method output_type
-	17, // [17:25] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	27, // 17: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
+	24, // 18: ytcaption.v1.GetAccountResponse.quota:type_name -> ytcaption.v1.Quota
+	8,  // 19: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
+	9,  // 20: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
+	12, // 21: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
+	14, // 22: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
+	16, // 23: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
+	18, // 24: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
+	20, // 25: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
+	22, // 26: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
+	25, // 27: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
+	11, // 28: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
+	10, // 29: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
+	13, // 30: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
+	15, // 31: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
+	17, // 32: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
+	19, // 33: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
+	21, // 34: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
+	23, // 35: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
+	26, // 36: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_job_proto_init() }
@@ -1813,7 +2069,7 @@ func file_ytcaption_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_job_proto_rawDesc), len(file_ytcaption_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -123,7 +123,9 @@ type AcquireJobRequest struct {
 	// to download its audio meanwhile. Core hands such a node only a job that
 	// no idle node took within a short grace period, so an idle GPU never
 	// waits while a busy one hoards work.
-	Prefetch      bool `protobuf:"varint,4,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
+	Prefetch bool `protobuf:"varint,4,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
+	// The models this node's engines load, for the fleet view.
+	Models        []string `protobuf:"bytes,5,rep,name=models,proto3" json:"models,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -184,6 +186,13 @@ func (x *AcquireJobRequest) GetPrefetch() bool {
 		return x.Prefetch
 	}
 	return false
+}
+
+func (x *AcquireJobRequest) GetModels() []string {
+	if x != nil {
+		return x.Models
+	}
+	return nil
 }
 
 type AcquireJobResponse struct {
@@ -916,12 +925,13 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\vPingRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"*\n" +
 	"\fPingResponse\x12\x1a\n" +
-	"\binstance\x18\x01 \x01(\tR\binstance\"|\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\"\x94\x01\n" +
 	"\x11AcquireJobRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aengines\x18\x02 \x03(\tR\aengines\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1a\n" +
-	"\bprefetch\x18\x04 \x01(\bR\bprefetch\"N\n" +
+	"\bprefetch\x18\x04 \x01(\bR\bprefetch\x12\x16\n" +
+	"\x06models\x18\x05 \x03(\tR\x06models\"N\n" +
 	"\x12AcquireJobResponse\x128\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x18.ytcaption.v1.AssignmentR\n" +

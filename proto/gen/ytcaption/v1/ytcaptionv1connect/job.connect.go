@@ -50,6 +50,8 @@ const (
 	JobServiceGetTranscriptProcedure = "/ytcaption.v1.JobService/GetTranscript"
 	// JobServiceWatchJobProcedure is the fully-qualified name of the JobService's WatchJob RPC.
 	JobServiceWatchJobProcedure = "/ytcaption.v1.JobService/WatchJob"
+	// JobServiceGetAccountProcedure is the fully-qualified name of the JobService's GetAccount RPC.
+	JobServiceGetAccountProcedure = "/ytcaption.v1.JobService/GetAccount"
 )
 
 // JobServiceClient is a client for the ytcaption.v1.JobService service.
@@ -74,6 +76,8 @@ type JobServiceClient interface {
 	// WatchJob streams the job each time it changes, with the segments added since
 	// the previous message, and ends when the job reaches a terminal state.
 	WatchJob(context.Context, *connect.Request[v1.WatchJobRequest]) (*connect.ServerStreamForClient[v1.WatchJobResponse], error)
+	// GetAccount is the caller's quota and notification settings.
+	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
 }
 
 // NewJobServiceClient constructs a client for the ytcaption.v1.JobService service. By default, it
@@ -139,6 +143,13 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(jobServiceMethods.ByName("WatchJob")),
 			connect.WithClientOptions(opts...),
 		),
+		getAccount: connect.NewClient[v1.GetAccountRequest, v1.GetAccountResponse](
+			httpClient,
+			baseURL+JobServiceGetAccountProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("GetAccount")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -152,6 +163,7 @@ type jobServiceClient struct {
 	deleteJob     *connect.Client[v1.DeleteJobRequest, v1.DeleteJobResponse]
 	getTranscript *connect.Client[v1.GetTranscriptRequest, v1.GetTranscriptResponse]
 	watchJob      *connect.Client[v1.WatchJobRequest, v1.WatchJobResponse]
+	getAccount    *connect.Client[v1.GetAccountRequest, v1.GetAccountResponse]
 }
 
 // CreateJob calls ytcaption.v1.JobService.CreateJob.
@@ -194,6 +206,11 @@ func (c *jobServiceClient) WatchJob(ctx context.Context, req *connect.Request[v1
 	return c.watchJob.CallServerStream(ctx, req)
 }
 
+// GetAccount calls ytcaption.v1.JobService.GetAccount.
+func (c *jobServiceClient) GetAccount(ctx context.Context, req *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error) {
+	return c.getAccount.CallUnary(ctx, req)
+}
+
 // JobServiceHandler is an implementation of the ytcaption.v1.JobService service.
 type JobServiceHandler interface {
 	// CreateJob validates and canonicalises the URL and queues a job. The job is
@@ -216,6 +233,8 @@ type JobServiceHandler interface {
 	// WatchJob streams the job each time it changes, with the segments added since
 	// the previous message, and ends when the job reaches a terminal state.
 	WatchJob(context.Context, *connect.Request[v1.WatchJobRequest], *connect.ServerStream[v1.WatchJobResponse]) error
+	// GetAccount is the caller's quota and notification settings.
+	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
 }
 
 // NewJobServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -277,6 +296,13 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(jobServiceMethods.ByName("WatchJob")),
 		connect.WithHandlerOptions(opts...),
 	)
+	jobServiceGetAccountHandler := connect.NewUnaryHandler(
+		JobServiceGetAccountProcedure,
+		svc.GetAccount,
+		connect.WithSchema(jobServiceMethods.ByName("GetAccount")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.JobService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case JobServiceCreateJobProcedure:
@@ -295,6 +321,8 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 			jobServiceGetTranscriptHandler.ServeHTTP(w, r)
 		case JobServiceWatchJobProcedure:
 			jobServiceWatchJobHandler.ServeHTTP(w, r)
+		case JobServiceGetAccountProcedure:
+			jobServiceGetAccountHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -334,4 +362,8 @@ func (UnimplementedJobServiceHandler) GetTranscript(context.Context, *connect.Re
 
 func (UnimplementedJobServiceHandler) WatchJob(context.Context, *connect.Request[v1.WatchJobRequest], *connect.ServerStream[v1.WatchJobResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.WatchJob is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.GetAccount is not implemented"))
 }

@@ -1,0 +1,434 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+// Account is a user as an operator sees it.
+type Account struct {
+	User
+	// Overrides of the plan's quotas; nil: the plan's.
+	MonthlyMinutes, MaxConcurrent *int
+	WebhookURL, WebhookSecret     string
+	Email                         string
+	Keys                          int // live keys
+}
+
+const accountColumns = `u.id::text, u.name, u.role, u.created_at, ` + planColumns + `, u.monthly_minutes, u.max_concurrent,
+	u.webhook_url, u.webhook_secret, u.email,
+	(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)::int`
+
+func scanAccount(r pgx.Row) (Account, error) {
+	var a Account
+	dest := append([]any{&a.ID, &a.Name, &a.Role, &a.CreatedAt}, planDest(&a.Plan)...)
+	err := r.Scan(append(dest, &a.MonthlyMinutes, &a.MaxConcurrent, &a.WebhookURL, &a.WebhookSecret, &a.Email, &a.Keys)...)
+	return a, err
+}
+
+// ListUsers lists every user by name.
+func (s *Store) ListUsers(ctx context.Context) ([]Account, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM users u JOIN plans p ON p.name = u.plan ORDER BY u.name`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) { return scanAccount(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// GetAccount returns the user with this id.
+func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Account{}, job.Errorf(job.CodeNotFound, "no user %q", id)
+	}
+	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, job.Errorf(job.CodeNotFound, "no user %q", id)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("get user %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// AccountPatch changes some of a user's settings; nil fields stay.
+type AccountPatch struct {
+	Plan, Role, WebhookURL, Email *string
+	// Quota overrides: a value < 0 removes the override (the plan's again).
+	MonthlyMinutes, MaxConcurrent *int
+}
+
+// UpdateAccount applies p to the user with this id, audited as actor's doing.
+func (s *Store) UpdateAccount(ctx context.Context, actor, id string, p AccountPatch) (Account, error) {
+	if p.Role != nil && *p.Role != string(RoleAdmin) && *p.Role != string(RoleUser) {
+		return Account{}, job.Errorf(job.CodeInvalidArgument, "role must be admin or user, got %q", *p.Role)
+	}
+	if p.Plan != nil {
+		if _, err := s.GetPlan(ctx, *p.Plan); err != nil {
+			return Account{}, err
+		}
+	}
+	override := func(v *int) (set bool, val *int) {
+		if v == nil {
+			return false, nil
+		}
+		if *v < 0 {
+			return true, nil
+		}
+		return true, v
+	}
+	setMin, minutes := override(p.MonthlyMinutes)
+	setConc, conc := override(p.MaxConcurrent)
+	var a Account
+	err := s.inTx(ctx, "update user", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET plan = COALESCE($2, plan), role = COALESCE($3, role),
+			webhook_url = COALESCE($4, webhook_url), email = COALESCE($5, email),
+			monthly_minutes = CASE WHEN $6 THEN $7 ELSE monthly_minutes END,
+			max_concurrent = CASE WHEN $8 THEN $9 ELSE max_concurrent END
+			WHERE id = $1`, id, p.Plan, p.Role, p.WebhookURL, p.Email, setMin, minutes, setConc, conc)
+		if err != nil {
+			return fmt.Errorf("update user %s: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return job.Errorf(job.CodeNotFound, "no user %q", id)
+		}
+		if a, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`, id)); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "update_user", a.Name, map[string]any{"user_id": id, "patch": p})
+	})
+	return a, err
+}
+
+// APIKey describes a key; the key itself is never stored.
+type APIKey struct {
+	ID, UserID, Name, Prefix string
+	CreatedAt                time.Time
+	RevokedAt                *time.Time
+}
+
+// ListKeys lists a user's keys, newest first, revoked ones included.
+func (s *Store) ListKeys(ctx context.Context, userID string) ([]APIKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id::text, user_id::text, name, prefix, created_at, revoked_at
+		FROM api_keys WHERE user_id::text = $1 ORDER BY created_at DESC`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) {
+		var k APIKey
+		err := r.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.RevokedAt)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return out, nil
+}
+
+// IssueKey makes a new key named name for the user, audited as actor's
+// doing, and returns it with the key itself: the one time anybody sees it.
+func (s *Store) IssueKey(ctx context.Context, actor, userID, name string) (APIKey, string, error) {
+	if _, err := uuid.Parse(userID); err != nil {
+		return APIKey{}, "", job.Errorf(job.CodeNotFound, "no user %q", userID)
+	}
+	var k APIKey
+	var secret string
+	err := s.inTx(ctx, "issue key", func(tx pgx.Tx) error {
+		var err error
+		k, secret, err = issueKey(ctx, tx, userID, name)
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "create_key", k.Prefix, map[string]any{"user_id": userID, "key_id": k.ID, "name": name})
+	})
+	return k, secret, err
+}
+
+func issueKey(ctx context.Context, tx pgx.Tx, userID, name string) (APIKey, string, error) {
+	secret, err := newKey()
+	if err != nil {
+		return APIKey{}, "", err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	k := APIKey{UserID: userID, Name: name, Prefix: secret[:8]}
+	err = tx.QueryRow(ctx, `INSERT INTO api_keys (user_id, prefix, hash, name) SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
+		RETURNING id::text, created_at`, userID, k.Prefix, sum[:], name).Scan(&k.ID, &k.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKey{}, "", job.Errorf(job.CodeNotFound, "no user %q", userID)
+	}
+	if err != nil {
+		return APIKey{}, "", fmt.Errorf("issue key: %w", err)
+	}
+	return k, secret, nil
+}
+
+// RevokeKey revokes a key, audited as actor's doing. Edges stop taking it
+// as their key caches expire. Revoking a revoked key changes nothing.
+func (s *Store) RevokeKey(ctx context.Context, actor, keyID string) (APIKey, error) {
+	var k APIKey
+	err := s.inTx(ctx, "revoke key", func(tx pgx.Tx) error {
+		var err error
+		k, err = revokeKey(ctx, tx, keyID)
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "revoke_key", k.Prefix, map[string]any{"user_id": k.UserID, "key_id": k.ID})
+	})
+	return k, err
+}
+
+func revokeKey(ctx context.Context, tx pgx.Tx, keyID string) (APIKey, error) {
+	if _, err := uuid.Parse(keyID); err != nil {
+		return APIKey{}, job.Errorf(job.CodeNotFound, "no API key %q", keyID)
+	}
+	var k APIKey
+	err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
+		RETURNING id::text, user_id::text, name, prefix, created_at, revoked_at`, keyID).
+		Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.RevokedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKey{}, job.Errorf(job.CodeNotFound, "no API key %q", keyID)
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("revoke key %s: %w", keyID, err)
+	}
+	return k, nil
+}
+
+// RotateKey revokes a live key and issues its successor with the same name
+// and owner in one transaction, audited as actor's doing.
+func (s *Store) RotateKey(ctx context.Context, actor, keyID string) (APIKey, string, error) {
+	var k APIKey
+	var secret string
+	err := s.inTx(ctx, "rotate key", func(tx pgx.Tx) error {
+		old, err := revokeKey(ctx, tx, keyID)
+		if err != nil {
+			return err
+		}
+		if old.RevokedAt != nil && time.Since(*old.RevokedAt) > time.Minute {
+			return job.Errorf(job.CodeConflict, "API key %s was revoked already: issue a new one instead", old.Prefix)
+		}
+		if k, secret, err = issueKey(ctx, tx, old.UserID, old.Name); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "rotate_key", old.Prefix, map[string]any{"user_id": old.UserID, "old_key_id": old.ID, "new_key_id": k.ID})
+	})
+	return k, secret, err
+}
+
+// ListPlans lists every plan by name.
+func (s *Store) ListPlans(ctx context.Context) ([]Plan, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+planColumns+` FROM plans p ORDER BY p.name`)
+	if err != nil {
+		return nil, fmt.Errorf("list plans: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Plan, error) {
+		var p Plan
+		err := r.Scan(planDest(&p)...)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list plans: %w", err)
+	}
+	return out, nil
+}
+
+// Audit writes one audit-log entry outside any other change.
+func (s *Store) Audit(ctx context.Context, actor, action, target string, detail map[string]any) error {
+	return s.inTx(ctx, "audit", func(tx pgx.Tx) error { return audit(ctx, tx, actor, action, target, detail) })
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	At                    time.Time
+	Actor, Action, Target string
+	Detail                []byte // JSON
+}
+
+// ListAudit returns the newest entries before `before` (zero: now).
+func (s *Store) ListAudit(ctx context.Context, before time.Time, limit int) ([]AuditEntry, error) {
+	if before.IsZero() {
+		before = time.Now().Add(time.Hour)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT at, actor, action, target, detail::text FROM audit_log WHERE at < $1 ORDER BY at DESC LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
+		var e AuditEntry
+		var d string
+		err := r.Scan(&e.At, &e.Actor, &e.Action, &e.Target, &d)
+		e.Detail = []byte(d)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return out, nil
+}
+
+// JobFilter narrows a job search; zero fields match everything.
+type JobFilter struct {
+	UserID        string
+	Status        job.Status
+	URLContains   string
+	ErrorCode     string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Limit         int // default 50
+}
+
+// SearchJobs finds jobs of any user, newest first (chunks excluded).
+func (s *Store) SearchJobs(ctx context.Context, f JobFilter) ([]job.Job, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	if f.CreatedBefore.IsZero() {
+		f.CreatedBefore = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if f.UserID != "" {
+		if _, err := uuid.Parse(f.UserID); err != nil {
+			return nil, job.Errorf(job.CodeInvalidArgument, "user %q is not a user id", f.UserID)
+		}
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, job.Errorf(job.CodeInvalidArgument, "unknown status %q", f.Status)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE parent_id IS NULL
+		AND ($1 = '' OR user_id::text = $1) AND ($2 = '' OR status = $2) AND ($3 = '' OR strpos(url, $3) > 0)
+		AND ($4 = '' OR error_code = $4) AND created_at >= $5 AND created_at < $6
+		ORDER BY created_at DESC, id DESC LIMIT $7`,
+		f.UserID, string(f.Status), f.URLContains, f.ErrorCode, f.CreatedAfter, f.CreatedBefore, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("search jobs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job.Job, error) { return scanJob(r) })
+	if err != nil {
+		return nil, fmt.Errorf("search jobs: %w", err)
+	}
+	return out, nil
+}
+
+// RetryJob queues a failed job again with fresh attempts, audited as actor's
+// doing. Its earlier attempts stay in its history.
+func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return job.Job{}, job.Errorf(job.CodeNotFound, "no job %s", id)
+	}
+	var j job.Job
+	err := s.inTx(ctx, "retry job", func(tx pgx.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `
+			UPDATE jobs SET status = $2, attempt = 0, run_after = now(), error_code = '', error_message = '', progress = 0,
+				finished_at = NULL, lease_owner = '', lease_expires_at = NULL, cancel_requested = false, updated_at = now()
+			WHERE id = $1 AND status = ANY($3) AND parent_id IS NULL
+			RETURNING `+jobColumns, id, string(job.StatusQueued), froms(job.StatusQueued, job.StatusFailed)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			cur, gerr := s.GetJob(ctx, "", id)
+			if gerr != nil {
+				return gerr
+			}
+			return job.Errorf(job.CodeConflict, "job %s is %s: only a failed job can be retried", id, cur.Status)
+		}
+		if err != nil {
+			return fmt.Errorf("retry job %s: %w", id, err)
+		}
+		return audit(ctx, tx, actor, "retry_job", id, map[string]any{"user_id": j.UserID})
+	})
+	return j, err
+}
+
+// Agent is a gpu-node as core knows it.
+type Agent struct {
+	NodeID              string
+	Engines, Models     []string
+	Version             string
+	FirstSeen, LastSeen time.Time
+	CurrentJobs         []string // jobs it holds a transcription lease on
+}
+
+// TouchAgent records that a gpu-node called in.
+func (s *Store) TouchAgent(ctx context.Context, nodeID string, engines, models []string, version string) error {
+	if engines == nil {
+		engines = []string{}
+	}
+	if models == nil {
+		models = []string{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO agents (node_id, engines, models, version) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (node_id) DO UPDATE SET engines = EXCLUDED.engines, models = EXCLUDED.models, version = EXCLUDED.version, last_seen = now()`,
+		nodeID, engines, models, version)
+	if err != nil {
+		return fmt.Errorf("touch agent %s: %w", nodeID, err)
+	}
+	return nil
+}
+
+// SeenAgent refreshes a known agent's last-seen time (its heartbeats).
+func (s *Store) SeenAgent(ctx context.Context, nodeID string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE agents SET last_seen = now() WHERE node_id = $1`, nodeID); err != nil {
+		return fmt.Errorf("agent %s seen: %w", nodeID, err)
+	}
+	return nil
+}
+
+// ListAgents lists every agent, most recently seen first, with the jobs it
+// holds now.
+func (s *Store) ListAgents(ctx context.Context) ([]Agent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT a.node_id, a.engines, a.models, a.version, a.first_seen, a.last_seen,
+		ARRAY(SELECT j.id::text FROM jobs j WHERE j.status = 'transcribing' AND j.lease_owner = a.node_id AND j.lease_expires_at > now() ORDER BY j.transcribing_at)
+		FROM agents a ORDER BY a.last_seen DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Agent, error) {
+		var a Agent
+		err := r.Scan(&a.NodeID, &a.Engines, &a.Models, &a.Version, &a.FirstSeen, &a.LastSeen, &a.CurrentJobs)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	return out, nil
+}
+
+// Overview is the state of the whole service.
+type Overview struct {
+	ByStatus map[job.Status]int
+	// Over the last hour and day: jobs finished, and how many of them failed.
+	FinishedHour, FailedHour, FinishedDay, FailedDay int
+}
+
+// GetOverview counts jobs per state and recent outcomes.
+func (s *Store) GetOverview(ctx context.Context) (Overview, error) {
+	o := Overview{ByStatus: map[job.Status]int{}}
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*)::int FROM jobs WHERE parent_id IS NULL GROUP BY status`)
+	if err != nil {
+		return o, fmt.Errorf("overview: %w", err)
+	}
+	var st job.Status
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&st, &n}, func() error { o.ByStatus[st] = n; return nil }); err != nil {
+		return o, fmt.Errorf("overview: %w", err)
+	}
+	err = s.pool.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE finished_at > now() - interval '1 hour')::int,
+			count(*) FILTER (WHERE finished_at > now() - interval '1 hour' AND status = 'failed')::int,
+			count(*)::int, count(*) FILTER (WHERE status = 'failed')::int
+		FROM jobs WHERE parent_id IS NULL AND finished_at > now() - interval '1 day'`).
+		Scan(&o.FinishedHour, &o.FailedHour, &o.FinishedDay, &o.FailedDay)
+	if err != nil {
+		return o, fmt.Errorf("overview: %w", err)
+	}
+	return o, nil
+}

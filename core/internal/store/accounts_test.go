@@ -1,0 +1,73 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
+
+func TestKeysIssueRotateRevokeAndAreAudited(t *testing.T) {
+	t.Parallel()
+	s, u := newStore(t)
+	ctx := context.Background()
+	k, secret, err := s.IssueKey(ctx, "admin:root", u.ID, "laptop")
+	require.NoError(t, err)
+	require.Equal(t, secret[:8], k.Prefix, "the prefix is shown, the rest never again")
+	got, err := s.Authenticate(ctx, secret)
+	require.NoError(t, err)
+	require.Equal(t, u.ID, got.ID)
+
+	rotated, newSecret, err := s.RotateKey(ctx, "admin:root", k.ID)
+	require.NoError(t, err)
+	require.Equal(t, "laptop", rotated.Name)
+	_, err = s.Authenticate(ctx, secret)
+	require.Equal(t, job.CodeUnauthorized, job.CodeOf(err), "the rotated key is dead")
+	_, err = s.Authenticate(ctx, newSecret)
+	require.NoError(t, err)
+
+	revoked, err := s.RevokeKey(ctx, "admin:root", rotated.ID)
+	require.NoError(t, err)
+	require.NotNil(t, revoked.RevokedAt)
+	_, err = s.Authenticate(ctx, newSecret)
+	require.Equal(t, job.CodeUnauthorized, job.CodeOf(err))
+
+	keys, err := s.ListKeys(ctx, u.ID)
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	_, err = s.RevokeKey(ctx, "admin:root", "not-a-uuid")
+	require.Equal(t, job.CodeNotFound, job.CodeOf(err))
+	_, _, err = s.IssueKey(ctx, "admin:root", "00000000-0000-0000-0000-000000000000", "x")
+	require.Equal(t, job.CodeNotFound, job.CodeOf(err))
+
+	log, err := s.ListAudit(ctx, time.Time{}, 10)
+	require.NoError(t, err)
+	var actions []string
+	for _, e := range log {
+		require.Equal(t, "admin:root", e.Actor)
+		actions = append(actions, e.Action)
+	}
+	require.Equal(t, []string{"revoke_key", "rotate_key", "create_key"}, actions, "newest first")
+}
+
+func TestRetryQueuesOnlyAFailedJobAgain(t *testing.T) {
+	t.Parallel()
+	s, u := newStore(t)
+	ctx := context.Background()
+	j := toTranscribing(t, s, u)
+	_, err := s.RetryJob(ctx, "admin:root", j.ID)
+	require.Equal(t, job.CodeConflict, job.CodeOf(err), "a running job is not retried")
+	_, err = s.Fail(ctx, j.ID, j.Epoch, &job.Error{Code: job.CodeEngineFailed, Message: "boom"})
+	require.NoError(t, err)
+	again, err := s.RetryJob(ctx, "admin:root", j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusQueued, again.Status)
+	require.Empty(t, again.ErrorCode)
+	require.Zero(t, again.Attempt)
+	attempts, err := s.Attempts(ctx, j.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, attempts, "the failed attempt stays in the history")
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Notification is one message to send: a job's end, to a webhook or an
+// address. The outbox row is written by the trigger that settles the job.
+type Notification struct {
+	ID, JobID, UserID string
+	Channel           string // "webhook" or "email"
+	Target            string
+	Event             string // "job.succeeded", "job.failed", "job.cancelled"
+	State             string // "pending", "delivered", "failed"
+	Attempts          int    // made so far, this one included once claimed
+	NextAttemptAt     time.Time
+	CreatedAt         time.Time
+	WebhookSecret     string // the user's, to sign with
+	Log               []DeliveryAttempt
+}
+
+// DeliveryAttempt is one try at delivering a notification.
+type DeliveryAttempt struct {
+	At         time.Time
+	StatusCode int
+	Error      string
+	Duration   time.Duration
+}
+
+const notificationColumns = `n.id::text, n.job_id::text, n.user_id::text, n.channel, n.target, n.event, n.state, n.attempts,
+	n.next_attempt_at, n.created_at, u.webhook_secret`
+
+func scanNotification(r pgx.Row) (Notification, error) {
+	var n Notification
+	err := r.Scan(&n.ID, &n.JobID, &n.UserID, &n.Channel, &n.Target, &n.Event, &n.State, &n.Attempts, &n.NextAttemptAt, &n.CreatedAt, &n.WebhookSecret)
+	return n, err
+}
+
+// ClaimNotifications takes up to limit due notifications for delivery. A
+// claim moves the next attempt hold later, so a replica that dies while
+// delivering leaves the notification to be tried again then: delivery is at
+// least once, and receivers deduplicate on the webhook id.
+func (s *Store) ClaimNotifications(ctx context.Context, limit int, hold time.Duration) ([]Notification, error) {
+	rows, err := s.pool.Query(ctx, `
+		WITH due AS (
+			SELECT id FROM notifications WHERE state = 'pending' AND next_attempt_at <= now()
+			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+		)
+		UPDATE notifications n SET attempts = n.attempts + 1, next_attempt_at = now() + $2::bigint * interval '1 millisecond'
+		FROM due, users u WHERE n.id = due.id AND u.id = n.user_id
+		RETURNING `+notificationColumns, limit, ms(hold))
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) { return scanNotification(r) })
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	return out, nil
+}
+
+// NotificationResult records an attempt. retryIn > 0 schedules the next
+// one; 0 with a.Error set gives up; no error means delivered.
+func (s *Store) NotificationResult(ctx context.Context, id string, a DeliveryAttempt, retryIn time.Duration) error {
+	return s.inTx(ctx, "notification result", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO notification_attempts (notification_id, status_code, error, duration_ms) VALUES ($1, $2, $3, $4)`,
+			id, a.StatusCode, a.Error, a.Duration.Milliseconds()); err != nil {
+			return fmt.Errorf("log notification attempt: %w", err)
+		}
+		var err error
+		switch {
+		case a.Error == "":
+			_, err = tx.Exec(ctx, `UPDATE notifications SET state = 'delivered', finished_at = now() WHERE id = $1`, id)
+		case retryIn > 0:
+			_, err = tx.Exec(ctx, `UPDATE notifications SET next_attempt_at = now() + $2::bigint * interval '1 millisecond' WHERE id = $1`, id, ms(retryIn))
+		default:
+			_, err = tx.Exec(ctx, `UPDATE notifications SET state = 'failed', finished_at = now() WHERE id = $1`, id)
+		}
+		if err != nil {
+			return fmt.Errorf("notification result: %w", err)
+		}
+		return nil
+	})
+}
+
+// PostponeNotification gives a claimed notification its attempt back and
+// schedules it after d: its target's circuit breaker is open.
+func (s *Store) PostponeNotification(ctx context.Context, id string, d time.Duration) error {
+	_, err := s.pool.Exec(ctx, `UPDATE notifications SET attempts = attempts - 1, next_attempt_at = now() + $2::bigint * interval '1 millisecond' WHERE id = $1`, id, ms(d))
+	if err != nil {
+		return fmt.Errorf("postpone notification: %w", err)
+	}
+	return nil
+}
+
+// JobNotifications returns a job's notifications with their delivery logs.
+func (s *Store) JobNotifications(ctx context.Context, jobID string) ([]Notification, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+notificationColumns+` FROM notifications n JOIN users u ON u.id = n.user_id
+		WHERE n.job_id::text = $1 ORDER BY n.created_at, n.channel`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("job notifications: %w", err)
+	}
+	ns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) { return scanNotification(r) })
+	if err != nil {
+		return nil, fmt.Errorf("job notifications: %w", err)
+	}
+	for i := range ns {
+		ns[i].WebhookSecret = ""
+		rows, err := s.pool.Query(ctx, `SELECT at, status_code, error, duration_ms FROM notification_attempts WHERE notification_id = $1 ORDER BY at`, ns[i].ID)
+		if err != nil {
+			return nil, fmt.Errorf("delivery log: %w", err)
+		}
+		ns[i].Log, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeliveryAttempt, error) {
+			var a DeliveryAttempt
+			var ms int64
+			err := r.Scan(&a.At, &a.StatusCode, &a.Error, &ms)
+			a.Duration = time.Duration(ms) * time.Millisecond
+			return a, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("delivery log: %w", err)
+		}
+	}
+	return ns, nil
+}

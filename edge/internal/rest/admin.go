@@ -1,0 +1,158 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/gofiber/fiber/v2"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ytcaption/ytcaption/edge/internal/auth"
+)
+
+// adminRoutes mounts core's AdminService under /v1/admin. Each route is one
+// call; protoCall fills its request from the JSON body, the path and the
+// query string, so the REST shape is the protobuf's, field for field.
+func (s *server) adminRoutes(v1 fiber.Router) {
+	a := s.Core.Admin
+	g := v1.Group("/admin", s.requireAdmin)
+	g.Get("/users", protoCall(s, a.ListUsers, ""))
+	g.Post("/users", protoCall(s, a.CreateUser, ""))
+	g.Get("/users/:user_id", protoCall(s, a.GetUser, ""))
+	g.Patch("/users/:user_id", protoCall(s, a.UpdateUser, ""))
+	g.Delete("/users/:user_id", protoCall(s, a.DeleteUser, ""))
+	g.Get("/users/:user_id/keys", protoCall(s, a.ListKeys, ""))
+	g.Post("/users/:user_id/keys", protoCall(s, a.CreateKey, ""))
+	g.Delete("/keys/:key_id", protoCall(s, a.RevokeKey, ""))
+	g.Post("/keys/:key_id/rotate", protoCall(s, a.RotateKey, ""))
+	g.Get("/plans", protoCall(s, a.ListPlans, ""))
+	g.Put("/plans/:name", protoCall(s, a.SetPlan, "plan"))
+	g.Get("/usage", protoCall(s, a.UsageReport, ""))
+	g.Get("/jobs", protoCall(s, a.SearchJobs, ""))
+	g.Get("/jobs/:id", protoCall(s, a.GetJobDetail, ""))
+	g.Post("/jobs/:id/retry", protoCall(s, a.RetryJob, ""))
+	g.Post("/jobs/:id/cancel", protoCall(s, a.AdminCancelJob, ""))
+	g.Get("/fleet", protoCall(s, a.ListAgents, ""))
+	g.Get("/breakers", protoCall(s, a.ListBreakers, ""))
+	g.Post("/breakers/:name/reset", protoCall(s, a.ResetBreaker, ""))
+	g.Get("/audit", protoCall(s, a.ListAudit, ""))
+}
+
+// requireAdmin turns users away before core is asked (core checks again,
+// against the database, since the edge's key cache may be seconds old).
+func (s *server) requireAdmin(c *fiber.Ctx) error {
+	if c.Locals(principalKey{}).(auth.Principal).Role != "admin" {
+		return newError(http.StatusForbidden, "forbidden", "the admin API needs an admin's API key")
+	}
+	return c.Next()
+}
+
+var protoJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+
+// protoCall adapts one unary Connect method of core (AdminService's, and
+// GetAccount). The request message is
+// read from the body (protojson; into the field bodyField when set), then
+// path parameters and query parameters set fields of the same names (in
+// bodyField's message when it has them). The reply is the response message
+// as JSON with the protobuf field names.
+func protoCall[Req, Res any](s *server, method func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), bodyField string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		msg := new(Req)
+		top := any(msg).(proto.Message).ProtoReflect()
+		target := top
+		if bodyField != "" {
+			fd := top.Descriptor().Fields().ByName(protoreflect.Name(bodyField))
+			target = top.Mutable(fd).Message()
+		}
+		if body := c.Body(); len(body) > 0 {
+			if len(body) > s.cfg.MaxBodyBytes {
+				return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
+			}
+			if err := protojson.Unmarshal(body, target.Interface()); err != nil {
+				return newError(http.StatusBadRequest, "invalid_json", "the body does not fit this call: "+err.Error())
+			}
+		}
+		for _, p := range c.Route().Params {
+			if err := setField(target, top, p, c.Params(p)); err != nil {
+				return err
+			}
+		}
+		var qerr error
+		c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+			if qerr == nil {
+				qerr = setField(target, top, string(k), string(v))
+			}
+		})
+		if qerr != nil {
+			return qerr
+		}
+		ctx, cancel, req := call(s, c, msg)
+		defer cancel()
+		resp, err := method(ctx, req)
+		if err != nil {
+			return err
+		}
+		if id := c.Params("id"); id != "" && c.Method() != fiber.MethodGet {
+			s.Finished.Forget(id) // retried or cancelled: this edge's copy is stale
+		}
+		b, err := protoJSON.Marshal(any(resp.Msg).(proto.Message))
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(b)
+	}
+}
+
+// setField sets the scalar field name of m (else of fallback) from text.
+func setField(m, fallback protoreflect.Message, name, text string) error {
+	fd := m.Descriptor().Fields().ByName(protoreflect.Name(name))
+	if fd == nil {
+		m = fallback
+		fd = m.Descriptor().Fields().ByName(protoreflect.Name(name))
+	}
+	if fd == nil || fd.IsList() || fd.IsMap() {
+		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("unknown parameter %q", name))
+	}
+	bad := func(want string) error {
+		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("%s must be %s, got %q", name, want, text))
+	}
+	var v protoreflect.Value
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		v = protoreflect.ValueOfString(strings.Clone(text))
+	case protoreflect.Int32Kind:
+		n, err := strconv.ParseInt(text, 10, 32)
+		if err != nil {
+			return bad("a whole number")
+		}
+		v = protoreflect.ValueOfInt32(int32(n))
+	case protoreflect.BoolKind:
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			return bad("true or false")
+		}
+		v = protoreflect.ValueOfBool(b)
+	case protoreflect.MessageKind:
+		if fd.Message().FullName() != "google.protobuf.Timestamp" {
+			return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("parameter %q goes in the body", name))
+		}
+		t, err := time.Parse(time.RFC3339, text)
+		if err != nil {
+			return bad("an RFC 3339 time such as 2026-11-01T00:00:00Z")
+		}
+		v = protoreflect.ValueOfMessage(timestamppb.New(t).ProtoReflect())
+	default:
+		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("parameter %q goes in the body", name))
+	}
+	m.Set(fd, v)
+	return nil
+}

@@ -1,0 +1,81 @@
+// Package jobjson is the public JSON shape of a job: what the edge's REST API
+// returns and what core's webhooks carry, so the two never drift apart.
+package jobjson
+
+import (
+	"strings"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// Media is what the job knows of its media.
+type Media struct {
+	Title           string  `json:"title"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Uploader        string  `json:"uploader,omitempty"`
+}
+
+// Error is why a job failed.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Job is the public job object.
+type Job struct {
+	ID               string  `json:"id"`
+	Status           string  `json:"status"`
+	URL              string  `json:"url"`
+	CanonicalURL     string  `json:"canonical_url"`
+	Language         string  `json:"language"`
+	DetectedLanguage string  `json:"detected_language,omitempty"`
+	Engine           string  `json:"engine,omitempty"`
+	Model            string  `json:"model,omitempty"`
+	Source           string  `json:"source,omitempty"`
+	TranscribedFrom  string  `json:"transcribed_from,omitempty"`
+	ReusedFrom       string  `json:"reused_from,omitempty"`
+	Task             string  `json:"task,omitempty"`
+	Chunks           int32   `json:"chunks,omitempty"`
+	Progress         float64 `json:"progress"`
+	Attempt          int32   `json:"attempt"`
+	CreatedAt        string  `json:"created_at,omitempty"`
+	DownloadingAt    string  `json:"downloading_at,omitempty"`
+	ReadyAt          string  `json:"ready_at,omitempty"`
+	TranscribingAt   string  `json:"transcribing_at,omitempty"`
+	FinishedAt       string  `json:"finished_at,omitempty"`
+	Media            *Media  `json:"media,omitempty"`
+	Error            *Error  `json:"error,omitempty"`
+}
+
+func timeJSON(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return ""
+	}
+	return t.AsTime().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// statusName turns JOB_STATUS_QUEUED into "queued".
+func statusName(s ytcaptionv1.JobStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "JOB_STATUS_"))
+}
+
+// From converts core's job message.
+func From(j *ytcaptionv1.Job) Job {
+	out := Job{
+		ID: j.GetId(), Status: statusName(j.GetStatus()), URL: j.GetUrl(), CanonicalURL: j.GetCanonicalUrl(),
+		Language: j.GetLanguage(), DetectedLanguage: j.GetDetectedLanguage(), Engine: j.GetEngine(), Model: j.GetModel(),
+		Source: j.GetSource(), TranscribedFrom: j.GetTranscribedFrom(), ReusedFrom: j.GetReusedFrom(), Task: j.GetTask(), Chunks: j.GetChunks(),
+		Progress: j.GetProgress(), Attempt: j.GetAttempt(),
+		CreatedAt: timeJSON(j.GetCreatedAt()), DownloadingAt: timeJSON(j.GetDownloadingAt()), ReadyAt: timeJSON(j.GetReadyAt()),
+		TranscribingAt: timeJSON(j.GetTranscribingAt()), FinishedAt: timeJSON(j.GetFinishedAt()),
+	}
+	if m := j.GetMedia(); m != nil {
+		out.Media = &Media{Title: m.GetTitle(), DurationSeconds: m.GetDurationSeconds(), Uploader: m.GetUploader()}
+	}
+	if e := j.GetError(); e != nil {
+		out.Error = &Error{Code: e.GetCode(), Message: e.GetMessage()}
+	}
+	return out
+}
