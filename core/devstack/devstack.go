@@ -63,6 +63,8 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	YtDlpBinary       string
 	YtDlpExtractors   string
+	AuthCacheTTL      time.Duration   // how long the edge trusts a key; default 10 s
+	WebhookSchedule   []time.Duration // waits between webhook attempts; default the Standard Webhooks schedule
 
 	Version string
 	Logger  *slog.Logger
@@ -133,7 +135,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		MaxDownloadBytes: cfg.MaxDownloadBytes, Lease: cfg.Lease, HeartbeatInterval: cfg.HeartbeatInterval, ChunkLength: cfg.ChunkLength,
 		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1",
 		CreateRate: cfg.CreateRate, CreateBurst: cfg.CreateRate, ReadRate: cfg.ReadRate, ReadBurst: cfg.ReadRate,
-		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors,
+		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors, WebhookSchedule: cfg.WebhookSchedule,
 		WorkDir: workDir, Logger: log.With("component", "core"),
 	})
 	if err != nil {
@@ -163,7 +165,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	closeAll := func() { coreLn.Close(); edgeLn.Close(); frontLn.Close() }
 	coreURL := "http://" + coreLn.Addr().String()
 	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge"),
-		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1"})
+		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1", AuthCacheTTL: cfg.AuthCacheTTL})
 	if err != nil {
 		closeAll()
 		return err

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
+	"github.com/ytcaption/ytcaption/internal/jobjson"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
 // adminRoutes mounts core's AdminService under /v1/admin. Each route is one
@@ -55,14 +57,56 @@ func (s *server) requireAdmin(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-var protoJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+// jsonValue is m as JSON with the protobuf field names, every field present
+// (an unset message is null, an unset optional scalar left out), times in
+// RFC 3339 — and any Job in the public job shape, so a job reads the same
+// under /v1/admin as under /v1/jobs.
+func jsonValue(m protoreflect.Message) any {
+	switch m.Descriptor().FullName() {
+	case "ytcaption.v1.Job":
+		return jobjson.From(m.Interface().(*ytcaptionv1.Job))
+	case "google.protobuf.Timestamp":
+		return m.Interface().(*timestamppb.Timestamp).AsTime().UTC().Format(time.RFC3339Nano)
+	}
+	out := map[string]any{}
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		name := string(fd.Name())
+		switch {
+		case fd.IsList():
+			l := m.Get(fd).List()
+			items := make([]any, l.Len())
+			for k := range l.Len() {
+				items[k] = fieldValue(fd, l.Get(k))
+			}
+			out[name] = items
+		case fd.Kind() == protoreflect.MessageKind && !m.Has(fd):
+			out[name] = nil
+		case fd.HasOptionalKeyword() && !m.Has(fd):
+		default:
+			out[name] = fieldValue(fd, m.Get(fd))
+		}
+	}
+	return out
+}
+
+func fieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
+	switch fd.Kind() {
+	case protoreflect.MessageKind:
+		return jsonValue(v.Message())
+	case protoreflect.EnumKind:
+		return string(fd.Enum().Values().ByNumber(v.Enum()).Name())
+	}
+	return v.Interface()
+}
 
 // protoCall adapts one unary Connect method of core (AdminService's, and
 // GetAccount). The request message is
 // read from the body (protojson; into the field bodyField when set), then
 // path parameters and query parameters set fields of the same names (in
-// bodyField's message when it has them). The reply is the response message
-// as JSON with the protobuf field names.
+// bodyField's message when it has them). The reply is jsonValue of the
+// response message.
 func protoCall[Req, Res any](s *server, method func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), bodyField string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		msg := new(Req)
@@ -103,12 +147,7 @@ func protoCall[Req, Res any](s *server, method func(context.Context, *connect.Re
 		if id := c.Params("id"); id != "" && c.Method() != fiber.MethodGet {
 			s.Finished.Forget(id) // retried or cancelled: this edge's copy is stale
 		}
-		b, err := protoJSON.Marshal(any(resp.Msg).(proto.Message))
-		if err != nil {
-			return err
-		}
-		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Send(b)
+		return c.JSON(jsonValue(any(resp.Msg).(proto.Message).ProtoReflect()))
 	}
 }
 

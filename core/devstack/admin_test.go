@@ -1,0 +1,180 @@
+package devstack
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// adminRoutes reads every /v1/admin operation from the edge's OpenAPI
+// document (whose own test keeps it equal to the routes served).
+func adminRoutes(t *testing.T) [][2]string {
+	t.Helper()
+	b, err := os.ReadFile("../../edge/internal/rest/openapi.json")
+	require.NoError(t, err)
+	var doc struct{ Paths map[string]map[string]json.RawMessage }
+	require.NoError(t, json.Unmarshal(b, &doc))
+	param := regexp.MustCompile(`\{[a-z_]+\}`)
+	var out [][2]string
+	for path, ops := range doc.Paths {
+		if !strings.HasPrefix(path, "/v1/admin/") {
+			continue
+		}
+		for method := range ops {
+			if method != "parameters" {
+				out = append(out, [2]string{strings.ToUpper(method), param.ReplaceAllString(path, "00000000-0000-0000-0000-000000000000")})
+			}
+		}
+	}
+	return out
+}
+
+type hook struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var p struct{ Type string }
+	b, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(b, &p)
+	h.mu.Lock()
+	h.events = append(h.events, p.Type+" "+r.Header.Get("webhook-signature")[:3])
+	h.mu.Unlock()
+}
+
+// TestAdminAPIAndQuotasThroughTheEdge drives the admin API the way an
+// operator would: a user, a key, a plan with quotas; the user's jobs are held
+// to it and settled with the real duration; a webhook hears of the end; the
+// fleet, breakers, usage and audit log show it all; a revoked key stops.
+func TestAdminAPIAndQuotasThroughTheEdge(t *testing.T) {
+	t.Parallel()
+	s := startStackWith(t, "yt-dlp", func(c *Config) { c.AuthCacheTTL = 500 * time.Millisecond })
+	media, refs := mediaServer(t)
+	admin := client{t: t, base: s.EdgeURL, key: s.APIKey}
+	call := func(c client, method, path string, body any, want int) map[string]any {
+		t.Helper()
+		code, b := c.do(method, path, body)
+		require.Equal(t, want, code, "%s %s: %s", method, path, b)
+		var out map[string]any
+		require.NoError(t, json.Unmarshal(b, &out), string(b))
+		return out
+	}
+
+	user := call(admin, "POST", "/v1/admin/users", map[string]string{"name": "bob"}, 200)["user"].(map[string]any)
+	bobID := user["id"].(string)
+	require.Equal(t, "user", user["role"])
+	require.True(t, strings.HasPrefix(user["webhook_secret"].(string), "whsec_"))
+	created := call(admin, "POST", "/v1/admin/users/"+bobID+"/keys", map[string]string{"name": "ci"}, 200)
+	bob := client{t: t, base: s.EdgeURL, key: created["secret"].(string)}
+	keyID := created["key"].(map[string]any)["id"].(string)
+
+	// A user's key gets 403 on every admin route, before anything happens.
+	routes := adminRoutes(t)
+	require.GreaterOrEqual(t, len(routes), 19)
+	for _, r := range routes {
+		code, b := bob.do(r[0], r[1], map[string]string{})
+		require.Equal(t, http.StatusForbidden, code, "%s %s: %s", r[0], r[1], b)
+		require.Equal(t, "forbidden", errorCode(t, b), "%s %s", r[0], r[1])
+	}
+	code, b := admin.do("GET", "/v1/admin/users?no_such=1", nil)
+	require.Equal(t, http.StatusBadRequest, code, string(b))
+
+	// Quotas: one job at a time, 10 minutes a month.
+	plan := call(admin, "PUT", "/v1/admin/plans/solo", map[string]int{"max_concurrent": 1, "monthly_minutes": 10}, 200)["plan"].(map[string]any)
+	require.Equal(t, float64(1), plan["max_concurrent"])
+	call(admin, "PATCH", "/v1/admin/users/"+bobID, map[string]string{"plan": "solo"}, 200)
+
+	h := &hook{}
+	hooks := httptest.NewServer(h)
+	defer hooks.Close()
+	clip := firstClip(refs)
+	code, b = bob.do("POST", "/v1/jobs", map[string]string{"url": media + "/" + clip + ".ogg", "language": "en", "webhook_url": hooks.URL})
+	require.Equal(t, http.StatusAccepted, code, string(b))
+	var j jobJSON
+	require.NoError(t, json.Unmarshal(b, &j))
+	code, b = bob.do("POST", "/v1/jobs", map[string]string{"url": media + "/long.ogg"})
+	require.Equal(t, http.StatusForbidden, code, string(b))
+	require.Equal(t, "quota_exceeded", errorCode(t, b))
+	require.Contains(t, string(b), "1 of 1 concurrent jobs")
+
+	done := bob.waitFor(j.ID, 60*time.Second, terminal)
+	require.Equal(t, "succeeded", done.Status)
+	account := call(bob, "GET", "/v1/account", nil, 200)
+	quota := account["quota"].(map[string]any)
+	require.InDelta(t, done.Media.DurationSeconds/60, quota["used_minutes"], 0.001, "settled with the probed duration")
+	require.InDelta(t, 10-done.Media.DurationSeconds/60, quota["remaining_minutes"], 0.001)
+	require.Equal(t, user["webhook_secret"], account["webhook_secret"])
+	require.Eventually(t, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.events) == 1 && h.events[0] == "job.succeeded v1,"
+	}, 10*time.Second, 50*time.Millisecond, "the job's webhook hears of its end")
+
+	usage := call(admin, "GET", "/v1/admin/usage", nil, 200)["rows"].([]any)
+	require.Len(t, usage, 1)
+	row := usage[0].(map[string]any)
+	require.Equal(t, "bob", row["user_name"])
+	require.Equal(t, float64(1), row["jobs"])
+	require.InDelta(t, done.Media.DurationSeconds/60, row["audio_minutes"], 0.001)
+
+	found := call(admin, "GET", "/v1/admin/jobs?user_id="+bobID+"&status=succeeded", nil, 200)["jobs"].([]any)
+	require.Len(t, found, 1)
+	detail := call(admin, "GET", "/v1/admin/jobs/"+j.ID, nil, 200)
+	ns := detail["notifications"].([]any)
+	require.Len(t, ns, 1)
+	require.Equal(t, "delivered", ns[0].(map[string]any)["state"])
+
+	// A failed job, retried by the admin, runs (and fails) again.
+	code, b = bob.do("POST", "/v1/jobs", map[string]string{"url": media + "/missing.ogg"})
+	require.Equal(t, http.StatusAccepted, code, string(b))
+	require.NoError(t, json.Unmarshal(b, &j))
+	require.Equal(t, "failed", bob.waitFor(j.ID, 30*time.Second, terminal).Status)
+	retried := call(admin, "POST", "/v1/admin/jobs/"+j.ID+"/retry", nil, 200)["job"].(map[string]any)
+	require.Equal(t, "queued", retried["status"])
+	require.Equal(t, "failed", bob.waitFor(j.ID, 30*time.Second, func(j jobJSON) bool { return j.Status == "failed" }).Status)
+
+	fleet := call(admin, "GET", "/v1/admin/fleet", nil, 200)["agents"].([]any)
+	require.Len(t, fleet, 1)
+	node := fleet[0].(map[string]any)
+	require.Equal(t, "dev-node", node["node_id"])
+	require.Equal(t, []any{"sphinx"}, node["engines"])
+	require.Equal(t, []any{"en-us"}, node["models"])
+
+	breakers := call(admin, "GET", "/v1/admin/breakers", nil, 200)["breakers"].([]any)
+	var names []string
+	for _, br := range breakers {
+		names = append(names, br.(map[string]any)["name"].(string))
+	}
+	require.Contains(t, names, "youtube")
+	require.Contains(t, names, "webhook:"+strings.TrimPrefix(hooks.URL, "http://"))
+	call(admin, "POST", "/v1/admin/breakers/youtube/reset", nil, 200)
+	code, _ = admin.do("POST", "/v1/admin/breakers/nope/reset", nil)
+	require.Equal(t, http.StatusNotFound, code)
+
+	// Revoked: the edge refuses the key once its cache entry expires.
+	call(admin, "DELETE", "/v1/admin/keys/"+keyID, nil, 200)
+	require.Eventually(t, func() bool {
+		code, _ := bob.do("GET", "/v1/jobs", nil)
+		return code == http.StatusUnauthorized
+	}, 5*time.Second, 100*time.Millisecond)
+
+	var actions []string
+	for _, e := range call(admin, "GET", "/v1/admin/audit", nil, 200)["entries"].([]any) {
+		entry := e.(map[string]any)
+		require.Equal(t, "admin:dev", entry["actor"])
+		actions = append(actions, entry["action"].(string))
+	}
+	require.Equal(t, []string{"revoke_key", "reset_breaker", "retry_job", "update_user", "set_plan", "create_key", "create_user"}, actions)
+	require.False(t, math.IsNaN(done.Media.DurationSeconds))
+}
