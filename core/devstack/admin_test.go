@@ -22,7 +22,9 @@ func adminRoutes(t *testing.T) [][2]string {
 	t.Helper()
 	b, err := os.ReadFile("../../edge/internal/rest/openapi.json")
 	require.NoError(t, err)
-	var doc struct{ Paths map[string]map[string]json.RawMessage }
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage
+	}
 	require.NoError(t, json.Unmarshal(b, &doc))
 	param := regexp.MustCompile(`\{[a-z_]+\}`)
 	var out [][2]string
