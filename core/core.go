@@ -27,6 +27,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/api"
 	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/ytcaption/ytcaption/core/internal/dashboard"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/fetch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
@@ -282,7 +283,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	mux := http.NewServeMux()
-	api.Register(mux, api.Config{
+	admin := api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, Instance: c.cfg.InstanceID,
 		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval,
 		RateLimits: &ytcaptionv1.RateLimits{
@@ -291,6 +292,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		},
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers})
+	dashboard.New(c.log, c.store, admin).Register(mux)
 	c.health(mux)
 
 	protocols := new(http.Protocols)

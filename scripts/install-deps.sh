@@ -2,13 +2,18 @@
 # Installs what ytcaption's run and test commands need and a fresh machine lacks:
 # Debian packages (ffmpeg, yt-dlp, pocketsphinx with its en-us model and LibriVox
 # test clips, flite, redis-server, sctk for the WER cross-check, prometheus for
-# promtool) and MinIO built at a pinned version into a cache outside the tree.
+# promtool, chromium for the dashboard's browser test, Node for the webhook
+# verifier), the verifier's npm packages, and MinIO built at a pinned
+# version into a cache outside the tree.
 # Idempotent and quiet when everything is present. Called by `make deps`.
 set -euo pipefail
 
 : "${MINIO_VERSION:?set by the Makefile}"
 : "${YTCAPTION_MINIO_BIN:?set by the Makefile}"
-packages=(ffmpeg yt-dlp pocketsphinx pocketsphinx-en-us pocketsphinx-testdata flite redis-server sctk prometheus)
+packages=(ffmpeg yt-dlp pocketsphinx pocketsphinx-en-us pocketsphinx-testdata flite redis-server sctk prometheus chromium)
+# Node runs the Standard Webhooks reference verifier in the notify tests;
+# a machine with its own Node (and npm) keeps it.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,6 +32,12 @@ if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+verifier="$(dirname "$0")/../core/internal/notify/testdata/verifier"
+if [ ! -d "$verifier/node_modules/standardwebhooks" ]; then
+  echo "installing the webhook verifier's npm packages (package-lock.json)"
+  (cd "$verifier" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if [ ! -x "$YTCAPTION_MINIO_BIN" ]; then

@@ -79,8 +79,9 @@ func newMetrics(reg prometheus.Registerer, stages *prometheus.HistogramVec) *met
 // uncompressed: gzip costs more CPU than it saves on loopback or a LAN.
 const compressMinBytes = 4 << 10
 
-// Register mounts the four services on mux.
-func Register(mux *http.ServeMux, cfg Config, d Deps) {
+// Register mounts the four services on mux. It returns the admin service,
+// which the dashboard calls too, so both make the same audited changes.
+func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	small := connect.WithCompressMinBytes(compressMinBytes)
 	edge := connect.WithHandlerOptions(connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
 	jobs := &JobService{
@@ -92,8 +93,8 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) {
 	if breakers == nil {
 		breakers = func() []*breaker.Breaker { return nil }
 	}
-	mux.Handle(ytcaptionv1connect.NewAdminServiceHandler(&AdminService{log: d.Log, store: d.Store, jobs: jobs, breakers: breakers},
-		connect.WithInterceptors(interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small))
+	admin := &AdminService{log: d.Log, store: d.Store, jobs: jobs, breakers: breakers}
+	mux.Handle(ytcaptionv1connect.NewAdminServiceHandler(admin, connect.WithInterceptors(interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small))
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, limits: cfg.RateLimits},
 		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
@@ -101,4 +102,5 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) {
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
 		presignTTL: cfg.PresignTTL, stopping: d.Stopping, instance: cfg.Instance,
 	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)}), small))
+	return admin
 }

@@ -432,3 +432,67 @@ func (s *Store) GetOverview(ctx context.Context) (Overview, error) {
 	}
 	return o, nil
 }
+
+// AdminSession is a signed-in dashboard user.
+type AdminSession struct {
+	UserID, Name, CSRF string
+}
+
+// SignIn opens a dashboard session for the admin owning key, for ttl. It
+// returns the session id for the cookie (only its hash is stored) and the
+// session. Keys of users who are not admins are refused like unknown ones.
+func (s *Store) SignIn(ctx context.Context, key string, ttl time.Duration) (string, AdminSession, error) {
+	sum := sha256.Sum256([]byte(key))
+	var userID, keyID, name string
+	err := s.pool.QueryRow(ctx, `SELECT u.id::text, k.id::text, u.name FROM api_keys k JOIN users u ON u.id = k.user_id
+		WHERE k.hash = $1 AND k.revoked_at IS NULL AND u.role = 'admin'`, sum[:]).Scan(&userID, &keyID, &name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", AdminSession{}, job.Errorf(job.CodeUnauthorized, "that is not an admin's API key")
+	}
+	if err != nil {
+		return "", AdminSession{}, fmt.Errorf("sign in: %w", err)
+	}
+	id, err := newKey()
+	if err != nil {
+		return "", AdminSession{}, err
+	}
+	csrf, err := newKey()
+	if err != nil {
+		return "", AdminSession{}, err
+	}
+	idSum := sha256.Sum256([]byte(id))
+	if _, err := s.pool.Exec(ctx, `DELETE FROM admin_sessions WHERE expires_at < now()`); err != nil {
+		return "", AdminSession{}, fmt.Errorf("sign in: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO admin_sessions (id_hash, user_id, key_id, csrf, expires_at) VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 millisecond')`,
+		idSum[:], userID, keyID, csrf, ms(ttl)); err != nil {
+		return "", AdminSession{}, fmt.Errorf("sign in: %w", err)
+	}
+	return id, AdminSession{UserID: userID, Name: name, CSRF: csrf}, nil
+}
+
+// Session returns the live session with this id. A session ends when it
+// expires, when its key is revoked, or when its user stops being an admin.
+func (s *Store) Session(ctx context.Context, id string) (AdminSession, error) {
+	sum := sha256.Sum256([]byte(id))
+	var a AdminSession
+	err := s.pool.QueryRow(ctx, `SELECT u.id::text, u.name, s.csrf FROM admin_sessions s
+		JOIN users u ON u.id = s.user_id JOIN api_keys k ON k.id = s.key_id
+		WHERE s.id_hash = $1 AND s.expires_at > now() AND k.revoked_at IS NULL AND u.role = 'admin'`, sum[:]).Scan(&a.UserID, &a.Name, &a.CSRF)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AdminSession{}, job.Errorf(job.CodeUnauthorized, "not signed in")
+	}
+	if err != nil {
+		return AdminSession{}, fmt.Errorf("session: %w", err)
+	}
+	return a, nil
+}
+
+// SignOut ends the session with this id.
+func (s *Store) SignOut(ctx context.Context, id string) error {
+	sum := sha256.Sum256([]byte(id))
+	if _, err := s.pool.Exec(ctx, `DELETE FROM admin_sessions WHERE id_hash = $1`, sum[:]); err != nil {
+		return fmt.Errorf("sign out: %w", err)
+	}
+	return nil
+}

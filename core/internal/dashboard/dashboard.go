@@ -1,0 +1,382 @@
+// Package dashboard is core's admin web UI at /admin/: server-rendered HTML
+// with its templates, stylesheet and one small script embedded in the binary
+// (nothing to build, no Node). Admins sign in with their API key; the session
+// lives in Postgres behind an HttpOnly, SameSite=Strict cookie, and every
+// form carries the session's CSRF token. Changes go through the admin API's
+// service, so the dashboard and the API make the same audited changes.
+package dashboard
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/ytcaption/ytcaption/core/internal/api"
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/jobjson"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+const (
+	cookieName = "ytcaption_admin"
+	sessionTTL = 12 * time.Hour
+)
+
+// Dashboard serves /admin/.
+type Dashboard struct {
+	log   *slog.Logger
+	store *store.Store
+	admin *api.AdminService
+	pages map[string]*template.Template
+}
+
+// New returns the dashboard; Register mounts it.
+func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard {
+	funcs := template.FuncMap{
+		"job": func(j *ytcaptionv1.Job) jobjson.Job { return jobjson.From(j) },
+		"time": func(v any) string {
+			switch t := v.(type) {
+			case time.Time:
+				return t.UTC().Format("2006-01-02 15:04:05")
+			case interface{ AsTime() time.Time }:
+				if t == nil {
+					return ""
+				}
+				return t.AsTime().UTC().Format("2006-01-02 15:04:05")
+			case string:
+				if p, err := time.Parse(time.RFC3339Nano, t); err == nil {
+					return p.UTC().Format("2006-01-02 15:04:05")
+				}
+				return t
+			}
+			return ""
+		},
+		"mul100":  func(v float64) float64 { return 100 * v },
+		"minutes": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"limit": func(n int32) string {
+			if n == 0 {
+				return "unlimited"
+			}
+			return strconv.Itoa(int(n))
+		},
+		"pct": func(a, b int) string {
+			if b == 0 {
+				return "–"
+			}
+			return strconv.FormatFloat(100*float64(a)/float64(b), 'f', 1, 64) + " %"
+		},
+	}
+	d := &Dashboard{log: log, store: st, admin: admin, pages: map[string]*template.Template{}}
+	for _, p := range []string{"login", "overview", "jobs", "job", "users", "fleet", "audit"} {
+		d.pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html"))
+	}
+	return d
+}
+
+// Register mounts the dashboard under /admin/ on mux.
+func (d *Dashboard) Register(mux *http.ServeMux) {
+	static, _ := fs.Sub(assets, "static")
+	mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /admin/login", d.loginPage)
+	mux.HandleFunc("POST /admin/login", d.login)
+	mux.HandleFunc("POST /admin/logout", d.signedIn(d.logout))
+	mux.HandleFunc("GET /admin/{$}", d.signedIn(d.overview))
+	mux.HandleFunc("GET /admin/jobs", d.signedIn(d.jobs))
+	mux.HandleFunc("GET /admin/jobs/{id}", d.signedIn(d.job))
+	mux.HandleFunc("GET /admin/jobs/{id}/segments", d.signedIn(d.segments))
+	mux.HandleFunc("POST /admin/jobs/{id}/retry", d.signedIn(d.retry))
+	mux.HandleFunc("POST /admin/jobs/{id}/cancel", d.signedIn(d.cancel))
+	mux.HandleFunc("GET /admin/users", d.signedIn(d.users))
+	mux.HandleFunc("POST /admin/keys/{id}/revoke", d.signedIn(d.revoke))
+	mux.HandleFunc("POST /admin/breakers/{name}/reset", d.signedIn(d.resetBreaker))
+	mux.HandleFunc("GET /admin/fleet", d.signedIn(d.fleet))
+	mux.HandleFunc("GET /admin/audit", d.signedIn(d.audit))
+}
+
+type sessionKey struct{}
+
+func session(ctx context.Context) store.AdminSession {
+	s, _ := ctx.Value(sessionKey{}).(store.AdminSession)
+	return s
+}
+
+// signedIn admits a live session, checks the CSRF token of every POST, and
+// runs h as the signed-in admin.
+func (d *Dashboard) signedIn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var s store.AdminSession
+		var err error = job.Errorf(job.CodeUnauthorized, "no session cookie")
+		if c, cerr := r.Cookie(cookieName); cerr == nil {
+			s, err = d.store.Session(r.Context(), c.Value)
+		}
+		if err != nil {
+			if job.CodeOf(err) != job.CodeUnauthorized {
+				d.fail(w, r, err)
+				return
+			}
+			http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.CSRF)) != 1 {
+			http.Error(w, "the form's CSRF token is missing or stale: reload the page", http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		ctx := api.WithActor(context.WithValue(r.Context(), sessionKey{}, s), "admin:"+s.Name)
+		h(w, r.WithContext(ctx))
+	}
+}
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Session store.AdminSession
+	Nav     string
+	Error   string
+	Data    any
+	Refresh int // seconds; 0: no refresh
+}
+
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	p.Session = session(r.Context())
+	p.Nav = name
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Frame-Options", "DENY")
+	if err := d.pages[name].ExecuteTemplate(w, "layout", p); err != nil {
+		d.log.ErrorContext(r.Context(), "render dashboard", "page", name, "err", err)
+	}
+}
+
+func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ce *connect.Error
+	code := http.StatusInternalServerError
+	switch {
+	case errors.As(err, &ce) && ce.Code() == connect.CodeNotFound, job.CodeOf(err) == job.CodeNotFound:
+		code = http.StatusNotFound
+	case errors.As(err, &ce) && (ce.Code() == connect.CodeInvalidArgument || ce.Code() == connect.CodeFailedPrecondition):
+		code = http.StatusBadRequest
+	default:
+		d.log.ErrorContext(r.Context(), "dashboard", "path", r.URL.Path, "err", err)
+	}
+	msg := err.Error()
+	if ce != nil {
+		msg = ce.Message()
+	}
+	http.Error(w, msg, code)
+}
+
+func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+	d.render(w, r, "login", page{Title: "Sign in", Data: r.URL.Query().Get("next")})
+}
+
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
+	next := r.PostFormValue("next")
+	if !strings.HasPrefix(next, "/admin/") || strings.HasPrefix(next, "//") {
+		next = "/admin/"
+	}
+	id, _, err := d.store.SignIn(r.Context(), strings.TrimSpace(r.PostFormValue("key")), sessionTTL)
+	if err != nil {
+		if job.CodeOf(err) != job.CodeUnauthorized {
+			d.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		d.render(w, r, "login", page{Title: "Sign in", Error: "That is not an admin's API key.", Data: next})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/admin/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", MaxAge: int(sessionTTL.Seconds())})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		if err := d.store.SignOut(r.Context(), c.Value); err != nil {
+			d.fail(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/admin/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
+}
+
+func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
+	o, err := d.store.GetOverview(r.Context())
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	br, err := d.admin.ListBreakers(r.Context(), connect.NewRequest(&ytcaptionv1.ListBreakersRequest{}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, r, "overview", page{Title: "Overview", Refresh: 5, Data: map[string]any{
+		"Statuses": job.Statuses, "Overview": o, "Breakers": br.Msg.GetBreakers(),
+	}})
+}
+
+func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := &ytcaptionv1.SearchJobsRequest{Status: q.Get("status"), UrlContains: q.Get("q"), ErrorCode: q.Get("error_code"), Limit: 100}
+	if name := q.Get("user"); name != "" {
+		id, err := d.store.UserID(r.Context(), name)
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		req.UserId = id
+	}
+	resp, err := d.admin.SearchJobs(r.Context(), connect.NewRequest(req))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	names, err := d.userNames(r.Context())
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, r, "jobs", page{Title: "Jobs", Refresh: 2, Data: map[string]any{
+		"Jobs": resp.Msg.GetJobs(), "Users": names, "Statuses": job.Statuses, "Query": q,
+	}})
+}
+
+func (d *Dashboard) userNames(ctx context.Context) (map[string]string, error) {
+	us, err := d.store.ListUsers(ctx)
+	names := map[string]string{}
+	for _, u := range us {
+		names[u.ID] = u.Name
+	}
+	return names, err
+}
+
+func (d *Dashboard) job(w http.ResponseWriter, r *http.Request) {
+	resp, err := d.admin.GetJobDetail(r.Context(), connect.NewRequest(&ytcaptionv1.GetJobDetailRequest{Id: r.PathValue("id")}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, r, "job", page{Title: "Job " + r.PathValue("id"), Data: resp.Msg})
+}
+
+// segments is the job's transcript so far, for the job page's script.
+func (d *Dashboard) segments(w http.ResponseWriter, r *http.Request) {
+	j, err := d.store.GetJob(r.Context(), "", r.PathValue("id"))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	segs, err := d.store.Segments(r.Context(), j.ID, j.Epoch, after)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	type seg struct {
+		Seq   int    `json:"seq"`
+		Start int64  `json:"start_ms"`
+		End   int64  `json:"end_ms"`
+		Text  string `json:"text"`
+	}
+	out := struct {
+		Status   string  `json:"status"`
+		Progress float64 `json:"progress"`
+		Segments []seg   `json:"segments"`
+	}{Status: string(j.Status), Progress: j.Progress, Segments: []seg{}}
+	for _, s := range segs {
+		out.Segments = append(out.Segments, seg{Seq: s.Seq, Start: s.StartMS, End: s.EndMS, Text: s.Text})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (d *Dashboard) retry(w http.ResponseWriter, r *http.Request) {
+	if _, err := d.admin.RetryJob(r.Context(), connect.NewRequest(&ytcaptionv1.RetryJobRequest{Id: r.PathValue("id")})); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/jobs/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+}
+
+func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request) {
+	if _, err := d.admin.AdminCancelJob(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelJobRequest{Id: r.PathValue("id")})); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/jobs/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+}
+
+type userRow struct {
+	User *ytcaptionv1.User
+	Keys []*ytcaptionv1.ApiKey
+}
+
+func (d *Dashboard) users(w http.ResponseWriter, r *http.Request) {
+	resp, err := d.admin.ListUsers(r.Context(), connect.NewRequest(&ytcaptionv1.ListUsersRequest{}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	var rows []userRow
+	for _, u := range resp.Msg.GetUsers() {
+		keys, err := d.admin.ListKeys(r.Context(), connect.NewRequest(&ytcaptionv1.ListKeysRequest{UserId: u.GetId()}))
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		rows = append(rows, userRow{User: u, Keys: keys.Msg.GetKeys()})
+	}
+	d.render(w, r, "users", page{Title: "Users", Data: rows})
+}
+
+func (d *Dashboard) revoke(w http.ResponseWriter, r *http.Request) {
+	if _, err := d.admin.RevokeKey(r.Context(), connect.NewRequest(&ytcaptionv1.RevokeKeyRequest{KeyId: r.PathValue("id")})); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+}
+
+func (d *Dashboard) resetBreaker(w http.ResponseWriter, r *http.Request) {
+	if _, err := d.admin.ResetBreaker(r.Context(), connect.NewRequest(&ytcaptionv1.ResetBreakerRequest{Name: r.PathValue("name")})); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+}
+
+func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request) {
+	resp, err := d.admin.ListAgents(r.Context(), connect.NewRequest(&ytcaptionv1.ListAgentsRequest{}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, r, "fleet", page{Title: "GPU fleet", Refresh: 5, Data: resp.Msg.GetAgents()})
+}
+
+func (d *Dashboard) audit(w http.ResponseWriter, r *http.Request) {
+	resp, err := d.admin.ListAudit(r.Context(), connect.NewRequest(&ytcaptionv1.ListAuditRequest{Limit: 200}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, r, "audit", page{Title: "Audit log", Data: resp.Msg.GetEntries()})
+}
