@@ -19,13 +19,17 @@ Usage:
   ytcaption-core admin create-user --name NAME [--role user|admin] [--plan PLAN]
   ytcaption-core admin create-key  --user NAME     print a new API key (shown once; only its hash is kept)
   ytcaption-core admin set-plan    --name PLAN [--create-rate N] [--create-burst N] [--read-rate N] [--read-burst N]
-                                   create or change a plan; 0 or unset: the deployment's default (core's flags)
+                                   [--monthly-minutes N] [--max-concurrent N]
+                                   create or change a plan; rates 0 or unset: the deployment's default (core's flags);
+                                   quotas 0 or unset: unlimited
   ytcaption-core admin assign-plan --user NAME --plan PLAN
   ytcaption-core admin delete-user --name NAME    delete the user, their keys and every job of theirs with its
                                    transcript; their audio is deleted by core's next retention sweep (audited)
 
 Every command takes --postgres-url (or YTCAPTION_CORE_POSTGRES_URL) and applies pending migrations first.
-A changed plan reaches the edges as their API-key caches expire (10 s by default).`
+A changed plan reaches the edges as their API-key caches expire (10 s by default); quotas apply at once.
+Everything else — keys, quotas per user, webhooks, usage, jobs — is in the admin API (/v1/admin/, admins' keys)
+and the dashboard (core's /admin/).`
 
 func admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -73,14 +77,17 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		fs.IntVar(&p.CreateBurst, "create-burst", 0, "job creations per API key allowed at once")
 		fs.IntVar(&p.ReadRate, "read-rate", 0, "other API calls per second per API key")
 		fs.IntVar(&p.ReadBurst, "read-burst", 0, "other API calls per API key allowed at once")
+		fs.IntVar(&p.MonthlyMinutes, "monthly-minutes", 0, "audio minutes of succeeded jobs per user per UTC month (0: unlimited)")
+		fs.IntVar(&p.MaxConcurrent, "max-concurrent", 0, "jobs a user may have running at once (0: unlimited)")
 		do = func(s *store.Store) error {
 			if err := s.SetPlan(ctx, p); err != nil {
 				return err
 			}
 			got, err := s.GetPlan(ctx, p.Name)
 			if err == nil {
-				fmt.Fprintf(stdout, "plan %s: create %s/s burst %s, read %s/s burst %s\n", got.Name,
-					orDefault(got.CreateRate), orDefault(got.CreateBurst), orDefault(got.ReadRate), orDefault(got.ReadBurst))
+				fmt.Fprintf(stdout, "plan %s: create %s/s burst %s, read %s/s burst %s, %s minutes a month, %s jobs at once\n", got.Name,
+					orDefault(got.CreateRate), orDefault(got.CreateBurst), orDefault(got.ReadRate), orDefault(got.ReadBurst),
+					orUnlimited(got.MonthlyMinutes), orUnlimited(got.MaxConcurrent))
 			}
 			return err
 		}
@@ -135,6 +142,13 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return do(store.New(pool))
+}
+
+func orUnlimited(n int) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return strconv.Itoa(n)
 }
 
 func orDefault(n int) string {

@@ -230,7 +230,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg.Logger, cfg.Version = log, version
 	return devstack.Run(ctx, cfg, func(s devstack.Stack) {
-		fmt.Fprintf(stdout, "ytcaption dev stack is up.\n  REST API: %s\n  API key:  %s\n\nTry:\n  curl -H 'Authorization: Bearer %s' %s/v1/jobs\n\nCtrl-C stops it.\n",
-			s.EdgeURL, s.APIKey, s.APIKey, s.EdgeURL)
+		fmt.Fprintf(stdout, "ytcaption dev stack is up.\n  REST API:  %s\n  API key:   %s (an admin's)\n  Dashboard: %s/admin/\n\nTry:\n  curl -H 'Authorization: Bearer %s' %s/v1/jobs\n\nCtrl-C stops it.\n",
+			s.EdgeURL, s.APIKey, s.CoreURL, s.APIKey, s.EdgeURL)
 	})
 }

@@ -12,7 +12,7 @@ _ytcaption() {
     words="transcribe jobs login version completion help"
   else
     case "$cmd" in
-      transcribe) words="--format --language --source --task --prompt -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json" ;;
+      transcribe) words="--format --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json" ;;
       jobs)
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
         else case "$sub" in
@@ -50,6 +50,7 @@ complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l language -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l source -xa 'auto captions asr'
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l task -xa 'transcribe translate'
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l prompt -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l webhook-url -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -s o -r
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l no-wait
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l follow

@@ -268,6 +268,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	source := fs.String("source", "auto", "auto (the video's own captions when they exist), captions or asr")
 	task := fs.String("task", "transcribe", "transcribe, or translate: English text of speech in any language")
 	prompt := fs.String("prompt", "", "spellings, names or context to guide engines that take one")
+	webhook := fs.String("webhook-url", "", "URL the service POSTs the job's end to, signed (default: your account's webhook, if any)")
 	out := fs.String("o", "", "write the captions to FILE (default: stdout)")
 	noWait := fs.Bool("no-wait", false, "submit, print the job id and return")
 	follow := fs.Bool("follow", false, "print transcript segments as they are recognised (on stderr)")
@@ -311,6 +312,9 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	}
 	if *prompt != "" {
 		body["prompt"] = *prompt
+	}
+	if *webhook != "" {
+		body["webhook_url"] = *webhook
 	}
 	key := *idemKey
 	if key == "" {
