@@ -12,17 +12,18 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 )
 
+// tryCreate creates a job for u, or says why not.
+func tryCreate(s *store.Store, u store.User) error {
+	_, err := s.CreateJob(context.Background(), store.NewJob{UserID: u.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a.ogg", SourceKind: job.SourceHTTP})
+	return err
+}
+
 // runJob takes a new job of u's through every stage with audio of duration d.
 func runJob(t *testing.T, s *store.Store, u store.User, d time.Duration) job.Job {
 	t.Helper()
 	ctx := context.Background()
-	j := create(t, s, u)
-	c, ok, err := s.ClaimQueued(ctx, "core-1", lease)
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, j.ID, c.ID)
-	require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{Title: "a", Duration: d, AudioKey: "audio/" + c.ID + ".wav"}))
-	c, ok, err = s.ClaimReady(ctx, "node-1", []string{"sphinx"}, lease, 0)
+	toReadyWith(t, s, u, d)
+	c, ok, err := s.ClaimReady(ctx, "node-1", []string{"sphinx"}, lease, 0)
 	require.NoError(t, err)
 	require.True(t, ok)
 	_, err = s.PutSegments(ctx, c.ID, c.Epoch, []job.Segment{seg(0)}, 1)
@@ -42,7 +43,7 @@ func TestConcurrentJobsQuotaRefusesAtTheLimitAndFreesOnFinish(t *testing.T) {
 
 	first := create(t, s, u)
 	create(t, s, u)
-	_, err := s.CreateJob(ctx, store.NewJob{UserID: u.ID, URL: "http://example.com/c.ogg", CanonicalURL: "http://example.com/c.ogg", SourceKind: job.SourceHTTP})
+	err := tryCreate(s, u)
 	require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
 	require.ErrorContains(t, err, "2 of 2 concurrent jobs")
 
@@ -70,7 +71,7 @@ func TestConcurrentCreationsCannotBothTakeTheLastSlot(t *testing.T) {
 	errs := make([]error, 8)
 	for i := range errs {
 		wg.Go(func() {
-			_, errs[i] = s.CreateJob(ctx, store.NewJob{UserID: u.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a.ogg", SourceKind: job.SourceHTTP})
+			errs[i] = tryCreate(s, u)
 		})
 	}
 	wg.Wait()
@@ -109,7 +110,7 @@ func TestMonthlyMinutesSettleFromTheRealDurationAndRefuseWhenUsedUp(t *testing.T
 	require.Equal(t, int64(72_000), usage.UsedMS)
 	require.Equal(t, int64(0), usage.RemainingMS())
 
-	_, err = s.CreateJob(ctx, store.NewJob{UserID: u.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a.ogg", SourceKind: job.SourceHTTP})
+	err = tryCreate(s, u)
 	require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
 	require.ErrorContains(t, err, "1 audio minutes are used up (1.2 used")
 	require.ErrorContains(t, err, "resets at")

@@ -40,13 +40,19 @@ func create(t *testing.T, s *store.Store, u store.User) job.Job {
 // toReady takes a job through the download stage.
 func toReady(t *testing.T, s *store.Store, u store.User) job.Job {
 	t.Helper()
+	return toReadyWith(t, s, u, 7100*time.Millisecond)
+}
+
+// toReadyWith takes a job with audio of duration d through the download stage.
+func toReadyWith(t *testing.T, s *store.Store, u store.User, d time.Duration) job.Job {
+	t.Helper()
 	ctx := context.Background()
 	j := create(t, s, u)
 	c, ok, err := s.ClaimQueued(ctx, "core-1", lease)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, j.ID, c.ID)
-	require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{Title: "a", Duration: 7100 * time.Millisecond, AudioKey: "audio/x.wav"}))
+	require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{Title: "a", Duration: d, AudioKey: "audio/" + c.ID + ".wav"}))
 	return c
 }
 
