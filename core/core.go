@@ -34,6 +34,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/leader"
 	"github.com/ytcaption/ytcaption/core/internal/media"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/nomad"
 	"github.com/ytcaption/ytcaption/core/internal/notify"
 	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
@@ -96,6 +97,10 @@ type Config struct {
 	// (checked on /health/ready) as AdvertiseAddr (default: the host name).
 	ConsulAddr, AdvertiseAddr string
 
+	// NomadAddr (http://host:4646) and NomadToken, when set, add Nomad's node
+	// status to the admin fleet view and let admins drain GPU nodes.
+	NomadAddr, NomadToken string
+
 	// SMTPAddr (host:port) and SMTPFrom let core email users whose account
 	// has an address when their jobs end. Optional.
 	SMTPAddr, SMTPFrom string
@@ -126,6 +131,9 @@ func (c *Config) defaults() {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.MaxDuration <= 0 {
+		c.MaxDuration = 4 * time.Hour
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
@@ -282,16 +290,24 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		return append([]*breaker.Breaker{c.breakers.youtube, c.breakers.blob}, notifier.Breakers.All()...)
 	}
 
+	var fleet *nomad.Fleet
+	if c.cfg.NomadAddr != "" {
+		var err error
+		if fleet, err = nomad.New(c.cfg.NomadAddr, c.cfg.NomadToken); err != nil {
+			return err
+		}
+	}
+
 	mux := http.NewServeMux()
 	admin := api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, Instance: c.cfg.InstanceID,
-		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval,
+		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval, MaxDuration: c.cfg.MaxDuration,
 		RateLimits: &ytcaptionv1.RateLimits{
 			Create: &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.CreateRate), Burst: int32(c.cfg.CreateBurst)},
 			Read:   &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.ReadRate), Burst: int32(c.cfg.ReadBurst)},
 		},
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
-	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers})
+	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet})
 	dashboard.New(c.log, c.store, admin).Register(mux)
 	c.health(mux)
 

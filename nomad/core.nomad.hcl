@@ -111,6 +111,8 @@ job "ytcaption-core" {
         YTCAPTION_CORE_ADDR       = ":${NOMAD_PORT_http}"
         YTCAPTION_CORE_WORK_DIR   = "${NOMAD_TASK_DIR}/work"
         YTCAPTION_CORE_LOG_FORMAT = "json"
+        # The local Nomad agent: the admin fleet view and GPU node drains.
+        YTCAPTION_CORE_NOMAD_ADDR = "http://${attr.unique.network.ip-address}:4646"
       }
 
       template {
@@ -123,6 +125,7 @@ job "ytcaption-core" {
           YTCAPTION_CORE_S3_BUCKET={{ .s3_bucket }}
           YTCAPTION_CORE_SERVICE_TOKEN={{ .service_token }}
           YTCAPTION_CORE_NODE_TOKENS={{ .node_tokens }}
+          YTCAPTION_CORE_NOMAD_TOKEN={{ .nomad_token }}
           {{ end }}
         EOT
         destination = "secrets/core.env"

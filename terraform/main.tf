@@ -58,6 +58,13 @@ variable "node_token" {
   sensitive   = true
 }
 
+variable "core_nomad_token" {
+  description = "Nomad ACL token core uses for the admin fleet view and GPU node drains (node:read, node:write); empty without ACLs."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 resource "nomad_variable" "core" {
   path = "nomad/jobs/ytcaption-core"
   items = {
@@ -68,6 +75,7 @@ resource "nomad_variable" "core" {
     s3_bucket     = minio_s3_bucket.ytcaption.bucket
     service_token = var.service_token
     node_tokens   = var.node_token
+    nomad_token   = var.core_nomad_token
   }
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/internal/nomadtest"
 )
 
 // adminRoutes reads every /v1/admin operation from the edge's OpenAPI
@@ -179,4 +181,64 @@ func TestAdminAPIAndQuotasThroughTheEdge(t *testing.T) {
 	}
 	require.Equal(t, []string{"revoke_key", "reset_breaker", "retry_job", "update_user", "set_plan", "create_key", "create_user"}, actions)
 	require.False(t, math.IsNaN(done.Media.DurationSeconds))
+}
+
+// TestFleetViewAndDrainWithNomadsDocumentedWireFormat: with core pointed at
+// a stand-in for Nomad's HTTP API, the fleet view joins each gpu-node with
+// its Nomad node, and a drain stops new work for the node at once and drains
+// its Nomad node with a deadline of at least the longest job.
+func TestFleetViewAndDrainWithNomadsDocumentedWireFormat(t *testing.T) {
+	t.Parallel()
+	nomadAPI := nomadtest.Start(t, "", nomadtest.Node{ID: "9d1e", Name: "dev-node", Status: "ready", SchedulingEligibility: "eligible",
+		Allocations: []nomadtest.Allocation{{ID: "alloc-1", JobID: "ytcaption-gpu-node", TaskGroup: "gpu-node", ClientStatus: "running", DesiredStatus: "run"}}})
+	s := startStackWith(t, "yt-dlp", func(c *Config) { c.NomadAddr = nomadAPI.URL })
+	media, refs := mediaServer(t)
+	admin := client{t: t, base: s.EdgeURL, key: s.APIKey}
+
+	code, b := admin.do("GET", "/v1/admin/fleet", nil)
+	require.Equal(t, http.StatusOK, code, string(b))
+	var fleet struct {
+		Agents []struct {
+			NodeID   string `json:"node_id"`
+			Draining bool
+			Nomad    *struct {
+				ID, Status, Eligibility string
+				Drain                   bool
+				Allocations             []struct{ ID, ClientStatus string }
+			}
+		}
+		NomadError string `json:"nomad_error"`
+	}
+	require.NoError(t, json.Unmarshal(b, &fleet))
+	require.Empty(t, fleet.NomadError)
+	require.Len(t, fleet.Agents, 1)
+	require.NotNil(t, fleet.Agents[0].Nomad, string(b))
+	require.Equal(t, "9d1e", fleet.Agents[0].Nomad.ID)
+	require.Equal(t, "eligible", fleet.Agents[0].Nomad.Eligibility)
+	require.Len(t, fleet.Agents[0].Nomad.Allocations, 1)
+
+	code, b = admin.do("POST", "/v1/admin/fleet/dev-node/drain", map[string]int{"deadline_minutes": 5})
+	require.Equal(t, http.StatusOK, code, string(b))
+	var drained struct {
+		Agent struct {
+			Draining bool
+			Nomad    struct{ Drain bool }
+		}
+		DeadlineMinutes int `json:"deadline_minutes"`
+	}
+	require.NoError(t, json.Unmarshal(b, &drained))
+	require.True(t, drained.Agent.Draining)
+	require.True(t, drained.Agent.Nomad.Drain)
+	require.Equal(t, 240, drained.DeadlineMinutes, "raised to the longest job core takes (--max-duration, 4 h)")
+	require.Equal(t, int64(4*time.Hour), nomadAPI.Drains()[0].DrainSpec.Deadline)
+
+	// The drained node takes no new job; ending the drain lets it run.
+	j := admin.create(media + "/" + firstClip(refs) + ".ogg")
+	admin.waitFor(j.ID, 30*time.Second, func(j jobJSON) bool { return j.Status == "ready" })
+	time.Sleep(3 * time.Second) // several of the idle node's polls
+	require.Equal(t, "ready", admin.get(j.ID).Status, "a draining node is handed no job")
+	code, b = admin.do("POST", "/v1/admin/fleet/dev-node/drain", map[string]bool{"undo": true})
+	require.Equal(t, http.StatusOK, code, string(b))
+	require.Equal(t, "succeeded", admin.waitFor(j.ID, 90*time.Second, terminal).Status)
+	require.True(t, nomadAPI.Drains()[1].MarkEligible)
 }

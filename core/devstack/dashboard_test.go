@@ -102,6 +102,9 @@ func TestDashboardInABrowser(t *testing.T) {
 		return code == http.StatusUnauthorized
 	}, 5*time.Second, 100*time.Millisecond, "the edge refuses the revoked key")
 
+	do("the fleet page lists the gpu-node", chromedp.Navigate(dash+"/fleet"), chromedp.WaitVisible(css(`tr[data-node="dev-node"]`)))
+	require.Contains(t, read(chromedp.Text(css(`tr[data-node="dev-node"]`))), "sphinx")
+
 	do("the audit log shows who did it", chromedp.Navigate(dash+"/audit"), chromedp.WaitVisible(css(`table#audit`)))
 	audit := read(chromedp.Text(css(`table#audit`)))
 	require.Contains(t, audit, "revoke_key")

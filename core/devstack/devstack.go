@@ -64,6 +64,7 @@ type Config struct {
 	YtDlpBinary       string
 	YtDlpExtractors   string
 	AuthCacheTTL      time.Duration   // how long the edge trusts a key; default 10 s
+	NomadAddr         string          // core's Nomad API for the fleet view and drains; empty: none
 	WebhookSchedule   []time.Duration // waits between webhook attempts; default the Standard Webhooks schedule
 
 	Version string
@@ -135,7 +136,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		MaxDownloadBytes: cfg.MaxDownloadBytes, Lease: cfg.Lease, HeartbeatInterval: cfg.HeartbeatInterval, ChunkLength: cfg.ChunkLength,
 		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1",
 		CreateRate: cfg.CreateRate, CreateBurst: cfg.CreateRate, ReadRate: cfg.ReadRate, ReadBurst: cfg.ReadRate,
-		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors, WebhookSchedule: cfg.WebhookSchedule,
+		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors, WebhookSchedule: cfg.WebhookSchedule, NomadAddr: cfg.NomadAddr,
 		WorkDir: workDir, Logger: log.With("component", "core"),
 	})
 	if err != nil {

@@ -141,6 +141,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.StringVar(&cfg.FFprobe, "ffprobe", "ffprobe", "ffprobe binary")
 	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for per-job temp files")
+	fs.StringVar(&cfg.NomadAddr, "nomad-addr", "", "Nomad API (http://host:4646) for the admin fleet view and GPU node drains (empty: no Nomad)")
+	fs.StringVar(&cfg.NomadToken, "nomad-token", "", "Nomad ACL token with node:read and node:write (optional)")
 	fs.StringVar(&cfg.SMTPAddr, "smtp-addr", "", "SMTP relay (host:port) for job emails to users with an address (empty: no email)")
 	fs.StringVar(&cfg.SMTPFrom, "smtp-from", "", "sender address of job emails")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/nomad"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -22,10 +23,12 @@ type Breakers func() []*breaker.Breaker
 // AdminService implements ytcaptionv1connect.AdminServiceHandler. Its
 // interceptor admits only admins; every change is audited under Actor.
 type AdminService struct {
-	log      *slog.Logger
-	store    *store.Store
-	jobs     *JobService
-	breakers Breakers
+	log         *slog.Logger
+	store       *store.Store
+	jobs        *JobService
+	breakers    Breakers
+	nomad       *nomad.Fleet  // nil: core does not know Nomad
+	maxDuration time.Duration // the longest media core takes: the floor of drain deadlines
 }
 
 type actorKey struct{}
@@ -386,9 +389,67 @@ func (s *AdminService) ListAgents(ctx context.Context, _ *connect.Request[ytcapt
 		return nil, s.fail(ctx, err)
 	}
 	out := &ytcaptionv1.ListAgentsResponse{Agents: []*ytcaptionv1.Agent{}}
+	var nodes map[string]nomad.Node
+	if s.nomad != nil {
+		names := make([]string, len(as))
+		for i, a := range as {
+			names[i] = a.NodeID
+		}
+		if nodes, err = s.nomad.Nodes(ctx, names); err != nil {
+			// The fleet as core knows it is still worth showing.
+			s.log.WarnContext(ctx, "fleet view without Nomad", "err", err)
+			out.NomadError = err.Error()
+		}
+	}
 	for _, a := range as {
-		out.Agents = append(out.Agents, &ytcaptionv1.Agent{NodeId: a.NodeID, Engines: a.Engines, Models: a.Models, Version: a.Version,
-			CurrentJobs: a.CurrentJobs, FirstSeen: timestamppb.New(a.FirstSeen), LastSeen: timestamppb.New(a.LastSeen)})
+		out.Agents = append(out.Agents, agentToProto(a, nodes))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func agentToProto(a store.Agent, nodes map[string]nomad.Node) *ytcaptionv1.Agent {
+	out := &ytcaptionv1.Agent{NodeId: a.NodeID, Engines: a.Engines, Models: a.Models, Version: a.Version, Draining: a.Draining,
+		CurrentJobs: a.CurrentJobs, FirstSeen: timestamppb.New(a.FirstSeen), LastSeen: timestamppb.New(a.LastSeen)}
+	if n, ok := nodes[a.NodeID]; ok {
+		out.Nomad = &ytcaptionv1.NomadNode{Id: n.ID, Status: n.Status, Eligibility: n.Eligibility, Drain: n.Drain}
+		for _, al := range n.Allocations {
+			out.Nomad.Allocations = append(out.Nomad.Allocations, &ytcaptionv1.NomadAllocation{Id: al.ID, JobId: al.JobID,
+				TaskGroup: al.TaskGroup, ClientStatus: al.ClientStatus, DesiredStatus: al.DesiredStatus})
+		}
+	}
+	return out
+}
+
+// DrainAgent hands the gpu-node no new jobs and drains its Nomad node, with
+// a deadline no shorter than the longest job may take: core refuses media
+// longer than maxDuration, and every engine transcribes faster than real time.
+func (s *AdminService) DrainAgent(ctx context.Context, req *connect.Request[ytcaptionv1.DrainAgentRequest]) (*connect.Response[ytcaptionv1.DrainAgentResponse], error) {
+	m := req.Msg
+	deadline := max(time.Duration(m.GetDeadlineMinutes())*time.Minute, s.maxDuration)
+	if m.GetUndo() {
+		deadline = 0
+	}
+	detail := map[string]any{"deadline_minutes": int(deadline.Minutes())}
+	if err := s.store.DrainAgent(ctx, Actor(ctx), m.GetNodeId(), !m.GetUndo(), detail); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	var nodes map[string]nomad.Node
+	if s.nomad != nil {
+		n, err := s.nomad.Drain(ctx, m.GetNodeId(), deadline)
+		if err != nil {
+			return nil, s.fail(ctx, err)
+		}
+		nodes = map[string]nomad.Node{n.Name: n}
+	}
+	as, err := s.store.ListAgents(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &ytcaptionv1.DrainAgentResponse{DeadlineMinutes: int32(deadline.Minutes())}
+	for _, a := range as {
+		if a.NodeID == m.GetNodeId() {
+			out.Agent = agentToProto(a, nodes)
+		}
 	}
 	return connect.NewResponse(out), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/nomad"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -35,6 +36,8 @@ type Config struct {
 	// user's plan's, these where the plan sets none, to the edge.
 	RateLimits *ytcaptionv1.RateLimits
 	Instance   string // this replica's name, as Ping reports it
+	// MaxDuration is the longest media core takes, the floor of drain deadlines.
+	MaxDuration time.Duration
 }
 
 // Deps are the shared objects the handlers use.
@@ -50,6 +53,9 @@ type Deps struct {
 	Stages *prometheus.HistogramVec
 	// Breakers are the circuit breakers the admin API shows and resets.
 	Breakers Breakers
+	// Nomad, when set, adds Nomad's node status to the fleet view and drains
+	// nodes through it.
+	Nomad *nomad.Fleet
 }
 
 // metrics are what the handlers count.
@@ -93,7 +99,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	if breakers == nil {
 		breakers = func() []*breaker.Breaker { return nil }
 	}
-	admin := &AdminService{log: d.Log, store: d.Store, jobs: jobs, breakers: breakers}
+	admin := &AdminService{log: d.Log, store: d.Store, jobs: jobs, breakers: breakers, nomad: d.Nomad, maxDuration: cfg.MaxDuration}
 	mux.Handle(ytcaptionv1connect.NewAdminServiceHandler(admin, connect.WithInterceptors(interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small))
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, limits: cfg.RateLimits},
 		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)}), small))

@@ -63,15 +63,27 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "node_id is required"))
 	}
 	// The fleet view's registry; a node that cannot be recorded still works.
-	if err := s.store.TouchAgent(ctx, node, req.Msg.GetEngines(), req.Msg.GetModels(), req.Msg.GetVersion()); err != nil {
+	draining, err := s.store.TouchAgent(ctx, node, req.Msg.GetEngines(), req.Msg.GetModels(), req.Msg.GetVersion())
+	if err != nil {
 		s.log.WarnContext(ctx, "record gpu-node", "node_id", node, "err", err)
+	}
+	window := time.NewTimer(max(0, pollWindow(ctx, 30*time.Second)))
+	defer window.Stop()
+	if draining {
+		// An admin drained the node: it gets no new job and keeps polling
+		// slowly, finishing what it holds, until it is stopped.
+		select {
+		case <-window.C:
+		case <-s.stopping:
+		case <-ctx.Done():
+			return nil, toConnectError(ctx, s.log, ctx.Err())
+		}
+		return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
 	}
 	var grace time.Duration
 	if req.Msg.GetPrefetch() {
 		grace = prefetchGrace
 	}
-	window := time.NewTimer(max(0, pollWindow(ctx, 30*time.Second)))
-	defer window.Stop()
 	fallback := time.NewTicker(s.pollEvery)
 	defer fallback.Stop()
 	for {

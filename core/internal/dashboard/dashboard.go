@@ -106,6 +106,7 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/keys/{id}/revoke", d.signedIn(d.revoke))
 	mux.HandleFunc("POST /admin/breakers/{name}/reset", d.signedIn(d.resetBreaker))
 	mux.HandleFunc("GET /admin/fleet", d.signedIn(d.fleet))
+	mux.HandleFunc("POST /admin/fleet/{node}/drain", d.signedIn(d.drain))
 	mux.HandleFunc("GET /admin/audit", d.signedIn(d.audit))
 }
 
@@ -369,7 +370,16 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	d.render(w, r, "fleet", page{Title: "GPU fleet", Refresh: 5, Data: resp.Msg.GetAgents()})
+	d.render(w, r, "fleet", page{Title: "GPU fleet", Refresh: 5, Data: resp.Msg, Error: resp.Msg.GetNomadError()})
+}
+
+func (d *Dashboard) drain(w http.ResponseWriter, r *http.Request) {
+	req := &ytcaptionv1.DrainAgentRequest{NodeId: r.PathValue("node"), Undo: r.PostFormValue("undo") == "true"}
+	if _, err := d.admin.DrainAgent(r.Context(), connect.NewRequest(req)); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/fleet", http.StatusSeeOther)
 }
 
 func (d *Dashboard) audit(w http.ResponseWriter, r *http.Request) {

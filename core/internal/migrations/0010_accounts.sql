@@ -97,9 +97,11 @@ CREATE TRIGGER jobs_finished AFTER UPDATE OF status ON jobs FOR EACH ROW
     WHEN (NEW.status IN ('succeeded', 'failed', 'cancelled') AND OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION jobs_finished();
 
--- The GPU fleet as core sees it: every node that has called in.
+-- The GPU fleet as core sees it: every node that has called in. A draining
+-- node is handed no new job; it finishes what it holds.
 CREATE TABLE agents (
     node_id    text PRIMARY KEY,
+    draining   boolean NOT NULL DEFAULT false,
     engines    text[] NOT NULL DEFAULT '{}',
     models     text[] NOT NULL DEFAULT '{}',
     version    text NOT NULL DEFAULT '',

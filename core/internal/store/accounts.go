@@ -351,27 +351,48 @@ func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error)
 // Agent is a gpu-node as core knows it.
 type Agent struct {
 	NodeID              string
+	Draining            bool // handed no new jobs
 	Engines, Models     []string
 	Version             string
 	FirstSeen, LastSeen time.Time
 	CurrentJobs         []string // jobs it holds a transcription lease on
 }
 
-// TouchAgent records that a gpu-node called in.
-func (s *Store) TouchAgent(ctx context.Context, nodeID string, engines, models []string, version string) error {
+// TouchAgent records that a gpu-node called in and says whether an admin
+// drained it.
+func (s *Store) TouchAgent(ctx context.Context, nodeID string, engines, models []string, version string) (draining bool, err error) {
 	if engines == nil {
 		engines = []string{}
 	}
 	if models == nil {
 		models = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO agents (node_id, engines, models, version) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (node_id) DO UPDATE SET engines = EXCLUDED.engines, models = EXCLUDED.models, version = EXCLUDED.version, last_seen = now()`,
-		nodeID, engines, models, version)
+	err = s.pool.QueryRow(ctx, `INSERT INTO agents (node_id, engines, models, version) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (node_id) DO UPDATE SET engines = EXCLUDED.engines, models = EXCLUDED.models, version = EXCLUDED.version, last_seen = now()
+		RETURNING draining`, nodeID, engines, models, version).Scan(&draining)
 	if err != nil {
-		return fmt.Errorf("touch agent %s: %w", nodeID, err)
+		return false, fmt.Errorf("touch agent %s: %w", nodeID, err)
 	}
-	return nil
+	return draining, nil
+}
+
+// DrainAgent stops handing the gpu-node new jobs (draining) or hands it
+// jobs again, audited as actor's doing.
+func (s *Store) DrainAgent(ctx context.Context, actor, nodeID string, draining bool, detail map[string]any) error {
+	action := "drain_agent"
+	if !draining {
+		action = "undrain_agent"
+	}
+	return s.inTx(ctx, action, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE agents SET draining = $2 WHERE node_id = $1`, nodeID, draining)
+		if err != nil {
+			return fmt.Errorf("drain agent %s: %w", nodeID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return job.Errorf(job.CodeNotFound, "no gpu-node %q has called in", nodeID)
+		}
+		return audit(ctx, tx, actor, action, nodeID, detail)
+	})
 }
 
 // SeenAgent refreshes a known agent's last-seen time (its heartbeats).
@@ -385,7 +406,7 @@ func (s *Store) SeenAgent(ctx context.Context, nodeID string) error {
 // ListAgents lists every agent, most recently seen first, with the jobs it
 // holds now.
 func (s *Store) ListAgents(ctx context.Context) ([]Agent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT a.node_id, a.engines, a.models, a.version, a.first_seen, a.last_seen,
+	rows, err := s.pool.Query(ctx, `SELECT a.node_id, a.draining, a.engines, a.models, a.version, a.first_seen, a.last_seen,
 		ARRAY(SELECT j.id::text FROM jobs j WHERE j.status = 'transcribing' AND j.lease_owner = a.node_id AND j.lease_expires_at > now() ORDER BY j.transcribing_at)
 		FROM agents a ORDER BY a.last_seen DESC`)
 	if err != nil {
@@ -393,7 +414,7 @@ func (s *Store) ListAgents(ctx context.Context) ([]Agent, error) {
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Agent, error) {
 		var a Agent
-		err := r.Scan(&a.NodeID, &a.Engines, &a.Models, &a.Version, &a.FirstSeen, &a.LastSeen, &a.CurrentJobs)
+		err := r.Scan(&a.NodeID, &a.Draining, &a.Engines, &a.Models, &a.Version, &a.FirstSeen, &a.LastSeen, &a.CurrentJobs)
 		return a, err
 	})
 	if err != nil {

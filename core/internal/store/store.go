@@ -375,11 +375,13 @@ func (s *Store) ClaimReady(ctx context.Context, owner string, names []string, le
 		names = []string{}
 	}
 	// Only what the node's engines can serve: a translation needs an engine
-	// that translates, a language one that recognises it (nil: any).
+	// that translates, a language one that recognises it (nil: any). Nothing
+	// for a node an admin drained, even in a poll that began before.
 	translates, languages := engines.Node(names)
 	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", "run_after, ready_at",
 		` AND (engine = '' OR engine = ANY($5)) AND run_after <= now() - $6::bigint * interval '1 millisecond'
-		  AND (task = 'transcribe' OR $7) AND (language = 'auto' OR $8::text[] IS NULL OR language = ANY($8))`,
+		  AND (task = 'transcribe' OR $7) AND (language = 'auto' OR $8::text[] IS NULL OR language = ANY($8))
+		  AND NOT EXISTS (SELECT 1 FROM agents WHERE node_id = $2 AND draining)`,
 		owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), names, ms(waited), translates, languages)
 }
 

@@ -43,6 +43,7 @@ func (s *server) adminRoutes(v1 fiber.Router) {
 	g.Post("/jobs/:id/retry", protoCall(s, a.RetryJob, ""))
 	g.Post("/jobs/:id/cancel", protoCall(s, a.AdminCancelJob, ""))
 	g.Get("/fleet", protoCall(s, a.ListAgents, ""))
+	g.Post("/fleet/:node_id/drain", protoCall(s, a.DrainAgent, ""))
 	g.Get("/breakers", protoCall(s, a.ListBreakers, ""))
 	g.Post("/breakers/:name/reset", protoCall(s, a.ResetBreaker, ""))
 	g.Get("/audit", protoCall(s, a.ListAudit, ""))

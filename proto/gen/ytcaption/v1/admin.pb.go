@@ -2285,9 +2285,14 @@ type Agent struct {
 	Models  []string               `protobuf:"bytes,3,rep,name=models,proto3" json:"models,omitempty"`
 	Version string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
 	// Jobs it holds a transcription lease on now.
-	CurrentJobs   []string               `protobuf:"bytes,5,rep,name=current_jobs,json=currentJobs,proto3" json:"current_jobs,omitempty"`
-	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	CurrentJobs []string               `protobuf:"bytes,5,rep,name=current_jobs,json=currentJobs,proto3" json:"current_jobs,omitempty"`
+	FirstSeen   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// Handed no new jobs.
+	Draining bool `protobuf:"varint,8,opt,name=draining,proto3" json:"draining,omitempty"`
+	// Its Nomad node, when core knows Nomad (--nomad-addr) and Nomad knows a
+	// node by the gpu-node's id.
+	Nomad         *NomadNode `protobuf:"bytes,9,opt,name=nomad,proto3" json:"nomad,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2371,6 +2376,175 @@ func (x *Agent) GetLastSeen() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Agent) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
+func (x *Agent) GetNomad() *NomadNode {
+	if x != nil {
+		return x.Nomad
+	}
+	return nil
+}
+
+type NomadNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// "ready", "down", "initializing".
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// "eligible" or "ineligible".
+	Eligibility   string             `protobuf:"bytes,3,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	Drain         bool               `protobuf:"varint,4,opt,name=drain,proto3" json:"drain,omitempty"`
+	Allocations   []*NomadAllocation `protobuf:"bytes,5,rep,name=allocations,proto3" json:"allocations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NomadNode) Reset() {
+	*x = NomadNode{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NomadNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NomadNode) ProtoMessage() {}
+
+func (x *NomadNode) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NomadNode.ProtoReflect.Descriptor instead.
+func (*NomadNode) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *NomadNode) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NomadNode) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *NomadNode) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+func (x *NomadNode) GetDrain() bool {
+	if x != nil {
+		return x.Drain
+	}
+	return false
+}
+
+func (x *NomadNode) GetAllocations() []*NomadAllocation {
+	if x != nil {
+		return x.Allocations
+	}
+	return nil
+}
+
+type NomadAllocation struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	TaskGroup string                 `protobuf:"bytes,3,opt,name=task_group,json=taskGroup,proto3" json:"task_group,omitempty"`
+	// "pending", "running", "complete", "failed", "lost".
+	ClientStatus  string `protobuf:"bytes,4,opt,name=client_status,json=clientStatus,proto3" json:"client_status,omitempty"`
+	DesiredStatus string `protobuf:"bytes,5,opt,name=desired_status,json=desiredStatus,proto3" json:"desired_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NomadAllocation) Reset() {
+	*x = NomadAllocation{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NomadAllocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NomadAllocation) ProtoMessage() {}
+
+func (x *NomadAllocation) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NomadAllocation.ProtoReflect.Descriptor instead.
+func (*NomadAllocation) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *NomadAllocation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NomadAllocation) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *NomadAllocation) GetTaskGroup() string {
+	if x != nil {
+		return x.TaskGroup
+	}
+	return ""
+}
+
+func (x *NomadAllocation) GetClientStatus() string {
+	if x != nil {
+		return x.ClientStatus
+	}
+	return ""
+}
+
+func (x *NomadAllocation) GetDesiredStatus() string {
+	if x != nil {
+		return x.DesiredStatus
+	}
+	return ""
+}
+
 type ListAgentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2379,7 +2553,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[41]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2565,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[41]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,19 +2578,21 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 type ListAgentsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Agents        []*Agent               `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Agents []*Agent               `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
+	// Why the Nomad columns are missing, when Nomad could not be asked.
+	NomadError    string `protobuf:"bytes,2,opt,name=nomad_error,json=nomadError,proto3" json:"nomad_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[42]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2428,7 +2604,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[42]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2441,7 +2617,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2449,6 +2625,129 @@ func (x *ListAgentsResponse) GetAgents() []*Agent {
 		return x.Agents
 	}
 	return nil
+}
+
+func (x *ListAgentsResponse) GetNomadError() string {
+	if x != nil {
+		return x.NomadError
+	}
+	return ""
+}
+
+type DrainAgentRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// How long Nomad waits before stopping what is left; raised to core's
+	// --max-duration when shorter (0: that).
+	DeadlineMinutes int32 `protobuf:"varint,2,opt,name=deadline_minutes,json=deadlineMinutes,proto3" json:"deadline_minutes,omitempty"`
+	// Ends a drain instead: the node takes jobs again and its Nomad node is
+	// eligible again.
+	Undo          bool `protobuf:"varint,3,opt,name=undo,proto3" json:"undo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainAgentRequest) Reset() {
+	*x = DrainAgentRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainAgentRequest) ProtoMessage() {}
+
+func (x *DrainAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainAgentRequest.ProtoReflect.Descriptor instead.
+func (*DrainAgentRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *DrainAgentRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *DrainAgentRequest) GetDeadlineMinutes() int32 {
+	if x != nil {
+		return x.DeadlineMinutes
+	}
+	return 0
+}
+
+func (x *DrainAgentRequest) GetUndo() bool {
+	if x != nil {
+		return x.Undo
+	}
+	return false
+}
+
+type DrainAgentResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Agent           *Agent                 `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	DeadlineMinutes int32                  `protobuf:"varint,2,opt,name=deadline_minutes,json=deadlineMinutes,proto3" json:"deadline_minutes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DrainAgentResponse) Reset() {
+	*x = DrainAgentResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainAgentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainAgentResponse) ProtoMessage() {}
+
+func (x *DrainAgentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainAgentResponse.ProtoReflect.Descriptor instead.
+func (*DrainAgentResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DrainAgentResponse) GetAgent() *Agent {
+	if x != nil {
+		return x.Agent
+	}
+	return nil
+}
+
+func (x *DrainAgentResponse) GetDeadlineMinutes() int32 {
+	if x != nil {
+		return x.DeadlineMinutes
+	}
+	return 0
 }
 
 type Breaker struct {
@@ -2464,7 +2763,7 @@ type Breaker struct {
 
 func (x *Breaker) Reset() {
 	*x = Breaker{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[43]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2775,7 @@ func (x *Breaker) String() string {
 func (*Breaker) ProtoMessage() {}
 
 func (x *Breaker) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[43]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2788,7 @@ func (x *Breaker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Breaker.ProtoReflect.Descriptor instead.
 func (*Breaker) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Breaker) GetName() string {
@@ -2521,7 +2820,7 @@ type ListBreakersRequest struct {
 
 func (x *ListBreakersRequest) Reset() {
 	*x = ListBreakersRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[44]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2832,7 @@ func (x *ListBreakersRequest) String() string {
 func (*ListBreakersRequest) ProtoMessage() {}
 
 func (x *ListBreakersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[44]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2845,7 @@ func (x *ListBreakersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreakersRequest.ProtoReflect.Descriptor instead.
 func (*ListBreakersRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 type ListBreakersResponse struct {
@@ -2558,7 +2857,7 @@ type ListBreakersResponse struct {
 
 func (x *ListBreakersResponse) Reset() {
 	*x = ListBreakersResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[45]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2869,7 @@ func (x *ListBreakersResponse) String() string {
 func (*ListBreakersResponse) ProtoMessage() {}
 
 func (x *ListBreakersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[45]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2882,7 @@ func (x *ListBreakersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreakersResponse.ProtoReflect.Descriptor instead.
 func (*ListBreakersResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListBreakersResponse) GetBreakers() []*Breaker {
@@ -2602,7 +2901,7 @@ type ResetBreakerRequest struct {
 
 func (x *ResetBreakerRequest) Reset() {
 	*x = ResetBreakerRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[46]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2614,7 +2913,7 @@ func (x *ResetBreakerRequest) String() string {
 func (*ResetBreakerRequest) ProtoMessage() {}
 
 func (x *ResetBreakerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[46]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2627,7 +2926,7 @@ func (x *ResetBreakerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetBreakerRequest.ProtoReflect.Descriptor instead.
 func (*ResetBreakerRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ResetBreakerRequest) GetName() string {
@@ -2646,7 +2945,7 @@ type ResetBreakerResponse struct {
 
 func (x *ResetBreakerResponse) Reset() {
 	*x = ResetBreakerResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[47]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2658,7 +2957,7 @@ func (x *ResetBreakerResponse) String() string {
 func (*ResetBreakerResponse) ProtoMessage() {}
 
 func (x *ResetBreakerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[47]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +2970,7 @@ func (x *ResetBreakerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetBreakerResponse.ProtoReflect.Descriptor instead.
 func (*ResetBreakerResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ResetBreakerResponse) GetBreaker() *Breaker {
@@ -2695,7 +2994,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[48]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +3006,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[48]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +3019,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
@@ -2770,7 +3069,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[49]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +3081,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[49]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +3094,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListAuditRequest) GetBefore() *timestamppb.Timestamp {
@@ -2821,7 +3120,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[50]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2833,7 +3132,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[50]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2846,7 +3145,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -3021,7 +3320,7 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x15AdminCancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"=\n" +
 	"\x16AdminCancelJobResponse\x12#\n" +
-	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\x83\x02\n" +
+	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\xce\x02\n" +
 	"\x05Agent\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aengines\x18\x02 \x03(\tR\aengines\x12\x16\n" +
@@ -3030,10 +3329,34 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\fcurrent_jobs\x18\x05 \x03(\tR\vcurrentJobs\x129\n" +
 	"\n" +
 	"first_seen\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
-	"\tlast_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\x13\n" +
-	"\x11ListAgentsRequest\"A\n" +
+	"\tlast_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1a\n" +
+	"\bdraining\x18\b \x01(\bR\bdraining\x12-\n" +
+	"\x05nomad\x18\t \x01(\v2\x17.ytcaption.v1.NomadNodeR\x05nomad\"\xac\x01\n" +
+	"\tNomadNode\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12 \n" +
+	"\veligibility\x18\x03 \x01(\tR\veligibility\x12\x14\n" +
+	"\x05drain\x18\x04 \x01(\bR\x05drain\x12?\n" +
+	"\vallocations\x18\x05 \x03(\v2\x1d.ytcaption.v1.NomadAllocationR\vallocations\"\xa3\x01\n" +
+	"\x0fNomadAllocation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1d\n" +
+	"\n" +
+	"task_group\x18\x03 \x01(\tR\ttaskGroup\x12#\n" +
+	"\rclient_status\x18\x04 \x01(\tR\fclientStatus\x12%\n" +
+	"\x0edesired_status\x18\x05 \x01(\tR\rdesiredStatus\"\x13\n" +
+	"\x11ListAgentsRequest\"b\n" +
 	"\x12ListAgentsResponse\x12+\n" +
-	"\x06agents\x18\x01 \x03(\v2\x13.ytcaption.v1.AgentR\x06agents\"f\n" +
+	"\x06agents\x18\x01 \x03(\v2\x13.ytcaption.v1.AgentR\x06agents\x12\x1f\n" +
+	"\vnomad_error\x18\x02 \x01(\tR\n" +
+	"nomadError\"k\n" +
+	"\x11DrainAgentRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12)\n" +
+	"\x10deadline_minutes\x18\x02 \x01(\x05R\x0fdeadlineMinutes\x12\x12\n" +
+	"\x04undo\x18\x03 \x01(\bR\x04undo\"j\n" +
+	"\x12DrainAgentResponse\x12)\n" +
+	"\x05agent\x18\x01 \x01(\v2\x13.ytcaption.v1.AgentR\x05agent\x12)\n" +
+	"\x10deadline_minutes\x18\x02 \x01(\x05R\x0fdeadlineMinutes\"f\n" +
 	"\aBreaker\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x121\n" +
@@ -3056,7 +3379,7 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x06before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\"G\n" +
 	"\x11ListAuditResponse\x122\n" +
-	"\aentries\x18\x01 \x03(\v2\x18.ytcaption.v1.AuditEntryR\aentries2\x85\r\n" +
+	"\aentries\x18\x01 \x03(\v2\x18.ytcaption.v1.AuditEntryR\aentries2\xd6\r\n" +
 	"\fAdminService\x12Q\n" +
 	"\tListUsers\x12\x1e.ytcaption.v1.ListUsersRequest\x1a\x1f.ytcaption.v1.ListUsersResponse\"\x03\x90\x02\x01\x12K\n" +
 	"\aGetUser\x12\x1c.ytcaption.v1.GetUserRequest\x1a\x1d.ytcaption.v1.GetUserResponse\"\x03\x90\x02\x01\x12O\n" +
@@ -3079,7 +3402,9 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\bRetryJob\x12\x1d.ytcaption.v1.RetryJobRequest\x1a\x1e.ytcaption.v1.RetryJobResponse\x12[\n" +
 	"\x0eAdminCancelJob\x12#.ytcaption.v1.AdminCancelJobRequest\x1a$.ytcaption.v1.AdminCancelJobResponse\x12T\n" +
 	"\n" +
-	"ListAgents\x12\x1f.ytcaption.v1.ListAgentsRequest\x1a .ytcaption.v1.ListAgentsResponse\"\x03\x90\x02\x01\x12Z\n" +
+	"ListAgents\x12\x1f.ytcaption.v1.ListAgentsRequest\x1a .ytcaption.v1.ListAgentsResponse\"\x03\x90\x02\x01\x12O\n" +
+	"\n" +
+	"DrainAgent\x12\x1f.ytcaption.v1.DrainAgentRequest\x1a .ytcaption.v1.DrainAgentResponse\x12Z\n" +
 	"\fListBreakers\x12!.ytcaption.v1.ListBreakersRequest\x1a\".ytcaption.v1.ListBreakersResponse\"\x03\x90\x02\x01\x12U\n" +
 	"\fResetBreaker\x12!.ytcaption.v1.ResetBreakerRequest\x1a\".ytcaption.v1.ResetBreakerResponse\x12Q\n" +
 	"\tListAudit\x12\x1e.ytcaption.v1.ListAuditRequest\x1a\x1f.ytcaption.v1.ListAuditResponse\"\x03\x90\x02\x01B\xb2\x01\n" +
@@ -3098,7 +3423,7 @@ func file_ytcaption_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ytcaption_v1_admin_proto_rawDescData
 }
 
-var file_ytcaption_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_ytcaption_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_ytcaption_v1_admin_proto_goTypes = []any{
 	(*Plan)(nil),                   // 0: ytcaption.v1.Plan
 	(*User)(nil),                   // 1: ytcaption.v1.User
@@ -3141,30 +3466,34 @@ var file_ytcaption_v1_admin_proto_goTypes = []any{
 	(*AdminCancelJobRequest)(nil),  // 38: ytcaption.v1.AdminCancelJobRequest
 	(*AdminCancelJobResponse)(nil), // 39: ytcaption.v1.AdminCancelJobResponse
 	(*Agent)(nil),                  // 40: ytcaption.v1.Agent
-	(*ListAgentsRequest)(nil),      // 41: ytcaption.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),     // 42: ytcaption.v1.ListAgentsResponse
-	(*Breaker)(nil),                // 43: ytcaption.v1.Breaker
-	(*ListBreakersRequest)(nil),    // 44: ytcaption.v1.ListBreakersRequest
-	(*ListBreakersResponse)(nil),   // 45: ytcaption.v1.ListBreakersResponse
-	(*ResetBreakerRequest)(nil),    // 46: ytcaption.v1.ResetBreakerRequest
-	(*ResetBreakerResponse)(nil),   // 47: ytcaption.v1.ResetBreakerResponse
-	(*AuditEntry)(nil),             // 48: ytcaption.v1.AuditEntry
-	(*ListAuditRequest)(nil),       // 49: ytcaption.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),      // 50: ytcaption.v1.ListAuditResponse
-	(*timestamppb.Timestamp)(nil),  // 51: google.protobuf.Timestamp
-	(*Quota)(nil),                  // 52: ytcaption.v1.Quota
-	(*Job)(nil),                    // 53: ytcaption.v1.Job
+	(*NomadNode)(nil),              // 41: ytcaption.v1.NomadNode
+	(*NomadAllocation)(nil),        // 42: ytcaption.v1.NomadAllocation
+	(*ListAgentsRequest)(nil),      // 43: ytcaption.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),     // 44: ytcaption.v1.ListAgentsResponse
+	(*DrainAgentRequest)(nil),      // 45: ytcaption.v1.DrainAgentRequest
+	(*DrainAgentResponse)(nil),     // 46: ytcaption.v1.DrainAgentResponse
+	(*Breaker)(nil),                // 47: ytcaption.v1.Breaker
+	(*ListBreakersRequest)(nil),    // 48: ytcaption.v1.ListBreakersRequest
+	(*ListBreakersResponse)(nil),   // 49: ytcaption.v1.ListBreakersResponse
+	(*ResetBreakerRequest)(nil),    // 50: ytcaption.v1.ResetBreakerRequest
+	(*ResetBreakerResponse)(nil),   // 51: ytcaption.v1.ResetBreakerResponse
+	(*AuditEntry)(nil),             // 52: ytcaption.v1.AuditEntry
+	(*ListAuditRequest)(nil),       // 53: ytcaption.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),      // 54: ytcaption.v1.ListAuditResponse
+	(*timestamppb.Timestamp)(nil),  // 55: google.protobuf.Timestamp
+	(*Quota)(nil),                  // 56: ytcaption.v1.Quota
+	(*Job)(nil),                    // 57: ytcaption.v1.Job
 }
 var file_ytcaption_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.User.plan:type_name -> ytcaption.v1.Plan
-	51, // 1: ytcaption.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	52, // 2: ytcaption.v1.User.quota:type_name -> ytcaption.v1.Quota
+	55, // 1: ytcaption.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	56, // 2: ytcaption.v1.User.quota:type_name -> ytcaption.v1.Quota
 	1,  // 3: ytcaption.v1.ListUsersResponse.users:type_name -> ytcaption.v1.User
 	1,  // 4: ytcaption.v1.GetUserResponse.user:type_name -> ytcaption.v1.User
 	1,  // 5: ytcaption.v1.CreateUserResponse.user:type_name -> ytcaption.v1.User
 	1,  // 6: ytcaption.v1.UpdateUserResponse.user:type_name -> ytcaption.v1.User
-	51, // 7: ytcaption.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	51, // 8: ytcaption.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	55, // 7: ytcaption.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	55, // 8: ytcaption.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
 	12, // 9: ytcaption.v1.ListKeysResponse.keys:type_name -> ytcaption.v1.ApiKey
 	12, // 10: ytcaption.v1.CreateKeyResponse.key:type_name -> ytcaption.v1.ApiKey
 	12, // 11: ytcaption.v1.RevokeKeyResponse.key:type_name -> ytcaption.v1.ApiKey
@@ -3173,72 +3502,77 @@ var file_ytcaption_v1_admin_proto_depIdxs = []int32{
 	0,  // 14: ytcaption.v1.SetPlanRequest.plan:type_name -> ytcaption.v1.Plan
 	0,  // 15: ytcaption.v1.SetPlanResponse.plan:type_name -> ytcaption.v1.Plan
 	26, // 16: ytcaption.v1.UsageReportResponse.rows:type_name -> ytcaption.v1.UsageRow
-	51, // 17: ytcaption.v1.SearchJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	51, // 18: ytcaption.v1.SearchJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	53, // 19: ytcaption.v1.AdminJob.job:type_name -> ytcaption.v1.Job
+	55, // 17: ytcaption.v1.SearchJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	55, // 18: ytcaption.v1.SearchJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	57, // 19: ytcaption.v1.AdminJob.job:type_name -> ytcaption.v1.Job
 	29, // 20: ytcaption.v1.SearchJobsResponse.jobs:type_name -> ytcaption.v1.AdminJob
-	51, // 21: ytcaption.v1.JobAttempt.at:type_name -> google.protobuf.Timestamp
-	51, // 22: ytcaption.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
-	51, // 23: ytcaption.v1.Notification.next_attempt_at:type_name -> google.protobuf.Timestamp
+	55, // 21: ytcaption.v1.JobAttempt.at:type_name -> google.protobuf.Timestamp
+	55, // 22: ytcaption.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
+	55, // 23: ytcaption.v1.Notification.next_attempt_at:type_name -> google.protobuf.Timestamp
 	33, // 24: ytcaption.v1.Notification.log:type_name -> ytcaption.v1.DeliveryAttempt
 	29, // 25: ytcaption.v1.GetJobDetailResponse.job:type_name -> ytcaption.v1.AdminJob
 	32, // 26: ytcaption.v1.GetJobDetailResponse.attempts:type_name -> ytcaption.v1.JobAttempt
 	34, // 27: ytcaption.v1.GetJobDetailResponse.notifications:type_name -> ytcaption.v1.Notification
-	53, // 28: ytcaption.v1.RetryJobResponse.job:type_name -> ytcaption.v1.Job
-	53, // 29: ytcaption.v1.AdminCancelJobResponse.job:type_name -> ytcaption.v1.Job
-	51, // 30: ytcaption.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	51, // 31: ytcaption.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	40, // 32: ytcaption.v1.ListAgentsResponse.agents:type_name -> ytcaption.v1.Agent
-	43, // 33: ytcaption.v1.ListBreakersResponse.breakers:type_name -> ytcaption.v1.Breaker
-	43, // 34: ytcaption.v1.ResetBreakerResponse.breaker:type_name -> ytcaption.v1.Breaker
-	51, // 35: ytcaption.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	51, // 36: ytcaption.v1.ListAuditRequest.before:type_name -> google.protobuf.Timestamp
-	48, // 37: ytcaption.v1.ListAuditResponse.entries:type_name -> ytcaption.v1.AuditEntry
-	2,  // 38: ytcaption.v1.AdminService.ListUsers:input_type -> ytcaption.v1.ListUsersRequest
-	4,  // 39: ytcaption.v1.AdminService.GetUser:input_type -> ytcaption.v1.GetUserRequest
-	6,  // 40: ytcaption.v1.AdminService.CreateUser:input_type -> ytcaption.v1.CreateUserRequest
-	8,  // 41: ytcaption.v1.AdminService.UpdateUser:input_type -> ytcaption.v1.UpdateUserRequest
-	10, // 42: ytcaption.v1.AdminService.DeleteUser:input_type -> ytcaption.v1.DeleteUserRequest
-	13, // 43: ytcaption.v1.AdminService.ListKeys:input_type -> ytcaption.v1.ListKeysRequest
-	15, // 44: ytcaption.v1.AdminService.CreateKey:input_type -> ytcaption.v1.CreateKeyRequest
-	17, // 45: ytcaption.v1.AdminService.RevokeKey:input_type -> ytcaption.v1.RevokeKeyRequest
-	19, // 46: ytcaption.v1.AdminService.RotateKey:input_type -> ytcaption.v1.RotateKeyRequest
-	21, // 47: ytcaption.v1.AdminService.ListPlans:input_type -> ytcaption.v1.ListPlansRequest
-	23, // 48: ytcaption.v1.AdminService.SetPlan:input_type -> ytcaption.v1.SetPlanRequest
-	25, // 49: ytcaption.v1.AdminService.UsageReport:input_type -> ytcaption.v1.UsageReportRequest
-	28, // 50: ytcaption.v1.AdminService.SearchJobs:input_type -> ytcaption.v1.SearchJobsRequest
-	31, // 51: ytcaption.v1.AdminService.GetJobDetail:input_type -> ytcaption.v1.GetJobDetailRequest
-	36, // 52: ytcaption.v1.AdminService.RetryJob:input_type -> ytcaption.v1.RetryJobRequest
-	38, // 53: ytcaption.v1.AdminService.AdminCancelJob:input_type -> ytcaption.v1.AdminCancelJobRequest
-	41, // 54: ytcaption.v1.AdminService.ListAgents:input_type -> ytcaption.v1.ListAgentsRequest
-	44, // 55: ytcaption.v1.AdminService.ListBreakers:input_type -> ytcaption.v1.ListBreakersRequest
-	46, // 56: ytcaption.v1.AdminService.ResetBreaker:input_type -> ytcaption.v1.ResetBreakerRequest
-	49, // 57: ytcaption.v1.AdminService.ListAudit:input_type -> ytcaption.v1.ListAuditRequest
-	3,  // 58: ytcaption.v1.AdminService.ListUsers:output_type -> ytcaption.v1.ListUsersResponse
-	5,  // 59: ytcaption.v1.AdminService.GetUser:output_type -> ytcaption.v1.GetUserResponse
-	7,  // 60: ytcaption.v1.AdminService.CreateUser:output_type -> ytcaption.v1.CreateUserResponse
-	9,  // 61: ytcaption.v1.AdminService.UpdateUser:output_type -> ytcaption.v1.UpdateUserResponse
-	11, // 62: ytcaption.v1.AdminService.DeleteUser:output_type -> ytcaption.v1.DeleteUserResponse
-	14, // 63: ytcaption.v1.AdminService.ListKeys:output_type -> ytcaption.v1.ListKeysResponse
-	16, // 64: ytcaption.v1.AdminService.CreateKey:output_type -> ytcaption.v1.CreateKeyResponse
-	18, // 65: ytcaption.v1.AdminService.RevokeKey:output_type -> ytcaption.v1.RevokeKeyResponse
-	20, // 66: ytcaption.v1.AdminService.RotateKey:output_type -> ytcaption.v1.RotateKeyResponse
-	22, // 67: ytcaption.v1.AdminService.ListPlans:output_type -> ytcaption.v1.ListPlansResponse
-	24, // 68: ytcaption.v1.AdminService.SetPlan:output_type -> ytcaption.v1.SetPlanResponse
-	27, // 69: ytcaption.v1.AdminService.UsageReport:output_type -> ytcaption.v1.UsageReportResponse
-	30, // 70: ytcaption.v1.AdminService.SearchJobs:output_type -> ytcaption.v1.SearchJobsResponse
-	35, // 71: ytcaption.v1.AdminService.GetJobDetail:output_type -> ytcaption.v1.GetJobDetailResponse
-	37, // 72: ytcaption.v1.AdminService.RetryJob:output_type -> ytcaption.v1.RetryJobResponse
-	39, // 73: ytcaption.v1.AdminService.AdminCancelJob:output_type -> ytcaption.v1.AdminCancelJobResponse
-	42, // 74: ytcaption.v1.AdminService.ListAgents:output_type -> ytcaption.v1.ListAgentsResponse
-	45, // 75: ytcaption.v1.AdminService.ListBreakers:output_type -> ytcaption.v1.ListBreakersResponse
-	47, // 76: ytcaption.v1.AdminService.ResetBreaker:output_type -> ytcaption.v1.ResetBreakerResponse
-	50, // 77: ytcaption.v1.AdminService.ListAudit:output_type -> ytcaption.v1.ListAuditResponse
-	58, // [58:78] is the sub-list for method output_type
-	38, // [38:58] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	57, // 28: ytcaption.v1.RetryJobResponse.job:type_name -> ytcaption.v1.Job
+	57, // 29: ytcaption.v1.AdminCancelJobResponse.job:type_name -> ytcaption.v1.Job
+	55, // 30: ytcaption.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	55, // 31: ytcaption.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	41, // 32: ytcaption.v1.Agent.nomad:type_name -> ytcaption.v1.NomadNode
+	42, // 33: ytcaption.v1.NomadNode.allocations:type_name -> ytcaption.v1.NomadAllocation
+	40, // 34: ytcaption.v1.ListAgentsResponse.agents:type_name -> ytcaption.v1.Agent
+	40, // 35: ytcaption.v1.DrainAgentResponse.agent:type_name -> ytcaption.v1.Agent
+	47, // 36: ytcaption.v1.ListBreakersResponse.breakers:type_name -> ytcaption.v1.Breaker
+	47, // 37: ytcaption.v1.ResetBreakerResponse.breaker:type_name -> ytcaption.v1.Breaker
+	55, // 38: ytcaption.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	55, // 39: ytcaption.v1.ListAuditRequest.before:type_name -> google.protobuf.Timestamp
+	52, // 40: ytcaption.v1.ListAuditResponse.entries:type_name -> ytcaption.v1.AuditEntry
+	2,  // 41: ytcaption.v1.AdminService.ListUsers:input_type -> ytcaption.v1.ListUsersRequest
+	4,  // 42: ytcaption.v1.AdminService.GetUser:input_type -> ytcaption.v1.GetUserRequest
+	6,  // 43: ytcaption.v1.AdminService.CreateUser:input_type -> ytcaption.v1.CreateUserRequest
+	8,  // 44: ytcaption.v1.AdminService.UpdateUser:input_type -> ytcaption.v1.UpdateUserRequest
+	10, // 45: ytcaption.v1.AdminService.DeleteUser:input_type -> ytcaption.v1.DeleteUserRequest
+	13, // 46: ytcaption.v1.AdminService.ListKeys:input_type -> ytcaption.v1.ListKeysRequest
+	15, // 47: ytcaption.v1.AdminService.CreateKey:input_type -> ytcaption.v1.CreateKeyRequest
+	17, // 48: ytcaption.v1.AdminService.RevokeKey:input_type -> ytcaption.v1.RevokeKeyRequest
+	19, // 49: ytcaption.v1.AdminService.RotateKey:input_type -> ytcaption.v1.RotateKeyRequest
+	21, // 50: ytcaption.v1.AdminService.ListPlans:input_type -> ytcaption.v1.ListPlansRequest
+	23, // 51: ytcaption.v1.AdminService.SetPlan:input_type -> ytcaption.v1.SetPlanRequest
+	25, // 52: ytcaption.v1.AdminService.UsageReport:input_type -> ytcaption.v1.UsageReportRequest
+	28, // 53: ytcaption.v1.AdminService.SearchJobs:input_type -> ytcaption.v1.SearchJobsRequest
+	31, // 54: ytcaption.v1.AdminService.GetJobDetail:input_type -> ytcaption.v1.GetJobDetailRequest
+	36, // 55: ytcaption.v1.AdminService.RetryJob:input_type -> ytcaption.v1.RetryJobRequest
+	38, // 56: ytcaption.v1.AdminService.AdminCancelJob:input_type -> ytcaption.v1.AdminCancelJobRequest
+	43, // 57: ytcaption.v1.AdminService.ListAgents:input_type -> ytcaption.v1.ListAgentsRequest
+	45, // 58: ytcaption.v1.AdminService.DrainAgent:input_type -> ytcaption.v1.DrainAgentRequest
+	48, // 59: ytcaption.v1.AdminService.ListBreakers:input_type -> ytcaption.v1.ListBreakersRequest
+	50, // 60: ytcaption.v1.AdminService.ResetBreaker:input_type -> ytcaption.v1.ResetBreakerRequest
+	53, // 61: ytcaption.v1.AdminService.ListAudit:input_type -> ytcaption.v1.ListAuditRequest
+	3,  // 62: ytcaption.v1.AdminService.ListUsers:output_type -> ytcaption.v1.ListUsersResponse
+	5,  // 63: ytcaption.v1.AdminService.GetUser:output_type -> ytcaption.v1.GetUserResponse
+	7,  // 64: ytcaption.v1.AdminService.CreateUser:output_type -> ytcaption.v1.CreateUserResponse
+	9,  // 65: ytcaption.v1.AdminService.UpdateUser:output_type -> ytcaption.v1.UpdateUserResponse
+	11, // 66: ytcaption.v1.AdminService.DeleteUser:output_type -> ytcaption.v1.DeleteUserResponse
+	14, // 67: ytcaption.v1.AdminService.ListKeys:output_type -> ytcaption.v1.ListKeysResponse
+	16, // 68: ytcaption.v1.AdminService.CreateKey:output_type -> ytcaption.v1.CreateKeyResponse
+	18, // 69: ytcaption.v1.AdminService.RevokeKey:output_type -> ytcaption.v1.RevokeKeyResponse
+	20, // 70: ytcaption.v1.AdminService.RotateKey:output_type -> ytcaption.v1.RotateKeyResponse
+	22, // 71: ytcaption.v1.AdminService.ListPlans:output_type -> ytcaption.v1.ListPlansResponse
+	24, // 72: ytcaption.v1.AdminService.SetPlan:output_type -> ytcaption.v1.SetPlanResponse
+	27, // 73: ytcaption.v1.AdminService.UsageReport:output_type -> ytcaption.v1.UsageReportResponse
+	30, // 74: ytcaption.v1.AdminService.SearchJobs:output_type -> ytcaption.v1.SearchJobsResponse
+	35, // 75: ytcaption.v1.AdminService.GetJobDetail:output_type -> ytcaption.v1.GetJobDetailResponse
+	37, // 76: ytcaption.v1.AdminService.RetryJob:output_type -> ytcaption.v1.RetryJobResponse
+	39, // 77: ytcaption.v1.AdminService.AdminCancelJob:output_type -> ytcaption.v1.AdminCancelJobResponse
+	44, // 78: ytcaption.v1.AdminService.ListAgents:output_type -> ytcaption.v1.ListAgentsResponse
+	46, // 79: ytcaption.v1.AdminService.DrainAgent:output_type -> ytcaption.v1.DrainAgentResponse
+	49, // 80: ytcaption.v1.AdminService.ListBreakers:output_type -> ytcaption.v1.ListBreakersResponse
+	51, // 81: ytcaption.v1.AdminService.ResetBreaker:output_type -> ytcaption.v1.ResetBreakerResponse
+	54, // 82: ytcaption.v1.AdminService.ListAudit:output_type -> ytcaption.v1.ListAuditResponse
+	62, // [62:83] is the sub-list for method output_type
+	41, // [41:62] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_admin_proto_init() }
@@ -3255,7 +3589,7 @@ func file_ytcaption_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_admin_proto_rawDesc), len(file_ytcaption_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

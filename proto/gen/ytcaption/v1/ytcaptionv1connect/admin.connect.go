@@ -70,6 +70,8 @@ const (
 	AdminServiceAdminCancelJobProcedure = "/ytcaption.v1.AdminService/AdminCancelJob"
 	// AdminServiceListAgentsProcedure is the fully-qualified name of the AdminService's ListAgents RPC.
 	AdminServiceListAgentsProcedure = "/ytcaption.v1.AdminService/ListAgents"
+	// AdminServiceDrainAgentProcedure is the fully-qualified name of the AdminService's DrainAgent RPC.
+	AdminServiceDrainAgentProcedure = "/ytcaption.v1.AdminService/DrainAgent"
 	// AdminServiceListBreakersProcedure is the fully-qualified name of the AdminService's ListBreakers
 	// RPC.
 	AdminServiceListBreakersProcedure = "/ytcaption.v1.AdminService/ListBreakers"
@@ -107,6 +109,10 @@ type AdminServiceClient interface {
 	AdminCancelJob(context.Context, *connect.Request[v1.AdminCancelJobRequest]) (*connect.Response[v1.AdminCancelJobResponse], error)
 	// ListAgents is the GPU fleet: every gpu-node that has called in.
 	ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error)
+	// DrainAgent stops handing the gpu-node new jobs (it finishes those it
+	// holds) and, when core knows Nomad, drains its Nomad node with a deadline
+	// no shorter than the longest job (core's --max-duration).
+	DrainAgent(context.Context, *connect.Request[v1.DrainAgentRequest]) (*connect.Response[v1.DrainAgentResponse], error)
 	ListBreakers(context.Context, *connect.Request[v1.ListBreakersRequest]) (*connect.Response[v1.ListBreakersResponse], error)
 	ResetBreaker(context.Context, *connect.Request[v1.ResetBreakerRequest]) (*connect.Response[v1.ResetBreakerResponse], error)
 	ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error)
@@ -233,6 +239,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		drainAgent: connect.NewClient[v1.DrainAgentRequest, v1.DrainAgentResponse](
+			httpClient,
+			baseURL+AdminServiceDrainAgentProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("DrainAgent")),
+			connect.WithClientOptions(opts...),
+		),
 		listBreakers: connect.NewClient[v1.ListBreakersRequest, v1.ListBreakersResponse](
 			httpClient,
 			baseURL+AdminServiceListBreakersProcedure,
@@ -275,6 +287,7 @@ type adminServiceClient struct {
 	retryJob       *connect.Client[v1.RetryJobRequest, v1.RetryJobResponse]
 	adminCancelJob *connect.Client[v1.AdminCancelJobRequest, v1.AdminCancelJobResponse]
 	listAgents     *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
+	drainAgent     *connect.Client[v1.DrainAgentRequest, v1.DrainAgentResponse]
 	listBreakers   *connect.Client[v1.ListBreakersRequest, v1.ListBreakersResponse]
 	resetBreaker   *connect.Client[v1.ResetBreakerRequest, v1.ResetBreakerResponse]
 	listAudit      *connect.Client[v1.ListAuditRequest, v1.ListAuditResponse]
@@ -365,6 +378,11 @@ func (c *adminServiceClient) ListAgents(ctx context.Context, req *connect.Reques
 	return c.listAgents.CallUnary(ctx, req)
 }
 
+// DrainAgent calls ytcaption.v1.AdminService.DrainAgent.
+func (c *adminServiceClient) DrainAgent(ctx context.Context, req *connect.Request[v1.DrainAgentRequest]) (*connect.Response[v1.DrainAgentResponse], error) {
+	return c.drainAgent.CallUnary(ctx, req)
+}
+
 // ListBreakers calls ytcaption.v1.AdminService.ListBreakers.
 func (c *adminServiceClient) ListBreakers(ctx context.Context, req *connect.Request[v1.ListBreakersRequest]) (*connect.Response[v1.ListBreakersResponse], error) {
 	return c.listBreakers.CallUnary(ctx, req)
@@ -407,6 +425,10 @@ type AdminServiceHandler interface {
 	AdminCancelJob(context.Context, *connect.Request[v1.AdminCancelJobRequest]) (*connect.Response[v1.AdminCancelJobResponse], error)
 	// ListAgents is the GPU fleet: every gpu-node that has called in.
 	ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error)
+	// DrainAgent stops handing the gpu-node new jobs (it finishes those it
+	// holds) and, when core knows Nomad, drains its Nomad node with a deadline
+	// no shorter than the longest job (core's --max-duration).
+	DrainAgent(context.Context, *connect.Request[v1.DrainAgentRequest]) (*connect.Response[v1.DrainAgentResponse], error)
 	ListBreakers(context.Context, *connect.Request[v1.ListBreakersRequest]) (*connect.Response[v1.ListBreakersResponse], error)
 	ResetBreaker(context.Context, *connect.Request[v1.ResetBreakerRequest]) (*connect.Response[v1.ResetBreakerResponse], error)
 	ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error)
@@ -529,6 +551,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceDrainAgentHandler := connect.NewUnaryHandler(
+		AdminServiceDrainAgentProcedure,
+		svc.DrainAgent,
+		connect.WithSchema(adminServiceMethods.ByName("DrainAgent")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceListBreakersHandler := connect.NewUnaryHandler(
 		AdminServiceListBreakersProcedure,
 		svc.ListBreakers,
@@ -585,6 +613,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceAdminCancelJobHandler.ServeHTTP(w, r)
 		case AdminServiceListAgentsProcedure:
 			adminServiceListAgentsHandler.ServeHTTP(w, r)
+		case AdminServiceDrainAgentProcedure:
+			adminServiceDrainAgentHandler.ServeHTTP(w, r)
 		case AdminServiceListBreakersProcedure:
 			adminServiceListBreakersHandler.ServeHTTP(w, r)
 		case AdminServiceResetBreakerProcedure:
@@ -666,6 +696,10 @@ func (UnimplementedAdminServiceHandler) AdminCancelJob(context.Context, *connect
 
 func (UnimplementedAdminServiceHandler) ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.ListAgents is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) DrainAgent(context.Context, *connect.Request[v1.DrainAgentRequest]) (*connect.Response[v1.DrainAgentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.DrainAgent is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) ListBreakers(context.Context, *connect.Request[v1.ListBreakersRequest]) (*connect.Response[v1.ListBreakersResponse], error) {
