@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/core/internal/api"
 	"github.com/ytcaption/ytcaption/core/internal/blob"
@@ -96,6 +97,9 @@ type Config struct {
 	// ConsulAddr is the local Consul agent; with it core registers itself
 	// (checked on /health/ready) as AdvertiseAddr (default: the host name).
 	ConsulAddr, AdvertiseAddr string
+
+	// TracerProvider records core's spans (see internal/tracing); nil: none.
+	TracerProvider trace.TracerProvider
 
 	// NomadAddr (http://host:4646) and NomadToken, when set, add Nomad's node
 	// status to the admin fleet view and let admins drain GPU nodes.
@@ -307,7 +311,8 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 			Read:   &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.ReadRate), Burst: int32(c.cfg.ReadBurst)},
 		},
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
-	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet})
+	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
+		TracerProvider: c.cfg.TracerProvider})
 	dashboard.New(c.log, c.store, admin).Register(mux)
 	c.health(mux)
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
@@ -33,6 +34,9 @@ type Config struct {
 	ConnectAddr  string // Connect/gRPC front door (h2c); default ":8010"
 	CoreURL      string // core's Connect base URL
 	ServiceToken string // presented to core
+	// TracerProvider records the edge's spans — one per request, continuing
+	// the client's traceparent — and sends their context to core; nil: none.
+	TracerProvider trace.TracerProvider
 	// AuthCacheTTL is how long a valid key is trusted without asking core
 	// (default 10 s); refused keys are remembered for 2 s.
 	AuthCacheTTL time.Duration
@@ -92,7 +96,7 @@ func New(cfg Config) (*Edge, error) {
 			return nil, fmt.Errorf("edge: %w", err)
 		}
 	}
-	core := coreclient.New(cfg.CoreURL, cfg.ServiceToken, resolver)
+	core := coreclient.New(cfg.CoreURL, cfg.ServiceToken, resolver, cfg.TracerProvider)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rdb, redisBreaker, err := redisx.Open(cfg.RedisURL, reg)
@@ -103,6 +107,7 @@ func New(cfg Config) (*Edge, error) {
 	deps := rest.Deps{
 		Core: core, Keys: auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second),
 		Limiter: limiter, Replays: replay.New(rdb, redisBreaker), Finished: jobcache.New(cfg.FinishedJobTTL), Registry: reg,
+		TracerProvider: cfg.TracerProvider,
 	}
 	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins}, deps)
 	mux := http.NewServeMux()

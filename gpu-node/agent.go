@@ -26,12 +26,15 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
 	"github.com/ytcaption/ytcaption/internal/backoff"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -71,7 +74,10 @@ type Config struct {
 	// Metrics receives the agent's metrics (the engine's circuit breaker);
 	// nil leaves them unexported.
 	Metrics prometheus.Registerer
-	Logger  *slog.Logger
+	// TracerProvider records the node's spans: a span per job, joined to the
+	// trace of the request that created the job. nil: none.
+	TracerProvider trace.TracerProvider
+	Logger         *slog.Logger
 }
 
 // Agent is a running gpu-node.
@@ -139,7 +145,8 @@ func (a *Agent) Ping(ctx context.Context) (string, error) {
 
 // workerClient calls core's WorkerService through base with the node token.
 func workerClient(cfg Config, base http.RoundTripper) ytcaptionv1connect.WorkerServiceClient {
-	return ytcaptionv1connect.NewWorkerServiceClient(&http.Client{Transport: &svcauth.Transport{Base: base, Token: cfg.NodeToken}}, cfg.CoreURL)
+	return ytcaptionv1connect.NewWorkerServiceClient(&http.Client{Transport: &svcauth.Transport{Base: base, Token: cfg.NodeToken}}, cfg.CoreURL,
+		connect.WithInterceptors(tracing.Interceptor(cfg.TracerProvider)))
 }
 
 func newAgent(cfg Config, eng engine.Engine) *Agent {
@@ -299,6 +306,8 @@ var (
 type task struct {
 	asg      *ytcaptionv1.Assignment
 	log      *slog.Logger
+	traced   context.Context // the agent's context in the job's trace: outlives ctx, for the final report
+	span     trace.Span      // the node's work on the job, in the trace of the request that created it
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	progress atomic.Uint64 // float64 bits
@@ -314,8 +323,10 @@ func (a *Agent) start(ctx context.Context, asg *ytcaptionv1.Assignment) *task {
 		asg: asg, log: a.log.With("job_id", asg.GetJobId(), "epoch", asg.GetEpoch()), hbDone: make(chan struct{}), started: time.Now(),
 		audio: filepath.Join(a.cfg.WorkDir, fmt.Sprintf("audio-%s-%d.wav", asg.GetJobId(), asg.GetEpoch())),
 	}
-	t.ctx, t.cancel = context.WithCancelCause(ctx)
-	t.log.InfoContext(ctx, "job acquired", "duration_seconds", asg.GetDurationSeconds(), "prefetched", a.busy.Load() > 0)
+	t.traced, t.span = tracing.Tracer(a.cfg.TracerProvider).Start(tracing.FromTraceParent(ctx, asg.GetTraceParent()), "gpu-node transcribe",
+		trace.WithAttributes(attribute.String("job.id", asg.GetJobId()), attribute.String("node.id", a.cfg.NodeID)))
+	t.ctx, t.cancel = context.WithCancelCause(t.traced)
+	t.log.InfoContext(t.traced, "job acquired", "duration_seconds", asg.GetDurationSeconds(), "prefetched", a.busy.Load() > 0)
 	go func() {
 		defer close(t.hbDone)
 		a.heartbeat(t)
@@ -351,7 +362,9 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 
 // finish stops the task's heartbeat and tells core how the job ended: done,
 // failed, handed back, or nothing when core already took it away.
-func (a *Agent) finish(ctx context.Context, t *task, count int, res engine.Result, err error) {
+func (a *Agent) finish(_ context.Context, t *task, count int, res engine.Result, err error) {
+	ctx := t.traced
+	defer t.span.End()
 	cause := context.Cause(t.ctx)
 	t.cancel(nil)
 	<-t.hbDone

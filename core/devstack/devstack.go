@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/edge"
@@ -63,9 +64,11 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	YtDlpBinary       string
 	YtDlpExtractors   string
-	AuthCacheTTL      time.Duration   // how long the edge trusts a key; default 10 s
-	NomadAddr         string          // core's Nomad API for the fleet view and drains; empty: none
-	WebhookSchedule   []time.Duration // waits between webhook attempts; default the Standard Webhooks schedule
+	AuthCacheTTL      time.Duration // how long the edge trusts a key; default 10 s
+	NomadAddr         string        // core's Nomad API for the fleet view and drains; empty: none
+	// TracerProvider records the spans of all three (nil: none).
+	TracerProvider  trace.TracerProvider
+	WebhookSchedule []time.Duration // waits between webhook attempts; default the Standard Webhooks schedule
 
 	Version string
 	Logger  *slog.Logger
@@ -137,7 +140,8 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1",
 		CreateRate: cfg.CreateRate, CreateBurst: cfg.CreateRate, ReadRate: cfg.ReadRate, ReadBurst: cfg.ReadRate,
 		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors, WebhookSchedule: cfg.WebhookSchedule, NomadAddr: cfg.NomadAddr,
-		WorkDir: workDir, Logger: log.With("component", "core"),
+		TracerProvider: cfg.TracerProvider,
+		WorkDir:        workDir, Logger: log.With("component", "core"),
 	})
 	if err != nil {
 		return err
@@ -166,7 +170,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	closeAll := func() { coreLn.Close(); edgeLn.Close(); frontLn.Close() }
 	coreURL := "http://" + coreLn.Addr().String()
 	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge"),
-		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1", AuthCacheTTL: cfg.AuthCacheTTL})
+		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1", AuthCacheTTL: cfg.AuthCacheTTL, TracerProvider: cfg.TracerProvider})
 	if err != nil {
 		closeAll()
 		return err
@@ -179,7 +183,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		}
 		a, err := agent.New(agent.Config{
 			CoreURL: coreURL, NodeToken: nodeToken, NodeID: id, Version: cfg.Version, ConsulAddr: cfg.ConsulAddr,
-			WorkDir: workDir, Engine: cfg.Engine, Logger: log.With("component", "gpu-node", "node", id),
+			WorkDir: workDir, Engine: cfg.Engine, Logger: log.With("component", "gpu-node", "node", id), TracerProvider: cfg.TracerProvider,
 		})
 		if err != nil {
 			closeAll()

@@ -23,6 +23,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/internal/envflag"
 	"github.com/ytcaption/ytcaption/internal/miniosrv"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -84,13 +85,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
+	log, err := tracing.NewLogger(format, w)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return nil, fmt.Errorf("%w: --log-format must be text or json, got %q", errUsage, format)
+	return log, nil
 }
 
 func parse(fs *flag.FlagSet, prefix, summary string, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -111,7 +110,7 @@ func parse(fs *flag.FlagSet, prefix, summary string, args []string, getenv func(
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var cfg core.Config
-	var nodeTokens, logFormat string
+	var nodeTokens, logFormat, otlpEndpoint string
 	fs.StringVar(&cfg.Addr, "addr", ":8020", "listen address for the Connect API and /health")
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable", "PostgreSQL connection URL")
 	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)
@@ -146,6 +145,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.SMTPAddr, "smtp-addr", "", "SMTP relay (host:port) for job emails to users with an address (empty: no email)")
 	fs.StringVar(&cfg.SMTPFrom, "smtp-from", "", "sender address of job emails")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector for traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
 	if err := parse(fs, "YTCAPTION_CORE", "ytcaption-core serve: run the control plane.", args, getenv, stderr); err != nil {
 		return err
 	}
@@ -162,6 +162,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	cfg.Logger = log
+	tp, stop, err := tracing.Provider(ctx, "ytcaption-core", otlpEndpoint)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg.TracerProvider = tp
 	c, err := core.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -217,6 +223,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the edge's rate limits (empty: limit in process; unreachable: falls back to in process)")
 	fs.StringVar(&cfg.Engine, "engine", "sphinx", "speech engine of the gpu-node: sphinx, openai or whispercpp")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	otlpEndpoint := fs.String("otlp-endpoint", "", "OpenTelemetry collector for the three parts' traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
 	summary := "ytcaption-core dev: run core, an edge and one gpu-node in one process against the local Postgres and a MinIO it starts.\nMedia URLs on loopback and private addresses are allowed, so local files can be served."
 	if err := parse(fs, "YTCAPTION_DEV", summary, args, getenv, stderr); err != nil {
 		return err
@@ -231,6 +238,12 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	cfg.Logger, cfg.Version = log, version
+	tp, stop, err := tracing.Provider(ctx, "ytcaption-dev", *otlpEndpoint)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg.TracerProvider = tp
 	return devstack.Run(ctx, cfg, func(s devstack.Stack) {
 		fmt.Fprintf(stdout, "ytcaption dev stack is up.\n  REST API:  %s\n  API key:   %s (an admin's)\n  Dashboard: %s/admin/\n\nTry:\n  curl -H 'Authorization: Bearer %s' %s/v1/jobs\n\nCtrl-C stops it.\n",
 			s.EdgeURL, s.APIKey, s.CoreURL, s.APIKey, s.EdgeURL)

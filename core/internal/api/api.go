@@ -11,12 +11,14 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/nomad"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -56,6 +58,9 @@ type Deps struct {
 	// Nomad, when set, adds Nomad's node status to the fleet view and drains
 	// nodes through it.
 	Nomad *nomad.Fleet
+	// TracerProvider records a span per call, continuing the caller's trace
+	// (nil: none).
+	TracerProvider trace.TracerProvider
 }
 
 // metrics are what the handlers count.
@@ -89,7 +94,9 @@ const compressMinBytes = 4 << 10
 // which the dashboard calls too, so both make the same audited changes.
 func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	small := connect.WithCompressMinBytes(compressMinBytes)
-	edge := connect.WithHandlerOptions(connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
+	// Tracing first: a refused call is traced too.
+	traced := tracing.Interceptor(d.TracerProvider)
+	edge := connect.WithHandlerOptions(connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
 	jobs := &JobService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
 		allowPrivate: cfg.AllowPrivateURLs, maxAttempts: cfg.MaxAttempts, watchPoll: cfg.WatchPoll,
@@ -100,13 +107,13 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 		breakers = func() []*breaker.Breaker { return nil }
 	}
 	admin := &AdminService{log: d.Log, store: d.Store, jobs: jobs, breakers: breakers, nomad: d.Nomad, maxDuration: cfg.MaxDuration}
-	mux.Handle(ytcaptionv1connect.NewAdminServiceHandler(admin, connect.WithInterceptors(interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small))
+	mux.Handle(ytcaptionv1connect.NewAdminServiceHandler(admin, connect.WithInterceptors(traced, interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small))
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, limits: cfg.RateLimits},
-		connect.WithInterceptors(interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
+		connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics, d.Stages),
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
 		presignTTL: cfg.PresignTTL, stopping: d.Stopping, instance: cfg.Instance,
-	}, connect.WithInterceptors(interceptor{nodeAuth(cfg.NodeTokens)}), small))
+	}, connect.WithInterceptors(traced, interceptor{nodeAuth(cfg.NodeTokens)}), small))
 	return admin
 }

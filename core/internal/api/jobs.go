@@ -27,6 +27,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -83,6 +84,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.maxAttempts,
 		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m), WebhookURL: m.GetWebhookUrl(),
+		TraceParent: tracing.TraceParent(ctx),
 	})
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
@@ -152,6 +154,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 	j, err := s.store.CreateJob(ctx, store.NewJob{
 		UserID: userID(ctx), URL: "upload:" + name, CanonicalURL: key, SourceKind: job.SourceUpload, Source: job.SourceASR,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.maxAttempts,
+		TraceParent: tracing.TraceParent(ctx),
 	})
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)

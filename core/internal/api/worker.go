@@ -155,6 +155,7 @@ func (s *WorkerService) assignment(ctx context.Context, j job.Job) (*ytcaptionv1
 		DurationSeconds:   j.MediaDuration.Seconds(),
 		LeaseExpiresAt:    timestamppb.New(j.LeaseExpiresAt),
 		HeartbeatInterval: durationpb.New(s.heartbeat),
+		TraceParent:       j.TraceParent,
 	}, nil
 }
 

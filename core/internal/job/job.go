@@ -152,6 +152,8 @@ type Job struct {
 
 	ErrorCode    string
 	ErrorMessage string
+	// TraceParent is the W3C traceparent of the request that created the job.
+	TraceParent string
 
 	CreatedAt      time.Time
 	DownloadingAt  time.Time

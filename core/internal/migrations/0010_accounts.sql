@@ -20,8 +20,11 @@ ALTER TABLE users
 ALTER TABLE api_keys ADD COLUMN name text NOT NULL DEFAULT '';
 CREATE INDEX api_keys_user ON api_keys (user_id, created_at);
 
--- A job's own webhook, over the user's default.
-ALTER TABLE jobs ADD COLUMN webhook_url text NOT NULL DEFAULT '';
+-- A job's own webhook, over the user's default; the W3C traceparent of the
+-- request that created it, so the gpu-node's work joins that trace.
+ALTER TABLE jobs
+    ADD COLUMN webhook_url text NOT NULL DEFAULT '',
+    ADD COLUMN trace_parent text NOT NULL DEFAULT '';
 CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC) WHERE parent_id IS NULL;
 CREATE INDEX jobs_user_active ON jobs (user_id) WHERE status IN ('queued', 'downloading', 'ready', 'transcribing') AND parent_id IS NULL;
 

@@ -43,9 +43,9 @@ func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m M
 			// at once; its canonical URL is its own, so it is nobody's cache.
 			batch.Queue(`
 				INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, source, language, engine, model, task, prompt,
-					max_attempts, ready_at, audio_key, media_title, media_duration_ms, parent_id, chunk_index, chunk_offset_ms)
+					max_attempts, ready_at, audio_key, media_title, media_duration_ms, parent_id, chunk_index, chunk_offset_ms, trace_parent)
 				SELECT user_id, $2, url, canonical_url || $7, source_kind, 'asr', language, engine, model, task, prompt,
-					max_attempts, now(), $4, media_title, $5, id, $3, $6
+					max_attempts, now(), $4, media_title, $5, id, $3, $6, trace_parent
 				FROM jobs WHERE id = $1`,
 				id, string(job.StatusReady), i, c.AudioKey, c.Duration, c.OffsetMS, fmt.Sprintf("#chunk=%d", i))
 		}

@@ -134,6 +134,7 @@ type NewJob struct {
 	Language, Engine, Model   string
 	Task, Prompt              string // "" is transcribe
 	WebhookURL                string // "" is the user's default, if any
+	TraceParent               string // the creating request's span, for tracing
 	MaxAttempts               int    // 0 means 3
 	// IdempotencyKey, when set, makes the creation happen once per user and
 	// key; Fingerprint identifies the request's parameters.
@@ -145,7 +146,7 @@ const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source
 	coalesce(parent_id::text, ''), chunk_index, chunk_offset_ms, chunks, transcript_expired,
 	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
-	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at`
+	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at, trace_parent`
 
 func scanJob(row pgx.Row) (job.Job, error) {
 	var (
@@ -157,7 +158,7 @@ func scanJob(row pgx.Row) (job.Job, error) {
 		&j.ParentID, &j.ChunkIndex, &j.ChunkOffsetMS, &j.Chunks, &j.TranscriptExpired,
 		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
-		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt)
+		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt, &j.TraceParent)
 	if err != nil {
 		return job.Job{}, err
 	}
@@ -240,11 +241,11 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 			return err
 		}
 		j, err = scanJob(tx.QueryRow(ctx, `
-			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt, webhook_url)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt, webhook_url, trace_parent)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			RETURNING `+jobColumns,
 			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts,
-			string(n.Source), n.Task, n.Prompt, n.WebhookURL))
+			string(n.Source), n.Task, n.Prompt, n.WebhookURL, n.TraceParent))
 		if err != nil || n.IdempotencyKey == "" {
 			return err
 		}

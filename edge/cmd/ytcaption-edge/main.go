@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge"
 	"github.com/ytcaption/ytcaption/internal/envflag"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 )
 
 var version = "dev"
@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs := flag.NewFlagSet("ytcaption-edge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg edge.Config
-	var logFormat, corsOrigins string
+	var logFormat, corsOrigins, otlpEndpoint string
 	fs.StringVar(&cfg.Addr, "addr", ":8000", "REST listen address")
 	fs.StringVar(&cfg.ConnectAddr, "connect-addr", ":8010", "Connect/gRPC front door listen address (h2c)")
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&cfg.ConsulAddr, "consul-addr", "", "local Consul agent (host:port): register, and find healthy core instances, --core-url serving while Consul knows none (empty: no Consul)")
 	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host other machines reach this edge at, for Consul (default: the host name)")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector for traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
 	fs.Usage = envflag.Usage(fs, "YTCAPTION_EDGE", summary)
 	if err := envflag.Parse(fs, "YTCAPTION_EDGE", args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -73,14 +74,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.ServiceToken == "" {
 		return fmt.Errorf("%w: --service-token (or YTCAPTION_EDGE_SERVICE_TOKEN) is required", errUsage)
 	}
-	switch logFormat {
-	case "json":
-		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
-	case "text":
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	default:
-		return fmt.Errorf("%w: --log-format must be json or text", errUsage)
+	log, err := tracing.NewLogger(logFormat, stderr)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	cfg.Logger = log
+	tp, stop, err := tracing.Provider(ctx, "ytcaption-edge", otlpEndpoint)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg.TracerProvider = tp
 	cfg.Version = version
 	e, err := edge.New(cfg)
 	if err != nil {

@@ -6,8 +6,12 @@ import (
 	"net/http"
 	"time"
 
+	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
@@ -21,7 +25,8 @@ type Clients struct {
 
 // New returns clients for core at baseURL; with a resolver, each request goes
 // to a healthy core instance Consul knows (baseURL's host when it knows none).
-func New(baseURL, serviceToken string, resolver *discovery.Resolver) Clients {
+// Calls are traced with tp (nil: not), their trace context sent to core.
+func New(baseURL, serviceToken string, resolver *discovery.Resolver, tp trace.TracerProvider) Clients {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256 // the edge multiplexes every user onto few cores
 	transport.IdleConnTimeout = 90 * time.Second
@@ -30,10 +35,11 @@ func New(baseURL, serviceToken string, resolver *discovery.Resolver) Clients {
 		base = &discovery.Transport{Base: transport, Resolver: resolver}
 	}
 	c := &http.Client{Transport: &svcauth.Transport{Base: base, Token: serviceToken}}
+	traced := connect.WithInterceptors(tracing.Interceptor(tp))
 	return Clients{
-		Jobs:  ytcaptionv1connect.NewJobServiceClient(c, baseURL),
-		Auth:  ytcaptionv1connect.NewAuthServiceClient(c, baseURL),
-		Admin: ytcaptionv1connect.NewAdminServiceClient(c, baseURL),
+		Jobs:  ytcaptionv1connect.NewJobServiceClient(c, baseURL, traced),
+		Auth:  ytcaptionv1connect.NewAuthServiceClient(c, baseURL, traced),
+		Admin: ytcaptionv1connect.NewAdminServiceClient(c, baseURL, traced),
 		HTTP:  c,
 	}
 }

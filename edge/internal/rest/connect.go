@@ -15,6 +15,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -25,7 +26,7 @@ import (
 // store, fingerprint); only the transport differs.
 func NewConnect(d Deps) (string, http.Handler) {
 	f := &front{d: d}
-	return ytcaptionv1connect.NewJobServiceHandler(f, connect.WithInterceptors(f), connect.WithCompressMinBytes(4<<10))
+	return ytcaptionv1connect.NewJobServiceHandler(f, connect.WithInterceptors(tracing.Interceptor(d.TracerProvider), f), connect.WithCompressMinBytes(4<<10))
 }
 
 type front struct{ d Deps }

@@ -35,7 +35,7 @@ func loadOpenAPI(t *testing.T) openAPIDoc {
 // TestOpenAPIMatchesTheRoutes fails when a route is served that the document
 // does not describe, or described that is not served.
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
-	app := New(slog.New(slog.DiscardHandler), Config{}, Deps{Registry: prometheus.NewRegistry(), Core: coreclient.New("http://core.invalid", "token", nil)})
+	app := New(slog.New(slog.DiscardHandler), Config{}, Deps{Registry: prometheus.NewRegistry(), Core: coreclient.New("http://core.invalid", "token", nil, nil)})
 	param := regexp.MustCompile(`:([a-z_]+)`)
 	var served []string
 	for _, r := range app.GetRoutes(true) {

@@ -25,6 +25,9 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
@@ -34,6 +37,7 @@ import (
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -55,6 +59,9 @@ type Deps struct {
 	Replays  *replay.Store
 	Finished *jobcache.Cache      // finished jobs, answered without core
 	Registry *prometheus.Registry // the API's metrics are registered here
+	// TracerProvider traces each request (continuing a client's traceparent)
+	// and, through Core's clients, hands the trace to core; nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // readJob is GetJob for both adapters: a finished job from the edge's cache,
@@ -164,6 +171,17 @@ func (s *server) measure(c *fiber.Ctx) error {
 	}
 	c.Set(headerRequestID, id)
 	c.Locals(requestIDKey{}, id)
+	h := http.Header{}
+	for _, k := range []string{"traceparent", "tracestate"} {
+		if v := c.Get(k); v != "" {
+			h.Set(k, strings.Clone(v))
+		}
+	}
+	ctx, span := tracing.Tracer(s.TracerProvider).Start(tracing.Extract(c.UserContext(), h), "edge "+c.Method(),
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("http.request.method", strings.Clone(c.Method())),
+			attribute.String("request.id", id)))
+	defer span.End()
+	c.SetUserContext(ctx)
 	err := c.Next()
 	if err != nil {
 		// Write the error reply now so the status below is the real one.
@@ -180,12 +198,17 @@ func (s *server) measure(c *fiber.Ctx) error {
 	status := c.Response().StatusCode()
 	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	s.metrics.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	span.SetName(method + " " + route)
+	span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
 	attrs := []any{"request_id", id, "method", method, "route", route, "status", status, "duration_ms", took.Milliseconds(),
 		"remote", c.IP()}
 	if p, ok := c.Locals(principalKey{}).(auth.Principal); ok {
 		attrs = append(attrs, "user_id", p.UserID)
 	}
-	s.log.Info("request", attrs...)
+	s.log.InfoContext(ctx, "request", attrs...)
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +22,7 @@ import (
 	agent "github.com/ytcaption/ytcaption/gpu-node"
 	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/envflag"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 )
 
 var version = "dev"
@@ -79,13 +79,14 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	fs := flag.NewFlagSet("ytcaption-gpu-node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg agent.Config
-	var logFormat, metricsAddr, advertise string
+	var logFormat, metricsAddr, advertise, otlpEndpoint string
 	coreFlags(fs, &cfg)
 	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for audio files being transcribed")
 	fs.StringVar(&advertise, "advertise-addr", "", "host other machines reach this node's metrics at, for Consul (default: the host name)")
 	engineFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&metricsAddr, "metrics-addr", ":8030", "serve Prometheus metrics on this address (empty: off)")
+	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector for traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
 	fs.Usage = envflag.Usage(fs, "YTCAPTION_GPU_NODE", summary)
 	if err := envflag.Parse(fs, "YTCAPTION_GPU_NODE", args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -96,14 +97,17 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	if cfg.NodeToken == "" {
 		return fmt.Errorf("%w: --node-token (or YTCAPTION_GPU_NODE_NODE_TOKEN) is required", errUsage)
 	}
-	switch logFormat {
-	case "json":
-		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
-	case "text":
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	default:
-		return fmt.Errorf("%w: --log-format must be json or text", errUsage)
+	log, err := tracing.NewLogger(logFormat, stderr)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	cfg.Logger = log
+	tp, stop, err := tracing.Provider(ctx, "ytcaption-gpu-node", otlpEndpoint)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg.TracerProvider = tp
 	cfg.Version = version
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

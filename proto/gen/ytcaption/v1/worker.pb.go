@@ -253,8 +253,11 @@ type Assignment struct {
 	LeaseExpiresAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=lease_expires_at,json=leaseExpiresAt,proto3" json:"lease_expires_at,omitempty"`
 	HeartbeatInterval *durationpb.Duration   `protobuf:"bytes,9,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
 	// "transcribe" or "translate" (into English); a prompt for engines that take one.
-	Task          string `protobuf:"bytes,10,opt,name=task,proto3" json:"task,omitempty"`
-	Prompt        string `protobuf:"bytes,11,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	Task   string `protobuf:"bytes,10,opt,name=task,proto3" json:"task,omitempty"`
+	Prompt string `protobuf:"bytes,11,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// The W3C traceparent of the request that created the job, so the node's
+	// work joins that trace; empty when tracing is off.
+	TraceParent   string `protobuf:"bytes,12,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -362,6 +365,13 @@ func (x *Assignment) GetTask() string {
 func (x *Assignment) GetPrompt() string {
 	if x != nil {
 		return x.Prompt
+	}
+	return ""
+}
+
+func (x *Assignment) GetTraceParent() string {
+	if x != nil {
+		return x.TraceParent
 	}
 	return ""
 }
@@ -935,7 +945,7 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\x12AcquireJobResponse\x128\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x18.ytcaption.v1.AssignmentR\n" +
-	"assignment\"\x87\x03\n" +
+	"assignment\"\xaa\x03\n" +
 	"\n" +
 	"Assignment\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
@@ -949,7 +959,8 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\x12heartbeat_interval\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x12\n" +
 	"\x04task\x18\n" +
 	" \x01(\tR\x04task\x12\x16\n" +
-	"\x06prompt\x18\v \x01(\tR\x06prompt\"t\n" +
+	"\x06prompt\x18\v \x01(\tR\x06prompt\x12!\n" +
+	"\ftrace_parent\x18\f \x01(\tR\vtraceParent\"t\n" +
 	"\x10HeartbeatRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12\x17\n" +
