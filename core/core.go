@@ -39,12 +39,12 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/notify"
 	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
+	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
-	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
 // Config configures core. Zero values take the documented defaults.
@@ -294,6 +294,15 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		return append([]*breaker.Breaker{c.breakers.youtube, c.breakers.blob}, notifier.Breakers.All()...)
 	}
 
+	base := settings.Settings{CreateRate: c.cfg.CreateRate, CreateBurst: c.cfg.CreateBurst, ReadRate: c.cfg.ReadRate,
+		ReadBurst: c.cfg.ReadBurst, MaxAttempts: c.cfg.MaxAttempts}
+	dynamic := settings.Static(base)
+	if c.cfg.ConsulAddr != "" {
+		var err error
+		if dynamic, err = settings.Watch(ctx, c.log, c.cfg.ConsulAddr, base); err != nil {
+			return err
+		}
+	}
 	var fleet *nomad.Fleet
 	if c.cfg.NomadAddr != "" {
 		var err error
@@ -305,14 +314,10 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	admin := api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, Instance: c.cfg.InstanceID,
-		MaxAttempts: c.cfg.MaxAttempts, Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval, MaxDuration: c.cfg.MaxDuration,
-		RateLimits: &ytcaptionv1.RateLimits{
-			Create: &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.CreateRate), Burst: int32(c.cfg.CreateBurst)},
-			Read:   &ytcaptionv1.RateLimit{PerSecond: int32(c.cfg.ReadRate), Burst: int32(c.cfg.ReadBurst)},
-		},
+		Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval, MaxDuration: c.cfg.MaxDuration,
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
-		TracerProvider: c.cfg.TracerProvider})
+		TracerProvider: c.cfg.TracerProvider, Settings: dynamic})
 	dashboard.New(c.log, c.store, admin).Register(mux)
 	c.health(mux)
 

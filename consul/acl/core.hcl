@@ -11,3 +11,9 @@ service_prefix "" {
 node_prefix "" {
   policy = "read"
 }
+
+# Dynamic settings: core watches its keys (see consul/README.md); operators
+# write them with their own tokens.
+key_prefix "ytcaption/core/" {
+  policy = "read"
+}

@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"net/http"
 	"net/url"
 	"strconv"
 	"testing"
@@ -39,6 +40,19 @@ func TestStackWithConsul(t *testing.T) {
 	j := api.waitFor(api.create(media+"/"+firstClip(refs)+".ogg").ID, 2*time.Minute, terminal)
 	require.Equal(t, "succeeded", j.Status)
 	require.Contains(t, consul.Indexes(), "2", "the edge and the gpu-node follow core's health with blocking queries")
+
+	// Dynamic settings: an operator pauses intake in Consul's KV store; core
+	// refuses new jobs until it is open again.
+	consul.PutKV(3, "ytcaption/core/intake", "paused")
+	require.Eventually(t, func() bool {
+		code, b := api.do("POST", "/v1/jobs", map[string]string{"url": media + "/" + firstClip(refs) + ".ogg"})
+		return code == http.StatusServiceUnavailable && errorCode(t, b) == "intake_paused"
+	}, 10*time.Second, 50*time.Millisecond, "a paused intake refuses new jobs")
+	consul.PutKV(4, "ytcaption/core/intake", "open")
+	require.Eventually(t, func() bool {
+		code, _ := api.do("POST", "/v1/jobs", map[string]string{"url": media + "/" + firstClip(refs) + ".ogg"})
+		return code == http.StatusAccepted
+	}, 10*time.Second, 50*time.Millisecond, "and takes them again once it is open")
 
 	s.Stop()
 	require.ElementsMatch(t, []string{coreReg["ID"].(string), edgeReg["ID"].(string)}, consul.Removed(), "deregistered on shutdown")

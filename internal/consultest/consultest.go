@@ -1,16 +1,18 @@
 // Package consultest is a stand-in for Consul's HTTP API in tests: the parts
 // ytcaption uses, as Consul's documentation describes them — agent service
-// registration and deregistration, and blocking health queries answered with
-// X-Consul-Index. Consul cannot run on the build machines, so tests using it
+// registration and deregistration, blocking health queries answered with
+// X-Consul-Index, and blocking KV prefix lists. Consul cannot run on the build machines, so tests using it
 // check the documented wire format.
 package consultest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,11 +29,13 @@ type Fake struct {
 	registered map[string]map[string]any
 	removed    []string
 	indexes    []string // the index= of each health query
+	kv         map[string]string
 }
 
 // Start runs a stand-in until the test ends.
 func Start(t testing.TB) *Fake {
-	f := &Fake{index: 1, instances: map[string][]string{}, changed: make(chan struct{}), registered: map[string]map[string]any{}}
+	f := &Fake{index: 1, instances: map[string][]string{}, changed: make(chan struct{}), registered: map[string]map[string]any{},
+		kv: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /v1/agent/service/register", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
@@ -54,19 +58,11 @@ func Start(t testing.TB) *Fake {
 			http.Error(w, "ytcaption asks for passing instances only", http.StatusBadRequest)
 			return
 		}
-		idx, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 		f.mu.Lock()
 		f.indexes = append(f.indexes, r.URL.Query().Get("index"))
-		ch := f.changed
-		block := idx != 0 && idx == f.index
 		f.mu.Unlock()
-		if block { // a blocking query: answer when something changes
-			select {
-			case <-ch:
-			case <-time.After(30 * time.Second):
-			case <-r.Context().Done():
-				return
-			}
+		if !f.wait(r) {
+			return
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -79,9 +75,67 @@ func Start(t testing.TB) *Fake {
 		w.Header().Set("X-Consul-Index", strconv.FormatUint(f.index, 10))
 		_ = json.NewEncoder(w).Encode(out)
 	})
+	mux.HandleFunc("GET /v1/kv/{key...}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.URL.Query()["recurse"]; !ok {
+			http.Error(w, "ytcaption lists prefixes only (?recurse)", http.StatusBadRequest)
+			return
+		}
+		if !f.wait(r) {
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		out := []map[string]any{}
+		for k, v := range f.kv {
+			if strings.HasPrefix(k, r.PathValue("key")) {
+				out = append(out, map[string]any{"Key": k, "Value": base64.StdEncoding.EncodeToString([]byte(v)), "ModifyIndex": f.index})
+			}
+		}
+		w.Header().Set("X-Consul-Index", strconv.FormatUint(f.index, 10))
+		if len(out) == 0 {
+			w.WriteHeader(http.StatusNotFound) // Consul's answer for an empty prefix
+			return
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	})
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// wait is a blocking query's wait: with ?index= equal to the current index,
+// until something changes (or 30 s). It reports false when the client left.
+func (f *Fake) wait(r *http.Request) bool {
+	idx, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	f.mu.Lock()
+	ch := f.changed
+	block := idx != 0 && idx == f.index
+	f.mu.Unlock()
+	if !block {
+		return true
+	}
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+	case <-r.Context().Done():
+		return false
+	}
+	return true
+}
+
+// PutKV sets key to value at Consul index index ("" deletes it), waking
+// blocked queries. An index lower than the last is a restored snapshot.
+func (f *Fake) PutKV(index uint64, key, value string) {
+	f.mu.Lock()
+	if value == "" {
+		delete(f.kv, key)
+	} else {
+		f.kv[key] = value
+	}
+	f.index = index
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
 }
 
 // Addr is the stand-in's host:port, as a Consul client is given it.

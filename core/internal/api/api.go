@@ -16,10 +16,10 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/nomad"
+	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/tracing"
-	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
@@ -28,16 +28,12 @@ type Config struct {
 	ServiceToken      string   // the edge's token
 	NodeTokens        []string // tokens gpu-nodes may present
 	AllowPrivateURLs  bool     // accept loopback/private media URLs (dev stack only)
-	MaxAttempts       int      // per stage, before a job fails
 	Lease             time.Duration
 	HeartbeatInterval time.Duration
 	PresignTTL        time.Duration
 	PollFallback      time.Duration // AcquireJob re-checks the store this often even without a wake-up
 	WatchPoll         time.Duration // WatchJob re-reads the job this often
-	// RateLimits are the deployment's default limits; Authenticate hands a
-	// user's plan's, these where the plan sets none, to the edge.
-	RateLimits *ytcaptionv1.RateLimits
-	Instance   string // this replica's name, as Ping reports it
+	Instance          string        // this replica's name, as Ping reports it
 	// MaxDuration is the longest media core takes, the floor of drain deadlines.
 	MaxDuration time.Duration
 }
@@ -61,6 +57,9 @@ type Deps struct {
 	// TracerProvider records a span per call, continuing the caller's trace
 	// (nil: none).
 	TracerProvider trace.TracerProvider
+	// Settings are the deployment's dynamic settings (default rate limits,
+	// attempts per stage, intake): the flags', or Consul's KV over them.
+	Settings *settings.Source
 }
 
 // metrics are what the handlers count.
@@ -99,7 +98,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	edge := connect.WithHandlerOptions(connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
 	jobs := &JobService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
-		allowPrivate: cfg.AllowPrivateURLs, maxAttempts: cfg.MaxAttempts, watchPoll: cfg.WatchPoll,
+		allowPrivate: cfg.AllowPrivateURLs, settings: d.Settings, watchPoll: cfg.WatchPoll,
 	}
 	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(jobs, edge))
 	breakers := d.Breakers
@@ -108,7 +107,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	}
 	admin := &AdminService{log: d.Log, store: d.Store, jobs: jobs, breakers: breakers, nomad: d.Nomad, maxDuration: cfg.MaxDuration}
 	mux.Handle(ytcaptionv1connect.NewAdminServiceHandler(admin, connect.WithInterceptors(traced, interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small))
-	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, limits: cfg.RateLimits},
+	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, settings: d.Settings},
 		connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics, d.Stages),

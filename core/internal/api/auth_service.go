@@ -6,15 +6,16 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
 // AuthService implements ytcaptionv1connect.AuthServiceHandler.
 type AuthService struct {
-	log    *slog.Logger
-	store  *store.Store
-	limits *ytcaptionv1.RateLimits
+	log      *slog.Logger
+	store    *store.Store
+	settings *settings.Source // the deployment's default limits
 }
 
 func (s *AuthService) Authenticate(ctx context.Context, req *connect.Request[ytcaptionv1.AuthenticateRequest]) (*connect.Response[ytcaptionv1.AuthenticateResponse], error) {
@@ -33,9 +34,9 @@ func (s *AuthService) limitsFor(p store.Plan) *ytcaptionv1.RateLimits {
 		}
 		return def
 	}
-	d := s.limits
+	d := s.settings.Get()
 	return &ytcaptionv1.RateLimits{
-		Create: &ytcaptionv1.RateLimit{PerSecond: pick(p.CreateRate, d.GetCreate().GetPerSecond()), Burst: pick(p.CreateBurst, d.GetCreate().GetBurst())},
-		Read:   &ytcaptionv1.RateLimit{PerSecond: pick(p.ReadRate, d.GetRead().GetPerSecond()), Burst: pick(p.ReadBurst, d.GetRead().GetBurst())},
+		Create: &ytcaptionv1.RateLimit{PerSecond: pick(p.CreateRate, int32(d.CreateRate)), Burst: pick(p.CreateBurst, int32(d.CreateBurst))},
+		Read:   &ytcaptionv1.RateLimit{PerSecond: pick(p.ReadRate, int32(d.ReadRate)), Burst: pick(p.ReadBurst, int32(d.ReadBurst))},
 	}
 }

@@ -27,6 +27,7 @@ var connectCodes = map[string]connect.Code{
 	job.CodeLeaseLost:       connect.CodeFailedPrecondition,
 	job.CodeUnavailable:     connect.CodeUnavailable,
 	job.CodeQuotaExceeded:   connect.CodeResourceExhausted,
+	job.CodeIntakePaused:    connect.CodeUnavailable,
 }
 
 // toConnectError is the one place core's errors become Connect errors. Coded

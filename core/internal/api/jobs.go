@@ -25,6 +25,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/render"
 	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
+	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/tracing"
@@ -43,11 +44,14 @@ type JobService struct {
 	blobs        *blob.Store
 	bus          *dispatch.Bus
 	allowPrivate bool
-	maxAttempts  int
+	settings     *settings.Source
 	watchPoll    time.Duration
 }
 
 func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
+	if err := s.intakeOpen(); err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
 	m := req.Msg
 	src, err := mediaurl.Parse(m.GetUrl())
 	if err == nil {
@@ -82,7 +86,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	}
 	j, replayed, err := s.store.CreateJobOnce(ctx, store.NewJob{
 		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
-		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.maxAttempts,
+		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
 		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m), WebhookURL: m.GetWebhookUrl(),
 		TraceParent: tracing.TraceParent(ctx),
 	})
@@ -96,6 +100,15 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
 	}
 	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: JobToProto(j), Replayed: replayed}), nil
+}
+
+// intakeOpen refuses new jobs while an operator has paused intake (Consul
+// KV ytcaption/core/intake); jobs already accepted run on.
+func (s *JobService) intakeOpen() error {
+	if s.settings.Get().IntakePaused {
+		return &job.Error{Code: job.CodeIntakePaused, Message: "new jobs are paused for maintenance; retry later", Retryable: true}
+	}
+	return nil
 }
 
 // maxPromptChars bounds a prompt: engines read a few hundred tokens of it.
@@ -124,6 +137,9 @@ const MaxUploadBytes = 25 << 20
 // the same file uploaded twice is stored once) and queues a job for it; the
 // download stage then treats it like fetched media.
 func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcaptionv1.UploadJobRequest]) (*connect.Response[ytcaptionv1.UploadJobResponse], error) {
+	if err := s.intakeOpen(); err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
 	m := req.Msg
 	lang := m.GetLanguage()
 	if lang == "" {
@@ -153,7 +169,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 	}, m.GetFilename())
 	j, err := s.store.CreateJob(ctx, store.NewJob{
 		UserID: userID(ctx), URL: "upload:" + name, CanonicalURL: key, SourceKind: job.SourceUpload, Source: job.SourceASR,
-		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.maxAttempts,
+		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
 		TraceParent: tracing.TraceParent(ctx),
 	})
 	if err != nil {

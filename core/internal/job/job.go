@@ -206,6 +206,7 @@ const (
 	CodeLeaseLost       = "lease_lost"               // a worker's epoch is stale or its lease expired
 	CodeUnavailable     = "unavailable"
 	CodeQuotaExceeded   = "quota_exceeded" // the user's monthly minutes or concurrent jobs are used up
+	CodeIntakePaused    = "intake_paused"  // an operator paused new jobs (Consul KV ytcaption/core/intake)
 	CodeInternal        = "internal"
 
 	// Job failure codes, stored on the job.

@@ -80,7 +80,9 @@ func fromConnect(err error) *apiError {
 	if st, ok := statusByCode[e.code]; ok {
 		e.status = st
 	}
-	if ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeCanceled {
+	if (ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeCanceled) && e.code == "unavailable" {
+		// Not core's words about a connection it lost: a coded refusal
+		// (intake_paused) keeps its own message.
 		e.message = "the service is temporarily unavailable; retry shortly"
 	}
 	return e
