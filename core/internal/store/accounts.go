@@ -327,9 +327,14 @@ func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error)
 	}
 	var j job.Job
 	err := s.inTx(ctx, "retry job", func(tx pgx.Tx) error {
+		// A long job starts over whole: its old chunks (and their segments)
+		// go, and the download stage cuts the audio again.
+		if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE parent_id = $1 AND EXISTS (SELECT 1 FROM jobs p WHERE p.id = $1 AND p.status = 'failed')`, id); err != nil {
+			return fmt.Errorf("retry job %s: %w", id, err)
+		}
 		var err error
 		j, err = scanJob(tx.QueryRow(ctx, `
-			UPDATE jobs SET status = $2, attempt = 0, run_after = now(), error_code = '', error_message = '', progress = 0,
+			UPDATE jobs SET status = $2, attempt = 0, run_after = now(), error_code = '', error_message = '', progress = 0, chunks = 0,
 				finished_at = NULL, lease_owner = '', lease_expires_at = NULL, cancel_requested = false, updated_at = now()
 			WHERE id = $1 AND status = ANY($3) AND parent_id IS NULL
 			RETURNING `+jobColumns, id, string(job.StatusQueued), froms(job.StatusQueued, job.StatusFailed)))

@@ -102,6 +102,16 @@ func TestAChunkThatFailsFailsTheWhole(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, job.StatusCancelled, sib.Status)
 	require.True(t, sib.CancelRequested, "its node is told to stop")
+
+	// An admin's retry starts the whole over: the old chunks go with it.
+	again, err := s.RetryJob(ctx, "admin:root", p.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusQueued, again.Status)
+	require.Zero(t, again.Chunks)
+	for _, ch := range chunks {
+		_, err := s.GetJob(ctx, "", ch.ID)
+		require.Equal(t, job.CodeNotFound, job.CodeOf(err))
+	}
 }
 
 func TestCancellingTheWholeCancelsItsChunks(t *testing.T) {
