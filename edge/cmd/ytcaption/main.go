@@ -127,6 +127,8 @@ func exitCode(err error) (int, string) {
 		return exitInterrupted, "interrupted"
 	case errors.As(err, &ae):
 		switch {
+		case ae.Code == "quota_exceeded": // a 403, but the key is fine
+			return exitFailed, ae.Code
 		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
 			return exitAuth, ae.Code
 		case ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity:

@@ -102,7 +102,10 @@ func TestExitCodesOfServerAnswers(t *testing.T) {
 		code, _ := exitCode(&apiError{Status: status})
 		require.Equal(t, want, code, "HTTP %d", status)
 	}
-	code, name := exitCode(&jobFailed{&job{ID: "j", Status: "cancelled"}})
+	code, name := exitCode(&apiError{Status: 403, Code: "quota_exceeded"})
+	require.Equal(t, exitFailed, code, "a used-up quota is not a refused key")
+	require.Equal(t, "quota_exceeded", name)
+	code, name = exitCode(&jobFailed{&job{ID: "j", Status: "cancelled"}})
 	require.Equal(t, exitFailed, code)
 	require.Equal(t, "cancelled", name)
 }
