@@ -179,7 +179,7 @@ func (s *Store) RevokeKey(ctx context.Context, actor, keyID string) (APIKey, err
 	var k APIKey
 	err := s.inTx(ctx, "revoke key", func(tx pgx.Tx) error {
 		var err error
-		k, err = revokeKey(ctx, tx, keyID)
+		k, _, err = revokeKey(ctx, tx, keyID)
 		if err != nil {
 			return err
 		}
@@ -188,21 +188,23 @@ func (s *Store) RevokeKey(ctx context.Context, actor, keyID string) (APIKey, err
 	return k, err
 }
 
-func revokeKey(ctx context.Context, tx pgx.Tx, keyID string) (APIKey, error) {
+// revokeKey revokes a key; live says whether it was live until now.
+func revokeKey(ctx context.Context, tx pgx.Tx, keyID string) (k APIKey, live bool, err error) {
 	if _, err := uuid.Parse(keyID); err != nil {
-		return APIKey{}, job.Errorf(job.CodeNotFound, "no API key %q", keyID)
+		return APIKey{}, false, job.Errorf(job.CodeNotFound, "no API key %q", keyID)
 	}
-	var k APIKey
-	err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
-		RETURNING id::text, user_id::text, name, prefix, created_at, revoked_at`, keyID).
-		Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.RevokedAt)
+	var prior *time.Time
+	err = tx.QueryRow(ctx, `UPDATE api_keys k SET revoked_at = COALESCE(k.revoked_at, now())
+		FROM (SELECT id, revoked_at FROM api_keys WHERE id = $1 FOR UPDATE) old WHERE k.id = old.id
+		RETURNING k.id::text, k.user_id::text, k.name, k.prefix, k.created_at, k.revoked_at, old.revoked_at`, keyID).
+		Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.RevokedAt, &prior)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return APIKey{}, job.Errorf(job.CodeNotFound, "no API key %q", keyID)
+		return APIKey{}, false, job.Errorf(job.CodeNotFound, "no API key %q", keyID)
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("revoke key %s: %w", keyID, err)
+		return APIKey{}, false, fmt.Errorf("revoke key %s: %w", keyID, err)
 	}
-	return k, nil
+	return k, prior == nil, nil
 }
 
 // RotateKey revokes a live key and issues its successor with the same name
@@ -211,11 +213,11 @@ func (s *Store) RotateKey(ctx context.Context, actor, keyID string) (APIKey, str
 	var k APIKey
 	var secret string
 	err := s.inTx(ctx, "rotate key", func(tx pgx.Tx) error {
-		old, err := revokeKey(ctx, tx, keyID)
+		old, live, err := revokeKey(ctx, tx, keyID)
 		if err != nil {
 			return err
 		}
-		if old.RevokedAt != nil && time.Since(*old.RevokedAt) > time.Minute {
+		if !live {
 			return job.Errorf(job.CodeConflict, "API key %s was revoked already: issue a new one instead", old.Prefix)
 		}
 		if k, secret, err = issueKey(ctx, tx, old.UserID, old.Name); err != nil {

@@ -29,9 +29,14 @@ func TestKeysIssueRotateRevokeAndAreAudited(t *testing.T) {
 	_, err = s.Authenticate(ctx, newSecret)
 	require.NoError(t, err)
 
+	_, _, err = s.RotateKey(ctx, "admin:root", k.ID)
+	require.Equal(t, job.CodeConflict, job.CodeOf(err), "a revoked key has no second successor")
 	revoked, err := s.RevokeKey(ctx, "admin:root", rotated.ID)
 	require.NoError(t, err)
 	require.NotNil(t, revoked.RevokedAt)
+	again, err := s.RevokeKey(ctx, "admin:root", rotated.ID)
+	require.NoError(t, err, "revoking twice is harmless")
+	require.Equal(t, revoked.RevokedAt, again.RevokedAt, "and keeps the first time")
 	_, err = s.Authenticate(ctx, newSecret)
 	require.Equal(t, job.CodeUnauthorized, job.CodeOf(err))
 
@@ -50,7 +55,7 @@ func TestKeysIssueRotateRevokeAndAreAudited(t *testing.T) {
 		require.Equal(t, "admin:root", e.Actor)
 		actions = append(actions, e.Action)
 	}
-	require.Equal(t, []string{"revoke_key", "rotate_key", "create_key"}, actions, "newest first")
+	require.Equal(t, []string{"revoke_key", "revoke_key", "rotate_key", "create_key"}, actions, "every action, newest first")
 }
 
 func TestRetryQueuesOnlyAFailedJobAgain(t *testing.T) {
