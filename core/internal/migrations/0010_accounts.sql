@@ -20,11 +20,8 @@ ALTER TABLE users
 ALTER TABLE api_keys ADD COLUMN name text NOT NULL DEFAULT '';
 CREATE INDEX api_keys_user ON api_keys (user_id, created_at);
 
--- A job's own webhook, over the user's default; the W3C traceparent of the
--- request that created it, so the gpu-node's work joins that trace.
-ALTER TABLE jobs
-    ADD COLUMN webhook_url text NOT NULL DEFAULT '',
-    ADD COLUMN trace_parent text NOT NULL DEFAULT '';
+-- A job's own webhook, over the user's default.
+ALTER TABLE jobs ADD COLUMN webhook_url text NOT NULL DEFAULT '';
 CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC) WHERE parent_id IS NULL;
 CREATE INDEX jobs_user_active ON jobs (user_id) WHERE status IN ('queued', 'downloading', 'ready', 'transcribing') AND parent_id IS NULL;
 
@@ -100,11 +97,9 @@ CREATE TRIGGER jobs_finished AFTER UPDATE OF status ON jobs FOR EACH ROW
     WHEN (NEW.status IN ('succeeded', 'failed', 'cancelled') AND OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION jobs_finished();
 
--- The GPU fleet as core sees it: every node that has called in. A draining
--- node is handed no new job; it finishes what it holds.
+-- The GPU fleet as core sees it: every node that has called in.
 CREATE TABLE agents (
     node_id    text PRIMARY KEY,
-    draining   boolean NOT NULL DEFAULT false,
     engines    text[] NOT NULL DEFAULT '{}',
     models     text[] NOT NULL DEFAULT '{}',
     version    text NOT NULL DEFAULT '',
