@@ -119,6 +119,9 @@ func TestAdminAPIAndQuotasThroughTheEdge(t *testing.T) {
 	require.InDelta(t, done.Media.DurationSeconds/60, quota["used_minutes"], 0.001, "settled with the probed duration")
 	require.InDelta(t, 10-done.Media.DurationSeconds/60, quota["remaining_minutes"], 0.001)
 	require.Equal(t, user["webhook_secret"], account["webhook_secret"])
+	rotated := call(admin, "PATCH", "/v1/admin/users/"+bobID, map[string]bool{"rotate_webhook_secret": true}, 200)["user"].(map[string]any)
+	require.NotEqual(t, user["webhook_secret"], rotated["webhook_secret"])
+	require.Equal(t, rotated["webhook_secret"], call(bob, "GET", "/v1/account", nil, 200)["webhook_secret"], "the user sees the new secret")
 	require.Eventually(t, func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -180,7 +183,7 @@ func TestAdminAPIAndQuotasThroughTheEdge(t *testing.T) {
 		require.Equal(t, "admin:dev", entry["actor"])
 		actions = append(actions, entry["action"].(string))
 	}
-	require.Equal(t, []string{"revoke_key", "reset_breaker", "retry_job", "update_user", "set_plan", "create_key", "create_user"}, actions)
+	require.Equal(t, []string{"revoke_key", "reset_breaker", "retry_job", "update_user", "update_user", "set_plan", "create_key", "create_user"}, actions)
 	require.False(t, math.IsNaN(done.Media.DurationSeconds))
 }
 

@@ -145,7 +145,7 @@ func (s *AdminService) CreateUser(ctx context.Context, req *connect.Request[ytca
 
 func (s *AdminService) UpdateUser(ctx context.Context, req *connect.Request[ytcaptionv1.UpdateUserRequest]) (*connect.Response[ytcaptionv1.UpdateUserResponse], error) {
 	m := req.Msg
-	p := store.AccountPatch{Plan: m.Plan, Role: m.Role, WebhookURL: m.WebhookUrl, Email: m.Email}
+	p := store.AccountPatch{Plan: m.Plan, Role: m.Role, WebhookURL: m.WebhookUrl, Email: m.Email, RotateWebhookSecret: m.GetRotateWebhookSecret()}
 	if m.WebhookUrl != nil && *m.WebhookUrl != "" {
 		if err := s.jobs.checkWebhookURL(*m.WebhookUrl); err != nil {
 			return nil, s.fail(ctx, err)

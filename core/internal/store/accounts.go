@@ -62,11 +62,16 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 	return a, nil
 }
 
+// newWebhookSecret is SQL for a fresh secret, as the column's default draws
+// one: "whsec_" and the base64 of 32 bytes from the server's strong random.
+const newWebhookSecret = `'whsec_' || encode(sha256((gen_random_uuid()::text || gen_random_uuid()::text)::bytea), 'base64')`
+
 // AccountPatch changes some of a user's settings; nil fields stay.
 type AccountPatch struct {
 	Plan, Role, WebhookURL, Email *string
 	// Quota overrides: a value < 0 removes the override (the plan's again).
 	MonthlyMinutes, MaxConcurrent *int
+	RotateWebhookSecret           bool // draw a new secret (the column's default)
 }
 
 // UpdateAccount applies p to the user with this id, audited as actor's doing.
@@ -95,8 +100,9 @@ func (s *Store) UpdateAccount(ctx context.Context, actor, id string, p AccountPa
 		tag, err := tx.Exec(ctx, `UPDATE users SET plan = COALESCE($2, plan), role = COALESCE($3, role),
 			webhook_url = COALESCE($4, webhook_url), email = COALESCE($5, email),
 			monthly_minutes = CASE WHEN $6 THEN $7 ELSE monthly_minutes END,
-			max_concurrent = CASE WHEN $8 THEN $9 ELSE max_concurrent END
-			WHERE id = $1`, id, p.Plan, p.Role, p.WebhookURL, p.Email, setMin, minutes, setConc, conc)
+			max_concurrent = CASE WHEN $8 THEN $9 ELSE max_concurrent END,
+			webhook_secret = CASE WHEN $10 THEN `+newWebhookSecret+` ELSE webhook_secret END
+			WHERE id = $1`, id, p.Plan, p.Role, p.WebhookURL, p.Email, setMin, minutes, setConc, conc, p.RotateWebhookSecret)
 		if err != nil {
 			return fmt.Errorf("update user %s: %w", id, err)
 		}

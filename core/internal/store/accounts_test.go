@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/store"
 )
 
 func TestKeysIssueRotateRevokeAndAreAudited(t *testing.T) {
@@ -56,6 +57,22 @@ func TestKeysIssueRotateRevokeAndAreAudited(t *testing.T) {
 		actions = append(actions, e.Action)
 	}
 	require.Equal(t, []string{"revoke_key", "revoke_key", "rotate_key", "create_key"}, actions, "every action, newest first")
+}
+
+func TestWebhookSecretRotates(t *testing.T) {
+	t.Parallel()
+	s, u := newStore(t)
+	ctx := context.Background()
+	before, err := s.GetAccount(ctx, u.ID)
+	require.NoError(t, err)
+	require.Regexp(t, `^whsec_[A-Za-z0-9+/]{43}=$`, before.WebhookSecret, "32 bytes, base64")
+	after, err := s.UpdateAccount(ctx, "admin:root", u.ID, store.AccountPatch{RotateWebhookSecret: true})
+	require.NoError(t, err)
+	require.Regexp(t, `^whsec_[A-Za-z0-9+/]{43}=$`, after.WebhookSecret)
+	require.NotEqual(t, before.WebhookSecret, after.WebhookSecret)
+	same, err := s.UpdateAccount(ctx, "admin:root", u.ID, store.AccountPatch{Email: new("a@example.com")})
+	require.NoError(t, err)
+	require.Equal(t, after.WebhookSecret, same.WebhookSecret, "other changes keep the secret")
 }
 
 func TestRetryQueuesOnlyAFailedJobAgain(t *testing.T) {

@@ -535,8 +535,10 @@ type UpdateUserRequest struct {
 	// -1 removes the override (the plan's again).
 	MonthlyMinutes *int32 `protobuf:"varint,6,opt,name=monthly_minutes,json=monthlyMinutes,proto3,oneof" json:"monthly_minutes,omitempty"`
 	MaxConcurrent  *int32 `protobuf:"varint,7,opt,name=max_concurrent,json=maxConcurrent,proto3,oneof" json:"max_concurrent,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Draws a new webhook secret; deliveries are signed with it from now on.
+	RotateWebhookSecret bool `protobuf:"varint,8,opt,name=rotate_webhook_secret,json=rotateWebhookSecret,proto3" json:"rotate_webhook_secret,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *UpdateUserRequest) Reset() {
@@ -616,6 +618,13 @@ func (x *UpdateUserRequest) GetMaxConcurrent() int32 {
 		return *x.MaxConcurrent
 	}
 	return 0
+}
+
+func (x *UpdateUserRequest) GetRotateWebhookSecret() bool {
+	if x != nil {
+		return x.RotateWebhookSecret
+	}
+	return false
 }
 
 type UpdateUserResponse struct {
@@ -3200,7 +3209,7 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
 	"\x04plan\x18\x03 \x01(\tR\x04plan\"<\n" +
 	"\x12CreateUserResponse\x12&\n" +
-	"\x04user\x18\x01 \x01(\v2\x12.ytcaption.v1.UserR\x04user\"\xcc\x02\n" +
+	"\x04user\x18\x01 \x01(\v2\x12.ytcaption.v1.UserR\x04user\"\x80\x03\n" +
 	"\x11UpdateUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\x04plan\x18\x02 \x01(\tH\x00R\x04plan\x88\x01\x01\x12\x17\n" +
@@ -3209,7 +3218,8 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"webhookUrl\x88\x01\x01\x12\x19\n" +
 	"\x05email\x18\x05 \x01(\tH\x03R\x05email\x88\x01\x01\x12,\n" +
 	"\x0fmonthly_minutes\x18\x06 \x01(\x05H\x04R\x0emonthlyMinutes\x88\x01\x01\x12*\n" +
-	"\x0emax_concurrent\x18\a \x01(\x05H\x05R\rmaxConcurrent\x88\x01\x01B\a\n" +
+	"\x0emax_concurrent\x18\a \x01(\x05H\x05R\rmaxConcurrent\x88\x01\x01\x122\n" +
+	"\x15rotate_webhook_secret\x18\b \x01(\bR\x13rotateWebhookSecretB\a\n" +
 	"\x05_planB\a\n" +
 	"\x05_roleB\x0e\n" +
 	"\f_webhook_urlB\b\n" +
