@@ -271,11 +271,11 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 			case tasks <- t:
 				continue
 			case <-t.ctx.Done(): // cancelled or lost while it waited
-				a.finish(ctx, t, 0, engine.Result{}, context.Cause(t.ctx))
+				a.finish(t, 0, engine.Result{}, context.Cause(t.ctx))
 			case <-a.draining: // prefetched, never started: let another node run it now
-				a.finish(ctx, t, 0, engine.Result{}, errHandBack)
+				a.finish(t, 0, engine.Result{}, errHandBack)
 			case <-ctx.Done():
-				a.finish(ctx, t, 0, engine.Result{}, ctx.Err())
+				a.finish(t, 0, engine.Result{}, ctx.Err())
 			}
 			a.busy.Add(-1)
 		case ctx.Err() != nil || a.isDraining():
@@ -337,7 +337,7 @@ func (a *Agent) start(ctx context.Context, asg *ytcaptionv1.Assignment) *task {
 // runJob transcribes a task and reports the outcome to core.
 func (a *Agent) runJob(ctx context.Context, t *task) {
 	if t.audioErr != nil {
-		a.finish(ctx, t, 0, engine.Result{}, t.audioErr)
+		a.finish(t, 0, engine.Result{}, t.audioErr)
 		return
 	}
 	t.log.InfoContext(ctx, "job started", "waited_seconds", time.Since(t.started).Seconds())
@@ -357,13 +357,13 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 		return err
 	})
 	t.started = started // the real-time factor counts the engine's time, not the wait
-	a.finish(ctx, t, seq, res, err)
+	a.finish(t, seq, res, err)
 }
 
 // finish stops the task's heartbeat and tells core how the job ended: done,
 // failed, handed back, or nothing when core already took it away.
-func (a *Agent) finish(_ context.Context, t *task, count int, res engine.Result, err error) {
-	ctx := t.traced
+func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
+	ctx := t.traced // the agent's context, in the job's trace
 	defer t.span.End()
 	cause := context.Cause(t.ctx)
 	t.cancel(nil)

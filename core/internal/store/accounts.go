@@ -23,9 +23,11 @@ type Account struct {
 	Keys                          int // live keys
 }
 
-const accountColumns = `u.id::text, u.name, u.role, u.created_at, ` + planColumns + `, u.monthly_minutes, u.max_concurrent,
+// selectAccounts reads accounts; callers add WHERE or ORDER BY.
+const selectAccounts = `SELECT u.id::text, u.name, u.role, u.created_at, ` + planColumns + `, u.monthly_minutes, u.max_concurrent,
 	u.webhook_url, u.webhook_secret, u.email,
-	(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)::int`
+	(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)::int
+	FROM users u JOIN plans p ON p.name = u.plan`
 
 func scanAccount(r pgx.Row) (Account, error) {
 	var a Account
@@ -36,7 +38,7 @@ func scanAccount(r pgx.Row) (Account, error) {
 
 // ListUsers lists every user by name.
 func (s *Store) ListUsers(ctx context.Context) ([]Account, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM users u JOIN plans p ON p.name = u.plan ORDER BY u.name`)
+	rows, err := s.pool.Query(ctx, selectAccounts+` ORDER BY u.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -52,7 +54,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Account{}, job.Errorf(job.CodeNotFound, "no user %q", id)
 	}
-	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`, id))
+	a, err := scanAccount(s.pool.QueryRow(ctx, selectAccounts+` WHERE u.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, job.Errorf(job.CodeNotFound, "no user %q", id)
 	}
@@ -109,7 +111,7 @@ func (s *Store) UpdateAccount(ctx context.Context, actor, id string, p AccountPa
 		if tag.RowsAffected() == 0 {
 			return job.Errorf(job.CodeNotFound, "no user %q", id)
 		}
-		if a, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`, id)); err != nil {
+		if a, err = scanAccount(tx.QueryRow(ctx, selectAccounts+` WHERE u.id = $1`, id)); err != nil {
 			return err
 		}
 		return audit(ctx, tx, actor, "update_user", a.Name, map[string]any{"user_id": id, "patch": p})
@@ -126,8 +128,11 @@ type APIKey struct {
 
 // ListKeys lists a user's keys, newest first, revoked ones included.
 func (s *Store) ListKeys(ctx context.Context, userID string) ([]APIKey, error) {
+	if _, err := uuid.Parse(userID); err != nil {
+		return nil, nil // no such user: no keys
+	}
 	rows, err := s.pool.Query(ctx, `SELECT id::text, user_id::text, name, prefix, created_at, revoked_at
-		FROM api_keys WHERE user_id::text = $1 ORDER BY created_at DESC`, userID)
+		FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}

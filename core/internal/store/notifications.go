@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -99,8 +100,11 @@ func (s *Store) PostponeNotification(ctx context.Context, id string, d time.Dura
 
 // JobNotifications returns a job's notifications with their delivery logs.
 func (s *Store) JobNotifications(ctx context.Context, jobID string) ([]Notification, error) {
+	if _, err := uuid.Parse(jobID); err != nil {
+		return nil, nil // no such job: no notifications
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+notificationColumns+` FROM notifications n JOIN users u ON u.id = n.user_id
-		WHERE n.job_id::text = $1 ORDER BY n.created_at, n.channel`, jobID)
+		WHERE n.job_id = $1 ORDER BY n.created_at, n.channel`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("job notifications: %w", err)
 	}

@@ -68,11 +68,12 @@ const keyAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 // CreateAPIKey makes a new random key for the user and returns it; only its
 // hash is stored, so this is the one time anybody sees it.
 func (s *Store) CreateAPIKey(ctx context.Context, userID string) (string, error) {
-	key, err := newKey()
-	if err != nil {
-		return "", err
-	}
-	return key, s.AddAPIKey(ctx, userID, key)
+	var key string
+	err := s.inTx(ctx, "create key", func(tx pgx.Tx) (err error) {
+		_, key, err = issueKey(ctx, tx, userID, "")
+		return err
+	})
+	return key, err
 }
 
 // newKey draws a key: "ytc_" and 32 letters and digits (190 bits).

@@ -89,6 +89,7 @@ type server struct {
 	log     *slog.Logger
 	cfg     Config
 	metrics *metrics
+	tracer  trace.Tracer // from TracerProvider, made once: measure runs on every request
 }
 
 type metrics struct {
@@ -115,7 +116,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 		}, []string{"route", "method"}),
 	}
 	reg.MustRegister(m.requests, m.duration)
-	s := &server{Deps: d, log: log, cfg: cfg, metrics: m}
+	s := &server{Deps: d, log: log, cfg: cfg, metrics: m, tracer: tracing.Tracer(d.TracerProvider)}
 
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -177,7 +178,7 @@ func (s *server) measure(c *fiber.Ctx) error {
 			h.Set(k, strings.Clone(v))
 		}
 	}
-	ctx, span := tracing.Tracer(s.TracerProvider).Start(tracing.Extract(c.UserContext(), h), "edge "+c.Method(),
+	ctx, span := s.tracer.Start(tracing.Extract(c.UserContext(), h), "edge "+c.Method(),
 		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("http.request.method", strings.Clone(c.Method())),
 			attribute.String("request.id", id)))
 	defer span.End()
