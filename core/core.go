@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
@@ -49,8 +51,17 @@ import (
 
 // Config configures core. Zero values take the documented defaults.
 type Config struct {
-	Addr        string // Connect and health listener; default ":8020"
+	Addr string // Connect and health listener; default ":8020"
+	// PostgresURL is the job database. Empty: the single-box SQLite
+	// database in DataDir.
 	PostgresURL string
+	// DataDir holds the single-box state: the SQLite database when no
+	// PostgresURL is given, the blobs when no S3Endpoint is.
+	DataDir string
+	// BlobURL is the base URL under which gpu-nodes reach core's blob
+	// handler (single-box blobs only); default http:// and the listener's
+	// address.
+	BlobURL string
 
 	S3Endpoint  string // host:port
 	S3AccessKey string
@@ -155,9 +166,11 @@ func (c *Config) defaults() {
 type Core struct {
 	cfg      Config
 	log      *slog.Logger
-	pool     *pgxpool.Pool
+	db       sqldb.DB
+	pool     *pgxpool.Pool // nil on SQLite: one process, no bus or election
+	blobDir  *blob.Dir     // single-box blobs, served by core; nil on S3
 	store    *store.Store
-	blobs    *blob.Store
+	blobs    blob.Store
 	reg      *prometheus.Registry
 	breakers struct{ youtube, blob *breaker.Breaker }
 	ytdlp    string // yt-dlp's version, "" when it would not say
@@ -173,37 +186,25 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 	if cfg.ServiceToken == "" || len(cfg.NodeTokens) == 0 {
 		return nil, errors.New("a service token and at least one node token are required")
 	}
-	pool, err := Connect(ctx, cfg.PostgresURL)
-	if err != nil {
+	c := &Core{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	if err := c.openDatabase(ctx); err != nil {
 		return nil, err
 	}
-	n, err := migrations.Migrate(ctx, pool)
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("migrate: %w", err)
+	if err := c.openBlobs(ctx); err != nil {
+		c.Close()
+		return nil, err
 	}
-	if n > 0 {
-		cfg.Logger.InfoContext(ctx, "migrations applied", "count", n)
-	}
-	blobs, err := blob.New(ctx, blob.Config{
-		Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
-		Bucket: cfg.S3Bucket, UseSSL: cfg.S3UseSSL,
-	})
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("open blob store: %w", err)
-	}
-	c := &Core{cfg: cfg, log: cfg.Logger, pool: pool, store: store.New(pool), blobs: blobs, reg: prometheus.NewRegistry()}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.breakers.youtube = breaker.New(c.reg, "youtube", breaker.Config{Counts: ytdlp.CountsAgainstYouTube})
 	c.breakers.blob = breaker.New(c.reg, "blob", breaker.Config{Counts: func(err error) bool { return !errors.Is(err, job.ErrNotFound) }})
 	if cfg.YtDlpCookies != "" {
 		if _, err := os.ReadFile(cfg.YtDlpCookies); err != nil {
-			pool.Close()
+			c.Close()
 			return nil, fmt.Errorf("yt-dlp cookies file: %w", err)
 		}
 	}
 	// A missing yt-dlp fails YouTube jobs, not the rest: say so and go on.
+	var err error
 	if c.ytdlp, err = ytdlp.Version(ctx, cfg.YtDlpBinary); err != nil {
 		c.log.WarnContext(ctx, "yt-dlp does not answer: YouTube downloads will fail", "err", err)
 	} else {
@@ -222,9 +223,82 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		Help:    "How long jobs spend in each stage: download, wait (ready until a gpu-node takes it), transcribe.",
 		Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 	}, []string{"stage"})
-	c.reg.MustRegister(info, c.cacheHits, c.stages, queueDepth{pool: pool, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
+	c.reg.MustRegister(info, c.cacheHits, c.stages, queueDepth{st: c.store, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
 		"Jobs (chunks of long audio included) waiting or running, by state, when scraped: the GPU autoscaler's signal.", []string{"state"}, nil)})
 	return c, nil
+}
+
+// openDatabase opens PostgreSQL, or without a URL the SQLite database in
+// the data directory, and migrates it.
+func (c *Core) openDatabase(ctx context.Context) error {
+	if c.cfg.PostgresURL != "" {
+		pool, err := Connect(ctx, c.cfg.PostgresURL)
+		if err != nil {
+			return err
+		}
+		c.pool, c.db = pool, sqldb.FromPool(pool)
+	} else {
+		if c.cfg.DataDir == "" {
+			return errors.New("no PostgreSQL URL and no data directory for the single-box database")
+		}
+		if err := os.MkdirAll(c.cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("make data directory: %w", err)
+		}
+		db, err := sqldb.OpenSQLite(filepath.Join(c.cfg.DataDir, "ytcaption.db"))
+		if err != nil {
+			return fmt.Errorf("open sqlite: %w", err)
+		}
+		c.db = db
+	}
+	c.store = store.New(c.db)
+	n, err := migrations.Migrate(ctx, c.db)
+	if err != nil {
+		c.db.Close()
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if n > 0 {
+		c.log.InfoContext(ctx, "migrations applied", "count", n)
+	}
+	return nil
+}
+
+// openBlobs opens the S3 bucket, or without an endpoint the blob directory
+// in the data directory, which core itself serves to gpu-nodes.
+func (c *Core) openBlobs(ctx context.Context) error {
+	if c.cfg.S3Endpoint == "" {
+		if c.cfg.DataDir == "" {
+			return errors.New("no S3 endpoint and no data directory for single-box blobs")
+		}
+		d, err := blob.OpenDir(filepath.Join(c.cfg.DataDir, "blobs"), c.cfg.BlobURL)
+		if err != nil {
+			return fmt.Errorf("open blob directory: %w", err)
+		}
+		c.blobs, c.blobDir = d, d
+		return nil
+	}
+	s3, err := blob.New(ctx, blob.Config{
+		Endpoint: c.cfg.S3Endpoint, AccessKey: c.cfg.S3AccessKey, SecretKey: c.cfg.S3SecretKey,
+		Bucket: c.cfg.S3Bucket, UseSSL: c.cfg.S3UseSSL,
+	})
+	if err != nil {
+		return fmt.Errorf("open blob store: %w", err)
+	}
+	c.blobs = s3
+	return nil
+}
+
+// Backends names the database and blob store core runs on, for the first
+// log lines: "postgres" or "sqlite <path>", "s3 <endpoint>" or "dir <path>".
+func (c *Core) Backends() (database, blobs string) {
+	database = "postgres"
+	if c.db.Dialect() == sqldb.SQLite {
+		database = "sqlite " + filepath.Join(c.cfg.DataDir, "ytcaption.db")
+	}
+	blobs = "s3 " + c.cfg.S3Endpoint
+	if c.blobDir != nil {
+		blobs = "dir " + c.blobDir.Root()
+	}
+	return database, blobs
 }
 
 // Connect opens and pings a Postgres pool.
@@ -251,8 +325,8 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// Close releases the database pool.
-func (c *Core) Close() { c.pool.Close() }
+// Close releases the database.
+func (c *Core) Close() { c.db.Close() }
 
 // EnsureAPIKey makes sure a user with the given name and role exists and owns
 // key; with key empty it creates a new random key. It returns the key.
@@ -320,6 +394,10 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		TracerProvider: c.cfg.TracerProvider, Settings: dynamic})
 	dashboard.New(c.log, c.store, admin).Register(mux)
 	c.health(mux)
+	if c.blobDir != nil {
+		c.blobDir.DefaultBaseURL("http://" + ln.Addr().String())
+		mux.Handle("GET "+blob.DirPath, c.blobDir)
+	}
 
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -359,12 +437,17 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		sweeper := retention.New(c.log, retention.Config{
 			Audio: c.cfg.AudioRetention, Transcripts: c.cfg.TranscriptRetention, Jobs: c.cfg.JobRetention, TempDir: c.cfg.WorkDir,
 		}, c.store, c.blobs, c.reg)
-		leader.Run(stageCtx, c.log, c.pool, leader.Config{Key: rescueLockKey}, func(ctx context.Context) {
+		duty := func(ctx context.Context) {
 			var lw sync.WaitGroup
 			lw.Go(func() { c.rescue(ctx, bus) })
 			lw.Go(func() { sweeper.Run(ctx) })
 			lw.Wait()
-		})
+		}
+		if c.pool == nil {
+			duty(stageCtx) // a single box is its own leader
+			return
+		}
+		leader.Run(stageCtx, c.log, c.pool, leader.Config{Key: rescueLockKey}, duty)
 	})
 	wg.Go(func() { bus.Listen(stageCtx) })
 	if c.cfg.ConsulAddr != "" {
@@ -433,7 +516,7 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 // queueDepth counts unfinished jobs by state at each scrape; the partial
 // indexes on queued, ready and leased jobs keep it cheap.
 type queueDepth struct {
-	pool *pgxpool.Pool
+	st   *store.Store
 	desc *prometheus.Desc
 }
 
@@ -442,24 +525,13 @@ func (q queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- q.desc }
 func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts := map[job.Status]float64{job.StatusQueued: 0, job.StatusDownloading: 0, job.StatusReady: 0, job.StatusTranscribing: 0}
-	rows, err := q.pool.Query(ctx, `SELECT status, count(*) FROM jobs WHERE status IN ('queued', 'downloading', 'ready', 'transcribing') GROUP BY status`)
+	counts, err := q.st.CountUnfinished(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(q.desc, err)
 		return
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var st job.Status
-		var n int64
-		if err := rows.Scan(&st, &n); err != nil {
-			ch <- prometheus.NewInvalidMetric(q.desc, err)
-			return
-		}
-		counts[st] = float64(n)
-	}
-	for st, n := range counts {
-		ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, n, string(st))
+	for _, st := range []job.Status{job.StatusQueued, job.StatusDownloading, job.StatusReady, job.StatusTranscribing} {
+		ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(counts[st]), string(st))
 	}
 }
 
@@ -474,10 +546,10 @@ func (c *Core) health(mux *http.ServeMux) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "application/json")
-		if err := c.pool.Ping(ctx); err != nil {
-			c.log.WarnContext(ctx, "not ready", "dependency", "postgres", "err", err)
+		if err := c.db.Ping(ctx); err != nil {
+			c.log.WarnContext(ctx, "not ready", "dependency", "database", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"postgres is unreachable"}}`))
+			_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"the database is unreachable"}}`))
 			return
 		}
 		if err := c.blobs.Ping(ctx); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
@@ -80,7 +81,7 @@ func startBenchCore(b *testing.B) *benchStack {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	st := store.New(pool)
+	st := store.New(sqldb.FromPool(pool))
 	u, err := st.EnsureUser(ctx, "bench", store.RoleUser)
 	if err != nil {
 		b.Fatal(err)

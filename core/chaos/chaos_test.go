@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
 	"github.com/ytcaption/ytcaption/internal/redistest"
@@ -198,9 +199,9 @@ func TestChaos(t *testing.T) {
 	pool, err := pgxpool.New(ctx, pg.url())
 	require.NoError(t, err)
 	defer pool.Close()
-	_, err = migrations.Migrate(ctx, pool)
+	_, err = migrations.Migrate(ctx, sqldb.FromPool(pool))
 	require.NoError(t, err)
-	st := store.New(pool)
+	st := store.New(sqldb.FromPool(pool))
 	u, err := st.EnsureUser(ctx, "chaos", store.RoleUser)
 	require.NoError(t, err)
 	key, err := st.CreateAPIKey(ctx, u.ID)

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	agent "github.com/ytcaption/ytcaption/gpu-node"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
@@ -666,7 +667,7 @@ func otherUserKey(t *testing.T, dbURL string) string {
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	require.NoError(t, err)
 	defer pool.Close()
-	st := store.New(pool)
+	st := store.New(sqldb.FromPool(pool))
 	u, err := st.EnsureUser(context.Background(), "someone-else", store.RoleUser)
 	require.NoError(t, err)
 	key, err := st.CreateAPIKey(context.Background(), u.ID)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 )
 
@@ -22,7 +23,7 @@ func TestPlansSetTheEdgesLimits(t *testing.T) {
 	pool, err := core.Connect(ctx, s.DBURL)
 	require.NoError(t, err)
 	defer pool.Close()
-	st := store.New(pool)
+	st := store.New(sqldb.FromPool(pool))
 	require.NoError(t, st.SetPlan(ctx, store.Plan{Name: "tiny", CreateRate: 1, CreateBurst: 2}))
 	u, err := st.CreateUser(ctx, "tiny-user", store.RoleUser, "tiny")
 	require.NoError(t, err)

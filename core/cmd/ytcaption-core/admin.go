@@ -10,6 +10,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 )
 
@@ -138,10 +139,10 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer pool.Close()
-	if _, err := migrations.Migrate(ctx, pool); err != nil {
+	if _, err := migrations.Migrate(ctx, sqldb.FromPool(pool)); err != nil {
 		return err
 	}
-	return do(store.New(pool))
+	return do(store.New(sqldb.FromPool(pool)))
 }
 
 func orUnlimited(n int) string {

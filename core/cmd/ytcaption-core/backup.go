@@ -9,6 +9,7 @@ import (
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/core/internal/backup"
 	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 )
 
@@ -47,7 +48,7 @@ func backupCmd(ctx context.Context, restore bool, args []string, getenv func(str
 		return err
 	}
 	defer pool.Close()
-	m, err := backup.Backup(ctx, *url, store.New(pool), blobs, *dir)
+	m, err := backup.Backup(ctx, *url, store.New(sqldb.FromPool(pool)), blobs, *dir)
 	if err == nil {
 		fmt.Fprintf(stdout, "backed up the database and %d blobs to %s\n", m.Blobs, *dir)
 	}

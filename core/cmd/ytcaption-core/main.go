@@ -21,6 +21,7 @@ import (
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/core/devstack"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/internal/envflag"
 	"github.com/ytcaption/ytcaption/internal/miniosrv"
 	"github.com/ytcaption/ytcaption/internal/tracing"
@@ -194,7 +195,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer pool.Close()
-	n, err := migrations.Migrate(ctx, pool)
+	n, err := migrations.Migrate(ctx, sqldb.FromPool(pool))
 	if err != nil {
 		return err
 	}

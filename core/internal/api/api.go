@@ -42,7 +42,7 @@ type Config struct {
 type Deps struct {
 	Log      *slog.Logger
 	Store    *store.Store
-	Blobs    *blob.Store
+	Blobs    blob.Store
 	Bus      *dispatch.Bus   // wake-ups for pollers, in this process and across replicas
 	Stopping <-chan struct{} // closed when core begins to shut down
 	Metrics  prometheus.Registerer

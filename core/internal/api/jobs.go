@@ -41,7 +41,7 @@ var (
 type JobService struct {
 	log          *slog.Logger
 	store        *store.Store
-	blobs        *blob.Store
+	blobs        blob.Store
 	bus          *dispatch.Bus
 	allowPrivate bool
 	settings     *settings.Source

@@ -22,7 +22,7 @@ import (
 type WorkerService struct {
 	log        *slog.Logger
 	store      *store.Store
-	blobs      *blob.Store
+	blobs      blob.Store
 	bus        *dispatch.Bus
 	metrics    *metrics
 	lease      time.Duration

@@ -37,7 +37,7 @@ const (
 
 // Backup writes the database at pgURL and every blob to dir, which must not
 // hold a backup yet.
-func Backup(ctx context.Context, pgURL string, st *store.Store, blobs *blob.Store, dir string) (Manifest, error) {
+func Backup(ctx context.Context, pgURL string, st *store.Store, blobs blob.Store, dir string) (Manifest, error) {
 	if _, err := os.Stat(filepath.Join(dir, manifestFile)); err == nil {
 		return Manifest{}, fmt.Errorf("%s holds a backup already", dir)
 	}
@@ -76,7 +76,7 @@ func Backup(ctx context.Context, pgURL string, st *store.Store, blobs *blob.Stor
 
 // Restore loads the backup in dir into the database at pgURL (its objects
 // replaced: run it with core stopped) and the bucket.
-func Restore(ctx context.Context, pgURL string, blobs *blob.Store, dir string) (Manifest, error) {
+func Restore(ctx context.Context, pgURL string, blobs blob.Store, dir string) (Manifest, error) {
 	var m Manifest
 	b, err := os.ReadFile(filepath.Join(dir, manifestFile))
 	if err != nil {

@@ -1,6 +1,7 @@
-// Package blob stores audio and artifacts in MinIO or any S3-compatible store
-// through minio-go, and hands gpu-nodes short-lived presigned URLs so they
-// never hold storage credentials.
+// Package blob stores audio and artifacts — in MinIO or any S3-compatible
+// store through minio-go (S3), or for a single box in a directory that core
+// serves itself (Dir) — and hands gpu-nodes short-lived presigned URLs so
+// they never hold storage credentials.
 package blob
 
 import (
@@ -28,8 +29,30 @@ type Config struct {
 	Region               string // default "us-east-1"
 }
 
-// Store is one bucket.
-type Store struct {
+// Store is where blobs live: an S3 bucket or a directory.
+type Store interface {
+	// Put stores size bytes from r under key.
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+	// PutFile stores a local file under key.
+	PutFile(ctx context.Context, key, path, contentType string) error
+	// Open reads key; a missing key is job.ErrNotFound.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// GetFile copies key into a local file.
+	GetFile(ctx context.Context, key, path string) error
+	Exists(ctx context.Context, key string) (bool, error)
+	// Stored reports when key was last written.
+	Stored(ctx context.Context, key string) (time.Time, bool, error)
+	// Delete removes key; a missing key is no error.
+	Delete(ctx context.Context, key string) error
+	Keys(ctx context.Context) ([]string, error)
+	// PresignGet returns a URL that reads key without credentials until ttl
+	// passes.
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+	Ping(ctx context.Context) error
+}
+
+// S3 is one bucket.
+type S3 struct {
 	client *minio.Client
 	bucket string
 }
@@ -38,7 +61,7 @@ type Store struct {
 const metaTimeout = 30 * time.Second
 
 // New connects and creates the bucket when it does not exist.
-func New(ctx context.Context, cfg Config) (*Store, error) {
+func New(ctx context.Context, cfg Config) (*S3, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
@@ -48,7 +71,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob client: %w", err)
 	}
-	s := &Store{client: client, bucket: cfg.Bucket}
+	s := &S3{client: client, bucket: cfg.Bucket}
 	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
 	defer cancel()
 	exists, err := client.BucketExists(ctx, cfg.Bucket)
@@ -66,7 +89,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 // Put stores size bytes from r under key.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	if _, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{ContentType: contentType}); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -74,7 +97,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 }
 
 // PutFile stores a local file under key.
-func (s *Store) PutFile(ctx context.Context, key, path, contentType string) error {
+func (s *S3) PutFile(ctx context.Context, key, path, contentType string) error {
 	if _, err := s.client.FPutObject(ctx, s.bucket, key, path, minio.PutObjectOptions{ContentType: contentType}); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -86,7 +109,7 @@ func notFound(err error) bool {
 }
 
 // Open reads key; a missing key is job.ErrNotFound.
-func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, err)
@@ -103,8 +126,11 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 }
 
 // GetFile copies the object at key into the file at path.
-func (s *Store) GetFile(ctx context.Context, key, path string) error {
-	r, err := s.Open(ctx, key)
+func (s *S3) GetFile(ctx context.Context, key, path string) error { return getFile(ctx, s, key, path) }
+
+// getFile copies key from st into a local file.
+func getFile(ctx context.Context, st Store, key, path string) error {
+	r, err := st.Open(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -121,13 +147,13 @@ func (s *Store) GetFile(ctx context.Context, key, path string) error {
 }
 
 // Exists reports whether key is stored.
-func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
 	_, ok, err := s.Stored(ctx, key)
 	return ok, err
 }
 
 // Stored reports whether key is stored, and when it last was.
-func (s *Store) Stored(ctx context.Context, key string) (time.Time, bool, error) {
+func (s *S3) Stored(ctx context.Context, key string) (time.Time, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
 	defer cancel()
 	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
@@ -141,7 +167,7 @@ func (s *Store) Stored(ctx context.Context, key string) (time.Time, bool, error)
 }
 
 // Delete removes key; a missing key is not an error.
-func (s *Store) Delete(ctx context.Context, key string) error {
+func (s *S3) Delete(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
 	defer cancel()
 	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
@@ -151,7 +177,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // Keys lists every key in the bucket.
-func (s *Store) Keys(ctx context.Context) ([]string, error) {
+func (s *S3) Keys(ctx context.Context) ([]string, error) {
 	var keys []string
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if obj.Err != nil {
@@ -163,7 +189,7 @@ func (s *Store) Keys(ctx context.Context) ([]string, error) {
 }
 
 // PresignGet returns a URL that reads key without credentials until ttl passes.
-func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
 	defer cancel()
 	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
@@ -174,7 +200,7 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 }
 
 // Ping checks that the bucket is reachable (for readiness probes).
-func (s *Store) Ping(ctx context.Context) error {
+func (s *S3) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, metaTimeout)
 	defer cancel()
 	if _, err := s.client.BucketExists(ctx, s.bucket); err != nil {

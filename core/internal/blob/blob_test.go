@@ -28,7 +28,7 @@ func TestBlobStoreOnRealMinIO(t *testing.T) {
 
 	// Replicas start together: both must come up on the same new bucket.
 	var wg sync.WaitGroup
-	stores := make([]*Store, 2)
+	stores := make([]*S3, 2)
 	errs := make([]error, 2)
 	for i := range stores {
 		wg.Go(func() { stores[i], errs[i] = New(ctx, cfg) })

@@ -51,7 +51,7 @@ type Stage struct {
 	log     *slog.Logger
 	cfg     Config
 	store   *store.Store
-	blobs   *blob.Store
+	blobs   blob.Store
 	ytdlp   *ytdlp.Downloader
 	media   *media.Tool
 	http    *http.Client
@@ -66,7 +66,7 @@ type Stage struct {
 // Deps are the stage's collaborators.
 type Deps struct {
 	Store   *store.Store
-	Blobs   *blob.Store
+	Blobs   blob.Store
 	YtDlp   *ytdlp.Downloader
 	Media   *media.Tool
 	HTTP    *http.Client // must be a safehttp client

@@ -1,5 +1,9 @@
 // Package migrations holds core's forward-only schema migrations, embedded in
-// the binary, and applies them once across replicas that start together.
+// the binary — postgres/ for PostgreSQL, sqlite/ for the single-box SQLite
+// store — and applies them once across replicas that start together.
+//
+// The two directories number their migrations independently; a schema
+// change is a new file in each, never an edit of one that has run anywhere.
 package migrations
 
 import (
@@ -11,10 +15,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 )
 
-//go:embed *.sql
+//go:embed postgres/*.sql sqlite/*.sql
 var files embed.FS
 
 // lockKey is the advisory lock that serialises migrations ("ytcaptio" in ASCII).
@@ -26,8 +30,8 @@ type migration struct {
 	sql     string
 }
 
-func load() ([]migration, error) {
-	entries, err := fs.ReadDir(files, ".")
+func load(dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(files, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +42,7 @@ func load() ([]migration, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %s: name must start with a number and an underscore", e.Name())
 		}
-		b, err := files.ReadFile(e.Name())
+		b, err := files.ReadFile(dir + "/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -48,64 +52,60 @@ func load() ([]migration, error) {
 	return ms, nil
 }
 
-// Migrate applies pending migrations, each in its own transaction, while
-// holding a session advisory lock so concurrent callers apply each once. It
-// returns how many it applied.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
-	ms, err := load()
+// Migrate applies pending migrations of db's dialect, each in its own
+// transaction, while holding an advisory lock so concurrent callers apply
+// each once. It returns how many it applied.
+func Migrate(ctx context.Context, db sqldb.DB) (int, error) {
+	ms, err := load(string(db.Dialect()))
 	if err != nil {
 		return 0, err
 	}
-	conn, err := pool.Acquire(ctx)
+	release, _, err := db.Lock(ctx, lockKey, false, true)
 	if err != nil {
-		return 0, fmt.Errorf("acquire connection: %w", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
 		return 0, fmt.Errorf("take migration lock: %w", err)
 	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey) }()
+	defer release()
 
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
 		return 0, fmt.Errorf("create schema_migrations: %w", err)
 	}
-	applied := map[int]bool{}
-	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
+	rows, err := db.Query(ctx, "SELECT version FROM schema_migrations")
+	versions, err := sqldb.Collect(rows, err, sqldb.Scalar[int])
 	if err != nil {
 		return 0, fmt.Errorf("read schema_migrations: %w", err)
 	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return 0, err
-		}
+	applied := map[int]bool{}
+	for _, v := range versions {
 		applied[v] = true
-	}
-	if err := rows.Err(); err != nil {
-		return 0, err
 	}
 	n := 0
 	for _, m := range ms {
 		if applied[m.version] {
 			continue
 		}
-		tx, err := conn.Begin(ctx)
-		if err != nil {
+		if err := apply(ctx, db, m); err != nil {
 			return n, err
-		}
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			_ = tx.Rollback(ctx)
-			return n, fmt.Errorf("apply %s: %w", m.name, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
-			_ = tx.Rollback(ctx)
-			return n, fmt.Errorf("record %s: %w", m.name, err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return n, fmt.Errorf("commit %s: %w", m.name, err)
 		}
 		n++
 	}
 	return n, nil
+}
+
+func apply(ctx context.Context, db sqldb.DB, m migration) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, m.sql); err != nil {
+		return fmt.Errorf("apply %s: %w", m.name, err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+		return fmt.Errorf("record %s: %w", m.name, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit %s: %w", m.name, err)
+	}
+	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/notify"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
 )
@@ -65,9 +66,9 @@ func setup(t *testing.T, cfg notify.Config) (*store.Store, store.Account) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	pool := pgtest.Pool(t)
-	_, err := migrations.Migrate(ctx, pool)
+	_, err := migrations.Migrate(ctx, sqldb.FromPool(pool))
 	require.NoError(t, err)
-	s := store.New(pool)
+	s := store.New(sqldb.FromPool(pool))
 	u, err := s.EnsureUser(ctx, "alice", store.RoleUser)
 	require.NoError(t, err)
 	a, err := s.GetAccount(ctx, u.ID)

@@ -39,12 +39,12 @@ type Sweeper struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *store.Store
-	blobs   *blob.Store
+	blobs   blob.Store
 	deleted *prometheus.CounterVec
 }
 
 // New returns a sweeper; its counters go to reg (nil: not exported).
-func New(log *slog.Logger, cfg Config, st *store.Store, blobs *blob.Store, reg prometheus.Registerer) *Sweeper {
+func New(log *slog.Logger, cfg Config, st *store.Store, blobs blob.Store, reg prometheus.Registerer) *Sweeper {
 	if cfg.Audio <= 0 {
 		cfg.Audio = 7 * 24 * time.Hour
 	}
@@ -134,7 +134,7 @@ func drain(ctx context.Context, batch func() (int, error)) (int, error) {
 // it. One stored again after it was queued — the same audio fetched for a new
 // job — is in use, and stays. Running it twice at once is harmless:
 // deletions are idempotent.
-func DeletePending(ctx context.Context, st *store.Store, blobs *blob.Store, batch int) (int, error) {
+func DeletePending(ctx context.Context, st *store.Store, blobs blob.Store, batch int) (int, error) {
 	release, ok, err := st.AllowBlobDeletions(ctx)
 	if err != nil || !ok {
 		return 0, err // a backup is copying the bucket: the next pass deletes
@@ -157,7 +157,7 @@ func DeletePending(ctx context.Context, st *store.Store, blobs *blob.Store, batc
 
 // DeleteBlobs deletes just ds, queued by a purge, at once — not the whole
 // queue, which a request must not wait for. The sweeper retries what fails.
-func DeleteBlobs(ctx context.Context, st *store.Store, blobs *blob.Store, ds []store.BlobDeletion) (int, error) {
+func DeleteBlobs(ctx context.Context, st *store.Store, blobs blob.Store, ds []store.BlobDeletion) (int, error) {
 	release, ok, err := st.AllowBlobDeletions(ctx)
 	if err != nil || !ok {
 		return 0, err
@@ -166,7 +166,7 @@ func DeleteBlobs(ctx context.Context, st *store.Store, blobs *blob.Store, ds []s
 	return deleteBlobs(ctx, st, blobs, ds)
 }
 
-func deleteBlobs(ctx context.Context, st *store.Store, blobs *blob.Store, ds []store.BlobDeletion) (int, error) {
+func deleteBlobs(ctx context.Context, st *store.Store, blobs blob.Store, ds []store.BlobDeletion) (int, error) {
 	n := 0
 	for _, d := range ds {
 		at, ok, err := blobs.Stored(ctx, d.Key)

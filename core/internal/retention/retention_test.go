@@ -16,6 +16,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
@@ -24,7 +25,7 @@ import (
 type fixture struct {
 	pool  *pgxpool.Pool
 	st    *store.Store
-	blobs *blob.Store
+	blobs blob.Store
 	user  store.User
 }
 
@@ -32,9 +33,9 @@ func setup(t *testing.T) fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	_, err := migrations.Migrate(ctx, pool)
+	_, err := migrations.Migrate(ctx, sqldb.FromPool(pool))
 	require.NoError(t, err)
-	st := store.New(pool)
+	st := store.New(sqldb.FromPool(pool))
 	u, err := st.EnsureUser(ctx, "alice", store.RoleUser)
 	require.NoError(t, err)
 	m := miniotest.Start(t)

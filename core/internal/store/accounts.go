@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
@@ -29,7 +29,7 @@ const selectAccounts = `SELECT u.id::text, u.name, u.role, u.created_at, ` + pla
 	(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)::int
 	FROM users u JOIN plans p ON p.name = u.plan`
 
-func scanAccount(r pgx.Row) (Account, error) {
+func scanAccount(r sqldb.Row) (Account, error) {
 	var a Account
 	dest := append([]any{&a.ID, &a.Name, &a.Role, &a.CreatedAt}, planDest(&a.Plan)...)
 	err := r.Scan(append(dest, &a.MonthlyMinutes, &a.MaxConcurrent, &a.WebhookURL, &a.WebhookSecret, &a.Email, &a.Keys)...)
@@ -38,11 +38,11 @@ func scanAccount(r pgx.Row) (Account, error) {
 
 // ListUsers lists every user by name.
 func (s *Store) ListUsers(ctx context.Context) ([]Account, error) {
-	rows, err := s.pool.Query(ctx, selectAccounts+` ORDER BY u.name`)
+	rows, err := s.db.Query(ctx, selectAccounts+` ORDER BY u.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) { return scanAccount(r) })
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (Account, error) { return scanAccount(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -54,8 +54,8 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Account{}, job.Errorf(job.CodeNotFound, "no user %q", id)
 	}
-	a, err := scanAccount(s.pool.QueryRow(ctx, selectAccounts+` WHERE u.id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+	a, err := scanAccount(s.db.QueryRow(ctx, selectAccounts+` WHERE u.id = $1`, id))
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return Account{}, job.Errorf(job.CodeNotFound, "no user %q", id)
 	}
 	if err != nil {
@@ -63,10 +63,6 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 	}
 	return a, nil
 }
-
-// newWebhookSecret is SQL for a fresh secret, as the column's default draws
-// one: "whsec_" and the base64 of 32 bytes from the server's strong random.
-const newWebhookSecret = `'whsec_' || encode(sha256((gen_random_uuid()::text || gen_random_uuid()::text)::bytea), 'base64')`
 
 // AccountPatch changes some of a user's settings; nil fields stay.
 type AccountPatch struct {
@@ -98,13 +94,13 @@ func (s *Store) UpdateAccount(ctx context.Context, actor, id string, p AccountPa
 	setMin, minutes := override(p.MonthlyMinutes)
 	setConc, conc := override(p.MaxConcurrent)
 	var a Account
-	err := s.inTx(ctx, "update user", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "update user", func(tx sqldb.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET plan = COALESCE($2, plan), role = COALESCE($3, role),
 			webhook_url = COALESCE($4, webhook_url), email = COALESCE($5, email),
 			monthly_minutes = CASE WHEN $6 THEN $7 ELSE monthly_minutes END,
 			max_concurrent = CASE WHEN $8 THEN $9 ELSE max_concurrent END,
-			webhook_secret = CASE WHEN $10 THEN `+newWebhookSecret+` ELSE webhook_secret END
-			WHERE id = $1`, id, p.Plan, p.Role, p.WebhookURL, p.Email, setMin, minutes, setConc, conc, p.RotateWebhookSecret)
+			webhook_secret = CASE WHEN $10 THEN $11 ELSE webhook_secret END
+			WHERE id = $1`, id, p.Plan, p.Role, p.WebhookURL, p.Email, setMin, minutes, setConc, conc, p.RotateWebhookSecret, sqldb.NewWebhookSecret())
 		if err != nil {
 			return fmt.Errorf("update user %s: %w", id, err)
 		}
@@ -131,12 +127,12 @@ func (s *Store) ListKeys(ctx context.Context, userID string) ([]APIKey, error) {
 	if _, err := uuid.Parse(userID); err != nil {
 		return nil, nil // no such user: no keys
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id::text, user_id::text, name, prefix, created_at, revoked_at
+	rows, err := s.db.Query(ctx, `SELECT id::text, user_id::text, name, prefix, created_at, revoked_at
 		FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) {
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (APIKey, error) {
 		var k APIKey
 		err := r.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.RevokedAt)
 		return k, err
@@ -155,7 +151,7 @@ func (s *Store) IssueKey(ctx context.Context, actor, userID, name string) (APIKe
 	}
 	var k APIKey
 	var secret string
-	err := s.inTx(ctx, "issue key", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "issue key", func(tx sqldb.Tx) error {
 		var err error
 		k, secret, err = issueKey(ctx, tx, userID, name)
 		if err != nil {
@@ -166,7 +162,7 @@ func (s *Store) IssueKey(ctx context.Context, actor, userID, name string) (APIKe
 	return k, secret, err
 }
 
-func issueKey(ctx context.Context, tx pgx.Tx, userID, name string) (APIKey, string, error) {
+func issueKey(ctx context.Context, tx sqldb.Tx, userID, name string) (APIKey, string, error) {
 	secret, err := newKey()
 	if err != nil {
 		return APIKey{}, "", err
@@ -175,7 +171,7 @@ func issueKey(ctx context.Context, tx pgx.Tx, userID, name string) (APIKey, stri
 	k := APIKey{UserID: userID, Name: name, Prefix: secret[:8]}
 	err = tx.QueryRow(ctx, `INSERT INTO api_keys (user_id, prefix, hash, name) SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
 		RETURNING id::text, created_at`, userID, k.Prefix, sum[:], name).Scan(&k.ID, &k.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return APIKey{}, "", job.Errorf(job.CodeNotFound, "no user %q", userID)
 	}
 	if err != nil {
@@ -188,7 +184,7 @@ func issueKey(ctx context.Context, tx pgx.Tx, userID, name string) (APIKey, stri
 // as their key caches expire. Revoking a revoked key changes nothing.
 func (s *Store) RevokeKey(ctx context.Context, actor, keyID string) (APIKey, error) {
 	var k APIKey
-	err := s.inTx(ctx, "revoke key", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "revoke key", func(tx sqldb.Tx) error {
 		var err error
 		k, _, err = revokeKey(ctx, tx, keyID)
 		if err != nil {
@@ -200,16 +196,18 @@ func (s *Store) RevokeKey(ctx context.Context, actor, keyID string) (APIKey, err
 }
 
 // revokeKey revokes a key; live says whether it was live until now.
-func revokeKey(ctx context.Context, tx pgx.Tx, keyID string) (k APIKey, live bool, err error) {
+func revokeKey(ctx context.Context, tx sqldb.Tx, keyID string) (k APIKey, live bool, err error) {
 	if _, err := uuid.Parse(keyID); err != nil {
 		return APIKey{}, false, job.Errorf(job.CodeNotFound, "no API key %q", keyID)
 	}
 	var prior *time.Time
-	err = tx.QueryRow(ctx, `UPDATE api_keys k SET revoked_at = COALESCE(k.revoked_at, now())
-		FROM (SELECT id, revoked_at FROM api_keys WHERE id = $1 FOR UPDATE) old WHERE k.id = old.id
-		RETURNING k.id::text, k.user_id::text, k.name, k.prefix, k.created_at, k.revoked_at, old.revoked_at`, keyID).
-		Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.RevokedAt, &prior)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err = tx.QueryRow(ctx, `SELECT revoked_at FROM api_keys WHERE id = $1 FOR UPDATE`, keyID).Scan(&prior)
+	if err == nil {
+		err = tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
+			RETURNING id::text, user_id::text, name, prefix, created_at, revoked_at`, keyID).
+			Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.RevokedAt)
+	}
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return APIKey{}, false, job.Errorf(job.CodeNotFound, "no API key %q", keyID)
 	}
 	if err != nil {
@@ -223,7 +221,7 @@ func revokeKey(ctx context.Context, tx pgx.Tx, keyID string) (k APIKey, live boo
 func (s *Store) RotateKey(ctx context.Context, actor, keyID string) (APIKey, string, error) {
 	var k APIKey
 	var secret string
-	err := s.inTx(ctx, "rotate key", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "rotate key", func(tx sqldb.Tx) error {
 		old, live, err := revokeKey(ctx, tx, keyID)
 		if err != nil {
 			return err
@@ -241,11 +239,11 @@ func (s *Store) RotateKey(ctx context.Context, actor, keyID string) (APIKey, str
 
 // ListPlans lists every plan by name.
 func (s *Store) ListPlans(ctx context.Context) ([]Plan, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+planColumns+` FROM plans p ORDER BY p.name`)
+	rows, err := s.db.Query(ctx, `SELECT `+planColumns+` FROM plans p ORDER BY p.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list plans: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Plan, error) {
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (Plan, error) {
 		var p Plan
 		err := r.Scan(planDest(&p)...)
 		return p, err
@@ -258,7 +256,7 @@ func (s *Store) ListPlans(ctx context.Context) ([]Plan, error) {
 
 // Audit writes one audit-log entry outside any other change.
 func (s *Store) Audit(ctx context.Context, actor, action, target string, detail map[string]any) error {
-	return s.inTx(ctx, "audit", func(tx pgx.Tx) error { return audit(ctx, tx, actor, action, target, detail) })
+	return s.inTx(ctx, "audit", func(tx sqldb.Tx) error { return audit(ctx, tx, actor, action, target, detail) })
 }
 
 // AuditEntry is one line of the audit log.
@@ -273,11 +271,11 @@ func (s *Store) ListAudit(ctx context.Context, before time.Time, limit int) ([]A
 	if before.IsZero() {
 		before = time.Now().Add(time.Hour)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT at, actor, action, target, detail::text FROM audit_log WHERE at < $1 ORDER BY at DESC LIMIT $2`, before, limit)
+	rows, err := s.db.Query(ctx, `SELECT at, actor, action, target, detail::text FROM audit_log WHERE at < $1 ORDER BY at DESC LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (AuditEntry, error) {
 		var e AuditEntry
 		var d string
 		err := r.Scan(&e.At, &e.Actor, &e.Action, &e.Target, &d)
@@ -317,7 +315,7 @@ func (s *Store) SearchJobs(ctx context.Context, f JobFilter) ([]job.Job, error) 
 	if f.Status != "" && !f.Status.Valid() {
 		return nil, job.Errorf(job.CodeInvalidArgument, "unknown status %q", f.Status)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE parent_id IS NULL
+	rows, err := s.db.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE parent_id IS NULL
 		AND ($1 = '' OR user_id::text = $1) AND ($2 = '' OR status = $2) AND ($3 = '' OR strpos(url, $3) > 0)
 		AND ($4 = '' OR error_code = $4) AND created_at >= $5 AND created_at < $6
 		ORDER BY created_at DESC, id DESC LIMIT $7`,
@@ -325,7 +323,7 @@ func (s *Store) SearchJobs(ctx context.Context, f JobFilter) ([]job.Job, error) 
 	if err != nil {
 		return nil, fmt.Errorf("search jobs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job.Job, error) { return scanJob(r) })
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (job.Job, error) { return scanJob(r) })
 	if err != nil {
 		return nil, fmt.Errorf("search jobs: %w", err)
 	}
@@ -339,7 +337,7 @@ func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error)
 		return job.Job{}, job.Errorf(job.CodeNotFound, "no job %s", id)
 	}
 	var j job.Job
-	err := s.inTx(ctx, "retry job", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "retry job", func(tx sqldb.Tx) error {
 		// A long job starts over whole: its old chunks (and their segments)
 		// go, and the download stage cuts the audio again.
 		if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE parent_id = $1 AND EXISTS (SELECT 1 FROM jobs p WHERE p.id = $1 AND p.status = 'failed')`, id); err != nil {
@@ -351,7 +349,7 @@ func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error)
 				finished_at = NULL, lease_owner = '', lease_expires_at = NULL, cancel_requested = false, updated_at = now()
 			WHERE id = $1 AND status = ANY($3) AND parent_id IS NULL
 			RETURNING `+jobColumns, id, string(job.StatusQueued), froms(job.StatusQueued, job.StatusFailed)))
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, sqldb.ErrNoRows) {
 			cur, gerr := s.GetJob(ctx, "", id)
 			if gerr != nil {
 				return gerr
@@ -385,7 +383,7 @@ func (s *Store) TouchAgent(ctx context.Context, nodeID string, engines, models [
 	if models == nil {
 		models = []string{}
 	}
-	err = s.pool.QueryRow(ctx, `INSERT INTO agents (node_id, engines, models, version) VALUES ($1, $2, $3, $4)
+	err = s.db.QueryRow(ctx, `INSERT INTO agents (node_id, engines, models, version) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (node_id) DO UPDATE SET engines = EXCLUDED.engines, models = EXCLUDED.models, version = EXCLUDED.version, last_seen = now()
 		RETURNING draining`, nodeID, engines, models, version).Scan(&draining)
 	if err != nil {
@@ -401,7 +399,7 @@ func (s *Store) DrainAgent(ctx context.Context, actor, nodeID string, draining b
 	if !draining {
 		action = "undrain_agent"
 	}
-	return s.inTx(ctx, action, func(tx pgx.Tx) error {
+	return s.inTx(ctx, action, func(tx sqldb.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE agents SET draining = $2 WHERE node_id = $1`, nodeID, draining)
 		if err != nil {
 			return fmt.Errorf("drain agent %s: %w", nodeID, err)
@@ -415,7 +413,7 @@ func (s *Store) DrainAgent(ctx context.Context, actor, nodeID string, draining b
 
 // SeenAgent refreshes a known agent's last-seen time (its heartbeats).
 func (s *Store) SeenAgent(ctx context.Context, nodeID string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE agents SET last_seen = now() WHERE node_id = $1`, nodeID); err != nil {
+	if _, err := s.db.Exec(ctx, `UPDATE agents SET last_seen = now() WHERE node_id = $1`, nodeID); err != nil {
 		return fmt.Errorf("agent %s seen: %w", nodeID, err)
 	}
 	return nil
@@ -424,13 +422,13 @@ func (s *Store) SeenAgent(ctx context.Context, nodeID string) error {
 // ListAgents lists every agent, most recently seen first, with the jobs it
 // holds now.
 func (s *Store) ListAgents(ctx context.Context) ([]Agent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT a.node_id, a.draining, a.engines, a.models, a.version, a.first_seen, a.last_seen,
+	rows, err := s.db.Query(ctx, `SELECT a.node_id, a.draining, a.engines, a.models, a.version, a.first_seen, a.last_seen,
 		ARRAY(SELECT j.id::text FROM jobs j WHERE j.status = 'transcribing' AND j.lease_owner = a.node_id AND j.lease_expires_at > now() ORDER BY j.transcribing_at)
 		FROM agents a ORDER BY a.last_seen DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Agent, error) {
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (Agent, error) {
 		var a Agent
 		err := r.Scan(&a.NodeID, &a.Draining, &a.Engines, &a.Models, &a.Version, &a.FirstSeen, &a.LastSeen, &a.CurrentJobs)
 		return a, err
@@ -450,17 +448,12 @@ type Overview struct {
 
 // GetOverview counts jobs per state and recent outcomes.
 func (s *Store) GetOverview(ctx context.Context) (Overview, error) {
-	o := Overview{ByStatus: map[job.Status]int{}}
-	rows, err := s.pool.Query(ctx, `SELECT status, count(*)::int FROM jobs WHERE parent_id IS NULL GROUP BY status`)
-	if err != nil {
+	var o Overview
+	var err error
+	if o.ByStatus, err = s.countByStatus(ctx, `SELECT status, count(*) FROM jobs WHERE parent_id IS NULL GROUP BY status`); err != nil {
 		return o, fmt.Errorf("overview: %w", err)
 	}
-	var st job.Status
-	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&st, &n}, func() error { o.ByStatus[st] = n; return nil }); err != nil {
-		return o, fmt.Errorf("overview: %w", err)
-	}
-	err = s.pool.QueryRow(ctx, `SELECT
+	err = s.db.QueryRow(ctx, `SELECT
 			count(*) FILTER (WHERE finished_at > now() - interval '1 hour')::int,
 			count(*) FILTER (WHERE finished_at > now() - interval '1 hour' AND status = 'failed')::int,
 			count(*)::int, count(*) FILTER (WHERE status = 'failed')::int
@@ -483,9 +476,9 @@ type AdminSession struct {
 func (s *Store) SignIn(ctx context.Context, key string, ttl time.Duration) (string, AdminSession, error) {
 	sum := sha256.Sum256([]byte(key))
 	var userID, keyID, name string
-	err := s.pool.QueryRow(ctx, `SELECT u.id::text, k.id::text, u.name FROM api_keys k JOIN users u ON u.id = k.user_id
+	err := s.db.QueryRow(ctx, `SELECT u.id::text, k.id::text, u.name FROM api_keys k JOIN users u ON u.id = k.user_id
 		WHERE k.hash = $1 AND k.revoked_at IS NULL AND u.role = 'admin'`, sum[:]).Scan(&userID, &keyID, &name)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return "", AdminSession{}, job.Errorf(job.CodeUnauthorized, "that is not an admin's API key")
 	}
 	if err != nil {
@@ -500,10 +493,10 @@ func (s *Store) SignIn(ctx context.Context, key string, ttl time.Duration) (stri
 		return "", AdminSession{}, err
 	}
 	idSum := sha256.Sum256([]byte(id))
-	if _, err := s.pool.Exec(ctx, `DELETE FROM admin_sessions WHERE expires_at < now()`); err != nil {
+	if _, err := s.db.Exec(ctx, `DELETE FROM admin_sessions WHERE expires_at < now()`); err != nil {
 		return "", AdminSession{}, fmt.Errorf("sign in: %w", err)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO admin_sessions (id_hash, user_id, key_id, csrf, expires_at) VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 millisecond')`,
+	if _, err := s.db.Exec(ctx, `INSERT INTO admin_sessions (id_hash, user_id, key_id, csrf, expires_at) VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 millisecond')`,
 		idSum[:], userID, keyID, csrf, ms(ttl)); err != nil {
 		return "", AdminSession{}, fmt.Errorf("sign in: %w", err)
 	}
@@ -515,10 +508,10 @@ func (s *Store) SignIn(ctx context.Context, key string, ttl time.Duration) (stri
 func (s *Store) Session(ctx context.Context, id string) (AdminSession, error) {
 	sum := sha256.Sum256([]byte(id))
 	var a AdminSession
-	err := s.pool.QueryRow(ctx, `SELECT u.id::text, u.name, s.csrf FROM admin_sessions s
+	err := s.db.QueryRow(ctx, `SELECT u.id::text, u.name, s.csrf FROM admin_sessions s
 		JOIN users u ON u.id = s.user_id JOIN api_keys k ON k.id = s.key_id
 		WHERE s.id_hash = $1 AND s.expires_at > now() AND k.revoked_at IS NULL AND u.role = 'admin'`, sum[:]).Scan(&a.UserID, &a.Name, &a.CSRF)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return AdminSession{}, job.Errorf(job.CodeUnauthorized, "not signed in")
 	}
 	if err != nil {
@@ -530,7 +523,7 @@ func (s *Store) Session(ctx context.Context, id string) (AdminSession, error) {
 // SignOut ends the session with this id.
 func (s *Store) SignOut(ctx context.Context, id string) error {
 	sum := sha256.Sum256([]byte(id))
-	if _, err := s.pool.Exec(ctx, `DELETE FROM admin_sessions WHERE id_hash = $1`, sum[:]); err != nil {
+	if _, err := s.db.Exec(ctx, `DELETE FROM admin_sessions WHERE id_hash = $1`, sum[:]); err != nil {
 		return fmt.Errorf("sign out: %w", err)
 	}
 	return nil

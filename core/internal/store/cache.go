@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
@@ -17,7 +17,7 @@ import (
 // under this job's epoch, so the copy outlives the original. It reports
 // whether there was such a job.
 func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (hit bool, err error) {
-	err = s.inTx(ctx, "complete job "+id+" from the transcript cache", func(tx pgx.Tx) error {
+	err = s.inTx(ctx, "complete job "+id+" from the transcript cache", func(tx sqldb.Tx) error {
 		var donor string
 		var donorEpoch int64
 		err := tx.QueryRow(ctx, `
@@ -27,14 +27,14 @@ func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (
 				AND NOT d.transcript_expired
 			WHERE j.id = $1
 			ORDER BY d.finished_at DESC LIMIT 1`, id).Scan(&donor, &donorEpoch)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, sqldb.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("look up the transcript cache: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `
-			UPDATE jobs j SET status = $4, progress = 1, finished_at = now(), reused_from = d.id,
+			UPDATE jobs AS j SET status = $4, progress = 1, finished_at = now(), reused_from = d.id,
 				transcribed_from = d.transcribed_from, detected_language = d.detected_language,
 				media_title = d.media_title, media_uploader = d.media_uploader, media_duration_ms = d.media_duration_ms,
 				audio_key = d.audio_key, lease_owner = '', lease_expires_at = NULL, updated_at = now()

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
@@ -24,7 +24,7 @@ type Chunk struct {
 // parallel, each with the usual lease and fencing — and waits, transcribing,
 // for them. m describes the whole.
 func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m Media, chunks []Chunk) error {
-	return s.inTx(ctx, "split job "+id+" into chunks", func(tx pgx.Tx) error {
+	return s.inTx(ctx, "split job "+id+" into chunks", func(tx sqldb.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE jobs SET status = $3, transcribing_at = now(), lease_owner = '', lease_expires_at = NULL, attempt = 0,
 				progress = 0, chunks = $4, media_title = $5, media_uploader = $6, media_duration_ms = $7, audio_key = $8, updated_at = now()
@@ -37,7 +37,7 @@ func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m M
 		if tag.RowsAffected() == 0 {
 			return leaseLost(id, epoch)
 		}
-		batch := &pgx.Batch{}
+		batch := &sqldb.Batch{}
 		for i, c := range chunks {
 			// A child is the parent's request for its stretch of audio, ready
 			// at once; its canonical URL is its own, so it is nobody's cache.
@@ -49,7 +49,7 @@ func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m M
 				FROM jobs WHERE id = $1`,
 				id, string(job.StatusReady), i, c.AudioKey, c.Duration, c.OffsetMS, fmt.Sprintf("#chunk=%d", i))
 		}
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		if err := tx.SendBatch(ctx, batch); err != nil {
 			return fmt.Errorf("make chunks of job %s: %w", id, err)
 		}
 		return nil
@@ -62,7 +62,7 @@ func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m M
 // order — become the parent's transcript and the parent succeeds. It returns
 // the parent's id ("" when child is not a chunk) and whether it finished.
 func (s *Store) FinishParent(ctx context.Context, child string) (parent string, done bool, err error) {
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(parent_id::text, '') FROM jobs WHERE id = $1`, child).Scan(&parent); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT coalesce(parent_id::text, '') FROM jobs WHERE id = $1`, child).Scan(&parent); err != nil {
 		return "", false, fmt.Errorf("find the parent of job %s: %w", child, err)
 	}
 	if parent == "" {
@@ -76,14 +76,14 @@ func (s *Store) FinishParent(ctx context.Context, child string) (parent string, 
 // were not stitched — core stopped between a chunk's completion and the
 // stitch — and returns their ids. The rescuer runs it.
 func (s *Store) FinishStitchable(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		SELECT id::text FROM jobs p WHERE status = 'transcribing' AND chunks > 0
 			AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_id = p.id AND c.status <> 'succeeded')
 		LIMIT 100`)
 	if err != nil {
 		return nil, fmt.Errorf("find stitchable jobs: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	ids, err := sqldb.Collect(rows, nil, sqldb.Scalar[string])
 	if err != nil {
 		return nil, fmt.Errorf("find stitchable jobs: %w", err)
 	}
@@ -101,7 +101,7 @@ func (s *Store) FinishStitchable(ctx context.Context) ([]string, error) {
 }
 
 func (s *Store) finishParent(ctx context.Context, parent string) (done bool, err error) {
-	err = s.inTx(ctx, "finish job "+parent, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, "finish job "+parent, func(tx sqldb.Tx) error {
 		var status job.Status
 		var epoch int64
 		var chunks int
@@ -125,11 +125,11 @@ func (s *Store) finishParent(ctx context.Context, parent string) (done bool, err
 		if err != nil {
 			return err
 		}
-		batch := &pgx.Batch{}
+		batch := &sqldb.Batch{}
 		queueSegments(batch, parent, epoch, segs)
 		batch.Queue(`UPDATE jobs SET status = $2, progress = 1, finished_at = now(), transcribed_from = 'speech', detected_language = $3,
 			updated_at = now() WHERE id = $1`, parent, string(job.StatusSucceeded), lang)
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		if err := tx.SendBatch(ctx, batch); err != nil {
 			return fmt.Errorf("stitch job %s: %w", parent, err)
 		}
 		done = true
@@ -142,7 +142,7 @@ func (s *Store) finishParent(ctx context.Context, parent string) (done bool, err
 // parent's time: offsets are whole milliseconds (chunks are cut at multiples
 // of 16 samples at 16 kHz), so times stay exact; a segment never outlasts its
 // chunk, so they stay monotonic.
-func stitch(ctx context.Context, tx pgx.Tx, parent string) ([]job.Segment, string, error) {
+func stitch(ctx context.Context, tx sqldb.Tx, parent string) ([]job.Segment, string, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT c.chunk_offset_ms, c.media_duration_ms, c.detected_language, s.start_ms, s.end_ms, s.text, s.words
 		FROM jobs c JOIN segments s ON s.job_id = c.id AND s.epoch = c.epoch
@@ -181,13 +181,13 @@ func stitch(ctx context.Context, tx pgx.Tx, parent string) ([]job.Segment, strin
 
 // failParent fails the parent of a chunk that failed for good, with its
 // error, and cancels the other chunks: the whole cannot be stitched.
-func failParent(ctx context.Context, tx pgx.Tx, child, code, msg string) error {
+func failParent(ctx context.Context, tx sqldb.Tx, child, code, msg string) error {
 	var parent string
 	err := tx.QueryRow(ctx, `
-		UPDATE jobs p SET status = $2, error_code = $3, error_message = $4, finished_at = now(), updated_at = now()
+		UPDATE jobs AS p SET status = $2, error_code = $3, error_message = $4, finished_at = now(), updated_at = now()
 		FROM jobs c WHERE c.id = $1 AND p.id = c.parent_id AND p.status = $5
 		RETURNING p.id::text`, child, string(job.StatusFailed), code, "a part of the audio failed: "+msg, string(job.StatusTranscribing)).Scan(&parent)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
@@ -200,7 +200,7 @@ func failParent(ctx context.Context, tx pgx.Tx, child, code, msg string) error {
 // cancelChunks cancels the unfinished chunks of parent; a transcribing one
 // is asked to stop through its holder's heartbeat. It returns their ids.
 func cancelChunks(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
+	Query(context.Context, string, ...any) (sqldb.Rows, error)
 }, parent, why string) ([]string, error) {
 	rows, err := q.Query(ctx, `
 		UPDATE jobs SET status = $2, error_code = $3, error_message = $4,
@@ -213,11 +213,11 @@ func cancelChunks(ctx context.Context, q interface {
 	if err != nil {
 		return nil, fmt.Errorf("cancel the chunks of job %s: %w", parent, err)
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return sqldb.Collect(rows, nil, sqldb.Scalar[string])
 }
 
 // CancelChunks cancels the unfinished chunks of a cancelled parent and
 // returns their ids, so their holders can be woken.
 func (s *Store) CancelChunks(ctx context.Context, parent string) ([]string, error) {
-	return cancelChunks(ctx, s.pool, parent, "cancelled by the user")
+	return cancelChunks(ctx, s.db, parent, "cancelled by the user")
 }

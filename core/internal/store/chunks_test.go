@@ -47,138 +47,148 @@ func transcribed(t *testing.T, s *store.Store, ch job.Job, segs ...job.Segment) 
 }
 
 func TestChunksAreStitchedWithTheirOffsets(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	p, chunks := split(t, s, u)
-	require.Equal(t, job.StatusTranscribing, p.Status)
-	require.Equal(t, 2, p.Chunks)
-	require.Equal(t, p.ID, chunks[1].ParentID)
-	require.Equal(t, int64(10_000), chunks[1].ChunkOffsetMS)
-	require.Equal(t, "audio/1", chunks[1].AudioKey)
-	list, _, err := s.ListJobs(ctx, u.ID, 10, "")
-	require.NoError(t, err)
-	require.Len(t, list, 1, "chunks are not listed")
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		p, chunks := split(t, s, u)
+		require.Equal(t, job.StatusTranscribing, p.Status)
+		require.Equal(t, 2, p.Chunks)
+		require.Equal(t, p.ID, chunks[1].ParentID)
+		require.Equal(t, int64(10_000), chunks[1].ChunkOffsetMS)
+		require.Equal(t, "audio/1", chunks[1].AudioKey)
+		list, _, err := s.ListJobs(ctx, u.ID, 10, "")
+		require.NoError(t, err)
+		require.Len(t, list, 1, "chunks are not listed")
 
-	transcribed(t, s, chunks[1], job.Segment{Seq: 0, StartMS: 500, EndMS: 9_000, Text: "late", // past the chunk's end: clamped
-		Words: []job.Word{{StartMS: 500, EndMS: 900, Text: "late"}}})
-	parent, done, err := s.FinishParent(ctx, chunks[1].ID)
-	require.NoError(t, err)
-	require.Equal(t, p.ID, parent)
-	require.False(t, done)
-	got, err := s.GetJob(ctx, u.ID, p.ID)
-	require.NoError(t, err)
-	require.InDelta(t, 8.0/18, got.Progress, 0.001, "the share of the audio done")
+		transcribed(t, s, chunks[1], job.Segment{Seq: 0, StartMS: 500, EndMS: 9_000, Text: "late", // past the chunk's end: clamped
+			Words: []job.Word{{StartMS: 500, EndMS: 900, Text: "late"}}})
+		parent, done, err := s.FinishParent(ctx, chunks[1].ID)
+		require.NoError(t, err)
+		require.Equal(t, p.ID, parent)
+		require.False(t, done)
+		got, err := s.GetJob(ctx, u.ID, p.ID)
+		require.NoError(t, err)
+		require.InDelta(t, 8.0/18, got.Progress, 0.001, "the share of the audio done")
 
-	transcribed(t, s, chunks[0], job.Segment{Seq: 0, StartMS: 0, EndMS: 4_000, Text: "one"}, job.Segment{Seq: 1, StartMS: 4_000, EndMS: 9_990, Text: "two"})
-	_, done, err = s.FinishParent(ctx, chunks[0].ID)
-	require.NoError(t, err)
-	require.True(t, done)
-	got, err = s.GetJob(ctx, u.ID, p.ID)
-	require.NoError(t, err)
-	require.Equal(t, job.StatusSucceeded, got.Status)
-	require.Equal(t, job.FromSpeech, got.TranscribedFrom)
-	segs, err := s.Segments(ctx, p.ID, got.Epoch, -1)
-	require.NoError(t, err)
-	require.Equal(t, []job.Segment{
-		{Seq: 0, StartMS: 0, EndMS: 4_000, Text: "one"},
-		{Seq: 1, StartMS: 4_000, EndMS: 9_990, Text: "two"},
-		{Seq: 2, StartMS: 10_500, EndMS: 18_000, Text: "late", Words: []job.Word{{StartMS: 10_500, EndMS: 10_900, Text: "late"}}},
-	}, segs)
+		transcribed(t, s, chunks[0], job.Segment{Seq: 0, StartMS: 0, EndMS: 4_000, Text: "one"}, job.Segment{Seq: 1, StartMS: 4_000, EndMS: 9_990, Text: "two"})
+		_, done, err = s.FinishParent(ctx, chunks[0].ID)
+		require.NoError(t, err)
+		require.True(t, done)
+		got, err = s.GetJob(ctx, u.ID, p.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusSucceeded, got.Status)
+		require.Equal(t, job.FromSpeech, got.TranscribedFrom)
+		segs, err := s.Segments(ctx, p.ID, got.Epoch, -1)
+		require.NoError(t, err)
+		require.Equal(t, []job.Segment{
+			{Seq: 0, StartMS: 0, EndMS: 4_000, Text: "one"},
+			{Seq: 1, StartMS: 4_000, EndMS: 9_990, Text: "two"},
+			{Seq: 2, StartMS: 10_500, EndMS: 18_000, Text: "late", Words: []job.Word{{StartMS: 10_500, EndMS: 10_900, Text: "late"}}},
+		}, segs)
+	})
 }
 
 func TestAChunkThatFailsFailsTheWhole(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	p, chunks := split(t, s, u)
-	_, err := s.Fail(ctx, chunks[0].ID, chunks[0].Epoch, &job.Error{Code: job.CodeEngineFailed, Message: "boom"})
-	require.NoError(t, err)
-	got, err := s.GetJob(ctx, u.ID, p.ID)
-	require.NoError(t, err)
-	require.Equal(t, job.StatusFailed, got.Status)
-	require.Equal(t, job.CodeEngineFailed, got.ErrorCode)
-	sib, err := s.GetJob(ctx, u.ID, chunks[1].ID)
-	require.NoError(t, err)
-	require.Equal(t, job.StatusCancelled, sib.Status)
-	require.True(t, sib.CancelRequested, "its node is told to stop")
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		p, chunks := split(t, s, u)
+		_, err := s.Fail(ctx, chunks[0].ID, chunks[0].Epoch, &job.Error{Code: job.CodeEngineFailed, Message: "boom"})
+		require.NoError(t, err)
+		got, err := s.GetJob(ctx, u.ID, p.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusFailed, got.Status)
+		require.Equal(t, job.CodeEngineFailed, got.ErrorCode)
+		sib, err := s.GetJob(ctx, u.ID, chunks[1].ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusCancelled, sib.Status)
+		require.True(t, sib.CancelRequested, "its node is told to stop")
 
-	// An admin's retry starts the whole over: the old chunks go with it.
-	again, err := s.RetryJob(ctx, "admin:root", p.ID)
-	require.NoError(t, err)
-	require.Equal(t, job.StatusQueued, again.Status)
-	require.Zero(t, again.Chunks)
-	for _, ch := range chunks {
-		_, err := s.GetJob(ctx, "", ch.ID)
-		require.Equal(t, job.CodeNotFound, job.CodeOf(err))
-	}
+		// An admin's retry starts the whole over: the old chunks go with it.
+		again, err := s.RetryJob(ctx, "admin:root", p.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusQueued, again.Status)
+		require.Zero(t, again.Chunks)
+		for _, ch := range chunks {
+			_, err := s.GetJob(ctx, "", ch.ID)
+			require.Equal(t, job.CodeNotFound, job.CodeOf(err))
+		}
+	})
 }
 
 func TestCancellingTheWholeCancelsItsChunks(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	p, chunks := split(t, s, u)
-	_, err := s.CancelJob(ctx, u.ID, p.ID)
-	require.NoError(t, err)
-	ids, err := s.CancelChunks(ctx, p.ID)
-	require.NoError(t, err)
-	require.ElementsMatch(t, []string{chunks[0].ID, chunks[1].ID}, ids)
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		p, chunks := split(t, s, u)
+		_, err := s.CancelJob(ctx, u.ID, p.ID)
+		require.NoError(t, err)
+		ids, err := s.CancelChunks(ctx, p.ID)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{chunks[0].ID, chunks[1].ID}, ids)
+	})
 }
 
 func TestTheRescuerStitchesWhatACrashLeftUnstitched(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	p, chunks := split(t, s, u)
-	for _, ch := range chunks {
-		transcribed(t, s, ch, job.Segment{Seq: 0, StartMS: 0, EndMS: 1_000, Text: "x"}) // no FinishParent: core died
-	}
-	done, err := s.FinishStitchable(ctx)
-	require.NoError(t, err)
-	require.Equal(t, []string{p.ID}, done)
-	got, err := s.GetJob(ctx, u.ID, p.ID)
-	require.NoError(t, err)
-	require.Equal(t, job.StatusSucceeded, got.Status)
-	done, err = s.FinishStitchable(ctx)
-	require.NoError(t, err)
-	require.Empty(t, done, "once")
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		p, chunks := split(t, s, u)
+		for _, ch := range chunks {
+			transcribed(t, s, ch, job.Segment{Seq: 0, StartMS: 0, EndMS: 1_000, Text: "x"}) // no FinishParent: core died
+		}
+		done, err := s.FinishStitchable(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{p.ID}, done)
+		got, err := s.GetJob(ctx, u.ID, p.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusSucceeded, got.Status)
+		done, err = s.FinishStitchable(ctx)
+		require.NoError(t, err)
+		require.Empty(t, done, "once")
+	})
 }
 
 func TestPurgeAndDeleteUserLeaveNothingOfTheirs(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	p, chunks := split(t, s, u)
-	_, err := s.PurgeJob(ctx, u.ID, p.ID)
-	require.Equal(t, job.CodeConflict, job.CodeOf(err), "a running job is cancelled first")
-	for _, ch := range chunks {
-		transcribed(t, s, ch, job.Segment{Seq: 0, StartMS: 0, EndMS: 1_000, Text: "x"})
-	}
-	_, done, err := s.FinishParent(ctx, chunks[0].ID)
-	require.NoError(t, err)
-	require.True(t, done)
-	queued, err := s.PurgeJob(ctx, u.ID, p.ID)
-	require.NoError(t, err)
-	for _, id := range []string{p.ID, chunks[0].ID, chunks[1].ID} {
-		_, err := s.GetJob(ctx, u.ID, id)
-		require.ErrorIs(t, err, job.ErrNotFound, "the job and its chunks are gone")
-	}
-	pending, err := s.PendingBlobDeletions(ctx, 10)
-	require.NoError(t, err)
-	var keys []string
-	for _, d := range pending {
-		keys = append(keys, d.Key)
-	}
-	require.ElementsMatch(t, []string{"audio/all", "audio/0", "audio/1"}, keys, "its audio is queued for deletion")
-	require.ElementsMatch(t, pending, queued, "and returned, to be deleted at once")
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		p, chunks := split(t, s, u)
+		_, err := s.PurgeJob(ctx, u.ID, p.ID)
+		require.Equal(t, job.CodeConflict, job.CodeOf(err), "a running job is cancelled first")
+		for _, ch := range chunks {
+			transcribed(t, s, ch, job.Segment{Seq: 0, StartMS: 0, EndMS: 1_000, Text: "x"})
+		}
+		_, done, err := s.FinishParent(ctx, chunks[0].ID)
+		require.NoError(t, err)
+		require.True(t, done)
+		queued, err := s.PurgeJob(ctx, u.ID, p.ID)
+		require.NoError(t, err)
+		for _, id := range []string{p.ID, chunks[0].ID, chunks[1].ID} {
+			_, err := s.GetJob(ctx, u.ID, id)
+			require.ErrorIs(t, err, job.ErrNotFound, "the job and its chunks are gone")
+		}
+		pending, err := s.PendingBlobDeletions(ctx, 10)
+		require.NoError(t, err)
+		var keys []string
+		for _, d := range pending {
+			keys = append(keys, d.Key)
+		}
+		require.ElementsMatch(t, []string{"audio/all", "audio/0", "audio/1"}, keys, "its audio is queued for deletion")
+		require.ElementsMatch(t, pending, queued, "and returned, to be deleted at once")
 
-	other := create(t, s, u)
-	n, err := s.DeleteUser(ctx, "cli:test", "alice")
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	_, err = s.GetJob(ctx, "", other.ID)
-	require.ErrorIs(t, err, job.ErrNotFound)
-	_, err = s.UserID(ctx, "alice")
-	require.Equal(t, job.CodeNotFound, job.CodeOf(err))
+		other := create(t, s, u)
+		n, err := s.DeleteUser(ctx, "cli:test", "alice")
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		_, err = s.GetJob(ctx, "", other.ID)
+		require.ErrorIs(t, err, job.ErrNotFound)
+		_, err = s.UserID(ctx, "alice")
+		require.Equal(t, job.CodeNotFound, job.CodeOf(err))
+	})
 }

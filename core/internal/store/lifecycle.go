@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
@@ -25,13 +25,13 @@ const blobRefs = `
 // returns how many blobs it queued.
 func (s *Store) ExpireAudio(ctx context.Context, cutoff time.Time, limit int) (int, error) {
 	n := 0
-	err := s.inTx(ctx, "expire audio", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "expire audio", func(tx sqldb.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT k FROM (`+blobRefs+`) r GROUP BY k
 			HAVING bool_and(e OR (f IS NOT NULL AND f < $1)) AND NOT bool_and(e) LIMIT $2`, cutoff, limit)
 		if err != nil {
 			return fmt.Errorf("find expired audio: %w", err)
 		}
-		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		keys, err := sqldb.Collect(rows, nil, sqldb.Scalar[string])
 		if err != nil || len(keys) == 0 {
 			return err
 		}
@@ -47,14 +47,14 @@ func (s *Store) ExpireAudio(ctx context.Context, cutoff time.Time, limit int) (i
 }
 
 // queueBlobDeletions queues keys for deletion and returns the entries.
-func queueBlobDeletions(ctx context.Context, tx pgx.Tx, keys []string, reason string) ([]BlobDeletion, error) {
-	rows, err := tx.Query(ctx, `INSERT INTO blob_deletions (key, reason) SELECT unnest($1::text[]), $2
+func queueBlobDeletions(ctx context.Context, tx sqldb.Tx, keys []string, reason string) ([]BlobDeletion, error) {
+	rows, err := tx.Query(ctx, `INSERT INTO blob_deletions (key, reason) SELECT k, $2 FROM unnest($1::text[]) AS t(k) WHERE true
 		ON CONFLICT (key) DO UPDATE SET reason = EXCLUDED.reason, requested_at = now(), deleted_at = NULL
 		RETURNING key, requested_at`, keys, reason)
 	if err != nil {
 		return nil, fmt.Errorf("queue blob deletions: %w", err)
 	}
-	ds, err := pgx.CollectRows(rows, pgx.RowToStructByPos[BlobDeletion])
+	ds, err := sqldb.Collect(rows, nil, scanBlobDeletion)
 	if err != nil {
 		return nil, fmt.Errorf("queue blob deletions: %w", err)
 	}
@@ -64,7 +64,7 @@ func queueBlobDeletions(ctx context.Context, tx pgx.Tx, keys []string, reason st
 // ExpireTranscripts deletes the segments of up to limit jobs finished before
 // cutoff; the jobs stay, saying their transcript expired.
 func (s *Store) ExpireTranscripts(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := s.db.Exec(ctx, `
 		WITH j AS (SELECT id FROM jobs WHERE finished_at < $1 AND NOT transcript_expired LIMIT $2 FOR UPDATE SKIP LOCKED),
 		     d AS (DELETE FROM segments WHERE job_id IN (SELECT id FROM j))
 		UPDATE jobs SET transcript_expired = true, updated_at = now() WHERE id IN (SELECT id FROM j)`, cutoff, limit)
@@ -78,12 +78,12 @@ func (s *Store) ExpireTranscripts(ctx context.Context, cutoff time.Time, limit i
 // is theirs (see purge).
 func (s *Store) ExpireJobs(ctx context.Context, cutoff time.Time, limit int) (int, error) {
 	n := 0
-	err := s.inTx(ctx, "expire jobs", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "expire jobs", func(tx sqldb.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id::text FROM jobs WHERE finished_at < $1 AND parent_id IS NULL LIMIT $2 FOR UPDATE SKIP LOCKED`, cutoff, limit)
 		if err != nil {
 			return fmt.Errorf("find expired jobs: %w", err)
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		ids, err := sqldb.Collect(rows, nil, sqldb.Scalar[string])
 		if err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func (s *Store) ExpireJobs(ctx context.Context, cutoff time.Time, limit int) (in
 // attempts, idempotency keys — and queues for deletion the blobs no other job
 // refers to, returning them. A purged job is no longer anybody's transcript
 // cache.
-func purge(ctx context.Context, tx pgx.Tx, ids []string, reason string) ([]BlobDeletion, error) {
+func purge(ctx context.Context, tx sqldb.Tx, ids []string, reason string) ([]BlobDeletion, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -110,7 +110,7 @@ func purge(ctx context.Context, tx pgx.Tx, ids []string, reason string) ([]BlobD
 	if err != nil {
 		return nil, fmt.Errorf("find the blobs of the purged jobs: %w", err)
 	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	keys, err := sqldb.Collect(rows, nil, sqldb.Scalar[string])
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (s *Store) PurgeJob(ctx context.Context, userID, id string) ([]BlobDeletion
 		return nil, job.Errorf(job.CodeConflict, "job %s is %s: cancel it before purging it", id, j.Status)
 	}
 	var ds []BlobDeletion
-	err = s.inTx(ctx, "purge job "+id, func(tx pgx.Tx) (err error) {
+	err = s.inTx(ctx, "purge job "+id, func(tx sqldb.Tx) (err error) {
 		ds, err = purge(ctx, tx, []string{id}, "purge")
 		return err
 	})
@@ -148,10 +148,10 @@ func (s *Store) PurgeJob(ctx context.Context, userID, id string) ([]BlobDeletion
 // their holders find their leases gone.
 func (s *Store) DeleteUser(ctx context.Context, actor, name string) (int, error) {
 	n := 0
-	err := s.inTx(ctx, "delete user "+name, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "delete user "+name, func(tx sqldb.Tx) error {
 		var id string
 		err := tx.QueryRow(ctx, `SELECT id::text FROM users WHERE name = $1 FOR UPDATE`, name).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, sqldb.ErrNoRows) {
 			return job.Errorf(job.CodeNotFound, "no user %q", name)
 		}
 		if err != nil {
@@ -161,7 +161,7 @@ func (s *Store) DeleteUser(ctx context.Context, actor, name string) (int, error)
 		if err != nil {
 			return fmt.Errorf("find the jobs of user %s: %w", name, err)
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		ids, err := sqldb.Collect(rows, nil, sqldb.Scalar[string])
 		if err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (s *Store) DeleteUser(ctx context.Context, actor, name string) (int, error)
 	return n, err
 }
 
-func audit(ctx context.Context, tx pgx.Tx, actor, action, target string, detail map[string]any) error {
+func audit(ctx context.Context, tx sqldb.Tx, actor, action, target string, detail map[string]any) error {
 	b, err := json.Marshal(detail)
 	if err != nil {
 		return err
@@ -195,34 +195,20 @@ const backupLockKey = 0x797463626b70
 
 // HoldForBackup keeps blob deletions waiting until release is called.
 func (s *Store) HoldForBackup(ctx context.Context) (release func(), err error) {
-	conn, err := s.pool.Acquire(ctx)
+	release, _, err = s.db.Lock(ctx, backupLockKey, false, true)
 	if err != nil {
 		return nil, fmt.Errorf("backup lock: %w", err)
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, backupLockKey); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("backup lock: %w", err)
-	}
-	return func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, backupLockKey)
-		conn.Release()
-	}, nil
+	return release, nil
 }
 
 // AllowBlobDeletions returns release and true unless a backup is running.
 func (s *Store) AllowBlobDeletions(ctx context.Context) (release func(), ok bool, err error) {
-	conn, err := s.pool.Acquire(ctx)
+	release, ok, err = s.db.Lock(ctx, backupLockKey, true, false)
 	if err != nil {
 		return nil, false, fmt.Errorf("blob deletion lock: %w", err)
 	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock_shared($1)`, backupLockKey).Scan(&ok); err != nil || !ok {
-		conn.Release()
-		return nil, false, err
-	}
-	return func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock_shared($1)`, backupLockKey)
-		conn.Release()
-	}, true, nil
+	return release, ok, nil
 }
 
 // BlobDeletion is a blob queued for deletion.
@@ -231,13 +217,17 @@ type BlobDeletion struct {
 	RequestedAt time.Time
 }
 
+func scanBlobDeletion(r sqldb.Row) (d BlobDeletion, err error) {
+	return d, r.Scan(&d.Key, &d.RequestedAt)
+}
+
 // PendingBlobDeletions returns up to limit blobs still to delete, oldest first.
 func (s *Store) PendingBlobDeletions(ctx context.Context, limit int) ([]BlobDeletion, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key, requested_at FROM blob_deletions WHERE deleted_at IS NULL ORDER BY requested_at LIMIT $1`, limit)
+	rows, err := s.db.Query(ctx, `SELECT key, requested_at FROM blob_deletions WHERE deleted_at IS NULL ORDER BY requested_at LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending blob deletions: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[BlobDeletion])
+	return sqldb.Collect(rows, nil, scanBlobDeletion)
 }
 
 // BlobDeleted notes that the blob is gone — or, kept, that it was stored
@@ -247,7 +237,7 @@ func (s *Store) BlobDeleted(ctx context.Context, d BlobDeletion, kept bool) erro
 	if kept {
 		q = `DELETE FROM blob_deletions WHERE key = $1 AND requested_at = $2`
 	}
-	if _, err := s.pool.Exec(ctx, q, d.Key, d.RequestedAt); err != nil {
+	if _, err := s.db.Exec(ctx, q, d.Key, d.RequestedAt); err != nil {
 		return fmt.Errorf("note blob deletion of %s: %w", d.Key, err)
 	}
 	return nil
@@ -261,7 +251,7 @@ type Sweep struct {
 
 // RecordSweep keeps what a pass did.
 func (s *Store) RecordSweep(ctx context.Context, w Sweep) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO sweeps (cutoff, audio, transcripts, jobs, blobs) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := s.db.Exec(ctx, `INSERT INTO sweeps (cutoff, audio, transcripts, jobs, blobs) VALUES ($1, $2, $3, $4, $5)`,
 		w.Cutoff, w.Audio, w.Transcripts, w.Jobs, w.Blobs)
 	if err != nil {
 		return fmt.Errorf("record sweep: %w", err)

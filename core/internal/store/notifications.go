@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 )
 
 // Notification is one message to send: a job's end, to a webhook or an
@@ -35,7 +35,7 @@ type DeliveryAttempt struct {
 const notificationColumns = `n.id::text, n.job_id::text, n.user_id::text, n.channel, n.target, n.event, n.state, n.attempts,
 	n.next_attempt_at, n.created_at, u.webhook_secret`
 
-func scanNotification(r pgx.Row) (Notification, error) {
+func scanNotification(r sqldb.Row) (Notification, error) {
 	var n Notification
 	err := r.Scan(&n.ID, &n.JobID, &n.UserID, &n.Channel, &n.Target, &n.Event, &n.State, &n.Attempts, &n.NextAttemptAt, &n.CreatedAt, &n.WebhookSecret)
 	return n, err
@@ -46,18 +46,18 @@ func scanNotification(r pgx.Row) (Notification, error) {
 // delivering leaves the notification to be tried again then: delivery is at
 // least once, and receivers deduplicate on the webhook id.
 func (s *Store) ClaimNotifications(ctx context.Context, limit int, hold time.Duration) ([]Notification, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		WITH due AS (
 			SELECT id FROM notifications WHERE state = 'pending' AND next_attempt_at <= now()
 			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
 		)
-		UPDATE notifications n SET attempts = n.attempts + 1, next_attempt_at = now() + $2::bigint * interval '1 millisecond'
+		UPDATE notifications AS n SET attempts = n.attempts + 1, next_attempt_at = now() + $2::bigint * interval '1 millisecond'
 		FROM due, users u WHERE n.id = due.id AND u.id = n.user_id
 		RETURNING `+notificationColumns, limit, ms(hold))
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) { return scanNotification(r) })
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (Notification, error) { return scanNotification(r) })
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
@@ -67,7 +67,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, hold time.Dur
 // NotificationResult records an attempt. retryIn > 0 schedules the next
 // one; 0 with a.Error set gives up; no error means delivered.
 func (s *Store) NotificationResult(ctx context.Context, id string, a DeliveryAttempt, retryIn time.Duration) error {
-	return s.inTx(ctx, "notification result", func(tx pgx.Tx) error {
+	return s.inTx(ctx, "notification result", func(tx sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO notification_attempts (notification_id, status_code, error, duration_ms) VALUES ($1, $2, $3, $4)`,
 			id, a.StatusCode, a.Error, a.Duration.Milliseconds()); err != nil {
 			return fmt.Errorf("log notification attempt: %w", err)
@@ -91,7 +91,7 @@ func (s *Store) NotificationResult(ctx context.Context, id string, a DeliveryAtt
 // PostponeNotification gives a claimed notification its attempt back and
 // schedules it after d: its target's circuit breaker is open.
 func (s *Store) PostponeNotification(ctx context.Context, id string, d time.Duration) error {
-	_, err := s.pool.Exec(ctx, `UPDATE notifications SET attempts = attempts - 1, next_attempt_at = now() + $2::bigint * interval '1 millisecond' WHERE id = $1`, id, ms(d))
+	_, err := s.db.Exec(ctx, `UPDATE notifications SET attempts = attempts - 1, next_attempt_at = now() + $2::bigint * interval '1 millisecond' WHERE id = $1`, id, ms(d))
 	if err != nil {
 		return fmt.Errorf("postpone notification: %w", err)
 	}
@@ -103,22 +103,22 @@ func (s *Store) JobNotifications(ctx context.Context, jobID string) ([]Notificat
 	if _, err := uuid.Parse(jobID); err != nil {
 		return nil, nil // no such job: no notifications
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+notificationColumns+` FROM notifications n JOIN users u ON u.id = n.user_id
+	rows, err := s.db.Query(ctx, `SELECT `+notificationColumns+` FROM notifications n JOIN users u ON u.id = n.user_id
 		WHERE n.job_id = $1 ORDER BY n.created_at, n.channel`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("job notifications: %w", err)
 	}
-	ns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) { return scanNotification(r) })
+	ns, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (Notification, error) { return scanNotification(r) })
 	if err != nil {
 		return nil, fmt.Errorf("job notifications: %w", err)
 	}
 	for i := range ns {
 		ns[i].WebhookSecret = ""
-		rows, err := s.pool.Query(ctx, `SELECT at, status_code, error, duration_ms FROM notification_attempts WHERE notification_id = $1 ORDER BY at`, ns[i].ID)
+		rows, err := s.db.Query(ctx, `SELECT at, status_code, error, duration_ms FROM notification_attempts WHERE notification_id = $1 ORDER BY at`, ns[i].ID)
 		if err != nil {
 			return nil, fmt.Errorf("delivery log: %w", err)
 		}
-		ns[i].Log, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeliveryAttempt, error) {
+		ns[i].Log, err = sqldb.Collect(rows, nil, func(r sqldb.Row) (DeliveryAttempt, error) {
 			var a DeliveryAttempt
 			var ms int64
 			err := r.Scan(&a.At, &a.StatusCode, &a.Error, &ms)

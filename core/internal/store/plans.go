@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
@@ -34,15 +33,14 @@ func (s *Store) SetPlan(ctx context.Context, p Plan) error {
 	if p.MonthlyMinutes < 0 || p.MaxConcurrent < 0 {
 		return job.Errorf(job.CodeInvalidArgument, "plan %s: quotas are positive (0: unlimited)", p.Name)
 	}
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.db.Exec(ctx, `
 		INSERT INTO plans (name, create_rate, create_burst, read_rate, read_burst, monthly_minutes, max_concurrent)
 		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), NULLIF($5, 0), NULLIF($6, 0), NULLIF($7, 0))
 		ON CONFLICT (name) DO UPDATE SET create_rate = EXCLUDED.create_rate, create_burst = EXCLUDED.create_burst,
 			read_rate = EXCLUDED.read_rate, read_burst = EXCLUDED.read_burst,
 			monthly_minutes = EXCLUDED.monthly_minutes, max_concurrent = EXCLUDED.max_concurrent, updated_at = now()`,
 		p.Name, p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst, p.MonthlyMinutes, p.MaxConcurrent)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23514" { // check_violation: the name
+	if sqldb.IsCheckViolation(err) { // the name
 		return job.Errorf(job.CodeInvalidArgument, "plan name %q: use lower-case letters, digits, - and _", p.Name)
 	}
 	if err != nil {
@@ -63,10 +61,10 @@ func (s *Store) CreateUser(ctx context.Context, name string, role Role, plan str
 		return User{}, err
 	}
 	u := User{Name: name, Role: role}
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		INSERT INTO users (name, role, plan) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING
 		RETURNING id, created_at`, name, string(role), plan).Scan(&u.ID, &u.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return User{}, job.Errorf(job.CodeConflict, "a user named %q exists already", name)
 	}
 	if err != nil {
@@ -79,8 +77,8 @@ func (s *Store) CreateUser(ctx context.Context, name string, role Role, plan str
 // UserID returns the id of the user named name.
 func (s *Store) UserID(ctx context.Context, name string) (string, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT id FROM users WHERE name = $1`, name).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err := s.db.QueryRow(ctx, `SELECT id FROM users WHERE name = $1`, name).Scan(&id)
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return "", job.Errorf(job.CodeNotFound, "no user %q", name)
 	}
 	if err != nil {
@@ -92,13 +90,13 @@ func (s *Store) UserID(ctx context.Context, name string) (string, error) {
 // AssignPlan puts the user named user on plan.
 func (s *Store) AssignPlan(ctx context.Context, user, plan string) error {
 	var exists bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM plans WHERE name = $1)`, plan).Scan(&exists); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM plans WHERE name = $1)`, plan).Scan(&exists); err != nil {
 		return fmt.Errorf("assign plan: %w", err)
 	}
 	if !exists {
 		return job.Errorf(job.CodeNotFound, "no plan %q", plan)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET plan = $2 WHERE name = $1`, user, plan)
+	tag, err := s.db.Exec(ctx, `UPDATE users SET plan = $2 WHERE name = $1`, user, plan)
 	if err != nil {
 		return fmt.Errorf("assign plan: %w", err)
 	}
@@ -119,8 +117,8 @@ func planDest(p *Plan) []any {
 // GetPlan returns the plan named name.
 func (s *Store) GetPlan(ctx context.Context, name string) (Plan, error) {
 	var p Plan
-	err := s.pool.QueryRow(ctx, `SELECT `+planColumns+` FROM plans p WHERE p.name = $1`, name).Scan(planDest(&p)...)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err := s.db.QueryRow(ctx, `SELECT `+planColumns+` FROM plans p WHERE p.name = $1`, name).Scan(planDest(&p)...)
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return Plan{}, job.Errorf(job.CodeNotFound, "no plan %q", name)
 	}
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
@@ -41,14 +41,14 @@ var activeStatuses = []string{string(job.StatusQueued), string(job.StatusDownloa
 const usageQuery = `
 	SELECT COALESCE(u.monthly_minutes, p.monthly_minutes, 0), COALESCE(u.max_concurrent, p.max_concurrent, 0),
 		(SELECT COALESCE(sum(audio_ms), 0)::bigint FROM usage_ledger l
-			WHERE l.user_id = u.id AND l.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date),
+			WHERE l.user_id = u.id AND l.month = month_start(now())),
 		(SELECT COALESCE(sum(media_duration_ms), 0)::bigint FROM jobs j
 			WHERE j.user_id = u.id AND j.parent_id IS NULL AND j.status = ANY($2)),
 		(SELECT count(*) FROM jobs j WHERE j.user_id = u.id AND j.parent_id IS NULL AND j.status = ANY($2)),
-		(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
+		next_month(now())
 	FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`
 
-func scanUsage(row pgx.Row) (Usage, error) {
+func scanUsage(row sqldb.Row) (Usage, error) {
 	var u Usage
 	err := row.Scan(&u.MonthlyMinutes, &u.MaxConcurrent, &u.UsedMS, &u.PendingMS, &u.Active, &u.ResetsAt)
 	return u, err
@@ -56,7 +56,7 @@ func scanUsage(row pgx.Row) (Usage, error) {
 
 // GetUsage returns where the user stands this month.
 func (s *Store) GetUsage(ctx context.Context, userID string) (Usage, error) {
-	u, err := scanUsage(s.pool.QueryRow(ctx, usageQuery, userID, activeStatuses))
+	u, err := scanUsage(s.db.QueryRow(ctx, usageQuery, userID, activeStatuses))
 	if err != nil {
 		return Usage{}, fmt.Errorf("usage of %s: %w", userID, err)
 	}
@@ -68,7 +68,7 @@ func (s *Store) GetUsage(ctx context.Context, userID string) (Usage, error) {
 // when the user has a quota, locks the user's row until it commits, so two
 // concurrent creations cannot both take the last slot. Any failure to read
 // the quota refuses the job: quotas fail closed.
-func checkQuota(ctx context.Context, tx pgx.Tx, userID string) error {
+func checkQuota(ctx context.Context, tx sqldb.Tx, userID string) error {
 	var limited bool
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(u.monthly_minutes, p.monthly_minutes, 0) > 0 OR COALESCE(u.max_concurrent, p.max_concurrent, 0) > 0
 		FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`, userID).Scan(&limited); err != nil {
@@ -108,15 +108,15 @@ type UsageRow struct {
 // UsageReport sums the ledger per user and month for months from..to
 // (inclusive, any day in them), the biggest users first within a month.
 func (s *Store) UsageReport(ctx context.Context, from, to time.Time) ([]UsageRow, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		SELECT l.user_id::text, u.name, l.month, count(*)::int, sum(l.audio_ms)::bigint
 		FROM usage_ledger l JOIN users u ON u.id = l.user_id
-		WHERE l.month BETWEEN date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC')::date AND date_trunc('month', $2::timestamptz AT TIME ZONE 'UTC')::date
+		WHERE l.month BETWEEN month_start($1) AND month_start($2)
 		GROUP BY l.user_id, u.name, l.month ORDER BY l.month DESC, 5 DESC, u.name`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("usage report: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UsageRow, error) {
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (UsageRow, error) {
 		var u UsageRow
 		err := r.Scan(&u.UserID, &u.UserName, &u.Month, &u.Jobs, &u.AudioMS)
 		return u, err

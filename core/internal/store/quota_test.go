@@ -35,112 +35,120 @@ func runJob(t *testing.T, s *store.Store, u store.User, d time.Duration) job.Job
 }
 
 func TestConcurrentJobsQuotaRefusesAtTheLimitAndFreesOnFinish(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "small", MaxConcurrent: 2}))
-	require.NoError(t, s.AssignPlan(ctx, "alice", "small"))
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "small", MaxConcurrent: 2}))
+		require.NoError(t, s.AssignPlan(ctx, "alice", "small"))
 
-	first := create(t, s, u)
-	create(t, s, u)
-	err := tryCreate(s, u)
-	require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
-	require.ErrorContains(t, err, "2 of 2 concurrent jobs")
+		first := create(t, s, u)
+		create(t, s, u)
+		err := tryCreate(s, u)
+		require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
+		require.ErrorContains(t, err, "2 of 2 concurrent jobs")
 
-	_, err = s.CancelJob(ctx, u.ID, first.ID)
-	require.NoError(t, err)
-	create(t, s, u) // a finished job frees its slot
+		_, err = s.CancelJob(ctx, u.ID, first.ID)
+		require.NoError(t, err)
+		create(t, s, u) // a finished job frees its slot
 
-	// A per-user override beats the plan: 0 is unlimited.
-	_, err = s.UpdateAccount(ctx, "test", u.ID, store.AccountPatch{MaxConcurrent: new(0)})
-	require.NoError(t, err)
-	create(t, s, u)
-	usage, err := s.GetUsage(ctx, u.ID)
-	require.NoError(t, err)
-	require.Equal(t, 3, usage.Active)
-	require.Equal(t, store.Unlimited, usage.MaxConcurrent)
+		// A per-user override beats the plan: 0 is unlimited.
+		_, err = s.UpdateAccount(ctx, "test", u.ID, store.AccountPatch{MaxConcurrent: new(0)})
+		require.NoError(t, err)
+		create(t, s, u)
+		usage, err := s.GetUsage(ctx, u.ID)
+		require.NoError(t, err)
+		require.Equal(t, 3, usage.Active)
+		require.Equal(t, store.Unlimited, usage.MaxConcurrent)
+	})
 }
 
 func TestConcurrentCreationsCannotBothTakeTheLastSlot(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "one", MaxConcurrent: 1}))
-	require.NoError(t, s.AssignPlan(ctx, "alice", "one"))
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for i := range errs {
-		wg.Go(func() {
-			errs[i] = tryCreate(s, u)
-		})
-	}
-	wg.Wait()
-	created := 0
-	for _, err := range errs {
-		if err == nil {
-			created++
-		} else {
-			require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "one", MaxConcurrent: 1}))
+		require.NoError(t, s.AssignPlan(ctx, "alice", "one"))
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() {
+				errs[i] = tryCreate(s, u)
+			})
 		}
-	}
-	require.Equal(t, 1, created, "the user's row lock serialises the check and the insert")
+		wg.Wait()
+		created := 0
+		for _, err := range errs {
+			if err == nil {
+				created++
+			} else {
+				require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
+			}
+		}
+		require.Equal(t, 1, created, "the user's row lock serialises the check and the insert")
+	})
 }
 
 func TestMonthlyMinutesSettleFromTheRealDurationAndRefuseWhenUsedUp(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "minute", MonthlyMinutes: 1}))
-	require.NoError(t, s.AssignPlan(ctx, "alice", "minute"))
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "minute", MonthlyMinutes: 1}))
+		require.NoError(t, s.AssignPlan(ctx, "alice", "minute"))
 
-	first := runJob(t, s, u, 42*time.Second)
-	usage, err := s.GetUsage(ctx, u.ID)
-	require.NoError(t, err)
-	require.Equal(t, int64(42_000), usage.UsedMS, "settled with the job's real duration")
-	require.Equal(t, int64(18_000), usage.RemainingMS())
-	now := time.Now().UTC()
-	require.Equal(t, time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC), usage.ResetsAt.UTC(), "months are UTC months")
+		first := runJob(t, s, u, 42*time.Second)
+		usage, err := s.GetUsage(ctx, u.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(42_000), usage.UsedMS, "settled with the job's real duration")
+		require.Equal(t, int64(18_000), usage.RemainingMS())
+		now := time.Now().UTC()
+		require.Equal(t, time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC), usage.ResetsAt.UTC(), "months are UTC months")
 
-	// Completing again (a node's retry) settles nothing more.
-	_, err = s.Complete(ctx, first.ID, first.Epoch, "en", 1)
-	require.NoError(t, err)
-	second := runJob(t, s, u, 30*time.Second) // allowed: 18 s remained
-	usage, err = s.GetUsage(ctx, u.ID)
-	require.NoError(t, err)
-	require.Equal(t, int64(72_000), usage.UsedMS)
-	require.Equal(t, int64(0), usage.RemainingMS())
+		// Completing again (a node's retry) settles nothing more.
+		_, err = s.Complete(ctx, first.ID, first.Epoch, "en", 1)
+		require.NoError(t, err)
+		second := runJob(t, s, u, 30*time.Second) // allowed: 18 s remained
+		usage, err = s.GetUsage(ctx, u.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(72_000), usage.UsedMS)
+		require.Equal(t, int64(0), usage.RemainingMS())
 
-	err = tryCreate(s, u)
-	require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
-	require.ErrorContains(t, err, "1 audio minutes are used up (1.2 used")
-	require.ErrorContains(t, err, "resets at")
+		err = tryCreate(s, u)
+		require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
+		require.ErrorContains(t, err, "1 audio minutes are used up (1.2 used")
+		require.ErrorContains(t, err, "resets at")
 
-	// Purging a job does not refund it; the report sums the ledger.
-	_, err = s.PurgeJob(ctx, u.ID, second.ID)
-	require.NoError(t, err)
-	rows, err := s.UsageReport(ctx, now, now)
-	require.NoError(t, err)
-	require.Len(t, rows, 1)
-	require.Equal(t, store.UsageRow{UserID: u.ID, UserName: "alice", Month: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC), Jobs: 2, AudioMS: 72_000},
-		rows[0])
+		// Purging a job does not refund it; the report sums the ledger.
+		_, err = s.PurgeJob(ctx, u.ID, second.ID)
+		require.NoError(t, err)
+		rows, err := s.UsageReport(ctx, now, now)
+		require.NoError(t, err)
+		require.Len(t, rows, 1)
+		require.Equal(t, store.UsageRow{UserID: u.ID, UserName: "alice", Month: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC), Jobs: 2, AudioMS: 72_000},
+			rows[0])
 
-	// Raising the user's own limit lets them go on.
-	_, err = s.UpdateAccount(ctx, "test", u.ID, store.AccountPatch{MonthlyMinutes: new(5)})
-	require.NoError(t, err)
-	create(t, s, u)
+		// Raising the user's own limit lets them go on.
+		_, err = s.UpdateAccount(ctx, "test", u.ID, store.AccountPatch{MonthlyMinutes: new(5)})
+		require.NoError(t, err)
+		create(t, s, u)
+	})
 }
 
 func TestFailedAndCancelledJobsAreNotCharged(t *testing.T) {
-	t.Parallel()
-	s, u := newStore(t)
-	ctx := context.Background()
-	j := toTranscribing(t, s, u)
-	_, err := s.Fail(ctx, j.ID, j.Epoch, &job.Error{Code: job.CodeEngineFailed, Message: "boom"})
-	require.NoError(t, err)
-	c := create(t, s, u)
-	_, err = s.CancelJob(ctx, u.ID, c.ID)
-	require.NoError(t, err)
-	usage, err := s.GetUsage(ctx, u.ID)
-	require.NoError(t, err)
-	require.Equal(t, int64(0), usage.UsedMS)
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		j := toTranscribing(t, s, u)
+		_, err := s.Fail(ctx, j.ID, j.Epoch, &job.Error{Code: job.CodeEngineFailed, Message: "boom"})
+		require.NoError(t, err)
+		c := create(t, s, u)
+		_, err = s.CancelJob(ctx, u.ID, c.ID)
+		require.NoError(t, err)
+		usage, err := s.GetUsage(ctx, u.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(0), usage.UsedMS)
+	})
 }

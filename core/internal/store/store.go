@@ -17,21 +17,23 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/internal/backoff"
 )
 
-// Store reads and writes core's state in Postgres.
+// Store reads and writes core's state in PostgreSQL or SQLite.
 type Store struct {
-	pool *pgxpool.Pool
+	db sqldb.DB
 }
 
 // New returns a Store on a migrated database.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(db sqldb.DB) *Store { return &Store{db: db} }
+
+// Dialect says which database the store runs on.
+func (s *Store) Dialect() sqldb.Dialect { return s.db.Dialect() }
 
 // Role is what a user may do.
 type Role string
@@ -53,7 +55,7 @@ type User struct {
 // EnsureUser returns the user with this name, creating it with role if absent.
 func (s *Store) EnsureUser(ctx context.Context, name string, role Role) (User, error) {
 	var u User
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		INSERT INTO users (name, role) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
 		RETURNING id, name, role, created_at`, name, string(role)).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt)
@@ -69,7 +71,7 @@ const keyAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 // hash is stored, so this is the one time anybody sees it.
 func (s *Store) CreateAPIKey(ctx context.Context, userID string) (string, error) {
 	var key string
-	err := s.inTx(ctx, "create key", func(tx pgx.Tx) (err error) {
+	err := s.inTx(ctx, "create key", func(tx sqldb.Tx) (err error) {
 		_, key, err = issueKey(ctx, tx, userID, "")
 		return err
 	})
@@ -96,7 +98,7 @@ func (s *Store) AddAPIKey(ctx context.Context, userID, key string) error {
 		return job.Errorf(job.CodeInvalidArgument, "an API key must be at least 16 characters long")
 	}
 	sum := sha256.Sum256([]byte(key))
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := s.db.Exec(ctx, `
 		INSERT INTO api_keys (user_id, prefix, hash) VALUES ($1, $2, $3)
 		ON CONFLICT (hash) DO UPDATE SET revoked_at = NULL WHERE api_keys.user_id = EXCLUDED.user_id`,
 		userID, key[:8], sum[:])
@@ -114,11 +116,11 @@ func (s *Store) AddAPIKey(ctx context.Context, userID, key string) error {
 func (s *Store) Authenticate(ctx context.Context, key string) (User, error) {
 	sum := sha256.Sum256([]byte(key))
 	var u User
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		SELECT u.id, u.name, u.role, u.created_at, `+planColumns+`
 		FROM api_keys k JOIN users u ON u.id = k.user_id JOIN plans p ON p.name = u.plan
 		WHERE k.hash = $1 AND k.revoked_at IS NULL`, sum[:]).Scan(append([]any{&u.ID, &u.Name, &u.Role, &u.CreatedAt}, planDest(&u.Plan)...)...)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return User{}, job.Errorf(job.CodeUnauthorized, "invalid API key")
 	}
 	if err != nil {
@@ -149,7 +151,7 @@ const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at, trace_parent`
 
-func scanJob(row pgx.Row) (job.Job, error) {
+func scanJob(row sqldb.Row) (job.Job, error) {
 	var (
 		j                                                 job.Job
 		durMS                                             int64
@@ -214,7 +216,7 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 	if n.Task == "" {
 		n.Task = engines.Transcribe
 	}
-	err = s.inTx(ctx, "create job", func(tx pgx.Tx) error {
+	err = s.inTx(ctx, "create job", func(tx sqldb.Tx) error {
 		if n.IdempotencyKey != "" {
 			// A concurrent insert of the same key makes this one wait for its
 			// transaction; the SELECT after it, a new statement, then sees it.
@@ -268,8 +270,8 @@ func (s *Store) GetJob(ctx context.Context, userID, id string) (job.Job, error) 
 	if _, err := uuid.Parse(id); err != nil {
 		return job.Job{}, fmt.Errorf("get job %q: %w", id, job.ErrNotFound)
 	}
-	j, err := scanJob(s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND ($2 = '' OR user_id::text = $2)`, id, userID))
-	if errors.Is(err, pgx.ErrNoRows) {
+	j, err := scanJob(s.db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND ($2 = '' OR user_id::text = $2)`, id, userID))
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return job.Job{}, &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("no job %s", id)}
 	}
 	if err != nil {
@@ -296,13 +298,13 @@ func (s *Store) ListJobs(ctx context.Context, userID string, limit int, cur stri
 			return nil, "", job.Errorf(job.CodeInvalidArgument, "the cursor is not one this API returned")
 		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+	rows, err := s.db.Query(ctx, `SELECT `+jobColumns+` FROM jobs
 		WHERE user_id = $1 AND parent_id IS NULL AND (created_at, id) < ($2, $3::uuid)
 		ORDER BY created_at DESC, id DESC LIMIT $4`, userID, after.CreatedAt, after.ID, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list jobs: %w", err)
 	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job.Job, error) { return scanJob(r) })
+	jobs, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (job.Job, error) { return scanJob(r) })
 	if err != nil {
 		return nil, "", fmt.Errorf("list jobs: %w", err)
 	}
@@ -323,7 +325,7 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (job.Job, erro
 	if err != nil || j.Status.Terminal() {
 		return j, err
 	}
-	j, err = scanJob(s.pool.QueryRow(ctx, `
+	j, err = scanJob(s.db.QueryRow(ctx, `
 		UPDATE jobs SET status = $2, error_code = $3, error_message = 'cancelled by the user',
 			cancel_requested = status IN ('downloading', 'transcribing'),
 			lease_expires_at = CASE WHEN status IN ('downloading', 'transcribing') THEN lease_expires_at END,
@@ -332,7 +334,7 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (job.Job, erro
 		RETURNING `+jobColumns,
 		id, string(job.StatusCancelled), job.CodeCancelled,
 		froms(job.StatusCancelled, job.StatusQueued, job.StatusDownloading, job.StatusReady, job.StatusTranscribing)))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sqldb.ErrNoRows) {
 		// It finished between the read and the update: report how it ended.
 		return s.GetJob(ctx, userID, id)
 	}
@@ -353,8 +355,8 @@ func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn, ord
 			SELECT id FROM jobs WHERE status = ANY($4) AND run_after <= now()` + extra + `
 			ORDER BY ` + order + ` LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING ` + jobColumns
-	j, err := scanJob(s.pool.QueryRow(ctx, q, append([]any{string(to)}, args...)...))
-	if errors.Is(err, pgx.ErrNoRows) {
+	j, err := scanJob(s.db.QueryRow(ctx, q, append([]any{string(to)}, args...)...))
+	if errors.Is(err, sqldb.ErrNoRows) {
 		return job.Job{}, false, nil
 	}
 	if err != nil {
@@ -401,7 +403,7 @@ func leaseLost(id string, epoch int64) error {
 
 // MarkReady ends the download stage: the job waits for a gpu-node.
 func (s *Store) MarkReady(ctx context.Context, id string, epoch int64, m Media) error {
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := s.db.Exec(ctx, `
 		UPDATE jobs SET status = $3, ready_at = now(), lease_owner = '', lease_expires_at = NULL, attempt = 0, run_after = now(),
 			media_title = $4, media_duration_ms = $5, audio_key = $6, media_uploader = $8, updated_at = now()
 		WHERE id = $1 AND epoch = $2 AND status = ANY($7) AND lease_expires_at > now()`,
@@ -431,7 +433,7 @@ func (s *Store) ExtendLease(ctx context.Context, id string, epoch int64, lease t
 		return Lease{}, leaseLost(id, epoch)
 	}
 	var l Lease
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		UPDATE jobs SET lease_expires_at = now() + $3::bigint * interval '1 millisecond',
 			progress = CASE WHEN $4::float8 >= 0 THEN $4::float8 ELSE progress END, updated_at = now()
 		WHERE id = $1 AND epoch = $2 AND status = ANY($5) AND lease_expires_at > now()
@@ -439,17 +441,17 @@ func (s *Store) ExtendLease(ctx context.Context, id string, epoch int64, lease t
 	if err == nil {
 		return l, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
+	if !errors.Is(err, sqldb.ErrNoRows) {
 		return Lease{}, fmt.Errorf("extend lease of job %s: %w", id, err)
 	}
-	if ok, err := s.cancelledHolder(ctx, s.pool, id, epoch); err != nil || !ok {
+	if ok, err := s.cancelledHolder(ctx, s.db, id, epoch); err != nil || !ok {
 		return Lease{}, errors.Join(err, leaseLost(id, epoch))
 	}
 	return Lease{Cancel: true}, nil
 }
 
 type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	QueryRow(ctx context.Context, sql string, args ...any) sqldb.Row
 }
 
 // cancelledHolder reports whether epoch held the job when the user cancelled it.
@@ -470,7 +472,7 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 	if _, err := uuid.Parse(id); err != nil {
 		return false, leaseLost(id, epoch)
 	}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("put segments: %w", err)
 	}
@@ -480,7 +482,7 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 	err = tx.QueryRow(ctx, `SELECT status, cancel_requested, `+expiredSQL+` FROM jobs WHERE id = $1 AND epoch = $2 FOR UPDATE`, id, epoch).
 		Scan(&status, &cancelReq, &expired)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, sqldb.ErrNoRows):
 		return false, leaseLost(id, epoch)
 	case err != nil:
 		return false, fmt.Errorf("put segments of job %s: %w", id, err)
@@ -489,12 +491,12 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 	case status != job.StatusTranscribing || expired:
 		return false, leaseLost(id, epoch)
 	}
-	batch := &pgx.Batch{}
+	batch := &sqldb.Batch{}
 	queueSegments(batch, id, epoch, segs)
 	if progress >= 0 && !cancel {
 		batch.Queue(`UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1`, id, progress)
 	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	if err := tx.SendBatch(ctx, batch); err != nil {
 		return false, fmt.Errorf("put segments of job %s: %w", id, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -504,7 +506,7 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 }
 
 // queueSegments upserts segs under epoch: a retried push rewrites, never adds.
-func queueSegments(batch *pgx.Batch, id string, epoch int64, segs []job.Segment) {
+func queueSegments(batch *sqldb.Batch, id string, epoch int64, segs []job.Segment) {
 	for _, sg := range segs {
 		var words []byte
 		if len(sg.Words) > 0 {
@@ -522,7 +524,7 @@ func queueSegments(batch *pgx.Batch, id string, epoch int64, segs []job.Segment)
 // succeeded, in one transaction, without a gpu-node. from is
 // job.FromCaptions or job.FromAutomaticCaptions.
 func (s *Store) CompleteFromCaptions(ctx context.Context, id string, epoch int64, m Media, language, from string, segs []job.Segment) error {
-	return s.inTx(ctx, "complete job "+id+" from captions", func(tx pgx.Tx) error {
+	return s.inTx(ctx, "complete job "+id+" from captions", func(tx sqldb.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE jobs SET status = $3, progress = 1, finished_at = now(), transcribed_from = $4, detected_language = $5,
 				media_title = $6, media_uploader = $7, media_duration_ms = $8,
@@ -536,9 +538,9 @@ func (s *Store) CompleteFromCaptions(ctx context.Context, id string, epoch int64
 		if tag.RowsAffected() == 0 {
 			return leaseLost(id, epoch)
 		}
-		batch := &pgx.Batch{}
+		batch := &sqldb.Batch{}
 		queueSegments(batch, id, epoch, segs)
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		if err := tx.SendBatch(ctx, batch); err != nil {
 			return fmt.Errorf("store captions of job %s: %w", id, err)
 		}
 		return nil
@@ -554,8 +556,8 @@ func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLa
 	}
 	// The usual case in one round trip: the holder completes with every
 	// segment stored. Anything else takes the slow path, which explains why.
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE jobs j SET status = $3, detected_language = $4, progress = 1, finished_at = now(), transcribed_from = 'speech',
+	tag, err := s.db.Exec(ctx, `
+		UPDATE jobs AS j SET status = $3, detected_language = $4, progress = 1, finished_at = now(), transcribed_from = 'speech',
 			lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
 		FROM (SELECT count(*) AS n, coalesce(min(seq), 0) AS lo, coalesce(max(seq), -1) AS hi
 		      FROM segments WHERE job_id = $1 AND epoch = $2) seg
@@ -573,7 +575,7 @@ func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLa
 }
 
 func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int, done *bool) error {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("complete job %s: %w", id, err)
 	}
@@ -583,7 +585,7 @@ func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLa
 	var expired bool
 	err = tx.QueryRow(ctx, `SELECT status, epoch, `+expiredSQL+` FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&status, &cur, &expired)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, sqldb.ErrNoRows):
 		return leaseLost(id, epoch)
 	case err != nil:
 		return fmt.Errorf("complete job %s: %w", id, err)
@@ -626,7 +628,7 @@ type held struct {
 
 // lockHeld locks the row of a job that epoch holds. cancelled reports a job
 // the user cancelled meanwhile; any other mismatch is a lost lease.
-func lockHeld(ctx context.Context, tx pgx.Tx, id string, epoch int64) (h held, cancelled bool, err error) {
+func lockHeld(ctx context.Context, tx sqldb.Tx, id string, epoch int64) (h held, cancelled bool, err error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return h, false, leaseLost(id, epoch)
 	}
@@ -634,7 +636,7 @@ func lockHeld(ctx context.Context, tx pgx.Tx, id string, epoch int64) (h held, c
 	err = tx.QueryRow(ctx, `SELECT id, epoch, status, attempt, max_attempts, lease_owner, `+expiredSQL+` FROM jobs WHERE id = $1 FOR UPDATE`, id).
 		Scan(&h.id, &h.epoch, &h.status, &h.attempt, &h.maxAttempts, &h.owner, &expired)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, sqldb.ErrNoRows):
 		return h, false, leaseLost(id, epoch)
 	case err != nil:
 		return h, false, fmt.Errorf("lock job %s: %w", id, err)
@@ -653,8 +655,8 @@ func lockHeld(ctx context.Context, tx pgx.Tx, id string, epoch int64) (h held, c
 const expiredSQL = `coalesce(lease_expires_at <= now(), false)`
 
 // inTx runs fn in a transaction and commits when it succeeds.
-func (s *Store) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+func (s *Store) inTx(ctx context.Context, what string, fn func(sqldb.Tx) error) error {
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -673,7 +675,7 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) er
 // fails the job. On a job the user cancelled meanwhile it returns cancelled.
 func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) (job.Status, error) {
 	var st job.Status
-	err := s.inTx(ctx, "fail job "+id, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "fail job "+id, func(tx sqldb.Tx) error {
 		h, cancelled, err := lockHeld(ctx, tx, id, epoch)
 		if err != nil {
 			return err
@@ -694,7 +696,7 @@ func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) 
 // cancelled meanwhile it returns cancelled.
 func (s *Store) Release(ctx context.Context, id string, epoch int64, after time.Duration) (job.Status, error) {
 	var st job.Status
-	err := s.inTx(ctx, "release job "+id, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "release job "+id, func(tx sqldb.Tx) error {
 		h, cancelled, err := lockHeld(ctx, tx, id, epoch)
 		if err != nil {
 			return err
@@ -732,7 +734,7 @@ func retryDelay(attempt int) time.Duration {
 }
 
 // failHeld records the attempt and requeues or fails a locked, held job.
-func failHeld(ctx context.Context, tx pgx.Tx, h held, e *job.Error) (job.Status, error) {
+func failHeld(ctx context.Context, tx sqldb.Tx, h held, e *job.Error) (job.Status, error) {
 	stage := "download"
 	if h.status == job.StatusTranscribing {
 		stage = "transcribe"
@@ -768,7 +770,7 @@ func failHeld(ctx context.Context, tx pgx.Tx, h held, e *job.Error) (job.Status,
 // lease (a crashed node or core instance): each is requeued for its stage, or
 // failed once its attempts are used up. It returns how many it handled.
 func (s *Store) RescueExpired(ctx context.Context, limit int) (int, error) {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("rescue: %w", err)
 	}
@@ -779,7 +781,7 @@ func (s *Store) RescueExpired(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rescue: %w", err)
 	}
-	expired, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (held, error) {
+	expired, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (held, error) {
 		var h held
 		err := r.Scan(&h.id, &h.epoch, &h.status, &h.attempt, &h.maxAttempts, &h.owner)
 		return h, err
@@ -801,12 +803,12 @@ func (s *Store) RescueExpired(ctx context.Context, limit int) (int, error) {
 
 // Segments returns epoch's segments with seq > afterSeq, in order.
 func (s *Store) Segments(ctx context.Context, id string, epoch int64, afterSeq int) ([]job.Segment, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, start_ms, end_ms, text, words FROM segments
+	rows, err := s.db.Query(ctx, `SELECT seq, start_ms, end_ms, text, words FROM segments
 		WHERE job_id = $1 AND epoch = $2 AND seq > $3 ORDER BY seq`, id, epoch, afterSeq)
 	if err != nil {
 		return nil, fmt.Errorf("read segments of job %s: %w", id, err)
 	}
-	segs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job.Segment, error) {
+	segs, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (job.Segment, error) {
 		var sg job.Segment
 		var words []byte
 		if err := r.Scan(&sg.Seq, &sg.StartMS, &sg.EndMS, &sg.Text, &words); err != nil {
@@ -835,14 +837,37 @@ type Attempt struct {
 
 // Attempts lists a job's failed attempts, oldest first.
 func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
-	rows, err := s.pool.Query(ctx, `SELECT attempt, epoch, stage, owner, error_code, error_message, at
+	rows, err := s.db.Query(ctx, `SELECT attempt, epoch, stage, owner, error_code, error_message, at
 		FROM job_attempts WHERE job_id = $1 ORDER BY at, epoch`, id)
 	if err != nil {
 		return nil, fmt.Errorf("read attempts of job %s: %w", id, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
+	return sqldb.Collect(rows, nil, func(r sqldb.Row) (Attempt, error) {
 		var a Attempt
 		err := r.Scan(&a.Attempt, &a.Epoch, &a.Stage, &a.Owner, &a.ErrorCode, &a.ErrorMessage, &a.At)
 		return a, err
 	})
+}
+
+// CountUnfinished counts jobs (chunks included) per unfinished state.
+func (s *Store) CountUnfinished(ctx context.Context) (map[job.Status]int, error) {
+	return s.countByStatus(ctx, `SELECT status, count(*) FROM jobs WHERE status = ANY($1) GROUP BY status`, activeStatuses)
+}
+
+// countByStatus reads (status, count) rows into a map.
+func (s *Store) countByStatus(ctx context.Context, q string, args ...any) (map[job.Status]int, error) {
+	rows, err := s.db.Query(ctx, q, args...)
+	type count struct {
+		st job.Status
+		n  int
+	}
+	counts, err := sqldb.Collect(rows, err, func(r sqldb.Row) (c count, err error) { return c, r.Scan(&c.st, &c.n) })
+	if err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	out := map[job.Status]int{}
+	for _, c := range counts {
+		out[c.st] = c.n
+	}
+	return out, nil
 }

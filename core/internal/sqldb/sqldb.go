@@ -1,0 +1,115 @@
+// Package sqldb is the small database interface core's store is written
+// against, with two drivers: PostgreSQL (pgx) for clusters and embedded SQLite
+// (modernc.org/sqlite, pure Go) for single-box installs.
+//
+// The store keeps one copy of its SQL, in PostgreSQL's dialect. The SQLite
+// driver rewrites each statement once (see Translate) for the few constructs
+// the two spell differently — array parameters, casts, row locks, intervals —
+// and stores times as integer microseconds since the epoch, converting
+// time.Time arguments and scan targets, so the rules that matter (state
+// transitions, leases and fencing, idempotency, quotas, the finishing
+// trigger) live in one place and run on both.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Dialect names a driver's SQL.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// ErrNoRows is what Row.Scan returns when a query matched nothing, from
+// either driver (pgx.ErrNoRows wraps it too).
+var ErrNoRows = sql.ErrNoRows
+
+// Result reports what an Exec changed.
+type Result interface{ RowsAffected() int64 }
+
+// Row is one row of QueryRow.
+type Row interface{ Scan(dest ...any) error }
+
+// Rows iterates the rows of a Query; Close is safe to call twice.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Querier runs statements: a database or a transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (Result, error)
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) Row
+	// SendBatch runs the queued statements in order, on PostgreSQL in one
+	// round trip; the first error stops it.
+	SendBatch(ctx context.Context, b *Batch) error
+}
+
+// Tx is a transaction. On SQLite every transaction takes the write lock when
+// it begins (BEGIN IMMEDIATE): transactions run one at a time, which is what
+// PostgreSQL's row locks (FOR UPDATE, dropped in translation) give the store.
+type Tx interface {
+	Querier
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// DB is an open database.
+type DB interface {
+	Querier
+	Begin(ctx context.Context) (Tx, error)
+	Ping(ctx context.Context) error
+	Close()
+	Dialect() Dialect
+	// Lock takes the advisory lock key, shared or exclusive; with wait false
+	// it gives up at once when the lock is taken (ok false). On PostgreSQL
+	// the lock is the server's, across replicas; on SQLite, this process's
+	// (one process owns a data directory).
+	Lock(ctx context.Context, key int64, shared, wait bool) (release func(), ok bool, err error)
+}
+
+// Batch is a list of statements for SendBatch.
+type Batch struct{ items []batchItem }
+
+type batchItem struct {
+	sql  string
+	args []any
+}
+
+// Queue adds a statement.
+func (b *Batch) Queue(sql string, args ...any) { b.items = append(b.items, batchItem{sql, args}) }
+
+// Len is how many statements are queued.
+func (b *Batch) Len() int { return len(b.items) }
+
+// Collect reads every row of rows with fn and closes rows. err is the
+// Query's error, so that Collect(q.Query(...)) reads in one line.
+func Collect[T any](rows Rows, err error, fn func(Row) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := fn(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Scalar reads a one-column row.
+func Scalar[T any](r Row) (T, error) {
+	var v T
+	err := r.Scan(&v)
+	return v, err
+}

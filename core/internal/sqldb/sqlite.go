@@ -1,0 +1,309 @@
+package sqldb
+
+import (
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// The functions PostgreSQL has and SQLite lacks, for every connection.
+func init() {
+	sqlite.MustRegisterScalarFunction("now", 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		return time.Now().UnixMicro(), nil
+	})
+	sqlite.MustRegisterScalarFunction("gen_random_uuid", 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		return uuid.NewString(), nil
+	})
+	sqlite.MustRegisterScalarFunction("new_webhook_secret", 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		return NewWebhookSecret(), nil
+	})
+	sqlite.MustRegisterDeterministicScalarFunction("month_start", 1, func(_ *sqlite.FunctionContext, a []driver.Value) (driver.Value, error) {
+		us, ok := a[0].(int64)
+		if !ok {
+			return nil, fmt.Errorf("month_start: want microseconds, got %T", a[0])
+		}
+		return MonthStart(time.UnixMicro(us)).UnixMicro(), nil
+	})
+	sqlite.MustRegisterDeterministicScalarFunction("next_month", 1, func(_ *sqlite.FunctionContext, a []driver.Value) (driver.Value, error) {
+		us, ok := a[0].(int64)
+		if !ok {
+			return nil, fmt.Errorf("next_month: want microseconds, got %T", a[0])
+		}
+		return MonthStart(time.UnixMicro(us)).AddDate(0, 1, 0).UnixMicro(), nil
+	})
+}
+
+// MonthStart is the first instant of t's UTC month: quotas and the usage
+// ledger count in UTC months (PostgreSQL's month_start agrees).
+func MonthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// NewWebhookSecret draws a Standard Webhooks secret: "whsec_" and the base64
+// of 32 random bytes.
+func NewWebhookSecret() string {
+	b := make([]byte, 32)
+	_, _ = crand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// OpenSQLite opens (creating) the SQLite database at path in WAL mode, with
+// foreign keys on and a busy timeout, every transaction taking the write lock
+// when it begins.
+func OpenSQLite(path string) (DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &liteDB{liteQuerier: liteQuerier{db}, db: db, locks: map[int64]*sync.RWMutex{}}, nil
+}
+
+// liteExecer is what *sql.DB and *sql.Tx share.
+type liteExecer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type liteQuerier struct{ q liteExecer }
+
+type liteResult int64
+
+func (r liteResult) RowsAffected() int64 { return int64(r) }
+
+func (l liteQuerier) Exec(ctx context.Context, q string, args ...any) (Result, error) {
+	res, err := l.q.ExecContext(ctx, Translate(q), liteArgs(args)...)
+	if err != nil {
+		return nil, err
+	}
+	n, err := res.RowsAffected()
+	return liteResult(n), err
+}
+
+func (l liteQuerier) Query(ctx context.Context, q string, args ...any) (Rows, error) {
+	rows, err := l.q.QueryContext(ctx, Translate(q), liteArgs(args)...)
+	if err != nil {
+		return nil, err
+	}
+	return &liteRows{rows}, nil
+}
+
+func (l liteQuerier) QueryRow(ctx context.Context, q string, args ...any) Row {
+	return liteRow{l.q.QueryRowContext(ctx, Translate(q), liteArgs(args)...)}
+}
+
+func (l liteQuerier) SendBatch(ctx context.Context, b *Batch) error {
+	for _, it := range b.items {
+		if _, err := l.Exec(ctx, it.sql, it.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type liteDB struct {
+	liteQuerier
+	db *sql.DB
+
+	mu    sync.Mutex
+	locks map[int64]*sync.RWMutex
+}
+
+func (d *liteDB) Dialect() Dialect               { return SQLite }
+func (d *liteDB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+func (d *liteDB) Close()                         { _ = d.db.Close() }
+
+func (d *liteDB) Begin(ctx context.Context) (Tx, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return liteTx{liteQuerier{tx}, tx}, nil
+}
+
+type liteTx struct {
+	liteQuerier
+	tx *sql.Tx
+}
+
+func (t liteTx) Commit(context.Context) error { return t.tx.Commit() }
+
+// Rollback after Commit is a no-op, as on pgx.
+func (t liteTx) Rollback(context.Context) error {
+	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
+}
+
+// Lock is a process-local reader/writer lock per key.
+func (d *liteDB) Lock(ctx context.Context, key int64, shared, wait bool) (func(), bool, error) {
+	d.mu.Lock()
+	l := d.locks[key]
+	if l == nil {
+		l = &sync.RWMutex{}
+		d.locks[key] = l
+	}
+	d.mu.Unlock()
+	switch {
+	case shared && wait:
+		l.RLock()
+	case shared:
+		if !l.TryRLock() {
+			return nil, false, nil
+		}
+	case wait:
+		l.Lock()
+	default:
+		if !l.TryLock() {
+			return nil, false, nil
+		}
+	}
+	if shared {
+		return l.RUnlock, true, nil
+	}
+	return l.Unlock, true, nil
+}
+
+// liteArgs converts arguments to SQLite's storage: times to microseconds,
+// slices (array parameters) to JSON arrays.
+func liteArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = liteArg(a)
+	}
+	return out
+}
+
+func liteArg(a any) any {
+	switch v := a.(type) {
+	case nil, []byte, string, bool, int, int32, int64, float64:
+		return v
+	case time.Time:
+		return v.UnixMicro()
+	case *time.Time:
+		if v == nil {
+			return nil
+		}
+		return v.UnixMicro()
+	}
+	rv := reflect.ValueOf(a)
+	if rv.Kind() == reflect.Slice {
+		if rv.IsNil() {
+			return nil
+		}
+		b, _ := json.Marshal(a)
+		return string(b)
+	}
+	return a
+}
+
+type liteRow struct{ r *sql.Row }
+
+func (r liteRow) Scan(dest ...any) error {
+	conv := liteDest(dest)
+	if err := r.r.Scan(conv.dest...); err != nil {
+		return err
+	}
+	return conv.finish()
+}
+
+type liteRows struct{ r *sql.Rows }
+
+func (r *liteRows) Next() bool { return r.r.Next() }
+func (r *liteRows) Err() error { return r.r.Err() }
+func (r *liteRows) Close()     { _ = r.r.Close() }
+func (r *liteRows) Scan(dest ...any) error {
+	conv := liteDest(dest)
+	if err := r.r.Scan(conv.dest...); err != nil {
+		return err
+	}
+	return conv.finish()
+}
+
+// converted holds scan targets that SQLite's values need converting into.
+type converted struct {
+	dest  []any
+	fixes []func() error
+}
+
+func (c converted) finish() error {
+	for _, f := range c.fixes {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// liteDest replaces targets whose SQLite storage differs: times (integer
+// microseconds) and string slices (JSON arrays).
+func liteDest(dest []any) converted {
+	c := converted{dest: make([]any, len(dest))}
+	for i, d := range dest {
+		switch p := d.(type) {
+		case *time.Time:
+			var us sql.NullInt64
+			c.dest[i] = &us
+			c.fixes = append(c.fixes, func() error {
+				if !us.Valid {
+					return fmt.Errorf("scan NULL into a time")
+				}
+				*p = time.UnixMicro(us.Int64).UTC()
+				return nil
+			})
+		case **time.Time:
+			var us sql.NullInt64
+			c.dest[i] = &us
+			c.fixes = append(c.fixes, func() error {
+				*p = nil
+				if us.Valid {
+					t := time.UnixMicro(us.Int64).UTC()
+					*p = &t
+				}
+				return nil
+			})
+		case *[]string:
+			var s sql.NullString
+			c.dest[i] = &s
+			c.fixes = append(c.fixes, func() error {
+				*p = nil
+				if !s.Valid {
+					return nil
+				}
+				return json.Unmarshal([]byte(s.String), p)
+			})
+		default:
+			c.dest[i] = d
+		}
+	}
+	return c
+}
+
+func isSQLiteCheckViolation(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_CHECK
+}
