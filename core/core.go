@@ -228,6 +228,12 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 	return c, nil
 }
 
+// Where single-box state lives in the data directory.
+const (
+	DatabaseFile = "ytcaption.db"
+	BlobDir      = "blobs"
+)
+
 // openDatabase opens PostgreSQL, or without a URL the SQLite database in
 // the data directory, and migrates it.
 func (c *Core) openDatabase(ctx context.Context) error {
@@ -244,7 +250,7 @@ func (c *Core) openDatabase(ctx context.Context) error {
 		if err := os.MkdirAll(c.cfg.DataDir, 0o700); err != nil {
 			return fmt.Errorf("make data directory: %w", err)
 		}
-		db, err := sqldb.OpenSQLite(filepath.Join(c.cfg.DataDir, "ytcaption.db"))
+		db, err := sqldb.OpenSQLite(filepath.Join(c.cfg.DataDir, DatabaseFile))
 		if err != nil {
 			return fmt.Errorf("open sqlite: %w", err)
 		}
@@ -269,7 +275,7 @@ func (c *Core) openBlobs(ctx context.Context) error {
 		if c.cfg.DataDir == "" {
 			return errors.New("no S3 endpoint and no data directory for single-box blobs")
 		}
-		d, err := blob.OpenDir(filepath.Join(c.cfg.DataDir, "blobs"), c.cfg.BlobURL)
+		d, err := blob.OpenDir(filepath.Join(c.cfg.DataDir, BlobDir), c.cfg.BlobURL)
 		if err != nil {
 			return fmt.Errorf("open blob directory: %w", err)
 		}
@@ -285,20 +291,6 @@ func (c *Core) openBlobs(ctx context.Context) error {
 	}
 	c.blobs = s3
 	return nil
-}
-
-// Backends names the database and blob store core runs on, for the first
-// log lines: "postgres" or "sqlite <path>", "s3 <endpoint>" or "dir <path>".
-func (c *Core) Backends() (database, blobs string) {
-	database = "postgres"
-	if c.db.Dialect() == sqldb.SQLite {
-		database = "sqlite " + filepath.Join(c.cfg.DataDir, "ytcaption.db")
-	}
-	blobs = "s3 " + c.cfg.S3Endpoint
-	if c.blobDir != nil {
-		blobs = "dir " + c.blobDir.Root()
-	}
-	return database, blobs
 }
 
 // Connect opens and pings a Postgres pool.

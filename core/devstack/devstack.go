@@ -1,6 +1,10 @@
 // Package devstack runs all of ytcaption in one process for local use and
-// end-to-end tests: core, an edge and one gpu-node agent, against a Postgres
-// and (unless S3 settings are given) a MinIO server it starts itself.
+// end-to-end tests: core, an edge and one gpu-node agent.
+//
+// With no server settings it needs no servers: jobs live in an SQLite
+// database and blobs in a directory, both in the data directory, and the
+// edge limits rates and replays Idempotency-Keys in process. A PostgreSQL
+// URL, S3 settings or a Redis URL switch each part to the real server.
 //
 // It is what `ytcaption-core dev` and `make run` start. It allows media URLs on
 // loopback and private addresses so that local files can be served.
@@ -27,7 +31,6 @@ import (
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/edge"
 	agent "github.com/ytcaption/ytcaption/gpu-node"
-	"github.com/ytcaption/ytcaption/internal/miniosrv"
 )
 
 // DefaultPostgresURL is the dev database; it is created when missing.
@@ -35,19 +38,18 @@ const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode
 
 // Config configures the stack. Zero values take the defaults noted.
 type Config struct {
-	DataDir     string // MinIO data and temp files; default ./.data
+	DataDir     string // the SQLite database, blobs and temp files; default ./.data
 	EdgeAddr    string // public REST; default 127.0.0.1:8000
 	ConnectAddr string // the edge's Connect/gRPC front door; default 127.0.0.1:8010
 	CoreAddr    string // core's Connect listener; default 127.0.0.1:8020
-	PostgresURL string // default DefaultPostgresURL
+	PostgresURL string // empty: SQLite in DataDir; a URL's database is created if missing
 
-	// S3 settings; when S3Endpoint is empty a MinIO is started from MinIOBinary.
+	// S3 settings; when S3Endpoint is empty blobs are files in DataDir.
 	S3Endpoint, S3AccessKey, S3SecretKey, S3Bucket string
-	MinIOBinary                                    string
 
 	APIKey string // the dev user's key; generated when empty
-	// RedisURL holds the edge's rate limits; empty limits in process. The dev
-	// command defaults it to the local Redis.
+	// RedisURL holds the edge's rate limits and replay copies; empty keeps
+	// them in process.
 	RedisURL string
 	Engine   string // gpu-node engine; default "sphinx"
 	Nodes    int    // how many gpu-nodes; default 1
@@ -98,9 +100,6 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	if cfg.CoreAddr == "" {
 		cfg.CoreAddr = "127.0.0.1:8020"
 	}
-	if cfg.PostgresURL == "" {
-		cfg.PostgresURL = DefaultPostgresURL
-	}
 	if cfg.Engine == "" {
 		cfg.Engine = "sphinx"
 	}
@@ -114,26 +113,17 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	}
 	workDir, _ = filepath.Abs(workDir)
 
-	if err := ensureDatabase(ctx, cfg.PostgresURL); err != nil {
-		return err
-	}
-	if cfg.S3Endpoint == "" {
-		srv, err := miniosrv.Start(ctx, miniosrv.Config{
-			Binary: cfg.MinIOBinary, Dir: filepath.Join(cfg.DataDir, "minio"), Addr: "127.0.0.1:0",
-			Logger: log.With("component", "minio"),
-		})
-		if err != nil {
-			return fmt.Errorf("start minio: %w", err)
+	log.InfoContext(ctx, "backends", backends(cfg)...)
+	if cfg.PostgresURL != "" {
+		if err := ensureDatabase(ctx, cfg.PostgresURL); err != nil {
+			return err
 		}
-		defer func() { _ = srv.Stop() }()
-		cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey = srv.Endpoint, srv.AccessKey, srv.SecretKey
-		log.InfoContext(ctx, "minio started", "endpoint", srv.Endpoint)
 	}
 
 	serviceToken, nodeToken := randomToken(), randomToken()
 	c, err := core.New(ctx, core.Config{
-		PostgresURL: cfg.PostgresURL,
-		S3Endpoint:  cfg.S3Endpoint, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, S3Bucket: cfg.S3Bucket,
+		PostgresURL: cfg.PostgresURL, DataDir: cfg.DataDir,
+		S3Endpoint: cfg.S3Endpoint, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, S3Bucket: cfg.S3Bucket,
 		ServiceToken: serviceToken, NodeTokens: []string{nodeToken},
 		AllowPrivateURLs: true,
 		MaxDownloadBytes: cfg.MaxDownloadBytes, Lease: cfg.Lease, HeartbeatInterval: cfg.HeartbeatInterval, ChunkLength: cfg.ChunkLength,
@@ -232,6 +222,30 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		runErr = errors.Join(runErr, err)
 	}
 	return runErr
+}
+
+// backends says, for the first log line, where each kind of state lives.
+func backends(cfg Config) []any {
+	database, blobs, limits := "sqlite "+filepath.Join(cfg.DataDir, core.DatabaseFile), "dir "+filepath.Join(cfg.DataDir, core.BlobDir), "in process"
+	if cfg.PostgresURL != "" {
+		database = "postgres " + redactURL(cfg.PostgresURL)
+	}
+	if cfg.S3Endpoint != "" {
+		blobs = "s3 " + cfg.S3Endpoint
+	}
+	if cfg.RedisURL != "" {
+		limits = "redis " + redactURL(cfg.RedisURL)
+	}
+	return []any{"data_dir", cfg.DataDir, "database", database, "blobs", blobs, "rate_limits_and_replays", limits}
+}
+
+// redactURL drops a URL's password.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // ensureDatabase creates the URL's database when it does not exist, so the dev

@@ -23,7 +23,6 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/internal/envflag"
-	"github.com/ytcaption/ytcaption/internal/miniosrv"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 )
 
@@ -213,30 +212,24 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else if h := getenv("HOME"); h != "" {
 		dataDir = h + "/.local/share/ytcaption"
 	}
-	fs.StringVar(&cfg.DataDir, "data-dir", dataDir, "MinIO data and temp files")
+	fs.StringVar(&cfg.DataDir, "data-dir", dataDir, "single-box state: the SQLite database, blobs and temp files")
 	fs.StringVar(&cfg.EdgeAddr, "edge-addr", "127.0.0.1:8000", "public REST address")
 	fs.StringVar(&cfg.ConnectAddr, "connect-addr", "127.0.0.1:8010", "the edge's Connect/gRPC front door (h2c)")
 	fs.StringVar(&cfg.CoreAddr, "core-addr", "127.0.0.1:8020", "core's Connect address")
-	fs.StringVar(&cfg.PostgresURL, "postgres-url", devstack.DefaultPostgresURL, "PostgreSQL URL (the database is created if missing)")
+	fs.StringVar(&cfg.PostgresURL, "postgres-url", "", "PostgreSQL URL, e.g. "+devstack.DefaultPostgresURL+" (the database is created if missing; empty: SQLite in --data-dir)")
 	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)
-	fs.StringVar(&cfg.MinIOBinary, "minio-binary", "", "MinIO server binary, started when no --s3-endpoint is given (default: $YTCAPTION_MINIO_BIN, PATH, or the make deps cache)")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for the dev user (generated and printed when empty)")
-	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the edge's rate limits (empty: limit in process; unreachable: falls back to in process)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for the edge's rate limits and Idempotency-Key replays, e.g. redis://127.0.0.1:6379/0 (empty: in process; unreachable: falls back to in process)")
 	fs.StringVar(&cfg.Engine, "engine", "sphinx", "speech engine of the gpu-node: sphinx, openai or whispercpp")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	otlpEndpoint := fs.String("otlp-endpoint", "", "OpenTelemetry collector for the three parts' traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
-	summary := "ytcaption-core dev: run core, an edge and one gpu-node in one process against the local Postgres and a MinIO it starts.\nMedia URLs on loopback and private addresses are allowed, so local files can be served."
+	summary := "ytcaption-core dev: run core, an edge and one gpu-node in one process.\nWith no --postgres-url, --s3-endpoint or --redis-url it needs no servers: jobs live in SQLite and blobs in files under --data-dir, and the edge limits in process.\nMedia URLs on loopback and private addresses are allowed, so local files can be served."
 	if err := parse(fs, "YTCAPTION_DEV", summary, args, getenv, stderr); err != nil {
 		return err
 	}
 	log, err := newLogger(logFormat, stderr)
 	if err != nil {
 		return err
-	}
-	if cfg.MinIOBinary == "" && cfg.S3Endpoint == "" {
-		if cfg.MinIOBinary, err = miniosrv.FindBinary(getenv); err != nil {
-			return err
-		}
 	}
 	cfg.Logger, cfg.Version = log, version
 	tp, stop, err := tracing.Provider(ctx, "ytcaption-dev", *otlpEndpoint)

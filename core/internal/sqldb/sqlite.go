@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"reflect"
 	"sync"
 	"time"
@@ -63,22 +64,26 @@ func NewWebhookSecret() string {
 
 // OpenSQLite opens (creating) the SQLite database at path in WAL mode, with
 // foreign keys on and a busy timeout, every transaction taking the write lock
-// when it begins.
+// when it begins. One process at a time may open it (path+".lock").
 func OpenSQLite(path string) (DB, error) {
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = db.Ping()
 	}
-	if err := db.Ping(); err != nil {
-		_ = db.Close()
+	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &liteDB{liteQuerier: liteQuerier{db}, db: db, locks: map[int64]*sync.RWMutex{}}, nil
+	return &liteDB{liteQuerier: liteQuerier{db}, db: db, file: lock, locks: map[int64]*sync.RWMutex{}}, nil
 }
 
 // liteExecer is what *sql.DB and *sql.Tx share.
@@ -126,7 +131,8 @@ func (l liteQuerier) SendBatch(ctx context.Context, b *Batch) error {
 
 type liteDB struct {
 	liteQuerier
-	db *sql.DB
+	db   *sql.DB
+	file *os.File // the process lock
 
 	mu    sync.Mutex
 	locks map[int64]*sync.RWMutex
@@ -134,7 +140,10 @@ type liteDB struct {
 
 func (d *liteDB) Dialect() Dialect               { return SQLite }
 func (d *liteDB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
-func (d *liteDB) Close()                         { _ = d.db.Close() }
+func (d *liteDB) Close() {
+	_ = d.db.Close()
+	_ = d.file.Close()
+}
 
 func (d *liteDB) Begin(ctx context.Context) (Tx, error) {
 	tx, err := d.db.BeginTx(ctx, nil)

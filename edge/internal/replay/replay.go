@@ -4,7 +4,8 @@
 // meanwhile hears 409). Core holds the durable half: the key is recorded in
 // Postgres in the job's own transaction, so when Redis is down or was flushed
 // a retry still finds its job and no duplicate is ever created; Redis only
-// makes the answer fast and exact.
+// makes the answer fast and exact. Without Redis (a single box) the copies
+// and locks live in the edge's memory with the same rules and lifetimes.
 package replay
 
 import (
@@ -14,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,7 +43,8 @@ const (
 
 // Store keeps replay copies and locks in Redis.
 type Store struct {
-	rdb     *redis.Client // nil: no Redis, every request proceeds to core
+	rdb     *redis.Client // nil: no Redis, the copies live in mem
+	mem     *memory
 	breaker *breaker.Breaker
 	ttl     time.Duration // how long replies are kept
 	lockTTL time.Duration // outlives the longest call to core
@@ -50,7 +53,11 @@ type Store struct {
 
 // New returns a store on rdb (nil: none), its calls guarded by br.
 func New(rdb *redis.Client, br *breaker.Breaker) *Store {
-	return &Store{rdb: rdb, breaker: br, ttl: 24 * time.Hour, lockTTL: 35 * time.Second, timeout: 250 * time.Millisecond}
+	s := &Store{rdb: rdb, breaker: br, ttl: 24 * time.Hour, lockTTL: 35 * time.Second, timeout: 250 * time.Millisecond}
+	if rdb == nil {
+		s.mem = &memory{now: time.Now, replies: map[string]memEntry{}, locks: map[string]memEntry{}}
+	}
+	return s
 }
 
 // Lock is held by the request that proceeds; Finish releases it.
@@ -68,10 +75,10 @@ func redisKey(scope, key string) string {
 // Begin looks the key up and, when it is new, locks it. A Redis failure
 // answers Proceed without a lock: core alone still guarantees one job.
 func (s *Store) Begin(ctx context.Context, scope, key string, fingerprint []byte) (Outcome, *Response, *Lock) {
-	if s.rdb == nil {
-		return Proceed, nil, nil
-	}
 	k := redisKey(scope, key)
+	if s.rdb == nil {
+		return s.mem.begin(s, k, fingerprint)
+	}
 	out, stored, lock := Proceed, (*Response)(nil), (*Lock)(nil)
 	err := s.breaker.Do(func() error {
 		ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -138,6 +145,10 @@ func (l *Lock) Finish(ctx context.Context, r *Response) {
 	if l == nil {
 		return
 	}
+	if l.s.rdb == nil {
+		l.s.mem.finish(l, r)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.s.timeout)
 	defer cancel()
 	_ = l.s.breaker.Do(func() error {
@@ -149,4 +160,57 @@ func (l *Lock) Finish(ctx context.Context, r *Response) {
 		}
 		return unlock.Run(ctx, l.s.rdb, []string{l.key + ":lock"}, l.token).Err()
 	})
+}
+
+// memory is the replay store without Redis: one edge's map, expiring like
+// the Redis keys.
+type memory struct {
+	now       func() time.Time
+	mu        sync.Mutex
+	replies   map[string]memEntry // key → reply
+	locks     map[string]memEntry // key → lock token
+	nextSweep time.Time
+}
+
+type memEntry struct {
+	resp    *Response
+	token   string
+	expires time.Time
+}
+
+func (m *memory) begin(s *Store, k string, fingerprint []byte) (Outcome, *Response, *Lock) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if now.After(m.nextSweep) { // drop what has expired, once a minute
+		for _, tbl := range []map[string]memEntry{m.replies, m.locks} {
+			for key, e := range tbl {
+				if now.After(e.expires) {
+					delete(tbl, key)
+				}
+			}
+		}
+		m.nextSweep = now.Add(time.Minute)
+	}
+	if e, ok := m.replies[k]; ok && now.Before(e.expires) {
+		out, r := compare(e.resp, fingerprint)
+		return out, r, nil
+	}
+	if e, ok := m.locks[k]; ok && now.Before(e.expires) {
+		return InUse, nil, nil
+	}
+	token := rand.Text()
+	m.locks[k] = memEntry{token: token, expires: now.Add(s.lockTTL)}
+	return Proceed, nil, &Lock{s: s, key: k, token: token}
+}
+
+func (m *memory) finish(l *Lock, r *Response) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r != nil {
+		m.replies[l.key] = memEntry{resp: r, expires: m.now().Add(l.s.ttl)}
+	}
+	if m.locks[l.key].token == l.token {
+		delete(m.locks, l.key)
+	}
 }
