@@ -179,8 +179,9 @@ type Core struct {
 	stages    *prometheus.HistogramVec
 }
 
-// New connects to Postgres and the blob store and applies pending migrations
-// (under an advisory lock, so replicas starting together migrate once).
+// New opens the database (PostgreSQL, or SQLite in DataDir) and the blob
+// store (S3, or a directory in DataDir) and applies pending migrations (under
+// an advisory lock, so replicas starting together migrate once).
 func New(ctx context.Context, cfg Config) (*Core, error) {
 	cfg.defaults()
 	if cfg.ServiceToken == "" || len(cfg.NodeTokens) == 0 {
@@ -527,7 +528,7 @@ func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// health serves liveness, readiness (Postgres and the blob store answer) and metrics.
+// health serves liveness, readiness (the database and the blob store answer) and metrics.
 func (c *Core) health(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {

@@ -33,7 +33,7 @@ import (
 	agent "github.com/ytcaption/ytcaption/gpu-node"
 )
 
-// DefaultPostgresURL is the dev database; it is created when missing.
+// DefaultPostgresURL is the local server's dev database, for --postgres-url.
 const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable"
 
 // Config configures the stack. Zero values take the defaults noted.
