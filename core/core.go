@@ -130,6 +130,9 @@ func (c *Config) defaults() {
 	if c.Addr == "" {
 		c.Addr = ":8020"
 	}
+	if c.YtDlpBinary == "" {
+		c.YtDlpBinary = "yt-dlp"
+	}
 	if c.S3Bucket == "" {
 		c.S3Bucket = "ytcaption"
 	}
