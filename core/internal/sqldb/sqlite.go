@@ -232,22 +232,19 @@ func liteArg(a any) any {
 
 type liteRow struct{ r *sql.Row }
 
-func (r liteRow) Scan(dest ...any) error {
-	conv := liteDest(dest)
-	if err := r.r.Scan(conv.dest...); err != nil {
-		return err
-	}
-	return conv.finish()
-}
+func (r liteRow) Scan(dest ...any) error { return liteScan(r.r.Scan, dest) }
 
 type liteRows struct{ r *sql.Rows }
 
-func (r *liteRows) Next() bool { return r.r.Next() }
-func (r *liteRows) Err() error { return r.r.Err() }
-func (r *liteRows) Close()     { _ = r.r.Close() }
-func (r *liteRows) Scan(dest ...any) error {
+func (r *liteRows) Next() bool             { return r.r.Next() }
+func (r *liteRows) Err() error             { return r.r.Err() }
+func (r *liteRows) Close()                 { _ = r.r.Close() }
+func (r *liteRows) Scan(dest ...any) error { return liteScan(r.r.Scan, dest) }
+
+// liteScan scans through converting targets (see liteDest).
+func liteScan(scan func(...any) error, dest []any) error {
 	conv := liteDest(dest)
-	if err := r.r.Scan(conv.dest...); err != nil {
+	if err := scan(conv.dest...); err != nil {
 		return err
 	}
 	return conv.finish()
