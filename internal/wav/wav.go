@@ -12,11 +12,12 @@ import (
 	"time"
 )
 
-// The format: samples a second and bytes a sample.
-// The format every stage uses: samples a second, bytes a sample.
+// The format every stage uses: samples a second, bytes a sample, and the
+// size of the header Write and Header give it.
 const (
 	SampleRate     = 16000
 	BytesPerSample = 2
+	HeaderSize     = 44
 )
 
 // FindData walks the RIFF chunks to the "data" chunk: ffmpeg may write
@@ -53,20 +54,7 @@ func Write(path string, r io.Reader, n int64) error {
 	if err != nil {
 		return err
 	}
-	hdr := make([]byte, 44)
-	copy(hdr, "RIFF")
-	binary.LittleEndian.PutUint32(hdr[4:], uint32(36+n))
-	copy(hdr[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(hdr[16:], 16)
-	binary.LittleEndian.PutUint16(hdr[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(hdr[22:], 1) // mono
-	binary.LittleEndian.PutUint32(hdr[24:], SampleRate)
-	binary.LittleEndian.PutUint32(hdr[28:], SampleRate*BytesPerSample)
-	binary.LittleEndian.PutUint16(hdr[32:], BytesPerSample)
-	binary.LittleEndian.PutUint16(hdr[34:], 8*BytesPerSample)
-	copy(hdr[36:], "data")
-	binary.LittleEndian.PutUint32(hdr[40:], uint32(n))
-	if _, err := out.Write(hdr); err != nil {
+	if _, err := out.Write(Header(n)); err != nil {
 		out.Close()
 		return err
 	}
@@ -75,6 +63,25 @@ func Write(path string, r io.Reader, n int64) error {
 		return err
 	}
 	return out.Close()
+}
+
+// Header is the 44-byte header of a WAV file holding n bytes of 16 kHz
+// mono 16-bit samples.
+func Header(n int64) []byte {
+	h := make([]byte, HeaderSize)
+	copy(h, "RIFF")
+	binary.LittleEndian.PutUint32(h[4:], uint32(36+n))
+	copy(h[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:], 16)
+	binary.LittleEndian.PutUint16(h[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(h[22:], 1) // mono
+	binary.LittleEndian.PutUint32(h[24:], SampleRate)
+	binary.LittleEndian.PutUint32(h[28:], SampleRate*BytesPerSample)
+	binary.LittleEndian.PutUint16(h[32:], BytesPerSample)
+	binary.LittleEndian.PutUint16(h[34:], 8*BytesPerSample)
+	copy(h[36:], "data")
+	binary.LittleEndian.PutUint32(h[40:], uint32(n))
+	return h
 }
 
 // Duration is how long a 16 kHz mono 16-bit WAV lasts, from its data size.
