@@ -37,9 +37,11 @@ type Config struct {
 	Lease            time.Duration // default 30 s, renewed every third of it
 	PollFallback     time.Duration // look for queued jobs this often without a wake-up; default 1 s
 	MaxDownloadBytes int64         // direct downloads past this fail with media_too_large; default 1 GiB
-	MaxDuration      time.Duration // longer media fails with too_long; default 4 h
-	WorkDir          string        // per-job temp dirs go here; default os.TempDir()
-	BreakerDefer     time.Duration // how long a job waits while a breaker is open; default 30 s
+	// MaxDuration bounds the decoded audio: longer fails too_long, and
+	// decoding stops a second past it whatever the file claims; default 4 h.
+	MaxDuration  time.Duration
+	WorkDir      string        // per-job temp dirs go here; default os.TempDir()
+	BreakerDefer time.Duration // how long a job waits while a breaker is open; default 30 s
 	// ChunkLength is the longest stretch of audio one engine run gets: longer
 	// audio is cut at silences into chunks that idle gpu-nodes transcribe in
 	// parallel. 0: 10 minutes; negative: never cut.
@@ -150,6 +152,7 @@ var errCancelled = errors.New("job cancelled")
 func (s *Stage) process(ctx context.Context, j job.Job) {
 	log := s.log.With("job_id", j.ID, "epoch", j.Epoch)
 	log.InfoContext(ctx, "download started", "source", string(j.SourceKind), "attempt", j.Attempt)
+	s.bus.JobChanged(ctx, j.ID) // queued → downloading: watchers hear it now, not at their fallback poll
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	leaseDone := make(chan struct{})
@@ -202,6 +205,7 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 		if _, rerr := s.store.Release(context.WithoutCancel(ctx), j.ID, j.Epoch, s.cfg.BreakerDefer); rerr != nil {
 			log.WarnContext(ctx, "defer download", "err", rerr)
 		}
+		s.bus.JobChanged(context.WithoutCancel(ctx), j.ID)
 		log.InfoContext(ctx, "download deferred", "reason", err.Error(), "retry_in", s.cfg.BreakerDefer)
 	default:
 		s.fail(ctx, log, j, err)
@@ -229,6 +233,7 @@ func (s *Stage) fail(ctx context.Context, log *slog.Logger, j job.Job, err error
 	if st == job.StatusQueued {
 		s.bus.JobQueued(fctx)
 	}
+	s.bus.JobChanged(fctx, j.ID)
 	log.InfoContext(ctx, "download failed", "code", je.Code, "retryable", je.Retryable, "status", string(st), "err", err)
 }
 
@@ -335,38 +340,53 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 		src, title = f.Path, f.Filename
 	}
 
-	info, err := s.media.Probe(ctx, src)
+	audio, length, probedTitle, err := s.decode(ctx, src, dir)
 	if err != nil {
 		return store.Media{}, nil, err
 	}
-	if !info.HasAudio {
-		return store.Media{}, nil, job.Errorf(job.CodeNotMedia, "the file has no audio stream")
+	if probedTitle != "" {
+		title = probedTitle
 	}
-	if info.Duration > s.cfg.MaxDuration {
-		return store.Media{}, nil, job.Errorf(job.CodeTooLong, "the media lasts %s; the maximum is %s", info.Duration.Round(time.Second), s.cfg.MaxDuration)
-	}
-	if info.Title != "" {
-		title = info.Title
-	}
-
-	wav := filepath.Join(dir, "audio.wav")
-	if err := s.media.Normalize(ctx, src, wav); err != nil {
-		return store.Media{}, nil, err
-	}
-	sum, err := blob.HashFile(wav)
+	sum, err := blob.HashFile(audio)
 	if err != nil {
 		return store.Media{}, nil, fmt.Errorf("hash audio: %w", err)
 	}
-	key, err := s.storeAudio(ctx, sum, wav)
+	key, err := s.storeAudio(ctx, sum, audio)
 	if err != nil {
 		return store.Media{}, nil, err
 	}
-	m := store.Media{Title: title, Uploader: uploader, Duration: info.Duration, AudioKey: key}
-	if s.cfg.ChunkLength < 0 || info.Duration <= s.cfg.ChunkLength {
+	m := store.Media{Title: title, Uploader: uploader, Duration: length, AudioKey: key}
+	if s.cfg.ChunkLength < 0 || length <= s.cfg.ChunkLength {
 		return m, nil, nil
 	}
-	chunks, err := s.chunk(ctx, dir, wav)
+	chunks, err := s.chunk(ctx, dir, audio)
 	return m, chunks, err
+}
+
+// decode probes src and converts its audio to dir/audio.wav, returning the
+// WAV's path, its length and the title the file states. The length is the
+// decoded audio's, counted in samples: the one MaxDuration, chunking and
+// billing use. The container's claimed duration may refuse a file early —
+// it already says it is too long, so decoding it is wasted work — but never
+// accepts one: a file claiming 1 s and holding hours is cut off a second past
+// MaxDuration and fails too_long.
+func (s *Stage) decode(ctx context.Context, src, dir string) (string, time.Duration, string, error) {
+	info, err := s.media.Probe(ctx, src)
+	if err != nil {
+		return "", 0, "", err
+	}
+	if !info.HasAudio {
+		return "", 0, "", job.Errorf(job.CodeNotMedia, "the file has no audio stream")
+	}
+	if info.Claimed > s.cfg.MaxDuration {
+		return "", 0, "", job.Errorf(job.CodeTooLong, "the media says it lasts %s; the maximum is %s", info.Claimed.Round(time.Second), s.cfg.MaxDuration)
+	}
+	audio := filepath.Join(dir, "audio.wav")
+	length, err := s.media.Normalize(ctx, src, audio, s.cfg.MaxDuration)
+	if err != nil {
+		return "", 0, "", err
+	}
+	return audio, length, info.Title, nil
 }
 
 // storeAudio keeps a WAV in the blob store under its content hash: the same

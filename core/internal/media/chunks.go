@@ -24,8 +24,8 @@ var silenceRE = regexp.MustCompile(`silence_(start|end): (-?[0-9.]+)`)
 // Silences finds the quiet stretches of at least half a second in the WAV at path with
 // ffmpeg's silencedetect: the places to cut long audio without cutting words.
 func (t *Tool) Silences(ctx context.Context, path string) ([]Span, error) {
-	cmd := proc.Command(ctx, proc.DefaultGrace, t.cfg.FFmpeg, "-nostdin", "-hide_banner", "-nostats",
-		"-protocol_whitelist", "file", "-i", "file:"+path, "-af", "silencedetect=noise=-35dB:d=0.5", "-f", "null", "-")
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats"}, inputArgs(path, "wav")...)
+	cmd := proc.Command(ctx, proc.DefaultGrace, t.cfg.FFmpeg, append(args, "-af", "silencedetect=noise=-35dB:d=0.5", "-f", "null", "-")...)
 	var out bytes.Buffer
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {

@@ -1,6 +1,7 @@
 package mediaurl
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -85,6 +86,11 @@ func TestDirectURLsAreNormalised(t *testing.T) {
 	require.Equal(t, "http://127.0.0.1:8081/clip.ogg", s.URL)
 }
 
+// FuzzParse: Parse never panics and refuses only with invalid_url; a
+// YouTube result has an 11-character id and the canonical watch URL; a direct
+// result is an http(s) URL with a host, no credentials and no fragment, names
+// the host it was given, and parses again to itself. Seeds are in
+// testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"https://youtu.be/dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=x",
 		"http://example.com/a.mp3", "https://www.youtube.com/shorts/dQw4w9WgXcQ", "ftp://x", "https://%zz"} {
@@ -98,10 +104,27 @@ func FuzzParse(f *testing.F) {
 		}
 		switch s.Kind {
 		case job.SourceYouTube:
-			require.Equal(t, Canonical(s.VideoID), s.URL)
+			require.Len(t, s.VideoID, 11)
 			require.Regexp(t, `^[A-Za-z0-9_-]{11}$`, s.VideoID)
+			require.Equal(t, Canonical(s.VideoID), s.URL)
 		case job.SourceHTTP:
-			require.True(t, strings.HasPrefix(s.URL, "http://") || strings.HasPrefix(s.URL, "https://"), s.URL)
+			require.Empty(t, s.VideoID)
+			u, err := url.Parse(s.URL)
+			require.NoError(t, err, s.URL)
+			require.Contains(t, []string{"http", "https"}, u.Scheme, s.URL)
+			require.NotEmpty(t, u.Host, s.URL)
+			require.NotEmpty(t, u.Hostname(), s.URL)
+			require.Nil(t, u.User, "no userinfo: %s", s.URL)
+			require.Empty(t, u.Fragment, s.URL)
+			require.Empty(t, u.Opaque, s.URL)
+			orig, err := url.Parse(raw)
+			require.NoError(t, err)
+			require.Equal(t, strings.ToLower(orig.Host), u.Host, "the host fetched is the host given")
+			if len(s.URL) <= maxLen { // escaping may lengthen it past the limit
+				again, err := Parse(s.URL)
+				require.NoError(t, err, "the canonical form parses: %s", s.URL)
+				require.Equal(t, s, again, "the canonical form is canonical")
+			}
 		default:
 			t.Fatalf("unknown kind %q", s.Kind)
 		}

@@ -27,9 +27,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
-	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/egress"
 )
 
 // StandardSchedule is the wait before each retry, as the Standard Webhooks
@@ -70,10 +70,11 @@ func New(log *slog.Logger, st *store.Store, cfg Config, render func(job.Job) ([]
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	client := safehttp.NewClient(safehttp.Config{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout})
-	// A redirect is an answer, not a delivery: following it would let a
-	// target bounce signed payloads elsewhere.
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// The one address policy (internal/egress), checked on every address
+	// dialled. A redirect is an answer, not a delivery: following it would
+	// let a target bounce signed payloads elsewhere.
+	client := egress.NewClient(egress.Policy{AllowPrivate: cfg.AllowPrivate},
+		egress.ClientConfig{Timeout: cfg.Timeout, MaxRedirects: egress.NoRedirects})
 	n := &Notifier{
 		log: log, store: st, cfg: cfg, client: client, render: render,
 		Breakers: breaker.NewSet("webhook:", breaker.Config{Failures: 5, Cooldown: time.Minute}),

@@ -1,8 +1,9 @@
-// Package safehttp is ytcaption's outbound HTTP for URLs users give it (media
-// now, webhooks later). It refuses to connect to loopback, private, link-local
-// and other internal addresses — checked on the address actually dialled, so
-// DNS rebinding and redirects cannot get around it — and it downloads with a
-// size cap, turning every failure into a coded job error.
+// Package safehttp downloads the media at URLs users give: through a client
+// under the one address policy (internal/egress), which refuses loopback,
+// private, link-local and every other special-purpose address — checked on the
+// address actually dialled and on every redirect, so DNS rebinding and
+// redirects cannot get around it — with a size cap, turning every failure
+// into a coded job error.
 package safehttp
 
 import (
@@ -13,108 +14,33 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/egress"
 )
 
 // Config tunes the client.
 type Config struct {
-	// AllowPrivate permits loopback, private and link-local addresses. Only the
-	// dev stack and tests set it.
+	// AllowPrivate permits loopback and private addresses (egress.Policy).
+	// Only the dev stack and tests set it.
 	AllowPrivate bool
 	Timeout      time.Duration // whole request including the body; default 10 minutes
 	MaxRedirects int           // default 5
 }
 
-// ErrAddressNotAllowed is returned when a URL resolves to a refused address.
-var ErrAddressNotAllowed = errors.New("address not allowed")
-
-var errRedirect = errors.New("redirect refused")
-
-var blocked = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
-	netip.MustParsePrefix("10.0.0.0/8"),     // private
-	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT
-	netip.MustParsePrefix("127.0.0.0/8"),    // loopback
-	netip.MustParsePrefix("169.254.0.0/16"), // link-local, cloud metadata
-	netip.MustParsePrefix("172.16.0.0/12"),  // private
-	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
-	netip.MustParsePrefix("192.168.0.0/16"), // private
-	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, broadcast
-	netip.MustParsePrefix("::/128"),         // unspecified
-	netip.MustParsePrefix("::1/128"),        // loopback
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
-	netip.MustParsePrefix("fc00::/7"),       // unique local
-	netip.MustParsePrefix("fe80::/10"),      // link-local
-}
-
-// CheckAddr says whether the client may connect to ip.
-func CheckAddr(ip netip.Addr, allowPrivate bool) error {
-	ip = ip.Unmap() // ::ffff:127.0.0.1 is 127.0.0.1
-	if !ip.IsValid() || ip.IsMulticast() || ip.IsUnspecified() {
-		return fmt.Errorf("%w: %s", ErrAddressNotAllowed, ip)
-	}
-	if allowPrivate {
-		return nil
-	}
-	for _, p := range blocked {
-		if p.Contains(ip) {
-			return fmt.Errorf("%w: %s", ErrAddressNotAllowed, ip)
-		}
-	}
-	return nil
-}
-
-// NewClient returns a client that checks every address it dials.
+// NewClient returns a client under the one address policy (internal/egress):
+// every address it dials and every redirect it follows is checked.
 func NewClient(cfg Config) *http.Client {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Minute
 	}
-	if cfg.MaxRedirects <= 0 {
-		cfg.MaxRedirects = 5
-	}
-	dialer := &net.Dialer{
-		Timeout:   10 * time.Second,
-		KeepAlive: 30 * time.Second,
-		// Control runs on the resolved address right before connect: the only
-		// place a check cannot be raced by DNS.
-		Control: func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: %s", ErrAddressNotAllowed, address)
-			}
-			return CheckAddr(ap.Addr(), cfg.AllowPrivate)
-		},
-	}
-	transport := &http.Transport{
-		Proxy:                 nil, // an environment proxy would dial for us, unchecked
-		DialContext:           dialer.DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-	}
-	return &http.Client{
-		Transport: transport,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= cfg.MaxRedirects {
-				return fmt.Errorf("%w: more than %d redirects", errRedirect, cfg.MaxRedirects)
-			}
-			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("%w: to a %q URL", errRedirect, req.URL.Scheme)
-			}
-			return nil
-		},
-	}
+	return egress.NewClient(egress.Policy{AllowPrivate: cfg.AllowPrivate},
+		egress.ClientConfig{Timeout: cfg.Timeout, MaxRedirects: cfg.MaxRedirects})
 }
 
 // File is a downloaded file.
@@ -190,10 +116,10 @@ func classify(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, ErrAddressNotAllowed) {
+	if errors.Is(err, egress.ErrAddressNotAllowed) {
 		return &job.Error{Code: job.CodeSourceForbidden, Message: "the URL resolves to an address that is not allowed", Err: err}
 	}
-	if errors.Is(err, errRedirect) {
+	if errors.Is(err, egress.ErrRedirect) {
 		return &job.Error{Code: job.CodeDownloadFailed, Message: "the URL redirects in a way that is not followed", Err: err}
 	}
 	var dnsErr *net.DNSError

@@ -8,48 +8,16 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/egress"
 )
-
-func TestCheckAddr(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		addr    string
-		allowed bool
-	}{
-		{"93.184.216.34", true},
-		{"2606:2800:220:1:248:1893:25c8:1946", true},
-		{"127.0.0.1", false},
-		{"127.8.9.10", false},
-		{"10.1.2.3", false},
-		{"172.16.0.1", false},
-		{"172.31.255.255", false},
-		{"172.32.0.1", true},
-		{"192.168.1.1", false},
-		{"169.254.169.254", false}, // cloud metadata
-		{"100.64.0.1", false},
-		{"0.0.0.0", false},
-		{"255.255.255.255", false},
-		{"224.0.0.1", false}, // multicast
-		{"::1", false},
-		{"::", false},
-		{"::ffff:127.0.0.1", false}, // IPv4-mapped loopback
-		{"::ffff:169.254.169.254", false},
-		{"fd00::1", false},
-		{"fe80::1", false},
-		{"ff02::1", false},
-	} {
-		err := CheckAddr(netip.MustParseAddr(tc.addr), false)
-		require.Equal(t, tc.allowed, err == nil, tc.addr)
-	}
-	require.NoError(t, CheckAddr(netip.MustParseAddr("127.0.0.1"), true), "dev stack")
-	require.Error(t, CheckAddr(netip.MustParseAddr("0.0.0.0"), true), "unspecified never")
-}
 
 func serve(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
@@ -63,7 +31,7 @@ func TestLoopbackIsRefusedUnlessAllowed(t *testing.T) {
 	u := serve(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("audio")) })
 	_, err := Download(context.Background(), NewClient(Config{}), u+"/a.ogg", t.TempDir(), 1<<20)
 	require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%v", err)
-	require.ErrorIs(t, err, ErrAddressNotAllowed)
+	require.ErrorIs(t, err, egress.ErrAddressNotAllowed)
 
 	f, err := Download(context.Background(), NewClient(Config{AllowPrivate: true}), u+"/a.ogg", t.TempDir(), 1<<20)
 	require.NoError(t, err)
@@ -89,13 +57,42 @@ func TestRedirectToRefusedAddressIsRefused(t *testing.T) {
 	base := c.Transport.(*http.Transport).DialContext
 	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if addr != publicAddr.String() {
-			return nil, ErrAddressNotAllowed
+			return nil, egress.ErrAddressNotAllowed
 		}
 		return base(ctx, network, addr)
 	}
 	_, err := Download(context.Background(), c, public+"/a.ogg", t.TempDir(), 1<<20)
 	require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%v", err)
 	require.False(t, hit)
+}
+
+// TestZonesAndRefusedRedirectsAreForbidden: the case — a zone id in
+// the URL — and a redirect to a literal refused address are source_forbidden
+// under the production policy, and the loopback server sees nothing.
+func TestZonesAndRefusedRedirectsAreForbidden(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	u := serve(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1); _, _ = w.Write([]byte("secret")) })
+	port := u[strings.LastIndex(u, ":")+1:]
+	for _, raw := range []string{
+		"http://[::1%25lo]:" + port + "/a.wav",
+		"http://127.0.0.1%25lo:" + port + "/a.wav",
+		"http://[::ffff:127.0.0.1]:" + port + "/a.wav",
+		"http://0.0.0.0:" + port + "/a.wav",
+	} {
+		_, err := Download(context.Background(), NewClient(Config{}), raw, t.TempDir(), 1<<20)
+		require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%s: %v", raw, err)
+	}
+	// Even the dev stack never follows a zone.
+	_, err := Download(context.Background(), NewClient(Config{AllowPrivate: true}), "http://[::1%25lo]:"+port+"/a.wav", t.TempDir(), 1<<20)
+	require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%v", err)
+	require.Zero(t, hits.Load())
+
+	redirect := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+	})
+	_, err = Download(context.Background(), NewClient(Config{AllowPrivate: true}), redirect+"/a.wav", t.TempDir(), 1<<20)
+	require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%v", err)
 }
 
 func TestStatusAndSizeClassification(t *testing.T) {
