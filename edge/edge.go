@@ -1,7 +1,9 @@
 // Package edge is ytcaption's front door: the public REST API (Fiber, :8000)
 // and the same JobService over Connect/gRPC (net/http h2c, :8010), both with
 // API-key authentication, per-key rate limits and Idempotency-Key, in front
-// of core's Connect services. It never touches Postgres or the blob store.
+// of core's Connect services; its Prometheus metrics on a listener of their
+// own (:8011), never the public ports. It never touches Postgres or the blob
+// store.
 package edge
 
 import (
@@ -11,14 +13,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
+	"github.com/ytcaption/ytcaption/edge/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
@@ -43,7 +48,21 @@ type Config struct {
 	// FinishedJobTTL is how long a finished job is answered from this edge's
 	// memory (default 5 s; negative: never).
 	FinishedJobTTL time.Duration
-	MaxBodyBytes   int // default 64 KiB
+	MaxBodyBytes   int // default 64 KiB; uploads have their own limit (25 MiB and the form)
+	// MetricsAddr is where Run serves GET /metrics; empty: Run serves none
+	// (MetricsHandler and ServeMetrics still do).
+	MetricsAddr string
+	// TrustedProxies may name the client in X-Forwarded-For (the right-most
+	// address not itself trusted); from anyone else the header is ignored.
+	TrustedProxies []netip.Prefix
+	// FailedAuthBurst is how many refused API keys one client address
+	// (an IPv6 /64) may send at once, FailedAuthPerMinute how fast that
+	// allowance refills; defaults 20 and 20. Past it: 429 rate_limited.
+	FailedAuthBurst     int
+	FailedAuthPerMinute int
+	// MaxStreams is how many event streams one API key may hold open at
+	// once on this edge when its plan sets none; default 10.
+	MaxStreams int
 	// RedisURL is where the rate limits live, shared by every edge
 	// ("redis://host:port/db"). Empty: each edge limits on its own.
 	RedisURL string
@@ -64,8 +83,9 @@ type Config struct {
 type Edge struct {
 	cfg      Config
 	log      *slog.Logger
-	app      *fiber.App          // REST
-	front    http.Handler        // Connect/gRPC: the same JobService for clients
+	app      *fiber.App   // REST
+	front    *http.Server // Connect/gRPC: the same JobService for clients
+	reg      *prometheus.Registry
 	resolver *discovery.Resolver // nil: no Consul
 }
 
@@ -89,6 +109,12 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.FailedAuthBurst <= 0 {
+		cfg.FailedAuthBurst = 20
+	}
+	if cfg.FailedAuthPerMinute <= 0 {
+		cfg.FailedAuthPerMinute = 20
+	}
 	var resolver *discovery.Resolver
 	if cfg.ConsulAddr != "" {
 		var err error
@@ -104,15 +130,46 @@ func New(cfg Config) (*Edge, error) {
 		return nil, fmt.Errorf("edge: redis url: %w", err)
 	}
 	limiter := ratelimit.New(rdb, redisBreaker, reg)
+	guard := auth.NewGuard(auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second), limiter,
+		ratelimit.Limit{Name: "failed_auth", Rate: cfg.FailedAuthPerMinute, Burst: cfg.FailedAuthBurst, Period: time.Minute})
 	deps := rest.Deps{
-		Core: core, Keys: auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second),
-		Limiter: limiter, Replays: replay.New(rdb, redisBreaker), Finished: jobcache.New(cfg.FinishedJobTTL), Registry: reg,
+		Core: core, Guard: guard, Limiter: limiter, Streams: ratelimit.NewStreams(reg),
+		Replays: replay.New(rdb, redisBreaker), Finished: jobcache.New(cfg.FinishedJobTTL), Registry: reg,
 		TracerProvider: cfg.TracerProvider,
 	}
-	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins}, deps)
+	rcfg := rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins,
+		MaxStreams: cfg.MaxStreams, ClientAddrs: clientaddr.New(cfg.TrustedProxies)}
+	app := rest.New(cfg.Logger, rcfg, deps)
+	front := rest.ConnectServer(rest.NewConnect(rcfg, deps))
+	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: front, reg: reg, resolver: resolver}, nil
+}
+
+// MetricsHandler serves the edge's Prometheus metrics. They are not on the
+// public REST or Connect ports: serve this on a listener of its own
+// (ServeMetrics, or Config.MetricsAddr through Run).
+func (e *Edge) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{})
+}
+
+// ServeMetrics serves GET /metrics on ln until ctx ends.
+func (e *Edge) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
-	mux.Handle(rest.NewConnect(deps))
-	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: mux, resolver: resolver}, nil
+	mux.Handle("GET /metrics", e.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 8 << 10}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve metrics: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down metrics: %w", err)
+	}
+	return nil
 }
 
 // Run listens on the configured addresses and serves until ctx ends.
@@ -126,7 +183,25 @@ func (e *Edge) Run(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("listen %s: %w", e.cfg.ConnectAddr, err)
 	}
-	return e.Serve(ctx, ln, cln)
+	if e.cfg.MetricsAddr == "" {
+		return e.Serve(ctx, ln, cln)
+	}
+	mln, err := net.Listen("tcp", e.cfg.MetricsAddr)
+	if err != nil {
+		ln.Close()
+		cln.Close()
+		return fmt.Errorf("listen %s: %w", e.cfg.MetricsAddr, err)
+	}
+	mctx, stop := context.WithCancel(ctx)
+	merr := make(chan error, 1)
+	go func() { merr <- e.ServeMetrics(mctx, mln) }()
+	e.log.InfoContext(ctx, "edge metrics serving", "addr", mln.Addr().String())
+	err = e.Serve(ctx, ln, cln)
+	stop()
+	if mErr := <-merr; err == nil {
+		err = mErr
+	}
+	return err
 }
 
 // Serve serves REST on ln and, unless cln is nil, the Connect/gRPC front door
@@ -148,9 +223,7 @@ func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
 	if cln != nil {
 		// Connect needs net/http for HTTP/2 (gRPC) and streaming; h2c: no TLS
 		// inside the cluster, the load balancer terminates it.
-		front = &http.Server{Handler: e.front, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols)}
-		front.Protocols.SetHTTP1(true)
-		front.Protocols.SetUnencryptedHTTP2(true)
+		front = e.front
 		go func() {
 			if err := front.Serve(cln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err

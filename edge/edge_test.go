@@ -18,8 +18,10 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/internal/consultest"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -37,6 +39,7 @@ type fakeCore struct {
 	owner         map[string]string           // id → user
 	authCalls     atomic.Int64
 	authDown      atomic.Bool
+	watching      atomic.Int64  // WatchJob calls running
 	slow          chan struct{} // GetJob waits on it when set
 	gate          chan struct{} // CreateJob waits on it when set, after a send on atGate
 	atGate        chan struct{}
@@ -74,8 +77,11 @@ func (f *fakeCore) Authenticate(ctx context.Context, req *connect.Request[ytcapt
 		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "33333333-3333-3333-3333-333333333333", Role: "user",
 			RateLimits: &ytcaptionv1.RateLimits{
 				Create: &ytcaptionv1.RateLimit{PerSecond: 1, Burst: 2},
-				Read:   &ytcaptionv1.RateLimit{PerSecond: 50, Burst: 3},
+				Read:   &ytcaptionv1.RateLimit{PerSecond: 1, Burst: 3}, // slow to refill: tests spend it on a busy machine
 			}}), nil
+	case "key-dave": // a plan allowing three event streams at once
+		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "44444444-4444-4444-4444-444444444444", Role: "user",
+			RateLimits: &ytcaptionv1.RateLimits{MaxStreams: 3}}), nil
 	}
 	return nil, coded(connect.CodeUnauthenticated, "unauthorized", "invalid API key")
 }
@@ -113,6 +119,57 @@ func (f *fakeCore) CreateJob(ctx context.Context, req *connect.Request[ytcaption
 		Language: req.Msg.GetLanguage(), CreatedAt: timestamppb.New(time.Date(2026, 11, 22, 10, 0, 0, 123e6, time.UTC))}
 	f.jobs[id], f.owner[id] = j, u
 	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: j}), nil
+}
+
+// UploadJob makes a job of the upload, finished at once, so the OpenAI
+// route's wait for it ends.
+func (f *fakeCore) UploadJob(ctx context.Context, req *connect.Request[ytcaptionv1.UploadJobRequest]) (*connect.Response[ytcaptionv1.UploadJobResponse], error) {
+	u := f.user(req.Header())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", len(f.jobs)+1)
+	j := &ytcaptionv1.Job{Id: id, Status: ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED, CreatedAt: timestamppb.Now()}
+	f.jobs[id], f.owner[id] = j, u
+	return connect.NewResponse(&ytcaptionv1.UploadJobResponse{Job: j}), nil
+}
+
+// WatchJob sends the job whenever its status changes, as core does, and
+// ends once it is finished.
+func (f *fakeCore) WatchJob(ctx context.Context, req *connect.Request[ytcaptionv1.WatchJobRequest], out *connect.ServerStream[ytcaptionv1.WatchJobResponse]) error {
+	f.watching.Add(1)
+	defer f.watching.Add(-1)
+	u := f.user(req.Header())
+	last := ytcaptionv1.JobStatus(-1)
+	for {
+		j, err := f.find(u, req.Msg.GetId())
+		if err != nil {
+			return err
+		}
+		f.mu.Lock()
+		j = proto.CloneOf(j)
+		f.mu.Unlock()
+		if j.GetStatus() != last {
+			if err := out.Send(&ytcaptionv1.WatchJobResponse{Job: j, Cursor: "1:0"}); err != nil {
+				return err
+			}
+			last = j.GetStatus()
+		}
+		if jobcache.Finished(last) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// setStatus changes a job as a gpu-node would.
+func (f *fakeCore) setStatus(id string, st ytcaptionv1.JobStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobs[id].Status = st
 }
 
 func (f *fakeCore) GetJob(ctx context.Context, req *connect.Request[ytcaptionv1.GetJobRequest]) (*connect.Response[ytcaptionv1.GetJobResponse], error) {
@@ -166,9 +223,20 @@ func (f *fakeCore) GetTranscript(ctx context.Context, req *connect.Request[ytcap
 }
 
 type harness struct {
-	t    *testing.T
-	base string
-	core *fakeCore
+	t     *testing.T
+	base  string // REST
+	front string // Connect/gRPC front door
+	core  *fakeCore
+	edge  *Edge
+}
+
+// metrics scrapes the edge's metrics handler, which no public port serves.
+func (h harness) metrics() string {
+	h.t.Helper()
+	rec := httptest.NewRecorder()
+	h.edge.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(h.t, http.StatusOK, rec.Code)
+	return rec.Body.String()
 }
 
 func start(t *testing.T) harness { return startWith(t, "") }
@@ -184,6 +252,13 @@ func startWith(t *testing.T, redisURL string) harness {
 // applied to its Config.
 func startConfigured(t *testing.T, configure func(*Config)) harness {
 	t.Helper()
+	return startTuned(t, configure, nil)
+}
+
+// startTuned is startConfigured with tune applied to the Edge before it
+// serves (to shorten its listeners' timeouts).
+func startTuned(t *testing.T, configure func(*Config), tune func(*Edge)) harness {
+	t.Helper()
 	f := newFakeCore()
 	mux := http.NewServeMux()
 	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(f))
@@ -196,19 +271,26 @@ func startConfigured(t *testing.T, configure func(*Config)) harness {
 	core := httptest.NewServer(mux)
 	t.Cleanup(core.Close)
 	cfg := Config{CoreURL: core.URL, ServiceToken: token, MaxBodyBytes: 1024}
-	configure(&cfg)
+	if configure != nil {
+		configure(&cfg)
+	}
 	e, err := New(cfg)
 	require.NoError(t, err)
+	if tune != nil {
+		tune(e)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Serve(ctx, ln, nil) }()
+	go func() { done <- e.Serve(ctx, ln, cln) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	return harness{t: t, base: "http://" + ln.Addr().String(), core: f}
+	return harness{t: t, base: "http://" + ln.Addr().String(), front: "http://" + cln.Addr().String(), core: f, edge: e}
 }
 
 func (h harness) do(method, path, key, body string) (*http.Response, []byte) {
@@ -353,11 +435,40 @@ func TestMetricsUseRoutePatterns(t *testing.T) {
 	h := start(t)
 	h.do("GET", "/v1/jobs/00000000-0000-4000-8000-000000000042", "key-alice", "")
 	h.do("GET", "/no/such/route", "", "")
-	_, b := h.do("GET", "/metrics", "", "")
-	require.Contains(t, string(b), `ytcaption_edge_http_requests_total{code="404",method="GET",route="/v1/jobs/:id"} 1`)
-	require.Contains(t, string(b), `route="unmatched"`)
-	require.NotContains(t, string(b), "000000000042", "raw paths never become labels")
-	require.Contains(t, string(b), "ytcaption_edge_http_request_duration_seconds_bucket")
+	b := h.metrics()
+	require.Contains(t, b, `ytcaption_edge_http_requests_total{code="404",method="GET",route="/v1/jobs/:id"} 1`)
+	require.Contains(t, b, `route="unmatched"`)
+	require.NotContains(t, b, "000000000042", "raw paths never become labels")
+	require.Contains(t, b, "ytcaption_edge_http_request_duration_seconds_bucket")
+}
+
+// TestMetricsAreOffThePublicPorts: neither public listener serves /metrics;
+// the metrics listener does.
+func TestMetricsAreOffThePublicPorts(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	for _, u := range []string{h.base + "/metrics", h.front + "/metrics"} {
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, u)
+		require.NotContains(t, string(b), "go_goroutines", u)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.edge.ServeMetrics(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(b), "go_goroutines")
+	require.Contains(t, string(b), "ytcaption_edge_event_streams")
+	cancel()
+	require.NoError(t, <-done)
 }
 
 func TestShutdownFinishesInFlightRequests(t *testing.T) {

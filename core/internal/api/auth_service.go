@@ -38,5 +38,7 @@ func (s *AuthService) limitsFor(p store.Plan) *ytcaptionv1.RateLimits {
 	return &ytcaptionv1.RateLimits{
 		Create: &ytcaptionv1.RateLimit{PerSecond: pick(p.CreateRate, int32(d.CreateRate)), Burst: pick(p.CreateBurst, int32(d.CreateBurst))},
 		Read:   &ytcaptionv1.RateLimit{PerSecond: pick(p.ReadRate, int32(d.ReadRate)), Burst: pick(p.ReadBurst, int32(d.ReadBurst))},
+		// 0: the edge applies its own default (--max-streams).
+		MaxStreams: int32(p.MaxStreams),
 	}
 }

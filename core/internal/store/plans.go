@@ -21,6 +21,9 @@ type Plan struct {
 	ReadRate, ReadBurst     int // other calls
 	MonthlyMinutes          int // audio minutes of succeeded jobs per UTC month
 	MaxConcurrent           int // jobs running at once
+	// MaxStreams is how many event streams one API key may hold open at once
+	// on one edge; 0: the edge's default.
+	MaxStreams int
 }
 
 // SetPlan creates or updates a plan.
@@ -30,16 +33,20 @@ func (s *Store) SetPlan(ctx context.Context, p Plan) error {
 			return job.Errorf(job.CodeInvalidArgument, "plan %s: limits must be positive (0: the deployment's default)", p.Name)
 		}
 	}
+	if p.MaxStreams < 0 {
+		return job.Errorf(job.CodeInvalidArgument, "plan %s: max streams must be positive (0: the edge's default)", p.Name)
+	}
 	if p.MonthlyMinutes < 0 || p.MaxConcurrent < 0 {
 		return job.Errorf(job.CodeInvalidArgument, "plan %s: quotas are positive (0: unlimited)", p.Name)
 	}
 	_, err := s.db.Exec(ctx, `
-		INSERT INTO plans (name, create_rate, create_burst, read_rate, read_burst, monthly_minutes, max_concurrent)
-		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), NULLIF($5, 0), NULLIF($6, 0), NULLIF($7, 0))
+		INSERT INTO plans (name, create_rate, create_burst, read_rate, read_burst, monthly_minutes, max_concurrent, max_streams)
+		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), NULLIF($5, 0), NULLIF($6, 0), NULLIF($7, 0), NULLIF($8, 0))
 		ON CONFLICT (name) DO UPDATE SET create_rate = EXCLUDED.create_rate, create_burst = EXCLUDED.create_burst,
 			read_rate = EXCLUDED.read_rate, read_burst = EXCLUDED.read_burst,
-			monthly_minutes = EXCLUDED.monthly_minutes, max_concurrent = EXCLUDED.max_concurrent, updated_at = now()`,
-		p.Name, p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst, p.MonthlyMinutes, p.MaxConcurrent)
+			monthly_minutes = EXCLUDED.monthly_minutes, max_concurrent = EXCLUDED.max_concurrent,
+			max_streams = EXCLUDED.max_streams, updated_at = now()`,
+		p.Name, p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst, p.MonthlyMinutes, p.MaxConcurrent, p.MaxStreams)
 	if sqldb.IsCheckViolation(err) { // the name
 		return job.Errorf(job.CodeInvalidArgument, "plan name %q: use lower-case letters, digits, - and _", p.Name)
 	}
@@ -108,10 +115,10 @@ func (s *Store) AssignPlan(ctx context.Context, user, plan string) error {
 
 // planColumns read a plan joined as p, NULL limits as 0.
 const planColumns = `p.name, COALESCE(p.create_rate, 0), COALESCE(p.create_burst, 0), COALESCE(p.read_rate, 0), COALESCE(p.read_burst, 0),
-	COALESCE(p.monthly_minutes, 0), COALESCE(p.max_concurrent, 0)`
+	COALESCE(p.monthly_minutes, 0), COALESCE(p.max_concurrent, 0), COALESCE(p.max_streams, 0)`
 
 func planDest(p *Plan) []any {
-	return []any{&p.Name, &p.CreateRate, &p.CreateBurst, &p.ReadRate, &p.ReadBurst, &p.MonthlyMinutes, &p.MaxConcurrent}
+	return []any{&p.Name, &p.CreateRate, &p.CreateBurst, &p.ReadRate, &p.ReadBurst, &p.MonthlyMinutes, &p.MaxConcurrent, &p.MaxStreams}
 }
 
 // GetPlan returns the plan named name.

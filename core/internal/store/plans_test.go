@@ -37,6 +37,33 @@ func TestPlansSetLimitsPerUserAndDefaultToTheDeployment(t *testing.T) {
 		require.Equal(t, job.CodeNotFound, job.CodeOf(s.AssignPlan(ctx, "nobody", "pro")))
 		require.Equal(t, job.CodeInvalidArgument, job.CodeOf(s.SetPlan(ctx, store.Plan{Name: "Pro Plan"})))
 		require.Equal(t, job.CodeInvalidArgument, job.CodeOf(s.SetPlan(ctx, store.Plan{Name: "neg", ReadRate: -1})))
+		require.Equal(t, job.CodeInvalidArgument, job.CodeOf(s.SetPlan(ctx, store.Plan{Name: "neg", MaxStreams: -1})))
+	})
+}
+
+// TestPlanMaxStreamsRoundTrips: a plan's cap on concurrent event streams is
+// stored, read back with the key, and cleared (0: the edge's default) when the
+// plan is set again without it.
+func TestPlanMaxStreamsRoundTrips(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		key, err := s.CreateAPIKey(ctx, u.ID)
+		require.NoError(t, err)
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "streams", MaxStreams: 3}))
+		require.NoError(t, s.AssignPlan(ctx, "alice", "streams"))
+		got, err := s.Authenticate(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, 3, got.Plan.MaxStreams)
+		p, err := s.GetPlan(ctx, "streams")
+		require.NoError(t, err)
+		require.Equal(t, store.Plan{Name: "streams", MaxStreams: 3}, p)
+
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "streams", CreateRate: 5}))
+		p, err = s.GetPlan(ctx, "streams")
+		require.NoError(t, err)
+		require.Zero(t, p.MaxStreams, "unset: the edge's default")
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/ytcaption/ytcaption/edge"
+	"github.com/ytcaption/ytcaption/edge/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/envflag"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 )
@@ -36,8 +37,9 @@ func main() {
 
 var errUsage = errors.New("usage error")
 
-const summary = `ytcaption-edge serves ytcaption's public REST API (jobs, transcripts, health, metrics)
-and forwards authenticated calls to core over Connect.
+const summary = `ytcaption-edge serves ytcaption's public REST API (jobs, transcripts, health) and the same
+JobService over Connect/gRPC, and forwards authenticated calls to core over Connect. Its Prometheus
+metrics are served on --metrics-addr, never on the public ports.
 
 Usage: ytcaption-edge --core-url URL --service-token TOKEN [flags]`
 
@@ -45,22 +47,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs := flag.NewFlagSet("ytcaption-edge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg edge.Config
-	var logFormat, corsOrigins, otlpEndpoint string
+	var logFormat, corsOrigins, otlpEndpoint, trustedProxies string
 	fs.StringVar(&cfg.Addr, "addr", ":8000", "REST listen address")
 	fs.StringVar(&cfg.ConnectAddr, "connect-addr", ":8010", "Connect/gRPC front door listen address (h2c)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", ":8011", "serve Prometheus metrics (GET /metrics) on this address, apart from the public ports (empty: off)")
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
 	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents to core (required)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", 0, "how long a valid API key is trusted without asking core (default 10s)")
 	fs.DurationVar(&cfg.FinishedJobTTL, "finished-job-ttl", 0, "how long a finished job is answered from the edge's memory without asking core (default 5s; negative: never)")
-	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted")
-	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the per-key rate limits, shared by every edge (empty: limit in process; while unreachable: in process, counted)")
+	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted, as sent and as inflated (uploads: 25 MiB and the form)")
+	fs.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes or addresses of proxies whose X-Forwarded-For names the client (the right-most untrusted hop); from anyone else the header is ignored (empty: use the TCP peer)")
+	fs.IntVar(&cfg.FailedAuthBurst, "failed-auth-burst", 20, "refused API keys one client address (an IPv6 /64) may send at once before 429 rate_limited")
+	fs.IntVar(&cfg.FailedAuthPerMinute, "failed-auth-per-minute", 20, "how many refused API keys a client address's allowance regains a minute")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", 10, "event streams (SSE, WatchJob) one API key may hold open at once on this edge, unless its plan sets max_streams")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the per-key rate limits and per-address refused-key allowances, shared by every edge (empty: limit in process; while unreachable: in process, counted)")
 	fs.StringVar(&corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API, or * (empty: no CORS)")
 	fs.StringVar(&cfg.ConsulAddr, "consul-addr", "", "local Consul agent (host:port): register, and find healthy core instances, --core-url serving while Consul knows none (empty: no Consul)")
 	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host other machines reach this edge at, for Consul (default: the host name)")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector for traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
 	fs.Usage = envflag.Usage(fs, "YTCAPTION_EDGE", summary)
-	if err := envflag.Parse(fs, "YTCAPTION_EDGE", args, getenv); err != nil {
+	err := envflag.Parse(fs, "YTCAPTION_EDGE", args, getenv)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
@@ -70,6 +78,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
 		}
+	}
+	if cfg.TrustedProxies, err = clientaddr.ParsePrefixes(trustedProxies); err != nil {
+		return fmt.Errorf("%w: --trusted-proxies: %v", errUsage, err)
 	}
 	if cfg.ServiceToken == "" {
 		return fmt.Errorf("%w: --service-token (or YTCAPTION_EDGE_SERVICE_TOKEN) is required", errUsage)

@@ -1,7 +1,8 @@
 // Package auth resolves API keys to users for the edge. Core holds the keys
 // (hashed); the edge asks it once per key and remembers the answer briefly, so
 // a busy client costs core one lookup per TTL, and a revoked key stops working
-// within that TTL.
+// within that TTL. Guard adds the per-address limit on refused keys that
+// both transports apply before a key costs core a lookup.
 package auth
 
 import (
@@ -38,35 +39,73 @@ var (
 
 type entry struct {
 	p       Principal
-	err     error
 	expires time.Time
 }
 
 // call is one in-flight lookup that concurrent requests for the same key share.
 type call struct {
 	done chan struct{}
-	e    entry
+	p    Principal
+	err  error
 }
 
 // Cache looks keys up in core and caches the answers by SHA-256 of the key,
-// so the keys themselves are never kept.
+// so the keys themselves are never kept. Valid keys and refused ones live in
+// separate bounded LRUs: a flood of made-up keys churns only the refused
+// side and can never evict a key that works.
 type Cache struct {
 	client      ytcaptionv1connect.AuthServiceClient
 	ttl, negTTL time.Duration
 	now         func() time.Time
 
 	mu       sync.Mutex
-	entries  map[[32]byte]entry
+	valid    *lru[[32]byte, entry]
+	refused  *lru[[32]byte, time.Time] // until when
 	inflight map[[32]byte]*call
 }
 
-// maxEntries bounds memory when clients spray random keys.
-const maxEntries = 100_000
+// Bounds on memory when clients spray keys: about 200 bytes an entry.
+const (
+	maxValid   = 100_000
+	maxRefused = 10_000
+)
 
 // New returns a Cache; ttl applies to valid keys, negTTL to refused ones.
 func New(client ytcaptionv1connect.AuthServiceClient, ttl, negTTL time.Duration) *Cache {
 	return &Cache{client: client, ttl: ttl, negTTL: negTTL, now: time.Now,
-		entries: map[[32]byte]entry{}, inflight: map[[32]byte]*call{}}
+		valid: newLRU[[32]byte, entry](maxValid), refused: newLRU[[32]byte, time.Time](maxRefused),
+		inflight: map[[32]byte]*call{}}
+}
+
+// cached answers from memory: ok is false when core must be asked.
+func (c *Cache) cached(h [32]byte) (p Principal, err error, ok bool) {
+	now := c.now()
+	if e, found := c.valid.get(h); found {
+		if now.Before(e.expires) {
+			return e.p, nil, true
+		}
+		c.valid.remove(h)
+	}
+	if until, found := c.refused.get(h); found {
+		if now.Before(until) {
+			return Principal{}, ErrUnauthorized, true
+		}
+		c.refused.remove(h)
+	}
+	return Principal{}, nil, false
+}
+
+// Valid returns key's principal if the cache holds it as valid, without
+// asking core.
+func (c *Cache) Valid(key string) (Principal, bool) {
+	if key == "" {
+		return Principal{}, false
+	}
+	h := sha256.Sum256([]byte(key))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, err, ok := c.cached(h)
+	return p, ok && err == nil
 }
 
 // Lookup resolves key.
@@ -76,15 +115,15 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Principal, error) {
 	}
 	h := sha256.Sum256([]byte(key))
 	c.mu.Lock()
-	if e, ok := c.entries[h]; ok && c.now().Before(e.expires) {
+	if p, err, ok := c.cached(h); ok {
 		c.mu.Unlock()
-		return e.p, e.err
+		return p, err
 	}
 	if cl, ok := c.inflight[h]; ok {
 		c.mu.Unlock()
 		select {
 		case <-cl.done:
-			return cl.e.p, cl.e.err
+			return cl.p, cl.err
 		case <-ctx.Done():
 			return Principal{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 		}
@@ -93,31 +132,33 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Principal, error) {
 	c.inflight[h] = cl
 	c.mu.Unlock()
 
-	cl.e = c.ask(ctx, key)
-	cl.e.p.KeyID = hex.EncodeToString(h[:12])
+	cl.p, cl.err = c.ask(ctx, key)
+	cl.p.KeyID = hex.EncodeToString(h[:12])
+	now := c.now()
 	c.mu.Lock()
 	delete(c.inflight, h)
-	if cl.e.err == nil || errors.Is(cl.e.err, ErrUnauthorized) {
-		if len(c.entries) >= maxEntries {
-			clear(c.entries)
-		}
-		c.entries[h] = cl.e
+	switch {
+	case cl.err == nil:
+		c.refused.remove(h)
+		c.valid.put(h, entry{p: cl.p, expires: now.Add(c.ttl)})
+	case errors.Is(cl.err, ErrUnauthorized):
+		c.valid.remove(h)
+		c.refused.put(h, now.Add(c.negTTL))
 	}
 	c.mu.Unlock()
 	close(cl.done)
-	return cl.e.p, cl.e.err
+	return cl.p, cl.err
 }
 
-func (c *Cache) ask(ctx context.Context, key string) entry {
+func (c *Cache) ask(ctx context.Context, key string) (Principal, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	resp, err := c.client.Authenticate(ctx, connect.NewRequest(&ytcaptionv1.AuthenticateRequest{ApiKey: key}))
-	now := c.now()
 	switch {
 	case err == nil:
-		return entry{p: Principal{UserID: resp.Msg.GetUserId(), Role: resp.Msg.GetRole(), Limits: resp.Msg.GetRateLimits()}, expires: now.Add(c.ttl)}
+		return Principal{UserID: resp.Msg.GetUserId(), Role: resp.Msg.GetRole(), Limits: resp.Msg.GetRateLimits()}, nil
 	case connect.CodeOf(err) == connect.CodeUnauthenticated:
-		return entry{err: ErrUnauthorized, expires: now.Add(c.negTTL)}
+		return Principal{}, ErrUnauthorized
 	}
-	return entry{err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
+	return Principal{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 }

@@ -23,11 +23,19 @@ import (
 	"github.com/ytcaption/ytcaption/internal/breaker"
 )
 
-// Limit is one bucket: Rate requests per second on average, Burst at once.
+// Limit is one bucket: Rate requests per Period on average, Burst at once.
 type Limit struct {
-	Name  string // "create" or "read": names the policy in the headers
-	Rate  int
-	Burst int
+	Name   string // "create", "read", "failed_auth": names the policy in the headers and the bucket
+	Rate   int
+	Burst  int
+	Period time.Duration // 0: a second
+}
+
+func (l Limit) period() time.Duration {
+	if l.Period <= 0 {
+		return time.Second
+	}
+	return l.Period
 }
 
 // Decision is the answer for one request.
@@ -43,6 +51,7 @@ type Decision struct {
 // Limiter decides requests against Redis, falling back to a local GCRA.
 type Limiter struct {
 	redis    *redis_rate.Limiter // nil: local only
+	rdb      *redis.Client
 	breaker  *breaker.Breaker
 	local    *local
 	fallback prometheus.Counter
@@ -65,7 +74,7 @@ func New(rdb *redis.Client, br *breaker.Breaker, reg prometheus.Registerer) *Lim
 		reg.MustRegister(l.fallback)
 	}
 	if rdb != nil {
-		l.redis = redis_rate.NewLimiter(rdb)
+		l.redis, l.rdb = redis_rate.NewLimiter(rdb), rdb
 	}
 	return l
 }
@@ -78,7 +87,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
 			rctx, cancel := context.WithTimeout(ctx, l.timeout)
 			defer cancel()
 			var err error
-			res, err = l.redis.Allow(rctx, lim.Name+":"+key, redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: time.Second})
+			res, err = l.redis.Allow(rctx, lim.Name+":"+key, redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: lim.period()})
 			return err
 		})
 		if err == nil {
@@ -96,6 +105,46 @@ func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
 	return l.local.allow(lim.Name+":"+key, lim)
 }
 
+// Return gives back the request that taken, a decision of Allow, took from
+// key's bucket for lim — for a budget that counts only some outcomes
+// (refused API keys), known after the request was let through. It goes back
+// where it was taken: Redis, or the local limiter that decided while Redis
+// was unreachable. Best effort: a failure to return is not reported.
+func (l *Limiter) Return(ctx context.Context, key string, lim Limit, taken Decision) {
+	if l.redis != nil && !taken.Fallback {
+		err := l.breaker.Do(func() error {
+			rctx, cancel := context.WithTimeout(ctx, l.timeout)
+			defer cancel()
+			emission := lim.period().Seconds() / float64(lim.Rate)
+			return giveBack.Run(rctx, l.rdb, []string{"rate:" + lim.Name + ":" + key}, emission).Err()
+		})
+		if err == nil {
+			return
+		}
+	}
+	l.local.giveBack(lim.Name+":"+key, lim)
+}
+
+// giveBack moves a redis_rate bucket's theoretical arrival time (TAT) back
+// by one emission interval, never before now: redis_rate's own script with a
+// negative cost would leave a bucket one short when the give-back fills it.
+// Times are redis_rate's: seconds since 2017-01-01, in a key under "rate:".
+var giveBack = redis.NewScript(`
+local tat = redis.call("GET", KEYS[1])
+if not tat then
+  return 0
+end
+local now = redis.call("TIME")
+now = (now[1] - 1483228800) + (now[2] / 1000000)
+local new_tat = tonumber(tat) - tonumber(ARGV[1])
+if new_tat <= now then
+  redis.call("DEL", KEYS[1])
+else
+  redis.call("SET", KEYS[1], new_tat, "EX", math.ceil(new_tat - now))
+end
+return 1
+`)
+
 // local is GCRA in process, the same arithmetic as redis_rate's script: each
 // key keeps its theoretical arrival time (TAT).
 type local struct {
@@ -112,7 +161,7 @@ func newLocal(now func() time.Time) *local { return &local{now: now, tat: map[st
 
 func (g *local) allow(key string, lim Limit) Decision {
 	now := g.now()
-	emission := time.Second / time.Duration(lim.Rate)
+	emission := lim.period() / time.Duration(lim.Rate)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	tat := g.tat[key]
@@ -130,4 +179,19 @@ func (g *local) allow(key string, lim Limit) Decision {
 	}
 	g.tat[key] = newTAT
 	return Decision{Limit: lim, Allowed: true, Remaining: int(math.Floor(float64(diff) / float64(emission))), ResetAfter: newTAT.Sub(now)}
+}
+
+func (g *local) giveBack(key string, lim Limit) {
+	now := g.now()
+	emission := lim.period() / time.Duration(lim.Rate)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	tat, ok := g.tat[key]
+	if !ok || !tat.After(now) {
+		return // already full
+	}
+	if tat = tat.Add(-emission); tat.Before(now) {
+		tat = now
+	}
+	g.tat[key] = tat
 }

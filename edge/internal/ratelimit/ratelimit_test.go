@@ -106,3 +106,54 @@ func TestRedisOutageFallsBackToTheLocalLimiter(t *testing.T) {
 	require.Eventually(t, func() bool { return !l.Allow(ctx, randomKey(), create).Fallback },
 		15*time.Second, 100*time.Millisecond, "Redis decides again once it is back")
 }
+
+// TestReturnGivesBackARequestLocallyAndInRedis: a budget that counts only
+// refused API keys takes a request first and gives it back when the key
+// turns out valid; a period longer than a second spreads the refill.
+func TestReturnGivesBackARequestLocallyAndInRedis(t *testing.T) {
+	t.Parallel()
+	failed := Limit{Name: "failed_auth", Rate: 2, Burst: 2, Period: time.Minute}
+	r := redistest.Start(t)
+	for name, l := range map[string]*Limiter{"local": New(nil, nil, nil), "redis": open(t, r.URL(), nil)} {
+		ctx, key := context.Background(), randomKey()
+		d := l.Allow(ctx, key, failed)
+		require.True(t, d.Allowed, name)
+		l.Return(ctx, key, failed, d) // a valid key: not counted
+		require.True(t, l.Allow(ctx, key, failed).Allowed, name)
+		require.True(t, l.Allow(ctx, key, failed).Allowed, name)
+		d = l.Allow(ctx, key, failed)
+		require.False(t, d.Allowed, "%s: two refusals spend the burst", name)
+		require.Greater(t, d.RetryAfter, 20*time.Second, "%s: 2 a minute refill one every 30 s", name)
+		require.LessOrEqual(t, d.RetryAfter, 30*time.Second, name)
+		l.Return(ctx, key, failed, Decision{})
+		require.True(t, l.Allow(ctx, key, failed).Allowed, "%s: a returned request can be taken again", name)
+		require.False(t, d.Fallback, name)
+	}
+}
+
+func TestStreamsCapPerKeyAndReleaseOnce(t *testing.T) {
+	t.Parallel()
+	s := NewStreams(prometheus.NewRegistry())
+	var releases []func()
+	for range 3 {
+		rel, ok := s.Acquire("k", 3)
+		require.True(t, ok)
+		releases = append(releases, rel)
+	}
+	_, ok := s.Acquire("k", 3)
+	require.False(t, ok, "the fourth")
+	_, ok = s.Acquire("other", 3)
+	require.True(t, ok, "keys are counted apart")
+	releases[0]()
+	releases[0]() // twice: still one place
+	require.Equal(t, 2, s.Open("k"))
+	_, ok = s.Acquire("k", 3)
+	require.True(t, ok)
+	_, ok = s.Acquire("k", 3)
+	require.False(t, ok)
+	for _, rel := range releases {
+		rel()
+	}
+	require.Equal(t, 1, s.Open("k"))
+	require.Equal(t, 2.0, testutil.ToFloat64(s.gauge))
+}

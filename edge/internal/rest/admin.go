@@ -117,7 +117,7 @@ func protoCall[Req, Res any](s *server, method func(context.Context, *connect.Re
 			fd := top.Descriptor().Fields().ByName(protoreflect.Name(bodyField))
 			target = top.Mutable(fd).Message()
 		}
-		if body := c.Body(); len(body) > 0 {
+		if body := c.Request().Body(); len(body) > 0 { // as sent: never inflated
 			if len(body) > s.cfg.MaxBodyBytes {
 				return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
 			}

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
+	"github.com/ytcaption/ytcaption/internal/connectlimit"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	"github.com/ytcaption/ytcaption/internal/tracing"
@@ -20,30 +23,153 @@ import (
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
-// NewConnect returns the Connect/gRPC/gRPC-Web front door: core's JobService
-// for clients, behind the same API-key auth, rate limits and Idempotency-Key
-// as REST. It shares the REST adapter's gates (auth cache, limiter, replay
-// store, fingerprint); only the transport differs.
-func NewConnect(d Deps) (string, http.Handler) {
-	f := &front{d: d}
-	return ytcaptionv1connect.NewJobServiceHandler(f, connect.WithInterceptors(tracing.Interceptor(d.TracerProvider), f), connect.WithCompressMinBytes(4<<10))
+// Bounds of the Connect front door's listener (see ConnectServer) and its
+// calls. A request's header must arrive within connectHeaderTimeout and fit
+// in connectHeaderBytes; its body within readTimeout (UploadJob: within
+// uploadReadTimeout). A unary reply must be written within
+// unaryWriteTimeout of the call's start (UploadJob: of its upload's
+// deadline); WatchJob, which may run for hours, is never cut by either: each
+// of its writes gets streamWriteTimeout.
+const (
+	connectHeaderTimeout = 10 * time.Second
+	connectHeaderBytes   = 16 << 10
+	unaryWriteTimeout    = 2 * time.Minute
+	streamWriteTimeout   = 30 * time.Second
+	connectIdleTimeout   = 2 * time.Minute
+	// maxUploadMessage is the largest UploadJobRequest: the file and the
+	// fields around it.
+	maxUploadMessage = MaxUploadBytes + 1<<20
+)
+
+// ConnectServer returns the http.Server for the Connect front door: h2c
+// (the load balancer terminates TLS) and HTTP/1.1, with every timeout that
+// cannot cut a WatchJob stream short, and HTTP/2's own bounds.
+func ConnectServer(h http.Handler) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: connectHeaderTimeout,
+		// Covers receiving a request only: net/http lifts the deadline once
+		// the body is read (HTTP/1's background read; HTTP/2 times the
+		// request body alone), so neither a slow call nor a WatchJob stream
+		// is cut by it (TestStreamsOutliveTheListenersTimeouts).
+		ReadTimeout: readTimeout,
+		// No WriteTimeout: it would cut every WatchJob stream; the door sets
+		// per-call write deadlines instead.
+		IdleTimeout:    connectIdleTimeout,
+		MaxHeaderBytes: connectHeaderBytes,
+		Protocols:      new(http.Protocols),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          100,
+			MaxDecoderHeaderTableSize:     4 << 10,
+			MaxReadFrameSize:              16 << 10,
+			MaxReceiveBufferPerConnection: 1 << 20,
+			MaxReceiveBufferPerStream:     1 << 20,
+			SendPingTimeout:               time.Minute,
+			PingTimeout:                   15 * time.Second,
+			WriteByteTimeout:              streamWriteTimeout, // a peer that stops reading is dropped
+		},
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	return srv
 }
 
-type front struct{ d Deps }
+// NewConnect returns the Connect/gRPC/gRPC-Web front door: core's JobService
+// for clients, behind the same API-key auth, rate limits and Idempotency-Key
+// as REST. It shares the REST adapter's gates (auth guard, limiter, stream
+// count, replay store, fingerprint); only the transport differs.
+//
+// The door authenticates and limits a call from its headers, before
+// connect-go reads the body: a request without a valid key costs no body
+// read at all. Bodies are then read within per-procedure bounds that hold
+// for the inflated size: connect-go inflates a unary request before any
+// interceptor runs, capped only by WithReadMaxBytes.
+func NewConnect(cfg Config, d Deps) http.Handler {
+	cfg = cfg.withDefaults()
+	f := &front{d: d, cfg: cfg, errs: connect.NewErrorWriter()}
+	path, svc := ytcaptionv1connect.NewJobServiceHandler(f,
+		connect.WithInterceptors(tracing.Interceptor(d.TracerProvider)),
+		connect.WithCompressMinBytes(4<<10),
+		connect.WithConditionalHandlerOptions(func(spec connect.Spec) []connect.HandlerOption {
+			return []connect.HandlerOption{connectlimit.Options(f.readMax(spec.Procedure), cfg.MaxBodyBytes)}
+		}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(path, f.door(svc))
+	return mux
+}
+
+type front struct {
+	d    Deps
+	cfg  Config
+	errs *connect.ErrorWriter
+}
+
+// readMax is the largest message procedure takes, inflated.
+func (f *front) readMax(procedure string) int {
+	if procedure == ytcaptionv1connect.JobServiceUploadJobProcedure {
+		return maxUploadMessage
+	}
+	return f.cfg.MaxBodyBytes
+}
 
 type frontKey struct{}
 
-// caller is what the interceptor established for a call.
+// caller is what the door established for a call.
 type caller struct {
 	p         auth.Principal
 	requestID string
+	rc        *http.ResponseController // the call's deadlines
 }
 
 func callerOf(ctx context.Context) caller { return ctx.Value(frontKey{}).(caller) }
 
+// door runs before connect-go touches the body: it authenticates and limits
+// the call, takes a stream place for WatchJob (given back however the call
+// ends), bounds the body on the wire and sets the call's deadlines.
+func (f *front) door(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		procedure := r.URL.Path
+		var peer netip.Addr
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			peer = ap.Addr()
+		}
+		addr := f.cfg.ClientAddrs.Resolve(peer, r.Header.Values("X-Forwarded-For"))
+		ctx, err := f.gate(r.Context(), procedure, addr, r.Header, w.Header())
+		if err != nil {
+			_ = f.errs.Write(w, r, err)
+			return
+		}
+		c := callerOf(ctx)
+		c.rc = http.NewResponseController(w)
+		ctx = context.WithValue(ctx, frontKey{}, c)
+		switch procedure {
+		case ytcaptionv1connect.JobServiceWatchJobProcedure:
+			most := maxStreams(c.p, f.cfg.MaxStreams)
+			release, ok := f.d.Streams.Acquire(c.p.KeyID, most)
+			if !ok {
+				_ = f.errs.Write(w, r, frontError(connect.CodeResourceExhausted, "too_many_streams",
+					fmt.Sprintf("this API key already holds %d open event streams; close one first", most)))
+				return
+			}
+			defer release()
+		case ytcaptionv1connect.JobServiceUploadJobProcedure:
+			_ = c.rc.SetReadDeadline(time.Now().Add(uploadReadTimeout))
+			_ = c.rc.SetWriteDeadline(time.Now().Add(uploadReadTimeout + unaryWriteTimeout))
+		default:
+			_ = c.rc.SetWriteDeadline(time.Now().Add(unaryWriteTimeout))
+		}
+		// On the wire a message may be framed (5 bytes) or base64 (gRPC-Web
+		// text, 4/3); connect-go caps the message itself.
+		limit := int64(f.readMax(procedure))
+		r.Body = http.MaxBytesReader(w, r.Body, limit+limit/3+4<<10)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // gate authenticates and rate-limits one call. It returns the context the
 // handler runs with, or a Connect error carrying the same codes REST uses.
-func (f *front) gate(ctx context.Context, procedure string, h http.Header, out http.Header) (context.Context, error) {
+func (f *front) gate(ctx context.Context, procedure string, addr netip.Addr, h http.Header, out http.Header) (context.Context, error) {
 	id := h.Get(headerRequestID)
 	if !requestIDs.MatchString(id) {
 		id = rand.Text()
@@ -53,14 +179,20 @@ func (f *front) gate(ctx context.Context, procedure string, h http.Header, out h
 	if key == "" {
 		return nil, frontError(connect.CodeUnauthenticated, "unauthorized", "send your API key as \"Authorization: Bearer <key>\"")
 	}
-	p, err := f.d.Keys.Lookup(ctx, key)
+	p, err := f.d.Guard.Authenticate(ctx, key, addr)
+	var te *auth.ThrottledError
 	switch {
+	case errors.As(err, &te):
+		ce := frontError(connect.CodeResourceExhausted, "rate_limited", "too many invalid API keys from your address")
+		ce.Meta().Set("Retry-After", strconv.Itoa(max(seconds(te.RetryAfter), 1)))
+		return nil, ce
 	case errors.Is(err, auth.ErrUnauthorized):
 		return nil, frontError(connect.CodeUnauthenticated, "unauthorized", "the API key is not valid")
 	case err != nil:
 		return nil, frontError(connect.CodeUnavailable, "unavailable", "API keys cannot be checked right now; retry shortly")
 	}
-	lim := bucketFor(p, procedure == ytcaptionv1connect.JobServiceCreateJobProcedure)
+	create := procedure == ytcaptionv1connect.JobServiceCreateJobProcedure || procedure == ytcaptionv1connect.JobServiceUploadJobProcedure
+	lim := bucketFor(p, create)
 	d := f.d.Limiter.Allow(ctx, p.KeyID, lim)
 	policy, state, retry := limitHeaders(lim, d)
 	out.Set("RateLimit-Policy", policy)
@@ -81,40 +213,6 @@ func frontError(code connect.Code, detail, msg string) *connect.Error {
 		ce.AddDetail(d)
 	}
 	return ce
-}
-
-// WrapUnary implements connect.Interceptor.
-func (f *front) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		out := http.Header{}
-		ctx, err := f.gate(ctx, req.Spec().Procedure, req.Header(), out)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := next(ctx, req)
-		if resp != nil {
-			for k, v := range out {
-				resp.Header()[k] = v
-			}
-		}
-		return resp, err
-	}
-}
-
-// WrapStreamingClient implements connect.Interceptor (unused on a server).
-func (f *front) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-// WrapStreamingHandler implements connect.Interceptor.
-func (f *front) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := f.gate(ctx, conn.Spec().Procedure, conn.RequestHeader(), conn.ResponseHeader())
-		if err != nil {
-			return err
-		}
-		return next(ctx, conn)
-	}
 }
 
 // forward wraps msg for core on behalf of the caller.
@@ -220,12 +318,17 @@ func (f *front) GetTranscript(ctx context.Context, req *connect.Request[ytcaptio
 }
 
 func (f *front) WatchJob(ctx context.Context, req *connect.Request[ytcaptionv1.WatchJobRequest], out *connect.ServerStream[ytcaptionv1.WatchJobResponse]) error {
+	// Writes get a rolling deadline, the end of the stream (written after
+	// this returns) included: only a client that stops reading is cut off.
+	rc := callerOf(ctx).rc
+	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }()
 	stream, err := f.d.Core.Jobs.WatchJob(ctx, forward(ctx, req.Msg))
 	if err != nil {
 		return err
 	}
 	defer stream.Close()
 	for stream.Receive() {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		if err := out.Send(stream.Msg()); err != nil {
 			return err
 		}

@@ -94,6 +94,8 @@ var fiberCodes = map[int]string{
 	http.StatusRequestEntityTooLarge: "request_too_large",
 	http.StatusBadRequest:            "invalid_argument",
 	http.StatusRequestTimeout:        "timeout",
+	// The request line and headers did not fit the listener's read buffer.
+	http.StatusRequestHeaderFieldsTooLarge: "request_too_large",
 }
 
 // errorHandler is the one REST error writer: every error reply is
@@ -114,6 +116,8 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 				msg = "no such route: " + c.Method() + " " + c.Path()
 			case http.StatusRequestEntityTooLarge:
 				msg = "the request body is too large"
+			case http.StatusRequestHeaderFieldsTooLarge:
+				msg = "the request's headers are too large"
 			}
 			ae = newError(fe.Code, fiberCodes[fe.Code], msg)
 		default:

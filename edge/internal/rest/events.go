@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -41,6 +43,19 @@ type segmentJSON struct {
 // reconnecting with Last-Event-ID continues after it, with no segment missed
 // or repeated. The stream ends after the job's terminal "job" event.
 func (s *server) events(c *fiber.Ctx) error {
+	p := c.Locals(principalKey{}).(auth.Principal)
+	most := maxStreams(p, s.cfg.MaxStreams)
+	release, ok := s.Streams.Acquire(p.KeyID, most)
+	if !ok {
+		return newError(http.StatusTooManyRequests, "too_many_streams",
+			fmt.Sprintf("this API key already holds %d open event streams; close one first", most))
+	}
+	streaming := false
+	defer func() {
+		if !streaming {
+			release() // refused before the stream began
+		}
+	}()
 	after := strings.Clone(c.Get("Last-Event-ID"))
 	if after == "" {
 		after = strings.Clone(c.Query("last_event_id")) // for clients that cannot set headers
@@ -69,9 +84,24 @@ func (s *server) events(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	// The connection ends with the stream, so nothing else will read from it:
+	// a read that returns is the client leaving (or the connection closing),
+	// noticed at once rather than at the next keep-alive write — the stream's
+	// place is given back, and core's watcher stopped, without delay.
+	c.Context().Response.SetConnectionClose()
+	conn := c.Context().Conn()
+	streaming = true
 	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
+		defer release()
 		defer cancel()
 		defer stream.Close()
+		defer func() { _ = conn.SetReadDeadline(time.Now()) }() // ends the watcher below
+		go func() {
+			_ = conn.SetReadDeadline(time.Time{}) // the request's read timeout is over
+			var b [1]byte
+			_, _ = conn.Read(b[:])
+			cancel()
+		}()
 		msgs := make(chan *ytcaptionv1.WatchJobResponse)
 		go func() {
 			defer close(msgs)
@@ -86,6 +116,10 @@ func (s *server) events(c *fiber.Ctx) error {
 		tick := time.NewTicker(keepAlive)
 		defer tick.Stop()
 		for m := first; ; {
+			// The listener's WriteTimeout would end a long stream: each write
+			// gets its own deadline instead, so only a client that stops
+			// reading is cut off.
+			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if m != nil {
 				if err := writeEvents(w, m); err != nil {
 					return // the client went away
@@ -99,9 +133,12 @@ func (s *server) events(c *fiber.Ctx) error {
 				m = next
 			case <-tick.C:
 				m = nil
+				_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
 					return
 				}
+			case <-ctx.Done():
+				return // the client went away
 			}
 		}
 	}))

@@ -19,8 +19,8 @@ var defaultLimits = &ytcaptionv1.RateLimits{
 	Read:   &ytcaptionv1.RateLimit{PerSecond: 100, Burst: 200},
 }
 
-// bucketFor picks the caller's limit: creating work has its own, tighter
-// budget; every other call counts as a read.
+// bucketFor picks the caller's limit: creating work (a job from a URL or an
+// upload) has its own, tighter budget; every other call counts as a read.
 func bucketFor(p auth.Principal, create bool) ratelimit.Limit {
 	limits := p.Limits
 	if limits == nil {
@@ -34,6 +34,15 @@ func bucketFor(p auth.Principal, create bool) ratelimit.Limit {
 		l = def
 	}
 	return ratelimit.Limit{Name: name, Rate: int(l.GetPerSecond()), Burst: int(max(l.GetBurst(), 1))}
+}
+
+// maxStreams is how many event streams p's key may hold open at once: its
+// plan's cap, else def.
+func maxStreams(p auth.Principal, def int) int {
+	if n := p.Limits.GetMaxStreams(); n > 0 {
+		return int(n)
+	}
+	return def
 }
 
 // limitHeaders describes a decision with the IETF draft's headers: the

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -90,6 +91,13 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	words := false
 	if form, err := c.MultipartForm(); err == nil {
 		words = slices.Contains(form.Value["timestamp_granularities[]"], "word")
+	}
+	// Core takes these as protobuf strings, which must be UTF-8: other bytes
+	// are the client's mistake, not an internal error.
+	for name, v := range map[string]string{"file name": fh.Filename, "language": c.FormValue("language"), "prompt": c.FormValue("prompt")} {
+		if !utf8.ValidString(v) {
+			return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("the %s is not valid UTF-8", name))
+		}
 	}
 	f, err := fh.Open()
 	if err != nil {

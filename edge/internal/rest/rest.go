@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,15 +23,15 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
+	"github.com/ytcaption/ytcaption/edge/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
@@ -49,13 +51,48 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call the API
 	// ("https://app.example.com", or "*"); empty sends no CORS headers.
 	CORSOrigins []string
+	// MaxStreams is how many event streams one API key may hold open at
+	// once when its plan sets none; default 10.
+	MaxStreams int
+	// ClientAddrs finds a request's client address (X-Forwarded-For only
+	// from trusted proxies), which refused keys are limited by.
+	ClientAddrs clientaddr.Resolver
 }
+
+func (cfg Config) withDefaults() Config {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 30 * time.Second
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 10
+	}
+	return cfg
+}
+
+// Time and size bounds of the REST listener. A request's header must fit in
+// headerBytes (else 431) and arrive, with its body, within readTimeout —
+// uploads within uploadReadTimeout; a reply must be written within
+// writeTimeout, which event streams push forward with every write.
+const (
+	headerBytes       = 8 << 10
+	readTimeout       = 15 * time.Second
+	uploadReadTimeout = 5 * time.Minute
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = time.Minute
+	// uploadBodyBytes is the largest multipart body: the file and the form
+	// around it.
+	uploadBodyBytes = MaxUploadBytes + 1<<20
+)
 
 // Deps are what the API stands on.
 type Deps struct {
 	Core     coreclient.Clients
-	Keys     *auth.Cache
+	Guard    *auth.Guard // API keys, and refused keys limited per address
 	Limiter  *ratelimit.Limiter
+	Streams  *ratelimit.Streams // event streams open per key
 	Replays  *replay.Store
 	Finished *jobcache.Cache      // finished jobs, answered without core
 	Registry *prometheus.Registry // the API's metrics are registered here
@@ -100,12 +137,7 @@ type metrics struct {
 // New returns the Fiber app serving the REST API.
 func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	reg := d.Registry
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 64 << 10
-	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 30 * time.Second
-	}
+	cfg = cfg.withDefaults()
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ytcaption_edge_http_requests_total", Help: "REST requests by route pattern, method and status code.",
@@ -120,13 +152,18 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		BodyLimit:             MaxUploadBytes + 1<<20, // uploads; JSON bodies are held to MaxBodyBytes by their handlers
-		ErrorHandler:          errorHandler(log),
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
-		AppName:               "ytcaption-edge",
+		// The most any request may send; bodyLimits holds all but uploads to
+		// MaxBodyBytes as soon as the header is read, before the body is.
+		BodyLimit:      uploadBodyBytes,
+		ErrorHandler:   errorHandler(log),
+		ReadTimeout:    readTimeout,
+		WriteTimeout:   writeTimeout,
+		IdleTimeout:    idleTimeout,
+		ReadBufferSize: headerBytes,
+		AppName:        "ytcaption-edge",
 	})
-	app.Use(s.measure)
+	app.Server().HeaderReceived = s.bodyLimits
+	app.Use(s.measure, identityOnly)
 	if len(cfg.CORSOrigins) > 0 {
 		app.Use(cors.New(cors.Config{
 			AllowOrigins:  strings.Join(cfg.CORSOrigins, ","),
@@ -138,7 +175,6 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	}
 	app.Get("/health/live", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/health/ready", s.ready)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	app.Get("/openapi.json", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(openAPI)
@@ -172,6 +208,8 @@ func (s *server) measure(c *fiber.Ctx) error {
 	}
 	c.Set(headerRequestID, id)
 	c.Locals(requestIDKey{}, id)
+	addr := s.clientAddr(c)
+	c.Locals(clientAddrKey{}, addr)
 	h := http.Header{}
 	for _, k := range []string{"traceparent", "tracestate"} {
 		if v := c.Get(k); v != "" {
@@ -205,7 +243,7 @@ func (s *server) measure(c *fiber.Ctx) error {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
 	attrs := []any{"request_id", id, "method", method, "route", route, "status", status, "duration_ms", took.Milliseconds(),
-		"remote", c.IP()}
+		"remote", addr.String()}
 	if p, ok := c.Locals(principalKey{}).(auth.Principal); ok {
 		attrs = append(attrs, "user_id", p.UserID)
 	}
@@ -216,6 +254,78 @@ func (s *server) measure(c *fiber.Ctx) error {
 const headerRequestID = "X-Request-Id"
 
 type requestIDKey struct{}
+
+type clientAddrKey struct{}
+
+// clientAddr is the request's client: the TCP peer, or the address a trusted
+// proxy forwarded for.
+func (s *server) clientAddr(c *fiber.Ctx) netip.Addr {
+	var peer netip.Addr
+	if a, ok := c.Context().RemoteAddr().(*net.TCPAddr); ok {
+		peer = a.AddrPort().Addr()
+	}
+	var forwarded []string
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if bytes.EqualFold(k, []byte(fiber.HeaderXForwardedFor)) {
+			forwarded = append(forwarded, string(v))
+		}
+	})
+	return s.cfg.ClientAddrs.Resolve(peer, forwarded)
+}
+
+// bodyLimits runs once a request's header is read, before its body is: every
+// route but the upload takes at most MaxBodyBytes (413 otherwise, the rest
+// of the body never read), and the upload gets time to arrive. A path that
+// merely looks like the upload's gets the upload's limit, never more.
+func (s *server) bodyLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if isUpload(h) {
+		return fasthttp.RequestConfig{ReadTimeout: uploadReadTimeout} // the server's BodyLimit
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: s.cfg.MaxBodyBytes}
+}
+
+// isUpload reports whether the request is POST /v1/audio/transcriptions as
+// Fiber routes it: case-insensitive, with or without a trailing slash.
+func isUpload(h *fasthttp.RequestHeader) bool {
+	if !h.IsPost() {
+		return false
+	}
+	u := fasthttp.AcquireURI()
+	defer fasthttp.ReleaseURI(u)
+	if err := u.Parse(nil, h.RequestURI()); err != nil {
+		return false
+	}
+	path := bytes.TrimSuffix(u.PathOriginal(), []byte("/"))
+	return bytes.EqualFold(path, []byte(uploadPath))
+}
+
+const uploadPath = "/v1/audio/transcriptions"
+
+// identityOnly refuses, with 415, a request whose body is encoded (gzip, br,
+// deflate, zstd, …) before anything reads it. Fiber's c.Body() and
+// fasthttp's multipart reader inflate such a body whole, with no cap: a
+// megabyte on the wire becomes gigabytes in memory. Refusing is O(1) where a
+// capped inflater would still burn CPU up to its cap, and no client needs it:
+// JSON bodies are at most 64 KiB and audio does not compress.
+func identityOnly(c *fiber.Ctx) error {
+	encoded := false
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if !bytes.EqualFold(k, []byte(fiber.HeaderContentEncoding)) {
+			return
+		}
+		for _, tok := range bytes.Split(v, []byte(",")) {
+			if tok = bytes.TrimSpace(tok); len(tok) > 0 && !bytes.EqualFold(tok, []byte("identity")) {
+				encoded = true
+			}
+		}
+	})
+	if encoded {
+		c.Set(fiber.HeaderAcceptEncoding, "identity") // RFC 7694: what we take instead
+		return newError(http.StatusUnsupportedMediaType, "unsupported_encoding",
+			"compressed request bodies are not accepted: send the body without Content-Encoding")
+	}
+	return c.Next()
+}
 
 func (s *server) ready(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -245,8 +355,14 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if key == "" {
 		return newError(http.StatusUnauthorized, "unauthorized", "send your API key as \"Authorization: Bearer <key>\"")
 	}
-	p, err := s.Keys.Lookup(c.UserContext(), key)
+	p, err := s.Guard.Authenticate(c.UserContext(), key, c.Locals(clientAddrKey{}).(netip.Addr))
+	var te *auth.ThrottledError
 	switch {
+	case errors.As(err, &te):
+		retry := max(seconds(te.RetryAfter), 1)
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retry))
+		return newError(http.StatusTooManyRequests, "rate_limited",
+			fmt.Sprintf("too many invalid API keys from your address; retry in %d s", retry))
 	case errors.Is(err, auth.ErrUnauthorized):
 		return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid")
 	case err != nil:
@@ -309,11 +425,12 @@ func decodeStrict(body []byte, v any) error {
 }
 
 func (s *server) createJob(c *fiber.Ctx) error {
-	if len(c.Body()) > s.cfg.MaxBodyBytes {
+	body := c.Request().Body() // as sent: never inflated
+	if len(body) > s.cfg.MaxBodyBytes {
 		return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
 	}
 	var b createBody
-	if err := decodeStrict(c.Body(), &b); err != nil {
+	if err := decodeStrict(body, &b); err != nil {
 		return err
 	}
 	if strings.TrimSpace(b.URL) == "" {
@@ -350,7 +467,7 @@ func (s *server) createJob(c *fiber.Ctx) error {
 		lock.Finish(ctx, nil) // a failure is not stored: the client may retry
 		return err
 	}
-	body, err := jsonBody(resp.Msg.GetJob())
+	body, err = jsonBody(resp.Msg.GetJob())
 	if err != nil {
 		lock.Finish(ctx, nil)
 		return err

@@ -133,7 +133,11 @@ type RateLimits struct {
 	// POST /v1/jobs and other calls that create work.
 	Create *RateLimit `protobuf:"bytes,1,opt,name=create,proto3" json:"create,omitempty"`
 	// Every other call.
-	Read          *RateLimit `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	Read *RateLimit `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	// Event streams (REST GET /v1/jobs/{id}/events, Connect WatchJob) one API
+	// key may hold open at once on one edge; 0: the edge's default
+	// (ytcaption-edge --max-streams).
+	MaxStreams    int32 `protobuf:"varint,3,opt,name=max_streams,json=maxStreams,proto3" json:"max_streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +184,13 @@ func (x *RateLimits) GetRead() *RateLimit {
 		return x.Read
 	}
 	return nil
+}
+
+func (x *RateLimits) GetMaxStreams() int32 {
+	if x != nil {
+		return x.MaxStreams
+	}
+	return 0
 }
 
 // RateLimit is a GCRA budget: per_second on average, burst at once.
@@ -246,11 +257,13 @@ const file_ytcaption_v1_auth_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x129\n" +
 	"\vrate_limits\x18\x03 \x01(\v2\x18.ytcaption.v1.RateLimitsR\n" +
-	"rateLimits\"j\n" +
+	"rateLimits\"\x8b\x01\n" +
 	"\n" +
 	"RateLimits\x12/\n" +
 	"\x06create\x18\x01 \x01(\v2\x17.ytcaption.v1.RateLimitR\x06create\x12+\n" +
-	"\x04read\x18\x02 \x01(\v2\x17.ytcaption.v1.RateLimitR\x04read\"@\n" +
+	"\x04read\x18\x02 \x01(\v2\x17.ytcaption.v1.RateLimitR\x04read\x12\x1f\n" +
+	"\vmax_streams\x18\x03 \x01(\x05R\n" +
+	"maxStreams\"@\n" +
 	"\tRateLimit\x12\x1d\n" +
 	"\n" +
 	"per_second\x18\x01 \x01(\x05R\tperSecond\x12\x14\n" +

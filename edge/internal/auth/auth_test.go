@@ -1,0 +1,190 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// fakeCore answers Authenticate in process: "good" is the only valid key.
+type fakeCore struct {
+	calls atomic.Int64
+	down  atomic.Bool
+}
+
+func (f *fakeCore) Authenticate(_ context.Context, req *connect.Request[ytcaptionv1.AuthenticateRequest]) (*connect.Response[ytcaptionv1.AuthenticateResponse], error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("down"))
+	}
+	if req.Msg.GetApiKey() == "good" {
+		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "u1", Role: "user"}), nil
+	}
+	return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid API key"))
+}
+
+func TestLRUEvictsTheLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
+	l := newLRU[int, string](2)
+	l.put(1, "a")
+	l.put(2, "b")
+	_, _ = l.get(1) // 2 is now the least recent
+	l.put(3, "c")
+	_, ok := l.get(2)
+	require.False(t, ok)
+	v, ok := l.get(1)
+	require.True(t, ok)
+	require.Equal(t, "a", v)
+	l.put(1, "A")
+	l.remove(3)
+	require.Equal(t, 1, l.len())
+	v, _ = l.get(1)
+	require.Equal(t, "A", v)
+}
+
+// TestRefusedKeyFloodNeverEvictsAValidKey: 200,000 made-up keys fill the
+// refused side many times over; the valid key is still answered from memory,
+// without asking core, and the refused side stays within its bound.
+func TestRefusedKeyFloodNeverEvictsAValidKey(t *testing.T) {
+	t.Parallel()
+	core := &fakeCore{}
+	c := New(core, time.Hour, time.Hour)
+	ctx := context.Background()
+	p, err := c.Lookup(ctx, "good")
+	require.NoError(t, err)
+	require.Equal(t, "u1", p.UserID)
+	for range 200_000 {
+		_, err := c.Lookup(ctx, rand.Text())
+		require.ErrorIs(t, err, ErrUnauthorized)
+	}
+	require.Equal(t, int64(200_001), core.calls.Load())
+	require.Equal(t, maxRefused, c.refused.len(), "bounded")
+	require.Equal(t, 1, c.valid.len())
+
+	p, err = c.Lookup(ctx, "good")
+	require.NoError(t, err)
+	require.Equal(t, "u1", p.UserID)
+	_, ok := c.Valid("good")
+	require.True(t, ok)
+	require.Equal(t, int64(200_001), core.calls.Load(), "the valid key came from the cache")
+}
+
+func TestCacheExpiresAndKeepsOutagesOut(t *testing.T) {
+	t.Parallel()
+	core := &fakeCore{}
+	c := New(core, 10*time.Second, 2*time.Second)
+	now := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { return now }
+	ctx := context.Background()
+	_, err := c.Lookup(ctx, "bad")
+	require.ErrorIs(t, err, ErrUnauthorized)
+	_, err = c.Lookup(ctx, "bad")
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.Equal(t, int64(1), core.calls.Load(), "a refusal is remembered")
+	now = now.Add(3 * time.Second)
+	_, _ = c.Lookup(ctx, "bad")
+	require.Equal(t, int64(2), core.calls.Load(), "for negTTL")
+
+	core.down.Store(true)
+	_, err = c.Lookup(ctx, "good")
+	require.ErrorIs(t, err, ErrUnavailable)
+	core.down.Store(false)
+	_, err = c.Lookup(ctx, "good")
+	require.NoError(t, err, "an outage is not remembered")
+	now = now.Add(11 * time.Second)
+	_, ok := c.Valid("good")
+	require.False(t, ok, "expired")
+}
+
+// TestGuardLimitsRefusedKeysPerAddress: after the allowance of refused keys
+// from one address, further unknown keys from it are throttled before core
+// is asked — even 1,500 of them sent concurrently — while the address's
+// cached valid key and other addresses carry on.
+func TestGuardLimitsRefusedKeysPerAddress(t *testing.T) {
+	t.Parallel()
+	core := &fakeCore{}
+	g := NewGuard(New(core, time.Hour, 2*time.Second), ratelimit.New(nil, nil, nil),
+		ratelimit.Limit{Name: "failed_auth", Rate: 20, Burst: 20, Period: time.Minute})
+	ctx := context.Background()
+	office, other := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("203.0.113.1")
+	_, err := g.Authenticate(ctx, "good", office)
+	require.NoError(t, err)
+
+	var refused, throttled atomic.Int64
+	var wg sync.WaitGroup
+	keys := make(chan string)
+	for range 32 {
+		wg.Go(func() {
+			for k := range keys {
+				_, err := g.Authenticate(ctx, k, office)
+				var te *ThrottledError
+				switch {
+				case errors.As(err, &te):
+					require.Positive(t, te.RetryAfter)
+					require.ErrorIs(t, err, ErrThrottled)
+					throttled.Add(1)
+				case errors.Is(err, ErrUnauthorized):
+					refused.Add(1)
+				default:
+					t.Errorf("unexpected %v", err)
+				}
+			}
+		})
+	}
+	for range 1500 {
+		keys <- rand.Text()
+	}
+	close(keys)
+	wg.Wait()
+	t.Logf("1500 made-up keys: %d refused by core, %d throttled; core asked %d times", refused.Load(), throttled.Load(), core.calls.Load())
+	require.Equal(t, int64(20), refused.Load(), "exactly the allowance reaches core")
+	require.Equal(t, int64(1480), throttled.Load())
+	require.Equal(t, int64(21), core.calls.Load(), "the valid key's lookup and the allowance")
+
+	_, err = g.Authenticate(ctx, "good", office)
+	require.NoError(t, err, "a valid cached key from the same address still works")
+	_, err = g.Authenticate(ctx, "", office)
+	require.ErrorIs(t, err, ErrUnauthorized, "no key: refused, not throttled")
+	_, err = g.Authenticate(ctx, "made-up", other)
+	require.ErrorIs(t, err, ErrUnauthorized, "another address has its own allowance")
+	_, err = g.Authenticate(ctx, "made-up", netip.MustParseAddr("198.51.100.8"))
+	require.ErrorIs(t, err, ErrUnauthorized)
+}
+
+// TestGuardCountsOnlyRefusals: valid keys looked up for the first time, and
+// lookups core could not answer, give their request back.
+func TestGuardCountsOnlyRefusals(t *testing.T) {
+	t.Parallel()
+	core := &fakeCore{}
+	keys := New(core, time.Nanosecond, time.Nanosecond) // nothing stays cached
+	g := NewGuard(keys, ratelimit.New(nil, nil, nil), ratelimit.Limit{Name: "failed_auth", Rate: 1, Burst: 2, Period: time.Hour})
+	ctx := context.Background()
+	addr := netip.MustParseAddr("2001:db8::1")
+	for range 50 {
+		_, err := g.Authenticate(ctx, "good", addr)
+		require.NoError(t, err)
+	}
+	core.down.Store(true)
+	for range 50 {
+		_, err := g.Authenticate(ctx, "good", addr)
+		require.ErrorIs(t, err, ErrUnavailable)
+	}
+	core.down.Store(false)
+	for range 2 {
+		_, err := g.Authenticate(ctx, "bad", addr)
+		require.ErrorIs(t, err, ErrUnauthorized)
+	}
+	_, err := g.Authenticate(ctx, "bad", netip.MustParseAddr("2001:db8::2"))
+	require.ErrorIs(t, err, ErrThrottled, "the same /64")
+}
