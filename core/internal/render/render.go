@@ -177,7 +177,11 @@ func readable(cues []Cue, o Options) {
 	}
 }
 
-func ms(v int64) time.Duration { return time.Duration(max(v, 0)) * time.Millisecond }
+// ms is a time from a transcript, clamped to what a Duration holds: a caption
+// file may claim any time, and an overflow would wrap it negative.
+func ms(v int64) time.Duration {
+	return time.Duration(min(max(v, 0), math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
+}
 
 // segmentWords gives each word of s a time: the engine's word timings when it
 // has them, else the segment's time shared in proportion to characters.

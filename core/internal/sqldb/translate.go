@@ -3,6 +3,7 @@ package sqldb
 import (
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -24,7 +25,7 @@ var rewrites = []struct {
 	// Times are microseconds, so an interval is a number.
 	{regexp.MustCompile(`(?i)interval '(\d+) (millisecond|second|minute|hour|day)s?'`), func(m []string) string {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
-		return strconv.FormatInt(n*unitMicros[m[2]], 10)
+		return strconv.FormatInt(n*unitMicros[strings.ToLower(m[2])], 10) // the match is case-insensitive; the map is not
 	}},
 	// Casts: SQLite's types are dynamic.
 	{regexp.MustCompile(`::\w+(\[\])?`), func([]string) string { return "" }},

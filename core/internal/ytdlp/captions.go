@@ -3,6 +3,7 @@ package ytdlp
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -159,6 +160,9 @@ func ParseJSON3(b []byte) ([]job.Segment, error) {
 	return settle(segs), nil
 }
 
+// maxRollingLines is the most lines a rolling cue repeats from the one before.
+const maxRollingLines = 4
+
 var (
 	vttTiming = regexp.MustCompile(`^(\d+:)?(\d{2}):(\d{2})\.(\d{3})\s+-->\s+(\d+:)?(\d{2}):(\d{2})\.(\d{3})`)
 	vttTags   = regexp.MustCompile(`<[^>]*>`)
@@ -179,8 +183,10 @@ func ParseVTT(b []byte) []job.Segment {
 			return
 		}
 		fresh := lines
-		// A rolling cue starts with the lines the previous one ended with.
-		for k := min(len(prevLines), len(lines)); k > 0; k-- {
+		// A rolling cue starts with the lines the previous one ended with:
+		// a window of a few lines (YouTube's holds two). Looking no further
+		// keeps a file of long cues linear, not quadratic, in their lines.
+		for k := min(len(prevLines), len(lines), maxRollingLines); k > 0; k-- {
 			if slices.Equal(prevLines[len(prevLines)-k:], lines[:k]) {
 				fresh = lines[k:]
 				break
@@ -206,7 +212,7 @@ func ParseVTT(b []byte) []job.Segment {
 			continue
 		}
 		if cur != nil {
-			if t := strings.TrimSpace(unescapeVTT(vttTags.ReplaceAllString(line, ""))); t != "" {
+			if t := strings.TrimSpace(unescapeVTT(vttTags.ReplaceAllString(strings.ToValidUTF8(line, "\uFFFD"), ""))); t != "" {
 				lines = append(lines, t)
 			}
 		}
@@ -215,17 +221,25 @@ func ParseVTT(b []byte) []job.Segment {
 	return settle(segs)
 }
 
-// settle numbers segments and ends each where the next begins.
+// settle puts segments in time order, numbers them and ends each where the
+// next begins. Whatever the file claimed — cues out of order, ending before
+// they start, before zero — times end up non-negative and ordered, and words
+// inside their segment.
 func settle(segs []job.Segment) []job.Segment {
+	for i := range segs {
+		segs[i].StartMS = max(segs[i].StartMS, 0)
+		segs[i].EndMS = max(segs[i].EndMS, segs[i].StartMS)
+	}
+	slices.SortStableFunc(segs, func(a, b job.Segment) int { return cmp.Compare(a.StartMS, b.StartMS) })
 	for i := range segs {
 		segs[i].Seq = i
 		if i+1 < len(segs) && segs[i].EndMS > segs[i+1].StartMS {
-			segs[i].EndMS = max(segs[i+1].StartMS, segs[i].StartMS)
+			segs[i].EndMS = segs[i+1].StartMS
 		}
 		for k := range segs[i].Words {
 			w := &segs[i].Words[k]
+			w.StartMS = min(max(w.StartMS, segs[i].StartMS), segs[i].EndMS)
 			w.EndMS = min(max(w.EndMS, w.StartMS), segs[i].EndMS)
-			w.StartMS = min(w.StartMS, w.EndMS)
 		}
 	}
 	return segs
