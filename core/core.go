@@ -52,6 +52,14 @@ import (
 // Config configures core. Zero values take the documented defaults.
 type Config struct {
 	Addr string // Connect and health listener; default ":8020"
+	// MetricsAddr is where Run serves /metrics, on a listener of its own so
+	// the API port never shows them; empty: no metrics listener (a caller
+	// of Serve mounts MetricsHandler where it likes).
+	MetricsAddr string
+	// RequestReadTimeout is how long a client may take to send a request,
+	// headers and body; default 1 min. Responses (long-polls, WatchJob
+	// streams) are not bound by it.
+	RequestReadTimeout time.Duration
 	// PostgresURL is the job database. Empty: the single-box SQLite
 	// database in DataDir.
 	PostgresURL string
@@ -146,6 +154,9 @@ func (c *Config) defaults() {
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
+	}
+	if c.RequestReadTimeout <= 0 {
+		c.RequestReadTimeout = time.Minute
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 10 * time.Second
@@ -341,13 +352,64 @@ func (c *Core) EnsureAPIKey(ctx context.Context, user string, admin bool, key st
 	return key, c.store.AddAPIKey(ctx, u.ID, key)
 }
 
-// Run listens on the configured address and serves until ctx ends.
+// Run listens on the configured addresses and serves until ctx ends.
 func (c *Core) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", c.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.cfg.Addr, err)
 	}
+	if c.cfg.MetricsAddr == "" {
+		return c.Serve(ctx, ln)
+	}
+	mln, err := net.Listen("tcp", c.cfg.MetricsAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen %s: %w", c.cfg.MetricsAddr, err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	mctx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	wg.Go(func() {
+		if err := ServeMetrics(mctx, mln, c.MetricsHandler()); err != nil {
+			c.log.ErrorContext(ctx, "metrics listener stopped", "err", err)
+		}
+	})
+	c.log.InfoContext(ctx, "metrics serving", "addr", mln.Addr().String())
 	return c.Serve(ctx, ln)
+}
+
+// MetricsHandler serves core's Prometheus metrics.
+func (c *Core) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{})
+}
+
+// ServeMetrics serves h on ln until ctx ends: a plain HTTP/1.1 listener
+// for scrapers, with every timeout set.
+func ServeMetrics(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		case <-done:
+		}
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // Serve runs the Connect services, the fetch stage and the lease rescuer until
@@ -385,7 +447,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	admin := api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, Instance: c.cfg.InstanceID,
 		Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval, MaxDuration: c.cfg.MaxDuration,
-		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: 500 * time.Millisecond,
+		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
 		TracerProvider: c.cfg.TracerProvider, Settings: dynamic})
 	dashboard.New(c.log, c.store, admin).Register(mux)
@@ -399,9 +461,20 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // Connect streaming and gRPC clients without TLS
 	srv := &http.Server{
-		Handler:           mux,
-		Protocols:         protocols,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:   mux,
+		Protocols: protocols,
+		// A client gets 10 s for its headers, 64 KiB of them, and a minute
+		// for the whole request. ReadTimeout covers reading the request only:
+		// on HTTP/1.1 the deadline is cleared once the body has been read,
+		// on h2c it is a per-stream timer on the body. So long-polls and
+		// WatchJob streams outlive it, while a client trickling a body is
+		// cut off (TestServeCutsSlowRequestsButNotLongPolls).
+		ReadHeaderTimeout: min(10*time.Second, c.cfg.RequestReadTimeout),
+		ReadTimeout:       c.cfg.RequestReadTimeout,
+		MaxHeaderBytes:    64 << 10,
+		// Longer than the clients' idle timeout (Go's default transport:
+		// 90 s), so a client never reuses a connection the server is closing.
+		IdleTimeout: 2 * time.Minute,
 		// No WriteTimeout: it would cut long-polls and WatchJob streams.
 		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 	}
@@ -474,6 +547,13 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// watchFallback is how often a WatchJob stream re-reads its job without a
+// wake-up from the bus. Every change a watcher sees wakes it (in this
+// process, or by NOTIFY from another replica), so this only covers a lost
+// notification: a listener reconnecting, a replica dying between commit
+// and notify.
+const watchFallback = 20 * time.Second
+
 // rescueLockKey is the advisory lock of the rescuer's leader election ("ytcresc").
 const rescueLockKey = 0x79746372657363
 
@@ -494,17 +574,20 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 		if err != nil && ctx.Err() == nil {
 			c.log.WarnContext(ctx, "stitch finished chunks", "err", err)
 		}
-		n, err := c.store.RescueExpired(ctx, 100)
+		rescued, err := c.store.RescueExpired(ctx, 100)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.log.WarnContext(ctx, "rescue expired leases", "err", err)
 			}
 			continue
 		}
-		if n > 0 {
-			c.log.InfoContext(ctx, "expired leases rescued", "count", n)
+		if len(rescued) > 0 {
+			c.log.InfoContext(ctx, "expired leases rescued", "count", len(rescued))
 			bus.JobQueued(ctx)
 			bus.JobReady(ctx)
+			for _, id := range rescued {
+				bus.JobChanged(ctx, id)
+			}
 		}
 	}
 }
@@ -531,9 +614,9 @@ func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// health serves liveness, readiness (the database and the blob store answer) and metrics.
+// health serves liveness and readiness (the database and the blob store
+// answer). Metrics are not here: see MetricsHandler.
 func (c *Core) health(mux *http.ServeMux) {
-	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

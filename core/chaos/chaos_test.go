@@ -151,11 +151,11 @@ func fakeEngine(delay time.Duration) *httptest.Server {
 
 var metricLine = regexp.MustCompile(`(?m)^(ytcaption_[a-z_]+_total) ([0-9.e+]+)$`)
 
-// scrape reads a process's counters; restarts reset them, so the suite
-// scrapes core before each restart and adds up.
-func scrape(baseURL string) map[string]float64 {
+// scrape reads a process's counters from its metrics URL; restarts reset
+// them, so the suite scrapes core before each restart and adds up.
+func scrape(metricsURL string) map[string]float64 {
 	out := map[string]float64{}
-	resp, err := http.Get(baseURL + "/metrics")
+	resp, err := http.Get(metricsURL)
 	if err != nil {
 		return out
 	}
@@ -168,7 +168,7 @@ func scrape(baseURL string) map[string]float64 {
 	return out
 }
 
-func scrapeCounter(baseURL, name string) float64 { return scrape(baseURL)[name] }
+func scrapeCounter(metricsURL, name string) float64 { return scrape(metricsURL)[name] }
 
 const faultSIGSTOP = "SIGSTOP gpu-node past its lease"
 
@@ -210,13 +210,16 @@ func TestChaos(t *testing.T) {
 	corePort, edgePort := freePort(t), freePort(t)
 	coreURL := fmt.Sprintf("http://127.0.0.1:%d", corePort)
 	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
+	// Metrics are on listeners of their own, off the API ports.
+	coreMetrics, edgeMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	core := newProcess(t, logs, "core", bins+"/ytcaption-core", "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", corePort),
+		"--metrics-addr", coreMetrics,
 		"--postgres-url", pg.url(), "--s3-endpoint", minio.Endpoint, "--s3-access-key", minio.AccessKey, "--s3-secret-key", minio.SecretKey,
 		"--service-token", "chaos-service", "--node-tokens", "chaos-node", "--allow-private-urls",
 		"--lease", lease.String(), "--heartbeat-interval", "1s", "--work-dir", t.TempDir(), "--log-format", "text")
 	edge := newProcess(t, logs, "edge", bins+"/ytcaption-edge", "--addr", fmt.Sprintf("127.0.0.1:%d", edgePort),
 		"--connect-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--core-url", coreURL, "--service-token", "chaos-service", "--redis-url", rds.URL(), "--log-format", "text")
+		"--core-url", coreURL, "--service-token", "chaos-service", "--redis-url", rds.URL(), "--metrics-addr", edgeMetrics, "--log-format", "text")
 	var agents []*process
 	for i := range nodes {
 		agents = append(agents, newProcess(t, logs, fmt.Sprintf("gpu-node-%d", i), bins+"/ytcaption-gpu-node",
@@ -290,7 +293,7 @@ func TestChaos(t *testing.T) {
 	var redisDown [][2]time.Time // when Redis was stopped
 	counters := map[string]float64{}
 	addCounters := func() {
-		for k, v := range scrape(coreURL) {
+		for k, v := range scrape("http://" + coreMetrics + "/metrics") {
 			counters[k] += v
 		}
 	}
@@ -411,7 +414,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	amu.Unlock()
-	fallback := scrapeCounter(edgeURL, "ytcaption_edge_ratelimit_fallback_total")
+	fallback := scrapeCounter("http://"+edgeMetrics+"/metrics", "ytcaption_edge_ratelimit_fallback_total")
 
 	submittedN := len(ids)
 	finalisedTwice := int(counters["ytcaption_core_jobs_succeeded_total"]) - succeeded

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -42,6 +43,9 @@ type Config struct {
 	EdgeAddr    string // public REST; default 127.0.0.1:8000
 	ConnectAddr string // the edge's Connect/gRPC front door; default 127.0.0.1:8010
 	CoreAddr    string // core's Connect listener; default 127.0.0.1:8020
+	// MetricsAddr serves core's and the edge's metrics, at /metrics/core and
+	// /metrics/edge — never on the API ports. Empty: none.
+	MetricsAddr string
 	PostgresURL string // empty: SQLite in DataDir; a URL's database is created if missing
 
 	// S3 settings; when S3Endpoint is empty blobs are files in DataDir.
@@ -84,6 +88,9 @@ type Stack struct {
 	APIKey     string // the dev user's API key
 	NodeToken  string // what its gpu-nodes present to core
 	WorkDir    string // where the gpu-node keeps audio (tests look for engine processes by it)
+	// CoreMetricsURL and EdgeMetricsURL are the Prometheus scrape URLs ("":
+	// no metrics listener).
+	CoreMetricsURL, EdgeMetricsURL string
 }
 
 // Run starts the stack, calls started once it serves, and runs until ctx ends.
@@ -157,7 +164,23 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		edgeLn.Close()
 		return fmt.Errorf("listen edge Connect front door: %w", err)
 	}
-	closeAll := func() { coreLn.Close(); edgeLn.Close(); frontLn.Close() }
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			coreLn.Close()
+			edgeLn.Close()
+			frontLn.Close()
+			return fmt.Errorf("listen metrics: %w", err)
+		}
+	}
+	closeAll := func() {
+		coreLn.Close()
+		edgeLn.Close()
+		frontLn.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+	}
 	coreURL := "http://" + coreLn.Addr().String()
 	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge"),
 		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1", AuthCacheTTL: cfg.AuthCacheTTL, TracerProvider: cfg.TracerProvider})
@@ -187,9 +210,22 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	coreCtx, stopCore := context.WithCancel(context.WithoutCancel(ctx))
 	edgeCtx, stopEdge := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	wg.Go(func() { errs <- c.Serve(coreCtx, coreLn) })
 	wg.Go(func() { errs <- e.Serve(edgeCtx, edgeLn, frontLn) })
+	var coreMetrics, edgeMetrics string
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics/core", c.MetricsHandler())
+		mux.Handle("GET /metrics/edge", e.MetricsHandler())
+		base := "http://" + metricsLn.Addr().String()
+		coreMetrics, edgeMetrics = base+"/metrics/core", base+"/metrics/edge"
+		wg.Go(func() {
+			if err := core.ServeMetrics(edgeCtx, metricsLn, mux); err != nil {
+				errs <- fmt.Errorf("metrics: %w", err)
+			}
+		})
+	}
 	agentDone := make(chan struct{})
 	var agentsWG sync.WaitGroup
 	for _, a := range agents {
@@ -206,7 +242,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 
 	if started != nil {
 		started(Stack{EdgeURL: "http://" + edgeLn.Addr().String(), ConnectURL: "http://" + frontLn.Addr().String(),
-			CoreURL: coreURL, APIKey: key, NodeToken: nodeToken, WorkDir: workDir})
+			CoreURL: coreURL, CoreMetricsURL: coreMetrics, EdgeMetricsURL: edgeMetrics, APIKey: key, NodeToken: nodeToken, WorkDir: workDir})
 	}
 	var runErr error
 	select {

@@ -164,7 +164,7 @@ func startStackWith(t testing.TB, ytdlp string, configure func(*Config)) testSta
 	started := make(chan Stack, 1)
 	done := make(chan error, 1)
 	cfg := Config{
-		DataDir: t.TempDir(), EdgeAddr: "127.0.0.1:0", ConnectAddr: "127.0.0.1:0", CoreAddr: "127.0.0.1:0", PostgresURL: dbURL,
+		DataDir: t.TempDir(), EdgeAddr: "127.0.0.1:0", ConnectAddr: "127.0.0.1:0", CoreAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", PostgresURL: dbURL,
 		S3Endpoint: minio.Endpoint, S3AccessKey: minio.AccessKey, S3SecretKey: minio.SecretKey,
 		S3Bucket:         fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
 		MaxDownloadBytes: maxDownload,
@@ -536,7 +536,7 @@ func TestEndToEnd(t *testing.T) {
 		require.Empty(t, other.ReusedFrom)
 		require.NotEmpty(t, other.ReadyAt)
 
-		resp, err := http.Get(stack.CoreURL + "/metrics")
+		resp, err := http.Get(stack.CoreMetricsURL)
 		require.NoError(t, err)
 		metrics, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -639,7 +639,7 @@ func TestEndToEnd(t *testing.T) {
 				require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
 			}
 		}
-		resp, err = http.Get(stack.CoreURL + "/metrics")
+		resp, err = http.Get(stack.CoreMetricsURL)
 		require.NoError(t, err)
 		metrics, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()

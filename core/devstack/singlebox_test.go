@@ -42,7 +42,7 @@ func TestSingleBoxNeedsNoServersAndKeepsItsStateAcrossARestart(t *testing.T) {
 	}
 	start := func() run {
 		cmd := exec.Command(coreBinary(t), "dev", "--edge-addr", "127.0.0.1:0", "--connect-addr", "127.0.0.1:0",
-			"--core-addr", "127.0.0.1:0", "--log-format", "json")
+			"--core-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json")
 		cmd.Env = env
 		r := run{log: &lockedBuffer{}, cmd: cmd}
 		cmd.Stderr = r.log

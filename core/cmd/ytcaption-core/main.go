@@ -111,7 +111,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var cfg core.Config
 	var nodeTokens, logFormat, otlpEndpoint string
-	fs.StringVar(&cfg.Addr, "addr", ":8020", "listen address for the Connect API and /health")
+	fs.StringVar(&cfg.Addr, "addr", ":8020", "listen address for the Connect API, the dashboard and /health")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", ":8021", "listen address for Prometheus /metrics, apart from the API (empty: none)")
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable", "PostgreSQL connection URL")
 	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)
 	fs.BoolVar(&cfg.S3UseSSL, "s3-use-ssl", false, "talk to the S3 endpoint over TLS")
@@ -162,6 +163,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	cfg.Logger = log
+	warnInsecure(ctx, log, cfg)
 	tp, stop, err := tracing.Provider(ctx, "ytcaption-core", otlpEndpoint)
 	if err != nil {
 		return err
@@ -216,6 +218,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.EdgeAddr, "edge-addr", "127.0.0.1:8000", "public REST address")
 	fs.StringVar(&cfg.ConnectAddr, "connect-addr", "127.0.0.1:8010", "the edge's Connect/gRPC front door (h2c)")
 	fs.StringVar(&cfg.CoreAddr, "core-addr", "127.0.0.1:8020", "core's Connect address")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:8001", "Prometheus metrics of core and the edge, at /metrics/core and /metrics/edge (empty: none)")
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", "", "PostgreSQL URL, e.g. "+devstack.DefaultPostgresURL+" (the database is created if missing; empty: SQLite in --data-dir)")
 	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)
 	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for the dev user (generated and printed when empty)")
@@ -239,7 +242,10 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer stop()
 	cfg.TracerProvider = tp
 	return devstack.Run(ctx, cfg, func(s devstack.Stack) {
-		fmt.Fprintf(stdout, "ytcaption dev stack is up.\n  REST API:  %s\n  API key:   %s (an admin's)\n  Dashboard: %s/admin/\n\nTry:\n  curl -H 'Authorization: Bearer %s' %s/v1/jobs\n\nCtrl-C stops it.\n",
-			s.EdgeURL, s.APIKey, s.CoreURL, s.APIKey, s.EdgeURL)
+		fmt.Fprintf(stdout, "ytcaption dev stack is up.\n  REST API:  %s\n  API key:   %s (an admin's)\n  Dashboard: %s/admin/\n", s.EdgeURL, s.APIKey, s.CoreURL)
+		if s.CoreMetricsURL != "" {
+			fmt.Fprintf(stdout, "  Metrics:   %s %s\n", s.CoreMetricsURL, s.EdgeMetricsURL)
+		}
+		fmt.Fprintf(stdout, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/v1/jobs\n\nCtrl-C stops it.\n", s.APIKey, s.EdgeURL)
 	})
 }

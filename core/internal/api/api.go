@@ -20,6 +20,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/tracing"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
@@ -32,8 +33,10 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	PresignTTL        time.Duration
 	PollFallback      time.Duration // AcquireJob re-checks the store this often even without a wake-up
-	WatchPoll         time.Duration // WatchJob re-reads the job this often
-	Instance          string        // this replica's name, as Ping reports it
+	// WatchPoll is how often WatchJob re-reads the job without a wake-up:
+	// only a lost notification needs it, so it can be long.
+	WatchPoll time.Duration
+	Instance  string // this replica's name, as Ping reports it
 	// MaxDuration is the longest media core takes, the floor of drain deadlines.
 	MaxDuration time.Duration
 }
@@ -91,8 +94,18 @@ const compressMinBytes = 4 << 10
 
 // Register mounts the four services on mux. It returns the admin service,
 // which the dashboard calls too, so both make the same audited changes.
+//
+// Every handler checks the caller's token from the headers before it reads
+// a byte of the body, and reads at most MaxMessageBytes of request, inflated;
+// UploadJob, which carries a file, has a route of its own with
+// MaxUploadMessageBytes.
 func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	small := connect.WithCompressMinBytes(compressMinBytes)
+	capped := bodyLimit{max: MaxMessageBytes}
+	edgeToken, nodeToken := serviceAuth(cfg.ServiceToken, false), nodeAuth(cfg.NodeTokens)
+	mount := func(token authenticator) func(string, http.Handler) {
+		return func(path string, h http.Handler) { mux.Handle(path, capped.wrap(h, token)) }
+	}
 	// Tracing first: a refused call is traced too.
 	traced := tracing.Interceptor(d.TracerProvider)
 	edge := connect.WithHandlerOptions(connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
@@ -100,19 +113,27 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
 		allowPrivate: cfg.AllowPrivateURLs, settings: d.Settings, watchPoll: cfg.WatchPoll,
 	}
-	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(jobs, edge))
+	mount(edgeToken)(ytcaptionv1connect.NewJobServiceHandler(jobs, edge, capped.options()))
+	// The generated service handler gives every method the same options: the
+	// upload's larger limit needs a handler of its own, on its exact path
+	// (more specific than the service's prefix, so the mux prefers it).
+	upload := bodyLimit{max: MaxUploadMessageBytes}
+	mux.Handle(ytcaptionv1connect.JobServiceUploadJobProcedure, upload.wrap(connect.NewUnaryHandler(
+		ytcaptionv1connect.JobServiceUploadJobProcedure, jobs.UploadJob,
+		connect.WithSchema(ytcaptionv1.File_ytcaption_v1_job_proto.Services().ByName("JobService").Methods().ByName("UploadJob")),
+		edge, upload.options()), edgeToken))
 	breakers := d.Breakers
 	if breakers == nil {
 		breakers = func() []*breaker.Breaker { return nil }
 	}
 	admin := &AdminService{log: d.Log, store: d.Store, jobs: jobs, breakers: breakers, nomad: d.Nomad, maxDuration: cfg.MaxDuration}
-	mux.Handle(ytcaptionv1connect.NewAdminServiceHandler(admin, connect.WithInterceptors(traced, interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small))
-	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, settings: d.Settings},
-		connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, false)}), small))
-	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
+	mount(edgeToken)(ytcaptionv1connect.NewAdminServiceHandler(admin, connect.WithInterceptors(traced, interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small, capped.options()))
+	mount(edgeToken)(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, settings: d.Settings},
+		connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, false)}), small, capped.options()))
+	mount(nodeToken)(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics, d.Stages),
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
 		presignTTL: cfg.PresignTTL, stopping: d.Stopping, instance: cfg.Instance,
-	}, connect.WithInterceptors(traced, interceptor{nodeAuth(cfg.NodeTokens)}), small))
+	}, connect.WithInterceptors(traced, interceptor{nodeAuth(cfg.NodeTokens)}), small, capped.options()))
 	return admin
 }

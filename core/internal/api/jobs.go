@@ -7,9 +7,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +24,9 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
 	"github.com/ytcaption/ytcaption/core/internal/render"
 	"github.com/ytcaption/ytcaption/core/internal/retention"
-	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/egress"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -34,8 +34,19 @@ import (
 
 var (
 	languageRE = regexp.MustCompile(`^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$`)
-	nameRE     = regexp.MustCompile(`^[A-Za-z0-9._:/-]{0,100}$`)
+	// An engine or a model is a name a gpu-node advertises, never a path.
+	// Models may hold a "/" inside: OpenAI-compatible servers name them
+	// "Systran/faster-whisper-large-v3".
+	engineRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
+	modelRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$`)
 )
+
+// validName says whether name is "" (any) or a name re allows with no
+// "..", "//" or trailing "/": nothing a file system could read as a path
+// out of a models directory.
+func validName(re *regexp.Regexp, name string) bool {
+	return name == "" || (re.MatchString(name) && !strings.Contains(name, "..") && !strings.Contains(name, "//") && !strings.HasSuffix(name, "/"))
+}
 
 // JobService implements ytcaptionv1connect.JobServiceHandler.
 type JobService struct {
@@ -63,6 +74,9 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	}
 	if err == nil {
 		err = checkOptions(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
+	}
+	if err == nil {
+		err = s.checkOffered(ctx, m.GetEngine(), m.GetModel())
 	}
 	source, serr := job.ParseSource(m.GetSource())
 	switch {
@@ -120,10 +134,10 @@ func checkOptions(lang, engine, model, task, prompt string) error {
 	switch {
 	case !languageRE.MatchString(lang):
 		return job.Errorf(job.CodeInvalidArgument, "language must be \"auto\" or an ISO 639-1 code such as \"en\", got %q", lang)
-	case !nameRE.MatchString(engine):
-		return job.Errorf(job.CodeInvalidArgument, "engine %q is not a valid engine name", engine)
-	case !nameRE.MatchString(model):
-		return job.Errorf(job.CodeInvalidArgument, "model %q is not a valid model name", model)
+	case !validName(engineRE, engine):
+		return job.Errorf(job.CodeInvalidArgument, "engine %q is not an engine name (letters, digits and ._:-, at most 100)", engine)
+	case !validName(modelRE, model):
+		return job.Errorf(job.CodeInvalidArgument, "model %q is not a model name (letters, digits and ._:-/, at most 100, no path)", model)
 	case utf8.RuneCountInString(prompt) > maxPromptChars:
 		return job.Errorf(job.CodeInvalidArgument, "a prompt is at most %d characters", maxPromptChars)
 	}
@@ -153,6 +167,13 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 	case len(m.GetData()) > MaxUploadBytes:
 		err = job.Errorf(job.CodeInvalidArgument, "the file is larger than %d MiB", MaxUploadBytes>>20)
 	}
+	if err == nil {
+		err = s.checkOffered(ctx, m.GetEngine(), m.GetModel())
+	}
+	if err == nil {
+		// Before the blob is stored: a refused upload leaves nothing behind.
+		err = s.store.CheckQuota(ctx, userID(ctx))
+	}
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
@@ -173,28 +194,125 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		TraceParent: tracing.TraceParent(ctx),
 	})
 	if err != nil {
+		// The quota was spent between the check and the creation.
+		s.forgetUpload(ctx, key, m.GetData())
 		return nil, toConnectError(ctx, s.log, err)
 	}
+	s.keepUpload(ctx, key, m.GetData())
 	s.bus.JobQueued(ctx)
 	s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(job.SourceUpload), "bytes", len(m.GetData()))
 	return connect.NewResponse(&ytcaptionv1.UploadJobResponse{Job: JobToProto(j)}), nil
 }
 
-// checkLiteralAddress refuses a URL whose host is an IP address the fetcher
-// would refuse anyway, so the user hears it now rather than from a failed job.
-// Host names are checked when they are dialled.
+// offerWindow is how long a gpu-node may stay silent before what it runs
+// stops counting as on offer: a node polls every 30 s at the longest.
+const offerWindow = 10 * time.Minute
+
+// checkOffered refuses an engine or a model that no gpu-node seen lately
+// advertises, naming what is on offer. "" is any.
+func (s *JobService) checkOffered(ctx context.Context, engine, model string) error {
+	if engine == "" && model == "" {
+		return nil
+	}
+	offers, err := s.store.Offers(ctx, offerWindow)
+	if err != nil {
+		return err
+	}
+	var engines, models []string // models: of the nodes running engine, when one is named
+	for _, o := range offers {
+		engines = append(engines, o.Engines...)
+		if engine == "" || slices.Contains(o.Engines, engine) {
+			models = append(models, o.Models...)
+		}
+	}
+	if engine != "" && !slices.Contains(engines, engine) {
+		return job.Errorf(job.CodeUnsupported, "no gpu-node runs the engine %q; on offer: %s", engine, onOffer(engines))
+	}
+	if model != "" && !slices.Contains(models, model) {
+		of := ""
+		if engine != "" {
+			of = " with the " + engine + " engine"
+		}
+		return job.Errorf(job.CodeUnsupported, "no gpu-node%s offers the model %q; on offer: %s", of, model, onOffer(models))
+	}
+	return nil
+}
+
+// onOffer lists names for an error message: sorted, once each, at most 20.
+func onOffer(names []string) string {
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) == 0 {
+		return "none (no gpu-node has called in lately)"
+	}
+	more := ""
+	if len(names) > 20 {
+		more = fmt.Sprintf(" and %d more", len(names)-20)
+		names = names[:20]
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+	}
+	return strings.Join(quoted, ", ") + more
+}
+
+// forgetUpload deletes the blob of an upload whose job was not created,
+// unless a job refers to it: uploads are content-addressed, so another job
+// may hold the same file.
+func (s *JobService) forgetUpload(ctx context.Context, key string, data []byte) {
+	ctx = context.WithoutCancel(ctx)
+	ds, err := s.store.ForgetUpload(ctx, key)
+	if err == nil && len(ds) > 0 {
+		// Now, unless a backup runs; then the retention sweeper does it.
+		_, err = retention.DeleteBlobs(ctx, s.store, s.blobs, ds)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "delete a refused upload", "key", key, "err", err)
+	}
+	// A job of the same file created meanwhile must not lose it.
+	s.keepUpload(ctx, key, data)
+}
+
+// keepUpload stores an upload again when a job refers to it but the blob
+// is gone or queued for deletion: a concurrent refused upload of the same
+// file may have deleted it between this job's Put and its creation. Stored
+// again, it is newer than the deletion request, which then keeps it.
+func (s *JobService) keepUpload(ctx context.Context, key string, data []byte) {
+	referenced, pending, err := s.store.UploadState(ctx, key)
+	if err != nil || !referenced {
+		if err != nil {
+			s.log.WarnContext(ctx, "check an upload's blob", "key", key, "err", err)
+		}
+		return
+	}
+	stored := false
+	if !pending {
+		if _, stored, err = s.blobs.Stored(ctx, key); err != nil {
+			s.log.WarnContext(ctx, "check an upload's blob", "key", key, "err", err)
+			return
+		}
+	}
+	if stored {
+		return
+	}
+	if err := s.blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data)), "application/octet-stream"); err != nil {
+		s.log.WarnContext(ctx, "store an upload again", "key", key, "err", err)
+	}
+}
+
+// checkLiteralAddress refuses a URL whose host the fetcher and the notifier
+// would refuse anyway under the one address policy (internal/egress) — a
+// refused literal address in any form a dialer or resolver accepts, a zone, a
+// localhost name — so the user hears it now rather than from a failed job.
+// Other names are checked when they are dialled.
 func (s *JobService) checkLiteralAddress(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return job.Errorf(job.CodeInvalidURL, "unparsable URL")
 	}
-	host := u.Hostname()
-	if s.allowPrivate {
-		return nil
-	}
-	ip, perr := netip.ParseAddr(host)
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") || (perr == nil && safehttp.CheckAddr(ip, false) != nil) {
-		return job.Errorf(job.CodeInvalidURL, "the address %s is not allowed", host)
+	if err := (egress.Policy{AllowPrivate: s.allowPrivate}).CheckHost(u.Hostname()); err != nil {
+		return &job.Error{Code: job.CodeInvalidURL, Message: fmt.Sprintf("the address %s is not allowed", u.Hostname()), Err: err}
 	}
 	return nil
 }

@@ -109,6 +109,7 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 			if err != nil {
 				return nil, toConnectError(ctx, s.log, err)
 			}
+			s.bus.JobChanged(ctx, j.ID) // watchers see it transcribing
 			if s.metrics.stages != nil && !j.ReadyAt.IsZero() {
 				s.metrics.stages.WithLabelValues("wait").Observe(j.TranscribingAt.Sub(j.ReadyAt).Seconds())
 			}
@@ -169,6 +170,9 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *connect.Request[ytca
 	l, err := s.store.ExtendLease(ctx, id, epoch, s.lease, req.Msg.GetProgress())
 	if err != nil {
 		return nil, s.refuse(ctx, err)
+	}
+	if req.Msg.GetProgress() > 0 {
+		s.bus.JobChanged(ctx, id) // watchers see the progress
 	}
 	if node := req.Msg.GetNodeId(); node != "" {
 		if err := s.store.SeenAgent(ctx, node); err != nil {
@@ -268,6 +272,7 @@ func (s *WorkerService) ReleaseJob(ctx context.Context, req *connect.Request[ytc
 	case job.StatusQueued:
 		s.bus.JobQueued(ctx)
 	}
+	s.bus.JobChanged(ctx, req.Msg.GetJobId())
 	s.log.InfoContext(ctx, "job released", "job_id", req.Msg.GetJobId(), "epoch", req.Msg.GetEpoch(), "status", string(st))
 	return connect.NewResponse(&ytcaptionv1.ReleaseJobResponse{}), nil
 }

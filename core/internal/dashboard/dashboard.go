@@ -12,9 +12,11 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -40,10 +42,11 @@ const (
 
 // Dashboard serves /admin/.
 type Dashboard struct {
-	log   *slog.Logger
-	store *store.Store
-	admin *api.AdminService
-	pages map[string]*template.Template
+	log     *slog.Logger
+	store   *store.Store
+	admin   *api.AdminService
+	pages   map[string]*template.Template
+	signIns *signInLimiter
 }
 
 // New returns the dashboard; Register mounts it.
@@ -82,7 +85,7 @@ func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard 
 			return strconv.FormatFloat(100*float64(a)/float64(b), 'f', 1, 64) + " %"
 		},
 	}
-	d := &Dashboard{log: log, store: st, admin: admin, pages: map[string]*template.Template{}}
+	d := &Dashboard{log: log, store: st, admin: admin, pages: map[string]*template.Template{}, signIns: newSignInLimiter()}
 	for _, p := range []string{"login", "overview", "jobs", "job", "users", "fleet", "audit"} {
 		d.pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html"))
 	}
@@ -93,20 +96,22 @@ func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard 
 func (d *Dashboard) Register(mux *http.ServeMux) {
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", http.FileServerFS(static)))
+	// Every form post reads at most maxFormBytes.
+	post := func(pattern string, h http.HandlerFunc) { mux.HandleFunc("POST "+pattern, limitForm(h)) }
 	mux.HandleFunc("GET /admin/login", d.loginPage)
-	mux.HandleFunc("POST /admin/login", d.login)
-	mux.HandleFunc("POST /admin/logout", d.signedIn(d.logout))
+	post("/admin/login", d.login)
+	post("/admin/logout", d.signedIn(d.logout))
 	mux.HandleFunc("GET /admin/{$}", d.signedIn(d.overview))
 	mux.HandleFunc("GET /admin/jobs", d.signedIn(d.jobs))
 	mux.HandleFunc("GET /admin/jobs/{id}", d.signedIn(d.job))
 	mux.HandleFunc("GET /admin/jobs/{id}/segments", d.signedIn(d.segments))
-	mux.HandleFunc("POST /admin/jobs/{id}/retry", d.signedIn(d.retry))
-	mux.HandleFunc("POST /admin/jobs/{id}/cancel", d.signedIn(d.cancel))
+	post("/admin/jobs/{id}/retry", d.signedIn(d.retry))
+	post("/admin/jobs/{id}/cancel", d.signedIn(d.cancel))
 	mux.HandleFunc("GET /admin/users", d.signedIn(d.users))
-	mux.HandleFunc("POST /admin/keys/{id}/revoke", d.signedIn(d.revoke))
-	mux.HandleFunc("POST /admin/breakers/{name}/reset", d.signedIn(d.resetBreaker))
+	post("/admin/keys/{id}/revoke", d.signedIn(d.revoke))
+	post("/admin/breakers/{name}/reset", d.signedIn(d.resetBreaker))
 	mux.HandleFunc("GET /admin/fleet", d.signedIn(d.fleet))
-	mux.HandleFunc("POST /admin/fleet/{node}/drain", d.signedIn(d.drain))
+	post("/admin/fleet/{node}/drain", d.signedIn(d.drain))
 	mux.HandleFunc("GET /admin/audit", d.signedIn(d.audit))
 }
 
@@ -155,11 +160,17 @@ type page struct {
 }
 
 func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	d.renderStatus(w, r, http.StatusOK, name, p)
+}
+
+// renderStatus renders a page with an HTTP status: the headers go first.
+func (d *Dashboard) renderStatus(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Session = session(r.Context())
 	p.Nav = name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
 	if err := d.pages[name].ExecuteTemplate(w, "layout", p); err != nil {
 		d.log.ErrorContext(r.Context(), "render dashboard", "page", name, "err", err)
 	}
@@ -184,13 +195,21 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
-	d.render(w, r, "login", page{Title: "Sign in", Data: r.URL.Query().Get("next")})
+	d.render(w, r, "login", page{Title: "Sign in", Data: safeNext(r.URL.Query().Get("next"))})
 }
 
+// login signs an admin in and sends them on to next — only ever a page of
+// the dashboard's (safeNext). Attempts are limited per client address
+// before the key is looked up; failures count, successes do not.
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
-	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/admin/") || strings.HasPrefix(next, "//") {
-		next = "/admin/"
+	next := safeNext(r.PostFormValue("next"))
+	client := clientKey(r)
+	if ok, wait := d.signIns.take(client); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		d.renderStatus(w, r, http.StatusTooManyRequests, "login", page{Title: "Sign in", Data: next,
+			Error: fmt.Sprintf("Too many failed sign-ins from your address: try again in %d s.", secs)})
+		return
 	}
 	id, _, err := d.store.SignIn(r.Context(), strings.TrimSpace(r.PostFormValue("key")), sessionTTL)
 	if err != nil {
@@ -198,10 +217,10 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 			d.fail(w, r, err)
 			return
 		}
-		w.WriteHeader(http.StatusUnauthorized)
-		d.render(w, r, "login", page{Title: "Sign in", Error: "That is not an admin's API key.", Data: next})
+		d.renderStatus(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: "That is not an admin's API key.", Data: next})
 		return
 	}
+	d.signIns.refund(client)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/admin/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", MaxAge: int(sessionTTL.Seconds())})
 	http.Redirect(w, r, next, http.StatusSeeOther)

@@ -392,6 +392,30 @@ func (s *Store) TouchAgent(ctx context.Context, nodeID string, engines, models [
 	return draining, nil
 }
 
+// Offer is what one gpu-node runs: its engines and the models they load.
+type Offer struct {
+	Engines, Models []string
+}
+
+// Offers lists what the gpu-nodes seen within the last window run: the
+// engines and models a job may name. Nodes silent for longer count as gone.
+func (s *Store) Offers(ctx context.Context, window time.Duration) ([]Offer, error) {
+	rows, err := s.db.Query(ctx, `SELECT engines, models FROM agents
+		WHERE last_seen > now() - $1::bigint * interval '1 millisecond'`, window.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("list offers: %w", err)
+	}
+	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (Offer, error) {
+		var o Offer
+		err := r.Scan(&o.Engines, &o.Models)
+		return o, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list offers: %w", err)
+	}
+	return out, nil
+}
+
 // DrainAgent stops handing the gpu-node new jobs (draining) or hands it
 // jobs again, audited as actor's doing.
 func (s *Store) DrainAgent(ctx context.Context, actor, nodeID string, draining bool, detail map[string]any) error {

@@ -4,43 +4,60 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
 
+// cacheKey is what must be equal for one job's transcript to be another's:
+// the media (canonical URL, or an upload's content key) and every option
+// that changes the text — language, source, engine, model, task (a
+// translation is not a transcript) and prompt (it steers the spelling).
+const cacheKey = `d.canonical_url = j.canonical_url AND d.source_kind = j.source_kind AND d.language = j.language
+	AND d.source = j.source AND d.engine = j.engine AND d.model = j.model AND d.task = j.task AND d.prompt = j.prompt`
+
 // CompleteFromCache finishes a job the download stage just claimed with the
-// transcript of an earlier succeeded job for the same media (canonical URL,
-// or an upload's content key) asked with the same language, source, engine and
-// model — whoever asked for it: the media is the same. Its segments are copied
+// transcript of an earlier succeeded job with the same cache key — whoever
+// asked for it: the media and options are the same. Its segments are copied
 // under this job's epoch, so the copy outlives the original. It reports
 // whether there was such a job.
+//
+// The copy names no other user's job: the user's own donor is preferred,
+// reused_from is set only when the donor is the same user's, and an upload
+// keeps its own file name as its title, never the donor's.
 func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (hit bool, err error) {
 	err = s.inTx(ctx, "complete job "+id+" from the transcript cache", func(tx sqldb.Tx) error {
-		var donor string
+		var donor, donorUser, user, kind, url string
 		var donorEpoch int64
 		err := tx.QueryRow(ctx, `
-			SELECT d.id, d.epoch FROM jobs j JOIN jobs d
-				ON d.canonical_url = j.canonical_url AND d.engine = j.engine AND d.model = j.model
-				AND d.language = j.language AND d.source = j.source AND d.status = 'succeeded' AND d.id <> j.id
-				AND NOT d.transcript_expired
+			SELECT d.id, d.epoch, d.user_id, j.user_id, j.source_kind, j.url FROM jobs j JOIN jobs d
+				ON `+cacheKey+` AND d.status = 'succeeded' AND d.id <> j.id AND NOT d.transcript_expired
 			WHERE j.id = $1
-			ORDER BY d.finished_at DESC LIMIT 1`, id).Scan(&donor, &donorEpoch)
+			ORDER BY d.user_id = j.user_id DESC, d.finished_at DESC LIMIT 1`, id).Scan(&donor, &donorEpoch, &donorUser, &user, &kind, &url)
 		if errors.Is(err, sqldb.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("look up the transcript cache: %w", err)
 		}
+		var reusedFrom, title, uploader any // nil: NULL, and the donor's media fields
+		if donorUser == user {
+			reusedFrom = donor
+		}
+		if job.SourceKind(kind) == job.SourceUpload {
+			title, uploader = strings.TrimPrefix(url, "upload:"), ""
+		}
 		tag, err := tx.Exec(ctx, `
-			UPDATE jobs AS j SET status = $4, progress = 1, finished_at = now(), reused_from = d.id,
+			UPDATE jobs AS j SET status = $4, progress = 1, finished_at = now(), reused_from = $6::uuid,
 				transcribed_from = d.transcribed_from, detected_language = d.detected_language,
-				media_title = d.media_title, media_uploader = d.media_uploader, media_duration_ms = d.media_duration_ms,
+				media_title = coalesce($7::text, d.media_title), media_uploader = coalesce($8::text, d.media_uploader),
+				media_duration_ms = d.media_duration_ms,
 				audio_key = d.audio_key, lease_owner = '', lease_expires_at = NULL, updated_at = now()
 			FROM jobs d
 			WHERE j.id = $1 AND j.epoch = $2 AND j.status = ANY($5) AND j.lease_expires_at > now() AND d.id = $3`,
-			id, epoch, donor, string(job.StatusSucceeded), froms(job.StatusSucceeded, job.StatusDownloading))
+			id, epoch, donor, string(job.StatusSucceeded), froms(job.StatusSucceeded, job.StatusDownloading), reusedFrom, title, uploader)
 		if err != nil {
 			return fmt.Errorf("complete job %s from the cache: %w", id, err)
 		}

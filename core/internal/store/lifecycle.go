@@ -46,6 +46,42 @@ func (s *Store) ExpireAudio(ctx context.Context, cutoff time.Time, limit int) (i
 	return n, err
 }
 
+// uploadRefsSQL is true when a job refers to the upload blob $1 and still
+// needs it.
+const uploadRefsSQL = `EXISTS (SELECT 1 FROM jobs WHERE source_kind = 'upload' AND canonical_url = $1 AND NOT blobs_expired)
+	OR EXISTS (SELECT 1 FROM jobs WHERE audio_key = $1)`
+
+// ForgetUpload queues an uploaded blob for deletion unless a job refers to
+// it (uploads are content-addressed: another job may have the same file),
+// for an upload whose job was never created. It returns what it queued.
+func (s *Store) ForgetUpload(ctx context.Context, key string) ([]BlobDeletion, error) {
+	var ds []BlobDeletion
+	err := s.inTx(ctx, "forget upload "+key, func(tx sqldb.Tx) error {
+		var referenced bool
+		if err := tx.QueryRow(ctx, `SELECT `+uploadRefsSQL, key).Scan(&referenced); err != nil {
+			return fmt.Errorf("find jobs of upload %s: %w", key, err)
+		}
+		if referenced {
+			return nil
+		}
+		var err error
+		ds, err = queueBlobDeletions(ctx, tx, []string{key}, "upload refused")
+		return err
+	})
+	return ds, err
+}
+
+// UploadState says whether a job refers to the upload blob key, and whether
+// the blob is queued for deletion (and not deleted yet).
+func (s *Store) UploadState(ctx context.Context, key string) (referenced, deletionPending bool, err error) {
+	err = s.db.QueryRow(ctx, `SELECT `+uploadRefsSQL+`, EXISTS (SELECT 1 FROM blob_deletions WHERE key = $1 AND deleted_at IS NULL)`,
+		key).Scan(&referenced, &deletionPending)
+	if err != nil {
+		return false, false, fmt.Errorf("state of upload %s: %w", key, err)
+	}
+	return referenced, deletionPending, nil
+}
+
 // queueBlobDeletions queues keys for deletion and returns the entries.
 func queueBlobDeletions(ctx context.Context, tx sqldb.Tx, keys []string, reason string) ([]BlobDeletion, error) {
 	rows, err := tx.Query(ctx, `INSERT INTO blob_deletions (key, reason) SELECT k, $2 FROM unnest($1::text[]) AS t(k) WHERE true

@@ -97,6 +97,14 @@ func checkQuota(ctx context.Context, tx sqldb.Tx, userID string) error {
 	return nil
 }
 
+// CheckQuota refuses, as a new job's creation would, when the user's month
+// is used up or their concurrent jobs are at the limit: for work that must
+// be refused before it costs anything (an upload before its blob is
+// stored). Creating the job checks again, in its own transaction.
+func (s *Store) CheckQuota(ctx context.Context, userID string) error {
+	return s.inTx(ctx, "check quota", func(tx sqldb.Tx) error { return checkQuota(ctx, tx, userID) })
+}
+
 // UsageRow is one user's usage in one month.
 type UsageRow struct {
 	UserID, UserName string

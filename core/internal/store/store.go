@@ -768,18 +768,19 @@ func failHeld(ctx context.Context, tx sqldb.Tx, h held, e *job.Error) (job.Statu
 
 // RescueExpired hands back up to limit jobs whose holder stopped renewing its
 // lease (a crashed node or core instance): each is requeued for its stage, or
-// failed once its attempts are used up. It returns how many it handled.
-func (s *Store) RescueExpired(ctx context.Context, limit int) (int, error) {
+// failed once its attempts are used up. It returns the ids it handled, so
+// their watchers can be woken.
+func (s *Store) RescueExpired(ctx context.Context, limit int) ([]string, error) {
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("rescue: %w", err)
+		return nil, fmt.Errorf("rescue: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	rows, err := tx.Query(ctx, `SELECT id, epoch, status, attempt, max_attempts, lease_owner FROM jobs
 		WHERE status = ANY($1) AND lease_expires_at < now()
 		ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, leased, limit)
 	if err != nil {
-		return 0, fmt.Errorf("rescue: %w", err)
+		return nil, fmt.Errorf("rescue: %w", err)
 	}
 	expired, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (held, error) {
 		var h held
@@ -787,18 +788,22 @@ func (s *Store) RescueExpired(ctx context.Context, limit int) (int, error) {
 		return h, err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("rescue: %w", err)
+		return nil, fmt.Errorf("rescue: %w", err)
 	}
 	for _, h := range expired {
 		e := &job.Error{Code: job.CodeLeaseLost, Message: fmt.Sprintf("%s stopped renewing its lease", h.owner), Retryable: true}
 		if _, err := failHeld(ctx, tx, h, e); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("rescue: %w", err)
+		return nil, fmt.Errorf("rescue: %w", err)
 	}
-	return len(expired), nil
+	ids := make([]string, 0, len(expired))
+	for _, h := range expired {
+		ids = append(ids, h.id)
+	}
+	return ids, nil
 }
 
 // Segments returns epoch's segments with seq > afterSeq, in order.

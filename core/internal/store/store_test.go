@@ -290,9 +290,9 @@ func TestStaleEpochIsFencedOff(t *testing.T) {
 		_, err := s.ExtendLease(ctx, old.ID, old.Epoch, time.Millisecond, -1)
 		require.NoError(t, err)
 		require.Eventually(t, func() bool {
-			n, err := s.RescueExpired(ctx, 10)
+			ids, err := s.RescueExpired(ctx, 10)
 			require.NoError(t, err)
-			return n == 1
+			return len(ids) == 1 && ids[0] == old.ID
 		}, 10*time.Second, 10*time.Millisecond)
 		got, err := s.GetJob(ctx, "", old.ID)
 		require.NoError(t, err)
@@ -588,9 +588,9 @@ func TestRescueFailsWhenAttemptsAreUsedUp(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Eventually(t, func() bool {
-			n, err := s.RescueExpired(ctx, 10)
+			ids, err := s.RescueExpired(ctx, 10)
 			require.NoError(t, err)
-			return n == 1
+			return len(ids) == 1
 		}, 10*time.Second, 10*time.Millisecond)
 		got, err := s.GetJob(ctx, u.ID, j.ID)
 		require.NoError(t, err)
