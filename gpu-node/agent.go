@@ -321,7 +321,7 @@ type task struct {
 func (a *Agent) start(ctx context.Context, asg *ytcaptionv1.Assignment) *task {
 	t := &task{
 		asg: asg, log: a.log.With("job_id", asg.GetJobId(), "epoch", asg.GetEpoch()), hbDone: make(chan struct{}), started: time.Now(),
-		audio: filepath.Join(a.cfg.WorkDir, fmt.Sprintf("audio-%s-%d.wav", asg.GetJobId(), asg.GetEpoch())),
+		audio: filepath.Join(a.cfg.WorkDir, fmt.Sprintf("audio-%s-%d.wav", fileSafe(asg.GetJobId()), asg.GetEpoch())),
 	}
 	t.traced, t.span = tracing.Tracer(a.cfg.TracerProvider).Start(tracing.FromTraceParent(ctx, asg.GetTraceParent()), "gpu-node transcribe",
 		trace.WithAttributes(attribute.String("job.id", asg.GetJobId()), attribute.String("node.id", a.cfg.NodeID)))
@@ -332,6 +332,18 @@ func (a *Agent) start(ctx context.Context, asg *ytcaptionv1.Assignment) *task {
 		a.heartbeat(t)
 	}()
 	return t
+}
+
+// fileSafe makes a job id (a UUID from core) safe as part of a file name in
+// the work directory, whatever core sent: no separator, no dot, bounded.
+func fileSafe(id string) string {
+	id = strings.Map(func(r rune) rune {
+		if r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, id)
+	return id[:min(len(id), 64)]
 }
 
 // runJob transcribes a task and reports the outcome to core.
@@ -384,7 +396,8 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 	case errors.Is(err, errAudio):
 		a.fail(log, asg, "audio_unavailable", "the gpu-node could not fetch the audio", true)
 	case errors.Is(err, engine.ErrUnsupported):
-		a.fail(log, asg, "unsupported", err.Error(), false)
+		// Core's code for a job no engine (or not the one named) can serve.
+		a.fail(log, asg, "unsupported_option", err.Error(), false)
 	default:
 		log.WarnContext(ctx, "engine failed", "err", err)
 		a.fail(log, asg, "engine_failed", "the speech engine failed", true)
@@ -631,23 +644,17 @@ func retryDelay(attempt int) time.Duration {
 	return backoff.Full(attempt, 200*time.Millisecond, 30*time.Second)
 }
 
-// models names the model the node's engine runs when a job names none, for
-// core's fleet view.
+// models lists the models the node's engine offers, the default first, for
+// core's fleet registry: jobs may name only these.
 func (a *Agent) models() []string {
-	var m string
-	switch a.engine {
-	case "sphinx":
-		m = "en-us" // the binary's built-in model
-		if a.cfg.Sphinx.HMM != "" {
-			m = filepath.Base(a.cfg.Sphinx.HMM)
-		}
-	case "openai":
-		m = a.cfg.OpenAI.Model
-	case "whispercpp":
-		m = filepath.Base(a.cfg.WhisperCPP.Model)
+	if e, ok := a.eng.(interface{ Models() []string }); ok {
+		return e.Models()
 	}
-	if m == "" {
+	if a.engine != "sphinx" {
 		return nil
 	}
-	return []string{m}
+	if a.cfg.Sphinx.HMM != "" {
+		return []string{filepath.Base(a.cfg.Sphinx.HMM)}
+	}
+	return []string{"en-us"} // the binary's built-in model
 }

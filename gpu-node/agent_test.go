@@ -39,10 +39,12 @@ type fakeCore struct {
 	completed   *ytcaptionv1.CompleteJobRequest
 	completions []string // job ids, in order
 	failed      *ytcaptionv1.FailJobRequest
+	failCodes   []string // every FailJob's code, in order
 	released    *ytcaptionv1.ReleaseJobRequest
 	acquires    int
-	prefetches  int  // polls made while the engine was busy
-	drainReply  bool // answer drain to every heartbeat
+	models      []string // what the last poll advertised
+	prefetches  int      // polls made while the engine was busy
+	drainReply  bool     // answer drain to every heartbeat
 	heartbeats  int
 	cancelAfter int  // answer cancel to the heartbeat after this many (0: never)
 	loseOnPush  bool // answer lease_lost to the first push
@@ -60,6 +62,7 @@ func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptio
 	f.mu.Lock()
 	f.tokens = append(f.tokens, svcauth.Bearer(req.Header()))
 	f.acquires++
+	f.models = req.Msg.GetModels()
 	if req.Msg.GetPrefetch() {
 		f.prefetches++
 	}
@@ -120,6 +123,7 @@ func (f *fakeCore) CompleteJob(ctx context.Context, req *connect.Request[ytcapti
 func (f *fakeCore) FailJob(ctx context.Context, req *connect.Request[ytcaptionv1.FailJobRequest]) (*connect.Response[ytcaptionv1.FailJobResponse], error) {
 	f.mu.Lock()
 	f.failed = req.Msg
+	f.failCodes = append(f.failCodes, req.Msg.GetError().GetCode())
 	f.mu.Unlock()
 	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
 }
@@ -267,7 +271,7 @@ func TestEngineFailureIsReported(t *testing.T) {
 		retryable bool
 	}{
 		{errors.New("segfault"), "engine_failed", true},
-		{engine.ErrUnsupported, "unsupported", false},
+		{engine.ErrUnsupported, "unsupported_option", false},
 	} {
 		f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0880.wav"))
 		run(t, f, failingEngine{tc.err})

@@ -21,9 +21,20 @@ func engineFlags(fs *flag.FlagSet, cfg *agent.Config) {
 	fs.StringVar(&cfg.Sphinx.Binary, "sphinx-binary", "pocketsphinx_continuous", "pocketsphinx binary")
 	fs.StringVar(&cfg.OpenAI.BaseURL, "openai-base-url", "", "base URL of an OpenAI-compatible transcription server")
 	fs.StringVar(&cfg.OpenAI.APIKey, "openai-api-key", "", "API key for that server")
-	fs.StringVar(&cfg.OpenAI.Model, "openai-model", "whisper-1", "model to ask for when a job names none")
+	fs.Func("openai-models", "models jobs may ask that server for, comma-separated, the first the default; no other name is forwarded (empty: --openai-model alone)",
+		func(v string) error {
+			cfg.OpenAI.Models = nil
+			for _, m := range strings.Split(v, ",") {
+				if m = strings.TrimSpace(m); m != "" {
+					cfg.OpenAI.Models = append(cfg.OpenAI.Models, m)
+				}
+			}
+			return nil
+		})
+	fs.StringVar(&cfg.OpenAI.Model, "openai-model", "whisper-1", "the one model to ask for when --openai-models is empty")
 	fs.StringVar(&cfg.WhisperCPP.Binary, "whispercpp-binary", "whisper-cli", "whisper.cpp CLI binary")
-	fs.StringVar(&cfg.WhisperCPP.Model, "whispercpp-model", "", "whisper.cpp ggml model file")
+	fs.StringVar(&cfg.WhisperCPP.ModelsDir, "whispercpp-models-dir", "", "directory of the whisper.cpp ggml models jobs may name (model base.en: ggml-base.en.bin there)")
+	fs.StringVar(&cfg.WhisperCPP.Model, "whispercpp-model", "", "default whisper.cpp model, a name in --whispercpp-models-dir (a path to a model file: its directory, when --whispercpp-models-dir is empty)")
 }
 
 const evalSummary = `ytcaption-gpu-node eval measures the configured engine on audio with reference transcripts:

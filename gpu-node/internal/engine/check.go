@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -35,13 +34,22 @@ func Check(ctx context.Context, cfg Config) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("whisper.cpp: %w", err)
 		}
-		if _, err := os.Stat(cfg.WhisperCPP.Model); err != nil {
-			return "", fmt.Errorf("whisper.cpp model: %w", err)
+		w, err := NewWhisperCPP(cfg.WhisperCPP)
+		if err != nil {
+			return "", fmt.Errorf("whisper.cpp: %w", err)
 		}
-		return fmt.Sprintf("whisper.cpp at %s, model %s", path, cfg.WhisperCPP.Model), nil
+		model, err := w.ModelPath("")
+		if err != nil {
+			return "", fmt.Errorf("whisper.cpp default model: %w", err)
+		}
+		return fmt.Sprintf("whisper.cpp at %s, default model %s, models offered: %s", path, model, strings.Join(w.Models(), ", ")), nil
 	case "openai":
 		if cfg.OpenAI.BaseURL == "" {
 			return "", fmt.Errorf("openai: no server URL (--openai-base-url)")
+		}
+		o, err := NewOpenAI(cfg.OpenAI)
+		if err != nil {
+			return "", fmt.Errorf("openai: %w", err)
 		}
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -62,7 +70,7 @@ func Check(ctx context.Context, cfg Config) (string, error) {
 		if resp.StatusCode/100 != 2 {
 			return "", fmt.Errorf("openai server: GET %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
 		}
-		return "an OpenAI-compatible server at " + cfg.OpenAI.BaseURL, nil
+		return fmt.Sprintf("an OpenAI-compatible server at %s, models offered: %s", cfg.OpenAI.BaseURL, strings.Join(o.Models(), ", ")), nil
 	}
 	return "", fmt.Errorf("unknown engine %q (known: %s)", cfg.Name, strings.Join(Names, ", "))
 }

@@ -15,7 +15,7 @@ import (
 type Request struct {
 	AudioPath string // 16 kHz mono s16le WAV
 	Language  string // "auto" or an ISO 639-1 code
-	Model     string // engine-specific; empty means the adapter's default
+	Model     string // a name the engine offers (its Models), never a path; empty: the default
 	Duration  time.Duration
 	Task      string // "transcribe" (or "") or "translate": English text of any speech
 	Prompt    string // guides engines that take one

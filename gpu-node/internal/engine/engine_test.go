@@ -213,7 +213,7 @@ func TestOpenAIWireFormatErrors(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error":{"message":"Unsupported language: xx","type":"invalid_request_error"}}`))
 	}))
 	defer srv.Close()
-	e, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL})
+	e, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL, Model: "whisper-1"})
 	require.NoError(t, err)
 	_, err = e.Transcribe(context.Background(), Request{AudioPath: filepath.Join(librivox, "sense_and_sensibility_01_austen_64kb-0880.wav"), Language: "xx"}, nil)
 	require.ErrorIs(t, err, ErrUnsupported)
@@ -228,19 +228,11 @@ func TestOpenAIWireFormatErrors(t *testing.T) {
 func TestWhisperCPPWireFormat(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	fixture, err := filepath.Abs(filepath.Join("testdata", "whispercpp.json"))
-	require.NoError(t, err)
-	argv := filepath.Join(dir, "argv")
-	bin := filepath.Join(dir, "whisper-cli")
-	script := `#!/bin/sh
-printf '%s\n' "$@" > "` + argv + `"
-while [ $# -gt 0 ]; do [ "$1" = "-of" ] && prefix="$2"; shift; done
-cp "` + fixture + `" "$prefix.json"
-`
-	require.NoError(t, os.WriteFile(bin, []byte(script), 0o755))
+	bin, argv := fakeWhisperCLI(t, dir)
+	models := modelsDir(t, "ggml-base.en.bin")
 	audio := filepath.Join(dir, "audio.wav")
 	require.NoError(t, os.WriteFile(audio, []byte("RIFF"), 0o644))
-	e, err := NewWhisperCPP(WhisperCPPConfig{Binary: bin, Model: "/models/ggml-base.en.bin", Threads: 4})
+	e, err := NewWhisperCPP(WhisperCPPConfig{Binary: bin, ModelsDir: models, Model: "base.en", Threads: 4})
 	require.NoError(t, err)
 	var segs []Segment
 	res, err := e.Transcribe(context.Background(), Request{AudioPath: audio, Language: "auto"}, func(s Segment) error { segs = append(segs, s); return nil })
@@ -256,10 +248,10 @@ cp "` + fixture + `" "$prefix.json"
 	b, err := os.ReadFile(argv)
 	require.NoError(t, err)
 	args := strings.Split(strings.TrimSpace(string(b)), "\n")
-	require.Equal(t, []string{"-m", "/models/ggml-base.en.bin", "-f", audio, "-l", "auto", "-oj", "-ojf", "-of"}, args[:9])
+	require.Equal(t, []string{"-m", filepath.Join(models, "ggml-base.en.bin"), "-f", audio, "-l", "auto", "-oj", "-ojf", "-of"}, args[:9])
 	require.Equal(t, []string{"-np", "-t", "4"}, args[10:])
 	_, err = NewWhisperCPP(WhisperCPPConfig{})
-	require.Error(t, err, "a model file is required")
+	require.Error(t, err, "a default model is required")
 }
 
 // TestOpenAITranslationAndPromptWireFormat: translation is OpenAI's
@@ -279,7 +271,7 @@ func TestOpenAITranslationAndPromptWireFormat(t *testing.T) {
 		_, _ = w.Write(body)
 	}))
 	defer srv.Close()
-	e, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL})
+	e, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL, Models: []string{"whisper-1"}})
 	require.NoError(t, err)
 	audio := filepath.Join(librivox, "sense_and_sensibility_01_austen_64kb-0880.wav")
 	emit := func(Segment) error { return nil }
@@ -301,13 +293,16 @@ func TestOpenAITranslationAndPromptWireFormat(t *testing.T) {
 
 func TestWhisperCPPTranslationAndPromptArgs(t *testing.T) {
 	t.Parallel()
-	e, err := NewWhisperCPP(WhisperCPPConfig{Model: "m.bin"})
+	e, err := NewWhisperCPP(WhisperCPPConfig{ModelsDir: modelsDir(t, "m.bin"), Model: "m"})
 	require.NoError(t, err)
-	args := e.Args(Request{AudioPath: "a.wav", Language: "de", Task: "translate", Prompt: "Dashwood"}, "/tmp/out")
+	args, err := e.Args(Request{AudioPath: "a.wav", Language: "de", Task: "translate", Prompt: "Dashwood"}, "/tmp/out")
+	require.NoError(t, err)
 	require.Contains(t, args, "-tr")
 	i := slices.Index(args, "--prompt")
 	require.Equal(t, []string{"--prompt", "Dashwood"}, args[i:i+2])
-	require.NotContains(t, e.Args(Request{AudioPath: "a.wav"}, "/tmp/out"), "-tr")
+	args, err = e.Args(Request{AudioPath: "a.wav"}, "/tmp/out")
+	require.NoError(t, err)
+	require.NotContains(t, args, "-tr")
 }
 
 func TestSphinxRefusesToTranslate(t *testing.T) {

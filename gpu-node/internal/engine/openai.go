@@ -11,16 +11,27 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 )
 
 // OpenAIConfig points at an OpenAI-compatible transcription server.
+//
+// BaseURL is the operator's setting, trusted like the node token: no job
+// input reaches the address (the path is fixed and the model is checked
+// against Models), so the outbound address policy that guards the URLs
+// strangers choose has nothing to check here.
 type OpenAIConfig struct {
-	BaseURL    string // e.g. http://127.0.0.1:8000 (speaches, vLLM, whisper.cpp server)
-	APIKey     string // optional
-	Model      string // default model when a job names none
+	BaseURL string // e.g. http://127.0.0.1:8000 (speaches, vLLM, whisper.cpp server)
+	APIKey  string // optional
+	// Models are the only models a job may ask the server for, the first
+	// the default: the server may be paid or shared, so any other name is
+	// refused without a call.
+	Models []string
+	// Model is the older single-model setting: Models is [Model] when empty.
+	Model      string
 	HTTPClient *http.Client
 	Timeout    time.Duration // per request; default 30 minutes
 }
@@ -36,6 +47,20 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 		return nil, errors.New("the openai engine needs a base URL")
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	allowed := cfg.Models
+	if len(allowed) == 0 {
+		allowed = []string{cfg.Model}
+	}
+	cfg.Models = nil
+	for _, m := range allowed {
+		if m = strings.TrimSpace(m); m != "" && !slices.Contains(cfg.Models, m) {
+			cfg.Models = append(cfg.Models, m)
+		}
+	}
+	if len(cfg.Models) == 0 {
+		return nil, errors.New("the openai engine needs at least one model (--openai-models)")
+	}
+	cfg.Model = cfg.Models[0]
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
@@ -47,6 +72,21 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 
 // Name implements Engine.
 func (o *OpenAI) Name() string { return "openai" }
+
+// Models lists the models a job may ask for, the default first, for core's
+// fleet registry.
+func (o *OpenAI) Models() []string { return slices.Clone(o.cfg.Models) }
+
+// model is the model to ask the server for on req's behalf.
+func (o *OpenAI) model(req Request) (string, error) {
+	if req.Model == "" {
+		return o.cfg.Model, nil
+	}
+	if !slices.Contains(o.cfg.Models, req.Model) {
+		return "", fmt.Errorf("%w: the model %.64q is not offered by this node (offered: %s)", ErrUnsupported, req.Model, strings.Join(o.cfg.Models, ", "))
+	}
+	return req.Model, nil
+}
 
 // verboseJSON is OpenAI's response_format=verbose_json.
 type verboseJSON struct {
@@ -75,7 +115,11 @@ const maxCompressionRatio = 2.4
 
 // Transcribe implements Engine.
 func (o *OpenAI) Transcribe(ctx context.Context, req Request, emit func(Segment) error) (Result, error) {
-	body, contentType, err := o.form(req)
+	model, err := o.model(req)
+	if err != nil {
+		return Result{}, err
+	}
+	body, contentType, err := o.form(req, model)
 	if err != nil {
 		return Result{}, err
 	}
@@ -128,7 +172,7 @@ func (o *OpenAI) Transcribe(ctx context.Context, req Request, emit func(Segment)
 	return Result{Language: languageCode(v.Language)}, nil
 }
 
-func (o *OpenAI) form(req Request) (io.Reader, string, error) {
+func (o *OpenAI) form(req Request, model string) (io.Reader, string, error) {
 	f, err := os.Open(req.AudioPath)
 	if err != nil {
 		return nil, "", err
@@ -142,10 +186,6 @@ func (o *OpenAI) form(req Request) (io.Reader, string, error) {
 	}
 	if _, err := io.Copy(part, f); err != nil {
 		return nil, "", err
-	}
-	model := req.Model
-	if model == "" {
-		model = o.cfg.Model
 	}
 	fields := [][2]string{{"model", model}, {"response_format", "verbose_json"}}
 	if !req.translating() {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,19 +18,45 @@ import (
 
 // WhisperCPPConfig configures the whisper.cpp CLI.
 type WhisperCPPConfig struct {
-	Binary  string // default "whisper-cli"
-	Model   string // ggml model file (required)
-	Threads int    // 0: whisper.cpp's default
+	Binary string // default "whisper-cli"
+	// ModelsDir holds the ggml model files jobs may name. A job's model is a
+	// name, never a path: "base.en" is ModelsDir/ggml-base.en.bin.
+	ModelsDir string
+	// Model is the model of jobs that name none: a name in ModelsDir. A path
+	// to a model file (the older form) serves that file's directory when
+	// ModelsDir is empty.
+	Model   string
+	Threads int // 0: whisper.cpp's default
 	Grace   time.Duration
 }
 
 // WhisperCPP runs the whisper.cpp CLI and reads its full JSON output (-ojf).
 type WhisperCPP struct{ cfg WhisperCPPConfig }
 
-// NewWhisperCPP returns the adapter.
+// NewWhisperCPP returns the adapter. It checks the settings' shape only: the
+// models are looked up for each job, so files added later are served.
 func NewWhisperCPP(cfg WhisperCPPConfig) (*WhisperCPP, error) {
 	if cfg.Model == "" {
-		return nil, errors.New("the whispercpp engine needs a model file")
+		return nil, errors.New("the whispercpp engine needs a default model (--whispercpp-model)")
+	}
+	if strings.ContainsAny(cfg.Model, `/\`) {
+		// The operator's own path: its directory is the models directory.
+		dir := filepath.Dir(cfg.Model)
+		if cfg.ModelsDir != "" && filepath.Clean(cfg.ModelsDir) != dir {
+			return nil, fmt.Errorf("--whispercpp-model %q is not in --whispercpp-models-dir %q: name a model there", cfg.Model, cfg.ModelsDir)
+		}
+		cfg.ModelsDir, cfg.Model = dir, filepath.Base(cfg.Model)
+	}
+	if cfg.ModelsDir == "" {
+		return nil, errors.New("the whispercpp engine needs a models directory (--whispercpp-models-dir)")
+	}
+	dir, err := filepath.Abs(cfg.ModelsDir)
+	if err != nil {
+		return nil, fmt.Errorf("whisper.cpp models directory: %w", err)
+	}
+	cfg.ModelsDir = dir
+	if !plainName(cfg.Model) {
+		return nil, fmt.Errorf("--whispercpp-model %q is not a model name", cfg.Model)
 	}
 	if cfg.Binary == "" {
 		cfg.Binary = "whisper-cli"
@@ -42,11 +70,86 @@ func NewWhisperCPP(cfg WhisperCPPConfig) (*WhisperCPP, error) {
 // Name implements Engine.
 func (w *WhisperCPP) Name() string { return "whispercpp" }
 
-// Args is the whisper.cpp command line for req, writing prefix.json.
-func (w *WhisperCPP) Args(req Request, prefix string) []string {
-	model := w.cfg.Model
-	if req.Model != "" {
-		model = req.Model
+// modelName is what a job may call a model: a plain file name — no
+// separator, no leading dot, nothing but letters, digits and ._+- — so that
+// it can never climb out of the models directory.
+var modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+
+func plainName(s string) bool { return modelName.MatchString(s) && !strings.Contains(s, "..") }
+
+// maxModels bounds the list a node advertises.
+const maxModels = 64
+
+// ModelPath is the model file a job's model name stands for: ggml-NAME.bin,
+// NAME.bin or NAME (a file name ending .bin) in the models directory, with
+// every symbolic link resolved and the result still inside the directory.
+// An empty name is the default model. A name that is not a plain name, or
+// names no such file, is ErrUnsupported: no other attempt would find it.
+func (w *WhisperCPP) ModelPath(name string) (string, error) {
+	if name == "" {
+		name = w.cfg.Model
+	}
+	if !plainName(name) {
+		return "", fmt.Errorf("%w: %.64q is not a model name", ErrUnsupported, name)
+	}
+	dir, err := filepath.EvalSymlinks(w.cfg.ModelsDir)
+	if err != nil {
+		return "", fmt.Errorf("whisper.cpp models directory: %w", err)
+	}
+	files := []string{"ggml-" + name + ".bin", name + ".bin"}
+	if strings.HasSuffix(name, ".bin") {
+		files = append(files, name)
+	}
+	for _, f := range files {
+		p, err := filepath.EvalSymlinks(filepath.Join(dir, f))
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(dir, p); err != nil || !filepath.IsLocal(rel) {
+			continue // a link out of the directory: not one of its models
+		}
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: the whisper.cpp model %.64q is not installed on this node", ErrUnsupported, name)
+}
+
+// Models lists the names of the models a job may ask for — the default
+// first — for core's fleet registry.
+func (w *WhisperCPP) Models() []string {
+	entries, err := os.ReadDir(w.cfg.ModelsDir)
+	if err != nil {
+		return nil
+	}
+	def := strings.TrimSuffix(strings.TrimPrefix(w.cfg.Model, "ggml-"), ".bin")
+	var names []string
+	seen := map[string]bool{}
+	for _, e := range entries {
+		name := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "ggml-"), ".bin")
+		if !strings.HasSuffix(e.Name(), ".bin") || seen[name] || len(names) == maxModels {
+			continue
+		}
+		if _, err := w.ModelPath(name); err != nil {
+			continue
+		}
+		seen[name] = true
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if i := slices.Index(names, def); i > 0 {
+		names = slices.Insert(slices.Delete(names, i, i+1), 0, def)
+	}
+	return names
+}
+
+// Args is the whisper.cpp command line for req, writing prefix.json. The
+// model is the file ModelPath finds for req.Model.
+func (w *WhisperCPP) Args(req Request, prefix string) ([]string, error) {
+	model, err := w.ModelPath(req.Model)
+	if err != nil {
+		return nil, err
 	}
 	lang := strings.ToLower(req.Language)
 	if lang == "" {
@@ -62,7 +165,7 @@ func (w *WhisperCPP) Args(req Request, prefix string) []string {
 	if req.Prompt != "" {
 		args = append(args, "--prompt", req.Prompt)
 	}
-	return args
+	return args, nil
 }
 
 // Transcribe implements Engine.
@@ -73,7 +176,11 @@ func (w *WhisperCPP) Transcribe(ctx context.Context, req Request, emit func(Segm
 	}
 	defer os.RemoveAll(dir)
 	prefix := filepath.Join(dir, "out")
-	cmd := proc.Command(ctx, w.cfg.Grace, w.cfg.Binary, w.Args(req, prefix)...)
+	args, err := w.Args(req, prefix)
+	if err != nil {
+		return Result{}, err
+	}
+	cmd := proc.Command(ctx, w.cfg.Grace, w.cfg.Binary, args...)
 	stderr := &tail{max: 4096}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Run(); err != nil {
