@@ -42,12 +42,22 @@ job "ytcaption-core" {
 
     network {
       port "http" {}
+      port "metrics" {}
     }
+
+    # Leave Consul's catalog before the kill: the edges and gpu-nodes stop
+    # sending calls here before core stops taking them.
+    shutdown_delay = "10s"
 
     service {
       name     = "ytcaption-core"
       port     = "http"
       provider = "consul"
+
+      # Prometheus scrapes /metrics here (nomad/README.md), off the API port.
+      meta {
+        metrics_port = "${NOMAD_PORT_metrics}"
+      }
 
       check {
         type     = "http"
@@ -59,7 +69,7 @@ job "ytcaption-core" {
 
     # Settings and secrets from Nomad Variables at nomad/jobs/ytcaption-core:
     # postgres_url, s3_endpoint, s3_access_key, s3_secret_key, s3_bucket,
-    # service_token, node_tokens.
+    # service_token, node_tokens, nomad_token (empty without Nomad ACLs).
     task "migrate" {
       driver = "exec"
 
@@ -108,9 +118,10 @@ job "ytcaption-core" {
       }
 
       env {
-        YTCAPTION_CORE_ADDR       = ":${NOMAD_PORT_http}"
-        YTCAPTION_CORE_WORK_DIR   = "${NOMAD_TASK_DIR}/work"
-        YTCAPTION_CORE_LOG_FORMAT = "json"
+        YTCAPTION_CORE_ADDR         = ":${NOMAD_PORT_http}"
+        YTCAPTION_CORE_METRICS_ADDR = ":${NOMAD_PORT_metrics}"
+        YTCAPTION_CORE_WORK_DIR     = "${NOMAD_TASK_DIR}/work"
+        YTCAPTION_CORE_LOG_FORMAT   = "json"
         # The local Nomad agent: the admin fleet view and GPU node drains.
         YTCAPTION_CORE_NOMAD_ADDR = "http://${attr.unique.network.ip-address}:4646"
       }
@@ -133,7 +144,9 @@ job "ytcaption-core" {
         change_mode = "restart"
       }
 
-      # Give in-flight calls and downloads time to hand back on shutdown.
+      # Give in-flight calls and downloads time to hand back on shutdown (its
+      # HTTP shutdown waits up to 30s). Above Nomad's default cap of 30s: the
+      # control clients raise max_kill_timeout (clients/control.hcl).
       kill_timeout = "35s"
 
       resources {

@@ -1,6 +1,7 @@
 # ytcaption edge: the public REST API (:8000) and Connect/gRPC front door
-# (:8010) on every edge-class node, behind the load balancer. Edges hold no
-# state: rate limits and idempotency live in Redis.
+# (:8010) on every edge-class node, behind the load balancer, and Prometheus
+# metrics on a port of their own. Edges hold no state: rate limits and
+# idempotency live in Redis.
 
 variable "datacenters" {
   type    = list(string)
@@ -34,12 +35,22 @@ job "ytcaption-edge" {
       port "connect" {
         static = 8010
       }
+      port "metrics" {}
     }
+
+    # Leave Consul's catalog before the kill: the load balancer stops sending
+    # requests here before the edge stops taking them.
+    shutdown_delay = "10s"
 
     service {
       name     = "ytcaption-edge"
       port     = "http"
       provider = "consul"
+
+      # Prometheus scrapes /metrics here (nomad/README.md), off the public ports.
+      meta {
+        metrics_port = "${NOMAD_PORT_metrics}"
+      }
 
       check {
         type     = "http"
@@ -77,6 +88,7 @@ job "ytcaption-edge" {
       env {
         YTCAPTION_EDGE_ADDR         = ":${NOMAD_PORT_http}"
         YTCAPTION_EDGE_CONNECT_ADDR = ":${NOMAD_PORT_connect}"
+        YTCAPTION_EDGE_METRICS_ADDR = ":${NOMAD_PORT_metrics}"
         YTCAPTION_EDGE_LOG_FORMAT   = "json"
       }
 
@@ -95,6 +107,9 @@ job "ytcaption-edge" {
         change_mode = "restart"
       }
 
+      # Requests in flight finish (the shutdown waits up to 30s). Above Nomad's
+      # default cap of 30s: the edge clients raise max_kill_timeout
+      # (clients/edge.hcl).
       kill_timeout = "35s"
 
       resources {

@@ -1,6 +1,7 @@
-# ytcaption gpu-node: the agent on every GPU-class host, holding one GPU, and
-# optionally an OpenAI-compatible engine server (speaches, vLLM, whisper.cpp's
-# server) beside it on the same GPU. Agents pull work from core; they need no
+# ytcaption gpu-node: the agent on every GPU-class host, and optionally an
+# OpenAI-compatible engine server (speaches, vLLM, whisper.cpp's server) beside
+# it. One GPU per host, held by the task that runs the engine: the server when
+# there is one, the agent otherwise. Agents pull work from core; they need no
 # inbound port except metrics.
 
 variable "datacenters" {
@@ -20,7 +21,7 @@ variable "engine" {
 }
 
 variable "engine_server_command" {
-  description = "An OpenAI-compatible server to run beside the agent (empty: none; the engine is elsewhere)."
+  description = "An OpenAI-compatible server to run beside the agent, on the host's GPU (empty: none; the engine is elsewhere, at engine_base_url)."
   type        = string
   default     = ""
 }
@@ -28,6 +29,30 @@ variable "engine_server_command" {
 variable "engine_server_args" {
   type    = list(string)
   default = []
+}
+
+variable "engine_base_url" {
+  description = "The OpenAI-compatible server the openai engine calls when none runs beside the agent (empty: the server beside it; with neither, the agent refuses to start)."
+  type        = string
+  default     = ""
+}
+
+variable "openai_models" {
+  description = "Models jobs may ask the OpenAI-compatible server for, comma-separated, the first the default (--openai-models; empty: the agent's default)."
+  type        = string
+  default     = ""
+}
+
+variable "whispercpp_models_dir" {
+  description = "Directory of whisper.cpp ggml models jobs may name, as the task sees it (--whispercpp-models-dir); the exec driver's default chroot shows /usr, e.g. /usr/local/share/whisper.cpp/models."
+  type        = string
+  default     = ""
+}
+
+variable "whispercpp_model" {
+  description = "The default whisper.cpp model, a name in whispercpp_models_dir (--whispercpp-model)."
+  type        = string
+  default     = ""
 }
 
 job "ytcaption-gpu-node" {
@@ -50,10 +75,18 @@ job "ytcaption-gpu-node" {
       port "engine" {}
     }
 
+    # Leave Consul's catalog before the drain starts: Prometheus stops
+    # scraping a node that is going away.
+    shutdown_delay = "5s"
+
     service {
       name     = "ytcaption-gpu-node"
       port     = "metrics"
       provider = "consul"
+
+      meta {
+        metrics_port = "${NOMAD_PORT_metrics}"
+      }
 
       check {
         type     = "http"
@@ -76,13 +109,19 @@ job "ytcaption-gpu-node" {
         command = "local/ytcaption-gpu-node"
       }
 
+      # Empty values leave the agent's defaults.
       env {
-        YTCAPTION_GPU_NODE_ENGINE          = var.engine
-        YTCAPTION_GPU_NODE_NODE_ID         = "${node.unique.name}"
-        YTCAPTION_GPU_NODE_METRICS_ADDR    = ":${NOMAD_PORT_metrics}"
-        YTCAPTION_GPU_NODE_WORK_DIR        = "${NOMAD_TASK_DIR}/work"
-        YTCAPTION_GPU_NODE_OPENAI_BASE_URL = "http://127.0.0.1:${NOMAD_PORT_engine}"
-        YTCAPTION_GPU_NODE_LOG_FORMAT      = "json"
+        YTCAPTION_GPU_NODE_ENGINE       = var.engine
+        YTCAPTION_GPU_NODE_NODE_ID      = "${node.unique.name}"
+        YTCAPTION_GPU_NODE_METRICS_ADDR = ":${NOMAD_PORT_metrics}"
+        YTCAPTION_GPU_NODE_WORK_DIR     = "${NOMAD_TASK_DIR}/work"
+        YTCAPTION_GPU_NODE_LOG_FORMAT   = "json"
+        # engine_base_url, else the server beside the agent, else nothing:
+        # never a port where nothing listens.
+        YTCAPTION_GPU_NODE_OPENAI_BASE_URL       = var.engine_base_url != "" ? var.engine_base_url : (var.engine_server_command != "" ? "http://127.0.0.1:${NOMAD_PORT_engine}" : "")
+        YTCAPTION_GPU_NODE_OPENAI_MODELS         = var.openai_models
+        YTCAPTION_GPU_NODE_WHISPERCPP_MODELS_DIR = var.whispercpp_models_dir
+        YTCAPTION_GPU_NODE_WHISPERCPP_MODEL      = var.whispercpp_model
       }
 
       template {
@@ -95,17 +134,29 @@ job "ytcaption-gpu-node" {
         change_mode = "restart"
       }
 
-      # The first SIGTERM drains: the current job finishes. Give the longest
-      # job its time (see the README's drain notes) before a second signal.
+      # The first SIGTERM drains: the current job finishes. It gets the
+      # longest a job takes, --max-duration (4h: the longest media core
+      # accepts, every engine faster than real time), before Nomad kills it.
+      # Nomad caps this at the client's max_kill_timeout, 30s by default: GPU
+      # clients raise it to 4h (clients/gpu.hcl). A drain stops this task at
+      # once (system jobs go last; nothing else runs here), so this is also
+      # the time a drained node's job has, whatever the drain's deadline.
       kill_signal  = "SIGTERM"
-      kill_timeout = "30m"
+      kill_timeout = "4h"
 
       resources {
         cpu    = 1000
         memory = 1024
 
-        device "nvidia/gpu" {
-          count = 1
+        # The GPU is the engine's: the agent's when it runs the engine itself,
+        # the server's when one runs beside it. Devices are per task.
+        dynamic "device" {
+          for_each = var.engine_server_command == "" ? ["nvidia/gpu"] : []
+          labels   = [device.value]
+
+          content {
+            count = 1
+          }
         }
       }
     }
@@ -134,6 +185,10 @@ job "ytcaption-gpu-node" {
         resources {
           cpu    = 2000
           memory = 8192
+
+          device "nvidia/gpu" {
+            count = 1
+          }
         }
       }
     }

@@ -65,6 +65,12 @@ variable "core_nomad_token" {
   sensitive   = true
 }
 
+variable "gpu_node_job_vars" {
+  description = "Variables of ../nomad/gpu-node.nomad.hcl besides release_url: engine, engine_base_url, engine_server_command, engine_server_args (HCL list syntax), openai_models, whispercpp_models_dir, whispercpp_model."
+  type        = map(string)
+  default     = {}
+}
+
 resource "nomad_variable" "core" {
   path = "nomad/jobs/ytcaption-core"
   items = {
@@ -113,7 +119,7 @@ resource "nomad_job" "edge" {
 resource "nomad_job" "gpu_node" {
   jobspec = file("${path.module}/../nomad/gpu-node.nomad.hcl")
   hcl2 {
-    vars = { release_url = var.release_url }
+    vars = merge(var.gpu_node_job_vars, { release_url = var.release_url })
   }
   depends_on = [nomad_variable.gpu_node, nomad_job.core]
 }

@@ -25,12 +25,18 @@ scaling "gpu_nodes" {
       }
     }
 
+    # A scale-in drains the host: the gpu-node (a system job, stopped last:
+    # at once, as nothing else runs there) gets its first SIGTERM and
+    # kill_timeout, --max-duration (4h), to finish the job in hand. The
+    # deadline is the same 4h, as core's admin drain uses, and the host is
+    # terminated only once the gpu-node has stopped (system jobs not ignored).
     target "aws-asg" {
-      dry-run             = "false"
-      aws_asg_name        = "ytcaption-gpu"
-      node_class          = "gpu"
-      node_drain_deadline = "30m"
-      node_purge          = "true"
+      dry-run                       = "false"
+      aws_asg_name                  = "ytcaption-gpu"
+      node_class                    = "gpu"
+      node_drain_deadline           = "4h"
+      node_drain_ignore_system_jobs = "false"
+      node_purge                    = "true"
     }
   }
 }
