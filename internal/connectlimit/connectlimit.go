@@ -15,9 +15,12 @@ import (
 )
 
 // Ratio is how many times its compressed size a message may inflate to,
-// above the floor. Protobuf and JSON of real requests compress 2–5×, audio
-// barely; a gzip bomb inflates a thousandfold.
-const Ratio = 4
+// above the floor. Every honest message bigger than the floor is an upload —
+// audio or video, which gzip shrinks by 1.0–1.3× — while a gzip bomb inflates
+// a thousandfold. Memory is what this buys: connect-go inflates into a buffer
+// that doubles as it fills, so a refused message may hold about twice its
+// cap; at 4, four 1.08 MB bombs held 68 MB in the edge, at 2 about half.
+const Ratio = 2
 
 // Options caps a handler's messages at limit bytes, inflated, and a
 // compressed message at Ratio times its compressed size, never below floor
