@@ -424,7 +424,7 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&report, "  jobs submitted       %d\n", submittedN)
 	fmt.Fprintf(&report, "  jobs succeeded       %d\n", succeeded)
 	fmt.Fprintf(&report, "  jobs lost            %d %v\n", lost, unfinished)
-	fmt.Fprintf(&report, "  finalised twice      %d\n", finalisedTwice)
+	fmt.Fprintf(&report, "  finalised twice      %d (negative: successes no scrape saw, between the last one and a restart)\n", finalisedTwice)
 	fmt.Fprintf(&report, "  late writes refused  %d (accepted: %d)\n", refused, lateAccepted)
 	fmt.Fprintf(&report, "  transcripts broken   %d\n", broken)
 	fmt.Fprintf(&report, "  requests failed while Redis was down  %d (rate-limit decisions made locally: %.0f)\n", failedWithoutRedis, fallback)
@@ -444,7 +444,12 @@ func TestChaos(t *testing.T) {
 	require.Zero(t, lost, "every accepted job succeeds: %v", unfinished)
 	require.Empty(t, unfinished, "every job succeeds")
 	require.Equal(t, submittedN, succeeded, "no retried submission created a second job")
-	require.Zero(t, finalisedTwice, "no job is finalised twice")
+	// Core's counters restart at zero with core, so the suite adds up what
+	// it scraped just before each restart: a job that succeeds between that
+	// scrape and core's exit is in no scrape, and the sum comes out short by
+	// it (seen: -1 in one of a few runs). Short is a lost reading, not a
+	// finalisation; a job finalised twice makes the sum come out long.
+	require.LessOrEqual(t, finalisedTwice, 0, "no job is finalised twice")
 	require.Zero(t, broken, "every transcript is whole and from one epoch")
 	// The paused node may also fence itself — it stops a job once no
 	// heartbeat succeeded for a whole lease — so it need not write late at
