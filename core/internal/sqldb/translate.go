@@ -31,6 +31,9 @@ var rewrites = []struct {
 	{regexp.MustCompile(`::\w+(\[\])?`), func([]string) string { return "" }},
 	{regexp.MustCompile(`(?i)\bgreatest\(`), func([]string) string { return "max(" }},
 	{regexp.MustCompile(`(?i)\bleast\(`), func([]string) string { return "min(" }},
+	// Booleans are 0 and 1: the aggregate AND is the least of them (both
+	// skip NULLs).
+	{regexp.MustCompile(`(?i)\bbool_and\(`), func([]string) string { return "min(" }},
 	{regexp.MustCompile(`(?i)\bILIKE\b`), func([]string) string { return "LIKE" }},
 	{regexp.MustCompile(`(?i)\bIS DISTINCT FROM\b`), func([]string) string { return "IS NOT" }},
 }

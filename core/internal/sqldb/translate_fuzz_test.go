@@ -23,6 +23,7 @@ var postgresOnly = map[string]*regexp.Regexp{
 	"unnest":             regexp.MustCompile(`(?i)\bunnest\(`),
 	"an interval":        regexp.MustCompile(`(?i)\binterval\s+'`),
 	"greatest/least":     regexp.MustCompile(`(?i)\b(greatest|least)\(`),
+	"bool_and":           regexp.MustCompile(`(?i)\bbool_and\(`),
 	"ILIKE":              regexp.MustCompile(`(?i)\bILIKE\b`),
 	"IS DISTINCT FROM":   regexp.MustCompile(`(?i)\bIS DISTINCT FROM\b`),
 }

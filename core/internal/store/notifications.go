@@ -32,8 +32,11 @@ type DeliveryAttempt struct {
 	Duration   time.Duration
 }
 
+// notificationColumns read a notification n and its user's webhook secret. The
+// secret is a subquery, not a join: SQLite's RETURNING may not name the other
+// tables of an UPDATE … FROM, and ClaimNotifications returns these.
 const notificationColumns = `n.id::text, n.job_id::text, n.user_id::text, n.channel, n.target, n.event, n.state, n.attempts,
-	n.next_attempt_at, n.created_at, u.webhook_secret`
+	n.next_attempt_at, n.created_at, (SELECT webhook_secret FROM users WHERE id = n.user_id)`
 
 func scanNotification(r sqldb.Row) (Notification, error) {
 	var n Notification
@@ -52,7 +55,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, limit int, hold time.Dur
 			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
 		)
 		UPDATE notifications AS n SET attempts = n.attempts + 1, next_attempt_at = now() + $2::bigint * interval '1 millisecond'
-		FROM due, users u WHERE n.id = due.id AND u.id = n.user_id
+		FROM due WHERE n.id = due.id
 		RETURNING `+notificationColumns, limit, ms(hold))
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
@@ -103,7 +106,7 @@ func (s *Store) JobNotifications(ctx context.Context, jobID string) ([]Notificat
 	if _, err := uuid.Parse(jobID); err != nil {
 		return nil, nil // no such job: no notifications
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+notificationColumns+` FROM notifications n JOIN users u ON u.id = n.user_id
+	rows, err := s.db.Query(ctx, `SELECT `+notificationColumns+` FROM notifications n
 		WHERE n.job_id = $1 ORDER BY n.created_at, n.channel`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("job notifications: %w", err)
