@@ -24,7 +24,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/core/internal/api"
@@ -47,6 +46,7 @@ import (
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
+	"github.com/ytcaption/ytcaption/internal/metricsrv"
 )
 
 // Config configures core. Zero values take the documented defaults.
@@ -371,7 +371,7 @@ func (c *Core) Run(ctx context.Context) error {
 	mctx, stopMetrics := context.WithCancel(ctx)
 	defer stopMetrics()
 	wg.Go(func() {
-		if err := ServeMetrics(mctx, mln, c.MetricsHandler()); err != nil {
+		if err := metricsrv.Serve(mctx, metricsrv.Server(map[string]http.Handler{"/metrics": c.MetricsHandler()}), mln); err != nil {
 			c.log.ErrorContext(ctx, "metrics listener stopped", "err", err)
 		}
 	})
@@ -379,38 +379,9 @@ func (c *Core) Run(ctx context.Context) error {
 	return c.Serve(ctx, ln)
 }
 
-// MetricsHandler serves core's Prometheus metrics.
-func (c *Core) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{})
-}
-
-// ServeMetrics serves h on ln until ctx ends: a plain HTTP/1.1 listener
-// for scrapers, with every timeout set.
-func ServeMetrics(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		case <-done:
-		}
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+// MetricsHandler serves core's Prometheus metrics (Run serves it at
+// GET /metrics on MetricsAddr).
+func (c *Core) MetricsHandler() http.Handler { return metricsrv.Handler(c.reg) }
 
 // Serve runs the Connect services, the fetch stage and the lease rescuer until
 // ctx ends, then shuts down: held long-polls answer at once, downloads in

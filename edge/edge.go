@@ -19,7 +19,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
@@ -31,6 +30,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/edge/internal/rest"
 	"github.com/ytcaption/ytcaption/internal/discovery"
+	"github.com/ytcaption/ytcaption/internal/metricsrv"
 )
 
 // Config configures an edge.
@@ -147,27 +147,12 @@ func New(cfg Config) (*Edge, error) {
 // MetricsHandler serves the edge's Prometheus metrics. They are not on the
 // public REST or Connect ports: serve this on a listener of its own
 // (ServeMetrics, or Config.MetricsAddr through Run).
-func (e *Edge) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{})
-}
+func (e *Edge) MetricsHandler() http.Handler { return metricsrv.Handler(e.reg) }
 
-// ServeMetrics serves GET /metrics on ln until ctx ends.
+// ServeMetrics serves GET /metrics on ln until ctx ends (internal/metricsrv).
 func (e *Edge) ServeMetrics(ctx context.Context, ln net.Listener) error {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", e.MetricsHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 8 << 10}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := metricsrv.Serve(ctx, metricsrv.Server(map[string]http.Handler{"/metrics": e.MetricsHandler()}), ln); err != nil {
 		return fmt.Errorf("serve metrics: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down metrics: %w", err)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/edge"
 	agent "github.com/ytcaption/ytcaption/gpu-node"
+	"github.com/ytcaption/ytcaption/internal/metricsrv"
 )
 
 // DefaultPostgresURL is the local server's dev database, for --postgres-url.
@@ -215,13 +216,11 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	wg.Go(func() { errs <- e.Serve(edgeCtx, edgeLn, frontLn) })
 	var coreMetrics, edgeMetrics string
 	if metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics/core", c.MetricsHandler())
-		mux.Handle("GET /metrics/edge", e.MetricsHandler())
+		srv := metricsrv.Server(map[string]http.Handler{"/metrics/core": c.MetricsHandler(), "/metrics/edge": e.MetricsHandler()})
 		base := "http://" + metricsLn.Addr().String()
 		coreMetrics, edgeMetrics = base+"/metrics/core", base+"/metrics/edge"
 		wg.Go(func() {
-			if err := core.ServeMetrics(edgeCtx, metricsLn, mux); err != nil {
+			if err := metricsrv.Serve(edgeCtx, srv, metricsLn); err != nil {
 				errs <- fmt.Errorf("metrics: %w", err)
 			}
 		})

@@ -13,15 +13,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	agent "github.com/ytcaption/ytcaption/gpu-node"
 	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/envflag"
+	"github.com/ytcaption/ytcaption/internal/metricsrv"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 )
 
@@ -121,7 +120,7 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 		if err != nil {
 			return fmt.Errorf("listen for metrics: %w", err)
 		}
-		srv := metricsServer(reg)
+		srv := metricsrv.Server(map[string]http.Handler{"/metrics": metricsrv.Handler(reg)})
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		if cfg.ConsulAddr != "" {
@@ -142,27 +141,4 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 		}
 	}()
 	return a.Run(ctx)
-}
-
-// metricsServer serves reg at GET /metrics and nothing else: its clients are
-// Prometheus and Consul's health check, but anyone who reaches the port may
-// call it. It never reads a request body (not even to reuse the connection),
-// bounds the headers and every phase of a connection, and holds concurrent
-// scrapes to a few.
-func metricsServer(reg prometheus.Gatherer) *http.Server {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 10 * time.Second}))
-	return &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength != 0 {
-				w.Header().Set("Connection", "close")
-			}
-			mux.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       time.Minute,
-		MaxHeaderBytes:    16 << 10,
-	}
 }

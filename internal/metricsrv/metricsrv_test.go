@@ -1,8 +1,9 @@
-package main
+package metricsrv
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -44,7 +45,8 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// serveMetrics serves the agent's metrics listener on a loopback port.
+// serveMetrics serves a registry's metrics at /metrics on a loopback port,
+// as every binary does, until the test ends.
 func serveMetrics(t *testing.T) (*http.Server, *countingListener) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -52,9 +54,14 @@ func serveMetrics(t *testing.T) (*http.Server, *countingListener) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cl := &countingListener{Listener: ln}
-	srv := metricsServer(reg)
-	go func() { _ = srv.Serve(cl) }()
-	t.Cleanup(func() { srv.Close() })
+	srv := Server(map[string]http.Handler{"/metrics": Handler(reg)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, srv, cl) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done, "shut down when the context ended")
+	})
 	return srv, cl
 }
 
@@ -105,7 +112,7 @@ func TestMetricsListenerServesOnlyGETMetrics(t *testing.T) {
 	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
 }
 
-// TestMetricsListenerNeverReadsABody sends the gpu-node's metrics listener a
+// TestMetricsListenerNeverReadsABody sends a metrics listener a
 // body that inflates to 1 GiB (gzip, about 1.3 MB on the wire), as POST and
 // as GET, and measures what the process read and how much it grew: the
 // listener answers from the headers and reads none of it. Not parallel, so
@@ -121,7 +128,7 @@ func TestMetricsListenerNeverReadsABody(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second)))
 		go func() {
-			fmt.Fprintf(conn, "%s /metrics HTTP/1.1\r\nHost: gpu-node\r\nContent-Type: application/octet-stream\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n", method, body.Len())
+			fmt.Fprintf(conn, "%s /metrics HTTP/1.1\r\nHost: metrics\r\nContent-Type: application/octet-stream\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n", method, body.Len())
 			_, _ = conn.Write(body.Bytes()) // fails once the listener hangs up: it wants none of it
 		}()
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
