@@ -28,8 +28,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ytcaption/ytcaption/edge/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/bombtest"
+	"github.com/ytcaption/ytcaption/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/redistest"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"

@@ -28,6 +28,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/api"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -203,7 +204,7 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 // before the key is looked up; failures count, successes do not.
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.PostFormValue("next"))
-	client := clientKey(r)
+	client := clientaddr.Bucket(clientaddr.Peer(r.RemoteAddr)) // core trusts no forwarding header
 	if ok, wait := d.signIns.take(client); !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))

@@ -1,9 +1,7 @@
 package dashboard
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -66,8 +64,8 @@ func limitForm(h http.HandlerFunc) http.HandlerFunc {
 
 // signInLimiter allows each client address a burst of sign-in attempts and
 // then one per interval (GCRA); a successful attempt is given back, so only
-// failures count. The address is the connection's peer (core trusts no
-// forwarding header), an IPv6 one by its /64, which one client controls.
+// failures count. Keys are client addresses (clientaddr.Bucket: an IPv6
+// one by its /64, which one client controls).
 type signInLimiter struct {
 	interval time.Duration
 	burst    int
@@ -81,24 +79,6 @@ type signInLimiter struct {
 // Ten failed sign-ins a minute per address, at most 10,000 addresses.
 func newSignInLimiter() *signInLimiter {
 	return &signInLimiter{interval: 6 * time.Second, burst: 10, max: 10_000, now: time.Now, tat: map[string]time.Time{}}
-}
-
-// clientKey is the limiter's key for r's peer.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
 }
 
 // take spends one attempt of key's, or says how long until it has one.

@@ -13,7 +13,7 @@ import (
 	"syscall"
 
 	"github.com/ytcaption/ytcaption/edge"
-	"github.com/ytcaption/ytcaption/edge/internal/clientaddr"
+	"github.com/ytcaption/ytcaption/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/envflag"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 )

@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/ytcaption/ytcaption/edge/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
+	"github.com/ytcaption/ytcaption/internal/clientaddr"
 )
 
 // ErrThrottled means the client's address has had too many keys refused

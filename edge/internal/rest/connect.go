@@ -15,6 +15,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
+	"github.com/ytcaption/ytcaption/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/connectlimit"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
@@ -130,11 +131,7 @@ func callerOf(ctx context.Context) caller { return ctx.Value(frontKey{}).(caller
 func (f *front) door(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		procedure := r.URL.Path
-		var peer netip.Addr
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			peer = ap.Addr()
-		}
-		addr := f.cfg.ClientAddrs.Resolve(peer, r.Header.Values("X-Forwarded-For"))
+		addr := f.cfg.ClientAddrs.Resolve(clientaddr.Peer(r.RemoteAddr), r.Header.Values("X-Forwarded-For"))
 		ctx, err := f.gate(r.Context(), procedure, addr, r.Header, w.Header())
 		if err != nil {
 			_ = f.errs.Write(w, r, err)

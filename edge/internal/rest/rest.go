@@ -31,11 +31,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
-	"github.com/ytcaption/ytcaption/edge/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
+	"github.com/ytcaption/ytcaption/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	"github.com/ytcaption/ytcaption/internal/svcauth"

@@ -101,6 +101,16 @@ func parseHop(s string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// Peer is the address of a net/http request's TCP peer (its RemoteAddr);
+// the zero Addr when RemoteAddr holds none.
+func Peer(remoteAddr string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return normal(ap.Addr())
+}
+
 // normal drops a zone (a prefix never contains a zoned address) and unmaps
 // IPv4-mapped IPv6, so one client has one form.
 func normal(a netip.Addr) netip.Addr { return a.WithZone("").Unmap() }

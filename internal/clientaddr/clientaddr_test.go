@@ -57,3 +57,14 @@ func TestBucketGroupsAnIPv6SubscriberByItsSlash64(t *testing.T) {
 	require.Equal(t, Bucket(netip.MustParseAddr("2001:db8:1:2::1")), Bucket(netip.MustParseAddr("2001:db8:1:2:ffff:ffff:ffff:ffff")))
 	require.Equal(t, "198.51.100.1", Bucket(netip.MustParseAddr("::ffff:198.51.100.1")))
 }
+
+// TestPeerReadsRemoteAddr: one client has one form whatever the listener
+// wrote — mapped IPv4 unmapped, a zone dropped — and no address is zero.
+func TestPeerReadsRemoteAddr(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, netip.MustParseAddr("198.51.100.1"), Peer("198.51.100.1:4000"))
+	require.Equal(t, netip.MustParseAddr("198.51.100.1"), Peer("[::ffff:198.51.100.1]:4000"))
+	require.Equal(t, netip.MustParseAddr("fe80::1"), Peer("[fe80::1%eth0]:4000"))
+	require.False(t, Peer("@unix").IsValid())
+	require.False(t, Peer("").IsValid())
+}
