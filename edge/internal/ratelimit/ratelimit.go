@@ -38,6 +38,9 @@ func (l Limit) period() time.Duration {
 	return l.Period
 }
 
+// emission is GCRA's interval between requests at the limit's rate.
+func (l Limit) emission() time.Duration { return l.period() / time.Duration(l.Rate) }
+
 // Decision is the answer for one request.
 type Decision struct {
 	Limit      Limit
@@ -105,8 +108,8 @@ func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
 	return l.local.allow(lim.Name+":"+key, lim)
 }
 
-// Return gives back the request that taken, a decision of Allow, took from
-// key's bucket for lim — for a budget that counts only some outcomes
+// Return gives back the request that Allow's decision taken took from key's
+// bucket for lim — for a budget that counts only some outcomes
 // (refused API keys), known after the request was let through. It goes back
 // where it was taken: Redis, or the local limiter that decided while Redis
 // was unreachable. Best effort: a failure to return is not reported.
@@ -115,8 +118,7 @@ func (l *Limiter) Return(ctx context.Context, key string, lim Limit, taken Decis
 		err := l.breaker.Do(func() error {
 			rctx, cancel := context.WithTimeout(ctx, l.timeout)
 			defer cancel()
-			emission := lim.period().Seconds() / float64(lim.Rate)
-			return giveBack.Run(rctx, l.rdb, []string{"rate:" + lim.Name + ":" + key}, emission).Err()
+			return giveBack.Run(rctx, l.rdb, []string{"rate:" + lim.Name + ":" + key}, lim.emission().Seconds()).Err()
 		})
 		if err == nil {
 			return
@@ -161,7 +163,7 @@ func newLocal(now func() time.Time) *local { return &local{now: now, tat: map[st
 
 func (g *local) allow(key string, lim Limit) Decision {
 	now := g.now()
-	emission := lim.period() / time.Duration(lim.Rate)
+	emission := lim.emission()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	tat := g.tat[key]
@@ -183,7 +185,7 @@ func (g *local) allow(key string, lim Limit) Decision {
 
 func (g *local) giveBack(key string, lim Limit) {
 	now := g.now()
-	emission := lim.period() / time.Duration(lim.Rate)
+	emission := lim.emission()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	tat, ok := g.tat[key]
