@@ -95,5 +95,15 @@ func Duration(path string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return time.Duration(n/BytesPerSample) * time.Second / SampleRate, nil
+	return DataDuration(n), nil
+}
+
+// DataDuration is how long n bytes of samples last.
+func DataDuration(n int64) time.Duration {
+	return time.Duration(n/BytesPerSample) * time.Second / SampleRate
+}
+
+// DataBytes is how many bytes of samples d holds, to the sample below.
+func DataBytes(d time.Duration) int64 {
+	return int64(d/(time.Second/SampleRate)) * BytesPerSample
 }

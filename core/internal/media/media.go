@@ -192,7 +192,7 @@ func (t *Tool) Normalize(ctx context.Context, in, out string, limit time.Duratio
 	if limit > 0 {
 		bound := limit + time.Second
 		args = append(args, "-t", strconv.FormatFloat(bound.Seconds(), 'f', -1, 64))
-		maxBytes = min(maxBytes, samples(bound)*wav.BytesPerSample)
+		maxBytes = min(maxBytes, wav.DataBytes(bound))
 	}
 	args = append(args, "-f", "s16le", "pipe:1")
 
@@ -225,7 +225,7 @@ func (t *Tool) Normalize(ctx context.Context, in, out string, limit time.Duratio
 	if err := finishWAV(f, n); err != nil {
 		return 0, fmt.Errorf("write audio file: %w", err)
 	}
-	d := time.Duration(n/wav.BytesPerSample) * time.Second / wav.SampleRate
+	d := wav.DataDuration(n)
 	switch {
 	case body.over || (limit > 0 && d > limit):
 		return d, job.Errorf(job.CodeTooLong, "the audio is longer than the %s maximum", limit)
@@ -234,8 +234,6 @@ func (t *Tool) Normalize(ctx context.Context, in, out string, limit time.Duratio
 	}
 	return d, nil
 }
-
-func samples(d time.Duration) int64 { return int64(d / (time.Second / wav.SampleRate)) }
 
 // finishWAV trims f to the header and n bytes of samples and writes the
 // header that states them.
