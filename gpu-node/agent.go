@@ -650,11 +650,5 @@ func (a *Agent) models() []string {
 	if e, ok := a.eng.(interface{ Models() []string }); ok {
 		return e.Models()
 	}
-	if a.engine != "sphinx" {
-		return nil
-	}
-	if a.cfg.Sphinx.HMM != "" {
-		return []string{filepath.Base(a.cfg.Sphinx.HMM)}
-	}
-	return []string{"en-us"} // the binary's built-in model
+	return nil // an engine that names none: jobs name no model for it
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,15 @@ func NewSphinx(cfg SphinxConfig) *Sphinx {
 
 // Name implements Engine.
 func (s *Sphinx) Name() string { return "sphinx" }
+
+// Models names the one acoustic model it runs, for core's fleet registry:
+// the -hmm directory's name, or the binary's built-in "en-us".
+func (s *Sphinx) Models() []string {
+	if s.cfg.HMM != "" {
+		return []string{filepath.Base(s.cfg.HMM)}
+	}
+	return []string{"en-us"}
+}
 
 // Transcribe runs pocketsphinx over the file and emits a segment per utterance
 // as pocketsphinx finishes it (it flushes after each).

@@ -123,11 +123,11 @@ func (w *WhisperCPP) Models() []string {
 	if err != nil {
 		return nil
 	}
-	def := strings.TrimSuffix(strings.TrimPrefix(w.cfg.Model, "ggml-"), ".bin")
+	def := offeredAs(w.cfg.Model)
 	var names []string
 	seen := map[string]bool{}
 	for _, e := range entries {
-		name := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "ggml-"), ".bin")
+		name := offeredAs(e.Name())
 		if !strings.HasSuffix(e.Name(), ".bin") || seen[name] || len(names) == maxModels {
 			continue
 		}
@@ -142,6 +142,12 @@ func (w *WhisperCPP) Models() []string {
 		names = slices.Insert(slices.Delete(names, i, i+1), 0, def)
 	}
 	return names
+}
+
+// offeredAs is the name a model file is offered as: ModelPath's lookup in
+// reverse (ggml-base.en.bin and base.en.bin are "base.en").
+func offeredAs(file string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(file, "ggml-"), ".bin")
 }
 
 // Args is the whisper.cpp command line for req, writing prefix.json. The
