@@ -189,7 +189,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		return r
 	}, m.GetFilename())
 	j, err := s.store.CreateJob(ctx, store.NewJob{
-		UserID: userID(ctx), URL: "upload:" + name, CanonicalURL: key, SourceKind: job.SourceUpload, Source: job.SourceASR,
+		UserID: userID(ctx), URL: job.UploadURL(name), CanonicalURL: key, SourceKind: job.SourceUpload, Source: job.SourceASR,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
 		TraceParent: tracing.TraceParent(ctx),
 	})

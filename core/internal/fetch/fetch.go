@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -324,7 +323,7 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 		}
 		src, title, uploader = r.Path, r.Title, r.Uploader
 	case job.SourceUpload:
-		src, title = filepath.Join(dir, "upload"), strings.TrimPrefix(j.URL, "upload:")
+		src, title = filepath.Join(dir, "upload"), job.UploadName(j.URL)
 		err := s.blob.Do(func() error { return s.blobs.GetFile(ctx, j.CanonicalURL, src) })
 		switch {
 		case errors.Is(err, breaker.ErrOpen):

@@ -6,6 +6,7 @@ package job
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -81,6 +82,16 @@ const (
 	SourceHTTP    SourceKind = "http"    // a direct media URL fetched with the SSRF-safe client
 	SourceUpload  SourceKind = "upload"  // a file the client sent; its blob key is the canonical URL
 )
+
+// An upload's job shows the client's name for the file as its URL,
+// "upload:<name>" (its canonical URL is the blob key).
+const uploadScheme = "upload:"
+
+// UploadURL is the URL an upload's job shows for the file name.
+func UploadURL(name string) string { return uploadScheme + name }
+
+// UploadName is the file name in an upload job's URL.
+func UploadName(url string) string { return strings.TrimPrefix(url, uploadScheme) }
 
 // Source is where a job's transcript may come from.
 type Source string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
@@ -47,7 +46,7 @@ func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (
 			reusedFrom = donor
 		}
 		if job.SourceKind(kind) == job.SourceUpload {
-			title, uploader = strings.TrimPrefix(url, "upload:"), ""
+			title, uploader = job.UploadName(url), ""
 		}
 		tag, err := tx.Exec(ctx, `
 			UPDATE jobs AS j SET status = $4, progress = 1, finished_at = now(), reused_from = $6::uuid,
