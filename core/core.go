@@ -358,24 +358,19 @@ func (c *Core) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.cfg.Addr, err)
 	}
-	if c.cfg.MetricsAddr == "" {
-		return c.Serve(ctx, ln)
-	}
-	mln, err := net.Listen("tcp", c.cfg.MetricsAddr)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listen %s: %w", c.cfg.MetricsAddr, err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	mctx, stopMetrics := context.WithCancel(ctx)
-	defer stopMetrics()
-	wg.Go(func() {
-		if err := metricsrv.Serve(mctx, metricsrv.Server(map[string]http.Handler{"/metrics": c.MetricsHandler()}), mln); err != nil {
-			c.log.ErrorContext(ctx, "metrics listener stopped", "err", err)
+	if c.cfg.MetricsAddr != "" {
+		addr, stop, err := metricsrv.Start(ctx, c.cfg.MetricsAddr, map[string]http.Handler{"/metrics": c.MetricsHandler()})
+		if err != nil {
+			ln.Close()
+			return err
 		}
-	})
-	c.log.InfoContext(ctx, "metrics serving", "addr", mln.Addr().String())
+		c.log.InfoContext(ctx, "metrics serving", "addr", addr)
+		defer func() {
+			if err := stop(); err != nil {
+				c.log.ErrorContext(ctx, "metrics listener stopped", "err", err)
+			}
+		}()
+	}
 	return c.Serve(ctx, ln)
 }
 

@@ -158,7 +158,7 @@ func (e *Edge) ServeMetrics(ctx context.Context, ln net.Listener) error {
 }
 
 // Run listens on the configured addresses and serves until ctx ends.
-func (e *Edge) Run(ctx context.Context) error {
+func (e *Edge) Run(ctx context.Context) (err error) {
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", e.cfg.Addr, err)
@@ -168,25 +168,21 @@ func (e *Edge) Run(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("listen %s: %w", e.cfg.ConnectAddr, err)
 	}
-	if e.cfg.MetricsAddr == "" {
-		return e.Serve(ctx, ln, cln)
+	if e.cfg.MetricsAddr != "" {
+		addr, stop, merr := metricsrv.Start(ctx, e.cfg.MetricsAddr, map[string]http.Handler{"/metrics": e.MetricsHandler()})
+		if merr != nil {
+			ln.Close()
+			cln.Close()
+			return merr
+		}
+		e.log.InfoContext(ctx, "edge metrics serving", "addr", addr)
+		defer func() {
+			if merr := stop(); err == nil && merr != nil {
+				err = fmt.Errorf("serve metrics: %w", merr)
+			}
+		}()
 	}
-	mln, err := net.Listen("tcp", e.cfg.MetricsAddr)
-	if err != nil {
-		ln.Close()
-		cln.Close()
-		return fmt.Errorf("listen %s: %w", e.cfg.MetricsAddr, err)
-	}
-	mctx, stop := context.WithCancel(ctx)
-	merr := make(chan error, 1)
-	go func() { merr <- e.ServeMetrics(mctx, mln) }()
-	e.log.InfoContext(ctx, "edge metrics serving", "addr", mln.Addr().String())
-	err = e.Serve(ctx, ln, cln)
-	stop()
-	if mErr := <-merr; err == nil {
-		err = mErr
-	}
-	return err
+	return e.Serve(ctx, ln, cln)
 }
 
 // Serve serves REST on ln and, unless cln is nil, the Connect/gRPC front door

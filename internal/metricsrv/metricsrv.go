@@ -9,6 +9,7 @@ package metricsrv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -44,6 +45,20 @@ func Server(paths map[string]http.Handler) *http.Server {
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
+}
+
+// Start listens on addr and serves paths there (Server) in the background.
+// It returns the address it listens on and stop, which shuts the listener
+// down and returns what serving it came to.
+func Start(ctx context.Context, addr string, paths map[string]http.Handler) (string, func() error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("listen %s for metrics: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, Server(paths), ln) }()
+	return ln.Addr().String(), func() error { cancel(); return <-done }, nil
 }
 
 // Serve serves srv on ln until ctx ends, then shuts it down, giving scrapes

@@ -151,3 +151,24 @@ func TestMetricsListenerNeverReadsABody(t *testing.T) {
 	t.Logf("resident memory grew %d KiB", grew>>10)
 	require.Less(t, grew, int64(64<<20))
 }
+
+// TestStartServesUntilStopped: Start's listener answers at once, and stop
+// closes it cleanly; a port already taken is an error, not a silent no-op.
+func TestStartServesUntilStopped(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector())
+	addr, stop, err := Start(context.Background(), "127.0.0.1:0", map[string]http.Handler{"/metrics": Handler(reg)})
+	require.NoError(t, err)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	_, _, err = Start(context.Background(), addr, nil)
+	require.Error(t, err, "the port is taken")
+
+	require.NoError(t, stop())
+	_, err = http.Get("http://" + addr + "/metrics")
+	require.Error(t, err, "closed after stop")
+}
