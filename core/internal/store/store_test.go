@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/storetest"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
 )
 
@@ -26,32 +26,13 @@ type storeMaker func(t *testing.T) (*store.Store, store.User)
 // store rule must hold on PostgreSQL and on SQLite alike.
 func forEachDriver(t *testing.T, test func(t *testing.T, newStore storeMaker)) {
 	t.Helper()
-	drivers := []struct {
-		name string
-		open func(t *testing.T) sqldb.DB
-	}{
-		{"postgres", func(t *testing.T) sqldb.DB { return sqldb.FromPool(pgtest.Pool(t)) }},
-		{"sqlite", func(t *testing.T) sqldb.DB {
-			db, err := sqldb.OpenSQLite(filepath.Join(t.TempDir(), "ytcaption.db"))
-			require.NoError(t, err)
-			t.Cleanup(db.Close)
-			return db
-		}},
-	}
-	for _, d := range drivers {
-		t.Run(d.name, func(t *testing.T) {
-			test(t, func(t *testing.T) (*store.Store, store.User) {
-				t.Helper()
-				db := d.open(t)
-				_, err := migrations.Migrate(context.Background(), db)
-				require.NoError(t, err)
-				s := store.New(db)
-				u, err := s.EnsureUser(context.Background(), "alice", store.RoleUser)
-				require.NoError(t, err)
-				return s, u
-			})
+	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
+		test(t, func(t *testing.T) (*store.Store, store.User) {
+			t.Helper()
+			e := open(t)
+			return e.Store, e.User
 		})
-	}
+	})
 }
 
 func create(t *testing.T, s *store.Store, u store.User) job.Job {
