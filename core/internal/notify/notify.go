@@ -1,8 +1,9 @@
 // Package notify tells users that their jobs ended: webhooks signed per the
 // Standard Webhooks specification, and optional email over SMTP. Messages
-// come from the Postgres outbox that the job-finishing transaction fills, so
-// none is lost to a crash; every replica delivers, claiming rows with SKIP
-// LOCKED, and retries with backoff over about a day. Webhooks go out through
+// come from the outbox table that the job-finishing transaction fills, so
+// none is lost to a crash, on PostgreSQL and on the single box's SQLite alike;
+// on PostgreSQL every replica delivers, claiming rows with SKIP LOCKED. Each
+// message is retried with backoff over about a day. Webhooks go out through
 // the SSRF-safe client, behind a circuit breaker per target host.
 package notify
 

@@ -21,11 +21,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
-	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/notify"
-	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
-	"github.com/ytcaption/ytcaption/internal/pgtest"
+	"github.com/ytcaption/ytcaption/core/internal/storetest"
 )
 
 type delivery struct {
@@ -60,18 +58,25 @@ func (r *receiver) deliveries() []delivery {
 	return append([]delivery(nil), r.got...)
 }
 
+// eachDriver runs test on PostgreSQL and on SQLite (the single box's
+// database), in parallel subtests: the outbox, its claims and the delivery
+// log are the store's SQL, which each driver runs its own way.
+func eachDriver(t *testing.T, test func(t *testing.T, open storetest.Maker)) {
+	t.Parallel()
+	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
+		t.Parallel()
+		test(t, open)
+	})
+}
+
 // setup returns a store with user alice and a notifier running on it.
-func setup(t *testing.T, cfg notify.Config) (*store.Store, store.Account) {
+func setup(t *testing.T, open storetest.Maker, cfg notify.Config) (*store.Store, store.Account) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	pool := pgtest.Pool(t)
-	_, err := migrations.Migrate(ctx, sqldb.FromPool(pool))
-	require.NoError(t, err)
-	s := store.New(sqldb.FromPool(pool))
-	u, err := s.EnsureUser(ctx, "alice", store.RoleUser)
-	require.NoError(t, err)
-	a, err := s.GetAccount(ctx, u.ID)
+	env := open(t)
+	s := env.Store
+	a, err := s.GetAccount(ctx, env.User.ID)
 	require.NoError(t, err)
 	cfg.AllowPrivate, cfg.Poll = true, 10*time.Millisecond
 	n := notify.New(slog.New(slog.DiscardHandler), s, cfg, func(j job.Job) ([]byte, error) {
@@ -130,64 +135,66 @@ func verify(t *testing.T, secret string, ds []delivery) []string {
 }
 
 func TestWebhookRetriesUntilDeliveredAndEveryAttemptVerifies(t *testing.T) {
-	t.Parallel()
-	r := &receiver{codes: []int{503, 500, 204}}
-	srv := httptest.NewServer(r)
-	defer srv.Close()
-	s, a := setup(t, notify.Config{Schedule: []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}})
-	_, err := s.UpdateAccount(context.Background(), "test", a.ID, store.AccountPatch{WebhookURL: new(srv.URL + "/hooks")})
-	require.NoError(t, err)
+	eachDriver(t, func(t *testing.T, open storetest.Maker) {
+		r := &receiver{codes: []int{503, 500, 204}}
+		srv := httptest.NewServer(r)
+		defer srv.Close()
+		s, a := setup(t, open, notify.Config{Schedule: []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}})
+		_, err := s.UpdateAccount(context.Background(), "test", a.ID, store.AccountPatch{WebhookURL: new(srv.URL + "/hooks")})
+		require.NoError(t, err)
 
-	j := endJob(t, s, a.ID)
-	n := waitNotification(t, s, j.ID, "delivered")
-	require.Equal(t, 3, n.Attempts)
-	require.Equal(t, "job.cancelled", n.Event)
-	var codes []int
-	for _, l := range n.Log {
-		codes = append(codes, l.StatusCode)
-	}
-	require.Equal(t, []int{503, 500, 204}, codes, "the delivery log keeps every attempt")
+		j := endJob(t, s, a.ID)
+		n := waitNotification(t, s, j.ID, "delivered")
+		require.Equal(t, 3, n.Attempts)
+		require.Equal(t, "job.cancelled", n.Event)
+		var codes []int
+		for _, l := range n.Log {
+			codes = append(codes, l.StatusCode)
+		}
+		require.Equal(t, []int{503, 500, 204}, codes, "the delivery log keeps every attempt")
 
-	ds := r.deliveries()
-	require.Len(t, ds, 3)
-	for _, d := range ds {
-		require.Equal(t, ds[0].Headers["webhook-id"], d.Headers["webhook-id"], "retries keep the message id, so receivers can deduplicate")
-		var p notify.Payload
-		require.NoError(t, json.Unmarshal([]byte(d.Body), &p))
-		require.Equal(t, "job.cancelled", p.Type)
-		require.JSONEq(t, `{"id":"`+j.ID+`","status":"cancelled"}`, string(p.Data))
-	}
-	require.Equal(t, []string{"ok", "ok", "ok"}, verify(t, a.WebhookSecret, ds))
+		ds := r.deliveries()
+		require.Len(t, ds, 3)
+		for _, d := range ds {
+			require.Equal(t, ds[0].Headers["webhook-id"], d.Headers["webhook-id"], "retries keep the message id, so receivers can deduplicate")
+			var p notify.Payload
+			require.NoError(t, json.Unmarshal([]byte(d.Body), &p))
+			require.Equal(t, "job.cancelled", p.Type)
+			require.JSONEq(t, `{"id":"`+j.ID+`","status":"cancelled"}`, string(p.Data))
+		}
+		require.Equal(t, []string{"ok", "ok", "ok"}, verify(t, a.WebhookSecret, ds))
 
-	// The verifier can refuse: a changed body, another secret.
-	tampered := ds[0]
-	tampered.Body = strings.Replace(tampered.Body, "cancelled", "succeeded", 1)
-	other := "whsec_" + strings.Repeat("A", 43) + "="
-	got := verify(t, a.WebhookSecret, []delivery{tampered})
-	require.True(t, strings.HasPrefix(got[0], "refused"), got)
-	got = verify(t, other, ds[:1])
-	require.True(t, strings.HasPrefix(got[0], "refused"), got)
+		// The verifier can refuse: a changed body, another secret.
+		tampered := ds[0]
+		tampered.Body = strings.Replace(tampered.Body, "cancelled", "succeeded", 1)
+		other := "whsec_" + strings.Repeat("A", 43) + "="
+		got := verify(t, a.WebhookSecret, []delivery{tampered})
+		require.True(t, strings.HasPrefix(got[0], "refused"), got)
+		got = verify(t, other, ds[:1])
+		require.True(t, strings.HasPrefix(got[0], "refused"), got)
+	})
 }
 
 func TestWebhookGivesUpAfterTheScheduleAndAJobsOwnURLWins(t *testing.T) {
-	t.Parallel()
-	down := &receiver{codes: []int{500}}
-	srv := httptest.NewServer(down)
-	defer srv.Close()
-	s, a := setup(t, notify.Config{Schedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond}})
-	ctx := context.Background()
-	_, err := s.UpdateAccount(ctx, "test", a.ID, store.AccountPatch{WebhookURL: new("http://127.0.0.1:1/never")})
-	require.NoError(t, err)
-	j, err := s.CreateJob(ctx, store.NewJob{UserID: a.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a.ogg",
-		SourceKind: job.SourceHTTP, WebhookURL: srv.URL})
-	require.NoError(t, err)
-	_, err = s.CancelJob(ctx, a.ID, j.ID)
-	require.NoError(t, err)
-	n := waitNotification(t, s, j.ID, "failed")
-	require.Equal(t, srv.URL, n.Target, "the job's webhook beats the user's default")
-	require.Equal(t, 3, n.Attempts, "one attempt and one per scheduled retry")
-	require.Len(t, down.deliveries(), 3)
-	require.Contains(t, n.Log[2].Error, "500")
+	eachDriver(t, func(t *testing.T, open storetest.Maker) {
+		down := &receiver{codes: []int{500}}
+		srv := httptest.NewServer(down)
+		defer srv.Close()
+		s, a := setup(t, open, notify.Config{Schedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond}})
+		ctx := context.Background()
+		_, err := s.UpdateAccount(ctx, "test", a.ID, store.AccountPatch{WebhookURL: new("http://127.0.0.1:1/never")})
+		require.NoError(t, err)
+		j, err := s.CreateJob(ctx, store.NewJob{UserID: a.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a.ogg",
+			SourceKind: job.SourceHTTP, WebhookURL: srv.URL})
+		require.NoError(t, err)
+		_, err = s.CancelJob(ctx, a.ID, j.ID)
+		require.NoError(t, err)
+		n := waitNotification(t, s, j.ID, "failed")
+		require.Equal(t, srv.URL, n.Target, "the job's webhook beats the user's default")
+		require.Equal(t, 3, n.Attempts, "one attempt and one per scheduled retry")
+		require.Len(t, down.deliveries(), 3)
+		require.Contains(t, n.Log[2].Error, "500")
+	})
 }
 
 func TestStandardScheduleSpansAboutADay(t *testing.T) {
@@ -221,35 +228,37 @@ func (s mailSession) Data(r io.Reader) error {
 }
 
 func TestEmailGoesThroughARealSMTPServer(t *testing.T) {
-	t.Parallel()
-	box := &mailbox{}
-	srv := smtp.NewServer(box)
-	srv.Domain = "localhost"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	eachDriver(t, func(t *testing.T, open storetest.Maker) {
+		box := &mailbox{}
+		srv := smtp.NewServer(box)
+		srv.Domain = "localhost"
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
 
-	s, a := setup(t, notify.Config{SMTPAddr: ln.Addr().String(), SMTPFrom: "captions@example.com"})
-	_, err = s.UpdateAccount(context.Background(), "test", a.ID, store.AccountPatch{Email: new("alice@example.com")})
-	require.NoError(t, err)
-	j := endJob(t, s, a.ID)
-	waitNotification(t, s, j.ID, "delivered")
-	box.mu.Lock()
-	defer box.mu.Unlock()
-	require.Len(t, box.msgs, 1)
-	require.Contains(t, box.msgs[0], "To: <alice@example.com>")
-	require.Contains(t, box.msgs[0], "Subject: ytcaption: http://example.com/a.ogg cancelled")
-	require.Contains(t, box.msgs[0], "Job "+j.ID+" cancelled.")
+		s, a := setup(t, open, notify.Config{SMTPAddr: ln.Addr().String(), SMTPFrom: "captions@example.com"})
+		_, err = s.UpdateAccount(context.Background(), "test", a.ID, store.AccountPatch{Email: new("alice@example.com")})
+		require.NoError(t, err)
+		j := endJob(t, s, a.ID)
+		waitNotification(t, s, j.ID, "delivered")
+		box.mu.Lock()
+		defer box.mu.Unlock()
+		require.Len(t, box.msgs, 1)
+		require.Contains(t, box.msgs[0], "To: <alice@example.com>")
+		require.Contains(t, box.msgs[0], "Subject: ytcaption: http://example.com/a.ogg cancelled")
+		require.Contains(t, box.msgs[0], "Job "+j.ID+" cancelled.")
+	})
 }
 
 func TestEmailWithoutSMTPFailsAtOnceWithAReason(t *testing.T) {
-	t.Parallel()
-	s, a := setup(t, notify.Config{})
-	_, err := s.UpdateAccount(context.Background(), "test", a.ID, store.AccountPatch{Email: new("alice@example.com")})
-	require.NoError(t, err)
-	j := endJob(t, s, a.ID)
-	n := waitNotification(t, s, j.ID, "failed")
-	require.Equal(t, 1, n.Attempts)
-	require.Contains(t, n.Log[0].Error, "email is not configured")
+	eachDriver(t, func(t *testing.T, open storetest.Maker) {
+		s, a := setup(t, open, notify.Config{})
+		_, err := s.UpdateAccount(context.Background(), "test", a.ID, store.AccountPatch{Email: new("alice@example.com")})
+		require.NoError(t, err)
+		j := endJob(t, s, a.ID)
+		n := waitNotification(t, s, j.ID, "failed")
+		require.Equal(t, 1, n.Attempts)
+		require.Contains(t, n.Log[0].Error, "email is not configured")
+	})
 }
