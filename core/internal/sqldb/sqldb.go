@@ -4,8 +4,11 @@
 //
 // The store keeps one copy of its SQL, in PostgreSQL's dialect. The SQLite
 // driver rewrites each statement once (see Translate) for the few constructs
-// the two spell differently — array parameters, casts, row locks, intervals —
-// and stores times as integer microseconds since the epoch, converting
+// the two spell differently — array parameters and ARRAY(subquery), casts,
+// row locks, intervals, a few functions — and gives SQLite the functions
+// PostgreSQL has (now, gen_random_uuid, month_start…) when it first opens a
+// database. testdata/translate.golden shows every rewrite rule at work. It
+// stores times as integer microseconds since the epoch, converting
 // time.Time arguments and scan targets, so the rules that matter (state
 // transitions, leases and fencing, idempotency, quotas, the finishing
 // trigger) live in one place and run on both.

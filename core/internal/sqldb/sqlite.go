@@ -20,32 +20,53 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// The functions PostgreSQL has and SQLite lacks, for every connection.
-func init() {
-	sqlite.MustRegisterScalarFunction("now", 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
-		return time.Now().UnixMicro(), nil
-	})
-	sqlite.MustRegisterScalarFunction("gen_random_uuid", 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
-		return uuid.NewString(), nil
-	})
-	sqlite.MustRegisterScalarFunction("new_webhook_secret", 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
-		return NewWebhookSecret(), nil
-	})
-	sqlite.MustRegisterDeterministicScalarFunction("month_start", 1, func(_ *sqlite.FunctionContext, a []driver.Value) (driver.Value, error) {
-		us, ok := a[0].(int64)
-		if !ok {
-			return nil, fmt.Errorf("month_start: want microseconds, got %T", a[0])
+// registerFunctions gives SQLite the functions PostgreSQL has and the store
+// calls. modernc.org/sqlite registers functions for the whole driver, for
+// every connection opened after, so this runs once, before OpenSQLite's
+// first connection — not in init, where merely importing sqldb (as every
+// PostgreSQL-only binary and test does) would change a global driver.
+var registerFunctions = sync.OnceValue(func() error {
+	scalars := []struct {
+		name          string
+		args          int
+		deterministic bool
+		fn            func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error)
+	}{
+		{"now", 0, false, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+			return time.Now().UnixMicro(), nil
+		}},
+		{"gen_random_uuid", 0, false, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+			return uuid.NewString(), nil
+		}},
+		{"new_webhook_secret", 0, false, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+			return NewWebhookSecret(), nil
+		}},
+		{"month_start", 1, true, func(_ *sqlite.FunctionContext, a []driver.Value) (driver.Value, error) {
+			us, ok := a[0].(int64)
+			if !ok {
+				return nil, fmt.Errorf("month_start: want microseconds, got %T", a[0])
+			}
+			return MonthStart(time.UnixMicro(us)).UnixMicro(), nil
+		}},
+		{"next_month", 1, true, func(_ *sqlite.FunctionContext, a []driver.Value) (driver.Value, error) {
+			us, ok := a[0].(int64)
+			if !ok {
+				return nil, fmt.Errorf("next_month: want microseconds, got %T", a[0])
+			}
+			return MonthStart(time.UnixMicro(us)).AddDate(0, 1, 0).UnixMicro(), nil
+		}},
+	}
+	for _, f := range scalars {
+		register := sqlite.RegisterScalarFunction
+		if f.deterministic {
+			register = sqlite.RegisterDeterministicScalarFunction
 		}
-		return MonthStart(time.UnixMicro(us)).UnixMicro(), nil
-	})
-	sqlite.MustRegisterDeterministicScalarFunction("next_month", 1, func(_ *sqlite.FunctionContext, a []driver.Value) (driver.Value, error) {
-		us, ok := a[0].(int64)
-		if !ok {
-			return nil, fmt.Errorf("next_month: want microseconds, got %T", a[0])
+		if err := register(f.name, int32(f.args), f.fn); err != nil {
+			return fmt.Errorf("register sqlite function %s: %w", f.name, err)
 		}
-		return MonthStart(time.UnixMicro(us)).AddDate(0, 1, 0).UnixMicro(), nil
-	})
-}
+	}
+	return nil
+})
 
 // MonthStart is the first instant of t's UTC month: quotas and the usage
 // ledger count in UTC months (PostgreSQL's month_start agrees).
@@ -66,6 +87,9 @@ func NewWebhookSecret() string {
 // foreign keys on and a busy timeout, every transaction taking the write lock
 // when it begins. One process at a time may open it (path+".lock").
 func OpenSQLite(path string) (DB, error) {
+	if err := registerFunctions(); err != nil {
+		return nil, err
+	}
 	lock, err := lockFile(path + ".lock")
 	if err != nil {
 		return nil, err

@@ -26,6 +26,8 @@ var postgresOnly = map[string]*regexp.Regexp{
 	"bool_and":           regexp.MustCompile(`(?i)\bbool_and\(`),
 	"ILIKE":              regexp.MustCompile(`(?i)\bILIKE\b`),
 	"IS DISTINCT FROM":   regexp.MustCompile(`(?i)\bIS DISTINCT FROM\b`),
+	"strpos":             regexp.MustCompile(`(?i)\bstrpos\(`),
+	"an array subquery":  regexp.MustCompile(`(?i)\bARRAY\s*\(`),
 }
 
 // storeStatements collects the SQL in the store's source: every string
