@@ -67,6 +67,20 @@ func (c *Cache) Put(userID string, j *ytcaptionv1.Job) {
 	c.m[j.GetId()] = entry{userID: userID, job: j, expires: c.now().Add(c.ttl)}
 }
 
+// Read is how both doors read a job: userID's job id from the cache when it
+// is there, else from fetch (core), remembered if finished.
+func (c *Cache) Read(userID, id string, fetch func() (*ytcaptionv1.Job, error)) (*ytcaptionv1.Job, error) {
+	if j := c.Get(userID, id); j != nil {
+		return j, nil
+	}
+	j, err := fetch()
+	if err != nil {
+		return nil, err
+	}
+	c.Put(userID, j)
+	return j, nil
+}
+
 // Forget drops job id: it changed through this edge (a purge).
 func (c *Cache) Forget(id string) {
 	c.mu.Lock()

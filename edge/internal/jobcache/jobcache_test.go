@@ -1,6 +1,7 @@
 package jobcache
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -47,3 +48,33 @@ func TestCacheWithoutTTLKeepsNothing(t *testing.T) {
 		t.Error("a disabled cache served a job")
 	}
 }
+
+func TestReadAsksCoreOnlyUntilTheJobIsFinishedAndCached(t *testing.T) {
+	c := New(time.Minute)
+	calls := 0
+	st := ytcaptionv1.JobStatus_JOB_STATUS_TRANSCRIBING
+	fetch := func() (*ytcaptionv1.Job, error) { calls++; return job("j", st), nil }
+	for range 2 {
+		if _, err := c.Read("u1", "j", fetch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 2 {
+		t.Fatalf("a running job was read from core %d times in 2 reads, want 2", calls)
+	}
+	st = ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED
+	for range 2 {
+		if j, err := c.Read("u1", "j", fetch); err != nil || j.GetStatus() != st {
+			t.Fatalf("Read = %v, %v", j, err)
+		}
+	}
+	if calls != 3 {
+		t.Fatalf("core was asked %d times, want 3: a finished job is answered from the cache", calls)
+	}
+	_, err := c.Read("u2", "j", func() (*ytcaptionv1.Job, error) { return nil, errNotYours })
+	if err != errNotYours {
+		t.Fatalf("another user's read = %v, want core's answer", err)
+	}
+}
+
+var errNotYours = errors.New("not found")
