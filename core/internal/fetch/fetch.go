@@ -1,7 +1,9 @@
 // Package fetch is core's download stage: it claims queued jobs, fetches their
 // media (yt-dlp for YouTube, the SSRF-safe client for direct URLs), converts the
 // audio once to 16 kHz mono WAV, stores it content-addressed in the blob store,
-// and marks the job ready for a gpu-node.
+// and marks the job ready for a gpu-node. Every failure is a coded job error
+// (see job's codes); a job in flight when core stops, or whose dependency's
+// circuit breaker is open, goes back to the queue without spending an attempt.
 package fetch
 
 import (
@@ -114,7 +116,8 @@ func New(log *slog.Logger, cfg Config, d Deps) *Stage {
 }
 
 // Run claims and processes jobs until ctx ends. Jobs in flight when ctx ends
-// are handed back as retryable failures so another instance takes them at once.
+// are handed back unfinished, their attempt not counted, so another instance
+// (or this one, restarted) takes them at once.
 func (s *Stage) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
@@ -198,6 +201,16 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 	case errors.Is(cause, errCancelled) || errors.Is(cause, job.ErrLeaseLost) || errors.Is(err, job.ErrLeaseLost):
 		// Cancelled by the user, or another instance owns the job now: nothing to record.
 		log.InfoContext(ctx, "download abandoned", "reason", context.Cause(jobCtx))
+	case ctx.Err() != nil:
+		// Core is shutting down: the job did nothing wrong, so it goes back
+		// to the queue at once without spending an attempt — a job caught by
+		// a few rolling restarts must not fail attempts_exhausted.
+		if _, rerr := s.store.Release(context.WithoutCancel(ctx), j.ID, j.Epoch, 0); rerr != nil {
+			log.WarnContext(ctx, "hand back download at shutdown", "err", rerr)
+		}
+		s.bus.JobQueued(context.WithoutCancel(ctx))
+		s.bus.JobChanged(context.WithoutCancel(ctx), j.ID)
+		log.InfoContext(ctx, "download handed back at shutdown")
 	case errors.Is(err, breaker.ErrOpen):
 		// A dependency is down: the job is not at fault, so hand it back for
 		// later without spending one of its attempts.
@@ -211,17 +224,14 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 	}
 }
 
-// fail records a failed attempt. A shutdown is retryable; an uncoded error is
-// an internal fault worth another attempt.
+// fail records a failed attempt. An uncoded error is an internal fault worth
+// another attempt.
 func (s *Stage) fail(ctx context.Context, log *slog.Logger, j job.Job, err error) {
 	var je *job.Error
-	switch {
-	case ctx.Err() != nil:
-		je = &job.Error{Code: job.CodeUnavailable, Message: "core shut down during the download", Retryable: true, Err: err}
-	case !errors.As(err, &je):
+	if !errors.As(err, &je) {
 		je = &job.Error{Code: job.CodeDownloadFailed, Message: "the media could not be fetched", Retryable: true, Err: err}
 	}
-	// The stage's ctx may be done (shutdown): hand the job back anyway.
+	// The stage's ctx may end (shutdown) while this records: finish anyway.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	st, ferr := s.store.Fail(fctx, j.ID, j.Epoch, je)
