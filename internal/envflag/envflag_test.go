@@ -45,3 +45,51 @@ func TestUsageListsTwins(t *testing.T) {
 	require.Contains(t, string(out), "$YTC_E_CORE_URL")
 	require.Contains(t, string(out), "where core listens (default http://c)")
 }
+
+func newCommand() *flag.FlagSet {
+	fs := flag.NewFlagSet("ytcaption-x", flag.ContinueOnError)
+	fs.String("postgres-url", "", "database")
+	fs.String("data-dir", "", "state")
+	return fs
+}
+
+// TestHelpGoesToStdoutAsErrHelp: --help is an answer, not an error — the
+// flags on stdout and flag.ErrHelp, which the mains turn into exit status 0.
+func TestHelpGoesToStdoutAsErrHelp(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		var out bytes.Buffer
+		err := ParseCommand(newCommand(), "YTC_X", "ytcaption-x: does x.", []string{arg}, func(string) string { return "" }, &out)
+		require.ErrorIs(t, err, flag.ErrHelp, arg)
+		require.Contains(t, out.String(), "ytcaption-x: does x.")
+		require.Contains(t, out.String(), "--postgres-url")
+		require.Contains(t, out.String(), "$YTC_X_DATA_DIR")
+	}
+}
+
+// TestAMistypedFlagIsOneLineWithTheNearestName: no page of flags, the
+// error once, and the flag the user meant.
+func TestAMistypedFlagIsOneLineWithTheNearestName(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	err := ParseCommand(newCommand(), "YTC_X", "", []string{"--postgres-ulr", "x"}, func(string) string { return "" }, &out)
+	require.ErrorIs(t, err, ErrUsage)
+	require.Equal(t, "usage error: flag provided but not defined: -postgres-ulr; did you mean --postgres-url? (run 'ytcaption-x --help' for its flags)", err.Error())
+	require.Empty(t, out.String())
+
+	err = ParseCommand(newCommand(), "YTC_X", "", []string{"--verbose"}, func(string) string { return "" }, &out)
+	require.NotContains(t, err.Error(), "did you mean", "nothing is close to --verbose")
+
+	err = ParseCommand(newCommand(), "YTC_X", "", []string{"--data-dir", "d", "extra"}, func(string) string { return "" }, &out)
+	require.ErrorIs(t, err, ErrUsage)
+	require.Contains(t, err.Error(), `unexpected arguments ["extra"]`)
+}
+
+func TestNearest(t *testing.T) {
+	t.Parallel()
+	names := []string{"transcribe", "jobs", "login", "logout"}
+	require.Equal(t, "transcribe", Nearest("transcirbe", names))
+	require.Equal(t, "login", Nearest("logn", names))
+	require.Equal(t, "", Nearest("upload", names))
+	require.Equal(t, "jobs", Nearest("job", names))
+}
