@@ -17,18 +17,21 @@ export YTCAPTION_MINIO_BIN ?= $(CACHE_DIR)/minio-$(MINIO_VERSION)/minio
 
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption
+BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption ytcaption-dev
 
-.PHONY: help build test chaos eval bench bench-dispatch bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps run demo clean
+.PHONY: help build test chaos eval bench bench-dispatch bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build the three services and the ytcaption client into ./bin
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./core/cmd/ytcaption-core ./edge/cmd/ytcaption-edge ./gpu-node/cmd/ytcaption-gpu-node ./edge/cmd/ytcaption
+build: ## build the three services, the single-box ytcaption-dev and the ytcaption client into ./bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./core/cmd/ytcaption-core ./edge/cmd/ytcaption-edge ./gpu-node/cmd/ytcaption-gpu-node ./edge/cmd/ytcaption ./devstack/cmd/ytcaption-dev
 
-deps: ## install what a fresh machine lacks: apt packages and the pinned MinIO build
-	@MINIO_VERSION=$(MINIO_VERSION) YTCAPTION_MINIO_BIN=$(YTCAPTION_MINIO_BIN) scripts/install-deps.sh
+deps: ## install what the tests need and a fresh machine lacks: apt packages, npm packages, the pinned MinIO build
+	@MINIO_VERSION=$(MINIO_VERSION) YTCAPTION_MINIO_BIN=$(YTCAPTION_MINIO_BIN) scripts/install-deps.sh test
+
+deps-run: ## install only what run and demo use: ffmpeg, pocketsphinx, its en-us model and LibriVox clips
+	@scripts/install-deps.sh run
 
 test: deps ## run every test against the real Postgres, MinIO, ffmpeg, yt-dlp and pocketsphinx
 	$(GO) test -count=1 -timeout 25m ./...
@@ -36,13 +39,13 @@ test: deps ## run every test against the real Postgres, MinIO, ffmpeg, yt-dlp an
 bench: bench-dispatch bench-pipeline bench-edge ## every benchmark (prints percentiles and ratios)
 
 bench-edge: deps ## reads and creations through the edge at 1000 req/s and at saturation, beside a bare Fiber handler
-	$(GO) test -run '^$$' -bench 'BenchmarkEdge' -benchtime=1x ./core/devstack/
+	$(GO) test -run '^$$' -bench 'BenchmarkEdge' -benchtime=1x ./devstack/
 
 bench-dispatch: deps ## ready→acquired p50/p99 and claim+complete jobs/s, beside a 1 s polling baseline
 	$(GO) test -run '^$$' -bench 'Dispatch' -benchtime=1x ./core/
 
 bench-pipeline: deps ## wall time of a LibriVox batch through the whole stack ÷ the engine's own time
-	$(GO) test -run '^$$' -bench 'PipelineOverhead' -benchtime=1x ./core/devstack/
+	$(GO) test -run '^$$' -bench 'PipelineOverhead' -benchtime=1x ./devstack/
 
 eval: deps ## WER and real-time factor of the engine on the LibriVox clips, cross-checked with NIST sclite (EVAL_ARGS="--dir D --engine E" for others)
 	$(GO) run ./gpu-node/cmd/ytcaption-gpu-node eval --sclite $(EVAL_ARGS)
@@ -86,10 +89,12 @@ generate-check: generate ## fail when the committed generated code is stale
 	@git diff --exit-code -- proto/gen >/dev/null && [ -z "$$(git ls-files --others --exclude-standard proto/gen)" ] \
 		|| { echo "proto/gen is stale: run 'make generate' and commit the result"; git status --short proto/gen; exit 1; }
 
-run: deps build ## start core + edge + one gpu-node (sphinx) on :8000, in the foreground
-	$(BIN)/ytcaption-core dev
+run: deps-run ## start core + edge + one gpu-node (sphinx) on :8000, in the foreground (SQLite and files in ~/.local/share/ytcaption)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./devstack/cmd/ytcaption-dev
+	$(BIN)/ytcaption-dev
 
-demo: deps build ## transcribe a LibriVox clip through the public API and print the SRT
+demo: deps-run ## transcribe a LibriVox clip through the public API and print the SRT
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./devstack/cmd/ytcaption-dev
 	scripts/demo.sh
 
 clean:

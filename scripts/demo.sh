@@ -2,7 +2,7 @@
 # Transcribes a LibriVox clip from pocketsphinx-testdata through the public REST
 # API and prints its SRT. Uses a stack already serving on $YTCAPTION_URL (default
 # http://127.0.0.1:8000, key from $YTCAPTION_DEV_API_KEY); otherwise starts
-# `ytcaption-core dev` for the length of the demo. Called by `make demo`.
+# `ytcaption-dev` for the length of the demo. Called by `make demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${YTCAPTION_URL:-http://127.0.0.1:8000}
@@ -16,7 +16,7 @@ json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 if ! curl -fsS "$base/health/ready" >/dev/null 2>&1; then
   export YTCAPTION_DEV_API_KEY=${YTCAPTION_DEV_API_KEY:-ytc_demo_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
   echo "starting the dev stack (log: $work/stack.log)"
-  bin/ytcaption-core dev --edge-addr "${base#http://}" >"$work/stack.log" 2>&1 &
+  bin/ytcaption-dev --edge-addr "${base#http://}" >"$work/stack.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 120); do
     curl -fsS "$base/health/ready" >/dev/null 2>&1 && break

@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# Installs what ytcaption's run and test commands need and a fresh machine lacks:
-# Debian packages (ffmpeg, yt-dlp, pocketsphinx with its en-us model and LibriVox
-# test clips, flite, redis-server, sctk for the WER cross-check, prometheus for
-# promtool, chromium for the dashboard's browser test, Node for the webhook
-# verifier), the verifier's npm packages, and MinIO built at a pinned
-# version into a cache outside the tree.
-# Idempotent and quiet when everything is present. Called by `make deps`.
+# Installs what a fresh machine lacks, in two sets:
+#
+#   install-deps.sh run    what `make run` and `make demo` use: ffmpeg, and
+#                          pocketsphinx with its en-us model and LibriVox test
+#                          clips (Debian packages; about a minute)
+#   install-deps.sh test   all of that, and what `make test` adds: yt-dlp, flite,
+#                          redis-server, sctk for the WER cross-check, prometheus
+#                          for promtool, chromium for the dashboard's browser
+#                          test, Node and the webhook verifier's npm packages, and
+#                          MinIO built at a pinned version into a cache outside
+#                          the tree (about 3 minutes, once)
+#
+# Idempotent and quiet when everything is present. Called by `make deps-run`
+# and `make deps`.
 set -euo pipefail
 
-: "${MINIO_VERSION:?set by the Makefile}"
-: "${YTCAPTION_MINIO_BIN:?set by the Makefile}"
-packages=(ffmpeg yt-dlp pocketsphinx pocketsphinx-en-us pocketsphinx-testdata flite redis-server sctk prometheus chromium)
-# Node runs the Standard Webhooks reference verifier in the notify tests;
-# a machine with its own Node (and npm) keeps it.
-command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+set_=${1:-test}
+packages=(ffmpeg pocketsphinx pocketsphinx-en-us pocketsphinx-testdata)
+# The demo serves its clip with python3's http.server.
+command -v python3 >/dev/null || packages+=(python3)
+case $set_ in
+run) ;;
+test)
+  : "${MINIO_VERSION:?set by the Makefile}"
+  : "${YTCAPTION_MINIO_BIN:?set by the Makefile}"
+  packages+=(yt-dlp flite redis-server sctk prometheus chromium)
+  # Node runs the Standard Webhooks reference verifier in the notify tests;
+  # a machine with its own Node (and npm) keeps it.
+  command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+  ;;
+*) echo "usage: install-deps.sh run|test" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -33,6 +50,8 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "$set_" = run ] && exit 0
 
 verifier="$(dirname "$0")/../core/internal/notify/testdata/verifier"
 if [ ! -d "$verifier/node_modules/standardwebhooks" ]; then

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/envflag"
 )
 
 const adminUsage = `ytcaption-core admin works on the database directly, for the operator of a deployment.
@@ -34,8 +34,7 @@ and the dashboard (core's /admin/).`
 
 func admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, adminUsage)
-		return errUsage
+		return fmt.Errorf("%w: admin needs a command; run \"ytcaption-core admin help\" for them", errUsage)
 	}
 	fs := flag.NewFlagSet("admin "+args[0], flag.ContinueOnError)
 	// Only the database comes from the environment: serve's variables
@@ -117,18 +116,16 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintln(stdout, adminUsage)
 		return nil
 	default:
-		fmt.Fprintf(stderr, "unknown admin command %q\n\n%s\n", args[0], adminUsage)
-		return errUsage
-	}
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+		hint := `run "ytcaption-core admin help" for the commands`
+		if near := envflag.Nearest(args[0], []string{"create-user", "create-key", "set-plan", "assign-plan", "delete-user"}); near != "" {
+			hint = fmt.Sprintf("did you mean %q? (%s)", near, hint)
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: unknown admin command %q; %s", errUsage, args[0], hint)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	// Only --postgres-url comes from the environment (above), so the flags
+	// are parsed without envflag's twins.
+	if err := envflag.ParseCommand(fs, "", adminUsage, args[1:], func(string) string { return "" }, stdout); err != nil {
+		return err
 	}
 	for _, f := range []string{"name", "user", "plan"} {
 		if fl := fs.Lookup(f); fl != nil && fl.Value.String() == "" {

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"strings"
+	"flag"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -63,7 +63,12 @@ func TestAdminCommandsMakeUsersKeysAndPlans(t *testing.T) {
 	require.ErrorContains(t, err, "no user")
 	_, _, err = admin("create-user")
 	require.ErrorIs(t, err, errUsage, "--name is required")
-	_, errOut, err := admin("frobnicate")
+	_, _, err = admin("frobnicate")
 	require.ErrorIs(t, err, errUsage)
-	require.True(t, strings.Contains(errOut, "create-user"), errOut)
+	require.ErrorContains(t, err, `unknown admin command "frobnicate"; run "ytcaption-core admin help" for the commands`)
+	_, _, err = admin("create-usr")
+	require.ErrorContains(t, err, `did you mean "create-user"?`)
+	out, _, err = admin("create-user", "--help")
+	require.ErrorIs(t, err, flag.ErrHelp, "help is an answer: exit status 0")
+	require.Contains(t, out, "--name", "help goes to stdout")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/envflag"
 )
 
 // backupCmd is `backup --out DIR` and, with restore set, `restore --from DIR`:
@@ -26,7 +27,7 @@ func backupCmd(ctx context.Context, restore bool, args []string, getenv func(str
 	s3Flags(fs, &bc.Endpoint, &bc.AccessKey, &bc.SecretKey, &bc.Bucket)
 	fs.BoolVar(&bc.UseSSL, "s3-use-ssl", false, "talk to the S3 endpoint over TLS")
 	dir := fs.String(dirFlag, "", "the backup directory (required)")
-	if err := parse(fs, "YTCAPTION_CORE", summary, args, getenv, stderr); err != nil {
+	if err := envflag.ParseCommand(fs, "YTCAPTION_CORE", summary, args, getenv, stdout); err != nil {
 		return err
 	}
 	if *dir == "" || bc.Endpoint == "" {

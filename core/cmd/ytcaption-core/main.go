@@ -2,7 +2,12 @@
 //
 //	ytcaption-core serve     run core (Connect API, fetch stage, dispatch)
 //	ytcaption-core migrate   apply database migrations and exit
-//	ytcaption-core dev       run core, an edge and a gpu-node in one process
+//	ytcaption-core admin     manage users, API keys and plans
+//	ytcaption-core backup    copy the database and every blob, consistently
+//	ytcaption-core restore   load such a copy back
+//
+// It links neither the edge nor the gpu-node: the all-in-one stack is the
+// separate command ytcaption-dev.
 package main
 
 import (
@@ -19,7 +24,6 @@ import (
 	"time"
 
 	"github.com/ytcaption/ytcaption/core"
-	"github.com/ytcaption/ytcaption/core/devstack"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/internal/envflag"
@@ -33,29 +37,30 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "ytcaption-core:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
 		}
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "ytcaption-core:", err)
+		if errors.Is(err, errUsage) {
 			os.Exit(2)
 		}
 		os.Exit(1)
 	}
 }
 
-var errUsage = errors.New("usage error")
+var errUsage = envflag.ErrUsage
 
 const usage = `ytcaption-core is ytcaption's control plane: jobs, downloads, dispatch to gpu-nodes.
 
 Usage:
   ytcaption-core serve     run core (Connect API on --addr, fetch stage, lease rescue)
   ytcaption-core migrate   apply pending database migrations and exit
-  ytcaption-core dev       run core, an edge and one gpu-node in one process (local use)
   ytcaption-core admin     manage users, API keys and plans in the database
   ytcaption-core backup    copy the database and every blob to a directory, consistently
   ytcaption-core restore   load such a copy back (stop core first)
 
-Run "ytcaption-core <command> --help" for a command's flags.`
+Run "ytcaption-core <command> --help" for a command's flags.
+The whole service in one process (a single box, local use) is the command ytcaption-dev.`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -64,11 +69,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], getenv, stderr)
+		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "dev":
-		return dev(ctx, args[1:], getenv, stdout, stderr)
+		return fmt.Errorf("%w: the all-in-one stack is its own command now: ytcaption-dev (make run)", errUsage)
 	case "admin":
 		return admin(ctx, args[1:], getenv, stdout, stderr)
 	case "backup", "restore":
@@ -80,8 +85,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, version)
 		return nil
 	}
-	fmt.Fprintf(stderr, "unknown command %q\n\n%s\n", args[0], usage)
-	return errUsage
+	hint := `run "ytcaption-core help" for the commands`
+	if near := envflag.Nearest(args[0], []string{"serve", "migrate", "admin", "backup", "restore", "version"}); near != "" {
+		hint = fmt.Sprintf("did you mean %q? (%s)", near, hint)
+	}
+	return fmt.Errorf("%w: unknown command %q; %s", errUsage, args[0], hint)
 }
 
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {
@@ -92,22 +100,7 @@ func newLogger(format string, w io.Writer) (*slog.Logger, error) {
 	return log, nil
 }
 
-func parse(fs *flag.FlagSet, prefix, summary string, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	fs.Usage = envflag.Usage(fs, prefix, summary)
-	if err := envflag.Parse(fs, prefix, args, getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	}
-	return nil
-}
-
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var cfg core.Config
 	var nodeTokens, logFormat, otlpEndpoint string
@@ -147,7 +140,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.SMTPFrom, "smtp-from", "", "sender address of job emails")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector for traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
-	if err := parse(fs, "YTCAPTION_CORE", "ytcaption-core serve: run the control plane.", args, getenv, stderr); err != nil {
+	if err := envflag.ParseCommand(fs, "YTCAPTION_CORE", "ytcaption-core serve: run the control plane.", args, getenv, stdout); err != nil {
 		return err
 	}
 	for _, t := range strings.Split(nodeTokens, ",") {
@@ -188,7 +181,7 @@ func s3Flags(fs *flag.FlagSet, endpoint, access, secret, bucket *string) {
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	url := fs.String("postgres-url", "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable", "PostgreSQL connection URL")
-	if err := parse(fs, "YTCAPTION_CORE", "ytcaption-core migrate: apply pending database migrations and exit.", args, getenv, stderr); err != nil {
+	if err := envflag.ParseCommand(fs, "YTCAPTION_CORE", "ytcaption-core migrate: apply pending database migrations and exit.", args, getenv, stdout); err != nil {
 		return err
 	}
 	pool, err := core.Connect(ctx, *url)
@@ -202,50 +195,4 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
 	return nil
-}
-
-func dev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	var cfg devstack.Config
-	var logFormat string
-	dataDir := ".data"
-	if d := getenv("XDG_DATA_HOME"); d != "" {
-		dataDir = d + "/ytcaption"
-	} else if h := getenv("HOME"); h != "" {
-		dataDir = h + "/.local/share/ytcaption"
-	}
-	fs.StringVar(&cfg.DataDir, "data-dir", dataDir, "single-box state: the SQLite database, blobs and temp files")
-	fs.StringVar(&cfg.EdgeAddr, "edge-addr", "127.0.0.1:8000", "public REST address")
-	fs.StringVar(&cfg.ConnectAddr, "connect-addr", "127.0.0.1:8010", "the edge's Connect/gRPC front door (h2c)")
-	fs.StringVar(&cfg.CoreAddr, "core-addr", "127.0.0.1:8020", "core's Connect address")
-	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:8001", "Prometheus metrics of core and the edge, at /metrics/core and /metrics/edge (empty: none)")
-	fs.StringVar(&cfg.PostgresURL, "postgres-url", "", "PostgreSQL URL, e.g. "+devstack.DefaultPostgresURL+" (the database is created if missing; empty: SQLite in --data-dir)")
-	s3Flags(fs, &cfg.S3Endpoint, &cfg.S3AccessKey, &cfg.S3SecretKey, &cfg.S3Bucket)
-	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for the dev user (generated and printed when empty)")
-	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for the edge's rate limits and Idempotency-Key replays, e.g. redis://127.0.0.1:6379/0 (empty: in process; unreachable: falls back to in process)")
-	fs.StringVar(&cfg.Engine, "engine", "sphinx", "speech engine of the gpu-node: sphinx, openai or whispercpp")
-	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	otlpEndpoint := fs.String("otlp-endpoint", "", "OpenTelemetry collector for the three parts' traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
-	summary := "ytcaption-core dev: run core, an edge and one gpu-node in one process.\nWith no --postgres-url, --s3-endpoint or --redis-url it needs no servers: jobs live in SQLite and blobs in files under --data-dir, and the edge limits in process.\nMedia URLs on loopback and private addresses are allowed, so local files can be served."
-	if err := parse(fs, "YTCAPTION_DEV", summary, args, getenv, stderr); err != nil {
-		return err
-	}
-	log, err := newLogger(logFormat, stderr)
-	if err != nil {
-		return err
-	}
-	cfg.Logger, cfg.Version = log, version
-	tp, stop, err := tracing.Provider(ctx, "ytcaption-dev", *otlpEndpoint)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	cfg.TracerProvider = tp
-	return devstack.Run(ctx, cfg, func(s devstack.Stack) {
-		fmt.Fprintf(stdout, "ytcaption dev stack is up.\n  REST API:  %s\n  API key:   %s (an admin's)\n  Dashboard: %s/admin/\n", s.EdgeURL, s.APIKey, s.CoreURL)
-		if s.CoreMetricsURL != "" {
-			fmt.Fprintf(stdout, "  Metrics:   %s %s\n", s.CoreMetricsURL, s.EdgeMetricsURL)
-		}
-		fmt.Fprintf(stdout, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/v1/jobs\n\nCtrl-C stops it.\n", s.APIKey, s.EdgeURL)
-	})
 }

@@ -1,16 +1,11 @@
 package devstack
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/ytcaption/ytcaption/core"
-	"github.com/ytcaption/ytcaption/core/internal/sqldb"
-	"github.com/ytcaption/ytcaption/core/internal/store"
 )
 
 // TestPlansSetTheEdgesLimits: a user's plan, set in core's database, is what
@@ -19,16 +14,10 @@ import (
 func TestPlansSetTheEdgesLimits(t *testing.T) {
 	t.Parallel()
 	s := startStackWith(t, "yt-dlp", func(c *Config) { c.CreateRate = 5 })
-	ctx := context.Background()
-	pool, err := core.Connect(ctx, s.DBURL)
-	require.NoError(t, err)
-	defer pool.Close()
-	st := store.New(sqldb.FromPool(pool))
-	require.NoError(t, st.SetPlan(ctx, store.Plan{Name: "tiny", CreateRate: 1, CreateBurst: 2}))
-	u, err := st.CreateUser(ctx, "tiny-user", store.RoleUser, "tiny")
-	require.NoError(t, err)
-	tinyKey, err := st.CreateAPIKey(ctx, u.ID)
-	require.NoError(t, err)
+	admin := client{t: t, base: s.EdgeURL, key: s.APIKey}
+	code, b := admin.do("PUT", "/v1/admin/plans/tiny", map[string]int{"create_rate": 1, "create_burst": 2})
+	require.Equal(t, http.StatusOK, code, string(b))
+	tinyKey, _ := newUserOn(t, admin, "tiny-user", "tiny")
 
 	do := func(method, key string) *http.Response {
 		var body *strings.Reader

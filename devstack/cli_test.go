@@ -57,7 +57,7 @@ func goBinary(t *testing.T, pkg string, args ...string) string {
 
 // cliBinary is the ytcaption client.
 func cliBinary(t *testing.T) string {
-	return goBinary(t, "../../edge/cmd/ytcaption", "-ldflags", "-X main.version=test")
+	return goBinary(t, "../edge/cmd/ytcaption", "-ldflags", "-X main.version=test")
 }
 
 type cliResult struct {

@@ -19,7 +19,13 @@ import (
 // key and its prefix.
 func newUser(t *testing.T, admin client, name string) (key, prefix string) {
 	t.Helper()
-	code, b := admin.do("POST", "/v1/admin/users", map[string]string{"name": name})
+	return newUserOn(t, admin, name, "")
+}
+
+// newUserOn is newUser on a plan ("": the default plan).
+func newUserOn(t *testing.T, admin client, name, plan string) (key, prefix string) {
+	t.Helper()
+	code, b := admin.do("POST", "/v1/admin/users", map[string]string{"name": name, "plan": plan})
 	require.Equal(t, http.StatusOK, code, string(b))
 	var u struct{ User struct{ ID string } }
 	require.NoError(t, json.Unmarshal(b, &u))

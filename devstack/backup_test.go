@@ -11,11 +11,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // coreBinary is ytcaption-core.
-func coreBinary(t *testing.T) string { return goBinary(t, "../cmd/ytcaption-core") }
+func coreBinary(t *testing.T) string { return goBinary(t, "../core/cmd/ytcaption-core") }
 
 // TestBackupWipeRestore backs up a live stack with finished jobs, wipes its
 // database and bucket, restores, and finds every job and transcript back and
@@ -55,19 +56,15 @@ func TestBackupWipeRestore(t *testing.T) {
 	_, err = conn.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`)
 	require.NoError(t, err)
 	conn.Close(ctx)
-	blobs, err := blob.New(ctx, blob.Config{Endpoint: s.Config.S3Endpoint, AccessKey: s.Config.S3AccessKey, SecretKey: s.Config.S3SecretKey, Bucket: s.Config.S3Bucket})
-	require.NoError(t, err)
-	keys, err := blobs.Keys(ctx)
-	require.NoError(t, err)
+	keys := bucketKeys(t, s.Config)
 	require.NotEmpty(t, keys)
+	mc := bucketClient(t, s.Config)
 	for _, k := range keys {
-		require.NoError(t, blobs.Delete(ctx, k))
+		require.NoError(t, mc.RemoveObject(ctx, s.Config.S3Bucket, k, minio.RemoveObjectOptions{}))
 	}
 
 	require.Contains(t, runCore("restore", "--from", dir), "restored the backup")
-	after, err := blobs.Keys(ctx)
-	require.NoError(t, err)
-	require.ElementsMatch(t, keys, after, "every blob is back")
+	require.ElementsMatch(t, keys, bucketKeys(t, s.Config), "every blob is back")
 
 	s2 := startStackWith(t, "yt-dlp", func(c *Config) {
 		c.PostgresURL, c.S3Endpoint, c.S3AccessKey, c.S3SecretKey, c.S3Bucket = s.DBURL, s.Config.S3Endpoint, s.Config.S3AccessKey, s.Config.S3SecretKey, s.Config.S3Bucket
@@ -82,4 +79,23 @@ func TestBackupWipeRestore(t *testing.T) {
 	}
 	j := api2.waitFor(api2.create(media+"/sense_and_sensibility_01_austen_64kb-0920.ogg").ID, 2*time.Minute, terminal)
 	require.Equal(t, "succeeded", j.Status, "new jobs still run")
+}
+
+// bucketClient talks to the stack's bucket as an operator's S3 tool would.
+func bucketClient(t *testing.T, cfg Config) *minio.Client {
+	t.Helper()
+	mc, err := minio.New(cfg.S3Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.S3AccessKey, cfg.S3SecretKey, "")})
+	require.NoError(t, err)
+	return mc
+}
+
+// bucketKeys lists every object in the stack's bucket.
+func bucketKeys(t *testing.T, cfg Config) []string {
+	t.Helper()
+	var keys []string
+	for o := range bucketClient(t, cfg).ListObjects(context.Background(), cfg.S3Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		require.NoError(t, o.Err)
+		keys = append(keys, o.Key)
+	}
+	return keys
 }

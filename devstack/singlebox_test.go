@@ -19,7 +19,7 @@ import (
 )
 
 // TestSingleBoxNeedsNoServersAndKeepsItsStateAcrossARestart runs the README's
-// `ytcaption-core dev` as a user with nothing set up would — no server
+// `ytcaption-dev` as a user with nothing set up would — no server
 // setting, the usual server variables pointing at closed ports, the default
 // data directory under the user's data dir — transcribes a LibriVox clip
 // through the public API, stops the process and starts it again, and finds
@@ -41,7 +41,7 @@ func TestSingleBoxNeedsNoServersAndKeepsItsStateAcrossARestart(t *testing.T) {
 		cmd          *exec.Cmd
 	}
 	start := func() run {
-		cmd := exec.Command(coreBinary(t), "dev", "--edge-addr", "127.0.0.1:0", "--connect-addr", "127.0.0.1:0",
+		cmd := exec.Command(goBinary(t, "./cmd/ytcaption-dev"), "--edge-addr", "127.0.0.1:0", "--connect-addr", "127.0.0.1:0",
 			"--core-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json")
 		cmd.Env = env
 		r := run{log: &lockedBuffer{}, cmd: cmd}

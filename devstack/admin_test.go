@@ -22,7 +22,7 @@ import (
 // document (whose own test keeps it equal to the routes served).
 func adminRoutes(t *testing.T) [][2]string {
 	t.Helper()
-	b, err := os.ReadFile("../../edge/internal/rest/openapi.json")
+	b, err := os.ReadFile("../edge/internal/rest/openapi.json")
 	require.NoError(t, err)
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage

@@ -20,11 +20,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ytcaption/ytcaption/core/internal/sqldb"
-	"github.com/ytcaption/ytcaption/core/internal/store"
 	agent "github.com/ytcaption/ytcaption/gpu-node"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
@@ -244,9 +241,9 @@ const (
 func fakeYtDlp(t *testing.T) (bin, argv string) {
 	t.Helper()
 	dir := t.TempDir()
-	manual, err := filepath.Abs("../internal/ytdlp/testdata/manual.en.json3")
+	manual, err := filepath.Abs("../core/internal/ytdlp/testdata/manual.en.json3")
 	require.NoError(t, err)
-	automatic, err := filepath.Abs("../internal/ytdlp/testdata/auto.en.json3")
+	automatic, err := filepath.Abs("../core/internal/ytdlp/testdata/auto.en.json3")
 	require.NoError(t, err)
 	argv = filepath.Join(dir, "argv")
 	bin = filepath.Join(dir, "yt-dlp")
@@ -575,7 +572,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("another user's job is not found", func(t *testing.T) {
-		other := otherUserKey(t, dbURL)
+		other, _ := newUser(t, client{t: t, base: stack.EdgeURL, key: stack.APIKey}, "someone-else")
 		var any string
 		for _, id := range ids {
 			any = id
@@ -659,20 +656,6 @@ func TestEndToEnd(t *testing.T) {
 		require.Len(t, page.Jobs, 2)
 		require.NotEmpty(t, page.NextCursor)
 	})
-}
-
-// otherUserKey makes a second user straight in the stack's database.
-func otherUserKey(t *testing.T, dbURL string) string {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	require.NoError(t, err)
-	defer pool.Close()
-	st := store.New(sqldb.FromPool(pool))
-	u, err := st.EnsureUser(context.Background(), "someone-else", store.RoleUser)
-	require.NoError(t, err)
-	key, err := st.CreateAPIKey(context.Background(), u.ID)
-	require.NoError(t, err)
-	return key
 }
 
 // enginePIDs lists pocketsphinx processes working on files under dir.

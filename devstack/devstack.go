@@ -6,7 +6,7 @@
 // edge limits rates and replays Idempotency-Keys in process. A PostgreSQL
 // URL, S3 settings or a Redis URL switch each part to the real server.
 //
-// It is what `ytcaption-core dev` and `make run` start. It allows media URLs on
+// It is what `ytcaption-dev` (devstack/cmd/ytcaption-dev) and `make run` start. It allows media URLs on
 // loopback and private addresses so that local files can be served.
 package devstack
 
