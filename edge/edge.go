@@ -22,7 +22,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
+	"github.com/ytcaption/ytcaption/edge/internal/connectapi"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
 	"github.com/ytcaption/ytcaption/edge/internal/redisx"
@@ -132,15 +134,16 @@ func New(cfg Config) (*Edge, error) {
 	limiter := ratelimit.New(rdb, redisBreaker, reg)
 	guard := auth.NewGuard(auth.New(core.Auth, cfg.AuthCacheTTL, 2*time.Second), limiter,
 		ratelimit.Limit{Name: "failed_auth", Rate: cfg.FailedAuthPerMinute, Burst: cfg.FailedAuthBurst, Period: time.Minute})
-	deps := rest.Deps{
-		Core: core, Guard: guard, Limiter: limiter, Streams: ratelimit.NewStreams(reg),
-		Replays: replay.New(rdb, redisBreaker), Finished: jobcache.New(cfg.FinishedJobTTL), Registry: reg,
-		TracerProvider: cfg.TracerProvider,
-	}
-	rcfg := rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins,
-		MaxStreams: cfg.MaxStreams, ClientAddrs: clientaddr.New(cfg.TrustedProxies)}
-	app := rest.New(cfg.Logger, rcfg, deps)
-	front := rest.ConnectServer(rest.NewConnect(rcfg, deps))
+	// One gate for both doors: a key's limits, event streams and
+	// idempotency keys are the same over REST and Connect.
+	g := gate.New(cfg.Logger, gate.Config{MaxStreams: cfg.MaxStreams}, gate.Deps{
+		Guard: guard, Limiter: limiter, Streams: ratelimit.NewStreams(reg), Replays: replay.New(rdb, redisBreaker),
+	})
+	finished, addrs := jobcache.New(cfg.FinishedJobTTL), clientaddr.New(cfg.TrustedProxies)
+	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, ClientAddrs: addrs},
+		rest.Deps{Core: core, Gate: g, Finished: finished, Registry: reg, TracerProvider: cfg.TracerProvider})
+	front := connectapi.Server(connectapi.New(connectapi.Config{MaxBodyBytes: cfg.MaxBodyBytes, ClientAddrs: addrs},
+		connectapi.Deps{Core: core, Gate: g, Finished: finished, TracerProvider: cfg.TracerProvider}))
 	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: front, reg: reg, resolver: resolver}, nil
 }
 

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -52,7 +51,7 @@ func (s *server) adminRoutes(v1 fiber.Router) {
 // requireAdmin turns users away before core is asked (core checks again,
 // against the database, since the edge's key cache may be seconds old).
 func (s *server) requireAdmin(c *fiber.Ctx) error {
-	if c.Locals(principalKey{}).(auth.Principal).Role != "admin" {
+	if principal(c).Role != "admin" {
 		return newError(http.StatusForbidden, "forbidden", "the admin API needs an admin's API key")
 	}
 	return c.Next()

@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -88,6 +89,16 @@ func fromConnect(err error) *apiError {
 	return e
 }
 
+// statusByKind says each kind of package gate's refusals in HTTP.
+var statusByKind = map[gate.Kind]int{
+	gate.Unauthenticated: http.StatusUnauthorized,
+	gate.Exhausted:       http.StatusTooManyRequests,
+	gate.Unavailable:     http.StatusServiceUnavailable,
+	gate.Invalid:         http.StatusBadRequest,
+	gate.KeyMismatch:     http.StatusUnprocessableEntity, // IETF Idempotency-Key draft
+	gate.KeyInUse:        http.StatusConflict,
+}
+
 var fiberCodes = map[int]string{
 	http.StatusNotFound:              "not_found",
 	http.StatusMethodNotAllowed:      "method_not_allowed",
@@ -104,9 +115,15 @@ var fiberCodes = map[int]string{
 func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var ae *apiError
+		var ge *gate.Error
 		var fe *fiber.Error
 		switch {
 		case errors.As(err, &ae):
+		case errors.As(err, &ge) && statusByKind[ge.Kind] != 0:
+			for k := range ge.Header { // Retry-After, a rate limit's headers
+				c.Set(k, ge.Header.Get(k))
+			}
+			ae = newError(statusByKind[ge.Kind], ge.Code, ge.Message)
 		case fromConnect(err) != nil:
 			ae = fromConnect(err)
 		case errors.As(err, &fe) && fiberCodes[fe.Code] != "":

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -43,12 +41,9 @@ type segmentJSON struct {
 // reconnecting with Last-Event-ID continues after it, with no segment missed
 // or repeated. The stream ends after the job's terminal "job" event.
 func (s *server) events(c *fiber.Ctx) error {
-	p := c.Locals(principalKey{}).(auth.Principal)
-	most := maxStreams(p, s.cfg.MaxStreams)
-	release, ok := s.Streams.Acquire(p.KeyID, most)
-	if !ok {
-		return newError(http.StatusTooManyRequests, "too_many_streams",
-			fmt.Sprintf("this API key already holds %d open event streams; close one first", most))
+	release, err := s.Gate.Stream(principal(c))
+	if err != nil {
+		return err
 	}
 	streaming := false
 	defer func() {

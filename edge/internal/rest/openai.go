@@ -13,13 +13,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
-
-// MaxUploadBytes is the largest file /v1/audio/transcriptions takes, as
-// OpenAI's API does; core enforces the same limit.
-const MaxUploadBytes = 25 << 20
 
 // transcriptionWait bounds how long one OpenAI-style request waits for its job.
 const transcriptionWait = 30 * time.Minute
@@ -81,8 +78,8 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	if err != nil {
 		return newError(http.StatusBadRequest, "invalid_argument", "send the audio as the multipart field \"file\"")
 	}
-	if fh.Size > MaxUploadBytes {
-		return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the file is larger than %d MiB", MaxUploadBytes>>20))
+	if fh.Size > gate.MaxUploadBytes {
+		return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the file is larger than %d MiB", gate.MaxUploadBytes>>20))
 	}
 	format := strings.Clone(c.FormValue("response_format", "json"))
 	if !slices.Contains(openAIFormats, format) {

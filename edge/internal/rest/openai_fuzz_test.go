@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/edge"
-	"github.com/ytcaption/ytcaption/edge/internal/rest"
+	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	"github.com/ytcaption/ytcaption/internal/bombtest"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -192,7 +192,7 @@ func FuzzUpload(f *testing.F) {
 		}
 		resp, reply := post(t, client, base, "ytc_fuzz", contentType, encoding, bytes.NewReader(body))
 		checkReply(t, resp, reply)
-		require.LessOrEqual(t, core.largest.Load(), int64(rest.MaxUploadBytes), "more than the upload limit reached core")
+		require.LessOrEqual(t, core.largest.Load(), int64(gate.MaxUploadBytes), "more than the upload limit reached core")
 	})
 }
 
@@ -202,17 +202,17 @@ func TestUploadLimitHoldsOnTheWire(t *testing.T) {
 	t.Parallel()
 	base, core := startEdge(t)
 	client := &http.Client{Timeout: time.Minute}
-	ct, body := upload(t, make([]byte, rest.MaxUploadBytes+1))
+	ct, body := upload(t, make([]byte, gate.MaxUploadBytes+1))
 	resp, reply := post(t, client, base, "ytc_fuzz", ct, "", bytes.NewReader(body))
 	checkReply(t, resp, reply)
 	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s", reply)
 	require.Zero(t, core.uploads.Load())
 
-	ct, body = upload(t, make([]byte, rest.MaxUploadBytes), "response_format", "text")
+	ct, body = upload(t, make([]byte, gate.MaxUploadBytes), "response_format", "text")
 	resp, reply = post(t, client, base, "ytc_fuzz", ct, "", bytes.NewReader(body))
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", reply)
 	require.EqualValues(t, 1, core.uploads.Load())
-	require.EqualValues(t, rest.MaxUploadBytes, core.largest.Load())
+	require.EqualValues(t, gate.MaxUploadBytes, core.largest.Load())
 }
 
 // TestUploadGzipBombIsRefused sends the upload a multipart body, gzip-encoded,

@@ -1,12 +1,14 @@
 // Package rest is the edge's public REST API on Fiber: routes, the JSON shapes
-// of jobs and errors, API-key authentication, and per-route metrics. It talks
-// to core only through the Connect clients it is given.
+// of jobs and errors, and per-route metrics. Authentication, rate limits,
+// event-stream caps and Idempotency-Key are package gate's, shared with the
+// Connect front door (package connectapi); rest adapts them to Fiber (gate.go)
+// and says their refusals as its JSON errors (errors.go). It talks to core
+// only through the Connect clients it is given.
 package rest
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -16,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -32,13 +33,10 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/coreclient"
+	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
-	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
-	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/internal/clientaddr"
-	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
-	"github.com/ytcaption/ytcaption/internal/svcauth"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -51,9 +49,6 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call the API
 	// ("https://app.example.com", or "*"); empty sends no CORS headers.
 	CORSOrigins []string
-	// MaxStreams is how many event streams one API key may hold open at
-	// once when its plan sets none; default 10.
-	MaxStreams int
 	// ClientAddrs finds a request's client address (X-Forwarded-For only
 	// from trusted proxies), which refused keys are limited by.
 	ClientAddrs clientaddr.Resolver
@@ -66,54 +61,31 @@ func (cfg Config) withDefaults() Config {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 30 * time.Second
 	}
-	if cfg.MaxStreams <= 0 {
-		cfg.MaxStreams = 10
-	}
 	return cfg
 }
 
 // Time and size bounds of the REST listener. A request's header must fit in
-// headerBytes (else 431) and arrive, with its body, within readTimeout —
-// uploads within uploadReadTimeout; a reply must be written within
+// headerBytes (else 431) and arrive, with its body, within gate.ReadTimeout —
+// uploads within gate.UploadReadTimeout; a reply must be written within
 // writeTimeout, which event streams push forward with every write.
 const (
-	headerBytes       = 8 << 10
-	readTimeout       = 15 * time.Second
-	uploadReadTimeout = 5 * time.Minute
-	writeTimeout      = 30 * time.Second
-	idleTimeout       = time.Minute
+	headerBytes  = 8 << 10
+	writeTimeout = 30 * time.Second
+	idleTimeout  = time.Minute
 	// uploadBodyBytes is the largest multipart body: the file and the form
 	// around it.
-	uploadBodyBytes = MaxUploadBytes + 1<<20
+	uploadBodyBytes = gate.MaxUploadBytes + 1<<20
 )
 
 // Deps are what the API stands on.
 type Deps struct {
 	Core     coreclient.Clients
-	Guard    *auth.Guard // API keys, and refused keys limited per address
-	Limiter  *ratelimit.Limiter
-	Streams  *ratelimit.Streams // event streams open per key
-	Replays  *replay.Store
+	Gate     *gate.Gate           // API keys, limits, Idempotency-Key; shared with the Connect door
 	Finished *jobcache.Cache      // finished jobs, answered without core
 	Registry *prometheus.Registry // the API's metrics are registered here
 	// TracerProvider traces each request (continuing a client's traceparent)
 	// and, through Core's clients, hands the trace to core; nil: none.
 	TracerProvider trace.TracerProvider
-}
-
-// readJob is GetJob for both adapters: a finished job from the edge's cache,
-// anything else from core (req carries the caller, as coreRequest and forward
-// make it).
-func (d Deps) readJob(ctx context.Context, userID string, req *connect.Request[ytcaptionv1.GetJobRequest]) (*ytcaptionv1.Job, error) {
-	if j := d.Finished.Get(userID, req.Msg.GetId()); j != nil {
-		return j, nil
-	}
-	resp, err := d.Core.Jobs.GetJob(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	d.Finished.Put(userID, resp.Msg.GetJob())
-	return resp.Msg.GetJob(), nil
 }
 
 // openAPI describes the REST API; a test keeps it and the routes in step.
@@ -156,7 +128,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 		// MaxBodyBytes as soon as the header is read, before the body is.
 		BodyLimit:      uploadBodyBytes,
 		ErrorHandler:   errorHandler(log),
-		ReadTimeout:    readTimeout,
+		ReadTimeout:    gate.ReadTimeout,
 		WriteTimeout:   writeTimeout,
 		IdleTimeout:    idleTimeout,
 		ReadBufferSize: headerBytes,
@@ -193,20 +165,13 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	return app
 }
 
-// requestIDs are what a client may send as X-Request-Id; anything else is
-// replaced, so logs never carry a caller's arbitrary bytes.
-var requestIDs = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-
 // measure gives each request an id (the client's X-Request-Id if sane, else a
 // new one), echoes it, passes it to core, counts the request by its route
 // pattern — never the raw path — and writes one structured access-log line.
 func (s *server) measure(c *fiber.Ctx) error {
 	start := time.Now()
-	id := strings.Clone(c.Get(headerRequestID))
-	if !requestIDs.MatchString(id) {
-		id = rand.Text()
-	}
-	c.Set(headerRequestID, id)
+	id := gate.RequestID(strings.Clone(c.Get(gate.HeaderRequestID)))
+	c.Set(gate.HeaderRequestID, id)
 	c.Locals(requestIDKey{}, id)
 	addr := s.clientAddr(c)
 	c.Locals(clientAddrKey{}, addr)
@@ -251,8 +216,6 @@ func (s *server) measure(c *fiber.Ctx) error {
 	return nil
 }
 
-const headerRequestID = "X-Request-Id"
-
 type requestIDKey struct{}
 
 type clientAddrKey struct{}
@@ -279,7 +242,7 @@ func (s *server) clientAddr(c *fiber.Ctx) netip.Addr {
 // merely looks like the upload's gets the upload's limit, never more.
 func (s *server) bodyLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if isUpload(h) {
-		return fasthttp.RequestConfig{ReadTimeout: uploadReadTimeout} // the server's BodyLimit
+		return fasthttp.RequestConfig{ReadTimeout: gate.UploadReadTimeout} // the server's BodyLimit
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: s.cfg.MaxBodyBytes}
 }
@@ -345,49 +308,10 @@ func (s *server) ready(c *fiber.Ctx) error {
 	return newError(http.StatusServiceUnavailable, "unavailable", "core is not ready")
 }
 
-type principalKey struct{}
-
-// authenticate resolves the bearer API key and stores the user for handlers.
-func (s *server) authenticate(c *fiber.Ctx) error {
-	h := http.Header{}
-	h.Set("Authorization", c.Get(fiber.HeaderAuthorization))
-	key := svcauth.Bearer(h) // copies: fasthttp reuses its buffers
-	if key == "" {
-		return newError(http.StatusUnauthorized, "unauthorized", "send your API key as \"Authorization: Bearer <key>\"")
-	}
-	p, err := s.Guard.Authenticate(c.UserContext(), key, c.Locals(clientAddrKey{}).(netip.Addr))
-	var te *auth.ThrottledError
-	switch {
-	case errors.As(err, &te):
-		retry := max(seconds(te.RetryAfter), 1)
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retry))
-		return newError(http.StatusTooManyRequests, "rate_limited",
-			fmt.Sprintf("too many invalid API keys from your address; retry in %d s", retry))
-	case errors.Is(err, auth.ErrUnauthorized):
-		return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid")
-	case err != nil:
-		s.log.Warn("authenticate", "err", err)
-		return newError(http.StatusServiceUnavailable, "unavailable", "API keys cannot be checked right now; retry shortly")
-	}
-	c.Locals(principalKey{}, p)
-	return c.Next()
-}
-
-// jsonBody is a job's REST representation, as stored for replays too.
-func jsonBody(j *ytcaptionv1.Job) ([]byte, error) { return json.Marshal(jobjson.From(j)) }
-
 // call prepares a Connect request to core on behalf of the caller.
 func call[T any](s *server, c *fiber.Ctx, msg *T) (context.Context, context.CancelFunc, *connect.Request[T]) {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.CallTimeout)
 	return ctx, cancel, coreRequest(c, msg)
-}
-
-// coreRequest wraps msg for core: whose call it is, and the request id.
-func coreRequest[T any](c *fiber.Ctx, msg *T) *connect.Request[T] {
-	req := connect.NewRequest(msg)
-	req.Header().Set(svcauth.UserHeader, c.Locals(principalKey{}).(auth.Principal).UserID)
-	req.Header().Set(headerRequestID, c.Locals(requestIDKey{}).(string))
-	return req
 }
 
 type createBody struct {
@@ -436,54 +360,38 @@ func (s *server) createJob(c *fiber.Ctx) error {
 	if strings.TrimSpace(b.URL) == "" {
 		return newError(http.StatusBadRequest, "invalid_url", "\"url\" is required")
 	}
-	key := strings.Clone(c.Get("Idempotency-Key"))
-	if key != "" && !idempotency.ValidKey(key) {
-		return newError(http.StatusBadRequest, "invalid_idempotency_key",
-			fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen))
-	}
 	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
-		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: key}
-	var lock *replay.Lock
-	var fp []byte
-	if key != "" {
-		fp = idempotency.Fingerprint(msg)
-		out, stored, l := s.Replays.Begin(c.UserContext(), c.Locals(principalKey{}).(auth.Principal).UserID, key, fp)
-		switch out {
-		case replay.Replay:
-			c.Set("Idempotent-Replayed", "true")
-			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-			return c.Status(stored.Status).Send(stored.Body)
-		case replay.Mismatch:
-			return newError(http.StatusUnprocessableEntity, "idempotency_key_mismatch", "this Idempotency-Key was used with different parameters")
-		case replay.InUse:
-			return newError(http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed; retry shortly")
-		}
-		lock = l
-	}
-	ctx, cancel, req := call(s, c, msg)
-	defer cancel()
-	resp, err := s.Core.Jobs.CreateJob(ctx, req)
+		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: strings.Clone(c.Get("Idempotency-Key"))}
+	out, err := s.Gate.Create(c.UserContext(), principal(c).UserID, gate.JSON, msg,
+		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*ytcaptionv1.CreateJobResponse, error) {
+			ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+			defer cancel()
+			resp, err := s.Core.Jobs.CreateJob(ctx, coreRequest(c, msg))
+			if err != nil {
+				return nil, err
+			}
+			return resp.Msg, nil
+		})
 	if err != nil {
-		lock.Finish(ctx, nil) // a failure is not stored: the client may retry
 		return err
 	}
-	body, err = jsonBody(resp.Msg.GetJob())
-	if err != nil {
-		lock.Finish(ctx, nil)
-		return err
-	}
-	lock.Finish(ctx, storedReply(fp, resp.Msg))
-	if resp.Msg.GetReplayed() {
-		c.Set("Idempotent-Replayed", "true") // core remembered the key: Redis had lost its copy
+	if out.Replayed {
+		c.Set("Idempotent-Replayed", "true")
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Status(http.StatusAccepted).Send(body)
+	return c.Status(out.Status).Send(out.Body)
 }
 
 func (s *server) getJob(c *fiber.Ctx) error {
 	ctx, cancel, req := call(s, c, &ytcaptionv1.GetJobRequest{Id: strings.Clone(c.Params("id"))})
 	defer cancel()
-	j, err := s.readJob(ctx, c.Locals(principalKey{}).(auth.Principal).UserID, req)
+	j, err := s.Finished.Read(principal(c).UserID, req.Msg.GetId(), func() (*ytcaptionv1.Job, error) {
+		resp, err := s.Core.Jobs.GetJob(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return resp.Msg.GetJob(), nil
+	})
 	if err != nil {
 		return err
 	}
