@@ -98,16 +98,28 @@ func queueBlobDeletions(ctx context.Context, tx sqldb.Tx, keys []string, reason 
 }
 
 // ExpireTranscripts deletes the segments of up to limit jobs finished before
-// cutoff; the jobs stay, saying their transcript expired.
+// cutoff; the jobs stay, saying their transcript expired. (Two statements,
+// not one with a DELETE in a WITH: SQLite has no data-modifying CTEs.)
 func (s *Store) ExpireTranscripts(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	tag, err := s.db.Exec(ctx, `
-		WITH j AS (SELECT id FROM jobs WHERE finished_at < $1 AND NOT transcript_expired LIMIT $2 FOR UPDATE SKIP LOCKED),
-		     d AS (DELETE FROM segments WHERE job_id IN (SELECT id FROM j))
-		UPDATE jobs SET transcript_expired = true, updated_at = now() WHERE id IN (SELECT id FROM j)`, cutoff, limit)
-	if err != nil {
-		return 0, fmt.Errorf("expire transcripts: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	n := 0
+	err := s.inTx(ctx, "expire transcripts", func(tx sqldb.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE jobs SET transcript_expired = true, updated_at = now()
+			WHERE id IN (SELECT id FROM jobs WHERE finished_at < $1 AND NOT transcript_expired LIMIT $2 FOR UPDATE SKIP LOCKED)
+			RETURNING id::text`, cutoff, limit)
+		ids, err := sqldb.Collect(rows, err, sqldb.Scalar[string])
+		if err != nil {
+			return fmt.Errorf("expire transcripts: %w", err)
+		}
+		n = len(ids)
+		if n == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE job_id = ANY($1::uuid[])`, ids); err != nil {
+			return fmt.Errorf("expire transcripts: %w", err)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // ExpireJobs deletes up to limit jobs finished before cutoff, with all that

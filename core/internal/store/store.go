@@ -2,6 +2,11 @@
 // attempts lives. Every status change it makes is one the job package's state
 // machine allows: the allowed source states are taken from job.CanTransition,
 // never written out here.
+//
+// Its SQL is PostgreSQL's; on the single box sqldb translates it for SQLite.
+// Every exported method runs on both databases in the tests
+// (TestEveryStoreMethodRunsOnBothDrivers fails for one that does not), since
+// SQLite is what a default install runs.
 package store
 
 import (
