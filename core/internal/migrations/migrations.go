@@ -4,6 +4,9 @@
 //
 // The two directories number their migrations independently; a schema
 // change is a new file in each, never an edit of one that has run anywhere.
+// TestSQLiteSchemaMatchesPostgres migrates a fresh database of each kind and
+// fails when their tables, columns, column types (as SQLite stores them) or
+// nullability differ.
 package migrations
 
 import (
