@@ -241,12 +241,8 @@ func (f *front) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.
 		msg.IdempotencyKey = req.Header().Get("Idempotency-Key")
 	}
 	c, err := f.d.Gate.Create(ctx, callerOf(ctx).UserID, gate.Proto, msg,
-		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*ytcaptionv1.CreateJobResponse, error) {
-			resp, err := f.d.Core.Jobs.CreateJob(ctx, forward(ctx, msg))
-			if err != nil {
-				return nil, err
-			}
-			return resp.Msg, nil
+		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
+			return f.d.Core.Jobs.CreateJob(ctx, forward(ctx, msg))
 		})
 	if err != nil {
 		return nil, toConnect(err)

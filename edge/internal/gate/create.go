@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
@@ -34,7 +35,7 @@ type Created struct {
 }
 
 // CreateFunc asks core to create the job msg describes.
-type CreateFunc func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*ytcaptionv1.CreateJobResponse, error)
+type CreateFunc func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*connect.Response[ytcaptionv1.CreateJobResponse], error)
 
 // Create runs one job creation of userID's under msg's idempotency key, when
 // it has one. The first request with a key runs create and its reply is kept
@@ -50,7 +51,7 @@ func (g *Gate) Create(ctx context.Context, userID string, form Form, msg *ytcapt
 		if err != nil {
 			return nil, err
 		}
-		return created(form, resp)
+		return created(form, resp.Msg)
 	}
 	if !idempotency.ValidKey(key) {
 		return nil, refuse(Invalid, "invalid_idempotency_key",
@@ -74,12 +75,12 @@ func (g *Gate) Create(ctx context.Context, userID string, form Form, msg *ytcapt
 		lock.Finish(ctx, nil)
 		return nil, err
 	}
-	c, err := created(form, resp)
+	c, err := created(form, resp.Msg)
 	if err != nil {
 		lock.Finish(ctx, nil)
 		return nil, err
 	}
-	lock.Finish(ctx, keep(fp, resp, c.Body))
+	lock.Finish(ctx, keep(fp, resp.Msg, c.Body))
 	return c, nil
 }
 

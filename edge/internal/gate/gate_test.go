@@ -70,6 +70,17 @@ func backends(t *testing.T) []backend {
 	return []backend{{"redis", rdb}, {"memory", nil}}
 }
 
+// onEach runs test on every backend, in parallel.
+func onEach(t *testing.T, test func(t *testing.T, b backend)) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, b)
+		})
+	}
+}
+
 type harness struct {
 	*Gate
 	core *fakeAuth
@@ -110,87 +121,79 @@ func refusal(t *testing.T, err error, kind Kind, code string) *Error {
 }
 
 func TestAuthenticate(t *testing.T) {
-	t.Parallel()
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			h := newGate(t, b, 2)
-			ctx, addr := context.Background(), randomAddr()
-			key := "good-" + rand.Text()
+	onEach(t, func(t *testing.T, b backend) {
+		h := newGate(t, b, 2)
+		ctx, addr := context.Background(), randomAddr()
+		key := "good-" + rand.Text()
 
-			p, err := h.Authenticate(ctx, "Bearer "+key, addr)
-			require.NoError(t, err)
-			require.Equal(t, "user-"+key, p.UserID)
-			p, err = h.Authenticate(ctx, "bearer   "+key+" ", addr)
-			require.NoError(t, err, "the scheme is case-insensitive, the key trimmed")
-			require.Equal(t, "user-"+key, p.UserID)
+		p, err := h.Authenticate(ctx, "Bearer "+key, addr)
+		require.NoError(t, err)
+		require.Equal(t, "user-"+key, p.UserID)
+		p, err = h.Authenticate(ctx, "bearer   "+key+" ", addr)
+		require.NoError(t, err, "the scheme is case-insensitive, the key trimmed")
+		require.Equal(t, "user-"+key, p.UserID)
 
-			for _, header := range []string{"", "Bearer", "Bearer ", "Basic " + key, key} {
-				_, err := h.Authenticate(ctx, header, addr)
-				refusal(t, err, Unauthenticated, "unauthorized")
-			}
+		for _, header := range []string{"", "Bearer", "Bearer ", "Basic " + key, key} {
+			_, err := h.Authenticate(ctx, header, addr)
+			refusal(t, err, Unauthenticated, "unauthorized")
+		}
 
-			// Refused keys spend the address's budget (2); then any key
-			// not already known valid is turned away before core is asked.
-			for range 2 {
-				_, err := h.Authenticate(ctx, "Bearer made-up-"+rand.Text(), addr)
-				refusal(t, err, Unauthenticated, "unauthorized")
-			}
-			_, err = h.Authenticate(ctx, "Bearer made-up-"+rand.Text(), addr)
-			e := refusal(t, err, Exhausted, "rate_limited")
-			require.Equal(t, "3600", e.Header.Get("Retry-After"), "one refusal an hour: the next in 3600 s")
-			_, err = h.Authenticate(ctx, "Bearer good-"+rand.Text(), addr)
-			refusal(t, err, Exhausted, "rate_limited")
-			_, err = h.Authenticate(ctx, "Bearer "+key, addr)
-			require.NoError(t, err, "a key already known valid still works from the address")
-			_, err = h.Authenticate(ctx, "Bearer made-up-"+rand.Text(), randomAddr())
-			refusal(t, err, Unauthenticated, "unauthorized") // other addresses are not limited
+		// Refused keys spend the address's budget (2); then any key
+		// not already known valid is turned away before core is asked.
+		for range 2 {
+			_, err := h.Authenticate(ctx, "Bearer made-up-"+rand.Text(), addr)
+			refusal(t, err, Unauthenticated, "unauthorized")
+		}
+		_, err = h.Authenticate(ctx, "Bearer made-up-"+rand.Text(), addr)
+		e := refusal(t, err, Exhausted, "rate_limited")
+		require.Equal(t, "3600", e.Header.Get("Retry-After"), "one refusal an hour: the next in 3600 s")
+		_, err = h.Authenticate(ctx, "Bearer good-"+rand.Text(), addr)
+		refusal(t, err, Exhausted, "rate_limited")
+		_, err = h.Authenticate(ctx, "Bearer "+key, addr)
+		require.NoError(t, err, "a key already known valid still works from the address")
+		_, err = h.Authenticate(ctx, "Bearer made-up-"+rand.Text(), randomAddr())
+		refusal(t, err, Unauthenticated, "unauthorized") // other addresses are not limited
 
-			h.core.down.Store(true)
-			_, err = h.Authenticate(ctx, "Bearer good-"+rand.Text(), randomAddr())
-			refusal(t, err, Unavailable, "unavailable")
-		})
-	}
+		h.core.down.Store(true)
+		_, err = h.Authenticate(ctx, "Bearer good-"+rand.Text(), randomAddr())
+		refusal(t, err, Unavailable, "unavailable")
+	})
 }
 
 func TestLimit(t *testing.T) {
-	t.Parallel()
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			h := newGate(t, b, 20)
-			ctx := context.Background()
-			tight, err := h.Authenticate(ctx, "Bearer tight-"+rand.Text(), randomAddr())
-			require.NoError(t, err)
+	onEach(t, func(t *testing.T, b backend) {
+		h := newGate(t, b, 20)
+		ctx := context.Background()
+		tight, err := h.Authenticate(ctx, "Bearer tight-"+rand.Text(), randomAddr())
+		require.NoError(t, err)
 
-			for i := range 2 {
-				hdr, err := h.Limit(ctx, tight, true)
-				require.NoError(t, err, "creation %d of the burst", i+1)
-				require.Equal(t, `"create";q=2;w=2`, hdr.Get("RateLimit-Policy"))
-				require.True(t, strings.HasPrefix(hdr.Get("RateLimit"), fmt.Sprintf(`"create";r=%d;t=`, 1-i)), hdr.Get("RateLimit"))
-			}
+		for i := range 2 {
 			hdr, err := h.Limit(ctx, tight, true)
-			e := refusal(t, err, Exhausted, "rate_limited")
-			require.Equal(t, `"create";q=2;w=2`, hdr.Get("RateLimit-Policy"), "a refusal describes the bucket too")
-			require.Equal(t, hdr.Get("RateLimit-Policy"), e.Header.Get("RateLimit-Policy"))
-			require.True(t, strings.HasPrefix(e.Header.Get("RateLimit"), `"create";r=0;t=`), e.Header.Get("RateLimit"))
-			require.Equal(t, "1", e.Header.Get("Retry-After"), "one creation a second: retry in 1 s")
-			require.Contains(t, e.Message, "too many create requests")
+			require.NoError(t, err, "creation %d of the burst", i+1)
+			require.Equal(t, `"create";q=2;w=2`, hdr.Get("RateLimit-Policy"))
+			require.True(t, strings.HasPrefix(hdr.Get("RateLimit"), fmt.Sprintf(`"create";r=%d;t=`, 1-i)), hdr.Get("RateLimit"))
+		}
+		hdr, err := h.Limit(ctx, tight, true)
+		e := refusal(t, err, Exhausted, "rate_limited")
+		require.Equal(t, `"create";q=2;w=2`, hdr.Get("RateLimit-Policy"), "a refusal describes the bucket too")
+		require.Equal(t, hdr.Get("RateLimit-Policy"), e.Header.Get("RateLimit-Policy"))
+		require.True(t, strings.HasPrefix(e.Header.Get("RateLimit"), `"create";r=0;t=`), e.Header.Get("RateLimit"))
+		require.Equal(t, "1", e.Header.Get("Retry-After"), "one creation a second: retry in 1 s")
+		require.Contains(t, e.Message, "too many create requests")
 
-			// Reads have their own bucket: the plan sets none, so the
-			// defaults apply.
-			hdr, err = h.Limit(ctx, tight, false)
-			require.NoError(t, err)
-			require.Equal(t, `"read";q=200;w=2`, hdr.Get("RateLimit-Policy"))
+		// Reads have their own bucket: the plan sets none, so the
+		// defaults apply.
+		hdr, err = h.Limit(ctx, tight, false)
+		require.NoError(t, err)
+		require.Equal(t, `"read";q=200;w=2`, hdr.Get("RateLimit-Policy"))
 
-			// A principal without limits (an older core) gets the defaults.
-			good, err := h.Authenticate(ctx, "Bearer good-"+rand.Text(), randomAddr())
-			require.NoError(t, err)
-			hdr, err = h.Limit(ctx, good, true)
-			require.NoError(t, err)
-			require.Equal(t, `"create";q=20;w=2`, hdr.Get("RateLimit-Policy"))
-		})
-	}
+		// A principal without limits (an older core) gets the defaults.
+		good, err := h.Authenticate(ctx, "Bearer good-"+rand.Text(), randomAddr())
+		require.NoError(t, err)
+		hdr, err = h.Limit(ctx, good, true)
+		require.NoError(t, err)
+		require.Equal(t, `"create";q=20;w=2`, hdr.Get("RateLimit-Policy"))
+	})
 }
 
 func TestStream(t *testing.T) {

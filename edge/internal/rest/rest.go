@@ -363,14 +363,10 @@ func (s *server) createJob(c *fiber.Ctx) error {
 	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
 		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: strings.Clone(c.Get("Idempotency-Key"))}
 	out, err := s.Gate.Create(c.UserContext(), principal(c).UserID, gate.JSON, msg,
-		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*ytcaptionv1.CreateJobResponse, error) {
+		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
 			ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 			defer cancel()
-			resp, err := s.Core.Jobs.CreateJob(ctx, coreRequest(c, msg))
-			if err != nil {
-				return nil, err
-			}
-			return resp.Msg, nil
+			return s.Core.Jobs.CreateJob(ctx, coreRequest(c, msg))
 		})
 	if err != nil {
 		return err
