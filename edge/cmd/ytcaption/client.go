@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -68,10 +71,43 @@ type apiError struct {
 func (e *apiError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
 // networkError is a server that could not be reached, or never answered.
-type networkError struct{ err error }
+type networkError struct {
+	base string // the server, when it could not be reached at all
+	err  error
+}
 
-func (e *networkError) Error() string { return e.err.Error() }
+func (e *networkError) Error() string {
+	if e.base == "" {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("cannot reach ytcaption at %s: %s — is it running? (make run) — or check the URL: YTCAPTION_URL, or ytcaption login --url", e.base, reason(e.err))
+}
 func (e *networkError) Unwrap() error { return e.err }
+
+// reason is the innermost cause of a failed connection, as short as the
+// system says it ("connection refused"), without Go's request wrapping.
+func reason(err error) string {
+	var dns *net.DNSError
+	var sys *os.SyscallError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &dns):
+		return dns.Err + " " + dns.Name
+	case errors.As(err, &sys):
+		return sys.Err.Error()
+	case errors.As(err, &ue):
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// notEdgeError is a server that answered, but not as an edge does: most
+// often core's port, given for the edge's.
+type notEdgeError struct{ base string }
+
+func (e *notEdgeError) Error() string {
+	return fmt.Sprintf("%s is not a ytcaption edge: it has no /v1/jobs (core's port? the REST API is the edge's URL, %s under make run)", e.base, defaultURL)
+}
 
 // client speaks the edge's public REST API.
 type client struct {
@@ -133,7 +169,7 @@ func (c *client) once(ctx context.Context, method, path string, payload []byte, 
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, &networkError{err}
+		return nil, &networkError{err: err}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -158,7 +194,7 @@ func (c *client) send(ctx context.Context, method, path string, payload []byte, 
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	req.Header.Set("User-Agent", "ytcaption/"+version)
-	if payload != nil {
+	if payload != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
@@ -166,7 +202,7 @@ func (c *client) send(ctx context.Context, method, path string, payload []byte, 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &networkError{err}
+		return nil, &networkError{c.base, err}
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -179,6 +215,10 @@ func (c *client) send(ctx context.Context, method, path string, payload []byte, 
 	}
 	if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
 		ae.Code, ae.Message = e.Error.Code, e.Error.Message
+	} else if resp.StatusCode == http.StatusNotFound {
+		// The edge answers every 404 in its JSON shape; core's port, or
+		// any other web server, does not.
+		return nil, &notEdgeError{c.base}
 	}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
 		ae.RetryAfter = time.Duration(s) * time.Second
@@ -188,12 +228,13 @@ func (c *client) send(ctx context.Context, method, path string, payload []byte, 
 
 // events follows a job's Server-Sent Events until its terminal "job" event,
 // reconnecting with Last-Event-ID when the stream breaks, so no segment is
-// missed or repeated. onJob and onSegment see every event in order.
-func (c *client) events(ctx context.Context, id string, onJob func(*job), onSegment func(segment)) (*job, error) {
-	lastID := ""
+// missed or repeated. onJob and onSegment see every event in order. lastID
+// is where the stream resumes ("": from the start), kept up to date so that
+// a later call picks up where this one stopped.
+func (c *client) events(ctx context.Context, id string, lastID *string, onJob func(*job), onSegment func(segment)) (*job, error) {
 	failures := 0
 	for {
-		last, err := c.stream(ctx, id, &lastID, onJob, onSegment)
+		last, err := c.stream(ctx, id, lastID, onJob, onSegment)
 		if last != nil && last.finished() {
 			return last, nil
 		}
@@ -201,7 +242,7 @@ func (c *client) events(ctx context.Context, id string, onJob func(*job), onSegm
 			failures = 0 // the stream made progress before it broke
 		}
 		if err == nil {
-			err = &networkError{errors.New("the event stream ended before the job did")}
+			err = &networkError{err: errors.New("the event stream ended before the job did")}
 		}
 		failures++
 		if !retryable(err) || failures >= c.tries || ctx.Err() != nil {
@@ -269,7 +310,7 @@ func (c *client) stream(ctx context.Context, id string, lastID *string, onJob fu
 		if ctx.Err() != nil {
 			return last, ctx.Err()
 		}
-		return last, &networkError{err}
+		return last, &networkError{err: err}
 	}
 	return last, nil
 }

@@ -63,14 +63,17 @@ complete -c ytcaption -l json
 `
 
 func completion(args []string, e env) error {
-	if len(args) != 1 {
-		return usagef("completion wants a shell: bash, zsh or fish")
+	c := newCommand("completion", "completion bash|zsh|fish",
+		"Prints a shell completion script: source <(ytcaption completion bash), or zsh;\nytcaption completion fish | source.", []string{"a shell (bash, zsh or fish)"}, e)
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
 	}
 	scripts := map[string]string{"bash": bashCompletion, "zsh": zshCompletion, "fish": fishCompletion}
-	s, ok := scripts[args[0]]
+	s, ok := scripts[pos[0]]
 	if !ok {
-		return usagef("completion: unknown shell %q: use bash, zsh or fish", args[0])
+		return unknownWord("shell", pos[0], []string{"bash", "zsh", "fish"}, "ytcaption completion --help")
 	}
-	_, err := fmt.Fprint(e.stdout, s)
+	_, err = fmt.Fprint(e.stdout, s)
 	return err
 }

@@ -1,15 +1,25 @@
 // Command ytcaption is ytcaption's command-line client: one command from a
-// media URL to a caption file, with live progress. It talks only to the
-// edge's public REST API, so it works against `make run` and production alike.
+// media URL, or a local file it uploads, to a caption file, with live
+// progress. It talks only to the edge's public REST API, so it works against
+// `make run` and production alike.
+//
+// Help is an answer, not an error: every form of it (help, --help, -h,
+// help COMMAND, COMMAND --help, jobs --help, help jobs get) prints on stdout
+// and exits 0. A mistake is one line on stderr — what is wrong, the flag or
+// command probably meant, and which --help to read.
 //
 // Exit codes a script can rely on: 0 success; 1 the job failed, was
-// cancelled, or the server refused the request (its error code is printed);
-// 2 usage (bad flags or arguments, or input the server rejected as invalid);
-// 3 authentication (no key, or the key was refused); 4 network (the server
-// could not be reached or stayed unavailable); 130 interrupted.
+// cancelled, or the server refused the request (its error code is printed),
+// and "jobs cancel" of a job that had already succeeded or failed (one that
+// was already cancelled exits 0: the job ends cancelled either way); 2 usage
+// (bad flags or arguments, or input the server rejected as invalid); 3
+// authentication (no key, or the key was refused); 4 network (the server
+// could not be reached, stayed unavailable, or is not a ytcaption edge); 130
+// interrupted.
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -41,21 +51,22 @@ const (
 	exitInterrupted = 130
 )
 
-const usage = `ytcaption turns media URLs into captions through a ytcaption server.
+const usage = `ytcaption turns media URLs and files into captions through a ytcaption server.
 
 Usage:
-  ytcaption transcribe URL [flags]   submit, follow with live progress, write the captions
-  ytcaption jobs list [--limit N]    your jobs, newest first
-  ytcaption jobs get ID              one job
-  ytcaption jobs cancel ID           cancel a job
-  ytcaption jobs transcript ID       a finished job's captions [--format F] [-o FILE]
-  ytcaption login                    save the server URL and API key [--url URL] [--api-key KEY]
-  ytcaption version                  this client's version
-  ytcaption completion bash|zsh|fish print a shell completion script
+  ytcaption transcribe URL|FILE [flags]  submit (or upload), follow with live progress, write the captions
+  ytcaption jobs list [--limit N]        your jobs, newest first
+  ytcaption jobs get ID                  one job
+  ytcaption jobs cancel ID               cancel a job
+  ytcaption jobs transcript ID           a finished job's captions [--format F] [-o FILE]
+  ytcaption login                        save the server URL and API key [--url URL] [--api-key KEY]
+  ytcaption version                      this client's version
+  ytcaption completion bash|zsh|fish     print a shell completion script
+  ytcaption help [COMMAND]               this help, or a command's
 
 Every command takes --json for machine-readable output on stdout.
 YTCAPTION_URL and YTCAPTION_API_KEY override what login saved (default server: ` + defaultURL + `).
-Run "ytcaption <command> --help" for a command's flags.
+Run "ytcaption help COMMAND" or "ytcaption COMMAND --help" for a command's flags.
 
 Exit codes: 0 success, 1 job failed or request refused, 2 usage, 3 auth, 4 network, 130 interrupted.`
 
@@ -66,16 +77,18 @@ type env struct {
 	stdout, stderr io.Writer
 	stdinTTY       bool // questions may be asked
 	stderrTTY      bool // progress may be drawn in place
+	stderrWidth    int  // the terminal's columns (0: not known)
 	interrupts     <-chan os.Signal
 }
 
 func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt)
+	width, _, _ := term.GetSize(int(os.Stderr.Fd()))
 	os.Exit(run(context.Background(), os.Args[1:], env{
 		getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		stdinTTY: term.IsTerminal(int(os.Stdin.Fd())), stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
-		interrupts: sigs,
+		stderrWidth: width, interrupts: sigs,
 	}))
 }
 
@@ -86,6 +99,15 @@ type (
 	authError   struct{ msg string }
 	jobFailed   struct{ j *job }
 	interrupted struct{ id string }
+	// notCancelled is "jobs cancel" of a job that had already ended
+	// otherwise.
+	notCancelled struct{ j *job }
+	// explained says a server's refusal in a person's words; the refusal
+	// still decides the exit code.
+	explained struct {
+		msg string
+		err error
+	}
 )
 
 func (e *usageError) Error() string { return e.msg }
@@ -101,6 +123,11 @@ func (e *jobFailed) Error() string {
 	return fmt.Sprintf("job %s failed: %s: %s", e.j.ID, code, msg)
 }
 func (e *interrupted) Error() string { return "interrupted" }
+func (e *notCancelled) Error() string {
+	return fmt.Sprintf("job %s had already finished (%s): nothing to cancel", e.j.ID, e.j.Status)
+}
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
@@ -110,8 +137,10 @@ func exitCode(err error) (int, string) {
 		au *authError
 		jf *jobFailed
 		in *interrupted
+		nc *notCancelled
 		ae *apiError
 		ne *networkError
+		nx *notEdgeError
 	)
 	switch {
 	case errors.As(err, &ue):
@@ -125,6 +154,10 @@ func exitCode(err error) (int, string) {
 		return exitFailed, jf.j.Status
 	case errors.As(err, &in):
 		return exitInterrupted, "interrupted"
+	case errors.As(err, &nc):
+		return exitFailed, "already_finished"
+	case errors.As(err, &nx):
+		return exitNetwork, "not_an_edge"
 	case errors.As(err, &ae):
 		switch {
 		case ae.Code == "quota_exceeded": // a 403, but the key is fine
@@ -161,12 +194,22 @@ func run(ctx context.Context, args []string, e env) int {
 	return code
 }
 
+var commandNames = []string{"transcribe", "jobs", "login", "version", "completion", "help"}
+
 func dispatch(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
 		fmt.Fprintln(e.stderr, usage)
-		return &usageError{"a command is required"}
+		return usagef("a command is required")
 	}
 	cmd, rest := args[0], args[1:]
+	if isHelp(cmd) {
+		if len(rest) == 0 {
+			fmt.Fprintln(e.stdout, usage)
+			return flag.ErrHelp
+		}
+		// "help jobs get" is "jobs get --help".
+		return dispatch(ctx, append(slices.Clone(rest), "--help"), e)
+	}
 	switch cmd {
 	case "transcribe":
 		return transcribe(ctx, rest, e)
@@ -175,9 +218,9 @@ func dispatch(ctx context.Context, args []string, e env) error {
 	case "login":
 		return login(ctx, rest, e)
 	case "version", "--version":
-		fs := newFlags("version", "ytcaption version [--json]", e)
-		asJSON := fs.Bool("json", false, "print JSON")
-		if _, err := parseArgs(fs, rest, 0); err != nil {
+		c := newCommand("version", "version [--json]", "Prints this client's version.", nil, e)
+		asJSON := c.fs.Bool("json", false, "print JSON")
+		if _, err := c.parse(rest); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -187,50 +230,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return nil
 	case "completion":
 		return completion(rest, e)
-	case "help", "-h", "--help":
-		fmt.Fprintln(e.stdout, usage)
-		return nil
 	}
-	return usagef("unknown command %q (run \"ytcaption help\")", cmd)
-}
-
-func newFlags(name, synopsis string, e env) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseArgs parses flags wherever they stand among the arguments, as people
-// type them ("transcribe URL -o out.srt"); "--" ends the flags. It wants
-// exactly n positional arguments.
-func parseArgs(fs *flag.FlagSet, args []string, n int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, &usageError{err.Error()}
-		}
-		rest := fs.Args()
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		if len(rest) == 0 {
-			break
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
-	if len(pos) != n {
-		fs.Usage()
-		return nil, usagef("%s wants %d argument(s), got %d", fs.Name(), n, len(pos))
-	}
-	return pos, nil
+	return unknownWord("command", cmd, commandNames, "ytcaption help")
 }
 
 // connect returns a client for the configured server and key.
@@ -263,27 +264,50 @@ func checkFormat(f string) error {
 	return nil
 }
 
+const transcribeAbout = `Submits URL (any page yt-dlp knows, or a direct media URL) as a job, or
+uploads FILE (at most 25 MiB), then follows the job with a progress bar
+on stderr and writes its captions to -o FILE or stdout. Ctrl-C asks whether
+to cancel the job; "no" keeps following it.`
+
 func transcribe(ctx context.Context, args []string, e env) error {
-	fs := newFlags("transcribe", "ytcaption transcribe URL [flags]", e)
-	format := fs.String("format", "srt", "caption format: srt, vtt, txt, json or tsv")
-	language := fs.String("language", "auto", "spoken language: auto or a code such as en")
-	source := fs.String("source", "auto", "auto (the video's own captions when they exist), captions or asr")
-	task := fs.String("task", "transcribe", "transcribe, or translate: English text of speech in any language")
-	prompt := fs.String("prompt", "", "spellings, names or context to guide engines that take one")
-	webhook := fs.String("webhook-url", "", "URL the service POSTs the job's end to, signed (default: your account's webhook, if any)")
-	out := fs.String("o", "", "write the captions to FILE (default: stdout)")
+	c := newCommand("transcribe", "transcribe URL|FILE [flags]", transcribeAbout, []string{"URL or FILE"}, e)
+	fs := c.fs
+	format := fs.String("format", "srt", "caption `format`: srt, vtt, txt, json or tsv")
+	language := fs.String("language", "auto", "spoken `language`: auto or a code such as en")
+	source := fs.String("source", "auto", "`source` of the text: auto (the video's own captions when it has them), captions or asr (URLs only)")
+	task := fs.String("task", "transcribe", "`task`: transcribe, or translate (English text of speech in any language; URLs only)")
+	prompt := fs.String("prompt", "", "`text` to guide engines that take one: spellings, names, context")
+	webhook := fs.String("webhook-url", "", "`URL` the service POSTs the job's end to, signed (default: your account's webhook, if any; URLs only)")
+	out := fs.String("o", "", "write the captions to `FILE` (default: stdout)")
 	noWait := fs.Bool("no-wait", false, "submit, print the job id and return")
 	follow := fs.Bool("follow", false, "print transcript segments as they are recognised (on stderr)")
 	cancelOnInterrupt := fs.Bool("cancel-on-interrupt", false, "cancel the job on Ctrl-C without asking")
-	idemKey := fs.String("idempotency-key", "", "make the submission once per key (default: a new key per command, reused by its retries)")
+	idemKey := fs.String("idempotency-key", "", "make the submission once per `key` (default: a new key per command, reused by its retries; URLs only)")
 	asJSON := fs.Bool("json", false, "print the job as JSON on stdout (captions go to -o FILE only)")
-	pos, err := parseArgs(fs, args, 1)
+	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	media := pos[0]
+	file := ""
 	if u, err := url.Parse(media); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("%q is not an http(s) URL", media)
+		fi, serr := os.Stat(media)
+		switch {
+		case serr != nil:
+			return c.usageErr("%q is neither an http(s) URL nor a file", media)
+		case !fi.Mode().IsRegular():
+			return c.usageErr("%q is not a file to upload", media)
+		case fi.Size() > maxUploadBytes:
+			return c.usageErr("%s is %d MiB; uploads take at most %d MiB (serve it over HTTP and give its URL)", media, fi.Size()>>20, maxUploadBytes>>20)
+		}
+		file = media
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, name := range []string{"source", "task", "webhook-url", "idempotency-key"} {
+			if set[name] {
+				return c.usageErr("--%s applies to URLs, not to an uploaded file", name)
+			}
+		}
 	}
 	if err := checkFormat(*format); err != nil {
 		return err
@@ -301,30 +325,37 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	body := map[string]string{"url": media}
-	if *language != "auto" {
-		body["language"] = *language
-	}
-	// Sent only when chosen: servers without the fields keep working.
-	if *source != "auto" {
-		body["source"] = *source
-	}
-	if *task != "transcribe" {
-		body["task"] = *task
-	}
-	if *prompt != "" {
-		body["prompt"] = *prompt
-	}
-	if *webhook != "" {
-		body["webhook_url"] = *webhook
-	}
-	key := *idemKey
-	if key == "" {
-		key = "cli-" + rand.Text()
-	}
-	var j job
-	if _, err := cl.call(ctx, http.MethodPost, "/v1/jobs", body, http.Header{"Idempotency-Key": {key}}, &j); err != nil {
-		return err
+	var j *job
+	if file != "" {
+		if j, err = upload(ctx, cl, file, *language, *prompt, e); err != nil {
+			return err
+		}
+	} else {
+		body := map[string]string{"url": media}
+		if *language != "auto" {
+			body["language"] = *language
+		}
+		// Sent only when chosen: servers without the fields keep working.
+		if *source != "auto" {
+			body["source"] = *source
+		}
+		if *task != "transcribe" {
+			body["task"] = *task
+		}
+		if *prompt != "" {
+			body["prompt"] = *prompt
+		}
+		if *webhook != "" {
+			body["webhook_url"] = *webhook
+		}
+		key := *idemKey
+		if key == "" {
+			key = "cli-" + rand.Text()
+		}
+		j = new(job)
+		if _, err := cl.call(ctx, http.MethodPost, "/v1/jobs", body, http.Header{"Idempotency-Key": {key}}, j); err != nil {
+			return err
+		}
 	}
 	if *noWait {
 		if *asJSON {
@@ -334,7 +365,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 		return nil
 	}
 
-	final, err := followJob(ctx, cl, &j, *follow, *cancelOnInterrupt, e)
+	final, err := followJob(ctx, cl, j, *follow, *cancelOnInterrupt, e)
 	if err != nil {
 		return err
 	}
@@ -354,16 +385,53 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	return nil
 }
 
-// followJob shows a job's progress until it ends. Ctrl-C stops following and
-// cancels the job when the user says so (or cancelOnInterrupt does).
+// followJob shows a job's progress until it ends. Ctrl-C stops following
+// and asks whether to cancel the job (cancelOnInterrupt: cancels without
+// asking): yes cancels it, no follows on, and no answer — not a terminal, or
+// a second Ctrl-C — leaves it running.
 func followJob(ctx context.Context, cl *client, j *job, follow, cancelOnInterrupt bool, e env) (*job, error) {
-	p := newProgress(e.stderr, e.stderrTTY, follow)
+	p := newProgress(e.stderr, e.stderrTTY, follow, e.stderrWidth, time.Now)
 	p.job(j)
+	lastID := "" // where a resumed stream picks up, so no segment shows twice
+	for {
+		final, wasInterrupted, err := followOnce(ctx, cl, j.ID, &lastID, p, e)
+		if !wasInterrupted {
+			return final, err
+		}
+		a := answerYes
+		if !cancelOnInterrupt {
+			a = ask(e, fmt.Sprintf("Cancel job %s? [y/N] (N: keep following; Ctrl-C again: quit, leaving it running) ", j.ID))
+		}
+		switch a {
+		case answerNo:
+			continue
+		case answerYes:
+			var c job
+			if _, err := cl.call(ctx, http.MethodDelete, "/v1/jobs/"+j.ID, nil, nil, &c); err != nil {
+				return nil, fmt.Errorf("cancel job %s: %w", j.ID, err)
+			}
+			fmt.Fprintf(e.stderr, "job %s: %s\n", j.ID, c.Status)
+		default:
+			fmt.Fprintf(e.stderr, "job %s keeps running; see it with: ytcaption jobs get %s\n", j.ID, j.ID)
+		}
+		return nil, &interrupted{j.ID}
+	}
+}
+
+// redrawEvery is how often the terminal line is drawn between events, so
+// the bar moves and the clock runs.
+const redrawEvery = 200 * time.Millisecond
+
+// followOnce follows the job's events until it ends, the stream fails for
+// good, or Ctrl-C.
+func followOnce(ctx context.Context, cl *client, id string, lastID *string, p *progress, e env) (*job, bool, error) {
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wasInterrupted atomic.Bool
+	watched := make(chan struct{})
 	go func() {
-		clock := time.NewTicker(time.Second)
+		defer close(watched)
+		clock := time.NewTicker(redrawEvery)
 		defer clock.Stop()
 		for {
 			select {
@@ -378,42 +446,49 @@ func followJob(ctx context.Context, cl *client, j *job, follow, cancelOnInterrup
 			}
 		}
 	}()
-	final, err := cl.events(fctx, j.ID, p.job, p.segment)
+	final, err := cl.events(fctx, id, lastID, p.job, p.segment)
+	stop()
+	<-watched // the watcher has stopped: the question sees the next Ctrl-C
 	p.done()
-	if !wasInterrupted.Load() {
-		return final, err
-	}
-	if cancelOnInterrupt || ask(e, fmt.Sprintf("Cancel job %s? [y/N] ", j.ID)) {
-		var c job
-		if _, err := cl.call(ctx, http.MethodDelete, "/v1/jobs/"+j.ID, nil, nil, &c); err != nil {
-			return nil, fmt.Errorf("cancel job %s: %w", j.ID, err)
-		}
-		fmt.Fprintf(e.stderr, "job %s: %s\n", j.ID, c.Status)
-	} else {
-		fmt.Fprintf(e.stderr, "job %s keeps running; see it with: ytcaption jobs get %s\n", j.ID, j.ID)
-	}
-	return nil, &interrupted{j.ID}
+	return final, wasInterrupted.Load(), err
 }
 
-// ask asks a yes/no question on a terminal; elsewhere, and on a second
-// Ctrl-C, the answer is no.
-func ask(e env, question string) bool {
+type answer int
+
+const (
+	answerNone answer = iota // nobody to ask, stdin closed, or Ctrl-C again
+	answerYes
+	answerNo
+)
+
+// ask asks a yes/no question on a terminal; Enter means no. Elsewhere, and
+// on a second Ctrl-C, there is no answer.
+func ask(e env, question string) answer {
 	if !e.stdinTTY {
-		return false
+		return answerNone
 	}
 	fmt.Fprint(e.stderr, question)
-	answer := make(chan string, 1)
-	go func() {
-		var s string
-		_, _ = fmt.Fscanln(e.stdin, &s)
-		answer <- s
+	type line struct {
+		s   string
+		err error
+	}
+	answers := make(chan line, 1)
+	go func() { // ends with the process when nobody answers
+		s, err := bufio.NewReader(e.stdin).ReadString('\n')
+		answers <- line{strings.TrimSpace(s), err}
 	}()
 	select {
-	case s := <-answer:
-		return strings.EqualFold(s, "y") || strings.EqualFold(s, "yes")
+	case l := <-answers:
+		switch {
+		case strings.EqualFold(l.s, "y") || strings.EqualFold(l.s, "yes"):
+			return answerYes
+		case l.err != nil && l.s == "": // stdin closed
+			return answerNone
+		}
+		return answerNo
 	case <-e.interrupts:
 		fmt.Fprintln(e.stderr)
-		return false
+		return answerNone
 	}
 }
 
@@ -436,17 +511,48 @@ func saveTranscript(ctx context.Context, cl *client, id, format, path string, to
 	return nil
 }
 
+var jobsCommands = []string{"list", "get", "cancel", "transcript"}
+
+const jobsUsage = `Usage: ytcaption jobs SUBCOMMAND [flags]
+
+Your jobs on the server.
+
+Subcommands:
+  list [--limit N]                       your jobs, newest first
+  get ID                                 one job
+  cancel ID                              cancel a job that has not finished
+  transcript ID [--format F] [-o FILE]   a finished job's captions
+
+Run "ytcaption jobs SUBCOMMAND --help" for its flags.`
+
+// jobError says a refusal about job id in a person's words.
+func jobError(id string, err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return &explained{fmt.Sprintf("no job %s: find your jobs' ids with \"ytcaption jobs list\"", id), err}
+	}
+	return err
+}
+
 func jobs(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
-		return usagef("jobs wants a subcommand: list, get, cancel or transcript")
+		return usagef("jobs: missing subcommand: %s (run \"ytcaption jobs --help\")", strings.Join(jobsCommands, ", "))
 	}
 	sub, rest := args[0], args[1:]
-	fs := newFlags("jobs "+sub, "ytcaption jobs "+sub+" [flags]", e)
-	asJSON := fs.Bool("json", false, "print JSON")
+	if isHelp(sub) {
+		if len(rest) == 0 {
+			fmt.Fprintln(e.stdout, jobsUsage)
+			return flag.ErrHelp
+		}
+		// "jobs help get" is "jobs get --help".
+		return jobs(ctx, append(slices.Clone(rest), "--help"), e)
+	}
 	switch sub {
 	case "list":
-		limit := fs.Int("limit", 20, "how many jobs (1 to 100)")
-		if _, err := parseArgs(fs, rest, 0); err != nil {
+		c := newCommand("jobs list", "jobs list [--limit N] [--json]", "Lists your jobs, newest first.", nil, e)
+		limit := c.fs.Int("limit", 20, "how many jobs (1 to 100)")
+		asJSON := c.fs.Bool("json", false, "print JSON")
+		if _, err := c.parse(rest); err != nil {
 			return err
 		}
 		cl, _, err := connect(e)
@@ -468,8 +574,10 @@ func jobs(ctx context.Context, args []string, e env) error {
 			fmt.Fprintf(e.stdout, "%-36s  %-12s  %7.0f%%  %-24s  %s\n", j.ID, j.Status, j.Progress*100, j.CreatedAt, j.URL)
 		}
 		return nil
-	case "get", "cancel":
-		pos, err := parseArgs(fs, rest, 1)
+	case "get":
+		c := newCommand("jobs get", "jobs get ID [--json]", "Shows one job.", []string{"ID"}, e)
+		asJSON := c.fs.Bool("json", false, "print JSON")
+		pos, err := c.parse(rest)
 		if err != nil {
 			return err
 		}
@@ -477,45 +585,90 @@ func jobs(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
-		method := http.MethodGet
-		if sub == "cancel" {
-			method = http.MethodDelete
-		}
 		var j job
-		if _, err := cl.call(ctx, method, "/v1/jobs/"+url.PathEscape(pos[0]), nil, nil, &j); err != nil {
-			return err
+		if _, err := cl.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(pos[0]), nil, nil, &j); err != nil {
+			return jobError(pos[0], err)
 		}
 		if *asJSON {
 			return writeJSON(e.stdout, j.raw)
 		}
 		printJob(e.stdout, &j)
 		return nil
+	case "cancel":
+		return cancel(ctx, rest, e)
 	case "transcript":
-		format := fs.String("format", "srt", "caption format: srt, vtt, txt, json or tsv")
-		out := fs.String("o", "", "write the captions to FILE (default: stdout)")
-		pos, err := parseArgs(fs, rest, 1)
+		c := newCommand("jobs transcript", "jobs transcript ID [--format F] [-o FILE] [--json]", "Writes a finished job's captions to -o FILE or stdout.", []string{"ID"}, e)
+		format := c.fs.String("format", "srt", "caption `format`: srt, vtt, txt, json or tsv")
+		out := c.fs.String("o", "", "write the captions to `FILE` (default: stdout)")
+		asJSON := c.fs.Bool("json", false, "print JSON")
+		pos, err := c.parse(rest)
 		if err != nil {
 			return err
 		}
 		if err := checkFormat(*format); err != nil {
 			return err
 		}
+		if *asJSON && *out == "" {
+			return usagef("jobs transcript --json needs -o FILE: stdout carries the JSON answer")
+		}
 		cl, _, err := connect(e)
 		if err != nil {
 			return err
 		}
-		if *asJSON && *out == "" {
-			return usagef("jobs transcript --json needs -o FILE: stdout carries the JSON answer")
-		}
 		if err := saveTranscript(ctx, cl, url.PathEscape(pos[0]), *format, *out, true, e); err != nil {
-			return err
+			return jobError(pos[0], err)
 		}
 		if *asJSON {
 			return writeJSON(e.stdout, map[string]string{"id": pos[0], "format": *format, "file": *out})
 		}
 		return nil
 	}
-	return usagef("unknown jobs subcommand %q: use list, get, cancel or transcript", sub)
+	return unknownWord("jobs subcommand", sub, jobsCommands, "ytcaption jobs --help")
+}
+
+const cancelAbout = `Cancels a job that has not finished. Exits 0 when the job ends cancelled
+(also when it already was), 1 when it had already succeeded or failed.`
+
+// cancel reads the job first, so that cancelling a finished job says so
+// instead of answering with the job unchanged.
+func cancel(ctx context.Context, args []string, e env) error {
+	c := newCommand("jobs cancel", "jobs cancel ID [--json]", cancelAbout, []string{"ID"}, e)
+	asJSON := c.fs.Bool("json", false, "print JSON")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	cl, _, err := connect(e)
+	if err != nil {
+		return err
+	}
+	path := "/v1/jobs/" + url.PathEscape(pos[0])
+	var j job
+	if _, err := cl.call(ctx, http.MethodGet, path, nil, nil, &j); err != nil {
+		return jobError(pos[0], err)
+	}
+	already := j.finished()
+	if !already {
+		// The answer is the job as it ended: otherwise than cancelled when
+		// it finished in the meantime.
+		if _, err := cl.call(ctx, http.MethodDelete, path, nil, nil, &j); err != nil {
+			return jobError(pos[0], err)
+		}
+	}
+	if *asJSON {
+		if err := writeJSON(e.stdout, j.raw); err != nil {
+			return err
+		}
+	}
+	switch {
+	case j.Status != "cancelled":
+		return &notCancelled{&j}
+	case already:
+		fmt.Fprintf(e.stderr, "job %s was already cancelled\n", j.ID)
+	default:
+		fmt.Fprintf(e.stderr, "job %s: cancelled\n", j.ID)
+	}
+	return nil
 }
 
 func printJob(w io.Writer, j *job) {
@@ -531,12 +684,16 @@ func printJob(w io.Writer, j *job) {
 	}
 }
 
+const loginAbout = `Checks the edge's URL and your API key, then saves them, readable by you
+only, in $XDG_CONFIG_HOME/ytcaption/config.json (or ~/.config/...). The key
+is asked for, or read from stdin, when not given.`
+
 func login(ctx context.Context, args []string, e env) error {
-	fs := newFlags("login", "ytcaption login [--url URL] [--api-key KEY]   (the key is read from stdin when not given)", e)
-	server := fs.String("url", "", "the server's REST URL (default: the saved one, or "+defaultURL+")")
-	key := fs.String("api-key", "", "the API key (default: asked for, or read from stdin)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseArgs(fs, args, 0); err != nil {
+	c := newCommand("login", "login [--url URL] [--api-key KEY] [--json]", loginAbout, nil, e)
+	server := c.fs.String("url", "", "the edge's REST `URL` (default: the saved one, or "+defaultURL+")")
+	key := c.fs.String("api-key", "", "the API `key` (default: asked for, or read from stdin)")
+	asJSON := c.fs.Bool("json", false, "print JSON")
+	if _, err := c.parse(args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(e.getenv)
@@ -555,8 +712,14 @@ func login(ctx context.Context, args []string, e env) error {
 	if cfg.APIKey == "" {
 		return usagef("no API key given")
 	}
-	// Check the key before keeping it.
-	if _, err := newClient(cfg.URL, cfg.APIKey).call(ctx, http.MethodGet, "/v1/jobs?limit=1", nil, nil, nil); err != nil {
+	// Check the key before keeping it. Every edge has this route: a 404 is
+	// another server, such as core's port.
+	cl := newClient(cfg.URL, cfg.APIKey)
+	if _, err := cl.call(ctx, http.MethodGet, "/v1/jobs?limit=1", nil, nil, nil); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			return &notEdgeError{cl.base}
+		}
 		return err
 	}
 	path, err := cfg.save(e.getenv)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,25 +19,26 @@ func testEnv(stdout, stderr *bytes.Buffer) env {
 }
 
 func TestFlagsMayFollowArguments(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	o := fs.String("o", "", "")
-	follow := fs.Bool("follow", false, "")
-	pos, err := parseArgs(fs, []string{"http://a/b", "-o", "x.srt", "--follow"}, 1)
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	c := newCommand("t", "t URL", "", []string{"URL"}, testEnv(&out, &errOut))
+	o := c.fs.String("o", "", "")
+	follow := c.fs.Bool("follow", false, "")
+	pos, err := c.parse([]string{"http://a/b", "-o", "x.srt", "--follow"})
 	require.NoError(t, err)
 	require.Equal(t, []string{"http://a/b"}, pos)
 	require.Equal(t, "x.srt", *o)
 	require.True(t, *follow)
 
-	fs = flag.NewFlagSet("t", flag.ContinueOnError)
-	pos, err = parseArgs(fs, []string{"--", "-not-a-flag"}, 1)
+	c = newCommand("t", "t URL", "", []string{"URL"}, testEnv(&out, &errOut))
+	pos, err = c.parse([]string{"--", "-not-a-flag"})
 	require.NoError(t, err)
 	require.Equal(t, []string{"-not-a-flag"}, pos)
 
-	var errOut bytes.Buffer
-	fs = flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(&errOut)
-	_, err = parseArgs(fs, []string{"a", "b"}, 1)
+	c = newCommand("t", "t URL", "", []string{"URL"}, testEnv(&out, &errOut))
+	_, err = c.parse([]string{"a", "b"})
 	require.Equal(t, exitUsage, must(exitCode(err)))
+	require.EqualError(t, err, `t: unexpected argument "b" (run "ytcaption t --help")`)
 }
 
 func must(code int, _ string) int { return code }
@@ -46,12 +46,13 @@ func must(code int, _ string) int { return code }
 // TestCompletionKnowsEveryFlag reads each command's flags from its --help
 // and finds them in the bash and fish scripts.
 func TestCompletionKnowsEveryFlag(t *testing.T) {
+	t.Parallel()
 	for _, cmd := range [][]string{{"transcribe"}, {"jobs", "list"}, {"jobs", "get"}, {"jobs", "transcript"}, {"login"}, {"version"}} {
 		var out, errOut bytes.Buffer
 		code := run(context.Background(), append(cmd, "--help"), testEnv(&out, &errOut))
 		require.Equal(t, exitOK, code, errOut.String())
-		flags := regexp.MustCompile(`(?m)^  -(\S+)`).FindAllStringSubmatch(errOut.String(), -1)
-		require.NotEmpty(t, flags, "%v --help lists no flags: %s", cmd, errOut.String())
+		flags := regexp.MustCompile(`(?m)^  --?(\S+)`).FindAllStringSubmatch(out.String(), -1)
+		require.NotEmpty(t, flags, "%v --help lists no flags: %s", cmd, out.String())
 		for _, f := range flags {
 			dash := "--"
 			if len(f[1]) == 1 {
@@ -67,6 +68,7 @@ func TestCompletionKnowsEveryFlag(t *testing.T) {
 // segment: the client reconnects with Last-Event-ID and sees every segment
 // once.
 func TestEventsResumeWithoutGapsOrDuplicates(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var lastIDs []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +89,8 @@ func TestEventsResumeWithoutGapsOrDuplicates(t *testing.T) {
 	defer srv.Close()
 	var segs []string
 	var statuses []string
-	final, err := newClient(srv.URL, "k").events(context.Background(), "j",
+	lastID := ""
+	final, err := newClient(srv.URL, "k").events(context.Background(), "j", &lastID,
 		func(j *job) { statuses = append(statuses, j.Status) },
 		func(s segment) { segs = append(segs, s.Text) })
 	require.NoError(t, err)
@@ -95,9 +98,11 @@ func TestEventsResumeWithoutGapsOrDuplicates(t *testing.T) {
 	require.Equal(t, []string{"one", "two"}, segs)
 	require.Equal(t, []string{"transcribing", "succeeded"}, statuses)
 	require.Equal(t, []string{"", "1:1"}, lastIDs, "the reconnect resumes after the last event seen")
+	require.Equal(t, "1:3", lastID, "a later follow resumes after the last event")
 }
 
 func TestExitCodesOfServerAnswers(t *testing.T) {
+	t.Parallel()
 	for status, want := range map[int]int{401: exitAuth, 403: exitAuth, 400: exitUsage, 422: exitUsage, 404: exitFailed, 409: exitFailed, 503: exitNetwork} {
 		code, _ := exitCode(&apiError{Status: status})
 		require.Equal(t, want, code, "HTTP %d", status)

@@ -3,30 +3,61 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
-// progress shows a job's way to its end on stderr: on a terminal, one line
-// redrawn in place (stage, bar, share of audio done, elapsed time); elsewhere,
-// plain lines — one per stage and per tenth of the audio — with no control
-// characters, for logs and CI.
+// progress shows a job's way to its end on stderr. On a terminal it is one
+// line redrawn in place: the job's short id, the media's title, the stage, a
+// bar, the share of audio done, an ETA and the time elapsed. Elsewhere it
+// is plain lines — one per stage and per tenth of the audio — with no
+// control characters, for logs and CI.
+//
+// The server reports progress in steps (each a chunk or utterance done), so
+// between reports the bar moves on by the rate seen so far in this run of
+// the stage: it never goes backwards, never runs more than maxAhead past the
+// server's last word, and never shows done before the server says so.
 type progress struct {
 	w      io.Writer
 	tty    bool
 	follow bool // print segments as they come
+	width  int  // the terminal's columns
 	start  time.Time
 	now    func() time.Time
 
-	mu     sync.Mutex // events and the clock's ticks both draw
-	line   string     // what the terminal line shows
-	stage  string     // last stage printed (plain)
-	decile int        // last tenth of progress printed (plain)
+	mu      sync.Mutex // events and the clock's ticks both draw
+	id      string
+	title   string
+	status  string
+	attempt int
+	// This run of the stage: when it was first seen and at what progress,
+	// the server's last report, and what the bar showed last.
+	since  time.Time
+	sinceP float64
+	lastAt time.Time
+	lastP  float64
+	shown  float64
+	drawn  bool   // a line is on the terminal
+	stage  string // last stage printed (plain)
+	decile int    // last tenth of progress printed (plain)
 }
 
-func newProgress(w io.Writer, tty, follow bool) *progress {
-	return &progress{w: w, tty: tty, follow: follow, start: time.Now(), now: time.Now, decile: -1}
+const (
+	// maxAhead is how far the bar may run past the server's last report.
+	maxAhead = 0.1
+	// barWidth is the bar's cells.
+	barWidth = 20
+)
+
+func newProgress(w io.Writer, tty, follow bool, width int, now func() time.Time) *progress {
+	if width <= 0 {
+		width = 80
+	}
+	return &progress{w: w, tty: tty, follow: follow, width: width, start: now(), now: now, decile: -1}
 }
 
 // stageOf names what a job in status waits for, as a user thinks of it.
@@ -40,12 +71,42 @@ func stageOf(status string) string {
 	return status
 }
 
+// titleOf is the media's title, or until the server knows it the last
+// element of the job's URL ("upload:" jobs: the file's name).
+func titleOf(j *job) string {
+	if j.Media != nil && j.Media.Title != "" {
+		return j.Media.Title
+	}
+	if name, ok := strings.CutPrefix(j.URL, "upload:"); ok {
+		return name
+	}
+	u, err := url.Parse(j.URL)
+	if err != nil {
+		return j.URL
+	}
+	if v := u.Query().Get("v"); v != "" && path.Base(u.Path) == "watch" { // YouTube
+		return v
+	}
+	if base := path.Base(u.Path); base != "/" && base != "." {
+		return base
+	}
+	return u.Host
+}
+
 func (p *progress) job(j *job) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	stage := stageOf(j.Status)
-	pct := int(j.Progress * 100)
+	now := p.now()
+	p.id, p.title = j.ID, titleOf(j)
+	if j.Status != p.status || j.Attempt != p.attempt {
+		// A new stage, or a retry starting over: a new run to time.
+		p.status, p.attempt = j.Status, j.Attempt
+		p.since, p.sinceP, p.shown = now, j.Progress, 0
+	}
+	p.lastAt, p.lastP = now, j.Progress
 	if !p.tty {
+		stage := stageOf(j.Status)
+		pct := int(j.Progress * 100)
 		switch {
 		case stage != p.stage:
 			p.stage, p.decile = stage, pct/10
@@ -60,25 +121,84 @@ func (p *progress) job(j *job) {
 		}
 		return
 	}
-	const width = 24
-	filled := min(width, int(j.Progress*width))
-	bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
-	p.line = fmt.Sprintf("%-17s %s %3d%%  ", stage, bar, pct)
-	p.draw()
+	p.draw(now)
 }
 
-// tick redraws the terminal line so its clock runs while nothing happens
-// (a long download, a wait for a GPU).
+// estimate is the share done the bar shows at now, and the time left (0:
+// not known yet).
+func (p *progress) estimate(now time.Time) (float64, time.Duration) {
+	if p.status == "succeeded" {
+		return 1, 0
+	}
+	if p.status != "transcribing" {
+		return p.lastP, 0
+	}
+	est := p.lastP
+	var rate float64 // share per second
+	if ran := p.lastAt.Sub(p.since).Seconds(); ran > 0 && p.lastP > p.sinceP {
+		rate = (p.lastP - p.sinceP) / ran
+		est += rate * now.Sub(p.lastAt).Seconds()
+	}
+	est = min(est, p.lastP+maxAhead, 0.99)
+	est = max(est, p.shown, p.lastP)
+	p.shown = est
+	if rate == 0 {
+		return est, 0
+	}
+	return est, time.Duration((1 - est) / rate * float64(time.Second))
+}
+
+// tick redraws the terminal line so the bar and clock move while no event
+// comes (a long download, a wait for a GPU, a long utterance).
 func (p *progress) tick() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.tty && p.line != "" {
-		p.draw()
+	if p.tty && p.status != "" {
+		p.draw(p.now())
 	}
 }
 
-func (p *progress) draw() {
-	fmt.Fprintf(p.w, "\r\x1b[K%s%s", p.line, p.now().Sub(p.start).Truncate(time.Second))
+// draw writes the line: "1a2b3c4d Title  transcribing ████░░ 42%  ETA 0:31  0:05",
+// the title cut to what the terminal's width leaves.
+func (p *progress) draw(now time.Time) {
+	done, left := p.estimate(now)
+	filled := min(barWidth, int(done*barWidth))
+	bar := strings.Repeat("█", filled) + strings.Repeat("░", barWidth-filled)
+	eta := ""
+	if left > 0 {
+		eta = "ETA " + minutes(left) + "  "
+	}
+	tail := fmt.Sprintf("%s %s %3d%%  %s%s", stageOf(p.status), bar, int(done*100), eta, minutes(now.Sub(p.start)))
+	id := p.id
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	// A line longer than the terminal would wrap, and the next redraw
+	// would start on its second row: the title gives way, then the tail.
+	title := cut(p.title, p.width-1-utf8.RuneCountInString(id+"   "+tail))
+	fmt.Fprintf(p.w, "\r\x1b[K%s", cut(id+" "+title+"  "+tail, p.width-1))
+	p.drawn = true
+}
+
+// cut shortens s to n runes, marking the cut with "…".
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 1 {
+		return ""
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// minutes formats d as m:ss, or h:mm:ss.
+func minutes(d time.Duration) string {
+	s := int(d.Round(time.Second).Seconds())
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }
 
 func (p *progress) segment(s segment) {
@@ -93,16 +213,16 @@ func (p *progress) segment(s segment) {
 		return
 	}
 	fmt.Fprintf(p.w, "\r\x1b[K%s\n", text) // above the bar, which is drawn again below
-	p.draw()
+	p.draw(p.now())
 }
 
 // done ends the terminal line so what follows starts on its own.
 func (p *progress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.tty && p.line != "" {
+	if p.tty && p.drawn {
 		fmt.Fprintln(p.w)
-		p.line = ""
+		p.drawn = false
 	}
 }
 

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestEveryFormOfHelpGoesToStdout: help is an answer — on stdout, so
+// `| less` shows it, with exit status 0 and nothing on stderr — however it
+// is asked for.
+func TestEveryFormOfHelpGoesToStdout(t *testing.T) {
+	t.Parallel()
+	const (
+		global     = "ytcaption jobs list [--limit N]"
+		transcribe = "Usage: ytcaption transcribe URL|FILE [flags]"
+		jobs       = "Usage: ytcaption jobs SUBCOMMAND"
+		jobsGet    = "Usage: ytcaption jobs get ID"
+	)
+	for _, tc := range []struct {
+		args string
+		want string
+	}{
+		{"help", global},
+		{"--help", global},
+		{"-h", global},
+		{"help transcribe", transcribe},
+		{"transcribe --help", transcribe},
+		{"transcribe -h", transcribe},
+		{"transcribe http://a/b.ogg -o x.srt --help", transcribe},
+		{"jobs --help", jobs},
+		{"jobs -h", jobs},
+		{"jobs help", jobs},
+		{"help jobs", jobs},
+		{"help jobs get", jobsGet},
+		{"jobs get --help", jobsGet},
+		{"jobs help get", jobsGet},
+		{"jobs cancel -h", "Usage: ytcaption jobs cancel ID"},
+		{"jobs transcript --help", "Usage: ytcaption jobs transcript ID"},
+		{"jobs list --help", "Usage: ytcaption jobs list"},
+		{"help login", "Usage: ytcaption login"},
+		{"version --help", "Usage: ytcaption version"},
+		{"completion --help", "Usage: ytcaption completion bash|zsh|fish"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), strings.Fields(tc.args), testEnv(&out, &errOut))
+		require.Equal(t, exitOK, code, "%s: %s", tc.args, errOut.String())
+		require.Contains(t, out.String(), tc.want, tc.args)
+		require.Empty(t, errOut.String(), tc.args)
+	}
+}
+
+// TestAMistakeIsOneLine: what is wrong, what was probably meant, and which
+// --help to read — once, on stderr, with exit status 2; never a page of
+// flags.
+func TestAMistakeIsOneLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args string
+		want string
+	}{
+		{"transcribe http://a/b.ogg --fromat vtt",
+			`ytcaption: transcribe: unknown flag --fromat; did you mean --format? (run "ytcaption transcribe --help")`},
+		{"transcribe http://a/b.ogg -o",
+			`ytcaption: transcribe: flag needs an argument: -o (run "ytcaption transcribe --help")`},
+		{"transcribe http://a/b.ogg --verbose",
+			`ytcaption: transcribe: unknown flag --verbose (run "ytcaption transcribe --help")`},
+		{"jobs get abc --jsn",
+			`ytcaption: jobs get: unknown flag --jsn; did you mean --json? (run "ytcaption jobs get --help")`},
+		{"transcrbe http://a/b.ogg",
+			`ytcaption: unknown command "transcrbe"; did you mean transcribe? (run "ytcaption help")`},
+		{"help transcirbe",
+			`ytcaption: unknown command "transcirbe"; did you mean transcribe? (run "ytcaption help")`},
+		{"jobs lst",
+			`ytcaption: unknown jobs subcommand "lst"; did you mean list? (run "ytcaption jobs --help")`},
+		{"transcribe",
+			`ytcaption: transcribe: missing URL or FILE; usage: ytcaption transcribe URL|FILE [flags] (run "ytcaption transcribe --help")`},
+		{"jobs get",
+			`ytcaption: jobs get: missing ID; usage: ytcaption jobs get ID [--json] (run "ytcaption jobs get --help")`},
+		{"jobs",
+			`ytcaption: jobs: missing subcommand: list, get, cancel, transcript (run "ytcaption jobs --help")`},
+		{"jobs list --limit many",
+			`ytcaption: jobs list: invalid value "many" for flag --limit: parse error (run "ytcaption jobs list --help")`},
+		{"completion bas",
+			`ytcaption: unknown shell "bas"; did you mean bash? (run "ytcaption completion --help")`},
+		{"transcribe " + filepath.Join(dir, "nope.ogg"),
+			`ytcaption: transcribe: "` + filepath.Join(dir, "nope.ogg") + `" is neither an http(s) URL nor a file (run "ytcaption transcribe --help")`},
+		{"transcribe " + dir,
+			`ytcaption: transcribe: "` + dir + `" is not a file to upload (run "ytcaption transcribe --help")`},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), strings.Fields(tc.args), testEnv(&out, &errOut))
+		require.Equal(t, exitUsage, code, tc.args)
+		require.Equal(t, tc.want+"\n", errOut.String(), tc.args)
+		require.Empty(t, out.String(), tc.args)
+	}
+}
+
+// TestURLOnlyFlagsAreRefusedForAFile: the upload route has no source,
+// task, webhook or idempotency key; saying so beats ignoring them.
+func TestURLOnlyFlagsAreRefusedForAFile(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "talk.ogg")
+	require.NoError(t, os.WriteFile(file, []byte("OggS"), 0o600))
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"transcribe", file, "--task", "translate"}, testEnv(&out, &errOut))
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut.String(), "--task applies to URLs, not to an uploaded file")
+}
