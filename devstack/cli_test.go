@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -146,7 +147,42 @@ func TestCLI(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &j), r.stdout)
 		require.Equal(t, "translate", j.Task)
 		require.Equal(t, 0, runCLI(t, env, "jobs", "cancel", j.ID).code, "pocketsphinx cannot translate: nobody takes it")
+		r = runCLI(t, env, "jobs", "cancel", j.ID)
+		require.Equal(t, 0, r.code, "it ends cancelled either way: %s", r.stderr)
+		require.Contains(t, r.stderr, "job "+j.ID+" was already cancelled")
 		require.Equal(t, 2, runCLI(t, env, "transcribe", media+"/a.ogg", "--task", "summarise").code)
+	})
+
+	t.Run("a local file is uploaded and followed", func(t *testing.T) {
+		clip := filepath.Join(librivox, firstClip(refs)+".wav")
+		out := filepath.Join(t.TempDir(), "clip.srt")
+		r := runCLI(t, env, "transcribe", clip, "-o", out)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stderr, "uploading "+firstClip(refs)+".wav")
+		id := regexp.MustCompile(`job (\S+): succeeded`).FindStringSubmatch(r.stderr)
+		require.NotNil(t, id, r.stderr)
+		require.Equal(t, "upload:"+firstClip(refs)+".wav", api.waitFor(id[1], time.Second, terminal).URL)
+		srt, err := os.ReadFile(out)
+		require.NoError(t, err)
+		require.Regexp(t, `(?m)^1\n00:00:\d\d,\d{3} --> `, string(srt))
+	})
+
+	t.Run("jobs the server does not know, or that have ended", func(t *testing.T) {
+		r := runCLI(t, env, "jobs", "get", "nope")
+		require.Equal(t, 1, r.code, r.stderr)
+		require.Equal(t, "ytcaption: no job nope: find your jobs' ids with \"ytcaption jobs list\"\n", r.stderr)
+		r = runCLI(t, env, "jobs", "cancel", "nope", "--json")
+		require.Equal(t, 1, r.code, r.stderr)
+		require.Contains(t, r.stdout, `"code": "not_found"`)
+
+		r = runCLI(t, env, "transcribe", "--no-wait", media+"/"+firstClip(refs)+".ogg?cancel-finished")
+		require.Equal(t, 0, r.code, r.stderr)
+		id := strings.TrimSpace(r.stdout)
+		require.Equal(t, "succeeded", api.waitFor(id, 60*time.Second, terminal).Status)
+		r = runCLI(t, env, "jobs", "cancel", id)
+		require.Equal(t, 1, r.code, "a succeeded job is not cancelled: %s", r.stderr)
+		require.Equal(t, "ytcaption: job "+id+" had already finished (succeeded): nothing to cancel\n", r.stderr)
+		require.Equal(t, "succeeded", api.waitFor(id, time.Second, terminal).Status)
 	})
 
 	t.Run("a failed job exits 1 with its error code", func(t *testing.T) {
@@ -173,7 +209,17 @@ func TestCLI(t *testing.T) {
 		require.Equal(t, 3, runCLI(t, noKey, "jobs", "list").code)
 		down := slices.Clone(env)
 		down[2] = "YTCAPTION_URL=http://127.0.0.1:9"
-		require.Equal(t, 4, runCLI(t, down, "jobs", "list").code)
+		r = runCLI(t, down, "jobs", "list")
+		require.Equal(t, 4, r.code)
+		require.Contains(t, r.stderr, "cannot reach ytcaption at http://127.0.0.1:9: connection refused — is it running?")
+	})
+
+	t.Run("login at core's port says it is not an edge", func(t *testing.T) {
+		home := t.TempDir()
+		r := runCLI(t, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, "login", "--url", s.CoreURL, "--api-key", s.APIKey)
+		require.Equal(t, 4, r.code, r.stderr)
+		require.Contains(t, r.stderr, s.CoreURL+" is not a ytcaption edge")
+		require.NoFileExists(t, filepath.Join(home, ".config", "ytcaption", "config.json"))
 	})
 
 	t.Run("login keeps the URL and key for its owner only", func(t *testing.T) {
@@ -231,20 +277,31 @@ func TestCLIProgressBarOnATerminal(t *testing.T) {
 	_, _ = io.Copy(&screen, tty) // until the client exits (EIO on Linux)
 	require.NoError(t, cmd.Wait())
 
-	// Each redraw starts with a carriage return and a clear-line.
+	// Each redraw starts with a carriage return and a clear-line: the job's
+	// short id, the media's title, the stage, the bar and its share.
 	frames := strings.Split(screen.String(), "\r\x1b[K")
 	var stages []string
 	var pcts []string // the bar's percentages, in order
-	bar := regexp.MustCompile(`^(queued|downloading|waiting for a GPU|transcribing|succeeded)\s+([█░]{24})\s+(\d+)%`)
+	bar := regexp.MustCompile(`^([0-9a-f]{8}) (.*)  (queued|downloading|waiting for a GPU|transcribing|succeeded) ([█░]{20})\s+(\d+)%`)
+	var ids, titles []string
 	for _, f := range frames {
 		if m := bar.FindStringSubmatch(f); m != nil {
-			if len(stages) == 0 || stages[len(stages)-1] != m[1] {
-				stages = append(stages, m[1])
+			ids, titles = append(ids, m[1]), append(titles, m[2])
+			if len(stages) == 0 || stages[len(stages)-1] != m[3] {
+				stages = append(stages, m[3])
 			}
-			if len(pcts) == 0 || pcts[len(pcts)-1] != m[3] {
-				pcts = append(pcts, m[3])
+			if len(pcts) == 0 || pcts[len(pcts)-1] != m[5] {
+				pcts = append(pcts, m[5])
 			}
 		}
+	}
+	require.NotEmpty(t, ids, "frames: %q", frames)
+	require.Len(t, slices.Compact(ids), 1, "one job's id on every frame")
+	require.NotEmpty(t, titles[len(titles)-1], "the media is named")
+	for i := 1; i < len(pcts); i++ {
+		a, _ := strconv.Atoi(pcts[i-1])
+		b, _ := strconv.Atoi(pcts[i])
+		require.LessOrEqual(t, a, b, "the bar never goes back: %v", pcts)
 	}
 	require.Subset(t, stages, []string{"queued", "transcribing", "succeeded"}, "frames: %q", frames)
 	require.Equal(t, "succeeded", stages[len(stages)-1])
