@@ -183,3 +183,33 @@ func TestLoginToCoresPortSaysItIsNotAnEdge(t *testing.T) {
 	_, err := os.Stat(home + "/.config/ytcaption/config.json")
 	require.True(t, errors.Is(err, os.ErrNotExist), "nothing saved: %v", err)
 }
+
+// TestCancelOfAJobThatEndsMeanwhile: the job was running when read, but
+// ended before the DELETE, which a server may refuse with 409 conflict
+// (the REST error shape): the client reads the job again and says how it
+// ended, exit status 1.
+func TestCancelOfAJobThatEndsMeanwhile(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	status := "transcribing"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodDelete {
+			status = "succeeded"
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `{"error":{"code":"conflict","message":"the job has finished"}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"id":"j","status":%q}`, status)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	e := testEnv(&out, &errOut)
+	e.getenv = func(k string) string {
+		return map[string]string{"YTCAPTION_URL": srv.URL, "YTCAPTION_API_KEY": "ytc_k", "HOME": t.TempDir()}[k]
+	}
+	code := run(context.Background(), []string{"jobs", "cancel", "j"}, e)
+	require.Equal(t, exitFailed, code)
+	require.Equal(t, "ytcaption: job j had already finished (succeeded): nothing to cancel\n", errOut.String())
+}

@@ -650,8 +650,15 @@ func cancel(ctx context.Context, args []string, e env) error {
 	already := j.finished()
 	if !already {
 		// The answer is the job as it ended: otherwise than cancelled when
-		// it finished in the meantime.
-		if _, err := cl.call(ctx, http.MethodDelete, path, nil, nil, &j); err != nil {
+		// it finished in the meantime. A server may refuse that instead
+		// (409): the job, read again, says how it ended.
+		_, err := cl.call(ctx, http.MethodDelete, path, nil, nil, &j)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+			already = true
+			_, err = cl.call(ctx, http.MethodGet, path, nil, nil, &j)
+		}
+		if err != nil {
 			return jobError(pos[0], err)
 		}
 	}
