@@ -33,6 +33,7 @@ import (
 	"github.com/ytcaption/ytcaption/internal/backoff"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/discovery"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -394,13 +395,12 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 		log.WarnContext(ctx, "engine circuit open: handing the job back")
 		a.release(log, asg)
 	case errors.Is(err, errAudio):
-		a.fail(log, asg, "audio_unavailable", "the gpu-node could not fetch the audio", true)
+		a.fail(log, asg, errcode.AudioUnavailable, "the gpu-node could not fetch the audio", true)
 	case errors.Is(err, engine.ErrUnsupported):
-		// Core's code for a job no engine (or not the one named) can serve.
-		a.fail(log, asg, "unsupported_option", err.Error(), false)
+		a.fail(log, asg, errcode.UnsupportedOption, err.Error(), false)
 	default:
 		log.WarnContext(ctx, "engine failed", "err", err)
-		a.fail(log, asg, "engine_failed", "the speech engine failed", true)
+		a.fail(log, asg, errcode.EngineFailed, "the speech engine failed", true)
 	}
 }
 
@@ -627,7 +627,7 @@ func errorCode(err error) string {
 	return ""
 }
 
-func leaseLost(err error) bool { return errorCode(err) == "lease_lost" }
+func leaseLost(err error) bool { return errorCode(err) == errcode.LeaseLost }
 
 // permanent lists the Connect codes that no retry can fix.
 func permanent(err error) bool {

@@ -15,6 +15,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/backoff"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -248,6 +249,11 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 	code := m.GetError().GetCode()
 	if code == "" {
 		code = job.CodeEngineFailed
+	}
+	if !errcode.IsJobFailure(code) {
+		// A code clients cannot look up would reach them on the job: the
+		// gpu-node is out of step with the contract (package errcode).
+		return nil, s.refuse(ctx, job.Errorf(job.CodeInvalidArgument, "%q is not a job failure code", code))
 	}
 	st, err := s.store.Fail(ctx, m.GetJobId(), m.GetEpoch(), &job.Error{Code: code, Message: m.GetError().GetMessage(), Retryable: m.GetRetryable()})
 	if err != nil {

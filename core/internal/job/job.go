@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ytcaption/ytcaption/internal/errcode"
 )
 
 // Status is a job's public state.
@@ -202,46 +204,44 @@ type Transcript struct {
 	Segments []Segment
 }
 
-// Error codes. They are part of the public API: clients switch on them.
+// Error codes, by their names in core; the list and its meanings are
+// package errcode's, which the edge, the gpu-node and the CLI share.
 const (
-	// Request errors.
-	CodeInvalidURL      = "invalid_url"
-	CodeInvalidArgument = "invalid_argument"
-	CodeNotFound        = "not_found"
-	CodeUnauthorized    = "unauthorized"
-	CodeForbidden       = "forbidden"
-	CodeConflict        = "conflict"                 // the job is not in a state that allows the call
-	CodeIdempotencyKey  = "idempotency_key_mismatch" // the key was used with other parameters
-	CodeNotReady        = "transcript_not_ready"     // the job has no transcript yet
-	CodeExpired         = "transcript_expired"       // the transcript was deleted after the retention period
-	CodeLeaseLost       = "lease_lost"               // a worker's epoch is stale or its lease expired
-	CodeUnavailable     = "unavailable"
-	CodeQuotaExceeded   = "quota_exceeded" // the user's monthly minutes or concurrent jobs are used up
-	CodeIntakePaused    = "intake_paused"  // an operator paused new jobs (Consul KV ytcaption/core/intake)
-	CodeInternal        = "internal"
+	CodeInvalidURL      = errcode.InvalidURL
+	CodeInvalidArgument = errcode.InvalidArgument
+	CodeNotFound        = errcode.NotFound
+	CodeUnauthorized    = errcode.Unauthorized
+	CodeForbidden       = errcode.Forbidden
+	CodeConflict        = errcode.Conflict
+	CodeIdempotencyKey  = errcode.IdempotencyMismatch
+	CodeNotReady        = errcode.NotReady
+	CodeExpired         = errcode.Expired
+	CodeLeaseLost       = errcode.LeaseLost
+	CodeUnavailable     = errcode.Unavailable
+	CodeQuotaExceeded   = errcode.QuotaExceeded
+	CodeIntakePaused    = errcode.IntakePaused
+	CodeInternal        = errcode.Internal
 
-	// Job failure codes, stored on the job.
-	CodeSourceNotFound   = "source_not_found"   // the URL answered 404/410
-	CodeSourceForbidden  = "source_forbidden"   // the URL answered 401/403, or its address is not allowed
-	CodeDownloadFailed   = "download_failed"    // network or upstream error while fetching
-	CodeMediaTooLarge    = "media_too_large"    // the download passed the size cap
-	CodeEmptyMedia       = "empty_media"        // nothing was downloaded, or the audio has no duration
-	CodeNotMedia         = "not_media"          // the file has no decodable audio stream
-	CodeTooLong          = "too_long"           // the media is longer than the configured maximum
-	CodeTranscodeFailed  = "transcode_failed"   // ffmpeg could not normalise audio it could probe
-	CodeEngineFailed     = "engine_failed"      // the speech engine failed
-	CodeAttemptsExceeded = "attempts_exhausted" // every attempt failed retryably or lost its lease
-	CodeCancelled        = "cancelled"
-	CodeNoCaptions       = "captions_unavailable" // source "captions", and the video has none in the language
-	CodeUnsupported      = "unsupported_option"   // no engine (or not the one named) can serve this language, task or prompt
+	CodeSourceNotFound   = errcode.SourceNotFound
+	CodeSourceForbidden  = errcode.SourceForbidden
+	CodeDownloadFailed   = errcode.DownloadFailed
+	CodeMediaTooLarge    = errcode.MediaTooLarge
+	CodeEmptyMedia       = errcode.EmptyMedia
+	CodeNotMedia         = errcode.NotMedia
+	CodeTooLong          = errcode.TooLong
+	CodeTranscodeFailed  = errcode.TranscodeFailed
+	CodeEngineFailed     = errcode.EngineFailed
+	CodeAttemptsExceeded = errcode.AttemptsExhausted
+	CodeCancelled        = errcode.Cancelled
+	CodeNoCaptions       = errcode.NoCaptions
+	CodeUnsupported      = errcode.UnsupportedOption
 
-	// YouTube failure codes, from yt-dlp's messages.
-	CodeVideoUnavailable = "video_unavailable"         // removed, blocked in this country, or never existed
-	CodePrivateVideo     = "private_video"             // needs an account that has access
-	CodeAgeRestricted    = "age_restricted"            // needs a signed-in, age-verified account
-	CodeBotCheck         = "youtube_bot_check"         // YouTube wants this IP to sign in: retrying from it will not help
-	CodeRateLimited      = "youtube_rate_limited"      // HTTP 429 or "try again later": retried after a pause
-	CodeLiveNotSupported = "live_stream_not_supported" // a live or upcoming stream: it has no end to transcribe
+	CodeVideoUnavailable = errcode.VideoUnavailable
+	CodePrivateVideo     = errcode.PrivateVideo
+	CodeAgeRestricted    = errcode.AgeRestricted
+	CodeBotCheck         = errcode.BotCheck
+	CodeRateLimited      = errcode.YouTubeRateLimit
+	CodeLiveNotSupported = errcode.LiveNotSupported
 )
 
 // Error is a coded error. Code is stable and machine-readable; Message is for

@@ -437,7 +437,10 @@ func (x *Media) GetUploader() string {
 
 type JobError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A stable, machine-readable code such as "not_media" or "download_failed".
+	// A stable, machine-readable code such as "not_media" or "download_failed":
+	// one of the job failure codes listed in the Go package
+	// github.com/ytcaption/ytcaption/internal/errcode (and the README). Core
+	// refuses FailJob with any other code.
 	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -490,6 +493,8 @@ func (x *JobError) GetMessage() string {
 
 // ErrorDetail rides on Connect errors so that clients get the stable code
 // ("invalid_url", "not_found", ...) and not only the coarse Connect code.
+// The codes are listed in the Go package
+// github.com/ytcaption/ytcaption/internal/errcode.
 type ErrorDetail struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`

@@ -1,0 +1,152 @@
+// Package errcode is the one list of ytcaption's error codes: every code a
+// client can meet in an error reply ({"error":{"code":…}}, the Connect
+// ErrorDetail) or on a failed job (error_code). The edge, core, the gpu-node
+// and the CLI use these constants; core refuses to store a job failure whose
+// code is not a job code here, and a test checks the README's lists against
+// this one. Codes are part of the public API: clients switch on them, so one
+// is never renamed or reused for another meaning.
+package errcode
+
+import "net/http"
+
+// Request errors: the call was refused, nothing was stored.
+const (
+	InvalidURL            = "invalid_url"
+	InvalidArgument       = "invalid_argument"
+	InvalidJSON           = "invalid_json"
+	UnsupportedOption     = "unsupported_option" // no engine (or not the one named) can serve this language, task or prompt
+	RequestTooLarge       = "request_too_large"
+	UnsupportedEncoding   = "unsupported_encoding" // a Content-Encoding other than identity
+	MethodNotAllowed      = "method_not_allowed"
+	Unauthorized          = "unauthorized"
+	Forbidden             = "forbidden"
+	QuotaExceeded         = "quota_exceeded" // the user's monthly minutes or concurrent jobs are used up
+	NotFound              = "not_found"
+	Conflict              = "conflict"             // the job is not in a state that allows the call
+	NotReady              = "transcript_not_ready" // the job has no transcript yet
+	Expired               = "transcript_expired"   // the transcript was deleted after the retention period
+	RateLimited           = "rate_limited"
+	TooManyStreams        = "too_many_streams"
+	InvalidIdempotencyKey = "invalid_idempotency_key"
+	IdempotencyMismatch   = "idempotency_key_mismatch" // the key was used with other parameters
+	IdempotencyInUse      = "idempotency_key_in_use"   // the first request with the key is still running
+	IntakePaused          = "intake_paused"            // an operator paused new jobs (Consul KV ytcaption/core/intake)
+	LeaseLost             = "lease_lost"               // a gpu-node's epoch is stale or its lease expired
+	Timeout               = "timeout"
+	Unavailable           = "unavailable"
+	Internal              = "internal"
+)
+
+// Job failures: stored on a failed job as its error_code.
+const (
+	SourceNotFound    = "source_not_found"   // the URL answered 404/410
+	SourceForbidden   = "source_forbidden"   // the URL answered 401/403, or its address is not allowed
+	DownloadFailed    = "download_failed"    // network or upstream error while fetching
+	MediaTooLarge     = "media_too_large"    // the download passed the size cap
+	EmptyMedia        = "empty_media"        // nothing was downloaded, or the audio has no duration
+	NotMedia          = "not_media"          // the file has no decodable audio stream
+	TooLong           = "too_long"           // the media is longer than the configured maximum
+	TranscodeFailed   = "transcode_failed"   // ffmpeg could not normalise audio it could probe
+	AudioUnavailable  = "audio_unavailable"  // the gpu-node could not fetch the stored audio
+	EngineFailed      = "engine_failed"      // the speech engine failed
+	AttemptsExhausted = "attempts_exhausted" // every attempt failed retryably or lost its lease
+	Cancelled         = "cancelled"
+	NoCaptions        = "captions_unavailable" // source "captions", and the video has none in the language
+
+	// From YouTube, read off yt-dlp's messages.
+	VideoUnavailable = "video_unavailable"         // removed, blocked in this country, or never existed
+	PrivateVideo     = "private_video"             // needs an account that has access
+	AgeRestricted    = "age_restricted"            // needs a signed-in, age-verified account
+	BotCheck         = "youtube_bot_check"         // YouTube wants this IP to sign in: retrying from it will not help
+	YouTubeRateLimit = "youtube_rate_limited"      // HTTP 429 or "try again later": retried after a pause
+	LiveNotSupported = "live_stream_not_supported" // a live or upcoming stream: it has no end to transcribe
+)
+
+// Kind says where a code appears.
+type Kind int
+
+const (
+	Request Kind = iota + 1 // in an error reply
+	Job                     // on a failed job
+	Both                    // either: unsupported_option is refused at creation, or fails a job a gpu-node cannot serve
+)
+
+// Info is a code's entry in the list.
+type Info struct {
+	Code   string
+	Kind   Kind
+	Status int // the REST status of an error reply with this code (0 for job-only codes)
+}
+
+// All is every code, in the README's order.
+var All = []Info{
+	{InvalidURL, Request, http.StatusBadRequest},
+	{InvalidArgument, Request, http.StatusBadRequest},
+	{UnsupportedOption, Both, http.StatusBadRequest},
+	{InvalidJSON, Request, http.StatusBadRequest},
+	{RequestTooLarge, Request, http.StatusRequestEntityTooLarge},
+	{Unauthorized, Request, http.StatusUnauthorized},
+	{Forbidden, Request, http.StatusForbidden},
+	// Not 429: clients retry those, and a used-up month does not come back in seconds.
+	{QuotaExceeded, Request, http.StatusForbidden},
+	{NotFound, Request, http.StatusNotFound},
+	{Conflict, Request, http.StatusConflict},
+	{NotReady, Request, http.StatusConflict},
+	{Expired, Request, http.StatusNotFound},
+	{RateLimited, Request, http.StatusTooManyRequests},
+	{TooManyStreams, Request, http.StatusTooManyRequests},
+	{UnsupportedEncoding, Request, http.StatusUnsupportedMediaType},
+	{MethodNotAllowed, Request, http.StatusMethodNotAllowed},
+	{InvalidIdempotencyKey, Request, http.StatusBadRequest},
+	{IdempotencyMismatch, Request, http.StatusUnprocessableEntity}, // IETF Idempotency-Key draft
+	{IdempotencyInUse, Request, http.StatusConflict},
+	{Timeout, Request, http.StatusGatewayTimeout},
+	{Unavailable, Request, http.StatusServiceUnavailable},
+	{IntakePaused, Request, http.StatusServiceUnavailable},
+	{LeaseLost, Request, http.StatusConflict},
+	{Internal, Request, http.StatusInternalServerError},
+
+	{SourceNotFound, Job, 0},
+	{SourceForbidden, Job, 0},
+	{DownloadFailed, Job, 0},
+	{MediaTooLarge, Job, 0},
+	{EmptyMedia, Job, 0},
+	{NotMedia, Job, 0},
+	{TooLong, Job, 0},
+	{TranscodeFailed, Job, 0},
+	{AudioUnavailable, Job, 0},
+	{EngineFailed, Job, 0},
+	{AttemptsExhausted, Job, 0},
+	{Cancelled, Job, 0},
+	{NoCaptions, Job, 0},
+	{BotCheck, Job, 0},
+	{YouTubeRateLimit, Job, 0},
+	{VideoUnavailable, Job, 0},
+	{PrivateVideo, Job, 0},
+	{AgeRestricted, Job, 0},
+	{LiveNotSupported, Job, 0},
+}
+
+var byCode = func() map[string]Info {
+	m := make(map[string]Info, len(All))
+	for _, i := range All {
+		m[i.Code] = i
+	}
+	return m
+}()
+
+// Lookup returns code's entry.
+func Lookup(code string) (Info, bool) {
+	i, ok := byCode[code]
+	return i, ok
+}
+
+// IsJobFailure reports whether code may be stored on a failed job.
+func IsJobFailure(code string) bool {
+	i, ok := byCode[code]
+	return ok && (i.Kind == Job || i.Kind == Both)
+}
+
+// Status is the REST status of an error reply with code, or 0 when code is
+// not a request code.
+func Status(code string) int { return byCode[code].Status }
