@@ -3,7 +3,9 @@
 // ErrorDetail) or on a failed job (error_code). The edge, core, the gpu-node
 // and the CLI use these constants; core refuses to store a job failure whose
 // code is not a job code here, and a test checks the README's lists against
-// this one. Codes are part of the public API: clients switch on them, so one
+// this one. (The CLI's --json output adds a few codes of its own for what
+// happens on the client — usage, network, interrupted, not_an_edge,
+// already_finished — documented in its help, never sent by a server.) Codes are part of the public API: clients switch on them, so one
 // is never renamed or reused for another meaning.
 package errcode
 

@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/ytcaption/ytcaption/internal/errcode"
 )
 
 var version = "dev" // set by -ldflags "-X main.version=..."
@@ -68,7 +70,9 @@ Every command takes --json for machine-readable output on stdout.
 YTCAPTION_URL and YTCAPTION_API_KEY override what login saved (default server: ` + defaultURL + `).
 Run "ytcaption help COMMAND" or "ytcaption COMMAND --help" for a command's flags.
 
-Exit codes: 0 success, 1 job failed or request refused, 2 usage, 3 auth, 4 network, 130 interrupted.`
+Exit codes: 0 success, 1 job failed or request refused, 2 usage, 3 auth, 4 network, 130 interrupted.
+With --json an error is {"error":{"code","message","exit_code"}}: the server's code (see the README's list),
+or one of the client's own: usage, network, not_an_edge, already_finished, interrupted.`
 
 // env is what a run of the command sees of the world.
 type env struct {
@@ -146,7 +150,7 @@ func exitCode(err error) (int, string) {
 	case errors.As(err, &ue):
 		return exitUsage, "usage"
 	case errors.As(err, &au):
-		return exitAuth, "unauthorized"
+		return exitAuth, errcode.Unauthorized
 	case errors.As(err, &jf):
 		if jf.j.Error != nil {
 			return exitFailed, jf.j.Error.Code
@@ -160,7 +164,7 @@ func exitCode(err error) (int, string) {
 		return exitNetwork, "not_an_edge"
 	case errors.As(err, &ae):
 		switch {
-		case ae.Code == "quota_exceeded": // a 403, but the key is fine
+		case ae.Code == errcode.QuotaExceeded: // a 403, but the key is fine
 			return exitFailed, ae.Code
 		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
 			return exitAuth, ae.Code
