@@ -115,8 +115,11 @@ func (x *PingResponse) GetInstance() string {
 type AcquireJobRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	// Engines this node runs, e.g. "sphinx", "openai". A job asking for an
-	// engine is only handed to a node that lists it.
+	// Engines this node runs, e.g. "sphinx", "openai": the names in
+	// capabilities, kept for cores of the previous version. A core that gets
+	// no capabilities (a node of the previous version) takes each name here as
+	// an engine that transcribes any language, without a prompt, and loads all
+	// of models.
 	Engines []string `protobuf:"bytes,2,rep,name=engines,proto3" json:"engines,omitempty"`
 	Version string   `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
 	// The node is busy with another job and asks for the next one ahead of time,
@@ -124,8 +127,13 @@ type AcquireJobRequest struct {
 	// no idle node took within a short grace period, so an idle GPU never
 	// waits while a busy one hoards work.
 	Prefetch bool `protobuf:"varint,4,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
-	// The models this node's engines load, for the fleet view.
-	Models        []string `protobuf:"bytes,5,rep,name=models,proto3" json:"models,omitempty"`
+	// The models this node's engines load: the models in capabilities, kept
+	// for cores of the previous version.
+	Models []string `protobuf:"bytes,5,rep,name=models,proto3" json:"models,omitempty"`
+	// What each engine this node runs can do. Core keeps no table of engines:
+	// it hands the node only jobs one of these serves, and refuses at creation
+	// a job that no node seen lately could serve.
+	Capabilities  []*EngineCapabilities `protobuf:"bytes,6,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -195,6 +203,96 @@ func (x *AcquireJobRequest) GetModels() []string {
 	return nil
 }
 
+func (x *AcquireJobRequest) GetCapabilities() []*EngineCapabilities {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+// EngineCapabilities is what one engine on a gpu-node says it can do.
+type EngineCapabilities struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The engine's name, e.g. "sphinx", "whispercpp": what a job's engine names.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The models a job may name for it, the default first.
+	Models []string `protobuf:"bytes,2,rep,name=models,proto3" json:"models,omitempty"`
+	// The languages it recognises (ISO 639-1 codes, as a job names them);
+	// empty: any.
+	Languages []string `protobuf:"bytes,3,rep,name=languages,proto3" json:"languages,omitempty"`
+	// It can translate: English text of speech in any language it recognises.
+	Translate bool `protobuf:"varint,4,opt,name=translate,proto3" json:"translate,omitempty"`
+	// It takes a prompt to guide recognition (spellings, context).
+	Prompt        bool `protobuf:"varint,5,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EngineCapabilities) Reset() {
+	*x = EngineCapabilities{}
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EngineCapabilities) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EngineCapabilities) ProtoMessage() {}
+
+func (x *EngineCapabilities) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EngineCapabilities.ProtoReflect.Descriptor instead.
+func (*EngineCapabilities) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *EngineCapabilities) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EngineCapabilities) GetModels() []string {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+func (x *EngineCapabilities) GetLanguages() []string {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+func (x *EngineCapabilities) GetTranslate() bool {
+	if x != nil {
+		return x.Translate
+	}
+	return false
+}
+
+func (x *EngineCapabilities) GetPrompt() bool {
+	if x != nil {
+		return x.Prompt
+	}
+	return false
+}
+
 type AcquireJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Absent when no work arrived before the poll ended.
@@ -205,7 +303,7 @@ type AcquireJobResponse struct {
 
 func (x *AcquireJobResponse) Reset() {
 	*x = AcquireJobResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[3]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +315,7 @@ func (x *AcquireJobResponse) String() string {
 func (*AcquireJobResponse) ProtoMessage() {}
 
 func (x *AcquireJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[3]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +328,7 @@ func (x *AcquireJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireJobResponse.ProtoReflect.Descriptor instead.
 func (*AcquireJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AcquireJobResponse) GetAssignment() *Assignment {
@@ -264,7 +362,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[4]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +374,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[4]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +387,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Assignment) GetJobId() string {
@@ -389,7 +487,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[5]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +499,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[5]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +512,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HeartbeatRequest) GetJobId() string {
@@ -459,7 +557,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[6]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +569,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[6]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +582,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HeartbeatResponse) GetLeaseExpiresAt() *timestamppb.Timestamp {
@@ -527,7 +625,7 @@ type PushSegmentsRequest struct {
 
 func (x *PushSegmentsRequest) Reset() {
 	*x = PushSegmentsRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[7]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +637,7 @@ func (x *PushSegmentsRequest) String() string {
 func (*PushSegmentsRequest) ProtoMessage() {}
 
 func (x *PushSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[7]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +650,7 @@ func (x *PushSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*PushSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{7}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PushSegmentsRequest) GetJobId() string {
@@ -593,7 +691,7 @@ type PushSegmentsResponse struct {
 
 func (x *PushSegmentsResponse) Reset() {
 	*x = PushSegmentsResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[8]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +703,7 @@ func (x *PushSegmentsResponse) String() string {
 func (*PushSegmentsResponse) ProtoMessage() {}
 
 func (x *PushSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[8]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +716,7 @@ func (x *PushSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*PushSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PushSegmentsResponse) GetCancel() bool {
@@ -642,7 +740,7 @@ type CompleteJobRequest struct {
 
 func (x *CompleteJobRequest) Reset() {
 	*x = CompleteJobRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[9]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +752,7 @@ func (x *CompleteJobRequest) String() string {
 func (*CompleteJobRequest) ProtoMessage() {}
 
 func (x *CompleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[9]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +765,7 @@ func (x *CompleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteJobRequest.ProtoReflect.Descriptor instead.
 func (*CompleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CompleteJobRequest) GetJobId() string {
@@ -706,7 +804,7 @@ type CompleteJobResponse struct {
 
 func (x *CompleteJobResponse) Reset() {
 	*x = CompleteJobResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[10]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +816,7 @@ func (x *CompleteJobResponse) String() string {
 func (*CompleteJobResponse) ProtoMessage() {}
 
 func (x *CompleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[10]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +829,7 @@ func (x *CompleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteJobResponse.ProtoReflect.Descriptor instead.
 func (*CompleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 type FailJobRequest struct {
@@ -747,7 +845,7 @@ type FailJobRequest struct {
 
 func (x *FailJobRequest) Reset() {
 	*x = FailJobRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +857,7 @@ func (x *FailJobRequest) String() string {
 func (*FailJobRequest) ProtoMessage() {}
 
 func (x *FailJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[11]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +870,7 @@ func (x *FailJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailJobRequest.ProtoReflect.Descriptor instead.
 func (*FailJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FailJobRequest) GetJobId() string {
@@ -811,7 +909,7 @@ type FailJobResponse struct {
 
 func (x *FailJobResponse) Reset() {
 	*x = FailJobResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +921,7 @@ func (x *FailJobResponse) String() string {
 func (*FailJobResponse) ProtoMessage() {}
 
 func (x *FailJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[12]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +934,7 @@ func (x *FailJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailJobResponse.ProtoReflect.Descriptor instead.
 func (*FailJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{13}
 }
 
 type ReleaseJobRequest struct {
@@ -849,7 +947,7 @@ type ReleaseJobRequest struct {
 
 func (x *ReleaseJobRequest) Reset() {
 	*x = ReleaseJobRequest{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[13]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +959,7 @@ func (x *ReleaseJobRequest) String() string {
 func (*ReleaseJobRequest) ProtoMessage() {}
 
 func (x *ReleaseJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[13]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +972,7 @@ func (x *ReleaseJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseJobRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{13}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReleaseJobRequest) GetJobId() string {
@@ -899,7 +997,7 @@ type ReleaseJobResponse struct {
 
 func (x *ReleaseJobResponse) Reset() {
 	*x = ReleaseJobResponse{}
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[14]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1009,7 @@ func (x *ReleaseJobResponse) String() string {
 func (*ReleaseJobResponse) ProtoMessage() {}
 
 func (x *ReleaseJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_worker_proto_msgTypes[14]
+	mi := &file_ytcaption_v1_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1022,7 @@ func (x *ReleaseJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseJobResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{14}
+	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{15}
 }
 
 var File_ytcaption_v1_worker_proto protoreflect.FileDescriptor
@@ -935,13 +1033,20 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\vPingRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"*\n" +
 	"\fPingResponse\x12\x1a\n" +
-	"\binstance\x18\x01 \x01(\tR\binstance\"\x94\x01\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\"\xda\x01\n" +
 	"\x11AcquireJobRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aengines\x18\x02 \x03(\tR\aengines\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1a\n" +
 	"\bprefetch\x18\x04 \x01(\bR\bprefetch\x12\x16\n" +
-	"\x06models\x18\x05 \x03(\tR\x06models\"N\n" +
+	"\x06models\x18\x05 \x03(\tR\x06models\x12D\n" +
+	"\fcapabilities\x18\x06 \x03(\v2 .ytcaption.v1.EngineCapabilitiesR\fcapabilities\"\x94\x01\n" +
+	"\x12EngineCapabilities\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06models\x18\x02 \x03(\tR\x06models\x12\x1c\n" +
+	"\tlanguages\x18\x03 \x03(\tR\tlanguages\x12\x1c\n" +
+	"\ttranslate\x18\x04 \x01(\bR\ttranslate\x12\x16\n" +
+	"\x06prompt\x18\x05 \x01(\bR\x06prompt\"N\n" +
 	"\x12AcquireJobResponse\x128\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x18.ytcaption.v1.AssignmentR\n" +
@@ -1018,55 +1123,57 @@ func file_ytcaption_v1_worker_proto_rawDescGZIP() []byte {
 	return file_ytcaption_v1_worker_proto_rawDescData
 }
 
-var file_ytcaption_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_ytcaption_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_ytcaption_v1_worker_proto_goTypes = []any{
 	(*PingRequest)(nil),           // 0: ytcaption.v1.PingRequest
 	(*PingResponse)(nil),          // 1: ytcaption.v1.PingResponse
 	(*AcquireJobRequest)(nil),     // 2: ytcaption.v1.AcquireJobRequest
-	(*AcquireJobResponse)(nil),    // 3: ytcaption.v1.AcquireJobResponse
-	(*Assignment)(nil),            // 4: ytcaption.v1.Assignment
-	(*HeartbeatRequest)(nil),      // 5: ytcaption.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 6: ytcaption.v1.HeartbeatResponse
-	(*PushSegmentsRequest)(nil),   // 7: ytcaption.v1.PushSegmentsRequest
-	(*PushSegmentsResponse)(nil),  // 8: ytcaption.v1.PushSegmentsResponse
-	(*CompleteJobRequest)(nil),    // 9: ytcaption.v1.CompleteJobRequest
-	(*CompleteJobResponse)(nil),   // 10: ytcaption.v1.CompleteJobResponse
-	(*FailJobRequest)(nil),        // 11: ytcaption.v1.FailJobRequest
-	(*FailJobResponse)(nil),       // 12: ytcaption.v1.FailJobResponse
-	(*ReleaseJobRequest)(nil),     // 13: ytcaption.v1.ReleaseJobRequest
-	(*ReleaseJobResponse)(nil),    // 14: ytcaption.v1.ReleaseJobResponse
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
-	(*Segment)(nil),               // 17: ytcaption.v1.Segment
-	(*JobError)(nil),              // 18: ytcaption.v1.JobError
+	(*EngineCapabilities)(nil),    // 3: ytcaption.v1.EngineCapabilities
+	(*AcquireJobResponse)(nil),    // 4: ytcaption.v1.AcquireJobResponse
+	(*Assignment)(nil),            // 5: ytcaption.v1.Assignment
+	(*HeartbeatRequest)(nil),      // 6: ytcaption.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 7: ytcaption.v1.HeartbeatResponse
+	(*PushSegmentsRequest)(nil),   // 8: ytcaption.v1.PushSegmentsRequest
+	(*PushSegmentsResponse)(nil),  // 9: ytcaption.v1.PushSegmentsResponse
+	(*CompleteJobRequest)(nil),    // 10: ytcaption.v1.CompleteJobRequest
+	(*CompleteJobResponse)(nil),   // 11: ytcaption.v1.CompleteJobResponse
+	(*FailJobRequest)(nil),        // 12: ytcaption.v1.FailJobRequest
+	(*FailJobResponse)(nil),       // 13: ytcaption.v1.FailJobResponse
+	(*ReleaseJobRequest)(nil),     // 14: ytcaption.v1.ReleaseJobRequest
+	(*ReleaseJobResponse)(nil),    // 15: ytcaption.v1.ReleaseJobResponse
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
+	(*Segment)(nil),               // 18: ytcaption.v1.Segment
+	(*JobError)(nil),              // 19: ytcaption.v1.JobError
 }
 var file_ytcaption_v1_worker_proto_depIdxs = []int32{
-	4,  // 0: ytcaption.v1.AcquireJobResponse.assignment:type_name -> ytcaption.v1.Assignment
-	15, // 1: ytcaption.v1.Assignment.lease_expires_at:type_name -> google.protobuf.Timestamp
-	16, // 2: ytcaption.v1.Assignment.heartbeat_interval:type_name -> google.protobuf.Duration
-	15, // 3: ytcaption.v1.HeartbeatResponse.lease_expires_at:type_name -> google.protobuf.Timestamp
-	16, // 4: ytcaption.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	17, // 5: ytcaption.v1.PushSegmentsRequest.segments:type_name -> ytcaption.v1.Segment
-	18, // 6: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
-	2,  // 7: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
-	5,  // 8: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
-	7,  // 9: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
-	9,  // 10: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
-	11, // 11: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
-	13, // 12: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
-	0,  // 13: ytcaption.v1.WorkerService.Ping:input_type -> ytcaption.v1.PingRequest
-	3,  // 14: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
-	6,  // 15: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
-	8,  // 16: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
-	10, // 17: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
-	12, // 18: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
-	14, // 19: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
-	1,  // 20: ytcaption.v1.WorkerService.Ping:output_type -> ytcaption.v1.PingResponse
-	14, // [14:21] is the sub-list for method output_type
-	7,  // [7:14] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	3,  // 0: ytcaption.v1.AcquireJobRequest.capabilities:type_name -> ytcaption.v1.EngineCapabilities
+	5,  // 1: ytcaption.v1.AcquireJobResponse.assignment:type_name -> ytcaption.v1.Assignment
+	16, // 2: ytcaption.v1.Assignment.lease_expires_at:type_name -> google.protobuf.Timestamp
+	17, // 3: ytcaption.v1.Assignment.heartbeat_interval:type_name -> google.protobuf.Duration
+	16, // 4: ytcaption.v1.HeartbeatResponse.lease_expires_at:type_name -> google.protobuf.Timestamp
+	17, // 5: ytcaption.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	18, // 6: ytcaption.v1.PushSegmentsRequest.segments:type_name -> ytcaption.v1.Segment
+	19, // 7: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
+	2,  // 8: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
+	6,  // 9: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
+	8,  // 10: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
+	10, // 11: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
+	12, // 12: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
+	14, // 13: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
+	0,  // 14: ytcaption.v1.WorkerService.Ping:input_type -> ytcaption.v1.PingRequest
+	4,  // 15: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
+	7,  // 16: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
+	9,  // 17: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
+	11, // 18: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
+	13, // 19: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
+	15, // 20: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
+	1,  // 21: ytcaption.v1.WorkerService.Ping:output_type -> ytcaption.v1.PingResponse
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_worker_proto_init() }
@@ -1081,7 +1188,7 @@ func file_ytcaption_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_worker_proto_rawDesc), len(file_ytcaption_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
