@@ -2,7 +2,9 @@
 // (AcquireJob long-poll), fetches the audio by presigned URL — the next job's
 // while the engine is still on the current one (prefetch) — runs a speech
 // engine, streams segments back as they are decoded, heartbeats to keep each
-// job's lease, and completes or fails the job. Every call carries the lease epoch;
+// job's lease, and completes or fails the job. Each poll advertises what the
+// engine can do (engine.Capabilities): core knows no engine itself and hands
+// the node only jobs its engine serves. Every call carries the lease epoch;
 // a stale epoch means another node owns the job now, and this one lets go.
 package agent
 
@@ -250,6 +252,7 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 			backoff.Sleep(ctx, time.Second) // take no work the engine would fail
 			continue
 		}
+		caps := a.capabilities() // each poll: a models directory may have changed
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.PollTimeout)
 		go func() {
 			select {
@@ -259,7 +262,8 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 			}
 		}()
 		resp, err := a.core.AcquireJob(pctx, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{
-			NodeId: a.cfg.NodeID, Engines: []string{a.engine}, Models: a.models(), Version: a.cfg.Version, Prefetch: a.busy.Load() > 0,
+			NodeId: a.cfg.NodeID, Version: a.cfg.Version, Prefetch: a.busy.Load() > 0, Capabilities: []*ytcaptionv1.EngineCapabilities{caps},
+			Engines: []string{caps.GetName()}, Models: caps.GetModels(), // for a core of the previous version
 		}))
 		cancel()
 		switch {
@@ -644,11 +648,9 @@ func retryDelay(attempt int) time.Duration {
 	return backoff.Full(attempt, 200*time.Millisecond, 30*time.Second)
 }
 
-// models lists the models the node's engine offers, the default first, for
-// core's fleet registry: jobs may name only these.
-func (a *Agent) models() []string {
-	if e, ok := a.eng.(interface{ Models() []string }); ok {
-		return e.Models()
-	}
-	return nil // an engine that names none: jobs name no model for it
+// capabilities is what the node's engine says it can do, as core reads it:
+// core routes jobs by it and knows no engine itself.
+func (a *Agent) capabilities() *ytcaptionv1.EngineCapabilities {
+	c := a.eng.Capabilities()
+	return &ytcaptionv1.EngineCapabilities{Name: a.engine, Models: c.Models, Languages: c.Languages, Translate: c.Translate, Prompt: c.Prompt}
 }

@@ -43,8 +43,9 @@ type fakeCore struct {
 	released    *ytcaptionv1.ReleaseJobRequest
 	acquires    int
 	models      []string // what the last poll advertised
-	prefetches  int      // polls made while the engine was busy
-	drainReply  bool     // answer drain to every heartbeat
+	polls       []*ytcaptionv1.AcquireJobRequest
+	prefetches  int  // polls made while the engine was busy
+	drainReply  bool // answer drain to every heartbeat
 	heartbeats  int
 	cancelAfter int  // answer cancel to the heartbeat after this many (0: never)
 	loseOnPush  bool // answer lease_lost to the first push
@@ -63,6 +64,7 @@ func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptio
 	f.tokens = append(f.tokens, svcauth.Bearer(req.Header()))
 	f.acquires++
 	f.models = req.Msg.GetModels()
+	f.polls = append(f.polls, req.Msg)
 	if req.Msg.GetPrefetch() {
 		f.prefetches++
 	}
@@ -215,7 +217,8 @@ func TestAgentTranscribesWithPocketsphinx(t *testing.T) {
 // blockingEngine emits one segment, then waits for cancellation.
 type blockingEngine struct{ stopped chan struct{} }
 
-func (blockingEngine) Name() string { return "sphinx" }
+func (blockingEngine) Name() string                      { return "sphinx" }
+func (blockingEngine) Capabilities() engine.Capabilities { return engine.Capabilities{} }
 func (e blockingEngine) Transcribe(ctx context.Context, req engine.Request, emit func(engine.Segment) error) (engine.Result, error) {
 	defer close(e.stopped)
 	if err := emit(engine.Segment{StartMS: 0, EndMS: 1000, Text: "hello"}); err != nil {
@@ -258,7 +261,8 @@ func TestLeaseLostOnPushDropsTheJob(t *testing.T) {
 
 type failingEngine struct{ err error }
 
-func (failingEngine) Name() string { return "sphinx" }
+func (failingEngine) Name() string                      { return "sphinx" }
+func (failingEngine) Capabilities() engine.Capabilities { return engine.Capabilities{} }
 func (e failingEngine) Transcribe(context.Context, engine.Request, func(engine.Segment) error) (engine.Result, error) {
 	return engine.Result{}, e.err
 }
@@ -306,7 +310,8 @@ func TestPermanentRefusalEndsRun(t *testing.T) {
 // test opens the gate (or fails with the context when cancelled).
 type gatedEngine struct{ started, gate chan struct{} }
 
-func (gatedEngine) Name() string { return "sphinx" }
+func (gatedEngine) Name() string                      { return "sphinx" }
+func (gatedEngine) Capabilities() engine.Capabilities { return engine.Capabilities{} }
 func (e gatedEngine) Transcribe(ctx context.Context, req engine.Request, emit func(engine.Segment) error) (engine.Result, error) {
 	if err := emit(engine.Segment{StartMS: 0, EndMS: 1000, Text: "hello"}); err != nil {
 		return engine.Result{}, err

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,11 +9,15 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
 // TestModelPathsFailUnsupportedAndNeverRun: jobs naming a model by a path,
@@ -64,14 +69,72 @@ func TestModelPathsFailUnsupportedAndNeverRun(t *testing.T) {
 	}
 }
 
-// TestNodeAdvertisesTheModelsItsEngineOffers: the openai engine's allowed
-// list, as the operator set it; sphinx its built-in model.
-func TestNodeAdvertisesTheModelsItsEngineOffers(t *testing.T) {
+// TestNodeAdvertisesWhatItsEngineCanDo: each engine's poll for work carries
+// its capabilities — core's only source of what an engine can do, which it
+// routes jobs by — plus its name and models in the fields a core of the
+// previous version reads. The GPU engines cannot run here: this is a contract
+// test of the AcquireJobRequest wire format (proto3 JSON of
+// proto/ytcaption/v1/worker.proto), engine by engine.
+func TestNodeAdvertisesWhatItsEngineCanDo(t *testing.T) {
 	t.Parallel()
-	eng, err := engine.NewOpenAI(engine.OpenAIConfig{BaseURL: "http://127.0.0.1:1", Models: []string{"large-v3", "small"}})
+	openai, err := engine.NewOpenAI(engine.OpenAIConfig{BaseURL: "http://127.0.0.1:1", Models: []string{"large-v3", "small"}})
 	require.NoError(t, err)
-	require.Equal(t, []string{"large-v3", "small"}, newAgent(Config{}, eng).models())
-	require.Equal(t, []string{"en-us"}, newAgent(Config{}, engine.NewSphinx(engine.SphinxConfig{})).models())
+	models := t.TempDir()
+	for _, f := range []string{"ggml-base.en.bin", "ggml-large-v3.bin", "notes.txt"} {
+		require.NoError(t, os.WriteFile(filepath.Join(models, f), []byte("ggml"), 0o644))
+	}
+	whispercpp, err := engine.NewWhisperCPP(engine.WhisperCPPConfig{ModelsDir: models, Model: "large-v3"})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		eng  engine.Engine
+		want string
+	}{
+		{engine.NewSphinx(engine.SphinxConfig{}), `{"engines":["sphinx"], "models":["en-us"],
+			"capabilities":[{"name":"sphinx", "models":["en-us"], "languages":["en"]}]}`},
+		{openai, `{"engines":["openai"], "models":["large-v3", "small"],
+			"capabilities":[{"name":"openai", "models":["large-v3", "small"], "translate":true, "prompt":true}]}`},
+		{whispercpp, `{"engines":["whispercpp"], "models":["large-v3", "base.en"],
+			"capabilities":[{"name":"whispercpp", "models":["large-v3", "base.en"], "translate":true, "prompt":true}]}`},
+	} {
+		t.Run(tc.eng.Name(), func(t *testing.T) {
+			t.Parallel()
+			poll := firstPoll(t, tc.eng)
+			// Only what this test is about; the rest (node id, version) is the agent's.
+			got, err := protojson.Marshal(&ytcaptionv1.AcquireJobRequest{Engines: poll.GetEngines(), Models: poll.GetModels(), Capabilities: poll.GetCapabilities()})
+			require.NoError(t, err)
+			require.JSONEq(t, tc.want, string(got))
+		})
+	}
+}
+
+// firstPoll runs an agent of eng against a core with no work and returns the
+// agent's first AcquireJob.
+func firstPoll(t *testing.T, eng engine.Engine) *ytcaptionv1.AcquireJobRequest {
+	t.Helper()
+	f := &fakeCore{done: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(f))
+	core := httptest.NewServer(mux)
+	defer core.Close()
+	a := newAgent(Config{CoreURL: core.URL, NodeToken: "t", NodeID: "n", WorkDir: t.TempDir(), PollTimeout: time.Minute}, eng)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Run(ctx) }()
+	select {
+	case <-f.done: // it polled and was held
+	case <-time.After(time.Minute):
+		t.Fatal("the agent did not poll within a minute")
+	}
+	cancel()
+	select {
+	case <-stopped:
+	case <-time.After(time.Minute):
+		t.Fatal("the agent did not stop within a minute")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.NotEmpty(t, f.polls)
+	return f.polls[0]
 }
 
 func TestJobIDsStayInTheWorkDir(t *testing.T) {

@@ -43,9 +43,23 @@ type Result struct {
 	Language string // detected, or "" when the engine does not say
 }
 
+// Capabilities is what an engine says it can do. The agent advertises it to
+// core with every poll for work; core keeps no table of engines, so this is
+// the only place that knows what each one does: core refuses at creation a
+// job no node could serve, and hands a node only jobs its engine serves.
+type Capabilities struct {
+	Models    []string // the names a job may ask for (Request.Model), the default first
+	Languages []string // the languages it recognises, as a job names them; empty: any
+	Translate bool     // Request.Task "translate": English text of any speech it recognises
+	Prompt    bool     // it reads Request.Prompt
+}
+
 // Engine transcribes audio files.
 type Engine interface {
 	Name() string
+	// Capabilities says what it can do, for core's routing. A model list may
+	// change while the node runs (files added to a models directory).
+	Capabilities() Capabilities
 	// Transcribe calls emit for each segment, in time order, as soon as it is
 	// decoded; an error from emit stops the run and is returned. Cancelling ctx
 	// stops the engine.

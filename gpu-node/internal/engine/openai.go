@@ -77,6 +77,12 @@ func (o *OpenAI) Name() string { return "openai" }
 // fleet registry.
 func (o *OpenAI) Models() []string { return slices.Clone(o.cfg.Models) }
 
+// Capabilities implements Engine: an OpenAI-compatible server recognises any
+// language, translates (/v1/audio/translations) and reads a prompt.
+func (o *OpenAI) Capabilities() Capabilities {
+	return Capabilities{Models: o.Models(), Translate: true, Prompt: true}
+}
+
 // model is the model to ask the server for on req's behalf.
 func (o *OpenAI) model(req Request) (string, error) {
 	if req.Model == "" {

@@ -47,6 +47,12 @@ func (s *Sphinx) Models() []string {
 	return []string{"en-us"}
 }
 
+// Capabilities implements Engine: its English model only, no translation,
+// and no prompt (it has no way to read one). Transcribe refuses the rest.
+func (s *Sphinx) Capabilities() Capabilities {
+	return Capabilities{Models: s.Models(), Languages: []string{"en"}}
+}
+
 // Transcribe runs pocketsphinx over the file and emits a segment per utterance
 // as pocketsphinx finishes it (it flushes after each).
 func (s *Sphinx) Transcribe(ctx context.Context, req Request, emit func(Segment) error) (Result, error) {

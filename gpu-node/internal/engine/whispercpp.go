@@ -144,6 +144,12 @@ func (w *WhisperCPP) Models() []string {
 	return names
 }
 
+// Capabilities implements Engine: Whisper models recognise any language,
+// translate (-tr) and read a prompt (--prompt).
+func (w *WhisperCPP) Capabilities() Capabilities {
+	return Capabilities{Models: w.Models(), Translate: true, Prompt: true}
+}
+
 // offeredAs is the name a model file is offered as: ModelPath's lookup in
 // reverse (ggml-base.en.bin and base.en.bin are "base.en").
 func offeredAs(file string) string {

@@ -65,7 +65,8 @@ func TestLoadFindsReferences(t *testing.T) {
 // echo "recognises" each clip as a fixed text, taking a fixed time.
 type echo struct{ text string }
 
-func (echo) Name() string { return "echo" }
+func (echo) Name() string                      { return "echo" }
+func (echo) Capabilities() engine.Capabilities { return engine.Capabilities{} }
 func (e echo) Transcribe(ctx context.Context, req engine.Request, emit func(engine.Segment) error) (engine.Result, error) {
 	time.Sleep(20 * time.Millisecond)
 	return engine.Result{}, emit(engine.Segment{Text: e.text})
