@@ -181,8 +181,7 @@ type Core struct {
 	cfg      Config
 	log      *slog.Logger
 	db       sqldb.DB
-	pool     *pgxpool.Pool // nil on SQLite: one process, no bus or election
-	blobDir  *blob.Dir     // single-box blobs, served by core; nil on S3
+	blobDir  *blob.Dir // single-box blobs, served by core; nil on S3
 	store    *store.Store
 	blobs    blob.Store
 	reg      *prometheus.Registry
@@ -257,7 +256,7 @@ func (c *Core) openDatabase(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.pool, c.db = pool, sqldb.FromPool(pool)
+		c.db = sqldb.FromPool(pool)
 	} else {
 		if c.cfg.DataDir == "" {
 			return errors.New("no PostgreSQL URL and no data directory for the single-box database")
@@ -382,7 +381,7 @@ func (c *Core) MetricsHandler() http.Handler { return metricsrv.Handler(c.reg) }
 // ctx ends, then shuts down: held long-polls answer at once, downloads in
 // flight are handed back, and in-flight calls get up to 30 s to finish.
 func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
-	bus := dispatch.NewBus(c.log, c.pool, c.cfg.InstanceID)
+	bus := dispatch.NewBus(c.log, c.db, c.cfg.InstanceID)
 	stopping := make(chan struct{})
 
 	notifier := notify.New(c.log, c.store, notify.Config{
@@ -468,7 +467,8 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { _ = stage.Run(stageCtx) })
 	wg.Go(func() { notifier.Run(stageCtx) })
 	wg.Go(func() {
-		// One replica rescues and sweeps; the others stand by to take over.
+		// One replica rescues and sweeps; the others stand by to take over
+		// (a single box leads at once: its lock is in-process).
 		sweeper := retention.New(c.log, retention.Config{
 			Audio: c.cfg.AudioRetention, Transcripts: c.cfg.TranscriptRetention, Jobs: c.cfg.JobRetention, TempDir: c.cfg.WorkDir,
 		}, c.store, c.blobs, c.reg)
@@ -478,11 +478,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 			lw.Go(func() { sweeper.Run(ctx) })
 			lw.Wait()
 		}
-		if c.pool == nil {
-			duty(stageCtx) // a single box is its own leader
-			return
-		}
-		leader.Run(stageCtx, c.log, c.pool, leader.Config{Key: rescueLockKey}, duty)
+		leader.Run(stageCtx, c.log, c.db, leader.Config{Key: rescueLockKey}, duty)
 	})
 	wg.Go(func() { bus.Listen(stageCtx) })
 	if c.cfg.ConsulAddr != "" {

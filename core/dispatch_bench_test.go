@@ -81,7 +81,8 @@ func startBenchCore(b *testing.B) *benchStack {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	st := store.New(sqldb.FromPool(pool))
+	db := sqldb.FromPool(pool)
+	st := store.New(db)
 	u, err := st.EnsureUser(ctx, "bench", store.RoleUser)
 	if err != nil {
 		b.Fatal(err)
@@ -90,7 +91,7 @@ func startBenchCore(b *testing.B) *benchStack {
 	client := &http.Client{Transport: &svcauth.Transport{Base: transport, Token: "node"}}
 	return &benchStack{
 		url: "http://" + ln.Addr().String(), pool: pool, store: st, user: u.ID,
-		bus: dispatch.NewBus(slog.New(slog.DiscardHandler), pool, "bench-producer"),
+		bus: dispatch.NewBus(slog.New(slog.DiscardHandler), db, "bench-producer"),
 		rpc: ytcaptionv1connect.NewWorkerServiceClient(client, "http://"+ln.Addr().String()),
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -54,12 +53,12 @@ func newTestAPI(t *testing.T, configure func(*Config)) *testAPI {
 	require.NoError(t, err)
 	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), "")
 	require.NoError(t, err)
-	return serveTestAPI(t, db, nil, blobs, configure)
+	return serveTestAPI(t, db, blobs, configure)
 }
 
-// serveTestAPI serves the API on db (migrated) and blobs; with pool, its
-// bus reaches other replicas on the same database by NOTIFY.
-func serveTestAPI(t *testing.T, db sqldb.DB, pool *pgxpool.Pool, blobs *blob.Dir, configure func(*Config)) *testAPI {
+// serveTestAPI serves the API on db (migrated) and blobs; its bus reaches
+// other replicas on the same database by the database's notifications.
+func serveTestAPI(t *testing.T, db sqldb.DB, blobs *blob.Dir, configure func(*Config)) *testAPI {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st := store.New(db)
@@ -67,7 +66,7 @@ func serveTestAPI(t *testing.T, db sqldb.DB, pool *pgxpool.Pool, blobs *blob.Dir
 	require.NoError(t, err)
 
 	log := slog.New(slog.DiscardHandler)
-	bus := dispatch.NewBus(log, pool, "test-"+uuid.NewString())
+	bus := dispatch.NewBus(log, db, "test-"+uuid.NewString())
 	listening := make(chan struct{})
 	go func() { defer close(listening); bus.Listen(ctx) }()
 	stopping := make(chan struct{})

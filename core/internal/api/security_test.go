@@ -313,8 +313,8 @@ func TestWatchJobWakesAcrossReplicas(t *testing.T) {
 	blobs, err := blob.OpenDir(t.TempDir(), "")
 	require.NoError(t, err)
 	hourly := func(c *Config) { c.WatchPoll = time.Hour }
-	watching := serveTestAPI(t, sqldb.FromPool(pools[0]), pools[0], blobs, hourly)
-	working := serveTestAPI(t, sqldb.FromPool(pools[1]), pools[1], blobs, hourly)
+	watching := serveTestAPI(t, sqldb.FromPool(pools[0]), blobs, hourly)
+	working := serveTestAPI(t, sqldb.FromPool(pools[1]), blobs, hourly)
 
 	// LISTEN starts asynchronously: announce until the watching replica hears.
 	require.Eventually(t, func() bool {

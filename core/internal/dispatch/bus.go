@@ -2,38 +2,39 @@ package dispatch
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/internal/backoff"
 )
 
-// Channel is the Postgres NOTIFY channel core replicas share.
+// Channel is the notification channel core replicas share.
 const Channel = "ytcaption_dispatch"
 
-// Bus carries wake-ups within a core process and, through Postgres
-// LISTEN/NOTIFY, to every other replica on the same database: a job made ready
-// by one replica wakes an agent long-polling another at once. Notifications
-// are sent after the state change has committed and may be lost (a crash in
-// between, a listener reconnecting); the pollers' fallback covers that.
+// Bus carries wake-ups within a core process and, through the database's
+// notifications (sqldb.DB's Notify and Listen: PostgreSQL's NOTIFY, or
+// in-process on SQLite), to every other replica on the same database: a job
+// made ready by one replica wakes an agent long-polling another at once.
+// Notifications are sent after the state change has committed and may be
+// lost (a crash in between, a listener reconnecting); the pollers' fallback
+// covers that.
 type Bus struct {
 	Queued  *Signal // a job was queued or requeued for download
 	Ready   *Signal // a job became ready for a gpu-node
 	Cancels *Keyed  // a held job was cancelled, by id
 	Changed *Keyed  // a job's status, progress or transcript changed, by id (for watchers)
 
-	pool     *pgxpool.Pool // nil: in-process only
+	db       sqldb.DB
 	instance string
 	log      *slog.Logger
 }
 
-// NewBus returns a bus. With a nil pool it works inside this process only.
-func NewBus(log *slog.Logger, pool *pgxpool.Pool, instance string) *Bus {
-	return &Bus{Queued: NewSignal(), Ready: NewSignal(), Cancels: NewKeyed(), Changed: NewKeyed(), pool: pool, instance: instance, log: log}
+// NewBus returns a bus on db; instance names this replica, so that it can
+// tell its own notifications (already delivered locally) from others'.
+func NewBus(log *slog.Logger, db sqldb.DB, instance string) *Bus {
+	return &Bus{Queued: NewSignal(), Ready: NewSignal(), Cancels: NewKeyed(), Changed: NewKeyed(), db: db, instance: instance, log: log}
 }
 
 // Event kinds on the wire: "<kind>:<instance>[:<job id>]".
@@ -69,16 +70,13 @@ func (b *Bus) JobChanged(ctx context.Context, id string) {
 }
 
 func (b *Bus) publish(ctx context.Context, kind, id string) {
-	if b.pool == nil {
-		return
-	}
 	payload := kind + ":" + b.instance
 	if id != "" {
 		payload += ":" + id
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, payload); err != nil {
+	if err := b.db.Notify(ctx, Channel, payload); err != nil {
 		b.log.WarnContext(ctx, "publish dispatch event", "kind", kind, "err", err)
 	}
 }
@@ -102,19 +100,40 @@ func (b *Bus) deliver(payload string) {
 	}
 }
 
-// Listen receives other replicas' notifications until ctx ends, reconnecting
-// with backoff when the connection drops. After a reconnect it wakes every
-// poller, since notifications sent meanwhile are lost.
+// Listen receives other replicas' notifications until ctx ends, retrying
+// with backoff when the database fails. When notifications may have been lost
+// (the listener reconnected) it wakes every poller to look again.
 func (b *Bus) Listen(ctx context.Context) {
-	if b.pool == nil {
-		return
-	}
-	for attempt := 0; ctx.Err() == nil; attempt++ {
-		err := b.listen(ctx, attempt > 0)
+	var l sqldb.Listener
+	defer func() {
+		if l != nil {
+			l.Close()
+		}
+	}()
+	for attempt := 0; ctx.Err() == nil; {
+		var err error
+		if l == nil {
+			if l, err = b.db.Listen(ctx, Channel); err == nil && attempt > 0 {
+				b.wakeAll() // a new subscription: what was sent before it is lost
+			}
+		}
+		if l != nil {
+			var n sqldb.Notification
+			if n, err = l.Next(ctx); err == nil {
+				attempt = 0
+				if n.Lost {
+					b.wakeAll()
+				} else {
+					b.deliver(n.Payload)
+				}
+				continue
+			}
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		d := backoff.Full(attempt+1, 100*time.Millisecond, 10*time.Second)
+		attempt++
+		d := backoff.Full(attempt, 100*time.Millisecond, 10*time.Second)
 		b.log.WarnContext(ctx, "dispatch listener lost its connection", "err", err, "retry_in", d)
 		select {
 		case <-ctx.Done():
@@ -124,26 +143,9 @@ func (b *Bus) Listen(ctx context.Context) {
 	}
 }
 
-func (b *Bus) listen(ctx context.Context, reconnected bool) error {
-	conn, err := b.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire listener connection: %w", err)
-	}
-	// The connection leaves the pool: LISTEN state must not leak to other users.
-	pc := conn.Hijack()
-	defer pc.Close(context.WithoutCancel(ctx))
-	if _, err := pc.Exec(ctx, "LISTEN "+Channel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	if reconnected {
-		b.Queued.Notify()
-		b.Ready.Notify()
-	}
-	for {
-		n, err := pc.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		b.deliver(n.Payload)
-	}
+// wakeAll wakes the pollers after notifications may have been lost. Watchers
+// and held heartbeats keep their own fallback polls.
+func (b *Bus) wakeAll() {
+	b.Queued.Notify()
+	b.Ready.Notify()
 }

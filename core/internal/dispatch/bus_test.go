@@ -3,12 +3,14 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
 )
 
@@ -27,17 +29,18 @@ func TestBusWakesOtherReplicas(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
 	log := slog.New(slog.DiscardHandler)
-	pools := make([]*pgxpool.Pool, 2)
-	for i := range pools {
+	dbs := make([]sqldb.DB, 2)
+	for i := range dbs {
 		p, err := pgxpool.New(context.Background(), url)
 		require.NoError(t, err)
-		t.Cleanup(p.Close)
-		pools[i] = p
+		dbs[i] = sqldb.FromPool(p)
+		t.Cleanup(dbs[i].Close)
 	}
-	a, b := NewBus(log, pools[0], "core-a"), NewBus(log, pools[1], "core-b")
+	a, b := NewBus(log, dbs[0], "core-a"), NewBus(log, dbs[1], "core-b")
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go b.Listen(ctx)
+	listening := make(chan struct{})
+	go func() { defer close(listening); b.Listen(ctx) }()
+	defer func() { cancel(); <-listening }()
 	// LISTEN is asynchronous to start: announce until b hears one.
 	ready := b.Ready.Wait()
 	require.Eventually(t, func() bool {
@@ -69,7 +72,7 @@ func TestBusWakesOtherReplicas(t *testing.T) {
 	// The listener's connection dies: it reconnects, wakes its pollers (they
 	// may have missed notifications meanwhile) and hears new ones again.
 	afterDrop := b.Ready.Wait()
-	_, err := pools[0].Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	_, err := dbs[0].Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`)
 	require.NoError(t, err)
 	waitClosed(t, afterDrop, "wake-up after reconnect")
@@ -83,6 +86,31 @@ func TestBusWakesOtherReplicas(t *testing.T) {
 			return false
 		}
 	}, 10*time.Second, 50*time.Millisecond, "b deaf after reconnect")
+}
+
+// TestSingleBoxBusWakesWithinTheProcess: on SQLite the bus's notifications
+// stay in the process, and two buses on one database (two services of one
+// box) still wake each other.
+func TestSingleBoxBusWakesWithinTheProcess(t *testing.T) {
+	t.Parallel()
+	db, err := sqldb.OpenSQLite(filepath.Join(t.TempDir(), "ytcaption.db"))
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	log := slog.New(slog.DiscardHandler)
+	a, b := NewBus(log, db, "core-a"), NewBus(log, db, "core-b")
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{})
+	go func() { defer close(listening); b.Listen(ctx) }()
+	defer func() { cancel(); <-listening }()
+	ready := b.Ready.Wait()
+	require.Eventually(t, func() bool {
+		a.JobReady(ctx)
+		return closed(ready)
+	}, 10*time.Second, 50*time.Millisecond, "b never heard a")
+	changed, release := b.Changed.Wait("job-1")
+	defer release()
+	a.JobChanged(ctx, "job-1")
+	waitClosed(t, changed, "change of job-1")
 }
 
 func TestBusIgnoresItsOwnEchoes(t *testing.T) {

@@ -1,7 +1,9 @@
-// Package dispatch wakes whoever waits for work inside one core process: fetch
-// workers when a job is queued, long-polling agents when a job becomes ready,
-// and a held heartbeat when its job is cancelled. Postgres stays the source of
-// truth; a wake-up only says "look again now" instead of at the next poll.
+// Package dispatch wakes whoever waits for work: fetch workers when a job is
+// queued, long-polling agents when a job becomes ready, a held heartbeat when
+// its job is cancelled, watchers when a job changes — in this core process and,
+// through the database driver's Notify and Listen (Bus), in every replica on
+// the same database. The database stays the source of truth; a wake-up only
+// says "look again now" instead of at the next poll.
 package dispatch
 
 import "sync"

@@ -68,7 +68,7 @@ func newHarness(t *testing.T, open storetest.Maker, cfg Config) *harness {
 		cfg.BreakerDefer = time.Hour // deferred jobs must visibly not be claimable at once
 	}
 	log := slog.New(slog.DiscardHandler)
-	h := &harness{env: env, blobs: blobs, bus: dispatch.NewBus(log, nil, "test"),
+	h := &harness{env: env, blobs: blobs, bus: dispatch.NewBus(log, env.DB, "test"),
 		youtube: breaker.New(nil, "youtube", breaker.Config{Failures: 2, Cooldown: time.Hour}),
 		blob:    breaker.New(nil, "blob", breaker.Config{Failures: 2, Cooldown: time.Hour})}
 	h.stage = New(log, cfg, Deps{

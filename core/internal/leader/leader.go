@@ -1,7 +1,10 @@
-// Package leader elects one core replica to run maintenance loops (lease
-// rescue now, retention later). Leadership is a Postgres session advisory lock
-// held on a connection taken out of the pool: it ends when the holder stops or
-// its connection dies, and another replica takes over within one retry period.
+// Package leader elects one core replica to run the maintenance duties that
+// must not run twice at once: lease rescue, stitching chunked jobs, and the
+// retention sweeper. Leadership is the database's session lock
+// (sqldb.DB.TryLockSession): on PostgreSQL a session advisory lock held on a
+// connection of its own, which ends when the holder stops or its connection
+// dies, another replica taking over within one retry period; on SQLite an
+// in-process lock, so the single box leads at once.
 package leader
 
 import (
@@ -11,19 +14,19 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 )
 
 // Config tunes an election.
 type Config struct {
 	Key   int64         // advisory lock key; one per kind of duty
 	Retry time.Duration // how often a follower tries to take over; default 5 s
-	Check time.Duration // how often a leader checks its connection; default 5 s
+	Check time.Duration // how often a leader checks its session; default 5 s
 }
 
 // Run campaigns until ctx ends. While this process leads it runs duty with a
 // context that is cancelled as soon as leadership is lost.
-func Run(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, cfg Config, duty func(context.Context)) {
+func Run(ctx context.Context, log *slog.Logger, db sqldb.DB, cfg Config, duty func(context.Context)) {
 	if cfg.Retry <= 0 {
 		cfg.Retry = 5 * time.Second
 	}
@@ -31,7 +34,7 @@ func Run(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, cfg Config, 
 		cfg.Check = 5 * time.Second
 	}
 	for ctx.Err() == nil {
-		led, err := term(ctx, log, pool, cfg, duty)
+		led, err := term(ctx, log, db, cfg, duty)
 		if err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "leader election", "key", cfg.Key, "err", err)
 		}
@@ -46,22 +49,16 @@ func Run(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, cfg Config, 
 }
 
 // term makes one attempt to lead and, on success, leads until ctx ends or the
-// connection fails. It reports whether it led.
-func term(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, cfg Config, duty func(context.Context)) (bool, error) {
-	conn, err := pool.Acquire(ctx)
+// session is lost. It reports whether it led.
+func term(ctx context.Context, log *slog.Logger, db sqldb.DB, cfg Config, duty func(context.Context)) (bool, error) {
+	session, got, err := db.TryLockSession(ctx, cfg.Key)
 	if err != nil {
-		return false, fmt.Errorf("acquire connection: %w", err)
-	}
-	// Session locks live as long as the connection: keep it out of the pool.
-	pc := conn.Hijack()
-	defer pc.Close(context.WithoutCancel(ctx))
-	var got bool
-	if err := pc.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", cfg.Key).Scan(&got); err != nil {
 		return false, fmt.Errorf("try lock: %w", err)
 	}
 	if !got {
 		return false, nil
 	}
+	defer session.Release()
 	log.InfoContext(ctx, "became leader", "key", cfg.Key)
 	dutyCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -77,8 +74,8 @@ func term(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, cfg Config,
 		case <-ctx.Done():
 		case <-done:
 		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, cfg.Check)
-			lost = pc.Ping(pctx)
+			cctx, cancel := context.WithTimeout(ctx, cfg.Check)
+			lost = session.Alive(cctx)
 			cancel()
 			continue
 		}
@@ -88,10 +85,6 @@ func term(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, cfg Config,
 	<-done
 	if lost != nil {
 		log.WarnContext(ctx, "lost leadership", "key", cfg.Key, "err", lost)
-	} else {
-		// Closing the connection releases the lock too; unlock explicitly so a
-		// follower need not wait for the server to notice.
-		_, _ = pc.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", cfg.Key)
 	}
 	return true, lost
 }

@@ -3,7 +3,7 @@ package leader
 import (
 	"context"
 	"log/slog"
-	"sync"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
 )
 
@@ -21,14 +22,14 @@ type candidate struct {
 	done    chan struct{}
 }
 
-func campaign(t *testing.T, pool *pgxpool.Pool) *candidate {
+func campaign(t *testing.T, db sqldb.DB) *candidate {
 	t.Helper()
 	c := &candidate{done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	go func() {
 		defer close(c.done)
-		Run(ctx, slog.New(slog.DiscardHandler), pool, Config{Key: 42, Retry: 50 * time.Millisecond, Check: 50 * time.Millisecond},
+		Run(ctx, slog.New(slog.DiscardHandler), db, Config{Key: 42, Retry: 50 * time.Millisecond, Check: 50 * time.Millisecond},
 			func(ctx context.Context) {
 				c.terms.Add(1)
 				c.leading.Store(true)
@@ -40,54 +41,87 @@ func campaign(t *testing.T, pool *pgxpool.Pool) *candidate {
 	return c
 }
 
-// TestOneLeaderAndFailover runs three candidates on one real database: exactly
-// one leads at a time, and when the leader stops or its connection dies,
-// another takes over.
+// drivers open three replicas' handles on one fresh database: three pools on
+// PostgreSQL; on SQLite one handle, since one process owns a data directory.
+var drivers = []struct {
+	name string
+	open func(t *testing.T) [3]sqldb.DB
+}{
+	{"postgres", func(t *testing.T) [3]sqldb.DB {
+		url := pgtest.URL(t)
+		var dbs [3]sqldb.DB
+		for i := range dbs {
+			p, err := pgxpool.New(context.Background(), url)
+			require.NoError(t, err)
+			dbs[i] = sqldb.FromPool(p)
+			t.Cleanup(dbs[i].Close)
+		}
+		return dbs
+	}},
+	{"sqlite", func(t *testing.T) [3]sqldb.DB {
+		db, err := sqldb.OpenSQLite(filepath.Join(t.TempDir(), "ytcaption.db"))
+		require.NoError(t, err)
+		t.Cleanup(db.Close)
+		return [3]sqldb.DB{db, db, db}
+	}},
+}
+
+func leaders(cs []*candidate) []int {
+	var l []int
+	for i, c := range cs {
+		if c.leading.Load() {
+			l = append(l, i)
+		}
+	}
+	return l
+}
+
+// TestOneLeaderAndFailover runs three candidates on one database of each
+// kind: exactly one leads at a time, and when the leader stops another takes
+// over.
 func TestOneLeaderAndFailover(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	var cs []*candidate
-	var pools []*pgxpool.Pool
-	for range 3 {
-		p, err := pgxpool.New(context.Background(), url)
-		require.NoError(t, err)
-		t.Cleanup(p.Close)
-		pools = append(pools, p)
-		cs = append(cs, campaign(t, p))
-	}
-	var mu sync.Mutex
-	leaders := func() []int {
-		mu.Lock()
-		defer mu.Unlock()
-		var l []int
-		for i, c := range cs {
-			if c.leading.Load() {
-				l = append(l, i)
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			var cs []*candidate
+			for _, db := range d.open(t) {
+				cs = append(cs, campaign(t, db))
 			}
-		}
-		return l
+			require.Eventually(t, func() bool { return len(leaders(cs)) == 1 }, 10*time.Second, 10*time.Millisecond)
+			// Stable: nobody else becomes leader while one leads.
+			for range 20 {
+				require.LessOrEqual(t, len(leaders(cs)), 1)
+				time.Sleep(10 * time.Millisecond)
+			}
+			first := leaders(cs)[0]
+			require.EqualValues(t, 1, cs[first].terms.Load())
+			cs[first].cancel()
+			<-cs[first].done
+			require.Eventually(t, func() bool { l := leaders(cs); return len(l) == 1 && l[0] != first }, 10*time.Second, 10*time.Millisecond,
+				"a follower takes over when the leader stops")
+		})
 	}
-	require.Eventually(t, func() bool { return len(leaders()) == 1 }, 10*time.Second, 10*time.Millisecond)
-	// Stable: nobody else becomes leader while one leads.
-	for range 20 {
-		require.LessOrEqual(t, len(leaders()), 1)
-		time.Sleep(10 * time.Millisecond)
+}
+
+// TestLeaderStepsDownWhenItsConnectionDies: on PostgreSQL the server drops a
+// session lock with its connection; the leader must notice and stop its duty.
+func TestLeaderStepsDownWhenItsConnectionDies(t *testing.T) {
+	t.Parallel()
+	dbs := drivers[0].open(t)
+	var cs []*candidate
+	for _, db := range dbs[:2] {
+		cs = append(cs, campaign(t, db))
 	}
-
-	first := leaders()[0]
-	cs[first].cancel()
-	<-cs[first].done
-	require.Eventually(t, func() bool { l := leaders(); return len(l) == 1 && l[0] != first }, 10*time.Second, 10*time.Millisecond,
-		"a follower takes over when the leader stops")
-
-	terms := func() int32 { return cs[0].terms.Load() + cs[1].terms.Load() + cs[2].terms.Load() }
+	require.Eventually(t, func() bool { return len(leaders(cs)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	terms := func() int32 { return cs[0].terms.Load() + cs[1].terms.Load() }
 	before := terms()
 	// Kill the leader's connection from outside: it must notice and step down.
-	_, err := pools[first].Exec(context.Background(), `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+	_, err := dbs[2].Exec(context.Background(), `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
 		WHERE l.locktype = 'advisory' AND l.objid = 42 AND l.granted`)
 	require.NoError(t, err)
 	// It may win again on a new connection, or a follower may: either way a
 	// new term begins.
 	require.Eventually(t, func() bool { return terms() > before }, 10*time.Second, 10*time.Millisecond, "the dead connection ended the term")
-	require.Eventually(t, func() bool { return len(leaders()) == 1 }, 10*time.Second, 10*time.Millisecond, "someone leads again")
+	require.Eventually(t, func() bool { return len(leaders(cs)) == 1 }, 10*time.Second, 10*time.Millisecond, "someone leads again")
 }

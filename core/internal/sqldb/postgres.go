@@ -3,6 +3,8 @@ package sqldb
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -70,7 +72,7 @@ func (t pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 // Lock holds a session advisory lock on a connection of its own, outside
 // the pool: waiters must not take the pooled connections the holder needs.
 func (d *pgDB) Lock(ctx context.Context, key int64, shared, wait bool) (func(), bool, error) {
-	conn, err := pgx.ConnectConfig(ctx, d.pool.Config().ConnConfig.Copy())
+	conn, err := d.session(ctx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -90,6 +92,105 @@ func (d *pgDB) Lock(ctx context.Context, key int64, shared, wait bool) (func(), 
 	}
 	// Closing the session releases its locks.
 	return func() { _ = conn.Close(context.WithoutCancel(ctx)) }, true, nil
+}
+
+// session opens a connection of its own, outside the pool, for state that
+// lives as long as a session (advisory locks, LISTEN) and must neither leak
+// to the pool's other users nor take a pooled connection for good.
+func (d *pgDB) session(ctx context.Context) (*pgx.Conn, error) {
+	return pgx.ConnectConfig(ctx, d.pool.Config().ConnConfig.Copy())
+}
+
+func (d *pgDB) TryLockSession(ctx context.Context, key int64) (LockSession, bool, error) {
+	conn, err := d.session(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("connect: %w", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, false, err
+	}
+	return &pgLockSession{conn: conn, key: key}, true, nil
+}
+
+type pgLockSession struct {
+	conn *pgx.Conn
+	key  int64
+}
+
+// Alive pings the session's connection: a session lock lives exactly as
+// long as its session, so a connection that answers still holds it.
+func (s *pgLockSession) Alive(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+// Release unlocks before closing: closing alone releases the lock too, but
+// only once the server notices, and a follower should not wait for that.
+func (s *pgLockSession) Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = s.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, s.key)
+	_ = s.conn.Close(ctx)
+}
+
+func (d *pgDB) Notify(ctx context.Context, channel, payload string) error {
+	_, err := d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
+	return err
+}
+
+// Listen LISTENs on a connection of its own; the subscription is in place
+// when it returns.
+func (d *pgDB) Listen(ctx context.Context, channel string) (Listener, error) {
+	l := &pgListener{db: d, channel: channel}
+	if err := l.connect(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+type pgListener struct {
+	db      *pgDB
+	channel string
+	conn    *pgx.Conn // nil after a failure, until Next reconnects
+}
+
+func (l *pgListener) connect(ctx context.Context) error {
+	conn, err := l.db.session(ctx)
+	if err != nil {
+		return fmt.Errorf("connect listener: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{l.channel}.Sanitize()); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return fmt.Errorf("listen %s: %w", l.channel, err)
+	}
+	l.conn = conn
+	return nil
+}
+
+func (l *pgListener) Next(ctx context.Context) (Notification, error) {
+	if l.conn == nil {
+		if err := l.connect(ctx); err != nil {
+			return Notification{}, err
+		}
+		return Notification{Lost: true}, nil
+	}
+	n, err := l.conn.WaitForNotification(ctx)
+	if err != nil {
+		// Whether the connection died or ctx ended mid-wait, pgx leaves it
+		// unusable: drop it and reconnect on the next call.
+		_ = l.conn.Close(context.WithoutCancel(ctx))
+		l.conn = nil
+		return Notification{}, fmt.Errorf("wait for notification: %w", err)
+	}
+	return Notification{Payload: n.Payload}, nil
+}
+
+func (l *pgListener) Close() {
+	if l.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = l.conn.Close(ctx)
+		l.conn = nil
+	}
 }
 
 // IsCheckViolation reports a CHECK constraint's refusal, from either driver.

@@ -76,6 +76,49 @@ type DB interface {
 	// the lock is the server's, across replicas; on SQLite, this process's
 	// (one process owns a data directory).
 	Lock(ctx context.Context, key int64, shared, wait bool) (release func(), ok bool, err error)
+	// TryLockSession takes the exclusive advisory lock key without waiting
+	// (ok false when another session holds it) and holds it until Release or
+	// until its session dies, which Alive reports: leader election's lock.
+	TryLockSession(ctx context.Context, key int64) (s LockSession, ok bool, err error)
+
+	// Notify sends payload to every listener on channel, on PostgreSQL
+	// through pg_notify to every replica on the database, on SQLite to the
+	// listeners of this handle (one process owns a data directory).
+	// Delivery is best effort: a listener reconnecting misses what was sent
+	// meanwhile, and says so (Notification.Lost).
+	Notify(ctx context.Context, channel, payload string) error
+	// Listen subscribes to channel: every Notify after Listen returns
+	// reaches the listener, until it is closed.
+	Listen(ctx context.Context, channel string) (Listener, error)
+}
+
+// LockSession is an advisory lock held by a session of its own.
+type LockSession interface {
+	// Alive reports an error once the lock may have been lost: on
+	// PostgreSQL when its connection no longer answers (the server released
+	// the lock with the session); on SQLite only once the database is closed.
+	Alive(ctx context.Context) error
+	// Release gives the lock up and ends the session.
+	Release()
+}
+
+// Listener receives the notifications of one channel.
+type Listener interface {
+	// Next waits for the next notification. An error means ctx ended or
+	// the connection was lost; on PostgreSQL the next call reconnects, and
+	// its notification is Lost, since what was sent in between is gone.
+	Next(ctx context.Context) (Notification, error)
+	// Close unsubscribes; Next must not be running.
+	Close()
+}
+
+// Notification is one payload, or the news that some were lost.
+type Notification struct {
+	Payload string
+	// Lost: notifications may have been missed before this one (the
+	// listener reconnected, or fell behind): look again at everything.
+	// Payload is empty.
+	Lost bool
 }
 
 // Batch is a list of statements for SendBatch.

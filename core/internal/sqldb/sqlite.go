@@ -13,6 +13,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -107,7 +108,8 @@ func OpenSQLite(path string) (DB, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &liteDB{liteQuerier: liteQuerier{db}, db: db, file: lock, locks: map[int64]*sync.RWMutex{}}, nil
+	return &liteDB{liteQuerier: liteQuerier{db}, db: db, file: lock, locks: map[int64]*sync.RWMutex{},
+		listeners: map[string]map[*liteListener]struct{}{}, closed: make(chan struct{})}, nil
 }
 
 // liteExecer is what *sql.DB and *sql.Tx share.
@@ -158,16 +160,26 @@ type liteDB struct {
 	db   *sql.DB
 	file *os.File // the process lock
 
-	mu    sync.Mutex
-	locks map[int64]*sync.RWMutex
+	mu        sync.Mutex
+	locks     map[int64]*sync.RWMutex
+	listeners map[string]map[*liteListener]struct{} // by channel
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close: listeners and lock sessions end
 }
 
 func (d *liteDB) Dialect() Dialect               { return SQLite }
 func (d *liteDB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 func (d *liteDB) Close() {
-	_ = d.db.Close()
-	_ = d.file.Close()
+	d.closeOnce.Do(func() {
+		close(d.closed)
+		_ = d.db.Close()
+		_ = d.file.Close()
+	})
 }
+
+// errClosed is what listeners and lock sessions report once the database is closed.
+var errClosed = errors.New("sqlite: database closed")
 
 func (d *liteDB) Begin(ctx context.Context) (Tx, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
@@ -192,15 +204,20 @@ func (t liteTx) Rollback(context.Context) error {
 	return nil
 }
 
-// Lock is a process-local reader/writer lock per key.
-func (d *liteDB) Lock(ctx context.Context, key int64, shared, wait bool) (func(), bool, error) {
+func (d *liteDB) lock(key int64) *sync.RWMutex {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	l := d.locks[key]
 	if l == nil {
 		l = &sync.RWMutex{}
 		d.locks[key] = l
 	}
-	d.mu.Unlock()
+	return l
+}
+
+// Lock is a process-local reader/writer lock per key.
+func (d *liteDB) Lock(ctx context.Context, key int64, shared, wait bool) (func(), bool, error) {
+	l := d.lock(key)
 	switch {
 	case shared && wait:
 		l.RLock()
@@ -219,6 +236,97 @@ func (d *liteDB) Lock(ctx context.Context, key int64, shared, wait bool) (func()
 		return l.RUnlock, true, nil
 	}
 	return l.Unlock, true, nil
+}
+
+// TryLockSession takes the process-local lock key: the process is the
+// session, so the lock is lost only with the database.
+func (d *liteDB) TryLockSession(ctx context.Context, key int64) (LockSession, bool, error) {
+	l := d.lock(key)
+	if !l.TryLock() {
+		return nil, false, nil
+	}
+	return &liteLockSession{db: d, release: sync.OnceFunc(l.Unlock)}, true, nil
+}
+
+type liteLockSession struct {
+	db      *liteDB
+	release func()
+}
+
+func (s *liteLockSession) Alive(context.Context) error {
+	select {
+	case <-s.db.closed:
+		return errClosed
+	default:
+		return nil
+	}
+}
+
+func (s *liteLockSession) Release() { s.release() }
+
+// listenerBuffer is how many notifications a listener holds unread before
+// it reports the next ones Lost instead of blocking Notify.
+const listenerBuffer = 256
+
+// Notify hands payload to this handle's listeners on channel without
+// waiting for them.
+func (d *liteDB) Notify(ctx context.Context, channel, payload string) error {
+	select {
+	case <-d.closed:
+		return errClosed
+	default:
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for l := range d.listeners[channel] {
+		select {
+		case l.ch <- payload:
+		default:
+			l.lost.Store(true)
+		}
+	}
+	return nil
+}
+
+func (d *liteDB) Listen(ctx context.Context, channel string) (Listener, error) {
+	l := &liteListener{db: d, channel: channel, ch: make(chan string, listenerBuffer)}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.listeners[channel] == nil {
+		d.listeners[channel] = map[*liteListener]struct{}{}
+	}
+	d.listeners[channel][l] = struct{}{}
+	return l, nil
+}
+
+type liteListener struct {
+	db      *liteDB
+	channel string
+	ch      chan string
+	lost    atomic.Bool // Notify found ch full
+}
+
+func (l *liteListener) Next(ctx context.Context) (Notification, error) {
+	if l.lost.Swap(false) {
+		return Notification{Lost: true}, nil
+	}
+	select {
+	case p := <-l.ch:
+		return Notification{Payload: p}, nil
+	case <-ctx.Done():
+		return Notification{}, ctx.Err()
+	case <-l.db.closed:
+		return Notification{}, errClosed
+	}
+}
+
+func (l *liteListener) Close() {
+	l.db.mu.Lock()
+	defer l.db.mu.Unlock()
+	delete(l.db.listeners[l.channel], l)
+	if len(l.db.listeners[l.channel]) == 0 {
+		delete(l.db.listeners, l.channel)
+	}
 }
 
 // liteArgs converts arguments to SQLite's storage: times to microseconds,
