@@ -81,6 +81,10 @@ type Config struct {
 	// trace of the request that created the job. nil: none.
 	TracerProvider trace.TracerProvider
 	Logger         *slog.Logger
+
+	// now is the clock of the busy and idle meters and the real-time factor;
+	// nil: time.Now. Tests stub it to know what the meters must say.
+	now func() time.Time
 }
 
 // Agent is a running gpu-node.
@@ -102,6 +106,7 @@ type Agent struct {
 
 	// For busy/idle seconds: engine time of finished runs, and when the
 	// current run started (0: none).
+	now                    func() time.Time
 	startedAt              time.Time
 	busyNanos, engineSince atomic.Int64
 	rtf                    prometheus.Histogram
@@ -162,8 +167,11 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
 	a := &Agent{
-		startedAt: time.Now(),
+		now: cfg.now, startedAt: cfg.now(),
 		rtf: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ytcaption_gpu_node_realtime_factor",
 			Help:    "Engine time over audio time, per finished job: below 1 is faster than real time.",
@@ -186,7 +194,7 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 			}, func() float64 { return a.busySeconds() }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "ytcaption_gpu_node_idle_seconds_total", Help: "Seconds the engine waited for work since the node started.",
-			}, func() float64 { return time.Since(a.startedAt).Seconds() - a.busySeconds() }))
+			}, func() float64 { return a.now().Sub(a.startedAt).Seconds() - a.busySeconds() }))
 	}
 	return a
 }
@@ -195,7 +203,7 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 func (a *Agent) busySeconds() float64 {
 	busy := time.Duration(a.busyNanos.Load())
 	if since := a.engineSince.Load(); since != 0 {
-		busy += time.Since(time.Unix(0, since))
+		busy += a.now().Sub(time.Unix(0, since))
 	}
 	return busy.Seconds()
 }
@@ -358,11 +366,11 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 		return
 	}
 	t.log.InfoContext(ctx, "job started", "waited_seconds", time.Since(t.started).Seconds())
-	started := time.Now()
+	started := a.now()
 	a.engineSince.Store(started.UnixNano())
 	defer func() {
 		a.engineSince.Store(0)
-		a.busyNanos.Add(int64(time.Since(started)))
+		a.busyNanos.Add(int64(a.now().Sub(started)))
 	}()
 	duration := time.Duration(t.asg.GetDurationSeconds() * float64(time.Second))
 	seq := 0
@@ -394,7 +402,7 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 		// Stopped before the end: hand the job back so another node starts it now.
 		a.release(log, asg)
 	case err == nil:
-		a.complete(ctx, log, asg, count, res.Language, time.Since(t.started))
+		a.complete(ctx, log, asg, count, res.Language, a.now().Sub(t.started))
 	case errors.Is(err, breaker.ErrOpen):
 		log.WarnContext(ctx, "engine circuit open: handing the job back")
 		a.release(log, asg)

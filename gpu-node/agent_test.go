@@ -138,8 +138,9 @@ func (f *fakeCore) ReleaseJob(ctx context.Context, req *connect.Request[ytcaptio
 }
 
 // run serves the fake core and an audio server, runs an agent with eng until
-// the fake says the job is over, and stops the agent.
-func run(t *testing.T, f *fakeCore, eng engine.Engine, reg ...prometheus.Registerer) {
+// the fake says the job is over, and stops the agent. opts adjust the agent's
+// Config before it is built.
+func run(t *testing.T, f *fakeCore, eng engine.Engine, opts ...func(*Config)) {
 	t.Helper()
 	audio := httptest.NewServer(http.FileServer(http.Dir(librivox)))
 	t.Cleanup(audio.Close)
@@ -150,8 +151,8 @@ func run(t *testing.T, f *fakeCore, eng engine.Engine, reg ...prometheus.Registe
 	t.Cleanup(core.Close)
 
 	cfg := Config{CoreURL: core.URL, NodeToken: "node-secret", NodeID: "n1", WorkDir: t.TempDir(), PollTimeout: 5 * time.Second}
-	if len(reg) > 0 {
-		cfg.Metrics = reg[0]
+	for _, o := range opts {
+		o(&cfg)
 	}
 	a := newAgent(cfg, eng)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -178,11 +179,51 @@ func assignment(clip string) *ytcaptionv1.Assignment {
 	}
 }
 
+// withMetrics has the agent register its metrics with reg.
+func withMetrics(reg prometheus.Registerer) func(*Config) {
+	return func(c *Config) { c.Metrics = reg }
+}
+
+// stubClock is a clock that moves only when the test says.
+type stubClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *stubClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stubClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// timedEngine is an engine that takes exactly took on clock per run.
+type timedEngine struct {
+	engine.Engine
+	clock *stubClock
+	took  time.Duration
+}
+
+func (e timedEngine) Transcribe(ctx context.Context, req engine.Request, emit func(engine.Segment) error) (engine.Result, error) {
+	defer e.clock.Advance(e.took)
+	return e.Engine.Transcribe(ctx, req, emit)
+}
+
 func TestAgentTranscribesWithPocketsphinx(t *testing.T) {
 	t.Parallel()
 	f := newFakeCore(assignment("sense_and_sensibility_01_austen_64kb-0870.wav"))
 	reg := prometheus.NewRegistry()
-	run(t, f, engine.NewSphinx(engine.SphinxConfig{}), reg)
+	// The meters' clock stands still but for the engine's 3 s and 5 s after
+	// the job, so the busy and idle seconds are known exactly.
+	clock := &stubClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	eng := timedEngine{Engine: engine.NewSphinx(engine.SphinxConfig{}), clock: clock, took: 3 * time.Second}
+	run(t, f, eng, withMetrics(reg), func(c *Config) { c.now = clock.Now })
+	clock.Advance(5 * time.Second)
 	metrics := map[string]float64{}
 	families, err := reg.Gather()
 	require.NoError(t, err)
@@ -196,8 +237,8 @@ func TestAgentTranscribesWithPocketsphinx(t *testing.T) {
 			}
 		}
 	}
-	require.Greater(t, metrics["ytcaption_gpu_node_busy_seconds_total"], 0.1, "pocketsphinx took its time")
-	require.GreaterOrEqual(t, metrics["ytcaption_gpu_node_idle_seconds_total"], 0.0)
+	require.Equal(t, 3.0, metrics["ytcaption_gpu_node_busy_seconds_total"], "the engine's time")
+	require.Equal(t, 5.0, metrics["ytcaption_gpu_node_idle_seconds_total"], "the node's life but the engine's time")
 	require.Equal(t, 1.0, metrics["ytcaption_gpu_node_realtime_factor"], "one job's real-time factor")
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -50,7 +50,7 @@ func TestModelPathsFailUnsupportedAndNeverRun(t *testing.T) {
 		f.more = append(f.more, a)
 	}
 	reg := prometheus.NewRegistry()
-	run(t, f, eng, reg)
+	run(t, f, eng, withMetrics(reg))
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
