@@ -18,6 +18,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
 	"github.com/ytcaption/ytcaption/internal/backoff"
+	"github.com/ytcaption/ytcaption/internal/clocktest"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -184,28 +185,10 @@ func withMetrics(reg prometheus.Registerer) func(*Config) {
 	return func(c *Config) { c.Metrics = reg }
 }
 
-// stubClock is a clock that moves only when the test says.
-type stubClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stubClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stubClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // timedEngine is an engine that takes exactly took on clock per run.
 type timedEngine struct {
 	engine.Engine
-	clock *stubClock
+	clock *clocktest.Clock
 	took  time.Duration
 }
 
@@ -220,7 +203,7 @@ func TestAgentTranscribesWithPocketsphinx(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	// The meters' clock stands still but for the engine's 3 s and 5 s after
 	// the job, so the busy and idle seconds are known exactly.
-	clock := &stubClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clocktest.New()
 	eng := timedEngine{Engine: engine.NewSphinx(engine.SphinxConfig{}), clock: clock, took: 3 * time.Second}
 	run(t, f, eng, withMetrics(reg), func(c *Config) { c.now = clock.Now })
 	clock.Advance(5 * time.Second)

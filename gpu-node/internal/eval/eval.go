@@ -125,6 +125,11 @@ func (r Report) RTF() float64 {
 // Run transcribes every item with eng. Audio is first made 16 kHz mono WAV
 // with ffmpeg, as the download stage makes it; only the engine is timed.
 func Run(ctx context.Context, eng engine.Engine, ffmpeg string, items []Item, progress io.Writer) (Report, error) {
+	return run(ctx, time.Now, eng, ffmpeg, items, progress)
+}
+
+// run is Run with the clock that times the engine; tests stub it.
+func run(ctx context.Context, now func() time.Time, eng engine.Engine, ffmpeg string, items []Item, progress io.Writer) (Report, error) {
 	tmp, err := os.MkdirTemp("", "ytcaption-eval-")
 	if err != nil {
 		return Report{}, err
@@ -143,12 +148,12 @@ func Run(ctx context.Context, eng engine.Engine, ffmpeg string, items []Item, pr
 			return rep, fmt.Errorf("%s: %w", it.Name, err)
 		}
 		var hyp []string
-		start := time.Now()
+		start := now()
 		_, err = eng.Transcribe(ctx, engine.Request{AudioPath: audioPath, Language: "auto", Duration: audio}, func(s engine.Segment) error {
 			hyp = append(hyp, s.Text)
 			return nil
 		})
-		took := time.Since(start)
+		took := now().Sub(start)
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", it.Name, err)
 		}

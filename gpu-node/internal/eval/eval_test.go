@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/internal/clocktest"
 )
 
 const librivox = "/usr/share/pocketsphinx/test/data/librivox"
@@ -62,13 +63,16 @@ func TestLoadFindsReferences(t *testing.T) {
 	require.Error(t, err)
 }
 
-// echo "recognises" each clip as a fixed text, taking a fixed time.
-type echo struct{ text string }
+// echo "recognises" each clip as a fixed text, taking a fixed time on clock.
+type echo struct {
+	text  string
+	clock *clocktest.Clock
+}
 
 func (echo) Name() string                      { return "echo" }
 func (echo) Capabilities() engine.Capabilities { return engine.Capabilities{} }
 func (e echo) Transcribe(ctx context.Context, req engine.Request, emit func(engine.Segment) error) (engine.Result, error) {
-	time.Sleep(20 * time.Millisecond)
+	e.clock.Advance(1500 * time.Millisecond)
 	return engine.Result{}, emit(engine.Segment{Text: e.text})
 }
 
@@ -76,7 +80,10 @@ func TestRunScoresEachFileAndTimesTheEngine(t *testing.T) {
 	items, err := Load(librivox)
 	require.NoError(t, err)
 	items = items[:2]
-	rep, err := Run(context.Background(), echo{text: strings.ToUpper(items[0].Reference)}, "ffmpeg", items, nil)
+	// The clock moves only inside the engine, so the engine time of each clip
+	// is exactly 1.5 s, where a sleep gave only a lower bound.
+	clock := clocktest.New()
+	rep, err := run(context.Background(), clock.Now, echo{text: strings.ToUpper(items[0].Reference), clock: clock}, "ffmpeg", items, nil)
 	require.NoError(t, err)
 	require.Len(t, rep.Rows, 2)
 	require.Zero(t, rep.Rows[0].WER(), "case does not count")
@@ -87,7 +94,7 @@ func TestRunScoresEachFileAndTimesTheEngine(t *testing.T) {
 		want, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 		require.NoError(t, err)
 		require.InDelta(t, want, r.AudioTime.Seconds(), 0.01, "%s: the audio's own duration", r.Name)
-		require.GreaterOrEqual(t, r.EngineTime, 20*time.Millisecond)
+		require.Equal(t, 1500*time.Millisecond, r.EngineTime, "%s: the engine's time only", r.Name)
 	}
 	require.False(t, math.IsNaN(rep.RTF()))
 	require.Greater(t, rep.RTF(), 0.0)
