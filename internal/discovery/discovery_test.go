@@ -65,11 +65,20 @@ func TestResolverFallsBackWhileConsulIsDown(t *testing.T) {
 	f.Close()
 	c, err := Client(addr)
 	require.NoError(t, err)
-	r := NewResolver(slog.New(slog.DiscardHandler), c, "ytcaption-core", "core.fallback:8020")
+	logged := make(chan string, 1)
+	r := NewResolver(slog.New(messages(logged)), c, "ytcaption-core", "core.fallback:8020")
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go r.Run(ctx)
-	time.Sleep(100 * time.Millisecond)
+	ran := make(chan struct{})
+	go func() { defer close(ran); r.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	// Wait until a query has failed, not for a while: the fallback must hold
+	// after a failure, not only before the first query.
+	select {
+	case msg := <-logged:
+		require.Equal(t, "consul health query", msg)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resolver reported no failed query")
+	}
 	require.Equal(t, "core.fallback:8020", r.Addr())
 
 	// The transport sends requests where the resolver says.
@@ -81,4 +90,19 @@ func TestResolverFallsBackWhileConsulIsDown(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// messages is a log handler that sends each record's message to ch, dropping
+// it when ch is full: tests wait on it for what the code reports.
+type messages chan<- string
+
+func (h messages) Enabled(context.Context, slog.Level) bool { return true }
+func (h messages) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h messages) WithGroup(string) slog.Handler            { return h }
+func (h messages) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h <- r.Message:
+	default:
+	}
+	return nil
 }
