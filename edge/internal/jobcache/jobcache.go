@@ -1,6 +1,6 @@
 // Package jobcache keeps finished jobs in the edge's memory for a few
 // seconds, so the clients that poll a job after it ended — scripts, dashboards,
-// a CLI fetching the result — cost neither core nor Postgres.
+// a CLI fetching the result — cost neither core nor its database.
 //
 // Only terminal jobs (succeeded, failed, cancelled) are kept: nothing a user
 // does changes them, so a hit is never stale for the owner. Whatever an
