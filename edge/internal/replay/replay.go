@@ -3,9 +3,9 @@
 // parameters) and a lock while the first request is in flight (a duplicate
 // meanwhile hears 409). Core holds the durable half: the key is recorded in
 // core's database (PostgreSQL, or the single box's SQLite) in the job's own
-// transaction, so when Redis is down or was flushed
-// a retry still finds its job and no duplicate is ever created; Redis only
-// makes the answer fast and exact. Without Redis (a single box) the copies
+// transaction, so when Redis is down or was flushed a retry still finds its
+// job and no duplicate is ever created; Redis only makes the answer fast and
+// exact. Without Redis (a single box) the copies
 // and locks live in the edge's memory with the same rules and lifetimes.
 package replay
 
