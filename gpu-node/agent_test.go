@@ -20,6 +20,7 @@ import (
 	"github.com/ytcaption/ytcaption/internal/backoff"
 	"github.com/ytcaption/ytcaption/internal/clocktest"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
+	"github.com/ytcaption/ytcaption/internal/waittest"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -159,18 +160,9 @@ func run(t *testing.T, f *fakeCore, eng engine.Engine, opts ...func(*Config)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Run(ctx) }()
-	select {
-	case <-f.done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the job did not end within 2 minutes")
-	}
+	waittest.Recv(t, f.done, 2*time.Minute, "the job did not end")
 	cancel()
-	select {
-	case err := <-stopped:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the agent did not stop")
-	}
+	require.NoError(t, waittest.Recv(t, stopped, 30*time.Second, "the agent did not stop"))
 }
 
 func assignment(clip string) *ytcaptionv1.Assignment {
@@ -258,11 +250,7 @@ func TestCancelInHeartbeatStopsTheEngine(t *testing.T) {
 	f.cancelAfter = 2
 	eng := blockingEngine{stopped: make(chan struct{})}
 	run(t, f, eng)
-	select {
-	case <-eng.stopped:
-	case <-time.After(10 * time.Second):
-		t.Fatal("engine not stopped after the cancel")
-	}
+	waittest.Recv(t, eng.stopped, 10*time.Second, "engine not stopped after the cancel")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	require.Nil(t, f.completed, "a cancelled job is not completed")
@@ -376,12 +364,7 @@ func serve(t *testing.T, f *fakeCore, eng engine.Engine) (*Agent, context.Cancel
 
 func waitRun(t *testing.T, stopped <-chan error) {
 	t.Helper()
-	select {
-	case err := <-stopped:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return")
-	}
+	require.NoError(t, waittest.Recv(t, stopped, 30*time.Second, "Run did not return"))
 }
 
 func TestDrainFinishesTheJobThenStops(t *testing.T) {

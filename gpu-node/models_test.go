@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/internal/waittest"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -120,17 +121,9 @@ func firstPoll(t *testing.T, eng engine.Engine) *ytcaptionv1.AcquireJobRequest {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Run(ctx) }()
-	select {
-	case <-f.done: // it polled and was held
-	case <-time.After(time.Minute):
-		t.Fatal("the agent did not poll within a minute")
-	}
+	waittest.Recv(t, f.done, time.Minute, "the agent did not poll") // it polled and was held
 	cancel()
-	select {
-	case <-stopped:
-	case <-time.After(time.Minute):
-		t.Fatal("the agent did not stop within a minute")
-	}
+	waittest.Recv(t, stopped, time.Minute, "the agent did not stop")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	require.NotEmpty(t, f.polls)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/internal/consultest"
+	"github.com/ytcaption/ytcaption/internal/waittest"
 )
 
 func TestRegisterAndDeregisterWireFormat(t *testing.T) {
@@ -73,12 +74,7 @@ func TestResolverFallsBackWhileConsulIsDown(t *testing.T) {
 	defer func() { cancel(); <-ran }()
 	// Wait until a query has failed, not for a while: the fallback must hold
 	// after a failure, not only before the first query.
-	select {
-	case msg := <-logged:
-		require.Equal(t, "consul health query", msg)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the resolver reported no failed query")
-	}
+	require.Equal(t, "consul health query", waittest.Recv(t, logged, 10*time.Second, "the resolver reported no failed query"))
 	require.Equal(t, "core.fallback:8020", r.Addr())
 
 	// The transport sends requests where the resolver says.

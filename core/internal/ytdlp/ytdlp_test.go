@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/waittest"
 )
 
 const clip = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav"
@@ -127,12 +128,7 @@ func TestCancelKillsYtDlp(t *testing.T) {
 		_, err := New(Config{Extractors: "generic"}).Download(ctx, t.TempDir(), srv.URL+"/slow.wav")
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		require.ErrorIs(t, err, context.Canceled)
-	case <-time.After(20 * time.Second):
-		t.Fatal("yt-dlp still running 20 s after cancel")
-	}
+	require.ErrorIs(t, waittest.Recv(t, done, 20*time.Second, "yt-dlp still running after the cancel"), context.Canceled)
 }
 
 // TestClassify uses yt-dlp's and YouTube's real messages.

@@ -18,6 +18,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/redisx"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
+	"github.com/ytcaption/ytcaption/internal/waittest"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -140,20 +141,11 @@ func TestCreateInUse(t *testing.T) {
 			_, err := h.Create(ctx, user, JSON, jobRequest("k", "https://example.com/a"), core.create)
 			done <- err
 		}()
-		select {
-		case <-core.at:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the first request never reached core")
-		}
+		waittest.Recv(t, core.at, 10*time.Second, "the first request never reached core")
 		_, err := h.Create(ctx, user, Proto, jobRequest("k", "https://example.com/a"), core.create)
 		refusal(t, err, KeyInUse, "idempotency_key_in_use")
 		close(core.hold)
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("the first request never finished")
-		}
+		require.NoError(t, waittest.Recv(t, done, 10*time.Second, "the first request never finished"))
 		c, err := h.Create(ctx, user, Proto, jobRequest("k", "https://example.com/a"), core.create)
 		require.NoError(t, err)
 		require.True(t, c.Replayed)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/internal/waittest"
 	"github.com/ytcaption/ytcaption/internal/wer"
 )
 
@@ -110,12 +111,7 @@ func TestSphinxStopsOnCancelAndOnEmitError(t *testing.T) {
 		_, err := NewSphinx(SphinxConfig{}).Transcribe(ctx, Request{AudioPath: long}, func(Segment) error { return nil })
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		require.ErrorIs(t, err, context.Canceled)
-	case <-time.After(20 * time.Second):
-		t.Fatal("pocketsphinx still running 20 s after cancel")
-	}
+	require.ErrorIs(t, waittest.Recv(t, done, 20*time.Second, "pocketsphinx still running after the cancel"), context.Canceled)
 
 	stop := errors.New("stop")
 	_, err = NewSphinx(SphinxConfig{}).Transcribe(context.Background(), Request{AudioPath: long}, func(Segment) error { return stop })
