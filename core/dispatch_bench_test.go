@@ -19,6 +19,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
@@ -129,7 +130,7 @@ func (s *benchStack) acquire(ctx context.Context, engine string) (*ytcaptionv1.A
 
 // pollOnce is the baseline worker's claim: straight from the store.
 func (s *benchStack) pollOnce(ctx context.Context, engine string) (string, int64, bool, error) {
-	j, ok, err := s.store.ClaimReady(ctx, "baseline", []string{engine}, time.Hour, 0)
+	j, ok, err := s.store.ClaimReady(ctx, "baseline", []engines.Caps{{Name: engine}}, time.Hour, 0)
 	return j.ID, j.Epoch, ok, err
 }
 

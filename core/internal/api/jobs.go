@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +75,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		err = checkOptions(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
 	}
 	if err == nil {
-		err = s.checkOffered(ctx, m.GetEngine(), m.GetModel())
+		err = s.checkOffered(ctx, want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt()))
 	}
 	source, serr := job.ParseSource(m.GetSource())
 	switch {
@@ -128,8 +127,8 @@ func (s *JobService) intakeOpen() error {
 // maxPromptChars bounds a prompt: engines read a few hundred tokens of it.
 const maxPromptChars = 1000
 
-// checkOptions validates what every way of creating a job shares, and that
-// an engine (the one named, or any) can serve the language, task and prompt.
+// checkOptions validates the form of what every way of creating a job
+// shares; checkOffered then asks whether a gpu-node can serve it.
 func checkOptions(lang, engine, model, task, prompt string) error {
 	switch {
 	case !languageRE.MatchString(lang):
@@ -140,8 +139,15 @@ func checkOptions(lang, engine, model, task, prompt string) error {
 		return job.Errorf(job.CodeInvalidArgument, "model %q is not a model name (letters, digits and ._:-/, at most 100, no path)", model)
 	case utf8.RuneCountInString(prompt) > maxPromptChars:
 		return job.Errorf(job.CodeInvalidArgument, "a prompt is at most %d characters", maxPromptChars)
+	case task != "" && task != engines.Transcribe && task != engines.Translate:
+		return job.Errorf(job.CodeInvalidArgument, "task must be transcribe or translate, got %q", task)
 	}
-	return engines.Check(engine, lang, cmp.Or(task, engines.Transcribe), prompt != "")
+	return nil
+}
+
+// want is what a job asks of an engine.
+func want(lang, engine, model, task, prompt string) engines.Want {
+	return engines.Want{Engine: engine, Model: model, Language: lang, Task: cmp.Or(task, engines.Transcribe), Prompt: prompt != ""}
 }
 
 // MaxUploadBytes is the largest file UploadJob takes (OpenAI's limit too).
@@ -168,7 +174,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		err = job.Errorf(job.CodeInvalidArgument, "the file is larger than %d MiB", MaxUploadBytes>>20)
 	}
 	if err == nil {
-		err = s.checkOffered(ctx, m.GetEngine(), m.GetModel())
+		err = s.checkOffered(ctx, want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt()))
 	}
 	if err == nil {
 		// Before the blob is stored: a refused upload leaves nothing behind.
@@ -208,53 +214,18 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 // stops counting as on offer: a node polls every 30 s at the longest.
 const offerWindow = 10 * time.Minute
 
-// checkOffered refuses an engine or a model that no gpu-node seen lately
-// advertises, naming what is on offer. "" is any.
-func (s *JobService) checkOffered(ctx context.Context, engine, model string) error {
-	if engine == "" && model == "" {
-		return nil
+// checkOffered refuses a job that no engine of the gpu-nodes seen lately
+// could serve — by what the nodes advertised, since core knows no engine —
+// with unsupported_option and a message naming what is on offer.
+func (s *JobService) checkOffered(ctx context.Context, w engines.Want) error {
+	if w.Plain() {
+		return engines.Check(nil, w) // every engine serves it: no need to ask
 	}
 	offers, err := s.store.Offers(ctx, offerWindow)
 	if err != nil {
 		return err
 	}
-	var engines, models []string // models: of the nodes running engine, when one is named
-	for _, o := range offers {
-		engines = append(engines, o.Engines...)
-		if engine == "" || slices.Contains(o.Engines, engine) {
-			models = append(models, o.Models...)
-		}
-	}
-	if engine != "" && !slices.Contains(engines, engine) {
-		return job.Errorf(job.CodeUnsupported, "no gpu-node runs the engine %q; on offer: %s", engine, onOffer(engines))
-	}
-	if model != "" && !slices.Contains(models, model) {
-		of := ""
-		if engine != "" {
-			of = " with the " + engine + " engine"
-		}
-		return job.Errorf(job.CodeUnsupported, "no gpu-node%s offers the model %q; on offer: %s", of, model, onOffer(models))
-	}
-	return nil
-}
-
-// onOffer lists names for an error message: sorted, once each, at most 20.
-func onOffer(names []string) string {
-	slices.Sort(names)
-	names = slices.Compact(names)
-	if len(names) == 0 {
-		return "none (no gpu-node has called in lately)"
-	}
-	more := ""
-	if len(names) > 20 {
-		more = fmt.Sprintf(" and %d more", len(names)-20)
-		names = names[:20]
-	}
-	quoted := make([]string, len(names))
-	for i, n := range names {
-		quoted[i] = strconv.Quote(n)
-	}
-	return strings.Join(quoted, ", ") + more
+	return engines.Check(offers, w)
 }
 
 // forgetUpload deletes the blob of an upload whose job was not created,

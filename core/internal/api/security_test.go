@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
@@ -212,27 +213,37 @@ func TestEngineAndModelAreNamesNotPaths(t *testing.T) {
 	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
 }
 
-// TestJobsNameOnlyWhatGPUNodesOffer: an engine or model no gpu-node seen in
-// the last ten minutes advertises is refused with unsupported_option, and
-// the error names what is on offer.
+// TestJobsNameOnlyWhatGPUNodesOffer: an engine, model, language, task or
+// prompt that no engine of a gpu-node seen in the last ten minutes
+// advertises is refused with unsupported_option, and the error names what
+// is on offer. Core knows no engine: only what the nodes say counts.
 func TestJobsNameOnlyWhatGPUNodesOffer(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t, nil)
 	ctx := context.Background()
-	create := func(engine, model string) error {
-		_, err := a.jobs.CreateJob(ctx, connect.NewRequest(&ytcaptionv1.CreateJobRequest{Url: "https://example.com/a.ogg", Engine: engine, Model: model}))
+	createJob := func(r *ytcaptionv1.CreateJobRequest) error {
+		r.Url = "https://example.com/a.ogg"
+		_, err := a.jobs.CreateJob(ctx, connect.NewRequest(r))
 		return err
+	}
+	create := func(engine, model string) error {
+		return createJob(&ytcaptionv1.CreateJobRequest{Engine: engine, Model: model})
+	}
+	touch := func(node string, caps ...engines.Caps) {
+		_, err := a.store.TouchAgent(ctx, node, caps, "test")
+		require.NoError(t, err)
 	}
 
 	err := create("whispercpp", "")
 	require.Equal(t, job.CodeUnsupported, detailOf(t, err), "no node has called in")
 	require.Contains(t, err.Error(), "none")
 	require.NoError(t, create("", ""), "any engine, any model: the queue waits for a node")
+	require.NoError(t, createJob(&ytcaptionv1.CreateJobRequest{Language: "de", Task: "translate", Prompt: "Elinor"}),
+		"no node has said what is on offer: the queue waits for one")
 
-	_, err = a.store.TouchAgent(ctx, "gpu-1", []string{"whispercpp"}, []string{"ggml-base.en.bin"}, "test")
-	require.NoError(t, err)
-	_, err = a.store.TouchAgent(ctx, "gpu-2", []string{"openai"}, []string{"Systran/faster-whisper-large-v3"}, "test")
-	require.NoError(t, err)
+	touch("gpu-1", engines.Caps{Name: "whispercpp", Models: []string{"ggml-base.en.bin"}, Translate: true, Prompt: true})
+	// An operator's server limited to two languages, without prompts.
+	touch("gpu-2", engines.Caps{Name: "openai", Models: []string{"Systran/faster-whisper-large-v3"}, Languages: []string{"en", "fr"}, Translate: true})
 	require.NoError(t, create("whispercpp", "ggml-base.en.bin"))
 	require.NoError(t, create("", "Systran/faster-whisper-large-v3"))
 	require.NoError(t, create("openai", ""))
@@ -250,11 +261,38 @@ func TestJobsNameOnlyWhatGPUNodesOffer(t *testing.T) {
 	_, err = a.jobs.UploadJob(ctx, connect.NewRequest(&ytcaptionv1.UploadJobRequest{Filename: "a.wav", Data: []byte("RIFF"), Model: "whisper-1"}))
 	require.Equal(t, job.CodeUnsupported, detailOf(t, err))
 
-	// A node silent for longer than the window is gone.
+	// Languages, translation and prompts, as the nodes advertised them.
+	touch("gpu-3", engines.Caps{Name: "sphinx", Models: []string{"en-us"}, Languages: []string{"en"}})
+	require.NoError(t, createJob(&ytcaptionv1.CreateJobRequest{Language: "de", Task: "translate", Prompt: "Elinor"}), "whispercpp can")
+	require.NoError(t, createJob(&ytcaptionv1.CreateJobRequest{Engine: "sphinx", Language: "en"}))
+	for _, tc := range []struct {
+		req  *ytcaptionv1.CreateJobRequest
+		want string
+	}{
+		{&ytcaptionv1.CreateJobRequest{Engine: "sphinx", Language: "de"}, `languages on offer: "en"`},
+		{&ytcaptionv1.CreateJobRequest{Engine: "sphinx", Task: "translate"}, `engines on offer that can: "openai", "whispercpp"`},
+		{&ytcaptionv1.CreateJobRequest{Engine: "sphinx", Prompt: "Elinor"}, `engines on offer that do: "whispercpp"`},
+		{&ytcaptionv1.CreateJobRequest{Model: "Systran/faster-whisper-large-v3", Language: "de"}, `languages on offer: "en", "fr"`},
+		{&ytcaptionv1.CreateJobRequest{Engine: "openai", Prompt: "Elinor"}, `engines on offer that do: "whispercpp"`},
+	} {
+		err := createJob(tc.req)
+		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "%v", tc.req)
+		require.Equal(t, job.CodeUnsupported, detailOf(t, err), "%v", tc.req)
+		require.Contains(t, err.Error(), tc.want)
+	}
+	_, err = a.jobs.UploadJob(ctx, connect.NewRequest(&ytcaptionv1.UploadJobRequest{Filename: "a.wav", Data: []byte("RIFF"), Engine: "sphinx", Task: "translate"}))
+	require.Equal(t, job.CodeUnsupported, detailOf(t, err), "uploads are checked alike")
+
+	// A node silent for longer than the window is gone, and what only it did with it.
 	_, err = a.db.Exec(ctx, `UPDATE agents SET last_seen = now() - $1::bigint * interval '1 millisecond' WHERE node_id = 'gpu-1'`,
 		(offerWindow + time.Minute).Milliseconds())
 	require.NoError(t, err)
 	require.Equal(t, job.CodeUnsupported, detailOf(t, create("whispercpp", "ggml-base.en.bin")))
+	err = createJob(&ytcaptionv1.CreateJobRequest{Language: "de", Task: "translate"})
+	require.Equal(t, job.CodeUnsupported, detailOf(t, err), "openai translates English and French only")
+	require.Contains(t, err.Error(), `languages on offer: "en", "fr"`)
+	err = createJob(&ytcaptionv1.CreateJobRequest{Prompt: "Elinor"})
+	require.Contains(t, err.Error(), "engines on offer that do: none")
 }
 
 // TestWatchJobWakesOnEveryChange: with the poll fallback at an hour, a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/backoff"
@@ -63,8 +64,10 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 	if node == "" {
 		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "node_id is required"))
 	}
-	// The fleet view's registry; a node that cannot be recorded still works.
-	draining, err := s.store.TouchAgent(ctx, node, req.Msg.GetEngines(), req.Msg.GetModels(), req.Msg.GetVersion())
+	caps := advertised(req.Msg)
+	// The fleet view's registry and what creation checks jobs against; a
+	// node that cannot be recorded still works.
+	draining, err := s.store.TouchAgent(ctx, node, caps, req.Msg.GetVersion())
 	if err != nil {
 		s.log.WarnContext(ctx, "record gpu-node", "node_id", node, "err", err)
 	}
@@ -91,7 +94,7 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 		// Take the wake-up channel before looking, so a job made ready between the
 		// look and the wait still wakes us.
 		woken := s.bus.Ready.Wait()
-		j, ok, err := s.store.ClaimReady(ctx, node, req.Msg.GetEngines(), s.lease, grace)
+		j, ok, err := s.store.ClaimReady(ctx, node, caps, s.lease, grace)
 		if err != nil {
 			return nil, toConnectError(ctx, s.log, err)
 		}
@@ -132,6 +135,25 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 			return nil, toConnectError(ctx, s.log, ctx.Err())
 		}
 	}
+}
+
+// advertised is what the node's engines can do, as it says: core routes by
+// this and knows no engine itself. A node of the previous version names its
+// engines and models only; each of its engines is taken to transcribe any
+// language without a prompt, the least every engine does (the node fails a
+// language it does not know as unsupported), until it is upgraded.
+func advertised(m *ytcaptionv1.AcquireJobRequest) []engines.Caps {
+	var caps []engines.Caps
+	for _, c := range m.GetCapabilities() {
+		caps = append(caps, engines.Caps{Name: c.GetName(), Models: c.GetModels(), Languages: c.GetLanguages(), Translate: c.GetTranslate(), Prompt: c.GetPrompt()})
+	}
+	if len(m.GetCapabilities()) > 0 {
+		return caps
+	}
+	for _, name := range m.GetEngines() {
+		caps = append(caps, engines.Caps{Name: name, Models: m.GetModels()})
+	}
+	return caps
 }
 
 // assignment presigns the job's audio. When that fails the claim is handed

@@ -3,11 +3,14 @@ package api
 import (
 	"context"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -45,4 +48,45 @@ func TestFailJobStoresOnlyTheContractsCodes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, job.StatusFailed, got.Status)
 	require.Equal(t, errcode.AudioUnavailable, got.ErrorCode)
+}
+
+// TestAcquireJobRoutesByWhatTheNodeAdvertises: a node gets only jobs its
+// engine, as it describes it in the poll, can serve, and creation then
+// checks jobs against what it said. A node of the previous version, which
+// names its engines only, is taken to transcribe without a prompt.
+func TestAcquireJobRoutesByWhatTheNodeAdvertises(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, nil)
+	ctx := context.Background()
+	j, err := a.store.CreateJob(ctx, store.NewJob{UserID: a.user.ID, URL: "u", CanonicalURL: "u", SourceKind: job.SourceHTTP, Language: "de", Task: "translate"})
+	require.NoError(t, err)
+	c, ok, err := a.store.ClaimQueued(ctx, "core", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, a.store.MarkReady(ctx, c.ID, c.Epoch, store.Media{AudioKey: "audio/" + c.ID + ".wav"}))
+	// A deadline within a second: the poll looks once and answers.
+	poll := func(req *ytcaptionv1.AcquireJobRequest) *ytcaptionv1.Assignment {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		acq, err := a.worker.AcquireJob(pctx, connect.NewRequest(req))
+		require.NoError(t, err)
+		return acq.Msg.GetAssignment()
+	}
+
+	require.Nil(t, poll(&ytcaptionv1.AcquireJobRequest{NodeId: "old", Engines: []string{"whispercpp"}, Models: []string{"base.en"}}),
+		"a node of the previous version is not trusted to translate")
+	require.Nil(t, poll(&ytcaptionv1.AcquireJobRequest{NodeId: "en-only", Capabilities: []*ytcaptionv1.EngineCapabilities{
+		{Name: "whispercpp", Languages: []string{"en"}, Translate: true}}}), "it does not know German")
+	asg := poll(&ytcaptionv1.AcquireJobRequest{NodeId: "new", Capabilities: []*ytcaptionv1.EngineCapabilities{
+		{Name: "whispercpp", Models: []string{"large-v3"}, Translate: true, Prompt: true}}})
+	require.NotNil(t, asg)
+	require.Equal(t, j.ID, asg.GetJobId())
+
+	offers, err := a.store.Offers(ctx, time.Hour)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []engines.Caps{
+		{Name: "whispercpp", Models: []string{"base.en"}},
+		{Name: "whispercpp", Languages: []string{"en"}, Translate: true},
+		{Name: "whispercpp", Models: []string{"large-v3"}, Translate: true, Prompt: true},
+	}, offers, "what each node said, recorded for the creation checks")
 }

@@ -1,29 +1,20 @@
-// Package engines says what each speech engine can do. Core uses it twice:
-// to refuse at creation a job that no engine could serve (400, not a failed
-// job an hour later), and to hand a job only to a gpu-node whose engine can
-// serve it. The gpu-node's adapters (gpu-node/internal/engine) are the
-// engines described here.
+// Package engines matches jobs to what the gpu-nodes say their engines can
+// do. Core keeps no table of engines: each node advertises its engines'
+// capabilities with every poll for work (AcquireJob), the store records them
+// per node, and core uses them twice — to refuse at creation a job that no
+// node seen lately could serve (400, not a failed job an hour later), and to
+// hand a job only to a node whose engine serves it. What an engine can do is
+// written once, beside its adapter in gpu-node/internal/engine.
 package engines
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
-
-// Caps is what an engine can do.
-type Caps struct {
-	Translate bool     // task "translate": speech in any language to English text
-	Prompt    bool     // takes a prompt (spellings, context) to guide recognition
-	Languages []string // the languages it recognises; empty: any
-}
-
-// Known are the engines the gpu-node has adapters for.
-var Known = map[string]Caps{
-	"sphinx":     {Languages: []string{"en"}}, // pocketsphinx with its en-us model
-	"openai":     {Translate: true, Prompt: true},
-	"whispercpp": {Translate: true, Prompt: true},
-}
 
 // Tasks a job may ask for.
 const (
@@ -31,60 +22,131 @@ const (
 	Translate  = "translate"
 )
 
-// Check refuses a combination that engine (or, when it is "", every engine)
-// cannot serve. An unknown engine name is for the nodes to judge: an operator
-// may run engines this table does not know.
-func Check(engine, language, task string, prompt bool) error {
-	if task != Transcribe && task != Translate {
-		return job.Errorf(job.CodeInvalidArgument, "task must be transcribe or translate, got %q", task)
-	}
-	if engine == "" {
-		for _, c := range Known {
-			if c.serves(language, task, prompt) {
-				return nil
-			}
-		}
-		return job.Errorf(job.CodeUnsupported, "no engine can %s %q with these options", task, language)
-	}
-	c, ok := Known[engine]
-	switch {
-	case !ok:
-		return nil
-	case task == Translate && !c.Translate:
-		return job.Errorf(job.CodeUnsupported, "the %s engine cannot translate", engine)
-	case prompt && !c.Prompt:
-		return job.Errorf(job.CodeUnsupported, "the %s engine takes no prompt", engine)
-	case !c.speaks(language):
-		return job.Errorf(job.CodeUnsupported, "the %s engine does not recognise %q (it knows %v)", engine, language, c.Languages)
-	}
-	return nil
+// Caps is what one engine on a gpu-node advertised. The JSON form is how the
+// store keeps it.
+type Caps struct {
+	Name      string   `json:"name"`
+	Models    []string `json:"models,omitempty"`    // the models a job may name, the default first
+	Languages []string `json:"languages,omitempty"` // the languages it recognises; empty: any
+	Translate bool     `json:"translate,omitempty"` // task "translate": English text of any speech
+	Prompt    bool     `json:"prompt,omitempty"`    // it reads a prompt
+}
+
+// Want is what a job asks of an engine. Empty Engine and Model: any.
+type Want struct {
+	Engine, Model, Language, Task string
+	Prompt                        bool
+}
+
+// Plain says whether w asks for nothing beyond what every engine does:
+// transcription, without a prompt, in a language the engine detects.
+func (w Want) Plain() bool {
+	return w.Engine == "" && w.Model == "" && w.Task == Transcribe && !w.Prompt && w.Language == "auto"
 }
 
 func (c Caps) speaks(language string) bool {
 	return language == "auto" || len(c.Languages) == 0 || slices.Contains(c.Languages, language)
 }
 
-func (c Caps) serves(language, task string, prompt bool) bool {
-	return c.speaks(language) && (task != Translate || c.Translate) && (!prompt || c.Prompt)
+// Check refuses w, with unsupported_option and a message that says what is
+// on offer, when no engine in offered serves it; offered is what the nodes
+// seen lately advertised. With none seen, only a named engine or model is
+// refused: a job asking for neither waits in the queue for a node, whatever
+// its language, task or prompt, since nobody has said what is on offer.
+func Check(offered []Caps, w Want) error {
+	if w.Task != Transcribe && w.Task != Translate {
+		return job.Errorf(job.CodeInvalidArgument, "task must be transcribe or translate, got %q", w.Task)
+	}
+	if w.Plain() || (len(offered) == 0 && w.Engine == "" && w.Model == "") {
+		return nil
+	}
+	// Narrow down what is on offer one option at a time, so that the message
+	// names the first option nothing serves and what is there instead.
+	list := func(names []string) string {
+		if len(offered) == 0 {
+			return "none (no gpu-node has called in lately)"
+		}
+		return quoteAll(names)
+	}
+	cands := offered
+	of := ""
+	if w.Engine != "" {
+		cands = keep(cands, func(c Caps) bool { return c.Name == w.Engine })
+		if len(cands) == 0 {
+			return job.Errorf(job.CodeUnsupported, "no gpu-node runs the engine %q; on offer: %s", w.Engine, list(names(offered)))
+		}
+		of = " with the " + w.Engine + " engine"
+	}
+	if w.Model != "" {
+		named := cands
+		cands = keep(cands, func(c Caps) bool { return slices.Contains(c.Models, w.Model) })
+		if len(cands) == 0 {
+			var models []string
+			for _, c := range named {
+				models = append(models, c.Models...)
+			}
+			return job.Errorf(job.CodeUnsupported, "no gpu-node%s offers the model %q; on offer: %s", of, w.Model, list(models))
+		}
+	}
+	if w.Task == Translate {
+		cands = keep(cands, func(c Caps) bool { return c.Translate })
+		if len(cands) == 0 {
+			return job.Errorf(job.CodeUnsupported, "no gpu-node%s can translate; engines on offer that can: %s",
+				of, quoteAll(names(keep(offered, func(c Caps) bool { return c.Translate }))))
+		}
+	}
+	if w.Prompt {
+		cands = keep(cands, func(c Caps) bool { return c.Prompt })
+		if len(cands) == 0 {
+			return job.Errorf(job.CodeUnsupported, "no gpu-node%s takes a prompt; engines on offer that do: %s",
+				of, quoteAll(names(keep(offered, func(c Caps) bool { return c.Prompt }))))
+		}
+	}
+	if !slices.ContainsFunc(cands, func(c Caps) bool { return c.speaks(w.Language) }) {
+		var langs []string
+		for _, c := range cands {
+			langs = append(langs, c.Languages...)
+		}
+		return job.Errorf(job.CodeUnsupported, "no gpu-node%s recognises %q with these options; languages on offer: %s", of, w.Language, quoteAll(langs))
+	}
+	return nil
 }
 
-// Node is what a gpu-node running these engines can take, for the claim
-// query: whether it translates, and the languages it recognises (nil: any).
-func Node(names []string) (translate bool, languages []string) {
-	anyLanguage := false
-	for _, n := range names {
-		c, ok := Known[n]
-		if !ok { // an engine we do not know: trust the operator who runs it
-			return true, nil
+func keep(cs []Caps, f func(Caps) bool) []Caps {
+	var out []Caps
+	for _, c := range cs {
+		if f(c) {
+			out = append(out, c)
 		}
-		translate = translate || c.Translate
-		if len(c.Languages) == 0 {
-			anyLanguage = true
-		}
-		languages = append(languages, c.Languages...)
 	}
-	if anyLanguage {
-		return translate, nil
+	return out
+}
+
+func names(cs []Caps) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Name)
 	}
-	return translate, languages
+	return out
+}
+
+// quoteAll lists names for an error message: sorted, quoted, once each, at most
+// 20.
+func quoteAll(names []string) string {
+	names = slices.Clone(names)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) == 0 {
+		return "none"
+	}
+	more := ""
+	if len(names) > 20 {
+		more = fmt.Sprintf(" and %d more", len(names)-20)
+		names = names[:20]
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+	}
+	return strings.Join(quoted, ", ") + more
 }

@@ -8,43 +8,47 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
 
+// What the gpu-node's adapters advertise today (gpu-node/internal/engine);
+// core itself knows none of this.
+var (
+	sphinx     = Caps{Name: "sphinx", Models: []string{"en-us"}, Languages: []string{"en"}}
+	whispercpp = Caps{Name: "whispercpp", Models: []string{"base.en", "large-v3"}, Translate: true, Prompt: true}
+)
+
 func TestCheck(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		engine, lang, task string
-		prompt             bool
-		want               string // error code, "" for none
+		name    string
+		offered []Caps
+		want    Want
+		code    string // "" for none
+		message string // a part of the refusal: what is on offer
 	}{
-		{"", "auto", Transcribe, false, ""},
-		{"", "de", Translate, true, ""}, // some engine can
-		{"sphinx", "en", Transcribe, false, ""},
-		{"sphinx", "auto", Transcribe, false, ""},
-		{"sphinx", "de", Transcribe, false, job.CodeUnsupported},
-		{"sphinx", "en", Translate, false, job.CodeUnsupported},
-		{"sphinx", "en", Transcribe, true, job.CodeUnsupported},
-		{"openai", "de", Translate, true, ""},
-		{"whispercpp", "ja", Transcribe, true, ""},
-		{"my-own-engine", "xx", Translate, true, ""}, // not ours to judge
-		{"", "en", "summarise", false, job.CodeInvalidArgument},
+		{"plain job, nobody seen", nil, Want{Language: "auto", Task: Transcribe}, "", ""},
+		{"options, nobody seen: the queue waits", nil, Want{Language: "de", Task: Translate, Prompt: true}, "", ""},
+		{"named engine, nobody seen", nil, Want{Engine: "sphinx", Language: "auto", Task: Transcribe}, job.CodeUnsupported, "none (no gpu-node has called in lately)"},
+		{"english on sphinx", []Caps{sphinx}, Want{Language: "en", Task: Transcribe}, "", ""},
+		{"german on sphinx only", []Caps{sphinx}, Want{Language: "de", Task: Transcribe}, job.CodeUnsupported, `languages on offer: "en"`},
+		{"translation on sphinx only", []Caps{sphinx}, Want{Language: "auto", Task: Translate}, job.CodeUnsupported, "engines on offer that can: none"},
+		{"prompt on sphinx only", []Caps{sphinx}, Want{Language: "en", Task: Transcribe, Prompt: true}, job.CodeUnsupported, "engines on offer that do: none"},
+		{"german translation, some engine can", []Caps{sphinx, whispercpp}, Want{Language: "de", Task: Translate, Prompt: true}, "", ""},
+		{"sphinx named, whispercpp translates", []Caps{sphinx, whispercpp}, Want{Engine: "sphinx", Language: "en", Task: Translate}, job.CodeUnsupported, `no gpu-node with the sphinx engine can translate; engines on offer that can: "whispercpp"`},
+		{"unknown engine", []Caps{sphinx, whispercpp}, Want{Engine: "openai", Language: "auto", Task: Transcribe}, job.CodeUnsupported, `on offer: "sphinx", "whispercpp"`},
+		{"model of the named engine", []Caps{sphinx, whispercpp}, Want{Engine: "whispercpp", Model: "large-v3", Language: "ja", Task: Translate, Prompt: true}, "", ""},
+		{"model of another engine", []Caps{sphinx, whispercpp}, Want{Engine: "sphinx", Model: "large-v3", Language: "auto", Task: Transcribe}, job.CodeUnsupported, `on offer: "en-us"`},
+		{"a model names its engine's caps", []Caps{sphinx, whispercpp}, Want{Model: "en-us", Language: "auto", Task: Translate}, job.CodeUnsupported, "can translate"},
+		{"an engine we never heard of, advertised", []Caps{{Name: "my-own", Languages: []string{"xx"}, Translate: true}}, Want{Engine: "my-own", Language: "xx", Task: Translate}, "", ""},
+		{"unknown task", []Caps{whispercpp}, Want{Language: "en", Task: "summarise"}, job.CodeInvalidArgument, "task must be"},
 	} {
-		err := Check(tc.engine, tc.lang, tc.task, tc.prompt)
-		if tc.want == "" {
-			require.NoError(t, err, "%+v", tc)
-		} else {
-			require.Equal(t, tc.want, job.CodeOf(err), "%+v", tc)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := Check(tc.offered, tc.want)
+			if tc.code == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Equal(t, tc.code, job.CodeOf(err), "%v", err)
+			require.Contains(t, err.Error(), tc.message)
+		})
 	}
-}
-
-func TestNode(t *testing.T) {
-	t.Parallel()
-	tr, langs := Node([]string{"sphinx"})
-	require.False(t, tr)
-	require.Equal(t, []string{"en"}, langs)
-	tr, langs = Node([]string{"sphinx", "openai"})
-	require.True(t, tr)
-	require.Nil(t, langs, "any language")
-	tr, langs = Node([]string{"custom"})
-	require.True(t, tr)
-	require.Nil(t, langs)
 }

@@ -3,13 +3,16 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 )
 
@@ -374,46 +377,49 @@ type Agent struct {
 	CurrentJobs         []string // jobs it holds a transcription lease on
 }
 
-// TouchAgent records that a gpu-node called in and says whether an admin
-// drained it.
-func (s *Store) TouchAgent(ctx context.Context, nodeID string, engines, models []string, version string) (draining bool, err error) {
-	if engines == nil {
-		engines = []string{}
+// TouchAgent records that a gpu-node called in, with what its engines can
+// do, and says whether an admin drained it.
+func (s *Store) TouchAgent(ctx context.Context, nodeID string, caps []engines.Caps, version string) (draining bool, err error) {
+	// The fleet view reads engines and models; creation checks read caps.
+	names, models := []string{}, []string{}
+	for _, c := range caps {
+		names = append(names, c.Name)
+		models = append(models, c.Models...)
 	}
-	if models == nil {
-		models = []string{}
+	if caps == nil {
+		caps = []engines.Caps{}
 	}
-	err = s.db.QueryRow(ctx, `INSERT INTO agents (node_id, engines, models, version) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (node_id) DO UPDATE SET engines = EXCLUDED.engines, models = EXCLUDED.models, version = EXCLUDED.version, last_seen = now()
-		RETURNING draining`, nodeID, engines, models, version).Scan(&draining)
+	b, err := json.Marshal(caps)
+	if err != nil {
+		return false, fmt.Errorf("touch agent %s: %w", nodeID, err)
+	}
+	err = s.db.QueryRow(ctx, `INSERT INTO agents (node_id, engines, models, version, capabilities) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (node_id) DO UPDATE SET engines = EXCLUDED.engines, models = EXCLUDED.models, version = EXCLUDED.version,
+			capabilities = EXCLUDED.capabilities, last_seen = now()
+		RETURNING draining`, nodeID, names, models, version, b).Scan(&draining)
 	if err != nil {
 		return false, fmt.Errorf("touch agent %s: %w", nodeID, err)
 	}
 	return draining, nil
 }
 
-// Offer is what one gpu-node runs: its engines and the models they load.
-type Offer struct {
-	Engines, Models []string
-}
-
-// Offers lists what the gpu-nodes seen within the last window run: the
-// engines and models a job may name. Nodes silent for longer count as gone.
-func (s *Store) Offers(ctx context.Context, window time.Duration) ([]Offer, error) {
-	rows, err := s.db.Query(ctx, `SELECT engines, models FROM agents
+// Offers lists what the engines of the gpu-nodes seen within the last window
+// can do: what a job may ask for. Nodes silent for longer count as gone.
+func (s *Store) Offers(ctx context.Context, window time.Duration) ([]engines.Caps, error) {
+	rows, err := s.db.Query(ctx, `SELECT capabilities FROM agents
 		WHERE last_seen > now() - $1::bigint * interval '1 millisecond'`, window.Milliseconds())
-	if err != nil {
-		return nil, fmt.Errorf("list offers: %w", err)
-	}
-	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (Offer, error) {
-		var o Offer
-		err := r.Scan(&o.Engines, &o.Models)
-		return o, err
+	perNode, err := sqldb.Collect(rows, err, func(r sqldb.Row) ([]engines.Caps, error) {
+		var b []byte
+		var caps []engines.Caps
+		if err := r.Scan(&b); err != nil {
+			return nil, err
+		}
+		return caps, json.Unmarshal(b, &caps)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list offers: %w", err)
 	}
-	return out, nil
+	return slices.Concat(perNode...), nil
 }
 
 // DrainAgent stops handing the gpu-node new jobs (draining) or hands it

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func (r cacheRun) transcribe(n store.NewJob, title, text string) job.Job {
 	ctx := context.Background()
 	c := r.claim(n)
 	require.NoError(r.t, r.s.MarkReady(ctx, c.ID, c.Epoch, store.Media{Title: title, Uploader: "uploader of " + title, Duration: time.Second, AudioKey: "audio/" + c.ID + ".wav"}))
-	t, ok, err := r.s.ClaimReady(ctx, "node-1", []string{"whispercpp"}, lease, 0)
+	t, ok, err := r.s.ClaimReady(ctx, "node-1", whispercpp, lease, 0)
 	require.NoError(r.t, err)
 	require.True(r.t, ok)
 	require.Equal(r.t, c.ID, t.ID)
@@ -192,11 +193,13 @@ func TestOffersListWhatRecentNodesRun(t *testing.T) {
 		offers, err := s.Offers(ctx, 10*time.Minute)
 		require.NoError(t, err)
 		require.Empty(t, offers)
-		_, err = s.TouchAgent(ctx, "gpu-1", []string{"whispercpp"}, []string{"ggml-base.en.bin", "ggml-large-v3.bin"}, "v1")
+		_, err = s.TouchAgent(ctx, "gpu-1", whispercpp, "v1")
+		require.NoError(t, err)
+		_, err = s.TouchAgent(ctx, "gpu-2", sphinx, "v1")
 		require.NoError(t, err)
 		offers, err = s.Offers(ctx, 10*time.Minute)
 		require.NoError(t, err)
-		require.Equal(t, []store.Offer{{Engines: []string{"whispercpp"}, Models: []string{"ggml-base.en.bin", "ggml-large-v3.bin"}}}, offers)
+		require.ElementsMatch(t, slices.Concat(whispercpp, sphinx), offers, "each node's engines, as advertised")
 		offers, err = s.Offers(ctx, -time.Minute) // seen "within the last -1 min": nobody
 		require.NoError(t, err)
 		require.Empty(t, offers)

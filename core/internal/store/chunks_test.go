@@ -23,7 +23,7 @@ func split(t *testing.T, s *store.Store, u store.User) (job.Job, []job.Job) {
 		[]store.Chunk{{AudioKey: "audio/0", OffsetMS: 0, Duration: 10_000}, {AudioKey: "audio/1", OffsetMS: 10_000, Duration: 8_000}}))
 	var chunks []job.Job
 	for range 2 {
-		ch, ok, err := s.ClaimReady(ctx, "node", []string{"sphinx"}, lease, 0)
+		ch, ok, err := s.ClaimReady(ctx, "node", sphinx, lease, 0)
 		require.NoError(t, err)
 		require.True(t, ok)
 		chunks = append(chunks, ch)

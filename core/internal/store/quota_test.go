@@ -23,7 +23,7 @@ func runJob(t *testing.T, s *store.Store, u store.User, d time.Duration) job.Job
 	t.Helper()
 	ctx := context.Background()
 	toReadyWith(t, s, u, d)
-	c, ok, err := s.ClaimReady(ctx, "node-1", []string{"sphinx"}, lease, 0)
+	c, ok, err := s.ClaimReady(ctx, "node-1", sphinx, lease, 0)
 	require.NoError(t, err)
 	require.True(t, ok)
 	_, err = s.PutSegments(ctx, c.ID, c.Epoch, []job.Segment{seg(0)}, 1)

@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -376,22 +378,43 @@ func (s *Store) ClaimQueued(ctx context.Context, owner string, lease time.Durati
 		owner, ms(lease), froms(job.StatusDownloading, job.StatusQueued))
 }
 
-// ClaimReady takes the oldest ready job whose engine is unset or one of
-// engines and that has been runnable for at least waited: a node prefetching
-// its next job passes a grace period, leaving fresh work to idle nodes.
-func (s *Store) ClaimReady(ctx context.Context, owner string, names []string, lease, waited time.Duration) (job.Job, bool, error) {
-	if names == nil {
-		names = []string{}
+// ClaimReady takes the oldest ready job one of the node's engines serves, as
+// the node advertised them (caps), that has been runnable for at least
+// waited: a node prefetching its next job passes a grace period, leaving
+// fresh work to idle nodes. A node that advertises no engine gets nothing.
+func (s *Store) ClaimReady(ctx context.Context, owner string, caps []engines.Caps, lease, waited time.Duration) (job.Job, bool, error) {
+	if len(caps) == 0 {
+		return job.Job{}, false, nil
 	}
-	// Only what the node's engines can serve: a translation needs an engine
-	// that translates, a language one that recognises it (nil: any). Nothing
-	// for a node an admin drained, even in a poll that began before.
-	translates, languages := engines.Node(names)
+	args := []any{owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), ms(waited)} // $2..$5 ($1 is the new status)
+	param := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args)+1)
+	}
+	// Only what one engine can serve: the job's engine and model among those
+	// it advertised, a translation by one that translates, a prompt by one
+	// that reads it, a language by one that recognises it (none listed: any).
+	serves := make([]string, 0, len(caps))
+	for _, c := range caps {
+		models := c.Models
+		if models == nil {
+			models = []string{}
+		}
+		var languages []string // NULL: any
+		if len(c.Languages) > 0 {
+			languages = c.Languages
+		}
+		langs := param(languages)
+		serves = append(serves, `(engine IN ('', `+param(c.Name)+`) AND (model = '' OR model = ANY(`+param(models)+`))
+			AND (task = 'transcribe' OR `+param(c.Translate)+`) AND (prompt = '' OR `+param(c.Prompt)+`)
+			AND (language = 'auto' OR `+langs+`::text[] IS NULL OR language = ANY(`+langs+`)))`)
+	}
+	// Nothing for a node an admin drained, even in a poll that began before.
 	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", "run_after, ready_at",
-		` AND (engine = '' OR engine = ANY($5)) AND run_after <= now() - $6::bigint * interval '1 millisecond'
-		  AND (task = 'transcribe' OR $7) AND (language = 'auto' OR $8::text[] IS NULL OR language = ANY($8))
+		` AND run_after <= now() - $5::bigint * interval '1 millisecond'
+		  AND (`+strings.Join(serves, " OR ")+`)
 		  AND NOT EXISTS (SELECT 1 FROM agents WHERE node_id = $2 AND draining)`,
-		owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), names, ms(waited), translates, languages)
+		args...)
 }
 
 // Media is what the download stage learned about a job's media.

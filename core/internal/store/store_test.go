@@ -3,12 +3,15 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
@@ -66,7 +69,7 @@ func toReadyWith(t *testing.T, s *store.Store, u store.User, d time.Duration) jo
 func toTranscribing(t *testing.T, s *store.Store, u store.User) job.Job {
 	t.Helper()
 	toReady(t, s, u)
-	c, ok, err := s.ClaimReady(context.Background(), "node-1", []string{"sphinx"}, lease, 0)
+	c, ok, err := s.ClaimReady(context.Background(), "node-1", sphinx, lease, 0)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, job.StatusTranscribing, c.Status)
@@ -281,7 +284,7 @@ func TestStaleEpochIsFencedOff(t *testing.T) {
 
 		// The backoff keeps it from being reclaimed at once; skip it for the test.
 		forceRunnable(t, s, old.ID)
-		cur, ok, err := s.ClaimReady(ctx, "node-2", nil, lease, 0)
+		cur, ok, err := s.ClaimReady(ctx, "node-2", whispercpp, lease, 0)
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, old.Epoch+1, cur.Epoch)
@@ -428,43 +431,69 @@ func readyJob(t *testing.T, s *store.Store, n store.NewJob) job.Job {
 	return j
 }
 
+// What the gpu-node's adapters advertise (gpu-node/internal/engine): the
+// store knows no engine, it routes by these.
+var (
+	sphinx     = []engines.Caps{{Name: "sphinx", Models: []string{"en-us"}, Languages: []string{"en"}}}
+	whispercpp = []engines.Caps{{Name: "whispercpp", Models: []string{"base.en", "large-v3"}, Translate: true, Prompt: true}}
+	openai     = []engines.Caps{{Name: "openai", Models: []string{"whisper-1"}, Translate: true, Prompt: true}}
+)
+
 func TestClaimReadyMatchesEngines(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
 		t.Parallel()
 		s, u := newStore(t)
 		ctx := context.Background()
 		j := readyJob(t, s, store.NewJob{UserID: u.ID, URL: "u", CanonicalURL: "u", SourceKind: job.SourceHTTP, Engine: "openai"})
-		_, ok, err := s.ClaimReady(ctx, "node", []string{"sphinx"}, lease, 0)
+		_, ok, err := s.ClaimReady(ctx, "node", sphinx, lease, 0)
 		require.NoError(t, err)
 		require.False(t, ok, "a sphinx node must not take an openai job")
-		got, ok, err := s.ClaimReady(ctx, "node", []string{"sphinx", "openai"}, lease, 0)
+		_, ok, err = s.ClaimReady(ctx, "node", nil, lease, 0)
+		require.NoError(t, err)
+		require.False(t, ok, "a node that advertises nothing gets nothing")
+		got, ok, err := s.ClaimReady(ctx, "node", slices.Concat(sphinx, openai), lease, 0)
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, j.ID, got.ID)
 	})
 }
 
-// TestClaimReadyMatchesWhatTheEnginesCanDo: a job for any engine goes only
-// to a node whose engine can translate it, or recognise its language.
+// TestClaimReadyMatchesWhatTheEnginesCanDo: a job goes only to a node one
+// of whose engines, as the node advertised it, serves everything it asks: a
+// translation, a prompt, its language, its model.
 func TestClaimReadyMatchesWhatTheEnginesCanDo(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
 		t.Parallel()
 		s, u := newStore(t)
 		ctx := context.Background()
-		for _, n := range []store.NewJob{
-			{UserID: u.ID, URL: "u", CanonicalURL: "u1", SourceKind: job.SourceHTTP, Language: "de", Task: "translate"},
-			{UserID: u.ID, URL: "u", CanonicalURL: "u2", SourceKind: job.SourceHTTP, Language: "de"},
+		for i, n := range []store.NewJob{
+			{Language: "de", Task: "translate"},
+			{Language: "de"},
+			{Language: "en", Prompt: "Elinor, Marianne"},
+			{Language: "en", Model: "large-v3"},
 		} {
+			n.UserID, n.URL, n.CanonicalURL, n.SourceKind = u.ID, "u", fmt.Sprintf("u%d", i), job.SourceHTTP
 			readyJob(t, s, n)
 		}
-		_, ok, err := s.ClaimReady(ctx, "node", []string{"sphinx"}, lease, 0)
+		_, ok, err := s.ClaimReady(ctx, "node", sphinx, lease, 0)
 		require.NoError(t, err)
-		require.False(t, ok, "pocketsphinx neither translates nor knows German")
-		for _, want := range []string{"translate", "transcribe"} {
-			got, ok, err := s.ClaimReady(ctx, "node", []string{"whispercpp"}, lease, 0)
+		require.False(t, ok, "pocketsphinx neither translates, knows German, reads a prompt nor has large-v3")
+		// The same engine name with other capabilities: the advertisement
+		// decides, not the name.
+		_, ok, err = s.ClaimReady(ctx, "node", []engines.Caps{{Name: "whispercpp", Languages: []string{"en"}}}, lease, 0)
+		require.NoError(t, err)
+		require.False(t, ok, "a whispercpp node that says it knows English only, without a prompt or models")
+		// The store has no engine table: an engine name it never heard of
+		// serves what its node says it can.
+		got, ok, err := s.ClaimReady(ctx, "node", []engines.Caps{{Name: "my-own", Languages: []string{"de"}, Translate: true}}, lease, 0)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, "translate", got.Task)
+		for _, want := range []string{"de", "en", "en"} {
+			got, ok, err := s.ClaimReady(ctx, "node", whispercpp, lease, 0)
 			require.NoError(t, err)
 			require.True(t, ok)
-			require.Equal(t, want, got.Task)
+			require.Equal(t, want, got.Language)
 		}
 	})
 }
@@ -481,7 +510,7 @@ func TestExpiredLeaseRefusesLateWritesBeforeRescue(t *testing.T) {
 		c, _, err := s.ClaimQueued(ctx, "core", lease)
 		require.NoError(t, err)
 		require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{AudioKey: "k"}))
-		j, ok, err := s.ClaimReady(ctx, "node", nil, 50*time.Millisecond, 0)
+		j, ok, err := s.ClaimReady(ctx, "node", whispercpp, 50*time.Millisecond, 0)
 		require.NoError(t, err)
 		require.True(t, ok)
 		_, err = s.PutSegments(ctx, j.ID, j.Epoch, []job.Segment{{Seq: 0, EndMS: 1000, Text: "in time"}}, -1)
@@ -511,11 +540,11 @@ func TestPrefetchClaimLeavesFreshJobsToIdleNodes(t *testing.T) {
 		c, _, err := s.ClaimQueued(ctx, "core", lease)
 		require.NoError(t, err)
 		require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{AudioKey: "k"}))
-		_, ok, err := s.ClaimReady(ctx, "busy-node", nil, lease, time.Hour)
+		_, ok, err := s.ClaimReady(ctx, "busy-node", whispercpp, lease, time.Hour)
 		require.NoError(t, err)
 		require.False(t, ok, "the job is fresh: an idle node should take it")
 		time.Sleep(60 * time.Millisecond)
-		got, ok, err := s.ClaimReady(ctx, "busy-node", nil, lease, 50*time.Millisecond)
+		got, ok, err := s.ClaimReady(ctx, "busy-node", whispercpp, lease, 50*time.Millisecond)
 		require.NoError(t, err)
 		require.True(t, ok, "no idle node took it within the grace period")
 		require.Equal(t, j.ID, got.ID)
@@ -590,7 +619,7 @@ func TestReleaseRequeuesAtOnceWithoutCountingTheAttempt(t *testing.T) {
 		st, err := s.Release(ctx, j.ID, j.Epoch, 0)
 		require.NoError(t, err)
 		require.Equal(t, job.StatusReady, st)
-		again, ok, err := s.ClaimReady(ctx, "node-2", nil, lease, 0)
+		again, ok, err := s.ClaimReady(ctx, "node-2", whispercpp, lease, 0)
 		require.NoError(t, err)
 		require.True(t, ok, "no backoff after a release")
 		require.Equal(t, j.ID, again.ID)
