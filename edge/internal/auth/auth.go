@@ -44,9 +44,10 @@ type entry struct {
 
 // call is one in-flight lookup that concurrent requests for the same key share.
 type call struct {
-	done chan struct{}
-	p    Principal
-	err  error
+	done    chan struct{}
+	p       Principal
+	err     error
+	waiting int // requests sharing the answer (for tests)
 }
 
 // Cache looks keys up in core and caches the answers by SHA-256 of the key,
@@ -120,13 +121,9 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Principal, error) {
 		return p, err
 	}
 	if cl, ok := c.inflight[h]; ok {
+		cl.waiting++
 		c.mu.Unlock()
-		select {
-		case <-cl.done:
-			return cl.p, cl.err
-		case <-ctx.Done():
-			return Principal{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-		}
+		return cl.wait(ctx)
 	}
 	cl := &call{done: make(chan struct{})}
 	c.inflight[h] = cl
@@ -148,6 +145,32 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Principal, error) {
 	c.mu.Unlock()
 	close(cl.done)
 	return cl.p, cl.err
+}
+
+// join waits for the lookup of key in flight, if there is one, and returns
+// its answer; ok is false when there is none.
+func (c *Cache) join(ctx context.Context, key string) (p Principal, err error, ok bool) {
+	h := sha256.Sum256([]byte(key))
+	c.mu.Lock()
+	cl, ok := c.inflight[h]
+	if ok {
+		cl.waiting++
+	}
+	c.mu.Unlock()
+	if !ok {
+		return Principal{}, nil, false
+	}
+	p, err = cl.wait(ctx)
+	return p, err, true
+}
+
+func (cl *call) wait(ctx context.Context) (Principal, error) {
+	select {
+	case <-cl.done:
+		return cl.p, cl.err
+	case <-ctx.Done():
+		return Principal{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
 }
 
 func (c *Cache) ask(ctx context.Context, key string) (Principal, error) {

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"net/netip"
 	"sync"
@@ -187,4 +188,61 @@ func TestGuardCountsOnlyRefusals(t *testing.T) {
 	}
 	_, err := g.Authenticate(ctx, "bad", netip.MustParseAddr("2001:db8::2"))
 	require.ErrorIs(t, err, ErrThrottled, "the same /64")
+}
+
+// heldCore is fakeCore whose answers wait for release; asked says a lookup
+// has reached it.
+type heldCore struct {
+	fakeCore
+	asked, release chan struct{}
+}
+
+func (h *heldCore) Authenticate(ctx context.Context, req *connect.Request[ytcaptionv1.AuthenticateRequest]) (*connect.Response[ytcaptionv1.AuthenticateResponse], error) {
+	h.asked <- struct{}{}
+	<-h.release
+	return h.fakeCore.Authenticate(ctx, req)
+}
+
+// TestGuardLetsABusyClientsValidKeyThroughWhileItIsLookedUp: when a valid
+// key's cache entry is cold (first use, or its TTL passed) and many requests
+// with it arrive at once from one address — any busy client — they wait for
+// the one lookup in flight instead of each taking a request from the
+// address's allowance of refused keys. The benchmark found every request
+// past that allowance answered 429 "too many invalid API keys" for seconds
+// at each expiry. Guesses still count (TestGuardLimitsRefusedKeysPerAddress).
+func TestGuardLetsABusyClientsValidKeyThroughWhileItIsLookedUp(t *testing.T) {
+	t.Parallel()
+	core := &heldCore{asked: make(chan struct{}, 16), release: make(chan struct{})}
+	keys := New(core, time.Hour, time.Hour)
+	g := NewGuard(keys, ratelimit.New(nil, nil, nil), ratelimit.Limit{Name: "failed_auth", Rate: 1, Burst: 2, Period: time.Hour})
+	ctx := context.Background()
+	addr := netip.MustParseAddr("198.51.100.7")
+	const requests = 10
+	errs := make(chan error, requests)
+	go func() { _, err := g.Authenticate(ctx, "good", addr); errs <- err }()
+	<-core.asked
+	for range requests - 1 {
+		go func() { _, err := g.Authenticate(ctx, "good", addr); errs <- err }()
+	}
+	// Release core only once the others wait on its answer: released
+	// earlier, they would find the key cached and prove nothing.
+	require.Eventually(t, func() bool {
+		keys.mu.Lock()
+		defer keys.mu.Unlock()
+		cl := keys.inflight[sha256.Sum256([]byte("good"))]
+		return cl != nil && cl.waiting == requests-1
+	}, 10*time.Second, time.Millisecond, "every request waits for the lookup in flight")
+	close(core.release)
+	for range requests {
+		require.NoError(t, <-errs)
+	}
+	require.Equal(t, int64(1), core.calls.Load(), "one lookup")
+
+	// Refused keys still count.
+	for range 2 {
+		_, err := g.Authenticate(ctx, "bad", addr)
+		require.ErrorIs(t, err, ErrUnauthorized)
+	}
+	_, err := g.Authenticate(ctx, "bad", addr)
+	require.ErrorIs(t, err, ErrThrottled)
 }

@@ -33,7 +33,8 @@ func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 // Any other key takes a request from the address's budget before core is
 // asked, and gives it back when the key turns out valid (or core cannot
 // answer): only refusals count, and no burst of concurrent guesses can
-// overshoot the budget.
+// overshoot the budget. Requests for a key whose lookup is in flight wait
+// for it and take nothing unless it is refused.
 type Guard struct {
 	keys    *Cache
 	limiter *ratelimit.Limiter
@@ -56,6 +57,20 @@ func (g *Guard) Authenticate(ctx context.Context, key string, addr netip.Addr) (
 		return p, nil
 	}
 	bucket := clientaddr.Bucket(addr)
+	// A lookup of this very key already in flight costs core nothing more:
+	// wait for its answer rather than take from the address's budget.
+	// Otherwise every request of a busy client that missed the cache while
+	// its key was looked up (at first use, or when the entry expired) took
+	// a request from that budget, and those past it got 429 "too many
+	// invalid API keys" with a valid key. A refusal still counts.
+	if p, err, ok := g.keys.join(ctx, key); ok {
+		if errors.Is(err, ErrUnauthorized) {
+			if d := g.limiter.Allow(ctx, bucket, g.limit); !d.Allowed {
+				return Principal{}, &ThrottledError{RetryAfter: d.RetryAfter}
+			}
+		}
+		return p, err
+	}
 	d := g.limiter.Allow(ctx, bucket, g.limit)
 	if !d.Allowed {
 		return Principal{}, &ThrottledError{RetryAfter: d.RetryAfter}
