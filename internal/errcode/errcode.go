@@ -70,7 +70,10 @@ type Kind int
 const (
 	Request Kind = iota + 1 // in an error reply
 	Job                     // on a failed job
-	Both                    // either: unsupported_option is refused at creation, or fails a job a gpu-node cannot serve
+	// Either: unsupported_option is refused at creation, or fails a job a
+	// gpu-node cannot serve; cancelled is on a cancelled job, and the reply
+	// of /v1/audio/transcriptions (which waits for its job) when it was.
+	Both
 )
 
 // Info is a code's entry in the list.
@@ -119,7 +122,7 @@ var All = []Info{
 	{AudioUnavailable, Job, 0},
 	{EngineFailed, Job, 0},
 	{AttemptsExhausted, Job, 0},
-	{Cancelled, Job, 0},
+	{Cancelled, Both, http.StatusConflict},
 	{NoCaptions, Job, 0},
 	{BotCheck, Job, 0},
 	{YouTubeRateLimit, Job, 0},

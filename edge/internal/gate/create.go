@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -54,7 +55,7 @@ func (g *Gate) Create(ctx context.Context, userID string, form Form, msg *ytcapt
 		return created(form, resp.Msg)
 	}
 	if !idempotency.ValidKey(key) {
-		return nil, refuse(Invalid, "invalid_idempotency_key",
+		return nil, refuse(Invalid, errcode.InvalidIdempotencyKey,
 			fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters", idempotency.MaxKeyLen))
 	}
 	fp := idempotency.Fingerprint(msg)
@@ -66,9 +67,9 @@ func (g *Gate) Create(ctx context.Context, userID string, form Form, msg *ytcapt
 		}
 		// Kept by an edge that stored no message: ask core, which replays.
 	case replay.Mismatch:
-		return nil, refuse(KeyMismatch, "idempotency_key_mismatch", "this Idempotency-Key was used with different parameters")
+		return nil, refuse(KeyMismatch, errcode.IdempotencyMismatch, "this Idempotency-Key was used with different parameters")
 	case replay.InUse:
-		return nil, refuse(KeyInUse, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed; retry shortly")
+		return nil, refuse(KeyInUse, errcode.IdempotencyInUse, "a request with this Idempotency-Key is still being processed; retry shortly")
 	}
 	resp, err := create(ctx, msg)
 	if err != nil {

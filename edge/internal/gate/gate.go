@@ -30,6 +30,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
 	"github.com/ytcaption/ytcaption/edge/internal/ratelimit"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -141,22 +142,22 @@ func Forward[T any](c Caller, msg *T) *connect.Request[T] {
 func (g *Gate) Authenticate(ctx context.Context, authorization string, addr netip.Addr) (auth.Principal, error) {
 	key := svcauth.Bearer(http.Header{"Authorization": {authorization}})
 	if key == "" {
-		return auth.Principal{}, refuse(Unauthenticated, "unauthorized", "send your API key as \"Authorization: Bearer <key>\"")
+		return auth.Principal{}, refuse(Unauthenticated, errcode.Unauthorized, "send your API key as \"Authorization: Bearer <key>\"")
 	}
 	p, err := g.Guard.Authenticate(ctx, key, addr)
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &te):
 		retry := max(seconds(te.RetryAfter), 1)
-		e := refuse(Exhausted, "rate_limited", fmt.Sprintf("too many invalid API keys from your address; retry in %d s", retry))
+		e := refuse(Exhausted, errcode.RateLimited, fmt.Sprintf("too many invalid API keys from your address; retry in %d s", retry))
 		e.Header = http.Header{}
 		e.Header.Set("Retry-After", strconv.Itoa(retry))
 		return auth.Principal{}, e
 	case errors.Is(err, auth.ErrUnauthorized):
-		return auth.Principal{}, refuse(Unauthenticated, "unauthorized", "the API key is not valid")
+		return auth.Principal{}, refuse(Unauthenticated, errcode.Unauthorized, "the API key is not valid")
 	case err != nil:
 		g.log.WarnContext(ctx, "authenticate", "err", err)
-		return auth.Principal{}, refuse(Unavailable, "unavailable", "API keys cannot be checked right now; retry shortly")
+		return auth.Principal{}, refuse(Unavailable, errcode.Unavailable, "API keys cannot be checked right now; retry shortly")
 	}
 	return p, nil
 }
@@ -195,7 +196,7 @@ func (g *Gate) Limit(ctx context.Context, p auth.Principal, create bool) (http.H
 	if d.Allowed {
 		return h, nil
 	}
-	e := refuse(Exhausted, "rate_limited", fmt.Sprintf("too many %s requests for this API key (%d/s, bursts of %d); retry in %s",
+	e := refuse(Exhausted, errcode.RateLimited, fmt.Sprintf("too many %s requests for this API key (%d/s, bursts of %d); retry in %s",
 		lim.Name, lim.Rate, lim.Burst, d.RetryAfter.Round(time.Millisecond)))
 	e.Header = h.Clone()
 	e.Header.Set("Retry-After", strconv.Itoa(max(seconds(d.RetryAfter), 1)))
@@ -224,7 +225,7 @@ func (g *Gate) Stream(p auth.Principal) (release func(), err error) {
 	}
 	release, ok := g.Streams.Acquire(p.KeyID, most)
 	if !ok {
-		return nil, refuse(Exhausted, "too_many_streams",
+		return nil, refuse(Exhausted, errcode.TooManyStreams,
 			fmt.Sprintf("this API key already holds %d open event streams; close one first", most))
 	}
 	return release, nil

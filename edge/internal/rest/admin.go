@@ -3,7 +3,6 @@ package rest
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -52,7 +52,7 @@ func (s *server) adminRoutes(v1 fiber.Router) {
 // against the database, since the edge's key cache may be seconds old).
 func (s *server) requireAdmin(c *fiber.Ctx) error {
 	if principal(c).Role != "admin" {
-		return newError(http.StatusForbidden, "forbidden", "the admin API needs an admin's API key")
+		return codedError(errcode.Forbidden, "the admin API needs an admin's API key")
 	}
 	return c.Next()
 }
@@ -118,10 +118,10 @@ func protoCall[Req, Res any](s *server, method func(context.Context, *connect.Re
 		}
 		if body := c.Request().Body(); len(body) > 0 { // as sent: never inflated
 			if len(body) > s.cfg.MaxBodyBytes {
-				return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
+				return codedError(errcode.RequestTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
 			}
 			if err := protojson.Unmarshal(body, target.Interface()); err != nil {
-				return newError(http.StatusBadRequest, "invalid_json", "the body does not fit this call: "+err.Error())
+				return codedError(errcode.InvalidJSON, "the body does not fit this call: "+err.Error())
 			}
 		}
 		for _, p := range c.Route().Params {
@@ -159,10 +159,10 @@ func setField(m, fallback protoreflect.Message, name, text string) error {
 		fd = m.Descriptor().Fields().ByName(protoreflect.Name(name))
 	}
 	if fd == nil || fd.IsList() || fd.IsMap() {
-		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("unknown parameter %q", name))
+		return codedError(errcode.InvalidArgument, fmt.Sprintf("unknown parameter %q", name))
 	}
 	bad := func(want string) error {
-		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("%s must be %s, got %q", name, want, text))
+		return codedError(errcode.InvalidArgument, fmt.Sprintf("%s must be %s, got %q", name, want, text))
 	}
 	var v protoreflect.Value
 	switch fd.Kind() {
@@ -182,7 +182,7 @@ func setField(m, fallback protoreflect.Message, name, text string) error {
 		v = protoreflect.ValueOfBool(b)
 	case protoreflect.MessageKind:
 		if fd.Message().FullName() != "google.protobuf.Timestamp" {
-			return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("parameter %q goes in the body", name))
+			return codedError(errcode.InvalidArgument, fmt.Sprintf("parameter %q goes in the body", name))
 		}
 		t, err := time.Parse(time.RFC3339, text)
 		if err != nil {
@@ -190,7 +190,7 @@ func setField(m, fallback protoreflect.Message, name, text string) error {
 		}
 		v = protoreflect.ValueOfMessage(timestamppb.New(t).ProtoReflect())
 	default:
-		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("parameter %q goes in the body", name))
+		return codedError(errcode.InvalidArgument, fmt.Sprintf("parameter %q goes in the body", name))
 	}
 	m.Set(fd, v)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ytcaption/ytcaption/edge/internal/gate"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -25,6 +26,11 @@ func newError(status int, code, message string) *apiError {
 	return &apiError{status: status, code: code, message: message}
 }
 
+// codedError is an error with code's own status.
+func codedError(code, message string) *apiError {
+	return newError(errcode.Status(code), code, message)
+}
+
 type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
@@ -32,45 +38,37 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// byConnectCode maps Connect codes to HTTP, for errors without a core code.
-var byConnectCode = map[connect.Code]struct {
-	status int
-	code   string
-}{
-	connect.CodeInvalidArgument:    {http.StatusBadRequest, "invalid_argument"},
-	connect.CodeUnauthenticated:    {http.StatusUnauthorized, "unauthorized"},
-	connect.CodePermissionDenied:   {http.StatusForbidden, "forbidden"},
-	connect.CodeNotFound:           {http.StatusNotFound, "not_found"},
-	connect.CodeFailedPrecondition: {http.StatusConflict, "conflict"},
-	connect.CodeAlreadyExists:      {http.StatusConflict, "conflict"},
-	connect.CodeAborted:            {http.StatusConflict, "conflict"},
-	connect.CodeResourceExhausted:  {http.StatusTooManyRequests, "rate_limited"},
-	connect.CodeUnavailable:        {http.StatusServiceUnavailable, "unavailable"},
-	connect.CodeDeadlineExceeded:   {http.StatusGatewayTimeout, "timeout"},
-	connect.CodeCanceled:           {http.StatusServiceUnavailable, "unavailable"},
+// byConnectCode is the code of a Connect error core sent without one of
+// its own; the status is the code's (errcode.Status).
+var byConnectCode = map[connect.Code]string{
+	connect.CodeInvalidArgument:    errcode.InvalidArgument,
+	connect.CodeUnauthenticated:    errcode.Unauthorized,
+	connect.CodePermissionDenied:   errcode.Forbidden,
+	connect.CodeNotFound:           errcode.NotFound,
+	connect.CodeFailedPrecondition: errcode.Conflict,
+	connect.CodeAlreadyExists:      errcode.Conflict,
+	connect.CodeAborted:            errcode.Conflict,
+	connect.CodeResourceExhausted:  errcode.RateLimited,
+	connect.CodeUnavailable:        errcode.Unavailable,
+	connect.CodeDeadlineExceeded:   errcode.Timeout,
+	connect.CodeCanceled:           errcode.Unavailable,
 }
 
-// statusByCode refines the status for core codes that HTTP says more
-// precisely than Connect can.
-var statusByCode = map[string]int{
-	"idempotency_key_mismatch": http.StatusUnprocessableEntity, // IETF Idempotency-Key draft
-	// Not 429: clients retry those, and a used-up month does not come back
-	// in seconds. The message says what remains and when it resets.
-	"quota_exceeded": http.StatusForbidden,
-}
-
-// fromConnect is the one mapping of core's errors to REST errors: the status
-// from the Connect code, the code from core's ErrorDetail when it sent one.
+// fromConnect is the one mapping of core's errors to REST errors: the code
+// core sent in its ErrorDetail, else the Connect code's; the status is the
+// code's in package errcode, which says some codes more precisely than
+// Connect can (quota_exceeded is 403, not 429: a used-up month does not come
+// back in seconds).
 func fromConnect(err error) *apiError {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		return nil
 	}
-	m, ok := byConnectCode[ce.Code()]
+	code, ok := byConnectCode[ce.Code()]
 	if !ok {
 		return nil
 	}
-	e := newError(m.status, m.code, ce.Message())
+	e := codedError(code, ce.Message())
 	for _, d := range ce.Details() {
 		if v, derr := d.Value(); derr == nil {
 			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok && ed.GetCode() != "" {
@@ -78,10 +76,10 @@ func fromConnect(err error) *apiError {
 			}
 		}
 	}
-	if st, ok := statusByCode[e.code]; ok {
+	if st := errcode.Status(e.code); st != 0 {
 		e.status = st
 	}
-	if (ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeCanceled) && e.code == "unavailable" {
+	if (ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeCanceled) && e.code == errcode.Unavailable {
 		// Not core's words about a connection it lost: a coded refusal
 		// (intake_paused) keeps its own message.
 		e.message = "the service is temporarily unavailable; retry shortly"
@@ -99,14 +97,16 @@ var statusByKind = map[gate.Kind]int{
 	gate.KeyInUse:        http.StatusConflict,
 }
 
+// fiberCodes are the codes of Fiber's own refusals, which keep Fiber's
+// status (a 408 or 431 says more than timeout's or request_too_large's own).
 var fiberCodes = map[int]string{
-	http.StatusNotFound:              "not_found",
-	http.StatusMethodNotAllowed:      "method_not_allowed",
-	http.StatusRequestEntityTooLarge: "request_too_large",
-	http.StatusBadRequest:            "invalid_argument",
-	http.StatusRequestTimeout:        "timeout",
+	http.StatusNotFound:              errcode.NotFound,
+	http.StatusMethodNotAllowed:      errcode.MethodNotAllowed,
+	http.StatusRequestEntityTooLarge: errcode.RequestTooLarge,
+	http.StatusBadRequest:            errcode.InvalidArgument,
+	http.StatusRequestTimeout:        errcode.Timeout,
 	// The request line and headers did not fit the listener's read buffer.
-	http.StatusRequestHeaderFieldsTooLarge: "request_too_large",
+	http.StatusRequestHeaderFieldsTooLarge: errcode.RequestTooLarge,
 }
 
 // errorHandler is the one REST error writer: every error reply is
@@ -139,7 +139,7 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			ae = newError(fe.Code, fiberCodes[fe.Code], msg)
 		default:
 			log.Error("request failed", "method", c.Method(), "route", c.Route().Path, "err", err)
-			ae = newError(http.StatusInternalServerError, "internal", "internal error")
+			ae = codedError(errcode.Internal, "internal error")
 		}
 		var body errorBody
 		body.Error.Code, body.Error.Message = ae.code, ae.message

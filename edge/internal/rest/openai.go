@@ -15,6 +15,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -76,14 +77,14 @@ var openAIFormats = []string{"json", "text", "srt", "vtt", "verbose_json"}
 func (s *server) transcriptions(c *fiber.Ctx) error {
 	fh, err := c.FormFile("file")
 	if err != nil {
-		return newError(http.StatusBadRequest, "invalid_argument", "send the audio as the multipart field \"file\"")
+		return codedError(errcode.InvalidArgument, "send the audio as the multipart field \"file\"")
 	}
 	if fh.Size > gate.MaxUploadBytes {
-		return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the file is larger than %d MiB", gate.MaxUploadBytes>>20))
+		return codedError(errcode.RequestTooLarge, fmt.Sprintf("the file is larger than %d MiB", gate.MaxUploadBytes>>20))
 	}
 	format := strings.Clone(c.FormValue("response_format", "json"))
 	if !slices.Contains(openAIFormats, format) {
-		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("response_format must be one of %s", strings.Join(openAIFormats, ", ")))
+		return codedError(errcode.InvalidArgument, fmt.Sprintf("response_format must be one of %s", strings.Join(openAIFormats, ", ")))
 	}
 	words := false
 	if form, err := c.MultipartForm(); err == nil {
@@ -93,7 +94,7 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	// are the client's mistake, not an internal error.
 	for name, v := range map[string]string{"file name": fh.Filename, "language": c.FormValue("language"), "prompt": c.FormValue("prompt")} {
 		if !utf8.ValidString(v) {
-			return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("the %s is not valid UTF-8", name))
+			return codedError(errcode.InvalidArgument, fmt.Sprintf("the %s is not valid UTF-8", name))
 		}
 	}
 	f, err := fh.Open()
@@ -122,9 +123,11 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	switch j.GetStatus() {
 	case ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED:
 	case ytcaptionv1.JobStatus_JOB_STATUS_FAILED:
+		// The job's own failure code (errcode's job codes, which have no
+		// status of their own), as the OpenAI API answers a failed one: 400.
 		return newError(http.StatusBadRequest, j.GetError().GetCode(), "the transcription failed: "+j.GetError().GetMessage())
 	default:
-		return newError(http.StatusConflict, "cancelled", "the job was cancelled")
+		return codedError(errcode.Cancelled, "the job was cancelled")
 	}
 
 	coreFormat := map[string]ytcaptionv1.TranscriptFormat{"srt": formats["srt"], "vtt": formats["vtt"], "text": formats["txt"]}[format]
@@ -173,7 +176,7 @@ func (s *server) waitForJob(ctx context.Context, c *fiber.Ctx, id string) (*ytca
 		return nil, err
 	}
 	if last == nil || !jobcache.Finished(last.GetStatus()) {
-		return nil, newError(http.StatusServiceUnavailable, "unavailable", "the job's progress could not be followed; retry shortly")
+		return nil, codedError(errcode.Unavailable, "the job's progress could not be followed; retry shortly")
 	}
 	return last, nil
 }

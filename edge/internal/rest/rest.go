@@ -36,6 +36,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/internal/clientaddr"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -284,7 +285,7 @@ func identityOnly(c *fiber.Ctx) error {
 	})
 	if encoded {
 		c.Set(fiber.HeaderAcceptEncoding, "identity") // RFC 7694: what we take instead
-		return newError(http.StatusUnsupportedMediaType, "unsupported_encoding",
+		return codedError(errcode.UnsupportedEncoding,
 			"compressed request bodies are not accepted: send the body without Content-Encoding")
 	}
 	return c.Next()
@@ -305,7 +306,7 @@ func (s *server) ready(c *fiber.Ctx) error {
 			return c.JSON(fiber.Map{"status": "ok"})
 		}
 	}
-	return newError(http.StatusServiceUnavailable, "unavailable", "core is not ready")
+	return codedError(errcode.Unavailable, "core is not ready")
 }
 
 // call prepares a Connect request to core on behalf of the caller.
@@ -334,16 +335,16 @@ func decodeStrict(body []byte, v any) error {
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &syntax), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return newError(http.StatusBadRequest, "invalid_json", "the body is not a JSON object")
+			return codedError(errcode.InvalidJSON, "the body is not a JSON object")
 		case errors.As(err, &typ):
-			return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type))
+			return codedError(errcode.InvalidArgument, fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type))
 		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return newError(http.StatusBadRequest, "invalid_argument", strings.TrimPrefix(err.Error(), "json: "))
+			return codedError(errcode.InvalidArgument, strings.TrimPrefix(err.Error(), "json: "))
 		}
-		return newError(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
+		return codedError(errcode.InvalidJSON, "the body is not valid JSON")
 	}
 	if dec.More() {
-		return newError(http.StatusBadRequest, "invalid_json", "the body holds more than one JSON value")
+		return codedError(errcode.InvalidJSON, "the body holds more than one JSON value")
 	}
 	return nil
 }
@@ -351,14 +352,14 @@ func decodeStrict(body []byte, v any) error {
 func (s *server) createJob(c *fiber.Ctx) error {
 	body := c.Request().Body() // as sent: never inflated
 	if len(body) > s.cfg.MaxBodyBytes {
-		return newError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
+		return codedError(errcode.RequestTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
 	}
 	var b createBody
 	if err := decodeStrict(body, &b); err != nil {
 		return err
 	}
 	if strings.TrimSpace(b.URL) == "" {
-		return newError(http.StatusBadRequest, "invalid_url", "\"url\" is required")
+		return codedError(errcode.InvalidURL, "\"url\" is required")
 	}
 	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
 		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: strings.Clone(c.Get("Idempotency-Key"))}
@@ -399,7 +400,7 @@ func (s *server) listJobs(c *fiber.Ctx) error {
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			return newError(http.StatusBadRequest, "invalid_argument", "limit must be a whole number from 1 to 100")
+			return codedError(errcode.InvalidArgument, "limit must be a whole number from 1 to 100")
 		}
 		limit = n
 	}
@@ -432,7 +433,7 @@ func (s *server) cancelJob(c *fiber.Ctx) error {
 		}
 		return c.JSON(fiber.Map{"id": id, "purged": true})
 	default:
-		return newError(http.StatusBadRequest, "invalid_argument", "purge must be true or false")
+		return codedError(errcode.InvalidArgument, "purge must be true or false")
 	}
 	ctx, cancel, req := call(s, c, &ytcaptionv1.CancelJobRequest{Id: id})
 	defer cancel()
@@ -455,14 +456,14 @@ func (s *server) transcript(c *fiber.Ctx) error {
 	name := strings.ToLower(c.Query("format", "srt"))
 	f, ok := formats[name]
 	if !ok {
-		return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("unknown format %q: use srt, vtt, txt, json or tsv", name))
+		return codedError(errcode.InvalidArgument, fmt.Sprintf("unknown format %q: use srt, vtt, txt, json or tsv", name))
 	}
 	msg := &ytcaptionv1.GetTranscriptRequest{Id: strings.Clone(c.Params("id")), Format: f}
 	for param, dst := range map[string]*int32{"max_line_chars": &msg.MaxLineChars, "max_lines": &msg.MaxLines} {
 		if v := c.Query(param); v != "" {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil {
-				return newError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("%s must be a whole number, got %q", param, v))
+				return codedError(errcode.InvalidArgument, fmt.Sprintf("%s must be a whole number, got %q", param, v))
 			}
 			*dst = int32(n)
 		}
