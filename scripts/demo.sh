@@ -29,10 +29,11 @@ key=${YTCAPTION_DEV_API_KEY:?set YTCAPTION_DEV_API_KEY to the running stack\'s A
 clips=$(dpkg -L pocketsphinx-testdata | grep '/librivox$' | head -1)
 id=sense_and_sensibility_01_austen_64kb-0870
 ffmpeg -loglevel error -y -i "$clips/$id.wav" -c:a libvorbis "$work/clip.ogg"
-(cd "$work" && exec python3 -m http.server 0 --bind 127.0.0.1 >"$work/http.log" 2>&1) &
+# -u: a python3 writing to a file buffers the "Serving HTTP on … port N" line this waits for.
+(cd "$work" && exec python3 -u -m http.server 0 --bind 127.0.0.1 >"$work/http.log" 2>&1) &
 pids+=($!)
 port=
-for _ in $(seq 50); do port=$(grep -o 'port [0-9]*' "$work/http.log" | awk '{print $2}' || true); [ -n "$port" ] && break; sleep 0.1; done
+for _ in $(seq 100); do port=$(grep -o 'port [0-9]*' "$work/http.log" | awk '{print $2}' || true); [ -n "$port" ] && break; sleep 0.1; done
 [ -n "$port" ] || { echo "the local media server did not start" >&2; exit 1; }
 
 echo "reference: $(grep "($id)" "$clips/transcription" | sed 's/<s>//;s/<\/s>//;s/(.*)//')"
