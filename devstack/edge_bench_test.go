@@ -1,11 +1,14 @@
 package devstack
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +40,16 @@ type loadResult struct {
 	ok, failed int
 	took       time.Duration
 	lat        []time.Duration
+	why        map[string]int // failures by status and error code, or transport error
+}
+
+// fail counts one failure for why.
+func (r *loadResult) fail(why string) {
+	r.failed++
+	if r.why == nil {
+		r.why = map[string]int{}
+	}
+	r.why[why]++
 }
 
 func (r loadResult) rate() float64 { return float64(r.ok) / r.took.Seconds() }
@@ -50,16 +63,29 @@ func (r loadResult) pct(p float64) time.Duration {
 }
 
 func (r loadResult) String() string {
-	return fmt.Sprintf("%7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d ok, %d failed)",
+	s := fmt.Sprintf("%7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d ok, %d failed)",
 		r.rate(), float64(r.pct(50))/1e6, float64(r.pct(99))/1e6, r.ok, r.failed)
+	// Why they failed, most common first: a rate of failures says nothing
+	// without it.
+	whys := slices.Collect(maps.Keys(r.why))
+	slices.SortFunc(whys, func(a, b string) int { return r.why[b] - r.why[a] })
+	for i, w := range whys {
+		if i == 3 {
+			s += " …"
+			break
+		}
+		s += fmt.Sprintf(" %s ×%d", w, r.why[w])
+	}
+	return s
 }
 
 func benchClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0}}
 }
 
-// send makes one request and says whether it got want.
-func send(c *http.Client, method, url, key, body string, want int) bool {
+// send makes one request and says "" when it got want, else why not: the
+// status and error code, or the transport's error.
+func send(c *http.Client, method, url, key, body string, want int) string {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -73,16 +99,27 @@ func send(c *http.Client, method, url, key, body string, want int) bool {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return false
+		return "error: " + err.Error()
 	}
+	defer resp.Body.Close()
+	if resp.StatusCode == want {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return ""
+	}
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&e)
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == want
+	// Numbers out of the message (retry in 3 s), so like failures count as one.
+	return fmt.Sprintf("%d %s (%s)", resp.StatusCode, e.Error.Code, digits.ReplaceAllString(e.Error.Message, "N"))
 }
+
+var digits = regexp.MustCompile(`[0-9]+`)
 
 // openLoop fires requests at a fixed rate whatever the latency, as real
 // clients do, so a slow server shows in the latency, not in a lower rate.
-func openLoop(rate int, d time.Duration, do func() bool) loadResult {
+func openLoop(rate int, d time.Duration, do func() string) loadResult {
 	var mu sync.Mutex
 	var r loadResult
 	var wg sync.WaitGroup
@@ -94,15 +131,15 @@ func openLoop(rate int, d time.Duration, do func() bool) loadResult {
 		}
 		wg.Go(func() {
 			t0 := time.Now()
-			ok := do()
+			why := do()
 			el := time.Since(t0)
 			mu.Lock()
 			defer mu.Unlock()
-			if ok {
+			if why == "" {
 				r.ok++
 				r.lat = append(r.lat, el)
 			} else {
-				r.failed++
+				r.fail(why)
 			}
 		})
 	}
@@ -112,7 +149,7 @@ func openLoop(rate int, d time.Duration, do func() bool) loadResult {
 }
 
 // closedLoop runs conns clients back to back for d: the saturation rate.
-func closedLoop(conns int, d time.Duration, do func() bool) loadResult {
+func closedLoop(conns int, d time.Duration, do func() string) loadResult {
 	var mu sync.Mutex
 	var r loadResult
 	var wg sync.WaitGroup
@@ -120,20 +157,23 @@ func closedLoop(conns int, d time.Duration, do func() bool) loadResult {
 	start := time.Now()
 	for range conns {
 		wg.Go(func() {
-			var lat []time.Duration
-			ok, failed := 0, 0
+			var mine loadResult
 			for !stop.Load() {
 				t0 := time.Now()
-				if do() {
-					ok++
-					lat = append(lat, time.Since(t0))
+				if why := do(); why == "" {
+					mine.ok++
+					mine.lat = append(mine.lat, time.Since(t0))
 				} else {
-					failed++
+					mine.fail(why)
 				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			r.ok, r.failed, r.lat = r.ok+ok, r.failed+failed, append(r.lat, lat...)
+			r.ok, r.lat = r.ok+mine.ok, append(r.lat, mine.lat...)
+			for w, n := range mine.why {
+				r.fail(w)
+				r.failed, r.why[w] = r.failed+n-1, r.why[w]+n-1
+			}
 		})
 	}
 	time.Sleep(d)
@@ -187,9 +227,9 @@ func BenchmarkEdge(b *testing.B) {
 	c.waitFor(id, 30*time.Second, terminal)
 	bare := bareFiber(b)
 	for b.Loop() {
-		read := func() bool { return send(hc, "GET", s.EdgeURL+"/v1/jobs/"+id, s.APIKey, "", http.StatusOK) }
-		readRunning := func() bool { return send(hc, "GET", s.EdgeURL+"/v1/jobs/"+running, s.APIKey, "", http.StatusOK) }
-		create := func() bool { return send(hc, "POST", s.EdgeURL+"/v1/jobs", s.APIKey, body, http.StatusAccepted) }
+		read := func() string { return send(hc, "GET", s.EdgeURL+"/v1/jobs/"+id, s.APIKey, "", http.StatusOK) }
+		readRunning := func() string { return send(hc, "GET", s.EdgeURL+"/v1/jobs/"+running, s.APIKey, "", http.StatusOK) }
+		create := func() string { return send(hc, "POST", s.EdgeURL+"/v1/jobs", s.APIKey, body, http.StatusAccepted) }
 		readsFixed := openLoop(fixedRate, fixedFor, read)
 		createsFixed := openLoop(fixedRate, fixedFor, create)
 		readsMax := closedLoop(saturateConns, saturateFor, read)
@@ -198,7 +238,7 @@ func BenchmarkEdge(b *testing.B) {
 		if j := c.get(running); terminal(j) {
 			b.Fatalf("the running job ended (%s) during the benchmark", j.Status)
 		}
-		bareMax := closedLoop(saturateConns, saturateFor, func() bool {
+		bareMax := closedLoop(saturateConns, saturateFor, func() string {
 			return send(hc, "GET", bare+"/v1/jobs/"+id, "", "", http.StatusOK)
 		})
 		fmt.Printf("edge, loopback, 2 cores shared by client, edge, core, Postgres, Redis:\n")
