@@ -25,10 +25,10 @@ func Command(ctx context.Context, grace time.Duration, name string, args ...stri
 		if errors.Is(err, syscall.ESRCH) {
 			return nil
 		}
-		go func(pid int) {
-			time.Sleep(grace)
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-		}(cmd.Process.Pid)
+		// A timer, not a sleeping goroutine: nothing waits for the grace
+		// period to pass, and leak checks do not see a pending kill.
+		pid := cmd.Process.Pid
+		time.AfterFunc(grace, func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
 		return err
 	}
 	// WaitDelay bounds Wait when a grandchild keeps our pipes open after the
