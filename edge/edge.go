@@ -1,9 +1,10 @@
 // Package edge is ytcaption's front door: the public REST API (Fiber, :8000)
 // and the same JobService over Connect/gRPC (net/http h2c, :8010), both with
-// API-key authentication, per-key rate limits and Idempotency-Key, in front
-// of core's Connect services; its Prometheus metrics on a listener of their
-// own (:8011), never the public ports. It never touches Postgres or the blob
-// store.
+// API-key authentication, per-key rate limits and Idempotency-Key written
+// once (internal/gate) and adapted by each door (internal/rest,
+// internal/connectapi), in front of core's Connect services; its Prometheus
+// metrics on a listener of their own (:8011), never the public ports. It
+// never touches core's database or the blob store.
 package edge
 
 import (
