@@ -181,7 +181,8 @@ type Core struct {
 	cfg      Config
 	log      *slog.Logger
 	db       sqldb.DB
-	blobDir  *blob.Dir // single-box blobs, served by core; nil on S3
+	bus      *dispatch.Bus // the store announces every committed job change on it
+	blobDir  *blob.Dir     // single-box blobs, served by core; nil on S3
 	store    *store.Store
 	blobs    blob.Store
 	reg      *prometheus.Registry
@@ -270,7 +271,8 @@ func (c *Core) openDatabase(ctx context.Context) error {
 		}
 		c.db = db
 	}
-	c.store = store.New(c.db)
+	c.bus = dispatch.NewBus(c.log, c.db, c.cfg.InstanceID)
+	c.store = store.New(c.db, store.OnChange(c.bus.Announce))
 	n, err := migrations.Migrate(ctx, c.db)
 	if err != nil {
 		c.db.Close()
@@ -381,7 +383,7 @@ func (c *Core) MetricsHandler() http.Handler { return metricsrv.Handler(c.reg) }
 // ctx ends, then shuts down: held long-polls answer at once, downloads in
 // flight are handed back, and in-flight calls get up to 30 s to finish.
 func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
-	bus := dispatch.NewBus(c.log, c.db, c.cfg.InstanceID)
+	bus := c.bus
 	stopping := make(chan struct{})
 
 	notifier := notify.New(c.log, c.store, notify.Config{
@@ -474,7 +476,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		}, c.store, c.blobs, c.reg)
 		duty := func(ctx context.Context) {
 			var lw sync.WaitGroup
-			lw.Go(func() { c.rescue(ctx, bus) })
+			lw.Go(func() { c.rescue(ctx) })
 			lw.Go(func() { sweeper.Run(ctx) })
 			lw.Wait()
 		}
@@ -520,8 +522,9 @@ const watchFallback = 20 * time.Second
 const rescueLockKey = 0x79746372657363
 
 // rescue requeues jobs whose lease expired (a node or core instance died) and
-// wakes the stage that will take them.
-func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
+// stitches chunked jobs a crash left unstitched; the store's reported changes
+// wake the stages that take them and their watchers.
+func (c *Core) rescue(ctx context.Context) {
 	every := c.cfg.Lease / 3
 	for {
 		select {
@@ -529,11 +532,7 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 			return
 		case <-time.After(every/2 + rand.N(every/2+1)):
 		}
-		stitched, err := c.store.FinishStitchable(ctx)
-		for _, id := range stitched {
-			bus.JobChanged(ctx, id)
-		}
-		if err != nil && ctx.Err() == nil {
+		if _, err := c.store.FinishStitchable(ctx); err != nil && ctx.Err() == nil {
 			c.log.WarnContext(ctx, "stitch finished chunks", "err", err)
 		}
 		rescued, err := c.store.RescueExpired(ctx, 100)
@@ -545,11 +544,6 @@ func (c *Core) rescue(ctx context.Context, bus *dispatch.Bus) {
 		}
 		if len(rescued) > 0 {
 			c.log.InfoContext(ctx, "expired leases rescued", "count", len(rescued))
-			bus.JobQueued(ctx)
-			bus.JobReady(ctx)
-			for _, id := range rescued {
-				bus.JobChanged(ctx, id)
-			}
 		}
 	}
 }

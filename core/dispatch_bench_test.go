@@ -20,6 +20,7 @@ import (
 	"github.com/ytcaption/ytcaption/core"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/engines"
+	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
@@ -177,7 +178,7 @@ func measureLatency(b *testing.B, s *benchStack, engine string, samples int, gap
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.bus.JobReady(ctx)
+		s.bus.Announce(ctx, store.Change{JobID: ids[0], To: job.StatusReady})
 		select {
 		case c := <-got:
 			if c.id != ids[0] {

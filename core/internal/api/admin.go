@@ -368,8 +368,6 @@ func (s *AdminService) RetryJob(ctx context.Context, req *connect.Request[ytcapt
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
-	s.jobs.bus.JobQueued(ctx)
-	s.jobs.bus.JobChanged(ctx, j.ID)
 	return connect.NewResponse(&ytcaptionv1.RetryJobResponse{Job: JobToProto(j)}), nil
 }
 

@@ -44,7 +44,7 @@ type Config struct {
 // Deps are the shared objects the handlers use.
 type Deps struct {
 	Log      *slog.Logger
-	Store    *store.Store
+	Store    *store.Store // announcing its changes on Bus (store.OnChange(Bus.Announce)): nothing here does
 	Blobs    blob.Store
 	Bus      *dispatch.Bus   // wake-ups for pollers, in this process and across replicas
 	Stopping <-chan struct{} // closed when core begins to shut down

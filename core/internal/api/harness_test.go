@@ -61,12 +61,12 @@ func newTestAPI(t *testing.T, configure func(*Config)) *testAPI {
 func serveTestAPI(t *testing.T, db sqldb.DB, blobs *blob.Dir, configure func(*Config)) *testAPI {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st := store.New(db)
+	log := slog.New(slog.DiscardHandler)
+	bus := dispatch.NewBus(log, db, "test-"+uuid.NewString())
+	st := store.New(db, store.OnChange(bus.Announce))
 	u, err := st.EnsureUser(ctx, "alice", store.RoleUser)
 	require.NoError(t, err)
 
-	log := slog.New(slog.DiscardHandler)
-	bus := dispatch.NewBus(log, db, "test-"+uuid.NewString())
 	listening := make(chan struct{})
 	go func() { defer close(listening); bus.Listen(ctx) }()
 	stopping := make(chan struct{})

@@ -109,7 +109,6 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	if replayed {
 		s.log.InfoContext(ctx, "job request replayed", "job_id", j.ID)
 	} else {
-		s.bus.JobQueued(ctx)
 		s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
 	}
 	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: JobToProto(j), Replayed: replayed}), nil
@@ -205,7 +204,6 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	s.keepUpload(ctx, key, m.GetData())
-	s.bus.JobQueued(ctx)
 	s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(job.SourceUpload), "bytes", len(m.GetData()))
 	return connect.NewResponse(&ytcaptionv1.UploadJobResponse{Job: JobToProto(j)}), nil
 }
@@ -353,28 +351,18 @@ func (s *JobService) CancelJob(ctx context.Context, req *connect.Request[ytcapti
 	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: JobToProto(j)}), nil
 }
 
-// cancel cancels a job of user's (any user's job for ""), its chunks too,
-// and wakes whoever holds it.
+// cancel cancels a job of user's (any user's job for ""), its chunks too.
+// Whoever holds them hears of it from the store's reported changes.
 func (s *JobService) cancel(ctx context.Context, user, id string) (job.Job, error) {
 	j, err := s.store.CancelJob(ctx, user, id)
 	if err != nil {
 		return j, err
 	}
-	if j.CancelRequested {
-		// Wake the held heartbeat or the fetch worker, on whichever replica it
-		// is, so the engine or download stops now.
-		s.bus.JobCancelled(ctx, j.ID)
-	}
 	if j.Chunks > 0 && j.Status == job.StatusCancelled {
-		ids, err := s.store.CancelChunks(ctx, j.ID)
-		if err != nil {
+		if err := s.store.CancelChunks(ctx, j.ID); err != nil {
 			return j, err
 		}
-		for _, id := range ids {
-			s.bus.JobCancelled(ctx, id)
-		}
 	}
-	s.bus.JobChanged(ctx, j.ID)
 	return j, nil
 }
 

@@ -358,7 +358,7 @@ func TestWatchJobWakesAcrossReplicas(t *testing.T) {
 	require.Eventually(t, func() bool {
 		heard, release := watching.bus.Changed.Wait("probe")
 		defer release()
-		working.bus.JobChanged(ctx, "probe")
+		working.bus.Announce(ctx, store.Change{JobID: "probe", From: job.StatusReady, To: job.StatusReady})
 		select {
 		case <-heard:
 			return true

@@ -106,14 +106,12 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 				if _, err := s.store.Release(bg, j.ID, j.Epoch, 0); err != nil {
 					s.log.WarnContext(ctx, "hand back an undeliverable claim", "job_id", j.ID, "err", err)
 				}
-				s.bus.JobReady(bg)
 				return nil, toConnectError(ctx, s.log, ctx.Err())
 			}
 			a, err := s.assignment(ctx, j)
 			if err != nil {
 				return nil, toConnectError(ctx, s.log, err)
 			}
-			s.bus.JobChanged(ctx, j.ID) // watchers see it transcribing
 			if s.metrics.stages != nil && !j.ReadyAt.IsZero() {
 				s.metrics.stages.WithLabelValues("wait").Observe(j.TranscribingAt.Sub(j.ReadyAt).Seconds())
 			}
@@ -164,7 +162,6 @@ func (s *WorkerService) assignment(ctx context.Context, j job.Job) (*ytcaptionv1
 		_, ferr := s.store.Fail(context.WithoutCancel(ctx), j.ID, j.Epoch, &job.Error{
 			Code: job.CodeUnavailable, Message: "the audio could not be presigned", Retryable: true, Err: err,
 		})
-		s.bus.JobReady(ctx)
 		return nil, errors.Join(err, ferr)
 	}
 	return &ytcaptionv1.Assignment{
@@ -193,9 +190,6 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *connect.Request[ytca
 	l, err := s.store.ExtendLease(ctx, id, epoch, s.lease, req.Msg.GetProgress())
 	if err != nil {
 		return nil, s.refuse(ctx, err)
-	}
-	if req.Msg.GetProgress() > 0 {
-		s.bus.JobChanged(ctx, id) // watchers see the progress
 	}
 	if node := req.Msg.GetNodeId(); node != "" {
 		if err := s.store.SeenAgent(ctx, node); err != nil {
@@ -230,7 +224,6 @@ func (s *WorkerService) PushSegments(ctx context.Context, req *connect.Request[y
 	if err != nil {
 		return nil, s.refuse(ctx, err)
 	}
-	s.bus.JobChanged(ctx, req.Msg.GetJobId()) // live event streams show the segments now
 	return connect.NewResponse(&ytcaptionv1.PushSegmentsResponse{Cancel: cancel}), nil
 }
 
@@ -248,18 +241,13 @@ func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[yt
 	}
 	if done {
 		s.metrics.succeeded.Inc()
-		s.bus.JobChanged(ctx, m.GetJobId())
 		if j, err := s.store.GetJob(ctx, "", m.GetJobId()); err == nil && s.metrics.stages != nil {
 			s.metrics.stages.WithLabelValues("transcribe").Observe(j.FinishedAt.Sub(j.TranscribingAt).Seconds())
 		}
 		// A chunk of long audio: its parent progresses, or is stitched. If
 		// this fails, the rescuer stitches it later.
-		parent, _, err := s.store.FinishParent(ctx, m.GetJobId())
-		if err != nil {
+		if _, _, err := s.store.FinishParent(ctx, m.GetJobId()); err != nil {
 			s.log.WarnContext(ctx, "stitch chunks", "job_id", m.GetJobId(), "err", err)
-		}
-		if parent != "" {
-			s.bus.JobChanged(ctx, parent)
 		}
 	}
 	s.log.InfoContext(ctx, "job succeeded", "job_id", m.GetJobId(), "epoch", m.GetEpoch())
@@ -281,10 +269,6 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 	if err != nil {
 		return nil, s.refuse(ctx, err)
 	}
-	if st == job.StatusReady {
-		s.bus.JobReady(ctx)
-	}
-	s.bus.JobChanged(ctx, m.GetJobId())
 	s.log.InfoContext(ctx, "job attempt failed", "job_id", m.GetJobId(), "epoch", m.GetEpoch(), "code", code, "status", string(st))
 	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
 }
@@ -294,13 +278,6 @@ func (s *WorkerService) ReleaseJob(ctx context.Context, req *connect.Request[ytc
 	if err != nil {
 		return nil, s.refuse(ctx, err)
 	}
-	switch st {
-	case job.StatusReady:
-		s.bus.JobReady(ctx)
-	case job.StatusQueued:
-		s.bus.JobQueued(ctx)
-	}
-	s.bus.JobChanged(ctx, req.Msg.GetJobId())
 	s.log.InfoContext(ctx, "job released", "job_id", req.Msg.GetJobId(), "epoch", req.Msg.GetEpoch(), "status", string(st))
 	return connect.NewResponse(&ytcaptionv1.ReleaseJobResponse{}), nil
 }

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
+	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/backoff"
 )
 
@@ -37,67 +39,63 @@ func NewBus(log *slog.Logger, db sqldb.DB, instance string) *Bus {
 	return &Bus{Queued: NewSignal(), Ready: NewSignal(), Cancels: NewKeyed(), Changed: NewKeyed(), db: db, instance: instance, log: log}
 }
 
-// Event kinds on the wire: "<kind>:<instance>[:<job id>]".
-const (
-	kindQueued    = "queued"
-	kindReady     = "ready"
-	kindCancelled = "cancelled"
-	kindChanged   = "changed"
-)
-
-// JobQueued announces a queued job.
-func (b *Bus) JobQueued(ctx context.Context) {
-	b.Queued.Notify()
-	b.publish(ctx, kindQueued, "")
+// Announce wakes whoever a committed job change concerns, here and on every
+// other replica: the store reports each change (store.OnChange) and this is
+// the one place that decides what it wakes (see wake).
+func (b *Bus) Announce(ctx context.Context, c store.Change) {
+	b.wake(c)
+	b.publish(ctx, c)
 }
 
-// JobReady announces a job ready for transcription.
-func (b *Bus) JobReady(ctx context.Context) {
-	b.Ready.Notify()
-	b.publish(ctx, kindReady, "")
-}
-
-// JobCancelled announces that a job a stage holds was cancelled.
-func (b *Bus) JobCancelled(ctx context.Context, id string) {
-	b.Cancels.Notify(id)
-	b.publish(ctx, kindCancelled, id)
-}
-
-// JobChanged wakes whoever watches the job, here and on other replicas.
-func (b *Bus) JobChanged(ctx context.Context, id string) {
-	b.Changed.Notify(id)
-	b.publish(ctx, kindChanged, id)
-}
-
-func (b *Bus) publish(ctx context.Context, kind, id string) {
-	payload := kind + ":" + b.instance
-	if id != "" {
-		payload += ":" + id
+// wake maps a change to the signals it fires: a job reaching queued wakes
+// the fetch workers, ready the long-polling agents; a held job (downloading
+// or transcribing) cancelled wakes its holder's heartbeat or download; and
+// every change wakes the job's watchers.
+func (b *Bus) wake(c store.Change) {
+	if c.From != c.To {
+		switch c.To {
+		case job.StatusQueued:
+			b.Queued.Notify()
+		case job.StatusReady:
+			b.Ready.Notify()
+		case job.StatusCancelled:
+			if c.From == job.StatusDownloading || c.From == job.StatusTranscribing {
+				b.Cancels.Notify(c.JobID)
+			}
+		}
 	}
+	b.Changed.Notify(c.JobID)
+}
+
+// The wire format of a change: "<job id>:<from>:<to>:<instance>". The
+// instance is last, so that it may hold colons; job ids and statuses do not.
+func encode(c store.Change, instance string) string {
+	return c.JobID + ":" + string(c.From) + ":" + string(c.To) + ":" + instance
+}
+
+func decode(payload string) (c store.Change, instance string, ok bool) {
+	f := strings.SplitN(payload, ":", 4)
+	if len(f) != 4 {
+		return c, "", false
+	}
+	return store.Change{JobID: f[0], From: job.Status(f[1]), To: job.Status(f[2])}, f[3], true
+}
+
+func (b *Bus) publish(ctx context.Context, c store.Change) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := b.db.Notify(ctx, Channel, payload); err != nil {
-		b.log.WarnContext(ctx, "publish dispatch event", "kind", kind, "err", err)
+	if err := b.db.Notify(ctx, Channel, encode(c, b.instance)); err != nil {
+		b.log.WarnContext(ctx, "publish dispatch event", "job_id", c.JobID, "err", err)
 	}
 }
 
 // deliver applies a notification from another replica to local waiters.
 func (b *Bus) deliver(payload string) {
-	kind, rest, _ := strings.Cut(payload, ":")
-	instance, id, _ := strings.Cut(rest, ":")
-	if instance == b.instance {
-		return // already delivered locally
+	c, instance, ok := decode(payload)
+	if !ok || instance == b.instance {
+		return // not ours to read, or already delivered locally
 	}
-	switch kind {
-	case kindQueued:
-		b.Queued.Notify()
-	case kindReady:
-		b.Ready.Notify()
-	case kindCancelled:
-		b.Cancels.Notify(id)
-	case kindChanged:
-		b.Changed.Notify(id)
-	}
+	b.wake(c)
 }
 
 // Listen receives other replicas' notifications until ctx ends, retrying

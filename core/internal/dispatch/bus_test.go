@@ -10,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
+	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/pgtest"
 )
 
@@ -44,7 +46,7 @@ func TestBusWakesOtherReplicas(t *testing.T) {
 	// LISTEN is asynchronous to start: announce until b hears one.
 	ready := b.Ready.Wait()
 	require.Eventually(t, func() bool {
-		a.JobReady(ctx)
+		a.Announce(ctx, store.Change{JobID: "job-0", From: job.StatusDownloading, To: job.StatusReady})
 		select {
 		case <-ready:
 			return true
@@ -54,14 +56,14 @@ func TestBusWakesOtherReplicas(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "b never heard a")
 
 	queued := b.Queued.Wait()
-	a.JobQueued(ctx)
+	a.Announce(ctx, store.Change{JobID: "job-0", From: job.StatusDownloading, To: job.StatusQueued})
 	waitClosed(t, queued, "queued")
 
 	cancelled, release := b.Cancels.Wait("job-1")
 	defer release()
 	other, releaseOther := b.Cancels.Wait("job-2")
 	defer releaseOther()
-	a.JobCancelled(ctx, "job-1")
+	a.Announce(ctx, store.Change{JobID: "job-1", From: job.StatusTranscribing, To: job.StatusCancelled})
 	waitClosed(t, cancelled, "cancel of job-1")
 	select {
 	case <-other:
@@ -78,7 +80,7 @@ func TestBusWakesOtherReplicas(t *testing.T) {
 	waitClosed(t, afterDrop, "wake-up after reconnect")
 	again := b.Queued.Wait()
 	require.Eventually(t, func() bool {
-		a.JobQueued(ctx)
+		a.Announce(ctx, store.Change{JobID: "job-0", From: "", To: job.StatusQueued})
 		select {
 		case <-again:
 			return true
@@ -104,12 +106,12 @@ func TestSingleBoxBusWakesWithinTheProcess(t *testing.T) {
 	defer func() { cancel(); <-listening }()
 	ready := b.Ready.Wait()
 	require.Eventually(t, func() bool {
-		a.JobReady(ctx)
+		a.Announce(ctx, store.Change{JobID: "job-0", From: "", To: job.StatusReady})
 		return closed(ready)
 	}, 10*time.Second, 50*time.Millisecond, "b never heard a")
 	changed, release := b.Changed.Wait("job-1")
 	defer release()
-	a.JobChanged(ctx, "job-1")
+	a.Announce(ctx, store.Change{JobID: "job-1", From: job.StatusTranscribing, To: job.StatusTranscribing})
 	waitClosed(t, changed, "change of job-1")
 }
 
@@ -117,12 +119,72 @@ func TestBusIgnoresItsOwnEchoes(t *testing.T) {
 	t.Parallel()
 	b := NewBus(slog.New(slog.DiscardHandler), nil, "core-a")
 	ready := b.Ready.Wait()
-	b.deliver("ready:core-a")
-	select {
-	case <-ready:
-		t.Fatal("own notification delivered twice")
-	default:
-	}
-	b.deliver("ready:core-b")
+	c := store.Change{JobID: "job-1", From: job.StatusDownloading, To: job.StatusReady}
+	b.deliver(encode(c, "core-a"))
+	require.False(t, closed(ready), "own notification delivered twice")
+	b.deliver(encode(c, "core:b")) // an instance name may hold colons
 	waitClosed(t, ready, "remote ready")
+	changed, release := b.Changed.Wait("job-1")
+	defer release()
+	b.deliver("ready:core-b") // the previous version's format: ignored, not misread
+	require.False(t, closed(changed))
+}
+
+// TestAnnounceWakesWhoTheChangeConcerns is the whole mapping from a job's
+// change to its wake-ups: queued wakes fetch workers, ready wakes agents, a
+// held job cancelled wakes its holder, and every change wakes watchers.
+func TestAnnounceWakesWhoTheChangeConcerns(t *testing.T) {
+	t.Parallel()
+	const (
+		queued       = job.StatusQueued
+		downloading  = job.StatusDownloading
+		ready        = job.StatusReady
+		transcribing = job.StatusTranscribing
+		succeeded    = job.StatusSucceeded
+		failed       = job.StatusFailed
+		cancelled    = job.StatusCancelled
+	)
+	type woke struct{ queued, ready, cancel, changed bool }
+	for _, c := range []struct {
+		from, to job.Status
+		want     woke
+	}{
+		{"", queued, woke{queued: true, changed: true}}, // created
+		{"", ready, woke{ready: true, changed: true}},   // a chunk of long audio
+		{queued, downloading, woke{changed: true}},      // claimed
+		{downloading, ready, woke{ready: true, changed: true}},
+		{downloading, queued, woke{queued: true, changed: true}}, // released or retried
+		{downloading, transcribing, woke{changed: true}},         // split into chunks
+		{downloading, succeeded, woke{changed: true}},            // cache or captions
+		{ready, transcribing, woke{changed: true}},
+		{transcribing, transcribing, woke{changed: true}}, // progress, segments
+		{transcribing, ready, woke{ready: true, changed: true}},
+		{transcribing, succeeded, woke{changed: true}},
+		{transcribing, failed, woke{changed: true}},
+		{failed, queued, woke{queued: true, changed: true}}, // an admin's retry
+		{queued, cancelled, woke{changed: true}},            // nobody holds it
+		{ready, cancelled, woke{changed: true}},
+		{downloading, cancelled, woke{cancel: true, changed: true}},
+		{transcribing, cancelled, woke{cancel: true, changed: true}},
+		{cancelled, cancelled, woke{changed: true}}, // a cancelled holder's last segments
+		{queued, queued, woke{changed: true}},       // a change within queued is no new work
+		{ready, ready, woke{changed: true}},
+	} {
+		t.Run(string(c.from)+"->"+string(c.to), func(t *testing.T) {
+			t.Parallel()
+			b := NewBus(slog.New(slog.DiscardHandler), nil, "core-a")
+			q, r := b.Queued.Wait(), b.Ready.Wait()
+			cancel, releaseCancel := b.Cancels.Wait("job-1")
+			defer releaseCancel()
+			changed, releaseChanged := b.Changed.Wait("job-1")
+			defer releaseChanged()
+			otherCancel, releaseOther := b.Cancels.Wait("job-2")
+			defer releaseOther()
+			otherChanged, releaseOtherChanged := b.Changed.Wait("job-2")
+			defer releaseOtherChanged()
+			b.wake(store.Change{JobID: "job-1", From: c.from, To: c.to})
+			require.Equal(t, c.want, woke{closed(q), closed(r), closed(cancel), closed(changed)})
+			require.False(t, closed(otherCancel) || closed(otherChanged), "another job's waiters")
+		})
+	}
 }

@@ -2,8 +2,10 @@
 // queued, long-polling agents when a job becomes ready, a held heartbeat when
 // its job is cancelled, watchers when a job changes — in this core process and,
 // through the database driver's Notify and Listen (Bus), in every replica on
-// the same database. The database stays the source of truth; a wake-up only
-// says "look again now" instead of at the next poll.
+// the same database. The store reports each committed job change and
+// Bus.Announce is the one place that maps it to these wake-ups; nobody else
+// sends one. The database stays the source of truth; a wake-up only says
+// "look again now" instead of at the next poll.
 package dispatch
 
 import "sync"

@@ -68,12 +68,12 @@ type Stage struct {
 
 // Deps are the stage's collaborators.
 type Deps struct {
-	Store   *store.Store
+	Store   *store.Store // announcing its changes on Bus (store.OnChange(Bus.Announce)): the stage does not
 	Blobs   blob.Store
 	YtDlp   *ytdlp.Downloader
 	Media   *media.Tool
-	HTTP    *http.Client // must be a safehttp client
-	Bus     *dispatch.Bus
+	HTTP    *http.Client     // must be a safehttp client
+	Bus     *dispatch.Bus    // what workers and downloads wait on
 	YouTube *breaker.Breaker // guards yt-dlp downloads
 	Blob    *breaker.Breaker // guards the blob store
 	// CacheHits counts jobs finished with an earlier job's transcript.
@@ -154,7 +154,6 @@ var errCancelled = errors.New("job cancelled")
 func (s *Stage) process(ctx context.Context, j job.Job) {
 	log := s.log.With("job_id", j.ID, "epoch", j.Epoch)
 	log.InfoContext(ctx, "download started", "source", string(j.SourceKind), "attempt", j.Attempt)
-	s.bus.JobChanged(ctx, j.ID) // queued → downloading: watchers hear it now, not at their fallback poll
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	leaseDone := make(chan struct{})
@@ -186,17 +185,13 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 	switch {
 	case err == nil && cached:
 		s.cacheHits.Inc()
-		s.bus.JobChanged(ctx, j.ID)
 		log.InfoContext(ctx, "transcript reused from an earlier job of the same media and options")
 	case err == nil && captioned:
-		s.bus.JobChanged(ctx, j.ID)
 		log.InfoContext(ctx, "transcript taken from the video's captions: no download, no GPU")
 	case err == nil:
 		if s.stages != nil {
 			s.stages.WithLabelValues("download").Observe(time.Since(j.DownloadingAt).Seconds())
 		}
-		s.bus.JobReady(ctx)
-		s.bus.JobChanged(ctx, j.ID)
 		log.InfoContext(ctx, "download finished", "duration_seconds", m.Duration.Seconds(), "chunks", len(chunks))
 	case errors.Is(cause, errCancelled) || errors.Is(cause, job.ErrLeaseLost) || errors.Is(err, job.ErrLeaseLost):
 		// Cancelled by the user, or another instance owns the job now: nothing to record.
@@ -208,8 +203,6 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 		if _, rerr := s.store.Release(context.WithoutCancel(ctx), j.ID, j.Epoch, 0); rerr != nil {
 			log.WarnContext(ctx, "hand back download at shutdown", "err", rerr)
 		}
-		s.bus.JobQueued(context.WithoutCancel(ctx))
-		s.bus.JobChanged(context.WithoutCancel(ctx), j.ID)
 		log.InfoContext(ctx, "download handed back at shutdown")
 	case errors.Is(err, breaker.ErrOpen):
 		// A dependency is down: the job is not at fault, so hand it back for
@@ -217,7 +210,6 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 		if _, rerr := s.store.Release(context.WithoutCancel(ctx), j.ID, j.Epoch, s.cfg.BreakerDefer); rerr != nil {
 			log.WarnContext(ctx, "defer download", "err", rerr)
 		}
-		s.bus.JobChanged(context.WithoutCancel(ctx), j.ID)
 		log.InfoContext(ctx, "download deferred", "reason", err.Error(), "retry_in", s.cfg.BreakerDefer)
 	default:
 		s.fail(ctx, log, j, err)
@@ -239,10 +231,6 @@ func (s *Stage) fail(ctx context.Context, log *slog.Logger, j job.Job, err error
 		log.WarnContext(ctx, "record download failure", "err", ferr)
 		return
 	}
-	if st == job.StatusQueued {
-		s.bus.JobQueued(fctx)
-	}
-	s.bus.JobChanged(fctx, j.ID)
 	log.InfoContext(ctx, "download failed", "code", je.Code, "retryable", je.Retryable, "status", string(st), "err", err)
 }
 

@@ -340,7 +340,7 @@ func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error)
 		return job.Job{}, job.Errorf(job.CodeNotFound, "no job %s", id)
 	}
 	var j job.Job
-	err := s.inTx(ctx, "retry job", func(tx sqldb.Tx) error {
+	err := s.changeTx(ctx, "retry job", func(tx sqldb.Tx, cs *changes) error {
 		// A long job starts over whole: its old chunks (and their segments)
 		// go, and the download stage cuts the audio again.
 		if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE parent_id = $1 AND EXISTS (SELECT 1 FROM jobs p WHERE p.id = $1 AND p.status = 'failed')`, id); err != nil {
@@ -362,6 +362,7 @@ func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error)
 		if err != nil {
 			return fmt.Errorf("retry job %s: %w", id, err)
 		}
+		cs.add(id, job.StatusFailed, job.StatusQueued)
 		return audit(ctx, tx, actor, "retry_job", id, map[string]any{"user_id": j.UserID})
 	})
 	return j, err

@@ -27,7 +27,7 @@ const cacheKey = `d.canonical_url = j.canonical_url AND d.source_kind = j.source
 // reused_from is set only when the donor is the same user's, and an upload
 // keeps its own file name as its title, never the donor's.
 func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (hit bool, err error) {
-	err = s.inTx(ctx, "complete job "+id+" from the transcript cache", func(tx sqldb.Tx) error {
+	err = s.changeTx(ctx, "complete job "+id+" from the transcript cache", func(tx sqldb.Tx, cs *changes) error {
 		var donor, donorUser, user, kind, url string
 		var donorEpoch int64
 		err := tx.QueryRow(ctx, `
@@ -69,6 +69,7 @@ func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (
 			id, epoch, donor, donorEpoch); err != nil {
 			return fmt.Errorf("copy the cached transcript into job %s: %w", id, err)
 		}
+		cs.add(id, job.StatusDownloading, job.StatusSucceeded)
 		hit = true
 		return nil
 	})

@@ -24,7 +24,7 @@ type Chunk struct {
 // parallel, each with the usual lease and fencing — and waits, transcribing,
 // for them. m describes the whole.
 func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m Media, chunks []Chunk) error {
-	return s.inTx(ctx, "split job "+id+" into chunks", func(tx sqldb.Tx) error {
+	return s.changeTx(ctx, "split job "+id+" into chunks", func(tx sqldb.Tx, cs *changes) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE jobs SET status = $3, transcribing_at = now(), lease_owner = '', lease_expires_at = NULL, attempt = 0,
 				progress = 0, chunks = $4, media_title = $5, media_uploader = $6, media_duration_ms = $7, audio_key = $8, updated_at = now()
@@ -51,6 +51,15 @@ func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m M
 		}
 		if err := tx.SendBatch(ctx, batch); err != nil {
 			return fmt.Errorf("make chunks of job %s: %w", id, err)
+		}
+		rows, err := tx.Query(ctx, `SELECT id::text FROM jobs WHERE parent_id = $1 ORDER BY chunk_index`, id)
+		children, err := sqldb.Collect(rows, err, sqldb.Scalar[string])
+		if err != nil {
+			return fmt.Errorf("read the chunks of job %s: %w", id, err)
+		}
+		cs.add(id, job.StatusDownloading, job.StatusTranscribing)
+		for _, c := range children {
+			cs.add(c, "", job.StatusReady)
 		}
 		return nil
 	})
@@ -101,7 +110,7 @@ func (s *Store) FinishStitchable(ctx context.Context) ([]string, error) {
 }
 
 func (s *Store) finishParent(ctx context.Context, parent string) (done bool, err error) {
-	err = s.inTx(ctx, "finish job "+parent, func(tx sqldb.Tx) error {
+	err = s.changeTx(ctx, "finish job "+parent, func(tx sqldb.Tx, cs *changes) error {
 		var status job.Status
 		var epoch int64
 		var chunks int
@@ -118,8 +127,11 @@ func (s *Store) finishParent(ctx context.Context, parent string) (done bool, err
 			return fmt.Errorf("count the chunks of job %s: %w", parent, err)
 		}
 		if succeeded < chunks {
-			_, err := tx.Exec(ctx, `UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1`, parent, progress)
-			return err
+			if _, err := tx.Exec(ctx, `UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1`, parent, progress); err != nil {
+				return err
+			}
+			cs.add(parent, job.StatusTranscribing, job.StatusTranscribing)
+			return nil
 		}
 		segs, lang, err := stitch(ctx, tx, parent)
 		if err != nil {
@@ -132,6 +144,7 @@ func (s *Store) finishParent(ctx context.Context, parent string) (done bool, err
 		if err := tx.SendBatch(ctx, batch); err != nil {
 			return fmt.Errorf("stitch job %s: %w", parent, err)
 		}
+		cs.add(parent, job.StatusTranscribing, job.StatusSucceeded)
 		done = true
 		return nil
 	})
@@ -181,7 +194,7 @@ func stitch(ctx context.Context, tx sqldb.Tx, parent string) ([]job.Segment, str
 
 // failParent fails the parent of a chunk that failed for good, with its
 // error, and cancels the other chunks: the whole cannot be stitched.
-func failParent(ctx context.Context, tx sqldb.Tx, child, code, msg string) error {
+func failParent(ctx context.Context, tx sqldb.Tx, cs *changes, child, code, msg string) error {
 	var parent string
 	err := tx.QueryRow(ctx, `
 		UPDATE jobs AS p SET status = $2, error_code = $3, error_message = $4, finished_at = now(), updated_at = now()
@@ -193,31 +206,43 @@ func failParent(ctx context.Context, tx sqldb.Tx, child, code, msg string) error
 	if err != nil {
 		return fmt.Errorf("fail the parent of job %s: %w", child, err)
 	}
-	_, err = cancelChunks(ctx, tx, parent, "another part of the audio failed")
-	return err
+	cs.add(parent, job.StatusTranscribing, job.StatusFailed)
+	return cancelChunks(ctx, tx, cs, parent, "another part of the audio failed")
 }
 
 // cancelChunks cancels the unfinished chunks of parent; a transcribing one
-// is asked to stop through its holder's heartbeat. It returns their ids.
-func cancelChunks(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (sqldb.Rows, error)
-}, parent, why string) ([]string, error) {
-	rows, err := q.Query(ctx, `
+// is asked to stop through its holder's heartbeat.
+func cancelChunks(ctx context.Context, tx sqldb.Tx, cs *changes, parent, why string) error {
+	rows, err := tx.Query(ctx, `
 		UPDATE jobs SET status = $2, error_code = $3, error_message = $4,
 			cancel_requested = status = 'transcribing',
 			lease_expires_at = CASE WHEN status = 'transcribing' THEN lease_expires_at END,
 			finished_at = now(), updated_at = now()
 		WHERE parent_id = $1 AND status = ANY($5)
-		RETURNING id::text`, parent, string(job.StatusCancelled), job.CodeCancelled, why,
+		RETURNING id::text, cancel_requested`, parent, string(job.StatusCancelled), job.CodeCancelled, why,
 		froms(job.StatusCancelled, job.StatusReady, job.StatusTranscribing))
-	if err != nil {
-		return nil, fmt.Errorf("cancel the chunks of job %s: %w", parent, err)
+	type cancelled struct {
+		id   string
+		held bool // it was transcribing: cancel_requested says so
 	}
-	return sqldb.Collect(rows, nil, sqldb.Scalar[string])
+	chunks, err := sqldb.Collect(rows, err, func(r sqldb.Row) (c cancelled, err error) { return c, r.Scan(&c.id, &c.held) })
+	if err != nil {
+		return fmt.Errorf("cancel the chunks of job %s: %w", parent, err)
+	}
+	for _, c := range chunks {
+		from := job.StatusReady
+		if c.held {
+			from = job.StatusTranscribing
+		}
+		cs.add(c.id, from, job.StatusCancelled)
+	}
+	return nil
 }
 
-// CancelChunks cancels the unfinished chunks of a cancelled parent and
-// returns their ids, so their holders can be woken.
-func (s *Store) CancelChunks(ctx context.Context, parent string) ([]string, error) {
-	return cancelChunks(ctx, s.db, parent, "cancelled by the user")
+// CancelChunks cancels the unfinished chunks of a cancelled parent; their
+// holders hear of it through the changes reported.
+func (s *Store) CancelChunks(ctx context.Context, parent string) error {
+	return s.changeTx(ctx, "cancel the chunks of job "+parent, func(tx sqldb.Tx, cs *changes) error {
+		return cancelChunks(ctx, tx, cs, parent, "cancelled by the user")
+	})
 }

@@ -3,6 +3,11 @@
 // machine allows: the allowed source states are taken from job.CanTransition,
 // never written out here.
 //
+// Every job change it makes — a transition, or progress, segments or a chunk
+// done within a state — is reported as a Change to the observer set with
+// OnChange, after its transaction commits (core announces them on the
+// dispatch bus), so callers never pair a transition with its wake-up.
+//
 // Its SQL is PostgreSQL's; on the single box sqldb translates it for SQLite.
 // Every exported method runs on both databases in the tests
 // (TestEveryStoreMethodRunsOnBothDrivers fails for one that does not), since
@@ -33,11 +38,18 @@ import (
 
 // Store reads and writes core's state in PostgreSQL or SQLite.
 type Store struct {
-	db sqldb.DB
+	db       sqldb.DB
+	onChange func(context.Context, Change) // see OnChange; nil: nobody listens
 }
 
 // New returns a Store on a migrated database.
-func New(db sqldb.DB) *Store { return &Store{db: db} }
+func New(db sqldb.DB, opts ...Option) *Store {
+	s := &Store{db: db}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Dialect says which database the store runs on.
 func (s *Store) Dialect() sqldb.Dialect { return s.db.Dialect() }
@@ -269,6 +281,9 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 		}
 		return job.Job{}, false, fmt.Errorf("create job: %w", err)
 	}
+	if !replayed {
+		s.report(ctx, Change{JobID: j.ID, To: job.StatusQueued})
+	}
 	return j, replayed, nil
 }
 
@@ -332,21 +347,39 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (job.Job, erro
 	if err != nil || j.Status.Terminal() {
 		return j, err
 	}
-	j, err = scanJob(s.db.QueryRow(ctx, `
-		UPDATE jobs SET status = $2, error_code = $3, error_message = 'cancelled by the user',
-			cancel_requested = status IN ('downloading', 'transcribing'),
-			lease_expires_at = CASE WHEN status IN ('downloading', 'transcribing') THEN lease_expires_at END,
-			finished_at = now(), updated_at = now()
-		WHERE id = $1 AND status = ANY($4)
-		RETURNING `+jobColumns,
-		id, string(job.StatusCancelled), job.CodeCancelled,
-		froms(job.StatusCancelled, job.StatusQueued, job.StatusDownloading, job.StatusReady, job.StatusTranscribing)))
-	if errors.Is(err, sqldb.ErrNoRows) {
-		// It finished between the read and the update: report how it ended.
-		return s.GetJob(ctx, userID, id)
-	}
+	ended := false
+	err = s.changeTx(ctx, "cancel job "+id, func(tx sqldb.Tx, cs *changes) error {
+		// Lock the row and read its status first: which state it leaves
+		// decides whom the change wakes (a holder, or only watchers).
+		var from job.Status
+		if err := tx.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&from); err != nil {
+			return fmt.Errorf("cancel job %s: %w", id, err)
+		}
+		if !job.CanTransition(from, job.StatusCancelled) {
+			ended = true // it finished between the read and the lock
+			return nil
+		}
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `
+			UPDATE jobs SET status = $2, error_code = $3, error_message = 'cancelled by the user',
+				cancel_requested = status IN ('downloading', 'transcribing'),
+				lease_expires_at = CASE WHEN status IN ('downloading', 'transcribing') THEN lease_expires_at END,
+				finished_at = now(), updated_at = now()
+			WHERE id = $1 AND status = $4
+			RETURNING `+jobColumns,
+			id, string(job.StatusCancelled), job.CodeCancelled, string(from)))
+		if err != nil {
+			return fmt.Errorf("cancel job %s: %w", id, err)
+		}
+		cs.add(id, from, job.StatusCancelled)
+		return nil
+	})
 	if err != nil {
-		return job.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
+		return job.Job{}, err
+	}
+	if ended {
+		// Report how it ended.
+		return s.GetJob(ctx, userID, id)
 	}
 	return j, nil
 }
@@ -369,6 +402,7 @@ func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn, ord
 	if err != nil {
 		return job.Job{}, false, fmt.Errorf("claim %s job: %w", from, err)
 	}
+	s.report(ctx, Change{JobID: j.ID, From: from, To: to})
 	return j, true, nil
 }
 
@@ -442,6 +476,7 @@ func (s *Store) MarkReady(ctx context.Context, id string, epoch int64, m Media) 
 	if tag.RowsAffected() == 0 {
 		return leaseLost(id, epoch)
 	}
+	s.report(ctx, Change{JobID: id, From: job.StatusDownloading, To: job.StatusReady})
 	return nil
 }
 
@@ -461,12 +496,16 @@ func (s *Store) ExtendLease(ctx context.Context, id string, epoch int64, lease t
 		return Lease{}, leaseLost(id, epoch)
 	}
 	var l Lease
+	var st job.Status
 	err := s.db.QueryRow(ctx, `
 		UPDATE jobs SET lease_expires_at = now() + $3::bigint * interval '1 millisecond',
 			progress = CASE WHEN $4::float8 >= 0 THEN $4::float8 ELSE progress END, updated_at = now()
 		WHERE id = $1 AND epoch = $2 AND status = ANY($5) AND lease_expires_at > now()
-		RETURNING lease_expires_at`, id, epoch, ms(lease), progress, leased).Scan(&l.ExpiresAt)
+		RETURNING lease_expires_at, status`, id, epoch, ms(lease), progress, leased).Scan(&l.ExpiresAt, &st)
 	if err == nil {
+		if progress >= 0 { // a renewal alone changes nothing a watcher sees
+			s.report(ctx, Change{JobID: id, From: st, To: st})
+		}
 		return l, nil
 	}
 	if !errors.Is(err, sqldb.ErrNoRows) {
@@ -530,6 +569,7 @@ func (s *Store) PutSegments(ctx context.Context, id string, epoch int64, segs []
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("put segments of job %s: %w", id, err)
 	}
+	s.report(ctx, Change{JobID: id, From: status, To: status})
 	return cancel, nil
 }
 
@@ -552,7 +592,7 @@ func queueSegments(batch *sqldb.Batch, id string, epoch int64, segs []job.Segmen
 // succeeded, in one transaction, without a gpu-node. from is
 // job.FromCaptions or job.FromAutomaticCaptions.
 func (s *Store) CompleteFromCaptions(ctx context.Context, id string, epoch int64, m Media, language, from string, segs []job.Segment) error {
-	return s.inTx(ctx, "complete job "+id+" from captions", func(tx sqldb.Tx) error {
+	return s.changeTx(ctx, "complete job "+id+" from captions", func(tx sqldb.Tx, cs *changes) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE jobs SET status = $3, progress = 1, finished_at = now(), transcribed_from = $4, detected_language = $5,
 				media_title = $6, media_uploader = $7, media_duration_ms = $8,
@@ -571,6 +611,7 @@ func (s *Store) CompleteFromCaptions(ctx context.Context, id string, epoch int64
 		if err := tx.SendBatch(ctx, batch); err != nil {
 			return fmt.Errorf("store captions of job %s: %w", id, err)
 		}
+		cs.add(id, job.StatusDownloading, job.StatusSucceeded)
 		return nil
 	})
 }
@@ -596,6 +637,7 @@ func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLa
 		return false, fmt.Errorf("complete job %s: %w", id, err)
 	}
 	if tag.RowsAffected() == 1 {
+		s.report(ctx, Change{JobID: id, From: job.StatusTranscribing, To: job.StatusSucceeded})
 		return true, nil
 	}
 	err = s.complete(ctx, id, epoch, detectedLanguage, segmentCount, &done)
@@ -642,6 +684,7 @@ func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLa
 		return fmt.Errorf("complete job %s: %w", id, err)
 	}
 	*done = true
+	s.report(ctx, Change{JobID: id, From: job.StatusTranscribing, To: job.StatusSucceeded})
 	return nil
 }
 
@@ -703,7 +746,7 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(sqldb.Tx) error) 
 // fails the job. On a job the user cancelled meanwhile it returns cancelled.
 func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) (job.Status, error) {
 	var st job.Status
-	err := s.inTx(ctx, "fail job "+id, func(tx sqldb.Tx) error {
+	err := s.changeTx(ctx, "fail job "+id, func(tx sqldb.Tx, cs *changes) error {
 		h, cancelled, err := lockHeld(ctx, tx, id, epoch)
 		if err != nil {
 			return err
@@ -712,7 +755,7 @@ func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) 
 			st = job.StatusCancelled
 			return nil
 		}
-		st, err = failHeld(ctx, tx, h, e)
+		st, err = failHeld(ctx, tx, cs, h, e)
 		return err
 	})
 	return st, err
@@ -724,7 +767,7 @@ func (s *Store) Fail(ctx context.Context, id string, epoch int64, e *job.Error) 
 // cancelled meanwhile it returns cancelled.
 func (s *Store) Release(ctx context.Context, id string, epoch int64, after time.Duration) (job.Status, error) {
 	var st job.Status
-	err := s.inTx(ctx, "release job "+id, func(tx sqldb.Tx) error {
+	err := s.changeTx(ctx, "release job "+id, func(tx sqldb.Tx, cs *changes) error {
 		h, cancelled, err := lockHeld(ctx, tx, id, epoch)
 		if err != nil {
 			return err
@@ -740,6 +783,7 @@ func (s *Store) Release(ctx context.Context, id string, epoch int64, after time.
 		if err != nil {
 			return fmt.Errorf("release job %s: %w", id, err)
 		}
+		cs.add(id, h.status, st)
 		return nil
 	})
 	return st, err
@@ -762,7 +806,7 @@ func retryDelay(attempt int) time.Duration {
 }
 
 // failHeld records the attempt and requeues or fails a locked, held job.
-func failHeld(ctx context.Context, tx sqldb.Tx, h held, e *job.Error) (job.Status, error) {
+func failHeld(ctx context.Context, tx sqldb.Tx, cs *changes, h held, e *job.Error) (job.Status, error) {
 	stage := "download"
 	if h.status == job.StatusTranscribing {
 		stage = "transcribe"
@@ -779,6 +823,7 @@ func failHeld(ctx context.Context, tx sqldb.Tx, h held, e *job.Error) (job.Statu
 		if err != nil {
 			return "", fmt.Errorf("requeue job %s: %w", h.id, err)
 		}
+		cs.add(h.id, h.status, to)
 		return to, nil
 	}
 	code, msg := e.Code, e.Message
@@ -791,7 +836,8 @@ func failHeld(ctx context.Context, tx sqldb.Tx, h held, e *job.Error) (job.Statu
 	if err != nil {
 		return "", fmt.Errorf("fail job %s: %w", h.id, err)
 	}
-	return job.StatusFailed, failParent(ctx, tx, h.id, code, msg)
+	cs.add(h.id, h.status, job.StatusFailed)
+	return job.StatusFailed, failParent(ctx, tx, cs, h.id, code, msg)
 }
 
 // RescueExpired hands back up to limit jobs whose holder stopped renewing its
@@ -818,15 +864,17 @@ func (s *Store) RescueExpired(ctx context.Context, limit int) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("rescue: %w", err)
 	}
+	var cs changes
 	for _, h := range expired {
 		e := &job.Error{Code: job.CodeLeaseLost, Message: fmt.Sprintf("%s stopped renewing its lease", h.owner), Retryable: true}
-		if _, err := failHeld(ctx, tx, h, e); err != nil {
+		if _, err := failHeld(ctx, tx, &cs, h, e); err != nil {
 			return nil, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("rescue: %w", err)
 	}
+	s.report(ctx, cs...)
 	ids := make([]string, 0, len(expired))
 	for _, h := range expired {
 		ids = append(ids, h.id)
