@@ -548,7 +548,9 @@ type HeartbeatResponse struct {
 	LeaseExpiresAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=lease_expires_at,json=leaseExpiresAt,proto3" json:"lease_expires_at,omitempty"`
 	// The job was cancelled: stop the engine and drop the job.
 	Cancel bool `protobuf:"varint,2,opt,name=cancel,proto3" json:"cancel,omitempty"`
-	// Finish this job, then acquire no more.
+	// Finish this job, then acquire no more (the agent stops). Core does not
+	// set it: an admin drain is served by AcquireJob instead, which lets the
+	// drain be undone; the field stays for a core that wants nodes to exit.
 	Drain             bool                 `protobuf:"varint,3,opt,name=drain,proto3" json:"drain,omitempty"`
 	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,4,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
 	unknownFields     protoimpl.UnknownFields

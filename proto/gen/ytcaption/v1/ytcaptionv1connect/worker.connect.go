@@ -56,10 +56,12 @@ const (
 // WorkerServiceClient is a client for the ytcaption.v1.WorkerService service.
 type WorkerServiceClient interface {
 	// AcquireJob long-polls for a ready job. It answers without an assignment
-	// shortly before the client's deadline when there is no work.
+	// shortly before the client's deadline when there is no work, and always
+	// while an admin has the node drained (so an undone drain takes effect at
+	// the node's next poll, with no restart).
 	AcquireJob(context.Context, *connect.Request[v1.AcquireJobRequest]) (*connect.Response[v1.AcquireJobResponse], error)
 	// Heartbeat extends the lease. Core may hold the call for up to the heartbeat
-	// interval and answers at once when the job is cancelled or the node must drain.
+	// interval and answers at once when the job is cancelled.
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
 	// PushSegments stores segments; it is idempotent on (job, epoch, seq).
 	PushSegments(context.Context, *connect.Request[v1.PushSegmentsRequest]) (*connect.Response[v1.PushSegmentsResponse], error)
@@ -179,10 +181,12 @@ func (c *workerServiceClient) Ping(ctx context.Context, req *connect.Request[v1.
 // WorkerServiceHandler is an implementation of the ytcaption.v1.WorkerService service.
 type WorkerServiceHandler interface {
 	// AcquireJob long-polls for a ready job. It answers without an assignment
-	// shortly before the client's deadline when there is no work.
+	// shortly before the client's deadline when there is no work, and always
+	// while an admin has the node drained (so an undone drain takes effect at
+	// the node's next poll, with no restart).
 	AcquireJob(context.Context, *connect.Request[v1.AcquireJobRequest]) (*connect.Response[v1.AcquireJobResponse], error)
 	// Heartbeat extends the lease. Core may hold the call for up to the heartbeat
-	// interval and answers at once when the job is cancelled or the node must drain.
+	// interval and answers at once when the job is cancelled.
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
 	// PushSegments stores segments; it is idempotent on (job, epoch, seq).
 	PushSegments(context.Context, *connect.Request[v1.PushSegmentsRequest]) (*connect.Response[v1.PushSegmentsResponse], error)
