@@ -1,6 +1,7 @@
-// Package core is ytcaption's control plane: it owns jobs (Postgres), audio
-// (the blob store), the download stage, dispatch to gpu-nodes with fenced
-// leases, and the Connect services the edge and the agents call.
+// Package core is ytcaption's control plane: it owns jobs (PostgreSQL, or
+// SQLite on a single box), audio (the blob store), the download stage,
+// dispatch to gpu-nodes with fenced leases, and the Connect services the edge
+// and the agents call.
 //
 // New connects and migrates; Serve runs everything until its context ends.
 package core

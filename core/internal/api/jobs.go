@@ -436,8 +436,10 @@ func (s *JobService) transcript(ctx context.Context, id string) (job.Transcript,
 	return job.Transcript{JobID: j.ID, Language: lang, Engine: j.Engine, Model: j.Model, Duration: j.MediaDuration, Segments: segs}, nil
 }
 
-// WatchJob polls the store: the stream is per user and short-lived, and the
-// poll keeps it correct across core replicas without a pub/sub dependency.
+// WatchJob sends the job, and its segments after the cursor, whenever it
+// changes: the bus wakes it on a change committed by any replica (NOTIFY on
+// PostgreSQL, in process on SQLite), and a read every watchPoll covers a
+// lost wake-up. A new epoch (another attempt) restarts the segments.
 func (s *JobService) WatchJob(ctx context.Context, req *connect.Request[ytcaptionv1.WatchJobRequest], stream *connect.ServerStream[ytcaptionv1.WatchJobResponse]) error {
 	var (
 		last    *ytcaptionv1.Job
