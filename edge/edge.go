@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/edge/internal/auth"
@@ -90,6 +91,7 @@ type Edge struct {
 	front    *http.Server // Connect/gRPC: the same JobService for clients
 	reg      *prometheus.Registry
 	resolver *discovery.Resolver // nil: no Consul
+	rdb      *redis.Client       // nil: no Redis
 }
 
 // New builds the edge.
@@ -145,7 +147,7 @@ func New(cfg Config) (*Edge, error) {
 		rest.Deps{Core: core, Gate: g, Finished: finished, Registry: reg, TracerProvider: cfg.TracerProvider})
 	front := connectapi.Server(connectapi.New(connectapi.Config{MaxBodyBytes: cfg.MaxBodyBytes, ClientAddrs: addrs},
 		connectapi.Deps{Core: core, Gate: g, Finished: finished, TracerProvider: cfg.TracerProvider}))
-	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: front, reg: reg, resolver: resolver}, nil
+	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: front, reg: reg, resolver: resolver, rdb: rdb}, nil
 }
 
 // MetricsHandler serves the edge's Prometheus metrics. They are not on the
@@ -192,6 +194,10 @@ func (e *Edge) Run(ctx context.Context) (err error) {
 // Serve serves REST on ln and, unless cln is nil, the Connect/gRPC front door
 // on cln, until ctx ends; then it lets in-flight requests finish (up to 30 s).
 func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
+	if e.rdb != nil {
+		// Its pool and background goroutines outlive the servers otherwise.
+		defer e.rdb.Close()
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- e.app.Listener(ln) }()
 	if e.resolver != nil {

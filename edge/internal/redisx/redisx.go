@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/ytcaption/ytcaption/internal/breaker"
 )
@@ -28,6 +29,10 @@ func Open(url string, reg prometheus.Registerer) (*redis.Client, *breaker.Breake
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	opts.MaxRetries, opts.DialerRetries = 0, 1
+	// Maintenance notifications are Redis Enterprise's and Cloud's: a
+	// self-hosted Redis refuses the handshake, and the feature starts
+	// goroutines of its own per client.
+	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return redis.NewClient(opts), br, nil
 }
 
