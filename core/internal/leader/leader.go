@@ -48,6 +48,9 @@ func Run(ctx context.Context, log *slog.Logger, db sqldb.DB, cfg Config, duty fu
 	}
 }
 
+// aliveTimeout is the least time a leader's check waits for the database.
+const aliveTimeout = 5 * time.Second
+
 // term makes one attempt to lead and, on success, leads until ctx ends or the
 // session is lost. It reports whether it led.
 func term(ctx context.Context, log *slog.Logger, db sqldb.DB, cfg Config, duty func(context.Context)) (bool, error) {
@@ -74,7 +77,11 @@ func term(ctx context.Context, log *slog.Logger, db sqldb.DB, cfg Config, duty f
 		case <-ctx.Done():
 		case <-done:
 		case <-t.C:
-			cctx, cancel := context.WithTimeout(ctx, cfg.Check)
+			// A slow answer is not a lost lock: a check cut off at its own
+			// interval made leadership flap on a busy database (and pgx
+			// closes a connection whose query is cancelled, which would
+			// really drop the lock).
+			cctx, cancel := context.WithTimeout(ctx, max(cfg.Check, aliveTimeout))
 			lost = session.Alive(cctx)
 			cancel()
 			continue
