@@ -150,7 +150,9 @@ func TestCLI(t *testing.T) {
 		} {
 			r := runCLI(t, env, "transcribe", media+"/"+firstClip(refs)+".ogg?"+tc.value, tc.flag, tc.value, "--no-wait", "--json")
 			require.Equal(t, 2, r.code, "input the server rejected as invalid: %s %s", r.stdout, r.stderr)
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			require.NoError(t, json.Unmarshal([]byte(r.stdout), &e), r.stdout)
 			require.Equal(t, "unsupported_option", e.Error.Code)
 			require.Contains(t, e.Error.Message, tc.says)
