@@ -14,6 +14,20 @@ import (
 // ErrUsage marks a command line that cannot run: exit status 2.
 var ErrUsage = errors.New("usage error")
 
+// ExitStatus is how every binary ends on run's error: 0 when it is
+// flag.ErrHelp (the help was asked for and printed); otherwise the error on
+// w as "prog: err", and 2 for ErrUsage, 1 for anything else.
+func ExitStatus(prog string, err error, w io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(w, prog+":", err)
+	if errors.Is(err, ErrUsage) {
+		return 2
+	}
+	return 1
+}
+
 // ParseCommand parses a command's flags the same way in every binary: -h and
 // --help print the summary and flags to stdout (so `| less` works) and return
 // flag.ErrHelp, for exit status 0; a bad flag returns one line wrapping

@@ -2,7 +2,9 @@ package envflag
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -92,4 +94,18 @@ func TestNearest(t *testing.T) {
 	require.Equal(t, "login", Nearest("logn", names))
 	require.Equal(t, "", Nearest("upload", names))
 	require.Equal(t, "jobs", Nearest("job", names))
+}
+
+// TestExitStatus: help is success and prints nothing more; a usage error is
+// 2 and a failure 1, each named after the program on stderr.
+func TestExitStatus(t *testing.T) {
+	t.Parallel()
+	var w bytes.Buffer
+	require.Equal(t, 0, ExitStatus("ytcaption-x", flag.ErrHelp, &w))
+	require.Empty(t, w.String())
+	require.Equal(t, 2, ExitStatus("ytcaption-x", fmt.Errorf("%w: no --out", ErrUsage), &w))
+	require.Equal(t, "ytcaption-x: usage error: no --out\n", w.String())
+	w.Reset()
+	require.Equal(t, 1, ExitStatus("ytcaption-x", errors.New("database unreachable"), &w))
+	require.Equal(t, "ytcaption-x: database unreachable\n", w.String())
 }

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,14 +35,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "ytcaption-dev:", err)
-		if errors.Is(err, envflag.ErrUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(envflag.ExitStatus("ytcaption-dev", err, os.Stderr))
 	}
 }
 

@@ -24,18 +24,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "ytcaption-edge:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(envflag.ExitStatus("ytcaption-edge", err, os.Stderr))
 	}
 }
 
-var errUsage = errors.New("usage error")
+var errUsage = envflag.ErrUsage
 
 const summary = `ytcaption-edge serves ytcaption's public REST API (jobs, transcripts, health) and the same
 JobService over Connect/gRPC, and forwards authenticated calls to core over Connect. Its Prometheus

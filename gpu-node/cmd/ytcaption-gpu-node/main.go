@@ -42,18 +42,11 @@ func main() {
 		stop()
 	}()
 	if err := run(ctx, drain, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "ytcaption-gpu-node:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(envflag.ExitStatus("ytcaption-gpu-node", err, os.Stderr))
 	}
 }
 
-var errUsage = errors.New("usage error")
+var errUsage = envflag.ErrUsage
 
 const summary = `ytcaption-gpu-node pulls transcription jobs from ytcaption core, runs a speech engine
 (sphinx: pocketsphinx on CPU; openai: any OpenAI-compatible /v1/audio/transcriptions server such as
