@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +22,7 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		os.Exit(envflag.ExitStatus("ytcaption-edge", err, os.Stderr))
 	}
 }
@@ -36,9 +35,8 @@ metrics are served on --metrics-addr, never on the public ports.
 
 Usage: ytcaption-edge --core-url URL --service-token TOKEN [flags]`
 
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ytcaption-edge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cfg edge.Config
 	var logFormat, corsOrigins, otlpEndpoint, trustedProxies string
 	fs.StringVar(&cfg.Addr, "addr", ":8000", "REST listen address")
@@ -59,19 +57,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host other machines reach this edge at, for Consul (default: the host name)")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector for traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
-	fs.Usage = envflag.Usage(fs, "YTCAPTION_EDGE", summary)
-	err := envflag.Parse(fs, "YTCAPTION_EDGE", args, getenv)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := envflag.ParseCommand(fs, "YTCAPTION_EDGE", summary, args, getenv, stdout); err != nil {
+		return err
 	}
 	for _, o := range strings.Split(corsOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
 		}
 	}
+	var err error
 	if cfg.TrustedProxies, err = clientaddr.ParsePrefixes(trustedProxies); err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %v", errUsage, err)
 	}

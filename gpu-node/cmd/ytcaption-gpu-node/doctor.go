@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ytcaption/ytcaption/gpu-node"
+	agent "github.com/ytcaption/ytcaption/gpu-node"
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
 	"github.com/ytcaption/ytcaption/internal/envflag"
 )
@@ -30,16 +30,11 @@ and fails if any does.`
 
 func doctor(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ytcaption-gpu-node doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cfg agent.Config
 	coreFlags(fs, &cfg)
 	engineFlags(fs, &cfg)
-	fs.Usage = envflag.Usage(fs, "YTCAPTION_GPU_NODE", doctorSummary)
-	if err := envflag.Parse(fs, "YTCAPTION_GPU_NODE", args, getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := envflag.ParseCommand(fs, "YTCAPTION_GPU_NODE", doctorSummary, args, getenv, stdout); err != nil {
+		return err
 	}
 	failed := 0
 	report := func(check string, probe func() (string, error)) {

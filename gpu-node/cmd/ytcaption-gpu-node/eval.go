@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ytcaption/ytcaption/gpu-node"
+	agent "github.com/ytcaption/ytcaption/gpu-node"
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
 	"github.com/ytcaption/ytcaption/gpu-node/internal/eval"
 	"github.com/ytcaption/ytcaption/internal/envflag"
@@ -45,18 +45,13 @@ with NIST sclite (Debian's sctk) on the same hypotheses.`
 
 func evaluate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ytcaption-gpu-node eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cfg agent.Config
 	engineFlags(fs, &cfg)
 	dir := fs.String("dir", "/usr/share/pocketsphinx/test/data/librivox", "audio files and their references")
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg binary (makes every file 16 kHz mono WAV first)")
 	sclite := fs.Bool("sclite", false, "cross-check the corpus WER with NIST sclite (sctk)")
-	fs.Usage = envflag.Usage(fs, "YTCAPTION_GPU_NODE", evalSummary)
-	if err := envflag.Parse(fs, "YTCAPTION_GPU_NODE", args, getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := envflag.ParseCommand(fs, "YTCAPTION_GPU_NODE", evalSummary, args, getenv, stdout); err != nil {
+		return err
 	}
 	items, err := eval.Load(*dir)
 	if err != nil {

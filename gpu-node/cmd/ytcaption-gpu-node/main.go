@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,7 +68,6 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 		return doctor(ctx, args[1:], getenv, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("ytcaption-gpu-node", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cfg agent.Config
 	var logFormat, metricsAddr, advertise, otlpEndpoint string
 	coreFlags(fs, &cfg)
@@ -79,12 +77,8 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&metricsAddr, "metrics-addr", ":8030", "serve Prometheus metrics on this address (empty: off)")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector for traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
-	fs.Usage = envflag.Usage(fs, "YTCAPTION_GPU_NODE", summary)
-	if err := envflag.Parse(fs, "YTCAPTION_GPU_NODE", args, getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := envflag.ParseCommand(fs, "YTCAPTION_GPU_NODE", summary, args, getenv, stdout); err != nil {
+		return err
 	}
 	if cfg.NodeToken == "" {
 		return fmt.Errorf("%w: --node-token (or YTCAPTION_GPU_NODE_NODE_TOKEN) is required", errUsage)
