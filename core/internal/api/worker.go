@@ -64,6 +64,11 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 	if node == "" {
 		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "node_id is required"))
 	}
+	if n := max(len(req.Msg.GetCapabilities()), len(req.Msg.GetEngines())); n > maxEnginesPerNode {
+		// Each engine is a clause of the claim's SQL: a node must not make
+		// core build (and cache) a statement of any size it likes.
+		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "%d engines advertised; at most %d", n, maxEnginesPerNode))
+	}
 	caps := advertised(req.Msg)
 	// The fleet view's registry and what creation checks jobs against; a
 	// node that cannot be recorded still works.
@@ -140,6 +145,10 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 // engines and models only; each of its engines is taken to transcribe any
 // language without a prompt, the least every engine does (the node fails a
 // language it does not know as unsupported), until it is upgraded.
+// maxEnginesPerNode bounds what one poll may advertise; a gpu-node runs one
+// engine, and the adapters number three.
+const maxEnginesPerNode = 16
+
 func advertised(m *ytcaptionv1.AcquireJobRequest) []engines.Caps {
 	var caps []engines.Caps
 	for _, c := range m.GetCapabilities() {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -89,4 +90,32 @@ func TestAcquireJobRoutesByWhatTheNodeAdvertises(t *testing.T) {
 		{Name: "whispercpp", Languages: []string{"en"}, Translate: true},
 		{Name: "whispercpp", Models: []string{"large-v3"}, Translate: true, Prompt: true},
 	}, offers, "what each node said, recorded for the creation checks")
+}
+
+// TestAcquireJobRefusesAFloodOfEngines: every advertised engine becomes a
+// clause of the claim's SQL, so a node (buggy or not ours) that advertises
+// thousands within the 1 MiB message would have core build and cache a
+// statement that large on every poll. Past the bound it is refused first.
+func TestAcquireJobRefusesAFloodOfEngines(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, nil)
+	ctx := context.Background()
+	caps := make([]*ytcaptionv1.EngineCapabilities, 5000)
+	names := make([]string, 5000)
+	for i := range caps {
+		names[i] = fmt.Sprintf("engine-%d", i)
+		caps[i] = &ytcaptionv1.EngineCapabilities{Name: names[i]}
+	}
+	for _, req := range []*ytcaptionv1.AcquireJobRequest{
+		{NodeId: "flood", Capabilities: caps},
+		{NodeId: "flood-old", Engines: names}, // a node of the previous version
+	} {
+		_, err := a.worker.AcquireJob(ctx, connect.NewRequest(req))
+		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+		require.Equal(t, job.CodeInvalidArgument, detailOf(t, err))
+		require.Contains(t, err.Error(), "5000 engines advertised; at most 16")
+	}
+	agents, err := a.store.ListAgents(ctx)
+	require.NoError(t, err)
+	require.Empty(t, agents, "refused before anything is recorded")
 }
