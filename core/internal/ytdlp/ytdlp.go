@@ -28,6 +28,19 @@ type Config struct {
 	MaxDuration time.Duration // default 4h; enforced by --break-match-filters
 	CookiesFile string        // optional; copied per job because yt-dlp rewrites it
 	Proxy       string        // optional
+	// Version is the version Version reported for Binary. The JavaScript
+	// options below go only to a yt-dlp that knows them (JSRuntimeSince);
+	// an older one would refuse every download.
+	Version string
+	// JSRuntimes are the JavaScript runtimes yt-dlp may use to solve
+	// YouTube's challenges, comma-separated, each a name with an optional
+	// path ("deno", "node", "deno:/opt/deno/bin/deno"); default "deno",
+	// yt-dlp's own default and recommendation.
+	JSRuntimes string
+	// RemoteComponents lets yt-dlp fetch the EJS challenge scripts it needs
+	// ("ejs:github", "ejs:npm"), comma-separated. Empty when yt-dlp has them:
+	// its release binaries bundle them, as does a pip install of yt-dlp[default].
+	RemoteComponents string
 }
 
 // pathFile receives the downloaded file's path, inside the job dir.
@@ -49,6 +62,9 @@ func New(cfg Config) *Downloader {
 	}
 	if cfg.MaxDuration <= 0 {
 		cfg.MaxDuration = 4 * time.Hour
+	}
+	if cfg.JSRuntimes == "" {
+		cfg.JSRuntimes = "deno"
 	}
 	return &Downloader{cfg: cfg}
 }
@@ -97,7 +113,30 @@ func (d *Downloader) common(dir string) []string {
 	if d.cfg.Proxy != "" {
 		args = append(args, "--proxy", d.cfg.Proxy)
 	}
+	if knowsJSRuntimes(d.cfg.Version) {
+		// --no-js-runtimes and --no-remote-components first: the lists are
+		// exactly the configured ones, not yt-dlp's defaults plus them.
+		// --no-plugin-dirs is as old as these (see common's comment).
+		args = append(args, "--no-plugin-dirs", "--no-js-runtimes", "--no-remote-components")
+		for _, r := range splitList(d.cfg.JSRuntimes) {
+			args = append(args, "--js-runtimes", r)
+		}
+		for _, c := range splitList(d.cfg.RemoteComponents) {
+			args = append(args, "--remote-components", c)
+		}
+	}
 	return args
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Args is the exact argument list for downloading url's audio into dir.
