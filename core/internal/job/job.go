@@ -81,7 +81,8 @@ type SourceKind string
 
 const (
 	SourceYouTube SourceKind = "youtube" // fetched with yt-dlp from a canonical watch URL
-	SourceHTTP    SourceKind = "http"    // a direct media URL fetched with the SSRF-safe client
+	SourceHTTP    SourceKind = "http"    // a direct media URL fetched with the SSRF-safe client (a page falls back to yt-dlp's generic extractor where enabled)
+	SourceSite    SourceKind = "site"    // a page on a site yt-dlp has an extractor for (Vimeo, SoundCloud, …)
 	SourceUpload  SourceKind = "upload"  // a file the client sent; its blob key is the canonical URL
 )
 

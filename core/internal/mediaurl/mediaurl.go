@@ -1,6 +1,8 @@
 // Package mediaurl validates a submitted media URL and says how to fetch it:
 // YouTube links in all their forms become one canonical watch URL for yt-dlp;
-// other http(s) URLs are direct media for the SSRF-safe client.
+// pages on other sites yt-dlp knows (Vimeo, SoundCloud, TikTok, …) become
+// one canonical URL each for yt-dlp too; other http(s) URLs are direct media
+// for the SSRF-safe client.
 package mediaurl
 
 import (
@@ -17,6 +19,7 @@ type Source struct {
 	Kind    job.SourceKind
 	URL     string // canonical
 	VideoID string // YouTube only
+	Site    string // yt-dlp's extractor for a site page (SourceSite)
 }
 
 const maxLen = 2048
@@ -71,6 +74,9 @@ func Parse(raw string) (Source, error) {
 		return Source{}, invalid("%s is not a supported YouTube host: use www.youtube.com, m.youtube.com, music.youtube.com or youtu.be", host)
 	}
 	u.Scheme, u.Host, u.Fragment, u.RawFragment = scheme, strings.ToLower(u.Host), "", ""
+	if s, ok := siteOf(host); ok {
+		return fromSite(s, u), nil
+	}
 	return Source{Kind: job.SourceHTTP, URL: u.String()}, nil
 }
 

@@ -130,3 +130,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSitePagesAreCanonicalisedPerExtractor(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string][2]string{
+		"https://vimeo.com/76979871":                                   {"vimeo", "https://vimeo.com/76979871"},
+		"https://player.vimeo.com/video/76979871?h=abc#t=10":           {"vimeo", "https://vimeo.com/76979871"},
+		"https://vimeo.com/channels/staffpicks/76979871":               {"vimeo", "https://vimeo.com/76979871"},
+		"https://soundcloud.com/artist/track-name?utm_source=x":        {"soundcloud", "https://soundcloud.com/artist/track-name"},
+		"https://m.soundcloud.com/artist/track-name/":                  {"soundcloud", "https://soundcloud.com/artist/track-name"},
+		"https://www.tiktok.com/@some.one/video/7106594312292453675?x": {"tiktok", "https://www.tiktok.com/@some.one/video/7106594312292453675"},
+		"https://www.twitch.tv/videos/1234567890":                      {"twitch", "https://www.twitch.tv/videos/1234567890"},
+		"https://twitter.com/someone/status/1620000000000000000?s=20":  {"twitter", "https://x.com/i/status/1620000000000000000"},
+		"https://x.com/someone/status/1620000000000000000":             {"twitter", "https://x.com/i/status/1620000000000000000"},
+		"https://dai.ly/x8abcd1":                                       {"dailymotion", "https://www.dailymotion.com/video/x8abcd1"},
+		"https://www.ted.com/talks/some_speaker_a_talk?language=en":    {"ted", "https://www.ted.com/talks/some_speaker_a_talk"},
+		"https://artist.bandcamp.com/track/a-song#lyrics":              {"bandcamp", "https://artist.bandcamp.com/track/a-song"},
+		"https://podcasts.apple.com/us/podcast/x/id1?i=1000":           {"applepodcasts", "https://podcasts.apple.com/us/podcast/x/id1?i=1000"},
+	} {
+		s, err := Parse(raw)
+		require.NoError(t, err, raw)
+		require.Equal(t, job.SourceSite, s.Kind, raw)
+		require.Equal(t, want[0], s.Site, raw)
+		require.Equal(t, want[1], s.URL, raw)
+	}
+	// A host that merely ends like a site's is not that site.
+	s, err := Parse("https://notvimeo.com/76979871")
+	require.NoError(t, err)
+	require.Equal(t, job.SourceHTTP, s.Kind)
+	require.True(t, strings.HasPrefix(Extractors(), "youtube,vimeo.*,"), Extractors())
+	require.Contains(t, Extractors(), `,archive\.org.*,`)
+	require.NotContains(t, Extractors(), "generic", "the generic extractor is opt-in")
+}
