@@ -55,9 +55,11 @@ const (
 	Cancelled         = "cancelled"
 	NoCaptions        = "captions_unavailable" // source "captions", and the video has none in the language
 
-	// From YouTube, read off yt-dlp's messages.
-	VideoUnavailable = "video_unavailable"         // removed, blocked in this country, or never existed
+	// From YouTube and the other sites yt-dlp reads, off its messages.
+	VideoUnavailable = "video_unavailable"         // removed, or never existed
+	GeoBlocked       = "geo_blocked"               // not available in the country this server is in
 	PrivateVideo     = "private_video"             // needs an account that has access
+	LoginRequired    = "login_required"            // the site shows it only to signed-in accounts (cookies)
 	AgeRestricted    = "age_restricted"            // needs a signed-in, age-verified account
 	BotCheck         = "youtube_bot_check"         // YouTube wants this IP to sign in: retrying from it will not help
 	YouTubeRateLimit = "youtube_rate_limited"      // HTTP 429 or "try again later": retried after a pause
@@ -127,7 +129,9 @@ var All = []Info{
 	{BotCheck, Job, 0},
 	{YouTubeRateLimit, Job, 0},
 	{VideoUnavailable, Job, 0},
+	{GeoBlocked, Job, 0},
 	{PrivateVideo, Job, 0},
+	{LoginRequired, Job, 0},
 	{AgeRestricted, Job, 0},
 	{LiveNotSupported, Job, 0},
 }

@@ -238,7 +238,9 @@ const (
 	CodeUnsupported      = errcode.UnsupportedOption
 
 	CodeVideoUnavailable = errcode.VideoUnavailable
+	CodeGeoBlocked       = errcode.GeoBlocked
 	CodePrivateVideo     = errcode.PrivateVideo
+	CodeLoginRequired    = errcode.LoginRequired
 	CodeAgeRestricted    = errcode.AgeRestricted
 	CodeBotCheck         = errcode.BotCheck
 	CodeRateLimited      = errcode.YouTubeRateLimit
