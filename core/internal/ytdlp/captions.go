@@ -19,9 +19,12 @@ import (
 
 // Captions is a video's own transcript, fetched without its media.
 type Captions struct {
-	Result    // Title, Uploader, Duration; no Path
+	Result    // Title, Uploader, Duration and the site's metadata; no Path
 	Segments  []job.Segment
-	Automatic bool // YouTube's speech recognition, not captions a person made
+	Automatic bool // the site's speech recognition, not captions a person made
+	// Language is the captions' language: the one asked for, or for "auto"
+	// the one chosen (OwnLanguage).
+	Language string
 }
 
 // CaptionArgs is the argument list for fetching url's captions in lang into
@@ -29,17 +32,28 @@ type Captions struct {
 // YouTube's own format (word timings for automatic captions); WebVTT is what
 // other sites offer.
 func (d *Downloader) CaptionArgs(dir, url, lang string, automatic bool) []string {
-	args := append(d.common(dir), "--skip-download", "--write-subs", "--sub-langs", lang+","+lang+"-.*", "--sub-format", "json3/vtt")
+	return append(d.subArgs(dir, lang+","+lang+"-.*", automatic), "--", url)
+}
+
+func (d *Downloader) subArgs(dir, langs string, automatic bool) []string {
+	args := append(d.common(dir), "--skip-download", "--write-subs", "--sub-langs", langs, "--sub-format", "json3/vtt")
 	if automatic {
 		args = append(args, "--write-auto-subs")
 	}
-	return append(args, "--", url)
+	return args
 }
 
 // FetchCaptions fetches url's captions in lang: those a person made, and with
-// automatic also YouTube's automatic ones when there are none. found is false
+// automatic also the site's automatic ones when there are none. found is false
 // when the video has no such captions.
+//
+// lang "auto" takes the video's own captions, in the language it is spoken
+// in (OwnLanguage); that costs a second yt-dlp run, which reads the first's
+// info JSON (--load-info-json) instead of asking the site again.
 func (d *Downloader) FetchCaptions(ctx context.Context, dir, url, lang string, automatic bool) (c Captions, found bool, err error) {
+	if lang == "auto" {
+		return d.fetchOwnCaptions(ctx, dir, url, automatic)
+	}
 	if _, err := d.run(ctx, dir, d.CaptionArgs(dir, url, lang, automatic)); err != nil {
 		return Captions{}, false, err
 	}
@@ -47,9 +61,74 @@ func (d *Downloader) FetchCaptions(ctx context.Context, dir, url, lang string, a
 	if len(infos) == 0 {
 		return Captions{}, false, &job.Error{Code: job.CodeDownloadFailed, Message: "yt-dlp wrote no video information", Retryable: true}
 	}
-	stem := strings.TrimSuffix(infos[0], ".info.json")
+	r, info := readInfo(infos[0])
+	return readCaptions(infos[0], r, info, lang)
+}
+
+func (d *Downloader) fetchOwnCaptions(ctx context.Context, dir, url string, automatic bool) (Captions, bool, error) {
+	path, info, err := d.extract(ctx, dir, url)
+	if err != nil {
+		return Captions{}, false, err
+	}
+	l := info.tracks()
+	t, ok := OwnLanguage(l, automatic)
+	if !ok {
+		return Captions{Result: l.Result}, false, nil
+	}
+	key := t.Language
+	if t.Automatic {
+		// The original track, whichever key lists it ("en" or "en-orig"),
+		// and not its translations ("de-en").
+		key = regexp.QuoteMeta(t.Language) + "(" + origSuffix + ")?"
+	}
+	args := append(d.subArgs(dir, key, automatic && t.Automatic), "--load-info-json", path)
+	if _, err := d.run(ctx, dir, args); err != nil {
+		return Captions{}, false, err
+	}
+	c, found, err := readCaptions(path, l.Result, info, t.Language)
+	c.Language = t.Language
+	return c, found, err
+}
+
+// OwnLanguage chooses the track "auto" takes: a person's captions in the
+// language the video is spoken in (the exact code first, then a regional
+// one: "en", then "en-GB"), else the only captions a person made, else —
+// with automatic — the site's own speech recognition in that language.
+func OwnLanguage(l Listing, automatic bool) (Track, bool) {
+	var human []Track
+	for _, t := range l.Tracks {
+		if !t.Automatic {
+			human = append(human, t)
+		}
+	}
+	if l.Language != "" {
+		if i := slices.IndexFunc(human, func(t Track) bool { return t.Language == l.Language }); i >= 0 {
+			return human[i], true
+		}
+		if i := slices.IndexFunc(human, func(t Track) bool { return sameLanguage(t.Language, l.Language) }); i >= 0 {
+			return human[i], true
+		}
+	}
+	if len(human) == 1 {
+		return human[0], true
+	}
+	if automatic {
+		if i := slices.IndexFunc(l.Tracks, func(t Track) bool { return t.Automatic && t.Original }); i >= 0 {
+			return l.Tracks[i], true
+		}
+	}
+	return Track{}, false
+}
+
+// readCaptions parses the caption file in lang yt-dlp wrote beside the info
+// JSON at infoPath.
+func readCaptions(infoPath string, r Result, info *infoJSON, lang string) (c Captions, found bool, err error) {
+	c.Result, c.Language = r, lang
+	stem := strings.TrimSuffix(infoPath, ".info.json")
 	var manual map[string]json.RawMessage
-	c.Result, manual = readInfo(infos[0])
+	if info != nil {
+		manual = info.Subtitles
+	}
 	for _, ext := range []string{"json3", "vtt"} {
 		// "en" may come as en-US, en-GB, or en-orig (YouTube's original-language track).
 		files, _ := filepath.Glob(stem + "." + lang + "*." + ext)
@@ -73,34 +152,6 @@ func (d *Downloader) FetchCaptions(ctx context.Context, dir, url, lang string, a
 		}
 	}
 	return c, false, nil
-}
-
-// readInfo reads what ytcaption shows of yt-dlp's info JSON, and which
-// languages have captions a person made.
-func readInfo(path string) (Result, map[string]json.RawMessage) {
-	var r Result
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return r, nil
-	}
-	var info struct {
-		Title     string                     `json:"title"`
-		Uploader  string                     `json:"uploader"`
-		Channel   string                     `json:"channel"`
-		Duration  *float64                   `json:"duration"`
-		Subtitles map[string]json.RawMessage `json:"subtitles"`
-	}
-	if json.Unmarshal(b, &info) != nil {
-		return r, nil
-	}
-	r.Title, r.Uploader = info.Title, info.Uploader
-	if r.Uploader == "" {
-		r.Uploader = info.Channel
-	}
-	if info.Duration != nil {
-		r.Duration = durationOf(*info.Duration)
-	}
-	return r, info.Subtitles
 }
 
 // json3 is YouTube's timed-text format: events with a start and duration,

@@ -81,14 +81,6 @@ func Version(ctx context.Context, binary string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// Result is a finished download.
-type Result struct {
-	Path     string
-	Title    string
-	Uploader string // the channel or account that published it
-	Duration time.Duration
-}
-
 // common is what every run passes: no user config, the allowed extractors,
 // one video that is neither live nor too long, patience with the network,
 // files named by video id in dir beside their info JSON, and the deployment's
