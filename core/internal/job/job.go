@@ -142,8 +142,15 @@ type Job struct {
 	Progress         float64
 	MediaTitle       string
 	MediaUploader    string
-	TranscribedFrom  string // FromCaptions, FromAutomaticCaptions or FromSpeech once done
-	ReusedFrom       string // the job whose transcript a cache hit copied
+	// What the site says of the media (ytdlp.Result); "" for direct files
+	// and uploads, or when the site does not say.
+	MediaSite       string // yt-dlp's extractor key, lower-case: "youtube", "vimeo", "generic"
+	MediaSiteID     string // the site's id of the video
+	MediaUploadDate string // YYYY-MM-DD
+	MediaThumbnail  string // an http(s) URL
+	MediaWebpageURL string // the video's page, as the site names it
+	TranscribedFrom string // FromCaptions, FromAutomaticCaptions or FromSpeech once done
+	ReusedFrom      string // the job whose transcript a cache hit copied
 	// TranscriptExpired: its segments are gone, past the retention period.
 	TranscriptExpired bool
 	// Long audio: a parent has Chunks children, each ParentID, ChunkIndex and

@@ -52,7 +52,8 @@ func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (
 			UPDATE jobs AS j SET status = $4, progress = 1, finished_at = now(), reused_from = $6::uuid,
 				transcribed_from = d.transcribed_from, detected_language = d.detected_language,
 				media_title = coalesce($7::text, d.media_title), media_uploader = coalesce($8::text, d.media_uploader),
-				media_duration_ms = d.media_duration_ms,
+				media_duration_ms = d.media_duration_ms, media_site = d.media_site, media_site_id = d.media_site_id,
+				media_upload_date = d.media_upload_date, media_thumbnail = d.media_thumbnail, media_webpage_url = d.media_webpage_url,
 				audio_key = d.audio_key, lease_owner = '', lease_expires_at = NULL, updated_at = now()
 			FROM jobs d
 			WHERE j.id = $1 AND j.epoch = $2 AND j.status = ANY($5) AND j.lease_expires_at > now() AND d.id = $3`,

@@ -27,10 +27,11 @@ func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m M
 	return s.changeTx(ctx, "split job "+id+" into chunks", func(tx sqldb.Tx, cs *changes) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE jobs SET status = $3, transcribing_at = now(), lease_owner = '', lease_expires_at = NULL, attempt = 0,
-				progress = 0, chunks = $4, media_title = $5, media_uploader = $6, media_duration_ms = $7, audio_key = $8, updated_at = now()
+				progress = 0, chunks = $4, media_title = $5, media_uploader = $6, media_duration_ms = $7, audio_key = $8,
+				`+mediaSet(10)+`, updated_at = now()
 			WHERE id = $1 AND epoch = $2 AND status = ANY($9) AND lease_expires_at > now()`,
-			id, epoch, string(job.StatusTranscribing), len(chunks), m.Title, m.Uploader, ms(m.Duration), m.AudioKey,
-			froms(job.StatusTranscribing, job.StatusDownloading))
+			append([]any{id, epoch, string(job.StatusTranscribing), len(chunks), m.Title, m.Uploader, ms(m.Duration), m.AudioKey,
+				froms(job.StatusTranscribing, job.StatusDownloading)}, m.siteArgs()...)...)
 		if err != nil {
 			return fmt.Errorf("split job %s: %w", id, err)
 		}

@@ -167,6 +167,7 @@ type NewJob struct {
 const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source, transcribed_from, coalesce(reused_from::text, ''), language, engine, model, task, prompt,
 	coalesce(parent_id::text, ''), chunk_index, chunk_offset_ms, chunks, transcript_expired,
 	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
+	media_site, media_site_id, media_upload_date, media_thumbnail, media_webpage_url,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at, trace_parent`
 
@@ -179,6 +180,7 @@ func scanJob(row sqldb.Row) (job.Job, error) {
 	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.ReusedFrom, &j.Language, &j.Engine, &j.Model, &j.Task, &j.Prompt,
 		&j.ParentID, &j.ChunkIndex, &j.ChunkOffsetMS, &j.Chunks, &j.TranscriptExpired,
 		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
+		&j.MediaSite, &j.MediaSiteID, &j.MediaUploadDate, &j.MediaThumbnail, &j.MediaWebpageURL,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt, &j.TraceParent)
 	if err != nil {
@@ -457,6 +459,25 @@ type Media struct {
 	Uploader string
 	Duration time.Duration
 	AudioKey string
+	// What the site says (ytdlp.Result's fields of the same names); empty
+	// for direct files and uploads.
+	Site       string // yt-dlp's extractor key, lower-case
+	SiteID     string
+	UploadDate string // YYYY-MM-DD
+	Thumbnail  string
+	WebpageURL string
+}
+
+// mediaSet assigns the site's fields of Media from parameters $n..$n+4, in
+// siteArgs' order: one list, so every stage that records media records all
+// of it.
+func mediaSet(n int) string {
+	return fmt.Sprintf("media_site = $%d, media_site_id = $%d, media_upload_date = $%d, media_thumbnail = $%d, media_webpage_url = $%d",
+		n, n+1, n+2, n+3, n+4)
+}
+
+func (m Media) siteArgs() []any {
+	return []any{m.Site, m.SiteID, m.UploadDate, m.Thumbnail, m.WebpageURL}
 }
 
 func leaseLost(id string, epoch int64) error {
@@ -467,9 +488,10 @@ func leaseLost(id string, epoch int64) error {
 func (s *Store) MarkReady(ctx context.Context, id string, epoch int64, m Media) error {
 	tag, err := s.db.Exec(ctx, `
 		UPDATE jobs SET status = $3, ready_at = now(), lease_owner = '', lease_expires_at = NULL, attempt = 0, run_after = now(),
-			media_title = $4, media_duration_ms = $5, audio_key = $6, media_uploader = $8, updated_at = now()
+			media_title = $4, media_duration_ms = $5, audio_key = $6, media_uploader = $8, `+mediaSet(9)+`, updated_at = now()
 		WHERE id = $1 AND epoch = $2 AND status = ANY($7) AND lease_expires_at > now()`,
-		id, epoch, string(job.StatusReady), m.Title, ms(m.Duration), m.AudioKey, froms(job.StatusReady, job.StatusDownloading), m.Uploader)
+		append([]any{id, epoch, string(job.StatusReady), m.Title, ms(m.Duration), m.AudioKey, froms(job.StatusReady, job.StatusDownloading), m.Uploader},
+			m.siteArgs()...)...)
 	if err != nil {
 		return fmt.Errorf("mark job %s ready: %w", id, err)
 	}
@@ -595,11 +617,11 @@ func (s *Store) CompleteFromCaptions(ctx context.Context, id string, epoch int64
 	return s.changeTx(ctx, "complete job "+id+" from captions", func(tx sqldb.Tx, cs *changes) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE jobs SET status = $3, progress = 1, finished_at = now(), transcribed_from = $4, detected_language = $5,
-				media_title = $6, media_uploader = $7, media_duration_ms = $8,
+				media_title = $6, media_uploader = $7, media_duration_ms = $8, `+mediaSet(10)+`,
 				lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
 			WHERE id = $1 AND epoch = $2 AND status = ANY($9) AND lease_expires_at > now()`,
-			id, epoch, string(job.StatusSucceeded), from, language, m.Title, m.Uploader, ms(m.Duration),
-			froms(job.StatusSucceeded, job.StatusDownloading))
+			append([]any{id, epoch, string(job.StatusSucceeded), from, language, m.Title, m.Uploader, ms(m.Duration),
+				froms(job.StatusSucceeded, job.StatusDownloading)}, m.siteArgs()...)...)
 		if err != nil {
 			return fmt.Errorf("complete job %s from captions: %w", id, err)
 		}
