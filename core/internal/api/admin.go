@@ -12,6 +12,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/nomad"
+	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -27,8 +28,9 @@ type AdminService struct {
 	store       *store.Store
 	jobs        *JobService
 	breakers    Breakers
-	nomad       *nomad.Fleet  // nil: core does not know Nomad
-	maxDuration time.Duration // the longest media core takes: the floor of drain deadlines
+	nomad       *nomad.Fleet   // nil: core does not know Nomad
+	maxDuration time.Duration  // the longest media core takes: the floor of drain deadlines
+	outbound    *outbound.Pool // nil: no pool to show or tell
 }
 
 type actorKey struct{}
@@ -509,4 +511,109 @@ func quotaToProto(u store.Usage) *ytcaptionv1.Quota {
 	return &ytcaptionv1.Quota{MonthlyMinutes: int32(u.MonthlyMinutes), MaxConcurrent: int32(u.MaxConcurrent),
 		UsedMinutes: float64(u.UsedMS) / 60_000, PendingMinutes: float64(u.PendingMS) / 60_000, RemainingMinutes: rem,
 		ActiveJobs: int32(u.Active), ResetsAt: timestamppb.New(u.ResetsAt)}
+}
+
+// resting is when each cookie file the pool holds wakes, by id.
+func (s *AdminService) resting() map[string]time.Time {
+	out := map[string]time.Time{}
+	if s.outbound == nil {
+		return out
+	}
+	for _, h := range s.outbound.Health() {
+		if h.Kind == outbound.KindCookies && h.ID != "" && h.Resting {
+			out[h.ID] = h.Until
+		}
+	}
+	return out
+}
+
+// cookieFileToProto never carries the content: the store does not read it.
+func cookieFileToProto(c store.CookieFile, resting map[string]time.Time) *ytcaptionv1.CookieFile {
+	out := &ytcaptionv1.CookieFile{Id: c.ID, Name: c.Name, Enabled: c.Enabled, SizeBytes: int32(c.Size), CreatedAt: timestamppb.New(c.CreatedAt),
+		LastFailureCode: c.LastFailureCode}
+	if c.LastSuccessAt != nil {
+		out.LastSuccessAt = timestamppb.New(*c.LastSuccessAt)
+	}
+	if c.LastFailureAt != nil {
+		out.LastFailureAt = timestamppb.New(*c.LastFailureAt)
+	}
+	if until, ok := resting[c.ID]; ok {
+		out.RestingUntil = timestamppb.New(until)
+	}
+	return out
+}
+
+func (s *AdminService) ListCookieFiles(ctx context.Context, _ *connect.Request[ytcaptionv1.ListCookieFilesRequest]) (*connect.Response[ytcaptionv1.ListCookieFilesResponse], error) {
+	cs, err := s.store.ListCookieFiles(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	resting := s.resting()
+	out := &ytcaptionv1.ListCookieFilesResponse{CookieFiles: []*ytcaptionv1.CookieFile{}}
+	for _, c := range cs {
+		out.CookieFiles = append(out.CookieFiles, cookieFileToProto(c, resting))
+	}
+	return connect.NewResponse(out), nil
+}
+
+// AddCookieFile checks the file is one yt-dlp will load before it stores
+// it: a bad file found by the download stage would fail jobs instead.
+func (s *AdminService) AddCookieFile(ctx context.Context, req *connect.Request[ytcaptionv1.AddCookieFileRequest]) (*connect.Response[ytcaptionv1.AddCookieFileResponse], error) {
+	content := []byte(req.Msg.GetContent())
+	if err := outbound.CheckCookies(content); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	c, err := s.store.AddCookieFile(ctx, Actor(ctx), req.Msg.GetName(), content)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	s.changedCookies(ctx)
+	return connect.NewResponse(&ytcaptionv1.AddCookieFileResponse{CookieFile: cookieFileToProto(c, nil)}), nil
+}
+
+func (s *AdminService) UpdateCookieFile(ctx context.Context, req *connect.Request[ytcaptionv1.UpdateCookieFileRequest]) (*connect.Response[ytcaptionv1.UpdateCookieFileResponse], error) {
+	if req.Msg.Enabled == nil {
+		return nil, s.fail(ctx, job.Errorf(job.CodeInvalidArgument, "say whether the cookie file is enabled"))
+	}
+	c, err := s.store.SetCookieFileEnabled(ctx, Actor(ctx), req.Msg.GetCookieFileId(), req.Msg.GetEnabled())
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	s.changedCookies(ctx)
+	return connect.NewResponse(&ytcaptionv1.UpdateCookieFileResponse{CookieFile: cookieFileToProto(c, s.resting())}), nil
+}
+
+func (s *AdminService) DeleteCookieFile(ctx context.Context, req *connect.Request[ytcaptionv1.DeleteCookieFileRequest]) (*connect.Response[ytcaptionv1.DeleteCookieFileResponse], error) {
+	if err := s.store.DeleteCookieFile(ctx, Actor(ctx), req.Msg.GetCookieFileId()); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	s.changedCookies(ctx)
+	return connect.NewResponse(&ytcaptionv1.DeleteCookieFileResponse{}), nil
+}
+
+// changedCookies has this replica's pool re-read the cookie files now;
+// other replicas' pools re-read them within seconds anyway.
+func (s *AdminService) changedCookies(ctx context.Context) {
+	if s.outbound != nil {
+		s.outbound.Invalidate(ctx)
+	}
+}
+
+func (s *AdminService) ListOutbound(ctx context.Context, _ *connect.Request[ytcaptionv1.ListOutboundRequest]) (*connect.Response[ytcaptionv1.ListOutboundResponse], error) {
+	out := &ytcaptionv1.ListOutboundResponse{Entries: []*ytcaptionv1.OutboundEntry{}}
+	if s.outbound == nil {
+		return connect.NewResponse(out), nil
+	}
+	ts := func(t time.Time) *timestamppb.Timestamp {
+		if t.IsZero() {
+			return nil
+		}
+		return timestamppb.New(t)
+	}
+	for _, h := range s.outbound.Health() {
+		out.Entries = append(out.Entries, &ytcaptionv1.OutboundEntry{Kind: h.Kind, Name: h.Name, CookieFileId: h.ID, Resting: h.Resting,
+			RestingUntil: ts(h.Until), RestingCode: h.Code, LastSuccessAt: ts(h.LastSuccess), LastFailureAt: ts(h.LastFailure),
+			LastFailureCode: h.LastCode})
+	}
+	return connect.NewResponse(out), nil
 }

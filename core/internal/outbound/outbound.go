@@ -456,13 +456,15 @@ func (p *Pool) baseRest(code string) time.Duration {
 	return 0
 }
 
-// Invalidate makes the next Pick re-read the files and the database, due or
-// not: the admin API calls it after changing a cookie file, so this replica
-// uses the change at once (others within Recheck).
-func (p *Pool) Invalidate() {
+// Invalidate re-reads the files and the database now, due or not (or at
+// the next Pick, if a re-read is under way): the admin API calls it after
+// changing a cookie file, so this replica uses the change at once — others
+// within Recheck.
+func (p *Pool) Invalidate(ctx context.Context) {
 	p.mu.Lock()
 	p.stale = true
 	p.mu.Unlock()
+	p.refresh(ctx)
 }
 
 // refresh re-reads what changed, if a check is due. A failure is logged and

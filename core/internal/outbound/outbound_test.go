@@ -328,7 +328,7 @@ func TestCookieFilesRotateAndRestWithTheirProxy(t *testing.T) {
 		// Disabled: left out at the next re-read (Invalidate: at once).
 		_, err = st.SetCookieFileEnabled(ctx, "admin:root", x.ID, false)
 		require.NoError(t, err)
-		p.Invalidate()
+		p.Invalidate(ctx)
 		for range 6 {
 			l, err := p.Pick(ctx)
 			require.NoError(t, err)

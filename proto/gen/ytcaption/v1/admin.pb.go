@@ -3174,6 +3174,669 @@ func (x *ListAuditResponse) GetEntries() []*AuditEntry {
 	return nil
 }
 
+type CookieFile struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Enabled   bool                   `protobuf:"varint,3,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	SizeBytes int32                  `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The last download through it that succeeded, and the last YouTube
+	// refused (written by the download stage; successes at most every few
+	// minutes).
+	LastSuccessAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_success_at,json=lastSuccessAt,proto3" json:"last_success_at,omitempty"`
+	LastFailureAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_failure_at,json=lastFailureAt,proto3" json:"last_failure_at,omitempty"`
+	// The refusal's job code: "youtube_bot_check" or "youtube_rate_limited".
+	LastFailureCode string `protobuf:"bytes,8,opt,name=last_failure_code,json=lastFailureCode,proto3" json:"last_failure_code,omitempty"`
+	// Set while it rests on the core replica that answers: it is handed out
+	// again from then on.
+	RestingUntil  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=resting_until,json=restingUntil,proto3" json:"resting_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CookieFile) Reset() {
+	*x = CookieFile{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CookieFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CookieFile) ProtoMessage() {}
+
+func (x *CookieFile) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CookieFile.ProtoReflect.Descriptor instead.
+func (*CookieFile) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *CookieFile) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CookieFile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CookieFile) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *CookieFile) GetSizeBytes() int32 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *CookieFile) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *CookieFile) GetLastSuccessAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccessAt
+	}
+	return nil
+}
+
+func (x *CookieFile) GetLastFailureAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFailureAt
+	}
+	return nil
+}
+
+func (x *CookieFile) GetLastFailureCode() string {
+	if x != nil {
+		return x.LastFailureCode
+	}
+	return ""
+}
+
+func (x *CookieFile) GetRestingUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RestingUntil
+	}
+	return nil
+}
+
+type ListCookieFilesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCookieFilesRequest) Reset() {
+	*x = ListCookieFilesRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCookieFilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCookieFilesRequest) ProtoMessage() {}
+
+func (x *ListCookieFilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCookieFilesRequest.ProtoReflect.Descriptor instead.
+func (*ListCookieFilesRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+type ListCookieFilesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CookieFiles   []*CookieFile          `protobuf:"bytes,1,rep,name=cookie_files,json=cookieFiles,proto3" json:"cookie_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCookieFilesResponse) Reset() {
+	*x = ListCookieFilesResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCookieFilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCookieFilesResponse) ProtoMessage() {}
+
+func (x *ListCookieFilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCookieFilesResponse.ProtoReflect.Descriptor instead.
+func (*ListCookieFilesResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListCookieFilesResponse) GetCookieFiles() []*CookieFile {
+	if x != nil {
+		return x.CookieFiles
+	}
+	return nil
+}
+
+type AddCookieFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 100 characters, unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The file, starting "# Netscape HTTP Cookie File".
+	Content       string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCookieFileRequest) Reset() {
+	*x = AddCookieFileRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCookieFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCookieFileRequest) ProtoMessage() {}
+
+func (x *AddCookieFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCookieFileRequest.ProtoReflect.Descriptor instead.
+func (*AddCookieFileRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *AddCookieFileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AddCookieFileRequest) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+type AddCookieFileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CookieFile    *CookieFile            `protobuf:"bytes,1,opt,name=cookie_file,json=cookieFile,proto3" json:"cookie_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCookieFileResponse) Reset() {
+	*x = AddCookieFileResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCookieFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCookieFileResponse) ProtoMessage() {}
+
+func (x *AddCookieFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCookieFileResponse.ProtoReflect.Descriptor instead.
+func (*AddCookieFileResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *AddCookieFileResponse) GetCookieFile() *CookieFile {
+	if x != nil {
+		return x.CookieFile
+	}
+	return nil
+}
+
+type UpdateCookieFileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CookieFileId  string                 `protobuf:"bytes,1,opt,name=cookie_file_id,json=cookieFileId,proto3" json:"cookie_file_id,omitempty"`
+	Enabled       *bool                  `protobuf:"varint,2,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCookieFileRequest) Reset() {
+	*x = UpdateCookieFileRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCookieFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCookieFileRequest) ProtoMessage() {}
+
+func (x *UpdateCookieFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCookieFileRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCookieFileRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *UpdateCookieFileRequest) GetCookieFileId() string {
+	if x != nil {
+		return x.CookieFileId
+	}
+	return ""
+}
+
+func (x *UpdateCookieFileRequest) GetEnabled() bool {
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
+	}
+	return false
+}
+
+type UpdateCookieFileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CookieFile    *CookieFile            `protobuf:"bytes,1,opt,name=cookie_file,json=cookieFile,proto3" json:"cookie_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCookieFileResponse) Reset() {
+	*x = UpdateCookieFileResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCookieFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCookieFileResponse) ProtoMessage() {}
+
+func (x *UpdateCookieFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCookieFileResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCookieFileResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *UpdateCookieFileResponse) GetCookieFile() *CookieFile {
+	if x != nil {
+		return x.CookieFile
+	}
+	return nil
+}
+
+type DeleteCookieFileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CookieFileId  string                 `protobuf:"bytes,1,opt,name=cookie_file_id,json=cookieFileId,proto3" json:"cookie_file_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCookieFileRequest) Reset() {
+	*x = DeleteCookieFileRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCookieFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCookieFileRequest) ProtoMessage() {}
+
+func (x *DeleteCookieFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCookieFileRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCookieFileRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *DeleteCookieFileRequest) GetCookieFileId() string {
+	if x != nil {
+		return x.CookieFileId
+	}
+	return ""
+}
+
+type DeleteCookieFileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCookieFileResponse) Reset() {
+	*x = DeleteCookieFileResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCookieFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCookieFileResponse) ProtoMessage() {}
+
+func (x *DeleteCookieFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCookieFileResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCookieFileResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{63}
+}
+
+type OutboundEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "proxy" or "cookies".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// A proxy's host:port ("direct" when core has no proxy), or a cookie
+	// file's name ("--yt-dlp-cookies" for the file core's flag names).
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// A cookie file's id, when it is one of the admin API's.
+	CookieFileId string `protobuf:"bytes,3,opt,name=cookie_file_id,json=cookieFileId,proto3" json:"cookie_file_id,omitempty"`
+	Resting      bool   `protobuf:"varint,4,opt,name=resting,proto3" json:"resting,omitempty"`
+	// When it wakes, and the refusal that sent it to rest, while resting.
+	RestingUntil *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=resting_until,json=restingUntil,proto3" json:"resting_until,omitempty"`
+	RestingCode  string                 `protobuf:"bytes,6,opt,name=resting_code,json=restingCode,proto3" json:"resting_code,omitempty"`
+	// As this replica has seen since it started (cookie files: or as the
+	// database says).
+	LastSuccessAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_success_at,json=lastSuccessAt,proto3" json:"last_success_at,omitempty"`
+	LastFailureAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_failure_at,json=lastFailureAt,proto3" json:"last_failure_at,omitempty"`
+	LastFailureCode string                 `protobuf:"bytes,9,opt,name=last_failure_code,json=lastFailureCode,proto3" json:"last_failure_code,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *OutboundEntry) Reset() {
+	*x = OutboundEntry{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutboundEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutboundEntry) ProtoMessage() {}
+
+func (x *OutboundEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutboundEntry.ProtoReflect.Descriptor instead.
+func (*OutboundEntry) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *OutboundEntry) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *OutboundEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OutboundEntry) GetCookieFileId() string {
+	if x != nil {
+		return x.CookieFileId
+	}
+	return ""
+}
+
+func (x *OutboundEntry) GetResting() bool {
+	if x != nil {
+		return x.Resting
+	}
+	return false
+}
+
+func (x *OutboundEntry) GetRestingUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RestingUntil
+	}
+	return nil
+}
+
+func (x *OutboundEntry) GetRestingCode() string {
+	if x != nil {
+		return x.RestingCode
+	}
+	return ""
+}
+
+func (x *OutboundEntry) GetLastSuccessAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccessAt
+	}
+	return nil
+}
+
+func (x *OutboundEntry) GetLastFailureAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFailureAt
+	}
+	return nil
+}
+
+func (x *OutboundEntry) GetLastFailureCode() string {
+	if x != nil {
+		return x.LastFailureCode
+	}
+	return ""
+}
+
+type ListOutboundRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOutboundRequest) Reset() {
+	*x = ListOutboundRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOutboundRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOutboundRequest) ProtoMessage() {}
+
+func (x *ListOutboundRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOutboundRequest.ProtoReflect.Descriptor instead.
+func (*ListOutboundRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{65}
+}
+
+type ListOutboundResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*OutboundEntry       `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOutboundResponse) Reset() {
+	*x = ListOutboundResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOutboundResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOutboundResponse) ProtoMessage() {}
+
+func (x *ListOutboundResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOutboundResponse.ProtoReflect.Descriptor instead.
+func (*ListOutboundResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *ListOutboundResponse) GetEntries() []*OutboundEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 var File_ytcaption_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_admin_proto_rawDesc = "" +
@@ -3401,7 +4064,53 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x06before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\"G\n" +
 	"\x11ListAuditResponse\x122\n" +
-	"\aentries\x18\x01 \x03(\v2\x18.ytcaption.v1.AuditEntryR\aentries2\xd6\r\n" +
+	"\aentries\x18\x01 \x03(\v2\x18.ytcaption.v1.AuditEntryR\aentries\"\x99\x03\n" +
+	"\n" +
+	"CookieFile\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aenabled\x18\x03 \x01(\bR\aenabled\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x04 \x01(\x05R\tsizeBytes\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12B\n" +
+	"\x0flast_success_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastSuccessAt\x12B\n" +
+	"\x0flast_failure_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastFailureAt\x12*\n" +
+	"\x11last_failure_code\x18\b \x01(\tR\x0flastFailureCode\x12?\n" +
+	"\rresting_until\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\frestingUntil\"\x18\n" +
+	"\x16ListCookieFilesRequest\"V\n" +
+	"\x17ListCookieFilesResponse\x12;\n" +
+	"\fcookie_files\x18\x01 \x03(\v2\x18.ytcaption.v1.CookieFileR\vcookieFiles\"D\n" +
+	"\x14AddCookieFileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\tR\acontent\"R\n" +
+	"\x15AddCookieFileResponse\x129\n" +
+	"\vcookie_file\x18\x01 \x01(\v2\x18.ytcaption.v1.CookieFileR\n" +
+	"cookieFile\"j\n" +
+	"\x17UpdateCookieFileRequest\x12$\n" +
+	"\x0ecookie_file_id\x18\x01 \x01(\tR\fcookieFileId\x12\x1d\n" +
+	"\aenabled\x18\x02 \x01(\bH\x00R\aenabled\x88\x01\x01B\n" +
+	"\n" +
+	"\b_enabled\"U\n" +
+	"\x18UpdateCookieFileResponse\x129\n" +
+	"\vcookie_file\x18\x01 \x01(\v2\x18.ytcaption.v1.CookieFileR\n" +
+	"cookieFile\"?\n" +
+	"\x17DeleteCookieFileRequest\x12$\n" +
+	"\x0ecookie_file_id\x18\x01 \x01(\tR\fcookieFileId\"\x1a\n" +
+	"\x18DeleteCookieFileResponse\"\x8f\x03\n" +
+	"\rOutboundEntry\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
+	"\x0ecookie_file_id\x18\x03 \x01(\tR\fcookieFileId\x12\x18\n" +
+	"\aresting\x18\x04 \x01(\bR\aresting\x12?\n" +
+	"\rresting_until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\frestingUntil\x12!\n" +
+	"\fresting_code\x18\x06 \x01(\tR\vrestingCode\x12B\n" +
+	"\x0flast_success_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastSuccessAt\x12B\n" +
+	"\x0flast_failure_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastFailureAt\x12*\n" +
+	"\x11last_failure_code\x18\t \x01(\tR\x0flastFailureCode\"\x15\n" +
+	"\x13ListOutboundRequest\"M\n" +
+	"\x14ListOutboundResponse\x125\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.ytcaption.v1.OutboundEntryR\aentries2\xb7\x11\n" +
 	"\fAdminService\x12Q\n" +
 	"\tListUsers\x12\x1e.ytcaption.v1.ListUsersRequest\x1a\x1f.ytcaption.v1.ListUsersResponse\"\x03\x90\x02\x01\x12K\n" +
 	"\aGetUser\x12\x1c.ytcaption.v1.GetUserRequest\x1a\x1d.ytcaption.v1.GetUserResponse\"\x03\x90\x02\x01\x12O\n" +
@@ -3429,7 +4138,12 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"DrainAgent\x12\x1f.ytcaption.v1.DrainAgentRequest\x1a .ytcaption.v1.DrainAgentResponse\x12Z\n" +
 	"\fListBreakers\x12!.ytcaption.v1.ListBreakersRequest\x1a\".ytcaption.v1.ListBreakersResponse\"\x03\x90\x02\x01\x12U\n" +
 	"\fResetBreaker\x12!.ytcaption.v1.ResetBreakerRequest\x1a\".ytcaption.v1.ResetBreakerResponse\x12Q\n" +
-	"\tListAudit\x12\x1e.ytcaption.v1.ListAuditRequest\x1a\x1f.ytcaption.v1.ListAuditResponse\"\x03\x90\x02\x01B\xb2\x01\n" +
+	"\tListAudit\x12\x1e.ytcaption.v1.ListAuditRequest\x1a\x1f.ytcaption.v1.ListAuditResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\x0fListCookieFiles\x12$.ytcaption.v1.ListCookieFilesRequest\x1a%.ytcaption.v1.ListCookieFilesResponse\"\x03\x90\x02\x01\x12X\n" +
+	"\rAddCookieFile\x12\".ytcaption.v1.AddCookieFileRequest\x1a#.ytcaption.v1.AddCookieFileResponse\x12a\n" +
+	"\x10UpdateCookieFile\x12%.ytcaption.v1.UpdateCookieFileRequest\x1a&.ytcaption.v1.UpdateCookieFileResponse\x12a\n" +
+	"\x10DeleteCookieFile\x12%.ytcaption.v1.DeleteCookieFileRequest\x1a&.ytcaption.v1.DeleteCookieFileResponse\x12Z\n" +
+	"\fListOutbound\x12!.ytcaption.v1.ListOutboundRequest\x1a\".ytcaption.v1.ListOutboundResponse\"\x03\x90\x02\x01B\xb2\x01\n" +
 	"\x10com.ytcaption.v1B\n" +
 	"AdminProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
@@ -3445,77 +4159,89 @@ func file_ytcaption_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ytcaption_v1_admin_proto_rawDescData
 }
 
-var file_ytcaption_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_ytcaption_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_ytcaption_v1_admin_proto_goTypes = []any{
-	(*Plan)(nil),                   // 0: ytcaption.v1.Plan
-	(*User)(nil),                   // 1: ytcaption.v1.User
-	(*ListUsersRequest)(nil),       // 2: ytcaption.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),      // 3: ytcaption.v1.ListUsersResponse
-	(*GetUserRequest)(nil),         // 4: ytcaption.v1.GetUserRequest
-	(*GetUserResponse)(nil),        // 5: ytcaption.v1.GetUserResponse
-	(*CreateUserRequest)(nil),      // 6: ytcaption.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),     // 7: ytcaption.v1.CreateUserResponse
-	(*UpdateUserRequest)(nil),      // 8: ytcaption.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),     // 9: ytcaption.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),      // 10: ytcaption.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),     // 11: ytcaption.v1.DeleteUserResponse
-	(*ApiKey)(nil),                 // 12: ytcaption.v1.ApiKey
-	(*ListKeysRequest)(nil),        // 13: ytcaption.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),       // 14: ytcaption.v1.ListKeysResponse
-	(*CreateKeyRequest)(nil),       // 15: ytcaption.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),      // 16: ytcaption.v1.CreateKeyResponse
-	(*RevokeKeyRequest)(nil),       // 17: ytcaption.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),      // 18: ytcaption.v1.RevokeKeyResponse
-	(*RotateKeyRequest)(nil),       // 19: ytcaption.v1.RotateKeyRequest
-	(*RotateKeyResponse)(nil),      // 20: ytcaption.v1.RotateKeyResponse
-	(*ListPlansRequest)(nil),       // 21: ytcaption.v1.ListPlansRequest
-	(*ListPlansResponse)(nil),      // 22: ytcaption.v1.ListPlansResponse
-	(*SetPlanRequest)(nil),         // 23: ytcaption.v1.SetPlanRequest
-	(*SetPlanResponse)(nil),        // 24: ytcaption.v1.SetPlanResponse
-	(*UsageReportRequest)(nil),     // 25: ytcaption.v1.UsageReportRequest
-	(*UsageRow)(nil),               // 26: ytcaption.v1.UsageRow
-	(*UsageReportResponse)(nil),    // 27: ytcaption.v1.UsageReportResponse
-	(*SearchJobsRequest)(nil),      // 28: ytcaption.v1.SearchJobsRequest
-	(*AdminJob)(nil),               // 29: ytcaption.v1.AdminJob
-	(*SearchJobsResponse)(nil),     // 30: ytcaption.v1.SearchJobsResponse
-	(*GetJobDetailRequest)(nil),    // 31: ytcaption.v1.GetJobDetailRequest
-	(*JobAttempt)(nil),             // 32: ytcaption.v1.JobAttempt
-	(*DeliveryAttempt)(nil),        // 33: ytcaption.v1.DeliveryAttempt
-	(*Notification)(nil),           // 34: ytcaption.v1.Notification
-	(*GetJobDetailResponse)(nil),   // 35: ytcaption.v1.GetJobDetailResponse
-	(*RetryJobRequest)(nil),        // 36: ytcaption.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),       // 37: ytcaption.v1.RetryJobResponse
-	(*AdminCancelJobRequest)(nil),  // 38: ytcaption.v1.AdminCancelJobRequest
-	(*AdminCancelJobResponse)(nil), // 39: ytcaption.v1.AdminCancelJobResponse
-	(*Agent)(nil),                  // 40: ytcaption.v1.Agent
-	(*NomadNode)(nil),              // 41: ytcaption.v1.NomadNode
-	(*NomadAllocation)(nil),        // 42: ytcaption.v1.NomadAllocation
-	(*ListAgentsRequest)(nil),      // 43: ytcaption.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),     // 44: ytcaption.v1.ListAgentsResponse
-	(*DrainAgentRequest)(nil),      // 45: ytcaption.v1.DrainAgentRequest
-	(*DrainAgentResponse)(nil),     // 46: ytcaption.v1.DrainAgentResponse
-	(*Breaker)(nil),                // 47: ytcaption.v1.Breaker
-	(*ListBreakersRequest)(nil),    // 48: ytcaption.v1.ListBreakersRequest
-	(*ListBreakersResponse)(nil),   // 49: ytcaption.v1.ListBreakersResponse
-	(*ResetBreakerRequest)(nil),    // 50: ytcaption.v1.ResetBreakerRequest
-	(*ResetBreakerResponse)(nil),   // 51: ytcaption.v1.ResetBreakerResponse
-	(*AuditEntry)(nil),             // 52: ytcaption.v1.AuditEntry
-	(*ListAuditRequest)(nil),       // 53: ytcaption.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),      // 54: ytcaption.v1.ListAuditResponse
-	(*timestamppb.Timestamp)(nil),  // 55: google.protobuf.Timestamp
-	(*Quota)(nil),                  // 56: ytcaption.v1.Quota
-	(*Job)(nil),                    // 57: ytcaption.v1.Job
+	(*Plan)(nil),                     // 0: ytcaption.v1.Plan
+	(*User)(nil),                     // 1: ytcaption.v1.User
+	(*ListUsersRequest)(nil),         // 2: ytcaption.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),        // 3: ytcaption.v1.ListUsersResponse
+	(*GetUserRequest)(nil),           // 4: ytcaption.v1.GetUserRequest
+	(*GetUserResponse)(nil),          // 5: ytcaption.v1.GetUserResponse
+	(*CreateUserRequest)(nil),        // 6: ytcaption.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),       // 7: ytcaption.v1.CreateUserResponse
+	(*UpdateUserRequest)(nil),        // 8: ytcaption.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),       // 9: ytcaption.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),        // 10: ytcaption.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),       // 11: ytcaption.v1.DeleteUserResponse
+	(*ApiKey)(nil),                   // 12: ytcaption.v1.ApiKey
+	(*ListKeysRequest)(nil),          // 13: ytcaption.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),         // 14: ytcaption.v1.ListKeysResponse
+	(*CreateKeyRequest)(nil),         // 15: ytcaption.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),        // 16: ytcaption.v1.CreateKeyResponse
+	(*RevokeKeyRequest)(nil),         // 17: ytcaption.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),        // 18: ytcaption.v1.RevokeKeyResponse
+	(*RotateKeyRequest)(nil),         // 19: ytcaption.v1.RotateKeyRequest
+	(*RotateKeyResponse)(nil),        // 20: ytcaption.v1.RotateKeyResponse
+	(*ListPlansRequest)(nil),         // 21: ytcaption.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),        // 22: ytcaption.v1.ListPlansResponse
+	(*SetPlanRequest)(nil),           // 23: ytcaption.v1.SetPlanRequest
+	(*SetPlanResponse)(nil),          // 24: ytcaption.v1.SetPlanResponse
+	(*UsageReportRequest)(nil),       // 25: ytcaption.v1.UsageReportRequest
+	(*UsageRow)(nil),                 // 26: ytcaption.v1.UsageRow
+	(*UsageReportResponse)(nil),      // 27: ytcaption.v1.UsageReportResponse
+	(*SearchJobsRequest)(nil),        // 28: ytcaption.v1.SearchJobsRequest
+	(*AdminJob)(nil),                 // 29: ytcaption.v1.AdminJob
+	(*SearchJobsResponse)(nil),       // 30: ytcaption.v1.SearchJobsResponse
+	(*GetJobDetailRequest)(nil),      // 31: ytcaption.v1.GetJobDetailRequest
+	(*JobAttempt)(nil),               // 32: ytcaption.v1.JobAttempt
+	(*DeliveryAttempt)(nil),          // 33: ytcaption.v1.DeliveryAttempt
+	(*Notification)(nil),             // 34: ytcaption.v1.Notification
+	(*GetJobDetailResponse)(nil),     // 35: ytcaption.v1.GetJobDetailResponse
+	(*RetryJobRequest)(nil),          // 36: ytcaption.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),         // 37: ytcaption.v1.RetryJobResponse
+	(*AdminCancelJobRequest)(nil),    // 38: ytcaption.v1.AdminCancelJobRequest
+	(*AdminCancelJobResponse)(nil),   // 39: ytcaption.v1.AdminCancelJobResponse
+	(*Agent)(nil),                    // 40: ytcaption.v1.Agent
+	(*NomadNode)(nil),                // 41: ytcaption.v1.NomadNode
+	(*NomadAllocation)(nil),          // 42: ytcaption.v1.NomadAllocation
+	(*ListAgentsRequest)(nil),        // 43: ytcaption.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),       // 44: ytcaption.v1.ListAgentsResponse
+	(*DrainAgentRequest)(nil),        // 45: ytcaption.v1.DrainAgentRequest
+	(*DrainAgentResponse)(nil),       // 46: ytcaption.v1.DrainAgentResponse
+	(*Breaker)(nil),                  // 47: ytcaption.v1.Breaker
+	(*ListBreakersRequest)(nil),      // 48: ytcaption.v1.ListBreakersRequest
+	(*ListBreakersResponse)(nil),     // 49: ytcaption.v1.ListBreakersResponse
+	(*ResetBreakerRequest)(nil),      // 50: ytcaption.v1.ResetBreakerRequest
+	(*ResetBreakerResponse)(nil),     // 51: ytcaption.v1.ResetBreakerResponse
+	(*AuditEntry)(nil),               // 52: ytcaption.v1.AuditEntry
+	(*ListAuditRequest)(nil),         // 53: ytcaption.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),        // 54: ytcaption.v1.ListAuditResponse
+	(*CookieFile)(nil),               // 55: ytcaption.v1.CookieFile
+	(*ListCookieFilesRequest)(nil),   // 56: ytcaption.v1.ListCookieFilesRequest
+	(*ListCookieFilesResponse)(nil),  // 57: ytcaption.v1.ListCookieFilesResponse
+	(*AddCookieFileRequest)(nil),     // 58: ytcaption.v1.AddCookieFileRequest
+	(*AddCookieFileResponse)(nil),    // 59: ytcaption.v1.AddCookieFileResponse
+	(*UpdateCookieFileRequest)(nil),  // 60: ytcaption.v1.UpdateCookieFileRequest
+	(*UpdateCookieFileResponse)(nil), // 61: ytcaption.v1.UpdateCookieFileResponse
+	(*DeleteCookieFileRequest)(nil),  // 62: ytcaption.v1.DeleteCookieFileRequest
+	(*DeleteCookieFileResponse)(nil), // 63: ytcaption.v1.DeleteCookieFileResponse
+	(*OutboundEntry)(nil),            // 64: ytcaption.v1.OutboundEntry
+	(*ListOutboundRequest)(nil),      // 65: ytcaption.v1.ListOutboundRequest
+	(*ListOutboundResponse)(nil),     // 66: ytcaption.v1.ListOutboundResponse
+	(*timestamppb.Timestamp)(nil),    // 67: google.protobuf.Timestamp
+	(*Quota)(nil),                    // 68: ytcaption.v1.Quota
+	(*Job)(nil),                      // 69: ytcaption.v1.Job
 }
 var file_ytcaption_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.User.plan:type_name -> ytcaption.v1.Plan
-	55, // 1: ytcaption.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	56, // 2: ytcaption.v1.User.quota:type_name -> ytcaption.v1.Quota
+	67, // 1: ytcaption.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	68, // 2: ytcaption.v1.User.quota:type_name -> ytcaption.v1.Quota
 	1,  // 3: ytcaption.v1.ListUsersResponse.users:type_name -> ytcaption.v1.User
 	1,  // 4: ytcaption.v1.GetUserResponse.user:type_name -> ytcaption.v1.User
 	1,  // 5: ytcaption.v1.CreateUserResponse.user:type_name -> ytcaption.v1.User
 	1,  // 6: ytcaption.v1.UpdateUserResponse.user:type_name -> ytcaption.v1.User
-	55, // 7: ytcaption.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	55, // 8: ytcaption.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	67, // 7: ytcaption.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	67, // 8: ytcaption.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
 	12, // 9: ytcaption.v1.ListKeysResponse.keys:type_name -> ytcaption.v1.ApiKey
 	12, // 10: ytcaption.v1.CreateKeyResponse.key:type_name -> ytcaption.v1.ApiKey
 	12, // 11: ytcaption.v1.RevokeKeyResponse.key:type_name -> ytcaption.v1.ApiKey
@@ -3524,77 +4250,98 @@ var file_ytcaption_v1_admin_proto_depIdxs = []int32{
 	0,  // 14: ytcaption.v1.SetPlanRequest.plan:type_name -> ytcaption.v1.Plan
 	0,  // 15: ytcaption.v1.SetPlanResponse.plan:type_name -> ytcaption.v1.Plan
 	26, // 16: ytcaption.v1.UsageReportResponse.rows:type_name -> ytcaption.v1.UsageRow
-	55, // 17: ytcaption.v1.SearchJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	55, // 18: ytcaption.v1.SearchJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	57, // 19: ytcaption.v1.AdminJob.job:type_name -> ytcaption.v1.Job
+	67, // 17: ytcaption.v1.SearchJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	67, // 18: ytcaption.v1.SearchJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	69, // 19: ytcaption.v1.AdminJob.job:type_name -> ytcaption.v1.Job
 	29, // 20: ytcaption.v1.SearchJobsResponse.jobs:type_name -> ytcaption.v1.AdminJob
-	55, // 21: ytcaption.v1.JobAttempt.at:type_name -> google.protobuf.Timestamp
-	55, // 22: ytcaption.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
-	55, // 23: ytcaption.v1.Notification.next_attempt_at:type_name -> google.protobuf.Timestamp
+	67, // 21: ytcaption.v1.JobAttempt.at:type_name -> google.protobuf.Timestamp
+	67, // 22: ytcaption.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
+	67, // 23: ytcaption.v1.Notification.next_attempt_at:type_name -> google.protobuf.Timestamp
 	33, // 24: ytcaption.v1.Notification.log:type_name -> ytcaption.v1.DeliveryAttempt
 	29, // 25: ytcaption.v1.GetJobDetailResponse.job:type_name -> ytcaption.v1.AdminJob
 	32, // 26: ytcaption.v1.GetJobDetailResponse.attempts:type_name -> ytcaption.v1.JobAttempt
 	34, // 27: ytcaption.v1.GetJobDetailResponse.notifications:type_name -> ytcaption.v1.Notification
-	57, // 28: ytcaption.v1.RetryJobResponse.job:type_name -> ytcaption.v1.Job
-	57, // 29: ytcaption.v1.AdminCancelJobResponse.job:type_name -> ytcaption.v1.Job
-	55, // 30: ytcaption.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	55, // 31: ytcaption.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	69, // 28: ytcaption.v1.RetryJobResponse.job:type_name -> ytcaption.v1.Job
+	69, // 29: ytcaption.v1.AdminCancelJobResponse.job:type_name -> ytcaption.v1.Job
+	67, // 30: ytcaption.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	67, // 31: ytcaption.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
 	41, // 32: ytcaption.v1.Agent.nomad:type_name -> ytcaption.v1.NomadNode
 	42, // 33: ytcaption.v1.NomadNode.allocations:type_name -> ytcaption.v1.NomadAllocation
 	40, // 34: ytcaption.v1.ListAgentsResponse.agents:type_name -> ytcaption.v1.Agent
 	40, // 35: ytcaption.v1.DrainAgentResponse.agent:type_name -> ytcaption.v1.Agent
 	47, // 36: ytcaption.v1.ListBreakersResponse.breakers:type_name -> ytcaption.v1.Breaker
 	47, // 37: ytcaption.v1.ResetBreakerResponse.breaker:type_name -> ytcaption.v1.Breaker
-	55, // 38: ytcaption.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	55, // 39: ytcaption.v1.ListAuditRequest.before:type_name -> google.protobuf.Timestamp
+	67, // 38: ytcaption.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	67, // 39: ytcaption.v1.ListAuditRequest.before:type_name -> google.protobuf.Timestamp
 	52, // 40: ytcaption.v1.ListAuditResponse.entries:type_name -> ytcaption.v1.AuditEntry
-	2,  // 41: ytcaption.v1.AdminService.ListUsers:input_type -> ytcaption.v1.ListUsersRequest
-	4,  // 42: ytcaption.v1.AdminService.GetUser:input_type -> ytcaption.v1.GetUserRequest
-	6,  // 43: ytcaption.v1.AdminService.CreateUser:input_type -> ytcaption.v1.CreateUserRequest
-	8,  // 44: ytcaption.v1.AdminService.UpdateUser:input_type -> ytcaption.v1.UpdateUserRequest
-	10, // 45: ytcaption.v1.AdminService.DeleteUser:input_type -> ytcaption.v1.DeleteUserRequest
-	13, // 46: ytcaption.v1.AdminService.ListKeys:input_type -> ytcaption.v1.ListKeysRequest
-	15, // 47: ytcaption.v1.AdminService.CreateKey:input_type -> ytcaption.v1.CreateKeyRequest
-	17, // 48: ytcaption.v1.AdminService.RevokeKey:input_type -> ytcaption.v1.RevokeKeyRequest
-	19, // 49: ytcaption.v1.AdminService.RotateKey:input_type -> ytcaption.v1.RotateKeyRequest
-	21, // 50: ytcaption.v1.AdminService.ListPlans:input_type -> ytcaption.v1.ListPlansRequest
-	23, // 51: ytcaption.v1.AdminService.SetPlan:input_type -> ytcaption.v1.SetPlanRequest
-	25, // 52: ytcaption.v1.AdminService.UsageReport:input_type -> ytcaption.v1.UsageReportRequest
-	28, // 53: ytcaption.v1.AdminService.SearchJobs:input_type -> ytcaption.v1.SearchJobsRequest
-	31, // 54: ytcaption.v1.AdminService.GetJobDetail:input_type -> ytcaption.v1.GetJobDetailRequest
-	36, // 55: ytcaption.v1.AdminService.RetryJob:input_type -> ytcaption.v1.RetryJobRequest
-	38, // 56: ytcaption.v1.AdminService.AdminCancelJob:input_type -> ytcaption.v1.AdminCancelJobRequest
-	43, // 57: ytcaption.v1.AdminService.ListAgents:input_type -> ytcaption.v1.ListAgentsRequest
-	45, // 58: ytcaption.v1.AdminService.DrainAgent:input_type -> ytcaption.v1.DrainAgentRequest
-	48, // 59: ytcaption.v1.AdminService.ListBreakers:input_type -> ytcaption.v1.ListBreakersRequest
-	50, // 60: ytcaption.v1.AdminService.ResetBreaker:input_type -> ytcaption.v1.ResetBreakerRequest
-	53, // 61: ytcaption.v1.AdminService.ListAudit:input_type -> ytcaption.v1.ListAuditRequest
-	3,  // 62: ytcaption.v1.AdminService.ListUsers:output_type -> ytcaption.v1.ListUsersResponse
-	5,  // 63: ytcaption.v1.AdminService.GetUser:output_type -> ytcaption.v1.GetUserResponse
-	7,  // 64: ytcaption.v1.AdminService.CreateUser:output_type -> ytcaption.v1.CreateUserResponse
-	9,  // 65: ytcaption.v1.AdminService.UpdateUser:output_type -> ytcaption.v1.UpdateUserResponse
-	11, // 66: ytcaption.v1.AdminService.DeleteUser:output_type -> ytcaption.v1.DeleteUserResponse
-	14, // 67: ytcaption.v1.AdminService.ListKeys:output_type -> ytcaption.v1.ListKeysResponse
-	16, // 68: ytcaption.v1.AdminService.CreateKey:output_type -> ytcaption.v1.CreateKeyResponse
-	18, // 69: ytcaption.v1.AdminService.RevokeKey:output_type -> ytcaption.v1.RevokeKeyResponse
-	20, // 70: ytcaption.v1.AdminService.RotateKey:output_type -> ytcaption.v1.RotateKeyResponse
-	22, // 71: ytcaption.v1.AdminService.ListPlans:output_type -> ytcaption.v1.ListPlansResponse
-	24, // 72: ytcaption.v1.AdminService.SetPlan:output_type -> ytcaption.v1.SetPlanResponse
-	27, // 73: ytcaption.v1.AdminService.UsageReport:output_type -> ytcaption.v1.UsageReportResponse
-	30, // 74: ytcaption.v1.AdminService.SearchJobs:output_type -> ytcaption.v1.SearchJobsResponse
-	35, // 75: ytcaption.v1.AdminService.GetJobDetail:output_type -> ytcaption.v1.GetJobDetailResponse
-	37, // 76: ytcaption.v1.AdminService.RetryJob:output_type -> ytcaption.v1.RetryJobResponse
-	39, // 77: ytcaption.v1.AdminService.AdminCancelJob:output_type -> ytcaption.v1.AdminCancelJobResponse
-	44, // 78: ytcaption.v1.AdminService.ListAgents:output_type -> ytcaption.v1.ListAgentsResponse
-	46, // 79: ytcaption.v1.AdminService.DrainAgent:output_type -> ytcaption.v1.DrainAgentResponse
-	49, // 80: ytcaption.v1.AdminService.ListBreakers:output_type -> ytcaption.v1.ListBreakersResponse
-	51, // 81: ytcaption.v1.AdminService.ResetBreaker:output_type -> ytcaption.v1.ResetBreakerResponse
-	54, // 82: ytcaption.v1.AdminService.ListAudit:output_type -> ytcaption.v1.ListAuditResponse
-	62, // [62:83] is the sub-list for method output_type
-	41, // [41:62] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	67, // 41: ytcaption.v1.CookieFile.created_at:type_name -> google.protobuf.Timestamp
+	67, // 42: ytcaption.v1.CookieFile.last_success_at:type_name -> google.protobuf.Timestamp
+	67, // 43: ytcaption.v1.CookieFile.last_failure_at:type_name -> google.protobuf.Timestamp
+	67, // 44: ytcaption.v1.CookieFile.resting_until:type_name -> google.protobuf.Timestamp
+	55, // 45: ytcaption.v1.ListCookieFilesResponse.cookie_files:type_name -> ytcaption.v1.CookieFile
+	55, // 46: ytcaption.v1.AddCookieFileResponse.cookie_file:type_name -> ytcaption.v1.CookieFile
+	55, // 47: ytcaption.v1.UpdateCookieFileResponse.cookie_file:type_name -> ytcaption.v1.CookieFile
+	67, // 48: ytcaption.v1.OutboundEntry.resting_until:type_name -> google.protobuf.Timestamp
+	67, // 49: ytcaption.v1.OutboundEntry.last_success_at:type_name -> google.protobuf.Timestamp
+	67, // 50: ytcaption.v1.OutboundEntry.last_failure_at:type_name -> google.protobuf.Timestamp
+	64, // 51: ytcaption.v1.ListOutboundResponse.entries:type_name -> ytcaption.v1.OutboundEntry
+	2,  // 52: ytcaption.v1.AdminService.ListUsers:input_type -> ytcaption.v1.ListUsersRequest
+	4,  // 53: ytcaption.v1.AdminService.GetUser:input_type -> ytcaption.v1.GetUserRequest
+	6,  // 54: ytcaption.v1.AdminService.CreateUser:input_type -> ytcaption.v1.CreateUserRequest
+	8,  // 55: ytcaption.v1.AdminService.UpdateUser:input_type -> ytcaption.v1.UpdateUserRequest
+	10, // 56: ytcaption.v1.AdminService.DeleteUser:input_type -> ytcaption.v1.DeleteUserRequest
+	13, // 57: ytcaption.v1.AdminService.ListKeys:input_type -> ytcaption.v1.ListKeysRequest
+	15, // 58: ytcaption.v1.AdminService.CreateKey:input_type -> ytcaption.v1.CreateKeyRequest
+	17, // 59: ytcaption.v1.AdminService.RevokeKey:input_type -> ytcaption.v1.RevokeKeyRequest
+	19, // 60: ytcaption.v1.AdminService.RotateKey:input_type -> ytcaption.v1.RotateKeyRequest
+	21, // 61: ytcaption.v1.AdminService.ListPlans:input_type -> ytcaption.v1.ListPlansRequest
+	23, // 62: ytcaption.v1.AdminService.SetPlan:input_type -> ytcaption.v1.SetPlanRequest
+	25, // 63: ytcaption.v1.AdminService.UsageReport:input_type -> ytcaption.v1.UsageReportRequest
+	28, // 64: ytcaption.v1.AdminService.SearchJobs:input_type -> ytcaption.v1.SearchJobsRequest
+	31, // 65: ytcaption.v1.AdminService.GetJobDetail:input_type -> ytcaption.v1.GetJobDetailRequest
+	36, // 66: ytcaption.v1.AdminService.RetryJob:input_type -> ytcaption.v1.RetryJobRequest
+	38, // 67: ytcaption.v1.AdminService.AdminCancelJob:input_type -> ytcaption.v1.AdminCancelJobRequest
+	43, // 68: ytcaption.v1.AdminService.ListAgents:input_type -> ytcaption.v1.ListAgentsRequest
+	45, // 69: ytcaption.v1.AdminService.DrainAgent:input_type -> ytcaption.v1.DrainAgentRequest
+	48, // 70: ytcaption.v1.AdminService.ListBreakers:input_type -> ytcaption.v1.ListBreakersRequest
+	50, // 71: ytcaption.v1.AdminService.ResetBreaker:input_type -> ytcaption.v1.ResetBreakerRequest
+	53, // 72: ytcaption.v1.AdminService.ListAudit:input_type -> ytcaption.v1.ListAuditRequest
+	56, // 73: ytcaption.v1.AdminService.ListCookieFiles:input_type -> ytcaption.v1.ListCookieFilesRequest
+	58, // 74: ytcaption.v1.AdminService.AddCookieFile:input_type -> ytcaption.v1.AddCookieFileRequest
+	60, // 75: ytcaption.v1.AdminService.UpdateCookieFile:input_type -> ytcaption.v1.UpdateCookieFileRequest
+	62, // 76: ytcaption.v1.AdminService.DeleteCookieFile:input_type -> ytcaption.v1.DeleteCookieFileRequest
+	65, // 77: ytcaption.v1.AdminService.ListOutbound:input_type -> ytcaption.v1.ListOutboundRequest
+	3,  // 78: ytcaption.v1.AdminService.ListUsers:output_type -> ytcaption.v1.ListUsersResponse
+	5,  // 79: ytcaption.v1.AdminService.GetUser:output_type -> ytcaption.v1.GetUserResponse
+	7,  // 80: ytcaption.v1.AdminService.CreateUser:output_type -> ytcaption.v1.CreateUserResponse
+	9,  // 81: ytcaption.v1.AdminService.UpdateUser:output_type -> ytcaption.v1.UpdateUserResponse
+	11, // 82: ytcaption.v1.AdminService.DeleteUser:output_type -> ytcaption.v1.DeleteUserResponse
+	14, // 83: ytcaption.v1.AdminService.ListKeys:output_type -> ytcaption.v1.ListKeysResponse
+	16, // 84: ytcaption.v1.AdminService.CreateKey:output_type -> ytcaption.v1.CreateKeyResponse
+	18, // 85: ytcaption.v1.AdminService.RevokeKey:output_type -> ytcaption.v1.RevokeKeyResponse
+	20, // 86: ytcaption.v1.AdminService.RotateKey:output_type -> ytcaption.v1.RotateKeyResponse
+	22, // 87: ytcaption.v1.AdminService.ListPlans:output_type -> ytcaption.v1.ListPlansResponse
+	24, // 88: ytcaption.v1.AdminService.SetPlan:output_type -> ytcaption.v1.SetPlanResponse
+	27, // 89: ytcaption.v1.AdminService.UsageReport:output_type -> ytcaption.v1.UsageReportResponse
+	30, // 90: ytcaption.v1.AdminService.SearchJobs:output_type -> ytcaption.v1.SearchJobsResponse
+	35, // 91: ytcaption.v1.AdminService.GetJobDetail:output_type -> ytcaption.v1.GetJobDetailResponse
+	37, // 92: ytcaption.v1.AdminService.RetryJob:output_type -> ytcaption.v1.RetryJobResponse
+	39, // 93: ytcaption.v1.AdminService.AdminCancelJob:output_type -> ytcaption.v1.AdminCancelJobResponse
+	44, // 94: ytcaption.v1.AdminService.ListAgents:output_type -> ytcaption.v1.ListAgentsResponse
+	46, // 95: ytcaption.v1.AdminService.DrainAgent:output_type -> ytcaption.v1.DrainAgentResponse
+	49, // 96: ytcaption.v1.AdminService.ListBreakers:output_type -> ytcaption.v1.ListBreakersResponse
+	51, // 97: ytcaption.v1.AdminService.ResetBreaker:output_type -> ytcaption.v1.ResetBreakerResponse
+	54, // 98: ytcaption.v1.AdminService.ListAudit:output_type -> ytcaption.v1.ListAuditResponse
+	57, // 99: ytcaption.v1.AdminService.ListCookieFiles:output_type -> ytcaption.v1.ListCookieFilesResponse
+	59, // 100: ytcaption.v1.AdminService.AddCookieFile:output_type -> ytcaption.v1.AddCookieFileResponse
+	61, // 101: ytcaption.v1.AdminService.UpdateCookieFile:output_type -> ytcaption.v1.UpdateCookieFileResponse
+	63, // 102: ytcaption.v1.AdminService.DeleteCookieFile:output_type -> ytcaption.v1.DeleteCookieFileResponse
+	66, // 103: ytcaption.v1.AdminService.ListOutbound:output_type -> ytcaption.v1.ListOutboundResponse
+	78, // [78:104] is the sub-list for method output_type
+	52, // [52:78] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_admin_proto_init() }
@@ -3605,13 +4352,14 @@ func file_ytcaption_v1_admin_proto_init() {
 	file_ytcaption_v1_job_proto_init()
 	file_ytcaption_v1_admin_proto_msgTypes[1].OneofWrappers = []any{}
 	file_ytcaption_v1_admin_proto_msgTypes[8].OneofWrappers = []any{}
+	file_ytcaption_v1_admin_proto_msgTypes[60].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_admin_proto_rawDesc), len(file_ytcaption_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   55,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

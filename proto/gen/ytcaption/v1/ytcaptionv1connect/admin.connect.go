@@ -80,6 +80,21 @@ const (
 	AdminServiceResetBreakerProcedure = "/ytcaption.v1.AdminService/ResetBreaker"
 	// AdminServiceListAuditProcedure is the fully-qualified name of the AdminService's ListAudit RPC.
 	AdminServiceListAuditProcedure = "/ytcaption.v1.AdminService/ListAudit"
+	// AdminServiceListCookieFilesProcedure is the fully-qualified name of the AdminService's
+	// ListCookieFiles RPC.
+	AdminServiceListCookieFilesProcedure = "/ytcaption.v1.AdminService/ListCookieFiles"
+	// AdminServiceAddCookieFileProcedure is the fully-qualified name of the AdminService's
+	// AddCookieFile RPC.
+	AdminServiceAddCookieFileProcedure = "/ytcaption.v1.AdminService/AddCookieFile"
+	// AdminServiceUpdateCookieFileProcedure is the fully-qualified name of the AdminService's
+	// UpdateCookieFile RPC.
+	AdminServiceUpdateCookieFileProcedure = "/ytcaption.v1.AdminService/UpdateCookieFile"
+	// AdminServiceDeleteCookieFileProcedure is the fully-qualified name of the AdminService's
+	// DeleteCookieFile RPC.
+	AdminServiceDeleteCookieFileProcedure = "/ytcaption.v1.AdminService/DeleteCookieFile"
+	// AdminServiceListOutboundProcedure is the fully-qualified name of the AdminService's ListOutbound
+	// RPC.
+	AdminServiceListOutboundProcedure = "/ytcaption.v1.AdminService/ListOutbound"
 )
 
 // AdminServiceClient is a client for the ytcaption.v1.AdminService service.
@@ -116,6 +131,22 @@ type AdminServiceClient interface {
 	ListBreakers(context.Context, *connect.Request[v1.ListBreakersRequest]) (*connect.Response[v1.ListBreakersResponse], error)
 	ResetBreaker(context.Context, *connect.Request[v1.ResetBreakerRequest]) (*connect.Response[v1.ResetBreakerResponse], error)
 	ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error)
+	// ListCookieFiles lists the cookie files YouTube downloads take in turn,
+	// with what YouTube last said through each — never their content.
+	ListCookieFiles(context.Context, *connect.Request[v1.ListCookieFilesRequest]) (*connect.Response[v1.ListCookieFilesResponse], error)
+	// AddCookieFile stores a cookies file in Netscape format (a browser's
+	// cookies.txt export), enabled. Its content is a signed-in session: no
+	// call returns it and the audit log records its name and size only. Junk
+	// is invalid_argument; more than 512 KiB request_too_large.
+	AddCookieFile(context.Context, *connect.Request[v1.AddCookieFileRequest]) (*connect.Response[v1.AddCookieFileResponse], error)
+	// UpdateCookieFile enables or disables a cookie file; every core replica
+	// uses the change within seconds.
+	UpdateCookieFile(context.Context, *connect.Request[v1.UpdateCookieFileRequest]) (*connect.Response[v1.UpdateCookieFileResponse], error)
+	DeleteCookieFile(context.Context, *connect.Request[v1.DeleteCookieFileRequest]) (*connect.Response[v1.DeleteCookieFileResponse], error)
+	// ListOutbound is the download stage's pool as the core replica that
+	// answers sees it: each outbound proxy and cookie file, and whether it is
+	// resting after YouTube refused a download through it.
+	ListOutbound(context.Context, *connect.Request[v1.ListOutboundRequest]) (*connect.Response[v1.ListOutboundResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the ytcaption.v1.AdminService service. By default,
@@ -265,32 +296,69 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listCookieFiles: connect.NewClient[v1.ListCookieFilesRequest, v1.ListCookieFilesResponse](
+			httpClient,
+			baseURL+AdminServiceListCookieFilesProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListCookieFiles")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		addCookieFile: connect.NewClient[v1.AddCookieFileRequest, v1.AddCookieFileResponse](
+			httpClient,
+			baseURL+AdminServiceAddCookieFileProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("AddCookieFile")),
+			connect.WithClientOptions(opts...),
+		),
+		updateCookieFile: connect.NewClient[v1.UpdateCookieFileRequest, v1.UpdateCookieFileResponse](
+			httpClient,
+			baseURL+AdminServiceUpdateCookieFileProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("UpdateCookieFile")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteCookieFile: connect.NewClient[v1.DeleteCookieFileRequest, v1.DeleteCookieFileResponse](
+			httpClient,
+			baseURL+AdminServiceDeleteCookieFileProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("DeleteCookieFile")),
+			connect.WithClientOptions(opts...),
+		),
+		listOutbound: connect.NewClient[v1.ListOutboundRequest, v1.ListOutboundResponse](
+			httpClient,
+			baseURL+AdminServiceListOutboundProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListOutbound")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	listUsers      *connect.Client[v1.ListUsersRequest, v1.ListUsersResponse]
-	getUser        *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
-	createUser     *connect.Client[v1.CreateUserRequest, v1.CreateUserResponse]
-	updateUser     *connect.Client[v1.UpdateUserRequest, v1.UpdateUserResponse]
-	deleteUser     *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
-	listKeys       *connect.Client[v1.ListKeysRequest, v1.ListKeysResponse]
-	createKey      *connect.Client[v1.CreateKeyRequest, v1.CreateKeyResponse]
-	revokeKey      *connect.Client[v1.RevokeKeyRequest, v1.RevokeKeyResponse]
-	rotateKey      *connect.Client[v1.RotateKeyRequest, v1.RotateKeyResponse]
-	listPlans      *connect.Client[v1.ListPlansRequest, v1.ListPlansResponse]
-	setPlan        *connect.Client[v1.SetPlanRequest, v1.SetPlanResponse]
-	usageReport    *connect.Client[v1.UsageReportRequest, v1.UsageReportResponse]
-	searchJobs     *connect.Client[v1.SearchJobsRequest, v1.SearchJobsResponse]
-	getJobDetail   *connect.Client[v1.GetJobDetailRequest, v1.GetJobDetailResponse]
-	retryJob       *connect.Client[v1.RetryJobRequest, v1.RetryJobResponse]
-	adminCancelJob *connect.Client[v1.AdminCancelJobRequest, v1.AdminCancelJobResponse]
-	listAgents     *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
-	drainAgent     *connect.Client[v1.DrainAgentRequest, v1.DrainAgentResponse]
-	listBreakers   *connect.Client[v1.ListBreakersRequest, v1.ListBreakersResponse]
-	resetBreaker   *connect.Client[v1.ResetBreakerRequest, v1.ResetBreakerResponse]
-	listAudit      *connect.Client[v1.ListAuditRequest, v1.ListAuditResponse]
+	listUsers        *connect.Client[v1.ListUsersRequest, v1.ListUsersResponse]
+	getUser          *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
+	createUser       *connect.Client[v1.CreateUserRequest, v1.CreateUserResponse]
+	updateUser       *connect.Client[v1.UpdateUserRequest, v1.UpdateUserResponse]
+	deleteUser       *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
+	listKeys         *connect.Client[v1.ListKeysRequest, v1.ListKeysResponse]
+	createKey        *connect.Client[v1.CreateKeyRequest, v1.CreateKeyResponse]
+	revokeKey        *connect.Client[v1.RevokeKeyRequest, v1.RevokeKeyResponse]
+	rotateKey        *connect.Client[v1.RotateKeyRequest, v1.RotateKeyResponse]
+	listPlans        *connect.Client[v1.ListPlansRequest, v1.ListPlansResponse]
+	setPlan          *connect.Client[v1.SetPlanRequest, v1.SetPlanResponse]
+	usageReport      *connect.Client[v1.UsageReportRequest, v1.UsageReportResponse]
+	searchJobs       *connect.Client[v1.SearchJobsRequest, v1.SearchJobsResponse]
+	getJobDetail     *connect.Client[v1.GetJobDetailRequest, v1.GetJobDetailResponse]
+	retryJob         *connect.Client[v1.RetryJobRequest, v1.RetryJobResponse]
+	adminCancelJob   *connect.Client[v1.AdminCancelJobRequest, v1.AdminCancelJobResponse]
+	listAgents       *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
+	drainAgent       *connect.Client[v1.DrainAgentRequest, v1.DrainAgentResponse]
+	listBreakers     *connect.Client[v1.ListBreakersRequest, v1.ListBreakersResponse]
+	resetBreaker     *connect.Client[v1.ResetBreakerRequest, v1.ResetBreakerResponse]
+	listAudit        *connect.Client[v1.ListAuditRequest, v1.ListAuditResponse]
+	listCookieFiles  *connect.Client[v1.ListCookieFilesRequest, v1.ListCookieFilesResponse]
+	addCookieFile    *connect.Client[v1.AddCookieFileRequest, v1.AddCookieFileResponse]
+	updateCookieFile *connect.Client[v1.UpdateCookieFileRequest, v1.UpdateCookieFileResponse]
+	deleteCookieFile *connect.Client[v1.DeleteCookieFileRequest, v1.DeleteCookieFileResponse]
+	listOutbound     *connect.Client[v1.ListOutboundRequest, v1.ListOutboundResponse]
 }
 
 // ListUsers calls ytcaption.v1.AdminService.ListUsers.
@@ -398,6 +466,31 @@ func (c *adminServiceClient) ListAudit(ctx context.Context, req *connect.Request
 	return c.listAudit.CallUnary(ctx, req)
 }
 
+// ListCookieFiles calls ytcaption.v1.AdminService.ListCookieFiles.
+func (c *adminServiceClient) ListCookieFiles(ctx context.Context, req *connect.Request[v1.ListCookieFilesRequest]) (*connect.Response[v1.ListCookieFilesResponse], error) {
+	return c.listCookieFiles.CallUnary(ctx, req)
+}
+
+// AddCookieFile calls ytcaption.v1.AdminService.AddCookieFile.
+func (c *adminServiceClient) AddCookieFile(ctx context.Context, req *connect.Request[v1.AddCookieFileRequest]) (*connect.Response[v1.AddCookieFileResponse], error) {
+	return c.addCookieFile.CallUnary(ctx, req)
+}
+
+// UpdateCookieFile calls ytcaption.v1.AdminService.UpdateCookieFile.
+func (c *adminServiceClient) UpdateCookieFile(ctx context.Context, req *connect.Request[v1.UpdateCookieFileRequest]) (*connect.Response[v1.UpdateCookieFileResponse], error) {
+	return c.updateCookieFile.CallUnary(ctx, req)
+}
+
+// DeleteCookieFile calls ytcaption.v1.AdminService.DeleteCookieFile.
+func (c *adminServiceClient) DeleteCookieFile(ctx context.Context, req *connect.Request[v1.DeleteCookieFileRequest]) (*connect.Response[v1.DeleteCookieFileResponse], error) {
+	return c.deleteCookieFile.CallUnary(ctx, req)
+}
+
+// ListOutbound calls ytcaption.v1.AdminService.ListOutbound.
+func (c *adminServiceClient) ListOutbound(ctx context.Context, req *connect.Request[v1.ListOutboundRequest]) (*connect.Response[v1.ListOutboundResponse], error) {
+	return c.listOutbound.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the ytcaption.v1.AdminService service.
 type AdminServiceHandler interface {
 	ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error)
@@ -432,6 +525,22 @@ type AdminServiceHandler interface {
 	ListBreakers(context.Context, *connect.Request[v1.ListBreakersRequest]) (*connect.Response[v1.ListBreakersResponse], error)
 	ResetBreaker(context.Context, *connect.Request[v1.ResetBreakerRequest]) (*connect.Response[v1.ResetBreakerResponse], error)
 	ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error)
+	// ListCookieFiles lists the cookie files YouTube downloads take in turn,
+	// with what YouTube last said through each — never their content.
+	ListCookieFiles(context.Context, *connect.Request[v1.ListCookieFilesRequest]) (*connect.Response[v1.ListCookieFilesResponse], error)
+	// AddCookieFile stores a cookies file in Netscape format (a browser's
+	// cookies.txt export), enabled. Its content is a signed-in session: no
+	// call returns it and the audit log records its name and size only. Junk
+	// is invalid_argument; more than 512 KiB request_too_large.
+	AddCookieFile(context.Context, *connect.Request[v1.AddCookieFileRequest]) (*connect.Response[v1.AddCookieFileResponse], error)
+	// UpdateCookieFile enables or disables a cookie file; every core replica
+	// uses the change within seconds.
+	UpdateCookieFile(context.Context, *connect.Request[v1.UpdateCookieFileRequest]) (*connect.Response[v1.UpdateCookieFileResponse], error)
+	DeleteCookieFile(context.Context, *connect.Request[v1.DeleteCookieFileRequest]) (*connect.Response[v1.DeleteCookieFileResponse], error)
+	// ListOutbound is the download stage's pool as the core replica that
+	// answers sees it: each outbound proxy and cookie file, and whether it is
+	// resting after YouTube refused a download through it.
+	ListOutbound(context.Context, *connect.Request[v1.ListOutboundRequest]) (*connect.Response[v1.ListOutboundResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -577,6 +686,38 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListCookieFilesHandler := connect.NewUnaryHandler(
+		AdminServiceListCookieFilesProcedure,
+		svc.ListCookieFiles,
+		connect.WithSchema(adminServiceMethods.ByName("ListCookieFiles")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceAddCookieFileHandler := connect.NewUnaryHandler(
+		AdminServiceAddCookieFileProcedure,
+		svc.AddCookieFile,
+		connect.WithSchema(adminServiceMethods.ByName("AddCookieFile")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceUpdateCookieFileHandler := connect.NewUnaryHandler(
+		AdminServiceUpdateCookieFileProcedure,
+		svc.UpdateCookieFile,
+		connect.WithSchema(adminServiceMethods.ByName("UpdateCookieFile")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceDeleteCookieFileHandler := connect.NewUnaryHandler(
+		AdminServiceDeleteCookieFileProcedure,
+		svc.DeleteCookieFile,
+		connect.WithSchema(adminServiceMethods.ByName("DeleteCookieFile")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListOutboundHandler := connect.NewUnaryHandler(
+		AdminServiceListOutboundProcedure,
+		svc.ListOutbound,
+		connect.WithSchema(adminServiceMethods.ByName("ListOutbound")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListUsersProcedure:
@@ -621,6 +762,16 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceResetBreakerHandler.ServeHTTP(w, r)
 		case AdminServiceListAuditProcedure:
 			adminServiceListAuditHandler.ServeHTTP(w, r)
+		case AdminServiceListCookieFilesProcedure:
+			adminServiceListCookieFilesHandler.ServeHTTP(w, r)
+		case AdminServiceAddCookieFileProcedure:
+			adminServiceAddCookieFileHandler.ServeHTTP(w, r)
+		case AdminServiceUpdateCookieFileProcedure:
+			adminServiceUpdateCookieFileHandler.ServeHTTP(w, r)
+		case AdminServiceDeleteCookieFileProcedure:
+			adminServiceDeleteCookieFileHandler.ServeHTTP(w, r)
+		case AdminServiceListOutboundProcedure:
+			adminServiceListOutboundHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -712,4 +863,24 @@ func (UnimplementedAdminServiceHandler) ResetBreaker(context.Context, *connect.R
 
 func (UnimplementedAdminServiceHandler) ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.ListAudit is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListCookieFiles(context.Context, *connect.Request[v1.ListCookieFilesRequest]) (*connect.Response[v1.ListCookieFilesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.ListCookieFiles is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) AddCookieFile(context.Context, *connect.Request[v1.AddCookieFileRequest]) (*connect.Response[v1.AddCookieFileResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.AddCookieFile is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) UpdateCookieFile(context.Context, *connect.Request[v1.UpdateCookieFileRequest]) (*connect.Response[v1.UpdateCookieFileResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.UpdateCookieFile is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) DeleteCookieFile(context.Context, *connect.Request[v1.DeleteCookieFileRequest]) (*connect.Response[v1.DeleteCookieFileResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.DeleteCookieFile is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListOutbound(context.Context, *connect.Request[v1.ListOutboundRequest]) (*connect.Response[v1.ListOutboundResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.ListOutbound is not implemented"))
 }
