@@ -46,6 +46,14 @@ func (s *server) adminRoutes(v1 fiber.Router) {
 	g.Get("/breakers", protoCall(s, a.ListBreakers, ""))
 	g.Post("/breakers/:name/reset", protoCall(s, a.ResetBreaker, ""))
 	g.Get("/audit", protoCall(s, a.ListAudit, ""))
+	// Cookie files for yt-dlp: the body of a POST is at most the edge's
+	// --max-body-bytes (64 KiB), plenty for a YouTube export; the dashboard
+	// takes larger ones, up to core's cap.
+	g.Get("/cookies", protoCall(s, a.ListCookieFiles, ""))
+	g.Post("/cookies", protoCall(s, a.AddCookieFile, ""))
+	g.Patch("/cookies/:cookie_file_id", protoCall(s, a.UpdateCookieFile, ""))
+	g.Delete("/cookies/:cookie_file_id", protoCall(s, a.DeleteCookieFile, ""))
+	g.Get("/outbound", protoCall(s, a.ListOutbound, ""))
 }
 
 // requireAdmin turns users away before core is asked (core checks again,
