@@ -31,6 +31,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dashboard"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/doctor"
 	"github.com/ytcaption/ytcaption/core/internal/fetch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/leader"
@@ -112,8 +113,17 @@ type Config struct {
 	// YtDlpCookies is a Netscape cookies file for YouTube (copied per job:
 	// yt-dlp rewrites it); YtDlpProxy an outbound proxy URL. Both optional.
 	YtDlpCookies, YtDlpProxy string
-	WorkDir                  string // temp files; default os.TempDir()
-	InstanceID               string // lease owner name; default hostname-pid
+	// JSRuntimes are the JavaScript runtimes a current yt-dlp may use to
+	// solve YouTube's challenges ("deno", "node:/usr/bin/node"; default
+	// "deno"); YtDlpRemoteComponents lets it fetch the EJS scripts it runs
+	// there ("ejs:github") when it came without them. See ytdlp.Config.
+	JSRuntimes, YtDlpRemoteComponents string
+	// YtDlpMaxAge is how old a yt-dlp release may be before core calls it
+	// stale (on /health/ready; the alert compares the metric
+	// ytcaption_core_ytdlp_max_age_seconds); default 60 days.
+	YtDlpMaxAge time.Duration
+	WorkDir     string // temp files; default os.TempDir()
+	InstanceID  string // lease owner name; default hostname-pid
 	// ConsulAddr is the local Consul agent; with it core registers itself
 	// (checked on /health/ready) as AdvertiseAddr (default: the host name).
 	ConsulAddr, AdvertiseAddr string
@@ -141,6 +151,9 @@ func (c *Config) defaults() {
 	}
 	if c.YtDlpBinary == "" {
 		c.YtDlpBinary = "yt-dlp"
+	}
+	if c.YtDlpMaxAge <= 0 {
+		c.YtDlpMaxAge = doctor.DefaultMaxAge
 	}
 	if c.S3Bucket == "" {
 		c.S3Bucket = "ytcaption"
@@ -188,7 +201,9 @@ type Core struct {
 	blobs    blob.Store
 	reg      *prometheus.Registry
 	breakers struct{ youtube, blob *breaker.Breaker }
-	ytdlp    string // yt-dlp's version, "" when it would not say
+
+	toolsMu sync.Mutex
+	tools   doctor.Report // the startup checks; its YtDlp refreshed by watchYtDlp
 
 	cacheHits prometheus.Counter
 	stages    *prometheus.HistogramVec
@@ -219,17 +234,14 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 			return nil, fmt.Errorf("yt-dlp cookies file: %w", err)
 		}
 	}
-	// A missing yt-dlp fails YouTube jobs, not the rest: say so and go on.
-	var err error
-	if c.ytdlp, err = ytdlp.Version(ctx, cfg.YtDlpBinary); err != nil {
-		c.log.WarnContext(ctx, "yt-dlp does not answer: YouTube downloads will fail", "err", err)
-	} else {
-		c.log.InfoContext(ctx, "yt-dlp", "version", c.ytdlp)
+	// A missing or stale tool fails some jobs, not the rest: say so and go on.
+	c.tools = doctor.Run(ctx, cfg.doctor())
+	for _, ch := range c.tools.Checks {
+		if ch.Status != doctor.OK {
+			c.log.WarnContext(ctx, "tool check", "check", ch.Name, "status", string(ch.Status), "detail", ch.Detail, "fix", ch.Fix)
+		}
 	}
-	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "ytcaption_core_ytdlp_info", Help: "The yt-dlp version core runs (\"\" when it did not answer); always 1.",
-	}, []string{"version"})
-	info.WithLabelValues(c.ytdlp).Set(1)
+	c.log.InfoContext(ctx, "tools", "yt_dlp", c.tools.YtDlp.Version, "js_runtime", c.tools.YtDlp.JSRuntime, "ffmpeg", c.tools.FFmpeg)
 	c.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ytcaption_core_transcript_cache_hits_total",
 		Help: "Jobs finished with an earlier job's transcript of the same media and options: no download, no GPU.",
@@ -239,7 +251,7 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		Help:    "How long jobs spend in each stage: download, wait (ready until a gpu-node takes it), transcribe.",
 		Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 	}, []string{"stage"})
-	c.reg.MustRegister(info, c.cacheHits, c.stages, queueDepth{st: c.store, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
+	c.reg.MustRegister(toolsCollector{c}, c.cacheHits, c.stages, queueDepth{st: c.store, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
 		"Jobs (chunks of long audio included) waiting or running, by state, when scraped: the GPU autoscaler's signal.", []string{"state"}, nil)})
 	return c, nil
 }
@@ -453,8 +465,11 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: c.cfg.WorkDir, ChunkLength: c.cfg.ChunkLength,
 	}, fetch.Deps{
 		Store: c.store, Blobs: c.blobs,
+		// The version found at startup decides the JavaScript options;
+		// watchYtDlp says when a replaced binary needs a restart.
 		YtDlp: ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration,
-			CookiesFile: c.cfg.YtDlpCookies, Proxy: c.cfg.YtDlpProxy}),
+			CookiesFile: c.cfg.YtDlpCookies, Proxy: c.cfg.YtDlpProxy,
+			Version: c.toolReport().YtDlp.Version, JSRuntimes: c.cfg.JSRuntimes, RemoteComponents: c.cfg.YtDlpRemoteComponents}),
 		Media: media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
 		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
 		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob, CacheHits: c.cacheHits, Stages: c.stages,
@@ -484,6 +499,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		leader.Run(stageCtx, c.log, c.db, leader.Config{Key: rescueLockKey}, duty)
 	})
 	wg.Go(func() { bus.Listen(stageCtx) })
+	wg.Go(func() { c.watchYtDlp(stageCtx) })
 	if c.cfg.ConsulAddr != "" {
 		// Registered by its instance id, which names its leases too.
 		if deregister, err := discovery.RegisterListener(ctx, c.cfg.ConsulAddr, discovery.CoreService, "ytcaption-core-"+c.cfg.InstanceID,
@@ -594,6 +610,104 @@ func (c *Core) health(mux *http.ServeMux) {
 			_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"the blob store is unreachable"}}`))
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok", "yt_dlp": c.ytdlp})
+		// A stale yt-dlp is reported, not a reason to take core out of
+		// service: direct downloads and uploads still work. "yt_dlp" stays
+		// the bare version for the readers that predate "tools".
+		rep := c.toolReport()
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "yt_dlp": rep.YtDlp.Version, "tools": rep.Tools(time.Now())})
 	})
+}
+
+// doctor is what the tool checks look at: the programs and files core runs
+// with cfg.
+func (cfg Config) doctor() doctor.Config {
+	return doctor.Config{YtDlp: cfg.YtDlpBinary, JSRuntimes: cfg.JSRuntimes, RemoteComponents: cfg.YtDlpRemoteComponents,
+		MaxAge: cfg.YtDlpMaxAge, Cookies: cfg.YtDlpCookies, Proxy: cfg.YtDlpProxy, FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}
+}
+
+// Doctor runs the checks New runs at startup on the tools cfg names, without
+// starting core: `ytcaption-core doctor`.
+func Doctor(ctx context.Context, cfg Config) doctor.Report {
+	cfg.defaults()
+	return doctor.Run(ctx, cfg.doctor())
+}
+
+func (c *Core) toolReport() doctor.Report {
+	c.toolsMu.Lock()
+	defer c.toolsMu.Unlock()
+	return c.tools
+}
+
+// ytDlpRecheck is how often core asks yt-dlp its version again: an operator
+// may replace the binary under a running core, and the age grows anyway
+// (the metric carries the release date, so that needs no re-check).
+const ytDlpRecheck = time.Hour
+
+// watchYtDlp re-checks yt-dlp and its JavaScript runtime every hour or so
+// (a few program starts) until ctx ends, so /health/ready and the metrics
+// show the yt-dlp that downloads now run.
+func (c *Core) watchYtDlp(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(ytDlpRecheck - ytDlpRecheck/10 + rand.N(ytDlpRecheck/5)):
+		}
+		y, checks := doctor.CheckYtDlp(ctx, c.cfg.doctor())
+		if ctx.Err() != nil {
+			return
+		}
+		c.toolsMu.Lock()
+		before := c.tools.YtDlp
+		c.tools.YtDlp = y
+		c.toolsMu.Unlock()
+		if y.Version == before.Version && y.JSRuntime == before.JSRuntime {
+			continue
+		}
+		c.log.InfoContext(ctx, "yt-dlp changed", "version", y.Version, "was", before.Version, "js_runtime", y.JSRuntime)
+		if knowsJS(y.Version) != knowsJS(before.Version) {
+			// The downloader chose its options for the version it started with.
+			c.log.WarnContext(ctx, "restart core: yt-dlp changed whether it takes JavaScript runtimes", "version", y.Version)
+		}
+		for _, ch := range checks {
+			if ch.Status != doctor.OK {
+				c.log.WarnContext(ctx, "tool check", "check", ch.Name, "status", string(ch.Status), "detail", ch.Detail, "fix", ch.Fix)
+			}
+		}
+	}
+}
+
+func knowsJS(version string) bool {
+	t, ok := ytdlp.ReleaseDate(version)
+	return ok && !t.Before(ytdlp.JSRuntimeSince)
+}
+
+// toolsCollector exports what core knows of yt-dlp at each scrape. Its
+// release date and the configured maximum age are two gauges, so the alert
+// (time() - release > max age) follows an operator's --yt-dlp-max-age.
+type toolsCollector struct{ c *Core }
+
+var (
+	ytDlpInfoDesc = prometheus.NewDesc("ytcaption_core_ytdlp_info",
+		"The yt-dlp version core runs (\"\" when it did not answer) and the JavaScript runtime it found (\"\": none); always 1.",
+		[]string{"version", "js_runtime"}, nil)
+	ytDlpReleaseDesc = prometheus.NewDesc("ytcaption_core_ytdlp_release_timestamp_seconds",
+		"When the yt-dlp core runs was released (the date its version names); absent when the version names no date.", nil, nil)
+	ytDlpMaxAgeDesc = prometheus.NewDesc("ytcaption_core_ytdlp_max_age_seconds",
+		"How old a yt-dlp release may be before it counts as stale (--yt-dlp-max-age).", nil, nil)
+)
+
+func (t toolsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- ytDlpInfoDesc
+	ch <- ytDlpReleaseDesc
+	ch <- ytDlpMaxAgeDesc
+}
+
+func (t toolsCollector) Collect(ch chan<- prometheus.Metric) {
+	y := t.c.toolReport().YtDlp
+	ch <- prometheus.MustNewConstMetric(ytDlpInfoDesc, prometheus.GaugeValue, 1, y.Version, y.JSRuntime)
+	if !y.Released.IsZero() {
+		ch <- prometheus.MustNewConstMetric(ytDlpReleaseDesc, prometheus.GaugeValue, float64(y.Released.Unix()))
+	}
+	ch <- prometheus.MustNewConstMetric(ytDlpMaxAgeDesc, prometheus.GaugeValue, t.c.cfg.YtDlpMaxAge.Seconds())
 }

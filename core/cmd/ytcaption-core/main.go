@@ -5,6 +5,8 @@
 //	ytcaption-core admin     manage users, API keys and plans
 //	ytcaption-core backup    copy the database and every blob, consistently
 //	ytcaption-core restore   load such a copy back
+//	ytcaption-core doctor    check yt-dlp, its JavaScript runtime, ffmpeg, cookies and proxy
+//	ytcaption-core tools     fetch a current yt-dlp and Deno, checksums verified
 //
 // It links neither the edge nor the gpu-node: the all-in-one stack is the
 // separate command ytcaption-dev.
@@ -50,6 +52,8 @@ Usage:
   ytcaption-core admin     manage users, API keys and plans in the database
   ytcaption-core backup    copy the database and every blob to a directory, consistently
   ytcaption-core restore   load such a copy back (stop core first)
+  ytcaption-core doctor    check yt-dlp (version, age), its JavaScript runtime, ffmpeg, cookies and proxy
+  ytcaption-core tools     fetch a current yt-dlp and Deno into a directory, checksums verified
 
 Run "ytcaption-core <command> --help" for a command's flags.
 The whole service in one process (a single box, local use) is the command ytcaption-dev.`
@@ -70,6 +74,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return admin(ctx, args[1:], getenv, stdout, stderr)
 	case "backup", "restore":
 		return backupCmd(ctx, args[0] == "restore", args[1:], getenv, stdout, stderr)
+	case "doctor":
+		return doctorCmd(ctx, args[1:], getenv, stdout)
+	case "tools":
+		return toolsCmd(ctx, args[1:], getenv, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -78,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	hint := `run "ytcaption-core help" for the commands`
-	if near := envflag.Nearest(args[0], []string{"serve", "migrate", "admin", "backup", "restore", "version"}); near != "" {
+	if near := envflag.Nearest(args[0], []string{"serve", "migrate", "admin", "backup", "restore", "doctor", "tools", "version"}); near != "" {
 		hint = fmt.Sprintf("did you mean %q? (%s)", near, hint)
 	}
 	return fmt.Errorf("%w: unknown command %q; %s", errUsage, args[0], hint)
@@ -118,13 +126,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.DurationVar(&cfg.TranscriptRetention, "transcript-retention", 0, "how long finished jobs keep their transcripts (0: forever)")
 	fs.DurationVar(&cfg.JobRetention, "job-retention", 0, "how long finished jobs are kept at all (0: forever)")
 	fs.DurationVar(&cfg.ChunkLength, "chunk-length", 0, "longer audio is cut at silences into chunks that idle gpu-nodes transcribe in parallel (default 10m; negative: never)")
-	fs.StringVar(&cfg.YtDlpBinary, "yt-dlp", "yt-dlp", "yt-dlp binary")
-	fs.StringVar(&cfg.YtDlpCookies, "yt-dlp-cookies", "", "Netscape cookies file for YouTube (copied per job; optional)")
+	toolFlags(fs, &cfg)
 	fs.StringVar(&cfg.ConsulAddr, "consul-addr", "", "local Consul agent (host:port) to register with (empty: no Consul)")
 	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host other machines reach this core at, for Consul (default: the host name)")
-	fs.StringVar(&cfg.YtDlpProxy, "yt-dlp-proxy", "", "outbound proxy URL for yt-dlp, e.g. socks5://host:1080 (optional)")
-	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
-	fs.StringVar(&cfg.FFprobe, "ffprobe", "ffprobe", "ffprobe binary")
 	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for per-job temp files")
 	fs.StringVar(&cfg.NomadAddr, "nomad-addr", "", "Nomad API (http://host:4646) for the admin fleet view and GPU node drains (empty: no Nomad)")
 	fs.StringVar(&cfg.NomadToken, "nomad-token", "", "Nomad ACL token with node:read and node:write (optional)")
