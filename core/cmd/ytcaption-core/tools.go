@@ -63,7 +63,7 @@ func toolsFetch(ctx context.Context, args []string, getenv func(string) string, 
 	fs.StringVar(&f.dir, "dir", "", "directory to install into, created if missing (required)")
 	fs.StringVar(&yt.url, "yt-dlp-url", "", "https URL of a yt-dlp release binary (e.g. yt-dlp_linux: it bundles the EJS scripts)")
 	fs.StringVar(&yt.sum, "yt-dlp-sha256", "", "its SHA-256, hex (required with --yt-dlp-url)")
-	fs.StringVar(&deno.url, "deno-url", "", "https URL of a Deno release zip (e.g. deno-x86_64-unknown-linux-gnu.zip)")
+	fs.StringVar(&deno.url, "deno-url", "", "https URL of a Deno release zip (the one for this machine: docs/yt-dlp.md)")
 	fs.StringVar(&deno.sum, "deno-sha256", "", "the zip's SHA-256, hex (required with --deno-url)")
 	fs.Int64Var(&f.maxBytes, "max-bytes", 200<<20, "refuse a download, or a binary inside a zip, larger than this")
 	fs.DurationVar(&timeout, "timeout", 10*time.Minute, "give up on the whole fetch after this long")
