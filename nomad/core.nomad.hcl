@@ -103,6 +103,54 @@ job "ytcaption-core" {
       }
     }
 
+    # A current yt-dlp and Deno (the JavaScript runtime yt-dlp needs for
+    # YouTube), fetched into the allocation and checked against the SHA-256s
+    # in the Nomad Variable at nomad/jobs/ytcaption-core/core/tools:
+    # yt_dlp_url, yt_dlp_sha256, deno_url, deno_sha256 (nomad/README.md).
+    # Not artifact blocks: Nomad fetches artifacts before it renders
+    # templates, so an artifact cannot read a variable; a version bump would
+    # be a job-file edit. The path is this task's own (job/group/task), which
+    # its workload identity may read without an ACL policy.
+    task "tools" {
+      driver = "exec"
+
+      lifecycle {
+        hook    = "prestart"
+        sidecar = false
+      }
+
+      artifact {
+        source      = "${var.release_url}/ytcaption-core"
+        mode        = "file"
+        destination = "local/ytcaption-core"
+      }
+
+      config {
+        command = "local/ytcaption-core"
+        # The alloc dir outlives task restarts: a restart re-checks the
+        # checksums and downloads only what changed.
+        args = ["tools", "fetch", "--dir", "${NOMAD_ALLOC_DIR}/tools"]
+      }
+
+      template {
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/ytcaption-core/core/tools" }}
+          YTCAPTION_TOOLS_YT_DLP_URL={{ .yt_dlp_url }}
+          YTCAPTION_TOOLS_YT_DLP_SHA256={{ .yt_dlp_sha256 }}
+          YTCAPTION_TOOLS_DENO_URL={{ .deno_url }}
+          YTCAPTION_TOOLS_DENO_SHA256={{ .deno_sha256 }}
+          {{ end }}
+        EOT
+        destination = "secrets/tools.env"
+        env         = true
+      }
+
+      resources {
+        cpu    = 200
+        memory = 256
+      }
+    }
+
     task "core" {
       driver = "exec"
 
@@ -122,6 +170,9 @@ job "ytcaption-core" {
         YTCAPTION_CORE_METRICS_ADDR = ":${NOMAD_PORT_metrics}"
         YTCAPTION_CORE_WORK_DIR     = "${NOMAD_TASK_DIR}/work"
         YTCAPTION_CORE_LOG_FORMAT   = "json"
+        # What the tools task fetched.
+        YTCAPTION_CORE_YT_DLP      = "${NOMAD_ALLOC_DIR}/tools/yt-dlp"
+        YTCAPTION_CORE_JS_RUNTIMES = "deno:${NOMAD_ALLOC_DIR}/tools/deno"
         # The local Nomad agent: the admin fleet view and GPU node drains.
         YTCAPTION_CORE_NOMAD_ADDR = "http://${attr.unique.network.ip-address}:4646"
       }

@@ -5,7 +5,9 @@
 package nomad
 
 import (
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -98,6 +100,74 @@ func TestCoreJob(t *testing.T) {
 	require.Equal(t, []cty.Value{cty.StringVal("migrate")}, value(t, one(t, migrate, "config"), "args").AsValueSlice())
 	require.Equal(t, []cty.Value{cty.StringVal("serve")}, value(t, one(t, one(t, group, "task", "core"), "config"), "args").AsValueSlice())
 	requireNomadVars(t, one(t, group, "task", "core"))
+}
+
+// TestCoreFetchesItsTools: a prestart task fetches yt-dlp and Deno with
+// ytcaption-core tools fetch, from URLs and checksums its template renders
+// from a Nomad Variable at the task's own path (job/group/task: the one its
+// workload identity reads without an extra ACL policy; an artifact block
+// could not, artifacts being fetched before templates render), and core runs
+// what it fetched.
+func TestCoreFetchesItsTools(t *testing.T) {
+	f := parse(t, "core.nomad.hcl")
+	group := one(t, one(t, f, "job", "ytcaption-core"), "group", "core")
+	tools := one(t, group, "task", "tools")
+	lifecycle := one(t, tools, "lifecycle")
+	require.Equal(t, "prestart", str(t, lifecycle, "hook"))
+	require.False(t, value(t, lifecycle, "sidecar").True(), "it runs to completion before core starts")
+	artifacts := blocks(tools, "artifact")
+	require.Len(t, artifacts, 1, "no artifact for yt-dlp or Deno")
+	require.Equal(t, "${var.release_url}/ytcaption-core", templateText(t, artifacts[0].Body, "source"))
+	cfg := one(t, tools, "config")
+	require.Equal(t, "local/ytcaption-core", str(t, cfg, "command"))
+	args := templateList(t, cfg, "args")
+	require.Equal(t, []string{"tools", "fetch", "--dir", "${NOMAD_ALLOC_DIR}/tools"}, args)
+
+	tmpl := one(t, tools, "template")
+	require.True(t, value(t, tmpl, "env").True())
+	data := str(t, tmpl, "data")
+	require.Contains(t, data, `nomadVar "nomad/jobs/ytcaption-core/core/tools"`, "the variable at the task's own path")
+	for _, kv := range []string{"YTCAPTION_TOOLS_YT_DLP_URL={{ .yt_dlp_url }}", "YTCAPTION_TOOLS_YT_DLP_SHA256={{ .yt_dlp_sha256 }}",
+		"YTCAPTION_TOOLS_DENO_URL={{ .deno_url }}", "YTCAPTION_TOOLS_DENO_SHA256={{ .deno_sha256 }}"} {
+		require.Contains(t, data, kv)
+	}
+
+	env := one(t, one(t, group, "task", "core"), "env")
+	require.Equal(t, "${NOMAD_ALLOC_DIR}/tools/yt-dlp", templateText(t, env, "YTCAPTION_CORE_YT_DLP"))
+	require.Equal(t, "deno:${NOMAD_ALLOC_DIR}/tools/deno", templateText(t, env, "YTCAPTION_CORE_JS_RUNTIMES"))
+}
+
+// templateText returns a string attribute as written, interpolations
+// (${NOMAD_ALLOC_DIR}, which Nomad resolves at run time) and all.
+func templateText(t *testing.T, b *hclsyntax.Body, name string) string {
+	t.Helper()
+	a, ok := b.Attributes[name]
+	require.True(t, ok, "attribute %s", name)
+	return exprText(t, a.Expr)
+}
+
+func templateList(t *testing.T, b *hclsyntax.Body, name string) []string {
+	t.Helper()
+	a, ok := b.Attributes[name]
+	require.True(t, ok, "attribute %s", name)
+	tuple, ok := a.Expr.(*hclsyntax.TupleConsExpr)
+	require.True(t, ok, "%s is a list", name)
+	var out []string
+	for _, e := range tuple.Exprs {
+		out = append(out, exprText(t, e))
+	}
+	return out
+}
+
+func exprText(t *testing.T, e hclsyntax.Expression) string {
+	t.Helper()
+	r := e.Range()
+	src, err := os.ReadFile(r.Filename)
+	require.NoError(t, err)
+	text := string(src[r.Start.Byte:r.End.Byte])
+	unquoted, err := strconv.Unquote(text)
+	require.NoError(t, err, "%s is a plain string", text)
+	return unquoted
 }
 
 func TestEdgeJob(t *testing.T) {

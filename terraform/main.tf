@@ -71,6 +71,16 @@ variable "gpu_node_job_vars" {
   default     = {}
 }
 
+variable "core_tools" {
+  description = "The yt-dlp and Deno releases core's prestart task fetches, each an https URL and the SHA-256 its release publishes (docs/yt-dlp.md)."
+  type = object({
+    yt_dlp_url    = string
+    yt_dlp_sha256 = string
+    deno_url      = string
+    deno_sha256   = string
+  })
+}
+
 resource "nomad_variable" "core" {
   path = "nomad/jobs/ytcaption-core"
   items = {
@@ -82,6 +92,18 @@ resource "nomad_variable" "core" {
     service_token = var.service_token
     node_tokens   = var.node_token
     nomad_token   = var.core_nomad_token
+  }
+}
+
+# Its own path, the prestart task's (job/group/task): its workload identity
+# reads it without an ACL policy.
+resource "nomad_variable" "core_tools" {
+  path = "nomad/jobs/ytcaption-core/core/tools"
+  items = {
+    yt_dlp_url    = var.core_tools.yt_dlp_url
+    yt_dlp_sha256 = var.core_tools.yt_dlp_sha256
+    deno_url      = var.core_tools.deno_url
+    deno_sha256   = var.core_tools.deno_sha256
   }
 }
 
@@ -105,7 +127,7 @@ resource "nomad_job" "core" {
   hcl2 {
     vars = { release_url = var.release_url }
   }
-  depends_on = [nomad_variable.core]
+  depends_on = [nomad_variable.core, nomad_variable.core_tools]
 }
 
 resource "nomad_job" "edge" {
