@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -87,7 +88,7 @@ func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard 
 		},
 	}
 	d := &Dashboard{log: log, store: st, admin: admin, pages: map[string]*template.Template{}, signIns: newSignInLimiter()}
-	for _, p := range []string{"login", "overview", "jobs", "job", "users", "fleet", "audit"} {
+	for _, p := range []string{"login", "overview", "jobs", "job", "users", "fleet", "cookies", "audit"} {
 		d.pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return d
@@ -113,6 +114,11 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	post("/admin/breakers/{name}/reset", d.signedIn(d.resetBreaker))
 	mux.HandleFunc("GET /admin/fleet", d.signedIn(d.fleet))
 	post("/admin/fleet/{node}/drain", d.signedIn(d.drain))
+	mux.HandleFunc("GET /admin/cookies", d.signedIn(d.cookies))
+	// A cookie file is larger than any other form: it has a limit of its own.
+	mux.HandleFunc("POST /admin/cookies", limitBody(maxCookieFormBytes, d.signedIn(d.addCookies)))
+	post("/admin/cookies/{id}/enabled", d.signedIn(d.enableCookies))
+	post("/admin/cookies/{id}/delete", d.signedIn(d.deleteCookies))
 	mux.HandleFunc("GET /admin/audit", d.signedIn(d.audit))
 }
 
@@ -390,7 +396,14 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	d.render(w, r, "fleet", page{Title: "GPU fleet", Refresh: 5, Data: resp.Msg, Error: resp.Msg.GetNomadError()})
+	ob, err := d.admin.ListOutbound(r.Context(), connect.NewRequest(&ytcaptionv1.ListOutboundRequest{}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, r, "fleet", page{Title: "GPU fleet", Refresh: 5, Error: resp.Msg.GetNomadError(), Data: map[string]any{
+		"Agents": resp.Msg.GetAgents(), "Outbound": ob.Msg.GetEntries(),
+	}})
 }
 
 func (d *Dashboard) drain(w http.ResponseWriter, r *http.Request) {
@@ -409,4 +422,65 @@ func (d *Dashboard) audit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.render(w, r, "audit", page{Title: "Audit log", Data: resp.Msg.GetEntries()})
+}
+
+func (d *Dashboard) cookies(w http.ResponseWriter, r *http.Request) {
+	d.cookiesPage(w, r, http.StatusOK, "")
+}
+
+// cookiesPage renders the cookie files with an error from the last form.
+func (d *Dashboard) cookiesPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	resp, err := d.admin.ListCookieFiles(r.Context(), connect.NewRequest(&ytcaptionv1.ListCookieFilesRequest{}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.renderStatus(w, r, status, "cookies", page{Title: "Cookie files", Data: resp.Msg, Error: msg})
+}
+
+// addCookies takes the file as an upload or pasted; a refused one shows the
+// page again with the reason, which never quotes the file.
+func (d *Dashboard) addCookies(w http.ResponseWriter, r *http.Request) {
+	content := []byte(r.PostFormValue("text"))
+	if f, _, err := r.FormFile("file"); err == nil {
+		content, err = io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+	}
+	if len(content) == 0 {
+		d.cookiesPage(w, r, http.StatusBadRequest, "Choose a cookies.txt file or paste one.")
+		return
+	}
+	req := &ytcaptionv1.AddCookieFileRequest{Name: r.PostFormValue("name"), Content: string(content)}
+	if _, err := d.admin.AddCookieFile(r.Context(), connect.NewRequest(req)); err != nil {
+		var ce *connect.Error
+		if errors.As(err, &ce) && (ce.Code() == connect.CodeInvalidArgument || ce.Code() == connect.CodeFailedPrecondition) {
+			d.cookiesPage(w, r, http.StatusBadRequest, ce.Message())
+			return
+		}
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/cookies", http.StatusSeeOther)
+}
+
+func (d *Dashboard) enableCookies(w http.ResponseWriter, r *http.Request) {
+	enabled := r.PostFormValue("enabled") == "true"
+	req := &ytcaptionv1.UpdateCookieFileRequest{CookieFileId: r.PathValue("id"), Enabled: &enabled}
+	if _, err := d.admin.UpdateCookieFile(r.Context(), connect.NewRequest(req)); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/cookies", http.StatusSeeOther)
+}
+
+func (d *Dashboard) deleteCookies(w http.ResponseWriter, r *http.Request) {
+	if _, err := d.admin.DeleteCookieFile(r.Context(), connect.NewRequest(&ytcaptionv1.DeleteCookieFileRequest{CookieFileId: r.PathValue("id")})); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/cookies", http.StatusSeeOther)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ytcaption/ytcaption/core/internal/store"
 )
 
 // home is where a sign-in goes when its next page is missing or refused.
@@ -54,10 +56,18 @@ func safeNext(next string) string {
 // token and a page to return to.
 const maxFormBytes = 64 << 10
 
-// limitForm caps the body h may read.
-func limitForm(h http.HandlerFunc) http.HandlerFunc {
+// maxCookieFormBytes bounds the form that adds a cookie file: the file, at
+// most store.MaxCookieFileBytes, a name, a CSRF token and multipart's
+// framing.
+const maxCookieFormBytes = store.MaxCookieFileBytes + 16<<10
+
+// limitForm caps the body h may read at maxFormBytes.
+func limitForm(h http.HandlerFunc) http.HandlerFunc { return limitBody(maxFormBytes, h) }
+
+// limitBody caps the body h may read at n bytes.
+func limitBody(n int64, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, n)
 		h(w, r)
 	}
 }
