@@ -11,9 +11,13 @@ PROTOC_GEN_GO_VERSION         := v1.36.12
 PROTOC_GEN_CONNECT_GO_VERSION := v1.21.1
 STATICCHECK_VERSION           := v0.8.2
 HCLFMT_VERSION                := v2.24.0
+# Deno, the JavaScript runtime a current yt-dlp needs for YouTube, from the npm
+# package "deno" (it ships the binary), cached like MinIO.
+DENO_VERSION                  := 2.9.6
 
 CACHE_DIR := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ytcaption
 export YTCAPTION_MINIO_BIN ?= $(CACHE_DIR)/minio-$(MINIO_VERSION)/minio
+export YTCAPTION_DENO_BIN ?= $(CACHE_DIR)/deno-$(DENO_VERSION)/node_modules/deno/deno
 
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
@@ -27,8 +31,9 @@ help: ## list targets
 build: ## build the three services, the single-box ytcaption-dev and the ytcaption client into ./bin
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./core/cmd/ytcaption-core ./edge/cmd/ytcaption-edge ./gpu-node/cmd/ytcaption-gpu-node ./edge/cmd/ytcaption ./devstack/cmd/ytcaption-dev
 
-deps: ## install what the tests need and a fresh machine lacks: apt packages, npm packages, the pinned MinIO build
-	@MINIO_VERSION=$(MINIO_VERSION) YTCAPTION_MINIO_BIN=$(YTCAPTION_MINIO_BIN) scripts/install-deps.sh test
+deps: ## install what the tests need and a fresh machine lacks: apt packages, npm packages (Deno among them), the pinned MinIO build
+	@MINIO_VERSION=$(MINIO_VERSION) YTCAPTION_MINIO_BIN=$(YTCAPTION_MINIO_BIN) DENO_VERSION=$(DENO_VERSION) \
+		YTCAPTION_DENO_BIN=$(YTCAPTION_DENO_BIN) scripts/install-deps.sh test
 
 deps-run: ## install only what run and demo use: ffmpeg, pocketsphinx, its en-us model and LibriVox clips
 	@scripts/install-deps.sh run

@@ -7,9 +7,11 @@
 #   install-deps.sh test   all of that, and what `make test` adds: yt-dlp, flite,
 #                          redis-server, sctk for the WER cross-check, prometheus
 #                          for promtool, chromium for the dashboard's browser
-#                          test, Node and the webhook verifier's npm packages, and
-#                          MinIO built at a pinned version into a cache outside
-#                          the tree (about 3 minutes, once)
+#                          test, Node and the webhook verifier's npm packages,
+#                          Deno (the JavaScript runtime a current yt-dlp needs,
+#                          from the npm package deno at a pinned version) and
+#                          MinIO built at a pinned version, both into a cache
+#                          outside the tree (about 3 minutes, once)
 #
 # Idempotent and quiet when everything is present. Called by `make deps-run`
 # and `make deps`.
@@ -24,6 +26,8 @@ run) ;;
 test)
   : "${MINIO_VERSION:?set by the Makefile}"
   : "${YTCAPTION_MINIO_BIN:?set by the Makefile}"
+  : "${DENO_VERSION:?set by the Makefile}"
+  : "${YTCAPTION_DENO_BIN:?set by the Makefile}"
   packages+=(yt-dlp flite redis-server sctk prometheus chromium)
   # Node runs the Standard Webhooks reference verifier in the notify tests;
   # a machine with its own Node (and npm) keeps it.
@@ -63,4 +67,19 @@ if [ ! -x "$YTCAPTION_MINIO_BIN" ]; then
   echo "building MinIO $MINIO_VERSION into $(dirname "$YTCAPTION_MINIO_BIN") (about 3 minutes, once)"
   mkdir -p "$(dirname "$YTCAPTION_MINIO_BIN")"
   GOBIN="$(dirname "$YTCAPTION_MINIO_BIN")" go install "github.com/minio/minio@$MINIO_VERSION"
+fi
+
+# Deno: Debian ships none, and its release downloads are not reachable from
+# every build machine; the npm package carries the same binary. A machine whose
+# YTCAPTION_DENO_BIN points at its own Deno keeps it.
+if [ ! -x "$YTCAPTION_DENO_BIN" ]; then
+  prefix=${YTCAPTION_DENO_BIN%/node_modules/deno/deno}
+  if [ "$prefix" = "$YTCAPTION_DENO_BIN" ]; then
+    echo "YTCAPTION_DENO_BIN=$YTCAPTION_DENO_BIN does not exist; unset it to install Deno $DENO_VERSION into the cache" >&2
+    exit 1
+  fi
+  echo "installing Deno $DENO_VERSION (npm package deno) into $prefix"
+  mkdir -p "$prefix"
+  npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error "deno@$DENO_VERSION" >/dev/null
+  "$YTCAPTION_DENO_BIN" --version | head -1
 fi
