@@ -120,6 +120,15 @@ type Policy struct {
 	// unique-local addresses and "localhost" names: the dev stack and tests.
 	// Never unspecified, link-local, multicast, zones or the rest of the table.
 	AllowPrivate bool
+	// Allow admits the ranges an operator names explicitly — an internal
+	// media server, a test server on 127.0.0.2/32 — although the table
+	// refuses them, and only those: it is narrower than AllowPrivate and
+	// works without it. Addresses with a zone and invalid addresses stay
+	// refused, and "localhost" names stay governed by AllowPrivate alone
+	// (what a name resolves to is judged when it is dialled). IPv4 ranges
+	// are written as IPv4 (127.0.0.2/32): addresses are unmapped before
+	// they are compared, so an IPv4-mapped prefix admits nothing.
+	Allow []netip.Prefix
 }
 
 // Check refuses an address in a refused range under the production policy.
@@ -140,6 +149,11 @@ func (p Policy) Check(addr netip.Addr) error {
 		return &AddressError{Addr: addr.String(), Reason: "an address with a zone (scoped to one interface)"}
 	}
 	addr = addr.Unmap()
+	for _, pfx := range p.Allow {
+		if pfx.Contains(addr) {
+			return nil
+		}
+	}
 	for _, b := range blocks {
 		if b.prefix.Contains(addr) {
 			if p.AllowPrivate && b.local {

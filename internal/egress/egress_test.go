@@ -188,6 +188,43 @@ func TestCheckZonesAndMapping(t *testing.T) {
 	require.ErrorContains(t, err, "NAT64", "the refusal names the range")
 }
 
+// TestAllowAdmitsTheNamedRangesOnly: an operator's Allow admits exactly its
+// ranges, under the production policy, and nothing it could be tricked into
+// widening: zones, invalid addresses and localhost names stay refused.
+func TestAllowAdmitsTheNamedRangesOnly(t *testing.T) {
+	t.Parallel()
+	p := Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("::1/128")}}
+	for _, tc := range []struct {
+		addr    string
+		allowed bool
+	}{
+		{"127.0.0.2", true},
+		{"::ffff:127.0.0.2", true}, // judged as the IPv4 address it carries
+		{"127.0.0.1", false},
+		{"127.0.0.3", false},
+		{"::1", true},
+		{"::1%lo", false},
+		{"169.254.169.254", false},
+	} {
+		err := p.Check(netip.MustParseAddr(tc.addr))
+		require.Equal(t, tc.allowed, err == nil, "%s: %v", tc.addr, err)
+	}
+	require.Error(t, Policy{Allow: []netip.Prefix{netip.MustParsePrefix("::/0"), netip.MustParsePrefix("0.0.0.0/0")}}.Check(netip.Addr{}))
+	// As documented: a mapped prefix admits nothing, since addresses are
+	// unmapped before they are compared.
+	require.Error(t, Policy{Allow: []netip.Prefix{netip.MustParsePrefix("::ffff:127.0.0.2/128")}}.Check(netip.MustParseAddr("127.0.0.2")))
+
+	require.NoError(t, p.CheckHost("127.0.0.2"))
+	require.NoError(t, p.CheckHost("[::1]"))
+	require.NoError(t, p.CheckHost("0x7f000002"), "every literal form of an allowed address")
+	for _, h := range []string{"127.0.0.1", "[::1%lo]", "::1%25lo", "localhost", "media.localhost"} {
+		require.ErrorIs(t, p.CheckHost(h), ErrAddressNotAllowed, h)
+	}
+	wide := Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	require.ErrorIs(t, wide.CheckHost("localhost"), ErrAddressNotAllowed, "localhost names follow AllowPrivate, not Allow")
+	require.NoError(t, Policy{AllowPrivate: true}.CheckHost("localhost"))
+}
+
 // TestTableCoversTheStandardLibrarysClasses: whatever net/netip calls
 // loopback, private, link-local, multicast, unspecified or not global
 // unicast, the table refuses — over a million random addresses, biased
