@@ -106,11 +106,12 @@ func StartProxy(cfg ProxyConfig) (*Proxy, error) {
 	transport := &http.Transport{
 		// Direct: the request's host is already the checked address;
 		// Control checks it once more right before connect.
-		DialContext:           cfg.Policy.Dialer(cfg.Resolver).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: time.Minute,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       cfg.IdleTimeout,
+		DialContext:            cfg.Policy.Dialer(cfg.Resolver).DialContext,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  time.Minute,
+		MaxResponseHeaderBytes: 1 << 20, // a stranger's server answers
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        cfg.IdleTimeout,
 		// Pass the client's Accept-Encoding and the body through as they
 		// are: the client decides what it can decode.
 		DisableCompression: true,
