@@ -1,5 +1,6 @@
 // Package fetch is core's download stage: it claims queued jobs, fetches their
-// media (yt-dlp for YouTube, the SSRF-safe client for direct URLs), converts the
+// media (yt-dlp for YouTube, other sites and — where the operator allows —
+// any web page; the SSRF-safe client for direct URLs), converts the
 // audio once to 16 kHz mono WAV, stores it content-addressed in the blob store,
 // and marks the job ready for a gpu-node. Every failure is a coded job error
 // (see job's codes); a job in flight when core stops, or whose dependency's
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -310,12 +312,8 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 
 	var src, title, uploader string
 	switch j.SourceKind {
-	case job.SourceYouTube:
-		var r ytdlp.Result
-		err := s.youtube.Do(func() (err error) {
-			r, err = s.ytdlp.Download(ctx, dir, j.CanonicalURL)
-			return err
-		})
+	case job.SourceYouTube, job.SourceSite:
+		r, err := s.viaYtDlp(ctx, dir, j)
 		if err != nil {
 			return store.Media{}, nil, err
 		}
@@ -335,6 +333,19 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 			return store.Media{}, nil, err
 		}
 		src, title = f.Path, f.Filename
+		if isPage(f.ContentType) {
+			// A web page, not a file: yt-dlp's generic extractor finds the
+			// media in it, where the operator allows it to read any page.
+			if !s.ytdlp.ReadsPages() {
+				return store.Media{}, nil, job.Errorf(job.CodeNotMedia,
+					"the URL is a web page, not a media file, and not on a site this server reads pages from (YouTube, Vimeo, SoundCloud, …)")
+			}
+			r, err := s.viaYtDlp(ctx, dir, j)
+			if err != nil {
+				return store.Media{}, nil, err
+			}
+			src, title, uploader = r.Path, r.Title, r.Uploader
+		}
 	}
 
 	audio, length, probedTitle, err := s.decode(ctx, src, dir)
@@ -358,6 +369,26 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 	}
 	chunks, err := s.chunk(ctx, dir, audio)
 	return m, chunks, err
+}
+
+// viaYtDlp downloads a page's media with yt-dlp. YouTube's downloads go
+// through YouTube's breaker: when YouTube blocks this server, its jobs wait
+// instead of each spending an attempt on it.
+func (s *Stage) viaYtDlp(ctx context.Context, dir string, j job.Job) (r ytdlp.Result, err error) {
+	download := func() (err error) {
+		r, err = s.ytdlp.Download(ctx, dir, j.CanonicalURL)
+		return err
+	}
+	if j.SourceKind == job.SourceYouTube {
+		return r, s.youtube.Do(download)
+	}
+	return r, download()
+}
+
+// isPage reports whether a response's Content-Type is a web page.
+func isPage(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "text/html" || mt == "application/xhtml+xml"
 }
 
 // decode probes src and converts its audio to dir/audio.wav, returning the

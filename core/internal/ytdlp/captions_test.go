@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/egress"
 )
 
 func texts(segs []job.Segment) []string {
@@ -96,7 +97,7 @@ func TestRealYtDlpFetchesCaptionsWithoutTheMedia(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	d := New(Config{Extractors: "generic,html5"}) // html5: the <video> and <track> extractor
+	d := New(Config{Extractors: "generic,html5", Policy: egress.Policy{AllowPrivate: true}}) // html5: the <video> and <track> extractor
 
 	c, found, err := d.FetchCaptions(context.Background(), t.TempDir(), srv.URL+"/page.html", "en", false)
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/egress"
 )
 
 const youtubeInfo = "testdata/youtube.info.json"
@@ -366,7 +367,7 @@ func TestRealYtDlpListsAndFetchesOwnCaptions(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	d := New(Config{Extractors: "generic,html5"})
+	d := New(Config{Extractors: "generic,html5", Policy: egress.Policy{AllowPrivate: true}})
 
 	l, err := d.ListCaptions(context.Background(), t.TempDir(), srv.URL+"/page.html")
 	require.NoError(t, err)

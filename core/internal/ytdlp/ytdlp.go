@@ -1,8 +1,10 @@
-// Package ytdlp downloads YouTube audio with yt-dlp, the one downloader that
-// keeps up with YouTube. It runs yt-dlp from an argument list (never a shell),
-// with "--" before a canonical URL, in a process group of its own, with a
-// private HOME inside the job's directory, and turns its failures into typed
-// job errors.
+// Package ytdlp fetches media from YouTube and the other sites yt-dlp has
+// extractors for, with yt-dlp, the one downloader that keeps up with them. It
+// runs yt-dlp from an argument list (never a shell), with "--" before a
+// canonical URL, in a process group of its own, with a private HOME inside
+// the job's directory, its every connection (and those of the ffmpeg it
+// starts) through an egress proxy that applies the address policy, and turns
+// its failures into typed job errors.
 package ytdlp
 
 import (
@@ -10,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,17 +20,32 @@ import (
 	"time"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
+	"github.com/ytcaption/ytcaption/internal/egress"
 	"github.com/ytcaption/ytcaption/internal/proc"
 )
 
 // Config tunes the downloader.
 type Config struct {
-	Binary      string        // default "yt-dlp"
-	Extractors  string        // --ies; default "youtube" (tests use "generic" against a loopback server)
+	Binary string // default "yt-dlp"
+	// Extractors is the allowlist for --ies, comma-separated regular
+	// expressions yt-dlp matches against whole extractor names; default
+	// mediaurl.Extractors(): YouTube and the sites ytcaption recognises.
+	Extractors string
+	// Generic adds yt-dlp's generic extractor, which reads media out of any
+	// web page, and html5, which it hands <video> and <audio> elements to:
+	// opt-in, since it makes every page on the web a job source.
+	Generic     bool
 	MaxFileSize string        // default "500M"
 	MaxDuration time.Duration // default 4h; enforced by --break-match-filters
 	CookiesFile string        // optional; copied per job because yt-dlp rewrites it
-	Proxy       string        // optional
+	// Proxy is the outbound proxy yt-dlp's checked connections go through
+	// (optional; http://, https:// or socks5://). yt-dlp itself is given
+	// the egress proxy, which applies Policy and then uses this one.
+	Proxy string
+	// Policy is the address policy for every connection yt-dlp and its
+	// ffmpeg open: pages and manifests can point anywhere.
+	Policy egress.Policy
 	// Version is the version Version reported for Binary. The JavaScript
 	// options below go only to a yt-dlp that knows them (JSRuntimeSince);
 	// an older one would refuse every download.
@@ -47,7 +65,32 @@ type Config struct {
 const pathFile = ".filepath"
 
 // Downloader runs yt-dlp.
-type Downloader struct{ cfg Config }
+type Downloader struct {
+	cfg     Config
+	cookies []byte // from Via: this route's cookies, instead of CookiesFile's
+}
+
+// ReadsPages reports whether the generic extractor is allowed: whether a URL
+// that turns out to be a web page may be handed to yt-dlp.
+func (d *Downloader) ReadsPages() bool { return d.cfg.Generic }
+
+// Route is the way out one download takes: an outbound proxy and a cookies
+// file's content, both optional (the pools in core hand these out in turn).
+type Route struct {
+	Proxy   string
+	Cookies []byte
+}
+
+// Via returns a Downloader that downloads through r instead of the
+// configured proxy and cookies file.
+func (d *Downloader) Via(r Route) *Downloader {
+	c := *d
+	c.cfg.Proxy, c.cookies = r.Proxy, r.Cookies
+	if r.Cookies != nil {
+		c.cfg.CookiesFile = ""
+	}
+	return &c
+}
 
 // New returns a Downloader.
 func New(cfg Config) *Downloader {
@@ -55,7 +98,10 @@ func New(cfg Config) *Downloader {
 		cfg.Binary = "yt-dlp"
 	}
 	if cfg.Extractors == "" {
-		cfg.Extractors = "youtube"
+		cfg.Extractors = mediaurl.Extractors()
+	}
+	if cfg.Generic {
+		cfg.Extractors += ",generic,html5"
 	}
 	if cfg.MaxFileSize == "" {
 		cfg.MaxFileSize = "500M"
@@ -83,8 +129,8 @@ func Version(ctx context.Context, binary string) (string, error) {
 
 // common is what every run passes: no user config, the allowed extractors,
 // one video that is neither live nor too long, patience with the network,
-// files named by video id in dir beside their info JSON, and the deployment's
-// cookies (the per-job copy) and proxy. It omits --no-plugin-dirs because
+// files named by video id in dir beside their info JSON, and the route's
+// cookies (the per-job copy); run adds the proxy. It omits --no-plugin-dirs because
 // Debian's yt-dlp (2023.03.04) does not know it; a private HOME keeps user
 // plugins and config out anyway.
 func (d *Downloader) common(dir string) []string {
@@ -99,11 +145,8 @@ func (d *Downloader) common(dir string) []string {
 		"--socket-timeout", "30", "--extractor-retries", "3",
 		"-P", dir, "-o", "%(id)s.%(ext)s", "--write-info-json", "--no-progress",
 	}
-	if d.cfg.CookiesFile != "" {
+	if d.cfg.CookiesFile != "" || d.cookies != nil {
 		args = append(args, "--cookies", filepath.Join(dir, "cookies.txt"))
-	}
-	if d.cfg.Proxy != "" {
-		args = append(args, "--proxy", d.cfg.Proxy)
 	}
 	if knowsJSRuntimes(d.cfg.Version) {
 		// --no-js-runtimes and --no-remote-components first: the lists are
@@ -142,26 +185,48 @@ func (d *Downloader) Args(dir, url string) []string {
 }
 
 // run runs yt-dlp with args in dir — cookies copied in, a private HOME, its
-// own process group — and classifies a failure. It returns yt-dlp's output.
+// own process group, every connection through a fresh egress proxy — and
+// classifies a failure. It returns yt-dlp's output.
 func (d *Downloader) run(ctx context.Context, dir string, args []string) (string, error) {
-	if d.cfg.CookiesFile != "" {
-		if err := copyFile(d.cfg.CookiesFile, filepath.Join(dir, "cookies.txt")); err != nil {
-			return "", fmt.Errorf("copy cookies: %w", err)
-		}
+	if err := d.writeCookies(filepath.Join(dir, "cookies.txt")); err != nil {
+		return "", fmt.Errorf("copy cookies: %w", err)
 	}
 	home := filepath.Join(dir, ".home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return "", fmt.Errorf("make yt-dlp home: %w", err)
 	}
-	cmd := proc.Command(ctx, proc.DefaultGrace, d.cfg.Binary, args...)
+	pc := egress.ProxyConfig{Policy: d.cfg.Policy}
+	if d.cfg.Proxy != "" {
+		u, err := url.Parse(d.cfg.Proxy)
+		if err != nil {
+			return "", fmt.Errorf("outbound proxy: %w", err)
+		}
+		pc.Upstream = u
+	}
+	px, err := egress.StartProxy(pc)
+	if err != nil {
+		return "", fmt.Errorf("start the egress proxy: %w", err)
+	}
+	defer px.Close()
+	cmd := proc.Command(ctx, proc.DefaultGrace, d.cfg.Binary, append([]string{"--proxy", px.URL()}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = []string{"HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
 		"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8"}
+	// --proxy covers yt-dlp and the ffmpeg it starts (it passes
+	// -http_proxy); the variables cover any other helper that honours them.
+	for _, v := range []string{"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"} {
+		cmd.Env = append(cmd.Env, v+"="+px.URL())
+	}
 	output := &tail{max: 8192} // yt-dlp reports on both streams
 	cmd.Stdout, cmd.Stderr = output, output
-	err := cmd.Run()
+	err = cmd.Run()
 	if ctx.Err() != nil {
 		return "", fmt.Errorf("yt-dlp: %w", ctx.Err())
+	}
+	if refused := px.Refused(); refused != nil {
+		// Whatever yt-dlp made of the refusal, the cause is a page or
+		// manifest pointing where this server may not go.
+		return "", &job.Error{Code: job.CodeSourceForbidden, Message: "the page points at an address this server does not fetch from", Err: refused}
 	}
 	if err != nil {
 		code := -1
@@ -172,6 +237,18 @@ func (d *Downloader) run(ctx context.Context, dir string, args []string) (string
 		return "", Classify(code, output.String(), d.cfg.MaxDuration)
 	}
 	return output.String(), nil
+}
+
+// writeCookies gives this run its own copy of the route's cookies: yt-dlp
+// rewrites the file it is given.
+func (d *Downloader) writeCookies(dst string) error {
+	switch {
+	case d.cookies != nil:
+		return os.WriteFile(dst, d.cookies, 0o600)
+	case d.cfg.CookiesFile != "":
+		return copyFile(d.cfg.CookiesFile, dst)
+	}
+	return nil
 }
 
 // Download fetches url's best audio into dir.
@@ -234,7 +311,11 @@ func Classify(exitCode int, stderr string, maxDuration time.Duration) *job.Error
 		return e(job.CodeAgeRestricted, "the video is age-restricted and needs a signed-in account", false)
 	case has("max-filesize", "file is larger than max"):
 		return e(job.CodeMediaTooLarge, "the video's audio is larger than the download limit", false)
-	case has("video unavailable", "this video is unavailable", "this video has been removed", "available in your country"):
+	case has("not available in your country", "available in your country", "geo restrict", "geo-restrict", "not available from your location", "blocked in your country"):
+		return e(job.CodeGeoBlocked, "the video is not available in the country this server is in", false)
+	case has("login required", "requires login", "log in to", "login to", "logged-in", "you need to log in", "only available for registered users", "use --cookies", "account credentials"):
+		return e(job.CodeLoginRequired, "the site shows this video only to signed-in accounts", false)
+	case has("video unavailable", "this video is unavailable", "this video has been removed"):
 		return e(job.CodeVideoUnavailable, "the video is unavailable", false)
 	case has("http error 404", "http error 410"):
 		return e(job.CodeSourceNotFound, "the media was not found (404)", false)

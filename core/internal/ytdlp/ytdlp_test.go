@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
+	"github.com/ytcaption/ytcaption/internal/egress"
 	"github.com/ytcaption/ytcaption/internal/waittest"
 )
 
@@ -27,17 +29,20 @@ func TestArgsEndWithSeparatorAndURL(t *testing.T) {
 	require.Equal(t, []string{"--", url}, args[len(args)-2:], "-- then the canonical URL, last")
 	require.Equal(t, 1, strings.Count(strings.Join(args, " "), " -- "), "one separator")
 	for _, want := range [][]string{
-		{"--ignore-config"}, {"--ies", "youtube"}, {"--no-playlist"}, {"-f", "ba/b"}, {"--max-filesize", "500M"},
+		{"--ignore-config"}, {"--ies", mediaurl.Extractors()}, {"--no-playlist"}, {"-f", "ba/b"}, {"--max-filesize", "500M"},
 		{"-P", "/tmp/job"}, {"-o", "%(id)s.%(ext)s"}, {"--write-info-json"},
 		{"--break-match-filters", "!is_live & live_status!=?is_upcoming"}, {"--match-filters", "duration<=?14400"},
 		{"--cookies", "/tmp/job/cookies.txt"}, // the per-job copy, never the original
-		{"--proxy", "socks5://127.0.0.1:1080"},
 	} {
 		i := slices.Index(args, want[0])
 		require.GreaterOrEqual(t, i, 0, want[0])
 		require.Equal(t, want, args[i:i+len(want)])
 	}
 	require.NotContains(t, args, "/etc/ytcaption/cookies.txt")
+	require.NotContains(t, args, "socks5://127.0.0.1:1080", "yt-dlp gets the egress proxy; the outbound one is behind it")
+	require.NotContains(t, args, "--proxy", "run adds the egress proxy")
+	require.NotContains(t, strings.Join(args, ","), "generic", "the generic extractor is opt-in")
+	require.Contains(t, strings.Join(New(Config{Generic: true}).Args("/tmp/job", url), " "), "--ies "+mediaurl.Extractors()+",generic,html5 ")
 }
 
 // fakeYtDlp writes a script standing in for yt-dlp that records its argv, one
@@ -82,7 +87,10 @@ func TestDownloadPassesExactlyArgsWithoutAShell(t *testing.T) {
 
 	got, err := os.ReadFile(argvFile)
 	require.NoError(t, err)
-	require.Equal(t, d.Args(dir, url), strings.Split(strings.TrimSuffix(string(got), "\n"), "\n"))
+	argv := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+	require.Equal(t, "--proxy", argv[0], "every connection through the egress proxy")
+	require.Regexp(t, `^http://127\.0\.0\.1:\d+$`, argv[1])
+	require.Equal(t, d.Args(dir, url), argv[2:])
 	_, err = os.Stat(filepath.Join(dir, "pwned"))
 	require.True(t, os.IsNotExist(err), "no shell interpreted the URL")
 	_, err = os.Stat(filepath.Join(dir, "cookies.txt"))
@@ -95,7 +103,7 @@ func TestRealYtDlpAgainstLoopback(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(clip))))
 	defer srv.Close()
-	d := New(Config{Extractors: "generic"})
+	d := New(Config{Extractors: "generic", Policy: egress.Policy{AllowPrivate: true}})
 
 	r, err := d.Download(context.Background(), t.TempDir(), srv.URL+"/"+filepath.Base(clip))
 	require.NoError(t, err)
@@ -107,7 +115,7 @@ func TestRealYtDlpAgainstLoopback(t *testing.T) {
 	_, err = d.Download(context.Background(), t.TempDir(), srv.URL+"/missing.wav")
 	require.Equal(t, job.CodeSourceNotFound, job.CodeOf(err), "%v", err)
 
-	small := New(Config{Extractors: "generic", MaxFileSize: "1K"})
+	small := New(Config{Extractors: "generic", MaxFileSize: "1K", Policy: egress.Policy{AllowPrivate: true}})
 	_, err = small.Download(context.Background(), t.TempDir(), srv.URL+"/"+filepath.Base(clip))
 	require.Equal(t, job.CodeMediaTooLarge, job.CodeOf(err), "%v", err)
 }
@@ -125,7 +133,7 @@ func TestCancelKillsYtDlp(t *testing.T) {
 	time.AfterFunc(500*time.Millisecond, cancel)
 	done := make(chan error, 1)
 	go func() {
-		_, err := New(Config{Extractors: "generic"}).Download(ctx, t.TempDir(), srv.URL+"/slow.wav")
+		_, err := New(Config{Extractors: "generic", Policy: egress.Policy{AllowPrivate: true}}).Download(ctx, t.TempDir(), srv.URL+"/slow.wav")
 		done <- err
 	}()
 	require.ErrorIs(t, waittest.Recv(t, done, 20*time.Second, "yt-dlp still running after the cancel"), context.Canceled)
@@ -148,7 +156,12 @@ func TestClassify(t *testing.T) {
 		{1, "ERROR: [youtube] dQw4w9WgXcQ: Sign in to confirm your age. This video may be inappropriate for some users.", job.CodeAgeRestricted, false},
 		{1, "ERROR: [youtube] dQw4w9WgXcQ: Video unavailable", job.CodeVideoUnavailable, false},
 		{1, "ERROR: [youtube] dQw4w9WgXcQ: Video unavailable. This video has been removed by the uploader", job.CodeVideoUnavailable, false},
-		{1, "ERROR: [youtube] dQw4w9WgXcQ: The uploader has not made this video available in your country", job.CodeVideoUnavailable, false},
+		{1, "ERROR: [youtube] dQw4w9WgXcQ: The uploader has not made this video available in your country", job.CodeGeoBlocked, false},
+		{1, "ERROR: [vimeo] 76979871: This video is not available from your location due to geo restriction", job.CodeGeoBlocked, false},
+		{1, "ERROR: [instagram] Cx1: Requested content is not available, rate-limit reached or login required. Use --cookies, --cookies-from-browser, --username and --password, --netrc-cmd, or --netrc (instagram) to provide account credentials", job.CodeLoginRequired, false},
+		{1, "ERROR: [twitter] 1620000000000000000: NSFW tweet requires authentication. Use --cookies, --cookies-from-browser, --username and --password, --netrc-cmd, or --netrc (twitter) to provide account credentials", job.CodeLoginRequired, false},
+		{1, "ERROR: [vimeo] 76979871: This video is only available for registered users", job.CodeLoginRequired, false},
+		{1, "ERROR: Unsupported URL: https://example.com/page", job.CodeInvalidURL, false},
 		// yt-dlp 2023.03.04's words for the two filters.
 		{101, "[download] Lofi Radio does not pass filter (!is_live & live_status!=?is_upcoming), skipping ..\nERROR: Encountered a video that did not match filter, stopping due to --break-match-filter", job.CodeLiveNotSupported, false},
 		{0, "[download] Never Gonna does not pass filter (duration<=?14400), skipping ..", job.CodeTooLong, false},
