@@ -353,6 +353,9 @@ func (p *Pool) loadProxiesFile() error {
 	p.mu.Unlock()
 	var next []*entry
 	seen := map[string]bool{}
+	for _, e := range p.listed { // in the list and the file: one entry, the list's
+		seen[e.key] = true
+	}
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {

@@ -197,10 +197,10 @@ func TestProxiesFileIsReReadWhenItChanges(t *testing.T) {
 	require.Equal(t, "http://user:hunter2@a:1", a.Proxy, "the --proxy value keeps its credentials")
 	require.NoError(t, p.Report(ctx, a, botCheck))
 
-	write("http://user:hunter2@a:1\nhttp://e:5\n", t0.Add(time.Minute))
+	write("http://user:hunter2@a:1\nhttp://e:5\nhttp://listed:9\n", t0.Add(time.Minute))
 	require.NotContains(t, strings.Join(pickLabels(t, p, 3), " "), "e:5", "not re-read before Recheck")
 	clock.Advance(5 * time.Second)
-	require.Equal(t, []string{"listed:9", "e:5", "listed:9"}, pickLabels(t, p, 3), "re-read: d is gone, e is new, a still rests")
+	require.Equal(t, []string{"listed:9", "e:5", "listed:9"}, pickLabels(t, p, 3), "re-read: d is gone, e is new, a still rests, listed is not there twice")
 	require.True(t, health(p, "a:1").Resting, "an entry that stays keeps its rest")
 
 	require.NoError(t, os.Remove(path))
