@@ -202,6 +202,11 @@ func TestProxiesFileIsReReadWhenItChanges(t *testing.T) {
 	clock.Advance(5 * time.Second)
 	require.Equal(t, []string{"listed:9", "e:5", "listed:9"}, pickLabels(t, p, 3), "re-read: d is gone, e is new, a still rests, listed is not there twice")
 	require.True(t, health(p, "a:1").Resting, "an entry that stays keeps its rest")
+	var names []string
+	for _, h := range p.Health() {
+		names = append(names, h.Name)
+	}
+	require.Equal(t, []string{"listed:9", "a:1", "e:5"}, names, "a proxy in the list and the file is one entry")
 
 	require.NoError(t, os.Remove(path))
 	clock.Advance(5 * time.Second)
