@@ -423,13 +423,19 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 
+	// One yt-dlp for the download stage and ListCaptions. The version found
+	// at startup decides the JavaScript options; watchYtDlp says when a
+	// replaced binary needs a restart.
+	yt := ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration,
+		CookiesFile: c.cfg.YtDlpCookies, Proxy: c.cfg.YtDlpProxy,
+		Version: c.toolReport().YtDlp.Version, JSRuntimes: c.cfg.JSRuntimes, RemoteComponents: c.cfg.YtDlpRemoteComponents})
 	mux := http.NewServeMux()
 	admin := api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, Instance: c.cfg.InstanceID,
 		Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval, MaxDuration: c.cfg.MaxDuration,
-		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback,
+		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback, WorkDir: c.cfg.WorkDir,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
-		TracerProvider: c.cfg.TracerProvider, Settings: dynamic})
+		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube})
 	dashboard.New(c.log, c.store, admin).Register(mux)
 	c.health(mux)
 	if c.blobDir != nil {
@@ -465,11 +471,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: c.cfg.WorkDir, ChunkLength: c.cfg.ChunkLength,
 	}, fetch.Deps{
 		Store: c.store, Blobs: c.blobs,
-		// The version found at startup decides the JavaScript options;
-		// watchYtDlp says when a replaced binary needs a restart.
-		YtDlp: ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration,
-			CookiesFile: c.cfg.YtDlpCookies, Proxy: c.cfg.YtDlpProxy,
-			Version: c.toolReport().YtDlp.Version, JSRuntimes: c.cfg.JSRuntimes, RemoteComponents: c.cfg.YtDlpRemoteComponents}),
+		YtDlp: yt,
 		Media: media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
 		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
 		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob, CacheHits: c.cacheHits, Stages: c.stages,

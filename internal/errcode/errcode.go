@@ -74,7 +74,10 @@ const (
 	Job                     // on a failed job
 	// Either: unsupported_option is refused at creation, or fails a job a
 	// gpu-node cannot serve; cancelled is on a cancelled job, and the reply
-	// of /v1/audio/transcriptions (which waits for its job) when it was.
+	// of /v1/audio/transcriptions (which waits for its job) when it was; a
+	// site's refusals (video_unavailable, private_video, …) fail a job's
+	// download, and the reply of /v1/media/captions, which asks the site
+	// the same way.
 	Both
 )
 
@@ -113,27 +116,27 @@ var All = []Info{
 	{LeaseLost, Request, http.StatusConflict},
 	{Internal, Request, http.StatusInternalServerError},
 
-	{SourceNotFound, Job, 0},
-	{SourceForbidden, Job, 0},
-	{DownloadFailed, Job, 0},
+	{SourceNotFound, Both, http.StatusNotFound},
+	{SourceForbidden, Both, http.StatusForbidden},
+	{DownloadFailed, Both, http.StatusBadGateway},
 	{MediaTooLarge, Job, 0},
 	{EmptyMedia, Job, 0},
 	{NotMedia, Job, 0},
-	{TooLong, Job, 0},
+	{TooLong, Both, http.StatusUnprocessableEntity},
 	{TranscodeFailed, Job, 0},
 	{AudioUnavailable, Job, 0},
 	{EngineFailed, Job, 0},
 	{AttemptsExhausted, Job, 0},
 	{Cancelled, Both, http.StatusConflict},
 	{NoCaptions, Job, 0},
-	{BotCheck, Job, 0},
-	{YouTubeRateLimit, Job, 0},
-	{VideoUnavailable, Job, 0},
-	{GeoBlocked, Job, 0},
-	{PrivateVideo, Job, 0},
-	{LoginRequired, Job, 0},
-	{AgeRestricted, Job, 0},
-	{LiveNotSupported, Job, 0},
+	{BotCheck, Both, http.StatusServiceUnavailable},
+	{YouTubeRateLimit, Both, http.StatusServiceUnavailable},
+	{VideoUnavailable, Both, http.StatusNotFound},
+	{GeoBlocked, Both, http.StatusForbidden},
+	{PrivateVideo, Both, http.StatusForbidden},
+	{LoginRequired, Both, http.StatusForbidden},
+	{AgeRestricted, Both, http.StatusForbidden},
+	{LiveNotSupported, Both, http.StatusUnprocessableEntity},
 }
 
 var byCode = func() map[string]Info {

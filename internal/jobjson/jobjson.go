@@ -10,11 +10,26 @@ import (
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
-// Media is what the job knows of its media.
+// Media is what the job knows of its media. The site's fields are empty for
+// direct files and uploads, and when the site does not say.
 type Media struct {
 	Title           string  `json:"title"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	Uploader        string  `json:"uploader,omitempty"`
+	Site            string  `json:"site,omitempty"`          // yt-dlp's name for the site: "youtube", "vimeo", "generic"
+	SiteID          string  `json:"site_id,omitempty"`       // the site's id of the video
+	UploadDate      string  `json:"upload_date,omitempty"`   // YYYY-MM-DD
+	ThumbnailURL    string  `json:"thumbnail_url,omitempty"` // http(s)
+	WebpageURL      string  `json:"webpage_url,omitempty"`   // the video's page, as the site names it
+}
+
+// MediaFrom converts core's media message; nil stays nil.
+func MediaFrom(m *ytcaptionv1.Media) *Media {
+	if m == nil {
+		return nil
+	}
+	return &Media{Title: m.GetTitle(), DurationSeconds: m.GetDurationSeconds(), Uploader: m.GetUploader(), Site: m.GetSite(),
+		SiteID: m.GetSiteId(), UploadDate: m.GetUploadDate(), ThumbnailURL: m.GetThumbnailUrl(), WebpageURL: m.GetWebpageUrl()}
 }
 
 // Error is why a job failed.
@@ -71,9 +86,7 @@ func From(j *ytcaptionv1.Job) Job {
 		CreatedAt: timeJSON(j.GetCreatedAt()), DownloadingAt: timeJSON(j.GetDownloadingAt()), ReadyAt: timeJSON(j.GetReadyAt()),
 		TranscribingAt: timeJSON(j.GetTranscribingAt()), FinishedAt: timeJSON(j.GetFinishedAt()),
 	}
-	if m := j.GetMedia(); m != nil {
-		out.Media = &Media{Title: m.GetTitle(), DurationSeconds: m.GetDurationSeconds(), Uploader: m.GetUploader()}
-	}
+	out.Media = MediaFrom(j.GetMedia())
 	if e := j.GetError(); e != nil {
 		out.Error = &Error{Code: e.GetCode(), Message: e.GetMessage()}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -40,6 +41,9 @@ type Config struct {
 	Instance  string // this replica's name, as Ping reports it
 	// MaxDuration is the longest media core takes, the floor of drain deadlines.
 	MaxDuration time.Duration
+	// WorkDir holds ListCaptions' temporary directories (default: the
+	// system's temp dir).
+	WorkDir string
 }
 
 // Deps are the shared objects the handlers use.
@@ -64,6 +68,12 @@ type Deps struct {
 	// Settings are the deployment's dynamic settings (default rate limits,
 	// attempts per stage, intake): the flags', or Consul's KV over them.
 	Settings *settings.Source
+	// YtDlp lists a video's caption tracks for ListCaptions (nil: the call
+	// is unavailable), through YouTube, the download stage's circuit
+	// breaker (nil: none), so a blocked YouTube is asked no more for a
+	// listing than for a download.
+	YtDlp   *ytdlp.Downloader
+	YouTube *breaker.Breaker
 	// Outbound is the download stage's pool of proxies and cookie files,
 	// which the admin API shows (nil: not shown) and tells of cookie file
 	// changes.
@@ -117,6 +127,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	jobs := &JobService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
 		allowPrivate: cfg.AllowPrivateURLs, settings: d.Settings, watchPoll: cfg.WatchPoll,
+		captions: captionLister{ytdlp: d.YtDlp, youtube: d.YouTube, workDir: cfg.WorkDir, running: make(chan struct{}, maxListings)},
 	}
 	mount(edgeToken)(ytcaptionv1connect.NewJobServiceHandler(jobs, edge, capped.options()))
 	// The generated service handler gives every method the same options: the

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -50,8 +51,9 @@ func JobToProto(j job.Job) *ytcaptionv1.Job {
 		Task:             j.Task,
 		Chunks:           int32(j.Chunks),
 	}
-	if j.MediaTitle != "" || j.MediaDuration > 0 {
-		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader}
+	if j.MediaTitle != "" || j.MediaDuration > 0 || j.MediaSite != "" {
+		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader,
+			Site: j.MediaSite, SiteId: j.MediaSiteID, UploadDate: j.MediaUploadDate, ThumbnailUrl: j.MediaThumbnail, WebpageUrl: j.MediaWebpageURL}
 	}
 	if j.ErrorCode != "" {
 		p.Error = &ytcaptionv1.JobError{Code: j.ErrorCode, Message: j.ErrorMessage}
@@ -73,4 +75,20 @@ func segmentFromProto(p *ytcaptionv1.Segment) job.Segment {
 		s.Words = append(s.Words, job.Word{StartMS: w.GetStartMs(), EndMS: w.GetEndMs(), Text: w.GetText(), Probability: w.GetProbability()})
 	}
 	return s
+}
+
+// listingToProto is a video's caption listing; url is its canonical URL.
+func listingToProto(url string, l ytdlp.Listing) *ytcaptionv1.ListCaptionsResponse {
+	r := l.Result
+	p := &ytcaptionv1.ListCaptionsResponse{Url: url, Site: r.Site, Id: r.SiteID, Title: r.Title, Language: l.Language,
+		Tracks: []*ytcaptionv1.CaptionTrack{}}
+	if r.Title != "" || r.Duration > 0 || r.Site != "" {
+		p.Media = &ytcaptionv1.Media{Title: r.Title, DurationSeconds: r.Duration.Seconds(), Uploader: r.Uploader,
+			Site: r.Site, SiteId: r.SiteID, UploadDate: r.UploadDate, ThumbnailUrl: r.Thumbnail, WebpageUrl: r.WebpageURL}
+	}
+	for _, t := range l.Tracks {
+		p.Tracks = append(p.Tracks, &ytcaptionv1.CaptionTrack{Language: t.Language, Name: t.Name, Automatic: t.Automatic,
+			Translatable: t.Translatable, Original: t.Original})
+	}
+	return p
 }

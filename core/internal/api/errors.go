@@ -30,6 +30,21 @@ var connectCodes = map[string]connect.Code{
 	job.CodeQuotaExceeded:   connect.CodeResourceExhausted,
 	job.CodeIntakePaused:    connect.CodeUnavailable,
 	errcode.RequestTooLarge: connect.CodeInvalidArgument, // a cookie file over the cap: sending it again will not help
+
+	// What a site says of a video, from ListCaptions (a download's failures
+	// are stored on the job instead).
+	job.CodeSourceNotFound:   connect.CodeNotFound,
+	job.CodeVideoUnavailable: connect.CodeNotFound,
+	job.CodeSourceForbidden:  connect.CodePermissionDenied,
+	job.CodePrivateVideo:     connect.CodePermissionDenied,
+	job.CodeAgeRestricted:    connect.CodePermissionDenied,
+	job.CodeLoginRequired:    connect.CodePermissionDenied,
+	job.CodeGeoBlocked:       connect.CodePermissionDenied,
+	job.CodeTooLong:          connect.CodeFailedPrecondition,
+	job.CodeLiveNotSupported: connect.CodeFailedPrecondition,
+	job.CodeDownloadFailed:   connect.CodeUnavailable,
+	job.CodeBotCheck:         connect.CodeUnavailable,
+	job.CodeRateLimited:      connect.CodeUnavailable,
 }
 
 // toConnectError is the one place core's errors become Connect errors. Coded

@@ -45,6 +45,12 @@ type testAPI struct {
 
 func newTestAPI(t *testing.T, configure func(*Config)) *testAPI {
 	t.Helper()
+	return newTestAPIWith(t, configure, nil)
+}
+
+// newTestAPIWith is newTestAPI whose Deps deps may change (nil: none).
+func newTestAPIWith(t *testing.T, configure func(*Config), deps func(*Deps)) *testAPI {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := sqldb.OpenSQLite(filepath.Join(dir, "ytcaption.db"))
 	require.NoError(t, err)
@@ -53,12 +59,17 @@ func newTestAPI(t *testing.T, configure func(*Config)) *testAPI {
 	require.NoError(t, err)
 	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), "")
 	require.NoError(t, err)
-	return serveTestAPI(t, db, blobs, configure)
+	return serveTestAPIWith(t, db, blobs, configure, deps)
 }
 
 // serveTestAPI serves the API on db (migrated) and blobs; its bus reaches
 // other replicas on the same database by the database's notifications.
 func serveTestAPI(t *testing.T, db sqldb.DB, blobs *blob.Dir, configure func(*Config)) *testAPI {
+	t.Helper()
+	return serveTestAPIWith(t, db, blobs, configure, nil)
+}
+
+func serveTestAPIWith(t *testing.T, db sqldb.DB, blobs *blob.Dir, configure func(*Config), deps func(*Deps)) *testAPI {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.DiscardHandler)
@@ -79,8 +90,12 @@ func serveTestAPI(t *testing.T, db sqldb.DB, blobs *blob.Dir, configure func(*Co
 		configure(&cfg)
 	}
 	mux := http.NewServeMux()
-	admin := Register(mux, cfg, Deps{Log: log, Store: st, Blobs: blobs, Bus: bus, Stopping: stopping, Metrics: prometheus.NewRegistry(),
-		Settings: settings.Static(settings.Settings{CreateRate: 10, CreateBurst: 20, ReadRate: 100, ReadBurst: 200, MaxAttempts: 3})})
+	d := Deps{Log: log, Store: st, Blobs: blobs, Bus: bus, Stopping: stopping, Metrics: prometheus.NewRegistry(),
+		Settings: settings.Static(settings.Settings{CreateRate: 10, CreateBurst: 20, ReadRate: 100, ReadBurst: 200, MaxAttempts: 3})}
+	if deps != nil {
+		deps(&d)
+	}
+	admin := Register(mux, cfg, d)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { close(stopping); srv.Close(); cancel(); <-listening })
 	blobs.DefaultBaseURL(srv.URL)

@@ -5,9 +5,11 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,6 +27,8 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
+	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/egress"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/tracing"
@@ -56,6 +60,7 @@ type JobService struct {
 	allowPrivate bool
 	settings     *settings.Source
 	watchPoll    time.Duration
+	captions     captionLister
 }
 
 func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
@@ -515,4 +520,78 @@ func parseCursor(c string) (epoch int64, seq int, ok bool) {
 
 func sameJob(a, b *ytcaptionv1.Job) bool {
 	return a.GetStatus() == b.GetStatus() && a.GetProgress() == b.GetProgress() && a.GetAttempt() == b.GetAttempt()
+}
+
+// Bounds of ListCaptions: each runs yt-dlp, which asks the site, for
+// seconds — a few at once per replica, and none longer than listTimeout.
+const (
+	maxListings = 8
+	listTimeout = 90 * time.Second
+)
+
+// captionLister runs ListCaptions' yt-dlp.
+type captionLister struct {
+	ytdlp   *ytdlp.Downloader
+	youtube *breaker.Breaker
+	workDir string
+	running chan struct{} // a place per listing running
+}
+
+// ListCaptions lists the caption tracks a video has, asking the site with
+// yt-dlp and downloading nothing else. The URL is validated as CreateJob's
+// is; yt-dlp's failures are the download's typed errors. A direct file (or a
+// page no extractor takes) has no tracks: an empty list, not an error.
+func (s *JobService) ListCaptions(ctx context.Context, req *connect.Request[ytcaptionv1.ListCaptionsRequest]) (*connect.Response[ytcaptionv1.ListCaptionsResponse], error) {
+	src, err := mediaurl.Parse(req.Msg.GetUrl())
+	if err == nil {
+		err = s.checkLiteralAddress(src.URL)
+	}
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	l, err := s.captions.list(ctx, src)
+	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	return connect.NewResponse(listingToProto(src.URL, l)), nil
+}
+
+func (c captionLister) list(ctx context.Context, src mediaurl.Source) (ytdlp.Listing, error) {
+	if src.Kind == job.SourceUpload {
+		return ytdlp.Listing{}, nil
+	}
+	if c.ytdlp == nil {
+		return ytdlp.Listing{}, &job.Error{Code: job.CodeUnavailable, Message: "listing captions is not enabled on this server"}
+	}
+	select {
+	case c.running <- struct{}{}:
+		defer func() { <-c.running }()
+	default:
+		return ytdlp.Listing{}, &job.Error{Code: job.CodeUnavailable, Message: "too many caption listings are running; retry in a few seconds", Retryable: true}
+	}
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	dir, err := os.MkdirTemp(c.workDir, "ytcaption-list-")
+	if err != nil {
+		return ytdlp.Listing{}, fmt.Errorf("make temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	var l ytdlp.Listing
+	run := func() (err error) {
+		l, err = c.ytdlp.ListCaptions(ctx, dir, src.URL)
+		return err
+	}
+	if src.Kind == job.SourceYouTube && c.youtube != nil {
+		err = c.youtube.Do(run)
+	} else {
+		err = run()
+	}
+	switch {
+	case errors.Is(err, breaker.ErrOpen):
+		return l, &job.Error{Code: job.CodeUnavailable, Message: "YouTube is failing for this server; retry later", Retryable: true, Err: err}
+	case src.Kind == job.SourceHTTP && job.CodeOf(err) == job.CodeInvalidURL:
+		// No extractor takes it: a media file, which has no caption tracks.
+		return ytdlp.Listing{}, nil
+	}
+	return l, err
 }

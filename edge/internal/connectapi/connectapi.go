@@ -289,6 +289,12 @@ func (f *front) DeleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.
 	return f.d.Core.Jobs.DeleteJob(ctx, forward(ctx, req.Msg))
 }
 
+// ListCaptions asks core, which asks the site: seconds, within the door's
+// unary write timeout.
+func (f *front) ListCaptions(ctx context.Context, req *connect.Request[ytcaptionv1.ListCaptionsRequest]) (*connect.Response[ytcaptionv1.ListCaptionsResponse], error) {
+	return f.d.Core.Jobs.ListCaptions(ctx, forward(ctx, req.Msg))
+}
+
 func (f *front) GetTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetTranscriptRequest]) (*connect.Response[ytcaptionv1.GetTranscriptResponse], error) {
 	return f.d.Core.Jobs.GetTranscript(ctx, forward(ctx, req.Msg))
 }

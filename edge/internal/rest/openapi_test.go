@@ -57,10 +57,11 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	require.Equal(t, slices.Compact(served), documented)
 }
 
-// TestOpenAPIJobSchemaMatchesTheJSON fails when the job JSON gains or loses a
-// field the document does not know about.
+// TestOpenAPIJobSchemaMatchesTheJSON fails when the job JSON (or another
+// reply's) gains or loses a field the document does not know about.
 func TestOpenAPIJobSchemaMatchesTheJSON(t *testing.T) {
-	for schema, v := range map[string]any{"Job": jobjson.Job{}, "CreateJob": createBody{}} {
+	for schema, v := range map[string]any{"Job": jobjson.Job{}, "CreateJob": createBody{}, "Media": jobjson.Media{},
+		"CaptionListing": captionListing{}, "CaptionTrack": captionTrack{}} {
 		var fields []string
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumField() {

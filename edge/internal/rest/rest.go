@@ -162,6 +162,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Get("/jobs/:id/events", s.events)
 	v1.Post("/audio/transcriptions", s.transcriptions)
 	v1.Get("/account", protoCall(s, s.Core.Jobs.GetAccount, ""))
+	v1.Get("/media/captions", s.listCaptions)
 	s.adminRoutes(v1)
 	return app
 }
@@ -442,6 +443,52 @@ func (s *server) cancelJob(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(jobjson.From(resp.Msg.GetJob()))
+}
+
+// listCaptionsTimeout bounds GET /v1/media/captions: core gives yt-dlp 90 s
+// to ask the site, and its typed error should arrive before the edge gives up.
+const listCaptionsTimeout = 100 * time.Second
+
+// captionTrack and captionListing are the JSON of GET /v1/media/captions.
+type captionTrack struct {
+	Language     string `json:"language"`
+	Name         string `json:"name,omitempty"`
+	Automatic    bool   `json:"automatic"`
+	Translatable bool   `json:"translatable"`
+	Original     bool   `json:"original"`
+}
+
+type captionListing struct {
+	URL      string         `json:"url"`
+	Site     string         `json:"site,omitempty"`
+	ID       string         `json:"id,omitempty"`
+	Title    string         `json:"title,omitempty"`
+	Language string         `json:"language,omitempty"`
+	Tracks   []captionTrack `json:"tracks"`
+	Media    *jobjson.Media `json:"media,omitempty"`
+}
+
+// listCaptions lists the caption tracks a video has, without a job: core
+// asks the site each time, so it answers in seconds, not milliseconds.
+func (s *server) listCaptions(c *fiber.Ctx) error {
+	url := strings.Clone(c.Query("url"))
+	if strings.TrimSpace(url) == "" {
+		return codedError(errcode.InvalidURL, "the url query parameter is required: GET /v1/media/captions?url=…")
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), max(s.cfg.CallTimeout, listCaptionsTimeout))
+	defer cancel()
+	resp, err := s.Core.Jobs.ListCaptions(ctx, coreRequest(c, &ytcaptionv1.ListCaptionsRequest{Url: url}))
+	if err != nil {
+		return err
+	}
+	m := resp.Msg
+	out := captionListing{URL: m.GetUrl(), Site: m.GetSite(), ID: m.GetId(), Title: m.GetTitle(), Language: m.GetLanguage(),
+		Tracks: []captionTrack{}, Media: jobjson.MediaFrom(m.GetMedia())}
+	for _, t := range m.GetTracks() {
+		out.Tracks = append(out.Tracks, captionTrack{Language: t.GetLanguage(), Name: t.GetName(), Automatic: t.GetAutomatic(),
+			Translatable: t.GetTranslatable(), Original: t.GetOriginal()})
+	}
+	return c.JSON(out)
 }
 
 var formats = map[string]ytcaptionv1.TranscriptFormat{

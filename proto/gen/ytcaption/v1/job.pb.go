@@ -379,7 +379,18 @@ type Media struct {
 	Title           string                 `protobuf:"bytes,1,opt,name=title,proto3" json:"title,omitempty"`
 	DurationSeconds float64                `protobuf:"fixed64,2,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
 	// Who published it (YouTube's channel); empty for direct files and uploads.
-	Uploader      string `protobuf:"bytes,3,opt,name=uploader,proto3" json:"uploader,omitempty"`
+	Uploader string `protobuf:"bytes,3,opt,name=uploader,proto3" json:"uploader,omitempty"`
+	// The site, as yt-dlp's extractor names it in lower case ("youtube",
+	// "vimeo", "generic"); empty for direct files and uploads.
+	Site string `protobuf:"bytes,4,opt,name=site,proto3" json:"site,omitempty"`
+	// The site's id of the video ("dQw4w9WgXcQ").
+	SiteId string `protobuf:"bytes,5,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	// The day the site says the video was published, YYYY-MM-DD.
+	UploadDate string `protobuf:"bytes,6,opt,name=upload_date,json=uploadDate,proto3" json:"upload_date,omitempty"`
+	// A still of the video: an http(s) URL on the site's servers.
+	ThumbnailUrl string `protobuf:"bytes,7,opt,name=thumbnail_url,json=thumbnailUrl,proto3" json:"thumbnail_url,omitempty"`
+	// The video's page, as the site names it.
+	WebpageUrl    string `protobuf:"bytes,8,opt,name=webpage_url,json=webpageUrl,proto3" json:"webpage_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,6 +442,41 @@ func (x *Media) GetDurationSeconds() float64 {
 func (x *Media) GetUploader() string {
 	if x != nil {
 		return x.Uploader
+	}
+	return ""
+}
+
+func (x *Media) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *Media) GetSiteId() string {
+	if x != nil {
+		return x.SiteId
+	}
+	return ""
+}
+
+func (x *Media) GetUploadDate() string {
+	if x != nil {
+		return x.UploadDate
+	}
+	return ""
+}
+
+func (x *Media) GetThumbnailUrl() string {
+	if x != nil {
+		return x.ThumbnailUrl
+	}
+	return ""
+}
+
+func (x *Media) GetWebpageUrl() string {
+	if x != nil {
+		return x.WebpageUrl
 	}
 	return ""
 }
@@ -1817,6 +1863,233 @@ func (x *GetAccountResponse) GetWebhookSecret() string {
 	return ""
 }
 
+type ListCaptionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A video URL, validated as CreateJob's is.
+	Url           string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCaptionsRequest) Reset() {
+	*x = ListCaptionsRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCaptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCaptionsRequest) ProtoMessage() {}
+
+func (x *ListCaptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCaptionsRequest.ProtoReflect.Descriptor instead.
+func (*ListCaptionsRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListCaptionsRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+// CaptionTrack is one caption track of a video.
+type CaptionTrack struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The code to ask for as a job's language: "en", "pt-BR", "zh-Hans".
+	Language string `protobuf:"bytes,1,opt,name=language,proto3" json:"language,omitempty"`
+	// The site's name for it ("English"); may be empty.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Made by the site's speech recognition rather than by a person. Of
+	// YouTube's automatic tracks only the original is listed, not its
+	// machine translations.
+	Automatic bool `protobuf:"varint,3,opt,name=automatic,proto3" json:"automatic,omitempty"`
+	// The site offers machine translations of it (YouTube).
+	Translatable bool `protobuf:"varint,4,opt,name=translatable,proto3" json:"translatable,omitempty"`
+	// In the language the video is spoken in.
+	Original      bool `protobuf:"varint,5,opt,name=original,proto3" json:"original,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptionTrack) Reset() {
+	*x = CaptionTrack{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptionTrack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptionTrack) ProtoMessage() {}
+
+func (x *CaptionTrack) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptionTrack.ProtoReflect.Descriptor instead.
+func (*CaptionTrack) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CaptionTrack) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *CaptionTrack) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CaptionTrack) GetAutomatic() bool {
+	if x != nil {
+		return x.Automatic
+	}
+	return false
+}
+
+func (x *CaptionTrack) GetTranslatable() bool {
+	if x != nil {
+		return x.Translatable
+	}
+	return false
+}
+
+func (x *CaptionTrack) GetOriginal() bool {
+	if x != nil {
+		return x.Original
+	}
+	return false
+}
+
+type ListCaptionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The canonical URL, as a job of this video would have it.
+	Url  string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Site string `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	// The site's id of the video.
+	Id    string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Title string `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	// The language the video is spoken in, when the site says or it can be
+	// told from the automatic track; empty when unknown.
+	Language string `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`
+	// Tracks made by a person first, each group by language.
+	Tracks []*CaptionTrack `protobuf:"bytes,6,rep,name=tracks,proto3" json:"tracks,omitempty"`
+	// The rest of what the site says of the video, as a job's media shows it.
+	Media         *Media `protobuf:"bytes,7,opt,name=media,proto3" json:"media,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCaptionsResponse) Reset() {
+	*x = ListCaptionsResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCaptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCaptionsResponse) ProtoMessage() {}
+
+func (x *ListCaptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCaptionsResponse.ProtoReflect.Descriptor instead.
+func (*ListCaptionsResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListCaptionsResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *ListCaptionsResponse) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *ListCaptionsResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ListCaptionsResponse) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *ListCaptionsResponse) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *ListCaptionsResponse) GetTracks() []*CaptionTrack {
+	if x != nil {
+		return x.Tracks
+	}
+	return nil
+}
+
+func (x *ListCaptionsResponse) GetMedia() *Media {
+	if x != nil {
+		return x.Media
+	}
+	return nil
+}
+
 var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
@@ -1848,11 +2121,18 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\vreused_from\x18\x14 \x01(\tR\n" +
 	"reusedFrom\x12\x12\n" +
 	"\x04task\x18\x15 \x01(\tR\x04task\x12\x16\n" +
-	"\x06chunks\x18\x16 \x01(\x05R\x06chunks\"d\n" +
+	"\x06chunks\x18\x16 \x01(\x05R\x06chunks\"\xf8\x01\n" +
 	"\x05Media\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12)\n" +
 	"\x10duration_seconds\x18\x02 \x01(\x01R\x0fdurationSeconds\x12\x1a\n" +
-	"\buploader\x18\x03 \x01(\tR\buploader\"8\n" +
+	"\buploader\x18\x03 \x01(\tR\buploader\x12\x12\n" +
+	"\x04site\x18\x04 \x01(\tR\x04site\x12\x17\n" +
+	"\asite_id\x18\x05 \x01(\tR\x06siteId\x12\x1f\n" +
+	"\vupload_date\x18\x06 \x01(\tR\n" +
+	"uploadDate\x12#\n" +
+	"\rthumbnail_url\x18\a \x01(\tR\fthumbnailUrl\x12\x1f\n" +
+	"\vwebpage_url\x18\b \x01(\tR\n" +
+	"webpageUrl\"8\n" +
 	"\bJobError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"!\n" +
@@ -1943,7 +2223,23 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x05quota\x18\x04 \x01(\v2\x13.ytcaption.v1.QuotaR\x05quota\x12\x1f\n" +
 	"\vwebhook_url\x18\x05 \x01(\tR\n" +
 	"webhookUrl\x12%\n" +
-	"\x0ewebhook_secret\x18\x06 \x01(\tR\rwebhookSecret*\xd8\x01\n" +
+	"\x0ewebhook_secret\x18\x06 \x01(\tR\rwebhookSecret\"'\n" +
+	"\x13ListCaptionsRequest\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\"\x9c\x01\n" +
+	"\fCaptionTrack\x12\x1a\n" +
+	"\blanguage\x18\x01 \x01(\tR\blanguage\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
+	"\tautomatic\x18\x03 \x01(\bR\tautomatic\x12\"\n" +
+	"\ftranslatable\x18\x04 \x01(\bR\ftranslatable\x12\x1a\n" +
+	"\boriginal\x18\x05 \x01(\bR\boriginal\"\xdd\x01\n" +
+	"\x14ListCaptionsResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x12\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12\x1a\n" +
+	"\blanguage\x18\x05 \x01(\tR\blanguage\x122\n" +
+	"\x06tracks\x18\x06 \x03(\v2\x1a.ytcaption.v1.CaptionTrackR\x06tracks\x12)\n" +
+	"\x05media\x18\a \x01(\v2\x13.ytcaption.v1.MediaR\x05media*\xd8\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATUS_QUEUED\x10\x01\x12\x1a\n" +
@@ -1959,7 +2255,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x15TRANSCRIPT_FORMAT_VTT\x10\x02\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_TXT\x10\x03\x12\x1a\n" +
 	"\x16TRANSCRIPT_FORMAT_JSON\x10\x04\x12\x19\n" +
-	"\x15TRANSCRIPT_FORMAT_TSV\x10\x052\xe5\x05\n" +
+	"\x15TRANSCRIPT_FORMAT_TSV\x10\x052\xc1\x06\n" +
 	"\n" +
 	"JobService\x12L\n" +
 	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
@@ -1971,7 +2267,8 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\rGetTranscript\x12\".ytcaption.v1.GetTranscriptRequest\x1a#.ytcaption.v1.GetTranscriptResponse\"\x03\x90\x02\x01\x12K\n" +
 	"\bWatchJob\x12\x1d.ytcaption.v1.WatchJobRequest\x1a\x1e.ytcaption.v1.WatchJobResponse0\x01\x12T\n" +
 	"\n" +
-	"GetAccount\x12\x1f.ytcaption.v1.GetAccountRequest\x1a .ytcaption.v1.GetAccountResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
+	"GetAccount\x12\x1f.ytcaption.v1.GetAccountRequest\x1a .ytcaption.v1.GetAccountResponse\"\x03\x90\x02\x01\x12Z\n" +
+	"\fListCaptions\x12!.ytcaption.v1.ListCaptionsRequest\x1a\".ytcaption.v1.ListCaptionsResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
 	"\x10com.ytcaption.v1B\bJobProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
 var (
@@ -1987,7 +2284,7 @@ func file_ytcaption_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_ytcaption_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ytcaption_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                // 0: ytcaption.v1.JobStatus
 	(TranscriptFormat)(0),         // 1: ytcaption.v1.TranscriptFormat
@@ -2016,15 +2313,18 @@ var file_ytcaption_v1_job_proto_goTypes = []any{
 	(*Quota)(nil),                 // 24: ytcaption.v1.Quota
 	(*GetAccountRequest)(nil),     // 25: ytcaption.v1.GetAccountRequest
 	(*GetAccountResponse)(nil),    // 26: ytcaption.v1.GetAccountResponse
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*ListCaptionsRequest)(nil),   // 27: ytcaption.v1.ListCaptionsRequest
+	(*CaptionTrack)(nil),          // 28: ytcaption.v1.CaptionTrack
+	(*ListCaptionsResponse)(nil),  // 29: ytcaption.v1.ListCaptionsResponse
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
 }
 var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.Job.status:type_name -> ytcaption.v1.JobStatus
-	27, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	27, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
-	27, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
-	27, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
-	27, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	30, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
+	30, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
+	30, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
+	30, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
 	3,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
 	4,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
 	7,  // 8: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
@@ -2036,31 +2336,35 @@ var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	1,  // 14: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
 	2,  // 15: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
 	6,  // 16: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
-	27, // 17: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
+	30, // 17: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
 	24, // 18: ytcaption.v1.GetAccountResponse.quota:type_name -> ytcaption.v1.Quota
-	8,  // 19: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
-	9,  // 20: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
-	12, // 21: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
-	14, // 22: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
-	16, // 23: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
-	18, // 24: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
-	20, // 25: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
-	22, // 26: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
-	25, // 27: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
-	11, // 28: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
-	10, // 29: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
-	13, // 30: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
-	15, // 31: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
-	17, // 32: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
-	19, // 33: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
-	21, // 34: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
-	23, // 35: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
-	26, // 36: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
-	28, // [28:37] is the sub-list for method output_type
-	19, // [19:28] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	28, // 19: ytcaption.v1.ListCaptionsResponse.tracks:type_name -> ytcaption.v1.CaptionTrack
+	3,  // 20: ytcaption.v1.ListCaptionsResponse.media:type_name -> ytcaption.v1.Media
+	8,  // 21: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
+	9,  // 22: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
+	12, // 23: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
+	14, // 24: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
+	16, // 25: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
+	18, // 26: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
+	20, // 27: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
+	22, // 28: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
+	25, // 29: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
+	27, // 30: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
+	11, // 31: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
+	10, // 32: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
+	13, // 33: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
+	15, // 34: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
+	17, // 35: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
+	19, // 36: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
+	21, // 37: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
+	23, // 38: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
+	26, // 39: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
+	29, // 40: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_job_proto_init() }
@@ -2074,7 +2378,7 @@ func file_ytcaption_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_job_proto_rawDesc), len(file_ytcaption_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

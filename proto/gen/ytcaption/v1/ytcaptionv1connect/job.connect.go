@@ -52,6 +52,8 @@ const (
 	JobServiceWatchJobProcedure = "/ytcaption.v1.JobService/WatchJob"
 	// JobServiceGetAccountProcedure is the fully-qualified name of the JobService's GetAccount RPC.
 	JobServiceGetAccountProcedure = "/ytcaption.v1.JobService/GetAccount"
+	// JobServiceListCaptionsProcedure is the fully-qualified name of the JobService's ListCaptions RPC.
+	JobServiceListCaptionsProcedure = "/ytcaption.v1.JobService/ListCaptions"
 )
 
 // JobServiceClient is a client for the ytcaption.v1.JobService service.
@@ -78,6 +80,12 @@ type JobServiceClient interface {
 	WatchJob(context.Context, *connect.Request[v1.WatchJobRequest]) (*connect.ServerStreamForClient[v1.WatchJobResponse], error)
 	// GetAccount is the caller's quota and notification settings.
 	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
+	// ListCaptions lists the caption tracks a video already has, without
+	// downloading its media or any caption: what a job with source "captions"
+	// (or "auto") could take. It asks the site (yt-dlp) each time, so it takes
+	// seconds and fails as a download would (video_unavailable, private_video,
+	// youtube_bot_check, ...).
+	ListCaptions(context.Context, *connect.Request[v1.ListCaptionsRequest]) (*connect.Response[v1.ListCaptionsResponse], error)
 }
 
 // NewJobServiceClient constructs a client for the ytcaption.v1.JobService service. By default, it
@@ -150,6 +158,13 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listCaptions: connect.NewClient[v1.ListCaptionsRequest, v1.ListCaptionsResponse](
+			httpClient,
+			baseURL+JobServiceListCaptionsProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("ListCaptions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -164,6 +179,7 @@ type jobServiceClient struct {
 	getTranscript *connect.Client[v1.GetTranscriptRequest, v1.GetTranscriptResponse]
 	watchJob      *connect.Client[v1.WatchJobRequest, v1.WatchJobResponse]
 	getAccount    *connect.Client[v1.GetAccountRequest, v1.GetAccountResponse]
+	listCaptions  *connect.Client[v1.ListCaptionsRequest, v1.ListCaptionsResponse]
 }
 
 // CreateJob calls ytcaption.v1.JobService.CreateJob.
@@ -211,6 +227,11 @@ func (c *jobServiceClient) GetAccount(ctx context.Context, req *connect.Request[
 	return c.getAccount.CallUnary(ctx, req)
 }
 
+// ListCaptions calls ytcaption.v1.JobService.ListCaptions.
+func (c *jobServiceClient) ListCaptions(ctx context.Context, req *connect.Request[v1.ListCaptionsRequest]) (*connect.Response[v1.ListCaptionsResponse], error) {
+	return c.listCaptions.CallUnary(ctx, req)
+}
+
 // JobServiceHandler is an implementation of the ytcaption.v1.JobService service.
 type JobServiceHandler interface {
 	// CreateJob validates and canonicalises the URL and queues a job. The job is
@@ -235,6 +256,12 @@ type JobServiceHandler interface {
 	WatchJob(context.Context, *connect.Request[v1.WatchJobRequest], *connect.ServerStream[v1.WatchJobResponse]) error
 	// GetAccount is the caller's quota and notification settings.
 	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
+	// ListCaptions lists the caption tracks a video already has, without
+	// downloading its media or any caption: what a job with source "captions"
+	// (or "auto") could take. It asks the site (yt-dlp) each time, so it takes
+	// seconds and fails as a download would (video_unavailable, private_video,
+	// youtube_bot_check, ...).
+	ListCaptions(context.Context, *connect.Request[v1.ListCaptionsRequest]) (*connect.Response[v1.ListCaptionsResponse], error)
 }
 
 // NewJobServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -303,6 +330,13 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	jobServiceListCaptionsHandler := connect.NewUnaryHandler(
+		JobServiceListCaptionsProcedure,
+		svc.ListCaptions,
+		connect.WithSchema(jobServiceMethods.ByName("ListCaptions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.JobService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case JobServiceCreateJobProcedure:
@@ -323,6 +357,8 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 			jobServiceWatchJobHandler.ServeHTTP(w, r)
 		case JobServiceGetAccountProcedure:
 			jobServiceGetAccountHandler.ServeHTTP(w, r)
+		case JobServiceListCaptionsProcedure:
+			jobServiceListCaptionsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -366,4 +402,8 @@ func (UnimplementedJobServiceHandler) WatchJob(context.Context, *connect.Request
 
 func (UnimplementedJobServiceHandler) GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.GetAccount is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) ListCaptions(context.Context, *connect.Request[v1.ListCaptionsRequest]) (*connect.Response[v1.ListCaptionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.ListCaptions is not implemented"))
 }
