@@ -26,6 +26,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/media"
+	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
@@ -61,6 +62,7 @@ type Stage struct {
 	media   *media.Tool
 	http    *http.Client
 	bus     *dispatch.Bus
+	routes  *outbound.Pool
 	youtube *breaker.Breaker
 	blob    *breaker.Breaker
 
@@ -70,12 +72,15 @@ type Stage struct {
 
 // Deps are the stage's collaborators.
 type Deps struct {
-	Store   *store.Store // announcing its changes on Bus (store.OnChange(Bus.Announce)): the stage does not
-	Blobs   blob.Store
-	YtDlp   *ytdlp.Downloader
-	Media   *media.Tool
-	HTTP    *http.Client     // must be a safehttp client
-	Bus     *dispatch.Bus    // what workers and downloads wait on
+	Store *store.Store // announcing its changes on Bus (store.OnChange(Bus.Announce)): the stage does not
+	Blobs blob.Store
+	YtDlp *ytdlp.Downloader
+	Media *media.Tool
+	HTTP  *http.Client  // must be a safehttp client
+	Bus   *dispatch.Bus // what workers and downloads wait on
+	// Routes hands each yt-dlp download its outbound proxy and cookies file
+	// in turn (nil: yt-dlp's configured ones).
+	Routes  *outbound.Pool
 	YouTube *breaker.Breaker // guards yt-dlp downloads
 	Blob    *breaker.Breaker // guards the blob store
 	// CacheHits counts jobs finished with an earlier job's transcript.
@@ -114,7 +119,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *Stage {
 		d.CacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"})
 	}
 	return &Stage{log: log, cfg: cfg, store: d.Store, blobs: d.Blobs, ytdlp: d.YtDlp, media: d.Media,
-		http: d.HTTP, bus: d.Bus, youtube: d.YouTube, blob: d.Blob, cacheHits: d.CacheHits, stages: d.Stages}
+		http: d.HTTP, bus: d.Bus, routes: d.Routes, youtube: d.YouTube, blob: d.Blob, cacheHits: d.CacheHits, stages: d.Stages}
 }
 
 // Run claims and processes jobs until ctx ends. Jobs in flight when ctx ends
@@ -206,6 +211,19 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 			log.WarnContext(ctx, "hand back download at shutdown", "err", rerr)
 		}
 		log.InfoContext(ctx, "download handed back at shutdown")
+	case errors.Is(err, outbound.ErrAllResting):
+		// Every proxy and cookie file is resting after a bot check or rate
+		// limit: park the job, without spending an attempt, until the first
+		// one wakes.
+		var re *outbound.RestingError
+		wait := s.cfg.BreakerDefer
+		if errors.As(err, &re) {
+			wait = max(time.Until(re.Until), time.Second)
+		}
+		if _, rerr := s.store.Release(context.WithoutCancel(ctx), j.ID, j.Epoch, wait); rerr != nil {
+			log.WarnContext(ctx, "park download", "err", rerr)
+		}
+		log.InfoContext(ctx, "download parked: every outbound route is resting", "retry_in", wait)
 	case errors.Is(err, breaker.ErrOpen):
 		// A dependency is down: the job is not at fault, so hand it back for
 		// later without spending one of its attempts.
@@ -371,18 +389,67 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 	return m, chunks, err
 }
 
-// viaYtDlp downloads a page's media with yt-dlp. YouTube's downloads go
-// through YouTube's breaker: when YouTube blocks this server, its jobs wait
-// instead of each spending an attempt on it.
-func (s *Stage) viaYtDlp(ctx context.Context, dir string, j job.Job) (r ytdlp.Result, err error) {
+// viaYtDlp downloads a page's media with yt-dlp, through the outbound
+// routes in turn: a route that draws a bot check or a rate limit rests (the
+// pool's business) and the download is tried at once through the next one,
+// within the same attempt; with every route resting, the error says so
+// (outbound.ErrAllResting) and process parks the job.
+func (s *Stage) viaYtDlp(ctx context.Context, dir string, j job.Job) (ytdlp.Result, error) {
+	if s.routes == nil {
+		return s.ytDlpOnce(ctx, s.ytdlp, dir, j)
+	}
+	var tried []outbound.Lease
+	for {
+		lease, err := s.routes.Pick(ctx, tried...)
+		if err != nil {
+			return ytdlp.Result{}, err
+		}
+		tried = append(tried, lease)
+		r, err := s.through(ctx, lease, dir, j)
+		if errors.Is(err, breaker.ErrOpen) {
+			return r, err // not a try: nothing was asked of the site
+		}
+		if rerr := s.routes.Report(ctx, lease, err); rerr != nil {
+			s.log.WarnContext(ctx, "record the route's outcome", "route", lease, "err", rerr)
+		}
+		if code := job.CodeOf(err); code != job.CodeBotCheck && code != job.CodeRateLimited {
+			return r, err
+		}
+		s.log.InfoContext(ctx, "route refused: trying the next", "job_id", j.ID, "route", lease, "code", job.CodeOf(err))
+	}
+}
+
+// through downloads through lease's proxy and cookies file, in a directory
+// of its own inside dir: what a refused try left stays out of the next.
+func (s *Stage) through(ctx context.Context, lease outbound.Lease, dir string, j job.Job) (ytdlp.Result, error) {
+	sub, err := os.MkdirTemp(dir, "route-")
+	if err != nil {
+		return ytdlp.Result{}, fmt.Errorf("make route dir: %w", err)
+	}
+	route := ytdlp.Route{Proxy: lease.Proxy}
+	if lease.HasCookies() {
+		route.CookiesFile = filepath.Join(sub, "route-cookies.txt")
+		if err := lease.WriteCookies(route.CookiesFile); err != nil {
+			return ytdlp.Result{}, fmt.Errorf("write the route's cookies: %w", err)
+		}
+	}
+	return s.ytDlpOnce(ctx, s.ytdlp.Via(route), sub, j)
+}
+
+// ytDlpOnce runs one download. YouTube's go through YouTube's breaker: when
+// YouTube refuses this server broadly, its jobs wait instead of spending
+// attempts.
+func (s *Stage) ytDlpOnce(ctx context.Context, d *ytdlp.Downloader, dir string, j job.Job) (r ytdlp.Result, err error) {
 	download := func() (err error) {
-		r, err = s.ytdlp.Download(ctx, dir, j.CanonicalURL)
+		r, err = d.Download(ctx, dir, j.CanonicalURL)
 		return err
 	}
 	if j.SourceKind == job.SourceYouTube {
-		return r, s.youtube.Do(download)
+		err = s.youtube.Do(download)
+	} else {
+		err = download()
 	}
-	return r, download()
+	return r, err
 }
 
 // isPage reports whether a response's Content-Type is a web page.

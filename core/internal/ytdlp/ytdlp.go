@@ -65,30 +65,24 @@ type Config struct {
 const pathFile = ".filepath"
 
 // Downloader runs yt-dlp.
-type Downloader struct {
-	cfg     Config
-	cookies []byte // from Via: this route's cookies, instead of CookiesFile's
-}
+type Downloader struct{ cfg Config }
 
 // ReadsPages reports whether the generic extractor is allowed: whether a URL
 // that turns out to be a web page may be handed to yt-dlp.
 func (d *Downloader) ReadsPages() bool { return d.cfg.Generic }
 
 // Route is the way out one download takes: an outbound proxy and a cookies
-// file's content, both optional (the pools in core hand these out in turn).
+// file, both optional (core's outbound pool hands these out in turn).
 type Route struct {
-	Proxy   string
-	Cookies []byte
+	Proxy       string
+	CookiesFile string
 }
 
 // Via returns a Downloader that downloads through r instead of the
 // configured proxy and cookies file.
 func (d *Downloader) Via(r Route) *Downloader {
 	c := *d
-	c.cfg.Proxy, c.cookies = r.Proxy, r.Cookies
-	if r.Cookies != nil {
-		c.cfg.CookiesFile = ""
-	}
+	c.cfg.Proxy, c.cfg.CookiesFile = r.Proxy, r.CookiesFile
 	return &c
 }
 
@@ -145,7 +139,7 @@ func (d *Downloader) common(dir string) []string {
 		"--socket-timeout", "30", "--extractor-retries", "3",
 		"-P", dir, "-o", "%(id)s.%(ext)s", "--write-info-json", "--no-progress",
 	}
-	if d.cfg.CookiesFile != "" || d.cookies != nil {
+	if d.cfg.CookiesFile != "" {
 		args = append(args, "--cookies", filepath.Join(dir, "cookies.txt"))
 	}
 	if knowsJSRuntimes(d.cfg.Version) {
@@ -188,8 +182,10 @@ func (d *Downloader) Args(dir, url string) []string {
 // own process group, every connection through a fresh egress proxy — and
 // classifies a failure. It returns yt-dlp's output.
 func (d *Downloader) run(ctx context.Context, dir string, args []string) (string, error) {
-	if err := d.writeCookies(filepath.Join(dir, "cookies.txt")); err != nil {
-		return "", fmt.Errorf("copy cookies: %w", err)
+	if d.cfg.CookiesFile != "" {
+		if err := copyFile(d.cfg.CookiesFile, filepath.Join(dir, "cookies.txt")); err != nil {
+			return "", fmt.Errorf("copy cookies: %w", err)
+		}
 	}
 	home := filepath.Join(dir, ".home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
@@ -237,18 +233,6 @@ func (d *Downloader) run(ctx context.Context, dir string, args []string) (string
 		return "", Classify(code, output.String(), d.cfg.MaxDuration)
 	}
 	return output.String(), nil
-}
-
-// writeCookies gives this run its own copy of the route's cookies: yt-dlp
-// rewrites the file it is given.
-func (d *Downloader) writeCookies(dst string) error {
-	switch {
-	case d.cookies != nil:
-		return os.WriteFile(dst, d.cookies, 0o600)
-	case d.cfg.CookiesFile != "":
-		return copyFile(d.cfg.CookiesFile, dst)
-	}
-	return nil
 }
 
 // Download fetches url's best audio into dir.
