@@ -184,7 +184,7 @@ func CheckYtDlp(ctx context.Context, cfg Config) (YtDlp, []Check) {
 		checks = append(checks, ageCheck(&y, now))
 	}
 	knows := false
-	if t, ok := ytdlp.ReleaseDate(y.Version); ok && !t.Before(ytdlp.JSRuntimeSince) {
+	if ytdlp.KnowsJSRuntimes(y.Version) {
 		knows = true
 		checks = append(checks, Check{Name: "yt-dlp js", Status: OK,
 			Detail: fmt.Sprintf("%s knows --js-runtimes (since %s)", y.Version, ytdlp.JSRuntimeSince.Format("2006.01.02")) + ejsNote(cfg.RemoteComponents)})

@@ -25,10 +25,10 @@ func ReleaseDate(version string) (time.Time, bool) {
 	return t, true
 }
 
-// knowsJSRuntimes reports whether yt-dlp of this version accepts the
+// KnowsJSRuntimes reports whether yt-dlp of this version accepts the
 // JavaScript-runtime options. An unreadable version is taken as old: an
 // unknown option fails every download, a missing one only YouTube's.
-func knowsJSRuntimes(version string) bool {
+func KnowsJSRuntimes(version string) bool {
 	t, ok := ReleaseDate(version)
 	return ok && !t.Before(JSRuntimeSince)
 }

@@ -28,11 +28,11 @@ func TestReleaseDateReadsYtDlpVersions(t *testing.T) {
 
 func TestOnlyAYtDlpThatKnowsThemGetsTheJSRuntimeOptions(t *testing.T) {
 	t.Parallel()
-	require.False(t, knowsJSRuntimes("2023.03.04"))
-	require.False(t, knowsJSRuntimes("2025.11.11"))
-	require.True(t, knowsJSRuntimes("2025.11.12"))
-	require.True(t, knowsJSRuntimes("2026.10.01.120000"))
-	require.False(t, knowsJSRuntimes("unknown"))
+	require.False(t, KnowsJSRuntimes("2023.03.04"))
+	require.False(t, KnowsJSRuntimes("2025.11.11"))
+	require.True(t, KnowsJSRuntimes("2025.11.12"))
+	require.True(t, KnowsJSRuntimes("2026.10.01.120000"))
+	require.False(t, KnowsJSRuntimes("unknown"))
 }
 
 func TestJSRuntimeOptionsAreExactlyTheConfiguredOnes(t *testing.T) {

@@ -142,7 +142,7 @@ func (d *Downloader) common(dir string) []string {
 	if d.cfg.CookiesFile != "" {
 		args = append(args, "--cookies", filepath.Join(dir, "cookies.txt"))
 	}
-	if knowsJSRuntimes(d.cfg.Version) {
+	if KnowsJSRuntimes(d.cfg.Version) {
 		// --no-js-runtimes and --no-remote-components first: the lists are
 		// exactly the configured ones, not yt-dlp's defaults plus them.
 		// --no-plugin-dirs is as old as these (see common's comment).
