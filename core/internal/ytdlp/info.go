@@ -265,7 +265,7 @@ func (info *infoJSON) tracks() Listing {
 		fs := auto[key]
 		lang := strings.TrimSuffix(key, origSuffix)
 		original := !slices.ContainsFunc(fs, hasTlang) || lang != key || (l.Language != "" && key == l.Language)
-		if !original || seen[lang] || !trackRE.MatchString(lang) {
+		if !original || seen[lang] || !trackRE.MatchString(lang) || strings.HasSuffix(lang, origSuffix) {
 			continue
 		}
 		seen[lang] = true
