@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,6 +40,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/nomad"
 	"github.com/ytcaption/ytcaption/core/internal/notify"
+	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
@@ -47,6 +49,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/discovery"
+	"github.com/ytcaption/ytcaption/internal/egress"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	"github.com/ytcaption/ytcaption/internal/metricsrv"
 )
@@ -85,6 +88,10 @@ type Config struct {
 	// AllowPrivateURLs lets jobs fetch media from loopback and private
 	// addresses. Only the dev stack and tests turn it on.
 	AllowPrivateURLs bool
+	// AllowMediaFrom are address ranges media may come from although the
+	// address policy refuses them (an internal media server): for direct
+	// downloads and every connection yt-dlp opens.
+	AllowMediaFrom []netip.Prefix
 
 	FetchWorkers      int           // default 2
 	Lease             time.Duration // default 30 s
@@ -108,11 +115,19 @@ type Config struct {
 	YtDlpBinary string // default "yt-dlp"
 	FFmpeg      string // default "ffmpeg"
 	FFprobe     string // default "ffprobe"
-	// YtDlpExtractors restricts yt-dlp's extractors; default "youtube".
+	// YtDlpExtractors is yt-dlp's allowlist of extractors (--ies); default
+	// YouTube and the sites mediaurl recognises. YtDlpGeneric adds the
+	// generic extractor: any web page becomes a job source.
 	YtDlpExtractors string
+	YtDlpGeneric    bool
 	// YtDlpCookies is a Netscape cookies file for YouTube (copied per job:
-	// yt-dlp rewrites it); YtDlpProxy an outbound proxy URL. Both optional.
+	// yt-dlp rewrites it); YtDlpProxy an outbound proxy URL. Both optional,
+	// both entries of the outbound pool beside YtDlpProxies, the proxies in
+	// YtDlpProxiesFile (re-read when it changes) and the database's cookie
+	// files, which downloads take in turn.
 	YtDlpCookies, YtDlpProxy string
+	YtDlpProxies             []string
+	YtDlpProxiesFile         string
 	// JSRuntimes are the JavaScript runtimes a current yt-dlp may use to
 	// solve YouTube's challenges ("deno", "node:/usr/bin/node"; default
 	// "deno"); YtDlpRemoteComponents lets it fetch the EJS scripts it runs
@@ -201,6 +216,7 @@ type Core struct {
 	blobs    blob.Store
 	reg      *prometheus.Registry
 	breakers struct{ youtube, blob *breaker.Breaker }
+	routes   *outbound.Pool // yt-dlp's proxies and cookie files
 
 	toolsMu sync.Mutex
 	tools   doctor.Report // the startup checks; its YtDlp refreshed by watchYtDlp
@@ -228,11 +244,17 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.breakers.youtube = breaker.New(c.reg, "youtube", breaker.Config{Counts: ytdlp.CountsAgainstYouTube})
 	c.breakers.blob = breaker.New(c.reg, "blob", breaker.Config{Counts: func(err error) bool { return !errors.Is(err, job.ErrNotFound) }})
-	if cfg.YtDlpCookies != "" {
-		if _, err := os.ReadFile(cfg.YtDlpCookies); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("yt-dlp cookies file: %w", err)
-		}
+	// The outbound pool checks the cookies file and the proxies: a typo
+	// there stops core here, not every download later.
+	proxies := cfg.YtDlpProxies
+	if cfg.YtDlpProxy != "" {
+		proxies = append([]string{cfg.YtDlpProxy}, proxies...)
+	}
+	var err error
+	if c.routes, err = outbound.New(ctx, c.log, outbound.Config{Proxies: proxies, ProxiesFile: cfg.YtDlpProxiesFile, CookiesFile: cfg.YtDlpCookies},
+		c.store, c.reg); err != nil {
+		c.Close()
+		return nil, err
 	}
 	// A missing or stale tool fails some jobs, not the rest: say so and go on.
 	c.tools = doctor.Run(ctx, cfg.doctor())
@@ -426,16 +448,17 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	// One yt-dlp for the download stage and ListCaptions. The version found
 	// at startup decides the JavaScript options; watchYtDlp says when a
 	// replaced binary needs a restart.
-	yt := ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, MaxDuration: c.cfg.MaxDuration,
-		CookiesFile: c.cfg.YtDlpCookies, Proxy: c.cfg.YtDlpProxy,
+	policy := egress.Policy{AllowPrivate: c.cfg.AllowPrivateURLs, Allow: c.cfg.AllowMediaFrom}
+	yt := ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, Generic: c.cfg.YtDlpGeneric,
+		MaxDuration: c.cfg.MaxDuration, Policy: policy,
 		Version: c.toolReport().YtDlp.Version, JSRuntimes: c.cfg.JSRuntimes, RemoteComponents: c.cfg.YtDlpRemoteComponents})
 	mux := http.NewServeMux()
 	admin := api.Register(mux, api.Config{
-		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, Instance: c.cfg.InstanceID,
+		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, AllowMediaFrom: c.cfg.AllowMediaFrom, Instance: c.cfg.InstanceID,
 		Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval, MaxDuration: c.cfg.MaxDuration,
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback, WorkDir: c.cfg.WorkDir,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
-		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube})
+		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube, Outbound: c.routes})
 	dashboard.New(c.log, c.store, admin).Register(mux)
 	c.health(mux)
 	if c.blobDir != nil {
@@ -473,8 +496,8 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		Store: c.store, Blobs: c.blobs,
 		YtDlp: yt,
 		Media: media.New(media.Config{FFmpeg: c.cfg.FFmpeg, FFprobe: c.cfg.FFprobe}),
-		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: c.cfg.AllowPrivateURLs}),
-		Bus:   bus, YouTube: c.breakers.youtube, Blob: c.breakers.blob, CacheHits: c.cacheHits, Stages: c.stages,
+		HTTP:  safehttp.NewClient(safehttp.Config{Policy: policy}),
+		Bus:   bus, Routes: c.routes, YouTube: c.breakers.youtube, Blob: c.breakers.blob, CacheHits: c.cacheHits, Stages: c.stages,
 	})
 
 	var wg sync.WaitGroup
@@ -667,7 +690,7 @@ func (c *Core) watchYtDlp(ctx context.Context) {
 			continue
 		}
 		c.log.InfoContext(ctx, "yt-dlp changed", "version", y.Version, "was", before.Version, "js_runtime", y.JSRuntime)
-		if knowsJS(y.Version) != knowsJS(before.Version) {
+		if ytdlp.KnowsJSRuntimes(y.Version) != ytdlp.KnowsJSRuntimes(before.Version) {
 			// The downloader chose its options for the version it started with.
 			c.log.WarnContext(ctx, "restart core: yt-dlp changed whether it takes JavaScript runtimes", "version", y.Version)
 		}
@@ -677,11 +700,6 @@ func (c *Core) watchYtDlp(ctx context.Context) {
 			}
 		}
 	}
-}
-
-func knowsJS(version string) bool {
-	t, ok := ytdlp.ReleaseDate(version)
-	return ok && !t.Before(ytdlp.JSRuntimeSince)
 }
 
 // toolsCollector exports what core knows of yt-dlp at each scrape. Its

@@ -65,20 +65,21 @@ func (c client) do(method, path string, body any) (int, []byte) {
 }
 
 type jobJSON struct {
-	ID              string  `json:"id"`
-	Status          string  `json:"status"`
-	URL             string  `json:"url"`
-	CanonicalURL    string  `json:"canonical_url"`
-	Progress        float64 `json:"progress"`
-	CreatedAt       string  `json:"created_at"`
-	FinishedAt      string  `json:"finished_at"`
-	ReadyAt         string  `json:"ready_at"`
-	Source          string  `json:"source"`
-	TranscribedFrom string  `json:"transcribed_from"`
-	ReusedFrom      string  `json:"reused_from"`
-	Task            string  `json:"task"`
-	Chunks          int     `json:"chunks"`
-	Media           *struct {
+	ID               string  `json:"id"`
+	Status           string  `json:"status"`
+	URL              string  `json:"url"`
+	CanonicalURL     string  `json:"canonical_url"`
+	Progress         float64 `json:"progress"`
+	CreatedAt        string  `json:"created_at"`
+	FinishedAt       string  `json:"finished_at"`
+	ReadyAt          string  `json:"ready_at"`
+	Source           string  `json:"source"`
+	DetectedLanguage string  `json:"detected_language"`
+	TranscribedFrom  string  `json:"transcribed_from"`
+	ReusedFrom       string  `json:"reused_from"`
+	Task             string  `json:"task"`
+	Chunks           int     `json:"chunks"`
+	Media            *struct {
 		Title           string  `json:"title"`
 		DurationSeconds float64 `json:"duration_seconds"`
 		Uploader        string  `json:"uploader"`
@@ -258,10 +259,13 @@ while [ $# -gt 0 ]; do
     --print-to-file) pathfile="$3"; shift 2 ;;
     --skip-download) skip=1 ;;
     --write-auto-subs) auto=1 ;;
+    --load-info-json) info="$2"; shift ;;
   esac
   url="$1"; shift
 done
 id=$(printf '%s' "$url" | sed 's/.*v=//')
+# A second run on the first's info JSON: the video is the one it names.
+[ -n "$info" ] && id=$(basename "$info" .info.json)
 if [ -n "$skip" ]; then
   case "$id" in
     ` + captionsMan + `)
@@ -362,9 +366,14 @@ func TestEndToEnd(t *testing.T) {
 		require.Equal(t, "failed", j.Status)
 		require.Equal(t, "captions_unavailable", j.Error.Code)
 
+		// No language: the captions in the video's own, the only ones a person made.
+		j = api.waitFor(create(captionsMan, "captions", "").ID, time.Minute, terminal)
+		require.Equal(t, "succeeded", j.Status, "%+v", j.Error)
+		require.Equal(t, "captions", j.TranscribedFrom)
+		require.Equal(t, "en", j.DetectedLanguage)
+
 		for _, body := range []map[string]string{
-			{"url": "https://youtu.be/" + captionsMan, "source": "captions"},                        // which language?
-			{"url": media + "/" + firstClip(refs) + ".ogg", "source": "captions", "language": "en"}, // not YouTube
+			{"url": media + "/" + firstClip(refs) + ".ogg", "source": "captions", "language": "en"}, // a file has no captions
 			{"url": "https://youtu.be/" + captionsMan, "source": "subtitles"},
 		} {
 			code, b := api.do("POST", "/v1/jobs", body)

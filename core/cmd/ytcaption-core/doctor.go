@@ -26,8 +26,26 @@ func toolFlags(fs *flag.FlagSet, cfg *core.Config) {
 	fs.Var((*ageValue)(&cfg.YtDlpMaxAge), "yt-dlp-max-age", "a yt-dlp released longer ago is stale (health, metrics, alert): days such as 60d, or a duration")
 	fs.StringVar(&cfg.YtDlpCookies, "yt-dlp-cookies", "", "Netscape cookies file for YouTube (copied per job; optional)")
 	fs.StringVar(&cfg.YtDlpProxy, "yt-dlp-proxy", "", "outbound proxy URL for yt-dlp, e.g. socks5://host:1080 (optional)")
+	fs.Func("yt-dlp-proxies", "more outbound proxies, comma-separated: downloads take them in turn, and one YouTube refuses rests", func(s string) error {
+		cfg.YtDlpProxies = append(cfg.YtDlpProxies, list(s)...)
+		return nil
+	})
+	fs.StringVar(&cfg.YtDlpProxiesFile, "yt-dlp-proxies-file", "", "file of outbound proxies, one a line, re-read when it changes (optional)")
+	fs.StringVar(&cfg.YtDlpExtractors, "yt-dlp-extractors", "", "yt-dlp's extractors, comma-separated regular expressions (default: YouTube and the sites ytcaption recognises)")
+	fs.BoolVar(&cfg.YtDlpGeneric, "yt-dlp-generic", false, "also read media out of any web page with yt-dlp's generic extractor")
 	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.StringVar(&cfg.FFprobe, "ffprobe", "ffprobe", "ffprobe binary")
+}
+
+// list splits a comma-separated flag, dropping blanks.
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // ageValue is a duration flag that also takes days ("60d"): yt-dlp's age is

@@ -18,9 +18,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -112,6 +112,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents (required)")
 	fs.StringVar(&nodeTokens, "node-tokens", "", "comma-separated tokens gpu-nodes may present (required)")
 	fs.BoolVar(&cfg.AllowPrivateURLs, "allow-private-urls", false, "fetch media from loopback/private addresses (never in production)")
+	fs.Func("allow-media-from", "address ranges media may come from although the address policy refuses them, comma-separated CIDRs (an internal media server: 10.1.2.0/24)", func(s string) error {
+		for _, f := range list(s) {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR range such as 10.1.2.0/24", f)
+			}
+			cfg.AllowMediaFrom = append(cfg.AllowMediaFrom, p.Masked())
+		}
+		return nil
+	})
 	fs.IntVar(&cfg.FetchWorkers, "fetch-workers", 2, "concurrent downloads")
 	fs.DurationVar(&cfg.Lease, "lease", 0, "job lease length (default 30s)")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 0, "gpu-node heartbeat interval (default 10s)")
@@ -139,11 +149,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := envflag.ParseCommand(fs, "YTCAPTION_CORE", "ytcaption-core serve: run the control plane.", args, getenv, stdout); err != nil {
 		return err
 	}
-	for _, t := range strings.Split(nodeTokens, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			cfg.NodeTokens = append(cfg.NodeTokens, t)
-		}
-	}
+	cfg.NodeTokens = list(nodeTokens)
 	if cfg.ServiceToken == "" || len(cfg.NodeTokens) == 0 {
 		return fmt.Errorf("%w: --service-token and --node-tokens are required", errUsage)
 	}

@@ -7,6 +7,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"connectrpc.com/connect"
@@ -21,6 +22,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/egress"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -28,9 +30,12 @@ import (
 
 // Config holds the settings the handlers need.
 type Config struct {
-	ServiceToken      string   // the edge's token
-	NodeTokens        []string // tokens gpu-nodes may present
-	AllowPrivateURLs  bool     // accept loopback/private media URLs (dev stack only)
+	ServiceToken     string   // the edge's token
+	NodeTokens       []string // tokens gpu-nodes may present
+	AllowPrivateURLs bool     // accept loopback/private media URLs (dev stack only)
+	// AllowMediaFrom are ranges the address policy refuses that media may
+	// come from anyway (core's --allow-media-from).
+	AllowMediaFrom    []netip.Prefix
 	Lease             time.Duration
 	HeartbeatInterval time.Duration
 	PresignTTL        time.Duration
@@ -126,7 +131,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	edge := connect.WithHandlerOptions(connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
 	jobs := &JobService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
-		allowPrivate: cfg.AllowPrivateURLs, settings: d.Settings, watchPoll: cfg.WatchPoll,
+		policy: egress.Policy{AllowPrivate: cfg.AllowPrivateURLs, Allow: cfg.AllowMediaFrom}, settings: d.Settings, watchPoll: cfg.WatchPoll,
 		captions: captionLister{ytdlp: d.YtDlp, youtube: d.YouTube, workDir: cfg.WorkDir, running: make(chan struct{}, maxListings)},
 	}
 	mount(edgeToken)(ytcaptionv1connect.NewJobServiceHandler(jobs, edge, capped.options()))

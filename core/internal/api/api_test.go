@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/egress"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -61,5 +62,5 @@ func TestLiteralAddressesAreCheckedAtCreation(t *testing.T) {
 	}
 	require.NoError(t, strict.checkLiteralAddress("https://media.example.com/a.ogg"), "names are checked when dialled")
 	require.NoError(t, strict.checkLiteralAddress("http://93.184.216.34/a.ogg"))
-	require.NoError(t, (&JobService{allowPrivate: true}).checkLiteralAddress("http://127.0.0.1/a.ogg"))
+	require.NoError(t, (&JobService{policy: egress.Policy{AllowPrivate: true}}).checkLiteralAddress("http://127.0.0.1/a.ogg"))
 }

@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/google/uuid"
+
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 )

@@ -53,14 +53,14 @@ func validName(re *regexp.Regexp, name string) bool {
 
 // JobService implements ytcaptionv1connect.JobServiceHandler.
 type JobService struct {
-	log          *slog.Logger
-	store        *store.Store
-	blobs        blob.Store
-	bus          *dispatch.Bus
-	allowPrivate bool
-	settings     *settings.Source
-	watchPoll    time.Duration
-	captions     captionLister
+	log       *slog.Logger
+	store     *store.Store
+	blobs     blob.Store
+	bus       *dispatch.Bus
+	policy    egress.Policy // for the literal hosts of submitted URLs
+	settings  *settings.Source
+	watchPoll time.Duration
+	captions  captionLister
 }
 
 func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
@@ -87,10 +87,8 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	case err != nil:
 	case serr != nil:
 		err = serr
-	case source == job.SourceCaptions && src.Kind != job.SourceYouTube:
-		err = job.Errorf(job.CodeInvalidArgument, "source \"captions\" needs a YouTube video: other media have no captions to take")
-	case source == job.SourceCaptions && lang == "auto":
-		err = job.Errorf(job.CodeInvalidArgument, "source \"captions\" needs a language: say which captions to take, such as \"en\"")
+	case source == job.SourceCaptions && src.Kind != job.SourceYouTube && src.Kind != job.SourceSite:
+		err = job.Errorf(job.CodeInvalidArgument, "source \"captions\" needs a video on YouTube or another site: files and uploads have no captions to take")
 	case m.GetWebhookUrl() != "":
 		err = s.checkWebhookURL(m.GetWebhookUrl())
 	}
@@ -285,7 +283,7 @@ func (s *JobService) checkLiteralAddress(raw string) error {
 	if err != nil {
 		return job.Errorf(job.CodeInvalidURL, "unparsable URL")
 	}
-	if err := (egress.Policy{AllowPrivate: s.allowPrivate}).CheckHost(u.Hostname()); err != nil {
+	if err := s.policy.CheckHost(u.Hostname()); err != nil {
 		return &job.Error{Code: job.CodeInvalidURL, Message: fmt.Sprintf("the address %s is not allowed", u.Hostname()), Err: err}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/egress"
 )
 
 // TestLiteralAddressesFollowTheOneAddressPolicy: the zone case and
@@ -14,7 +15,7 @@ import (
 // submitted; the dev stack admits loopback but never a zone or metadata.
 func TestLiteralAddressesFollowTheOneAddressPolicy(t *testing.T) {
 	t.Parallel()
-	strict, dev := &JobService{}, &JobService{allowPrivate: true}
+	strict, dev := &JobService{}, &JobService{policy: egress.Policy{AllowPrivate: true}}
 	for _, u := range []string{
 		"http://[::1%25lo]:8080/a.wav", "http://[fe80::1%25eth0]/a.wav", "http://127.0.0.1%25lo/a.wav",
 		"http://[64:ff9b::7f00:1]/a.wav", "http://[2002:7f00:1::]/a.wav", "http://[::127.0.0.1]/a.wav", "http://[fec0::1]/a.wav",

@@ -284,12 +284,13 @@ func (s *Stage) keepLease(ctx context.Context, j job.Job, cancel context.CancelC
 	}
 }
 
-// fromCaptions completes a YouTube job from the video's own captions when its
-// source allows — no download, no GPU — and reports whether it did. "auto"
-// takes only captions a person made, since our engines do better than
-// YouTube's automatic ones; "captions" takes those too, or fails.
+// fromCaptions completes a YouTube or site job from the video's own captions
+// when its source allows — no download, no GPU — and reports whether it did.
+// "auto" takes only captions a person made, since our engines do better than
+// the sites' automatic ones; "captions" takes those too, or fails. Language
+// "auto" takes the captions in the language the video is spoken in.
 func (s *Stage) fromCaptions(ctx context.Context, j job.Job) (bool, error) {
-	if j.SourceKind != job.SourceYouTube || j.Source == job.SourceASR || j.Language == "auto" {
+	if (j.SourceKind != job.SourceYouTube && j.SourceKind != job.SourceSite) || j.Source == job.SourceASR {
 		return false, nil
 	}
 	dir, err := os.MkdirTemp(s.cfg.WorkDir, "ytcaption-captions-")
@@ -299,13 +300,15 @@ func (s *Stage) fromCaptions(ctx context.Context, j job.Job) (bool, error) {
 	defer os.RemoveAll(dir)
 	var c ytdlp.Captions
 	var found bool
-	err = s.youtube.Do(func() (err error) {
-		c, found, err = s.ytdlp.FetchCaptions(ctx, dir, j.CanonicalURL, j.Language, j.Source == job.SourceCaptions)
+	err = s.withYtDlp(ctx, dir, j, func(d *ytdlp.Downloader, dir string) (err error) {
+		c, found, err = d.FetchCaptions(ctx, dir, j.CanonicalURL, j.Language, j.Source == job.SourceCaptions)
 		return err
 	})
 	switch {
 	case err != nil:
 		return false, err
+	case !found && j.Source == job.SourceCaptions && j.Language == "auto":
+		return false, &job.Error{Code: job.CodeNoCaptions, Message: "the video has no captions in its own language, not even automatic ones"}
 	case !found && j.Source == job.SourceCaptions:
 		return false, &job.Error{Code: job.CodeNoCaptions, Message: fmt.Sprintf("the video has no captions in %q, not even automatic ones", j.Language)}
 	case !found:
@@ -315,8 +318,9 @@ func (s *Stage) fromCaptions(ctx context.Context, j job.Job) (bool, error) {
 	if c.Automatic {
 		from = job.FromAutomaticCaptions
 	}
-	m := store.Media{Title: c.Title, Uploader: c.Uploader, Duration: c.Duration}
-	return true, s.store.CompleteFromCaptions(ctx, j.ID, j.Epoch, m, j.Language, from, c.Segments)
+	m := siteMedia(c.Result)
+	m.Duration = c.Duration
+	return true, s.store.CompleteFromCaptions(ctx, j.ID, j.Epoch, m, c.Language, from, c.Segments)
 }
 
 // fetch downloads, checks and normalises the media in a private temp dir and
@@ -328,16 +332,17 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 	}
 	defer os.RemoveAll(dir)
 
-	var src, title, uploader string
+	var src string
+	var m store.Media // what the site says; the title of a file
 	switch j.SourceKind {
 	case job.SourceYouTube, job.SourceSite:
 		r, err := s.viaYtDlp(ctx, dir, j)
 		if err != nil {
 			return store.Media{}, nil, err
 		}
-		src, title, uploader = r.Path, r.Title, r.Uploader
+		src, m = r.Path, siteMedia(r)
 	case job.SourceUpload:
-		src, title = filepath.Join(dir, "upload"), job.UploadName(j.URL)
+		src, m.Title = filepath.Join(dir, "upload"), job.UploadName(j.URL)
 		err := s.blob.Do(func() error { return s.blobs.GetFile(ctx, j.CanonicalURL, src) })
 		switch {
 		case errors.Is(err, breaker.ErrOpen):
@@ -350,7 +355,7 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 		if err != nil {
 			return store.Media{}, nil, err
 		}
-		src, title = f.Path, f.Filename
+		src, m.Title = f.Path, f.Filename
 		if isPage(f.ContentType) {
 			// A web page, not a file: yt-dlp's generic extractor finds the
 			// media in it, where the operator allows it to read any page.
@@ -362,7 +367,7 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 			if err != nil {
 				return store.Media{}, nil, err
 			}
-			src, title, uploader = r.Path, r.Title, r.Uploader
+			src, m = r.Path, siteMedia(r)
 		}
 	}
 
@@ -371,7 +376,7 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 		return store.Media{}, nil, err
 	}
 	if probedTitle != "" {
-		title = probedTitle
+		m.Title = probedTitle
 	}
 	sum, err := blob.HashFile(audio)
 	if err != nil {
@@ -381,7 +386,7 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 	if err != nil {
 		return store.Media{}, nil, err
 	}
-	m := store.Media{Title: title, Uploader: uploader, Duration: length, AudioKey: key}
+	m.Duration, m.AudioKey = length, key
 	if s.cfg.ChunkLength < 0 || length <= s.cfg.ChunkLength {
 		return m, nil, nil
 	}
@@ -389,67 +394,72 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 	return m, chunks, err
 }
 
-// viaYtDlp downloads a page's media with yt-dlp, through the outbound
-// routes in turn: a route that draws a bot check or a rate limit rests (the
-// pool's business) and the download is tried at once through the next one,
-// within the same attempt; with every route resting, the error says so
-// (outbound.ErrAllResting) and process parks the job.
-func (s *Stage) viaYtDlp(ctx context.Context, dir string, j job.Job) (ytdlp.Result, error) {
+// viaYtDlp downloads a page's media with yt-dlp (withYtDlp).
+func (s *Stage) viaYtDlp(ctx context.Context, dir string, j job.Job) (r ytdlp.Result, err error) {
+	err = s.withYtDlp(ctx, dir, j, func(d *ytdlp.Downloader, dir string) (err error) {
+		r, err = d.Download(ctx, dir, j.CanonicalURL)
+		return err
+	})
+	return r, err
+}
+
+// withYtDlp runs op — one yt-dlp run for j — through the outbound routes in
+// turn: a route that draws a bot check or a rate limit rests (the pool's
+// business) and op is tried at once through the next one, within the same
+// attempt; with every route resting, the error says so
+// (outbound.ErrAllResting) and process parks the job. Each try has a
+// directory of its own inside dir: what a refused one left stays out of the
+// next.
+func (s *Stage) withYtDlp(ctx context.Context, dir string, j job.Job, op func(d *ytdlp.Downloader, dir string) error) error {
 	if s.routes == nil {
-		return s.ytDlpOnce(ctx, s.ytdlp, dir, j)
+		return s.ytDlpOnce(j, func() error { return op(s.ytdlp, dir) })
 	}
 	var tried []outbound.Lease
 	for {
 		lease, err := s.routes.Pick(ctx, tried...)
 		if err != nil {
-			return ytdlp.Result{}, err
+			return err
 		}
 		tried = append(tried, lease)
-		r, err := s.through(ctx, lease, dir, j)
+		sub, err := os.MkdirTemp(dir, "route-")
+		if err != nil {
+			return fmt.Errorf("make route dir: %w", err)
+		}
+		route := ytdlp.Route{Proxy: lease.Proxy}
+		if lease.HasCookies() {
+			route.CookiesFile = filepath.Join(sub, "route-cookies.txt")
+			if err := lease.WriteCookies(route.CookiesFile); err != nil {
+				return fmt.Errorf("write the route's cookies: %w", err)
+			}
+		}
+		err = s.ytDlpOnce(j, func() error { return op(s.ytdlp.Via(route), sub) })
 		if errors.Is(err, breaker.ErrOpen) {
-			return r, err // not a try: nothing was asked of the site
+			return err // not a try: nothing was asked of the site
 		}
 		if rerr := s.routes.Report(ctx, lease, err); rerr != nil {
 			s.log.WarnContext(ctx, "record the route's outcome", "route", lease, "err", rerr)
 		}
 		if code := job.CodeOf(err); code != job.CodeBotCheck && code != job.CodeRateLimited {
-			return r, err
+			return err
 		}
 		s.log.InfoContext(ctx, "route refused: trying the next", "job_id", j.ID, "route", lease, "code", job.CodeOf(err))
 	}
 }
 
-// through downloads through lease's proxy and cookies file, in a directory
-// of its own inside dir: what a refused try left stays out of the next.
-func (s *Stage) through(ctx context.Context, lease outbound.Lease, dir string, j job.Job) (ytdlp.Result, error) {
-	sub, err := os.MkdirTemp(dir, "route-")
-	if err != nil {
-		return ytdlp.Result{}, fmt.Errorf("make route dir: %w", err)
+// ytDlpOnce runs one yt-dlp run. YouTube's go through YouTube's breaker:
+// when YouTube refuses this server broadly, its jobs wait instead of
+// spending attempts.
+func (s *Stage) ytDlpOnce(j job.Job, run func() error) error {
+	if j.SourceKind == job.SourceYouTube {
+		return s.youtube.Do(run)
 	}
-	route := ytdlp.Route{Proxy: lease.Proxy}
-	if lease.HasCookies() {
-		route.CookiesFile = filepath.Join(sub, "route-cookies.txt")
-		if err := lease.WriteCookies(route.CookiesFile); err != nil {
-			return ytdlp.Result{}, fmt.Errorf("write the route's cookies: %w", err)
-		}
-	}
-	return s.ytDlpOnce(ctx, s.ytdlp.Via(route), sub, j)
+	return run()
 }
 
-// ytDlpOnce runs one download. YouTube's go through YouTube's breaker: when
-// YouTube refuses this server broadly, its jobs wait instead of spending
-// attempts.
-func (s *Stage) ytDlpOnce(ctx context.Context, d *ytdlp.Downloader, dir string, j job.Job) (r ytdlp.Result, err error) {
-	download := func() (err error) {
-		r, err = d.Download(ctx, dir, j.CanonicalURL)
-		return err
-	}
-	if j.SourceKind == job.SourceYouTube {
-		err = s.youtube.Do(download)
-	} else {
-		err = download()
-	}
-	return r, err
+// siteMedia is what the site says of the media.
+func siteMedia(r ytdlp.Result) store.Media {
+	return store.Media{Title: r.Title, Uploader: r.Uploader, Site: r.Site, SiteID: r.SiteID,
+		UploadDate: r.UploadDate, Thumbnail: r.Thumbnail, WebpageURL: r.WebpageURL}
 }
 
 // isPage reports whether a response's Content-Type is a web page.

@@ -22,6 +22,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/media"
 	"github.com/ytcaption/ytcaption/core/internal/safehttp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/egress"
 	"github.com/ytcaption/ytcaption/internal/wav"
 )
 
@@ -56,7 +57,7 @@ func stage(t *testing.T, maxDuration, chunkLength time.Duration) (*Stage, *blob.
 	return New(slog.New(slog.DiscardHandler), Config{MaxDuration: maxDuration, ChunkLength: chunkLength, WorkDir: t.TempDir()}, Deps{
 		Blobs: blobs,
 		Media: media.New(media.Config{}),
-		HTTP:  safehttp.NewClient(safehttp.Config{AllowPrivate: true}),
+		HTTP:  safehttp.NewClient(safehttp.Config{Policy: egress.Policy{AllowPrivate: true}}),
 		Blob:  breaker.New(nil, "blob", breaker.Config{}),
 	}), blobs
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/storetest"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/egress"
 	"github.com/ytcaption/ytcaption/internal/wav"
 )
 
@@ -75,7 +76,7 @@ func newHarness(t *testing.T, open storetest.Maker, cfg Config) *harness {
 	// env.Store, which the tests drive, announces nothing unless they say.
 	h.stage = New(log, cfg, Deps{
 		Store: store.New(env.DB, store.OnChange(h.bus.Announce)), Blobs: blobs, Media: media.New(media.Config{}),
-		HTTP: safehttp.NewClient(safehttp.Config{AllowPrivate: true}),
+		HTTP: safehttp.NewClient(safehttp.Config{Policy: egress.Policy{AllowPrivate: true}}),
 		Bus:  h.bus, YouTube: h.youtube, Blob: h.blob,
 	})
 	return h

@@ -26,9 +26,9 @@ import (
 
 // Config tunes the client.
 type Config struct {
-	// AllowPrivate permits loopback and private addresses (egress.Policy).
-	// Only the dev stack and tests set it.
-	AllowPrivate bool
+	// Policy is the address policy; its zero value, production's, refuses
+	// loopback, private and every other special-purpose address.
+	Policy       egress.Policy
 	Timeout      time.Duration // whole request including the body; default 10 minutes
 	MaxRedirects int           // default 5
 }
@@ -39,7 +39,7 @@ func NewClient(cfg Config) *http.Client {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Minute
 	}
-	return egress.NewClient(egress.Policy{AllowPrivate: cfg.AllowPrivate},
+	return egress.NewClient(cfg.Policy,
 		egress.ClientConfig{Timeout: cfg.Timeout, MaxRedirects: cfg.MaxRedirects})
 }
 

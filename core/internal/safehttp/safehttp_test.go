@@ -33,7 +33,7 @@ func TestLoopbackIsRefusedUnlessAllowed(t *testing.T) {
 	require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%v", err)
 	require.ErrorIs(t, err, egress.ErrAddressNotAllowed)
 
-	f, err := Download(context.Background(), NewClient(Config{AllowPrivate: true}), u+"/a.ogg", t.TempDir(), 1<<20)
+	f, err := Download(context.Background(), NewClient(Config{Policy: egress.Policy{AllowPrivate: true}}), u+"/a.ogg", t.TempDir(), 1<<20)
 	require.NoError(t, err)
 	b, err := os.ReadFile(f.Path)
 	require.NoError(t, err)
@@ -52,7 +52,7 @@ func TestRedirectToRefusedAddressIsRefused(t *testing.T) {
 	public := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, internal+"/secret", http.StatusFound)
 	})
-	c := NewClient(Config{AllowPrivate: true})
+	c := NewClient(Config{Policy: egress.Policy{AllowPrivate: true}})
 	publicAddr := netip.MustParseAddrPort(public[len("http://"):])
 	base := c.Transport.(*http.Transport).DialContext
 	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -84,14 +84,14 @@ func TestZonesAndRefusedRedirectsAreForbidden(t *testing.T) {
 		require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%s: %v", raw, err)
 	}
 	// Even the dev stack never follows a zone.
-	_, err := Download(context.Background(), NewClient(Config{AllowPrivate: true}), "http://[::1%25lo]:"+port+"/a.wav", t.TempDir(), 1<<20)
+	_, err := Download(context.Background(), NewClient(Config{Policy: egress.Policy{AllowPrivate: true}}), "http://[::1%25lo]:"+port+"/a.wav", t.TempDir(), 1<<20)
 	require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%v", err)
 	require.Zero(t, hits.Load())
 
 	redirect := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
 	})
-	_, err = Download(context.Background(), NewClient(Config{AllowPrivate: true}), redirect+"/a.wav", t.TempDir(), 1<<20)
+	_, err = Download(context.Background(), NewClient(Config{Policy: egress.Policy{AllowPrivate: true}}), redirect+"/a.wav", t.TempDir(), 1<<20)
 	require.Equal(t, job.CodeSourceForbidden, job.CodeOf(err), "%v", err)
 }
 
@@ -122,7 +122,7 @@ func TestStatusAndSizeClassification(t *testing.T) {
 			http.Redirect(w, r, "ftp://example.com/a", http.StatusFound)
 		}
 	})
-	c := NewClient(Config{AllowPrivate: true})
+	c := NewClient(Config{Policy: egress.Policy{AllowPrivate: true}})
 	for _, tc := range []struct {
 		path, code string
 		retryable  bool
@@ -154,6 +154,6 @@ func TestCancelStopsADownload(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := Download(ctx, NewClient(Config{AllowPrivate: true}), u, t.TempDir(), 1024)
+	_, err := Download(ctx, NewClient(Config{Policy: egress.Policy{AllowPrivate: true}}), u, t.TempDir(), 1024)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
