@@ -61,7 +61,8 @@ func (e *RestingError) Is(target error) bool { return target == ErrAllResting }
 
 // Config tunes a Pool. Zero durations take the defaults.
 type Config struct {
-	// Proxies are proxy URLs (http, https, socks4, socks4a, socks5, socks5h),
+	// Proxies are proxy URLs (http, https, socks5, socks5h: what the egress
+	// proxy in front of them speaks),
 	// credentials allowed: --yt-dlp-proxies.
 	Proxies []string
 	// ProxiesFile holds more, one a line, # comments: --yt-dlp-proxies-file.
@@ -328,9 +329,9 @@ func parseProxy(raw string) (*entry, error) {
 		return nil, errors.New("not a URL")
 	}
 	switch u.Scheme {
-	case "http", "https", "socks4", "socks4a", "socks5", "socks5h":
+	case "http", "https", "socks5", "socks5h":
 	default:
-		return nil, errors.New("not a proxy URL: the scheme must be http, https, socks4, socks4a, socks5 or socks5h")
+		return nil, errors.New("not a proxy URL: the scheme must be http, https, socks5 or socks5h")
 	}
 	if u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("not a proxy URL: scheme://[user:password@]host[:port] and nothing more")

@@ -181,12 +181,13 @@ func TestProxiesFileIsReReadWhenItChanges(t *testing.T) {
 		require.NoError(t, os.Chtimes(path, mtime, mtime))
 	}
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	write("# the office exits\nhttp://user:hunter2@a:1\n\nnot a url at all\nftp://b:2\nhttp://c:3/path\nsocks5://d:4  \n", t0)
+	write("# the office exits\nhttp://user:hunter2@a:1\n\nnot a url at all\nftp://b:2\nhttp://c:3/path\nsocks4://s:7\nsocks5://d:4  \n", t0)
 	p, clock, logs := newPool(t, outbound.Config{ProxiesFile: path, Proxies: []string{"http://listed:9"}}, nil)
 	require.Equal(t, []string{"listed:9", "a:1", "d:4"}, pickLabels(t, p, 3), "the list's, then the file's; bad lines skipped")
 	require.Contains(t, logs.String(), "line=4")
 	require.Contains(t, logs.String(), "line=5")
 	require.Contains(t, logs.String(), "line=6")
+	require.Contains(t, logs.String(), "line=7", "socks4: the egress proxy in front does not speak it")
 
 	a, err := p.Pick(ctx, outbound.Lease{})
 	require.NoError(t, err)
