@@ -246,18 +246,15 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 	c.breakers.blob = breaker.New(c.reg, "blob", breaker.Config{Counts: func(err error) bool { return !errors.Is(err, job.ErrNotFound) }})
 	// The outbound pool checks the cookies file and the proxies: a typo
 	// there stops core here, not every download later.
-	proxies := cfg.YtDlpProxies
-	if cfg.YtDlpProxy != "" {
-		proxies = append([]string{cfg.YtDlpProxy}, proxies...)
-	}
 	var err error
-	if c.routes, err = outbound.New(ctx, c.log, outbound.Config{Proxies: proxies, ProxiesFile: cfg.YtDlpProxiesFile, CookiesFile: cfg.YtDlpCookies},
-		c.store, c.reg); err != nil {
+	if c.routes, err = outbound.New(ctx, c.log, cfg.outbound(), c.store, c.reg); err != nil {
 		c.Close()
 		return nil, err
 	}
 	// A missing or stale tool fails some jobs, not the rest: say so and go on.
-	c.tools = doctor.Run(ctx, cfg.doctor())
+	dc := cfg.doctor()
+	dc.Pool = c.routes
+	c.tools = doctor.Run(ctx, dc)
 	for _, ch := range c.tools.Checks {
 		if ch.Status != doctor.OK {
 			c.log.WarnContext(ctx, "tool check", "check", ch.Name, "status", string(ch.Status), "detail", ch.Detail, "fix", ch.Fix)
@@ -647,14 +644,32 @@ func (c *Core) health(mux *http.ServeMux) {
 // with cfg.
 func (cfg Config) doctor() doctor.Config {
 	return doctor.Config{YtDlp: cfg.YtDlpBinary, JSRuntimes: cfg.JSRuntimes, RemoteComponents: cfg.YtDlpRemoteComponents,
-		MaxAge: cfg.YtDlpMaxAge, Cookies: cfg.YtDlpCookies, Proxy: cfg.YtDlpProxy, FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}
+		MaxAge: cfg.YtDlpMaxAge, Cookies: cfg.YtDlpCookies, FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}
+}
+
+// outbound is the download stage's pool of proxies and cookie files:
+// --yt-dlp-proxy first, then the list and the file's.
+func (cfg Config) outbound() outbound.Config {
+	proxies := cfg.YtDlpProxies
+	if cfg.YtDlpProxy != "" {
+		proxies = append([]string{cfg.YtDlpProxy}, proxies...)
+	}
+	return outbound.Config{Proxies: proxies, ProxiesFile: cfg.YtDlpProxiesFile, CookiesFile: cfg.YtDlpCookies}
 }
 
 // Doctor runs the checks New runs at startup on the tools cfg names, without
-// starting core: `ytcaption-core doctor`.
-func Doctor(ctx context.Context, cfg Config) doctor.Report {
+// starting core: `ytcaption-core doctor`. It sees the proxies and the cookies
+// file, not the database's cookie files nor the rests of a running core (the
+// admin API's /v1/admin/outbound shows those).
+func Doctor(ctx context.Context, cfg Config) (doctor.Report, error) {
 	cfg.defaults()
-	return doctor.Run(ctx, cfg.doctor())
+	pool, err := outbound.New(ctx, slog.New(slog.DiscardHandler), cfg.outbound(), nil, nil)
+	if err != nil {
+		return doctor.Report{}, err
+	}
+	dc := cfg.doctor()
+	dc.Pool = pool
+	return doctor.Run(ctx, dc), nil
 }
 
 func (c *Core) toolReport() doctor.Report {

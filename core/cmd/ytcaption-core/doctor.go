@@ -92,11 +92,14 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := envflag.ParseCommand(fs, "YTCAPTION_CORE",
 		"ytcaption-core doctor: check the tools serve would run with these flags — yt-dlp's version and age, its JavaScript runtime,\n"+
-			"ffmpeg, ffprobe, the cookies file and the proxy. One line each, ok, warn or FAIL; exit status 1 when any FAILs.",
+			"ffmpeg, ffprobe, the cookies file and every proxy. One line each, ok, warn or FAIL; exit status 1 when any FAILs.",
 		args, getenv, stdout); err != nil {
 		return err
 	}
-	r := core.Doctor(ctx, cfg)
+	r, err := core.Doctor(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	write := r.WriteText
 	if *asJSON {
 		write = r.WriteJSON

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ytcaption/ytcaption/core/internal/outbound"
 )
 
 // checkCookies reads the cookies file the way yt-dlp will: Netscape format,
@@ -82,42 +83,41 @@ func checkCookies(path string, now time.Time) Check {
 	return c
 }
 
-// checkProxy connects to the proxy, within timeout, to tell a proxy that
-// is down from a YouTube that refuses. It names the proxy by scheme, host
-// and port only: its URL may hold credentials.
-func checkProxy(ctx context.Context, proxy string, timeout time.Duration) Check {
+// checkProxies dials every proxy of the outbound pool (none: downloads go
+// direct) and says which rest after a refusal. Credentials are never shown:
+// the pool names a proxy by host and port.
+func checkProxies(ctx context.Context, pool *outbound.Pool, timeout time.Duration) []Check {
+	var checks []Check
+	if pool != nil {
+		for _, e := range pool.Health() {
+			if e.Kind == outbound.KindProxy && e.Name != outbound.DirectLabel {
+				checks = append(checks, checkProxy(ctx, e, timeout))
+			}
+		}
+	}
+	if len(checks) == 0 {
+		return []Check{{Name: "proxy", Status: OK, Detail: "none (optional: --yt-dlp-proxies, --yt-dlp-proxies-file)"}}
+	}
+	return checks
+}
+
+func checkProxy(ctx context.Context, e outbound.EntryHealth, timeout time.Duration) Check {
 	c := Check{Name: "proxy"}
-	if proxy == "" {
-		c.Status, c.Detail = OK, "none (optional; --yt-dlp-proxy)"
-		return c
-	}
-	u, err := url.Parse(proxy)
-	if err != nil || u.Host == "" {
-		// The error would quote the URL, and with it any password.
-		c.Status, c.Detail = Fail, "--yt-dlp-proxy is not a URL such as socks5://host:1080"
-		return c
-	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443", "socks4": "1080", "socks4a": "1080", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
-	}
-	if port == "" {
-		c.Status, c.Detail = Fail, fmt.Sprintf("proxy scheme %q needs a port", u.Scheme)
-		return c
-	}
-	addr := net.JoinHostPort(u.Hostname(), port)
-	name := u.Scheme + "://" + addr
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", e.Name)
 	if err != nil {
-		c.Status, c.Detail = Fail, fmt.Sprintf("%s: %s", name, dialError(err, timeout))
-		c.Fix = "YouTube downloads go through it and fail while it is unreachable"
+		c.Status, c.Detail = Fail, fmt.Sprintf("%s: %s", e.Name, dialError(err, timeout))
+		c.Fix = "downloads handed this proxy fail while it is unreachable: mend it or take it out of the list"
 		return c
 	}
 	conn.Close()
-	c.Status, c.Detail = OK, fmt.Sprintf("%s accepts connections (%s)", name, time.Since(start).Round(time.Millisecond))
+	c.Status, c.Detail = OK, fmt.Sprintf("%s accepts connections (%s)", e.Name, time.Since(start).Round(time.Millisecond))
+	if e.Resting {
+		c.Status = Warn
+		c.Detail += fmt.Sprintf("; rests until %s after %s", e.Until.Format(time.RFC3339), e.Code)
+	}
 	return c
 }
 

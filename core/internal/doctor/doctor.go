@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 )
 
@@ -48,9 +49,10 @@ type Config struct {
 	RemoteComponents string        // yt-dlp's --remote-components list
 	MaxAge           time.Duration // yt-dlp older than this is stale; default DefaultMaxAge
 	Cookies          string        // optional Netscape cookies file
-	Proxy            string        // optional proxy URL
-	FFmpeg           string        // default "ffmpeg"
-	FFprobe          string        // default "ffprobe"
+	// Pool is the outbound pool downloads take proxies from (nil: none).
+	Pool    *outbound.Pool
+	FFmpeg  string // default "ffmpeg"
+	FFprobe string // default "ffprobe"
 	// DialTimeout bounds the proxy check's TCP connect; default 3 s.
 	DialTimeout time.Duration
 	// Now is the clock ages are measured against; default time.Now.
@@ -164,7 +166,8 @@ func Run(ctx context.Context, cfg Config) Report {
 	r.FFmpeg, c = checkFFmpeg(ctx, "ffmpeg", cfg.FFmpeg)
 	r.Checks = append(r.Checks, c)
 	r.FFprobe, c = checkFFmpeg(ctx, "ffprobe", cfg.FFprobe)
-	r.Checks = append(r.Checks, c, checkCookies(cfg.Cookies, r.now), checkProxy(ctx, cfg.Proxy, cfg.DialTimeout))
+	r.Checks = append(r.Checks, c, checkCookies(cfg.Cookies, r.now))
+	r.Checks = append(r.Checks, checkProxies(ctx, cfg.Pool, cfg.DialTimeout)...)
 	return r
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/outbound"
 )
 
 // now is the tests' clock: 2026-12-02.
@@ -179,7 +183,7 @@ func TestCookies(t *testing.T) {
 	}
 }
 
-func TestProxy(t *testing.T) {
+func TestEveryProxyOfThePoolIsDialled(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -188,22 +192,38 @@ func TestProxy(t *testing.T) {
 	require.NoError(t, err)
 	closedAddr := closed.Addr().String()
 	closed.Close()
+	ctx := context.Background()
+	pool := func(proxies ...string) *outbound.Pool {
+		p, err := outbound.New(ctx, slog.New(slog.DiscardHandler), outbound.Config{Proxies: proxies}, nil, nil)
+		require.NoError(t, err)
+		return p
+	}
 
-	c := checkProxy(context.Background(), "socks5://alice:hunter2@"+ln.Addr().String(), 3*time.Second)
-	require.Equal(t, OK, c.Status, c.Detail)
-	require.Contains(t, c.Detail, "socks5://"+ln.Addr().String()+" accepts connections")
-
-	c = checkProxy(context.Background(), "http://alice:hunter2@"+closedAddr, 3*time.Second)
-	require.Equal(t, Fail, c.Status)
-	require.Contains(t, c.Detail, "connection refused")
-
-	c = checkProxy(context.Background(), "http://alice:hunter2@[::1", 3*time.Second)
-	require.Equal(t, Fail, c.Status)
-
-	require.Equal(t, OK, checkProxy(context.Background(), "", time.Second).Status)
-	for _, c := range []Check{c, checkProxy(context.Background(), "http://alice:hunter2@"+closedAddr, time.Second)} {
+	cs := checkProxies(ctx, pool("socks5://alice:hunter2@"+ln.Addr().String(), "http://alice:hunter2@"+closedAddr), 3*time.Second)
+	require.Len(t, cs, 2)
+	require.Equal(t, OK, cs[0].Status, cs[0].Detail)
+	require.Contains(t, cs[0].Detail, ln.Addr().String()+" accepts connections")
+	require.Equal(t, Fail, cs[1].Status)
+	require.Contains(t, cs[1].Detail, "connection refused")
+	for _, c := range cs {
 		require.NotContains(t, c.Detail+c.Fix, "hunter2", "credentials are never shown")
 		require.NotContains(t, c.Detail+c.Fix, "alice")
+	}
+
+	// A proxy the pool rests is reachable but warned of.
+	p := pool("http://" + ln.Addr().String())
+	l, err := p.Pick(ctx)
+	require.NoError(t, err)
+	require.NoError(t, p.Report(ctx, l, &job.Error{Code: job.CodeBotCheck}))
+	cs = checkProxies(ctx, p, 3*time.Second)
+	require.Equal(t, Warn, cs[0].Status)
+	require.Contains(t, cs[0].Detail, "rests until")
+	require.Contains(t, cs[0].Detail, job.CodeBotCheck)
+
+	for _, p := range []*outbound.Pool{nil, pool()} {
+		cs = checkProxies(ctx, p, time.Second)
+		require.Len(t, cs, 1)
+		require.Equal(t, OK, cs[0].Status, "no proxy: downloads go direct")
 	}
 }
 
