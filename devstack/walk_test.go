@@ -178,10 +178,16 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 	require.Equal(t, "succeeded", user.waitFor(done.ID, 3*time.Minute, terminal).Status, logs.String())
 	require.Equal(t, "failed", user.waitFor(failed.ID, time.Minute, terminal).Status)
 	const node, breaker = "dev-node", "youtube"
+	const cookies = "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t2147483647\tPREF\tf6=40000000\n"
+	addCookies := func(name string) string {
+		return call("POST", "/v1/admin/cookies", map[string]string{"name": name, "content": cookies})["cookie_file"].(map[string]any)["id"].(string)
+	}
+	// The dashboard deletes a cookie file of its own, so the API's finds one.
+	cookieID, dashCookieID := addCookies("walk"), addCookies("dashboard")
 
 	// Every path parameter, by name; a route with one not here fails the
 	// test rather than being skipped.
-	pathParams := map[string]string{"id": done.ID, "user_id": userID, "key_id": keyID, "name": "walk", "node_id": node}
+	pathParams := map[string]string{"id": done.ID, "user_id": userID, "key_id": keyID, "name": "walk", "node_id": node, "cookie_file_id": cookieID}
 	now := time.Now().UTC()
 	queryParams := map[string]string{
 		"user_id": userID, "status": "failed", "url_contains": "missing", "error_code": "source_not_found",
@@ -189,27 +195,32 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 		"limit": "10", "before": now.Add(time.Hour).Format(time.RFC3339), "from": now.Format("2006-01"), "to": now.Format("2006-01"),
 	}
 	bodies := map[string]any{
-		"POST /v1/admin/users":                 map[string]string{"name": "walker2", "plan": "walk"},
-		"PATCH /v1/admin/users/{user_id}":      map[string]any{"email": "walker@example.com", "monthly_minutes": 30, "rotate_webhook_secret": true},
-		"POST /v1/admin/users/{user_id}/keys":  map[string]string{"name": "second"},
-		"PUT /v1/admin/plans/{name}":           map[string]int{"monthly_minutes": 120, "max_concurrent": 3, "max_streams": 2},
-		"POST /v1/admin/fleet/{node_id}/drain": map[string]bool{"undo": true},
-		"POST /v1/admin/jobs/{id}/retry":       map[string]string{},
-		"POST /v1/admin/jobs/{id}/cancel":      map[string]string{},
-		"POST /v1/admin/breakers/{name}/reset": map[string]string{},
-		"POST /v1/admin/keys/{key_id}/rotate":  map[string]string{},
-		"DELETE /v1/admin/keys/{key_id}":       nil,
-		"DELETE /v1/admin/users/{user_id}":     nil,
-		"GET /v1/admin/users/{user_id}/keys":   nil,
-		"GET /v1/admin/users/{user_id}":        nil,
-		"GET /v1/admin/jobs/{id}":              nil,
-		"GET /v1/admin/jobs":                   nil,
-		"GET /v1/admin/users":                  nil,
-		"GET /v1/admin/plans":                  nil,
-		"GET /v1/admin/usage":                  nil,
-		"GET /v1/admin/fleet":                  nil,
-		"GET /v1/admin/breakers":               nil,
-		"GET /v1/admin/audit":                  nil,
+		"POST /v1/admin/users":                      map[string]string{"name": "walker2", "plan": "walk"},
+		"PATCH /v1/admin/users/{user_id}":           map[string]any{"email": "walker@example.com", "monthly_minutes": 30, "rotate_webhook_secret": true},
+		"POST /v1/admin/users/{user_id}/keys":       map[string]string{"name": "second"},
+		"PUT /v1/admin/plans/{name}":                map[string]int{"monthly_minutes": 120, "max_concurrent": 3, "max_streams": 2},
+		"POST /v1/admin/fleet/{node_id}/drain":      map[string]bool{"undo": true},
+		"POST /v1/admin/jobs/{id}/retry":            map[string]string{},
+		"POST /v1/admin/jobs/{id}/cancel":           map[string]string{},
+		"POST /v1/admin/breakers/{name}/reset":      map[string]string{},
+		"POST /v1/admin/keys/{key_id}/rotate":       map[string]string{},
+		"DELETE /v1/admin/keys/{key_id}":            nil,
+		"DELETE /v1/admin/users/{user_id}":          nil,
+		"GET /v1/admin/users/{user_id}/keys":        nil,
+		"GET /v1/admin/users/{user_id}":             nil,
+		"GET /v1/admin/jobs/{id}":                   nil,
+		"GET /v1/admin/jobs":                        nil,
+		"GET /v1/admin/users":                       nil,
+		"GET /v1/admin/plans":                       nil,
+		"GET /v1/admin/usage":                       nil,
+		"GET /v1/admin/fleet":                       nil,
+		"GET /v1/admin/breakers":                    nil,
+		"GET /v1/admin/audit":                       nil,
+		"GET /v1/admin/cookies":                     nil,
+		"POST /v1/admin/cookies":                    map[string]string{"name": "walk2", "content": cookies},
+		"PATCH /v1/admin/cookies/{cookie_file_id}":  map[string]bool{"enabled": false},
+		"DELETE /v1/admin/cookies/{cookie_file_id}": nil,
+		"GET /v1/admin/outbound":                    nil,
 	}
 	param := regexp.MustCompile(`\{([a-z_]+)\}`)
 	fill := func(op, path string, params map[string]string) string {
@@ -295,6 +306,8 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 			params["id"] = dashKeyID
 		case strings.HasSuffix(route, "/retry"):
 			params["id"] = failed.ID
+		case strings.HasPrefix(route, "/admin/cookies/"):
+			params["id"] = dashCookieID
 		}
 		return param.ReplaceAllStringFunc(route, func(p string) string {
 			v, ok := params[p[1:len(p)-1]]
