@@ -132,7 +132,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	jobs := &JobService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
 		policy: egress.Policy{AllowPrivate: cfg.AllowPrivateURLs, Allow: cfg.AllowMediaFrom}, settings: d.Settings, watchPoll: cfg.WatchPoll,
-		captions: captionLister{ytdlp: d.YtDlp, youtube: d.YouTube, workDir: cfg.WorkDir, running: make(chan struct{}, maxListings)},
+		captions: captionLister{ytdlp: d.YtDlp, routes: d.Outbound, youtube: d.YouTube, workDir: cfg.WorkDir, running: make(chan struct{}, maxListings)},
 	}
 	mount(edgeToken)(ytcaptionv1connect.NewJobServiceHandler(jobs, edge, capped.options()))
 	// The generated service handler gives every method the same options: the

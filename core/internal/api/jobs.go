@@ -23,6 +23,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
+	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/render"
 	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
@@ -530,6 +531,7 @@ const (
 // captionLister runs ListCaptions' yt-dlp.
 type captionLister struct {
 	ytdlp   *ytdlp.Downloader
+	routes  *outbound.Pool // nil: yt-dlp's own route
 	youtube *breaker.Breaker
 	workDir string
 	running chan struct{} // a place per listing running
@@ -575,18 +577,28 @@ func (c captionLister) list(ctx context.Context, src mediaurl.Source) (ytdlp.Lis
 	}
 	defer os.RemoveAll(dir)
 	var l ytdlp.Listing
-	run := func() (err error) {
-		l, err = c.ytdlp.ListCaptions(ctx, dir, src.URL)
-		return err
+	list := func(d *ytdlp.Downloader, dir string) error {
+		run := func() (err error) {
+			l, err = d.ListCaptions(ctx, dir, src.URL)
+			return err
+		}
+		if src.Kind == job.SourceYouTube && c.youtube != nil {
+			return c.youtube.Do(run)
+		}
+		return run()
 	}
-	if src.Kind == job.SourceYouTube && c.youtube != nil {
-		err = c.youtube.Do(run)
+	if c.routes == nil {
+		err = list(c.ytdlp, dir)
 	} else {
-		err = run()
+		// The download stage's proxies and cookie files, in turn: a listing
+		// is refused as a download is.
+		err = c.routes.Do(ctx, dir, func(proxy, cookies, dir string) error {
+			return list(c.ytdlp.Via(ytdlp.Route{Proxy: proxy, CookiesFile: cookies}), dir)
+		})
 	}
 	switch {
-	case errors.Is(err, breaker.ErrOpen):
-		return l, &job.Error{Code: job.CodeUnavailable, Message: "YouTube is failing for this server; retry later", Retryable: true, Err: err}
+	case errors.Is(err, breaker.ErrOpen), errors.Is(err, outbound.ErrAllResting):
+		return l, &job.Error{Code: job.CodeUnavailable, Message: "YouTube is refusing this server; retry later", Retryable: true, Err: err}
 	case src.Kind == job.SourceHTTP && job.CodeOf(err) == job.CodeInvalidURL:
 		// No extractor takes it: a media file, which has no caption tracks.
 		return ytdlp.Listing{}, nil

@@ -404,46 +404,18 @@ func (s *Stage) viaYtDlp(ctx context.Context, dir string, j job.Job) (r ytdlp.Re
 }
 
 // withYtDlp runs op — one yt-dlp run for j — through the outbound routes in
-// turn: a route that draws a bot check or a rate limit rests (the pool's
-// business) and op is tried at once through the next one, within the same
+// turn (outbound.Pool.Do): a route that draws a bot check or a rate limit
+// rests and op is tried at once through the next one, within the same
 // attempt; with every route resting, the error says so
-// (outbound.ErrAllResting) and process parks the job. Each try has a
-// directory of its own inside dir: what a refused one left stays out of the
-// next.
+// (outbound.ErrAllResting) and process parks the job.
 func (s *Stage) withYtDlp(ctx context.Context, dir string, j job.Job, op func(d *ytdlp.Downloader, dir string) error) error {
 	if s.routes == nil {
 		return s.ytDlpOnce(j, func() error { return op(s.ytdlp, dir) })
 	}
-	var tried []outbound.Lease
-	for {
-		lease, err := s.routes.Pick(ctx, tried...)
-		if err != nil {
-			return err
-		}
-		tried = append(tried, lease)
-		sub, err := os.MkdirTemp(dir, "route-")
-		if err != nil {
-			return fmt.Errorf("make route dir: %w", err)
-		}
-		route := ytdlp.Route{Proxy: lease.Proxy}
-		if lease.HasCookies() {
-			route.CookiesFile = filepath.Join(sub, "route-cookies.txt")
-			if err := lease.WriteCookies(route.CookiesFile); err != nil {
-				return fmt.Errorf("write the route's cookies: %w", err)
-			}
-		}
-		err = s.ytDlpOnce(j, func() error { return op(s.ytdlp.Via(route), sub) })
-		if errors.Is(err, breaker.ErrOpen) {
-			return err // not a try: nothing was asked of the site
-		}
-		if rerr := s.routes.Report(ctx, lease, err); rerr != nil {
-			s.log.WarnContext(ctx, "record the route's outcome", "route", lease, "err", rerr)
-		}
-		if code := job.CodeOf(err); code != job.CodeBotCheck && code != job.CodeRateLimited {
-			return err
-		}
-		s.log.InfoContext(ctx, "route refused: trying the next", "job_id", j.ID, "route", lease, "code", job.CodeOf(err))
-	}
+	return s.routes.Do(ctx, dir, func(proxy, cookies, dir string) error {
+		d := s.ytdlp.Via(ytdlp.Route{Proxy: proxy, CookiesFile: cookies})
+		return s.ytDlpOnce(j, func() error { return op(d, dir) })
+	})
 }
 
 // ytDlpOnce runs one yt-dlp run. YouTube's go through YouTube's breaker:

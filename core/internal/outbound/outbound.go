@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/breaker"
 )
 
 // ErrAllResting is what Pick returns, wrapped in a *RestingError, when no
@@ -194,6 +196,47 @@ func (l Lease) String() string {
 // LogValue keeps credentials and cookies out of logs.
 func (l Lease) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("proxy", l.ProxyLabel), slog.String("cookies", l.CookiesName))
+}
+
+// Do runs try through the routes in turn. Each try gets the next proxy and
+// cookie file not yet tried — the --proxy value ("" to go direct) and the
+// path of its own copy of the cookies ("" for none) — and a directory of
+// its own inside dir, so what a refused try left stays out of the next. A
+// try refused with a bot check or a rate limit rests its route and the next
+// one is tried at once; any other outcome ends Do with it. With every route
+// resting Do returns a *RestingError (errors.Is ErrAllResting). A try that
+// fails with breaker.ErrOpen asked nothing of the site: it is not reported.
+func (p *Pool) Do(ctx context.Context, dir string, try func(proxy, cookiesFile, dir string) error) error {
+	var tried []Lease
+	for {
+		l, err := p.Pick(ctx, tried...)
+		if err != nil {
+			return err
+		}
+		tried = append(tried, l)
+		sub, err := os.MkdirTemp(dir, "route-")
+		if err != nil {
+			return fmt.Errorf("make a directory for the route: %w", err)
+		}
+		var cookies string
+		if l.HasCookies() {
+			cookies = filepath.Join(sub, "route-cookies.txt")
+			if err := l.WriteCookies(cookies); err != nil {
+				return err
+			}
+		}
+		err = try(l.Proxy, cookies, sub)
+		if errors.Is(err, breaker.ErrOpen) {
+			return err
+		}
+		if rerr := p.Report(ctx, l, err); rerr != nil {
+			p.log.WarnContext(ctx, "record the route's outcome", "route", l, "err", rerr)
+		}
+		if p.baseRest(job.CodeOf(err)) == 0 {
+			return err
+		}
+		p.log.InfoContext(ctx, "route refused: trying the next", "route", l, "code", job.CodeOf(err))
+	}
 }
 
 // EntryHealth is one entry as Health reports it.

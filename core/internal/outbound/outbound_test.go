@@ -19,6 +19,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/storetest"
+	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/clocktest"
 )
 
@@ -453,4 +454,61 @@ func FuzzCheckCookies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDoTriesTheRoutesInTurn: a try refused with a bot check rests its route
+// and the next is tried at once, in a directory of its own; any other
+// outcome ends Do; an open breaker is no try; with every route resting Do
+// says when the first wakes. Each try gets its own copy of the cookies.
+func TestDoTriesTheRoutesInTurn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p, clock, _ := newPool(t, outbound.Config{Proxies: []string{"http://a:1", "http://b:2"}}, nil)
+	dir := t.TempDir()
+
+	type try struct{ proxy, cookies, dir string }
+	var tries []try
+	answers := []error{botCheck, unavailable}
+	err := p.Do(ctx, dir, func(proxy, cookies, sub string) error {
+		tries = append(tries, try{proxy, cookies, sub})
+		err := answers[0]
+		answers = answers[1:]
+		return err
+	})
+	require.ErrorIs(t, err, unavailable, "a video's own failure ends Do")
+	require.Len(t, tries, 2, "the bot check moved on to the next route, the removed video did not")
+	require.Equal(t, []string{"http://a:1", "http://b:2"}, []string{tries[0].proxy, tries[1].proxy})
+	require.NotEqual(t, tries[0].dir, tries[1].dir)
+	for _, tr := range tries {
+		require.Equal(t, dir, filepath.Dir(tr.dir), "each try's directory is inside dir")
+		require.Empty(t, tr.cookies, "no cookie files: none")
+	}
+	require.True(t, health(p, "a:1").Resting)
+
+	// An open breaker asked nothing of the site: b is not rested for it.
+	require.ErrorIs(t, p.Do(ctx, dir, func(string, string, string) error { return breaker.ErrOpen }), breaker.ErrOpen)
+	require.False(t, health(p, "b:2").Resting)
+
+	// Both refused: Do says when the first wakes.
+	err = p.Do(ctx, dir, func(string, string, string) error { return rateLimited })
+	var re *outbound.RestingError
+	require.ErrorAs(t, err, &re)
+	require.ErrorIs(t, err, outbound.ErrAllResting)
+	require.Equal(t, health(p, "b:2").Until, re.Until, "b, resting 1 h for a rate limit, wakes before a (3 h for a bot check)")
+	require.True(t, re.Until.After(clock.Now()))
+
+	// With a cookie file, each try reads its own private copy.
+	cookies := filepath.Join(t.TempDir(), "cookies.txt")
+	require.NoError(t, os.WriteFile(cookies, []byte(fmt.Sprintf(cookiesText, "f")), 0o600))
+	p, _, _ = newPool(t, outbound.Config{CookiesFile: cookies}, nil)
+	require.NoError(t, p.Do(ctx, dir, func(_, copied, sub string) error {
+		require.Equal(t, sub, filepath.Dir(copied))
+		b, err := os.ReadFile(copied)
+		require.NoError(t, err)
+		require.Contains(t, string(b), "session-f")
+		st, err := os.Stat(copied)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "cookies are secrets")
+		return nil
+	}))
 }
