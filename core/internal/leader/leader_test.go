@@ -116,9 +116,14 @@ func TestLeaderStepsDownWhenItsConnectionDies(t *testing.T) {
 	require.Eventually(t, func() bool { return len(leaders(cs)) == 1 }, 10*time.Second, 10*time.Millisecond)
 	terms := func() int32 { return cs[0].terms.Load() + cs[1].terms.Load() }
 	before := terms()
-	// Kill the leader's connection from outside: it must notice and step down.
+	// Kill the leader's connection from outside: it must notice and step
+	// down. Only in this test's database: TestOneLeaderAndFailover's leader,
+	// in a database of its own, holds the same key, and killing it there
+	// made that test see two leaders (its follower took over before the
+	// killed leader's next check).
 	_, err := dbs[2].Exec(context.Background(), `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
-		WHERE l.locktype = 'advisory' AND l.objid = 42 AND l.granted`)
+		WHERE l.locktype = 'advisory' AND l.objid = 42 AND l.granted
+			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
 	require.NoError(t, err)
 	// It may win again on a new connection, or a follower may: either way a
 	// new term begins.
