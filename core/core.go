@@ -636,7 +636,8 @@ func (c *Core) health(mux *http.ServeMux) {
 		// service: direct downloads and uploads still work. "yt_dlp" stays
 		// the bare version for the readers that predate "tools".
 		rep := c.toolReport()
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "yt_dlp": rep.YtDlp.Version, "tools": rep.Tools(time.Now())})
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "yt_dlp": rep.YtDlp.Version, "tools": rep.Tools(time.Now()),
+			"outbound": c.routes.Summary()})
 	})
 }
 

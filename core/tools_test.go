@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core"
+	"github.com/ytcaption/ytcaption/core/internal/outbound"
 )
 
 // TestReadyReportsTheTools: /health/ready says which yt-dlp core runs, how
@@ -32,7 +33,8 @@ func TestReadyReportsTheTools(t *testing.T) {
 	cfg := core.Config{DataDir: t.TempDir(), ServiceToken: "svc-token", NodeTokens: []string{"node-token"}, WorkDir: t.TempDir(),
 		YtDlpBinary: script("yt-dlp", "2023.03.04"), JSRuntimes: "node:" + filepath.Join(dir, "no-node") + ",deno:" + script("deno", "deno 2.9.6 (stable)"),
 		FFmpeg: script("ffmpeg", "ffmpeg version 7.1.1 Copyright"), FFprobe: script("ffprobe", "ffprobe version 7.1.1 Copyright"),
-		YtDlpMaxAge: 30 * 24 * time.Hour, Logger: slog.New(slog.DiscardHandler)}
+		YtDlpMaxAge: 30 * 24 * time.Hour, Logger: slog.New(slog.DiscardHandler),
+		YtDlpProxies: []string{"http://u:secret@proxy-a:3128", "socks5://proxy-b:1080"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := core.New(ctx, cfg)
 	require.NoError(t, err)
@@ -63,6 +65,7 @@ func TestReadyReportsTheTools(t *testing.T) {
 			} `json:"yt_dlp"`
 			FFmpeg, FFprobe string
 		}
+		Outbound outbound.Summary
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ready))
 	require.Equal(t, "ok", ready.Status)
@@ -76,6 +79,7 @@ func TestReadyReportsTheTools(t *testing.T) {
 	require.Equal(t, "deno 2.9.6", y.JSRuntime, "the first configured runtime that works")
 	require.Equal(t, "7.1.1", ready.Tools.FFmpeg)
 	require.Equal(t, "7.1.1", ready.Tools.FFprobe)
+	require.Equal(t, outbound.Summary{Proxies: 2}, ready.Outbound, "the pool's proxies, none resting, no cookie files")
 
 	rec := httptest.NewRecorder()
 	c.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

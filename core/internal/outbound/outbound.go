@@ -239,6 +239,35 @@ func (p *Pool) Do(ctx context.Context, dir string, try func(proxy, cookiesFile, 
 	}
 }
 
+// Summary counts the pool's entries and how many rest: what /health/ready
+// shows (the admin API's /v1/admin/outbound has each entry).
+type Summary struct {
+	Proxies            int `json:"proxies"` // "direct" counts: it is the route when no proxy is set
+	ProxiesResting     int `json:"proxies_resting"`
+	CookieFiles        int `json:"cookie_files"`
+	CookieFilesResting int `json:"cookie_files_resting"`
+}
+
+// Summary counts the entries as Health reports them.
+func (p *Pool) Summary() Summary {
+	var s Summary
+	for _, e := range p.Health() {
+		switch e.Kind {
+		case KindProxy:
+			s.Proxies++
+			if e.Resting {
+				s.ProxiesResting++
+			}
+		case KindCookies:
+			s.CookieFiles++
+			if e.Resting {
+				s.CookieFilesResting++
+			}
+		}
+	}
+	return s
+}
+
 // EntryHealth is one entry as Health reports it.
 type EntryHealth struct {
 	Kind        string // KindProxy or KindCookies
