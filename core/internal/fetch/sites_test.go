@@ -3,8 +3,11 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -69,5 +72,43 @@ func TestASitePageGoesToYtDlp(t *testing.T) {
 		h.stage.process(context.Background(), h.claim(t, j.ID))
 		j = h.get(t, j.ID)
 		require.Equal(t, job.StatusReady, j.Status, "%s: %s", j.ErrorCode, j.ErrorMessage)
+	})
+}
+
+// TestAPagePointingAtAForbiddenAddressFailsTheJob: a site page at an address
+// the operator allows (--allow-media-from) whose media is on loopback, under
+// production's policy otherwise: the job fails source_forbidden at once
+// (another attempt would be refused the same), and the loopback server sees
+// no request.
+func TestAPagePointingAtAForbiddenAddressFailsTheJob(t *testing.T) {
+	m := makeMedia(t)
+	eachDriver(t, func(t *testing.T, open storetest.Maker) {
+		var hits atomic.Int64
+		secret := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			http.ServeFile(w, r, m.path("good.ogg"))
+		}))
+		t.Cleanup(secret.Close)
+		ln, err := net.Listen("tcp", "127.0.0.2:0")
+		require.NoError(t, err)
+		pg := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<!doctype html><title>A talk</title><video src="%s/good.ogg"></video>`, secret.URL)
+		}))
+		pg.Listener = ln
+		pg.Start()
+		t.Cleanup(pg.Close)
+
+		h := newHarness(t, open, Config{})
+		policy := egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}
+		h.stage.ytdlp = ytdlp.New(ytdlp.Config{Policy: policy, Extractors: "generic,html5"})
+		j := h.create(t, job.SourceSite, pg.URL+"/talk", 3)
+		h.stage.process(context.Background(), h.claim(t, j.ID))
+		j = h.get(t, j.ID)
+		require.Equal(t, job.StatusFailed, j.Status)
+		require.Equal(t, job.CodeSourceForbidden, j.ErrorCode, j.ErrorMessage)
+		require.Len(t, h.attempts(t, j.ID), 1, "refused once, not retried")
+		require.Zero(t, hits.Load(), "the loopback server saw a request")
+		h.requireClean(t)
 	})
 }

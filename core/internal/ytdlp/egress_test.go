@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -106,4 +107,37 @@ func TestYtDlpTrafficGoesThroughTheOutboundProxy(t *testing.T) {
 	_, err := d.Download(context.Background(), t.TempDir(), pg.URL+"/talk")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, seen.Load(), int64(2), "the page and the media through the outbound proxy")
+}
+
+// TestYtDlpGetsOnlyItsOwnEnvironment: yt-dlp (and whatever it starts: ffmpeg,
+// Deno) sees a private HOME, PATH, a locale and the egress proxy in every
+// variable a helper may read — never core's own environment, which holds
+// database URLs, S3 keys and service tokens.
+func TestYtDlpGetsOnlyItsOwnEnvironment(t *testing.T) {
+	t.Setenv("YTCAPTION_CORE_S3_SECRET_KEY", "hunter2")
+	t.Setenv("no_proxy", "*") // would let a helper bypass the proxy
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "env")
+	bin := filepath.Join(dir, "yt-dlp")
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\nenv > "+envFile+"\nexit 1\n"), 0o755))
+	jobDir := t.TempDir()
+	_, _ = New(Config{Binary: bin}).Download(context.Background(), jobDir, "https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+
+	b, err := os.ReadFile(envFile)
+	require.NoError(t, err)
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		env[k] = v
+	}
+	for _, shell := range []string{"PWD", "SHLVL", "_", "OLDPWD"} {
+		delete(env, shell) // the shell's own
+	}
+	proxy := env["HTTP_PROXY"]
+	require.Regexp(t, `^http://127\.0\.0\.1:\d+$`, proxy)
+	require.Equal(t, map[string]string{
+		"HOME": filepath.Join(jobDir, ".home"), "XDG_CACHE_HOME": filepath.Join(jobDir, ".home", "cache"),
+		"XDG_CONFIG_HOME": filepath.Join(jobDir, ".home", "config"), "PATH": os.Getenv("PATH"), "LANG": "C.UTF-8",
+		"http_proxy": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "ALL_PROXY": proxy,
+	}, env)
 }
