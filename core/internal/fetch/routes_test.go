@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/storetest"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/egress"
+	"github.com/ytcaption/ytcaption/internal/proxytest"
 )
 
 // standInProxy is a plain-HTTP forward proxy that forwards while healthy and,
@@ -36,17 +36,7 @@ func newStandInProxy(t *testing.T) *standInProxy {
 			http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
 			return
 		}
-		out, err := http.DefaultTransport.RoundTrip(r.Clone(context.Background()))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer out.Body.Close()
-		for k, v := range out.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(out.StatusCode)
-		_, _ = io.Copy(w, out.Body)
+		proxytest.Forward(w, r)
 	}))
 	t.Cleanup(p.Close)
 	return p

@@ -3,7 +3,6 @@ package ytdlp
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/internal/egress"
+	"github.com/ytcaption/ytcaption/internal/proxytest"
 )
 
 // serveOn starts h on addr (127.0.0.2 is loopback too on Linux, and a
@@ -89,17 +89,7 @@ func TestYtDlpTrafficGoesThroughTheOutboundProxy(t *testing.T) {
 		// A plain-HTTP forward proxy: absolute-form requests.
 		seen.Add(1)
 		require.True(t, r.URL.IsAbs(), r.URL.String())
-		out, err := http.DefaultTransport.RoundTrip(r.Clone(context.Background()))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer out.Body.Close()
-		for k, v := range out.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(out.StatusCode)
-		_, _ = io.Copy(w, out.Body)
+		proxytest.Forward(w, r)
 	}))
 	defer upstream.Close()
 	d := New(Config{Extractors: "generic,html5", Policy: egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}}).
