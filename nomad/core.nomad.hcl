@@ -69,7 +69,9 @@ job "ytcaption-core" {
 
     # Settings and secrets from Nomad Variables at nomad/jobs/ytcaption-core:
     # postgres_url, s3_endpoint, s3_access_key, s3_secret_key, s3_bucket,
-    # service_token, node_tokens, nomad_token (empty without Nomad ACLs).
+    # service_token, node_tokens, nomad_token (empty without Nomad ACLs),
+    # yt_dlp_proxies (outbound proxies for yt-dlp, comma-separated, credentials
+    # and all; empty: downloads go direct).
     task "migrate" {
       driver = "exec"
 
@@ -188,6 +190,7 @@ job "ytcaption-core" {
           YTCAPTION_CORE_SERVICE_TOKEN={{ .service_token }}
           YTCAPTION_CORE_NODE_TOKENS={{ .node_tokens }}
           YTCAPTION_CORE_NOMAD_TOKEN={{ .nomad_token }}
+          YTCAPTION_CORE_YT_DLP_PROXIES={{ .yt_dlp_proxies }}
           {{ end }}
         EOT
         destination = "secrets/core.env"

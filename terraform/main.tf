@@ -65,6 +65,13 @@ variable "core_nomad_token" {
   sensitive   = true
 }
 
+variable "core_yt_dlp_proxies" {
+  description = "Outbound proxies yt-dlp's downloads take in turn, comma-separated URLs (http, https, socks5; credentials allowed); empty: direct. docs/staying-unblocked.md."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "gpu_node_job_vars" {
   description = "Variables of ../nomad/gpu-node.nomad.hcl besides release_url: engine, engine_base_url, engine_server_command, engine_server_args (HCL list syntax), openai_models, whispercpp_models_dir, whispercpp_model."
   type        = map(string)
@@ -84,14 +91,15 @@ variable "core_tools" {
 resource "nomad_variable" "core" {
   path = "nomad/jobs/ytcaption-core"
   items = {
-    postgres_url  = var.postgres_url
-    s3_endpoint   = var.s3.endpoint
-    s3_access_key = var.s3.access_key
-    s3_secret_key = var.s3.secret_key
-    s3_bucket     = minio_s3_bucket.ytcaption.bucket
-    service_token = var.service_token
-    node_tokens   = var.node_token
-    nomad_token   = var.core_nomad_token
+    postgres_url   = var.postgres_url
+    s3_endpoint    = var.s3.endpoint
+    s3_access_key  = var.s3.access_key
+    s3_secret_key  = var.s3.secret_key
+    s3_bucket      = minio_s3_bucket.ytcaption.bucket
+    service_token  = var.service_token
+    node_tokens    = var.node_token
+    nomad_token    = var.core_nomad_token
+    yt_dlp_proxies = var.core_yt_dlp_proxies
   }
 }
 
