@@ -131,3 +131,21 @@ func TestYtDlpGetsOnlyItsOwnEnvironment(t *testing.T) {
 		"http_proxy": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "ALL_PROXY": proxy,
 	}, env)
 }
+
+// TestRealYtDlpOpensNoOtherProtocolForAPage: a page whose media is an
+// rtmp:// URL on loopback. yt-dlp hands rtmp to rtmpdump (here a stand-in on
+// PATH that records that it ran), which connects where the page says with no
+// HTTP proxy in the way; the format filter leaves such formats out, so the
+// job fails and no downloader runs.
+func TestRealYtDlpOpensNoOtherProtocolForAPage(t *testing.T) {
+	bin := t.TempDir()
+	ran := filepath.Join(t.TempDir(), "rtmpdump-ran")
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "rtmpdump"), []byte("#!/bin/sh\necho RTMPDump v2.4\ntouch "+ran+"\nexit 1\n"), 0o755))
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	policy := egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}
+	pg, _ := serveOn(t, "127.0.0.2", page("rtmp://127.0.0.1:1935/live/talk"))
+	_, err := New(Config{Extractors: "generic,html5", Policy: policy}).Download(context.Background(), t.TempDir(), pg.URL+"/talk")
+	require.Equal(t, job.CodeDownloadFailed, job.CodeOf(err), "%v", err)
+	require.Contains(t, err.Error(), "no format this server fetches")
+	require.NoFileExists(t, ran, "rtmpdump ran for a page's rtmp:// media")
+}

@@ -137,6 +137,11 @@ func (d *Downloader) common(dir string) []string {
 		"--break-match-filters", "!is_live & live_status!=?is_upcoming",
 		"--match-filters", fmt.Sprintf("duration<=?%d", int(d.cfg.MaxDuration.Seconds())),
 		"--socket-timeout", "30", "--extractor-retries", "3",
+		// yt-dlp's own downloaders, HLS and DASH included: they go through
+		// --proxy, the egress proxy, and open no file:// URL. ffmpeg as the
+		// HLS downloader would follow the manifest with its own protocol
+		// stack.
+		"--downloader", "native",
 		"-P", dir, "-o", "%(id)s.%(ext)s", "--write-info-json", "--no-progress",
 	}
 	if d.cfg.CookiesFile != "" {
@@ -168,10 +173,16 @@ func splitList(s string) []string {
 	return out
 }
 
+// formats picks the best audio, else the best format with audio, among
+// those fetched over HTTP (plain, DASH, HLS): rtmp, rtsp, mms and websocket
+// formats are fetched by programs (rtmpdump, mpv, ffmpeg) that connect
+// where a page says with no HTTP proxy in the way.
+const formats = "ba[protocol^=http]/ba[protocol^=m3u8]/b[protocol^=http]/b[protocol^=m3u8]"
+
 // Args is the exact argument list for downloading url's audio into dir.
 func (d *Downloader) Args(dir, url string) []string {
 	return append(d.common(dir),
-		"-f", "ba/b", "-R", "5", "--fragment-retries", "5", "--retry-sleep", "http:exp=1:30", "--max-filesize", d.cfg.MaxFileSize,
+		"-f", formats, "-R", "5", "--fragment-retries", "5", "--retry-sleep", "http:exp=1:30", "--max-filesize", d.cfg.MaxFileSize,
 		// --print would imply --quiet and hide why yt-dlp skipped a video (it
 		// exits 0 after "File is larger than max-filesize"): write the path to a file.
 		"--print-to-file", "after_move:filepath", filepath.Join(dir, pathFile),
@@ -305,6 +316,11 @@ func Classify(exitCode int, stderr string, maxDuration time.Duration) *job.Error
 		return e(job.CodeSourceNotFound, "the media was not found (404)", false)
 	case has("http error 403"):
 		return e(job.CodeSourceForbidden, "the media server refused the download (403)", true)
+	case has("requested format is not available"):
+		// No format fetched over HTTP (a stream only over rtmp or rtsp), or
+		// YouTube's formats hidden from a yt-dlp without a JavaScript
+		// runtime: another try would choose the same.
+		return e(job.CodeDownloadFailed, "the site offers no format this server fetches (over HTTP, DASH or HLS); for YouTube, yt-dlp may be too old or lack a JavaScript runtime", false)
 	case has("unsupported url", "no suitable extractor"):
 		return e(job.CodeInvalidURL, "yt-dlp does not support this URL", false)
 	case exitCode == 2:

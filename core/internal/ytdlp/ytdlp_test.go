@@ -29,7 +29,7 @@ func TestArgsEndWithSeparatorAndURL(t *testing.T) {
 	require.Equal(t, []string{"--", url}, args[len(args)-2:], "-- then the canonical URL, last")
 	require.Equal(t, 1, strings.Count(strings.Join(args, " "), " -- "), "one separator")
 	for _, want := range [][]string{
-		{"--ignore-config"}, {"--ies", mediaurl.Extractors()}, {"--no-playlist"}, {"-f", "ba/b"}, {"--max-filesize", "500M"},
+		{"--ignore-config"}, {"--ies", mediaurl.Extractors()}, {"--no-playlist"}, {"-f", formats}, {"--downloader", "native"}, {"--max-filesize", "500M"},
 		{"-P", "/tmp/job"}, {"-o", "%(id)s.%(ext)s"}, {"--write-info-json"},
 		{"--break-match-filters", "!is_live & live_status!=?is_upcoming"}, {"--match-filters", "duration<=?14400"},
 		{"--cookies", "/tmp/job/cookies.txt"}, // the per-job copy, never the original
@@ -162,6 +162,7 @@ func TestClassify(t *testing.T) {
 		{1, "ERROR: [twitter] 1620000000000000000: NSFW tweet requires authentication. Use --cookies, --cookies-from-browser, --username and --password, --netrc-cmd, or --netrc (twitter) to provide account credentials", job.CodeLoginRequired, false},
 		{1, "ERROR: [vimeo] 76979871: This video is only available for registered users", job.CodeLoginRequired, false},
 		{1, "ERROR: Unsupported URL: https://example.com/page", job.CodeInvalidURL, false},
+		{1, "ERROR: [generic] talk: Requested format is not available. Use --list-formats for a list of available formats", job.CodeDownloadFailed, false},
 		// yt-dlp 2023.03.04's words for the two filters.
 		{101, "[download] Lofi Radio does not pass filter (!is_live & live_status!=?is_upcoming), skipping ..\nERROR: Encountered a video that did not match filter, stopping due to --break-match-filter", job.CodeLiveNotSupported, false},
 		{0, "[download] Never Gonna does not pass filter (duration<=?14400), skipping ..", job.CodeTooLong, false},
