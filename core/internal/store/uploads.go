@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/sqldb"
+)
+
+// Upload is a resumable (tus) upload: who may append to it, how big it
+// said it would be, how much has arrived, and — once finished — the blob
+// key its bytes are stored under.
+type Upload struct {
+	ID, UserID string
+	Size       int64 // declared before the first byte: Upload-Length
+	Received   int64
+	Filename   string // from the tus metadata, cleaned by the caller
+	BlobKey    string // "" until finished
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	FinishedAt *time.Time
+}
+
+// Finished says whether every byte arrived and is in the blob store.
+func (u Upload) Finished() bool { return u.BlobKey != "" }
+
+const uploadColumns = `id::text, user_id::text, size, received, filename, blob_key, created_at, expires_at, finished_at`
+
+func scanUpload(r sqldb.Row) (u Upload, err error) {
+	return u, r.Scan(&u.ID, &u.UserID, &u.Size, &u.Received, &u.Filename, &u.BlobKey, &u.CreatedAt, &u.ExpiresAt, &u.FinishedAt)
+}
+
+// CreateUpload records an upload before any of its bytes is accepted. The
+// caller has checked the size and the user's quota.
+func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
+	if _, err := uuid.Parse(u.ID); err != nil {
+		return Upload{}, fmt.Errorf("create upload %q: not a uuid", u.ID)
+	}
+	out, err := scanUpload(s.db.QueryRow(ctx, `INSERT INTO uploads (id, user_id, size, filename, expires_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING `+uploadColumns, u.ID, u.UserID, u.Size, u.Filename, u.ExpiresAt))
+	if err != nil {
+		return Upload{}, fmt.Errorf("create upload: %w", err)
+	}
+	return out, nil
+}
+
+// GetUpload returns an upload of userID's. Another user's upload is not
+// found, exactly as one that does not exist: an id says nothing to others.
+func (s *Store) GetUpload(ctx context.Context, userID, id string) (Upload, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Upload{}, &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("no upload %s", id)}
+	}
+	u, err := scanUpload(s.db.QueryRow(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE id = $1 AND user_id::text = $2`, id, userID))
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return Upload{}, &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("no upload %s", id)}
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("get upload %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// SetUploadReceived records how much of an unfinished upload has arrived.
+// It never moves backwards: a late report of an earlier append loses.
+func (s *Store) SetUploadReceived(ctx context.Context, id string, received int64) error {
+	_, err := s.db.Exec(ctx, `UPDATE uploads SET received = $2 WHERE id = $1 AND received < $2 AND received <= size AND $2 <= size`, id, received)
+	if err != nil {
+		return fmt.Errorf("set upload %s received: %w", id, err)
+	}
+	return nil
+}
+
+// FinishUpload marks an upload whole and stored under key.
+func (s *Store) FinishUpload(ctx context.Context, id, key string) error {
+	_, err := s.db.Exec(ctx, `UPDATE uploads SET received = size, blob_key = $2, finished_at = now() WHERE id = $1`, id, key)
+	if err != nil {
+		return fmt.Errorf("finish upload %s: %w", id, err)
+	}
+	return nil
+}
+
+// ExpiredUploads returns up to limit uploads whose expiry is before now,
+// finished or not, the oldest first.
+func (s *Store) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]Upload, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE expires_at < $1 ORDER BY expires_at LIMIT $2`, now, limit)
+	out, err := sqldb.Collect(rows, err, scanUpload)
+	if err != nil {
+		return nil, fmt.Errorf("expired uploads: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteUpload forgets an upload's row; its bytes are the caller's to
+// remove. A missing row is no error.
+func (s *Store) DeleteUpload(ctx context.Context, id string) error {
+	if _, err := s.db.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("delete upload %s: %w", id, err)
+	}
+	return nil
+}
