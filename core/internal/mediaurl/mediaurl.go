@@ -92,7 +92,7 @@ func youtube(host string, u *url.URL) (Source, error) {
 			return Source{}, invalid("a YouTube watch URL needs a v= video id")
 		}
 	case path == "/playlist":
-		return Source{}, invalid("playlists are not supported: submit one video's URL")
+		return Source{}, invalid("a playlist is a batch: submit it to POST /v1/batches, or one video's URL here")
 	default:
 		for _, p := range []string{"/shorts/", "/live/", "/embed/", "/v/"} {
 			if rest, ok := strings.CutPrefix(path, p); ok {
