@@ -144,6 +144,14 @@ func (d *Downloader) common(dir string) []string {
 		"--downloader", "native",
 		"-P", dir, "-o", "%(id)s.%(ext)s", "--write-info-json", "--no-progress",
 	}
+	return append(args, d.session(dir)...)
+}
+
+// session is what every run passes about the way in: the route's cookies
+// (the per-job copy) and, to a yt-dlp that knows them, exactly the
+// configured JavaScript runtimes and remote components.
+func (d *Downloader) session(dir string) []string {
+	var args []string
 	if d.cfg.CookiesFile != "" {
 		args = append(args, "--cookies", filepath.Join(dir, "cookies.txt"))
 	}
