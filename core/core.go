@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ytcaption/ytcaption/core/internal/api"
+	"github.com/ytcaption/ytcaption/core/internal/batch"
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dashboard"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
@@ -505,6 +506,11 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	wg.Go(func() { _ = stage.Run(stageCtx) })
+	// Batches are enumerated like downloads: on every replica, leased.
+	wg.Go(func() {
+		batch.New(c.log, batch.Config{Owner: c.cfg.InstanceID, WorkDir: c.cfg.WorkDir, Policy: policy},
+			batch.Deps{Store: c.store, YtDlp: yt, Routes: c.routes, YouTube: c.breakers.youtube}).Run(stageCtx)
+	})
 	wg.Go(func() { notifier.Run(stageCtx) })
 	wg.Go(func() {
 		// One replica rescues and sweeps; the others stand by to take over
