@@ -7,6 +7,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/uploads"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/discovery"
@@ -99,7 +101,12 @@ type Config struct {
 	HeartbeatInterval time.Duration // default 10 s
 	MaxAttempts       int           // per stage; default 3
 	MaxDownloadBytes  int64         // default 1 GiB
-	MaxDuration       time.Duration // default 4 h
+	// MaxUploadBytes bounds a resumable (tus) upload, checked before its
+	// first byte; default uploads.DefaultMaxSize (4 GiB). UploadExpiry is
+	// how long an upload lives; default 24 h.
+	MaxUploadBytes int64
+	UploadExpiry   time.Duration
+	MaxDuration    time.Duration // default 4 h
 	// ChunkLength is the longest audio one engine run gets; longer audio is
 	// cut at silences into chunks transcribed in parallel. Default 10 min.
 	ChunkLength time.Duration
@@ -457,6 +464,14 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback, WorkDir: c.cfg.WorkDir,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
 		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube, Outbound: c.routes})
+	// Resumable uploads stage under the data directory (or the work
+	// directory when there is none) until they are whole; see docs/uploads.md.
+	ups, uerr := uploads.New(c.log, uploads.Config{Dir: filepath.Join(cmp.Or(c.cfg.DataDir, c.cfg.WorkDir, os.TempDir()), "uploads"),
+		MaxSize: c.cfg.MaxUploadBytes, Expiry: c.cfg.UploadExpiry, ServiceToken: c.cfg.ServiceToken}, c.store, c.blobs)
+	if uerr != nil {
+		return uerr
+	}
+	ups.Register(mux)
 	dashboard.New(c.log, c.store, admin).Register(mux)
 	c.health(mux)
 	if c.blobDir != nil {
@@ -522,6 +537,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 			var lw sync.WaitGroup
 			lw.Go(func() { c.rescue(ctx) })
 			lw.Go(func() { sweeper.Run(ctx) })
+			lw.Go(func() { ups.Run(ctx) })
 			lw.Wait()
 		}
 		leader.Run(stageCtx, c.log, c.db, leader.Config{Key: rescueLockKey}, duty)

@@ -131,6 +131,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&cfg.ReadRate, "read-rate", 100, "other API calls per second per API key, where the plan sets none")
 	fs.IntVar(&cfg.ReadBurst, "read-burst", 200, "other API calls per API key allowed at once, where the plan sets none")
 	fs.Int64Var(&cfg.MaxDownloadBytes, "max-download-bytes", 1<<30, "direct downloads larger than this fail with media_too_large")
+	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", 4<<30, "resumable (tus) uploads larger than this are refused before their first byte (413 request_too_large)")
+	fs.DurationVar(&cfg.UploadExpiry, "upload-expiry", 24*time.Hour, "how long a resumable upload may take, and how long a finished one waits for its job")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "longer media fails with too_long (default 4h)")
 	fs.DurationVar(&cfg.AudioRetention, "audio-retention", 7*24*time.Hour, "how long finished jobs keep their downloaded audio (transcripts stay)")
 	fs.DurationVar(&cfg.TranscriptRetention, "transcript-retention", 0, "how long finished jobs keep their transcripts (0: forever)")

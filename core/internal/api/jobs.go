@@ -69,10 +69,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	m := req.Msg
-	src, err := mediaurl.Parse(m.GetUrl())
-	if err == nil {
-		err = s.checkLiteralAddress(src.URL)
-	}
+	src, shown, err := s.jobSource(ctx, m)
 	lang := m.GetLanguage()
 	if lang == "" {
 		lang = "auto"
@@ -102,7 +99,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	j, replayed, err := s.store.CreateJobOnce(ctx, store.NewJob{
-		UserID: userID(ctx), URL: m.GetUrl(), CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
+		UserID: userID(ctx), URL: shown, CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
 		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m), WebhookURL: m.GetWebhookUrl(),
 		TraceParent: tracing.TraceParent(ctx),

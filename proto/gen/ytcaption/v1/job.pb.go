@@ -755,7 +755,10 @@ type CreateJobRequest struct {
 	Prompt string `protobuf:"bytes,8,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// Where to POST the job's end (signed, Standard Webhooks); empty: the
 	// user's default webhook, if any.
-	WebhookUrl    string `protobuf:"bytes,9,opt,name=webhook_url,json=webhookUrl,proto3" json:"webhook_url,omitempty"`
+	WebhookUrl string `protobuf:"bytes,9,opt,name=webhook_url,json=webhookUrl,proto3" json:"webhook_url,omitempty"`
+	// A finished resumable upload (tus, /v1/uploads) of the caller's, instead
+	// of url: the job transcribes the uploaded file, titled by its file name.
+	UploadId      string `protobuf:"bytes,10,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -849,6 +852,13 @@ func (x *CreateJobRequest) GetPrompt() string {
 func (x *CreateJobRequest) GetWebhookUrl() string {
 	if x != nil {
 		return x.WebhookUrl
+	}
+	return ""
+}
+
+func (x *CreateJobRequest) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
 	}
 	return ""
 }
@@ -2148,7 +2158,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
 	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12 \n" +
-	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\xfc\x01\n" +
+	"\vprobability\x18\x04 \x01(\x02R\vprobability\"\x99\x02\n" +
 	"\x10CreateJobRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x16\n" +
@@ -2159,7 +2169,9 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x04task\x18\a \x01(\tR\x04task\x12\x16\n" +
 	"\x06prompt\x18\b \x01(\tR\x06prompt\x12\x1f\n" +
 	"\vwebhook_url\x18\t \x01(\tR\n" +
-	"webhookUrl\"\xb8\x01\n" +
+	"webhookUrl\x12\x1b\n" +
+	"\tupload_id\x18\n" +
+	" \x01(\tR\buploadId\"\xb8\x01\n" +
 	"\x10UploadJobRequest\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
