@@ -135,6 +135,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 		captions: captionLister{ytdlp: d.YtDlp, routes: d.Outbound, youtube: d.YouTube, workDir: cfg.WorkDir, running: make(chan struct{}, maxListings)},
 	}
 	mount(edgeToken)(ytcaptionv1connect.NewJobServiceHandler(jobs, edge, capped.options()))
+	mount(edgeToken)(ytcaptionv1connect.NewBatchServiceHandler(&BatchService{jobs: jobs}, edge, capped.options()))
 	// The generated service handler gives every method the same options: the
 	// upload's larger limit needs a handler of its own, on its exact path
 	// (more specific than the service's prefix, so the mux prefers it).
