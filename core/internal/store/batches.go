@@ -148,33 +148,43 @@ func (s *Store) CreateBatch(ctx context.Context, n NewBatch) (b Batch, replayed 
 	}
 	var created []Change
 	err = s.inTx(ctx, "create batch", func(tx sqldb.Tx) error {
-		if n.IdempotencyKey != "" {
+		// replay answers a key already used: the same request gets its batch,
+		// another is refused.
+		replay := func() error {
 			prior, err := scanBatch(tx.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE user_id = $1 AND idempotency_key = $2`, n.UserID, n.IdempotencyKey))
 			switch {
-			case err == nil && !bytes.Equal(prior.fingerprint, n.Fingerprint):
+			case err != nil:
+				return err
+			case !bytes.Equal(prior.fingerprint, n.Fingerprint):
 				return job.Errorf(job.CodeIdempotencyKey, "this Idempotency-Key was used with different parameters")
-			case err == nil:
-				b, replayed = prior, true
-				return nil
-			case !errors.Is(err, sqldb.ErrNoRows):
+			}
+			b, replayed = prior, true
+			return nil
+		}
+		if n.IdempotencyKey != "" {
+			if err := replay(); !errors.Is(err, sqldb.ErrNoRows) {
 				return err
 			}
 		}
-		want := n.MaxItems
-		if err := checkBatchQuota(ctx, tx, n.UserID, want); err != nil {
+		if err := checkBatchQuota(ctx, tx, n.UserID, n.MaxItems); err != nil {
 			return err
 		}
 		o := n.Options
-		// A concurrent creation with the same key conflicts on the unique
-		// index and fails this transaction: the client's retry replays.
+		// A concurrent creation with the same key makes this insert wait for
+		// its transaction and then do nothing; the replay, a new statement,
+		// sees its batch. Exactly one batch, whatever the timing.
 		b, err = scanBatch(tx.QueryRow(ctx, `
 			INSERT INTO batches (user_id, status, url, canonical_url, max_items, item_order, after_date, before_date,
 				language, engine, model, source, task, prompt, webhook_url, entries, idempotency_key, fingerprint, enumerated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
 				CASE WHEN $2 = 'running' THEN now() END)
+			ON CONFLICT DO NOTHING
 			RETURNING `+batchColumns,
 			n.UserID, status, url, canonical, n.MaxItems, n.Order, n.After, n.Before,
 			o.Language, o.Engine, o.Model, string(o.Source), o.Task, o.Prompt, o.WebhookURL, len(n.Entries), n.IdempotencyKey, n.Fingerprint))
+		if errors.Is(err, sqldb.ErrNoRows) && n.IdempotencyKey != "" {
+			return replay()
+		}
 		if err != nil {
 			return err
 		}

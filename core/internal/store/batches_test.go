@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,5 +210,30 @@ func TestBatchIdempotencyAndQuota(t *testing.T) {
 
 		_, _, err = s.CreateBatch(ctx, store.NewBatch{UserID: u.ID, URL: "https://example.com/p", CanonicalURL: "https://example.com/p", MaxItems: store.MaxBatchItems + 1})
 		require.Equal(t, job.CodeInvalidArgument, job.CodeOf(err))
+	})
+}
+
+func TestConcurrentBatchCreationsWithOneKeyMakeOneBatch(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ids := make([]string, 6)
+		errs := make([]error, len(ids))
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Go(func() {
+				b, _, err := s.CreateBatch(context.Background(), store.NewBatch{UserID: u.ID, Entries: entries(2), IdempotencyKey: "same", Fingerprint: []byte("f")})
+				ids[i], errs[i] = b.ID, err
+			})
+		}
+		wg.Wait()
+		for i := range ids {
+			require.NoError(t, errs[i])
+			require.Equal(t, ids[0], ids[i])
+		}
+		list, err := s.ListBatches(context.Background(), u.ID, 10, "")
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.Equal(t, 2, list[0].Counts.Total)
 	})
 }
