@@ -17,10 +17,11 @@ import (
 
 // Clients are core's services as the edge sees them.
 type Clients struct {
-	Jobs  ytcaptionv1connect.JobServiceClient
-	Auth  ytcaptionv1connect.AuthServiceClient
-	Admin ytcaptionv1connect.AdminServiceClient
-	HTTP  *http.Client // plain calls such as core's /health/ready, with the token
+	Jobs    ytcaptionv1connect.JobServiceClient
+	Batches ytcaptionv1connect.BatchServiceClient
+	Auth    ytcaptionv1connect.AuthServiceClient
+	Admin   ytcaptionv1connect.AdminServiceClient
+	HTTP    *http.Client // plain calls such as core's /health/ready, with the token
 }
 
 // New returns clients for core at baseURL; with a resolver, each request goes
@@ -37,9 +38,10 @@ func New(baseURL, serviceToken string, resolver *discovery.Resolver, tp trace.Tr
 	c := &http.Client{Transport: &svcauth.Transport{Base: base, Token: serviceToken}}
 	traced := connect.WithInterceptors(tracing.Interceptor(tp))
 	return Clients{
-		Jobs:  ytcaptionv1connect.NewJobServiceClient(c, baseURL, traced),
-		Auth:  ytcaptionv1connect.NewAuthServiceClient(c, baseURL, traced),
-		Admin: ytcaptionv1connect.NewAdminServiceClient(c, baseURL, traced),
-		HTTP:  c,
+		Jobs:    ytcaptionv1connect.NewJobServiceClient(c, baseURL, traced),
+		Batches: ytcaptionv1connect.NewBatchServiceClient(c, baseURL, traced),
+		Auth:    ytcaptionv1connect.NewAuthServiceClient(c, baseURL, traced),
+		Admin:   ytcaptionv1connect.NewAdminServiceClient(c, baseURL, traced),
+		HTTP:    c,
 	}
 }

@@ -163,6 +163,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Post("/audio/transcriptions", s.transcriptions)
 	v1.Get("/account", protoCall(s, s.Core.Jobs.GetAccount, ""))
 	v1.Get("/media/captions", s.listCaptions)
+	s.batchRoutes(v1)
 	s.adminRoutes(v1)
 	return app
 }
