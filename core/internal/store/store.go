@@ -386,16 +386,63 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (job.Job, erro
 	return j, nil
 }
 
-// claim moves the oldest available job in status from to status to, bumping the
-// epoch and attempt and taking a lease. SKIP LOCKED lets concurrent claimers
-// pass each other instead of queueing on the same row.
-func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn, order, extra string, args ...any) (job.Job, bool, error) {
+// claim moves a runnable job in status from to status to, bumping the epoch
+// and attempt and taking a lease. The job is picked fairly by user, so one
+// user's batch of hundreds does not make everybody else's single job wait
+// behind all of it: among the users with a runnable job, the one holding the
+// fewest jobs in the stage (status to) goes first, then the one the stage
+// served least recently (stampColumn is when each job last entered it: a
+// round robin when nobody holds anything, as with one serial worker), then
+// the one whose next job is oldest; within a user, the oldest job (order).
+//
+// It stays one statement whose cost grows with the number of users waiting,
+// not of jobs: a skip scan walks the distinct users of the from-status index
+// (WITH RECURSIVE, one index probe per user), and what ranks each user is a
+// few index probes on the per-user indexes of migrations 0019 (postgres) and
+// 0008 (sqlite). Only then, in rank order, is a user's next job taken FOR
+// UPDATE SKIP LOCKED, stopping at the first user who has one: concurrent
+// claimers pass each other (a job another claim holds is skipped for that
+// user's next, or the next user's) and lock nothing they do not take. The
+// LIMIT ... OFFSET 0 keeps that lazy: without it PostgreSQL locked every
+// waiting user's next job before sorting, and a claimer racing another could
+// find them all locked and come back empty with work queued.
+func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn string, order []string, extra string, args ...any) (job.Job, bool, error) {
+	// from and to are the job package's constants, so they are spelled into
+	// the text: a partial index on status serves only a literal.
+	runnable := func(user string) string {
+		return `FROM jobs WHERE status = '` + string(from) + `' AND user_id = ` + user + ` AND run_after <= now()` + extra + `
+			ORDER BY ` + strings.Join(order, ", ") + ` LIMIT 1`
+	}
+	// Each user's next job's order columns, unlocked: the last tie-break.
+	next, byNext := make([]string, len(order)), make([]string, len(order))
+	for i, c := range order {
+		next[i] = `(SELECT ` + c + ` ` + runnable("w.user_id") + `) AS next` + strconv.Itoa(i)
+		byNext[i] = `r.next` + strconv.Itoa(i)
+	}
 	q := `UPDATE jobs SET status = $1, epoch = epoch + 1, attempt = attempt + 1, lease_owner = $2,
 			lease_expires_at = now() + $3::bigint * interval '1 millisecond', ` + stampColumn + ` = now(),
 			progress = 0, updated_at = now()
 		WHERE id = (
-			SELECT id FROM jobs WHERE status = ANY($4) AND run_after <= now()` + extra + `
-			ORDER BY ` + order + ` LIMIT 1 FOR UPDATE SKIP LOCKED)
+			WITH RECURSIVE waiting(user_id) AS (
+				SELECT (SELECT user_id FROM jobs WHERE status = '` + string(from) + `' ORDER BY user_id LIMIT 1)
+				UNION ALL
+				SELECT (SELECT n.user_id FROM jobs n WHERE n.status = '` + string(from) + `' AND n.user_id > w.user_id ORDER BY n.user_id LIMIT 1)
+				FROM waiting w WHERE w.user_id IS NOT NULL
+			), ranked AS (
+				SELECT w.user_id,
+					(SELECT count(*) FROM jobs WHERE status = '` + string(to) + `' AND user_id = w.user_id) AS holding,
+					(SELECT ` + stampColumn + ` FROM jobs WHERE user_id = w.user_id AND ` + stampColumn + ` IS NOT NULL
+						ORDER BY ` + stampColumn + ` DESC LIMIT 1) AS served,
+					` + strings.Join(next, ", ") + `
+				FROM waiting w WHERE w.user_id IS NOT NULL
+			)
+			SELECT c.id FROM (
+				SELECT (SELECT id ` + runnable("r.user_id") + ` FOR UPDATE SKIP LOCKED) AS id
+				FROM ranked r WHERE r.next0 IS NOT NULL
+				ORDER BY r.holding, r.served NULLS FIRST, ` + strings.Join(byNext, ", ") + `
+				LIMIT 1000000 OFFSET 0) c
+			WHERE c.id IS NOT NULL LIMIT 1)
+			AND status = ANY($4)
 		RETURNING ` + jobColumns
 	j, err := scanJob(s.db.QueryRow(ctx, q, append([]any{string(to)}, args...)...))
 	if errors.Is(err, sqldb.ErrNoRows) {
@@ -408,16 +455,18 @@ func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn, ord
 	return j, true, nil
 }
 
-// ClaimQueued takes the oldest queued job for the download stage.
+// ClaimQueued takes a queued job for the download stage, fairly by user (see
+// claim).
 func (s *Store) ClaimQueued(ctx context.Context, owner string, lease time.Duration) (job.Job, bool, error) {
-	return s.claim(ctx, job.StatusQueued, job.StatusDownloading, "downloading_at", "run_after, created_at", "",
+	return s.claim(ctx, job.StatusQueued, job.StatusDownloading, "downloading_at", []string{"run_after", "created_at"}, "",
 		owner, ms(lease), froms(job.StatusDownloading, job.StatusQueued))
 }
 
-// ClaimReady takes the oldest ready job one of the node's engines serves, as
-// the node advertised them (caps), that has been runnable for at least
-// waited: a node prefetching its next job passes a grace period, leaving
-// fresh work to idle nodes. A node that advertises no engine gets nothing.
+// ClaimReady takes a ready job one of the node's engines serves, as the node
+// advertised them (caps), that has been runnable for at least waited, fairly
+// by user (see claim): a node prefetching its next job passes a grace period,
+// leaving fresh work to idle nodes. A node that advertises no engine gets
+// nothing.
 func (s *Store) ClaimReady(ctx context.Context, owner string, caps []engines.Caps, lease, waited time.Duration) (job.Job, bool, error) {
 	if len(caps) == 0 {
 		return job.Job{}, false, nil
@@ -446,7 +495,7 @@ func (s *Store) ClaimReady(ctx context.Context, owner string, caps []engines.Cap
 			AND (language = 'auto' OR `+langs+`::text[] IS NULL OR language = ANY(`+langs+`)))`)
 	}
 	// Nothing for a node an admin drained, even in a poll that began before.
-	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", "run_after, ready_at",
+	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", []string{"run_after", "ready_at"},
 		` AND run_after <= now() - $5::bigint * interval '1 millisecond'
 		  AND (`+strings.Join(serves, " OR ")+`)
 		  AND NOT EXISTS (SELECT 1 FROM agents WHERE node_id = $2 AND draining)`,
