@@ -3,6 +3,7 @@ package devstack
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
+
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
 type batchJSON struct {
@@ -155,5 +160,26 @@ func TestBatchesEndToEnd(t *testing.T) {
 		require.NoError(t, json.Unmarshal(b, &list))
 		require.GreaterOrEqual(t, len(list.Batches), 2)
 		require.Equal(t, created.ID, list.Batches[0].ID, "newest first")
+	})
+
+	t.Run("over Connect, through the same door", func(t *testing.T) {
+		ctx := context.Background()
+		batches := ytcaptionv1connect.NewBatchServiceClient(http.DefaultClient, ts.ConnectURL)
+		req := &ytcaptionv1.CreateBatchRequest{Urls: []string{media + "/" + ids[2] + ".ogg"}, IdempotencyKey: "connect-batch"}
+		_, err := batches.CreateBatch(ctx, withKey("", req))
+		require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+		first, err := batches.CreateBatch(ctx, withKey(ts.APIKey, req))
+		require.NoError(t, err)
+		again, err := batches.CreateBatch(ctx, withKey(ts.APIKey, req))
+		require.NoError(t, err)
+		require.True(t, again.Msg.GetReplayed())
+		require.Equal(t, "true", again.Header().Get("Idempotent-Replayed"))
+		require.Equal(t, first.Msg.GetBatch().GetId(), again.Msg.GetBatch().GetId())
+		got, err := batches.GetBatch(ctx, withKey(ts.APIKey, &ytcaptionv1.GetBatchRequest{Id: first.Msg.GetBatch().GetId()}))
+		require.NoError(t, err)
+		require.EqualValues(t, 1, got.Msg.GetBatch().GetCounts().GetTotal())
+		_, err = batches.CreateBatch(ctx, withKey(ts.APIKey, &ytcaptionv1.CreateBatchRequest{Url: "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}))
+		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+		require.Equal(t, "invalid_url", errDetail(err))
 	})
 }

@@ -115,6 +115,12 @@ func New(cfg Config, d Deps) http.Handler {
 	)
 	mux := http.NewServeMux()
 	mux.Handle(path, f.door(svc))
+	// Batches pass the same door: a call without a valid key reads no body.
+	bpath, bsvc := ytcaptionv1connect.NewBatchServiceHandler(batches{f},
+		connect.WithInterceptors(tracing.Interceptor(d.TracerProvider)),
+		connect.WithCompressMinBytes(4<<10),
+		connectlimit.Options(cfg.MaxBodyBytes, cfg.MaxBodyBytes))
+	mux.Handle(bpath, f.door(bsvc))
 	return mux
 }
 
@@ -189,7 +195,8 @@ func (f *front) admit(r *http.Request, out http.Header) (caller, error) {
 		return c, err
 	}
 	c.Principal = p
-	create := r.URL.Path == ytcaptionv1connect.JobServiceCreateJobProcedure || r.URL.Path == ytcaptionv1connect.JobServiceUploadJobProcedure
+	create := r.URL.Path == ytcaptionv1connect.JobServiceCreateJobProcedure || r.URL.Path == ytcaptionv1connect.JobServiceUploadJobProcedure ||
+		r.URL.Path == ytcaptionv1connect.BatchServiceCreateBatchProcedure
 	h, err := f.d.Gate.Limit(r.Context(), p, create)
 	for k, v := range h {
 		out[k] = v
