@@ -23,7 +23,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption ytcaption-dev
 
-.PHONY: help build test chaos eval bench bench-dispatch bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
+.PHONY: help build test chaos eval bench bench-dispatch bench-fair bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,13 +41,16 @@ deps-run: ## install only what run and demo use: ffmpeg, pocketsphinx, its en-us
 test: deps ## run every test against the real Postgres, MinIO, ffmpeg, yt-dlp and pocketsphinx
 	$(GO) test -count=1 -timeout 25m ./...
 
-bench: bench-dispatch bench-pipeline bench-edge ## every benchmark (prints percentiles and ratios)
+bench: bench-dispatch bench-fair bench-pipeline bench-edge ## every benchmark (prints percentiles and ratios)
 
 bench-edge: deps ## reads and creations through the edge at 1000 req/s and at saturation, beside a bare Fiber handler
 	$(GO) test -run '^$$' -bench 'BenchmarkEdge' -benchtime=1x ./devstack/
 
 bench-dispatch: deps ## ready→acquired p50/p99 and claim+complete jobs/s, beside a 1 s polling baseline
 	$(GO) test -run '^$$' -bench 'Dispatch' -benchtime=1x ./core/
+
+bench-fair: deps ## single jobs' wait p50/p99 beside another user's 500-job batch ÷ alone, and claim p50/p99 at 10k queued, fair vs first in, first out
+	$(GO) test -run '^$$' -bench 'FairClaim' -benchtime=1x ./core/internal/store/
 
 bench-pipeline: deps ## wall time of a LibriVox batch through the whole stack ÷ the engine's own time
 	$(GO) test -run '^$$' -bench 'PipelineOverhead' -benchtime=1x ./devstack/
