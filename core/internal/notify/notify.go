@@ -127,7 +127,7 @@ func (n *Notifier) deliverDue(ctx context.Context) {
 }
 
 func (n *Notifier) deliver(ctx context.Context, m store.Notification) {
-	j, err := n.store.GetJob(ctx, "", m.JobID)
+	j, data, err := n.subject(ctx, m)
 	if err != nil {
 		n.log.Warn("notification: read job", "job_id", m.JobID, "err", err)
 		return // the claim hold brings it back
@@ -144,7 +144,7 @@ func (n *Notifier) deliver(ctx context.Context, m store.Notification) {
 			return
 		}
 		err = b.Do(func() error {
-			a.StatusCode, err = n.post(ctx, m, j)
+			a.StatusCode, err = n.post(ctx, m, data)
 			return err
 		})
 	case "email":
@@ -180,11 +180,7 @@ type Payload struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-func (n *Notifier) post(ctx context.Context, m store.Notification, j job.Job) (int, error) {
-	data, err := n.render(j)
-	if err != nil {
-		return 0, err
-	}
+func (n *Notifier) post(ctx context.Context, m store.Notification, data []byte) (int, error) {
 	now := time.Now()
 	body, err := json.Marshal(Payload{Type: m.Event, Timestamp: now.UTC(), Data: data})
 	if err != nil {

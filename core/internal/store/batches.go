@@ -365,20 +365,57 @@ func (s *Store) FailEnumeration(ctx context.Context, id string, attempt int, e *
 	return status, err
 }
 
+// BatchDoneEvent is the outbox event of a batch's end.
+const BatchDoneEvent = "batch.done"
+
 // FinishBatches marks done every running batch whose children have all
 // finished and returns their ids. A batch's end is derived from its
 // children, so it is swept rather than announced: the store's change hook
 // reports jobs only, and a child finishing would otherwise have to look at
-// its siblings in every finishing transaction.
+// its siblings in every finishing transaction. The same transaction writes
+// the end's webhook to the outbox (the batch's webhook_url, else the
+// user's), so a batch that ended is notified once, crash or not. The
+// outbox row names the batch's first child as its job: the outbox is keyed
+// by job, and the notifier finds the batch from it (BatchOfJob).
 func (s *Store) FinishBatches(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Query(ctx, `UPDATE batches SET status = 'done', finished_at = now()
-		WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = batches.id AND j.status = ANY($1))
-		RETURNING id`, unfinished)
-	ids, err := sqldb.Collect(rows, err, func(r sqldb.Row) (id string, err error) { return id, r.Scan(&id) })
+	var ids []string
+	err := s.inTx(ctx, "finish batches", func(tx sqldb.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE batches SET status = 'done', finished_at = now()
+			WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = batches.id AND j.status = ANY($1))
+			RETURNING id`, unfinished)
+		if ids, err = sqldb.Collect(rows, err, func(r sqldb.Row) (id string, err error) { return id, r.Scan(&id) }); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO notifications (job_id, user_id, channel, target, event)
+				SELECT (SELECT j.id FROM jobs j WHERE j.batch_id = b.id ORDER BY j.batch_index, j.id LIMIT 1), b.user_id, 'webhook',
+					COALESCE(NULLIF(b.webhook_url, ''), u.webhook_url), $2
+				FROM batches b JOIN users u ON u.id = b.user_id
+				WHERE b.id = $1 AND COALESCE(NULLIF(b.webhook_url, ''), u.webhook_url) <> ''
+					AND EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id)`, id, BatchDoneEvent); err != nil {
+				return fmt.Errorf("batch %s webhook: %w", id, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("finish batches: %w", err)
+		return nil, err
 	}
 	return ids, nil
+}
+
+// BatchOfJob returns the batch a job belongs to, with its counts.
+func (s *Store) BatchOfJob(ctx context.Context, jobID string) (Batch, error) {
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT coalesce(batch_id::text, '') FROM jobs WHERE id = $1`, jobID).Scan(&id)
+	switch {
+	case errors.Is(err, sqldb.ErrNoRows) || (err == nil && id == ""):
+		return Batch{}, &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("job %s is in no batch", jobID)}
+	case err != nil:
+		return Batch{}, fmt.Errorf("batch of job %s: %w", jobID, err)
+	}
+	return s.GetBatch(ctx, "", id)
 }
 
 // BatchCounts counts a batch's children by state.

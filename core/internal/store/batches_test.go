@@ -237,3 +237,51 @@ func TestConcurrentBatchCreationsWithOneKeyMakeOneBatch(t *testing.T) {
 		require.Equal(t, 2, list[0].Counts.Total)
 	})
 }
+
+func TestABatchsEndIsNotifiedOnce(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		b, _, err := s.CreateBatch(ctx, store.NewBatch{UserID: u.ID, Entries: entries(2), Options: store.BatchOptions{WebhookURL: "https://hooks.example.com/batch"}})
+		require.NoError(t, err)
+		// A batch without a webhook anywhere writes nothing.
+		quiet, _, err := s.CreateBatch(ctx, store.NewBatch{UserID: u.ID, Entries: entries(1)})
+		require.NoError(t, err)
+		for _, id := range []string{b.ID, quiet.ID} {
+			_, err = s.CancelBatch(ctx, u.ID, id)
+			require.NoError(t, err)
+		}
+		// Cancelled batches have ended already; a running one ends by sweep.
+		running, _, err := s.CreateBatch(ctx, store.NewBatch{UserID: u.ID, Entries: entries(1), Options: store.BatchOptions{WebhookURL: "https://hooks.example.com/batch"}})
+		require.NoError(t, err)
+		kids, err := s.ListBatchJobs(ctx, u.ID, running.ID, 10, 0)
+		require.NoError(t, err)
+		_, err = s.CancelJob(ctx, u.ID, kids[0].ID)
+		require.NoError(t, err)
+		ended, err := s.FinishBatches(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{running.ID}, ended)
+		_, err = s.FinishBatches(ctx)
+		require.NoError(t, err)
+
+		due, err := s.ClaimNotifications(ctx, 100, time.Minute)
+		require.NoError(t, err)
+		var batchDone []store.Notification
+		for _, n := range due {
+			if n.Event == store.BatchDoneEvent {
+				batchDone = append(batchDone, n)
+			}
+		}
+		require.Len(t, batchDone, 1, "one end, one message")
+		require.Equal(t, "https://hooks.example.com/batch", batchDone[0].Target)
+		of, err := s.BatchOfJob(ctx, batchDone[0].JobID)
+		require.NoError(t, err)
+		require.Equal(t, running.ID, of.ID)
+		require.Equal(t, store.BatchDone, of.Status)
+
+		lone := create(t, s, u)
+		_, err = s.BatchOfJob(ctx, lone.ID)
+		require.Equal(t, job.CodeNotFound, job.CodeOf(err))
+	})
+}
