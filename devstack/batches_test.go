@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -160,6 +161,41 @@ func TestBatchesEndToEnd(t *testing.T) {
 		require.NoError(t, json.Unmarshal(b, &list))
 		require.GreaterOrEqual(t, len(list.Batches), 2)
 		require.Equal(t, created.ID, list.Batches[0].ID, "newest first")
+	})
+
+	t.Run("events follow a batch to its end", func(t *testing.T) {
+		code, b := api.do("POST", "/v1/batches", map[string]any{"urls": []string{media + "/" + ids[3] + ".ogg", media + "/" + ids[4] + ".ogg"}, "language": "en", "source": "asr"})
+		require.Equal(t, http.StatusAccepted, code, string(b))
+		var created batchJSON
+		require.NoError(t, json.Unmarshal(b, &created))
+		req, err := http.NewRequest("GET", ts.EdgeURL+"/v1/batches/"+created.ID+"/events", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+ts.APIKey)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+		// The stream ends by itself once the batch has: read it to the end.
+		sc := bufio.NewScanner(resp.Body)
+		var events []batchJSON
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var ev batchJSON
+				require.NoError(t, json.Unmarshal([]byte(data), &ev))
+				events = append(events, ev)
+			}
+		}
+		require.NotEmpty(t, events)
+		last := events[len(events)-1]
+		require.Equal(t, "done", last.Status)
+		require.Equal(t, 2, last.Counts.Succeeded, "%+v", last.Counts)
+		for i := 1; i < len(events); i++ {
+			require.NotEqual(t, events[i-1], events[i], "an event only on a change")
+		}
+
+		code, b = api.do("GET", "/v1/batches/00000000-0000-0000-0000-000000000000/events", nil)
+		require.Equal(t, http.StatusNotFound, code, string(b))
 	})
 
 	t.Run("over Connect, through the same door", func(t *testing.T) {

@@ -28,6 +28,7 @@ func (s *server) batchRoutes(v1 fiber.Router) {
 	v1.Delete("/batches/:id", s.cancelBatch)
 	v1.Get("/batches/:id/jobs", s.listBatchJobs)
 	v1.Get("/batches/:id/captions.zip", s.batchCaptions)
+	v1.Get("/batches/:id/events", s.batchEvents)
 }
 
 type batchBody struct {
