@@ -39,13 +39,19 @@ const maxEntriesBytes = 8 << 20
 // headers never reach the file.
 const entryFields = "%(.{id,url,webpage_url,original_url,title,upload_date,live_status,ie_key,_type})j"
 
+// listExtractors are YouTube's extractors of lists — a playlist, a
+// channel's tabs — which downloads never need: the allowlist's "youtube" is
+// the video extractor alone, and without these yt-dlp finds no extractor for
+// a playlist URL.
+const listExtractors = "youtube:tab,youtube:playlist"
+
 // EntriesArgs is the exact argument list for listing url's first limit entries
 // into dir. Unlike a download's (common), it asks for the playlist
 // (--yes-playlist), lists without resolving each entry where the extractor
 // can (--flat-playlist), and downloads nothing (--simulate).
 func (d *Downloader) EntriesArgs(dir, url string, limit int) []string {
 	args := []string{
-		"--ignore-config", "--ies", d.cfg.Extractors, "--yes-playlist", "--flat-playlist", "--simulate",
+		"--ignore-config", "--ies", d.cfg.Extractors + "," + listExtractors, "--yes-playlist", "--flat-playlist", "--simulate",
 		"--playlist-end", strconv.Itoa(limit),
 		"--socket-timeout", "30", "--extractor-retries", "3", "--no-progress",
 		"--print-to-file", entryFields, filepath.Join(dir, entriesFile),

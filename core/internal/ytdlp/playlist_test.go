@@ -9,9 +9,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
 	"github.com/ytcaption/ytcaption/internal/egress"
 )
 
@@ -22,6 +25,7 @@ func TestEntriesArgsListWithoutDownloading(t *testing.T) {
 		require.Contains(t, args, want)
 	}
 	require.NotContains(t, args, "--no-playlist")
+	require.Contains(t, args, "--ies "+mediaurl.Extractors()+",youtube:tab,youtube:playlist ", "YouTube's list extractors, or a playlist has no extractor")
 	require.True(t, strings.HasSuffix(args, "-- https://www.youtube.com/@x/videos"), "the URL comes last, after --")
 }
 
@@ -85,4 +89,22 @@ func TestRealYtDlpListsAPageWithSeveralMedia(t *testing.T) {
 	// Through the egress policy like a download: loopback refused.
 	_, err = New(Config{Extractors: "generic,html5"}).Entries(context.Background(), t.TempDir(), srv.URL+"/talks.html", 10)
 	require.Error(t, err)
+}
+
+// TestRealYtDlpTakesAYouTubePlaylist: the real yt-dlp, given a listing's
+// arguments, hands a playlist and a channel to YouTube's list extractors.
+// There is no YouTube here, so the listing fails — at the network, not for
+// want of an extractor (invalid_url).
+func TestRealYtDlpTakesAYouTubePlaylist(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("yt-dlp"); err != nil {
+		t.Skip("yt-dlp is not installed (make deps installs it)")
+	}
+	for _, u := range []string{"https://www.youtube.com/playlist?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs", "https://www.youtube.com/@somebody/videos"} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := New(Config{Proxy: "http://127.0.0.1:9"}).Entries(ctx, t.TempDir(), u, 5)
+		cancel()
+		require.Error(t, err, u)
+		require.NotEqual(t, job.CodeInvalidURL, job.CodeOf(err), "%s: %v", u, err)
+	}
 }
