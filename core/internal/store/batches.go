@@ -225,10 +225,23 @@ func batchDefaults(n NewBatch) NewBatch {
 	return n
 }
 
-// checkBatchQuota is checkQuota for want jobs at once (see CreateBatch).
+// MaxOpenBatches bounds a user's batches that have not ended, whatever the
+// plan: each may hold MaxBatchItems jobs, and an enumeration is a yt-dlp run
+// on this server's addresses.
+const MaxOpenBatches = 10
+
+// checkBatchQuota is checkQuota for want jobs at once (see CreateBatch),
+// and MaxOpenBatches.
 func checkBatchQuota(ctx context.Context, tx sqldb.Tx, userID string, want int) error {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID); err != nil {
 		return fmt.Errorf("quota of %s: %w", userID, err)
+	}
+	var open int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM batches WHERE user_id = $1 AND status IN ('enumerating', 'running')`, userID).Scan(&open); err != nil {
+		return fmt.Errorf("open batches of %s: %w", userID, err)
+	}
+	if open >= MaxOpenBatches {
+		return job.Errorf(job.CodeQuotaExceeded, "%d of your batches have not ended (at most %d at once): wait for one, or cancel one", open, MaxOpenBatches)
 	}
 	u, err := scanUsage(tx.QueryRow(ctx, usageQuery, userID, activeStatuses))
 	if err != nil {

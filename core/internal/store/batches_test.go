@@ -285,3 +285,26 @@ func TestABatchsEndIsNotifiedOnce(t *testing.T) {
 		require.Equal(t, job.CodeNotFound, job.CodeOf(err))
 	})
 }
+
+func TestOpenBatchesAreBounded(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		var first store.Batch
+		for i := range store.MaxOpenBatches {
+			b, _, err := s.CreateBatch(ctx, store.NewBatch{UserID: u.ID, URL: "https://example.com/p", CanonicalURL: "https://example.com/p"})
+			require.NoError(t, err)
+			if i == 0 {
+				first = b
+			}
+		}
+		_, _, err := s.CreateBatch(ctx, store.NewBatch{UserID: u.ID, Entries: entries(1)})
+		require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
+		require.ErrorContains(t, err, "10 of your batches have not ended")
+		_, err = s.CancelBatch(ctx, u.ID, first.ID)
+		require.NoError(t, err)
+		_, _, err = s.CreateBatch(ctx, store.NewBatch{UserID: u.ID, Entries: entries(1)})
+		require.NoError(t, err, "an ended batch frees its place")
+	})
+}
