@@ -521,9 +521,11 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	wg.Go(func() { _ = stage.Run(stageCtx) })
-	// Batches are enumerated like downloads: on every replica, leased.
+	// Batches are enumerated like downloads: on every replica, leased (four
+	// job leases: a listing takes up to three).
 	wg.Go(func() {
-		batch.New(c.log, batch.Config{Owner: c.cfg.InstanceID, WorkDir: c.cfg.WorkDir, Policy: policy},
+		batch.New(c.log, batch.Config{Owner: c.cfg.InstanceID, WorkDir: c.cfg.WorkDir, Policy: policy,
+			Lease: 4 * c.cfg.Lease, ListTimeout: 3 * c.cfg.Lease},
 			batch.Deps{Store: c.store, YtDlp: yt, Routes: c.routes, YouTube: c.breakers.youtube}).Run(stageCtx)
 	})
 	wg.Go(func() { notifier.Run(stageCtx) })
