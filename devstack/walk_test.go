@@ -177,6 +177,11 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 	failed := user.create(media + "/missing.ogg")
 	require.Equal(t, "succeeded", user.waitFor(done.ID, 3*time.Minute, terminal).Status, logs.String())
 	require.Equal(t, "failed", user.waitFor(failed.ID, time.Minute, terminal).Status)
+	// A batch of one URL, for the batches' routes and pages.
+	code, b = user.do("POST", "/v1/batches", map[string]any{"urls": []string{media + "/" + firstClip(refs) + ".ogg"}, "language": "en"})
+	require.Equal(t, http.StatusAccepted, code, string(b))
+	var batch struct{ ID string }
+	require.NoError(t, json.Unmarshal(b, &batch))
 	const node, breaker = "dev-node", "youtube"
 	const cookies = "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t2147483647\tPREF\tf6=40000000\n"
 	addCookies := func(name string) string {
@@ -192,7 +197,7 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 	queryParams := map[string]string{
 		"user_id": userID, "status": "failed", "url_contains": "missing", "error_code": "source_not_found",
 		"created_after": now.Add(-time.Hour).Format(time.RFC3339), "created_before": now.Add(time.Hour).Format(time.RFC3339),
-		"limit": "10", "before": now.Add(time.Hour).Format(time.RFC3339), "from": now.Format("2006-01"), "to": now.Format("2006-01"),
+		"limit": "10", "page_token": batch.ID, "before": now.Add(time.Hour).Format(time.RFC3339), "from": now.Format("2006-01"), "to": now.Format("2006-01"),
 	}
 	bodies := map[string]any{
 		"POST /v1/admin/users":                      map[string]string{"name": "walker2", "plan": "walk"},
@@ -202,6 +207,9 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 		"POST /v1/admin/fleet/{node_id}/drain":      map[string]bool{"undo": true},
 		"POST /v1/admin/jobs/{id}/retry":            map[string]string{},
 		"POST /v1/admin/jobs/{id}/cancel":           map[string]string{},
+		"POST /v1/admin/batches/{id}/cancel":        map[string]string{},
+		"GET /v1/admin/batches":                     nil,
+		"GET /v1/admin/batches/{id}":                nil,
 		"POST /v1/admin/breakers/{name}/reset":      map[string]string{},
 		"POST /v1/admin/keys/{key_id}/rotate":       map[string]string{},
 		"DELETE /v1/admin/keys/{key_id}":            nil,
@@ -230,6 +238,8 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 			switch {
 			case name == "id" && strings.Contains(op, "/retry"):
 				v = failed.ID // a failed job, so the retry is done, not refused
+			case name == "id" && strings.Contains(op, "/batches/"):
+				v = batch.ID
 			case name == "name" && strings.Contains(op, "/breakers/"):
 				v = breaker
 			case name == "node" || name == "node_id":
@@ -306,6 +316,8 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 			params["id"] = dashKeyID
 		case strings.HasSuffix(route, "/retry"):
 			params["id"] = failed.ID
+		case strings.HasPrefix(route, "/admin/batches/"):
+			params["id"] = batch.ID
 		case strings.HasPrefix(route, "/admin/cookies/"):
 			params["id"] = dashCookieID
 		}

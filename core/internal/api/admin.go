@@ -349,6 +349,12 @@ func (s *AdminService) GetJobDetail(ctx context.Context, req *connect.Request[yt
 	}
 	out := &ytcaptionv1.GetJobDetailResponse{Job: &ytcaptionv1.AdminJob{Job: JobToProto(j), UserId: j.UserID},
 		Attempts: []*ytcaptionv1.JobAttempt{}, Notifications: []*ytcaptionv1.Notification{}}
+	switch b, err := s.store.BatchOfJob(ctx, j.ID); {
+	case err == nil:
+		out.Batch = BatchToProto(b)
+	case job.CodeOf(err) != job.CodeNotFound:
+		return nil, s.fail(ctx, err)
+	}
 	for _, a := range attempts {
 		out.Attempts = append(out.Attempts, &ytcaptionv1.JobAttempt{Attempt: int32(a.Attempt), Stage: a.Stage, Owner: a.Owner,
 			ErrorCode: a.ErrorCode, ErrorMessage: a.ErrorMessage, At: timestamppb.New(a.At)})
@@ -382,6 +388,57 @@ func (s *AdminService) AdminCancelJob(ctx context.Context, req *connect.Request[
 		return nil, s.fail(ctx, err)
 	}
 	return connect.NewResponse(&ytcaptionv1.AdminCancelJobResponse{Job: JobToProto(j)}), nil
+}
+
+func (s *AdminService) SearchBatches(ctx context.Context, req *connect.Request[ytcaptionv1.SearchBatchesRequest]) (*connect.Response[ytcaptionv1.SearchBatchesResponse], error) {
+	m := req.Msg
+	limit := int(m.GetLimit())
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	// One more than the page tells whether another page follows.
+	bs, err := s.store.SearchBatches(ctx, store.BatchFilter{UserID: m.GetUserId(), Status: m.GetStatus(), Before: m.GetPageToken(), Limit: limit + 1})
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &ytcaptionv1.SearchBatchesResponse{Batches: []*ytcaptionv1.AdminBatch{}}
+	if len(bs) > limit {
+		bs = bs[:limit]
+		out.NextPageToken = bs[limit-1].ID
+	}
+	for _, b := range bs {
+		out.Batches = append(out.Batches, &ytcaptionv1.AdminBatch{Batch: BatchToProto(b), UserId: b.UserID})
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *AdminService) GetBatchDetail(ctx context.Context, req *connect.Request[ytcaptionv1.GetBatchDetailRequest]) (*connect.Response[ytcaptionv1.GetBatchDetailResponse], error) {
+	b, err := s.store.GetBatch(ctx, "", req.Msg.GetId())
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	// A batch has at most MaxBatchItems children: one page holds them all.
+	js, err := s.store.ListBatchJobs(ctx, "", b.ID, store.MaxBatchItems, 0)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &ytcaptionv1.GetBatchDetailResponse{Batch: &ytcaptionv1.AdminBatch{Batch: BatchToProto(b), UserId: b.UserID}, Jobs: []*ytcaptionv1.Job{}}
+	for _, j := range js {
+		out.Jobs = append(out.Jobs, JobToProto(j))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *AdminService) AdminCancelBatch(ctx context.Context, req *connect.Request[ytcaptionv1.AdminCancelBatchRequest]) (*connect.Response[ytcaptionv1.AdminCancelBatchResponse], error) {
+	b, err := s.store.CancelBatch(ctx, "", req.Msg.GetId())
+	if err == nil {
+		err = s.store.Audit(ctx, Actor(ctx), "cancel_batch", b.ID, map[string]any{"user_id": b.UserID, "status": b.Status,
+			"cancelled_jobs": b.Counts.Cancelled})
+	}
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.AdminCancelBatchResponse{Batch: BatchToProto(b)}), nil
 }
 
 func (s *AdminService) ListAgents(ctx context.Context, _ *connect.Request[ytcaptionv1.ListAgentsRequest]) (*connect.Response[ytcaptionv1.ListAgentsResponse], error) {

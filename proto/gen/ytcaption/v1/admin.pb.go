@@ -2066,6 +2066,8 @@ type GetJobDetailResponse struct {
 	Job           *AdminJob              `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	Attempts      []*JobAttempt          `protobuf:"bytes,2,rep,name=attempts,proto3" json:"attempts,omitempty"`
 	Notifications []*Notification        `protobuf:"bytes,3,rep,name=notifications,proto3" json:"notifications,omitempty"`
+	// The batch the job is a child of; absent for a job of its own.
+	Batch         *Batch `protobuf:"bytes,4,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2117,6 +2119,13 @@ func (x *GetJobDetailResponse) GetAttempts() []*JobAttempt {
 func (x *GetJobDetailResponse) GetNotifications() []*Notification {
 	if x != nil {
 		return x.Notifications
+	}
+	return nil
+}
+
+func (x *GetJobDetailResponse) GetBatch() *Batch {
+	if x != nil {
+		return x.Batch
 	}
 	return nil
 }
@@ -2297,6 +2306,367 @@ func (x *AdminCancelJobResponse) GetJob() *Job {
 	return nil
 }
 
+type SearchBatchesRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// "enumerating", "running", "done", "failed" or "cancelled"; empty: any.
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// Default 50, at most 500.
+	Limit int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchBatchesRequest) Reset() {
+	*x = SearchBatchesRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchBatchesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchBatchesRequest) ProtoMessage() {}
+
+func (x *SearchBatchesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchBatchesRequest.ProtoReflect.Descriptor instead.
+func (*SearchBatchesRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SearchBatchesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SearchBatchesRequest) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SearchBatchesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *SearchBatchesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type AdminBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Batch         *Batch                 `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminBatch) Reset() {
+	*x = AdminBatch{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminBatch) ProtoMessage() {}
+
+func (x *AdminBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminBatch.ProtoReflect.Descriptor instead.
+func (*AdminBatch) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *AdminBatch) GetBatch() *Batch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *AdminBatch) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type SearchBatchesResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Batches []*AdminBatch          `protobuf:"bytes,1,rep,name=batches,proto3" json:"batches,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchBatchesResponse) Reset() {
+	*x = SearchBatchesResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchBatchesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchBatchesResponse) ProtoMessage() {}
+
+func (x *SearchBatchesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchBatchesResponse.ProtoReflect.Descriptor instead.
+func (*SearchBatchesResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SearchBatchesResponse) GetBatches() []*AdminBatch {
+	if x != nil {
+		return x.Batches
+	}
+	return nil
+}
+
+func (x *SearchBatchesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type GetBatchDetailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBatchDetailRequest) Reset() {
+	*x = GetBatchDetailRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBatchDetailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBatchDetailRequest) ProtoMessage() {}
+
+func (x *GetBatchDetailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBatchDetailRequest.ProtoReflect.Descriptor instead.
+func (*GetBatchDetailRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetBatchDetailRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetBatchDetailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Batch *AdminBatch            `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// Its jobs in the batch's order.
+	Jobs          []*Job `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBatchDetailResponse) Reset() {
+	*x = GetBatchDetailResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBatchDetailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBatchDetailResponse) ProtoMessage() {}
+
+func (x *GetBatchDetailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBatchDetailResponse.ProtoReflect.Descriptor instead.
+func (*GetBatchDetailResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetBatchDetailResponse) GetBatch() *AdminBatch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *GetBatchDetailResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+type AdminCancelBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminCancelBatchRequest) Reset() {
+	*x = AdminCancelBatchRequest{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminCancelBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminCancelBatchRequest) ProtoMessage() {}
+
+func (x *AdminCancelBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminCancelBatchRequest.ProtoReflect.Descriptor instead.
+func (*AdminCancelBatchRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *AdminCancelBatchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type AdminCancelBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Batch         *Batch                 `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminCancelBatchResponse) Reset() {
+	*x = AdminCancelBatchResponse{}
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminCancelBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminCancelBatchResponse) ProtoMessage() {}
+
+func (x *AdminCancelBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminCancelBatchResponse.ProtoReflect.Descriptor instead.
+func (*AdminCancelBatchResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *AdminCancelBatchResponse) GetBatch() *Batch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
 type Agent struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	NodeId  string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -2318,7 +2688,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[40]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2330,7 +2700,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[40]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2343,7 +2713,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Agent) GetNodeId() string {
@@ -2424,7 +2794,7 @@ type NomadNode struct {
 
 func (x *NomadNode) Reset() {
 	*x = NomadNode{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[41]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +2806,7 @@ func (x *NomadNode) String() string {
 func (*NomadNode) ProtoMessage() {}
 
 func (x *NomadNode) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[41]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +2819,7 @@ func (x *NomadNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NomadNode.ProtoReflect.Descriptor instead.
 func (*NomadNode) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NomadNode) GetId() string {
@@ -2501,7 +2871,7 @@ type NomadAllocation struct {
 
 func (x *NomadAllocation) Reset() {
 	*x = NomadAllocation{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[42]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2883,7 @@ func (x *NomadAllocation) String() string {
 func (*NomadAllocation) ProtoMessage() {}
 
 func (x *NomadAllocation) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[42]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2896,7 @@ func (x *NomadAllocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NomadAllocation.ProtoReflect.Descriptor instead.
 func (*NomadAllocation) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *NomadAllocation) GetId() string {
@@ -2572,7 +2942,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[43]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2954,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[43]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2967,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 type ListAgentsResponse struct {
@@ -2611,7 +2981,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[44]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2993,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[44]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +3006,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2668,7 +3038,7 @@ type DrainAgentRequest struct {
 
 func (x *DrainAgentRequest) Reset() {
 	*x = DrainAgentRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[45]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +3050,7 @@ func (x *DrainAgentRequest) String() string {
 func (*DrainAgentRequest) ProtoMessage() {}
 
 func (x *DrainAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[45]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +3063,7 @@ func (x *DrainAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainAgentRequest.ProtoReflect.Descriptor instead.
 func (*DrainAgentRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DrainAgentRequest) GetNodeId() string {
@@ -2727,7 +3097,7 @@ type DrainAgentResponse struct {
 
 func (x *DrainAgentResponse) Reset() {
 	*x = DrainAgentResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[46]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +3109,7 @@ func (x *DrainAgentResponse) String() string {
 func (*DrainAgentResponse) ProtoMessage() {}
 
 func (x *DrainAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[46]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +3122,7 @@ func (x *DrainAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainAgentResponse.ProtoReflect.Descriptor instead.
 func (*DrainAgentResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DrainAgentResponse) GetAgent() *Agent {
@@ -2782,7 +3152,7 @@ type Breaker struct {
 
 func (x *Breaker) Reset() {
 	*x = Breaker{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[47]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +3164,7 @@ func (x *Breaker) String() string {
 func (*Breaker) ProtoMessage() {}
 
 func (x *Breaker) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[47]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +3177,7 @@ func (x *Breaker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Breaker.ProtoReflect.Descriptor instead.
 func (*Breaker) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Breaker) GetName() string {
@@ -2839,7 +3209,7 @@ type ListBreakersRequest struct {
 
 func (x *ListBreakersRequest) Reset() {
 	*x = ListBreakersRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[48]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +3221,7 @@ func (x *ListBreakersRequest) String() string {
 func (*ListBreakersRequest) ProtoMessage() {}
 
 func (x *ListBreakersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[48]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +3234,7 @@ func (x *ListBreakersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreakersRequest.ProtoReflect.Descriptor instead.
 func (*ListBreakersRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 type ListBreakersResponse struct {
@@ -2876,7 +3246,7 @@ type ListBreakersResponse struct {
 
 func (x *ListBreakersResponse) Reset() {
 	*x = ListBreakersResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[49]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +3258,7 @@ func (x *ListBreakersResponse) String() string {
 func (*ListBreakersResponse) ProtoMessage() {}
 
 func (x *ListBreakersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[49]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +3271,7 @@ func (x *ListBreakersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreakersResponse.ProtoReflect.Descriptor instead.
 func (*ListBreakersResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListBreakersResponse) GetBreakers() []*Breaker {
@@ -2920,7 +3290,7 @@ type ResetBreakerRequest struct {
 
 func (x *ResetBreakerRequest) Reset() {
 	*x = ResetBreakerRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[50]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3302,7 @@ func (x *ResetBreakerRequest) String() string {
 func (*ResetBreakerRequest) ProtoMessage() {}
 
 func (x *ResetBreakerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[50]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3315,7 @@ func (x *ResetBreakerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetBreakerRequest.ProtoReflect.Descriptor instead.
 func (*ResetBreakerRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ResetBreakerRequest) GetName() string {
@@ -2964,7 +3334,7 @@ type ResetBreakerResponse struct {
 
 func (x *ResetBreakerResponse) Reset() {
 	*x = ResetBreakerResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[51]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3346,7 @@ func (x *ResetBreakerResponse) String() string {
 func (*ResetBreakerResponse) ProtoMessage() {}
 
 func (x *ResetBreakerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[51]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3359,7 @@ func (x *ResetBreakerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetBreakerResponse.ProtoReflect.Descriptor instead.
 func (*ResetBreakerResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ResetBreakerResponse) GetBreaker() *Breaker {
@@ -3013,7 +3383,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[52]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3025,7 +3395,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[52]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3038,7 +3408,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
@@ -3088,7 +3458,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[53]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3100,7 +3470,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[53]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3113,7 +3483,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListAuditRequest) GetBefore() *timestamppb.Timestamp {
@@ -3139,7 +3509,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[54]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3151,7 +3521,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[54]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3164,7 +3534,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -3197,7 +3567,7 @@ type CookieFile struct {
 
 func (x *CookieFile) Reset() {
 	*x = CookieFile{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[55]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3579,7 @@ func (x *CookieFile) String() string {
 func (*CookieFile) ProtoMessage() {}
 
 func (x *CookieFile) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[55]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3592,7 @@ func (x *CookieFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CookieFile.ProtoReflect.Descriptor instead.
 func (*CookieFile) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CookieFile) GetId() string {
@@ -3296,7 +3666,7 @@ type ListCookieFilesRequest struct {
 
 func (x *ListCookieFilesRequest) Reset() {
 	*x = ListCookieFilesRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[56]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3308,7 +3678,7 @@ func (x *ListCookieFilesRequest) String() string {
 func (*ListCookieFilesRequest) ProtoMessage() {}
 
 func (x *ListCookieFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[56]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3321,7 +3691,7 @@ func (x *ListCookieFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCookieFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListCookieFilesRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 type ListCookieFilesResponse struct {
@@ -3333,7 +3703,7 @@ type ListCookieFilesResponse struct {
 
 func (x *ListCookieFilesResponse) Reset() {
 	*x = ListCookieFilesResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[57]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3345,7 +3715,7 @@ func (x *ListCookieFilesResponse) String() string {
 func (*ListCookieFilesResponse) ProtoMessage() {}
 
 func (x *ListCookieFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[57]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3358,7 +3728,7 @@ func (x *ListCookieFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCookieFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListCookieFilesResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListCookieFilesResponse) GetCookieFiles() []*CookieFile {
@@ -3380,7 +3750,7 @@ type AddCookieFileRequest struct {
 
 func (x *AddCookieFileRequest) Reset() {
 	*x = AddCookieFileRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[58]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3392,7 +3762,7 @@ func (x *AddCookieFileRequest) String() string {
 func (*AddCookieFileRequest) ProtoMessage() {}
 
 func (x *AddCookieFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[58]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3405,7 +3775,7 @@ func (x *AddCookieFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCookieFileRequest.ProtoReflect.Descriptor instead.
 func (*AddCookieFileRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *AddCookieFileRequest) GetName() string {
@@ -3431,7 +3801,7 @@ type AddCookieFileResponse struct {
 
 func (x *AddCookieFileResponse) Reset() {
 	*x = AddCookieFileResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[59]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3443,7 +3813,7 @@ func (x *AddCookieFileResponse) String() string {
 func (*AddCookieFileResponse) ProtoMessage() {}
 
 func (x *AddCookieFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[59]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3456,7 +3826,7 @@ func (x *AddCookieFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCookieFileResponse.ProtoReflect.Descriptor instead.
 func (*AddCookieFileResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AddCookieFileResponse) GetCookieFile() *CookieFile {
@@ -3476,7 +3846,7 @@ type UpdateCookieFileRequest struct {
 
 func (x *UpdateCookieFileRequest) Reset() {
 	*x = UpdateCookieFileRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[60]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3488,7 +3858,7 @@ func (x *UpdateCookieFileRequest) String() string {
 func (*UpdateCookieFileRequest) ProtoMessage() {}
 
 func (x *UpdateCookieFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[60]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3501,7 +3871,7 @@ func (x *UpdateCookieFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCookieFileRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCookieFileRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *UpdateCookieFileRequest) GetCookieFileId() string {
@@ -3527,7 +3897,7 @@ type UpdateCookieFileResponse struct {
 
 func (x *UpdateCookieFileResponse) Reset() {
 	*x = UpdateCookieFileResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[61]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3539,7 +3909,7 @@ func (x *UpdateCookieFileResponse) String() string {
 func (*UpdateCookieFileResponse) ProtoMessage() {}
 
 func (x *UpdateCookieFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[61]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3552,7 +3922,7 @@ func (x *UpdateCookieFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCookieFileResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCookieFileResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *UpdateCookieFileResponse) GetCookieFile() *CookieFile {
@@ -3571,7 +3941,7 @@ type DeleteCookieFileRequest struct {
 
 func (x *DeleteCookieFileRequest) Reset() {
 	*x = DeleteCookieFileRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[62]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3583,7 +3953,7 @@ func (x *DeleteCookieFileRequest) String() string {
 func (*DeleteCookieFileRequest) ProtoMessage() {}
 
 func (x *DeleteCookieFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[62]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3596,7 +3966,7 @@ func (x *DeleteCookieFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCookieFileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCookieFileRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *DeleteCookieFileRequest) GetCookieFileId() string {
@@ -3614,7 +3984,7 @@ type DeleteCookieFileResponse struct {
 
 func (x *DeleteCookieFileResponse) Reset() {
 	*x = DeleteCookieFileResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[63]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3626,7 +3996,7 @@ func (x *DeleteCookieFileResponse) String() string {
 func (*DeleteCookieFileResponse) ProtoMessage() {}
 
 func (x *DeleteCookieFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[63]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3639,7 +4009,7 @@ func (x *DeleteCookieFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCookieFileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCookieFileResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 type OutboundEntry struct {
@@ -3666,7 +4036,7 @@ type OutboundEntry struct {
 
 func (x *OutboundEntry) Reset() {
 	*x = OutboundEntry{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[64]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +4048,7 @@ func (x *OutboundEntry) String() string {
 func (*OutboundEntry) ProtoMessage() {}
 
 func (x *OutboundEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[64]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +4061,7 @@ func (x *OutboundEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundEntry.ProtoReflect.Descriptor instead.
 func (*OutboundEntry) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{64}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *OutboundEntry) GetKind() string {
@@ -3765,7 +4135,7 @@ type ListOutboundRequest struct {
 
 func (x *ListOutboundRequest) Reset() {
 	*x = ListOutboundRequest{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[65]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3777,7 +4147,7 @@ func (x *ListOutboundRequest) String() string {
 func (*ListOutboundRequest) ProtoMessage() {}
 
 func (x *ListOutboundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[65]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3790,7 +4160,7 @@ func (x *ListOutboundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutboundRequest.ProtoReflect.Descriptor instead.
 func (*ListOutboundRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{65}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{72}
 }
 
 type ListOutboundResponse struct {
@@ -3802,7 +4172,7 @@ type ListOutboundResponse struct {
 
 func (x *ListOutboundResponse) Reset() {
 	*x = ListOutboundResponse{}
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[66]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3814,7 +4184,7 @@ func (x *ListOutboundResponse) String() string {
 func (*ListOutboundResponse) ProtoMessage() {}
 
 func (x *ListOutboundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_admin_proto_msgTypes[66]
+	mi := &file_ytcaption_v1_admin_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3827,7 +4197,7 @@ func (x *ListOutboundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutboundResponse.ProtoReflect.Descriptor instead.
 func (*ListOutboundResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{66}
+	return file_ytcaption_v1_admin_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListOutboundResponse) GetEntries() []*OutboundEntry {
@@ -3841,7 +4211,7 @@ var File_ytcaption_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x18ytcaption/v1/admin.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ytcaption/v1/job.proto\"\x8b\x02\n" +
+	"\x18ytcaption/v1/admin.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ytcaption/v1/batch.proto\x1a\x16ytcaption/v1/job.proto\"\x8b\x02\n" +
 	"\x04Plan\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vcreate_rate\x18\x02 \x01(\x05R\n" +
@@ -3993,11 +4363,12 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x1a\n" +
 	"\battempts\x18\x06 \x01(\x05R\battempts\x12B\n" +
 	"\x0fnext_attempt_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12/\n" +
-	"\x03log\x18\b \x03(\v2\x1d.ytcaption.v1.DeliveryAttemptR\x03log\"\xb8\x01\n" +
+	"\x03log\x18\b \x03(\v2\x1d.ytcaption.v1.DeliveryAttemptR\x03log\"\xe3\x01\n" +
 	"\x14GetJobDetailResponse\x12(\n" +
 	"\x03job\x18\x01 \x01(\v2\x16.ytcaption.v1.AdminJobR\x03job\x124\n" +
 	"\battempts\x18\x02 \x03(\v2\x18.ytcaption.v1.JobAttemptR\battempts\x12@\n" +
-	"\rnotifications\x18\x03 \x03(\v2\x1a.ytcaption.v1.NotificationR\rnotifications\"!\n" +
+	"\rnotifications\x18\x03 \x03(\v2\x1a.ytcaption.v1.NotificationR\rnotifications\x12)\n" +
+	"\x05batch\x18\x04 \x01(\v2\x13.ytcaption.v1.BatchR\x05batch\"!\n" +
 	"\x0fRetryJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"7\n" +
 	"\x10RetryJobResponse\x12#\n" +
@@ -4005,7 +4376,29 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x15AdminCancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"=\n" +
 	"\x16AdminCancelJobResponse\x12#\n" +
-	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\xce\x02\n" +
+	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"|\n" +
+	"\x14SearchBatchesRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"P\n" +
+	"\n" +
+	"AdminBatch\x12)\n" +
+	"\x05batch\x18\x01 \x01(\v2\x13.ytcaption.v1.BatchR\x05batch\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"s\n" +
+	"\x15SearchBatchesResponse\x122\n" +
+	"\abatches\x18\x01 \x03(\v2\x18.ytcaption.v1.AdminBatchR\abatches\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"'\n" +
+	"\x15GetBatchDetailRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"o\n" +
+	"\x16GetBatchDetailResponse\x12.\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.ytcaption.v1.AdminBatchR\x05batch\x12%\n" +
+	"\x04jobs\x18\x02 \x03(\v2\x11.ytcaption.v1.JobR\x04jobs\")\n" +
+	"\x17AdminCancelBatchRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"E\n" +
+	"\x18AdminCancelBatchResponse\x12)\n" +
+	"\x05batch\x18\x01 \x01(\v2\x13.ytcaption.v1.BatchR\x05batch\"\xce\x02\n" +
 	"\x05Agent\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aengines\x18\x02 \x03(\tR\aengines\x12\x16\n" +
@@ -4110,7 +4503,7 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x11last_failure_code\x18\t \x01(\tR\x0flastFailureCode\"\x15\n" +
 	"\x13ListOutboundRequest\"M\n" +
 	"\x14ListOutboundResponse\x125\n" +
-	"\aentries\x18\x01 \x03(\v2\x1b.ytcaption.v1.OutboundEntryR\aentries2\xb7\x11\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.ytcaption.v1.OutboundEntryR\aentries2\xdb\x13\n" +
 	"\fAdminService\x12Q\n" +
 	"\tListUsers\x12\x1e.ytcaption.v1.ListUsersRequest\x1a\x1f.ytcaption.v1.ListUsersResponse\"\x03\x90\x02\x01\x12K\n" +
 	"\aGetUser\x12\x1c.ytcaption.v1.GetUserRequest\x1a\x1d.ytcaption.v1.GetUserResponse\"\x03\x90\x02\x01\x12O\n" +
@@ -4131,7 +4524,10 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"SearchJobs\x12\x1f.ytcaption.v1.SearchJobsRequest\x1a .ytcaption.v1.SearchJobsResponse\"\x03\x90\x02\x01\x12Z\n" +
 	"\fGetJobDetail\x12!.ytcaption.v1.GetJobDetailRequest\x1a\".ytcaption.v1.GetJobDetailResponse\"\x03\x90\x02\x01\x12I\n" +
 	"\bRetryJob\x12\x1d.ytcaption.v1.RetryJobRequest\x1a\x1e.ytcaption.v1.RetryJobResponse\x12[\n" +
-	"\x0eAdminCancelJob\x12#.ytcaption.v1.AdminCancelJobRequest\x1a$.ytcaption.v1.AdminCancelJobResponse\x12T\n" +
+	"\x0eAdminCancelJob\x12#.ytcaption.v1.AdminCancelJobRequest\x1a$.ytcaption.v1.AdminCancelJobResponse\x12]\n" +
+	"\rSearchBatches\x12\".ytcaption.v1.SearchBatchesRequest\x1a#.ytcaption.v1.SearchBatchesResponse\"\x03\x90\x02\x01\x12`\n" +
+	"\x0eGetBatchDetail\x12#.ytcaption.v1.GetBatchDetailRequest\x1a$.ytcaption.v1.GetBatchDetailResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\x10AdminCancelBatch\x12%.ytcaption.v1.AdminCancelBatchRequest\x1a&.ytcaption.v1.AdminCancelBatchResponse\x12T\n" +
 	"\n" +
 	"ListAgents\x12\x1f.ytcaption.v1.ListAgentsRequest\x1a .ytcaption.v1.ListAgentsResponse\"\x03\x90\x02\x01\x12O\n" +
 	"\n" +
@@ -4159,7 +4555,7 @@ func file_ytcaption_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ytcaption_v1_admin_proto_rawDescData
 }
 
-var file_ytcaption_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_ytcaption_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_ytcaption_v1_admin_proto_goTypes = []any{
 	(*Plan)(nil),                     // 0: ytcaption.v1.Plan
 	(*User)(nil),                     // 1: ytcaption.v1.User
@@ -4201,47 +4597,55 @@ var file_ytcaption_v1_admin_proto_goTypes = []any{
 	(*RetryJobResponse)(nil),         // 37: ytcaption.v1.RetryJobResponse
 	(*AdminCancelJobRequest)(nil),    // 38: ytcaption.v1.AdminCancelJobRequest
 	(*AdminCancelJobResponse)(nil),   // 39: ytcaption.v1.AdminCancelJobResponse
-	(*Agent)(nil),                    // 40: ytcaption.v1.Agent
-	(*NomadNode)(nil),                // 41: ytcaption.v1.NomadNode
-	(*NomadAllocation)(nil),          // 42: ytcaption.v1.NomadAllocation
-	(*ListAgentsRequest)(nil),        // 43: ytcaption.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),       // 44: ytcaption.v1.ListAgentsResponse
-	(*DrainAgentRequest)(nil),        // 45: ytcaption.v1.DrainAgentRequest
-	(*DrainAgentResponse)(nil),       // 46: ytcaption.v1.DrainAgentResponse
-	(*Breaker)(nil),                  // 47: ytcaption.v1.Breaker
-	(*ListBreakersRequest)(nil),      // 48: ytcaption.v1.ListBreakersRequest
-	(*ListBreakersResponse)(nil),     // 49: ytcaption.v1.ListBreakersResponse
-	(*ResetBreakerRequest)(nil),      // 50: ytcaption.v1.ResetBreakerRequest
-	(*ResetBreakerResponse)(nil),     // 51: ytcaption.v1.ResetBreakerResponse
-	(*AuditEntry)(nil),               // 52: ytcaption.v1.AuditEntry
-	(*ListAuditRequest)(nil),         // 53: ytcaption.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),        // 54: ytcaption.v1.ListAuditResponse
-	(*CookieFile)(nil),               // 55: ytcaption.v1.CookieFile
-	(*ListCookieFilesRequest)(nil),   // 56: ytcaption.v1.ListCookieFilesRequest
-	(*ListCookieFilesResponse)(nil),  // 57: ytcaption.v1.ListCookieFilesResponse
-	(*AddCookieFileRequest)(nil),     // 58: ytcaption.v1.AddCookieFileRequest
-	(*AddCookieFileResponse)(nil),    // 59: ytcaption.v1.AddCookieFileResponse
-	(*UpdateCookieFileRequest)(nil),  // 60: ytcaption.v1.UpdateCookieFileRequest
-	(*UpdateCookieFileResponse)(nil), // 61: ytcaption.v1.UpdateCookieFileResponse
-	(*DeleteCookieFileRequest)(nil),  // 62: ytcaption.v1.DeleteCookieFileRequest
-	(*DeleteCookieFileResponse)(nil), // 63: ytcaption.v1.DeleteCookieFileResponse
-	(*OutboundEntry)(nil),            // 64: ytcaption.v1.OutboundEntry
-	(*ListOutboundRequest)(nil),      // 65: ytcaption.v1.ListOutboundRequest
-	(*ListOutboundResponse)(nil),     // 66: ytcaption.v1.ListOutboundResponse
-	(*timestamppb.Timestamp)(nil),    // 67: google.protobuf.Timestamp
-	(*Quota)(nil),                    // 68: ytcaption.v1.Quota
-	(*Job)(nil),                      // 69: ytcaption.v1.Job
+	(*SearchBatchesRequest)(nil),     // 40: ytcaption.v1.SearchBatchesRequest
+	(*AdminBatch)(nil),               // 41: ytcaption.v1.AdminBatch
+	(*SearchBatchesResponse)(nil),    // 42: ytcaption.v1.SearchBatchesResponse
+	(*GetBatchDetailRequest)(nil),    // 43: ytcaption.v1.GetBatchDetailRequest
+	(*GetBatchDetailResponse)(nil),   // 44: ytcaption.v1.GetBatchDetailResponse
+	(*AdminCancelBatchRequest)(nil),  // 45: ytcaption.v1.AdminCancelBatchRequest
+	(*AdminCancelBatchResponse)(nil), // 46: ytcaption.v1.AdminCancelBatchResponse
+	(*Agent)(nil),                    // 47: ytcaption.v1.Agent
+	(*NomadNode)(nil),                // 48: ytcaption.v1.NomadNode
+	(*NomadAllocation)(nil),          // 49: ytcaption.v1.NomadAllocation
+	(*ListAgentsRequest)(nil),        // 50: ytcaption.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),       // 51: ytcaption.v1.ListAgentsResponse
+	(*DrainAgentRequest)(nil),        // 52: ytcaption.v1.DrainAgentRequest
+	(*DrainAgentResponse)(nil),       // 53: ytcaption.v1.DrainAgentResponse
+	(*Breaker)(nil),                  // 54: ytcaption.v1.Breaker
+	(*ListBreakersRequest)(nil),      // 55: ytcaption.v1.ListBreakersRequest
+	(*ListBreakersResponse)(nil),     // 56: ytcaption.v1.ListBreakersResponse
+	(*ResetBreakerRequest)(nil),      // 57: ytcaption.v1.ResetBreakerRequest
+	(*ResetBreakerResponse)(nil),     // 58: ytcaption.v1.ResetBreakerResponse
+	(*AuditEntry)(nil),               // 59: ytcaption.v1.AuditEntry
+	(*ListAuditRequest)(nil),         // 60: ytcaption.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),        // 61: ytcaption.v1.ListAuditResponse
+	(*CookieFile)(nil),               // 62: ytcaption.v1.CookieFile
+	(*ListCookieFilesRequest)(nil),   // 63: ytcaption.v1.ListCookieFilesRequest
+	(*ListCookieFilesResponse)(nil),  // 64: ytcaption.v1.ListCookieFilesResponse
+	(*AddCookieFileRequest)(nil),     // 65: ytcaption.v1.AddCookieFileRequest
+	(*AddCookieFileResponse)(nil),    // 66: ytcaption.v1.AddCookieFileResponse
+	(*UpdateCookieFileRequest)(nil),  // 67: ytcaption.v1.UpdateCookieFileRequest
+	(*UpdateCookieFileResponse)(nil), // 68: ytcaption.v1.UpdateCookieFileResponse
+	(*DeleteCookieFileRequest)(nil),  // 69: ytcaption.v1.DeleteCookieFileRequest
+	(*DeleteCookieFileResponse)(nil), // 70: ytcaption.v1.DeleteCookieFileResponse
+	(*OutboundEntry)(nil),            // 71: ytcaption.v1.OutboundEntry
+	(*ListOutboundRequest)(nil),      // 72: ytcaption.v1.ListOutboundRequest
+	(*ListOutboundResponse)(nil),     // 73: ytcaption.v1.ListOutboundResponse
+	(*timestamppb.Timestamp)(nil),    // 74: google.protobuf.Timestamp
+	(*Quota)(nil),                    // 75: ytcaption.v1.Quota
+	(*Job)(nil),                      // 76: ytcaption.v1.Job
+	(*Batch)(nil),                    // 77: ytcaption.v1.Batch
 }
 var file_ytcaption_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.User.plan:type_name -> ytcaption.v1.Plan
-	67, // 1: ytcaption.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	68, // 2: ytcaption.v1.User.quota:type_name -> ytcaption.v1.Quota
+	74, // 1: ytcaption.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	75, // 2: ytcaption.v1.User.quota:type_name -> ytcaption.v1.Quota
 	1,  // 3: ytcaption.v1.ListUsersResponse.users:type_name -> ytcaption.v1.User
 	1,  // 4: ytcaption.v1.GetUserResponse.user:type_name -> ytcaption.v1.User
 	1,  // 5: ytcaption.v1.CreateUserResponse.user:type_name -> ytcaption.v1.User
 	1,  // 6: ytcaption.v1.UpdateUserResponse.user:type_name -> ytcaption.v1.User
-	67, // 7: ytcaption.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	67, // 8: ytcaption.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	74, // 7: ytcaption.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	74, // 8: ytcaption.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
 	12, // 9: ytcaption.v1.ListKeysResponse.keys:type_name -> ytcaption.v1.ApiKey
 	12, // 10: ytcaption.v1.CreateKeyResponse.key:type_name -> ytcaption.v1.ApiKey
 	12, // 11: ytcaption.v1.RevokeKeyResponse.key:type_name -> ytcaption.v1.ApiKey
@@ -4250,98 +4654,110 @@ var file_ytcaption_v1_admin_proto_depIdxs = []int32{
 	0,  // 14: ytcaption.v1.SetPlanRequest.plan:type_name -> ytcaption.v1.Plan
 	0,  // 15: ytcaption.v1.SetPlanResponse.plan:type_name -> ytcaption.v1.Plan
 	26, // 16: ytcaption.v1.UsageReportResponse.rows:type_name -> ytcaption.v1.UsageRow
-	67, // 17: ytcaption.v1.SearchJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	67, // 18: ytcaption.v1.SearchJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	69, // 19: ytcaption.v1.AdminJob.job:type_name -> ytcaption.v1.Job
+	74, // 17: ytcaption.v1.SearchJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	74, // 18: ytcaption.v1.SearchJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	76, // 19: ytcaption.v1.AdminJob.job:type_name -> ytcaption.v1.Job
 	29, // 20: ytcaption.v1.SearchJobsResponse.jobs:type_name -> ytcaption.v1.AdminJob
-	67, // 21: ytcaption.v1.JobAttempt.at:type_name -> google.protobuf.Timestamp
-	67, // 22: ytcaption.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
-	67, // 23: ytcaption.v1.Notification.next_attempt_at:type_name -> google.protobuf.Timestamp
+	74, // 21: ytcaption.v1.JobAttempt.at:type_name -> google.protobuf.Timestamp
+	74, // 22: ytcaption.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
+	74, // 23: ytcaption.v1.Notification.next_attempt_at:type_name -> google.protobuf.Timestamp
 	33, // 24: ytcaption.v1.Notification.log:type_name -> ytcaption.v1.DeliveryAttempt
 	29, // 25: ytcaption.v1.GetJobDetailResponse.job:type_name -> ytcaption.v1.AdminJob
 	32, // 26: ytcaption.v1.GetJobDetailResponse.attempts:type_name -> ytcaption.v1.JobAttempt
 	34, // 27: ytcaption.v1.GetJobDetailResponse.notifications:type_name -> ytcaption.v1.Notification
-	69, // 28: ytcaption.v1.RetryJobResponse.job:type_name -> ytcaption.v1.Job
-	69, // 29: ytcaption.v1.AdminCancelJobResponse.job:type_name -> ytcaption.v1.Job
-	67, // 30: ytcaption.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	67, // 31: ytcaption.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	41, // 32: ytcaption.v1.Agent.nomad:type_name -> ytcaption.v1.NomadNode
-	42, // 33: ytcaption.v1.NomadNode.allocations:type_name -> ytcaption.v1.NomadAllocation
-	40, // 34: ytcaption.v1.ListAgentsResponse.agents:type_name -> ytcaption.v1.Agent
-	40, // 35: ytcaption.v1.DrainAgentResponse.agent:type_name -> ytcaption.v1.Agent
-	47, // 36: ytcaption.v1.ListBreakersResponse.breakers:type_name -> ytcaption.v1.Breaker
-	47, // 37: ytcaption.v1.ResetBreakerResponse.breaker:type_name -> ytcaption.v1.Breaker
-	67, // 38: ytcaption.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	67, // 39: ytcaption.v1.ListAuditRequest.before:type_name -> google.protobuf.Timestamp
-	52, // 40: ytcaption.v1.ListAuditResponse.entries:type_name -> ytcaption.v1.AuditEntry
-	67, // 41: ytcaption.v1.CookieFile.created_at:type_name -> google.protobuf.Timestamp
-	67, // 42: ytcaption.v1.CookieFile.last_success_at:type_name -> google.protobuf.Timestamp
-	67, // 43: ytcaption.v1.CookieFile.last_failure_at:type_name -> google.protobuf.Timestamp
-	67, // 44: ytcaption.v1.CookieFile.resting_until:type_name -> google.protobuf.Timestamp
-	55, // 45: ytcaption.v1.ListCookieFilesResponse.cookie_files:type_name -> ytcaption.v1.CookieFile
-	55, // 46: ytcaption.v1.AddCookieFileResponse.cookie_file:type_name -> ytcaption.v1.CookieFile
-	55, // 47: ytcaption.v1.UpdateCookieFileResponse.cookie_file:type_name -> ytcaption.v1.CookieFile
-	67, // 48: ytcaption.v1.OutboundEntry.resting_until:type_name -> google.protobuf.Timestamp
-	67, // 49: ytcaption.v1.OutboundEntry.last_success_at:type_name -> google.protobuf.Timestamp
-	67, // 50: ytcaption.v1.OutboundEntry.last_failure_at:type_name -> google.protobuf.Timestamp
-	64, // 51: ytcaption.v1.ListOutboundResponse.entries:type_name -> ytcaption.v1.OutboundEntry
-	2,  // 52: ytcaption.v1.AdminService.ListUsers:input_type -> ytcaption.v1.ListUsersRequest
-	4,  // 53: ytcaption.v1.AdminService.GetUser:input_type -> ytcaption.v1.GetUserRequest
-	6,  // 54: ytcaption.v1.AdminService.CreateUser:input_type -> ytcaption.v1.CreateUserRequest
-	8,  // 55: ytcaption.v1.AdminService.UpdateUser:input_type -> ytcaption.v1.UpdateUserRequest
-	10, // 56: ytcaption.v1.AdminService.DeleteUser:input_type -> ytcaption.v1.DeleteUserRequest
-	13, // 57: ytcaption.v1.AdminService.ListKeys:input_type -> ytcaption.v1.ListKeysRequest
-	15, // 58: ytcaption.v1.AdminService.CreateKey:input_type -> ytcaption.v1.CreateKeyRequest
-	17, // 59: ytcaption.v1.AdminService.RevokeKey:input_type -> ytcaption.v1.RevokeKeyRequest
-	19, // 60: ytcaption.v1.AdminService.RotateKey:input_type -> ytcaption.v1.RotateKeyRequest
-	21, // 61: ytcaption.v1.AdminService.ListPlans:input_type -> ytcaption.v1.ListPlansRequest
-	23, // 62: ytcaption.v1.AdminService.SetPlan:input_type -> ytcaption.v1.SetPlanRequest
-	25, // 63: ytcaption.v1.AdminService.UsageReport:input_type -> ytcaption.v1.UsageReportRequest
-	28, // 64: ytcaption.v1.AdminService.SearchJobs:input_type -> ytcaption.v1.SearchJobsRequest
-	31, // 65: ytcaption.v1.AdminService.GetJobDetail:input_type -> ytcaption.v1.GetJobDetailRequest
-	36, // 66: ytcaption.v1.AdminService.RetryJob:input_type -> ytcaption.v1.RetryJobRequest
-	38, // 67: ytcaption.v1.AdminService.AdminCancelJob:input_type -> ytcaption.v1.AdminCancelJobRequest
-	43, // 68: ytcaption.v1.AdminService.ListAgents:input_type -> ytcaption.v1.ListAgentsRequest
-	45, // 69: ytcaption.v1.AdminService.DrainAgent:input_type -> ytcaption.v1.DrainAgentRequest
-	48, // 70: ytcaption.v1.AdminService.ListBreakers:input_type -> ytcaption.v1.ListBreakersRequest
-	50, // 71: ytcaption.v1.AdminService.ResetBreaker:input_type -> ytcaption.v1.ResetBreakerRequest
-	53, // 72: ytcaption.v1.AdminService.ListAudit:input_type -> ytcaption.v1.ListAuditRequest
-	56, // 73: ytcaption.v1.AdminService.ListCookieFiles:input_type -> ytcaption.v1.ListCookieFilesRequest
-	58, // 74: ytcaption.v1.AdminService.AddCookieFile:input_type -> ytcaption.v1.AddCookieFileRequest
-	60, // 75: ytcaption.v1.AdminService.UpdateCookieFile:input_type -> ytcaption.v1.UpdateCookieFileRequest
-	62, // 76: ytcaption.v1.AdminService.DeleteCookieFile:input_type -> ytcaption.v1.DeleteCookieFileRequest
-	65, // 77: ytcaption.v1.AdminService.ListOutbound:input_type -> ytcaption.v1.ListOutboundRequest
-	3,  // 78: ytcaption.v1.AdminService.ListUsers:output_type -> ytcaption.v1.ListUsersResponse
-	5,  // 79: ytcaption.v1.AdminService.GetUser:output_type -> ytcaption.v1.GetUserResponse
-	7,  // 80: ytcaption.v1.AdminService.CreateUser:output_type -> ytcaption.v1.CreateUserResponse
-	9,  // 81: ytcaption.v1.AdminService.UpdateUser:output_type -> ytcaption.v1.UpdateUserResponse
-	11, // 82: ytcaption.v1.AdminService.DeleteUser:output_type -> ytcaption.v1.DeleteUserResponse
-	14, // 83: ytcaption.v1.AdminService.ListKeys:output_type -> ytcaption.v1.ListKeysResponse
-	16, // 84: ytcaption.v1.AdminService.CreateKey:output_type -> ytcaption.v1.CreateKeyResponse
-	18, // 85: ytcaption.v1.AdminService.RevokeKey:output_type -> ytcaption.v1.RevokeKeyResponse
-	20, // 86: ytcaption.v1.AdminService.RotateKey:output_type -> ytcaption.v1.RotateKeyResponse
-	22, // 87: ytcaption.v1.AdminService.ListPlans:output_type -> ytcaption.v1.ListPlansResponse
-	24, // 88: ytcaption.v1.AdminService.SetPlan:output_type -> ytcaption.v1.SetPlanResponse
-	27, // 89: ytcaption.v1.AdminService.UsageReport:output_type -> ytcaption.v1.UsageReportResponse
-	30, // 90: ytcaption.v1.AdminService.SearchJobs:output_type -> ytcaption.v1.SearchJobsResponse
-	35, // 91: ytcaption.v1.AdminService.GetJobDetail:output_type -> ytcaption.v1.GetJobDetailResponse
-	37, // 92: ytcaption.v1.AdminService.RetryJob:output_type -> ytcaption.v1.RetryJobResponse
-	39, // 93: ytcaption.v1.AdminService.AdminCancelJob:output_type -> ytcaption.v1.AdminCancelJobResponse
-	44, // 94: ytcaption.v1.AdminService.ListAgents:output_type -> ytcaption.v1.ListAgentsResponse
-	46, // 95: ytcaption.v1.AdminService.DrainAgent:output_type -> ytcaption.v1.DrainAgentResponse
-	49, // 96: ytcaption.v1.AdminService.ListBreakers:output_type -> ytcaption.v1.ListBreakersResponse
-	51, // 97: ytcaption.v1.AdminService.ResetBreaker:output_type -> ytcaption.v1.ResetBreakerResponse
-	54, // 98: ytcaption.v1.AdminService.ListAudit:output_type -> ytcaption.v1.ListAuditResponse
-	57, // 99: ytcaption.v1.AdminService.ListCookieFiles:output_type -> ytcaption.v1.ListCookieFilesResponse
-	59, // 100: ytcaption.v1.AdminService.AddCookieFile:output_type -> ytcaption.v1.AddCookieFileResponse
-	61, // 101: ytcaption.v1.AdminService.UpdateCookieFile:output_type -> ytcaption.v1.UpdateCookieFileResponse
-	63, // 102: ytcaption.v1.AdminService.DeleteCookieFile:output_type -> ytcaption.v1.DeleteCookieFileResponse
-	66, // 103: ytcaption.v1.AdminService.ListOutbound:output_type -> ytcaption.v1.ListOutboundResponse
-	78, // [78:104] is the sub-list for method output_type
-	52, // [52:78] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	77, // 28: ytcaption.v1.GetJobDetailResponse.batch:type_name -> ytcaption.v1.Batch
+	76, // 29: ytcaption.v1.RetryJobResponse.job:type_name -> ytcaption.v1.Job
+	76, // 30: ytcaption.v1.AdminCancelJobResponse.job:type_name -> ytcaption.v1.Job
+	77, // 31: ytcaption.v1.AdminBatch.batch:type_name -> ytcaption.v1.Batch
+	41, // 32: ytcaption.v1.SearchBatchesResponse.batches:type_name -> ytcaption.v1.AdminBatch
+	41, // 33: ytcaption.v1.GetBatchDetailResponse.batch:type_name -> ytcaption.v1.AdminBatch
+	76, // 34: ytcaption.v1.GetBatchDetailResponse.jobs:type_name -> ytcaption.v1.Job
+	77, // 35: ytcaption.v1.AdminCancelBatchResponse.batch:type_name -> ytcaption.v1.Batch
+	74, // 36: ytcaption.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	74, // 37: ytcaption.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	48, // 38: ytcaption.v1.Agent.nomad:type_name -> ytcaption.v1.NomadNode
+	49, // 39: ytcaption.v1.NomadNode.allocations:type_name -> ytcaption.v1.NomadAllocation
+	47, // 40: ytcaption.v1.ListAgentsResponse.agents:type_name -> ytcaption.v1.Agent
+	47, // 41: ytcaption.v1.DrainAgentResponse.agent:type_name -> ytcaption.v1.Agent
+	54, // 42: ytcaption.v1.ListBreakersResponse.breakers:type_name -> ytcaption.v1.Breaker
+	54, // 43: ytcaption.v1.ResetBreakerResponse.breaker:type_name -> ytcaption.v1.Breaker
+	74, // 44: ytcaption.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	74, // 45: ytcaption.v1.ListAuditRequest.before:type_name -> google.protobuf.Timestamp
+	59, // 46: ytcaption.v1.ListAuditResponse.entries:type_name -> ytcaption.v1.AuditEntry
+	74, // 47: ytcaption.v1.CookieFile.created_at:type_name -> google.protobuf.Timestamp
+	74, // 48: ytcaption.v1.CookieFile.last_success_at:type_name -> google.protobuf.Timestamp
+	74, // 49: ytcaption.v1.CookieFile.last_failure_at:type_name -> google.protobuf.Timestamp
+	74, // 50: ytcaption.v1.CookieFile.resting_until:type_name -> google.protobuf.Timestamp
+	62, // 51: ytcaption.v1.ListCookieFilesResponse.cookie_files:type_name -> ytcaption.v1.CookieFile
+	62, // 52: ytcaption.v1.AddCookieFileResponse.cookie_file:type_name -> ytcaption.v1.CookieFile
+	62, // 53: ytcaption.v1.UpdateCookieFileResponse.cookie_file:type_name -> ytcaption.v1.CookieFile
+	74, // 54: ytcaption.v1.OutboundEntry.resting_until:type_name -> google.protobuf.Timestamp
+	74, // 55: ytcaption.v1.OutboundEntry.last_success_at:type_name -> google.protobuf.Timestamp
+	74, // 56: ytcaption.v1.OutboundEntry.last_failure_at:type_name -> google.protobuf.Timestamp
+	71, // 57: ytcaption.v1.ListOutboundResponse.entries:type_name -> ytcaption.v1.OutboundEntry
+	2,  // 58: ytcaption.v1.AdminService.ListUsers:input_type -> ytcaption.v1.ListUsersRequest
+	4,  // 59: ytcaption.v1.AdminService.GetUser:input_type -> ytcaption.v1.GetUserRequest
+	6,  // 60: ytcaption.v1.AdminService.CreateUser:input_type -> ytcaption.v1.CreateUserRequest
+	8,  // 61: ytcaption.v1.AdminService.UpdateUser:input_type -> ytcaption.v1.UpdateUserRequest
+	10, // 62: ytcaption.v1.AdminService.DeleteUser:input_type -> ytcaption.v1.DeleteUserRequest
+	13, // 63: ytcaption.v1.AdminService.ListKeys:input_type -> ytcaption.v1.ListKeysRequest
+	15, // 64: ytcaption.v1.AdminService.CreateKey:input_type -> ytcaption.v1.CreateKeyRequest
+	17, // 65: ytcaption.v1.AdminService.RevokeKey:input_type -> ytcaption.v1.RevokeKeyRequest
+	19, // 66: ytcaption.v1.AdminService.RotateKey:input_type -> ytcaption.v1.RotateKeyRequest
+	21, // 67: ytcaption.v1.AdminService.ListPlans:input_type -> ytcaption.v1.ListPlansRequest
+	23, // 68: ytcaption.v1.AdminService.SetPlan:input_type -> ytcaption.v1.SetPlanRequest
+	25, // 69: ytcaption.v1.AdminService.UsageReport:input_type -> ytcaption.v1.UsageReportRequest
+	28, // 70: ytcaption.v1.AdminService.SearchJobs:input_type -> ytcaption.v1.SearchJobsRequest
+	31, // 71: ytcaption.v1.AdminService.GetJobDetail:input_type -> ytcaption.v1.GetJobDetailRequest
+	36, // 72: ytcaption.v1.AdminService.RetryJob:input_type -> ytcaption.v1.RetryJobRequest
+	38, // 73: ytcaption.v1.AdminService.AdminCancelJob:input_type -> ytcaption.v1.AdminCancelJobRequest
+	40, // 74: ytcaption.v1.AdminService.SearchBatches:input_type -> ytcaption.v1.SearchBatchesRequest
+	43, // 75: ytcaption.v1.AdminService.GetBatchDetail:input_type -> ytcaption.v1.GetBatchDetailRequest
+	45, // 76: ytcaption.v1.AdminService.AdminCancelBatch:input_type -> ytcaption.v1.AdminCancelBatchRequest
+	50, // 77: ytcaption.v1.AdminService.ListAgents:input_type -> ytcaption.v1.ListAgentsRequest
+	52, // 78: ytcaption.v1.AdminService.DrainAgent:input_type -> ytcaption.v1.DrainAgentRequest
+	55, // 79: ytcaption.v1.AdminService.ListBreakers:input_type -> ytcaption.v1.ListBreakersRequest
+	57, // 80: ytcaption.v1.AdminService.ResetBreaker:input_type -> ytcaption.v1.ResetBreakerRequest
+	60, // 81: ytcaption.v1.AdminService.ListAudit:input_type -> ytcaption.v1.ListAuditRequest
+	63, // 82: ytcaption.v1.AdminService.ListCookieFiles:input_type -> ytcaption.v1.ListCookieFilesRequest
+	65, // 83: ytcaption.v1.AdminService.AddCookieFile:input_type -> ytcaption.v1.AddCookieFileRequest
+	67, // 84: ytcaption.v1.AdminService.UpdateCookieFile:input_type -> ytcaption.v1.UpdateCookieFileRequest
+	69, // 85: ytcaption.v1.AdminService.DeleteCookieFile:input_type -> ytcaption.v1.DeleteCookieFileRequest
+	72, // 86: ytcaption.v1.AdminService.ListOutbound:input_type -> ytcaption.v1.ListOutboundRequest
+	3,  // 87: ytcaption.v1.AdminService.ListUsers:output_type -> ytcaption.v1.ListUsersResponse
+	5,  // 88: ytcaption.v1.AdminService.GetUser:output_type -> ytcaption.v1.GetUserResponse
+	7,  // 89: ytcaption.v1.AdminService.CreateUser:output_type -> ytcaption.v1.CreateUserResponse
+	9,  // 90: ytcaption.v1.AdminService.UpdateUser:output_type -> ytcaption.v1.UpdateUserResponse
+	11, // 91: ytcaption.v1.AdminService.DeleteUser:output_type -> ytcaption.v1.DeleteUserResponse
+	14, // 92: ytcaption.v1.AdminService.ListKeys:output_type -> ytcaption.v1.ListKeysResponse
+	16, // 93: ytcaption.v1.AdminService.CreateKey:output_type -> ytcaption.v1.CreateKeyResponse
+	18, // 94: ytcaption.v1.AdminService.RevokeKey:output_type -> ytcaption.v1.RevokeKeyResponse
+	20, // 95: ytcaption.v1.AdminService.RotateKey:output_type -> ytcaption.v1.RotateKeyResponse
+	22, // 96: ytcaption.v1.AdminService.ListPlans:output_type -> ytcaption.v1.ListPlansResponse
+	24, // 97: ytcaption.v1.AdminService.SetPlan:output_type -> ytcaption.v1.SetPlanResponse
+	27, // 98: ytcaption.v1.AdminService.UsageReport:output_type -> ytcaption.v1.UsageReportResponse
+	30, // 99: ytcaption.v1.AdminService.SearchJobs:output_type -> ytcaption.v1.SearchJobsResponse
+	35, // 100: ytcaption.v1.AdminService.GetJobDetail:output_type -> ytcaption.v1.GetJobDetailResponse
+	37, // 101: ytcaption.v1.AdminService.RetryJob:output_type -> ytcaption.v1.RetryJobResponse
+	39, // 102: ytcaption.v1.AdminService.AdminCancelJob:output_type -> ytcaption.v1.AdminCancelJobResponse
+	42, // 103: ytcaption.v1.AdminService.SearchBatches:output_type -> ytcaption.v1.SearchBatchesResponse
+	44, // 104: ytcaption.v1.AdminService.GetBatchDetail:output_type -> ytcaption.v1.GetBatchDetailResponse
+	46, // 105: ytcaption.v1.AdminService.AdminCancelBatch:output_type -> ytcaption.v1.AdminCancelBatchResponse
+	51, // 106: ytcaption.v1.AdminService.ListAgents:output_type -> ytcaption.v1.ListAgentsResponse
+	53, // 107: ytcaption.v1.AdminService.DrainAgent:output_type -> ytcaption.v1.DrainAgentResponse
+	56, // 108: ytcaption.v1.AdminService.ListBreakers:output_type -> ytcaption.v1.ListBreakersResponse
+	58, // 109: ytcaption.v1.AdminService.ResetBreaker:output_type -> ytcaption.v1.ResetBreakerResponse
+	61, // 110: ytcaption.v1.AdminService.ListAudit:output_type -> ytcaption.v1.ListAuditResponse
+	64, // 111: ytcaption.v1.AdminService.ListCookieFiles:output_type -> ytcaption.v1.ListCookieFilesResponse
+	66, // 112: ytcaption.v1.AdminService.AddCookieFile:output_type -> ytcaption.v1.AddCookieFileResponse
+	68, // 113: ytcaption.v1.AdminService.UpdateCookieFile:output_type -> ytcaption.v1.UpdateCookieFileResponse
+	70, // 114: ytcaption.v1.AdminService.DeleteCookieFile:output_type -> ytcaption.v1.DeleteCookieFileResponse
+	73, // 115: ytcaption.v1.AdminService.ListOutbound:output_type -> ytcaption.v1.ListOutboundResponse
+	87, // [87:116] is the sub-list for method output_type
+	58, // [58:87] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_admin_proto_init() }
@@ -4349,17 +4765,18 @@ func file_ytcaption_v1_admin_proto_init() {
 	if File_ytcaption_v1_admin_proto != nil {
 		return
 	}
+	file_ytcaption_v1_batch_proto_init()
 	file_ytcaption_v1_job_proto_init()
 	file_ytcaption_v1_admin_proto_msgTypes[1].OneofWrappers = []any{}
 	file_ytcaption_v1_admin_proto_msgTypes[8].OneofWrappers = []any{}
-	file_ytcaption_v1_admin_proto_msgTypes[60].OneofWrappers = []any{}
+	file_ytcaption_v1_admin_proto_msgTypes[67].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_admin_proto_rawDesc), len(file_ytcaption_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   67,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

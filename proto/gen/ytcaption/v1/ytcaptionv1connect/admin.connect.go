@@ -68,6 +68,15 @@ const (
 	// AdminServiceAdminCancelJobProcedure is the fully-qualified name of the AdminService's
 	// AdminCancelJob RPC.
 	AdminServiceAdminCancelJobProcedure = "/ytcaption.v1.AdminService/AdminCancelJob"
+	// AdminServiceSearchBatchesProcedure is the fully-qualified name of the AdminService's
+	// SearchBatches RPC.
+	AdminServiceSearchBatchesProcedure = "/ytcaption.v1.AdminService/SearchBatches"
+	// AdminServiceGetBatchDetailProcedure is the fully-qualified name of the AdminService's
+	// GetBatchDetail RPC.
+	AdminServiceGetBatchDetailProcedure = "/ytcaption.v1.AdminService/GetBatchDetail"
+	// AdminServiceAdminCancelBatchProcedure is the fully-qualified name of the AdminService's
+	// AdminCancelBatch RPC.
+	AdminServiceAdminCancelBatchProcedure = "/ytcaption.v1.AdminService/AdminCancelBatch"
 	// AdminServiceListAgentsProcedure is the fully-qualified name of the AdminService's ListAgents RPC.
 	AdminServiceListAgentsProcedure = "/ytcaption.v1.AdminService/ListAgents"
 	// AdminServiceDrainAgentProcedure is the fully-qualified name of the AdminService's DrainAgent RPC.
@@ -122,6 +131,12 @@ type AdminServiceClient interface {
 	// RetryJob queues a failed job again with fresh attempts.
 	RetryJob(context.Context, *connect.Request[v1.RetryJobRequest]) (*connect.Response[v1.RetryJobResponse], error)
 	AdminCancelJob(context.Context, *connect.Request[v1.AdminCancelJobRequest]) (*connect.Response[v1.AdminCancelJobResponse], error)
+	// SearchBatches finds any user's batches, newest first.
+	SearchBatches(context.Context, *connect.Request[v1.SearchBatchesRequest]) (*connect.Response[v1.SearchBatchesResponse], error)
+	// GetBatchDetail is any user's batch with every job of it (at most 1000).
+	GetBatchDetail(context.Context, *connect.Request[v1.GetBatchDetailRequest]) (*connect.Response[v1.GetBatchDetailResponse], error)
+	// AdminCancelBatch cancels any user's batch as CancelBatch does.
+	AdminCancelBatch(context.Context, *connect.Request[v1.AdminCancelBatchRequest]) (*connect.Response[v1.AdminCancelBatchResponse], error)
 	// ListAgents is the GPU fleet: every gpu-node that has called in.
 	ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error)
 	// DrainAgent stops handing the gpu-node new jobs (it finishes those it
@@ -263,6 +278,26 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("AdminCancelJob")),
 			connect.WithClientOptions(opts...),
 		),
+		searchBatches: connect.NewClient[v1.SearchBatchesRequest, v1.SearchBatchesResponse](
+			httpClient,
+			baseURL+AdminServiceSearchBatchesProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("SearchBatches")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getBatchDetail: connect.NewClient[v1.GetBatchDetailRequest, v1.GetBatchDetailResponse](
+			httpClient,
+			baseURL+AdminServiceGetBatchDetailProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetBatchDetail")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		adminCancelBatch: connect.NewClient[v1.AdminCancelBatchRequest, v1.AdminCancelBatchResponse](
+			httpClient,
+			baseURL+AdminServiceAdminCancelBatchProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("AdminCancelBatch")),
+			connect.WithClientOptions(opts...),
+		),
 		listAgents: connect.NewClient[v1.ListAgentsRequest, v1.ListAgentsResponse](
 			httpClient,
 			baseURL+AdminServiceListAgentsProcedure,
@@ -349,6 +384,9 @@ type adminServiceClient struct {
 	getJobDetail     *connect.Client[v1.GetJobDetailRequest, v1.GetJobDetailResponse]
 	retryJob         *connect.Client[v1.RetryJobRequest, v1.RetryJobResponse]
 	adminCancelJob   *connect.Client[v1.AdminCancelJobRequest, v1.AdminCancelJobResponse]
+	searchBatches    *connect.Client[v1.SearchBatchesRequest, v1.SearchBatchesResponse]
+	getBatchDetail   *connect.Client[v1.GetBatchDetailRequest, v1.GetBatchDetailResponse]
+	adminCancelBatch *connect.Client[v1.AdminCancelBatchRequest, v1.AdminCancelBatchResponse]
 	listAgents       *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
 	drainAgent       *connect.Client[v1.DrainAgentRequest, v1.DrainAgentResponse]
 	listBreakers     *connect.Client[v1.ListBreakersRequest, v1.ListBreakersResponse]
@@ -441,6 +479,21 @@ func (c *adminServiceClient) AdminCancelJob(ctx context.Context, req *connect.Re
 	return c.adminCancelJob.CallUnary(ctx, req)
 }
 
+// SearchBatches calls ytcaption.v1.AdminService.SearchBatches.
+func (c *adminServiceClient) SearchBatches(ctx context.Context, req *connect.Request[v1.SearchBatchesRequest]) (*connect.Response[v1.SearchBatchesResponse], error) {
+	return c.searchBatches.CallUnary(ctx, req)
+}
+
+// GetBatchDetail calls ytcaption.v1.AdminService.GetBatchDetail.
+func (c *adminServiceClient) GetBatchDetail(ctx context.Context, req *connect.Request[v1.GetBatchDetailRequest]) (*connect.Response[v1.GetBatchDetailResponse], error) {
+	return c.getBatchDetail.CallUnary(ctx, req)
+}
+
+// AdminCancelBatch calls ytcaption.v1.AdminService.AdminCancelBatch.
+func (c *adminServiceClient) AdminCancelBatch(ctx context.Context, req *connect.Request[v1.AdminCancelBatchRequest]) (*connect.Response[v1.AdminCancelBatchResponse], error) {
+	return c.adminCancelBatch.CallUnary(ctx, req)
+}
+
 // ListAgents calls ytcaption.v1.AdminService.ListAgents.
 func (c *adminServiceClient) ListAgents(ctx context.Context, req *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {
 	return c.listAgents.CallUnary(ctx, req)
@@ -516,6 +569,12 @@ type AdminServiceHandler interface {
 	// RetryJob queues a failed job again with fresh attempts.
 	RetryJob(context.Context, *connect.Request[v1.RetryJobRequest]) (*connect.Response[v1.RetryJobResponse], error)
 	AdminCancelJob(context.Context, *connect.Request[v1.AdminCancelJobRequest]) (*connect.Response[v1.AdminCancelJobResponse], error)
+	// SearchBatches finds any user's batches, newest first.
+	SearchBatches(context.Context, *connect.Request[v1.SearchBatchesRequest]) (*connect.Response[v1.SearchBatchesResponse], error)
+	// GetBatchDetail is any user's batch with every job of it (at most 1000).
+	GetBatchDetail(context.Context, *connect.Request[v1.GetBatchDetailRequest]) (*connect.Response[v1.GetBatchDetailResponse], error)
+	// AdminCancelBatch cancels any user's batch as CancelBatch does.
+	AdminCancelBatch(context.Context, *connect.Request[v1.AdminCancelBatchRequest]) (*connect.Response[v1.AdminCancelBatchResponse], error)
 	// ListAgents is the GPU fleet: every gpu-node that has called in.
 	ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error)
 	// DrainAgent stops handing the gpu-node new jobs (it finishes those it
@@ -653,6 +712,26 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("AdminCancelJob")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceSearchBatchesHandler := connect.NewUnaryHandler(
+		AdminServiceSearchBatchesProcedure,
+		svc.SearchBatches,
+		connect.WithSchema(adminServiceMethods.ByName("SearchBatches")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceGetBatchDetailHandler := connect.NewUnaryHandler(
+		AdminServiceGetBatchDetailProcedure,
+		svc.GetBatchDetail,
+		connect.WithSchema(adminServiceMethods.ByName("GetBatchDetail")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceAdminCancelBatchHandler := connect.NewUnaryHandler(
+		AdminServiceAdminCancelBatchProcedure,
+		svc.AdminCancelBatch,
+		connect.WithSchema(adminServiceMethods.ByName("AdminCancelBatch")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceListAgentsHandler := connect.NewUnaryHandler(
 		AdminServiceListAgentsProcedure,
 		svc.ListAgents,
@@ -752,6 +831,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceRetryJobHandler.ServeHTTP(w, r)
 		case AdminServiceAdminCancelJobProcedure:
 			adminServiceAdminCancelJobHandler.ServeHTTP(w, r)
+		case AdminServiceSearchBatchesProcedure:
+			adminServiceSearchBatchesHandler.ServeHTTP(w, r)
+		case AdminServiceGetBatchDetailProcedure:
+			adminServiceGetBatchDetailHandler.ServeHTTP(w, r)
+		case AdminServiceAdminCancelBatchProcedure:
+			adminServiceAdminCancelBatchHandler.ServeHTTP(w, r)
 		case AdminServiceListAgentsProcedure:
 			adminServiceListAgentsHandler.ServeHTTP(w, r)
 		case AdminServiceDrainAgentProcedure:
@@ -843,6 +928,18 @@ func (UnimplementedAdminServiceHandler) RetryJob(context.Context, *connect.Reque
 
 func (UnimplementedAdminServiceHandler) AdminCancelJob(context.Context, *connect.Request[v1.AdminCancelJobRequest]) (*connect.Response[v1.AdminCancelJobResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.AdminCancelJob is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) SearchBatches(context.Context, *connect.Request[v1.SearchBatchesRequest]) (*connect.Response[v1.SearchBatchesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.SearchBatches is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetBatchDetail(context.Context, *connect.Request[v1.GetBatchDetailRequest]) (*connect.Response[v1.GetBatchDetailResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.GetBatchDetail is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) AdminCancelBatch(context.Context, *connect.Request[v1.AdminCancelBatchRequest]) (*connect.Response[v1.AdminCancelBatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.AdminService.AdminCancelBatch is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {
