@@ -80,6 +80,8 @@ func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard 
 			}
 			return strconv.Itoa(int(n))
 		},
+		"batchStatus": batchStatus,
+		"inc":         func(i int) int { return i + 1 },
 		"pct": func(a, b int) string {
 			if b == 0 {
 				return "–"
@@ -88,7 +90,7 @@ func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard 
 		},
 	}
 	d := &Dashboard{log: log, store: st, admin: admin, pages: map[string]*template.Template{}, signIns: newSignInLimiter()}
-	for _, p := range []string{"login", "overview", "jobs", "job", "users", "fleet", "cookies", "audit"} {
+	for _, p := range []string{"login", "overview", "jobs", "job", "batches", "batch", "users", "fleet", "cookies", "audit"} {
 		d.pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return d
@@ -109,6 +111,9 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/jobs/{id}/segments", d.signedIn(d.segments))
 	post("/admin/jobs/{id}/retry", d.signedIn(d.retry))
 	post("/admin/jobs/{id}/cancel", d.signedIn(d.cancel))
+	mux.HandleFunc("GET /admin/batches", d.signedIn(d.batches))
+	mux.HandleFunc("GET /admin/batches/{id}", d.signedIn(d.batch))
+	post("/admin/batches/{id}/cancel", d.signedIn(d.cancelBatch))
 	mux.HandleFunc("GET /admin/users", d.signedIn(d.users))
 	post("/admin/keys/{id}/revoke", d.signedIn(d.revoke))
 	post("/admin/breakers/{name}/reset", d.signedIn(d.resetBreaker))
@@ -250,6 +255,11 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
+	enumerating, running, err := d.store.UnfinishedBatches(r.Context())
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
 	br, err := d.admin.ListBreakers(r.Context(), connect.NewRequest(&ytcaptionv1.ListBreakersRequest{}))
 	if err != nil {
 		d.fail(w, r, err)
@@ -257,6 +267,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	d.render(w, r, "overview", page{Title: "Overview", Refresh: 5, Data: map[string]any{
 		"Statuses": job.Statuses, "Overview": o, "Breakers": br.Msg.GetBreakers(),
+		"EnumeratingBatches": enumerating, "RunningBatches": running,
 	}})
 }
 
@@ -349,6 +360,85 @@ func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/admin/jobs/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+}
+
+// batchStatuses are the states a batch is filtered by, in their order.
+var batchStatuses = []string{store.BatchEnumerating, store.BatchRunning, store.BatchDone, store.BatchFailed, store.BatchCancelled}
+
+// batchStatus is a batch's status as the REST API and the store write it.
+func batchStatus(s ytcaptionv1.BatchStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "BATCH_STATUS_"))
+}
+
+// batches lists every user's batches, newest first, a page at a time: the
+// page token is the last batch shown.
+func (d *Dashboard) batches(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := &ytcaptionv1.SearchBatchesRequest{Status: q.Get("status"), PageToken: q.Get("before"), Limit: 50}
+	if name := q.Get("user"); name != "" {
+		id, err := d.store.UserID(r.Context(), name)
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		req.UserId = id
+	}
+	resp, err := d.admin.SearchBatches(r.Context(), connect.NewRequest(req))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	names, err := d.userNames(r.Context())
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	var older string
+	if next := resp.Msg.GetNextPageToken(); next != "" {
+		nq := url.Values{"before": {next}}
+		for _, k := range []string{"status", "user"} {
+			if v := q.Get(k); v != "" {
+				nq.Set(k, v)
+			}
+		}
+		older = "/admin/batches?" + nq.Encode()
+	}
+	d.render(w, r, "batches", page{Title: "Batches", Refresh: 5, Data: map[string]any{
+		"Batches": resp.Msg.GetBatches(), "Users": names, "Statuses": batchStatuses, "Query": q, "Older": older,
+	}})
+}
+
+func (d *Dashboard) batch(w http.ResponseWriter, r *http.Request) {
+	resp, err := d.admin.GetBatchDetail(r.Context(), connect.NewRequest(&ytcaptionv1.GetBatchDetailRequest{Id: r.PathValue("id")}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	names, err := d.userNames(r.Context())
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	b := resp.Msg.GetBatch().GetBatch()
+	p := page{Title: "Batch " + r.PathValue("id"), Data: map[string]any{"Batch": b, "UserName": names[resp.Msg.GetBatch().GetUserId()],
+		"Jobs": resp.Msg.GetJobs(), "Finished": batchFinished(b.GetStatus())}}
+	if !batchFinished(b.GetStatus()) {
+		p.Refresh = 5
+	}
+	d.render(w, r, "batch", p)
+}
+
+func batchFinished(s ytcaptionv1.BatchStatus) bool {
+	return s == ytcaptionv1.BatchStatus_BATCH_STATUS_DONE || s == ytcaptionv1.BatchStatus_BATCH_STATUS_FAILED ||
+		s == ytcaptionv1.BatchStatus_BATCH_STATUS_CANCELLED
+}
+
+func (d *Dashboard) cancelBatch(w http.ResponseWriter, r *http.Request) {
+	if _, err := d.admin.AdminCancelBatch(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelBatchRequest{Id: r.PathValue("id")})); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/batches/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
 }
 
 type userRow struct {
