@@ -393,31 +393,29 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (job.Job, erro
 // fewest jobs in the stage (status to) goes first, then the one the stage
 // served least recently (stampColumn is when each job last entered it: a
 // round robin when nobody holds anything, as with one serial worker), then
-// the one whose next job is oldest; within a user, the oldest job (order).
+// the one whose next job comes first by order[0]; within a user, the first
+// job by order.
 //
 // It stays one statement whose cost grows with the number of users waiting,
 // not of jobs: a skip scan walks the distinct users of the from-status index
 // (WITH RECURSIVE, one index probe per user), and what ranks each user is a
 // few index probes on the per-user indexes of migrations 0019 (postgres) and
-// 0008 (sqlite). Only then, in rank order, is a user's next job taken FOR
-// UPDATE SKIP LOCKED, stopping at the first user who has one: concurrent
-// claimers pass each other (a job another claim holds is skipped for that
-// user's next, or the next user's) and lock nothing they do not take. The
-// LIMIT ... OFFSET 0 keeps that lazy: without it PostgreSQL locked every
-// waiting user's next job before sorting, and a claimer racing another could
-// find them all locked and come back empty with work queued.
+// 0008 (sqlite), each made once (MATERIALIZED: a column both filtered and
+// sorted on was probed twice). Only then, in rank order, is a user's next
+// job taken FOR UPDATE SKIP LOCKED, stopping at the first user who has one:
+// concurrent claimers pass each other (a job another claim holds is skipped
+// for that user's next, or the next user's) and lock nothing they do not
+// take. The LIMIT ... OFFSET 0 keeps that lazy: without it PostgreSQL
+// locked every waiting user's next job before sorting, and a claimer racing
+// another could find them all locked and come back empty with work queued.
+// (The LIMIT is there because SQLite takes an OFFSET only after one; no
+// deployment has a million users waiting.)
 func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn string, order []string, extra string, args ...any) (job.Job, bool, error) {
 	// from and to are the job package's constants, so they are spelled into
 	// the text: a partial index on status serves only a literal.
 	runnable := func(user string) string {
 		return `FROM jobs WHERE status = '` + string(from) + `' AND user_id = ` + user + ` AND run_after <= now()` + extra + `
 			ORDER BY ` + strings.Join(order, ", ") + ` LIMIT 1`
-	}
-	// Each user's next job's order columns, unlocked: the last tie-break.
-	next, byNext := make([]string, len(order)), make([]string, len(order))
-	for i, c := range order {
-		next[i] = `(SELECT ` + c + ` ` + runnable("w.user_id") + `) AS next` + strconv.Itoa(i)
-		byNext[i] = `r.next` + strconv.Itoa(i)
 	}
 	q := `UPDATE jobs SET status = $1, epoch = epoch + 1, attempt = attempt + 1, lease_owner = $2,
 			lease_expires_at = now() + $3::bigint * interval '1 millisecond', ` + stampColumn + ` = now(),
@@ -428,18 +426,18 @@ func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn stri
 				UNION ALL
 				SELECT (SELECT n.user_id FROM jobs n WHERE n.status = '` + string(from) + `' AND n.user_id > w.user_id ORDER BY n.user_id LIMIT 1)
 				FROM waiting w WHERE w.user_id IS NOT NULL
-			), ranked AS (
+			), ranked AS MATERIALIZED (
 				SELECT w.user_id,
 					(SELECT count(*) FROM jobs WHERE status = '` + string(to) + `' AND user_id = w.user_id) AS holding,
 					(SELECT ` + stampColumn + ` FROM jobs WHERE user_id = w.user_id AND ` + stampColumn + ` IS NOT NULL
 						ORDER BY ` + stampColumn + ` DESC LIMIT 1) AS served,
-					` + strings.Join(next, ", ") + `
+					(SELECT ` + order[0] + ` ` + runnable("w.user_id") + `) AS next
 				FROM waiting w WHERE w.user_id IS NOT NULL
 			)
 			SELECT c.id FROM (
 				SELECT (SELECT id ` + runnable("r.user_id") + ` FOR UPDATE SKIP LOCKED) AS id
-				FROM ranked r WHERE r.next0 IS NOT NULL
-				ORDER BY r.holding, r.served NULLS FIRST, ` + strings.Join(byNext, ", ") + `
+				FROM ranked r WHERE r.next IS NOT NULL
+				ORDER BY r.holding, r.served NULLS FIRST, r.next
 				LIMIT 1000000 OFFSET 0) c
 			WHERE c.id IS NOT NULL LIMIT 1)
 			AND status = ANY($4)
