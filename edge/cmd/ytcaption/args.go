@@ -21,6 +21,7 @@ type command struct {
 	synopsis string   // the usage line after "ytcaption "
 	about    string   // what it does, for --help
 	args     []string // the positional arguments' names, as the synopsis spells them
+	more     bool     // more positional arguments than args may follow
 	stdout   io.Writer
 }
 
@@ -95,7 +96,7 @@ func (c *command) parse(args []string) ([]string, error) {
 	case len(pos) < len(c.args):
 		return nil, usagef("%s: missing %s; usage: ytcaption %s (run \"ytcaption %s --help\")",
 			c.path, strings.Join(c.args[len(pos):], " "), c.synopsis, c.path)
-	case len(pos) > len(c.args):
+	case len(pos) > len(c.args) && !c.more:
 		return nil, c.usageErr("unexpected argument %q", pos[len(c.args)])
 	}
 	return pos, nil

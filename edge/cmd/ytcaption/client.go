@@ -192,15 +192,20 @@ func (c *client) send(ctx context.Context, method, path string, payload []byte, 
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("User-Agent", "ytcaption/"+version)
 	if payload != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.do(req)
+}
+
+// do sends req with the key and turns any non-2xx answer into an apiError.
+func (c *client) do(req *http.Request) (*http.Response, error) {
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("User-Agent", "ytcaption/"+version)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := req.Context().Err(); err != nil {
+			return nil, err
 		}
 		return nil, &networkError{c.base, err}
 	}

@@ -9,15 +9,21 @@ _ytcaption() {
   local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}
   local words
   if [ "$COMP_CWORD" -eq 1 ]; then
-    words="transcribe jobs login version completion help"
+    words="transcribe jobs batches login version completion help"
   else
     case "$cmd" in
-      transcribe) words="--format --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json" ;;
+      transcribe) words="--format --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before" ;;
       jobs)
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
         else case "$sub" in
           list) words="--limit --json" ;;
           transcript) words="--format -o --json" ;;
+          *) words="--json" ;;
+        esac; fi ;;
+      batches)
+        if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel"
+        else case "$sub" in
+          list) words="--limit --json" ;;
           *) words="--json" ;;
         esac; fi ;;
       login) words="--url --api-key --json" ;;
@@ -29,6 +35,7 @@ _ytcaption() {
     --format) words="srt vtt txt json tsv" ;;
     --source) words="auto captions asr" ;;
     --task) words="transcribe translate" ;;
+    --order) words="playlist newest" ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
@@ -42,8 +49,9 @@ autoload -U bashcompinit && bashcompinit
 
 const fishCompletion = `# ytcaption fish completion: ytcaption completion fish | source
 complete -c ytcaption -f
-complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs login version completion help'
+complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs batches login version completion help'
 complete -c ytcaption -n '__fish_seen_subcommand_from jobs' -a 'list get cancel transcript'
+complete -c ytcaption -n '__fish_seen_subcommand_from batches' -a 'list get cancel'
 complete -c ytcaption -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l format -xa 'srt vtt txt json tsv'
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l language -x
@@ -56,6 +64,11 @@ complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l no-wait
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l follow
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l cancel-on-interrupt
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l idempotency-key -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l batch
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l max-items -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l order -xa 'playlist newest'
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l after -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l before -x
 complete -c ytcaption -n '__fish_seen_subcommand_from list' -l limit -x
 complete -c ytcaption -n '__fish_seen_subcommand_from login' -l url -x
 complete -c ytcaption -n '__fish_seen_subcommand_from login' -l api-key -x

@@ -57,6 +57,9 @@ const usage = `ytcaption turns media URLs and files into captions through a ytca
 
 Usage:
   ytcaption transcribe URL|FILE [flags]  submit (or upload), follow with live progress, write the captions
+  ytcaption transcribe PLAYLIST_URL -o DIR/
+  ytcaption transcribe URL URL... -o DIR/ a batch: one caption file per video in DIR
+  ytcaption batches list|get ID|cancel ID your batches
   ytcaption jobs list [--limit N]        your jobs, newest first
   ytcaption jobs get ID                  one job
   ytcaption jobs cancel ID               cancel a job
@@ -127,6 +130,13 @@ func (e *jobFailed) Error() string {
 	return fmt.Sprintf("job %s failed: %s: %s", e.j.ID, code, msg)
 }
 func (e *interrupted) Error() string { return "interrupted" }
+
+// uploadPaused is Ctrl-C during an upload: what arrived is kept.
+type uploadPaused struct{ name string }
+
+func (e *uploadPaused) Error() string {
+	return fmt.Sprintf("upload of %s paused: run the same command again to resume it", e.name)
+}
 func (e *notCancelled) Error() string {
 	return fmt.Sprintf("job %s had already finished (%s): nothing to cancel", e.j.ID, e.j.Status)
 }
@@ -140,7 +150,9 @@ func exitCode(err error) (int, string) {
 		ue *usageError
 		au *authError
 		jf *jobFailed
+		bf *batchFailed
 		in *interrupted
+		up *uploadPaused
 		nc *notCancelled
 		ae *apiError
 		ne *networkError
@@ -156,7 +168,9 @@ func exitCode(err error) (int, string) {
 			return exitFailed, jf.j.Error.Code
 		}
 		return exitFailed, jf.j.Status
-	case errors.As(err, &in):
+	case errors.As(err, &bf):
+		return exitFailed, bf.code()
+	case errors.As(err, &in), errors.As(err, &up):
 		return exitInterrupted, "interrupted"
 	case errors.As(err, &nc):
 		return exitFailed, "already_finished"
@@ -192,13 +206,14 @@ func run(ctx context.Context, args []string, e env) int {
 	code, name := exitCode(err)
 	fmt.Fprintf(e.stderr, "ytcaption: %v\n", err)
 	var jf *jobFailed
-	if asJSON && !errors.As(err, &jf) { // a failed job's own JSON is the answer
+	var bf *batchFailed
+	if asJSON && !errors.As(err, &jf) && !errors.As(err, &bf) { // a failed job's (batch's) own JSON is the answer
 		writeJSON(e.stdout, map[string]any{"error": map[string]any{"code": name, "message": err.Error(), "exit_code": code}})
 	}
 	return code
 }
 
-var commandNames = []string{"transcribe", "jobs", "login", "version", "completion", "help"}
+var commandNames = []string{"transcribe", "jobs", "batches", "login", "version", "completion", "help"}
 
 func dispatch(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
@@ -219,6 +234,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return transcribe(ctx, rest, e)
 	case "jobs":
 		return jobs(ctx, rest, e)
+	case "batches":
+		return batches(ctx, rest, e)
 	case "login":
 		return login(ctx, rest, e)
 	case "version", "--version":
@@ -261,6 +278,29 @@ var (
 	languages   = regexp.MustCompile(`^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$`)
 )
 
+// isURL says whether s is an http(s) URL, not a file's name.
+func isURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// checkOptions checks a job's options, for one job or a batch's.
+func checkOptions(format, language, source, task string) error {
+	if err := checkFormat(format); err != nil {
+		return err
+	}
+	if !languages.MatchString(language) {
+		return usagef("--language must be auto or a language code such as en, got %q", language)
+	}
+	if !slices.Contains([]string{"auto", "captions", "asr"}, source) {
+		return usagef("--source must be auto, captions or asr, got %q", source)
+	}
+	if task != "transcribe" && task != "translate" {
+		return usagef("--task must be transcribe or translate, got %q", task)
+	}
+	return nil
+}
+
 func checkFormat(f string) error {
 	if !slices.Contains(formatNames, f) {
 		return usagef("--format must be one of %s, got %q", strings.Join(formatNames, ", "), f)
@@ -269,12 +309,24 @@ func checkFormat(f string) error {
 }
 
 const transcribeAbout = `Submits URL (any page yt-dlp knows, or a direct media URL) as a job, or
-uploads FILE (at most 25 MiB), then follows the job with a progress bar
-on stderr and writes its captions to -o FILE or stdout. Ctrl-C asks whether
-to cancel the job; "no" keeps following it.`
+uploads FILE, then follows the job with a progress bar on stderr and writes
+its captions to -o FILE or stdout. Ctrl-C asks whether to cancel the job;
+"no" keeps following it.
+
+A FILE of any size the server takes is uploaded resumably (tus): Ctrl-C, a
+crash or a dropped connection loses nothing, and the same command later goes
+on from where it stopped.
+
+ytcaption transcribe PLAYLIST_URL|URL URL... -o DIR/ [flags]: a YouTube
+playlist or channel, several URLs, or with --batch a page listing several
+media, is a batch: -o DIR/ is required, one bar shows the jobs done
+and failed, each video's captions are written into DIR as it succeeds, named
+after its title, and the jobs that failed are listed with their error codes
+(exit status 1 if any failed).`
 
 func transcribe(ctx context.Context, args []string, e env) error {
 	c := newCommand("transcribe", "transcribe URL|FILE [flags]", transcribeAbout, []string{"URL or FILE"}, e)
+	c.more = true
 	fs := c.fs
 	format := fs.String("format", "srt", "caption `format`: srt, vtt, txt, json or tsv")
 	language := fs.String("language", "auto", "spoken `language`: auto or a code such as en")
@@ -287,43 +339,78 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	follow := fs.Bool("follow", false, "print transcript segments as they are recognised (on stderr)")
 	cancelOnInterrupt := fs.Bool("cancel-on-interrupt", false, "cancel the job on Ctrl-C without asking")
 	idemKey := fs.String("idempotency-key", "", "make the submission once per `key` (default: a new key per command, reused by its retries; URLs only)")
-	asJSON := fs.Bool("json", false, "print the job as JSON on stdout (captions go to -o FILE only)")
+	asJSON := fs.Bool("json", false, "print the job (batch) as JSON on stdout (captions go to -o FILE or DIR only)")
+	asBatch := fs.Bool("batch", false, "make a batch of URL even if it is not a YouTube playlist or channel (a page listing several media)")
+	maxItems := fs.Int("max-items", 0, "a playlist's most `N` videos, 1 to 1000 (default: the server's, 100)")
+	order := fs.String("order", "", "a playlist's `order`: playlist, or newest (newest first where the listing dates every entry)")
+	after := fs.String("after", "", "only a playlist's videos uploaded on or after `YYYY-MM-DD`")
+	before := fs.String("before", "", "only a playlist's videos uploaded on or before `YYYY-MM-DD`")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *asBatch || len(pos) > 1 || isPlaylist(pos[0]) {
+		for _, u := range pos {
+			if !isURL(u) {
+				return c.usageErr("%q is not an http(s) URL: a batch is made of URLs (upload files one by one)", u)
+			}
+		}
+		if *out == "" || *out == "-" {
+			what := "several URLs make"
+			if len(pos) == 1 {
+				what = "a playlist or channel makes"
+			}
+			return c.usageErr("%s one caption file per video: give -o DIR/", what)
+		}
+		if set["follow"] {
+			return c.usageErr("--follow applies to one job, not to a batch")
+		}
+		if *maxItems != 0 && (*maxItems < 1 || *maxItems > 1000) {
+			return c.usageErr("--max-items must be from 1 to 1000, got %d", *maxItems)
+		}
+		if *order != "" && *order != "playlist" && *order != "newest" {
+			return c.usageErr("--order must be playlist or newest, got %q", *order)
+		}
+		for name, d := range map[string]string{"after": *after, "before": *before} {
+			if _, err := time.Parse(time.DateOnly, d); d != "" && err != nil {
+				return c.usageErr("--%s must be a date such as 2026-01-31, got %q", name, d)
+			}
+		}
+		if err := checkOptions(*format, *language, *source, *task); err != nil {
+			return err
+		}
+		return transcribeBatch(ctx, batchOptions{urls: pos, dir: *out, format: *format, language: *language, source: *source, task: *task,
+			prompt: *prompt, webhook: *webhook, idemKey: *idemKey, order: *order, after: *after, before: *before, maxItems: *maxItems,
+			noWait: *noWait, asJSON: *asJSON, cancelOnInterrupt: *cancelOnInterrupt}, e)
+	}
+	for _, name := range []string{"max-items", "order", "after", "before"} {
+		if set[name] {
+			return c.usageErr("--%s applies to a playlist or a list of URLs (with -o DIR/), not to one video", name)
+		}
+	}
 	media := pos[0]
 	file := ""
-	if u, err := url.Parse(media); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isURL(media) {
 		fi, serr := os.Stat(media)
 		switch {
 		case serr != nil:
 			return c.usageErr("%q is neither an http(s) URL nor a file", media)
 		case !fi.Mode().IsRegular():
 			return c.usageErr("%q is not a file to upload", media)
-		case fi.Size() > maxUploadBytes:
-			return c.usageErr("%s is %d MiB; uploads take at most %d MiB (serve it over HTTP and give its URL)", media, fi.Size()>>20, maxUploadBytes>>20)
+		case fi.Size() == 0:
+			return c.usageErr("%s is empty", media)
 		}
 		file = media
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for _, name := range []string{"source", "task", "webhook-url", "idempotency-key"} {
 			if set[name] {
 				return c.usageErr("--%s applies to URLs, not to an uploaded file", name)
 			}
 		}
 	}
-	if err := checkFormat(*format); err != nil {
+	if err := checkOptions(*format, *language, *source, *task); err != nil {
 		return err
-	}
-	if !languages.MatchString(*language) {
-		return usagef("--language must be auto or a language code such as en, got %q", *language)
-	}
-	if !slices.Contains([]string{"auto", "captions", "asr"}, *source) {
-		return usagef("--source must be auto, captions or asr, got %q", *source)
-	}
-	if *task != "transcribe" && *task != "translate" {
-		return usagef("--task must be transcribe or translate, got %q", *task)
 	}
 	cl, _, err := connect(e)
 	if err != nil {

@@ -41,9 +41,13 @@ type progress struct {
 	lastAt time.Time
 	lastP  float64
 	shown  float64
-	drawn  bool   // a line is on the terminal
-	stage  string // last stage printed (plain)
-	decile int    // last tenth of progress printed (plain)
+	// line, when set, is what tick redraws instead of the job's line: an
+	// upload's bytes, a batch's counts.
+	line   func(now time.Time) string
+	drawAt time.Time // when line was last drawn
+	drawn  bool      // a line is on the terminal
+	stage  string    // last stage printed (plain)
+	decile int       // last tenth of progress printed (plain)
 }
 
 const (
@@ -153,9 +157,84 @@ func (p *progress) estimate(now time.Time) (float64, time.Duration) {
 func (p *progress) tick() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.tty && p.status != "" {
+	switch {
+	case p.tty && p.line != nil:
+		p.drawLine(p.now())
+	case p.tty && p.status != "":
 		p.draw(p.now())
 	}
+}
+
+func (p *progress) drawLine(now time.Time) {
+	fmt.Fprintf(p.w, "\r\x1b[K%s", cut(p.line(now), p.width-1))
+	p.drawn, p.drawAt = true, now
+}
+
+// bar is done (0 to 1) as barWidth cells.
+func bar(done float64) string {
+	filled := max(0, min(barWidth, int(done*barWidth)))
+	return strings.Repeat("█", filled) + strings.Repeat("░", barWidth-filled)
+}
+
+// transfer shows an upload's bytes: on a terminal "name  uploading ████░░
+// 42%  12.0/30.0 MiB  0:05", redrawn at most every redrawEvery as the
+// bytes go (and by tick); elsewhere a line per tenth.
+func (p *progress) transfer(name string, sent, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	done := 1.0
+	if total > 0 {
+		done = float64(sent) / float64(total)
+	}
+	if !p.tty {
+		if d := int(done * 10); p.stage != "uploading" || d > p.decile {
+			p.stage, p.decile = "uploading", d
+			fmt.Fprintf(p.w, "uploading %s: %d%% (%s of %s MiB)\n", name, int(done*100), mib(sent), mib(total))
+		}
+		return
+	}
+	p.line = func(now time.Time) string {
+		return fmt.Sprintf("%s  uploading %s %3d%%  %s/%s MiB  %s", name, bar(done), int(done*100), mib(sent), mib(total), minutes(now.Sub(p.start)))
+	}
+	if now := p.now(); !p.drawn || sent == total || now.Sub(p.drawAt) >= redrawEvery {
+		p.drawLine(now)
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
+
+// batch shows a batch's counts: on a terminal "batch 1a2b3c4d  running
+// ████░░ 12/40 done  2 failed  0:31"; elsewhere a line when its status or
+// the failures change, or another tenth of its jobs is done.
+func (p *progress) batch(b *batch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := b.Counts
+	ended := c.Succeeded + c.Failed + c.Cancelled
+	done := 0.0
+	if c.Total > 0 {
+		done = float64(ended) / float64(c.Total)
+	}
+	id := b.ID
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	failed := ""
+	if n := c.Failed + c.Cancelled; n > 0 {
+		failed = fmt.Sprintf("  %d failed", n)
+	}
+	if !p.tty {
+		key := fmt.Sprintf("%s %d %s", b.Status, int(done*10), failed)
+		if key != p.stage {
+			p.stage = key
+			fmt.Fprintf(p.w, "batch %s: %s, %d of %d done%s\n", b.ID, b.Status, ended, c.Total, strings.Replace(failed, "  ", ", ", 1))
+		}
+		return
+	}
+	p.line = func(now time.Time) string {
+		return fmt.Sprintf("batch %s  %s %s %d/%d done%s  %s", id, b.Status, bar(done), ended, c.Total, failed, minutes(now.Sub(p.start)))
+	}
+	p.drawLine(p.now())
 }
 
 // draw writes the line: "1a2b3c4d Title  transcribing ████░░ 42%  ETA 0:31  0:05",

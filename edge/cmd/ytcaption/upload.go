@@ -10,24 +10,101 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
-// maxUploadBytes is the largest file the edge's upload route takes (its
-// gate.MaxUploadBytes, OpenAI's limit).
+// maxUploadBytes is the largest file the edge's OpenAI-compatible upload
+// route takes (its gate.MaxUploadBytes, OpenAI's limit).
 const maxUploadBytes = 25 << 20
 
 // uploadPollEvery is how often the job list is read while an upload runs.
 const uploadPollEvery = 250 * time.Millisecond
 
-// upload sends a local file through the edge's one upload route, OpenAI's
-// POST /v1/audio/transcriptions, and returns the job it made. That route
+// upload sends a local file with tus (resumable, of any size the server
+// takes) and makes a job of it. A server without /v1/uploads gets the file
+// through the OpenAI-compatible route instead, if it is small enough.
+// Ctrl-C stops the upload; the same command later resumes it.
+func upload(ctx context.Context, cl *client, path, language, prompt string, e env) (*job, error) {
+	name := filepath.Base(path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	p := newProgress(e.stderr, e.stderrTTY, false, e.stderrWidth, time.Now)
+	u := newUploader(cl, e.getenv, func(sent, total int64) { p.transfer(name, sent, total) })
+	uctx, stop := onInterrupt(ctx, e, p.tick)
+	id, key, err := u.upload(uctx, path)
+	wasInterrupted := stop()
+	p.done()
+	switch {
+	case wasInterrupted:
+		return nil, &uploadPaused{name}
+	case errors.Is(err, errNoTus):
+		if fi.Size() > maxUploadBytes {
+			return nil, fmt.Errorf("%s is %d MiB; this server has no resumable uploads and takes files of at most %d MiB (serve it over HTTP and give its URL)",
+				name, fi.Size()>>20, maxUploadBytes>>20)
+		}
+		return uploadOpenAI(ctx, cl, path, language, prompt, e)
+	case err != nil:
+		return nil, fmt.Errorf("upload %s: %w", name, err)
+	}
+	body := map[string]string{"upload_id": id}
+	if language != "auto" {
+		body["language"] = language
+	}
+	if prompt != "" {
+		body["prompt"] = prompt
+	}
+	// One key per upload: a run that dies between the job's creation and
+	// forgetting the upload makes the same job again, not a second one.
+	j := new(job)
+	if _, err := cl.call(ctx, http.MethodPost, "/v1/jobs", body, http.Header{"Idempotency-Key": {"cli-upload-" + id}}, j); err != nil {
+		return nil, err
+	}
+	u.forget(key)
+	return j, nil
+}
+
+// onInterrupt returns ctx, cancelled on Ctrl-C, and stop, which ends the
+// watch and says whether Ctrl-C came. tick runs every redrawEvery
+// meanwhile, so a progress line keeps moving.
+func onInterrupt(ctx context.Context, e env, tick func()) (context.Context, func() bool) {
+	ictx, cancel := context.WithCancel(ctx)
+	var hit atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		clock := time.NewTicker(redrawEvery)
+		defer clock.Stop()
+		for {
+			select {
+			case <-e.interrupts:
+				hit.Store(true)
+				cancel()
+				return
+			case <-clock.C:
+				tick()
+			case <-ictx.Done():
+				return
+			}
+		}
+	}()
+	return ictx, func() bool {
+		cancel()
+		<-done
+		return hit.Load()
+	}
+}
+
+// uploadOpenAI sends a local file through the edge's older upload route,
+// OpenAI's POST /v1/audio/transcriptions, and returns the job it made. That route
 // answers only once the job has ended, so while it runs the job list is
 // read for the new job named "upload:<file name>" — one that was not there
 // before — and the upload call is let go once it shows: the job runs on in
 // core, and the caller follows it like any other. Two uploads of files of
 // the same name by one key at the same moment may each find the other's.
-func upload(ctx context.Context, cl *client, path, language, prompt string, e env) (*job, error) {
+func uploadOpenAI(ctx context.Context, cl *client, path, language, prompt string, e env) (*job, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
