@@ -122,8 +122,11 @@ func newTusServer(t *testing.T) *tusServer {
 	})
 	mux.HandleFunc("GET /v1/jobs/j/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "id: 1:1\nevent: job\ndata: {\"id\":\"j\",\"status\":\"transcribing\",\"progress\":0.5}\n\n")
-		fmt.Fprint(w, "id: 1:2\nevent: job\ndata: {\"id\":\"j\",\"status\":\"succeeded\",\"progress\":1}\n\n")
+		s.mu.Lock()
+		name := s.filename
+		s.mu.Unlock()
+		fmt.Fprintf(w, "id: 1:1\nevent: job\ndata: {\"id\":\"j\",\"status\":\"transcribing\",\"progress\":0.5,\"url\":\"upload:%s\"}\n\n", name)
+		fmt.Fprintf(w, "id: 1:2\nevent: job\ndata: {\"id\":\"j\",\"status\":\"succeeded\",\"progress\":1,\"url\":\"upload:%s\"}\n\n", name)
 	})
 	mux.HandleFunc("GET /v1/jobs/j/transcript", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "1\n00:00:00,000 --> 00:00:01,000\nhello\n")
