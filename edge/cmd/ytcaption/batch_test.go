@@ -283,3 +283,23 @@ func TestCancellingAnEndedBatchSaysSo(t *testing.T) {
 	require.Equal(t, "ytcaption: batch b1 had already ended (done): nothing to cancel\n", errOut.String())
 	require.Zero(t, srv.deletes)
 }
+
+// TestAPlaylistTheClientMissedIsExplained: the server refuses a list at
+// POST /v1/jobs, naming /v1/batches; the client says what to type.
+func TestAPlaylistTheClientMissedIsExplained(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"code":"invalid_url","message":"a playlist is a batch: submit it to POST /v1/batches, or one video's URL here"}}`)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	e := testEnv(&out, &errOut)
+	e.getenv = func(k string) string {
+		return map[string]string{"YTCAPTION_URL": srv.URL, "YTCAPTION_API_KEY": "ytc_k", "HOME": t.TempDir()}[k]
+	}
+	code := run(context.Background(), []string{"transcribe", "https://music.example/sets/7"}, e)
+	require.Equal(t, exitUsage, code)
+	require.Equal(t, "ytcaption: https://music.example/sets/7 is a playlist: give --batch -o DIR/ for one caption file per video "+
+		"(a playlist is a batch: submit it to POST /v1/batches, or one video's URL here)\n", errOut.String())
+}

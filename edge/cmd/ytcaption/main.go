@@ -445,6 +445,12 @@ func transcribe(ctx context.Context, args []string, e env) error {
 		}
 		j = new(job)
 		if _, err := cl.call(ctx, http.MethodPost, "/v1/jobs", body, http.Header{"Idempotency-Key": {key}}, j); err != nil {
+			// A list the client did not recognise as one: the server says
+			// it is a batch.
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Code == errcode.InvalidURL && strings.Contains(ae.Message, "/v1/batches") {
+				return &explained{fmt.Sprintf("%s is a playlist: give --batch -o DIR/ for one caption file per video (%s)", media, ae.Message), err}
+			}
 			return err
 		}
 	}

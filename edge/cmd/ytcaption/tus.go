@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ytcaption/ytcaption/internal/backoff"
@@ -231,22 +232,21 @@ func (u *uploader) create(ctx context.Context, name string, size int64) (string,
 	return u.location(resp.Header.Get("Location"))
 }
 
-// location resolves the server's Location, and refuses one on another
-// server: the API key goes wherever the upload's URL points.
+// location is the upload's URL on the server the client was given: only
+// the upload's id is taken from the server's Location. The key goes
+// wherever that URL points, so never to another host; and an edge behind a
+// proxy that ends TLS names itself http://, which the client must not
+// follow either.
 func (u *uploader) location(loc string) (string, error) {
-	base, err := url.Parse(u.cl.base + "/v1/uploads/")
-	if err != nil {
-		return "", err
-	}
 	ref, err := url.Parse(loc)
 	if err != nil || loc == "" {
 		return "", fmt.Errorf("the server's upload has no usable Location (%q)", loc)
 	}
-	abs := base.ResolveReference(ref)
-	if abs.Scheme != base.Scheme || abs.Host != base.Host || path.Base(abs.Path) == "uploads" {
-		return "", fmt.Errorf("the server put the upload at %s, not on %s: refused", abs.Redacted(), u.cl.base)
+	dir, id := path.Split(ref.Path)
+	if !strings.HasSuffix(dir, "/v1/uploads/") && dir != "" || id == "" || id == "." || id == ".." {
+		return "", fmt.Errorf("the server's Location %q is not an upload's URL", loc)
 	}
-	return abs.String(), nil
+	return u.cl.base + "/v1/uploads/" + url.PathEscape(id), nil
 }
 
 // head asks how much of the upload the server holds.

@@ -259,21 +259,24 @@ func TestAnExpiredUploadStartsOver(t *testing.T) {
 	require.Equal(t, want, srv.received())
 }
 
-// TestALocationOnAnotherServerIsRefused: the key goes wherever the
-// upload's URL points, so it must be the server's own.
-func TestALocationOnAnotherServerIsRefused(t *testing.T) {
+// TestTheUploadStaysOnTheServerGiven: the key goes wherever the upload's
+// URL points, so only the upload's id is taken from Location — another
+// host, or the edge naming itself http:// behind a proxy that ends TLS,
+// still means the server the client was given.
+func TestTheUploadStaysOnTheServerGiven(t *testing.T) {
 	t.Parallel()
-	u := &uploader{cl: newClient("http://edge.test:8000", "k")}
+	u := &uploader{cl: newClient("https://edge.test", "k")}
 	for loc, want := range map[string]string{
-		"/v1/uploads/abc":                        "http://edge.test:8000/v1/uploads/abc",
-		"abc":                                    "http://edge.test:8000/v1/uploads/abc",
-		"http://edge.test:8000/v1/uploads/abc":   "http://edge.test:8000/v1/uploads/abc",
-		"http://evil.test/v1/uploads/abc":        "",
-		"https://edge.test:8000/v1/uploads/abc":  "",
-		"//evil.test/v1/uploads/abc":             "",
-		"":                                       "",
-		"http://edge.test:8000/v1/uploads/":      "",
-		"http://k@edge.test:8000.evil.test/up/x": "",
+		"/v1/uploads/abc":                    "https://edge.test/v1/uploads/abc",
+		"abc":                                "https://edge.test/v1/uploads/abc",
+		"http://edge.test/v1/uploads/abc":    "https://edge.test/v1/uploads/abc",
+		"http://evil.test/v1/uploads/abc":    "https://edge.test/v1/uploads/abc",
+		"//evil.test/v1/uploads/abc?x=1#y":   "https://edge.test/v1/uploads/abc",
+		"http://evil.test/steal/abc":         "",
+		"":                                   "",
+		"http://edge.test/v1/uploads/":       "",
+		"/v1/uploads/..":                     "",
+		"http://edge.test/v1/uploads/a%2F..": "",
 	} {
 		got, err := u.location(loc)
 		if want == "" {
