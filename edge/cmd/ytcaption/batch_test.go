@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -302,4 +303,55 @@ func TestAPlaylistTheClientMissedIsExplained(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Equal(t, "ytcaption: https://music.example/sets/7 is a playlist: give --batch -o DIR/ for one caption file per video "+
 		"(a playlist is a batch: submit it to POST /v1/batches, or one video's URL here)\n", errOut.String())
+}
+
+// TestCtrlCCancelsTheBatchWhenAskedTo: Ctrl-C while a batch runs asks;
+// "y" cancels it (DELETE) and the client exits interrupted.
+func TestCtrlCCancelsTheBatchWhenAskedTo(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	deletes := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/batches", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprint(w, `{"id":"b1","status":"running","counts":{"total":2,"queued":2}}`)
+	})
+	mux.HandleFunc("GET /v1/batches/b1/events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "event: batch\ndata: {\"id\":\"b1\",\"status\":\"running\",\"counts\":{\"total\":2,\"running\":1,\"queued\":1}}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // until the client lets go
+	})
+	mux.HandleFunc("DELETE /v1/batches/b1", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		deletes++
+		fmt.Fprint(w, `{"id":"b1","status":"cancelled","counts":{"total":2,"cancelled":2}}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	stderr := &watchedWriter{writes: make(chan struct{}, 1)}
+	interrupts := make(chan os.Signal, 1)
+	dir := t.TempDir()
+	e := env{getenv: func(k string) string {
+		return map[string]string{"YTCAPTION_URL": srv.URL, "YTCAPTION_API_KEY": "ytc_k", "HOME": dir}[k]
+	}, stdin: strings.NewReader("y\n"), stdout: &bytes.Buffer{}, stderr: stderr, stdinTTY: true, interrupts: interrupts}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"transcribe", "http://a.test/1", "http://a.test/2", "-o", filepath.Join(dir, "out")}, e)
+	}()
+	stderr.waitFor(t, "batch b1: running, 0 of 2 done")
+	interrupts <- os.Interrupt
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the client never returned: %q", stderr.String())
+	}
+	require.Equal(t, exitInterrupted, code, stderr.String())
+	require.Contains(t, stderr.String(), "Cancel batch b1? [y/N]")
+	require.Contains(t, stderr.String(), "batch b1: cancelled\n")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 1, deletes)
 }

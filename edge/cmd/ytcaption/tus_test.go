@@ -313,3 +313,59 @@ func TestALargeFileNeedsResumableUploads(t *testing.T) {
 	require.Equal(t, exitFailed, code)
 	require.Contains(t, errOut.String(), "ytcaption: big.ogg is 30 MiB; this server has no resumable uploads and takes files of at most 25 MiB")
 }
+
+// TestASmallFileFallsBackToTheOpenAIRoute: an edge without /v1/uploads
+// (its JSON 404) still takes a file of at most 25 MiB through POST
+// /v1/audio/transcriptions; the client finds the job it made and follows
+// it like any other.
+func TestASmallFileFallsBackToTheOpenAIRoute(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []byte
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/uploads", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"error":{"code":"not_found","message":"no such route"}}`)
+	})
+	mux.HandleFunc("POST /v1/audio/transcriptions", func(w http.ResponseWriter, r *http.Request) {
+		f, _, err := r.FormFile("file")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b, _ := io.ReadAll(f)
+		mu.Lock()
+		got = b
+		mu.Unlock()
+		fmt.Fprint(w, `{"text":"hello"}`)
+	})
+	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if got == nil {
+			fmt.Fprint(w, `{"jobs":[]}`)
+			return
+		}
+		fmt.Fprint(w, `{"jobs":[{"id":"j","status":"succeeded","url":"upload:small.ogg"}]}`)
+	})
+	mux.HandleFunc("GET /v1/jobs/j/events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: 1:1\nevent: job\ndata: {\"id\":\"j\",\"status\":\"succeeded\",\"progress\":1}\n\n")
+	})
+	mux.HandleFunc("GET /v1/jobs/j/transcript", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello\n") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	dir := t.TempDir()
+	file, want := randomFile(t, dir, "small.ogg", 5000)
+	var out, errOut bytes.Buffer
+	e := testEnv(&out, &errOut)
+	e.getenv = func(k string) string {
+		return map[string]string{"YTCAPTION_URL": srv.URL, "YTCAPTION_API_KEY": "ytc_k", "HOME": dir}[k]
+	}
+	code := run(context.Background(), []string{"transcribe", file}, e)
+	require.Equal(t, exitOK, code, errOut.String())
+	require.Equal(t, "hello\n", out.String())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, want, got)
+}
