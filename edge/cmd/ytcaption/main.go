@@ -57,9 +57,8 @@ const usage = `ytcaption turns media URLs and files into captions through a ytca
 
 Usage:
   ytcaption transcribe URL|FILE [flags]  submit (or upload), follow with live progress, write the captions
-  ytcaption transcribe PLAYLIST_URL -o DIR/
-  ytcaption transcribe URL URL... -o DIR/ a batch: one caption file per video in DIR
-  ytcaption batches list|get ID|cancel ID your batches
+  ytcaption transcribe PLAYLIST -o DIR/  a playlist, a channel or URL URL...: one caption file per video in DIR
+  ytcaption batches list|get|cancel      your batches (playlists and lists of URLs)
   ytcaption jobs list [--limit N]        your jobs, newest first
   ytcaption jobs get ID                  one job
   ytcaption jobs cancel ID               cancel a job
@@ -319,9 +318,9 @@ on from where it stopped.
 
 ytcaption transcribe PLAYLIST_URL|URL URL... -o DIR/ [flags]: a YouTube
 playlist or channel, several URLs, or with --batch a page listing several
-media, is a batch: -o DIR/ is required, one bar shows the jobs done
-and failed, each video's captions are written into DIR as it succeeds, named
-after its title, and the jobs that failed are listed with their error codes
+media, is a batch. -o DIR/ is required; one bar shows the jobs done and
+failed; each video's captions are written into DIR as it succeeds, named
+after its title; the jobs that failed are listed with their error codes
 (exit status 1 if any failed).`
 
 func transcribe(ctx context.Context, args []string, e env) error {
