@@ -1,7 +1,9 @@
 package devstack
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/creack/pty"
 	"github.com/stretchr/testify/require"
 )
 
@@ -60,6 +63,28 @@ func TestCLIBatches(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, strings.HasPrefix(string(b), "WEBVTT"), "%s: %q", e.Name(), b)
 		}
+	})
+
+	t.Run("on a terminal: one bar of the batch", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "talks")
+		cmd := exec.Command(cliBinary(t), "transcribe", "--batch", page.URL+"/again.html", "-o", dir+"/", "--language", "en")
+		cmd.Env = append(slices.Clone(env), "TERM=xterm")
+		tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
+		require.NoError(t, err)
+		defer tty.Close()
+		var screen bytes.Buffer
+		_, _ = io.Copy(&screen, tty) // until the client exits (EIO on Linux)
+		require.NoError(t, cmd.Wait(), screen.String())
+		bar := regexp.MustCompile(`^batch [0-9a-f]{8}  (enumerating|running|done) ([█░]{20}) (\d)/(\d) done  \d+:\d\d`)
+		var last []string
+		for _, f := range strings.Split(screen.String(), "\r\x1b[K") {
+			if m := bar.FindStringSubmatch(f); m != nil {
+				last = m
+			}
+		}
+		require.NotNil(t, last, "%q", screen.String())
+		require.Equal(t, []string{"done", strings.Repeat("█", 20), "5", "5"}, last[1:], "%q", screen.String())
+		require.Contains(t, screen.String(), "5 caption files written to "+dir+"/")
 	})
 
 	t.Run("batches list and get", func(t *testing.T) {
