@@ -171,6 +171,10 @@ func (u *uploader) upload(ctx context.Context, file string) (id, key string, err
 	for offset < size {
 		u.onSent(offset, size)
 		next, err := u.patch(ctx, f, loc, offset, size)
+		if err == nil && next <= offset {
+			// A server that takes nothing would be asked forever.
+			err = fmt.Errorf("the server took none of the bytes sent at offset %d (it answered Upload-Offset %d)", offset, next)
+		}
 		if err == nil {
 			offset, failures = next, 0
 			continue

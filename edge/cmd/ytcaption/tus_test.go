@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,4 +369,29 @@ func TestASmallFileFallsBackToTheOpenAIRoute(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, want, got)
+}
+
+// TestAServerThatTakesNothingIsNotAskedForever: a PATCH answered 204 with
+// the offset unchanged is an error, not a loop.
+func TestAServerThatTakesNothingIsNotAskedForever(t *testing.T) {
+	t.Parallel()
+	var patches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			w.Header().Set("Location", "/v1/uploads/up1")
+			w.WriteHeader(http.StatusCreated)
+		case http.MethodPatch:
+			patches.Add(1)
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Upload-Offset", "0")
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer srv.Close()
+	file, _ := randomFile(t, t.TempDir(), "a.ogg", 100)
+	u := &uploader{cl: newClient(srv.URL, "k"), chunk: 1 << 20, now: time.Now, onSent: func(int64, int64) {}}
+	_, _, err := u.upload(context.Background(), file)
+	require.ErrorContains(t, err, "the server took none of the bytes sent at offset 0")
+	require.Equal(t, int32(1), patches.Load())
 }
