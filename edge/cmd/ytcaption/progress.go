@@ -43,11 +43,12 @@ type progress struct {
 	shown  float64
 	// line, when set, is what tick redraws instead of the job's line: an
 	// upload's bytes, a batch's counts.
-	line   func(now time.Time) string
-	drawAt time.Time // when line was last drawn
-	drawn  bool      // a line is on the terminal
-	stage  string    // last stage printed (plain)
-	decile int       // last tenth of progress printed (plain)
+	line     func(now time.Time) string
+	drawAt   time.Time // when line was last drawn
+	sentFrom int64     // an upload's first offset in this run (-1: none yet)
+	drawn    bool      // a line is on the terminal
+	stage    string    // last stage printed (plain)
+	decile   int       // last tenth of progress printed (plain)
 }
 
 const (
@@ -61,7 +62,7 @@ func newProgress(w io.Writer, tty, follow bool, width int, now func() time.Time)
 	if width <= 0 {
 		width = 80
 	}
-	return &progress{w: w, tty: tty, follow: follow, width: width, start: now(), now: now, decile: -1}
+	return &progress{w: w, tty: tty, follow: follow, width: width, start: now(), now: now, decile: -1, sentFrom: -1}
 }
 
 // stageOf names what a job in status waits for, as a user thinks of it.
@@ -193,8 +194,18 @@ func (p *progress) transfer(name string, sent, total int64) {
 		}
 		return
 	}
+	if p.sentFrom < 0 {
+		p.sentFrom = sent // a resumed upload's rate counts this run's bytes only
+	}
+	from := p.sentFrom
 	p.line = func(now time.Time) string {
-		return fmt.Sprintf("%s  uploading %s %3d%%  %s/%s MiB  %s", name, bar(done), int(done*100), mib(sent), mib(total), minutes(now.Sub(p.start)))
+		rate := ""
+		if secs := now.Sub(p.start).Seconds(); secs >= 1 && sent > from && sent < total {
+			perSec := float64(sent-from) / secs
+			left := time.Duration(float64(total-sent) / perSec * float64(time.Second))
+			rate = fmt.Sprintf("%s MiB/s  ETA %s  ", mib(int64(perSec)), minutes(left))
+		}
+		return fmt.Sprintf("%s  uploading %s %3d%%  %s/%s MiB  %s%s", name, bar(done), int(done*100), mib(sent), mib(total), rate, minutes(now.Sub(p.start)))
 	}
 	if now := p.now(); !p.drawn || sent == total || now.Sub(p.drawAt) >= redrawEvery {
 		p.drawLine(now)

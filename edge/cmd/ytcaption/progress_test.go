@@ -151,3 +151,27 @@ func TestPlainLinesHaveNoControlCharacters(t *testing.T) {
 	id := testJobID
 	require.Equal(t, "job "+id+": queued\njob "+id+": transcribing 0%\njob "+id+": transcribing 31%\njob "+id+": succeeded\n", out.String())
 }
+
+// TestTheUploadBarShowsRateAndETA: after a second, the bytes sent in this
+// run (not those a resumed upload had before) give the rate and the time
+// left; off a terminal, a line per tenth.
+func TestTheUploadBarShowsRateAndETA(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(0, 0)}
+	var out bytes.Buffer
+	p := newProgress(&out, true, false, 120, clock.now)
+	p.transfer("talk.ogg", 4<<20, 10<<20) // resumed at 4 MiB
+	require.Equal(t, "talk.ogg  uploading ████████░░░░░░░░░░░░  40%  4.0/10.0 MiB  0:00", frame(t, &out))
+	clock.advance(2 * time.Second)
+	p.transfer("talk.ogg", 6<<20, 10<<20)
+	require.Equal(t, "talk.ogg  uploading ████████████░░░░░░░░  60%  6.0/10.0 MiB  1.0 MiB/s  ETA 0:04  0:02", frame(t, &out))
+	p.transfer("talk.ogg", 10<<20, 10<<20)
+	require.Equal(t, "talk.ogg  uploading ████████████████████ 100%  10.0/10.0 MiB  0:02", frame(t, &out))
+
+	out.Reset()
+	p = newProgress(&out, false, false, 80, clock.now)
+	for _, n := range []int64{0, 1, 5 << 20, 5<<20 + 1, 10 << 20} {
+		p.transfer("talk.ogg", n, 10<<20)
+	}
+	require.Equal(t, "uploading talk.ogg: 0% (0.0 of 10.0 MiB)\nuploading talk.ogg: 50% (5.0 of 10.0 MiB)\nuploading talk.ogg: 100% (10.0 of 10.0 MiB)\n", out.String())
+}

@@ -56,7 +56,7 @@ func TestTheFileFormOnATerminal(t *testing.T) {
 	require.Equal(t, 0, code, screen)
 	require.Equal(t, want, srv.received())
 
-	bytesBar := matches(screen, regexp.MustCompile(`^lecture\.ogg  uploading ([█░]{20}) +(\d+)%  ([\d.]+)/10\.0 MiB  \d+:\d\d`))
+	bytesBar := matches(screen, regexp.MustCompile(`^lecture\.ogg  uploading ([█░]{20}) +(\d+)%  ([\d.]+)/10\.0 MiB  (?:[\d.]+ MiB/s  ETA \d+:\d\d  )?\d+:\d\d`))
 	require.NotEmpty(t, bytesBar, "%q", screen)
 	last := -1
 	for _, m := range bytesBar {
