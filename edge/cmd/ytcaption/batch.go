@@ -405,21 +405,30 @@ func (c *collector) collect(ctx context.Context, id string) ([]*job, error) {
 		if j.Status != "succeeded" || c.written[j.ID] {
 			continue
 		}
-		b, err := c.cl.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(j.ID)+"/transcript?format="+url.QueryEscape(c.format), nil, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("captions of job %s: %w", j.ID, err)
+		if _, err := c.write(ctx, j.ID, titleOf(j)); err != nil {
+			return nil, err
 		}
-		name := uniqueName(c.used, safeName(titleOf(j), j.ID), c.format)
-		if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\`) { // safeName's promise, checked where it counts
-			return nil, fmt.Errorf("job %s: refusing the file name %q", j.ID, name)
-		}
-		if err := c.root.WriteFile(name, b, 0o644); err != nil {
-			return nil, fmt.Errorf("write captions of job %s: %w", j.ID, err)
-		}
-		c.written[j.ID] = true
-		c.files = append(c.files, name)
 	}
 	return all, nil
+}
+
+// write fetches job id's captions and writes them under a name made of
+// title, which it returns.
+func (c *collector) write(ctx context.Context, id, title string) (string, error) {
+	b, err := c.cl.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/transcript?format="+url.QueryEscape(c.format), nil, nil, nil)
+	if err != nil {
+		return "", fmt.Errorf("captions of job %s: %w", id, err)
+	}
+	name := uniqueName(c.used, safeName(title, id), c.format)
+	if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\`) { // safeName's promise, checked where it counts
+		return "", fmt.Errorf("job %s: refusing the file name %q", id, name)
+	}
+	if err := c.root.WriteFile(name, b, 0o644); err != nil {
+		return "", fmt.Errorf("write captions of job %s: %w", id, err)
+	}
+	c.written[id] = true
+	c.files = append(c.files, name)
+	return name, nil
 }
 
 // maxNameRunes bounds a caption file's name before its extension.

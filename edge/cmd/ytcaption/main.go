@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -333,7 +334,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	task := fs.String("task", "transcribe", "`task`: transcribe, or translate (English text of speech in any language; URLs only)")
 	prompt := fs.String("prompt", "", "`text` to guide engines that take one: spellings, names, context")
 	webhook := fs.String("webhook-url", "", "`URL` the service POSTs the job's end to, signed (default: your account's webhook, if any; URLs only)")
-	out := fs.String("o", "", "write the captions to `FILE` (default: stdout)")
+	out := fs.String("o", "", "write the captions to `FILE`, or into DIR/ named after the title (a batch needs DIR/; default: stdout)")
 	noWait := fs.Bool("no-wait", false, "submit, print the job id and return")
 	follow := fs.Bool("follow", false, "print transcript segments as they are recognised (on stderr)")
 	cancelOnInterrupt := fs.Bool("cancel-on-interrupt", false, "cancel the job on Ctrl-C without asking")
@@ -466,7 +467,13 @@ func transcribe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	if final.Status == "succeeded" {
-		if err := saveTranscript(ctx, cl, final.ID, *format, *out, !*asJSON, e); err != nil {
+		var err error
+		if isDirName(*out) {
+			err = saveInto(ctx, cl, final, *format, *out, e)
+		} else {
+			err = saveTranscript(ctx, cl, final.ID, *format, *out, !*asJSON, e)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -586,6 +593,42 @@ func ask(e env, question string) answer {
 		fmt.Fprintln(e.stderr)
 		return answerNone
 	}
+}
+
+// isDirName says whether -o names a directory: one that exists, or a
+// name ending in a slash.
+func isDirName(name string) bool {
+	if name == "" || name == "-" {
+		return false
+	}
+	if strings.HasSuffix(name, "/") || strings.HasSuffix(name, string(os.PathSeparator)) {
+		return true
+	}
+	fi, err := os.Stat(name)
+	return err == nil && fi.IsDir()
+}
+
+// saveInto writes a finished job's captions into dir, named after its
+// title as a batch's are (an uploaded file's name loses its extension).
+func saveInto(ctx context.Context, cl *client, j *job, format, dir string, e env) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	col, err := newCollector(cl, dir, format)
+	if err != nil {
+		return err
+	}
+	defer col.close()
+	title := titleOf(j)
+	if strings.HasPrefix(j.URL, "upload:") && (j.Media == nil || j.Media.Title == "") {
+		title = strings.TrimSuffix(title, filepath.Ext(title))
+	}
+	name, err := col.write(ctx, j.ID, title)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "captions written to %s\n", filepath.Join(dir, name))
+	return nil
 }
 
 // saveTranscript writes a finished job's captions to path, or stdout.

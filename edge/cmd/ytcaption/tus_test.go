@@ -395,3 +395,24 @@ func TestAServerThatTakesNothingIsNotAskedForever(t *testing.T) {
 	require.ErrorContains(t, err, "the server took none of the bytes sent at offset 0")
 	require.Equal(t, int32(1), patches.Load())
 }
+
+// TestOneFileIntoADirectory: -o DIR/ for one job names the file after it
+// (an uploaded file's name without its extension), inside DIR.
+func TestOneFileIntoADirectory(t *testing.T) {
+	t.Parallel()
+	srv := newTusServer(t)
+	dir := t.TempDir()
+	file, _ := randomFile(t, dir, "lecture.ogg", 1000)
+	var out, errOut bytes.Buffer
+	e := testEnv(&out, &errOut)
+	e.getenv = func(k string) string {
+		return map[string]string{"YTCAPTION_URL": srv.URL, "YTCAPTION_API_KEY": "ytc_k", "HOME": dir}[k]
+	}
+	code := run(context.Background(), []string{"transcribe", file, "-o", filepath.Join(dir, "captions") + "/", "--format", "vtt"}, e)
+	require.Equal(t, exitOK, code, errOut.String())
+	require.Contains(t, errOut.String(), "captions written to "+filepath.Join(dir, "captions", "lecture.vtt")+"\n")
+	b, err := os.ReadFile(filepath.Join(dir, "captions", "lecture.vtt"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "hello")
+	require.Empty(t, out.String())
+}
