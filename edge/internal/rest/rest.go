@@ -134,16 +134,22 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 		IdleTimeout:    idleTimeout,
 		ReadBufferSize: headerBytes,
 		AppName:        "ytcaption-edge",
+		// Resumable uploads relay their bodies as they arrive; every other
+		// route's body is bounded and read whole by boundBody (uploads.go).
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
 	})
-	app.Server().HeaderReceived = s.bodyLimits
-	app.Use(s.measure, identityOnly)
+	app.Server().HeaderReceived = s.headerReceived
+	app.Use(s.measure, s.boundBody, identityOnly)
 	if len(cfg.CORSOrigins) > 0 {
 		app.Use(cors.New(cors.Config{
-			AllowOrigins:  strings.Join(cfg.CORSOrigins, ","),
-			AllowMethods:  "GET,POST,PUT,PATCH,DELETE,OPTIONS",
-			AllowHeaders:  "Authorization,Content-Type,Idempotency-Key,Last-Event-ID,X-Request-Id",
-			ExposeHeaders: "RateLimit,RateLimit-Policy,Retry-After,Idempotent-Replayed,X-Request-Id",
-			MaxAge:        600,
+			AllowOrigins: strings.Join(cfg.CORSOrigins, ","),
+			AllowMethods: "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS",
+			AllowHeaders: "Authorization,Content-Type,Idempotency-Key,Last-Event-ID,X-Request-Id," +
+				"Tus-Resumable,Upload-Length,Upload-Offset,Upload-Metadata,Upload-Defer-Length,Upload-Concat",
+			ExposeHeaders: "RateLimit,RateLimit-Policy,Retry-After,Idempotent-Replayed,X-Request-Id," +
+				"Location,Tus-Resumable,Tus-Version,Tus-Extension,Tus-Max-Size,Upload-Offset,Upload-Length,Upload-Expires",
+			MaxAge: 600,
 		}))
 	}
 	app.Get("/health/live", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
@@ -153,6 +159,8 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 		return c.Send(openAPI)
 	})
 
+	app.Options(tusPath, s.tusOptions)
+	app.Options(tusPath+"/:id", s.tusOptions)
 	v1 := app.Group("/v1", s.authenticate, s.limit)
 	v1.Post("/jobs", s.createJob)
 	v1.Get("/jobs", s.listJobs)
@@ -161,6 +169,10 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Get("/jobs/:id/transcript", s.transcript)
 	v1.Get("/jobs/:id/events", s.events)
 	v1.Post("/audio/transcriptions", s.transcriptions)
+	v1.Post("/uploads", s.tus)
+	v1.Head("/uploads/:id", s.tus)
+	v1.Patch("/uploads/:id", s.tus)
+	v1.Delete("/uploads/:id", s.tus)
 	v1.Get("/account", protoCall(s, s.Core.Jobs.GetAccount, ""))
 	v1.Get("/media/captions", s.listCaptions)
 	s.batchRoutes(v1)
@@ -326,6 +338,7 @@ type createBody struct {
 	Task     string `json:"task"`
 	Prompt   string `json:"prompt"`
 	Webhook  string `json:"webhook_url"`
+	UploadID string `json:"upload_id"`
 }
 
 // decodeStrict reads exactly one JSON object with only known fields.
@@ -360,10 +373,10 @@ func (s *server) createJob(c *fiber.Ctx) error {
 	if err := decodeStrict(body, &b); err != nil {
 		return err
 	}
-	if strings.TrimSpace(b.URL) == "" {
-		return codedError(errcode.InvalidURL, "\"url\" is required")
+	if strings.TrimSpace(b.URL) == "" && b.UploadID == "" {
+		return codedError(errcode.InvalidURL, "\"url\" (or \"upload_id\" of a finished upload) is required")
 	}
-	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
+	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, UploadId: b.UploadID, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
 		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: strings.Clone(c.Get("Idempotency-Key"))}
 	out, err := s.Gate.Create(c.UserContext(), principal(c).UserID, gate.JSON, msg,
 		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
