@@ -134,14 +134,14 @@ func TestAMistakeIsOneLine(t *testing.T) {
 	}
 }
 
-// TestURLOnlyFlagsAreRefusedForAFile: the upload route has no source,
-// task, webhook or idempotency key; saying so beats ignoring them.
+// TestURLOnlyFlagsAreRefusedForAFile: a file has no captions of its own
+// to take (--source); saying so beats ignoring the flag.
 func TestURLOnlyFlagsAreRefusedForAFile(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "talk.ogg")
 	require.NoError(t, os.WriteFile(file, []byte("OggS"), 0o600))
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"transcribe", file, "--task", "translate"}, testEnv(&out, &errOut))
+	code := run(context.Background(), []string{"transcribe", file, "--source", "captions"}, testEnv(&out, &errOut))
 	require.Equal(t, exitUsage, code)
-	require.Contains(t, errOut.String(), "--task applies to URLs, not to an uploaded file")
+	require.Contains(t, errOut.String(), "--source applies to URLs, not to an uploaded file")
 }

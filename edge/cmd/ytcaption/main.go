@@ -331,9 +331,9 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	format := fs.String("format", "srt", "caption `format`: srt, vtt, txt, json or tsv")
 	language := fs.String("language", "auto", "spoken `language`: auto or a code such as en")
 	source := fs.String("source", "auto", "`source` of the text: auto (the video's own captions when it has them), captions or asr (URLs only)")
-	task := fs.String("task", "transcribe", "`task`: transcribe, or translate (English text of speech in any language; URLs only)")
+	task := fs.String("task", "transcribe", "`task`: transcribe, or translate (English text of speech in any language)")
 	prompt := fs.String("prompt", "", "`text` to guide engines that take one: spellings, names, context")
-	webhook := fs.String("webhook-url", "", "`URL` the service POSTs the job's end to, signed (default: your account's webhook, if any; URLs only)")
+	webhook := fs.String("webhook-url", "", "`URL` the service POSTs the job's end to, signed (default: your account's webhook, if any)")
 	out := fs.String("o", "", "write the captions to `FILE`, or into DIR/ named after the title (a batch needs DIR/; default: stdout)")
 	noWait := fs.Bool("no-wait", false, "submit, print the job id and return")
 	follow := fs.Bool("follow", false, "print transcript segments as they are recognised (on stderr)")
@@ -403,7 +403,8 @@ func transcribe(ctx context.Context, args []string, e env) error {
 			return c.usageErr("%s is empty", media)
 		}
 		file = media
-		for _, name := range []string{"source", "task", "webhook-url", "idempotency-key"} {
+		// A file has no captions of its own; its job's key is the upload's.
+		for _, name := range []string{"source", "idempotency-key"} {
 			if set[name] {
 				return c.usageErr("--%s applies to URLs, not to an uploaded file", name)
 			}
@@ -418,7 +419,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	}
 	var j *job
 	if file != "" {
-		if j, err = upload(ctx, cl, file, *language, *prompt, e); err != nil {
+		if j, err = upload(ctx, cl, file, jobOptions{language: *language, prompt: *prompt, task: *task, webhook: *webhook}, e); err != nil {
 			return err
 		}
 	} else {

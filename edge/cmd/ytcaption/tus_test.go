@@ -367,8 +367,14 @@ func TestASmallFileFallsBackToTheOpenAIRoute(t *testing.T) {
 	require.Equal(t, exitOK, code, errOut.String())
 	require.Equal(t, "hello\n", out.String())
 	mu.Lock()
-	defer mu.Unlock()
 	require.Equal(t, want, got)
+	mu.Unlock()
+
+	out.Reset()
+	errOut.Reset()
+	code = run(context.Background(), []string{"transcribe", file, "--task", "translate"}, e)
+	require.Equal(t, exitUsage, code, "the older route has no task: said, not dropped")
+	require.Equal(t, "ytcaption: transcribe: this server has no resumable uploads, and its older upload route takes no --task or --webhook-url\n", errOut.String())
 }
 
 // TestAServerThatTakesNothingIsNotAskedForever: a PATCH answered 204 with
@@ -397,7 +403,8 @@ func TestAServerThatTakesNothingIsNotAskedForever(t *testing.T) {
 }
 
 // TestOneFileIntoADirectory: -o DIR/ for one job names the file after it
-// (an uploaded file's name without its extension), inside DIR.
+// (an uploaded file's name without its extension), inside DIR; the job
+// takes --task, --webhook-url and --language.
 func TestOneFileIntoADirectory(t *testing.T) {
 	t.Parallel()
 	srv := newTusServer(t)
@@ -408,8 +415,11 @@ func TestOneFileIntoADirectory(t *testing.T) {
 	e.getenv = func(k string) string {
 		return map[string]string{"YTCAPTION_URL": srv.URL, "YTCAPTION_API_KEY": "ytc_k", "HOME": dir}[k]
 	}
-	code := run(context.Background(), []string{"transcribe", file, "-o", filepath.Join(dir, "captions") + "/", "--format", "vtt"}, e)
+	code := run(context.Background(), []string{"transcribe", file, "-o", filepath.Join(dir, "captions") + "/", "--format", "vtt",
+		"--task", "translate", "--webhook-url", "https://hooks.test/x", "--language", "de"}, e)
 	require.Equal(t, exitOK, code, errOut.String())
+	require.Equal(t, map[string]string{"upload_id": "up1", "task": "translate", "webhook_url": "https://hooks.test/x", "language": "de"}, srv.jobBody,
+		"an uploaded file's job takes the job options")
 	require.Contains(t, errOut.String(), "captions written to "+filepath.Join(dir, "captions", "lecture.vtt")+"\n")
 	b, err := os.ReadFile(filepath.Join(dir, "captions", "lecture.vtt"))
 	require.NoError(t, err)

@@ -25,7 +25,10 @@ const uploadPollEvery = 250 * time.Millisecond
 // takes) and makes a job of it. A server without /v1/uploads gets the file
 // through the OpenAI-compatible route instead, if it is small enough.
 // Ctrl-C stops the upload; the same command later resumes it.
-func upload(ctx context.Context, cl *client, path, language, prompt string, e env) (*job, error) {
+// jobOptions are the options an uploaded file's job takes.
+type jobOptions struct{ language, prompt, task, webhook string }
+
+func upload(ctx context.Context, cl *client, path string, o jobOptions, e env) (*job, error) {
 	name := filepath.Base(path)
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -45,16 +48,25 @@ func upload(ctx context.Context, cl *client, path, language, prompt string, e en
 			return nil, fmt.Errorf("%s is %d MiB; this server has no resumable uploads and takes files of at most %d MiB (serve it over HTTP and give its URL)",
 				name, fi.Size()>>20, maxUploadBytes>>20)
 		}
-		return uploadOpenAI(ctx, cl, path, language, prompt, e)
+		if o.task != "transcribe" || o.webhook != "" {
+			// The OpenAI route has neither; better said than dropped.
+			return nil, usagef("transcribe: this server has no resumable uploads, and its older upload route takes no --task or --webhook-url")
+		}
+		return uploadOpenAI(ctx, cl, path, o.language, o.prompt, e)
 	case err != nil:
 		return nil, fmt.Errorf("upload %s: %w", name, err)
 	}
 	body := map[string]string{"upload_id": id}
-	if language != "auto" {
-		body["language"] = language
+	if o.language != "auto" {
+		body["language"] = o.language
 	}
-	if prompt != "" {
-		body["prompt"] = prompt
+	for k, v := range map[string]string{"prompt": o.prompt, "webhook_url": o.webhook} {
+		if v != "" {
+			body[k] = v
+		}
+	}
+	if o.task != "transcribe" {
+		body["task"] = o.task
 	}
 	// One key per upload: a run that dies between the job's creation and
 	// forgetting the upload makes the same job again, not a second one.
