@@ -63,6 +63,12 @@ if [ ! -d "$verifier/node_modules/standardwebhooks" ]; then
   (cd "$verifier" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+tusclient="$(dirname "$0")/../devstack/testdata/tusclient"
+if [ ! -d "$tusclient/node_modules/tus-js-client" ]; then
+  echo "installing tus-js-client for the upload test (package-lock.json)"
+  (cd "$tusclient" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 if [ ! -x "$YTCAPTION_MINIO_BIN" ]; then
   echo "building MinIO $MINIO_VERSION into $(dirname "$YTCAPTION_MINIO_BIN") (about 3 minutes, once)"
   mkdir -p "$(dirname "$YTCAPTION_MINIO_BIN")"
