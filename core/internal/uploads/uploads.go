@@ -157,6 +157,21 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeStoreError(w, r, err)
 			return
 		}
+		if !u.Finished() && r.Method == http.MethodHead && s.whole(u) {
+			// Every byte arrived but storing the file failed (the client
+			// heard a 503): finish it now, or the client, seeing the full
+			// offset, would think it done while no job can use it.
+			if err := s.finish(r.Context(), u.ID); err != nil {
+				s.log.ErrorContext(r.Context(), "store a finished upload", "upload_id", u.ID, "err", err)
+				writeError(w, errcode.Unavailable, "the upload arrived but could not be stored; retry")
+				return
+			}
+			s.dropStaged(r.Context(), u.ID)
+			if u, err = s.store.GetUpload(r.Context(), user, id); err != nil {
+				s.writeStoreError(w, r, err)
+				return
+			}
+		}
 		if u.Finished() {
 			s.serveFinished(w, r, u)
 			return
@@ -262,6 +277,12 @@ func (s *Service) finish(ctx context.Context, id string) error {
 	}
 	s.log.InfoContext(ctx, "upload finished", "upload_id", id, "key", key)
 	return nil
+}
+
+// whole says whether every byte of an unfinished upload is staged.
+func (s *Service) whole(u store.Upload) bool {
+	st, err := os.Stat(filepath.Join(s.cfg.Dir, u.ID))
+	return err == nil && st.Size() == u.Size
 }
 
 // serveFinished answers for an upload whose bytes have moved to the blob

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/storetest"
+	"github.com/ytcaption/ytcaption/internal/svcauth"
 )
 
 func TestCleanFilename(t *testing.T) {
@@ -86,5 +89,41 @@ func TestSweepRemovesExpiredUploads(t *testing.T) {
 		ok, err = blobs.Exists(ctx, u.BlobKey)
 		require.NoError(t, err)
 		require.False(t, ok, "a finished upload no job took is deleted")
+	})
+}
+
+// TestHeadFinishesAWholeUploadThatWasNotStored: when storing a complete
+// upload failed, the client's HEAD (which would see the full offset and
+// stop) stores it first, so a job can be made of it.
+func TestHeadFinishesAWholeUploadThatWasNotStored(t *testing.T) {
+	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
+		t.Parallel()
+		env := open(t)
+		ctx := context.Background()
+		blobs, err := blob.OpenDir(t.TempDir(), "http://127.0.0.1:1")
+		require.NoError(t, err)
+		s, err := New(slog.New(slog.DiscardHandler), Config{Dir: t.TempDir(), ServiceToken: "t"}, env.Store, blobs)
+		require.NoError(t, err)
+		id := uuid.NewString()
+		_, err = env.Store.CreateUpload(ctx, store.Upload{ID: id, UserID: env.User.ID, Size: 3, ExpiresAt: time.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(s.cfg.Dir, id), []byte("abc"), 0o600))
+
+		req := httptest.NewRequest(http.MethodHead, Path+"/"+id, nil)
+		req.Header.Set("Authorization", "Bearer t")
+		req.Header.Set(svcauth.UserHeader, env.User.ID)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		require.Equal(t, "3", rec.Header().Get("Upload-Offset"))
+		u, err := env.Store.GetUpload(ctx, env.User.ID, id)
+		require.NoError(t, err)
+		require.True(t, u.Finished(), "stored on the HEAD")
+		ok, err := blobs.Exists(ctx, u.BlobKey)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, err = os.Stat(filepath.Join(s.cfg.Dir, id))
+		require.ErrorIs(t, err, os.ErrNotExist, "the staged copy is dropped")
 	})
 }
