@@ -103,3 +103,15 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// OpenUploadBytes is the declared size of userID's unfinished uploads that
+// have not expired: the disk they may still claim.
+func (s *Store) OpenUploadBytes(ctx context.Context, userID string, now time.Time) (int64, error) {
+	var n int64
+	err := s.db.QueryRow(ctx, `SELECT coalesce(sum(size), 0)::bigint FROM uploads WHERE user_id::text = $1 AND blob_key = '' AND expires_at >= $2`,
+		userID, now).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("open upload bytes: %w", err)
+	}
+	return n, nil
+}

@@ -64,6 +64,10 @@ type Config struct {
 	Expiry time.Duration
 	// ServiceToken is what the edge presents; nothing else is served.
 	ServiceToken string
+	// MaxOpenBytes bounds the declared sizes of one user's unfinished
+	// uploads together — the staging disk they may claim; default
+	// 2 × MaxSize.
+	MaxOpenBytes int64
 }
 
 // Service serves /v1/uploads and sweeps expired uploads.
@@ -81,6 +85,9 @@ type Service struct {
 func New(log *slog.Logger, cfg Config, st *store.Store, blobs blob.Store) (*Service, error) {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = DefaultMaxSize
+	}
+	if cfg.MaxOpenBytes <= 0 {
+		cfg.MaxOpenBytes = 2 * cfg.MaxSize
 	}
 	if cfg.Expiry <= 0 {
 		cfg.Expiry = DefaultExpiry
@@ -232,6 +239,16 @@ func (s *Service) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfo
 		var je *job.Error
 		errors.As(err, &je)
 		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(code, je.Message)
+	}
+	open, err := s.store.OpenUploadBytes(ctx, user, time.Now())
+	if err != nil {
+		s.log.ErrorContext(ctx, "sum a user's open uploads", "err", err)
+		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(errcode.Internal, "internal error")
+	}
+	if open+ev.Upload.Size > s.cfg.MaxOpenBytes {
+		// Unfinished uploads hold disk until they finish or expire.
+		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(errcode.QuotaExceeded, fmt.Sprintf(
+			"your unfinished uploads already claim %d of %d bytes: finish or terminate one first", open, s.cfg.MaxOpenBytes))
 	}
 	id := uuid.NewString()
 	name := CleanFilename(ev.Upload.MetaData["filename"])

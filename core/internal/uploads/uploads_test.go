@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -125,5 +126,33 @@ func TestHeadFinishesAWholeUploadThatWasNotStored(t *testing.T) {
 		require.True(t, ok)
 		_, err = os.Stat(filepath.Join(s.cfg.Dir, id))
 		require.ErrorIs(t, err, os.ErrNotExist, "the staged copy is dropped")
+	})
+}
+
+// TestUnfinishedUploadsAreBoundedPerUser: the sizes a user's unfinished
+// uploads declared count against MaxOpenBytes before another is accepted.
+func TestUnfinishedUploadsAreBoundedPerUser(t *testing.T) {
+	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
+		t.Parallel()
+		env := open(t)
+		blobs, err := blob.OpenDir(t.TempDir(), "http://127.0.0.1:1")
+		require.NoError(t, err)
+		s, err := New(slog.New(slog.DiscardHandler), Config{Dir: t.TempDir(), ServiceToken: "t", MaxSize: 100, MaxOpenBytes: 150}, env.Store, blobs)
+		require.NoError(t, err)
+		create := func(n int) *httptest.ResponseRecorder {
+			req := httptest.NewRequest(http.MethodPost, Path, nil)
+			req.Header.Set("Authorization", "Bearer t")
+			req.Header.Set(svcauth.UserHeader, env.User.ID)
+			req.Header.Set("Tus-Resumable", "1.0.0")
+			req.Header.Set("Upload-Length", strconv.Itoa(n))
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			return rec
+		}
+		require.Equal(t, http.StatusCreated, create(100).Code)
+		require.Equal(t, http.StatusCreated, create(50).Code)
+		rec := create(1)
+		require.Equal(t, http.StatusForbidden, rec.Code, rec.Body.String())
+		require.Contains(t, rec.Body.String(), `"code":"quota_exceeded"`)
 	})
 }
