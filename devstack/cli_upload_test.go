@@ -161,7 +161,10 @@ func TestCLIResumableUploads(t *testing.T) {
 		m := regexp.MustCompile(`^uploading big\.ogg: (\d+)%`).FindStringSubmatch(first)
 		require.NotNil(t, m, r.stderr)
 		pct, _ := strconv.Atoi(m[1])
-		require.GreaterOrEqual(t, pct, 10, "resumed, not started over: %s", r.stderr)
+		// Stopped once the bar said 10 %: what the server had taken by then
+		// is at least the chunks before the one in flight (8 MiB, 6 %), a
+		// little under what the bar said.
+		require.GreaterOrEqual(t, pct, 6, "resumed, not started over: %s", r.stderr)
 		require.Contains(t, r.stderr, "uploading big.ogg: 100%")
 		api := client{t: t, base: s.EdgeURL, key: s.APIKey}
 		code, b := api.do("GET", "/v1/jobs/"+strings.TrimSpace(r.stdout), nil)
