@@ -16,10 +16,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ytcaption/ytcaption/internal/backoff"
+	"github.com/ytcaption/ytcaption/internal/filename"
 )
 
 // Batches: a playlist, a channel or a list of URLs as one request, each
@@ -419,7 +418,7 @@ func (c *collector) write(ctx context.Context, id, title string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("captions of job %s: %w", id, err)
 	}
-	name := uniqueName(c.used, safeName(title, id), c.format)
+	name := filename.Unique(c.used, filename.Safe(title, id), c.format)
 	if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\`) { // safeName's promise, checked where it counts
 		return "", fmt.Errorf("job %s: refusing the file name %q", id, name)
 	}
@@ -429,46 +428,6 @@ func (c *collector) write(ctx context.Context, id, title string) (string, error)
 	c.written[id] = true
 	c.files = append(c.files, name)
 	return name, nil
-}
-
-// maxNameRunes bounds a caption file's name before its extension.
-const maxNameRunes = 100
-
-// safeName makes a title a file name: path separators, control and format
-// characters (bidirectional overrides) and characters Windows refuses
-// become "_", leading dots and spaces go, and it is cut to maxNameRunes.
-// An empty result is fallback. The server names captions.zip's files the
-// same way.
-func safeName(title, fallback string) string {
-	var b strings.Builder
-	for _, r := range title {
-		switch {
-		case r == utf8.RuneError, unicode.IsControl(r), unicode.Is(unicode.Cf, r), strings.ContainsRune(`/\:*?"<>|`, r):
-			b.WriteRune('_')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	name := strings.TrimLeft(strings.TrimSpace(b.String()), ". ")
-	if r := []rune(name); len(r) > maxNameRunes {
-		name = strings.TrimSpace(string(r[:maxNameRunes]))
-	}
-	name = strings.TrimRight(name, ". ")
-	if name == "" {
-		return safeName(fallback, "captions")
-	}
-	return name
-}
-
-// uniqueName is base.ext, or base (n).ext when an earlier file took it
-// (case-insensitively: macOS and Windows would overwrite).
-func uniqueName(used map[string]bool, base, ext string) string {
-	name := base + "." + ext
-	for n := 2; used[strings.ToLower(name)]; n++ {
-		name = fmt.Sprintf("%s (%d).%s", base, n, ext)
-	}
-	used[strings.ToLower(name)] = true
-	return name
 }
 
 var batchesCommands = []string{"list", "get", "cancel"}

@@ -197,42 +197,6 @@ func TestAHostileTitleNeverLeavesDir(t *testing.T) {
 	require.FileExists(t, filepath.Join(dir, "j1.srt"), `".." is no name: the job's id is`)
 }
 
-func TestSafeName(t *testing.T) {
-	t.Parallel()
-	for title, want := range map[string]string{
-		"../../etc/passwd":       "_.._etc_passwd",
-		"..":                     "id",
-		"":                       "id",
-		"  . hidden":             "hidden",
-		`C:\Windows\win.ini`:     "C__Windows_win.ini",
-		"a\u202egnp.exe":         "a_gnp.exe",
-		"line\nbreak":            "line_break",
-		"Talk: one/two":          "Talk_ one_two",
-		strings.Repeat("é", 300): strings.Repeat("é", maxNameRunes),
-	} {
-		got := safeName(title, "id")
-		require.Equal(t, want, got, title)
-		require.True(t, filepath.IsLocal(got+".srt"), got)
-	}
-	used := map[string]bool{}
-	require.Equal(t, "a.srt", uniqueName(used, "a", "srt"))
-	require.Equal(t, "A (2).srt", uniqueName(used, "A", "srt"), "names differing in case only would overwrite on macOS")
-}
-
-// FuzzSafeName: whatever the title, the name stays one element inside
-// the directory.
-func FuzzSafeName(f *testing.F) {
-	for _, s := range []string{"../../etc/passwd", "..", "a/b", `\\server\share`, "\x00", "CON"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, title string) {
-		name := safeName(title, "id") + ".srt"
-		if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\`) || filepath.Base(name) != name {
-			t.Fatalf("%q became %q", title, name)
-		}
-	})
-}
-
 // TestBatchesSubcommands: list, get and cancel, in words and as JSON.
 func TestBatchesSubcommands(t *testing.T) {
 	t.Parallel()

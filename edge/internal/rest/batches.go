@@ -8,12 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ytcaption/ytcaption/internal/errcode"
+	"github.com/ytcaption/ytcaption/internal/filename"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -255,7 +254,7 @@ func (s *server) batchCaptions(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		w, err := zw.Create(uniqueName(used, safeName(j.GetMedia().GetTitle(), j.GetId()), name))
+		w, err := zw.Create(filename.Unique(used, filename.Safe(j.GetMedia().GetTitle(), j.GetId()), name))
 		if err == nil {
 			_, err = w.Write(resp.Msg.GetContent())
 		}
@@ -275,42 +274,4 @@ func (s *server) batchCaptions(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/zip")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="batch-`+id+`-`+name+`.zip"`)
 	return c.Send(buf.Bytes())
-}
-
-// maxNameRunes bounds a file name inside the archive, before its extension.
-const maxNameRunes = 100
-
-// safeName makes a title a file name no unzip tool reads as a path or a
-// device: path separators, control and format characters (bidirectional
-// overrides) and characters Windows refuses become "_", leading dots and
-// spaces go, and it is cut to maxNameRunes. An empty result is fallback.
-func safeName(title, fallback string) string {
-	var b strings.Builder
-	for _, r := range title {
-		switch {
-		case r == utf8.RuneError, unicode.IsControl(r), unicode.Is(unicode.Cf, r), strings.ContainsRune(`/\:*?"<>|`, r):
-			b.WriteRune('_')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	name := strings.TrimLeft(strings.TrimSpace(b.String()), ". ")
-	if r := []rune(name); len(r) > maxNameRunes {
-		name = strings.TrimSpace(string(r[:maxNameRunes]))
-	}
-	name = strings.TrimRight(name, ". ")
-	if name == "" {
-		return fallback
-	}
-	return name
-}
-
-// uniqueName is base.ext, or base (n).ext when an earlier file took it.
-func uniqueName(used map[string]bool, base, ext string) string {
-	name := base + "." + ext
-	for n := 2; used[strings.ToLower(name)]; n++ {
-		name = fmt.Sprintf("%s (%d).%s", base, n, ext)
-	}
-	used[strings.ToLower(name)] = true
-	return name
 }
