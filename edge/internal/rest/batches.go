@@ -113,12 +113,8 @@ func batchFrom(b *ytcaptionv1.Batch) batchJSON {
 // batch, in the transaction that creates it: a retry with the same key and
 // body gets the first batch (Idempotent-Replayed: true), another body 422.
 func (s *server) createBatch(c *fiber.Ctx) error {
-	body := c.Request().Body() // as sent: never inflated
-	if len(body) > s.cfg.MaxBodyBytes {
-		return codedError(errcode.RequestTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
-	}
 	var b batchBody
-	if err := decodeStrict(body, &b); err != nil {
+	if err := s.decodeBody(c, &b); err != nil {
 		return err
 	}
 	key := strings.Clone(c.Get("Idempotency-Key"))

@@ -364,13 +364,19 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func (s *server) createJob(c *fiber.Ctx) error {
-	body := c.Request().Body() // as sent: never inflated
+// decodeBody decodes a JSON body of at most MaxBodyBytes, as sent (never
+// inflated), into v, strictly (decodeStrict).
+func (s *server) decodeBody(c *fiber.Ctx, v any) error {
+	body := c.Request().Body()
 	if len(body) > s.cfg.MaxBodyBytes {
 		return codedError(errcode.RequestTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
 	}
+	return decodeStrict(body, v)
+}
+
+func (s *server) createJob(c *fiber.Ctx) error {
 	var b createBody
-	if err := decodeStrict(body, &b); err != nil {
+	if err := s.decodeBody(c, &b); err != nil {
 		return err
 	}
 	if strings.TrimSpace(b.URL) == "" && b.UploadID == "" {
