@@ -464,13 +464,10 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback, WorkDir: c.cfg.WorkDir,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
 		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube, Outbound: c.routes})
-	// Resumable uploads stage in core's bucket when it has one, so any
-	// replica serves any request of an upload; on a single box under the
-	// data directory (or the work directory when there is none), where S3
-	// parts also wait on disk. See docs/uploads.md.
+	// Resumable uploads stage under the data directory (or the work
+	// directory when there is none) until they are whole; see docs/uploads.md.
 	ups, uerr := uploads.New(c.log, uploads.Config{Dir: filepath.Join(cmp.Or(c.cfg.DataDir, c.cfg.WorkDir, os.TempDir()), "uploads"),
-		S3:      uploads.S3Config{Endpoint: c.cfg.S3Endpoint, AccessKey: c.cfg.S3AccessKey, SecretKey: c.cfg.S3SecretKey, Bucket: c.cfg.S3Bucket, UseSSL: c.cfg.S3UseSSL},
-		MaxSize: c.cfg.MaxUploadBytes, Expiry: c.cfg.UploadExpiry, ServiceToken: c.cfg.ServiceToken}, c.store, c.db, c.blobs)
+		MaxSize: c.cfg.MaxUploadBytes, Expiry: c.cfg.UploadExpiry, ServiceToken: c.cfg.ServiceToken}, c.store, c.blobs)
 	if uerr != nil {
 		return uerr
 	}

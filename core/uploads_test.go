@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ytcaption/ytcaption/core"
-	"github.com/ytcaption/ytcaption/internal/miniotest"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	"github.com/ytcaption/ytcaption/internal/wav"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -34,15 +33,11 @@ type tusCore struct {
 	jobs       ytcaptionv1connect.JobServiceClient
 }
 
-func startTusCore(t *testing.T, maxUpload int64, onS3 bool) tusCore {
+func startTusCore(t *testing.T, maxUpload int64) tusCore {
 	t.Helper()
 	cfg := core.Config{DataDir: t.TempDir(), ServiceToken: "svc-token", NodeTokens: []string{"node-token"},
 		WorkDir: t.TempDir(), YtDlpBinary: "/nonexistent/yt-dlp", Logger: slog.New(slog.DiscardHandler),
 		MaxUploadBytes: maxUpload}
-	if onS3 {
-		srv := miniotest.Start(t)
-		cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey = srv.Endpoint, srv.AccessKey, srv.SecretKey
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := core.New(ctx, cfg)
 	require.NoError(t, err)
@@ -124,101 +119,94 @@ func toneWAV() []byte {
 // HEAD reports, and the finished file becomes a job the fetch stage decodes.
 func TestTusUploadsAreBoundedOwnedAndBecomeJobs(t *testing.T) {
 	t.Parallel()
-	// Once with staging in the data directory (a single box), once in a
-	// MinIO bucket (s3store), where core puts uploads when it has S3.
-	for _, onS3 := range []bool{false, true} {
-		t.Run(map[bool]string{false: "dir", true: "s3"}[onS3], func(t *testing.T) {
-			t.Parallel()
-			const maxUpload = 1 << 20
-			tc := startTusCore(t, maxUpload, onS3)
-			ctx := context.Background()
-			data := toneWAV()
-			length := strconv.Itoa(len(data))
-			meta := "filename " + base64.StdEncoding.EncodeToString([]byte("../lec\x00ture.wav"))
+	const maxUpload = 1 << 20
+	tc := startTusCore(t, maxUpload)
+	ctx := context.Background()
+	data := toneWAV()
+	length := strconv.Itoa(len(data))
+	meta := "filename " + base64.StdEncoding.EncodeToString([]byte("../lec\x00ture.wav"))
 
-			// Only the edge, naming a user.
-			resp := tc.tus(t, "", http.MethodPost, "/v1/uploads", map[string]string{"Upload-Length": length}, nil)
-			require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-			require.Equal(t, "unauthorized", errorCode(t, resp))
+	// Only the edge, naming a user.
+	resp := tc.tus(t, "", http.MethodPost, "/v1/uploads", map[string]string{"Upload-Length": length}, nil)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Equal(t, "unauthorized", errorCode(t, resp))
 
-			// Bounded before the first byte.
-			resp = tc.tus(t, tc.alice, http.MethodPost, "/v1/uploads", nil, nil)
-			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "no Upload-Length")
-			require.Equal(t, "invalid_argument", errorCode(t, resp))
-			resp = tc.tus(t, tc.alice, http.MethodPost, "/v1/uploads", map[string]string{"Upload-Defer-Length": "1"}, nil)
-			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a deferred length")
-			require.Equal(t, "invalid_argument", errorCode(t, resp))
-			resp = tc.tus(t, tc.alice, http.MethodPost, "/v1/uploads", map[string]string{"Upload-Length": strconv.Itoa(maxUpload + 1)}, nil)
-			require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
-			require.Equal(t, "request_too_large", errorCode(t, resp))
+	// Bounded before the first byte.
+	resp = tc.tus(t, tc.alice, http.MethodPost, "/v1/uploads", nil, nil)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "no Upload-Length")
+	require.Equal(t, "invalid_argument", errorCode(t, resp))
+	resp = tc.tus(t, tc.alice, http.MethodPost, "/v1/uploads", map[string]string{"Upload-Defer-Length": "1"}, nil)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a deferred length")
+	require.Equal(t, "invalid_argument", errorCode(t, resp))
+	resp = tc.tus(t, tc.alice, http.MethodPost, "/v1/uploads", map[string]string{"Upload-Length": strconv.Itoa(maxUpload + 1)}, nil)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	require.Equal(t, "request_too_large", errorCode(t, resp))
 
-			resp = tc.tus(t, tc.alice, http.MethodPost, "/v1/uploads", map[string]string{"Upload-Length": length, "Upload-Metadata": meta}, nil)
-			require.Equal(t, http.StatusCreated, resp.StatusCode)
-			require.Equal(t, strconv.Itoa(maxUpload), resp.Header.Get("Tus-Max-Size"))
-			loc := resp.Header.Get("Location")
-			require.Contains(t, loc, "/v1/uploads/")
-			path := loc[strings.Index(loc, "/v1/uploads/"):]
-			id := strings.TrimPrefix(path, "/v1/uploads/")
+	resp = tc.tus(t, tc.alice, http.MethodPost, "/v1/uploads", map[string]string{"Upload-Length": length, "Upload-Metadata": meta}, nil)
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	require.Equal(t, strconv.Itoa(maxUpload), resp.Header.Get("Tus-Max-Size"))
+	loc := resp.Header.Get("Location")
+	require.Contains(t, loc, "/v1/uploads/")
+	path := loc[strings.Index(loc, "/v1/uploads/"):]
+	id := strings.TrimPrefix(path, "/v1/uploads/")
 
-			// Another user's upload does not exist for them.
-			for _, m := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
-				resp = tc.tus(t, tc.bob, m, path, map[string]string{"Upload-Offset": "0"}, []byte("x"))
-				require.Equal(t, http.StatusNotFound, resp.StatusCode, m)
-			}
-			_, err := tc.jobs.CreateJob(ctx, forUser(tc.bob, &ytcaptionv1.CreateJobRequest{UploadId: id}))
-			require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "bob cannot make a job of alice's upload")
-
-			// Half, then resume from what HEAD says.
-			half := len(data) / 2
-			resp = tc.tus(t, tc.alice, http.MethodPatch, path, map[string]string{"Upload-Offset": "0"}, data[:half])
-			require.Equal(t, http.StatusNoContent, resp.StatusCode)
-			_, err = tc.jobs.CreateJob(ctx, forUser(tc.alice, &ytcaptionv1.CreateJobRequest{UploadId: id}))
-			require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "an unfinished upload makes no job: %v", err)
-			resp = tc.tus(t, tc.alice, http.MethodHead, path, nil, nil)
-			require.Equal(t, http.StatusOK, resp.StatusCode)
-			require.Equal(t, strconv.Itoa(half), resp.Header.Get("Upload-Offset"))
-			resp = tc.tus(t, tc.alice, http.MethodPatch, path, map[string]string{"Upload-Offset": "1"}, data[1:])
-			require.Equal(t, http.StatusConflict, resp.StatusCode, "a wrong offset")
-			resp = tc.tus(t, tc.alice, http.MethodPatch, path, map[string]string{"Upload-Offset": strconv.Itoa(half)}, data[half:])
-			require.Equal(t, http.StatusNoContent, resp.StatusCode)
-			resp = tc.tus(t, tc.alice, http.MethodHead, path, nil, nil)
-			require.Equal(t, http.StatusOK, resp.StatusCode)
-			require.Equal(t, length, resp.Header.Get("Upload-Offset"), "a finished upload is whole")
-
-			_, err = tc.jobs.CreateJob(ctx, forUser(tc.alice, &ytcaptionv1.CreateJobRequest{UploadId: id, Url: "https://example.com/a.wav"}))
-			require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "url or upload_id")
-			created, err := tc.jobs.CreateJob(ctx, forUser(tc.alice, &ytcaptionv1.CreateJobRequest{UploadId: id}))
-			require.NoError(t, err)
-			j := created.Msg.GetJob()
-			t.Logf("job %s url %q", j.GetId(), j.GetUrl())
-			require.Equal(t, "upload:lecture.wav", j.GetUrl(), "titled by its cleaned file name")
-
-			// The fetch stage reads the stored file and decodes it: the job waits
-			// for a gpu-node, ready, with the tone's length.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				got, err := tc.jobs.GetJob(ctx, forUser(tc.alice, &ytcaptionv1.GetJobRequest{Id: j.GetId()}))
-				require.NoError(t, err)
-				st := got.Msg.GetJob().GetStatus()
-				if st == ytcaptionv1.JobStatus_JOB_STATUS_READY {
-					m := got.Msg.GetJob().GetMedia()
-					t.Logf("ready: %q, %.3f s", m.GetTitle(), m.GetDurationSeconds())
-					require.InDelta(t, 1.0, m.GetDurationSeconds(), 0.05)
-					require.Equal(t, "lecture.wav", m.GetTitle())
-					break
-				}
-				require.NotEqual(t, ytcaptionv1.JobStatus_JOB_STATUS_FAILED, st, "job failed: %s", got.Msg.GetJob().GetError())
-				require.True(t, time.Now().Before(deadline), "job still %s", st)
-				time.Sleep(50 * time.Millisecond) // polling with a deadline, not synchronising
-			}
-
-			// Terminated: gone for its owner too.
-			resp = tc.tus(t, tc.alice, http.MethodDelete, path, nil, nil)
-			require.Equal(t, http.StatusNoContent, resp.StatusCode)
-			resp = tc.tus(t, tc.alice, http.MethodHead, path, nil, nil)
-			require.Equal(t, http.StatusNotFound, resp.StatusCode)
-		})
+	// Another user's upload does not exist for them.
+	for _, m := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
+		resp = tc.tus(t, tc.bob, m, path, map[string]string{"Upload-Offset": "0"}, []byte("x"))
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, m)
 	}
+	_, err := tc.jobs.CreateJob(ctx, forUser(tc.bob, &ytcaptionv1.CreateJobRequest{UploadId: id}))
+	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "bob cannot make a job of alice's upload")
+
+	// Half, then resume from what HEAD says.
+	half := len(data) / 2
+	resp = tc.tus(t, tc.alice, http.MethodPatch, path, map[string]string{"Upload-Offset": "0"}, data[:half])
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	_, err = tc.jobs.CreateJob(ctx, forUser(tc.alice, &ytcaptionv1.CreateJobRequest{UploadId: id}))
+	require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "an unfinished upload makes no job: %v", err)
+	resp = tc.tus(t, tc.alice, http.MethodHead, path, nil, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, strconv.Itoa(half), resp.Header.Get("Upload-Offset"))
+	resp = tc.tus(t, tc.alice, http.MethodPatch, path, map[string]string{"Upload-Offset": "1"}, data[1:])
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "a wrong offset")
+	resp = tc.tus(t, tc.alice, http.MethodPatch, path, map[string]string{"Upload-Offset": strconv.Itoa(half)}, data[half:])
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	resp = tc.tus(t, tc.alice, http.MethodHead, path, nil, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, length, resp.Header.Get("Upload-Offset"), "a finished upload is whole")
+
+	_, err = tc.jobs.CreateJob(ctx, forUser(tc.alice, &ytcaptionv1.CreateJobRequest{UploadId: id, Url: "https://example.com/a.wav"}))
+	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "url or upload_id")
+	created, err := tc.jobs.CreateJob(ctx, forUser(tc.alice, &ytcaptionv1.CreateJobRequest{UploadId: id}))
+	require.NoError(t, err)
+	j := created.Msg.GetJob()
+	t.Logf("job %s url %q", j.GetId(), j.GetUrl())
+	require.Equal(t, "upload:lecture.wav", j.GetUrl(), "titled by its cleaned file name")
+
+	// The fetch stage reads the stored file and decodes it: the job waits
+	// for a gpu-node, ready, with the tone's length.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := tc.jobs.GetJob(ctx, forUser(tc.alice, &ytcaptionv1.GetJobRequest{Id: j.GetId()}))
+		require.NoError(t, err)
+		st := got.Msg.GetJob().GetStatus()
+		if st == ytcaptionv1.JobStatus_JOB_STATUS_READY {
+			m := got.Msg.GetJob().GetMedia()
+			t.Logf("ready: %q, %.3f s", m.GetTitle(), m.GetDurationSeconds())
+			require.InDelta(t, 1.0, m.GetDurationSeconds(), 0.05)
+			require.Equal(t, "lecture.wav", m.GetTitle())
+			break
+		}
+		require.NotEqual(t, ytcaptionv1.JobStatus_JOB_STATUS_FAILED, st, "job failed: %s", got.Msg.GetJob().GetError())
+		require.True(t, time.Now().Before(deadline), "job still %s", st)
+		time.Sleep(50 * time.Millisecond) // polling with a deadline, not synchronising
+	}
+
+	// Terminated: gone for its owner too.
+	resp = tc.tus(t, tc.alice, http.MethodDelete, path, nil, nil)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	resp = tc.tus(t, tc.alice, http.MethodHead, path, nil, nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 }
 
 // forUser is a request as the edge sends it for user.

@@ -4,10 +4,8 @@
 // authenticated. An upload is recorded in the store before its first byte is
 // accepted — its declared size must be within the deployment's maximum and
 // the user within their quota — and is seen only by its owner. Bytes land in
-// core's bucket under tus/ (tusd's s3store, so any replica serves any request
-// of an upload) or, on a single box, in tusd's filestore under the data
-// directory; when the last one arrives the file is hashed and put into the
-// blob store under its content key
+// tusd's filestore under the data directory; when the last one arrives the
+// file is hashed and put into the blob store under its content key
 // (uploads/ab/<sha256>), exactly where UploadJob puts a small file, so a job
 // created from it (CreateJob with upload_id) is an ordinary upload job for
 // the fetch stage. Unfinished uploads, and finished ones no job took, expire
@@ -16,7 +14,6 @@ package uploads
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +22,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -32,13 +30,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/tus/tusd/v2/pkg/filelocker"
+	"github.com/tus/tusd/v2/pkg/filestore"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 	tuslog "golang.org/x/exp/slog"
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/retention"
-	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
@@ -55,12 +54,8 @@ const (
 
 // Config tunes the endpoint.
 type Config struct {
-	// Dir holds the bytes of unfinished uploads (tusd's filestore) or,
-	// with S3, the parts of PATCHes on their way to the bucket.
+	// Dir holds the bytes of unfinished uploads (tusd's filestore).
 	Dir string
-	// S3 is core's bucket; with an Endpoint, unfinished uploads are stored
-	// there under Prefix instead of in Dir.
-	S3 S3Config
 	// MaxSize is the largest upload, checked against Upload-Length before
 	// the first byte; default DefaultMaxSize.
 	MaxSize int64
@@ -81,14 +76,13 @@ type Service struct {
 	cfg    Config
 	store  *store.Store
 	blobs  blob.Store
-	staged staging
+	files  filestore.FileStore
 	tus    *tusd.Handler
 	routed http.Handler
 }
 
-// New prepares the endpoint; Dir is created if need be. With S3, db's
-// advisory locks keep the requests of one upload apart across replicas.
-func New(log *slog.Logger, cfg Config, st *store.Store, db sqldb.DB, blobs blob.Store) (*Service, error) {
+// New prepares the endpoint; Dir is created if need be.
+func New(log *slog.Logger, cfg Config, st *store.Store, blobs blob.Store) (*Service, error) {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = DefaultMaxSize
 	}
@@ -101,12 +95,12 @@ func New(log *slog.Logger, cfg Config, st *store.Store, db sqldb.DB, blobs blob.
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("make upload dir: %w", err)
 	}
-	s := &Service{log: log, cfg: cfg, store: st, blobs: blobs, staged: dirStaging{dir: cfg.Dir}}
-	if cfg.S3.Endpoint != "" {
-		s.staged = newS3Staging(cfg.S3, cfg.Dir, db, blobs)
-	}
+	s := &Service{log: log, cfg: cfg, store: st, blobs: blobs, files: filestore.New(cfg.Dir)}
 	composer := tusd.NewStoreComposer()
-	s.staged.useIn(composer)
+	s.files.UseIn(composer)
+	// A file lock, not a memory one: two requests for one upload (a client
+	// resuming while its dropped request still drains) must not interleave.
+	filelocker.New(cfg.Dir).UseIn(composer)
 	h, err := tusd.NewHandler(tusd.Config{
 		StoreComposer:        composer,
 		BasePath:             Path + "/",
@@ -118,10 +112,7 @@ func New(log *slog.Logger, cfg Config, st *store.Store, db sqldb.DB, blobs blob.
 		// tusd keeps a goroutine per request for this long after it ends,
 		// giving a store time to save the bytes of a dropped PATCH. The
 		// filestore writes as it reads, and our callbacks run without the
-		// request's cancellation, so it needs nothing like the default
-		// 10 s. s3store may lose the parts of a dropped PATCH still on
-		// disk: the client's HEAD then reports less and it sends them
-		// again, which tus allows (at most MaxBufferedParts+1 parts).
+		// request's cancellation, so nothing needs the default 10 s.
 		GracefulRequestCompletionTimeout: 50 * time.Millisecond,
 		PreUploadCreateCallback:          s.preCreate,
 		PreFinishResponseCallback:        s.preFinish,
@@ -173,11 +164,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		if !u.Finished() && r.Method == http.MethodHead && s.staged.whole(r.Context(), u.ID, u.Size) {
+		if !u.Finished() && r.Method == http.MethodHead && s.whole(u) {
 			// Every byte arrived but storing the file failed (the client
 			// heard a 503): finish it now, or the client, seeing the full
 			// offset, would think it done while no job can use it.
-			if err := s.finish(r.Context(), u.ID, u.Size); err != nil {
+			if err := s.finish(r.Context(), u.ID); err != nil {
 				s.log.ErrorContext(r.Context(), "store a finished upload", "upload_id", u.ID, "err", err)
 				writeError(w, errcode.Unavailable, "the upload arrived but could not be stored; retry")
 				return
@@ -279,7 +270,7 @@ func (s *Service) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfo
 // showing the full offset) finishes it again.
 func (s *Service) preFinish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	ctx := context.WithoutCancel(ev.Context)
-	if err := s.finish(ctx, ev.Upload.ID, ev.Upload.Size); err != nil {
+	if err := s.finish(ctx, ev.Upload.ID); err != nil {
 		s.log.ErrorContext(ctx, "store a finished upload", "upload_id", ev.Upload.ID, "err", err)
 		return tusd.HTTPResponse{}, tusError(errcode.Unavailable, "the upload arrived but could not be stored; retry")
 	}
@@ -287,24 +278,16 @@ func (s *Service) preFinish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 }
 
 // finish hashes the whole file, stores it under its content key and
-// records the key; then the staged copy is removed. The file is streamed
-// twice, to hash it and to copy it, never held whole: its key is its hash.
-func (s *Service) finish(ctx context.Context, id string, size int64) error {
-	h := sha256.New()
-	if err := s.readStaged(ctx, id, func(r io.Reader) error {
-		n, err := io.Copy(h, r)
-		if err == nil && n != size {
-			err = fmt.Errorf("%d bytes staged of %d", n, size)
-		}
-		return err
-	}); err != nil {
+// records the key; then the staged copy is removed.
+func (s *Service) finish(ctx context.Context, id string) error {
+	path := filepath.Join(s.cfg.Dir, id)
+	sum, err := blob.HashFile(path)
+	if err != nil {
 		return fmt.Errorf("hash upload %s: %w", id, err)
 	}
-	key := blob.ContentKey("uploads", h.Sum(nil), "")
-	if err := s.readStaged(ctx, id, func(r io.Reader) error {
-		return s.blobs.Put(ctx, key, r, size, "application/octet-stream")
-	}); err != nil {
-		return fmt.Errorf("store upload %s: %w", id, err)
+	key := blob.ContentKey("uploads", sum, "")
+	if err := s.blobs.PutFile(ctx, key, path, "application/octet-stream"); err != nil {
+		return err
 	}
 	if err := s.store.FinishUpload(ctx, id, key); err != nil {
 		return err
@@ -313,13 +296,10 @@ func (s *Service) finish(ctx context.Context, id string, size int64) error {
 	return nil
 }
 
-func (s *Service) readStaged(ctx context.Context, id string, read func(io.Reader) error) error {
-	r, err := s.staged.open(ctx, id)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return read(r)
+// whole says whether every byte of an unfinished upload is staged.
+func (s *Service) whole(u store.Upload) bool {
+	st, err := os.Stat(filepath.Join(s.cfg.Dir, u.ID))
+	return err == nil && st.Size() == u.Size
 }
 
 // serveFinished answers for an upload whose bytes have moved to the blob
@@ -384,10 +364,12 @@ func (s *Service) forget(ctx context.Context, u store.Upload) error {
 	return s.store.DeleteUpload(ctx, u.ID)
 }
 
-// dropStaged removes what staging holds of an upload.
+// dropStaged removes an upload's files from the filestore.
 func (s *Service) dropStaged(ctx context.Context, id string) {
-	if err := s.staged.drop(ctx, id); err != nil {
-		s.log.WarnContext(ctx, "remove a staged upload", "upload_id", id, "err", err)
+	for _, p := range []string{filepath.Join(s.cfg.Dir, id), filepath.Join(s.cfg.Dir, id+".info")} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.WarnContext(ctx, "remove a staged upload", "upload_id", id, "err", err)
+		}
 	}
 }
 
@@ -425,10 +407,8 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 		for _, u := range us {
 			if u.Finished() {
 				err = s.forget(ctx, u)
-			} else if err = s.staged.drop(ctx, u.ID); err == nil {
-				// The row stays until the bytes are gone, so the next
-				// sweep retries what failed rather than leaving parts in
-				// the bucket that nothing names.
+			} else {
+				s.dropStaged(ctx, u.ID)
 				err = s.store.DeleteUpload(ctx, u.ID)
 			}
 			if err != nil {
