@@ -445,13 +445,7 @@ Subcommands:
 Run "ytcaption batches SUBCOMMAND --help" for its flags.`
 
 // batchError says a refusal about batch id in a person's words.
-func batchError(id string, err error) error {
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		return &explained{fmt.Sprintf("no batch %s: find your batches' ids with \"ytcaption batches list\"", id), err}
-	}
-	return err
-}
+func batchError(id string, err error) error { return notFound("batch", "batches", id, err) }
 
 func batches(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {

@@ -666,10 +666,14 @@ Subcommands:
 Run "ytcaption jobs SUBCOMMAND --help" for its flags.`
 
 // jobError says a refusal about job id in a person's words.
-func jobError(id string, err error) error {
+func jobError(id string, err error) error { return notFound("job", "jobs", id, err) }
+
+// notFound says a 404 about the thing (a job, a batch) named id in a
+// person's words, with the command that lists their ids.
+func notFound(thing, things, id string, err error) error {
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		return &explained{fmt.Sprintf("no job %s: find your jobs' ids with \"ytcaption jobs list\"", id), err}
+		return &explained{fmt.Sprintf("no %s %s: find your %s' ids with \"ytcaption %s list\"", thing, id, things, things), err}
 	}
 	return err
 }
