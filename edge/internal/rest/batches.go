@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/filename"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
-	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -155,19 +153,6 @@ func (s *server) cancelBatch(c *fiber.Ctx) error {
 	return c.JSON(batchFrom(resp.Msg.GetBatch()))
 }
 
-// limitParam reads ?limit= between 1 and most, def when absent.
-func limitParam(c *fiber.Ctx, def, most int) (int, error) {
-	v := c.Query("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > most {
-		return 0, codedError(errcode.InvalidArgument, fmt.Sprintf("limit must be a whole number from 1 to %d", most))
-	}
-	return n, nil
-}
-
 func (s *server) listBatches(c *fiber.Ctx) error {
 	limit, err := limitParam(c, 20, 100)
 	if err != nil {
@@ -201,14 +186,7 @@ func (s *server) listBatchJobs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Jobs       []jobjson.Job `json:"jobs"`
-		NextCursor string        `json:"next_cursor,omitempty"`
-	}{Jobs: []jobjson.Job{}, NextCursor: resp.Msg.GetNextPageToken()}
-	for _, j := range resp.Msg.GetJobs() {
-		out.Jobs = append(out.Jobs, jobjson.From(j))
-	}
-	return c.JSON(out)
+	return c.JSON(jobPage(resp.Msg.GetJobs(), resp.Msg.GetNextPageToken()))
 }
 
 // maxZipBytes bounds a captions archive, built in memory: 1000 transcripts

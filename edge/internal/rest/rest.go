@@ -416,14 +416,23 @@ func (s *server) getJob(c *fiber.Ctx) error {
 	return c.JSON(jobjson.From(j))
 }
 
+// limitParam reads ?limit= between 1 and most, def when absent.
+func limitParam(c *fiber.Ctx, def, most int) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		return 0, codedError(errcode.InvalidArgument, fmt.Sprintf("limit must be a whole number from 1 to %d", most))
+	}
+	return n, nil
+}
+
 func (s *server) listJobs(c *fiber.Ctx) error {
-	limit := 20
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return codedError(errcode.InvalidArgument, "limit must be a whole number from 1 to 100")
-		}
-		limit = n
+	limit, err := limitParam(c, 20, 100)
+	if err != nil {
+		return err
 	}
 	ctx, cancel, req := call(s, c, &ytcaptionv1.ListJobsRequest{PageSize: int32(limit), PageToken: strings.Clone(c.Query("cursor"))})
 	defer cancel()
@@ -431,14 +440,19 @@ func (s *server) listJobs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(jobPage(resp.Msg.GetJobs(), resp.Msg.GetNextPageToken()))
+}
+
+// jobPage is a page of jobs as REST shows it: a user's, or a batch's.
+func jobPage(jobs []*ytcaptionv1.Job, next string) any {
 	out := struct {
 		Jobs       []jobjson.Job `json:"jobs"`
 		NextCursor string        `json:"next_cursor,omitempty"`
-	}{Jobs: []jobjson.Job{}, NextCursor: resp.Msg.GetNextPageToken()}
-	for _, j := range resp.Msg.GetJobs() {
+	}{Jobs: make([]jobjson.Job, 0, len(jobs)), NextCursor: next}
+	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, jobjson.From(j))
 	}
-	return c.JSON(out)
+	return out
 }
 
 func (s *server) cancelJob(c *fiber.Ctx) error {
