@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
 
 	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -54,23 +54,8 @@ func (s *server) batchEvents(c *fiber.Ctx) error {
 		cancel()
 		return err
 	}
-	c.Set(fiber.HeaderContentType, "text/event-stream")
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set("X-Accel-Buffering", "no")
-	c.Context().Response.SetConnectionClose()
-	conn := c.Context().Conn()
 	streaming = true
-	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
-		defer release()
-		defer cancel()
-		defer func() { _ = conn.SetReadDeadline(time.Now()) }() // ends the watcher below
-		go func() {
-			// As in events: a read that returns is the client leaving.
-			_ = conn.SetReadDeadline(time.Time{})
-			var b [1]byte
-			_, _ = conn.Read(b[:])
-			cancel()
-		}()
+	serveSSE(c, cancel, release, func(w *bufio.Writer, conn net.Conn) {
 		var last []byte
 		quiet := time.Now()
 		for b := first; ; {
@@ -105,6 +90,6 @@ func (s *server) batchEvents(c *fiber.Ctx) error {
 				b = nil // core away for a moment: ask again next time
 			}
 		}
-	}))
+	})
 	return nil
 }

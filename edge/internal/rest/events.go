@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -76,27 +77,9 @@ func (s *server) events(c *fiber.Ctx) error {
 		return err
 	}
 	first := stream.Msg()
-	c.Set(fiber.HeaderContentType, "text/event-stream")
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer
-	// The connection ends with the stream, so nothing else will read from it:
-	// a read that returns is the client leaving (or the connection closing),
-	// noticed at once rather than at the next keep-alive write — the stream's
-	// place is given back, and core's watcher stopped, without delay.
-	c.Context().Response.SetConnectionClose()
-	conn := c.Context().Conn()
 	streaming = true
-	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
-		defer release()
-		defer cancel()
+	serveSSE(c, cancel, release, func(w *bufio.Writer, conn net.Conn) {
 		defer stream.Close()
-		defer func() { _ = conn.SetReadDeadline(time.Now()) }() // ends the watcher below
-		go func() {
-			_ = conn.SetReadDeadline(time.Time{}) // the request's read timeout is over
-			var b [1]byte
-			_, _ = conn.Read(b[:])
-			cancel()
-		}()
 		msgs := make(chan *ytcaptionv1.WatchJobResponse)
 		go func() {
 			defer close(msgs)
@@ -136,8 +119,34 @@ func (s *server) events(c *fiber.Ctx) error {
 				return // the client went away
 			}
 		}
-	}))
+	})
 	return nil
+}
+
+// serveSSE answers with a Server-Sent Events stream that write fills after
+// the handler has returned (fasthttp writes the body then). The connection
+// ends with the stream, so nothing else will read from it: a read that
+// returns is the client leaving (or the connection closing), noticed at once
+// rather than at the next keep-alive write — cancel ends what feeds the
+// stream, and release gives the stream's place back, without delay.
+func serveSSE(c *fiber.Ctx, cancel context.CancelFunc, release func(), write func(w *bufio.Writer, conn net.Conn)) {
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	c.Context().Response.SetConnectionClose()
+	conn := c.Context().Conn()
+	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
+		defer release()
+		defer cancel()
+		defer func() { _ = conn.SetReadDeadline(time.Now()) }() // ends the watcher below
+		go func() {
+			_ = conn.SetReadDeadline(time.Time{}) // the request's read timeout is over
+			var b [1]byte
+			_, _ = conn.Read(b[:])
+			cancel()
+		}()
+		write(w, conn)
+	}))
 }
 
 // writeEvents writes one core message as SSE events — its segments, then the
