@@ -8,8 +8,6 @@ import (
 	"crypto/sha256"
 
 	"google.golang.org/protobuf/proto"
-
-	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
 // MaxKeyLen is the longest key accepted (Stripe's limit, too).
@@ -28,12 +26,15 @@ func ValidKey(k string) bool {
 	return true
 }
 
-// Fingerprint is the SHA-256 of a job request's parameters, the key itself
-// left out: two requests with one key and one fingerprint are the same request.
-func Fingerprint(m *ytcaptionv1.CreateJobRequest) []byte {
-	c := proto.CloneOf(m)
-	c.IdempotencyKey = ""
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+// Fingerprint is the SHA-256 of a request's parameters — a job's, a
+// batch's — its idempotency_key field left out: two requests with one key
+// and one fingerprint are the same request.
+func Fingerprint(m proto.Message) []byte {
+	c := proto.Clone(m).ProtoReflect()
+	if f := c.Descriptor().Fields().ByName("idempotency_key"); f != nil {
+		c.Clear(f)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(c.Interface())
 	if err != nil { // a well-formed message always marshals
 		panic(err)
 	}

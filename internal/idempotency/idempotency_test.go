@@ -38,3 +38,18 @@ func TestFingerprintIgnoresTheKeyOnly(t *testing.T) {
 		t.Error("Fingerprint must not modify its argument")
 	}
 }
+
+func TestFingerprintOfABatchIgnoresItsKeyOnly(t *testing.T) {
+	a := &ytcaptionv1.CreateBatchRequest{Urls: []string{"https://youtu.be/dQw4w9WgXcQ"}, MaxItems: 5, IdempotencyKey: "k1"}
+	b := &ytcaptionv1.CreateBatchRequest{Urls: []string{"https://youtu.be/dQw4w9WgXcQ"}, MaxItems: 5, IdempotencyKey: "k2"}
+	c := &ytcaptionv1.CreateBatchRequest{Urls: []string{"https://youtu.be/dQw4w9WgXcQ"}, MaxItems: 6, IdempotencyKey: "k1"}
+	if string(Fingerprint(a)) != string(Fingerprint(b)) {
+		t.Error("the key must not change the fingerprint")
+	}
+	if string(Fingerprint(a)) == string(Fingerprint(c)) {
+		t.Error("other parameters must change the fingerprint")
+	}
+	if a.IdempotencyKey != "k1" {
+		t.Error("Fingerprint must not modify its argument")
+	}
+}

@@ -2,13 +2,11 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/mediaurl"
@@ -171,21 +169,8 @@ func (s *BatchService) newBatch(ctx context.Context, m *ytcaptionv1.CreateBatchR
 			n.Entries = append(n.Entries, store.BatchEntry{URL: raw, CanonicalURL: src.URL, SourceKind: src.Kind})
 		}
 	}
-	n.Fingerprint = batchFingerprint(m)
+	n.Fingerprint = idempotency.Fingerprint(m)
 	return n, nil
-}
-
-// batchFingerprint identifies a request's parameters, its key aside, as
-// idempotency.Fingerprint does a job's.
-func batchFingerprint(m *ytcaptionv1.CreateBatchRequest) []byte {
-	c := proto.CloneOf(m)
-	c.IdempotencyKey = ""
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
-	if err != nil { // a well-formed message always marshals
-		panic(err)
-	}
-	sum := sha256.Sum256(b)
-	return sum[:]
 }
 
 func (s *BatchService) GetBatch(ctx context.Context, req *connect.Request[ytcaptionv1.GetBatchRequest]) (*connect.Response[ytcaptionv1.GetBatchResponse], error) {
