@@ -812,3 +812,34 @@ func TestProxyTunnelsBytesSentWithTheConnect(t *testing.T) {
 	require.Equal(t, "early\n", line)
 	ping(t, conn, br)
 }
+
+// TestProxyBoundsResponseHeaders: a target that answers with an endless
+// header (a page's media server is a stranger's) is cut off at 1 MiB with a
+// 502, not read into memory until it stops.
+func TestProxyBoundsResponseHeaders(t *testing.T) {
+	t.Parallel()
+	ln := listen127002(t)
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { ln.Close() })
+	wg.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = bufio.NewReader(c).ReadString('\n')
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Flood: " + strings.Repeat("a", 1000) + "\r\n"
+		for range 8 << 10 { // 8 MiB of header: 8 times the bound, under net/http's own 10 MiB
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(c, "Content-Length: 2\r\n\r\nok")
+	})
+	p := startProxy(t, ProxyConfig{Policy: Policy{Allow: allow127002}})
+	resp, _, _, _ := exchange(t, p, getReq("http://"+ln.Addr().String()+"/media"))
+	require.Equal(t, http.StatusBadGateway, resp.StatusCode)
+}
