@@ -143,3 +143,36 @@ func TestJobsShowWhatTheSiteSaysOfTheirMedia(t *testing.T) {
 		ThumbnailUrl: "https://i.vimeocdn.com/x.jpg", WebpageUrl: "https://vimeo.com/1234"}, p.GetMedia())
 	require.Nil(t, JobToProto(job.Job{}).GetMedia(), "no media before the download")
 }
+
+// TestListCaptionsFloodIsRefusedPastItsBound: each listing runs yt-dlp for
+// seconds, so a flood of them is refused with unavailable past maxListings
+// running at once, rather than starting a yt-dlp per request.
+func TestListCaptionsFloodIsRefusedPastItsBound(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	release, started := filepath.Join(dir, "release"), filepath.Join(dir, "started")
+	bin := filepath.Join(dir, "yt-dlp")
+	// A yt-dlp that hangs until the test lets it go, counting its starts.
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\necho x >> "+started+"\nwhile [ ! -e "+release+" ]; do sleep 0.05; done\nexit 1\n"), 0o755))
+	a := newTestAPIWith(t, func(c *Config) { c.WorkDir = t.TempDir() }, func(d *Deps) { d.YtDlp = ytdlp.New(ytdlp.Config{Binary: bin}) })
+	list := func() error {
+		_, err := a.jobs.ListCaptions(context.Background(), connect.NewRequest(&ytcaptionv1.ListCaptionsRequest{Url: "https://youtu.be/dQw4w9WgXcQ"}))
+		return err
+	}
+	done := make(chan error, maxListings)
+	for range maxListings {
+		go func() { done <- list() }()
+	}
+	starts := func() int { b, _ := os.ReadFile(started); return strings.Count(string(b), "x") }
+	require.Eventually(t, func() bool { return starts() == maxListings }, 30*time.Second, 10*time.Millisecond)
+
+	err := list()
+	require.Equal(t, connect.CodeUnavailable, connect.CodeOf(err), "%v", err)
+	require.Contains(t, err.Error(), "too many caption listings")
+	require.Equal(t, maxListings, starts(), "no yt-dlp started for the refused one")
+
+	require.NoError(t, os.WriteFile(release, nil, 0o600))
+	for range maxListings {
+		<-done
+	}
+}
