@@ -137,6 +137,13 @@ type Job struct {
 	Model        string
 	Task         string // "transcribe" or "translate" (into English)
 	Prompt       string // guides engines that take one
+	// Speakers asks for speaker labels, with bounds on how many speakers
+	// (0: the engine decides); SpeakerNames are the names the owner gave
+	// them, label → name, applied when rendering.
+	Speakers     bool
+	MinSpeakers  int
+	MaxSpeakers  int
+	SpeakerNames map[string]string
 
 	DetectedLanguage string
 	Progress         float64
@@ -192,6 +199,7 @@ type Segment struct {
 	EndMS   int64
 	Text    string
 	Words   []Word
+	Speaker string // "Speaker 1", … on a job that asked for speakers; "" when unknown
 }
 
 // Word is one recognised word with its timing and the engine's confidence.
@@ -200,6 +208,7 @@ type Word struct {
 	EndMS       int64   `json:"end_ms"`
 	Text        string  `json:"text"`
 	Probability float32 `json:"probability,omitempty"`
+	Speaker     string  `json:"speaker,omitempty"`
 }
 
 // Transcript is what the renderers turn into caption files.
@@ -210,6 +219,8 @@ type Transcript struct {
 	Model    string
 	Duration time.Duration
 	Segments []Segment
+	// SpeakerNames rename speaker labels in every format: label → name.
+	SpeakerNames map[string]string
 }
 
 // Error codes, by their names in core; the list and its meanings are
