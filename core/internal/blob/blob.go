@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -45,6 +46,12 @@ type Store interface {
 	// Delete removes key; a missing key is no error.
 	Delete(ctx context.Context, key string) error
 	Keys(ctx context.Context) ([]string, error)
+	// Compose stores the concatenation of srcs under dst, inside the store
+	// (S3: a multipart copy, no byte passes through core). Every source but
+	// the last must be at least MinComposePart bytes.
+	Compose(ctx context.Context, dst string, srcs []string) error
+	// DeletePrefix removes every key under prefix, which must end in "/".
+	DeletePrefix(ctx context.Context, prefix string) error
 	// PresignGet returns a URL that reads key without credentials until ttl
 	// passes.
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
@@ -186,6 +193,36 @@ func (s *S3) Keys(ctx context.Context) ([]string, error) {
 		keys = append(keys, obj.Key)
 	}
 	return keys, nil
+}
+
+// MinComposePart is S3's smallest part: Compose's sources but the last must
+// be at least this big.
+const MinComposePart = 5 << 20
+
+// Compose concatenates srcs into dst with S3's multipart copy.
+func (s *S3) Compose(ctx context.Context, dst string, srcs []string) error {
+	from := make([]minio.CopySrcOptions, len(srcs))
+	for i, k := range srcs {
+		from[i] = minio.CopySrcOptions{Bucket: s.bucket, Object: k}
+	}
+	if _, err := s.client.ComposeObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: dst}, from...); err != nil {
+		return fmt.Errorf("compose %s from %d parts: %w", dst, len(srcs), err)
+	}
+	return nil
+}
+
+// DeletePrefix removes every key under prefix.
+func (s *S3) DeletePrefix(ctx context.Context, prefix string) error {
+	if !strings.HasSuffix(prefix, "/") {
+		return fmt.Errorf("delete prefix %q: must end in /", prefix)
+	}
+	objs := s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
+	for e := range s.client.RemoveObjects(ctx, s.bucket, objs, minio.RemoveObjectsOptions{}) {
+		if e.Err != nil {
+			return fmt.Errorf("delete prefix %s: %w", prefix, e.Err)
+		}
+	}
+	return nil
 }
 
 // PresignGet returns a URL that reads key without credentials until ttl passes.

@@ -177,6 +177,48 @@ func (d *Dir) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// Compose writes the concatenation of srcs to dst, atomically.
+func (d *Dir) Compose(_ context.Context, dst string, srcs []string) error {
+	p, err := d.path(dst)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(p, func(f *os.File) error {
+		for _, k := range srcs {
+			sp, err := d.path(k)
+			if err != nil {
+				return err
+			}
+			if err := appendFile(f, sp); err != nil {
+				return fmt.Errorf("compose %s: %w", dst, err)
+			}
+		}
+		return nil
+	})
+}
+
+func appendFile(dst *os.File, path string) error {
+	src, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	_, err = io.Copy(dst, src)
+	return err
+}
+
+// DeletePrefix removes the directory that holds the keys under prefix.
+func (d *Dir) DeletePrefix(_ context.Context, prefix string) error {
+	if !strings.HasSuffix(prefix, "/") {
+		return fmt.Errorf("delete prefix %q: must end in /", prefix)
+	}
+	p, err := d.path(strings.TrimSuffix(prefix, "/"))
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(p)
+}
+
 // Keys lists every blob (not the directory's own dot files).
 func (d *Dir) Keys(context.Context) ([]string, error) {
 	var keys []string
