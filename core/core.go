@@ -464,9 +464,10 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback, WorkDir: c.cfg.WorkDir,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
 		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube, Outbound: c.routes})
-	// Resumable uploads stage under the data directory (or the work
-	// directory when there is none) until they are whole; see docs/uploads.md.
-	ups, uerr := uploads.New(c.log, uploads.Config{Dir: filepath.Join(cmp.Or(c.cfg.DataDir, c.cfg.WorkDir, os.TempDir()), "uploads"),
+	// Resumable uploads are staged in the blob store, so any replica takes
+	// any request; a PATCH spools its current part (≤ 8 MiB) under the work
+	// directory first. See docs/uploads.md.
+	ups, uerr := uploads.New(c.log, uploads.Config{Dir: filepath.Join(cmp.Or(c.cfg.WorkDir, c.cfg.DataDir, os.TempDir()), "uploads"),
 		MaxSize: c.cfg.MaxUploadBytes, Expiry: c.cfg.UploadExpiry, ServiceToken: c.cfg.ServiceToken}, c.store, c.blobs)
 	if uerr != nil {
 		return uerr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,8 +18,9 @@ import (
 // key its bytes are stored under.
 type Upload struct {
 	ID, UserID string
-	Size       int64 // declared before the first byte: Upload-Length
-	Received   int64
+	Size       int64  // declared before the first byte: Upload-Length
+	Received   int64  // bytes safely staged
+	HashState  []byte // SHA-256 state (encoding.BinaryMarshaler) of those bytes; nil before the first
 	Filename   string // from the tus metadata, cleaned by the caller
 	BlobKey    string // "" until finished
 	CreatedAt  time.Time
@@ -29,10 +31,10 @@ type Upload struct {
 // Finished says whether every byte arrived and is in the blob store.
 func (u Upload) Finished() bool { return u.BlobKey != "" }
 
-const uploadColumns = `id::text, user_id::text, size, received, filename, blob_key, created_at, expires_at, finished_at`
+const uploadColumns = `id::text, user_id::text, size, received, hash_state, filename, blob_key, created_at, expires_at, finished_at`
 
 func scanUpload(r sqldb.Row) (u Upload, err error) {
-	return u, r.Scan(&u.ID, &u.UserID, &u.Size, &u.Received, &u.Filename, &u.BlobKey, &u.CreatedAt, &u.ExpiresAt, &u.FinishedAt)
+	return u, r.Scan(&u.ID, &u.UserID, &u.Size, &u.Received, &u.HashState, &u.Filename, &u.BlobKey, &u.CreatedAt, &u.ExpiresAt, &u.FinishedAt)
 }
 
 // CreateUpload records an upload before any of its bytes is accepted. The
@@ -65,14 +67,42 @@ func (s *Store) GetUpload(ctx context.Context, userID, id string) (Upload, error
 	return u, nil
 }
 
-// SetUploadReceived records how much of an unfinished upload has arrived.
-// It never moves backwards: a late report of an earlier append loses.
-func (s *Store) SetUploadReceived(ctx context.Context, id string, received int64) error {
-	_, err := s.db.Exec(ctx, `UPDATE uploads SET received = $2 WHERE id = $1 AND received < $2 AND received <= size AND $2 <= size`, id, received)
+// ErrUploadMoved is SetUploadProgress's answer when the upload is no longer
+// where the caller found it: another request wrote to it meanwhile, or it
+// finished or went away.
+var ErrUploadMoved = errors.New("the upload moved on meanwhile")
+
+// SetUploadProgress records that an unfinished upload's staged bytes grew
+// from `from` to `to`, with hashState the SHA-256 state of all of them. It
+// is a compare-and-set on from: a writer that lost its lock cannot record
+// over another's progress (ErrUploadMoved).
+func (s *Store) SetUploadProgress(ctx context.Context, id string, from, to int64, hashState []byte) error {
+	tag, err := s.db.Exec(ctx, `UPDATE uploads SET received = $3, hash_state = $4
+		WHERE id = $1 AND received = $2 AND blob_key = '' AND $3 <= size`, id, from, to, hashState)
 	if err != nil {
-		return fmt.Errorf("set upload %s received: %w", id, err)
+		return fmt.Errorf("set upload %s progress: %w", id, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("set upload %s progress from %d: %w", id, from, ErrUploadMoved)
 	}
 	return nil
+}
+
+// uploadLockBase is the advisory lock space of uploads ("ytcup" in the
+// high bytes): an upload's lock is this plus 32 bits of its id.
+const uploadLockBase = 0x7974637570 << 24
+
+// LockUpload waits for the exclusive lock of one upload, held until
+// release: on PostgreSQL every replica's requests for the upload take
+// turns, on SQLite this process's.
+func (s *Store) LockUpload(ctx context.Context, id string) (release func(), err error) {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	release, _, err = s.db.Lock(ctx, uploadLockBase+int64(h.Sum32()), false, true)
+	if err != nil {
+		return nil, fmt.Errorf("lock upload %s: %w", id, err)
+	}
+	return release, nil
 }
 
 // FinishUpload marks an upload whole and stored under key.

@@ -3,10 +3,11 @@
 // request carries the service token and the id of the user the edge
 // authenticated. An upload is recorded in the store before its first byte is
 // accepted — its declared size must be within the deployment's maximum and
-// the user within their quota — and is seen only by its owner. Bytes land in
-// tusd's filestore under the data directory; when the last one arrives the
-// file is hashed and put into the blob store under its content key
-// (uploads/ab/<sha256>), exactly where UploadJob puts a small file, so a job
+// the user within their quota — and is seen only by its owner. Bytes are
+// staged in the blob store in parts, so any replica takes any request
+// (staging.go); when the last one arrives the parts are composed into the
+// file's content key (uploads/ab/<sha256>), exactly where UploadJob puts a
+// small file, so a job
 // created from it (CreateJob with upload_id) is an ordinary upload job for
 // the fetch stage. Unfinished uploads, and finished ones no job took, expire
 // and are swept by the leader (Run).
@@ -22,7 +23,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,8 +30,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/tus/tusd/v2/pkg/filelocker"
-	"github.com/tus/tusd/v2/pkg/filestore"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 	tuslog "golang.org/x/exp/slog"
 
@@ -54,7 +52,8 @@ const (
 
 // Config tunes the endpoint.
 type Config struct {
-	// Dir holds the bytes of unfinished uploads (tusd's filestore).
+	// Dir spools the part of a PATCH being received (at most 8 MiB per
+	// request) before it goes to the blob store.
 	Dir string
 	// MaxSize is the largest upload, checked against Upload-Length before
 	// the first byte; default DefaultMaxSize.
@@ -76,7 +75,6 @@ type Service struct {
 	cfg    Config
 	store  *store.Store
 	blobs  blob.Store
-	files  filestore.FileStore
 	tus    *tusd.Handler
 	routed http.Handler
 }
@@ -95,12 +93,9 @@ func New(log *slog.Logger, cfg Config, st *store.Store, blobs blob.Store) (*Serv
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("make upload dir: %w", err)
 	}
-	s := &Service{log: log, cfg: cfg, store: st, blobs: blobs, files: filestore.New(cfg.Dir)}
+	s := &Service{log: log, cfg: cfg, store: st, blobs: blobs}
 	composer := tusd.NewStoreComposer()
-	s.files.UseIn(composer)
-	// A file lock, not a memory one: two requests for one upload (a client
-	// resuming while its dropped request still drains) must not interleave.
-	filelocker.New(cfg.Dir).UseIn(composer)
+	staging{s}.UseIn(composer)
 	h, err := tusd.NewHandler(tusd.Config{
 		StoreComposer:        composer,
 		BasePath:             Path + "/",
@@ -110,9 +105,9 @@ func New(log *slog.Logger, cfg Config, st *store.Store, blobs blob.Store) (*Serv
 		Cors:                 &tusd.CorsConfig{Disable: true},
 		Logger:               tuslog.New(tuslog.NewTextHandler(io.Discard, nil)), // our own lines say what happened
 		// tusd keeps a goroutine per request for this long after it ends,
-		// giving a store time to save the bytes of a dropped PATCH. The
-		// filestore writes as it reads, and our callbacks run without the
-		// request's cancellation, so nothing needs the default 10 s.
+		// giving a store time to save the bytes of a dropped PATCH. Ours
+		// stages them without the request's cancellation, and so do our
+		// callbacks, so nothing needs the default 10 s.
 		GracefulRequestCompletionTimeout: 50 * time.Millisecond,
 		PreUploadCreateCallback:          s.preCreate,
 		PreFinishResponseCallback:        s.preFinish,
@@ -164,16 +159,15 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		if !u.Finished() && r.Method == http.MethodHead && s.whole(u) {
+		if !u.Finished() && r.Method == http.MethodHead && u.Received == u.Size {
 			// Every byte arrived but storing the file failed (the client
 			// heard a 503): finish it now, or the client, seeing the full
 			// offset, would think it done while no job can use it.
-			if err := s.finish(r.Context(), u.ID); err != nil {
+			if err := s.finish(r.Context(), u); err != nil {
 				s.log.ErrorContext(r.Context(), "store a finished upload", "upload_id", u.ID, "err", err)
 				writeError(w, errcode.Unavailable, "the upload arrived but could not be stored; retry")
 				return
 			}
-			s.dropStaged(r.Context(), u.ID)
 			if u, err = s.store.GetUpload(r.Context(), user, id); err != nil {
 				s.writeStoreError(w, r, err)
 				return
@@ -189,10 +183,6 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// (NetworkTimeout) and cuts a stalled client.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute))
 		}
-		rec := &recorder{ResponseWriter: w}
-		s.routed.ServeHTTP(rec, r)
-		s.after(r, u, rec)
-		return
 	}
 	s.routed.ServeHTTP(w, r)
 }
@@ -263,43 +253,38 @@ func (s *Service) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfo
 	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: id, MetaData: tusd.MetaData{"filename": name}}, nil
 }
 
-// preFinish runs once the last byte is written, before the client hears
-// so: the file goes into the blob store under its content key and the
-// upload is marked finished, so a 204 for the last PATCH means a job can
-// be created from it at once. Until then the client's retry (a HEAD
-// showing the full offset) finishes it again.
+// preFinish runs once the last byte is staged, before the client hears
+// so: the file is composed under its content key and the upload marked
+// finished, so a 204 for the last PATCH means a job can be created from it
+// at once. Until then the client's retry (a HEAD showing the full offset)
+// finishes it again.
 func (s *Service) preFinish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	ctx := context.WithoutCancel(ev.Context)
-	if err := s.finish(ctx, ev.Upload.ID); err != nil {
+	user, _ := ctx.Value(userKey{}).(string)
+	u, err := s.store.GetUpload(ctx, user, ev.Upload.ID)
+	if err == nil {
+		err = s.finish(ctx, u)
+	}
+	if err != nil {
 		s.log.ErrorContext(ctx, "store a finished upload", "upload_id", ev.Upload.ID, "err", err)
 		return tusd.HTTPResponse{}, tusError(errcode.Unavailable, "the upload arrived but could not be stored; retry")
 	}
 	return tusd.HTTPResponse{}, nil
 }
 
-// finish hashes the whole file, stores it under its content key and
-// records the key; then the staged copy is removed.
-func (s *Service) finish(ctx context.Context, id string) error {
-	path := filepath.Join(s.cfg.Dir, id)
-	sum, err := blob.HashFile(path)
+// finish composes a whole upload's file, records its key, then removes
+// the staged parts.
+func (s *Service) finish(ctx context.Context, u store.Upload) error {
+	key, err := s.compose(ctx, u)
 	if err != nil {
-		return fmt.Errorf("hash upload %s: %w", id, err)
-	}
-	key := blob.ContentKey("uploads", sum, "")
-	if err := s.blobs.PutFile(ctx, key, path, "application/octet-stream"); err != nil {
 		return err
 	}
-	if err := s.store.FinishUpload(ctx, id, key); err != nil {
+	if err := s.store.FinishUpload(ctx, u.ID, key); err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "upload finished", "upload_id", id, "key", key)
+	s.log.InfoContext(ctx, "upload finished", "upload_id", u.ID, "key", key)
+	s.dropStaged(ctx, u.ID)
 	return nil
-}
-
-// whole says whether every byte of an unfinished upload is staged.
-func (s *Service) whole(u store.Upload) bool {
-	st, err := os.Stat(filepath.Join(s.cfg.Dir, u.ID))
-	return err == nil && st.Size() == u.Size
 }
 
 // serveFinished answers for an upload whose bytes have moved to the blob
@@ -324,31 +309,6 @@ func (s *Service) serveFinished(w http.ResponseWriter, r *http.Request, u store.
 	}
 }
 
-// after records what a request to tusd changed: the bytes received after a
-// PATCH, the row's end after a DELETE.
-func (s *Service) after(r *http.Request, u store.Upload, rec *recorder) {
-	ctx := context.WithoutCancel(r.Context())
-	switch {
-	case r.Method == http.MethodPatch && rec.status == http.StatusNoContent:
-		n, err := strconv.ParseInt(rec.Header().Get("Upload-Offset"), 10, 64)
-		switch {
-		case err != nil:
-		case n == u.Size:
-			// preFinish put the bytes in the blob store, and tusd has let
-			// go of the upload: the staged copy can go.
-			s.dropStaged(ctx, u.ID)
-		default:
-			if err := s.store.SetUploadReceived(ctx, u.ID, n); err != nil {
-				s.log.WarnContext(ctx, "record an upload's offset", "upload_id", u.ID, "err", err)
-			}
-		}
-	case r.Method == http.MethodDelete && rec.status == http.StatusNoContent:
-		if err := s.store.DeleteUpload(ctx, u.ID); err != nil {
-			s.log.WarnContext(ctx, "forget a terminated upload", "upload_id", u.ID, "err", err)
-		}
-	}
-}
-
 // forget removes a finished upload: its row, and its blob unless a job
 // holds the same content.
 func (s *Service) forget(ctx context.Context, u store.Upload) error {
@@ -364,12 +324,11 @@ func (s *Service) forget(ctx context.Context, u store.Upload) error {
 	return s.store.DeleteUpload(ctx, u.ID)
 }
 
-// dropStaged removes an upload's files from the filestore.
+// dropStaged removes an upload's staged parts. A failure costs space
+// only: the sweeper's DeletePrefix of an expired upload comes again.
 func (s *Service) dropStaged(ctx context.Context, id string) {
-	for _, p := range []string{filepath.Join(s.cfg.Dir, id), filepath.Join(s.cfg.Dir, id+".info")} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.log.WarnContext(ctx, "remove a staged upload", "upload_id", id, "err", err)
-		}
+	if err := s.blobs.DeletePrefix(context.WithoutCancel(ctx), stagingPrefix(id)); err != nil {
+		s.log.WarnContext(ctx, "remove a staged upload", "upload_id", id, "err", err)
 	}
 }
 
@@ -408,8 +367,7 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 			if u.Finished() {
 				err = s.forget(ctx, u)
 			} else {
-				s.dropStaged(ctx, u.ID)
-				err = s.store.DeleteUpload(ctx, u.ID)
+				err = (&stagedUpload{s: s, u: u}).Terminate(ctx)
 			}
 			if err != nil {
 				return n, err
@@ -442,29 +400,6 @@ func CleanFilename(name string) string {
 	}
 	return name
 }
-
-// recorder keeps the status of tusd's reply; Unwrap lets tusd move the
-// connection's deadlines through http.ResponseController.
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(p)
-}
-
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Service) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	code := job.CodeOf(err)

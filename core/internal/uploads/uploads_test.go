@@ -3,12 +3,13 @@ package uploads
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,44 @@ func TestCleanFilename(t *testing.T) {
 	}
 }
 
+// stage records an upload of data's size with its first n bytes staged as
+// a PATCH would leave them: whole parts, then the rest as the tail.
+func stage(t *testing.T, s *Service, user string, data []byte, n int, expires time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	id := uuid.NewString()
+	_, err := s.store.CreateUpload(ctx, store.Upload{ID: id, UserID: user, Size: int64(len(data)), ExpiresAt: expires})
+	require.NoError(t, err)
+	h := sha256.New()
+	h.Write(data[:n])
+	for off := 0; off < n; off += partSize {
+		end := min(off+partSize, n)
+		key := partKey(id, int64(off/partSize+1))
+		if end-off < partSize && end < len(data) {
+			key = tailKey(id, int64(n))
+		}
+		require.NoError(t, s.blobs.Put(ctx, key, bytes.NewReader(data[off:end]), int64(end-off), ""))
+	}
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, s.store.SetUploadProgress(ctx, id, 0, int64(n), state))
+	return id
+}
+
+// stagedKeys lists what is left under an upload's staging prefix.
+func stagedKeys(t *testing.T, blobs blob.Store, id string) []string {
+	t.Helper()
+	keys, err := blobs.Keys(context.Background())
+	require.NoError(t, err)
+	var out []string
+	for _, k := range keys {
+		if strings.HasPrefix(k, stagingPrefix(id)) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // TestSweepRemovesExpiredUploads: an expired unfinished upload loses its
 // staged bytes and its row; an expired finished one its blob — unless a job
 // holds the same content — and its row; a live one stays.
@@ -56,23 +95,18 @@ func TestSweepRemovesExpiredUploads(t *testing.T) {
 		require.NoError(t, err)
 		now := time.Now()
 
-		stage := func(expires time.Time) string {
-			id := uuid.NewString()
-			_, err := env.Store.CreateUpload(ctx, store.Upload{ID: id, UserID: env.User.ID, Size: 3, ExpiresAt: expires})
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(s.cfg.Dir, id), []byte("abc"), 0o600))
-			require.NoError(t, os.WriteFile(filepath.Join(s.cfg.Dir, id+".info"), []byte("{}"), 0o600))
-			return id
-		}
-		unfinished := stage(now.Add(-time.Minute))
-		live := stage(now.Add(time.Hour))
-		finished := stage(now.Add(-time.Minute))
-		require.NoError(t, s.finish(ctx, finished))
+		unfinished := stage(t, s, env.User.ID, []byte("abc"), 2, now.Add(-time.Minute))
+		live := stage(t, s, env.User.ID, []byte("abc"), 2, now.Add(time.Hour))
+		finished := stage(t, s, env.User.ID, []byte("abc"), 3, now.Add(-time.Minute))
 		u, err := env.Store.GetUpload(ctx, env.User.ID, finished)
+		require.NoError(t, err)
+		require.NoError(t, s.finish(ctx, u))
+		u, err = env.Store.GetUpload(ctx, env.User.ID, finished)
 		require.NoError(t, err)
 		ok, err := blobs.Exists(ctx, u.BlobKey)
 		require.NoError(t, err)
 		require.True(t, ok, "finishing stores the file under its content key")
+		require.Empty(t, stagedKeys(t, blobs, finished), "and drops its parts")
 
 		n, err := s.Sweep(ctx, now)
 		require.NoError(t, err)
@@ -81,10 +115,8 @@ func TestSweepRemovesExpiredUploads(t *testing.T) {
 			_, err = env.Store.GetUpload(ctx, env.User.ID, id)
 			require.Equal(t, job.CodeNotFound, job.CodeOf(err))
 		}
-		_, err = os.Stat(filepath.Join(s.cfg.Dir, unfinished))
-		require.ErrorIs(t, err, os.ErrNotExist, "staged bytes removed")
-		_, err = os.Stat(filepath.Join(s.cfg.Dir, live))
-		require.NoError(t, err, "a live upload keeps its bytes")
+		require.Empty(t, stagedKeys(t, blobs, unfinished), "staged bytes removed")
+		require.NotEmpty(t, stagedKeys(t, blobs, live), "a live upload keeps its bytes")
 		_, err = env.Store.GetUpload(ctx, env.User.ID, live)
 		require.NoError(t, err)
 		ok, err = blobs.Exists(ctx, u.BlobKey)
@@ -105,10 +137,7 @@ func TestHeadFinishesAWholeUploadThatWasNotStored(t *testing.T) {
 		require.NoError(t, err)
 		s, err := New(slog.New(slog.DiscardHandler), Config{Dir: t.TempDir(), ServiceToken: "t"}, env.Store, blobs)
 		require.NoError(t, err)
-		id := uuid.NewString()
-		_, err = env.Store.CreateUpload(ctx, store.Upload{ID: id, UserID: env.User.ID, Size: 3, ExpiresAt: time.Now().Add(time.Hour)})
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(s.cfg.Dir, id), []byte("abc"), 0o600))
+		id := stage(t, s, env.User.ID, []byte("abc"), 3, time.Now().Add(time.Hour))
 
 		req := httptest.NewRequest(http.MethodHead, Path+"/"+id, nil)
 		req.Header.Set("Authorization", "Bearer t")
@@ -121,11 +150,12 @@ func TestHeadFinishesAWholeUploadThatWasNotStored(t *testing.T) {
 		u, err := env.Store.GetUpload(ctx, env.User.ID, id)
 		require.NoError(t, err)
 		require.True(t, u.Finished(), "stored on the HEAD")
+		sum := sha256.Sum256([]byte("abc"))
+		require.Equal(t, blob.ContentKey("uploads", sum[:], ""), u.BlobKey)
 		ok, err := blobs.Exists(ctx, u.BlobKey)
 		require.NoError(t, err)
 		require.True(t, ok)
-		_, err = os.Stat(filepath.Join(s.cfg.Dir, id))
-		require.ErrorIs(t, err, os.ErrNotExist, "the staged copy is dropped")
+		require.Empty(t, stagedKeys(t, blobs, id), "the staged parts are dropped")
 	})
 }
 
