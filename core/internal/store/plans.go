@@ -24,6 +24,9 @@ type Plan struct {
 	// MaxStreams is how many event streams one API key may hold open at once
 	// on one edge; 0: the edge's default.
 	MaxStreams int
+	// MonthlyTranslationChars are the characters of transcripts a user may
+	// have translated per UTC month (docs/translation.md).
+	MonthlyTranslationChars int
 }
 
 // SetPlan creates or updates a plan.
@@ -36,17 +39,17 @@ func (s *Store) SetPlan(ctx context.Context, p Plan) error {
 	if p.MaxStreams < 0 {
 		return job.Errorf(job.CodeInvalidArgument, "plan %s: max streams must be positive (0: the edge's default)", p.Name)
 	}
-	if p.MonthlyMinutes < 0 || p.MaxConcurrent < 0 {
+	if p.MonthlyMinutes < 0 || p.MaxConcurrent < 0 || p.MonthlyTranslationChars < 0 {
 		return job.Errorf(job.CodeInvalidArgument, "plan %s: quotas are positive (0: unlimited)", p.Name)
 	}
 	_, err := s.db.Exec(ctx, `
-		INSERT INTO plans (name, create_rate, create_burst, read_rate, read_burst, monthly_minutes, max_concurrent, max_streams)
-		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), NULLIF($5, 0), NULLIF($6, 0), NULLIF($7, 0), NULLIF($8, 0))
+		INSERT INTO plans (name, create_rate, create_burst, read_rate, read_burst, monthly_minutes, max_concurrent, max_streams, monthly_translation_chars)
+		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), NULLIF($5, 0), NULLIF($6, 0), NULLIF($7, 0), NULLIF($8, 0), NULLIF($9, 0))
 		ON CONFLICT (name) DO UPDATE SET create_rate = EXCLUDED.create_rate, create_burst = EXCLUDED.create_burst,
 			read_rate = EXCLUDED.read_rate, read_burst = EXCLUDED.read_burst,
 			monthly_minutes = EXCLUDED.monthly_minutes, max_concurrent = EXCLUDED.max_concurrent,
-			max_streams = EXCLUDED.max_streams, updated_at = now()`,
-		p.Name, p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst, p.MonthlyMinutes, p.MaxConcurrent, p.MaxStreams)
+			max_streams = EXCLUDED.max_streams, monthly_translation_chars = EXCLUDED.monthly_translation_chars, updated_at = now()`,
+		p.Name, p.CreateRate, p.CreateBurst, p.ReadRate, p.ReadBurst, p.MonthlyMinutes, p.MaxConcurrent, p.MaxStreams, p.MonthlyTranslationChars)
 	if sqldb.IsCheckViolation(err) { // the name
 		return job.Errorf(job.CodeInvalidArgument, "plan name %q: use lower-case letters, digits, - and _", p.Name)
 	}
@@ -115,10 +118,10 @@ func (s *Store) AssignPlan(ctx context.Context, user, plan string) error {
 
 // planColumns read a plan joined as p, NULL limits as 0.
 const planColumns = `p.name, COALESCE(p.create_rate, 0), COALESCE(p.create_burst, 0), COALESCE(p.read_rate, 0), COALESCE(p.read_burst, 0),
-	COALESCE(p.monthly_minutes, 0), COALESCE(p.max_concurrent, 0), COALESCE(p.max_streams, 0)`
+	COALESCE(p.monthly_minutes, 0), COALESCE(p.max_concurrent, 0), COALESCE(p.max_streams, 0), COALESCE(p.monthly_translation_chars, 0)`
 
 func planDest(p *Plan) []any {
-	return []any{&p.Name, &p.CreateRate, &p.CreateBurst, &p.ReadRate, &p.ReadBurst, &p.MonthlyMinutes, &p.MaxConcurrent, &p.MaxStreams}
+	return []any{&p.Name, &p.CreateRate, &p.CreateBurst, &p.ReadRate, &p.ReadBurst, &p.MonthlyMinutes, &p.MaxConcurrent, &p.MaxStreams, &p.MonthlyTranslationChars}
 }
 
 // GetPlan returns the plan named name.
