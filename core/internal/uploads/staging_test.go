@@ -160,3 +160,41 @@ func TestStagedUploadsSurviveCutsOnAnyReplica(t *testing.T) {
 		}
 	})
 }
+
+// TestACrashedWritersLeftoversAreOverwritten: a PATCH that died after
+// putting a part or a tail but before recording it leaves blobs the row does
+// not name. The client resumes from the recorded offset, its bytes land on
+// the same part key, and a stray tail is keyed by another offset, so the
+// file comes out right and the leftovers go with the staging prefix.
+func TestACrashedWritersLeftoversAreOverwritten(t *testing.T) {
+	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
+		t.Parallel()
+		env := open(t)
+		ctx := context.Background()
+		blobs, err := blob.OpenDir(t.TempDir(), "http://127.0.0.1:1")
+		require.NoError(t, err)
+		s, err := New(slog.New(slog.DiscardHandler), Config{Dir: t.TempDir(), ServiceToken: "t"}, env.Store, blobs)
+		require.NoError(t, err)
+		data := make([]byte, partSize+100)
+		_, _ = rand.NewChaCha8([32]byte{9}).Read(data)
+		id := stage(t, s, env.User.ID, data, 3<<20, time.Now().Add(time.Hour))
+		junk := bytes.Repeat([]byte("x"), partSize)
+		require.NoError(t, blobs.Put(ctx, partKey(id, 1), bytes.NewReader(junk), int64(len(junk)), ""))
+		require.NoError(t, blobs.Put(ctx, tailKey(id, 5<<20), bytes.NewReader(junk[:2<<20]), 2<<20, ""))
+
+		r := replica{t: t, srv: httptest.NewServer(s), user: env.User.ID}
+		t.Cleanup(r.srv.Close)
+		require.Equal(t, 3<<20, r.offset(id), "the recorded offset, not the leftovers'")
+		resp := r.patch(id, 3<<20, data[3<<20:])
+		require.Equal(t, http.StatusNoContent, resp.StatusCode)
+		u, err := env.Store.GetUpload(ctx, env.User.ID, id)
+		require.NoError(t, err)
+		rc, err := blobs.Open(ctx, u.BlobKey)
+		require.NoError(t, err)
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(data, got), "the file is the client's bytes, not the crashed writer's")
+		require.Empty(t, stagedKeys(t, blobs, id))
+	})
+}
