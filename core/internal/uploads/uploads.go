@@ -7,9 +7,8 @@
 // staged in the blob store in parts, so any replica takes any request
 // (staging.go); when the last one arrives the parts are composed into the
 // file's content key (uploads/ab/<sha256>), exactly where UploadJob puts a
-// small file, so a job
-// created from it (CreateJob with upload_id) is an ordinary upload job for
-// the fetch stage. Unfinished uploads, and finished ones no job took, expire
+// small file, so a job created from it (CreateJob with upload_id) is an
+// ordinary upload job for the fetch stage. Unfinished uploads, and finished ones no job took, expire
 // and are swept by the leader (Run).
 package uploads
 
