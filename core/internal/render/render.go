@@ -1,5 +1,6 @@
-// Package render turns a transcript into caption files — SRT, WebVTT — plain
-// text, TSV and JSON. Cue shaping is shared by SRT and WebVTT: at most
+// Package render turns a transcript into caption files — SRT, WebVTT, ASS,
+// TTML (IMSC1 Text Profile), SBV — plain text, TSV and JSON. Cue shaping is
+// shared by every caption format: at most
 // MaxLines lines of MaxLineChars characters, at most MaxCueDuration long, in
 // order and never overlapping, whatever the engine produced; and, where the
 // silence after a cue allows, on screen long enough to read — at least
@@ -28,17 +29,23 @@ const (
 	TXT  Format = "txt"
 	JSON Format = "json"
 	TSV  Format = "tsv"
+	ASS  Format = "ass"
+	TTML Format = "ttml"
+	SBV  Format = "sbv"
 )
+
+// Formats lists every format, in the order error messages and docs name them.
+var Formats = []Format{SRT, VTT, ASS, TTML, SBV, TXT, JSON, TSV}
 
 // ParseFormat reads a format name; "" means SRT.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
 	case "":
 		return SRT, nil
-	case SRT, VTT, TXT, JSON, TSV:
+	case SRT, VTT, ASS, TTML, SBV, TXT, JSON, TSV:
 		return f, nil
 	}
-	return "", job.Errorf(job.CodeInvalidArgument, "unknown format %q: use srt, vtt, txt, json or tsv", s)
+	return "", job.Errorf(job.CodeInvalidArgument, "unknown format %q: use srt, vtt, ass, ttml, sbv, txt, json or tsv", s)
 }
 
 // ContentType is the MIME type of the format.
@@ -52,6 +59,12 @@ func (f Format) ContentType() string {
 		return "text/tab-separated-values; charset=utf-8"
 	case JSON:
 		return "application/json"
+	case ASS:
+		return "text/x-ssa; charset=utf-8"
+	case TTML:
+		return "application/ttml+xml; charset=utf-8"
+	case SBV:
+		return "text/plain; charset=utf-8"
 	}
 	return "application/x-subrip; charset=utf-8"
 }
@@ -63,6 +76,9 @@ type Options struct {
 	MaxCueDuration time.Duration // default 7 s
 	MinCueDuration time.Duration // default 5/6 s (20 frames at 24 fps)
 	MaxCPS         float64       // reading speed, characters a second; default 17
+	// Karaoke highlights each word as it is spoken, from the word timings:
+	// \kf tags in ASS, inline timestamps in WebVTT. Other formats refuse it.
+	Karaoke bool
 }
 
 // Limits on what a request may ask for: a line narrower than a few words, or
@@ -79,6 +95,17 @@ func (o Options) Validate() error {
 	}
 	if o.MaxLines < 0 || o.MaxLines > MaxLinesLimit {
 		return job.Errorf(job.CodeInvalidArgument, "max_lines must be from 1 to %d, got %d", MaxLinesLimit, o.MaxLines)
+	}
+	return nil
+}
+
+// ValidateFor checks options that came from a request for format f.
+func (o Options) ValidateFor(f Format) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.Karaoke && f != ASS && f != VTT {
+		return job.Errorf(job.CodeInvalidArgument, "karaoke is for the ass and vtt formats, not %s", f)
 	}
 	return nil
 }
@@ -106,7 +133,16 @@ func (o Options) withDefaults() Options {
 func Render(f Format, t job.Transcript, o Options) ([]byte, error) {
 	switch f {
 	case SRT, VTT:
+		if o.Karaoke && f == VTT {
+			return vttKaraoke(Cues(t.Segments, o)), nil
+		}
 		return captions(f, Cues(t.Segments, o)), nil
+	case ASS:
+		return ass(t, Cues(t.Segments, o), o), nil
+	case TTML:
+		return ttml(t, Cues(t.Segments, o)), nil
+	case SBV:
+		return sbv(Cues(t.Segments, o)), nil
 	case TXT:
 		return text(t.Segments), nil
 	case TSV:
@@ -121,6 +157,9 @@ func Render(f Format, t job.Transcript, o Options) ([]byte, error) {
 type Cue struct {
 	Start, End time.Duration
 	Lines      []string
+	// words are the cue's words in order, as wrapped into Lines, with the
+	// engine's timings (before Cues clamped the cue): karaoke reads them.
+	words []word
 }
 
 // word is a unit of text with its best-known timing.
@@ -231,7 +270,8 @@ func sanitize(s string) string {
 		if r == '\r' || r == '\n' || r == '\t' || r == '\u2028' || r == '\u2029' {
 			return ' '
 		}
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+		// U+FFFE and U+FFFF are not characters, and XML (TTML) cannot hold them.
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || r == 0xfffe || r == 0xffff {
 			return -1
 		}
 		return r
@@ -258,7 +298,7 @@ func segmentCues(s job.Segment, o Options) []Cue {
 		for _, w := range cur {
 			texts = append(texts, w.text)
 		}
-		c := Cue{Start: cur[0].start, End: cur[len(cur)-1].end, Lines: wrap(texts, o.MaxLineChars)}
+		c := Cue{Start: cur[0].start, End: cur[len(cur)-1].end, Lines: wrap(texts, o.MaxLineChars), words: cur}
 		if c.End < c.Start {
 			c.End = c.Start
 		}

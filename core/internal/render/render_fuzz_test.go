@@ -135,6 +135,9 @@ func checkCues(t *testing.T, doc string, f Format) {
 func checkOutput(t *testing.T, f Format, tr job.Transcript, o Options, out []byte) {
 	t.Helper()
 	require.True(t, utf8.Valid(out), "%s output is not valid UTF-8", f)
+	if checkFormat(t, f, tr, o, out) {
+		return
+	}
 	doc := string(out)
 	switch f {
 	case SRT, VTT:
@@ -181,9 +184,10 @@ func checkOutput(t *testing.T, f Format, tr job.Transcript, o Options, out []byt
 }
 
 // FuzzRender renders arbitrary transcripts — any times, any text — in every
-// format with any options a request may ask for.
+// format with any options a request may ask for (karaoke in the formats that
+// take it, asked for by the top bit of lines).
 func FuzzRender(f *testing.F) {
-	formats := []Format{SRT, VTT, TXT, JSON, TSV}
+	formats := Formats
 	for i := range formats {
 		f.Add(uint8(i), uint8(42), uint8(2), []byte{40, 3, 40, 200, 3, 1, 40, 5, 40, 9, 40, 80, 2, 0}, "hello world\t<b>Tom & Jerry</b> --> more\nlines")
 		f.Add(uint8(i), uint8(16), uint8(1), []byte{0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 5, 1}, "é 日本語 \xff\xfe \u2028 -\x00-> &amp;")
@@ -191,8 +195,9 @@ func FuzzRender(f *testing.F) {
 	f.Add(uint8(1), uint8(80), uint8(3), []byte{20, 9, 20, 9, 1, 0, 20, 1, 20, 1, 20, 2, 20, 3, 20, 200, 5, 0}, strings.Repeat("x", 200)+" a b")
 	f.Fuzz(func(t *testing.T, format, lineChars, lines uint8, data []byte, text string) {
 		fm := formats[int(format)%len(formats)]
-		o := Options{MaxLineChars: MinLineChars + int(lineChars)%(MaxLineCharsLimit-MinLineChars+1), MaxLines: 1 + int(lines)%MaxLinesLimit}
-		require.NoError(t, o.Validate())
+		o := Options{MaxLineChars: MinLineChars + int(lineChars)%(MaxLineCharsLimit-MinLineChars+1), MaxLines: 1 + int(lines&0x7f)%MaxLinesLimit,
+			Karaoke: lines&0x80 != 0 && (fm == ASS || fm == VTT)}
+		require.NoError(t, o.ValidateFor(fm))
 		tr := transcriptFrom(data, strings.Split(text, " "))
 		out, err := Render(fm, tr, o)
 		require.NoError(t, err)
