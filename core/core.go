@@ -48,6 +48,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/translate"
 	"github.com/ytcaption/ytcaption/core/internal/uploads"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
@@ -165,6 +166,14 @@ type Config struct {
 	// Standard Webhooks schedule (eight attempts over about 27 hours).
 	WebhookSchedule []time.Duration
 
+	// The translator of transcripts (docs/translation.md): TranslatorKind
+	// "openai" (any OpenAI-compatible chat-completions server, with
+	// TranslatorModel), "libretranslate" or "deepl"; empty: translations
+	// are refused with translation_unavailable. TranslatorURL is the
+	// server's base URL (DeepL's default by its key's plan); TranslatorKey
+	// its API key, if any.
+	TranslatorKind, TranslatorURL, TranslatorKey, TranslatorModel string
+
 	Logger *slog.Logger
 }
 
@@ -225,6 +234,8 @@ type Core struct {
 	reg      *prometheus.Registry
 	breakers struct{ youtube, blob *breaker.Breaker }
 	routes   *outbound.Pool // yt-dlp's proxies and cookie files
+	// translator translates transcripts; nil: none configured.
+	translator translate.Translator
 
 	toolsMu sync.Mutex
 	tools   doctor.Report // the startup checks; its YtDlp refreshed by watchYtDlp
@@ -242,6 +253,10 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		return nil, errors.New("a service token and at least one node token are required")
 	}
 	c := &Core{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	var err error
+	if c.translator, err = translate.New(translate.Config{Kind: cfg.TranslatorKind, URL: cfg.TranslatorURL, Key: cfg.TranslatorKey, Model: cfg.TranslatorModel}); err != nil {
+		return nil, err
+	}
 	if err := c.openDatabase(ctx); err != nil {
 		return nil, err
 	}
@@ -254,7 +269,6 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 	c.breakers.blob = breaker.New(c.reg, "blob", breaker.Config{Counts: func(err error) bool { return !errors.Is(err, job.ErrNotFound) }})
 	// The outbound pool checks the cookies file and the proxies: a typo
 	// there stops core here, not every download later.
-	var err error
 	if c.routes, err = outbound.New(ctx, c.log, cfg.outbound(), c.store, c.reg); err != nil {
 		c.Close()
 		return nil, err
@@ -457,13 +471,18 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	yt := ytdlp.New(ytdlp.Config{Binary: c.cfg.YtDlpBinary, Extractors: c.cfg.YtDlpExtractors, Generic: c.cfg.YtDlpGeneric,
 		MaxDuration: c.cfg.MaxDuration, Policy: policy,
 		Version: c.toolReport().YtDlp.Version, JSRuntimes: c.cfg.JSRuntimes, RemoteComponents: c.cfg.YtDlpRemoteComponents})
+	// Translations run on every replica, leased like downloads.
+	var translations *translate.Worker
+	if c.translator != nil {
+		translations = translate.NewWorker(c.log, translate.WorkerConfig{Owner: c.cfg.InstanceID, MaxAttempts: c.cfg.MaxAttempts}, c.store, c.translator, c.reg)
+	}
 	mux := http.NewServeMux()
 	admin := api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, AllowMediaFrom: c.cfg.AllowMediaFrom, Instance: c.cfg.InstanceID,
 		Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval, MaxDuration: c.cfg.MaxDuration,
 		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback, WorkDir: c.cfg.WorkDir,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
-		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube, Outbound: c.routes})
+		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube, Outbound: c.routes, Translations: translations})
 	// Resumable uploads are staged in the blob store, so any replica takes
 	// any request; a PATCH spools its current part (≤ 8 MiB) under the work
 	// directory first. See docs/uploads.md.
@@ -530,6 +549,9 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 			batch.Deps{Store: c.store, YtDlp: yt, Routes: c.routes, YouTube: c.breakers.youtube}).Run(stageCtx)
 	})
 	wg.Go(func() { notifier.Run(stageCtx) })
+	if translations != nil {
+		wg.Go(func() { translations.Run(stageCtx) })
+	}
 	wg.Go(func() {
 		// One replica rescues and sweeps; the others stand by to take over
 		// (a single box leads at once: its lock is in-process).

@@ -34,9 +34,13 @@ const (
 	IdempotencyInUse      = "idempotency_key_in_use"   // the first request with the key is still running
 	IntakePaused          = "intake_paused"            // an operator paused new jobs (Consul KV ytcaption/core/intake)
 	LeaseLost             = "lease_lost"               // a gpu-node's epoch is stale or its lease expired
-	Timeout               = "timeout"
-	Unavailable           = "unavailable"
-	Internal              = "internal"
+	// Translations (docs/translation.md).
+	TranslationUnavailable = "translation_unavailable" // no translator is configured on this server
+	TranslationNotReady    = "translation_not_ready"   // the translation asked for is queued or running
+	TranslationFailed      = "translation_failed"      // the translation failed (the translator, or the job had no transcript)
+	Timeout                = "timeout"
+	Unavailable            = "unavailable"
+	Internal               = "internal"
 )
 
 // Job failures: stored on a failed job as its error_code.
@@ -114,6 +118,9 @@ var All = []Info{
 	{Unavailable, Request, http.StatusServiceUnavailable},
 	{IntakePaused, Request, http.StatusServiceUnavailable},
 	{LeaseLost, Request, http.StatusConflict},
+	{TranslationUnavailable, Request, http.StatusServiceUnavailable},
+	{TranslationNotReady, Request, http.StatusConflict},
+	{TranslationFailed, Request, http.StatusBadGateway},
 	{Internal, Request, http.StatusInternalServerError},
 
 	{SourceNotFound, Both, http.StatusNotFound},

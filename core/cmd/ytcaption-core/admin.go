@@ -20,7 +20,7 @@ Usage:
   ytcaption-core admin create-user --name NAME [--role user|admin] [--plan PLAN]
   ytcaption-core admin create-key  --user NAME     print a new API key (shown once; only its hash is kept)
   ytcaption-core admin set-plan    --name PLAN [--create-rate N] [--create-burst N] [--read-rate N] [--read-burst N]
-                                   [--monthly-minutes N] [--max-concurrent N] [--max-streams N]
+                                   [--monthly-minutes N] [--max-concurrent N] [--max-streams N] [--monthly-translation-chars N]
                                    create or change a plan; rates 0 or unset: the deployment's default (core's flags);
                                    quotas 0 or unset: unlimited; --max-streams 0 or unset: the edge's --max-streams
   ytcaption-core admin assign-plan --user NAME --plan PLAN
@@ -80,15 +80,16 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		fs.IntVar(&p.MonthlyMinutes, "monthly-minutes", 0, "audio minutes of succeeded jobs per user per UTC month (0: unlimited)")
 		fs.IntVar(&p.MaxConcurrent, "max-concurrent", 0, "jobs a user may have running at once (0: unlimited)")
 		fs.IntVar(&p.MaxStreams, "max-streams", 0, "event streams one API key may hold open at once on one edge (0: the edge's --max-streams)")
+		fs.IntVar(&p.MonthlyTranslationChars, "monthly-translation-chars", 0, "characters of transcripts a user may have translated per UTC month (0: unlimited)")
 		do = func(s *store.Store) error {
 			if err := s.SetPlan(ctx, p); err != nil {
 				return err
 			}
 			got, err := s.GetPlan(ctx, p.Name)
 			if err == nil {
-				fmt.Fprintf(stdout, "plan %s: create %s/s burst %s, read %s/s burst %s, %s minutes a month, %s jobs at once, %s streams per key\n", got.Name,
+				fmt.Fprintf(stdout, "plan %s: create %s/s burst %s, read %s/s burst %s, %s minutes a month, %s jobs at once, %s streams per key, %s translation characters a month\n", got.Name,
 					orDefault(got.CreateRate), orDefault(got.CreateBurst), orDefault(got.ReadRate), orDefault(got.ReadBurst),
-					orUnlimited(got.MonthlyMinutes), orUnlimited(got.MaxConcurrent), orDefault(got.MaxStreams))
+					orUnlimited(got.MonthlyMinutes), orUnlimited(got.MaxConcurrent), orDefault(got.MaxStreams), orUnlimited(got.MonthlyTranslationChars))
 			}
 			return err
 		}

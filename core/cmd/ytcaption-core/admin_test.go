@@ -31,11 +31,11 @@ func TestAdminCommandsMakeUsersKeysAndPlans(t *testing.T) {
 
 	out, _, err := admin("set-plan", "--name", "pro", "--create-rate", "50", "--read-burst", "400")
 	require.NoError(t, err)
-	require.Equal(t, "plan pro: create 50/s burst default, read default/s burst 400, unlimited minutes a month, unlimited jobs at once, default streams per key\n", out)
+	require.Equal(t, "plan pro: create 50/s burst default, read default/s burst 400, unlimited minutes a month, unlimited jobs at once, default streams per key, unlimited translation characters a month\n", out)
 	out, _, err = admin("set-plan", "--name", "pro", "--create-rate", "50", "--read-burst", "400", "--monthly-minutes", "600", "--max-concurrent", "3",
-		"--max-streams", "4")
+		"--max-streams", "4", "--monthly-translation-chars", "50000")
 	require.NoError(t, err)
-	require.Equal(t, "plan pro: create 50/s burst default, read default/s burst 400, 600 minutes a month, 3 jobs at once, 4 streams per key\n", out)
+	require.Equal(t, "plan pro: create 50/s burst default, read default/s burst 400, 600 minutes a month, 3 jobs at once, 4 streams per key, 50000 translation characters a month\n", out)
 	out, _, err = admin("create-user", "--name", "alice", "--plan", "pro")
 	require.NoError(t, err)
 	require.Regexp(t, `^created user alice \([0-9a-f-]{36}, user, plan pro\)\n$`, out)

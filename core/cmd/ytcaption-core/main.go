@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -103,7 +104,7 @@ func newLogger(format string, w io.Writer) (*slog.Logger, error) {
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var cfg core.Config
-	var nodeTokens, logFormat, otlpEndpoint string
+	var nodeTokens, logFormat, otlpEndpoint, translatorKeyFile string
 	fs.StringVar(&cfg.Addr, "addr", ":8020", "listen address for the Connect API, the dashboard and /health")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", ":8021", "listen address for Prometheus /metrics, apart from the API (empty: none)")
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", "postgres://postgres@127.0.0.1:5432/ytcaption?sslmode=disable", "PostgreSQL connection URL")
@@ -146,6 +147,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&cfg.NomadToken, "nomad-token", "", "Nomad ACL token with node:read and node:write (optional)")
 	fs.StringVar(&cfg.SMTPAddr, "smtp-addr", "", "SMTP relay (host:port) for job emails to users with an address (empty: no email)")
 	fs.StringVar(&cfg.SMTPFrom, "smtp-from", "", "sender address of job emails")
+	fs.StringVar(&cfg.TranslatorKind, "translator", "", "translator of transcripts: openai (any OpenAI-compatible chat-completions server), libretranslate or deepl (empty: translations are refused with translation_unavailable)")
+	fs.StringVar(&cfg.TranslatorURL, "translator-url", "", "the translator's base URL (openai: http://host:8000 of vLLM or Ollama, without /v1; deepl: default by the key's plan)")
+	fs.StringVar(&cfg.TranslatorModel, "translator-model", "", "the chat model that translates (openai only), e.g. qwen2.5:7b-instruct")
+	fs.StringVar(&translatorKeyFile, "translator-key-file", "", "file holding the translator's API key (DeepL's auth key, LibreTranslate's api_key, the bearer token of an OpenAI-compatible server)")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector for traces, OTLP/HTTP (host:4318 or a URL; empty: no tracing)")
 	if err := envflag.ParseCommand(fs, "YTCAPTION_CORE", "ytcaption-core serve: run the control plane.", args, getenv, stdout); err != nil {
@@ -154,6 +159,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cfg.NodeTokens = list(nodeTokens)
 	if cfg.ServiceToken == "" || len(cfg.NodeTokens) == 0 {
 		return fmt.Errorf("%w: --service-token and --node-tokens are required", errUsage)
+	}
+	if translatorKeyFile != "" {
+		key, err := os.ReadFile(translatorKeyFile)
+		if err != nil {
+			return fmt.Errorf("%w: --translator-key-file: %v", errUsage, err)
+		}
+		cfg.TranslatorKey = strings.TrimSpace(string(key))
 	}
 	log, err := newLogger(logFormat, stderr)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/translate"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/egress"
@@ -83,6 +84,9 @@ type Deps struct {
 	// which the admin API shows (nil: not shown) and tells of cookie file
 	// changes.
 	Outbound *outbound.Pool
+	// Translations runs the translations users ask for (nil: no translator
+	// is configured, and asking is refused with translation_unavailable).
+	Translations *translate.Worker
 }
 
 // metrics are what the handlers count.
@@ -131,7 +135,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	edge := connect.WithHandlerOptions(connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, true)}), small)
 	jobs := &JobService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
-		policy: egress.Policy{AllowPrivate: cfg.AllowPrivateURLs, Allow: cfg.AllowMediaFrom}, settings: d.Settings, watchPoll: cfg.WatchPoll,
+		policy: egress.Policy{AllowPrivate: cfg.AllowPrivateURLs, Allow: cfg.AllowMediaFrom}, settings: d.Settings, watchPoll: cfg.WatchPoll, translations: d.Translations,
 		captions: captionLister{ytdlp: d.YtDlp, routes: d.Outbound, youtube: d.YouTube, workDir: cfg.WorkDir, running: make(chan struct{}, maxListings)},
 	}
 	mount(edgeToken)(ytcaptionv1connect.NewJobServiceHandler(jobs, edge, capped.options()))

@@ -31,6 +31,12 @@ var connectCodes = map[string]connect.Code{
 	job.CodeIntakePaused:    connect.CodeUnavailable,
 	errcode.RequestTooLarge: connect.CodeInvalidArgument, // a cookie file over the cap: sending it again will not help
 
+	// Translations: no translator, one still running, one that failed
+	// (asking again queues it again).
+	errcode.TranslationUnavailable: connect.CodeUnavailable,
+	errcode.TranslationNotReady:    connect.CodeFailedPrecondition,
+	errcode.TranslationFailed:      connect.CodeFailedPrecondition,
+
 	// What a site says of a video, from ListCaptions (a download's failures
 	// are stored on the job instead).
 	job.CodeSourceNotFound:   connect.CodeNotFound,

@@ -28,6 +28,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/retention"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/translate"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/egress"
@@ -62,6 +63,8 @@ type JobService struct {
 	settings  *settings.Source
 	watchPoll time.Duration
 	captions  captionLister
+
+	translations *translate.Worker // nil: no translator is configured
 }
 
 func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
@@ -95,6 +98,12 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	case m.GetIdempotencyKey() != "" && !idempotency.ValidKey(m.GetIdempotencyKey()):
 		err = job.Errorf(job.CodeInvalidArgument, "an idempotency key is 1 to %d printable ASCII characters", idempotency.MaxKeyLen)
 	}
+	if err == nil {
+		err = s.checkTranslateTo(m.GetTranslateTo())
+	}
+	if err == nil {
+		err = s.checkTranslationQuota(ctx, m.GetTranslateTo())
+	}
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
@@ -105,6 +114,9 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		TraceParent: tracing.TraceParent(ctx),
 	})
 	if err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	if err := s.requestTranslations(ctx, j, m.GetTranslateTo()); err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	if replayed {
@@ -313,7 +325,11 @@ func (s *JobService) GetAccount(ctx context.Context, _ *connect.Request[ytcaptio
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	return connect.NewResponse(&ytcaptionv1.GetAccountResponse{UserId: a.ID, Name: a.Name, Plan: a.Plan.Name, Quota: quotaToProto(u),
+	q := quotaToProto(u)
+	if err := s.addTranslationQuota(ctx, q); err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.GetAccountResponse{UserId: a.ID, Name: a.Name, Plan: a.Plan.Name, Quota: q,
 		WebhookUrl: a.WebhookURL, WebhookSecret: a.WebhookSecret}), nil
 }
 
@@ -403,6 +419,9 @@ func (s *JobService) GetTranscript(ctx context.Context, req *connect.Request[ytc
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	t, err := s.transcript(ctx, req.Msg.GetId())
+	if lang := req.Msg.GetLanguage(); lang != "" && err == nil {
+		t, err = s.translated(ctx, t, lang)
+	}
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}

@@ -54,6 +54,17 @@ const (
 	JobServiceGetAccountProcedure = "/ytcaption.v1.JobService/GetAccount"
 	// JobServiceListCaptionsProcedure is the fully-qualified name of the JobService's ListCaptions RPC.
 	JobServiceListCaptionsProcedure = "/ytcaption.v1.JobService/ListCaptions"
+	// JobServiceRenameSpeakersProcedure is the fully-qualified name of the JobService's RenameSpeakers
+	// RPC.
+	JobServiceRenameSpeakersProcedure = "/ytcaption.v1.JobService/RenameSpeakers"
+	// JobServiceListModelsProcedure is the fully-qualified name of the JobService's ListModels RPC.
+	JobServiceListModelsProcedure = "/ytcaption.v1.JobService/ListModels"
+	// JobServiceCreateTranslationProcedure is the fully-qualified name of the JobService's
+	// CreateTranslation RPC.
+	JobServiceCreateTranslationProcedure = "/ytcaption.v1.JobService/CreateTranslation"
+	// JobServiceListTranslationsProcedure is the fully-qualified name of the JobService's
+	// ListTranslations RPC.
+	JobServiceListTranslationsProcedure = "/ytcaption.v1.JobService/ListTranslations"
 )
 
 // JobServiceClient is a client for the ytcaption.v1.JobService service.
@@ -86,6 +97,23 @@ type JobServiceClient interface {
 	// seconds and fails as a download would (video_unavailable, private_video,
 	// youtube_bot_check, ...).
 	ListCaptions(context.Context, *connect.Request[v1.ListCaptionsRequest]) (*connect.Response[v1.ListCaptionsResponse], error)
+	// RenameSpeakers names the speakers of the caller's job ("Speaker 1" →
+	// "Alice"); every format then shows the names. The names given replace
+	// the job's earlier names whole.
+	RenameSpeakers(context.Context, *connect.Request[v1.RenameSpeakersRequest]) (*connect.Response[v1.RenameSpeakersResponse], error)
+	// ListModels lists the engines and models the gpu-nodes seen lately offer:
+	// what a job's engine and model may name (OpenAI's GET /v1/models).
+	ListModels(context.Context, *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error)
+	// CreateTranslation asks for the caller's job's transcript in another
+	// language. It answers at once with the translation's state; core
+	// translates once the job has succeeded, cue by cue, and GetTranscript
+	// with the language serves it. Asking again returns the same translation
+	// (a failed one is queued again). Refused with translation_unavailable
+	// when no translator is configured, quota_exceeded past the monthly
+	// translation characters.
+	CreateTranslation(context.Context, *connect.Request[v1.CreateTranslationRequest]) (*connect.Response[v1.CreateTranslationResponse], error)
+	// ListTranslations lists the caller's job's translations.
+	ListTranslations(context.Context, *connect.Request[v1.ListTranslationsRequest]) (*connect.Response[v1.ListTranslationsResponse], error)
 }
 
 // NewJobServiceClient constructs a client for the ytcaption.v1.JobService service. By default, it
@@ -165,21 +193,53 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		renameSpeakers: connect.NewClient[v1.RenameSpeakersRequest, v1.RenameSpeakersResponse](
+			httpClient,
+			baseURL+JobServiceRenameSpeakersProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("RenameSpeakers")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		listModels: connect.NewClient[v1.ListModelsRequest, v1.ListModelsResponse](
+			httpClient,
+			baseURL+JobServiceListModelsProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("ListModels")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		createTranslation: connect.NewClient[v1.CreateTranslationRequest, v1.CreateTranslationResponse](
+			httpClient,
+			baseURL+JobServiceCreateTranslationProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("CreateTranslation")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		listTranslations: connect.NewClient[v1.ListTranslationsRequest, v1.ListTranslationsResponse](
+			httpClient,
+			baseURL+JobServiceListTranslationsProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("ListTranslations")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // jobServiceClient implements JobServiceClient.
 type jobServiceClient struct {
-	createJob     *connect.Client[v1.CreateJobRequest, v1.CreateJobResponse]
-	uploadJob     *connect.Client[v1.UploadJobRequest, v1.UploadJobResponse]
-	getJob        *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
-	listJobs      *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
-	cancelJob     *connect.Client[v1.CancelJobRequest, v1.CancelJobResponse]
-	deleteJob     *connect.Client[v1.DeleteJobRequest, v1.DeleteJobResponse]
-	getTranscript *connect.Client[v1.GetTranscriptRequest, v1.GetTranscriptResponse]
-	watchJob      *connect.Client[v1.WatchJobRequest, v1.WatchJobResponse]
-	getAccount    *connect.Client[v1.GetAccountRequest, v1.GetAccountResponse]
-	listCaptions  *connect.Client[v1.ListCaptionsRequest, v1.ListCaptionsResponse]
+	createJob         *connect.Client[v1.CreateJobRequest, v1.CreateJobResponse]
+	uploadJob         *connect.Client[v1.UploadJobRequest, v1.UploadJobResponse]
+	getJob            *connect.Client[v1.GetJobRequest, v1.GetJobResponse]
+	listJobs          *connect.Client[v1.ListJobsRequest, v1.ListJobsResponse]
+	cancelJob         *connect.Client[v1.CancelJobRequest, v1.CancelJobResponse]
+	deleteJob         *connect.Client[v1.DeleteJobRequest, v1.DeleteJobResponse]
+	getTranscript     *connect.Client[v1.GetTranscriptRequest, v1.GetTranscriptResponse]
+	watchJob          *connect.Client[v1.WatchJobRequest, v1.WatchJobResponse]
+	getAccount        *connect.Client[v1.GetAccountRequest, v1.GetAccountResponse]
+	listCaptions      *connect.Client[v1.ListCaptionsRequest, v1.ListCaptionsResponse]
+	renameSpeakers    *connect.Client[v1.RenameSpeakersRequest, v1.RenameSpeakersResponse]
+	listModels        *connect.Client[v1.ListModelsRequest, v1.ListModelsResponse]
+	createTranslation *connect.Client[v1.CreateTranslationRequest, v1.CreateTranslationResponse]
+	listTranslations  *connect.Client[v1.ListTranslationsRequest, v1.ListTranslationsResponse]
 }
 
 // CreateJob calls ytcaption.v1.JobService.CreateJob.
@@ -232,6 +292,26 @@ func (c *jobServiceClient) ListCaptions(ctx context.Context, req *connect.Reques
 	return c.listCaptions.CallUnary(ctx, req)
 }
 
+// RenameSpeakers calls ytcaption.v1.JobService.RenameSpeakers.
+func (c *jobServiceClient) RenameSpeakers(ctx context.Context, req *connect.Request[v1.RenameSpeakersRequest]) (*connect.Response[v1.RenameSpeakersResponse], error) {
+	return c.renameSpeakers.CallUnary(ctx, req)
+}
+
+// ListModels calls ytcaption.v1.JobService.ListModels.
+func (c *jobServiceClient) ListModels(ctx context.Context, req *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error) {
+	return c.listModels.CallUnary(ctx, req)
+}
+
+// CreateTranslation calls ytcaption.v1.JobService.CreateTranslation.
+func (c *jobServiceClient) CreateTranslation(ctx context.Context, req *connect.Request[v1.CreateTranslationRequest]) (*connect.Response[v1.CreateTranslationResponse], error) {
+	return c.createTranslation.CallUnary(ctx, req)
+}
+
+// ListTranslations calls ytcaption.v1.JobService.ListTranslations.
+func (c *jobServiceClient) ListTranslations(ctx context.Context, req *connect.Request[v1.ListTranslationsRequest]) (*connect.Response[v1.ListTranslationsResponse], error) {
+	return c.listTranslations.CallUnary(ctx, req)
+}
+
 // JobServiceHandler is an implementation of the ytcaption.v1.JobService service.
 type JobServiceHandler interface {
 	// CreateJob validates and canonicalises the URL and queues a job. The job is
@@ -262,6 +342,23 @@ type JobServiceHandler interface {
 	// seconds and fails as a download would (video_unavailable, private_video,
 	// youtube_bot_check, ...).
 	ListCaptions(context.Context, *connect.Request[v1.ListCaptionsRequest]) (*connect.Response[v1.ListCaptionsResponse], error)
+	// RenameSpeakers names the speakers of the caller's job ("Speaker 1" →
+	// "Alice"); every format then shows the names. The names given replace
+	// the job's earlier names whole.
+	RenameSpeakers(context.Context, *connect.Request[v1.RenameSpeakersRequest]) (*connect.Response[v1.RenameSpeakersResponse], error)
+	// ListModels lists the engines and models the gpu-nodes seen lately offer:
+	// what a job's engine and model may name (OpenAI's GET /v1/models).
+	ListModels(context.Context, *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error)
+	// CreateTranslation asks for the caller's job's transcript in another
+	// language. It answers at once with the translation's state; core
+	// translates once the job has succeeded, cue by cue, and GetTranscript
+	// with the language serves it. Asking again returns the same translation
+	// (a failed one is queued again). Refused with translation_unavailable
+	// when no translator is configured, quota_exceeded past the monthly
+	// translation characters.
+	CreateTranslation(context.Context, *connect.Request[v1.CreateTranslationRequest]) (*connect.Response[v1.CreateTranslationResponse], error)
+	// ListTranslations lists the caller's job's translations.
+	ListTranslations(context.Context, *connect.Request[v1.ListTranslationsRequest]) (*connect.Response[v1.ListTranslationsResponse], error)
 }
 
 // NewJobServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -337,6 +434,34 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	jobServiceRenameSpeakersHandler := connect.NewUnaryHandler(
+		JobServiceRenameSpeakersProcedure,
+		svc.RenameSpeakers,
+		connect.WithSchema(jobServiceMethods.ByName("RenameSpeakers")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	jobServiceListModelsHandler := connect.NewUnaryHandler(
+		JobServiceListModelsProcedure,
+		svc.ListModels,
+		connect.WithSchema(jobServiceMethods.ByName("ListModels")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	jobServiceCreateTranslationHandler := connect.NewUnaryHandler(
+		JobServiceCreateTranslationProcedure,
+		svc.CreateTranslation,
+		connect.WithSchema(jobServiceMethods.ByName("CreateTranslation")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	jobServiceListTranslationsHandler := connect.NewUnaryHandler(
+		JobServiceListTranslationsProcedure,
+		svc.ListTranslations,
+		connect.WithSchema(jobServiceMethods.ByName("ListTranslations")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.JobService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case JobServiceCreateJobProcedure:
@@ -359,6 +484,14 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 			jobServiceGetAccountHandler.ServeHTTP(w, r)
 		case JobServiceListCaptionsProcedure:
 			jobServiceListCaptionsHandler.ServeHTTP(w, r)
+		case JobServiceRenameSpeakersProcedure:
+			jobServiceRenameSpeakersHandler.ServeHTTP(w, r)
+		case JobServiceListModelsProcedure:
+			jobServiceListModelsHandler.ServeHTTP(w, r)
+		case JobServiceCreateTranslationProcedure:
+			jobServiceCreateTranslationHandler.ServeHTTP(w, r)
+		case JobServiceListTranslationsProcedure:
+			jobServiceListTranslationsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -406,4 +539,20 @@ func (UnimplementedJobServiceHandler) GetAccount(context.Context, *connect.Reque
 
 func (UnimplementedJobServiceHandler) ListCaptions(context.Context, *connect.Request[v1.ListCaptionsRequest]) (*connect.Response[v1.ListCaptionsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.ListCaptions is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) RenameSpeakers(context.Context, *connect.Request[v1.RenameSpeakersRequest]) (*connect.Response[v1.RenameSpeakersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.RenameSpeakers is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) ListModels(context.Context, *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.ListModels is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) CreateTranslation(context.Context, *connect.Request[v1.CreateTranslationRequest]) (*connect.Response[v1.CreateTranslationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.CreateTranslation is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) ListTranslations(context.Context, *connect.Request[v1.ListTranslationsRequest]) (*connect.Response[v1.ListTranslationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.ListTranslations is not implemented"))
 }
