@@ -50,6 +50,10 @@ func JobToProto(j job.Job) *ytcaptionv1.Job {
 		ReusedFrom:       j.ReusedFrom,
 		Task:             j.Task,
 		Chunks:           int32(j.Chunks),
+		Speakers:         j.Speakers,
+		MinSpeakers:      int32(j.MinSpeakers),
+		MaxSpeakers:      int32(j.MaxSpeakers),
+		SpeakerNames:     j.SpeakerNames,
 	}
 	if j.MediaTitle != "" || j.MediaDuration > 0 || j.MediaSite != "" {
 		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader,
@@ -62,17 +66,18 @@ func JobToProto(j job.Job) *ytcaptionv1.Job {
 }
 
 func segmentToProto(s job.Segment) *ytcaptionv1.Segment {
-	p := &ytcaptionv1.Segment{Seq: int32(s.Seq), StartMs: s.StartMS, EndMs: s.EndMS, Text: s.Text}
+	p := &ytcaptionv1.Segment{Seq: int32(s.Seq), StartMs: s.StartMS, EndMs: s.EndMS, Text: s.Text, Speaker: s.Speaker}
 	for _, w := range s.Words {
-		p.Words = append(p.Words, &ytcaptionv1.Word{StartMs: w.StartMS, EndMs: w.EndMS, Text: w.Text, Probability: w.Probability})
+		p.Words = append(p.Words, &ytcaptionv1.Word{StartMs: w.StartMS, EndMs: w.EndMS, Text: w.Text, Probability: w.Probability, Speaker: w.Speaker})
 	}
 	return p
 }
 
 func segmentFromProto(p *ytcaptionv1.Segment) job.Segment {
-	s := job.Segment{Seq: int(p.GetSeq()), StartMS: p.GetStartMs(), EndMS: p.GetEndMs(), Text: p.GetText()}
+	s := job.Segment{Seq: int(p.GetSeq()), StartMS: p.GetStartMs(), EndMS: p.GetEndMs(), Text: p.GetText(), Speaker: label(p.GetSpeaker())}
 	for _, w := range p.GetWords() {
-		s.Words = append(s.Words, job.Word{StartMS: w.GetStartMs(), EndMS: w.GetEndMs(), Text: w.GetText(), Probability: w.GetProbability()})
+		s.Words = append(s.Words, job.Word{StartMS: w.GetStartMs(), EndMS: w.GetEndMs(), Text: w.GetText(), Probability: w.GetProbability(),
+			Speaker: label(w.GetSpeaker())})
 	}
 	return s
 }

@@ -81,7 +81,15 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		err = checkOptions(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
 	}
 	if err == nil {
-		err = s.checkOffered(ctx, want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt()))
+		err = checkSpeakers(m.GetSpeakers(), m.GetMinSpeakers(), m.GetMaxSpeakers())
+	}
+	if err == nil && m.GetSpeakers() && m.GetSource() == string(job.SourceCaptions) {
+		err = job.Errorf(job.CodeInvalidArgument, "speakers needs speech recognition: a video's captions have no speaker labels (use source \"auto\" or \"asr\")")
+	}
+	if err == nil {
+		w := want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
+		w.Speakers = m.GetSpeakers()
+		err = s.checkOffered(ctx, w)
 	}
 	source, serr := job.ParseSource(m.GetSource())
 	switch {
@@ -107,9 +115,13 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
+	if m.GetSpeakers() {
+		source = job.SourceASR // captions have no speakers: "auto" always ends in speech recognition
+	}
 	j, replayed, err := s.store.CreateJobOnce(ctx, store.NewJob{
 		UserID: userID(ctx), URL: shown, CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
+		Speakers: m.GetSpeakers(), MinSpeakers: int(m.GetMinSpeakers()), MaxSpeakers: int(m.GetMaxSpeakers()),
 		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m), WebhookURL: m.GetWebhookUrl(),
 		TraceParent: tracing.TraceParent(ctx),
 	})
@@ -186,7 +198,12 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		err = job.Errorf(job.CodeInvalidArgument, "the file is larger than %d MiB", MaxUploadBytes>>20)
 	}
 	if err == nil {
-		err = s.checkOffered(ctx, want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt()))
+		err = checkSpeakers(m.GetSpeakers(), m.GetMinSpeakers(), m.GetMaxSpeakers())
+	}
+	if err == nil {
+		w := want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
+		w.Speakers = m.GetSpeakers()
+		err = s.checkOffered(ctx, w)
 	}
 	if err == nil {
 		// Before the blob is stored: a refused upload leaves nothing behind.
@@ -209,6 +226,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 	j, err := s.store.CreateJob(ctx, store.NewJob{
 		UserID: userID(ctx), URL: job.UploadURL(name), CanonicalURL: key, SourceKind: job.SourceUpload, Source: job.SourceASR,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
+		Speakers: m.GetSpeakers(), MinSpeakers: int(m.GetMinSpeakers()), MaxSpeakers: int(m.GetMaxSpeakers()),
 		TraceParent: tracing.TraceParent(ctx),
 	})
 	if err != nil {
@@ -453,7 +471,8 @@ func (s *JobService) transcript(ctx context.Context, id string) (job.Transcript,
 	if lang == "" {
 		lang = j.Language
 	}
-	return job.Transcript{JobID: j.ID, Language: lang, Engine: j.Engine, Model: j.Model, Duration: j.MediaDuration, Segments: segs}, nil
+	return job.Transcript{JobID: j.ID, Language: lang, Engine: j.Engine, Model: j.Model, Duration: j.MediaDuration, Segments: segs,
+		SpeakerNames: j.SpeakerNames}, nil
 }
 
 // WatchJob sends the job, and its segments after the cursor, whenever it

@@ -152,7 +152,8 @@ const maxEnginesPerNode = 16
 func advertised(m *ytcaptionv1.AcquireJobRequest) []engines.Caps {
 	var caps []engines.Caps
 	for _, c := range m.GetCapabilities() {
-		caps = append(caps, engines.Caps{Name: c.GetName(), Models: c.GetModels(), Languages: c.GetLanguages(), Translate: c.GetTranslate(), Prompt: c.GetPrompt()})
+		caps = append(caps, engines.Caps{Name: c.GetName(), Models: c.GetModels(), Languages: c.GetLanguages(), Translate: c.GetTranslate(), Prompt: c.GetPrompt(),
+			Speakers: c.GetSpeakers()})
 	}
 	if len(m.GetCapabilities()) > 0 {
 		return caps
@@ -186,6 +187,9 @@ func (s *WorkerService) assignment(ctx context.Context, j job.Job) (*ytcaptionv1
 		LeaseExpiresAt:    timestamppb.New(j.LeaseExpiresAt),
 		HeartbeatInterval: durationpb.New(s.heartbeat),
 		TraceParent:       j.TraceParent,
+		Speakers:          j.Speakers,
+		MinSpeakers:       int32(j.MinSpeakers),
+		MaxSpeakers:       int32(j.MaxSpeakers),
 	}, nil
 }
 

@@ -30,18 +30,20 @@ type Caps struct {
 	Languages []string `json:"languages,omitempty"` // the languages it recognises; empty: any
 	Translate bool     `json:"translate,omitempty"` // task "translate": English text of any speech
 	Prompt    bool     `json:"prompt,omitempty"`    // it reads a prompt
+	Speakers  bool     `json:"speakers,omitempty"`  // it labels who speaks
 }
 
 // Want is what a job asks of an engine. Empty Engine and Model: any.
 type Want struct {
 	Engine, Model, Language, Task string
 	Prompt                        bool
+	Speakers                      bool // speaker labels
 }
 
 // Plain says whether w asks for nothing beyond what every engine does:
 // transcription, without a prompt, in a language the engine detects.
 func (w Want) Plain() bool {
-	return w.Engine == "" && w.Model == "" && w.Task == Transcribe && !w.Prompt && w.Language == "auto"
+	return w.Engine == "" && w.Model == "" && w.Task == Transcribe && !w.Prompt && !w.Speakers && w.Language == "auto"
 }
 
 func (c Caps) speaks(language string) bool {
@@ -100,6 +102,13 @@ func Check(offered []Caps, w Want) error {
 		if len(cands) == 0 {
 			return job.Errorf(job.CodeUnsupported, "no gpu-node%s takes a prompt; engines on offer that do: %s",
 				of, quoteAll(names(keep(offered, func(c Caps) bool { return c.Prompt }))))
+		}
+	}
+	if w.Speakers {
+		cands = keep(cands, func(c Caps) bool { return c.Speakers })
+		if len(cands) == 0 {
+			return job.Errorf(job.CodeUnsupported, "no gpu-node%s labels speakers; engines on offer that do: %s",
+				of, quoteAll(names(keep(offered, func(c Caps) bool { return c.Speakers }))))
 		}
 	}
 	if !slices.ContainsFunc(cands, func(c Caps) bool { return c.speaks(w.Language) }) {

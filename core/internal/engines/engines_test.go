@@ -13,6 +13,7 @@ import (
 var (
 	sphinx     = Caps{Name: "sphinx", Models: []string{"en-us"}, Languages: []string{"en"}}
 	whispercpp = Caps{Name: "whispercpp", Models: []string{"base.en", "large-v3"}, Translate: true, Prompt: true}
+	diarizing  = Caps{Name: "openai", Models: []string{"gpt-4o-transcribe-diarize"}, Speakers: true}
 )
 
 func TestCheck(t *testing.T) {
@@ -39,6 +40,10 @@ func TestCheck(t *testing.T) {
 		{"a model names its engine's caps", []Caps{sphinx, whispercpp}, Want{Model: "en-us", Language: "auto", Task: Translate}, job.CodeUnsupported, "can translate"},
 		{"an engine we never heard of, advertised", []Caps{{Name: "my-own", Languages: []string{"xx"}, Translate: true}}, Want{Engine: "my-own", Language: "xx", Task: Translate}, "", ""},
 		{"unknown task", []Caps{whispercpp}, Want{Language: "en", Task: "summarise"}, job.CodeInvalidArgument, "task must be"},
+		{"speakers, nobody seen: the queue waits", nil, Want{Language: "auto", Task: Transcribe, Speakers: true}, "", ""},
+		{"speakers, no engine labels them", []Caps{sphinx, whispercpp}, Want{Language: "auto", Task: Transcribe, Speakers: true}, job.CodeUnsupported, "labels speakers; engines on offer that do: none"},
+		{"speakers on the named engine only elsewhere", []Caps{whispercpp, diarizing}, Want{Engine: "whispercpp", Language: "en", Task: Transcribe, Speakers: true}, job.CodeUnsupported, `no gpu-node with the whispercpp engine labels speakers; engines on offer that do: "openai"`},
+		{"speakers by a diarizing openai server", []Caps{sphinx, diarizing}, Want{Language: "de", Task: Transcribe, Speakers: true}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

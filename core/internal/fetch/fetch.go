@@ -387,7 +387,10 @@ func (s *Stage) fetch(ctx context.Context, j job.Job) (store.Media, []store.Chun
 		return store.Media{}, nil, err
 	}
 	m.Duration, m.AudioKey = length, key
-	if s.cfg.ChunkLength < 0 || length <= s.cfg.ChunkLength {
+	// A job that labels speakers is transcribed whole: each chunk's engine
+	// run would number its speakers afresh, and nothing here could tell
+	// that chunk 2's "Speaker 1" is chunk 1's "Speaker 2".
+	if s.cfg.ChunkLength < 0 || length <= s.cfg.ChunkLength || j.Speakers {
 		return m, nil, nil
 	}
 	chunks, err := s.chunk(ctx, dir, audio)

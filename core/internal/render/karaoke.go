@@ -10,7 +10,7 @@ import (
 // cueSpeaker is who speaks in c, "" when unknown. Every format added beside
 // SRT and WebVTT (ASS, TTML, SBV, karaoke WebVTT) asks it, so labelling them
 // all is this one line.
-func cueSpeaker(c Cue) string { return "" }
+func cueSpeaker(c Cue) string { return c.Speaker }
 
 // lineWords gives the words of each of c's lines with times that karaoke can
 // use: inside the cue (Cues may have moved its start and end), and never

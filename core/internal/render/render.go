@@ -131,6 +131,7 @@ func (o Options) withDefaults() Options {
 
 // Render renders t in format f.
 func Render(f Format, t job.Transcript, o Options) ([]byte, error) {
+	t.Segments = nameSpeakers(t.Segments, t.SpeakerNames)
 	switch f {
 	case SRT, VTT:
 		if o.Karaoke && f == VTT {
@@ -157,6 +158,10 @@ func Render(f Format, t job.Transcript, o Options) ([]byte, error) {
 type Cue struct {
 	Start, End time.Duration
 	Lines      []string
+	// Speaker is who speaks the whole cue ("" when unknown): Cues ends a
+	// cue where the speaker changes, so a cue never holds two speakers'
+	// words, and keeps room on its first line for a label.
+	Speaker string
 	// words are the cue's words in order, as wrapped into Lines, with the
 	// engine's timings (before Cues clamped the cue): karaoke reads them.
 	words []word
@@ -166,6 +171,7 @@ type Cue struct {
 type word struct {
 	text       string
 	start, end time.Duration
+	speaker    string
 }
 
 // Cues shapes segments into valid cues: sorted, clamped to non-negative time,
@@ -229,7 +235,7 @@ func segmentWords(s job.Segment) []word {
 	if len(s.Words) > 0 {
 		for _, w := range s.Words {
 			for _, f := range strings.Fields(sanitize(w.Text)) {
-				ws = append(ws, word{text: f, start: ms(w.StartMS), end: ms(w.EndMS)})
+				ws = append(ws, word{text: f, start: ms(w.StartMS), end: ms(w.EndMS), speaker: wordSpeaker(s, w)})
 			}
 		}
 		if len(ws) > 0 {
@@ -240,7 +246,11 @@ func segmentWords(s job.Segment) []word {
 	if len(fields) == 0 {
 		return nil
 	}
-	return share(fields, ms(s.StartMS), ms(s.EndMS))
+	ws = share(fields, ms(s.StartMS), ms(s.EndMS))
+	for i := range ws {
+		ws[i].speaker = sanitize(s.Speaker)
+	}
+	return ws
 }
 
 // share spreads [start, end] over texts in proportion to their length (plus a
@@ -298,7 +308,8 @@ func segmentCues(s job.Segment, o Options) []Cue {
 		for _, w := range cur {
 			texts = append(texts, w.text)
 		}
-		c := Cue{Start: cur[0].start, End: cur[len(cur)-1].end, Lines: wrap(texts, o.MaxLineChars), words: cur}
+		c := Cue{Start: cur[0].start, End: cur[len(cur)-1].end, Lines: wrapLabelled(texts, o.MaxLineChars, cur[0].speaker), words: cur,
+			Speaker: cur[0].speaker}
 		if c.End < c.Start {
 			c.End = c.Start
 		}
@@ -307,12 +318,16 @@ func segmentCues(s job.Segment, o Options) []Cue {
 	}
 	for _, w := range ws {
 		for _, pw := range share(hardSplit(w.text, o.MaxLineChars), w.start, w.end) {
+			pw.speaker = w.speaker
+			if len(cur) > 0 && pw.speaker != cur[0].speaker {
+				flush() // another speaker: another cue
+			}
 			next := append(append([]word(nil), cur...), pw)
 			texts := make([]string, len(next))
 			for i, x := range next {
 				texts[i] = x.text
 			}
-			if len(cur) > 0 && (len(wrap(texts, o.MaxLineChars)) > o.MaxLines || pw.end-cur[0].start > o.MaxCueDuration) {
+			if len(cur) > 0 && (len(wrapLabelled(texts, o.MaxLineChars, pw.speaker)) > o.MaxLines || pw.end-cur[0].start > o.MaxCueDuration) {
 				flush()
 			}
 			cur = append(cur, pw)
@@ -377,9 +392,17 @@ func captions(f Format, cues []Cue) []byte {
 			fmt.Fprintf(&b, "%d\n", i+1)
 		}
 		fmt.Fprintf(&b, "%s --> %s\n", timestamp(c.Start, sep), timestamp(c.End, sep))
-		for _, l := range c.Lines {
+		for i, l := range c.Lines {
 			if f == VTT {
 				l = vttEscaper.Replace(l)
+			}
+			if i == 0 && c.Speaker != "" {
+				// WebVTT's voice span; in SRT, which has none, a label.
+				if f == VTT {
+					b.WriteString("<v " + vttEscaper.Replace(c.Speaker) + ">")
+				} else {
+					b.WriteString(srtLabel(c.Speaker))
+				}
 			}
 			b.WriteString(l)
 			b.WriteByte('\n')
@@ -390,6 +413,9 @@ func captions(f Format, cues []Cue) []byte {
 }
 
 func text(segs []job.Segment) []byte {
+	if hasSpeakers(segs) {
+		return turns(segs)
+	}
 	var b bytes.Buffer
 	for _, s := range segs {
 		if t := strings.Join(strings.Fields(sanitize(s.Text)), " "); t != "" {
@@ -403,6 +429,9 @@ func text(segs []job.Segment) []byte {
 // tsv is whisper's TSV: a header, then start and end in milliseconds and the
 // text of each segment (tabs and line breaks in it become spaces).
 func tsv(segs []job.Segment) []byte {
+	if hasSpeakers(segs) {
+		return tsvSpeakers(segs)
+	}
 	var b bytes.Buffer
 	b.WriteString("start\tend\ttext\n")
 	for _, s := range segs {
@@ -419,14 +448,16 @@ type jsonWord struct {
 	End         float64 `json:"end"`
 	Word        string  `json:"word"`
 	Probability float32 `json:"probability,omitempty"`
+	Speaker     string  `json:"speaker,omitempty"`
 }
 
 type jsonSegment struct {
-	ID    int        `json:"id"`
-	Start float64    `json:"start"`
-	End   float64    `json:"end"`
-	Text  string     `json:"text"`
-	Words []jsonWord `json:"words,omitempty"`
+	ID      int        `json:"id"`
+	Start   float64    `json:"start"`
+	End     float64    `json:"end"`
+	Text    string     `json:"text"`
+	Speaker string     `json:"speaker,omitempty"`
+	Words   []jsonWord `json:"words,omitempty"`
 }
 
 type jsonTranscript struct {
@@ -447,9 +478,9 @@ func jsonDoc(t job.Transcript) ([]byte, error) {
 	var all []string
 	for i, s := range t.Segments {
 		txt := strings.Join(strings.Fields(s.Text), " ")
-		js := jsonSegment{ID: i, Start: secs(s.StartMS), End: secs(s.EndMS), Text: txt}
+		js := jsonSegment{ID: i, Start: secs(s.StartMS), End: secs(s.EndMS), Text: txt, Speaker: s.Speaker}
 		for _, w := range s.Words {
-			js.Words = append(js.Words, jsonWord{Start: secs(w.StartMS), End: secs(w.EndMS), Word: w.Text, Probability: w.Probability})
+			js.Words = append(js.Words, jsonWord{Start: secs(w.StartMS), End: secs(w.EndMS), Word: w.Text, Probability: w.Probability, Speaker: w.Speaker})
 		}
 		doc.Segments = append(doc.Segments, js)
 		if txt != "" {

@@ -13,9 +13,12 @@ import (
 // cacheKey is what must be equal for one job's transcript to be another's:
 // the media (canonical URL, or an upload's content key) and every option
 // that changes the text — language, source, engine, model, task (a
-// translation is not a transcript) and prompt (it steers the spelling).
+// translation is not a transcript) and prompt (it steers the spelling) —
+// and speakers with their bounds (labels, and how many, are part of the
+// transcript). Speaker names are not: they are the owner's, never copied.
 const cacheKey = `d.canonical_url = j.canonical_url AND d.source_kind = j.source_kind AND d.language = j.language
-	AND d.source = j.source AND d.engine = j.engine AND d.model = j.model AND d.task = j.task AND d.prompt = j.prompt`
+	AND d.source = j.source AND d.engine = j.engine AND d.model = j.model AND d.task = j.task AND d.prompt = j.prompt
+	AND d.speakers = j.speakers AND d.min_speakers = j.min_speakers AND d.max_speakers = j.max_speakers`
 
 // CompleteFromCache finishes a job the download stage just claimed with the
 // transcript of an earlier succeeded job with the same cache key — whoever
@@ -65,8 +68,8 @@ func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (
 			return leaseLost(id, epoch)
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO segments (job_id, epoch, seq, start_ms, end_ms, text, words)
-			SELECT $1, $2, seq, start_ms, end_ms, text, words FROM segments WHERE job_id = $3 AND epoch = $4`,
+			INSERT INTO segments (job_id, epoch, seq, start_ms, end_ms, text, words, speaker)
+			SELECT $1, $2, seq, start_ms, end_ms, text, words, speaker FROM segments WHERE job_id = $3 AND epoch = $4`,
 			id, epoch, donor, donorEpoch); err != nil {
 			return fmt.Errorf("copy the cached transcript into job %s: %w", id, err)
 		}

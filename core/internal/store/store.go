@@ -155,6 +155,8 @@ type NewJob struct {
 	Source                    job.Source // "" is auto
 	Language, Engine, Model   string
 	Task, Prompt              string // "" is transcribe
+	Speakers                  bool   // label who speaks
+	MinSpeakers, MaxSpeakers  int    // 0: the engine decides
 	WebhookURL                string // "" is the user's default, if any
 	TraceParent               string // the creating request's span, for tracing
 	MaxAttempts               int    // 0 means 3
@@ -169,22 +171,33 @@ const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source
 	detected_language, progress, media_title, media_uploader, media_duration_ms, audio_key, epoch, lease_owner, lease_expires_at,
 	media_site, media_site_id, media_upload_date, media_thumbnail, media_webpage_url,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
-	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at, trace_parent`
+	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at, trace_parent,
+	speakers, min_speakers, max_speakers, speaker_names`
 
 func scanJob(row sqldb.Row) (job.Job, error) {
 	var (
 		j                                                 job.Job
 		durMS                                             int64
 		lease, downloading, ready, transcribing, finished *time.Time
+		speakerNames                                      []byte
 	)
 	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.ReusedFrom, &j.Language, &j.Engine, &j.Model, &j.Task, &j.Prompt,
 		&j.ParentID, &j.ChunkIndex, &j.ChunkOffsetMS, &j.Chunks, &j.TranscriptExpired,
 		&j.DetectedLanguage, &j.Progress, &j.MediaTitle, &j.MediaUploader, &durMS, &j.AudioKey, &j.Epoch, &j.LeaseOwner, &lease,
 		&j.MediaSite, &j.MediaSiteID, &j.MediaUploadDate, &j.MediaThumbnail, &j.MediaWebpageURL,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
-		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt, &j.TraceParent)
+		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt, &j.TraceParent,
+		&j.Speakers, &j.MinSpeakers, &j.MaxSpeakers, &speakerNames)
 	if err != nil {
 		return job.Job{}, err
+	}
+	if len(speakerNames) > 0 {
+		if err := json.Unmarshal(speakerNames, &j.SpeakerNames); err != nil {
+			return job.Job{}, fmt.Errorf("decode speaker names of job %s: %w", j.ID, err)
+		}
+		if len(j.SpeakerNames) == 0 {
+			j.SpeakerNames = nil
+		}
 	}
 	j.MediaDuration = time.Duration(durMS) * time.Millisecond
 	for _, p := range []struct {
@@ -265,11 +278,12 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 			return err
 		}
 		j, err = scanJob(tx.QueryRow(ctx, `
-			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt, webhook_url, trace_parent)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt, webhook_url, trace_parent,
+				speakers, min_speakers, max_speakers)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			RETURNING `+jobColumns,
 			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts,
-			string(n.Source), n.Task, n.Prompt, n.WebhookURL, n.TraceParent))
+			string(n.Source), n.Task, n.Prompt, n.WebhookURL, n.TraceParent, n.Speakers, n.MinSpeakers, n.MaxSpeakers))
 		if err != nil || n.IdempotencyKey == "" {
 			return err
 		}
@@ -476,7 +490,8 @@ func (s *Store) ClaimReady(ctx context.Context, owner string, caps []engines.Cap
 	}
 	// Only what one engine can serve: the job's engine and model among those
 	// it advertised, a translation by one that translates, a prompt by one
-	// that reads it, a language by one that recognises it (none listed: any).
+	// that reads it, speaker labels by one that labels speakers, a language
+	// by one that recognises it (none listed: any).
 	serves := make([]string, 0, len(caps))
 	for _, c := range caps {
 		models := c.Models
@@ -490,6 +505,7 @@ func (s *Store) ClaimReady(ctx context.Context, owner string, caps []engines.Cap
 		langs := param(languages)
 		serves = append(serves, `(engine IN ('', `+param(c.Name)+`) AND (model = '' OR model = ANY(`+param(models)+`))
 			AND (task = 'transcribe' OR `+param(c.Translate)+`) AND (prompt = '' OR `+param(c.Prompt)+`)
+			AND (NOT speakers OR `+param(c.Speakers)+`)
 			AND (language = 'auto' OR `+langs+`::text[] IS NULL OR language = ANY(`+langs+`)))`)
 	}
 	// Nothing for a node an admin drained, even in a poll that began before.
@@ -649,10 +665,10 @@ func queueSegments(batch *sqldb.Batch, id string, epoch int64, segs []job.Segmen
 		if len(sg.Words) > 0 {
 			words, _ = json.Marshal(sg.Words)
 		}
-		batch.Queue(`INSERT INTO segments (job_id, epoch, seq, start_ms, end_ms, text, words) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		batch.Queue(`INSERT INTO segments (job_id, epoch, seq, start_ms, end_ms, text, words, speaker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (job_id, epoch, seq) DO UPDATE SET start_ms = EXCLUDED.start_ms, end_ms = EXCLUDED.end_ms,
-				text = EXCLUDED.text, words = EXCLUDED.words`,
-			id, epoch, sg.Seq, sg.StartMS, sg.EndMS, sg.Text, words)
+				text = EXCLUDED.text, words = EXCLUDED.words, speaker = EXCLUDED.speaker`,
+			id, epoch, sg.Seq, sg.StartMS, sg.EndMS, sg.Text, words, sg.Speaker)
 	}
 }
 
@@ -953,7 +969,7 @@ func (s *Store) RescueExpired(ctx context.Context, limit int) ([]string, error) 
 
 // Segments returns epoch's segments with seq > afterSeq, in order.
 func (s *Store) Segments(ctx context.Context, id string, epoch int64, afterSeq int) ([]job.Segment, error) {
-	rows, err := s.db.Query(ctx, `SELECT seq, start_ms, end_ms, text, words FROM segments
+	rows, err := s.db.Query(ctx, `SELECT seq, start_ms, end_ms, text, words, speaker FROM segments
 		WHERE job_id = $1 AND epoch = $2 AND seq > $3 ORDER BY seq`, id, epoch, afterSeq)
 	if err != nil {
 		return nil, fmt.Errorf("read segments of job %s: %w", id, err)
@@ -961,7 +977,7 @@ func (s *Store) Segments(ctx context.Context, id string, epoch int64, afterSeq i
 	segs, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (job.Segment, error) {
 		var sg job.Segment
 		var words []byte
-		if err := r.Scan(&sg.Seq, &sg.StartMS, &sg.EndMS, &sg.Text, &words); err != nil {
+		if err := r.Scan(&sg.Seq, &sg.StartMS, &sg.EndMS, &sg.Text, &words, &sg.Speaker); err != nil {
 			return sg, err
 		}
 		if len(words) > 0 {
@@ -1020,4 +1036,30 @@ func (s *Store) countByStatus(ctx context.Context, q string, args ...any) (map[j
 		out[c.st] = c.n
 	}
 	return out, nil
+}
+
+// SetSpeakerNames replaces the names the owner gave the speakers of a job
+// (label → name; empty: none), which every format then shows. With userID
+// set, another user's job is not found.
+func (s *Store) SetSpeakerNames(ctx context.Context, userID, id string, names map[string]string) (job.Job, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return job.Job{}, fmt.Errorf("name the speakers of job %q: %w", id, job.ErrNotFound)
+	}
+	if names == nil {
+		names = map[string]string{}
+	}
+	b, err := json.Marshal(names)
+	if err != nil {
+		return job.Job{}, fmt.Errorf("name the speakers of job %s: %w", id, err)
+	}
+	j, err := scanJob(s.db.QueryRow(ctx, `UPDATE jobs SET speaker_names = $3, updated_at = now()
+		WHERE id = $1 AND ($2 = '' OR user_id::text = $2) AND parent_id IS NULL
+		RETURNING `+jobColumns, id, userID, b))
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return job.Job{}, &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("no job %s", id)}
+	}
+	if err != nil {
+		return job.Job{}, fmt.Errorf("name the speakers of job %s: %w", id, err)
+	}
+	return j, nil
 }

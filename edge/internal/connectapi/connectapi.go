@@ -296,6 +296,13 @@ func (f *front) DeleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.
 	return f.d.Core.Jobs.DeleteJob(ctx, forward(ctx, req.Msg))
 }
 
+// RenameSpeakers names a job's speakers in core; this edge's copy of the
+// finished job no longer shows its names.
+func (f *front) RenameSpeakers(ctx context.Context, req *connect.Request[ytcaptionv1.RenameSpeakersRequest]) (*connect.Response[ytcaptionv1.RenameSpeakersResponse], error) {
+	defer f.d.Finished.Forget(req.Msg.GetId())
+	return f.d.Core.Jobs.RenameSpeakers(ctx, forward(ctx, req.Msg))
+}
+
 // ListCaptions asks core, which asks the site: seconds, within the door's
 // unary write timeout.
 func (f *front) ListCaptions(ctx context.Context, req *connect.Request[ytcaptionv1.ListCaptionsRequest]) (*connect.Response[ytcaptionv1.ListCaptionsResponse], error) {
