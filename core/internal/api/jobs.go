@@ -425,6 +425,9 @@ var formats = map[ytcaptionv1.TranscriptFormat]render.Format{
 	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TXT:         render.TXT,
 	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_JSON:        render.JSON,
 	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TSV:         render.TSV,
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_ASS:         render.ASS,
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TTML:        render.TTML,
+	ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_SBV:         render.SBV,
 }
 
 func (s *JobService) GetTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetTranscriptRequest]) (*connect.Response[ytcaptionv1.GetTranscriptResponse], error) {
@@ -432,8 +435,8 @@ func (s *JobService) GetTranscript(ctx context.Context, req *connect.Request[ytc
 	if !ok {
 		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "unknown transcript format %v", req.Msg.GetFormat()))
 	}
-	opts := render.Options{MaxLineChars: int(req.Msg.GetMaxLineChars()), MaxLines: int(req.Msg.GetMaxLines())}
-	if err := opts.Validate(); err != nil {
+	opts := render.Options{MaxLineChars: int(req.Msg.GetMaxLineChars()), MaxLines: int(req.Msg.GetMaxLines()), Karaoke: req.Msg.GetKaraoke()}
+	if err := opts.ValidateFor(f); err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	t, err := s.transcript(ctx, req.Msg.GetId())

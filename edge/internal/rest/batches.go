@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/filename"
@@ -195,12 +196,12 @@ const maxZipBytes = 64 << 20
 
 // batchCaptions answers one archive with a caption file per succeeded child,
 // named after its title. Titles are the sites' (and so anyone's): names are
-// cleaned (safeName) and made unique.
+// cleaned (safeName) and made unique. The format and render options are a
+// transcript's (format, max_line_chars, max_lines, karaoke).
 func (s *server) batchCaptions(c *fiber.Ctx) error {
-	name := strings.ToLower(c.Query("format", "srt"))
-	f, ok := formats[name]
-	if !ok {
-		return codedError(errcode.InvalidArgument, fmt.Sprintf("unknown format %q: use srt, vtt, txt, json or tsv", name))
+	opts, name, err := transcriptRequest(c, "")
+	if err != nil {
+		return err
 	}
 	id := strings.Clone(c.Params("id"))
 	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Minute)
@@ -224,7 +225,9 @@ func (s *server) batchCaptions(c *fiber.Ctx) error {
 		if j.GetStatus() != ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED {
 			continue
 		}
-		resp, err := s.Core.Jobs.GetTranscript(ctx, coreRequest(c, &ytcaptionv1.GetTranscriptRequest{Id: j.GetId(), Format: f}))
+		msg := proto.CloneOf(opts)
+		msg.Id = j.GetId()
+		resp, err := s.Core.Jobs.GetTranscript(ctx, coreRequest(c, msg))
 		if err != nil {
 			return err
 		}

@@ -531,23 +531,45 @@ var formats = map[string]ytcaptionv1.TranscriptFormat{
 	"txt":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TXT,
 	"json": ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_JSON,
 	"tsv":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TSV,
+	"ass":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_ASS,
+	"ttml": ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TTML,
+	"sbv":  ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_SBV,
 }
 
-func (s *server) transcript(c *fiber.Ctx) error {
+// transcriptRequest reads a transcript's format (also the file extension,
+// which it returns) and render options from the query: format,
+// max_line_chars, max_lines and karaoke. Core checks their values; here
+// they only have to parse.
+func transcriptRequest(c *fiber.Ctx, id string) (*ytcaptionv1.GetTranscriptRequest, string, error) {
 	name := strings.ToLower(c.Query("format", "srt"))
 	f, ok := formats[name]
 	if !ok {
-		return codedError(errcode.InvalidArgument, fmt.Sprintf("unknown format %q: use srt, vtt, txt, json or tsv", name))
+		return nil, "", codedError(errcode.InvalidArgument, fmt.Sprintf("unknown format %q: use srt, vtt, ass, ttml, sbv, txt, json or tsv", name))
 	}
-	msg := &ytcaptionv1.GetTranscriptRequest{Id: strings.Clone(c.Params("id")), Format: f}
+	msg := &ytcaptionv1.GetTranscriptRequest{Id: id, Format: f}
 	for param, dst := range map[string]*int32{"max_line_chars": &msg.MaxLineChars, "max_lines": &msg.MaxLines} {
 		if v := c.Query(param); v != "" {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil {
-				return codedError(errcode.InvalidArgument, fmt.Sprintf("%s must be a whole number, got %q", param, v))
+				return nil, "", codedError(errcode.InvalidArgument, fmt.Sprintf("%s must be a whole number, got %q", param, v))
 			}
 			*dst = int32(n)
 		}
+	}
+	if v := c.Query("karaoke"); v != "" {
+		k, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, "", codedError(errcode.InvalidArgument, fmt.Sprintf("karaoke must be true or false, got %q", v))
+		}
+		msg.Karaoke = k
+	}
+	return msg, name, nil
+}
+
+func (s *server) transcript(c *fiber.Ctx) error {
+	msg, _, err := transcriptRequest(c, strings.Clone(c.Params("id")))
+	if err != nil {
+		return err
 	}
 	ctx, cancel, req := call(s, c, msg)
 	defer cancel()

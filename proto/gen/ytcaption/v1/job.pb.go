@@ -96,6 +96,12 @@ const (
 	TranscriptFormat_TRANSCRIPT_FORMAT_JSON        TranscriptFormat = 4
 	// Tab-separated start and end (milliseconds) and text, one segment a row.
 	TranscriptFormat_TRANSCRIPT_FORMAT_TSV TranscriptFormat = 5
+	// Advanced SubStation Alpha (v4+), styled; karaoke highlights words.
+	TranscriptFormat_TRANSCRIPT_FORMAT_ASS TranscriptFormat = 6
+	// TTML of the IMSC1 Text Profile.
+	TranscriptFormat_TRANSCRIPT_FORMAT_TTML TranscriptFormat = 7
+	// YouTube's SubViewer format.
+	TranscriptFormat_TRANSCRIPT_FORMAT_SBV TranscriptFormat = 8
 )
 
 // Enum value maps for TranscriptFormat.
@@ -107,6 +113,9 @@ var (
 		3: "TRANSCRIPT_FORMAT_TXT",
 		4: "TRANSCRIPT_FORMAT_JSON",
 		5: "TRANSCRIPT_FORMAT_TSV",
+		6: "TRANSCRIPT_FORMAT_ASS",
+		7: "TRANSCRIPT_FORMAT_TTML",
+		8: "TRANSCRIPT_FORMAT_SBV",
 	}
 	TranscriptFormat_value = map[string]int32{
 		"TRANSCRIPT_FORMAT_UNSPECIFIED": 0,
@@ -115,6 +124,9 @@ var (
 		"TRANSCRIPT_FORMAT_TXT":         3,
 		"TRANSCRIPT_FORMAT_JSON":        4,
 		"TRANSCRIPT_FORMAT_TSV":         5,
+		"TRANSCRIPT_FORMAT_ASS":         6,
+		"TRANSCRIPT_FORMAT_TTML":        7,
+		"TRANSCRIPT_FORMAT_SBV":         8,
 	}
 )
 
@@ -1542,9 +1554,13 @@ type GetTranscriptRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Format TranscriptFormat       `protobuf:"varint,2,opt,name=format,proto3,enum=ytcaption.v1.TranscriptFormat" json:"format,omitempty"`
-	// Cue shaping for SRT and WebVTT; 0 takes the default (42 characters, 2 lines).
+	// Cue shaping for every caption format; 0 takes the default (42
+	// characters, 2 lines).
 	MaxLineChars int32 `protobuf:"varint,3,opt,name=max_line_chars,json=maxLineChars,proto3" json:"max_line_chars,omitempty"`
 	MaxLines     int32 `protobuf:"varint,4,opt,name=max_lines,json=maxLines,proto3" json:"max_lines,omitempty"`
+	// Highlight each word as it is spoken, from the word timings: ASS and
+	// WebVTT only (other formats refuse it).
+	Karaoke bool `protobuf:"varint,30,opt,name=karaoke,proto3" json:"karaoke,omitempty"`
 	// A translation's language (CreateTranslation): the transcript translated,
 	// with the same cues and timings. Empty: the transcript as transcribed.
 	Language      string `protobuf:"bytes,50,opt,name=language,proto3" json:"language,omitempty"`
@@ -1608,6 +1624,13 @@ func (x *GetTranscriptRequest) GetMaxLines() int32 {
 		return x.MaxLines
 	}
 	return 0
+}
+
+func (x *GetTranscriptRequest) GetKaraoke() bool {
+	if x != nil {
+		return x.Karaoke
+	}
+	return false
 }
 
 func (x *GetTranscriptRequest) GetLanguage() string {
@@ -2781,12 +2804,13 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\"\n" +
 	"\x10DeleteJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
-	"\x11DeleteJobResponse\"\xbd\x01\n" +
+	"\x11DeleteJobResponse\"\xd7\x01\n" +
 	"\x14GetTranscriptRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x1e.ytcaption.v1.TranscriptFormatR\x06format\x12$\n" +
 	"\x0emax_line_chars\x18\x03 \x01(\x05R\fmaxLineChars\x12\x1b\n" +
-	"\tmax_lines\x18\x04 \x01(\x05R\bmaxLines\x12\x1a\n" +
+	"\tmax_lines\x18\x04 \x01(\x05R\bmaxLines\x12\x18\n" +
+	"\akaraoke\x18\x1e \x01(\bR\akaraoke\x12\x1a\n" +
 	"\blanguage\x182 \x01(\tR\blanguage\"T\n" +
 	"\x15GetTranscriptResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
@@ -2878,14 +2902,17 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x17JOB_STATUS_TRANSCRIBING\x10\x04\x12\x18\n" +
 	"\x14JOB_STATUS_SUCCEEDED\x10\x05\x12\x15\n" +
 	"\x11JOB_STATUS_FAILED\x10\x06\x12\x18\n" +
-	"\x14JOB_STATUS_CANCELLED\x10\a*\xbd\x01\n" +
+	"\x14JOB_STATUS_CANCELLED\x10\a*\x8f\x02\n" +
 	"\x10TranscriptFormat\x12!\n" +
 	"\x1dTRANSCRIPT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_SRT\x10\x01\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_VTT\x10\x02\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_TXT\x10\x03\x12\x1a\n" +
 	"\x16TRANSCRIPT_FORMAT_JSON\x10\x04\x12\x19\n" +
-	"\x15TRANSCRIPT_FORMAT_TSV\x10\x052\xf6\b\n" +
+	"\x15TRANSCRIPT_FORMAT_TSV\x10\x05\x12\x19\n" +
+	"\x15TRANSCRIPT_FORMAT_ASS\x10\x06\x12\x1a\n" +
+	"\x16TRANSCRIPT_FORMAT_TTML\x10\a\x12\x19\n" +
+	"\x15TRANSCRIPT_FORMAT_SBV\x10\b2\xf6\b\n" +
 	"\n" +
 	"JobService\x12L\n" +
 	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
