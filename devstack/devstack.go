@@ -76,6 +76,9 @@ type Config struct {
 	// TracerProvider records the spans of all three (nil: none).
 	TracerProvider  trace.TracerProvider
 	WebhookSchedule []time.Duration // waits between webhook attempts; default the Standard Webhooks schedule
+	// The translator core's translations use (core.Config's Translator*);
+	// empty: none.
+	TranslatorKind, TranslatorURL, TranslatorKey, TranslatorModel string
 
 	Version string
 	Logger  *slog.Logger
@@ -139,7 +142,8 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		CreateRate: cfg.CreateRate, CreateBurst: cfg.CreateRate, ReadRate: cfg.ReadRate, ReadBurst: cfg.ReadRate,
 		YtDlpBinary: cfg.YtDlpBinary, YtDlpExtractors: cfg.YtDlpExtractors, WebhookSchedule: cfg.WebhookSchedule, NomadAddr: cfg.NomadAddr,
 		TracerProvider: cfg.TracerProvider,
-		WorkDir:        workDir, Logger: log.With("component", "core"),
+		TranslatorKind: cfg.TranslatorKind, TranslatorURL: cfg.TranslatorURL, TranslatorKey: cfg.TranslatorKey, TranslatorModel: cfg.TranslatorModel,
+		WorkDir: workDir, Logger: log.With("component", "core"),
 	})
 	if err != nil {
 		return err

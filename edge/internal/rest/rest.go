@@ -167,6 +167,8 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Get("/jobs/:id", s.getJob)
 	v1.Delete("/jobs/:id", s.cancelJob)
 	v1.Get("/jobs/:id/transcript", s.transcript)
+	v1.Post("/jobs/:id/translations", s.createTranslation)
+	v1.Get("/jobs/:id/translations", s.listTranslations)
 	v1.Get("/jobs/:id/events", s.events)
 	v1.Post("/audio/transcriptions", s.transcriptions)
 	v1.Post("/uploads", s.tus)
@@ -339,6 +341,8 @@ type createBody struct {
 	Prompt   string `json:"prompt"`
 	Webhook  string `json:"webhook_url"`
 	UploadID string `json:"upload_id"`
+	// Languages to translate the transcript into once it is done.
+	TranslateTo []string `json:"translate_to"`
 }
 
 // decodeStrict reads exactly one JSON object with only known fields.
@@ -384,6 +388,7 @@ func (s *server) createJob(c *fiber.Ctx) error {
 	}
 	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, UploadId: b.UploadID, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
 		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: strings.Clone(c.Get("Idempotency-Key"))}
+	msg.TranslateTo = b.TranslateTo
 	out, err := s.Gate.Create(c.UserContext(), principal(c).UserID, gate.JSON, msg,
 		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
 			ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
@@ -571,6 +576,7 @@ func (s *server) transcript(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	msg.Language = strings.Clone(c.Query("lang")) // a translation's (core checks it)
 	ctx, cancel, req := call(s, c, msg)
 	defer cancel()
 	resp, err := s.Core.Jobs.GetTranscript(ctx, req)
