@@ -112,7 +112,8 @@ func isPlaylist(raw string) bool {
 // batchOptions are what transcribe's flags say of a batch.
 type batchOptions struct {
 	urls                              []string
-	dir, format                       string
+	dir                               string
+	format                            captionFormat
 	language, source, task, prompt    string
 	webhook, idemKey, order           string
 	after, before                     string
@@ -363,13 +364,13 @@ type collector struct {
 	cl      *client
 	dir     string
 	root    *os.Root
-	format  string
+	format  captionFormat
 	written map[string]bool // job ids
 	used    map[string]bool // lower-cased names
 	files   []string
 }
 
-func newCollector(cl *client, dir, format string) (*collector, error) {
+func newCollector(cl *client, dir string, format captionFormat) (*collector, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -414,11 +415,11 @@ func (c *collector) collect(ctx context.Context, id string) ([]*job, error) {
 // write fetches job id's captions and writes them under a name made of
 // title, which it returns.
 func (c *collector) write(ctx context.Context, id, title string) (string, error) {
-	b, err := c.cl.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/transcript?format="+url.QueryEscape(c.format), nil, nil, nil)
+	b, err := c.cl.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/transcript?"+c.format.query(), nil, nil, nil)
 	if err != nil {
 		return "", fmt.Errorf("captions of job %s: %w", id, err)
 	}
-	name := filename.Unique(c.used, filename.Safe(title, id), c.format)
+	name := filename.Unique(c.used, filename.Safe(title, id), c.format.name)
 	if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\`) { // safeName's promise, checked where it counts
 		return "", fmt.Errorf("job %s: refusing the file name %q", id, name)
 	}

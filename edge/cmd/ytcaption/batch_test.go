@@ -97,7 +97,11 @@ func newBatchServer(t *testing.T) *batchServer {
 	mux.HandleFunc("GET /v1/jobs/{id}/transcript", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.transcrpt[r.PathValue("id")] = r.URL.Query().Get("format")
+		q := r.URL.Query()
+		s.transcrpt[r.PathValue("id")] = q.Get("format")
+		if q.Has("karaoke") {
+			s.transcrpt[r.PathValue("id")] += " karaoke=" + q.Get("karaoke")
+		}
 		fmt.Fprintf(w, "WEBVTT\n\ncaptions of %s\n", r.PathValue("id"))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

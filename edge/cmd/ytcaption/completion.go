@@ -12,12 +12,12 @@ _ytcaption() {
     words="transcribe jobs batches login version completion help"
   else
     case "$cmd" in
-      transcribe) words="--format --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before" ;;
+      transcribe) words="--format --karaoke --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before" ;;
       jobs)
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
         else case "$sub" in
           list) words="--limit --json" ;;
-          transcript) words="--format -o --json" ;;
+          transcript) words="--format --karaoke -o --json" ;;
           *) words="--json" ;;
         esac; fi ;;
       batches)
@@ -32,7 +32,7 @@ _ytcaption() {
     esac
   fi
   case "${COMP_WORDS[COMP_CWORD-1]}" in
-    --format) words="srt vtt txt json tsv" ;;
+    --format) words="srt vtt ass ttml sbv txt json tsv" ;;
     --source) words="auto captions asr" ;;
     --task) words="transcribe translate" ;;
     --order) words="playlist newest" ;;
@@ -53,7 +53,8 @@ complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs batches login
 complete -c ytcaption -n '__fish_seen_subcommand_from jobs' -a 'list get cancel transcript'
 complete -c ytcaption -n '__fish_seen_subcommand_from batches' -a 'list get cancel'
 complete -c ytcaption -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
-complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l format -xa 'srt vtt txt json tsv'
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l format -xa 'srt vtt ass ttml sbv txt json tsv'
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l karaoke
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l language -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l source -xa 'auto captions asr'
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l task -xa 'transcribe translate'

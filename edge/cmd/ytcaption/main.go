@@ -274,7 +274,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 var (
-	formatNames = []string{"srt", "vtt", "txt", "json", "tsv"}
+	formatNames = []string{"srt", "vtt", "ass", "ttml", "sbv", "txt", "json", "tsv"}
 	languages   = regexp.MustCompile(`^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$`)
 )
 
@@ -308,6 +308,36 @@ func checkFormat(f string) error {
 	return nil
 }
 
+// checkKaraoke checks --karaoke against --format: only ASS and WebVTT
+// highlight words.
+func checkKaraoke(f captionFormat) error {
+	if f.karaoke && f.name != "ass" && f.name != "vtt" {
+		return usagef("--karaoke needs --format ass or vtt, got %q", f.name)
+	}
+	return nil
+}
+
+// captionFormat is what captions are asked for in: the format, which is
+// also the files' extension, and whether words are highlighted as spoken.
+type captionFormat struct {
+	name    string
+	karaoke bool
+}
+
+// query is the transcript request's query string.
+func (f captionFormat) query() string {
+	q := "format=" + url.QueryEscape(f.name)
+	if f.karaoke {
+		q += "&karaoke=true"
+	}
+	return q
+}
+
+const (
+	formatUsage  = "caption `format`: srt, vtt, ass, ttml, sbv, txt, json or tsv"
+	karaokeUsage = "highlight each word as it is spoken (--format ass or vtt)"
+)
+
 const transcribeAbout = `Submits URL (any page yt-dlp knows, or a direct media URL) as a job, or
 uploads FILE, then follows the job with a progress bar on stderr and writes
 its captions to -o FILE or stdout. Ctrl-C asks whether to cancel the job;
@@ -328,7 +358,8 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	c := newCommand("transcribe", "transcribe URL|FILE [flags]", transcribeAbout, []string{"URL or FILE"}, e)
 	c.more = true
 	fs := c.fs
-	format := fs.String("format", "srt", "caption `format`: srt, vtt, txt, json or tsv")
+	format := fs.String("format", "srt", formatUsage)
+	karaoke := fs.Bool("karaoke", false, karaokeUsage)
 	language := fs.String("language", "auto", "spoken `language`: auto or a code such as en")
 	source := fs.String("source", "auto", "`source` of the text: auto (the video's own captions when it has them), captions or asr (URLs only)")
 	task := fs.String("task", "transcribe", "`task`: transcribe, or translate (English text of speech in any language)")
@@ -347,6 +378,10 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	before := fs.String("before", "", "only a playlist's videos uploaded on or before `YYYY-MM-DD`")
 	pos, err := c.parse(args)
 	if err != nil {
+		return err
+	}
+	caption := captionFormat{*format, *karaoke}
+	if err := checkKaraoke(caption); err != nil {
 		return err
 	}
 	set := map[string]bool{}
@@ -381,7 +416,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 		if err := checkOptions(*format, *language, *source, *task); err != nil {
 			return err
 		}
-		return transcribeBatch(ctx, batchOptions{urls: pos, dir: *out, format: *format, language: *language, source: *source, task: *task,
+		return transcribeBatch(ctx, batchOptions{urls: pos, dir: *out, format: caption, language: *language, source: *source, task: *task,
 			prompt: *prompt, webhook: *webhook, idemKey: *idemKey, order: *order, after: *after, before: *before, maxItems: *maxItems,
 			noWait: *noWait, asJSON: *asJSON, cancelOnInterrupt: *cancelOnInterrupt}, e)
 	}
@@ -470,9 +505,9 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	if final.Status == "succeeded" {
 		var err error
 		if isDirName(*out) {
-			err = saveInto(ctx, cl, final, *format, *out, e)
+			err = saveInto(ctx, cl, final, caption, *out, e)
 		} else {
-			err = saveTranscript(ctx, cl, final.ID, *format, *out, !*asJSON, e)
+			err = saveTranscript(ctx, cl, final.ID, caption, *out, !*asJSON, e)
 		}
 		if err != nil {
 			return err
@@ -611,7 +646,7 @@ func isDirName(name string) bool {
 
 // saveInto writes a finished job's captions into dir, named after its
 // title as a batch's are (an uploaded file's name loses its extension).
-func saveInto(ctx context.Context, cl *client, j *job, format, dir string, e env) error {
+func saveInto(ctx context.Context, cl *client, j *job, format captionFormat, dir string, e env) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -633,8 +668,8 @@ func saveInto(ctx context.Context, cl *client, j *job, format, dir string, e env
 }
 
 // saveTranscript writes a finished job's captions to path, or stdout.
-func saveTranscript(ctx context.Context, cl *client, id, format, path string, toStdout bool, e env) error {
-	b, err := cl.call(ctx, http.MethodGet, "/v1/jobs/"+id+"/transcript?format="+url.QueryEscape(format), nil, nil, nil)
+func saveTranscript(ctx context.Context, cl *client, id string, format captionFormat, path string, toStdout bool, e env) error {
+	b, err := cl.call(ctx, http.MethodGet, "/v1/jobs/"+id+"/transcript?"+format.query(), nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -741,15 +776,20 @@ func jobs(ctx context.Context, args []string, e env) error {
 	case "cancel":
 		return cancel(ctx, rest, e)
 	case "transcript":
-		c := newCommand("jobs transcript", "jobs transcript ID [--format F] [-o FILE] [--json]", "Writes a finished job's captions to -o FILE or stdout.", []string{"ID"}, e)
-		format := c.fs.String("format", "srt", "caption `format`: srt, vtt, txt, json or tsv")
+		c := newCommand("jobs transcript", "jobs transcript ID [--format F] [--karaoke] [-o FILE] [--json]", "Writes a finished job's captions to -o FILE or stdout.", []string{"ID"}, e)
+		format := c.fs.String("format", "srt", formatUsage)
+		karaoke := c.fs.Bool("karaoke", false, karaokeUsage)
 		out := c.fs.String("o", "", "write the captions to `FILE` (default: stdout)")
 		asJSON := c.fs.Bool("json", false, "print JSON")
 		pos, err := c.parse(rest)
 		if err != nil {
 			return err
 		}
+		caption := captionFormat{*format, *karaoke}
 		if err := checkFormat(*format); err != nil {
+			return err
+		}
+		if err := checkKaraoke(caption); err != nil {
 			return err
 		}
 		if *asJSON && *out == "" {
@@ -759,7 +799,7 @@ func jobs(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
-		if err := saveTranscript(ctx, cl, url.PathEscape(pos[0]), *format, *out, true, e); err != nil {
+		if err := saveTranscript(ctx, cl, url.PathEscape(pos[0]), caption, *out, true, e); err != nil {
 			return jobError(pos[0], err)
 		}
 		if *asJSON {

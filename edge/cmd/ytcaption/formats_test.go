@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestCaptionFilesInEveryFormat: --format ass --karaoke asks the server for
+// ASS with karaoke, and names the files .ass; --format ttml and sbv name
+// theirs after the format too.
+func TestCaptionFilesInEveryFormat(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		ext  string
+		asks string
+	}{
+		{[]string{"--format", "ass", "--karaoke"}, "ass", "ass karaoke=true"},
+		{[]string{"--format", "vtt", "--karaoke"}, "vtt", "vtt karaoke=true"},
+		{[]string{"--format", "ttml"}, "ttml", "ttml"},
+		{[]string{"--format", "sbv"}, "sbv", "sbv"},
+	} {
+		srv := newBatchServer(t)
+		top := t.TempDir()
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"transcribe", "https://www.youtube.com/playlist?list=PL0123456789", "-o", top + "/"}, tc.args...),
+			srv.env(t, &out, &errOut))
+		require.Equal(t, exitFailed, code, errOut.String()) // one of the batch's jobs failed
+		require.Equal(t, []string{"Talk_ one_two." + tc.ext, "_.._etc_passwd." + tc.ext}, files(t, top), tc.args)
+		require.Equal(t, map[string]string{"j1": tc.asks, "j2": tc.asks}, srv.transcrpt, tc.args)
+	}
+}
+
+// TestKaraokeNeedsAssOrVtt: --karaoke with a format that cannot highlight
+// words is a usage error before anything is sent.
+func TestKaraokeNeedsAssOrVtt(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"transcribe", "https://example.com/a.ogg", "--format", "srt", "--karaoke"},
+		{"jobs", "transcript", "j1", "--format", "ttml", "--karaoke", "-o", filepath.Join(t.TempDir(), "x.ttml")},
+	} {
+		srv := newBatchServer(t)
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, srv.env(t, &out, &errOut))
+		require.Equal(t, exitUsage, code, errOut.String())
+		require.Contains(t, errOut.String(), "--karaoke needs --format ass or vtt", args)
+		require.Empty(t, srv.transcrpt, "nothing was asked of the server")
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"jobs", "transcript", "j1", "--format", "ssa"}, testEnv(&out, &errOut))
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut.String(), "srt, vtt, ass, ttml, sbv, txt, json, tsv")
+}
