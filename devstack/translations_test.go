@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -116,6 +118,26 @@ func TestTranslationsThroughTheEdge(t *testing.T) {
 	code, b = api.do("GET", "/v1/account", nil)
 	require.Equal(t, http.StatusOK, code, string(b))
 	require.Contains(t, string(b), `"used_translation_chars"`)
+
+	// The command-line client: translate a job, and transcribe with translations.
+	env := cliEnv(t, s)
+	dir := t.TempDir()
+	r := runCLI(t, env, "translate", j.ID, "fr", "--format", "vtt", "-o", filepath.Join(dir, "fr.vtt"))
+	require.Equal(t, 0, r.code, r.stderr)
+	b, err := os.ReadFile(filepath.Join(dir, "fr.vtt"))
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(b), "WEBVTT"), string(b))
+	require.Contains(t, string(b), "[fr] AND MR. JOHN DASHWOOD")
+	r = runCLI(t, env, "translate", j.ID, "deutsch")
+	require.Equal(t, 2, r.code, r.stderr)
+	r = runCLI(t, env, "transcribe", "https://www.youtube.com/watch?v="+captionsMan, "--source", "captions", "--language", "en",
+		"--translate-to", "es,it", "-o", filepath.Join(dir, "clip.srt"))
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, lang := range []string{"es", "it"} {
+		b, err := os.ReadFile(filepath.Join(dir, "clip."+lang+".srt"))
+		require.NoError(t, err, r.stderr)
+		require.Contains(t, string(b), "["+lang+"] AND MR. JOHN DASHWOOD")
+	}
 
 	// Another user's job is nobody else's to translate or read.
 	admin := api

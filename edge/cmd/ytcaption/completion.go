@@ -9,10 +9,11 @@ _ytcaption() {
   local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}
   local words
   if [ "$COMP_CWORD" -eq 1 ]; then
-    words="transcribe jobs batches login version completion help"
+    words="transcribe jobs batches translate login version completion help"
   else
     case "$cmd" in
-      transcribe) words="--format --karaoke --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before" ;;
+      transcribe) words="--format --karaoke --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before --translate-to" ;;
+      translate) words="--format -o --no-wait --json" ;;
       jobs)
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
         else case "$sub" in
@@ -49,7 +50,7 @@ autoload -U bashcompinit && bashcompinit
 
 const fishCompletion = `# ytcaption fish completion: ytcaption completion fish | source
 complete -c ytcaption -f
-complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs batches login version completion help'
+complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs batches translate login version completion help'
 complete -c ytcaption -n '__fish_seen_subcommand_from jobs' -a 'list get cancel transcript'
 complete -c ytcaption -n '__fish_seen_subcommand_from batches' -a 'list get cancel'
 complete -c ytcaption -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
@@ -70,6 +71,10 @@ complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l max-items -
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l order -xa 'playlist newest'
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l after -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l before -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l translate-to -x
+complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l format -xa 'srt vtt txt json tsv'
+complete -c ytcaption -n '__fish_seen_subcommand_from translate' -s o -r
+complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l no-wait
 complete -c ytcaption -n '__fish_seen_subcommand_from list' -l limit -x
 complete -c ytcaption -n '__fish_seen_subcommand_from login' -l url -x
 complete -c ytcaption -n '__fish_seen_subcommand_from login' -l api-key -x

@@ -64,6 +64,7 @@ Usage:
   ytcaption jobs get ID                  one job
   ytcaption jobs cancel ID               cancel a job
   ytcaption jobs transcript ID           a finished job's captions [--format F] [-o FILE]
+  ytcaption translate ID LANG            a finished job's captions translated into LANG [--format F] [-o FILE]
   ytcaption login                        save the server URL and API key [--url URL] [--api-key KEY]
   ytcaption version                      this client's version
   ytcaption completion bash|zsh|fish     print a shell completion script
@@ -213,7 +214,7 @@ func run(ctx context.Context, args []string, e env) int {
 	return code
 }
 
-var commandNames = []string{"transcribe", "jobs", "batches", "login", "version", "completion", "help"}
+var commandNames = []string{"transcribe", "jobs", "batches", "translate", "login", "version", "completion", "help"}
 
 func dispatch(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
@@ -236,6 +237,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return jobs(ctx, rest, e)
 	case "batches":
 		return batches(ctx, rest, e)
+	case "translate":
+		return translateCmd(ctx, rest, e)
 	case "login":
 		return login(ctx, rest, e)
 	case "version", "--version":
@@ -376,6 +379,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	order := fs.String("order", "", "a playlist's `order`: playlist, or newest (newest first where the listing dates every entry)")
 	after := fs.String("after", "", "only a playlist's videos uploaded on or after `YYYY-MM-DD`")
 	before := fs.String("before", "", "only a playlist's videos uploaded on or before `YYYY-MM-DD`")
+	translateTo := fs.String("translate-to", "", "also write the captions translated into these `languages` (comma-separated ISO 639-1 codes, at most 5) beside -o FILE: clip.de.srt")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -424,6 +428,13 @@ func transcribe(ctx context.Context, args []string, e env) error {
 		if set[name] {
 			return c.usageErr("--%s applies to a playlist or a list of URLs (with -o DIR/), not to one video", name)
 		}
+	}
+	langs, err := parseLanguages(*translateTo)
+	if err != nil {
+		return err
+	}
+	if len(langs) > 0 && (*out == "" || *out == "-" || isDirName(*out)) {
+		return c.usageErr("--translate-to writes files beside the captions: give -o FILE")
 	}
 	media := pos[0]
 	file := ""
@@ -508,6 +519,9 @@ func transcribe(ctx context.Context, args []string, e env) error {
 			err = saveInto(ctx, cl, final, caption, *out, e)
 		} else {
 			err = saveTranscript(ctx, cl, final.ID, caption, *out, !*asJSON, e)
+		}
+		if err == nil && len(langs) > 0 {
+			err = saveTranslations(ctx, cl, final.ID, *format, *out, langs, e)
 		}
 		if err != nil {
 			return err
