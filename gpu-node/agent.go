@@ -124,6 +124,13 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.NodeID = host
 	}
+	// A work directory that is not there would fail every job it is given
+	// (found by the chaos suite): make it, or refuse to start.
+	if cfg.WorkDir != "" {
+		if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+			return nil, fmt.Errorf("agent: work directory: %w", err)
+		}
+	}
 	eng, err := engine.New(cfg.EngineConfig())
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
