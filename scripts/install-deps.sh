@@ -7,6 +7,7 @@
 #   install-deps.sh test   all of that, and what `make test` adds: yt-dlp, flite,
 #                          redis-server, sctk for the WER cross-check, prometheus
 #                          for promtool, chromium for the dashboard's browser
+#                          test, xmllint (libxml2-utils) for the TTML schema
 #                          test, Node and the webhook verifier's npm packages,
 #                          Deno (the JavaScript runtime a current yt-dlp needs,
 #                          from the npm package deno at a pinned version) and
@@ -28,7 +29,7 @@ test)
   : "${YTCAPTION_MINIO_BIN:?set by the Makefile}"
   : "${DENO_VERSION:?set by the Makefile}"
   : "${YTCAPTION_DENO_BIN:?set by the Makefile}"
-  packages+=(yt-dlp flite redis-server sctk prometheus chromium)
+  packages+=(yt-dlp flite redis-server sctk prometheus chromium libxml2-utils)
   # Node runs the Standard Webhooks reference verifier in the notify tests;
   # a machine with its own Node (and npm) keeps it.
   command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
