@@ -62,6 +62,9 @@ type Config struct {
 	// 127.0.0.1) and the edge and gpu-nodes look core up there.
 	ConsulAddr string
 
+	// OpenAI configures the gpu-nodes' openai engine (Engine "openai").
+	OpenAI agent.OpenAIConfig
+
 	// Knobs tests turn; zero means core's defaults.
 	MaxDownloadBytes  int64
 	ChunkLength       time.Duration // long audio is cut into chunks of at most this; default 10 min
@@ -201,7 +204,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 		}
 		a, err := agent.New(agent.Config{
 			CoreURL: coreURL, NodeToken: nodeToken, NodeID: id, Version: cfg.Version, ConsulAddr: cfg.ConsulAddr,
-			WorkDir: workDir, Engine: cfg.Engine, Logger: log.With("component", "gpu-node", "node", id), TracerProvider: cfg.TracerProvider,
+			WorkDir: workDir, Engine: cfg.Engine, OpenAI: cfg.OpenAI, Logger: log.With("component", "gpu-node", "node", id), TracerProvider: cfg.TracerProvider,
 		})
 		if err != nil {
 			closeAll()

@@ -384,7 +384,8 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 	var res engine.Result
 	err := a.breaker.Do(func() (err error) {
 		res, err = a.eng.Transcribe(t.ctx, engine.Request{AudioPath: t.audio, Language: t.asg.GetLanguage(), Model: t.asg.GetModel(), Duration: duration,
-			Task: t.asg.GetTask(), Prompt: t.asg.GetPrompt()},
+			Task: t.asg.GetTask(), Prompt: t.asg.GetPrompt(),
+			Speakers: t.asg.GetSpeakers(), MinSpeakers: int(t.asg.GetMinSpeakers()), MaxSpeakers: int(t.asg.GetMaxSpeakers())},
 			a.emitter(t, duration, &seq))
 		return err
 	})
@@ -488,9 +489,9 @@ func redact(err error) error {
 
 // push sends one segment, retrying transient failures until the job ends.
 func (a *Agent) push(ctx context.Context, asg *ytcaptionv1.Assignment, seq int, s engine.Segment, progress float64, cancel context.CancelCauseFunc) error {
-	seg := &ytcaptionv1.Segment{Seq: int32(seq), StartMs: s.StartMS, EndMs: s.EndMS, Text: s.Text}
+	seg := &ytcaptionv1.Segment{Seq: int32(seq), StartMs: s.StartMS, EndMs: s.EndMS, Text: s.Text, Speaker: s.Speaker}
 	for _, w := range s.Words {
-		seg.Words = append(seg.Words, &ytcaptionv1.Word{StartMs: w.StartMS, EndMs: w.EndMS, Text: w.Text, Probability: w.Probability})
+		seg.Words = append(seg.Words, &ytcaptionv1.Word{StartMs: w.StartMS, EndMs: w.EndMS, Text: w.Text, Probability: w.Probability, Speaker: w.Speaker})
 	}
 	req := &ytcaptionv1.PushSegmentsRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), Segments: []*ytcaptionv1.Segment{seg}, Progress: progress}
 	for attempt := 1; ; attempt++ {
@@ -667,5 +668,6 @@ func retryDelay(attempt int) time.Duration {
 // core routes jobs by it and knows no engine itself.
 func (a *Agent) capabilities() *ytcaptionv1.EngineCapabilities {
 	c := a.eng.Capabilities()
-	return &ytcaptionv1.EngineCapabilities{Name: a.engine, Models: c.Models, Languages: c.Languages, Translate: c.Translate, Prompt: c.Prompt}
+	return &ytcaptionv1.EngineCapabilities{Name: a.engine, Models: c.Models, Languages: c.Languages, Translate: c.Translate, Prompt: c.Prompt,
+		Speakers: c.Speakers}
 }

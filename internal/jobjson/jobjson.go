@@ -62,6 +62,13 @@ type Job struct {
 	FinishedAt       string  `json:"finished_at,omitempty"`
 	Media            *Media  `json:"media,omitempty"`
 	Error            *Error  `json:"error,omitempty"`
+
+	// Speaker labels were asked for, with bounds and the names the owner
+	// gave them (label → name).
+	Speakers     bool              `json:"speakers,omitempty"`
+	MinSpeakers  int32             `json:"min_speakers,omitempty"`
+	MaxSpeakers  int32             `json:"max_speakers,omitempty"`
+	SpeakerNames map[string]string `json:"speaker_names,omitempty"`
 }
 
 func timeJSON(t *timestamppb.Timestamp) string {
@@ -87,6 +94,7 @@ func From(j *ytcaptionv1.Job) Job {
 		TranscribingAt: timeJSON(j.GetTranscribingAt()), FinishedAt: timeJSON(j.GetFinishedAt()),
 	}
 	out.Media = MediaFrom(j.GetMedia())
+	out.Speakers, out.MinSpeakers, out.MaxSpeakers, out.SpeakerNames = j.GetSpeakers(), j.GetMinSpeakers(), j.GetMaxSpeakers(), j.GetSpeakerNames()
 	if e := j.GetError(); e != nil {
 		out.Error = &Error{Code: e.GetCode(), Message: e.GetMessage()}
 	}

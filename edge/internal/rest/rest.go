@@ -166,6 +166,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Get("/jobs", s.listJobs)
 	v1.Get("/jobs/:id", s.getJob)
 	v1.Delete("/jobs/:id", s.cancelJob)
+	v1.Patch("/jobs/:id", s.patchJob)
 	v1.Get("/jobs/:id/transcript", s.transcript)
 	v1.Post("/jobs/:id/translations", s.createTranslation)
 	v1.Get("/jobs/:id/translations", s.listTranslations)
@@ -343,6 +344,11 @@ type createBody struct {
 	UploadID string `json:"upload_id"`
 	// Languages to translate the transcript into once it is done.
 	TranslateTo []string `json:"translate_to"`
+
+	// Speaker labels, with bounds on how many speakers (0: the engine decides).
+	Speakers    bool  `json:"speakers"`
+	MinSpeakers int32 `json:"min_speakers"`
+	MaxSpeakers int32 `json:"max_speakers"`
 }
 
 // decodeStrict reads exactly one JSON object with only known fields.
@@ -389,6 +395,7 @@ func (s *server) createJob(c *fiber.Ctx) error {
 	msg := &ytcaptionv1.CreateJobRequest{Url: b.URL, UploadId: b.UploadID, Language: b.Language, Engine: b.Engine, Model: b.Model, Source: b.Source,
 		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: strings.Clone(c.Get("Idempotency-Key"))}
 	msg.TranslateTo = b.TranslateTo
+	msg.Speakers, msg.MinSpeakers, msg.MaxSpeakers = b.Speakers, b.MinSpeakers, b.MaxSpeakers
 	out, err := s.Gate.Create(c.UserContext(), principal(c).UserID, gate.JSON, msg,
 		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
 			ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)

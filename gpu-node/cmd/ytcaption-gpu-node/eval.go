@@ -32,6 +32,7 @@ func engineFlags(fs *flag.FlagSet, cfg *agent.Config) {
 			return nil
 		})
 	fs.StringVar(&cfg.OpenAI.Model, "openai-model", "whisper-1", "the one model to ask for when --openai-models is empty")
+	fs.StringVar(&cfg.OpenAI.Diarize, "openai-diarize", "", "the server labels speakers, in this documented shape: \"openai\" (response_format=diarized_json, gpt-4o-transcribe-diarize) or \"whisperx\" (verbose_json with diarize=true, min_speakers, max_speakers and a speaker on segments and words); empty: it does not, and speakers jobs go to other nodes")
 	fs.StringVar(&cfg.WhisperCPP.Binary, "whispercpp-binary", "whisper-cli", "whisper.cpp CLI binary")
 	fs.StringVar(&cfg.WhisperCPP.ModelsDir, "whispercpp-models-dir", "", "directory of the whisper.cpp ggml models jobs may name (model base.en: ggml-base.en.bin there)")
 	fs.StringVar(&cfg.WhisperCPP.Model, "whispercpp-model", "", "default whisper.cpp model, a name in --whispercpp-models-dir (a path to a model file: its directory, when --whispercpp-models-dir is empty)")

@@ -19,6 +19,10 @@ type Request struct {
 	Duration  time.Duration
 	Task      string // "transcribe" (or "") or "translate": English text of any speech
 	Prompt    string // guides engines that take one
+	// Speakers asks for who speaks each segment (and word), with bounds on
+	// how many speakers there are (0: the engine decides).
+	Speakers                 bool
+	MinSpeakers, MaxSpeakers int
 }
 
 // translating says whether req asks for English text of any speech.
@@ -29,6 +33,7 @@ type Word struct {
 	StartMS, EndMS int64
 	Text           string
 	Probability    float32
+	Speaker        string // who speaks it, where the engine labels words
 }
 
 // Segment is a stretch of transcript.
@@ -36,6 +41,7 @@ type Segment struct {
 	StartMS, EndMS int64
 	Text           string
 	Words          []Word
+	Speaker        string // "Speaker 1", … on a Request with Speakers; "" when unknown
 }
 
 // Result is what a finished transcription reports besides its segments.
@@ -52,6 +58,7 @@ type Capabilities struct {
 	Languages []string // the languages it recognises, as a job names them; empty: any
 	Translate bool     // Request.Task "translate": English text of any speech it recognises
 	Prompt    bool     // it reads Request.Prompt
+	Speakers  bool     // it labels who speaks (Request.Speakers)
 }
 
 // Engine transcribes audio files.

@@ -34,6 +34,9 @@ type OpenAIConfig struct {
 	Model      string
 	HTTPClient *http.Client
 	Timeout    time.Duration // per request; default 30 minutes
+	// Diarize says the server labels speakers, and in which documented
+	// shape (diarize.go): DiarizeOpenAI, DiarizeWhisperX, or "" (it does not).
+	Diarize string
 }
 
 // OpenAI calls POST {BaseURL}/v1/audio/transcriptions with verbose_json and
@@ -45,6 +48,9 @@ type OpenAI struct{ cfg OpenAIConfig }
 func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	if cfg.BaseURL == "" {
 		return nil, errors.New("the openai engine needs a base URL")
+	}
+	if err := checkDiarize(cfg.Diarize); err != nil {
+		return nil, err
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
 	allowed := cfg.Models
@@ -80,7 +86,7 @@ func (o *OpenAI) Models() []string { return slices.Clone(o.cfg.Models) }
 // Capabilities implements Engine: an OpenAI-compatible server recognises any
 // language, translates (/v1/audio/translations) and reads a prompt.
 func (o *OpenAI) Capabilities() Capabilities {
-	return Capabilities{Models: o.Models(), Translate: true, Prompt: true}
+	return o.diarizeCaps(Capabilities{Models: o.Models(), Translate: true, Prompt: true})
 }
 
 // model is the model to ask the server for on req's behalf.
@@ -166,16 +172,16 @@ func (o *OpenAI) Transcribe(ctx context.Context, req Request, emit func(Segment)
 		}
 		return Result{}, err
 	}
-	var v verboseJSON
-	if err := json.Unmarshal(b, &v); err != nil {
-		return Result{}, fmt.Errorf("parse transcription: %w", err)
+	segs, lang, err := o.parseResponse(req, b)
+	if err != nil {
+		return Result{}, err
 	}
-	for _, s := range ParseVerboseJSON(v) {
+	for _, s := range segs {
 		if err := emit(s); err != nil {
 			return Result{}, err
 		}
 	}
-	return Result{Language: languageCode(v.Language)}, nil
+	return Result{Language: lang}, nil
 }
 
 func (o *OpenAI) form(req Request, model string) (io.Reader, string, error) {
@@ -203,6 +209,7 @@ func (o *OpenAI) form(req Request, model string) (io.Reader, string, error) {
 	if req.Prompt != "" {
 		fields = append(fields, [2]string{"prompt", req.Prompt})
 	}
+	fields = o.diarizeFields(req, fields)
 	for _, kv := range fields {
 		if err := w.WriteField(kv[0], kv[1]); err != nil {
 			return nil, "", err
