@@ -54,6 +54,10 @@ func JobToProto(j job.Job) *ytcaptionv1.Job {
 		MinSpeakers:      int32(j.MinSpeakers),
 		MaxSpeakers:      int32(j.MaxSpeakers),
 		SpeakerNames:     j.SpeakerNames,
+		Vocabulary:       j.Vocabulary,
+		Guards: &ytcaptionv1.Guards{Silence: j.Guards.Silence, Repetition: j.Guards.Repetition,
+			SilenceDropped: int32(j.Guards.SilenceDropped), RepetitionDropped: int32(j.Guards.RepetitionDropped),
+			RepetitionTrimmed: int32(j.Guards.RepetitionTrimmed)},
 	}
 	if j.MediaTitle != "" || j.MediaDuration > 0 || j.MediaSite != "" {
 		p.Media = &ytcaptionv1.Media{Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(), Uploader: j.MediaUploader,

@@ -87,6 +87,9 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		err = job.Errorf(job.CodeInvalidArgument, "speakers needs speech recognition: a video's captions have no speaker labels (use source \"auto\" or \"asr\")")
 	}
 	if err == nil {
+		err = checkVocabulary(m.GetVocabulary())
+	}
+	if err == nil {
 		w := want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
 		w.Speakers = m.GetSpeakers()
 		err = s.checkOffered(ctx, w)
@@ -122,6 +125,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		UserID: userID(ctx), URL: shown, CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
 		Speakers: m.GetSpeakers(), MinSpeakers: int(m.GetMinSpeakers()), MaxSpeakers: int(m.GetMaxSpeakers()),
+		Vocabulary: cleanVocabulary(m.GetVocabulary()), SilenceGuard: guardOn(m.SilenceGuard), RepetitionGuard: guardOn(m.RepetitionGuard),
 		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m), WebhookURL: m.GetWebhookUrl(),
 		TraceParent: tracing.TraceParent(ctx),
 	})
@@ -201,6 +205,9 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		err = checkSpeakers(m.GetSpeakers(), m.GetMinSpeakers(), m.GetMaxSpeakers())
 	}
 	if err == nil {
+		err = checkVocabulary(m.GetVocabulary())
+	}
+	if err == nil {
 		w := want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
 		w.Speakers = m.GetSpeakers()
 		err = s.checkOffered(ctx, w)
@@ -227,6 +234,7 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		UserID: userID(ctx), URL: job.UploadURL(name), CanonicalURL: key, SourceKind: job.SourceUpload, Source: job.SourceASR,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
 		Speakers: m.GetSpeakers(), MinSpeakers: int(m.GetMinSpeakers()), MaxSpeakers: int(m.GetMaxSpeakers()),
+		Vocabulary: cleanVocabulary(m.GetVocabulary()), SilenceGuard: guardOn(m.SilenceGuard), RepetitionGuard: guardOn(m.RepetitionGuard),
 		TraceParent: tracing.TraceParent(ctx),
 	})
 	if err != nil {

@@ -190,6 +190,9 @@ func (s *WorkerService) assignment(ctx context.Context, j job.Job) (*ytcaptionv1
 		Speakers:          j.Speakers,
 		MinSpeakers:       int32(j.MinSpeakers),
 		MaxSpeakers:       int32(j.MaxSpeakers),
+		Vocabulary:        j.Vocabulary,
+		SilenceGuard:      j.Guards.Silence,
+		RepetitionGuard:   j.Guards.Repetition,
 	}, nil
 }
 
@@ -248,6 +251,13 @@ func (s *WorkerService) Ping(ctx context.Context, req *connect.Request[ytcaption
 
 func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.CompleteJobRequest]) (*connect.Response[ytcaptionv1.CompleteJobResponse], error) {
 	m := req.Msg
+	if g := m.GetGuards(); g.GetSilenceDropped() > 0 || g.GetRepetitionDropped() > 0 || g.GetRepetitionTrimmed() > 0 {
+		err := s.store.RecordGuards(ctx, m.GetJobId(), m.GetEpoch(), job.GuardCounts{SilenceDropped: int(max(0, g.GetSilenceDropped())),
+			RepetitionDropped: int(max(0, g.GetRepetitionDropped())), RepetitionTrimmed: int(max(0, g.GetRepetitionTrimmed()))})
+		if err != nil {
+			return nil, s.refuse(ctx, err)
+		}
+	}
 	done, err := s.store.Complete(ctx, m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount()))
 	if err != nil {
 		return nil, s.refuse(ctx, err)

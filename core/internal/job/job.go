@@ -144,6 +144,10 @@ type Job struct {
 	MinSpeakers  int
 	MaxSpeakers  int
 	SpeakerNames map[string]string
+	// Vocabulary are terms the transcript spells as given; Guards says
+	// which hallucination guards run on the gpu-node and what they removed.
+	Vocabulary []string
+	Guards     Guards
 
 	DetectedLanguage string
 	Progress         float64
@@ -308,4 +312,17 @@ func CodeOf(err error) string {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// Guards are a job's hallucination guards: which run (both by default), and
+// what they removed once the job is done.
+type Guards struct {
+	Silence, Repetition bool
+	GuardCounts
+}
+
+// GuardCounts is what the guards removed: segments dropped inside silence,
+// segments dropped as repeats, segments kept with a loop collapsed.
+type GuardCounts struct {
+	SilenceDropped, RepetitionDropped, RepetitionTrimmed int
 }

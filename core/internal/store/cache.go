@@ -15,10 +15,12 @@ import (
 // that changes the text — language, source, engine, model, task (a
 // translation is not a transcript) and prompt (it steers the spelling) —
 // and speakers with their bounds (labels, and how many, are part of the
-// transcript). Speaker names are not: they are the owner's, never copied.
+// transcript) — and the vocabulary and hallucination guards (they change
+// the text). Speaker names are not: they are the owner's, never copied.
 const cacheKey = `d.canonical_url = j.canonical_url AND d.source_kind = j.source_kind AND d.language = j.language
 	AND d.source = j.source AND d.engine = j.engine AND d.model = j.model AND d.task = j.task AND d.prompt = j.prompt
-	AND d.speakers = j.speakers AND d.min_speakers = j.min_speakers AND d.max_speakers = j.max_speakers`
+	AND d.speakers = j.speakers AND d.min_speakers = j.min_speakers AND d.max_speakers = j.max_speakers
+	AND d.vocabulary = j.vocabulary AND d.silence_guard = j.silence_guard AND d.repetition_guard = j.repetition_guard`
 
 // CompleteFromCache finishes a job the download stage just claimed with the
 // transcript of an earlier succeeded job with the same cache key — whoever
@@ -57,7 +59,8 @@ func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (
 				media_title = coalesce($7::text, d.media_title), media_uploader = coalesce($8::text, d.media_uploader),
 				media_duration_ms = d.media_duration_ms, media_site = d.media_site, media_site_id = d.media_site_id,
 				media_upload_date = d.media_upload_date, media_thumbnail = d.media_thumbnail, media_webpage_url = d.media_webpage_url,
-				audio_key = d.audio_key, lease_owner = '', lease_expires_at = NULL, updated_at = now()
+				audio_key = d.audio_key, silence_dropped = d.silence_dropped, repetition_dropped = d.repetition_dropped,
+				repetition_trimmed = d.repetition_trimmed, lease_owner = '', lease_expires_at = NULL, updated_at = now()
 			FROM jobs d
 			WHERE j.id = $1 AND j.epoch = $2 AND j.status = ANY($5) AND j.lease_expires_at > now() AND d.id = $3`,
 			id, epoch, donor, string(job.StatusSucceeded), froms(job.StatusSucceeded, job.StatusDownloading), reusedFrom, title, uploader)

@@ -44,9 +44,9 @@ func (s *Store) SplitIntoChunks(ctx context.Context, id string, epoch int64, m M
 			// at once; its canonical URL is its own, so it is nobody's cache.
 			batch.Queue(`
 				INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, source, language, engine, model, task, prompt,
-					max_attempts, ready_at, audio_key, media_title, media_duration_ms, parent_id, chunk_index, chunk_offset_ms, trace_parent)
+					vocabulary, silence_guard, repetition_guard, max_attempts, ready_at, audio_key, media_title, media_duration_ms, parent_id, chunk_index, chunk_offset_ms, trace_parent)
 				SELECT user_id, $2, url, canonical_url || $7, source_kind, 'asr', language, engine, model, task, prompt,
-					max_attempts, now(), $4, media_title, $5, id, $3, $6, trace_parent
+					vocabulary, silence_guard, repetition_guard, max_attempts, now(), $4, media_title, $5, id, $3, $6, trace_parent
 				FROM jobs WHERE id = $1`,
 				id, string(job.StatusReady), i, c.AudioKey, c.Duration, c.OffsetMS, fmt.Sprintf("#chunk=%d", i))
 		}
@@ -140,7 +140,11 @@ func (s *Store) finishParent(ctx context.Context, parent string) (done bool, err
 		}
 		batch := &sqldb.Batch{}
 		queueSegments(batch, parent, epoch, segs)
+		// What the chunks' hallucination guards removed is the whole's.
 		batch.Queue(`UPDATE jobs SET status = $2, progress = 1, finished_at = now(), transcribed_from = 'speech', detected_language = $3,
+			silence_dropped = (SELECT coalesce(sum(silence_dropped), 0) FROM jobs WHERE parent_id = $1),
+			repetition_dropped = (SELECT coalesce(sum(repetition_dropped), 0) FROM jobs WHERE parent_id = $1),
+			repetition_trimmed = (SELECT coalesce(sum(repetition_trimmed), 0) FROM jobs WHERE parent_id = $1),
 			updated_at = now() WHERE id = $1`, parent, string(job.StatusSucceeded), lang)
 		if err := tx.SendBatch(ctx, batch); err != nil {
 			return fmt.Errorf("stitch job %s: %w", parent, err)

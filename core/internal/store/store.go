@@ -157,6 +157,9 @@ type NewJob struct {
 	Task, Prompt              string // "" is transcribe
 	Speakers                  bool   // label who speaks
 	MinSpeakers, MaxSpeakers  int    // 0: the engine decides
+	Vocabulary                []string
+	SilenceGuard              bool // the hallucination guards that run
+	RepetitionGuard           bool
 	WebhookURL                string // "" is the user's default, if any
 	TraceParent               string // the creating request's span, for tracing
 	MaxAttempts               int    // 0 means 3
@@ -172,14 +175,15 @@ const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source
 	media_site, media_site_id, media_upload_date, media_thumbnail, media_webpage_url,
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at, trace_parent,
-	speakers, min_speakers, max_speakers, speaker_names`
+	speakers, min_speakers, max_speakers, speaker_names,
+	vocabulary, silence_guard, repetition_guard, silence_dropped, repetition_dropped, repetition_trimmed`
 
 func scanJob(row sqldb.Row) (job.Job, error) {
 	var (
 		j                                                 job.Job
 		durMS                                             int64
 		lease, downloading, ready, transcribing, finished *time.Time
-		speakerNames                                      []byte
+		speakerNames, vocabulary                          []byte
 	)
 	err := row.Scan(&j.ID, &j.UserID, &j.Status, &j.URL, &j.CanonicalURL, &j.SourceKind, &j.Source, &j.TranscribedFrom, &j.ReusedFrom, &j.Language, &j.Engine, &j.Model, &j.Task, &j.Prompt,
 		&j.ParentID, &j.ChunkIndex, &j.ChunkOffsetMS, &j.Chunks, &j.TranscriptExpired,
@@ -187,7 +191,8 @@ func scanJob(row sqldb.Row) (job.Job, error) {
 		&j.MediaSite, &j.MediaSiteID, &j.MediaUploadDate, &j.MediaThumbnail, &j.MediaWebpageURL,
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt, &j.TraceParent,
-		&j.Speakers, &j.MinSpeakers, &j.MaxSpeakers, &speakerNames)
+		&j.Speakers, &j.MinSpeakers, &j.MaxSpeakers, &speakerNames,
+		&vocabulary, &j.Guards.Silence, &j.Guards.Repetition, &j.Guards.SilenceDropped, &j.Guards.RepetitionDropped, &j.Guards.RepetitionTrimmed)
 	if err != nil {
 		return job.Job{}, err
 	}
@@ -197,6 +202,14 @@ func scanJob(row sqldb.Row) (job.Job, error) {
 		}
 		if len(j.SpeakerNames) == 0 {
 			j.SpeakerNames = nil
+		}
+	}
+	if len(vocabulary) > 0 {
+		if err := json.Unmarshal(vocabulary, &j.Vocabulary); err != nil {
+			return job.Job{}, fmt.Errorf("decode vocabulary of job %s: %w", j.ID, err)
+		}
+		if len(j.Vocabulary) == 0 {
+			j.Vocabulary = nil
 		}
 	}
 	j.MediaDuration = time.Duration(durMS) * time.Millisecond
@@ -279,11 +292,12 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 		}
 		j, err = scanJob(tx.QueryRow(ctx, `
 			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt, webhook_url, trace_parent,
-				speakers, min_speakers, max_speakers)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+				speakers, min_speakers, max_speakers, vocabulary, silence_guard, repetition_guard)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 			RETURNING `+jobColumns,
 			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts,
-			string(n.Source), n.Task, n.Prompt, n.WebhookURL, n.TraceParent, n.Speakers, n.MinSpeakers, n.MaxSpeakers))
+			string(n.Source), n.Task, n.Prompt, n.WebhookURL, n.TraceParent, n.Speakers, n.MinSpeakers, n.MaxSpeakers,
+			vocabularyJSON(n.Vocabulary), n.SilenceGuard, n.RepetitionGuard))
 		if err != nil || n.IdempotencyKey == "" {
 			return err
 		}
@@ -1062,4 +1076,14 @@ func (s *Store) SetSpeakerNames(ctx context.Context, userID, id string, names ma
 		return job.Job{}, fmt.Errorf("name the speakers of job %s: %w", id, err)
 	}
 	return j, nil
+}
+
+// vocabularyJSON is how a job's vocabulary is stored: a JSON array, the
+// same bytes for the same terms, so the transcript cache can compare it.
+func vocabularyJSON(terms []string) string {
+	if len(terms) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(terms) // strings always marshal
+	return string(b)
 }

@@ -204,7 +204,11 @@ type Job struct {
 	MinSpeakers int32 `protobuf:"varint,41,opt,name=min_speakers,json=minSpeakers,proto3" json:"min_speakers,omitempty"`
 	MaxSpeakers int32 `protobuf:"varint,42,opt,name=max_speakers,json=maxSpeakers,proto3" json:"max_speakers,omitempty"`
 	// The names the owner gave the speakers (RenameSpeakers): label → name.
-	SpeakerNames  map[string]string `protobuf:"bytes,43,rep,name=speaker_names,json=speakerNames,proto3" json:"speaker_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	SpeakerNames map[string]string `protobuf:"bytes,43,rep,name=speaker_names,json=speakerNames,proto3" json:"speaker_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Terms spelled as given in the transcript (CreateJobRequest.vocabulary).
+	Vocabulary []string `protobuf:"bytes,60,rep,name=vocabulary,proto3" json:"vocabulary,omitempty"`
+	// Which hallucination guards ran and what they removed.
+	Guards        *Guards `protobuf:"bytes,61,opt,name=guards,proto3" json:"guards,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +425,102 @@ func (x *Job) GetSpeakerNames() map[string]string {
 	return nil
 }
 
+func (x *Job) GetVocabulary() []string {
+	if x != nil {
+		return x.Vocabulary
+	}
+	return nil
+}
+
+func (x *Job) GetGuards() *Guards {
+	if x != nil {
+		return x.Guards
+	}
+	return nil
+}
+
+// Guards are the hallucination guards of a job: whether each ran, and, once
+// the job is done, how many segments each removed (summed over a long
+// audio's chunks).
+type Guards struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segments that fall inside silence were dropped.
+	Silence bool `protobuf:"varint,1,opt,name=silence,proto3" json:"silence,omitempty"`
+	// Looping n-grams were collapsed, and segments repeating the previous one dropped.
+	Repetition        bool  `protobuf:"varint,2,opt,name=repetition,proto3" json:"repetition,omitempty"`
+	SilenceDropped    int32 `protobuf:"varint,3,opt,name=silence_dropped,json=silenceDropped,proto3" json:"silence_dropped,omitempty"`
+	RepetitionDropped int32 `protobuf:"varint,4,opt,name=repetition_dropped,json=repetitionDropped,proto3" json:"repetition_dropped,omitempty"`
+	// Segments kept with a looping run of words collapsed to one occurrence.
+	RepetitionTrimmed int32 `protobuf:"varint,5,opt,name=repetition_trimmed,json=repetitionTrimmed,proto3" json:"repetition_trimmed,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Guards) Reset() {
+	*x = Guards{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Guards) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Guards) ProtoMessage() {}
+
+func (x *Guards) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Guards.ProtoReflect.Descriptor instead.
+func (*Guards) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Guards) GetSilence() bool {
+	if x != nil {
+		return x.Silence
+	}
+	return false
+}
+
+func (x *Guards) GetRepetition() bool {
+	if x != nil {
+		return x.Repetition
+	}
+	return false
+}
+
+func (x *Guards) GetSilenceDropped() int32 {
+	if x != nil {
+		return x.SilenceDropped
+	}
+	return 0
+}
+
+func (x *Guards) GetRepetitionDropped() int32 {
+	if x != nil {
+		return x.RepetitionDropped
+	}
+	return 0
+}
+
+func (x *Guards) GetRepetitionTrimmed() int32 {
+	if x != nil {
+		return x.RepetitionTrimmed
+	}
+	return 0
+}
+
 type Media struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Title           string                 `protobuf:"bytes,1,opt,name=title,proto3" json:"title,omitempty"`
@@ -444,7 +544,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[1]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +556,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[1]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +569,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{1}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Media) GetTitle() string {
@@ -542,7 +642,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[2]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +654,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[2]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +667,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{2}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *JobError) GetCode() string {
@@ -597,7 +697,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[3]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +709,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[3]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +722,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ErrorDetail) GetCode() string {
@@ -651,7 +751,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[4]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +763,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[4]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +776,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Segment) GetSeq() int32 {
@@ -736,7 +836,7 @@ type Word struct {
 
 func (x *Word) Reset() {
 	*x = Word{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[5]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +848,7 @@ func (x *Word) String() string {
 func (*Word) ProtoMessage() {}
 
 func (x *Word) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[5]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +861,7 @@ func (x *Word) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Word.ProtoReflect.Descriptor instead.
 func (*Word) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Word) GetStartMs() int64 {
@@ -835,6 +935,18 @@ type CreateJobRequest struct {
 	// engine decides. Only with speakers.
 	MinSpeakers int32 `protobuf:"varint,12,opt,name=min_speakers,json=minSpeakers,proto3" json:"min_speakers,omitempty"`
 	MaxSpeakers int32 `protobuf:"varint,13,opt,name=max_speakers,json=maxSpeakers,proto3" json:"max_speakers,omitempty"`
+	// Terms to spell as given — names, jargon: at most 100, each 1..64
+	// printable characters. Engines that read a prompt are given them after
+	// the prompt; in every engine's output each whole-word, case-insensitive
+	// occurrence of a term (a multi-word term with any spaces or hyphens
+	// between its words) takes the term's spelling.
+	Vocabulary []string `protobuf:"bytes,14,rep,name=vocabulary,proto3" json:"vocabulary,omitempty"`
+	// The silence guard (default on): segments that fall inside silence, where
+	// Whisper-class engines invent text, are dropped.
+	SilenceGuard *bool `protobuf:"varint,15,opt,name=silence_guard,json=silenceGuard,proto3,oneof" json:"silence_guard,omitempty"`
+	// The repetition guard (default on): an n-gram looping within a segment is
+	// kept once, and a segment repeating the previous one is dropped.
+	RepetitionGuard *bool `protobuf:"varint,16,opt,name=repetition_guard,json=repetitionGuard,proto3,oneof" json:"repetition_guard,omitempty"`
 	// Languages (ISO 639-1, at most 5) to translate the transcript into once
 	// it is done, as CreateTranslation does for each.
 	TranslateTo   []string `protobuf:"bytes,18,rep,name=translate_to,json=translateTo,proto3" json:"translate_to,omitempty"`
@@ -844,7 +956,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[6]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +968,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[6]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +981,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateJobRequest) GetUrl() string {
@@ -963,6 +1075,27 @@ func (x *CreateJobRequest) GetMaxSpeakers() int32 {
 	return 0
 }
 
+func (x *CreateJobRequest) GetVocabulary() []string {
+	if x != nil {
+		return x.Vocabulary
+	}
+	return nil
+}
+
+func (x *CreateJobRequest) GetSilenceGuard() bool {
+	if x != nil && x.SilenceGuard != nil {
+		return *x.SilenceGuard
+	}
+	return false
+}
+
+func (x *CreateJobRequest) GetRepetitionGuard() bool {
+	if x != nil && x.RepetitionGuard != nil {
+		return *x.RepetitionGuard
+	}
+	return false
+}
+
 func (x *CreateJobRequest) GetTranslateTo() []string {
 	if x != nil {
 		return x.TranslateTo
@@ -983,16 +1116,20 @@ type UploadJobRequest struct {
 	Task   string `protobuf:"bytes,6,opt,name=task,proto3" json:"task,omitempty"`
 	Prompt string `protobuf:"bytes,7,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// As in CreateJobRequest.
-	Speakers      bool  `protobuf:"varint,8,opt,name=speakers,proto3" json:"speakers,omitempty"`
-	MinSpeakers   int32 `protobuf:"varint,9,opt,name=min_speakers,json=minSpeakers,proto3" json:"min_speakers,omitempty"`
-	MaxSpeakers   int32 `protobuf:"varint,10,opt,name=max_speakers,json=maxSpeakers,proto3" json:"max_speakers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Speakers    bool  `protobuf:"varint,8,opt,name=speakers,proto3" json:"speakers,omitempty"`
+	MinSpeakers int32 `protobuf:"varint,9,opt,name=min_speakers,json=minSpeakers,proto3" json:"min_speakers,omitempty"`
+	MaxSpeakers int32 `protobuf:"varint,10,opt,name=max_speakers,json=maxSpeakers,proto3" json:"max_speakers,omitempty"`
+	// As in CreateJobRequest.
+	Vocabulary      []string `protobuf:"bytes,11,rep,name=vocabulary,proto3" json:"vocabulary,omitempty"`
+	SilenceGuard    *bool    `protobuf:"varint,12,opt,name=silence_guard,json=silenceGuard,proto3,oneof" json:"silence_guard,omitempty"`
+	RepetitionGuard *bool    `protobuf:"varint,13,opt,name=repetition_guard,json=repetitionGuard,proto3,oneof" json:"repetition_guard,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UploadJobRequest) Reset() {
 	*x = UploadJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[7]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1141,7 @@ func (x *UploadJobRequest) String() string {
 func (*UploadJobRequest) ProtoMessage() {}
 
 func (x *UploadJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[7]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1154,7 @@ func (x *UploadJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadJobRequest.ProtoReflect.Descriptor instead.
 func (*UploadJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UploadJobRequest) GetFilename() string {
@@ -1090,6 +1227,27 @@ func (x *UploadJobRequest) GetMaxSpeakers() int32 {
 	return 0
 }
 
+func (x *UploadJobRequest) GetVocabulary() []string {
+	if x != nil {
+		return x.Vocabulary
+	}
+	return nil
+}
+
+func (x *UploadJobRequest) GetSilenceGuard() bool {
+	if x != nil && x.SilenceGuard != nil {
+		return *x.SilenceGuard
+	}
+	return false
+}
+
+func (x *UploadJobRequest) GetRepetitionGuard() bool {
+	if x != nil && x.RepetitionGuard != nil {
+		return *x.RepetitionGuard
+	}
+	return false
+}
+
 type UploadJobResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
@@ -1099,7 +1257,7 @@ type UploadJobResponse struct {
 
 func (x *UploadJobResponse) Reset() {
 	*x = UploadJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[8]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1269,7 @@ func (x *UploadJobResponse) String() string {
 func (*UploadJobResponse) ProtoMessage() {}
 
 func (x *UploadJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[8]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1282,7 @@ func (x *UploadJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadJobResponse.ProtoReflect.Descriptor instead.
 func (*UploadJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UploadJobResponse) GetJob() *Job {
@@ -1145,7 +1303,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[9]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1315,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[9]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1328,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -1196,7 +1354,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[10]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1366,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[10]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1379,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -1240,7 +1398,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[11]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1410,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[11]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1423,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -1287,7 +1445,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[12]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1457,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[12]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1470,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListJobsRequest) GetPageSize() int32 {
@@ -1340,7 +1498,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[13]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1510,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[13]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1523,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -1391,7 +1549,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[14]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1561,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[14]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1574,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -1435,7 +1593,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[15]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1605,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[15]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1618,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
@@ -1479,7 +1637,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1649,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[16]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1662,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteJobRequest) GetId() string {
@@ -1522,7 +1680,7 @@ type DeleteJobResponse struct {
 
 func (x *DeleteJobResponse) Reset() {
 	*x = DeleteJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1692,7 @@ func (x *DeleteJobResponse) String() string {
 func (*DeleteJobResponse) ProtoMessage() {}
 
 func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[17]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1705,7 @@ func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 type GetTranscriptRequest struct {
@@ -1570,7 +1728,7 @@ type GetTranscriptRequest struct {
 
 func (x *GetTranscriptRequest) Reset() {
 	*x = GetTranscriptRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1740,7 @@ func (x *GetTranscriptRequest) String() string {
 func (*GetTranscriptRequest) ProtoMessage() {}
 
 func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[18]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1753,7 @@ func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetTranscriptRequest) GetId() string {
@@ -1650,7 +1808,7 @@ type GetTranscriptResponse struct {
 
 func (x *GetTranscriptResponse) Reset() {
 	*x = GetTranscriptResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1820,7 @@ func (x *GetTranscriptResponse) String() string {
 func (*GetTranscriptResponse) ProtoMessage() {}
 
 func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[19]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1833,7 @@ func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetTranscriptResponse) GetContentType() string {
@@ -1705,7 +1863,7 @@ type WatchJobRequest struct {
 
 func (x *WatchJobRequest) Reset() {
 	*x = WatchJobRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[20]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1717,7 +1875,7 @@ func (x *WatchJobRequest) String() string {
 func (*WatchJobRequest) ProtoMessage() {}
 
 func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[20]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1730,7 +1888,7 @@ func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchJobRequest) GetId() string {
@@ -1760,7 +1918,7 @@ type WatchJobResponse struct {
 
 func (x *WatchJobResponse) Reset() {
 	*x = WatchJobResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[21]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +1930,7 @@ func (x *WatchJobResponse) String() string {
 func (*WatchJobResponse) ProtoMessage() {}
 
 func (x *WatchJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[21]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +1943,7 @@ func (x *WatchJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchJobResponse) GetJob() *Job {
@@ -1832,7 +1990,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[22]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2002,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[22]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2015,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Quota) GetMonthlyMinutes() int32 {
@@ -1938,7 +2096,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[23]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2108,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[23]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2121,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{23}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 type GetAccountResponse struct {
@@ -1982,7 +2140,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[24]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2152,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[24]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2165,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{24}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetAccountResponse) GetUserId() string {
@@ -2052,104 +2210,6 @@ func (x *GetAccountResponse) GetWebhookSecret() string {
 	return ""
 }
 
-type RenameSpeakersRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Label ("Speaker 1") → name ("Alice"): at most 32, each name 1..64
-	// printable characters. An empty map removes every name.
-	Names         map[string]string `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RenameSpeakersRequest) Reset() {
-	*x = RenameSpeakersRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[25]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RenameSpeakersRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RenameSpeakersRequest) ProtoMessage() {}
-
-func (x *RenameSpeakersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[25]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RenameSpeakersRequest.ProtoReflect.Descriptor instead.
-func (*RenameSpeakersRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{25}
-}
-
-func (x *RenameSpeakersRequest) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *RenameSpeakersRequest) GetNames() map[string]string {
-	if x != nil {
-		return x.Names
-	}
-	return nil
-}
-
-type RenameSpeakersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RenameSpeakersResponse) Reset() {
-	*x = RenameSpeakersResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[26]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RenameSpeakersResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RenameSpeakersResponse) ProtoMessage() {}
-
-func (x *RenameSpeakersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[26]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RenameSpeakersResponse.ProtoReflect.Descriptor instead.
-func (*RenameSpeakersResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{26}
-}
-
-func (x *RenameSpeakersResponse) GetJob() *Job {
-	if x != nil {
-		return x.Job
-	}
-	return nil
-}
-
 type ListCaptionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A video URL, validated as CreateJob's is.
@@ -2160,7 +2220,7 @@ type ListCaptionsRequest struct {
 
 func (x *ListCaptionsRequest) Reset() {
 	*x = ListCaptionsRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[27]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2172,7 +2232,7 @@ func (x *ListCaptionsRequest) String() string {
 func (*ListCaptionsRequest) ProtoMessage() {}
 
 func (x *ListCaptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[27]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2185,7 +2245,7 @@ func (x *ListCaptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCaptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListCaptionsRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{27}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListCaptionsRequest) GetUrl() string {
@@ -2216,7 +2276,7 @@ type CaptionTrack struct {
 
 func (x *CaptionTrack) Reset() {
 	*x = CaptionTrack{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[28]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2288,7 @@ func (x *CaptionTrack) String() string {
 func (*CaptionTrack) ProtoMessage() {}
 
 func (x *CaptionTrack) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[28]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2301,7 @@ func (x *CaptionTrack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptionTrack.ProtoReflect.Descriptor instead.
 func (*CaptionTrack) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{28}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CaptionTrack) GetLanguage() string {
@@ -2300,7 +2360,7 @@ type ListCaptionsResponse struct {
 
 func (x *ListCaptionsResponse) Reset() {
 	*x = ListCaptionsResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[29]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2312,7 +2372,7 @@ func (x *ListCaptionsResponse) String() string {
 func (*ListCaptionsResponse) ProtoMessage() {}
 
 func (x *ListCaptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[29]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2325,7 +2385,7 @@ func (x *ListCaptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCaptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListCaptionsResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{29}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListCaptionsResponse) GetUrl() string {
@@ -2377,6 +2437,274 @@ func (x *ListCaptionsResponse) GetMedia() *Media {
 	return nil
 }
 
+type RenameSpeakersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Label ("Speaker 1") → name ("Alice"): at most 32, each name 1..64
+	// printable characters. An empty map removes every name.
+	Names         map[string]string `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameSpeakersRequest) Reset() {
+	*x = RenameSpeakersRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameSpeakersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameSpeakersRequest) ProtoMessage() {}
+
+func (x *RenameSpeakersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameSpeakersRequest.ProtoReflect.Descriptor instead.
+func (*RenameSpeakersRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RenameSpeakersRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RenameSpeakersRequest) GetNames() map[string]string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+type RenameSpeakersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameSpeakersResponse) Reset() {
+	*x = RenameSpeakersResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameSpeakersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameSpeakersResponse) ProtoMessage() {}
+
+func (x *RenameSpeakersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameSpeakersResponse.ProtoReflect.Descriptor instead.
+func (*RenameSpeakersResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RenameSpeakersResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+type ListModelsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModelsRequest) Reset() {
+	*x = ListModelsRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModelsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModelsRequest) ProtoMessage() {}
+
+func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
+func (*ListModelsRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{31}
+}
+
+type ListModelsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per engine and model on offer, sorted by engine, then model.
+	Models        []*OfferedModel `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModelsResponse) Reset() {
+	*x = ListModelsResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModelsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModelsResponse) ProtoMessage() {}
+
+func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
+func (*ListModelsResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListModelsResponse) GetModels() []*OfferedModel {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+// OfferedModel is a model one engine of the fleet runs.
+type OfferedModel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The model's name, as a job's model names it.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// The engine that runs it, as a job's engine names it.
+	Engine string `protobuf:"bytes,2,opt,name=engine,proto3" json:"engine,omitempty"`
+	// The languages it recognises (ISO 639-1); empty: any.
+	Languages []string `protobuf:"bytes,3,rep,name=languages,proto3" json:"languages,omitempty"`
+	Translate bool     `protobuf:"varint,4,opt,name=translate,proto3" json:"translate,omitempty"`
+	Prompt    bool     `protobuf:"varint,5,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// When a gpu-node offering it first called in.
+	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfferedModel) Reset() {
+	*x = OfferedModel{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfferedModel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfferedModel) ProtoMessage() {}
+
+func (x *OfferedModel) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfferedModel.ProtoReflect.Descriptor instead.
+func (*OfferedModel) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *OfferedModel) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *OfferedModel) GetEngine() string {
+	if x != nil {
+		return x.Engine
+	}
+	return ""
+}
+
+func (x *OfferedModel) GetLanguages() []string {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+func (x *OfferedModel) GetTranslate() bool {
+	if x != nil {
+		return x.Translate
+	}
+	return false
+}
+
+func (x *OfferedModel) GetPrompt() bool {
+	if x != nil {
+		return x.Prompt
+	}
+	return false
+}
+
+func (x *OfferedModel) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
 // Translation is a job's transcript translated into one language.
 type Translation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2401,7 +2729,7 @@ type Translation struct {
 
 func (x *Translation) Reset() {
 	*x = Translation{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[30]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2741,7 @@ func (x *Translation) String() string {
 func (*Translation) ProtoMessage() {}
 
 func (x *Translation) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[30]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2754,7 @@ func (x *Translation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Translation.ProtoReflect.Descriptor instead.
 func (*Translation) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{30}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Translation) GetJobId() string {
@@ -2502,7 +2830,7 @@ type CreateTranslationRequest struct {
 
 func (x *CreateTranslationRequest) Reset() {
 	*x = CreateTranslationRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[31]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2842,7 @@ func (x *CreateTranslationRequest) String() string {
 func (*CreateTranslationRequest) ProtoMessage() {}
 
 func (x *CreateTranslationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[31]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2855,7 @@ func (x *CreateTranslationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTranslationRequest.ProtoReflect.Descriptor instead.
 func (*CreateTranslationRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{31}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateTranslationRequest) GetJobId() string {
@@ -2555,7 +2883,7 @@ type CreateTranslationResponse struct {
 
 func (x *CreateTranslationResponse) Reset() {
 	*x = CreateTranslationResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[32]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2895,7 @@ func (x *CreateTranslationResponse) String() string {
 func (*CreateTranslationResponse) ProtoMessage() {}
 
 func (x *CreateTranslationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[32]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2908,7 @@ func (x *CreateTranslationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTranslationResponse.ProtoReflect.Descriptor instead.
 func (*CreateTranslationResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{32}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateTranslationResponse) GetTranslation() *Translation {
@@ -2606,7 +2934,7 @@ type ListTranslationsRequest struct {
 
 func (x *ListTranslationsRequest) Reset() {
 	*x = ListTranslationsRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[33]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2618,7 +2946,7 @@ func (x *ListTranslationsRequest) String() string {
 func (*ListTranslationsRequest) ProtoMessage() {}
 
 func (x *ListTranslationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[33]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2631,7 +2959,7 @@ func (x *ListTranslationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTranslationsRequest.ProtoReflect.Descriptor instead.
 func (*ListTranslationsRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{33}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListTranslationsRequest) GetJobId() string {
@@ -2650,7 +2978,7 @@ type ListTranslationsResponse struct {
 
 func (x *ListTranslationsResponse) Reset() {
 	*x = ListTranslationsResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[34]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2990,7 @@ func (x *ListTranslationsResponse) String() string {
 func (*ListTranslationsResponse) ProtoMessage() {}
 
 func (x *ListTranslationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[34]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +3003,7 @@ func (x *ListTranslationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTranslationsResponse.ProtoReflect.Descriptor instead.
 func (*ListTranslationsResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{34}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListTranslationsResponse) GetTranslations() []*Translation {
@@ -2689,7 +3017,7 @@ var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\b\n" +
+	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\t\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x17.ytcaption.v1.JobStatusR\x06status\x12\x10\n" +
@@ -2720,10 +3048,22 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\bspeakers\x18( \x01(\bR\bspeakers\x12!\n" +
 	"\fmin_speakers\x18) \x01(\x05R\vminSpeakers\x12!\n" +
 	"\fmax_speakers\x18* \x01(\x05R\vmaxSpeakers\x12H\n" +
-	"\rspeaker_names\x18+ \x03(\v2#.ytcaption.v1.Job.SpeakerNamesEntryR\fspeakerNames\x1a?\n" +
+	"\rspeaker_names\x18+ \x03(\v2#.ytcaption.v1.Job.SpeakerNamesEntryR\fspeakerNames\x12\x1e\n" +
+	"\n" +
+	"vocabulary\x18< \x03(\tR\n" +
+	"vocabulary\x12,\n" +
+	"\x06guards\x18= \x01(\v2\x14.ytcaption.v1.GuardsR\x06guards\x1a?\n" +
 	"\x11SpeakerNamesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc9\x01\n" +
+	"\x06Guards\x12\x18\n" +
+	"\asilence\x18\x01 \x01(\bR\asilence\x12\x1e\n" +
+	"\n" +
+	"repetition\x18\x02 \x01(\bR\n" +
+	"repetition\x12'\n" +
+	"\x0fsilence_dropped\x18\x03 \x01(\x05R\x0esilenceDropped\x12-\n" +
+	"\x12repetition_dropped\x18\x04 \x01(\x05R\x11repetitionDropped\x12-\n" +
+	"\x12repetition_trimmed\x18\x05 \x01(\x05R\x11repetitionTrimmed\"\xf8\x01\n" +
 	"\x05Media\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12)\n" +
 	"\x10duration_seconds\x18\x02 \x01(\x01R\x0fdurationSeconds\x12\x1a\n" +
@@ -2752,7 +3092,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12 \n" +
 	"\vprobability\x18\x04 \x01(\x02R\vprobability\x12\x18\n" +
-	"\aspeaker\x18\x05 \x01(\tR\aspeaker\"\x9e\x03\n" +
+	"\aspeaker\x18\x05 \x01(\tR\aspeaker\"\xbf\x04\n" +
 	"\x10CreateJobRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x16\n" +
@@ -2768,8 +3108,15 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	" \x01(\tR\buploadId\x12\x1a\n" +
 	"\bspeakers\x18\v \x01(\bR\bspeakers\x12!\n" +
 	"\fmin_speakers\x18\f \x01(\x05R\vminSpeakers\x12!\n" +
-	"\fmax_speakers\x18\r \x01(\x05R\vmaxSpeakers\x12!\n" +
-	"\ftranslate_to\x18\x12 \x03(\tR\vtranslateTo\"\x9a\x02\n" +
+	"\fmax_speakers\x18\r \x01(\x05R\vmaxSpeakers\x12\x1e\n" +
+	"\n" +
+	"vocabulary\x18\x0e \x03(\tR\n" +
+	"vocabulary\x12(\n" +
+	"\rsilence_guard\x18\x0f \x01(\bH\x00R\fsilenceGuard\x88\x01\x01\x12.\n" +
+	"\x10repetition_guard\x18\x10 \x01(\bH\x01R\x0frepetitionGuard\x88\x01\x01\x12!\n" +
+	"\ftranslate_to\x18\x12 \x03(\tR\vtranslateToB\x10\n" +
+	"\x0e_silence_guardB\x13\n" +
+	"\x11_repetition_guard\"\xbb\x03\n" +
 	"\x10UploadJobRequest\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
@@ -2781,7 +3128,14 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\bspeakers\x18\b \x01(\bR\bspeakers\x12!\n" +
 	"\fmin_speakers\x18\t \x01(\x05R\vminSpeakers\x12!\n" +
 	"\fmax_speakers\x18\n" +
-	" \x01(\x05R\vmaxSpeakers\"8\n" +
+	" \x01(\x05R\vmaxSpeakers\x12\x1e\n" +
+	"\n" +
+	"vocabulary\x18\v \x03(\tR\n" +
+	"vocabulary\x12(\n" +
+	"\rsilence_guard\x18\f \x01(\bH\x00R\fsilenceGuard\x88\x01\x01\x12.\n" +
+	"\x10repetition_guard\x18\r \x01(\bH\x01R\x0frepetitionGuard\x88\x01\x01B\x10\n" +
+	"\x0e_silence_guardB\x13\n" +
+	"\x11_repetition_guard\"8\n" +
 	"\x11UploadJobResponse\x12#\n" +
 	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"T\n" +
 	"\x11CreateJobResponse\x12#\n" +
@@ -2842,16 +3196,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x05quota\x18\x04 \x01(\v2\x13.ytcaption.v1.QuotaR\x05quota\x12\x1f\n" +
 	"\vwebhook_url\x18\x05 \x01(\tR\n" +
 	"webhookUrl\x12%\n" +
-	"\x0ewebhook_secret\x18\x06 \x01(\tR\rwebhookSecret\"\xa7\x01\n" +
-	"\x15RenameSpeakersRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12D\n" +
-	"\x05names\x18\x02 \x03(\v2..ytcaption.v1.RenameSpeakersRequest.NamesEntryR\x05names\x1a8\n" +
-	"\n" +
-	"NamesEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
-	"\x16RenameSpeakersResponse\x12#\n" +
-	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"'\n" +
+	"\x0ewebhook_secret\x18\x06 \x01(\tR\rwebhookSecret\"'\n" +
 	"\x13ListCaptionsRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\"\x9c\x01\n" +
 	"\fCaptionTrack\x12\x1a\n" +
@@ -2867,7 +3212,27 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x05title\x18\x04 \x01(\tR\x05title\x12\x1a\n" +
 	"\blanguage\x18\x05 \x01(\tR\blanguage\x122\n" +
 	"\x06tracks\x18\x06 \x03(\v2\x1a.ytcaption.v1.CaptionTrackR\x06tracks\x12)\n" +
-	"\x05media\x18\a \x01(\v2\x13.ytcaption.v1.MediaR\x05media\"\xd4\x02\n" +
+	"\x05media\x18\a \x01(\v2\x13.ytcaption.v1.MediaR\x05media\"\xa7\x01\n" +
+	"\x15RenameSpeakersRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12D\n" +
+	"\x05names\x18\x02 \x03(\v2..ytcaption.v1.RenameSpeakersRequest.NamesEntryR\x05names\x1a8\n" +
+	"\n" +
+	"NamesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
+	"\x16RenameSpeakersResponse\x12#\n" +
+	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\x13\n" +
+	"\x11ListModelsRequest\"H\n" +
+	"\x12ListModelsResponse\x122\n" +
+	"\x06models\x18\x01 \x03(\v2\x1a.ytcaption.v1.OfferedModelR\x06models\"\xcb\x01\n" +
+	"\fOfferedModel\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x16\n" +
+	"\x06engine\x18\x02 \x01(\tR\x06engine\x12\x1c\n" +
+	"\tlanguages\x18\x03 \x03(\tR\tlanguages\x12\x1c\n" +
+	"\ttranslate\x18\x04 \x01(\bR\ttranslate\x12\x16\n" +
+	"\x06prompt\x18\x05 \x01(\bR\x06prompt\x129\n" +
+	"\n" +
+	"first_seen\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\"\xd4\x02\n" +
 	"\vTranslation\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x14\n" +
@@ -2912,7 +3277,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x15TRANSCRIPT_FORMAT_TSV\x10\x05\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_ASS\x10\x06\x12\x1a\n" +
 	"\x16TRANSCRIPT_FORMAT_TTML\x10\a\x12\x19\n" +
-	"\x15TRANSCRIPT_FORMAT_SBV\x10\b2\xf6\b\n" +
+	"\x15TRANSCRIPT_FORMAT_SBV\x10\b2\xcc\t\n" +
 	"\n" +
 	"JobService\x12L\n" +
 	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
@@ -2926,7 +3291,9 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"GetAccount\x12\x1f.ytcaption.v1.GetAccountRequest\x1a .ytcaption.v1.GetAccountResponse\"\x03\x90\x02\x01\x12Z\n" +
 	"\fListCaptions\x12!.ytcaption.v1.ListCaptionsRequest\x1a\".ytcaption.v1.ListCaptionsResponse\"\x03\x90\x02\x01\x12`\n" +
-	"\x0eRenameSpeakers\x12#.ytcaption.v1.RenameSpeakersRequest\x1a$.ytcaption.v1.RenameSpeakersResponse\"\x03\x90\x02\x02\x12i\n" +
+	"\x0eRenameSpeakers\x12#.ytcaption.v1.RenameSpeakersRequest\x1a$.ytcaption.v1.RenameSpeakersResponse\"\x03\x90\x02\x02\x12T\n" +
+	"\n" +
+	"ListModels\x12\x1f.ytcaption.v1.ListModelsRequest\x1a .ytcaption.v1.ListModelsResponse\"\x03\x90\x02\x01\x12i\n" +
 	"\x11CreateTranslation\x12&.ytcaption.v1.CreateTranslationRequest\x1a'.ytcaption.v1.CreateTranslationResponse\"\x03\x90\x02\x02\x12f\n" +
 	"\x10ListTranslations\x12%.ytcaption.v1.ListTranslationsRequest\x1a&.ytcaption.v1.ListTranslationsResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
 	"\x10com.ytcaption.v1B\bJobProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
@@ -2944,110 +3311,119 @@ func file_ytcaption_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_ytcaption_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_ytcaption_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                    // 0: ytcaption.v1.JobStatus
 	(TranscriptFormat)(0),             // 1: ytcaption.v1.TranscriptFormat
 	(*Job)(nil),                       // 2: ytcaption.v1.Job
-	(*Media)(nil),                     // 3: ytcaption.v1.Media
-	(*JobError)(nil),                  // 4: ytcaption.v1.JobError
-	(*ErrorDetail)(nil),               // 5: ytcaption.v1.ErrorDetail
-	(*Segment)(nil),                   // 6: ytcaption.v1.Segment
-	(*Word)(nil),                      // 7: ytcaption.v1.Word
-	(*CreateJobRequest)(nil),          // 8: ytcaption.v1.CreateJobRequest
-	(*UploadJobRequest)(nil),          // 9: ytcaption.v1.UploadJobRequest
-	(*UploadJobResponse)(nil),         // 10: ytcaption.v1.UploadJobResponse
-	(*CreateJobResponse)(nil),         // 11: ytcaption.v1.CreateJobResponse
-	(*GetJobRequest)(nil),             // 12: ytcaption.v1.GetJobRequest
-	(*GetJobResponse)(nil),            // 13: ytcaption.v1.GetJobResponse
-	(*ListJobsRequest)(nil),           // 14: ytcaption.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),          // 15: ytcaption.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),          // 16: ytcaption.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),         // 17: ytcaption.v1.CancelJobResponse
-	(*DeleteJobRequest)(nil),          // 18: ytcaption.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),         // 19: ytcaption.v1.DeleteJobResponse
-	(*GetTranscriptRequest)(nil),      // 20: ytcaption.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil),     // 21: ytcaption.v1.GetTranscriptResponse
-	(*WatchJobRequest)(nil),           // 22: ytcaption.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),          // 23: ytcaption.v1.WatchJobResponse
-	(*Quota)(nil),                     // 24: ytcaption.v1.Quota
-	(*GetAccountRequest)(nil),         // 25: ytcaption.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),        // 26: ytcaption.v1.GetAccountResponse
-	(*RenameSpeakersRequest)(nil),     // 27: ytcaption.v1.RenameSpeakersRequest
-	(*RenameSpeakersResponse)(nil),    // 28: ytcaption.v1.RenameSpeakersResponse
-	(*ListCaptionsRequest)(nil),       // 29: ytcaption.v1.ListCaptionsRequest
-	(*CaptionTrack)(nil),              // 30: ytcaption.v1.CaptionTrack
-	(*ListCaptionsResponse)(nil),      // 31: ytcaption.v1.ListCaptionsResponse
-	(*Translation)(nil),               // 32: ytcaption.v1.Translation
-	(*CreateTranslationRequest)(nil),  // 33: ytcaption.v1.CreateTranslationRequest
-	(*CreateTranslationResponse)(nil), // 34: ytcaption.v1.CreateTranslationResponse
-	(*ListTranslationsRequest)(nil),   // 35: ytcaption.v1.ListTranslationsRequest
-	(*ListTranslationsResponse)(nil),  // 36: ytcaption.v1.ListTranslationsResponse
-	nil,                               // 37: ytcaption.v1.Job.SpeakerNamesEntry
-	nil,                               // 38: ytcaption.v1.RenameSpeakersRequest.NamesEntry
-	(*timestamppb.Timestamp)(nil),     // 39: google.protobuf.Timestamp
+	(*Guards)(nil),                    // 3: ytcaption.v1.Guards
+	(*Media)(nil),                     // 4: ytcaption.v1.Media
+	(*JobError)(nil),                  // 5: ytcaption.v1.JobError
+	(*ErrorDetail)(nil),               // 6: ytcaption.v1.ErrorDetail
+	(*Segment)(nil),                   // 7: ytcaption.v1.Segment
+	(*Word)(nil),                      // 8: ytcaption.v1.Word
+	(*CreateJobRequest)(nil),          // 9: ytcaption.v1.CreateJobRequest
+	(*UploadJobRequest)(nil),          // 10: ytcaption.v1.UploadJobRequest
+	(*UploadJobResponse)(nil),         // 11: ytcaption.v1.UploadJobResponse
+	(*CreateJobResponse)(nil),         // 12: ytcaption.v1.CreateJobResponse
+	(*GetJobRequest)(nil),             // 13: ytcaption.v1.GetJobRequest
+	(*GetJobResponse)(nil),            // 14: ytcaption.v1.GetJobResponse
+	(*ListJobsRequest)(nil),           // 15: ytcaption.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),          // 16: ytcaption.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),          // 17: ytcaption.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),         // 18: ytcaption.v1.CancelJobResponse
+	(*DeleteJobRequest)(nil),          // 19: ytcaption.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),         // 20: ytcaption.v1.DeleteJobResponse
+	(*GetTranscriptRequest)(nil),      // 21: ytcaption.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil),     // 22: ytcaption.v1.GetTranscriptResponse
+	(*WatchJobRequest)(nil),           // 23: ytcaption.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),          // 24: ytcaption.v1.WatchJobResponse
+	(*Quota)(nil),                     // 25: ytcaption.v1.Quota
+	(*GetAccountRequest)(nil),         // 26: ytcaption.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),        // 27: ytcaption.v1.GetAccountResponse
+	(*ListCaptionsRequest)(nil),       // 28: ytcaption.v1.ListCaptionsRequest
+	(*CaptionTrack)(nil),              // 29: ytcaption.v1.CaptionTrack
+	(*ListCaptionsResponse)(nil),      // 30: ytcaption.v1.ListCaptionsResponse
+	(*RenameSpeakersRequest)(nil),     // 31: ytcaption.v1.RenameSpeakersRequest
+	(*RenameSpeakersResponse)(nil),    // 32: ytcaption.v1.RenameSpeakersResponse
+	(*ListModelsRequest)(nil),         // 33: ytcaption.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),        // 34: ytcaption.v1.ListModelsResponse
+	(*OfferedModel)(nil),              // 35: ytcaption.v1.OfferedModel
+	(*Translation)(nil),               // 36: ytcaption.v1.Translation
+	(*CreateTranslationRequest)(nil),  // 37: ytcaption.v1.CreateTranslationRequest
+	(*CreateTranslationResponse)(nil), // 38: ytcaption.v1.CreateTranslationResponse
+	(*ListTranslationsRequest)(nil),   // 39: ytcaption.v1.ListTranslationsRequest
+	(*ListTranslationsResponse)(nil),  // 40: ytcaption.v1.ListTranslationsResponse
+	nil,                               // 41: ytcaption.v1.Job.SpeakerNamesEntry
+	nil,                               // 42: ytcaption.v1.RenameSpeakersRequest.NamesEntry
+	(*timestamppb.Timestamp)(nil),     // 43: google.protobuf.Timestamp
 }
 var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.Job.status:type_name -> ytcaption.v1.JobStatus
-	39, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	39, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
-	39, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
-	39, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
-	39, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	3,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
-	4,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
-	37, // 8: ytcaption.v1.Job.speaker_names:type_name -> ytcaption.v1.Job.SpeakerNamesEntry
-	7,  // 9: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
-	2,  // 10: ytcaption.v1.UploadJobResponse.job:type_name -> ytcaption.v1.Job
-	2,  // 11: ytcaption.v1.CreateJobResponse.job:type_name -> ytcaption.v1.Job
-	2,  // 12: ytcaption.v1.GetJobResponse.job:type_name -> ytcaption.v1.Job
-	2,  // 13: ytcaption.v1.ListJobsResponse.jobs:type_name -> ytcaption.v1.Job
-	2,  // 14: ytcaption.v1.CancelJobResponse.job:type_name -> ytcaption.v1.Job
-	1,  // 15: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
-	2,  // 16: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
-	6,  // 17: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
-	39, // 18: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
-	24, // 19: ytcaption.v1.GetAccountResponse.quota:type_name -> ytcaption.v1.Quota
-	38, // 20: ytcaption.v1.RenameSpeakersRequest.names:type_name -> ytcaption.v1.RenameSpeakersRequest.NamesEntry
-	2,  // 21: ytcaption.v1.RenameSpeakersResponse.job:type_name -> ytcaption.v1.Job
-	30, // 22: ytcaption.v1.ListCaptionsResponse.tracks:type_name -> ytcaption.v1.CaptionTrack
-	3,  // 23: ytcaption.v1.ListCaptionsResponse.media:type_name -> ytcaption.v1.Media
-	4,  // 24: ytcaption.v1.Translation.error:type_name -> ytcaption.v1.JobError
-	39, // 25: ytcaption.v1.Translation.created_at:type_name -> google.protobuf.Timestamp
-	39, // 26: ytcaption.v1.Translation.finished_at:type_name -> google.protobuf.Timestamp
-	32, // 27: ytcaption.v1.CreateTranslationResponse.translation:type_name -> ytcaption.v1.Translation
-	32, // 28: ytcaption.v1.ListTranslationsResponse.translations:type_name -> ytcaption.v1.Translation
-	8,  // 29: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
-	9,  // 30: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
-	12, // 31: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
-	14, // 32: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
-	16, // 33: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
-	18, // 34: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
-	20, // 35: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
-	22, // 36: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
-	25, // 37: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
-	29, // 38: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
-	27, // 39: ytcaption.v1.JobService.RenameSpeakers:input_type -> ytcaption.v1.RenameSpeakersRequest
-	33, // 40: ytcaption.v1.JobService.CreateTranslation:input_type -> ytcaption.v1.CreateTranslationRequest
-	35, // 41: ytcaption.v1.JobService.ListTranslations:input_type -> ytcaption.v1.ListTranslationsRequest
-	11, // 42: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
-	10, // 43: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
-	13, // 44: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
-	15, // 45: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
-	17, // 46: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
-	19, // 47: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
-	21, // 48: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
-	23, // 49: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
-	26, // 50: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
-	31, // 51: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
-	28, // 52: ytcaption.v1.JobService.RenameSpeakers:output_type -> ytcaption.v1.RenameSpeakersResponse
-	34, // 53: ytcaption.v1.JobService.CreateTranslation:output_type -> ytcaption.v1.CreateTranslationResponse
-	36, // 54: ytcaption.v1.JobService.ListTranslations:output_type -> ytcaption.v1.ListTranslationsResponse
-	42, // [42:55] is the sub-list for method output_type
-	29, // [29:42] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	43, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	43, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
+	43, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
+	43, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
+	43, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	4,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
+	5,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
+	41, // 8: ytcaption.v1.Job.speaker_names:type_name -> ytcaption.v1.Job.SpeakerNamesEntry
+	3,  // 9: ytcaption.v1.Job.guards:type_name -> ytcaption.v1.Guards
+	8,  // 10: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
+	2,  // 11: ytcaption.v1.UploadJobResponse.job:type_name -> ytcaption.v1.Job
+	2,  // 12: ytcaption.v1.CreateJobResponse.job:type_name -> ytcaption.v1.Job
+	2,  // 13: ytcaption.v1.GetJobResponse.job:type_name -> ytcaption.v1.Job
+	2,  // 14: ytcaption.v1.ListJobsResponse.jobs:type_name -> ytcaption.v1.Job
+	2,  // 15: ytcaption.v1.CancelJobResponse.job:type_name -> ytcaption.v1.Job
+	1,  // 16: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
+	2,  // 17: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
+	7,  // 18: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
+	43, // 19: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
+	25, // 20: ytcaption.v1.GetAccountResponse.quota:type_name -> ytcaption.v1.Quota
+	29, // 21: ytcaption.v1.ListCaptionsResponse.tracks:type_name -> ytcaption.v1.CaptionTrack
+	4,  // 22: ytcaption.v1.ListCaptionsResponse.media:type_name -> ytcaption.v1.Media
+	42, // 23: ytcaption.v1.RenameSpeakersRequest.names:type_name -> ytcaption.v1.RenameSpeakersRequest.NamesEntry
+	2,  // 24: ytcaption.v1.RenameSpeakersResponse.job:type_name -> ytcaption.v1.Job
+	35, // 25: ytcaption.v1.ListModelsResponse.models:type_name -> ytcaption.v1.OfferedModel
+	43, // 26: ytcaption.v1.OfferedModel.first_seen:type_name -> google.protobuf.Timestamp
+	5,  // 27: ytcaption.v1.Translation.error:type_name -> ytcaption.v1.JobError
+	43, // 28: ytcaption.v1.Translation.created_at:type_name -> google.protobuf.Timestamp
+	43, // 29: ytcaption.v1.Translation.finished_at:type_name -> google.protobuf.Timestamp
+	36, // 30: ytcaption.v1.CreateTranslationResponse.translation:type_name -> ytcaption.v1.Translation
+	36, // 31: ytcaption.v1.ListTranslationsResponse.translations:type_name -> ytcaption.v1.Translation
+	9,  // 32: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
+	10, // 33: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
+	13, // 34: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
+	15, // 35: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
+	17, // 36: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
+	19, // 37: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
+	21, // 38: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
+	23, // 39: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
+	26, // 40: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
+	28, // 41: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
+	31, // 42: ytcaption.v1.JobService.RenameSpeakers:input_type -> ytcaption.v1.RenameSpeakersRequest
+	33, // 43: ytcaption.v1.JobService.ListModels:input_type -> ytcaption.v1.ListModelsRequest
+	37, // 44: ytcaption.v1.JobService.CreateTranslation:input_type -> ytcaption.v1.CreateTranslationRequest
+	39, // 45: ytcaption.v1.JobService.ListTranslations:input_type -> ytcaption.v1.ListTranslationsRequest
+	12, // 46: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
+	11, // 47: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
+	14, // 48: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
+	16, // 49: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
+	18, // 50: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
+	20, // 51: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
+	22, // 52: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
+	24, // 53: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
+	27, // 54: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
+	30, // 55: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
+	32, // 56: ytcaption.v1.JobService.RenameSpeakers:output_type -> ytcaption.v1.RenameSpeakersResponse
+	34, // 57: ytcaption.v1.JobService.ListModels:output_type -> ytcaption.v1.ListModelsResponse
+	38, // 58: ytcaption.v1.JobService.CreateTranslation:output_type -> ytcaption.v1.CreateTranslationResponse
+	40, // 59: ytcaption.v1.JobService.ListTranslations:output_type -> ytcaption.v1.ListTranslationsResponse
+	46, // [46:60] is the sub-list for method output_type
+	32, // [32:46] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_job_proto_init() }
@@ -3055,13 +3431,15 @@ func file_ytcaption_v1_job_proto_init() {
 	if File_ytcaption_v1_job_proto != nil {
 		return
 	}
+	file_ytcaption_v1_job_proto_msgTypes[7].OneofWrappers = []any{}
+	file_ytcaption_v1_job_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_job_proto_rawDesc), len(file_ytcaption_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   37,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -366,11 +366,18 @@ type Assignment struct {
 	// work joins that trace; empty when tracing is off.
 	TraceParent string `protobuf:"bytes,12,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
 	// Label who speaks, with bounds on how many (0: the engine decides).
-	Speakers      bool  `protobuf:"varint,40,opt,name=speakers,proto3" json:"speakers,omitempty"`
-	MinSpeakers   int32 `protobuf:"varint,41,opt,name=min_speakers,json=minSpeakers,proto3" json:"min_speakers,omitempty"`
-	MaxSpeakers   int32 `protobuf:"varint,42,opt,name=max_speakers,json=maxSpeakers,proto3" json:"max_speakers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Speakers    bool  `protobuf:"varint,40,opt,name=speakers,proto3" json:"speakers,omitempty"`
+	MinSpeakers int32 `protobuf:"varint,41,opt,name=min_speakers,json=minSpeakers,proto3" json:"min_speakers,omitempty"`
+	MaxSpeakers int32 `protobuf:"varint,42,opt,name=max_speakers,json=maxSpeakers,proto3" json:"max_speakers,omitempty"`
+	// Terms to spell as given (CreateJobRequest.vocabulary): the node gives
+	// them to engines that read a prompt and corrects their spelling in the
+	// segments it pushes.
+	Vocabulary []string `protobuf:"bytes,60,rep,name=vocabulary,proto3" json:"vocabulary,omitempty"`
+	// Hallucination guards the node applies before pushing segments.
+	SilenceGuard    bool `protobuf:"varint,61,opt,name=silence_guard,json=silenceGuard,proto3" json:"silence_guard,omitempty"`
+	RepetitionGuard bool `protobuf:"varint,62,opt,name=repetition_guard,json=repetitionGuard,proto3" json:"repetition_guard,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -506,6 +513,27 @@ func (x *Assignment) GetMaxSpeakers() int32 {
 		return x.MaxSpeakers
 	}
 	return 0
+}
+
+func (x *Assignment) GetVocabulary() []string {
+	if x != nil {
+		return x.Vocabulary
+	}
+	return nil
+}
+
+func (x *Assignment) GetSilenceGuard() bool {
+	if x != nil {
+		return x.SilenceGuard
+	}
+	return false
+}
+
+func (x *Assignment) GetRepetitionGuard() bool {
+	if x != nil {
+		return x.RepetitionGuard
+	}
+	return false
 }
 
 type HeartbeatRequest struct {
@@ -769,7 +797,10 @@ type CompleteJobRequest struct {
 	DetectedLanguage string                 `protobuf:"bytes,3,opt,name=detected_language,json=detectedLanguage,proto3" json:"detected_language,omitempty"`
 	// How many segments the node pushed (seq 0..n-1); core refuses to complete
 	// while any is missing, so a lost push cannot truncate a transcript.
-	SegmentCount  int32 `protobuf:"varint,4,opt,name=segment_count,json=segmentCount,proto3" json:"segment_count,omitempty"`
+	SegmentCount int32 `protobuf:"varint,4,opt,name=segment_count,json=segmentCount,proto3" json:"segment_count,omitempty"`
+	// What the node's hallucination guards removed (the counts; core keeps
+	// the job's own settings of silence and repetition).
+	Guards        *Guards `protobuf:"bytes,60,opt,name=guards,proto3" json:"guards,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +861,13 @@ func (x *CompleteJobRequest) GetSegmentCount() int32 {
 		return x.SegmentCount
 	}
 	return 0
+}
+
+func (x *CompleteJobRequest) GetGuards() *Guards {
+	if x != nil {
+		return x.Guards
+	}
+	return nil
 }
 
 type CompleteJobResponse struct {
@@ -1087,7 +1125,7 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\x12AcquireJobResponse\x128\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x18.ytcaption.v1.AssignmentR\n" +
-	"assignment\"\x8c\x04\n" +
+	"assignment\"\xfc\x04\n" +
 	"\n" +
 	"Assignment\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
@@ -1105,7 +1143,12 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\ftrace_parent\x18\f \x01(\tR\vtraceParent\x12\x1a\n" +
 	"\bspeakers\x18( \x01(\bR\bspeakers\x12!\n" +
 	"\fmin_speakers\x18) \x01(\x05R\vminSpeakers\x12!\n" +
-	"\fmax_speakers\x18* \x01(\x05R\vmaxSpeakers\"t\n" +
+	"\fmax_speakers\x18* \x01(\x05R\vmaxSpeakers\x12\x1e\n" +
+	"\n" +
+	"vocabulary\x18< \x03(\tR\n" +
+	"vocabulary\x12#\n" +
+	"\rsilence_guard\x18= \x01(\bR\fsilenceGuard\x12)\n" +
+	"\x10repetition_guard\x18> \x01(\bR\x0frepetitionGuard\"t\n" +
 	"\x10HeartbeatRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12\x17\n" +
@@ -1122,12 +1165,13 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\bsegments\x18\x03 \x03(\v2\x15.ytcaption.v1.SegmentR\bsegments\x12\x1a\n" +
 	"\bprogress\x18\x04 \x01(\x01R\bprogress\".\n" +
 	"\x14PushSegmentsResponse\x12\x16\n" +
-	"\x06cancel\x18\x01 \x01(\bR\x06cancel\"\x93\x01\n" +
+	"\x06cancel\x18\x01 \x01(\bR\x06cancel\"\xc1\x01\n" +
 	"\x12CompleteJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12+\n" +
 	"\x11detected_language\x18\x03 \x01(\tR\x10detectedLanguage\x12#\n" +
-	"\rsegment_count\x18\x04 \x01(\x05R\fsegmentCount\"\x15\n" +
+	"\rsegment_count\x18\x04 \x01(\x05R\fsegmentCount\x12,\n" +
+	"\x06guards\x18< \x01(\v2\x14.ytcaption.v1.GuardsR\x06guards\"\x15\n" +
 	"\x13CompleteJobResponse\"\x89\x01\n" +
 	"\x0eFailJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
@@ -1184,7 +1228,8 @@ var file_ytcaption_v1_worker_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
 	(*Segment)(nil),               // 18: ytcaption.v1.Segment
-	(*JobError)(nil),              // 19: ytcaption.v1.JobError
+	(*Guards)(nil),                // 19: ytcaption.v1.Guards
+	(*JobError)(nil),              // 20: ytcaption.v1.JobError
 }
 var file_ytcaption_v1_worker_proto_depIdxs = []int32{
 	3,  // 0: ytcaption.v1.AcquireJobRequest.capabilities:type_name -> ytcaption.v1.EngineCapabilities
@@ -1194,26 +1239,27 @@ var file_ytcaption_v1_worker_proto_depIdxs = []int32{
 	16, // 4: ytcaption.v1.HeartbeatResponse.lease_expires_at:type_name -> google.protobuf.Timestamp
 	17, // 5: ytcaption.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
 	18, // 6: ytcaption.v1.PushSegmentsRequest.segments:type_name -> ytcaption.v1.Segment
-	19, // 7: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
-	2,  // 8: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
-	6,  // 9: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
-	8,  // 10: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
-	10, // 11: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
-	12, // 12: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
-	14, // 13: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
-	0,  // 14: ytcaption.v1.WorkerService.Ping:input_type -> ytcaption.v1.PingRequest
-	4,  // 15: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
-	7,  // 16: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
-	9,  // 17: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
-	11, // 18: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
-	13, // 19: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
-	15, // 20: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
-	1,  // 21: ytcaption.v1.WorkerService.Ping:output_type -> ytcaption.v1.PingResponse
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	19, // 7: ytcaption.v1.CompleteJobRequest.guards:type_name -> ytcaption.v1.Guards
+	20, // 8: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
+	2,  // 9: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
+	6,  // 10: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
+	8,  // 11: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
+	10, // 12: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
+	12, // 13: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
+	14, // 14: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
+	0,  // 15: ytcaption.v1.WorkerService.Ping:input_type -> ytcaption.v1.PingRequest
+	4,  // 16: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
+	7,  // 17: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
+	9,  // 18: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
+	11, // 19: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
+	13, // 20: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
+	15, // 21: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
+	1,  // 22: ytcaption.v1.WorkerService.Ping:output_type -> ytcaption.v1.PingResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_worker_proto_init() }

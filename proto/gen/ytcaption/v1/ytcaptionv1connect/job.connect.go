@@ -57,6 +57,8 @@ const (
 	// JobServiceRenameSpeakersProcedure is the fully-qualified name of the JobService's RenameSpeakers
 	// RPC.
 	JobServiceRenameSpeakersProcedure = "/ytcaption.v1.JobService/RenameSpeakers"
+	// JobServiceListModelsProcedure is the fully-qualified name of the JobService's ListModels RPC.
+	JobServiceListModelsProcedure = "/ytcaption.v1.JobService/ListModels"
 	// JobServiceCreateTranslationProcedure is the fully-qualified name of the JobService's
 	// CreateTranslation RPC.
 	JobServiceCreateTranslationProcedure = "/ytcaption.v1.JobService/CreateTranslation"
@@ -99,6 +101,9 @@ type JobServiceClient interface {
 	// "Alice"); every format then shows the names. The names given replace
 	// the job's earlier names whole.
 	RenameSpeakers(context.Context, *connect.Request[v1.RenameSpeakersRequest]) (*connect.Response[v1.RenameSpeakersResponse], error)
+	// ListModels lists the engines and models the gpu-nodes seen lately offer:
+	// what a job's engine and model may name (OpenAI's GET /v1/models).
+	ListModels(context.Context, *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error)
 	// CreateTranslation asks for the caller's job's transcript in another
 	// language. It answers at once with the translation's state; core
 	// translates once the job has succeeded, cue by cue, and GetTranscript
@@ -195,6 +200,13 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		listModels: connect.NewClient[v1.ListModelsRequest, v1.ListModelsResponse](
+			httpClient,
+			baseURL+JobServiceListModelsProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("ListModels")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		createTranslation: connect.NewClient[v1.CreateTranslationRequest, v1.CreateTranslationResponse](
 			httpClient,
 			baseURL+JobServiceCreateTranslationProcedure,
@@ -225,6 +237,7 @@ type jobServiceClient struct {
 	getAccount        *connect.Client[v1.GetAccountRequest, v1.GetAccountResponse]
 	listCaptions      *connect.Client[v1.ListCaptionsRequest, v1.ListCaptionsResponse]
 	renameSpeakers    *connect.Client[v1.RenameSpeakersRequest, v1.RenameSpeakersResponse]
+	listModels        *connect.Client[v1.ListModelsRequest, v1.ListModelsResponse]
 	createTranslation *connect.Client[v1.CreateTranslationRequest, v1.CreateTranslationResponse]
 	listTranslations  *connect.Client[v1.ListTranslationsRequest, v1.ListTranslationsResponse]
 }
@@ -284,6 +297,11 @@ func (c *jobServiceClient) RenameSpeakers(ctx context.Context, req *connect.Requ
 	return c.renameSpeakers.CallUnary(ctx, req)
 }
 
+// ListModels calls ytcaption.v1.JobService.ListModels.
+func (c *jobServiceClient) ListModels(ctx context.Context, req *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error) {
+	return c.listModels.CallUnary(ctx, req)
+}
+
 // CreateTranslation calls ytcaption.v1.JobService.CreateTranslation.
 func (c *jobServiceClient) CreateTranslation(ctx context.Context, req *connect.Request[v1.CreateTranslationRequest]) (*connect.Response[v1.CreateTranslationResponse], error) {
 	return c.createTranslation.CallUnary(ctx, req)
@@ -328,6 +346,9 @@ type JobServiceHandler interface {
 	// "Alice"); every format then shows the names. The names given replace
 	// the job's earlier names whole.
 	RenameSpeakers(context.Context, *connect.Request[v1.RenameSpeakersRequest]) (*connect.Response[v1.RenameSpeakersResponse], error)
+	// ListModels lists the engines and models the gpu-nodes seen lately offer:
+	// what a job's engine and model may name (OpenAI's GET /v1/models).
+	ListModels(context.Context, *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error)
 	// CreateTranslation asks for the caller's job's transcript in another
 	// language. It answers at once with the translation's state; core
 	// translates once the job has succeeded, cue by cue, and GetTranscript
@@ -420,6 +441,13 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	jobServiceListModelsHandler := connect.NewUnaryHandler(
+		JobServiceListModelsProcedure,
+		svc.ListModels,
+		connect.WithSchema(jobServiceMethods.ByName("ListModels")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	jobServiceCreateTranslationHandler := connect.NewUnaryHandler(
 		JobServiceCreateTranslationProcedure,
 		svc.CreateTranslation,
@@ -458,6 +486,8 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 			jobServiceListCaptionsHandler.ServeHTTP(w, r)
 		case JobServiceRenameSpeakersProcedure:
 			jobServiceRenameSpeakersHandler.ServeHTTP(w, r)
+		case JobServiceListModelsProcedure:
+			jobServiceListModelsHandler.ServeHTTP(w, r)
 		case JobServiceCreateTranslationProcedure:
 			jobServiceCreateTranslationHandler.ServeHTTP(w, r)
 		case JobServiceListTranslationsProcedure:
@@ -513,6 +543,10 @@ func (UnimplementedJobServiceHandler) ListCaptions(context.Context, *connect.Req
 
 func (UnimplementedJobServiceHandler) RenameSpeakers(context.Context, *connect.Request[v1.RenameSpeakersRequest]) (*connect.Response[v1.RenameSpeakersResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.RenameSpeakers is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) ListModels(context.Context, *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.ListModels is not implemented"))
 }
 
 func (UnimplementedJobServiceHandler) CreateTranslation(context.Context, *connect.Request[v1.CreateTranslationRequest]) (*connect.Response[v1.CreateTranslationResponse], error) {
