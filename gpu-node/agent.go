@@ -110,6 +110,7 @@ type Agent struct {
 	startedAt              time.Time
 	busyNanos, engineSince atomic.Int64
 	rtf                    prometheus.Histogram
+	guardSegments          *prometheus.CounterVec // what the hallucination guards removed
 }
 
 // New checks cfg and builds the engine.
@@ -184,8 +185,9 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 			Help:    "Engine time over audio time, per finished job: below 1 is faster than real time.",
 			Buckets: []float64{.01, .02, .05, .1, .2, .3, .5, .75, 1, 1.5, 2, 5},
 		}),
-		draining: make(chan struct{}),
-		cfg:      cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
+		guardSegments: guardMetric(),
+		draining:      make(chan struct{}),
+		cfg:           cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
 		core: workerClient(cfg, http.DefaultTransport),
 		http: &http.Client{Timeout: 10 * time.Minute},
 		breaker: breaker.New(cfg.Metrics, "engine", breaker.Config{Counts: func(err error) bool {
@@ -195,7 +197,7 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 		}}),
 	}
 	if cfg.Metrics != nil {
-		cfg.Metrics.MustRegister(a.rtf,
+		cfg.Metrics.MustRegister(a.rtf, a.guardSegments,
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "ytcaption_gpu_node_busy_seconds_total", Help: "Seconds the engine spent transcribing.",
 			}, func() float64 { return a.busySeconds() }),
@@ -325,6 +327,7 @@ var (
 // is acquired, also while it waits for the engine.
 type task struct {
 	asg      *ytcaptionv1.Assignment
+	filter   *filter // the job's guards and vocabulary, once it runs
 	log      *slog.Logger
 	traced   context.Context // the agent's context in the job's trace: outlives ctx, for the final report
 	span     trace.Span      // the node's work on the job, in the trace of the request that created it
@@ -382,9 +385,10 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 	duration := time.Duration(t.asg.GetDurationSeconds() * float64(time.Second))
 	seq := 0
 	var res engine.Result
+	t.filter = a.newFilter(ctx, t)
 	err := a.breaker.Do(func() (err error) {
 		res, err = a.eng.Transcribe(t.ctx, engine.Request{AudioPath: t.audio, Language: t.asg.GetLanguage(), Model: t.asg.GetModel(), Duration: duration,
-			Task: t.asg.GetTask(), Prompt: t.asg.GetPrompt(),
+			Task: t.asg.GetTask(), Prompt: a.prompt(t.asg), SkipSilence: t.asg.GetSilenceGuard(),
 			Speakers: t.asg.GetSpeakers(), MinSpeakers: int(t.asg.GetMinSpeakers()), MaxSpeakers: int(t.asg.GetMaxSpeakers())},
 			a.emitter(t, duration, &seq))
 		return err
@@ -410,7 +414,7 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 		// Stopped before the end: hand the job back so another node starts it now.
 		a.release(log, asg)
 	case err == nil:
-		a.complete(ctx, log, asg, count, res.Language, a.now().Sub(t.started))
+		a.complete(ctx, log, asg, count, res.Language, t.filter.report(), a.now().Sub(t.started))
 	case errors.Is(err, breaker.ErrOpen):
 		log.WarnContext(ctx, "engine circuit open: handing the job back")
 		a.release(log, asg)
@@ -438,13 +442,20 @@ func (a *Agent) TranscribeFile(ctx context.Context, path, language string) (stri
 	return strings.Join(text, " "), err
 }
 
-// emitter pushes each segment the engine emits, numbering them from 0.
+// emitter pushes each segment the engine emits that the job's filter keeps,
+// numbering them from 0.
 func (a *Agent) emitter(t *task, duration time.Duration, seq *int) func(engine.Segment) error {
 	return func(s engine.Segment) error {
 		p := -1.0
 		if duration > 0 {
 			p = math.Min(float64(s.EndMS)/float64(duration.Milliseconds()), 0.99)
 			t.progress.Store(math.Float64bits(p))
+		}
+		if t.filter != nil {
+			var keep bool
+			if s, keep = t.filter.apply(s); !keep {
+				return nil
+			}
 		}
 		if err := a.push(t.ctx, t.asg, *seq, s, p, t.cancel); err != nil {
 			return err
@@ -578,8 +589,9 @@ func (a *Agent) heartbeat(t *task) {
 	}
 }
 
-func (a *Agent) complete(ctx context.Context, log *slog.Logger, asg *ytcaptionv1.Assignment, count int, lang string, took time.Duration) {
-	req := &ytcaptionv1.CompleteJobRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), DetectedLanguage: lang, SegmentCount: int32(count)}
+func (a *Agent) complete(ctx context.Context, log *slog.Logger, asg *ytcaptionv1.Assignment, count int, lang string, guards *ytcaptionv1.Guards, took time.Duration) {
+	req := &ytcaptionv1.CompleteJobRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), DetectedLanguage: lang, SegmentCount: int32(count),
+		Guards: guards}
 	for attempt := 1; attempt <= 8; attempt++ {
 		cctx, c := context.WithTimeout(ctx, 30*time.Second)
 		_, err := a.core.CompleteJob(cctx, connect.NewRequest(req))

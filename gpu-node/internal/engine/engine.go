@@ -23,6 +23,9 @@ type Request struct {
 	// how many speakers there are (0: the engine decides).
 	Speakers                 bool
 	MinSpeakers, MaxSpeakers int
+	// SkipSilence asks the engine to leave non-speech out where it can
+	// (the job's silence guard): the openai engine's vad_filter.
+	SkipSilence bool
 }
 
 // translating says whether req asks for English text of any speech.

@@ -37,6 +37,12 @@ type OpenAIConfig struct {
 	// Diarize says the server labels speakers, and in which documented
 	// shape (diarize.go): DiarizeOpenAI, DiarizeWhisperX, or "" (it does not).
 	Diarize string
+	// VADFilter sends vad_filter=true for jobs whose silence guard is on:
+	// speaches and faster-whisper-server then run Silero VAD and leave
+	// non-speech (silence, and music, which the node's own energy guard
+	// cannot tell from speech) out before Whisper sees it. Off by default:
+	// OpenAI's own API refuses arguments it does not know.
+	VADFilter bool
 }
 
 // OpenAI calls POST {BaseURL}/v1/audio/transcriptions with verbose_json and
@@ -208,6 +214,9 @@ func (o *OpenAI) form(req Request, model string) (io.Reader, string, error) {
 	}
 	if req.Prompt != "" {
 		fields = append(fields, [2]string{"prompt", req.Prompt})
+	}
+	if req.SkipSilence && o.cfg.VADFilter {
+		fields = append(fields, [2]string{"vad_filter", "true"})
 	}
 	fields = o.diarizeFields(req, fields)
 	for _, kv := range fields {
