@@ -1,9 +1,15 @@
 package devstack
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -145,4 +151,106 @@ func TestSpeakersThroughTheStack(t *testing.T) {
 	require.Contains(t, transcript("txt"), "Elinor: And?")
 	require.Contains(t, transcript("ass"), ",Default,Marianne,")
 	require.NotContains(t, transcript("json"), "Speaker 1")
+}
+
+const diarizedScript = `
+const fs = require("fs");
+const OpenAI = require("openai");
+const [baseURL, apiKey, file] = process.argv.slice(2);
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
+(async () => {
+  const out = await client.audio.transcriptions.create({
+    file: fs.createReadStream(file), model: "gpt-4o-transcribe-diarize", response_format: "diarized_json", chunking_strategy: "auto",
+  });
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`
+
+// TestOpenAIClientDiarizedJSON runs the official openai npm client, unchanged,
+// against /v1/audio/transcriptions with response_format diarized_json: on a
+// stack whose engine labels speakers (a stand-in answering OpenAI's
+// documented diarized_json) it gets OpenAI's shape with our speakers; on a
+// stack whose engines label nobody, 400 unsupported_option.
+func TestOpenAIClientDiarizedJSON(t *testing.T) {
+	t.Parallel()
+	dir := openAIClient(t)
+	// The clip lasts about 3 s: the answer's segments lie within it, where
+	// the silence guard has speech to keep them by.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"task": "transcribe", "duration": 3.1, "text": "Did you read it? I did, last night. And? It was long.",
+  "segments": [
+    {"type": "transcript.text.segment", "id": "seg_001", "start": 0.32, "end": 0.9, "text": "Did you read it?", "speaker": "A"},
+    {"type": "transcript.text.segment", "id": "seg_002", "start": 0.95, "end": 1.6, "text": " I did, last night.", "speaker": "B"},
+    {"type": "transcript.text.segment", "id": "seg_003", "start": 1.65, "end": 2.0, "text": "And?", "speaker": "A"},
+    {"type": "transcript.text.segment", "id": "seg_004", "start": 2.05, "end": 2.6, "text": "It was long.", "speaker": "B"}]}`))
+	}))
+	t.Cleanup(srv.Close)
+	s := startStackWith(t, "yt-dlp", func(c *Config) {
+		c.Engine = "openai"
+		c.OpenAI = agent.OpenAIConfig{BaseURL: srv.URL, Models: []string{"gpt-4o-transcribe-diarize"}, Diarize: "openai"}
+	})
+	const clip = "sense_and_sensibility_01_austen_64kb-0880"
+	script := filepath.Join(t.TempDir(), "diarize.js")
+	require.NoError(t, os.WriteFile(script, []byte(diarizedScript), 0o644))
+	cmd := exec.Command("node", script, s.EdgeURL+"/v1", s.APIKey, filepath.Join(librivox, clip+".wav"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
+	out, err := cmd.Output()
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
+	}
+	require.NoError(t, err, stderr)
+	var got struct {
+		Task     string  `json:"task"`
+		Duration float64 `json:"duration"`
+		Text     string  `json:"text"`
+		Segments []struct {
+			Type, ID, Text, Speaker string
+			Start, End              float64
+		} `json:"segments"`
+	}
+	require.NoError(t, json.Unmarshal(out, &got), string(out))
+	require.Equal(t, "transcribe", got.Task)
+	require.Len(t, got.Segments, 4)
+	for i, want := range []struct{ speaker, text string }{
+		{"Speaker 1", "Did you read it?"}, {"Speaker 2", "I did, last night."}, {"Speaker 1", "And?"}, {"Speaker 2", "It was long."},
+	} {
+		sg := got.Segments[i]
+		require.Equal(t, "transcript.text.segment", sg.Type)
+		require.Equal(t, want.speaker, sg.Speaker)
+		require.Equal(t, want.text, sg.Text)
+		require.Less(t, sg.Start, sg.End)
+	}
+	require.InDelta(t, 0.32, got.Segments[0].Start, 1e-9)
+
+	// Engines that label nobody: refused, not a job that waits forever.
+	plain := startStack(t, "yt-dlp")
+	api := client{t: t, base: plain.EdgeURL, key: plain.APIKey}
+	media, _ := mediaServer(t)
+	j := api.create(media + "/" + clip + ".ogg")
+	api.waitFor(j.ID, time.Minute, terminal) // the node has said what it runs
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("file", clip+".wav")
+	require.NoError(t, err)
+	wav, err := os.ReadFile(filepath.Join(librivox, clip+".wav"))
+	require.NoError(t, err)
+	_, _ = fw.Write(wav)
+	require.NoError(t, mw.WriteField("model", "whisper-1"))
+	require.NoError(t, mw.WriteField("response_format", "diarized_json"))
+	require.NoError(t, mw.Close())
+	req, err := http.NewRequest("POST", plain.EdgeURL+"/v1/audio/transcriptions", &body)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+plain.APIKey)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(b))
+	require.Equal(t, "unsupported_option", errorCode(t, b))
+	require.Contains(t, string(b), "labels speakers")
 }

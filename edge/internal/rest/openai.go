@@ -33,10 +33,12 @@ type coreTranscript struct {
 		End   float64 `json:"end"`
 		Text  string  `json:"text"`
 		Words []struct {
-			Start float64 `json:"start"`
-			End   float64 `json:"end"`
-			Word  string  `json:"word"`
+			Start   float64 `json:"start"`
+			End     float64 `json:"end"`
+			Word    string  `json:"word"`
+			Speaker string  `json:"speaker"`
 		} `json:"words"`
+		Speaker string `json:"speaker"`
 	} `json:"segments"`
 }
 
@@ -68,7 +70,7 @@ type openAIVerbose struct {
 	Words    []openAIWord    `json:"words,omitempty"`
 }
 
-var openAIFormats = []string{"json", "text", "srt", "vtt", "verbose_json"}
+var openAIFormats = []string{"json", "text", "srt", "vtt", "verbose_json", "diarized_json"}
 
 // transcriptions is OpenAI's POST /v1/audio/transcriptions, so OpenAI SDKs
 // work unchanged: the uploaded file becomes a job, the call waits for it,
@@ -112,6 +114,9 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	up, err := s.Core.Jobs.UploadJob(ctx, coreRequest(c, &ytcaptionv1.UploadJobRequest{
 		Filename: strings.Clone(fh.Filename), Data: data, Language: strings.Clone(c.FormValue("language")),
 		Prompt: strings.Clone(c.FormValue("prompt")),
+		// Speaker labels need a gpu-node whose engine gives them: core
+		// refuses the job with unsupported_option when none does.
+		Speakers: format == "diarized_json",
 	}))
 	if err != nil {
 		return err
@@ -148,6 +153,9 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	}
 	if format == "json" {
 		return c.JSON(fiber.Map{"text": t.Text})
+	}
+	if format == "diarized_json" {
+		return c.JSON(diarized(t))
 	}
 	out := openAIVerbose{Task: "transcribe", Language: t.Language, Duration: t.Duration, Text: t.Text}
 	for _, sg := range t.Segments {
