@@ -512,6 +512,29 @@ func TestEndToEnd(t *testing.T) {
 			require.Equal(t, http.StatusOK, code)
 			require.Regexp(t, `^start\tend\ttext\n(\d+\t\d+\t[^\t\n]+\n)+$`, string(rows))
 
+			// ASS (karaoke), TTML and SBV show the same cues as SRT: as many,
+			// and the words of each; karaoke only where it means something.
+			cues := strings.Count(strings.TrimSpace(string(srt)), "\n\n") + 1
+			code, sbv := api.do("GET", "/v1/jobs/"+id+"/transcript?format=sbv", nil)
+			require.Equal(t, http.StatusOK, code, string(sbv))
+			require.Regexp(t, `^(\d+:\d\d:\d\d\.\d{3},\d+:\d\d:\d\d\.\d{3}\n([^\n]+\n)+\n)+$`, string(sbv))
+			require.Equal(t, cues, strings.Count(string(sbv), "\n\n"))
+			code, ttml := api.do("GET", "/v1/jobs/"+id+"/transcript?format=ttml", nil)
+			require.Equal(t, http.StatusOK, code, string(ttml))
+			require.Contains(t, string(ttml), `ttp:profile="http://www.w3.org/ns/ttml/profile/imsc1/text"`)
+			require.Equal(t, cues, strings.Count(string(ttml), "<p "))
+			code, ass := api.do("GET", "/v1/jobs/"+id+"/transcript?format=ass&karaoke=true", nil)
+			require.Equal(t, http.StatusOK, code, string(ass))
+			require.Contains(t, string(ass), "[Events]\n")
+			require.InDelta(t, cues, strings.Count(string(ass), "\nDialogue: "), 2, "cues shorter than a hundredth are left out")
+			require.Greater(t, strings.Count(string(ass), `{\kf`), cues, "a karaoke tag a word")
+			code, kvtt := api.do("GET", "/v1/jobs/"+id+"/transcript?format=vtt&karaoke=true", nil)
+			require.Equal(t, http.StatusOK, code, string(kvtt))
+			require.Regexp(t, `\S <\d\d:\d\d:\d\d\.\d{3}>\S`, string(kvtt), "word timestamps")
+			code, bad = api.do("GET", "/v1/jobs/"+id+"/transcript?format=srt&karaoke=true", nil)
+			require.Equal(t, http.StatusBadRequest, code)
+			require.Equal(t, "invalid_argument", errorCode(t, bad))
+
 			rate := corpus.Add(refs[clip], srtText)
 			t.Logf("%s: WER %.3f  ref=%q hyp=%q", clip, rate, refs[clip], srtText)
 		}
