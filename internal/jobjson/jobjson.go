@@ -69,6 +69,20 @@ type Job struct {
 	MinSpeakers  int32             `json:"min_speakers,omitempty"`
 	MaxSpeakers  int32             `json:"max_speakers,omitempty"`
 	SpeakerNames map[string]string `json:"speaker_names,omitempty"`
+
+	// Terms the transcript spells as given, and the hallucination guards:
+	// which ran and how many segments each removed.
+	Vocabulary []string `json:"vocabulary,omitempty"`
+	Guards     *Guards  `json:"guards,omitempty"`
+}
+
+// Guards are a job's hallucination guards and what they removed.
+type Guards struct {
+	Silence           bool  `json:"silence"`
+	Repetition        bool  `json:"repetition"`
+	SilenceDropped    int32 `json:"silence_dropped"`
+	RepetitionDropped int32 `json:"repetition_dropped"`
+	RepetitionTrimmed int32 `json:"repetition_trimmed"`
 }
 
 func timeJSON(t *timestamppb.Timestamp) string {
@@ -95,6 +109,11 @@ func From(j *ytcaptionv1.Job) Job {
 	}
 	out.Media = MediaFrom(j.GetMedia())
 	out.Speakers, out.MinSpeakers, out.MaxSpeakers, out.SpeakerNames = j.GetSpeakers(), j.GetMinSpeakers(), j.GetMaxSpeakers(), j.GetSpeakerNames()
+	out.Vocabulary = j.GetVocabulary()
+	if g := j.GetGuards(); g != nil {
+		out.Guards = &Guards{Silence: g.GetSilence(), Repetition: g.GetRepetition(), SilenceDropped: g.GetSilenceDropped(),
+			RepetitionDropped: g.GetRepetitionDropped(), RepetitionTrimmed: g.GetRepetitionTrimmed()}
+	}
 	if e := j.GetError(); e != nil {
 		out.Error = &Error{Code: e.GetCode(), Message: e.GetMessage()}
 	}

@@ -12,7 +12,7 @@ _ytcaption() {
     words="transcribe jobs batches translate login version completion help"
   else
     case "$cmd" in
-      transcribe) words="--format --karaoke --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before --translate-to" ;;
+      transcribe) words="--format --karaoke --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before --translate-to --vocabulary --guards" ;;
       translate) words="--format -o --no-wait --json" ;;
       jobs)
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
@@ -37,6 +37,7 @@ _ytcaption() {
     --source) words="auto captions asr" ;;
     --task) words="transcribe translate" ;;
     --order) words="playlist newest" ;;
+    --guards) words="silence,repetition silence repetition none" ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
@@ -72,6 +73,8 @@ complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l order -xa '
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l after -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l before -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l translate-to -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l vocabulary -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l guards -x -a 'silence,repetition silence repetition none'
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l format -xa 'srt vtt txt json tsv'
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -s o -r
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l no-wait

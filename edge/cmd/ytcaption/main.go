@@ -367,6 +367,8 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	source := fs.String("source", "auto", "`source` of the text: auto (the video's own captions when it has them), captions or asr (URLs only)")
 	task := fs.String("task", "transcribe", "`task`: transcribe, or translate (English text of speech in any language)")
 	prompt := fs.String("prompt", "", "`text` to guide engines that take one: spellings, names, context")
+	vocabularyFlag := fs.String("vocabulary", "", "`terms` to spell as given, comma-separated (at most 100 of 64 characters): Kubernetes,Nomad")
+	guardsFlag := fs.String("guards", "silence,repetition", "hallucination `guards` to run: silence, repetition (comma-separated) or none")
 	webhook := fs.String("webhook-url", "", "`URL` the service POSTs the job's end to, signed (default: your account's webhook, if any)")
 	out := fs.String("o", "", "write the captions to `FILE`, or into DIR/ named after the title (a batch needs DIR/; default: stdout)")
 	noWait := fs.Bool("no-wait", false, "submit, print the job id and return")
@@ -390,7 +392,22 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	vocabulary, err := parseVocabulary(*vocabularyFlag)
+	if err != nil {
+		return err
+	}
+	var guards map[string]bool // sent only when chosen
+	if set["guards"] {
+		if guards, err = parseGuards(*guardsFlag); err != nil {
+			return err
+		}
+	}
 	if *asBatch || len(pos) > 1 || isPlaylist(pos[0]) {
+		for _, name := range []string{"vocabulary", "guards"} {
+			if set[name] {
+				return c.usageErr("--%s applies to one job, not to a batch", name)
+			}
+		}
 		for _, u := range pos {
 			if !isURL(u) {
 				return c.usageErr("%q is not an http(s) URL: a batch is made of URLs (upload files one by one)", u)
@@ -465,11 +482,12 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	}
 	var j *job
 	if file != "" {
-		if j, err = upload(ctx, cl, file, jobOptions{language: *language, prompt: *prompt, task: *task, webhook: *webhook}, e); err != nil {
+		if j, err = upload(ctx, cl, file, jobOptions{language: *language, prompt: *prompt, task: *task, webhook: *webhook,
+			vocabulary: vocabulary, guards: guards}, e); err != nil {
 			return err
 		}
 	} else {
-		body := map[string]string{"url": media}
+		body := map[string]any{"url": media}
 		if *language != "auto" {
 			body["language"] = *language
 		}
@@ -485,6 +503,12 @@ func transcribe(ctx context.Context, args []string, e env) error {
 		}
 		if *webhook != "" {
 			body["webhook_url"] = *webhook
+		}
+		if len(vocabulary) > 0 {
+			body["vocabulary"] = vocabulary
+		}
+		if guards != nil {
+			body["guards"] = guards
 		}
 		key := *idemKey
 		if key == "" {

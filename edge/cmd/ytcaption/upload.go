@@ -26,7 +26,11 @@ const uploadPollEvery = 250 * time.Millisecond
 // through the OpenAI-compatible route instead, if it is small enough.
 // Ctrl-C stops the upload; the same command later resumes it.
 // jobOptions are the options an uploaded file's job takes.
-type jobOptions struct{ language, prompt, task, webhook string }
+type jobOptions struct {
+	language, prompt, task, webhook string
+	vocabulary                      []string
+	guards                          map[string]bool // nil: the server's default
+}
 
 func upload(ctx context.Context, cl *client, path string, o jobOptions, e env) (*job, error) {
 	name := filepath.Base(path)
@@ -48,15 +52,15 @@ func upload(ctx context.Context, cl *client, path string, o jobOptions, e env) (
 			return nil, fmt.Errorf("%s is %d MiB; this server has no resumable uploads and takes files of at most %d MiB (serve it over HTTP and give its URL)",
 				name, fi.Size()>>20, maxUploadBytes>>20)
 		}
-		if o.task != "transcribe" || o.webhook != "" {
-			// The OpenAI route has neither; better said than dropped.
-			return nil, usagef("transcribe: this server has no resumable uploads, and its older upload route takes no --task or --webhook-url")
+		if o.task != "transcribe" || o.webhook != "" || len(o.vocabulary) > 0 || o.guards != nil {
+			// The OpenAI route has none of them; better said than dropped.
+			return nil, usagef("transcribe: this server has no resumable uploads, and its older upload route takes no --task, --webhook-url, --vocabulary or --guards")
 		}
 		return uploadOpenAI(ctx, cl, path, o.language, o.prompt, e)
 	case err != nil:
 		return nil, fmt.Errorf("upload %s: %w", name, err)
 	}
-	body := map[string]string{"upload_id": id}
+	body := map[string]any{"upload_id": id}
 	if o.language != "auto" {
 		body["language"] = o.language
 	}
@@ -67,6 +71,12 @@ func upload(ctx context.Context, cl *client, path string, o jobOptions, e env) (
 	}
 	if o.task != "transcribe" {
 		body["task"] = o.task
+	}
+	if len(o.vocabulary) > 0 {
+		body["vocabulary"] = o.vocabulary
+	}
+	if o.guards != nil {
+		body["guards"] = o.guards
 	}
 	// One key per upload: a run that dies between the job's creation and
 	// forgetting the upload makes the same job again, not a second one.

@@ -178,6 +178,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Delete("/uploads/:id", s.tus)
 	v1.Get("/account", protoCall(s, s.Core.Jobs.GetAccount, ""))
 	v1.Get("/media/captions", s.listCaptions)
+	v1.Get("/models", s.listModels)
 	s.batchRoutes(v1)
 	s.adminRoutes(v1)
 	return app
@@ -349,6 +350,16 @@ type createBody struct {
 	Speakers    bool  `json:"speakers"`
 	MinSpeakers int32 `json:"min_speakers"`
 	MaxSpeakers int32 `json:"max_speakers"`
+
+	// Terms to spell as given, and the hallucination guards (each on
+	// unless set false).
+	Vocabulary []string    `json:"vocabulary"`
+	Guards     *guardsBody `json:"guards"`
+}
+
+type guardsBody struct {
+	Silence    *bool `json:"silence"`
+	Repetition *bool `json:"repetition"`
 }
 
 // decodeStrict reads exactly one JSON object with only known fields.
@@ -396,6 +407,10 @@ func (s *server) createJob(c *fiber.Ctx) error {
 		Task: b.Task, Prompt: b.Prompt, WebhookUrl: b.Webhook, IdempotencyKey: strings.Clone(c.Get("Idempotency-Key"))}
 	msg.TranslateTo = b.TranslateTo
 	msg.Speakers, msg.MinSpeakers, msg.MaxSpeakers = b.Speakers, b.MinSpeakers, b.MaxSpeakers
+	msg.Vocabulary = b.Vocabulary
+	if b.Guards != nil {
+		msg.SilenceGuard, msg.RepetitionGuard = b.Guards.Silence, b.Guards.Repetition
+	}
 	out, err := s.Gate.Create(c.UserContext(), principal(c).UserID, gate.JSON, msg,
 		func(ctx context.Context, msg *ytcaptionv1.CreateJobRequest) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
 			ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
