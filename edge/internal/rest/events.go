@@ -26,6 +26,7 @@ type wordJSON struct {
 	EndMS       int64   `json:"end_ms"`
 	Text        string  `json:"text"`
 	Probability float32 `json:"probability,omitempty"`
+	Speaker     string  `json:"speaker,omitempty"`
 }
 
 type segmentJSON struct {
@@ -33,6 +34,7 @@ type segmentJSON struct {
 	StartMS int64      `json:"start_ms"`
 	EndMS   int64      `json:"end_ms"`
 	Text    string     `json:"text"`
+	Speaker string     `json:"speaker,omitempty"` // the label, as the engine gave it: names apply to transcripts
 	Words   []wordJSON `json:"words,omitempty"`
 }
 
@@ -154,9 +156,10 @@ func serveSSE(c *fiber.Ctx, cancel context.CancelFunc, release func(), write fun
 func writeEvents(w *bufio.Writer, m *ytcaptionv1.WatchJobResponse) error {
 	epoch, _, _ := strings.Cut(m.GetCursor(), ":")
 	for _, sg := range m.GetSegments() {
-		out := segmentJSON{Seq: sg.GetSeq(), StartMS: sg.GetStartMs(), EndMS: sg.GetEndMs(), Text: sg.GetText()}
+		out := segmentJSON{Seq: sg.GetSeq(), StartMS: sg.GetStartMs(), EndMS: sg.GetEndMs(), Text: sg.GetText(), Speaker: sg.GetSpeaker()}
 		for _, wd := range sg.GetWords() {
-			out.Words = append(out.Words, wordJSON{StartMS: wd.GetStartMs(), EndMS: wd.GetEndMs(), Text: wd.GetText(), Probability: wd.GetProbability()})
+			out.Words = append(out.Words, wordJSON{StartMS: wd.GetStartMs(), EndMS: wd.GetEndMs(), Text: wd.GetText(), Probability: wd.GetProbability(),
+				Speaker: wd.GetSpeaker()})
 		}
 		if err := writeEvent(w, fmt.Sprintf("%s:%d", epoch, sg.GetSeq()), "segment", out); err != nil {
 			return err
