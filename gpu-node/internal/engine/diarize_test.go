@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -149,4 +151,48 @@ func TestOpenAIDiarizeSetting(t *testing.T) {
 	require.False(t, e.Capabilities().Speakers, "a server not said to diarize labels nobody")
 	_, err = NewOpenAI(OpenAIConfig{BaseURL: "http://127.0.0.1:1", Model: "whisper-1", Diarize: "pyannote"})
 	require.ErrorContains(t, err, "--openai-diarize")
+}
+
+// FuzzParseDiarization feeds both diarization parsers arbitrary server
+// answers: they never panic, and what they return is in time order, each
+// segment ending no earlier than it starts, every speaker "Speaker N" with N
+// counting up from 1 in order of first appearance.
+func FuzzParseDiarization(f *testing.F) {
+	for _, name := range []string{"openai_diarized.json", "whisperx_diarized.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"segments":[{"start":1e300,"end":-5,"text":"x","speaker":"A","words":[{"word":"y","start":null}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		check := func(segs []Segment) {
+			next := 1
+			seen := map[string]bool{}
+			label := func(s string) {
+				if s == "" || seen[s] {
+					return
+				}
+				require.Equal(t, "Speaker "+strconv.Itoa(next), s, "speakers numbered by first appearance")
+				seen[s] = true
+				next++
+			}
+			for i, s := range segs {
+				require.LessOrEqual(t, s.StartMS, s.EndMS)
+				if i > 0 {
+					require.LessOrEqual(t, segs[i-1].StartMS, s.StartMS)
+				}
+				label(s.Speaker)
+				for _, w := range s.Words {
+					label(w.Speaker)
+				}
+			}
+		}
+		if segs, err := ParseDiarizedJSON(b); err == nil {
+			check(segs)
+		}
+		var w whisperXJSON
+		if json.Unmarshal(b, &w) == nil {
+			check(ParseWhisperX(w))
+		}
+	})
 }
