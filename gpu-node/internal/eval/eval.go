@@ -2,7 +2,9 @@
 // word error rate per file and over the corpus (after wer's normalisation of
 // case, punctuation and numbers), and the real-time factor — engine time over
 // audio time. It can cross-check its WER with NIST sclite on the same
-// hypotheses, so our counting is known to agree with the field's tool.
+// hypotheses, so our counting is known to agree with the field's tool. It
+// also scores the same output through the hallucination guards (package
+// guard), each alone and both, so a guard that costs WER shows.
 package eval
 
 import (
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
+	"github.com/ytcaption/ytcaption/gpu-node/internal/guard"
 	"github.com/ytcaption/ytcaption/internal/wav"
 	"github.com/ytcaption/ytcaption/internal/wer"
 )
@@ -77,6 +80,41 @@ type Row struct {
 	Hypothesis            string
 	Errors, Words         int
 	AudioTime, EngineTime time.Duration
+	// GuardedErrors are the errors of the same output through each of
+	// GuardSets, in order.
+	GuardedErrors []int
+}
+
+// GuardSets are the guard settings a run scores besides none: each guard
+// alone, then both, as a job has them by default.
+var GuardSets = []struct {
+	Name string
+	guard.Options
+}{
+	{"silence", guard.Options{Silence: true}},
+	{"repetition", guard.Options{Repetition: true}},
+	{"both", guard.Options{Silence: true, Repetition: true}},
+}
+
+// guarded scores segs of it, read from audio, through each of GuardSets.
+func guarded(it Item, audio string, segs []engine.Segment) ([]int, error) {
+	speech, err := guard.DetectSpeech(audio)
+	if err != nil {
+		return nil, err
+	}
+	ref := wer.Words(it.Reference)
+	var errs []int
+	for _, set := range GuardSets {
+		g := guard.New(set.Options, speech)
+		var hyp []string
+		for _, s := range segs {
+			if kept, d := g.Apply(s); d == guard.Kept {
+				hyp = append(hyp, kept.Text)
+			}
+		}
+		errs = append(errs, wer.Errors(ref, wer.Words(strings.Join(hyp, " "))))
+	}
+	return errs, nil
 }
 
 // Score counts hyp's word errors against its reference.
@@ -104,6 +142,18 @@ func (r Report) Corpus() wer.Corpus {
 	var c wer.Corpus
 	for _, row := range r.Rows {
 		c.Errs += row.Errors
+		c.Words += row.Words
+	}
+	return c
+}
+
+// GuardedCorpus is Corpus through GuardSets[i].
+func (r Report) GuardedCorpus(i int) wer.Corpus {
+	var c wer.Corpus
+	for _, row := range r.Rows {
+		if i < len(row.GuardedErrors) {
+			c.Errs += row.GuardedErrors[i]
+		}
 		c.Words += row.Words
 	}
 	return c
@@ -148,9 +198,11 @@ func run(ctx context.Context, now func() time.Time, eng engine.Engine, ffmpeg st
 			return rep, fmt.Errorf("%s: %w", it.Name, err)
 		}
 		var hyp []string
+		var segs []engine.Segment
 		start := now()
 		_, err = eng.Transcribe(ctx, engine.Request{AudioPath: audioPath, Language: "auto", Duration: audio}, func(s engine.Segment) error {
 			hyp = append(hyp, s.Text)
+			segs = append(segs, s)
 			return nil
 		})
 		took := now().Sub(start)
@@ -159,6 +211,9 @@ func run(ctx context.Context, now func() time.Time, eng engine.Engine, ffmpeg st
 		}
 		row := Score(it, strings.Join(hyp, " "))
 		row.AudioTime, row.EngineTime = audio, took
+		if row.GuardedErrors, err = guarded(it, audioPath, segs); err != nil {
+			return rep, fmt.Errorf("%s: %w", it.Name, err)
+		}
 		rep.Rows = append(rep.Rows, row)
 		if progress != nil {
 			fmt.Fprintf(progress, "%s: WER %.3f\n", it.Name, row.WER())
@@ -167,15 +222,37 @@ func run(ctx context.Context, now func() time.Time, eng engine.Engine, ffmpeg st
 	return rep, nil
 }
 
-// WriteTable prints the report: a row per file, then the corpus.
+// WriteTable prints the report: a row per file, then the corpus. WER is the
+// engine's output as it is; the columns after RTF are its WER through each
+// of GuardSets (a job's default is both).
 func (r Report) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "engine %s\n%-48s %7s %12s %8s %8s %6s\n", r.Engine, "file", "WER", "errors/words", "audio s", "engine s", "RTF")
+	fmt.Fprintf(w, "engine %s\n%-48s %7s %12s %8s %8s %6s", r.Engine, "file", "WER", "errors/words", "audio s", "engine s", "RTF")
+	for _, set := range GuardSets {
+		fmt.Fprintf(w, " %11s", "+"+set.Name)
+	}
+	fmt.Fprintln(w)
+	guardedWER := func(errs []int, words int) {
+		for i := range GuardSets {
+			if i < len(errs) && words > 0 {
+				fmt.Fprintf(w, " %11.3f", float64(errs[i])/float64(words))
+			} else {
+				fmt.Fprintf(w, " %11s", "-")
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "%-48s %7.3f %5d/%-6d %8.2f %8.2f %6.3f\n", row.Name, row.WER(), row.Errors, row.Words,
+		fmt.Fprintf(w, "%-48s %7.3f %5d/%-6d %8.2f %8.2f %6.3f", row.Name, row.WER(), row.Errors, row.Words,
 			row.AudioTime.Seconds(), row.EngineTime.Seconds(), row.EngineTime.Seconds()/max(row.AudioTime.Seconds(), 1e-9))
+		guardedWER(row.GuardedErrors, row.Words)
 	}
 	c := r.Corpus()
-	fmt.Fprintf(w, "%-48s %7.3f %5d/%-6d %26s %6.3f\n", "corpus", c.Rate(), c.Errs, c.Words, "", r.RTF())
+	fmt.Fprintf(w, "%-48s %7.3f %5d/%-6d %26s %6.3f", "corpus", c.Rate(), c.Errs, c.Words, "", r.RTF())
+	var errs []int
+	for i := range GuardSets {
+		errs = append(errs, r.GuardedCorpus(i).Errs)
+	}
+	guardedWER(errs, c.Words)
 }
 
 // Sclite scores the report's hypotheses with NIST sclite (run as sctk, which
