@@ -117,6 +117,10 @@ func (s *Store) ExpireTranscripts(ctx context.Context, cutoff time.Time, limit i
 		if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE job_id = ANY($1::uuid[])`, ids); err != nil {
 			return fmt.Errorf("expire transcripts: %w", err)
 		}
+		// Their translations are the transcript too.
+		if _, err := tx.Exec(ctx, `DELETE FROM translations WHERE job_id = ANY($1::uuid[])`, ids); err != nil {
+			return fmt.Errorf("expire translations: %w", err)
+		}
 		return nil
 	})
 	return n, err
@@ -241,13 +245,27 @@ func audit(ctx context.Context, tx sqldb.Tx, actor, action, target string, detai
 // is deleted before the backup has copied it.
 const backupLockKey = 0x797463626b70
 
+// BackupLockFile makes the backup lock a lock on the file at path as well,
+// for the single box: SQLite's advisory locks live in one process, and a
+// backup of a running box (ytcaption-core backup --data-dir) is another
+// process, which holds off the box's blob deletions through the file.
+func BackupLockFile(path string) Option { return func(s *Store) { s.backupFile = path } }
+
 // HoldForBackup keeps blob deletions waiting until release is called.
 func (s *Store) HoldForBackup(ctx context.Context) (release func(), err error) {
 	release, _, err = s.db.Lock(ctx, backupLockKey, false, true)
 	if err != nil {
 		return nil, fmt.Errorf("backup lock: %w", err)
 	}
-	return release, nil
+	if s.backupFile == "" {
+		return release, nil
+	}
+	unlock, _, err := sqldb.FileLock(ctx, s.backupFile, false, true)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("backup lock: %w", err)
+	}
+	return func() { unlock(); release() }, nil
 }
 
 // AllowBlobDeletions returns release and true unless a backup is running.
@@ -256,7 +274,18 @@ func (s *Store) AllowBlobDeletions(ctx context.Context) (release func(), ok bool
 	if err != nil {
 		return nil, false, fmt.Errorf("blob deletion lock: %w", err)
 	}
-	return release, ok, nil
+	if !ok || s.backupFile == "" {
+		return release, ok, nil
+	}
+	unlock, ok, err := sqldb.FileLock(ctx, s.backupFile, true, false)
+	if err != nil || !ok {
+		release()
+		if err != nil {
+			return nil, false, fmt.Errorf("blob deletion lock: %w", err)
+		}
+		return nil, false, nil
+	}
+	return func() { unlock(); release() }, true, nil
 }
 
 // BlobDeletion is a blob queued for deletion.

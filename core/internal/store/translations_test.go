@@ -179,3 +179,32 @@ func TestTranslationQuotaRefusesUpFrontAndChargesOnlyWhatWasTranslated(t *testin
 		require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(err))
 	})
 }
+
+func TestTranslationsExpireWithTheirTranscriptAndGoWithTheirJob(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		for _, purge := range []bool{false, true} {
+			j := succeeded(t, s, u)
+			_, _, err := s.RequestTranslation(ctx, u.ID, j.ID, "de", 6)
+			require.NoError(t, err)
+			c, ok, err := s.ClaimTranslation(ctx, "core-1", lease)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.NoError(t, s.CompleteTranslation(ctx, c.ID, "core-1", store.TranslationResult{Translator: "deepl", SourceHash: "h-" + j.ID, Texts: []string{"eins", "zwei"}, Characters: 6}))
+			if purge {
+				_, err = s.PurgeJob(ctx, u.ID, j.ID)
+			} else {
+				_, err = s.ExpireTranscripts(ctx, time.Now().Add(time.Hour), 10)
+			}
+			require.NoError(t, err)
+			_, ok, err = s.CachedTranslation(ctx, "h-"+j.ID, "de", "deepl")
+			require.NoError(t, err)
+			require.False(t, ok, "no translated text outlives its transcript (purge %v)", purge)
+			use, err := s.GetTranslationUsage(ctx, u.ID)
+			require.NoError(t, err)
+			require.Positive(t, use.Used, "the ledger keeps what was charged")
+		}
+	})
+}
