@@ -154,6 +154,34 @@ func TestSpeakersThroughTheStack(t *testing.T) {
 	require.Contains(t, transcript("txt"), "Elinor: And?")
 	require.Contains(t, transcript("ass"), ",Default,Marianne,")
 	require.NotContains(t, transcript("json"), "Speaker 1")
+
+	// The CLI: --speakers on transcribe (the same media and options: the
+	// transcript cache answers), speakers rename, and their usage errors.
+	env := cliEnv(t, s)
+	out := filepath.Join(t.TempDir(), "talk.vtt")
+	r := runCLI(t, env, "transcribe", media+"/long.ogg", "--speakers", "--max-speakers", "2", "--format", "vtt", "-o", out)
+	require.Equal(t, 0, r.code, r.stderr)
+	vtt, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.Contains(t, string(vtt), "<v Speaker 1>Did you read it?", "a new job: the names stay the first job's")
+	r = runCLI(t, env, "speakers", "rename", created.ID, "Speaker 1=Ann", "Speaker 2=Bo")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "Speaker 1: Ann\nSpeaker 2: Bo\n", r.stdout)
+	r = runCLI(t, env, "jobs", "transcript", created.ID, "--format", "srt")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "[Bo] I did, last night.")
+	for _, args := range [][]string{
+		{"speakers", "rename", created.ID, "Speaker 1"},
+		{"speakers", "rename", created.ID},
+		{"transcribe", media + "/long.ogg", "--speakers", "--min-speakers", "3", "--max-speakers", "2"},
+		{"transcribe", media + "/long.ogg", "--max-speakers", "2"},
+	} {
+		r = runCLI(t, env, args...)
+		require.Equal(t, 2, r.code, "%v: %s", args, r.stderr)
+	}
+	r = runCLI(t, env, "speakers", "rename", "00000000-0000-4000-8000-000000000000", "Speaker 1=Ann")
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stderr, "no job")
 }
 
 const diarizedScript = `

@@ -37,7 +37,9 @@ type job struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
-	raw json.RawMessage // the server's whole object, for --json
+	// The names given to the job's speakers (ytcaption speakers rename).
+	SpeakerNames map[string]string `json:"speaker_names"`
+	raw          json.RawMessage   // the server's whole object, for --json
 }
 
 func (j *job) UnmarshalJSON(b []byte) error {

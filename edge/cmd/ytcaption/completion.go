@@ -9,11 +9,14 @@ _ytcaption() {
   local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}
   local words
   if [ "$COMP_CWORD" -eq 1 ]; then
-    words="transcribe jobs batches translate login version completion help"
+    words="transcribe jobs batches translate speakers login version completion help"
   else
     case "$cmd" in
-      transcribe) words="--format --karaoke --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before --translate-to --vocabulary --guards" ;;
+      transcribe) words="--format --karaoke --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before --translate-to --vocabulary --guards --speakers --min-speakers --max-speakers" ;;
       translate) words="--format -o --no-wait --json" ;;
+      speakers)
+        if [ "$COMP_CWORD" -eq 2 ]; then words="rename"
+        else words="--clear --json"; fi ;;
       jobs)
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
         else case "$sub" in
@@ -51,10 +54,16 @@ autoload -U bashcompinit && bashcompinit
 
 const fishCompletion = `# ytcaption fish completion: ytcaption completion fish | source
 complete -c ytcaption -f
-complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs batches translate login version completion help'
+complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs batches translate speakers login version completion help'
 complete -c ytcaption -n '__fish_seen_subcommand_from jobs' -a 'list get cancel transcript'
 complete -c ytcaption -n '__fish_seen_subcommand_from batches' -a 'list get cancel'
 complete -c ytcaption -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
+complete -c ytcaption -n '__fish_seen_subcommand_from speakers' -a 'rename'
+complete -c ytcaption -n '__fish_seen_subcommand_from speakers' -l clear
+complete -c ytcaption -n '__fish_seen_subcommand_from speakers' -l json
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l speakers
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l min-speakers -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l max-speakers -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l format -xa 'srt vtt ass ttml sbv txt json tsv'
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l karaoke
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l language -x

@@ -65,6 +65,7 @@ Usage:
   ytcaption jobs cancel ID               cancel a job
   ytcaption jobs transcript ID           a finished job's captions [--format F] [-o FILE]
   ytcaption translate ID LANG            a finished job's captions translated into LANG [--format F] [-o FILE]
+  ytcaption speakers rename ID 'L=NAME'  name a job's speakers ('Speaker 1=Alice'): every format shows the names
   ytcaption login                        save the server URL and API key [--url URL] [--api-key KEY]
   ytcaption version                      this client's version
   ytcaption completion bash|zsh|fish     print a shell completion script
@@ -214,7 +215,7 @@ func run(ctx context.Context, args []string, e env) int {
 	return code
 }
 
-var commandNames = []string{"transcribe", "jobs", "batches", "translate", "login", "version", "completion", "help"}
+var commandNames = []string{"transcribe", "jobs", "batches", "translate", "speakers", "login", "version", "completion", "help"}
 
 func dispatch(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
@@ -239,6 +240,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return batches(ctx, rest, e)
 	case "translate":
 		return translateCmd(ctx, rest, e)
+	case "speakers":
+		return speakersCmd(ctx, rest, e)
 	case "login":
 		return login(ctx, rest, e)
 	case "version", "--version":
@@ -382,6 +385,9 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	after := fs.String("after", "", "only a playlist's videos uploaded on or after `YYYY-MM-DD`")
 	before := fs.String("before", "", "only a playlist's videos uploaded on or before `YYYY-MM-DD`")
 	translateTo := fs.String("translate-to", "", "also write the captions translated into these `languages` (comma-separated ISO 639-1 codes, at most 5) beside -o FILE: clip.de.srt")
+	speakers := fs.Bool("speakers", false, "label who speaks (Speaker 1, Speaker 2, …) in the captions; needs a server engine that labels speakers")
+	minSpeakers := fs.Int("min-speakers", 0, "with --speakers: at least `N` speakers (1 to 32; default: the engine decides)")
+	maxSpeakers := fs.Int("max-speakers", 0, "with --speakers: at most `N` speakers (1 to 32; default: the engine decides)")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -423,6 +429,9 @@ func transcribe(ctx context.Context, args []string, e env) error {
 		if set["follow"] {
 			return c.usageErr("--follow applies to one job, not to a batch")
 		}
+		if *speakers || set["min-speakers"] || set["max-speakers"] {
+			return c.usageErr("--speakers applies to one job, not to a batch")
+		}
 		if *maxItems != 0 && (*maxItems < 1 || *maxItems > 1000) {
 			return c.usageErr("--max-items must be from 1 to 1000, got %d", *maxItems)
 		}
@@ -448,6 +457,9 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	}
 	langs, err := parseLanguages(*translateTo)
 	if err != nil {
+		return err
+	}
+	if err := checkSpeakers(*speakers, *minSpeakers, *maxSpeakers); err != nil {
 		return err
 	}
 	if len(langs) > 0 && (*out == "" || *out == "-" || isDirName(*out)) {
@@ -483,7 +495,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	var j *job
 	if file != "" {
 		if j, err = upload(ctx, cl, file, jobOptions{language: *language, prompt: *prompt, task: *task, webhook: *webhook,
-			vocabulary: vocabulary, guards: guards}, e); err != nil {
+			vocabulary: vocabulary, guards: guards, speakers: *speakers, minSpeakers: *minSpeakers, maxSpeakers: *maxSpeakers}, e); err != nil {
 			return err
 		}
 	} else {
@@ -510,6 +522,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 		if guards != nil {
 			body["guards"] = guards
 		}
+		speakerFields(body, *speakers, *minSpeakers, *maxSpeakers)
 		key := *idemKey
 		if key == "" {
 			key = "cli-" + rand.Text()

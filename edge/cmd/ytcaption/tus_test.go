@@ -374,7 +374,7 @@ func TestASmallFileFallsBackToTheOpenAIRoute(t *testing.T) {
 	errOut.Reset()
 	code = run(context.Background(), []string{"transcribe", file, "--task", "translate"}, e)
 	require.Equal(t, exitUsage, code, "the older route has no task: said, not dropped")
-	require.Equal(t, "ytcaption: transcribe: this server has no resumable uploads, and its older upload route takes no --task, --webhook-url, --vocabulary or --guards\n", errOut.String())
+	require.Equal(t, "ytcaption: transcribe: this server has no resumable uploads, and its older upload route takes no --task, --webhook-url, --vocabulary, --guards or --speakers\n", errOut.String())
 }
 
 // TestAServerThatTakesNothingIsNotAskedForever: a PATCH answered 204 with

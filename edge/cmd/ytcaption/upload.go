@@ -30,6 +30,8 @@ type jobOptions struct {
 	language, prompt, task, webhook string
 	vocabulary                      []string
 	guards                          map[string]bool // nil: the server's default
+	speakers                        bool
+	minSpeakers, maxSpeakers        int
 }
 
 func upload(ctx context.Context, cl *client, path string, o jobOptions, e env) (*job, error) {
@@ -52,9 +54,9 @@ func upload(ctx context.Context, cl *client, path string, o jobOptions, e env) (
 			return nil, fmt.Errorf("%s is %d MiB; this server has no resumable uploads and takes files of at most %d MiB (serve it over HTTP and give its URL)",
 				name, fi.Size()>>20, maxUploadBytes>>20)
 		}
-		if o.task != "transcribe" || o.webhook != "" || len(o.vocabulary) > 0 || o.guards != nil {
+		if o.task != "transcribe" || o.webhook != "" || len(o.vocabulary) > 0 || o.guards != nil || o.speakers {
 			// The OpenAI route has none of them; better said than dropped.
-			return nil, usagef("transcribe: this server has no resumable uploads, and its older upload route takes no --task, --webhook-url, --vocabulary or --guards")
+			return nil, usagef("transcribe: this server has no resumable uploads, and its older upload route takes no --task, --webhook-url, --vocabulary, --guards or --speakers")
 		}
 		return uploadOpenAI(ctx, cl, path, o.language, o.prompt, e)
 	case err != nil:
@@ -78,6 +80,7 @@ func upload(ctx context.Context, cl *client, path string, o jobOptions, e env) (
 	if o.guards != nil {
 		body["guards"] = o.guards
 	}
+	speakerFields(body, o.speakers, o.minSpeakers, o.maxSpeakers)
 	// One key per upload: a run that dies between the job's creation and
 	// forgetting the upload makes the same job again, not a second one.
 	j := new(job)
