@@ -28,7 +28,7 @@ const (
 	// silence would put it at the floor of the scale — nor above
 	// maxThresholdDB, so speech with no pause at all is never judged silent.
 	floorMarginDB  = 10
-	minThresholdDB = -55
+	minThresholdDB = -60
 	maxThresholdDB = -35
 	// A segment holds speech when at least minSpeechMS of it is speech, or
 	// minSpeechShare of it: a real one-word segment is a few hundred
