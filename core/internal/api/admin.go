@@ -240,7 +240,8 @@ func (s *AdminService) RotateKey(ctx context.Context, req *connect.Request[ytcap
 
 func planToProto(p store.Plan) *ytcaptionv1.Plan {
 	return &ytcaptionv1.Plan{Name: p.Name, CreateRate: int32(p.CreateRate), CreateBurst: int32(p.CreateBurst), ReadRate: int32(p.ReadRate),
-		ReadBurst: int32(p.ReadBurst), MonthlyMinutes: int32(p.MonthlyMinutes), MaxConcurrent: int32(p.MaxConcurrent), MaxStreams: int32(p.MaxStreams)}
+		ReadBurst: int32(p.ReadBurst), MonthlyMinutes: int32(p.MonthlyMinutes), MaxConcurrent: int32(p.MaxConcurrent), MaxStreams: int32(p.MaxStreams),
+		MonthlyTranslationChars: int32(p.MonthlyTranslationChars)}
 }
 
 func (s *AdminService) ListPlans(ctx context.Context, _ *connect.Request[ytcaptionv1.ListPlansRequest]) (*connect.Response[ytcaptionv1.ListPlansResponse], error) {
@@ -262,7 +263,7 @@ func (s *AdminService) SetPlan(ctx context.Context, req *connect.Request[ytcapti
 	}
 	p := store.Plan{Name: m.GetName(), CreateRate: int(m.GetCreateRate()), CreateBurst: int(m.GetCreateBurst()), ReadRate: int(m.GetReadRate()),
 		ReadBurst: int(m.GetReadBurst()), MonthlyMinutes: int(m.GetMonthlyMinutes()), MaxConcurrent: int(m.GetMaxConcurrent()),
-		MaxStreams: int(m.GetMaxStreams())}
+		MaxStreams: int(m.GetMaxStreams()), MonthlyTranslationChars: int(m.GetMonthlyTranslationChars())}
 	err := s.store.SetPlan(ctx, p)
 	if err == nil {
 		err = s.store.Audit(ctx, Actor(ctx), "set_plan", p.Name, map[string]any{"plan": p})

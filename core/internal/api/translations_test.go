@@ -24,6 +24,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/translate"
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
 // libreTranslate is a stand-in of LibreTranslate's documented API
@@ -235,4 +236,31 @@ func TestTranslationsWithoutATranslatorAreUnavailable(t *testing.T) {
 	require.Equal(t, connect.CodeUnavailable, connect.CodeOf(err))
 	_, err = a.jobs.CreateJob(ctx, connect.NewRequest(&ytcaptionv1.CreateJobRequest{Url: "http://127.0.0.1/a.ogg", TranslateTo: []string{"de"}}))
 	require.Equal(t, errcode.TranslationUnavailable, detailOf(t, err))
+}
+
+// TestThePlanTranslationQuotaThroughTheAdminAPI: an admin sets and reads a
+// plan's translation characters; setting a plan again keeps what it sends.
+func TestThePlanTranslationQuotaThroughTheAdminAPI(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, nil)
+	ctx := context.Background()
+	root, err := a.store.EnsureUser(ctx, "root", store.RoleAdmin)
+	require.NoError(t, err)
+	admin := ytcaptionv1connect.NewAdminServiceClient(asUser(testServiceToken, root.ID), a.URL)
+	_, err = admin.SetPlan(ctx, connect.NewRequest(&ytcaptionv1.SetPlanRequest{Plan: &ytcaptionv1.Plan{Name: "pro", MonthlyMinutes: 600, MonthlyTranslationChars: 250000}}))
+	require.NoError(t, err)
+	p, err := a.store.GetPlan(ctx, "pro")
+	require.NoError(t, err)
+	require.Equal(t, 250000, p.MonthlyTranslationChars)
+	l, err := admin.ListPlans(ctx, connect.NewRequest(&ytcaptionv1.ListPlansRequest{}))
+	require.NoError(t, err)
+	var got int32
+	for _, p := range l.Msg.GetPlans() {
+		if p.GetName() == "pro" {
+			got = p.GetMonthlyTranslationChars()
+		}
+	}
+	require.Equal(t, int32(250000), got)
+	_, err = admin.SetPlan(ctx, connect.NewRequest(&ytcaptionv1.SetPlanRequest{Plan: &ytcaptionv1.Plan{Name: "pro", MonthlyTranslationChars: -1}}))
+	require.Equal(t, errcode.InvalidArgument, detailOf(t, err))
 }

@@ -35,9 +35,12 @@ type Plan struct {
 	MaxConcurrent  int32 `protobuf:"varint,7,opt,name=max_concurrent,json=maxConcurrent,proto3" json:"max_concurrent,omitempty"`
 	// Event streams an API key may hold open at once on one edge; 0: the
 	// edge's default (ytcaption-edge --max-streams).
-	MaxStreams    int32 `protobuf:"varint,8,opt,name=max_streams,json=maxStreams,proto3" json:"max_streams,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxStreams int32 `protobuf:"varint,8,opt,name=max_streams,json=maxStreams,proto3" json:"max_streams,omitempty"`
+	// Characters of transcripts a user may have translated per UTC month; 0:
+	// unlimited (docs/translation.md).
+	MonthlyTranslationChars int32 `protobuf:"varint,50,opt,name=monthly_translation_chars,json=monthlyTranslationChars,proto3" json:"monthly_translation_chars,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -122,6 +125,13 @@ func (x *Plan) GetMaxConcurrent() int32 {
 func (x *Plan) GetMaxStreams() int32 {
 	if x != nil {
 		return x.MaxStreams
+	}
+	return 0
+}
+
+func (x *Plan) GetMonthlyTranslationChars() int32 {
+	if x != nil {
+		return x.MonthlyTranslationChars
 	}
 	return 0
 }
@@ -4211,7 +4221,7 @@ var File_ytcaption_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x18ytcaption/v1/admin.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ytcaption/v1/batch.proto\x1a\x16ytcaption/v1/job.proto\"\x8b\x02\n" +
+	"\x18ytcaption/v1/admin.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ytcaption/v1/batch.proto\x1a\x16ytcaption/v1/job.proto\"\xc7\x02\n" +
 	"\x04Plan\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vcreate_rate\x18\x02 \x01(\x05R\n" +
@@ -4223,7 +4233,8 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x0fmonthly_minutes\x18\x06 \x01(\x05R\x0emonthlyMinutes\x12%\n" +
 	"\x0emax_concurrent\x18\a \x01(\x05R\rmaxConcurrent\x12\x1f\n" +
 	"\vmax_streams\x18\b \x01(\x05R\n" +
-	"maxStreams\"\xc8\x03\n" +
+	"maxStreams\x12:\n" +
+	"\x19monthly_translation_chars\x182 \x01(\x05R\x17monthlyTranslationChars\"\xc8\x03\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
