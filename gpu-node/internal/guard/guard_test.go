@@ -213,3 +213,27 @@ func TestFliteSpeechWithInventedSegments(t *testing.T) {
 }
 
 func rate(ref, hyp []string) float64 { return float64(wer.Errors(ref, hyp)) / float64(len(ref)) }
+
+// TestQuietSpeechIsKept: speech recorded 35 dB down (about -50 dBFS) over
+// digital silence is still speech, and the silence around it still silence.
+func TestQuietSpeechIsKept(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("flite"); err != nil {
+		t.Skip("flite not installed (scripts/install-deps.sh test installs it)")
+	}
+	speech := flite(t, t.TempDir(), "it is easy to tell the depth of a well")
+	gain := math.Pow(10, -35.0/20)
+	for i := 0; i+1 < len(speech); i += 2 {
+		v := float64(int16(binary.LittleEndian.Uint16(speech[i:]))) * gain
+		binary.LittleEndian.PutUint16(speech[i:], uint16(int16(v)))
+	}
+	pause := make([]byte, 3*wav.SampleRate*wav.BytesPerSample)
+	audio := append(append(append([]byte{}, pause...), speech...), pause...)
+	sp, err := detect(bytes.NewReader(audio))
+	require.NoError(t, err)
+	end := int64(3000 + len(speech)*1000/(wav.SampleRate*wav.BytesPerSample))
+	require.True(t, sp.Holds(3000, end), "the quiet sentence")
+	require.False(t, sp.Holds(500, 2500), "the silence before it")
+	require.False(t, sp.Holds(end+500, end+2500), "the silence after it")
+	require.Greater(t, sp.SpeechMS(3000, end), (end-3000)/2, "most of the sentence is speech")
+}
