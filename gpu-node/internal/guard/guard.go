@@ -31,7 +31,7 @@ type Report struct {
 type Guard struct {
 	opts   Options
 	speech *Speech
-	prev   string // normalised text of the last kept segment
+	prev   string // speaker and normalised text of the last kept segment
 	same   int    // how many segments in a row had that text
 	rep    Report
 }
@@ -72,7 +72,10 @@ func (g *Guard) Apply(s engine.Segment) (engine.Segment, Dropped) {
 		g.rep.RepetitionTrimmed++
 	}
 	norm := strings.Join(normWords(s.Text), " ")
-	if norm != "" && norm == g.prev {
+	// Another speaker saying the same is dialogue ("Yes." "Yes."), not the
+	// engine looping: a repeat is the same speaker's.
+	key := s.Speaker + "\x00" + norm
+	if norm != "" && key == g.prev {
 		g.same++
 		// A sentence said twice in a row happens; three words or more said
 		// again as a whole segment, or anything a third time, is a loop.
@@ -82,7 +85,7 @@ func (g *Guard) Apply(s engine.Segment) (engine.Segment, Dropped) {
 		}
 		return s, Kept
 	}
-	g.prev, g.same = norm, 0
+	g.prev, g.same = key, 0
 	return s, Kept
 }
 
