@@ -153,6 +153,11 @@ func TestGuardsAndVocabularyThroughTheStack(t *testing.T) {
 		raw["guards"], "the job says what the guards removed")
 	want := []string{"the Birch Canoe slid on the smooth planks", "glue the sheet to the Dark Blue background", "it is easy to tell the depth of a well"}
 	require.Equal(t, strings.Join(want, " "), strings.Join(strings.Fields(txt), " "), "exactly the real sentences, spelled as asked")
+	code, b := api.do("GET", "/v1/jobs/"+guarded.ID+"/transcript?format=json", nil)
+	require.Equal(t, http.StatusOK, code, string(b))
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(b, &doc))
+	require.Equal(t, raw["guards"], doc["guards"], "the JSON transcript says what was removed too")
 
 	_, raw, txt = run(map[string]any{"url": url, "language": "en", "guards": map[string]any{"silence": false, "repetition": false}})
 	require.Equal(t, map[string]any{"silence": false, "repetition": false, "silence_dropped": 0.0, "repetition_dropped": 0.0, "repetition_trimmed": 0.0},
@@ -169,7 +174,7 @@ func TestGuardsAndVocabularyThroughTheStack(t *testing.T) {
 	require.NotContains(t, forms[1], "prompt")
 	mu.Unlock()
 
-	code, b := api.do("GET", "/v1/models", nil)
+	code, b = api.do("GET", "/v1/models", nil)
 	require.Equal(t, http.StatusOK, code, string(b))
 	var list struct {
 		Object string

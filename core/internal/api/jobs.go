@@ -482,8 +482,13 @@ func (s *JobService) transcript(ctx context.Context, id string) (job.Transcript,
 	if lang == "" {
 		lang = j.Language
 	}
-	return job.Transcript{JobID: j.ID, Language: lang, Engine: j.Engine, Model: j.Model, Duration: j.MediaDuration, Segments: segs,
-		SpeakerNames: j.SpeakerNames}, nil
+	t := job.Transcript{JobID: j.ID, Language: lang, Engine: j.Engine, Model: j.Model, Duration: j.MediaDuration, Segments: segs,
+		SpeakerNames: j.SpeakerNames}
+	if j.TranscribedFrom == job.FromSpeech && (j.Guards.Silence || j.Guards.Repetition) {
+		g := j.Guards
+		t.Guards = &g
+	}
+	return t, nil
 }
 
 // WatchJob sends the job, and its segments after the cursor, whenever it

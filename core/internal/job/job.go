@@ -225,6 +225,9 @@ type Transcript struct {
 	Segments []Segment
 	// SpeakerNames rename speaker labels in every format: label → name.
 	SpeakerNames map[string]string
+	// Guards are the hallucination guards that ran on speech and what they
+	// removed, shown in the JSON format; nil when none ran.
+	Guards *Guards
 }
 
 // Error codes, by their names in core; the list and its meanings are

@@ -468,6 +468,17 @@ type jsonTranscript struct {
 	Duration float64       `json:"duration_seconds"`
 	Text     string        `json:"text"`
 	Segments []jsonSegment `json:"segments"`
+	// What the hallucination guards removed, so a reader can tell; absent
+	// when none ran (captions, or guards turned off).
+	Guards *jsonGuards `json:"guards,omitempty"`
+}
+
+type jsonGuards struct {
+	Silence           bool `json:"silence"`
+	Repetition        bool `json:"repetition"`
+	SilenceDropped    int  `json:"silence_dropped"`
+	RepetitionDropped int  `json:"repetition_dropped"`
+	RepetitionTrimmed int  `json:"repetition_trimmed"`
 }
 
 func secs(v int64) float64 { return math.Round(float64(max(v, 0))) / 1000 }
@@ -475,6 +486,10 @@ func secs(v int64) float64 { return math.Round(float64(max(v, 0))) / 1000 }
 func jsonDoc(t job.Transcript) ([]byte, error) {
 	doc := jsonTranscript{JobID: t.JobID, Language: t.Language, Engine: t.Engine, Model: t.Model,
 		Duration: math.Round(t.Duration.Seconds()*1000) / 1000, Segments: []jsonSegment{}}
+	if g := t.Guards; g != nil {
+		doc.Guards = &jsonGuards{Silence: g.Silence, Repetition: g.Repetition, SilenceDropped: g.SilenceDropped,
+			RepetitionDropped: g.RepetitionDropped, RepetitionTrimmed: g.RepetitionTrimmed}
+	}
 	var all []string
 	for i, s := range t.Segments {
 		txt := strings.Join(strings.Fields(s.Text), " ")
