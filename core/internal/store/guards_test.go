@@ -2,10 +2,13 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 )
@@ -72,5 +75,36 @@ func TestChunksCarryGuardsAndTheParentSumsThem(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, job.StatusSucceeded, got.Status)
 		require.Equal(t, job.GuardCounts{SilenceDropped: 2, RepetitionDropped: 3, RepetitionTrimmed: 4}, got.Guards.GuardCounts)
+	})
+}
+
+// TestOfferedModelsListEachModelOnce: every model the nodes seen lately
+// advertise, once, with its engine; what any node's engine can do counts;
+// an engine naming no model is listed as one; nodes not seen lately are not.
+func TestOfferedModelsListEachModelOnce(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, _ := newStore(t)
+		ctx := context.Background()
+		models, err := s.OfferedModels(ctx, 10*time.Minute)
+		require.NoError(t, err)
+		require.Empty(t, models)
+		_, err = s.TouchAgent(ctx, "gpu-1", []engines.Caps{{Name: "openai", Models: []string{"whisper-1", "large-v3"}, Languages: []string{"en"}}}, "v1")
+		require.NoError(t, err)
+		_, err = s.TouchAgent(ctx, "gpu-2", []engines.Caps{{Name: "openai", Models: []string{"large-v3"}, Translate: true, Prompt: true},
+			{Name: "sphinx"}}, "v1")
+		require.NoError(t, err)
+		models, err = s.OfferedModels(ctx, 10*time.Minute)
+		require.NoError(t, err)
+		var got []string
+		for _, m := range models {
+			got = append(got, fmt.Sprintf("%s %s %v %v %v", m.Name, m.Model, m.Languages, m.Translate, m.Prompt))
+			require.False(t, m.FirstSeen.IsZero())
+		}
+		require.Equal(t, []string{"openai large-v3 [] true true", "openai whisper-1 [en] false false", "sphinx  [] false false"}, got,
+			"large-v3 on gpu-2 recognises any language and translates")
+		models, err = s.OfferedModels(ctx, -time.Minute)
+		require.NoError(t, err)
+		require.Empty(t, models)
 	})
 }
