@@ -72,13 +72,15 @@ func wordSpeaker(s job.Segment, w job.Word) string {
 func srtLabel(speaker string) string { return "[" + speaker + "] " }
 
 // labelRoom is how many characters of a cue's first line its speaker's
-// label takes: "[name] ", at most half the line, so a long name leaves room
-// for words (its label then runs past the line's width by the rest).
+// label takes in the widest of the formats that print one in the text —
+// SBV's ">> name: " (SRT's "[name] " is two narrower) — at most half the
+// line, so a long name leaves room for words (its label then runs past the
+// line's width by the rest).
 func labelRoom(speaker string, n int) int {
 	if speaker == "" {
 		return 0
 	}
-	return min(utf8.RuneCountInString(srtLabel(speaker)), n/2)
+	return min(utf8.RuneCountInString(">> "+speaker+": "), n/2)
 }
 
 // wrapLabelled is wrap with room kept on the first line for the speaker's

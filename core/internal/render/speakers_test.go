@@ -201,6 +201,7 @@ func TestACueNeverHasTwoUnmarkedSpeakers(t *testing.T) {
 				continue
 			}
 			if name, rest, ok := strings.Cut(lines[1], ": "); ok && strings.HasPrefix(name, ">> ") {
+				require.LessOrEqual(t, utf8.RuneCountInString(lines[1]), o.withDefaults().MaxLineChars, "a labelled first line fits: %q", lines[1])
 				speaker, lines[1] = strings.TrimPrefix(name, ">> "), rest
 			} else if speakerOf(strings.Fields(lines[1])[0]) == "S" {
 				speaker = "S" // an unlabelled stretch after a turn
