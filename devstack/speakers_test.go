@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -15,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
 	agent "github.com/ytcaption/ytcaption/gpu-node"
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
 // diarizedJSON is a response of OpenAI's gpt-4o-transcribe-diarize in its
@@ -154,6 +158,18 @@ func TestSpeakersThroughTheStack(t *testing.T) {
 	require.Contains(t, transcript("txt"), "Elinor: And?")
 	require.Contains(t, transcript("ass"), ",Default,Marianne,")
 	require.NotContains(t, transcript("json"), "Speaker 1")
+
+	// Connect's RenameSpeakers, through the edge's Connect door.
+	jobs := ytcaptionv1connect.NewJobServiceClient(http.DefaultClient, s.ConnectURL)
+	_, err := jobs.RenameSpeakers(context.Background(), withKey(key.Secret, &ytcaptionv1.RenameSpeakersRequest{Id: created.ID, Names: map[string]string{"Speaker 1": "Mallory"}}))
+	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "%v", err)
+	_, err = jobs.RenameSpeakers(context.Background(), withKey(s.APIKey, &ytcaptionv1.RenameSpeakersRequest{Id: created.ID, Names: map[string]string{"Speaker 1": "a\x07b"}}))
+	require.Equal(t, "invalid_argument", errDetail(err))
+	renamed, err := jobs.RenameSpeakers(context.Background(), withKey(s.APIKey, &ytcaptionv1.RenameSpeakersRequest{Id: created.ID, Names: map[string]string{"Speaker 2": "Marianne D."}}))
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"Speaker 2": "Marianne D."}, renamed.Msg.GetJob().GetSpeakerNames(), "the names are replaced whole")
+	require.Contains(t, transcript("vtt"), "<v Speaker 1>Did you read it?")
+	require.Contains(t, transcript("vtt"), "<v Marianne D.>I did, last night.")
 
 	// The CLI: --speakers on transcribe (the same media and options: the
 	// transcript cache answers), speakers rename, and their usage errors.
