@@ -474,7 +474,8 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	// Translations run on every replica, leased like downloads.
 	var translations *translate.Worker
 	if c.translator != nil {
-		translations = translate.NewWorker(c.log, translate.WorkerConfig{Owner: c.cfg.InstanceID, MaxAttempts: c.cfg.MaxAttempts}, c.store, c.translator, c.reg)
+		translations = translate.NewWorker(c.log, translate.WorkerConfig{Owner: c.cfg.InstanceID, MaxAttempts: c.cfg.MaxAttempts,
+			SiteCaptions: c.siteCaptions(yt)}, c.store, c.translator, c.reg)
 	}
 	mux := http.NewServeMux()
 	admin := api.Register(mux, api.Config{
@@ -595,6 +596,32 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// siteCaptions fetches a video's captions in a language with yt-dlp, as
+// the download stage fetches captions: through its proxies and cookie
+// files, and YouTube's circuit breaker.
+func (c *Core) siteCaptions(yt *ytdlp.Downloader) translate.SiteCaptions {
+	return func(ctx context.Context, url, lang string) ([]job.Segment, bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		dir, err := os.MkdirTemp(c.cfg.WorkDir, "ytcaption-tlang-")
+		if err != nil {
+			return nil, false, fmt.Errorf("make temp dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		var (
+			caps  ytdlp.Captions
+			found bool
+		)
+		err = c.routes.Do(ctx, dir, func(proxy, cookies, dir string) error {
+			return c.breakers.youtube.Do(func() (err error) {
+				caps, found, err = yt.Via(ytdlp.Route{Proxy: proxy, CookiesFile: cookies}).FetchCaptions(ctx, dir, url, lang, true)
+				return err
+			})
+		})
+		return caps.Segments, found, err
+	}
 }
 
 // watchFallback is how often a WatchJob stream re-reads its job without a

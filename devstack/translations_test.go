@@ -48,7 +48,7 @@ func TestTranslationsThroughTheEdge(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"translatedText": out})
 	}))
 	t.Cleanup(libre.Close)
-	bin, _ := fakeYtDlp(t)
+	bin := withPortugueseTrack(t)
 	s := startStackWith(t, bin, func(c *Config) {
 		c.TranslatorKind, c.TranslatorURL, c.TranslatorKey = "libretranslate", libre.URL, "lt-secret"
 		c.Lease = 2 * time.Second // a translator's 503 is retried when the lease runs out
@@ -119,6 +119,26 @@ func TestTranslationsThroughTheEdge(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(b))
 	require.Contains(t, string(b), `"used_translation_chars"`)
 
+	// YouTube's own Portuguese track has the transcript's cues: it is the
+	// translation, free, and LibreTranslate is not asked.
+	before := texts.Load()
+	code, b = api.do("POST", "/v1/jobs/"+j.ID+"/translations", map[string]string{"language": "pt"})
+	require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, string(b))
+	for {
+		code, b := api.do("GET", "/v1/jobs/"+j.ID+"/transcript?lang=pt&format=srt", nil)
+		if code == http.StatusOK {
+			require.Contains(t, string(b), "quanto poderia estar prudentemente em seu")
+			break
+		}
+		require.Equal(t, http.StatusConflict, code, string(b))
+		require.True(t, time.Now().Before(deadline), "not translated within a minute: %s", b)
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, before, texts.Load(), "nothing went to the translator")
+	code, b = api.do("GET", "/v1/jobs/"+j.ID+"/translations", nil)
+	require.Equal(t, http.StatusOK, code, string(b))
+	require.Contains(t, string(b), `"translator":"youtube"`)
+
 	// The command-line client: translate a job, and transcribe with translations.
 	env := cliEnv(t, s)
 	dir := t.TempDir()
@@ -155,4 +175,36 @@ func TestTranslationsThroughTheEdge(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, code, "%v: %s", r, b)
 		require.Equal(t, "not_found", errorCode(t, b))
 	}
+}
+
+// withPortugueseTrack is the yt-dlp stand-in (fakeYtDlp) that also has
+// YouTube's machine translation into Portuguese of captionsMan's captions —
+// the same cues as manual.en.json3 — as yt-dlp writes an automatic track
+// asked for with --sub-langs pt,… --write-auto-subs.
+func withPortugueseTrack(t *testing.T) string {
+	t.Helper()
+	inner, _ := fakeYtDlp(t)
+	bin := filepath.Join(t.TempDir(), "yt-dlp")
+	script := `#!/bin/sh
+prev=
+for a in "$@"; do
+  case "$prev" in --sub-langs) langs="$a" ;; -P) out="$a" ;; esac
+  prev="$a"
+done
+case "$langs" in
+  pt,*)
+    id=` + captionsMan + `
+    printf '{"id":"%s","title":"Captioned (fixture)","duration":6.98,"automatic_captions":{"pt":[{"ext":"json3"}]}}' "$id" > "$out/$id.info.json"
+    cat > "$out/$id.pt.json3" <<'JSON'
+{"wireMagic":"pb3","events":[
+{"tStartMs":310,"dDurationMs":4000,"segs":[{"utf8":"E o Sr. John Dashwood teve então\nvagar para considerar"}]},
+{"tStartMs":4400,"dDurationMs":2580,"segs":[{"utf8":"quanto poderia estar prudentemente em seu poder"}]}
+]}
+JSON
+    exit 0 ;;
+esac
+exec '` + inner + `' "$@"
+`
+	require.NoError(t, os.WriteFile(bin, []byte(script), 0o755))
+	return bin
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,7 +26,20 @@ type WorkerConfig struct {
 	// (translations asked of another replica); default 5 s.
 	Poll        time.Duration
 	MaxAttempts int // default 3
+	// SiteCaptions, when set, fetches a YouTube video's captions in a
+	// language: a translation of a transcript that came from the video's
+	// captions takes YouTube's own translation of them when its cues are the
+	// transcript's, free, before asking the translator.
+	SiteCaptions SiteCaptions
 }
+
+// SiteCaptions fetches the captions of the video at url in lang from its
+// site (on YouTube, machine translations of its tracks included); found is
+// false when there are none.
+type SiteCaptions func(ctx context.Context, url, lang string) (segs []job.Segment, found bool, err error)
+
+// YouTube names the translations taken from YouTube's own captions.
+const YouTube = "youtube"
 
 // Worker runs translations: it claims one at a time from the store under a
 // lease it renews, translates the job's transcript, and stores the result.
@@ -54,7 +69,7 @@ func NewWorker(log *slog.Logger, cfg WorkerConfig, st *store.Store, tr Translato
 	w := &Worker{log: log, cfg: cfg, store: st, tr: tr, wake: make(chan struct{}, 1),
 		done: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ytcaption_core_translations_total",
-			Help: "Translations finished, by result: translated, cached (an earlier translation of the same transcript), failed.",
+			Help: "Translations finished, by result: translated, cached (an earlier translation of the same transcript), youtube (the video's own translated captions), failed.",
 		}, []string{"result"}),
 		chars: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ytcaption_core_translated_characters_total",
@@ -109,9 +124,12 @@ func (w *Worker) RunOnce(ctx context.Context) (did bool, err error) {
 		err = w.store.CompleteTranslation(ctx, t.ID, w.cfg.Owner, res)
 		if err == nil {
 			result := "translated"
-			if res.Cached {
+			switch {
+			case res.Cached:
 				result = "cached"
-			} else {
+			case res.Translator == YouTube:
+				result = YouTube
+			default:
 				w.chars.Add(float64(res.Characters))
 			}
 			w.done.WithLabelValues(result).Inc()
@@ -171,6 +189,10 @@ func (w *Worker) translate(ctx context.Context, t store.Translation) (store.Tran
 		res.Texts, res.Cached = texts, true
 		return res, nil
 	}
+	if texts, ok := w.fromSite(ctx, j, t.Language, segs); ok {
+		res.Texts, res.Translator, res.Characters = texts, YouTube, 0
+		return res, nil
+	}
 	u, err := w.store.GetTranslationUsage(ctx, t.UserID)
 	if err != nil {
 		return res, err
@@ -216,6 +238,50 @@ func (w *Worker) translate(ctx context.Context, t store.Translation) (store.Tran
 		res.Texts[i] = s.Text
 	}
 	return res, nil
+}
+
+// fromSite takes YouTube's own captions of the video in lang, when the
+// job's transcript is the video's captions and YouTube's track in lang has
+// exactly its cues (YouTube's machine translation of the track the
+// transcript is). Anything else — no such track, another timing, the site
+// refusing — leaves the translation to the translator.
+func (w *Worker) fromSite(ctx context.Context, j job.Job, lang string, segs []job.Segment) ([]string, bool) {
+	if w.cfg.SiteCaptions == nil || j.SourceKind != job.SourceYouTube ||
+		(j.TranscribedFrom != job.FromCaptions && j.TranscribedFrom != job.FromAutomaticCaptions) {
+		return nil, false
+	}
+	theirs, found, err := w.cfg.SiteCaptions(ctx, j.CanonicalURL, lang)
+	if err != nil {
+		w.log.WarnContext(ctx, "youtube's captions for a translation", "job_id", j.ID, "language", lang, "err", err)
+		return nil, false
+	}
+	if !found {
+		return nil, false
+	}
+	return aligned(segs, theirs)
+}
+
+// alignSlack is how far a cue of the site's track may start from the
+// transcript's and still be the same cue.
+const alignSlack = 100 // ms
+
+// aligned returns theirs' texts when theirs has ours' cues: as many, each
+// starting where ours does, none empty or out of bounds.
+func aligned(ours, theirs []job.Segment) ([]string, bool) {
+	if len(ours) != len(theirs) {
+		return nil, false
+	}
+	texts := make([]string, len(ours))
+	for i, o := range ours {
+		t := theirs[i]
+		d := o.StartMS - t.StartMS
+		text := strings.TrimSpace(t.Text)
+		if d < -alignSlack || d > alignSlack || text == "" || utf8.RuneCountInString(text) > 4*MaxCueChars {
+			return nil, false
+		}
+		texts[i] = text
+	}
+	return texts, true
 }
 
 // SourceHash identifies a transcript's text for the translation cache: its

@@ -164,3 +164,77 @@ func TestWorkerRefusesATranslationPastTheQuotaAndFailsOnesWithoutTranscript(t *t
 		require.Equal(t, "translation_failed", tr.ErrorCode, "a job cancelled before any transcript has none to translate")
 	})
 }
+
+// TestWorkerTakesYouTubesOwnTranslationWhenItHasTheTranscriptsCues: a
+// transcript that is a YouTube video's captions is translated by YouTube
+// itself when its track in the language has the same cues — free, nothing
+// sent to the translator; a track with other cues, or a video that is not
+// the transcript's source, goes to the translator.
+func TestWorkerTakesYouTubesOwnTranslationWhenItHasTheTranscriptsCues(t *testing.T) {
+	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
+		t.Parallel()
+		env := open(t)
+		s, u := env.Store, env.User
+		ctx := context.Background()
+		var sent atomic.Int64
+		url := libreStandIn(t, &sent)
+		ours := longTranscript(20).Segments
+		var asked []string
+		site := func(_ context.Context, url, lang string) ([]job.Segment, bool, error) {
+			asked = append(asked, url+" "+lang)
+			if lang == "nl" {
+				return nil, false, nil // no Dutch track
+			}
+			theirs := make([]job.Segment, len(ours))
+			for i, sg := range ours {
+				theirs[i] = job.Segment{StartMS: sg.StartMS + 40, EndMS: sg.EndMS, Text: "(" + lang + ") " + sg.Text}
+			}
+			if lang == "es" {
+				theirs = theirs[1:] // other cues
+			}
+			return theirs, true, nil
+		}
+		tr, err := translate.New(translate.Config{Kind: "libretranslate", URL: url})
+		require.NoError(t, err)
+		w := translate.NewWorker(slog.New(slog.DiscardHandler), translate.WorkerConfig{Owner: "core-1", Lease: time.Minute, SiteCaptions: site}, s, tr, nil)
+
+		video := "https://www.youtube.com/watch?v=CaptionsMan"
+		j, err := s.CreateJob(ctx, store.NewJob{UserID: u.ID, URL: video, CanonicalURL: video, SourceKind: job.SourceYouTube})
+		require.NoError(t, err)
+		c, ok, err := s.ClaimQueued(ctx, "core-1", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.NoError(t, s.CompleteFromCaptions(ctx, c.ID, c.Epoch, store.Media{}, "en", job.FromAutomaticCaptions, ours))
+		for _, lang := range []string{"de", "es", "nl"} {
+			_, _, err := s.RequestTranslation(ctx, u.ID, j.ID, lang, translate.Chars(longTranscript(20)))
+			require.NoError(t, err)
+			did, err := w.RunOnce(ctx)
+			require.NoError(t, err)
+			require.True(t, did)
+		}
+		de, texts, err := s.GetTranslation(ctx, u.ID, j.ID, "de")
+		require.NoError(t, err)
+		require.Equal(t, store.TranslationSucceeded, de.State)
+		require.Equal(t, translate.YouTube, de.Translator)
+		require.Equal(t, "(de) "+ours[3].Text, texts[3])
+		use, err := s.GetTranslationUsage(ctx, u.ID)
+		require.NoError(t, err)
+		for _, lang := range []string{"es", "nl"} {
+			got, texts, err := s.GetTranslation(ctx, u.ID, j.ID, lang)
+			require.NoError(t, err)
+			require.Equal(t, "libretranslate", got.Translator, lang)
+			require.Len(t, texts, len(ours))
+		}
+		require.Equal(t, 2*translate.Chars(longTranscript(20)), use.Used, "YouTube's translation is free")
+		require.Equal(t, []string{video + " de", video + " es", video + " nl"}, asked)
+
+		// A file's transcript is not YouTube's to translate.
+		other := finishedJob(t, s, u, "http://example.com/x.ogg", 20)
+		_, _, err = s.RequestTranslation(ctx, u.ID, other.ID, "it", 0)
+		require.NoError(t, err)
+		did, err := w.RunOnce(ctx)
+		require.NoError(t, err)
+		require.True(t, did)
+		require.Len(t, asked, 3, "YouTube was not asked")
+	})
+}
