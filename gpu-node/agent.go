@@ -125,12 +125,20 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.NodeID = host
 	}
-	// A work directory that is not there would fail every job it is given
-	// (found by the chaos suite): make it, or refuse to start.
-	if cfg.WorkDir != "" {
-		if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
-			return nil, fmt.Errorf("agent: work directory: %w", err)
-		}
+	// The node keeps its audio in a directory of its own under the work
+	// directory. Whatever is there at start was left by a previous life
+	// killed mid-job (found by the chaos suite), so it goes; and a work
+	// directory that is not there would fail every job, so it is made, or
+	// the node refuses to start.
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = os.TempDir()
+	}
+	cfg.WorkDir = filepath.Join(cfg.WorkDir, "ytcaption-gpu-node-"+fileSafe(cfg.NodeID))
+	if err := os.RemoveAll(cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("agent: clear work directory: %w", err)
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: work directory: %w", err)
 	}
 	eng, err := engine.New(cfg.EngineConfig())
 	if err != nil {

@@ -71,7 +71,7 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	var cfg agent.Config
 	var logFormat, metricsAddr, advertise, otlpEndpoint string
 	coreFlags(fs, &cfg)
-	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for audio files being transcribed")
+	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for audio files being transcribed: the node keeps them in ytcaption-gpu-node-<node id> there, emptied at start")
 	fs.StringVar(&advertise, "advertise-addr", "", "host other machines reach this node's metrics at, for Consul (default: the host name)")
 	engineFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
