@@ -78,10 +78,10 @@ func segmentToProto(s job.Segment) *ytcaptionv1.Segment {
 }
 
 func segmentFromProto(p *ytcaptionv1.Segment) job.Segment {
-	s := job.Segment{Seq: int(p.GetSeq()), StartMS: p.GetStartMs(), EndMS: p.GetEndMs(), Text: p.GetText(), Speaker: label(p.GetSpeaker())}
+	s := job.Segment{Seq: int(p.GetSeq()), StartMS: p.GetStartMs(), EndMS: p.GetEndMs(), Text: p.GetText(), Speaker: boundLabel(p.GetSpeaker())}
 	for _, w := range p.GetWords() {
 		s.Words = append(s.Words, job.Word{StartMS: w.GetStartMs(), EndMS: w.GetEndMs(), Text: w.GetText(), Probability: w.GetProbability(),
-			Speaker: label(w.GetSpeaker())})
+			Speaker: boundLabel(w.GetSpeaker())})
 	}
 	return s
 }

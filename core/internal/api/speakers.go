@@ -89,8 +89,8 @@ func (s *JobService) RenameSpeakers(ctx context.Context, req *connect.Request[yt
 	return connect.NewResponse(&ytcaptionv1.RenameSpeakersResponse{Job: JobToProto(j)}), nil
 }
 
-// label bounds a speaker label a gpu-node pushed.
-func label(s string) string {
+// boundLabel bounds a speaker label a gpu-node pushed.
+func boundLabel(s string) string {
 	if utf8.RuneCountInString(s) <= maxLabelChars {
 		return s
 	}
