@@ -341,3 +341,41 @@ func TestSpeakersTTMLValidatesAgainstIMSC1Schema(t *testing.T) {
 	}
 	validateTTML(t, docs)
 }
+
+// BenchmarkRenderSpeakers renders an hour of conversation (about 1,200
+// segments, words timed) as SRT with and without speakers, to show what the
+// labels cost.
+func BenchmarkRenderSpeakers(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var talk job.Transcript
+	for len(talk.Segments) < 1200 {
+		tr := randomTalk(rng)
+		off := int64(len(talk.Segments)) * 3000
+		for _, s := range tr.Segments {
+			s.Seq, s.StartMS, s.EndMS = len(talk.Segments), s.StartMS+off, s.EndMS+off
+			for k := range s.Words {
+				s.Words[k].StartMS += off
+				s.Words[k].EndMS += off
+			}
+			talk.Segments = append(talk.Segments, s)
+		}
+	}
+	plain := job.Transcript{Segments: make([]job.Segment, len(talk.Segments))}
+	for i, s := range talk.Segments {
+		s.Speaker = ""
+		s.Words = append([]job.Word(nil), s.Words...)
+		for k := range s.Words {
+			s.Words[k].Speaker = ""
+		}
+		plain.Segments[i] = s
+	}
+	for name, tr := range map[string]job.Transcript{"plain": plain, "speakers": talk} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Render(SRT, tr, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
