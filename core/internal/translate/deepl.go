@@ -23,7 +23,7 @@ type DeepL struct {
 func (d *DeepL) Name() string { return "deepl" }
 
 // DeepL takes 50 texts and 128 KiB of request at most.
-func (d *DeepL) limits() Limits { return Limits{MaxTexts: 50, MaxChars: 25000} }
+func (d *DeepL) limits() Limits { return Limits{MaxTexts: 50, MaxChars: 20000} }
 
 type deeplRequest struct {
 	Text       []string `json:"text"`
