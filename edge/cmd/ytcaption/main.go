@@ -921,6 +921,9 @@ func printJob(w io.Writer, j *job) {
 	if j.Media != nil {
 		fmt.Fprintf(w, "title:     %s\nduration:  %.1f s\n", j.Media.Title, j.Media.Duration)
 	}
+	if len(j.SpeakerNames) > 0 {
+		fmt.Fprintf(w, "speakers:  %s\n", speakerList(j.SpeakerNames))
+	}
 	if j.Error != nil {
 		fmt.Fprintf(w, "error:     %s: %s\n", j.Error.Code, j.Error.Message)
 	}

@@ -71,15 +71,28 @@ func speakersCmd(ctx context.Context, args []string, e env) error {
 	if *asJSON {
 		return writeJSON(e.stdout, j.raw)
 	}
-	labels := make([]string, 0, len(j.SpeakerNames))
-	for l := range j.SpeakerNames {
-		labels = append(labels, l)
-	}
-	sort.Strings(labels)
-	for _, l := range labels {
+	for _, l := range sortedLabels(j.SpeakerNames) {
 		fmt.Fprintf(e.stdout, "%s: %s\n", l, j.SpeakerNames[l])
 	}
 	return nil
+}
+
+func sortedLabels(names map[string]string) []string {
+	labels := make([]string, 0, len(names))
+	for l := range names {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	return labels
+}
+
+// speakerList is a job's speaker names on one line: "Speaker 1=Alice, …".
+func speakerList(names map[string]string) string {
+	var parts []string
+	for _, l := range sortedLabels(names) {
+		parts = append(parts, l+"="+names[l])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // parseSpeakerNames reads 'LABEL=NAME' arguments; the server bounds them.
