@@ -159,6 +159,11 @@ func TestTranslationsThroughTheEdge(t *testing.T) {
 		require.Contains(t, string(b), "["+lang+"] AND MR. JOHN DASHWOOD")
 	}
 
+	// Speech to English needs an engine that translates: pocketsphinx does not.
+	code, b = audioTranslation(t, s.EdgeURL, s.APIKey, filepath.Join(librivox, "sense_and_sensibility_01_austen_64kb-0880.wav"))
+	require.Equal(t, http.StatusBadRequest, code, string(b))
+	require.Equal(t, "unsupported_option", errorCode(t, b))
+
 	// Another user's job is nobody else's to translate or read.
 	admin := api
 	code, b = admin.do("POST", "/v1/admin/users", map[string]string{"name": "mallory"})

@@ -82,47 +82,57 @@ func (s *server) events(c *fiber.Ctx) error {
 	streaming = true
 	serveSSE(c, cancel, release, func(w *bufio.Writer, conn net.Conn) {
 		defer stream.Close()
-		msgs := make(chan *ytcaptionv1.WatchJobResponse)
-		go func() {
-			defer close(msgs)
-			for stream.Receive() {
-				select {
-				case msgs <- stream.Msg():
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		tick := time.NewTicker(keepAlive)
-		defer tick.Stop()
-		for m := first; ; {
-			// The listener's WriteTimeout would end a long stream: each write
-			// gets its own deadline instead, so only a client that stops
-			// reading is cut off.
-			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if m != nil {
-				if err := writeEvents(w, m); err != nil {
-					return // the client went away
-				}
-			}
-			select {
-			case next, ok := <-msgs:
-				if !ok {
-					return // core ended the stream: the job is terminal (or core is going away)
-				}
-				m = next
-			case <-tick.C:
-				m = nil
-				_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
-					return
-				}
-			case <-ctx.Done():
-				return // the client went away
-			}
-		}
+		relay(ctx, w, conn, stream, first, func(m *ytcaptionv1.WatchJobResponse) error { return writeEvents(w, m) })
 	})
 	return nil
+}
+
+// relay hands first, then each message core sends on stream, to write, and
+// keeps an idle stream alive with comments, until core ends the stream
+// (ended; stream.Err then says whether it failed), the client goes away or a
+// write fails. ctx is the stream's, ended when the client goes away
+// (serveSSE's cancel).
+func relay(ctx context.Context, w *bufio.Writer, conn net.Conn, stream *connect.ServerStreamForClient[ytcaptionv1.WatchJobResponse],
+	first *ytcaptionv1.WatchJobResponse, write func(*ytcaptionv1.WatchJobResponse) error) (ended bool) {
+	msgs := make(chan *ytcaptionv1.WatchJobResponse)
+	go func() {
+		defer close(msgs)
+		for stream.Receive() {
+			select {
+			case msgs <- stream.Msg():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for m := first; ; {
+		// The listener's WriteTimeout would end a long stream: each write
+		// gets its own deadline instead, so only a client that stops
+		// reading is cut off.
+		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if m != nil {
+			if err := write(m); err != nil {
+				return false // the client went away
+			}
+		}
+		select {
+		case next, ok := <-msgs:
+			if !ok {
+				return true // core ended the stream: the job is terminal, or core (or ctx) ended it
+			}
+			m = next
+		case <-tick.C:
+			m = nil
+			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+				return false
+			}
+		case <-ctx.Done():
+			return false // the client went away
+		}
+	}
 }
 
 // serveSSE answers with a Server-Sent Events stream that write fills after

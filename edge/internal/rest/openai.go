@@ -113,7 +113,7 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	defer cancel()
 	up, err := s.Core.Jobs.UploadJob(ctx, coreRequest(c, &ytcaptionv1.UploadJobRequest{
 		Filename: strings.Clone(fh.Filename), Data: data, Language: strings.Clone(c.FormValue("language")),
-		Prompt: strings.Clone(c.FormValue("prompt")),
+		Prompt: strings.Clone(c.FormValue("prompt")), Task: openAITask(c),
 		// Speaker labels need a gpu-node whose engine gives them: core
 		// refuses the job with unsupported_option when none does.
 		Speakers: format == "diarized_json",
@@ -157,7 +157,7 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	if format == "diarized_json" {
 		return c.JSON(diarized(t))
 	}
-	out := openAIVerbose{Task: "transcribe", Language: t.Language, Duration: t.Duration, Text: t.Text}
+	out := openAIVerbose{Task: openAITaskName(c), Language: t.Language, Duration: t.Duration, Text: t.Text}
 	for _, sg := range t.Segments {
 		out.Segments = append(out.Segments, openAISegment{ID: sg.ID, Start: sg.Start, End: sg.End, Text: sg.Text, Tokens: []int{}})
 		if words {

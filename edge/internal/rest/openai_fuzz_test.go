@@ -167,6 +167,10 @@ func FuzzUpload(f *testing.F) {
 	}
 	ct, body := upload(f, wav)
 	f.Add(ct, "", body)
+	for _, format := range []string{"json", "text", "srt"} {
+		sct, sbody := upload(f, wav, "response_format", format, "stream", "true")
+		f.Add(sct, "", sbody)
+	}
 	var zipped bytes.Buffer
 	zw := gzip.NewWriter(&zipped)
 	_, _ = zw.Write(body)

@@ -172,6 +172,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Get("/jobs/:id/translations", s.listTranslations)
 	v1.Get("/jobs/:id/events", s.events)
 	v1.Post("/audio/transcriptions", s.transcriptions)
+	v1.Post("/audio/translations", s.transcriptions) // the same, with the task translate (openAITask)
 	v1.Post("/uploads", s.tus)
 	v1.Head("/uploads/:id", s.tus)
 	v1.Patch("/uploads/:id", s.tus)
@@ -266,7 +267,8 @@ func (s *server) bodyLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return fasthttp.RequestConfig{MaxRequestBodySize: s.cfg.MaxBodyBytes}
 }
 
-// isUpload reports whether the request is POST /v1/audio/transcriptions as
+// isUpload reports whether the request is POST /v1/audio/transcriptions (or
+// /v1/audio/translations) as
 // Fiber routes it: case-insensitive, with or without a trailing slash.
 func isUpload(h *fasthttp.RequestHeader) bool {
 	if !h.IsPost() {
@@ -278,10 +280,13 @@ func isUpload(h *fasthttp.RequestHeader) bool {
 		return false
 	}
 	path := bytes.TrimSuffix(u.PathOriginal(), []byte("/"))
-	return bytes.EqualFold(path, []byte(uploadPath))
+	return bytes.EqualFold(path, []byte(uploadPath)) || bytes.EqualFold(path, []byte(translationsPath))
 }
 
-const uploadPath = "/v1/audio/transcriptions"
+const (
+	uploadPath       = "/v1/audio/transcriptions"
+	translationsPath = "/v1/audio/translations" // OpenAI's speech to English text: an upload too
+)
 
 // identityOnly refuses, with 415, a request whose body is encoded (gzip, br,
 // deflate, zstd, …) before anything reads it. Fiber's c.Body() and
