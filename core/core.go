@@ -301,6 +301,11 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 const (
 	DatabaseFile = "ytcaption.db"
 	BlobDir      = "blobs"
+	// BackupLockFile is what a backup of the running box (another process:
+	// ytcaption-core backup --data-dir) and the box's blob deletions lock,
+	// so that no blob the backup's database copy names is deleted before
+	// the backup has copied it.
+	BackupLockFile = "backup.lock"
 )
 
 // openDatabase opens PostgreSQL, or without a URL the SQLite database in
@@ -326,7 +331,11 @@ func (c *Core) openDatabase(ctx context.Context) error {
 		c.db = db
 	}
 	c.bus = dispatch.NewBus(c.log, c.db, c.cfg.InstanceID)
-	c.store = store.New(c.db, store.OnChange(c.bus.Announce))
+	opts := []store.Option{store.OnChange(c.bus.Announce)}
+	if c.cfg.PostgresURL == "" {
+		opts = append(opts, store.BackupLockFile(filepath.Join(c.cfg.DataDir, BackupLockFile)))
+	}
+	c.store = store.New(c.db, opts...)
 	n, err := migrations.Migrate(ctx, c.db)
 	if err != nil {
 		c.db.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +24,7 @@ import (
 func backupCmd(ctx context.Context, restore bool, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	name, dirFlag, summary := "backup", "out", `ytcaption-core backup: copy the database and every blob to a new directory, consistently (blob deletions wait).
 PostgreSQL is copied with pg_dump, beside a running core. A single box (ytcaption-dev) is backed up with
---data-dir, stopped: its SQLite database (VACUUM INTO) and blob files.`
+--data-dir, running or stopped: its SQLite database (VACUUM INTO, one snapshot) and blob files.`
 	if restore {
 		name, dirFlag, summary = "restore", "from", `ytcaption-core restore: load a backup into the database (its objects replaced: stop core first) and the bucket.
 A single box's backup is restored with --data-dir into a new data directory (move the old one aside first).`
@@ -33,7 +34,7 @@ A single box's backup is restored with --data-dir into a new data directory (mov
 	var bc blob.Config
 	s3Flags(fs, &bc.Endpoint, &bc.AccessKey, &bc.SecretKey, &bc.Bucket)
 	fs.BoolVar(&bc.UseSSL, "s3-use-ssl", false, "talk to the S3 endpoint over TLS")
-	dataDir := fs.String("data-dir", "", "a stopped single box's data directory (ytcaption-dev --data-dir): its SQLite database and blob files instead of PostgreSQL and S3")
+	dataDir := fs.String("data-dir", "", "a single box's data directory (ytcaption-dev --data-dir): its SQLite database and blob files instead of PostgreSQL and S3")
 	dir := fs.String(dirFlag, "", "the backup directory (required)")
 	if err := envflag.ParseCommand(fs, "YTCAPTION_CORE", summary, args, getenv, stdout); err != nil {
 		return err
@@ -71,8 +72,11 @@ A single box's backup is restored with --data-dir into a new data directory (mov
 }
 
 // singleBoxBackup backs up, or restores into, the data directory of a
-// single box. The box must be stopped: its database belongs to one process,
-// and opening it here fails while the box runs.
+// single box. A stopped box's database is opened as the box would, so no box
+// starts on it meanwhile; a running box's (it holds the database) read-only,
+// beside it: VACUUM INTO copies one snapshot while the box writes on, and
+// the box's blob deletions wait on the data directory's backup lock file
+// until every blob is copied.
 func singleBoxBackup(ctx context.Context, restore bool, dataDir, dir string, stdout io.Writer) error {
 	dbPath := filepath.Join(dataDir, core.DatabaseFile)
 	if restore {
@@ -90,17 +94,25 @@ func singleBoxBackup(ctx context.Context, restore bool, dataDir, dir string, std
 		return fmt.Errorf("%s holds no single-box database: %w", dataDir, err)
 	}
 	db, err := sqldb.OpenSQLite(dbPath)
+	running := errors.Is(err, sqldb.ErrInUse)
+	if running {
+		db, err = sqldb.OpenSQLiteReader(dbPath)
+	}
 	if err != nil {
-		return fmt.Errorf("%w (stop the single box first: a data directory belongs to one process)", err)
+		return err
 	}
 	defer db.Close()
 	blobs, err := blob.OpenDir(filepath.Join(dataDir, core.BlobDir), "")
 	if err != nil {
 		return err
 	}
-	m, err := backup.BackupSQLite(ctx, db, blobs, dir)
+	m, err := backup.BackupSQLite(ctx, db, filepath.Join(dataDir, core.BackupLockFile), blobs, dir)
 	if err == nil {
-		fmt.Fprintf(stdout, "backed up the single box's database and %d blobs to %s\n", m.Blobs, dir)
+		state := "stopped"
+		if running {
+			state = "running"
+		}
+		fmt.Fprintf(stdout, "backed up the single box's database and %d blobs to %s (the box was %s)\n", m.Blobs, dir, state)
 	}
 	return err
 }

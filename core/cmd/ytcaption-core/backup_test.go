@@ -17,9 +17,9 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 )
 
-// TestSingleBoxBackupAndRestoreThroughTheCommand: `backup --data-dir`
-// refuses while the box holds its database, with what to do; stopped, it
-// backs up, and `restore --data-dir` makes a new data directory whose job
+// TestSingleBoxBackupAndRestoreThroughTheCommand: `backup --data-dir` backs
+// up a box that holds its database (running) and one that does not
+// (stopped), and `restore --data-dir` makes a new data directory whose job
 // and audio are the box's.
 func TestSingleBoxBackupAndRestoreThroughTheCommand(t *testing.T) {
 	t.Parallel()
@@ -45,13 +45,19 @@ func TestSingleBoxBackupAndRestoreThroughTheCommand(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, blobs.Put(ctx, "audio/aa/a.wav", strings.NewReader("RIFF"), 4, "audio/wav"))
 
-	_, err = cmd("backup", "--data-dir", data, "--out", out)
-	require.ErrorContains(t, err, "stop the single box first", "the running box keeps its database")
+	running := filepath.Join(t.TempDir(), "running")
+	stdout, err := cmd("backup", "--data-dir", data, "--out", running)
+	require.NoError(t, err, "the running box is backed up beside it")
+	require.Equal(t, "backed up the single box's database and 1 blobs to "+running+" (the box was running)\n", stdout)
+	_, err = st.CreateJob(ctx, store.NewJob{UserID: u.ID, URL: "http://x/b.ogg", CanonicalURL: "http://x/b.ogg", SourceKind: job.SourceHTTP})
+	require.NoError(t, err, "the box writes on after the backup")
 	db.Close()
 
-	stdout, err := cmd("backup", "--data-dir", data, "--out", out)
+	stdout, err = cmd("backup", "--data-dir", data, "--out", out)
 	require.NoError(t, err)
-	require.Equal(t, "backed up the single box's database and 1 blobs to "+out+"\n", stdout)
+	require.Equal(t, "backed up the single box's database and 1 blobs to "+out+" (the box was stopped)\n", stdout)
+	_, err = cmd("backup", "--data-dir", data, "--out", out)
+	require.ErrorContains(t, err, "holds a backup already")
 
 	_, err = cmd("restore", "--data-dir", data, "--from", out)
 	require.ErrorContains(t, err, "move the old one aside")
@@ -66,6 +72,18 @@ func TestSingleBoxBackupAndRestoreThroughTheCommand(t *testing.T) {
 	got, err := store.New(rdb).GetJob(ctx, u.ID, j.ID)
 	require.NoError(t, err)
 	require.Equal(t, j.URL, got.URL)
+	all, _, err := store.New(rdb).ListJobs(ctx, u.ID, 10, "")
+	require.NoError(t, err)
+	require.Len(t, all, 2, "the stopped box's backup has the job created after the running one's")
+	early := t.TempDir()
+	_, err = cmd("restore", "--data-dir", early, "--from", running)
+	require.NoError(t, err)
+	edb, err := sqldb.OpenSQLite(filepath.Join(early, core.DatabaseFile))
+	require.NoError(t, err)
+	defer edb.Close()
+	all, _, err = store.New(edb).ListJobs(ctx, u.ID, 10, "")
+	require.NoError(t, err)
+	require.Len(t, all, 1, "the running box's backup is the snapshot of its moment")
 	rblobs, err := blob.OpenDir(filepath.Join(restored, core.BlobDir), "")
 	require.NoError(t, err)
 	ok, err := rblobs.Exists(ctx, "audio/aa/a.wav")

@@ -11,17 +11,21 @@
 //
 // On the single box (SQLite and a blob directory) the database is copied with
 // SQLite's VACUUM INTO: one self-contained file, the same kind the box runs
-// on, that the sqlite3 shell opens too. A data directory belongs to one
-// process, so the box is stopped for a backup (OpenSQLite's lock says so when
-// it is not), and a restore writes a new data directory rather than
+// on, that the sqlite3 shell opens too — one read transaction's snapshot, so
+// it may be taken while the box runs, from a read-only connection of another
+// process. The box's blob deletions are held off through a lock file in the
+// data directory (store.BackupLockFile): SQLite's advisory locks are the
+// box's process's own. A restore writes a new data directory rather than
 // overwriting one.
 package backup
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +33,7 @@ import (
 	"time"
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
+	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 )
@@ -62,12 +67,19 @@ func Backup(ctx context.Context, pgURL string, st *store.Store, blobs blob.Store
 }
 
 // BackupSQLite writes the single box's SQLite database db and every blob to
-// dir, which must not hold a backup yet.
-func BackupSQLite(ctx context.Context, db sqldb.DB, blobs blob.Store, dir string) (Manifest, error) {
+// dir, which must not hold a backup yet. lockFile is the box's backup lock
+// file (core.BackupLockFile in its data directory), held while the backup
+// runs so that a running box deletes no blob meanwhile; empty: the
+// database's own lock alone, enough only when no other process uses it.
+func BackupSQLite(ctx context.Context, db sqldb.DB, lockFile string, blobs blob.Store, dir string) (Manifest, error) {
 	if db.Dialect() != sqldb.SQLite {
 		return Manifest{}, fmt.Errorf("backup: %s is not SQLite", db.Dialect())
 	}
-	return write(ctx, sqldb.SQLite, store.New(db), blobs, dir, func() error {
+	var opts []store.Option
+	if lockFile != "" {
+		opts = append(opts, store.BackupLockFile(lockFile))
+	}
+	return write(ctx, sqldb.SQLite, store.New(db, opts...), blobs, dir, func() error {
 		// One transaction's snapshot, written as a compact database file.
 		if _, err := db.Exec(ctx, `VACUUM INTO $1`, filepath.Join(dir, sqliteFile)); err != nil {
 			return fmt.Errorf("copy the database: %w", err)
@@ -94,7 +106,7 @@ func write(ctx context.Context, kind sqldb.Dialect, st *store.Store, blobs blob.
 	if err := dump(); err != nil {
 		return m, err
 	}
-	keys, err := blobs.Keys(ctx)
+	keys, err := listKeys(ctx, blobs)
 	if err != nil {
 		return m, err
 	}
@@ -103,16 +115,36 @@ func write(ctx context.Context, kind sqldb.Dialect, st *store.Store, blobs blob.
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return m, err
 		}
-		if err := blobs.GetFile(ctx, k, path); err != nil {
+		err := blobs.GetFile(ctx, k, path)
+		if errors.Is(err, job.ErrNotFound) {
+			// Gone since the listing, though deletions are held: not a blob
+			// the database copy names (retention deletes those, and waits),
+			// but one the service removes at once — an upload's staged part,
+			// say, once assembled.
+			continue
+		}
+		if err != nil {
 			return m, err
 		}
+		m.Blobs++
 	}
-	m.Blobs = len(keys)
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return m, err
 	}
 	return m, os.WriteFile(filepath.Join(dir, manifestFile), append(b, '\n'), 0o600)
+}
+
+// listKeys lists the blobs. A blob directory that loses a subdirectory
+// while it is walked (a running box removing an upload's staging) fails the
+// walk: it is listed again, a few times.
+func listKeys(ctx context.Context, blobs blob.Store) ([]string, error) {
+	for try := 1; ; try++ {
+		keys, err := blobs.Keys(ctx)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 3 {
+			return keys, err
+		}
+	}
 }
 
 // readManifest reads dir's manifest and requires a backup of kind.

@@ -102,11 +102,11 @@ func TestSingleBoxRoundTrip(t *testing.T) {
 	blobs := openDir(t, filepath.Join(data, "blobs"))
 	s := populate(t, db, blobs)
 
-	m, err := backup.BackupSQLite(ctx, db, blobs, out)
+	m, err := backup.BackupSQLite(ctx, db, "", blobs, out)
 	require.NoError(t, err)
 	require.Equal(t, 1, m.Blobs)
 	require.Equal(t, sqldb.SQLite, m.Database)
-	_, err = backup.BackupSQLite(ctx, db, blobs, out)
+	_, err = backup.BackupSQLite(ctx, db, "", blobs, out)
 	require.ErrorContains(t, err, "holds a backup already")
 	// Written after the backup: not in it.
 	_, err = db.Exec(ctx, `UPDATE jobs SET media_title = 'changed later' WHERE id = $1`, s.jobID)
@@ -141,7 +141,7 @@ func TestSingleBoxBackupRefusesAnotherDialect(t *testing.T) {
 	defer db.Close()
 	blobs := openDir(t, filepath.Join(data, "blobs"))
 	populate(t, db, blobs)
-	_, err := backup.BackupSQLite(ctx, db, blobs, out)
+	_, err := backup.BackupSQLite(ctx, db, "", blobs, out)
 	require.NoError(t, err)
 	_, err = backup.Restore(ctx, "postgres://127.0.0.1:1/none", blobs, out)
 	require.ErrorContains(t, err, "single-box (SQLite) backup")

@@ -112,6 +112,36 @@ func OpenSQLite(path string) (DB, error) {
 		listeners: map[string]map[*liteListener]struct{}{}, closed: make(chan struct{})}, nil
 }
 
+// ErrInUse is OpenSQLite's answer while another process has the database
+// open (a running single box).
+var ErrInUse = errors.New("in use by another ytcaption process")
+
+// OpenSQLiteReader opens the SQLite database at path read-only, beside the
+// process that owns it (it takes no path+".lock"): for a backup of a running
+// single box, whose VACUUM INTO reads one snapshot while the box writes on.
+// It never creates the database, nor writes to it.
+func OpenSQLiteReader(path string) (DB, error) {
+	if err := registerFunctions(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err == nil {
+		err = db.Ping()
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &liteDB{liteQuerier: liteQuerier{db}, db: db, locks: map[int64]*sync.RWMutex{},
+		listeners: map[string]map[*liteListener]struct{}{}, closed: make(chan struct{})}, nil
+}
+
 // liteExecer is what *sql.DB and *sql.Tx share.
 type liteExecer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

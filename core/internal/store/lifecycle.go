@@ -245,22 +245,47 @@ func audit(ctx context.Context, tx sqldb.Tx, actor, action, target string, detai
 // is deleted before the backup has copied it.
 const backupLockKey = 0x797463626b70
 
+// BackupLockFile makes the backup lock a lock on the file at path as well,
+// for the single box: SQLite's advisory locks live in one process, and a
+// backup of a running box (ytcaption-core backup --data-dir) is another
+// process, which holds off the box's blob deletions through the file.
+func BackupLockFile(path string) Option { return func(s *Store) { s.backupFile = path } }
+
 // HoldForBackup keeps blob deletions waiting until release is called.
 func (s *Store) HoldForBackup(ctx context.Context) (release func(), err error) {
-	release, _, err = s.db.Lock(ctx, backupLockKey, false, true)
+	held, _, err := s.db.Lock(ctx, backupLockKey, false, true)
 	if err != nil {
 		return nil, fmt.Errorf("backup lock: %w", err)
 	}
-	return release, nil
+	if s.backupFile == "" {
+		return held, nil
+	}
+	unlock, _, err := sqldb.FileLock(ctx, s.backupFile, false, true)
+	if err != nil {
+		held()
+		return nil, fmt.Errorf("backup lock: %w", err)
+	}
+	return func() { unlock(); held() }, nil
 }
 
 // AllowBlobDeletions returns release and true unless a backup is running.
 func (s *Store) AllowBlobDeletions(ctx context.Context) (release func(), ok bool, err error) {
-	release, ok, err = s.db.Lock(ctx, backupLockKey, true, false)
+	held, ok, err := s.db.Lock(ctx, backupLockKey, true, false)
 	if err != nil {
 		return nil, false, fmt.Errorf("blob deletion lock: %w", err)
 	}
-	return release, ok, nil
+	if !ok || s.backupFile == "" {
+		return held, ok, nil
+	}
+	unlock, ok, err := sqldb.FileLock(ctx, s.backupFile, true, false)
+	if err != nil || !ok {
+		held()
+		if err != nil {
+			return nil, false, fmt.Errorf("blob deletion lock: %w", err)
+		}
+		return nil, false, nil
+	}
+	return func() { unlock(); held() }, true, nil
 }
 
 // BlobDeletion is a blob queued for deletion.

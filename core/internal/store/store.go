@@ -40,6 +40,9 @@ import (
 type Store struct {
 	db       sqldb.DB
 	onChange func(context.Context, Change) // see OnChange; nil: nobody listens
+	// backupFile is the file a backup and blob deletions lock as well (see
+	// BackupLockFile); empty: the database's lock alone.
+	backupFile string
 }
 
 // New returns a Store on a migrated database.
