@@ -23,7 +23,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption ytcaption-dev
 
-.PHONY: help build test chaos eval bench bench-dispatch bench-fair bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
+.PHONY: help build test chaos soak soak-short eval bench bench-dispatch bench-fair bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -60,6 +60,14 @@ eval: deps ## WER and real-time factor of the engine on the LibriVox clips, cros
 
 chaos: deps ## chaos suite: 200 jobs through 3 rounds of faults (make test runs a 40-job, 1-round version)
 	YTCAPTION_CHAOS_JOBS=200 YTCAPTION_CHAOS_ROUNDS=3 $(GO) test -count=1 -timeout 20m -run TestChaos -v ./core/chaos
+
+# The soak writes samples.csv, soak.png and summary.txt to SOAK_OUT.
+SOAK_OUT ?= $(BIN)/soak
+soak: deps ## an hour of load at half the measured capacity through the edge; fails if memory, goroutines or open files grow (docs/soak.md)
+	YTCAPTION_SOAK_DURATION=1h YTCAPTION_SOAK_OUT=$(SOAK_OUT) $(GO) test -count=1 -timeout 90m -run TestSoak -v ./core/soak
+
+soak-short: deps ## the soak for 10 minutes: run it before every resolve
+	YTCAPTION_SOAK_DURATION=10m YTCAPTION_SOAK_OUT=$(SOAK_OUT) $(GO) test -count=1 -timeout 30m -run TestSoak -v ./core/soak
 
 check: fmt vet lint hclfmt generate-check ## format, vet, lint, HCL format and generated-code checks (what CI runs before tests)
 

@@ -75,7 +75,9 @@ var openAIFormats = []string{"json", "text", "srt", "vtt", "verbose_json", "diar
 // transcriptions is OpenAI's POST /v1/audio/transcriptions, so OpenAI SDKs
 // work unchanged: the uploaded file becomes a job, the call waits for it,
 // and the answer takes OpenAI's shapes. model is accepted and ignored — the
-// gpu-nodes' engines decide; prompt reaches engines that take one.
+// gpu-nodes' engines decide; prompt reaches engines that take one. With
+// stream=true (json and text only) the answer is OpenAI's transcription
+// event stream instead (openai_stream.go).
 func (s *server) transcriptions(c *fiber.Ctx) error {
 	fh, err := c.FormFile("file")
 	if err != nil {
@@ -87,6 +89,10 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	format := strings.Clone(c.FormValue("response_format", "json"))
 	if !slices.Contains(openAIFormats, format) {
 		return codedError(errcode.InvalidArgument, fmt.Sprintf("response_format must be one of %s", strings.Join(openAIFormats, ", ")))
+	}
+	stream, err := streamRequested(c, format)
+	if err != nil {
+		return err
 	}
 	words := false
 	if form, err := c.MultipartForm(); err == nil {
@@ -109,15 +115,20 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 		return err
 	}
 
-	ctx, cancel := context.WithTimeout(c.UserContext(), transcriptionWait)
-	defer cancel()
-	up, err := s.Core.Jobs.UploadJob(ctx, coreRequest(c, &ytcaptionv1.UploadJobRequest{
+	upload := &ytcaptionv1.UploadJobRequest{
 		Filename: strings.Clone(fh.Filename), Data: data, Language: strings.Clone(c.FormValue("language")),
 		Prompt: strings.Clone(c.FormValue("prompt")), Task: openAITask(c),
 		// Speaker labels need a gpu-node whose engine gives them: core
 		// refuses the job with unsupported_option when none does.
 		Speakers: format == "diarized_json",
-	}))
+	}
+	if stream {
+		return s.streamTranscription(c, upload)
+	}
+
+	ctx, cancel := context.WithTimeout(c.UserContext(), transcriptionWait)
+	defer cancel()
+	up, err := s.Core.Jobs.UploadJob(ctx, coreRequest(c, upload))
 	if err != nil {
 		return err
 	}
@@ -125,14 +136,8 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	switch j.GetStatus() {
-	case ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED:
-	case ytcaptionv1.JobStatus_JOB_STATUS_FAILED:
-		// The job's own failure code (errcode's job codes, which have no
-		// status of their own), as the OpenAI API answers a failed one: 400.
-		return newError(http.StatusBadRequest, j.GetError().GetCode(), "the transcription failed: "+j.GetError().GetMessage())
-	default:
-		return codedError(errcode.Cancelled, "the job was cancelled")
+	if err := jobOutcome(j); err != nil {
+		return err
 	}
 
 	coreFormat := map[string]ytcaptionv1.TranscriptFormat{"srt": formats["srt"], "vtt": formats["vtt"], "text": formats["txt"]}[format]
@@ -167,6 +172,20 @@ func (s *server) transcriptions(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(out)
+}
+
+// jobOutcome is the error a finished job answers with; nil when it succeeded.
+func jobOutcome(j *ytcaptionv1.Job) error {
+	switch j.GetStatus() {
+	case ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED:
+		return nil
+	case ytcaptionv1.JobStatus_JOB_STATUS_FAILED:
+		// The job's own failure code (errcode's job codes, which have no
+		// status of their own), as the OpenAI API answers a failed one: 400.
+		return newError(http.StatusBadRequest, j.GetError().GetCode(), "the transcription failed: "+j.GetError().GetMessage())
+	default:
+		return codedError(errcode.Cancelled, "the job was cancelled")
+	}
 }
 
 // waitForJob follows the job's event stream until it ends.
