@@ -43,6 +43,12 @@ variable "openai_models" {
   default     = ""
 }
 
+variable "openai_vad_filter" {
+  description = "Ask the OpenAI-compatible server to skip non-speech (vad_filter=true) for jobs with the silence guard (--openai-vad-filter): speaches and faster-whisper-server take it; OpenAI's own API refuses it."
+  type        = bool
+  default     = false
+}
+
 variable "whispercpp_models_dir" {
   description = "Directory of whisper.cpp ggml models jobs may name, as the task sees it (--whispercpp-models-dir); the exec driver's default chroot shows /usr, e.g. /usr/local/share/whisper.cpp/models."
   type        = string
@@ -120,6 +126,7 @@ job "ytcaption-gpu-node" {
         # never a port where nothing listens.
         YTCAPTION_GPU_NODE_OPENAI_BASE_URL       = var.engine_base_url != "" ? var.engine_base_url : (var.engine_server_command != "" ? "http://127.0.0.1:${NOMAD_PORT_engine}" : "")
         YTCAPTION_GPU_NODE_OPENAI_MODELS         = var.openai_models
+        YTCAPTION_GPU_NODE_OPENAI_VAD_FILTER     = var.openai_vad_filter ? "true" : "false"
         YTCAPTION_GPU_NODE_WHISPERCPP_MODELS_DIR = var.whispercpp_models_dir
         YTCAPTION_GPU_NODE_WHISPERCPP_MODEL      = var.whispercpp_model
       }

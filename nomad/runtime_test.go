@@ -363,12 +363,14 @@ func TestGPUNodeEngineSettingsReachTheAgent(t *testing.T) {
 		"whispercpp_models_dir": cty.StringVal("/usr/local/share/whisper.cpp/models"),
 		"whispercpp_model":      cty.StringVal("large-v3"),
 		"openai_models":         cty.StringVal("large-v3,base.en"),
+		"openai_vad_filter":     cty.True,
 	}
 	env := evalJob(t, "gpu-node.nomad.hcl", vars).only(t, "job", "ytcaption-gpu-node").only(t, "group", "gpu-node").only(t, "task", "agent").env(t)
 	require.Equal(t, "whispercpp", env["YTCAPTION_GPU_NODE_ENGINE"])
 	require.Equal(t, "/usr/local/share/whisper.cpp/models", env["YTCAPTION_GPU_NODE_WHISPERCPP_MODELS_DIR"])
 	require.Equal(t, "large-v3", env["YTCAPTION_GPU_NODE_WHISPERCPP_MODEL"])
 	require.Equal(t, "large-v3,base.en", env["YTCAPTION_GPU_NODE_OPENAI_MODELS"])
+	require.Equal(t, "true", env["YTCAPTION_GPU_NODE_OPENAI_VAD_FILTER"])
 	readme := readFile(t, "README.md")
 	for _, v := range blocks(parse(t, "gpu-node.nomad.hcl"), "variable") {
 		require.Contains(t, readme, "`"+v.Labels[0]+"`", "nomad/README.md documents the gpu-node variable %s", v.Labels[0])

@@ -73,7 +73,7 @@ variable "core_yt_dlp_proxies" {
 }
 
 variable "gpu_node_job_vars" {
-  description = "Variables of ../nomad/gpu-node.nomad.hcl besides release_url: engine, engine_base_url, engine_server_command, engine_server_args (HCL list syntax), openai_models, whispercpp_models_dir, whispercpp_model."
+  description = "Variables of ../nomad/gpu-node.nomad.hcl besides release_url: engine, engine_base_url, engine_server_command, engine_server_args (HCL list syntax), openai_models, openai_vad_filter, whispercpp_models_dir, whispercpp_model."
   type        = map(string)
   default     = {}
 }
