@@ -84,7 +84,7 @@ complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l before -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l translate-to -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l vocabulary -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l guards -x -a 'silence,repetition silence repetition none'
-complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l format -xa 'srt vtt txt json tsv'
+complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l format -xa 'srt vtt ass ttml sbv txt json tsv'
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -s o -r
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l no-wait
 complete -c ytcaption -n '__fish_seen_subcommand_from list' -l limit -x

@@ -64,7 +64,7 @@ translator (translation_unavailable).`
 
 func translateCmd(ctx context.Context, args []string, e env) error {
 	c := newCommand("translate", "translate JOB LANG [--format F] [-o FILE] [--no-wait] [--json]", translateAbout, []string{"JOB", "LANG"}, e)
-	format := c.fs.String("format", "srt", "caption `format`: srt, vtt, txt, json or tsv")
+	format := c.fs.String("format", "srt", formatUsage)
 	out := c.fs.String("o", "", "write the captions to `FILE` (default: stdout)")
 	noWait := c.fs.Bool("no-wait", false, "ask for the translation, print its state and return")
 	asJSON := c.fs.Bool("json", false, "print the translation as JSON on stdout (captions go to -o FILE only)")
