@@ -396,7 +396,7 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 	t.filter = a.newFilter(ctx, t)
 	err := a.breaker.Do(func() (err error) {
 		res, err = a.eng.Transcribe(t.ctx, engine.Request{AudioPath: t.audio, Language: t.asg.GetLanguage(), Model: t.asg.GetModel(), Duration: duration,
-			Task: t.asg.GetTask(), Prompt: a.prompt(t.asg), SkipSilence: t.asg.GetSilenceGuard(),
+			Task: t.asg.GetTask(), Prompt: a.prompt(t.asg), SkipSilence: t.asg.GetSilenceGuard(), Vocabulary: t.asg.GetVocabulary(),
 			Speakers: t.asg.GetSpeakers(), MinSpeakers: int(t.asg.GetMinSpeakers()), MaxSpeakers: int(t.asg.GetMaxSpeakers())},
 			a.emitter(t, duration, &seq))
 		return err

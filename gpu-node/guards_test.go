@@ -20,6 +20,7 @@ type inventingEngine struct {
 	real   engine.Engine
 	mu     sync.Mutex
 	prompt string
+	vocab  []string
 }
 
 func (e *inventingEngine) Name() string { return "openai" }
@@ -29,7 +30,7 @@ func (e *inventingEngine) Capabilities() engine.Capabilities {
 
 func (e *inventingEngine) Transcribe(ctx context.Context, req engine.Request, emit func(engine.Segment) error) (engine.Result, error) {
 	e.mu.Lock()
-	e.prompt = req.Prompt
+	e.prompt, e.vocab = req.Prompt, req.Vocabulary
 	e.mu.Unlock()
 	var segs []engine.Segment
 	res, err := e.real.Transcribe(ctx, engine.Request{AudioPath: req.AudioPath, Language: req.Language}, func(s engine.Segment) error {
@@ -89,6 +90,7 @@ func TestAgentGuardsAndVocabulary(t *testing.T) {
 	}
 	eng.mu.Lock()
 	require.Equal(t, "A novel. Mr John, Leisure.", eng.prompt)
+	require.Equal(t, []string{"Mr John", "Leisure"}, eng.vocab, "the terms apart too, for engines with hotwords")
 	eng.mu.Unlock()
 
 	families, err := reg.Gather()

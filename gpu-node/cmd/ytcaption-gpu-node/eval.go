@@ -32,6 +32,7 @@ func engineFlags(fs *flag.FlagSet, cfg *agent.Config) {
 			return nil
 		})
 	fs.StringVar(&cfg.OpenAI.Model, "openai-model", "whisper-1", "the one model to ask for when --openai-models is empty")
+	fs.BoolVar(&cfg.OpenAI.Hotwords, "openai-hotwords", false, "send a job's vocabulary as the hotwords field too (speaches, faster-whisper-server: it then guides every 30 s window; OpenAI's own API refuses the field)")
 	fs.BoolVar(&cfg.OpenAI.VADFilter, "openai-vad-filter", false, "send vad_filter=true for jobs with the silence guard on: the server skips non-speech before Whisper (speaches, faster-whisper-server; OpenAI's own API refuses the field)")
 	fs.StringVar(&cfg.OpenAI.Diarize, "openai-diarize", "", "the server labels speakers, in this documented shape: \"openai\" (response_format=diarized_json, gpt-4o-transcribe-diarize) or \"whisperx\" (verbose_json with diarize=true, min_speakers, max_speakers and a speaker on segments and words); empty: it does not, and speakers jobs go to other nodes")
 	fs.StringVar(&cfg.WhisperCPP.Binary, "whispercpp-binary", "whisper-cli", "whisper.cpp CLI binary")

@@ -26,6 +26,10 @@ type Request struct {
 	// SkipSilence asks the engine to leave non-speech out where it can
 	// (the job's silence guard): the openai engine's vad_filter.
 	SkipSilence bool
+	// Vocabulary are the job's terms, for engines that take them apart
+	// from the prompt (the openai engine's hotwords); Prompt already ends
+	// with them for engines that read one.
+	Vocabulary []string
 }
 
 // translating says whether req asks for English text of any speech.

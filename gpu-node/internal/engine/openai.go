@@ -43,6 +43,11 @@ type OpenAIConfig struct {
 	// cannot tell from speech) out before Whisper sees it. Off by default:
 	// OpenAI's own API refuses arguments it does not know.
 	VADFilter bool
+	// Hotwords sends a job's vocabulary as the hotwords form field too
+	// (speaches, faster-whisper-server: faster-whisper puts hotwords before
+	// every 30 s window, where a prompt conditions only the first). Off by
+	// default, for the same reason as VADFilter.
+	Hotwords bool
 }
 
 // OpenAI calls POST {BaseURL}/v1/audio/transcriptions with verbose_json and
@@ -217,6 +222,9 @@ func (o *OpenAI) form(req Request, model string) (io.Reader, string, error) {
 	}
 	if req.SkipSilence && o.cfg.VADFilter {
 		fields = append(fields, [2]string{"vad_filter", "true"})
+	}
+	if len(req.Vocabulary) > 0 && o.cfg.Hotwords && !req.translating() { // the servers' translations take none
+		fields = append(fields, [2]string{"hotwords", strings.Join(req.Vocabulary, ", ")})
 	}
 	fields = o.diarizeFields(req, fields)
 	for _, kv := range fields {

@@ -56,3 +56,43 @@ func TestOpenAIVADFilterWireFormat(t *testing.T) {
 		require.Equal(t, tc.want, form["vad_filter"], "configured %v, asked %v, task %q", tc.configured, tc.asked, tc.task)
 	}
 }
+
+// TestOpenAIHotwordsWireFormat checks speaches' and faster-whisper-server's
+// documented hotwords form field (a string) on /v1/audio/transcriptions: a
+// job's vocabulary, comma-separated, only when the node is configured for a
+// server that takes it; never on translations, whose endpoint has no such
+// field, nor without a vocabulary.
+func TestOpenAIHotwordsWireFormat(t *testing.T) {
+	t.Parallel()
+	body, err := os.ReadFile(filepath.Join("testdata", "speaches_verbose.json"))
+	require.NoError(t, err)
+	var form map[string][]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseMultipartForm(32<<20))
+		form = r.MultipartForm.Value
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	audio := filepath.Join(librivox, "sense_and_sensibility_01_austen_64kb-0880.wav")
+	emit := func(Segment) error { return nil }
+	vocab := []string{"Dashwood", "Norland Park"}
+	for _, tc := range []struct {
+		configured bool
+		task       string
+		vocab      []string
+		want       []string
+	}{
+		{true, "", vocab, []string{"Dashwood, Norland Park"}},
+		{true, "translate", vocab, nil},
+		{true, "", nil, nil},
+		{false, "", vocab, nil},
+	} {
+		e, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL, Models: []string{"Systran/faster-whisper-small"}, Hotwords: tc.configured})
+		require.NoError(t, err)
+		_, err = e.Transcribe(context.Background(), Request{AudioPath: audio, Language: "en", Task: tc.task, Prompt: "Dashwood, Norland Park.", Vocabulary: tc.vocab}, emit)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, form["hotwords"], "configured %v, task %q, vocabulary %q", tc.configured, tc.task, tc.vocab)
+		require.Equal(t, []string{"Dashwood, Norland Park."}, form["prompt"], "the prompt is the agent's, unchanged")
+	}
+}
