@@ -86,8 +86,12 @@ func TestSingleBoxOnlineBackupWipeRestore(t *testing.T) {
 	first := start()
 	// Jobs keep coming while the backup runs: one every half second, each
 	// for new media (no transcript cache), from a goroutine of its own.
+	type creation struct {
+		id    string
+		asked time.Time // when the POST began
+	}
 	var mu sync.Mutex
-	var created []string
+	var created []creation
 	var createErr error
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -98,6 +102,7 @@ func TestSingleBoxOnlineBackupWipeRestore(t *testing.T) {
 				return
 			case <-time.After(500 * time.Millisecond):
 			}
+			asked := time.Now()
 			id, err := createJob(first.api.base, first.api.key, fmt.Sprintf("%s/%s.ogg?n=%d", media, clip, i))
 			mu.Lock()
 			if err != nil {
@@ -105,19 +110,19 @@ func TestSingleBoxOnlineBackupWipeRestore(t *testing.T) {
 				mu.Unlock()
 				return
 			}
-			created = append(created, id)
+			created = append(created, creation{id, asked})
 			mu.Unlock()
 		}
 	}()
 	// Back up once two jobs have finished and others are in flight.
 	succeededBefore := func() []string {
 		mu.Lock()
-		ids := slices.Clone(created)
+		cs := slices.Clone(created)
 		mu.Unlock()
 		var done []string
-		for _, id := range ids {
-			if first.api.get(id).Status == "succeeded" {
-				done = append(done, id)
+		for _, c := range cs {
+			if first.api.get(c.id).Status == "succeeded" {
+				done = append(done, c.id)
 			}
 		}
 		return done
@@ -132,16 +137,24 @@ func TestSingleBoxOnlineBackupWipeRestore(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "backup")
 	require.Contains(t, runCore("backup", "--data-dir", data, "--out", dir), "(the box was running)")
-	mu.Lock()
-	createdByBackup := len(created)
-	mu.Unlock()
-	// A few more jobs after the backup: they are not in it.
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(created) >= createdByBackup+3 || createErr != nil },
-		time.Minute, 100*time.Millisecond)
+	backedUp := time.Now()
+	// A few more jobs after the backup: they are not in it. (One asked for
+	// while the backup ran may or may not be.)
+	var after []string
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		after = after[:0]
+		for _, c := range created {
+			if c.asked.After(backedUp) {
+				after = append(after, c.id)
+			}
+		}
+		return len(after) >= 3 || createErr != nil
+	}, time.Minute, 100*time.Millisecond)
 	close(quit)
 	<-done
 	require.NoError(t, createErr)
-	after := slices.Clone(created[createdByBackup:])
 	stop(first)
 
 	// Disaster: the data directory is gone.
