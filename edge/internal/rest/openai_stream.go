@@ -29,9 +29,11 @@ var streamFormats = []string{"json", "text"}
 
 // streamRequested reads the form's stream field: true streams the
 // transcription as OpenAI's events, when format is one that streams.
+// POST /v1/audio/translations, which shares the handler, ignores it: OpenAI's
+// translations take no stream, and its SDKs read their answer as one body.
 func streamRequested(c *fiber.Ctx, format string) (bool, error) {
 	v := c.FormValue("stream")
-	if v == "" {
+	if v == "" || openAITask(c) == "translate" {
 		return false, nil
 	}
 	on, err := strconv.ParseBool(v)
