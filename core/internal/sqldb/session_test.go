@@ -140,6 +140,43 @@ func TestLockSessionIsExclusiveUntilReleased(t *testing.T) {
 	}
 }
 
+// TestLockWaitEndsWithItsContext: a waiter for a taken lock gives up when
+// its context ends, on both kinds (a request must not wait forever behind a
+// stuck one), and gets the lock once it is free.
+func TestLockWaitEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	for _, h := range handles {
+		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			a, b := h.open(t)
+			for _, shared := range []bool{false, true} {
+				release, ok, err := a.Lock(ctx, 11, false, true)
+				require.NoError(t, err)
+				require.True(t, ok)
+				waiting, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				_, _, err = b.Lock(waiting, 11, shared, true)
+				cancel()
+				require.Error(t, err, "shared %v: the wait ended with its context", shared)
+				got := make(chan func(), 1)
+				go func() {
+					r, _, err := b.Lock(ctx, 11, shared, true)
+					if err == nil {
+						got <- r
+					}
+				}()
+				release()
+				select {
+				case r := <-got:
+					r()
+				case <-time.After(10 * time.Second):
+					t.Fatalf("shared %v: the waiter did not get the freed lock", shared)
+				}
+			}
+		})
+	}
+}
+
 // TestLockSessionNoticesItsDeadConnection: on PostgreSQL the server releases
 // a session lock with its connection; Alive must say so.
 func TestLockSessionNoticesItsDeadConnection(t *testing.T) {

@@ -248,18 +248,23 @@ func (d *liteDB) lock(key int64) *sync.RWMutex {
 // Lock is a process-local reader/writer lock per key.
 func (d *liteDB) Lock(ctx context.Context, key int64, shared, wait bool) (func(), bool, error) {
 	l := d.lock(key)
-	switch {
-	case shared && wait:
-		l.RLock()
-	case shared:
-		if !l.TryRLock() {
+	try := l.TryLock
+	if shared {
+		try = l.TryRLock
+	}
+	// A waiter polls rather than blocking in the mutex, so that it gives
+	// up when ctx ends, as PostgreSQL's waiter does; waits are rare and
+	// short (an upload's request behind another, a backup).
+	for pause := time.Millisecond; !try(); pause = min(2*pause, 50*time.Millisecond) {
+		if !wait {
 			return nil, false, nil
 		}
-	case wait:
-		l.Lock()
-	default:
-		if !l.TryLock() {
-			return nil, false, nil
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, ctx.Err()
+		case <-t.C:
 		}
 	}
 	if shared {
