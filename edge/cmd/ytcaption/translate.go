@@ -188,7 +188,7 @@ func saveTranslations(ctx context.Context, cl *client, id, format, out string, l
 		if err != nil {
 			return err
 		}
-		if t, err = waitTranslation(ctx, cl, t, e); err != nil {
+		if _, err := waitTranslation(ctx, cl, t, e); err != nil {
 			return err
 		}
 		if err := saveTranslation(ctx, cl, id, l, format, translatedName(out, l), false, e); err != nil {
