@@ -22,16 +22,10 @@ const maxTranslateTo = 5
 // a path or anything else a translator's request could carry.
 func checkLanguage(lang string) error {
 	if !translate.LanguageRE.MatchString(lang) {
-		return job.Errorf(job.CodeInvalidArgument, "language must be an ISO 639-1 code such as \"de\" (optionally with a region: \"pt-BR\"), got %q", truncate(lang, 20))
+		// %.20q: at most 20 characters of what was sent, quoted.
+		return job.Errorf(job.CodeInvalidArgument, "language must be an ISO 639-1 code such as \"de\" (optionally with a region: \"pt-BR\"), got %.20q", lang)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // checkTranslateTo validates a new job's translate_to and says whether the

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
@@ -189,8 +190,11 @@ func TestCreateTranslationRefusals(t *testing.T) {
 		_, err := c.CreateTranslation(ctx, connect.NewRequest(&ytcaptionv1.CreateTranslationRequest{JobId: id, Language: lang}))
 		return err
 	}
-	for _, lang := range []string{"", "deutsch", "../../etc/passwd", "de/x", "DE", "de\n", strings.Repeat("d", 5000), "de-" + strings.Repeat("x", 9)} {
-		require.Equal(t, errcode.InvalidArgument, detailOf(t, create(a.jobs, j.ID, lang)), "%q", lang)
+	for _, lang := range []string{"", "deutsch", "../../etc/passwd", "de/x", "DE", "de\n", strings.Repeat("d", 5000), "de-" + strings.Repeat("x", 9), strings.Repeat("ü", 30)} {
+		err := create(a.jobs, j.ID, lang)
+		require.Equal(t, errcode.InvalidArgument, detailOf(t, err), "%q", lang)
+		require.Less(t, len(err.Error()), 300, "the refusal quotes a bounded part of what was sent")
+		require.True(t, utf8.ValidString(err.Error()))
 	}
 	require.Equal(t, errcode.InvalidArgument, detailOf(t, create(a.jobs, j.ID, "en")), "the transcript's own language")
 	require.Equal(t, errcode.NotFound, detailOf(t, create(a.jobsFor(bob.ID), j.ID, "de")), "another user's job")

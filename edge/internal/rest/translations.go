@@ -11,18 +11,18 @@ import (
 
 // translation is a job's translation as the REST API shows it.
 type translation struct {
-	JobID      string     `json:"job_id"`
-	Language   string     `json:"language"`
-	State      string     `json:"state"`
-	Translator string     `json:"translator,omitempty"`
-	Characters int64      `json:"characters"`
-	Cached     bool       `json:"cached"`
-	Error      *jobError  `json:"error,omitempty"`
-	CreatedAt  *time.Time `json:"created_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	JobID      string            `json:"job_id"`
+	Language   string            `json:"language"`
+	State      string            `json:"state"`
+	Translator string            `json:"translator,omitempty"`
+	Characters int64             `json:"characters"`
+	Cached     bool              `json:"cached"`
+	Error      *translationError `json:"error,omitempty"`
+	CreatedAt  *time.Time        `json:"created_at,omitempty"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
 }
 
-type jobError struct {
+type translationError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
@@ -31,7 +31,7 @@ func translationFrom(t *ytcaptionv1.Translation) translation {
 	out := translation{JobID: t.GetJobId(), Language: t.GetLanguage(), State: t.GetState(), Translator: t.GetTranslator(),
 		Characters: t.GetCharacters(), Cached: t.GetCached()}
 	if e := t.GetError(); e != nil {
-		out.Error = &jobError{Code: e.GetCode(), Message: e.GetMessage()}
+		out.Error = &translationError{Code: e.GetCode(), Message: e.GetMessage()}
 	}
 	if t.GetCreatedAt() != nil {
 		c := t.GetCreatedAt().AsTime()
