@@ -190,7 +190,7 @@ func TestCreateTranslationRefusals(t *testing.T) {
 		_, err := c.CreateTranslation(ctx, connect.NewRequest(&ytcaptionv1.CreateTranslationRequest{JobId: id, Language: lang}))
 		return err
 	}
-	for _, lang := range []string{"", "deutsch", "../../etc/passwd", "de/x", "DE", "de\n", strings.Repeat("d", 5000), "de-" + strings.Repeat("x", 9), strings.Repeat("ü", 30)} {
+	for _, lang := range []string{"", "deutsch", "../../etc/passwd", "de/x", "DE", "de\n", strings.Repeat("d", 5000), "de-" + strings.Repeat("x", 9), "a" + strings.Repeat("ü", 30)} {
 		err := create(a.jobs, j.ID, lang)
 		require.Equal(t, errcode.InvalidArgument, detailOf(t, err), "%q", lang)
 		require.Less(t, len(err.Error()), 300, "the refusal quotes a bounded part of what was sent")
