@@ -213,8 +213,14 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		err = s.checkOffered(ctx, w)
 	}
 	if err == nil {
+		err = s.checkTranslateTo(m.GetTranslateTo())
+	}
+	if err == nil {
 		// Before the blob is stored: a refused upload leaves nothing behind.
 		err = s.store.CheckQuota(ctx, userID(ctx))
+	}
+	if err == nil {
+		err = s.checkTranslationQuota(ctx, m.GetTranslateTo())
 	}
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
@@ -243,6 +249,9 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	s.keepUpload(ctx, key, m.GetData())
+	if err := s.requestTranslations(ctx, j, m.GetTranslateTo()); err != nil {
+		return nil, toConnectError(ctx, s.log, err)
+	}
 	s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(job.SourceUpload), "bytes", len(m.GetData()))
 	return connect.NewResponse(&ytcaptionv1.UploadJobResponse{Job: JobToProto(j)}), nil
 }

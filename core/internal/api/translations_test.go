@@ -268,3 +268,29 @@ func TestThePlanTranslationQuotaThroughTheAdminAPI(t *testing.T) {
 	_, err = admin.SetPlan(ctx, connect.NewRequest(&ytcaptionv1.SetPlanRequest{Plan: &ytcaptionv1.Plan{Name: "pro", MonthlyTranslationChars: -1}}))
 	require.Equal(t, errcode.InvalidArgument, detailOf(t, err))
 }
+
+// TestUploadJobTakesTranslateTo: a job made of an uploaded file queues its
+// translations as CreateJob's does, with the same bounds.
+func TestUploadJobTakesTranslateTo(t *testing.T) {
+	t.Parallel()
+	var sent atomic.Int64
+	url := libreTranslate(t, &sent)
+	a := newTestAPIWith(t, nil, func(d *Deps) {
+		tr, err := translate.New(translate.Config{Kind: "libretranslate", URL: url})
+		require.NoError(t, err)
+		d.Translations = translate.NewWorker(slog.New(slog.DiscardHandler), translate.WorkerConfig{Owner: "core-1"}, d.Store, tr, nil)
+	})
+	ctx := context.Background()
+	_, err := a.jobs.UploadJob(ctx, connect.NewRequest(&ytcaptionv1.UploadJobRequest{Filename: "a.wav", Data: []byte("RIFF"), TranslateTo: []string{"de", "../x"}}))
+	require.Equal(t, errcode.InvalidArgument, detailOf(t, err))
+	up, err := a.jobs.UploadJob(ctx, connect.NewRequest(&ytcaptionv1.UploadJobRequest{Filename: "a.wav", Data: []byte("RIFF"), TranslateTo: []string{"de"}}))
+	require.NoError(t, err)
+	l, err := a.jobs.ListTranslations(ctx, connect.NewRequest(&ytcaptionv1.ListTranslationsRequest{JobId: up.Msg.GetJob().GetId()}))
+	require.NoError(t, err)
+	require.Len(t, l.Msg.GetTranslations(), 1)
+	require.Equal(t, "de", l.Msg.GetTranslations()[0].GetLanguage())
+
+	none := newTestAPI(t, nil)
+	_, err = none.jobs.UploadJob(ctx, connect.NewRequest(&ytcaptionv1.UploadJobRequest{Filename: "a.wav", Data: []byte("RIFF"), TranslateTo: []string{"de"}}))
+	require.Equal(t, errcode.TranslationUnavailable, detailOf(t, err))
+}

@@ -1123,8 +1123,10 @@ type UploadJobRequest struct {
 	Vocabulary      []string `protobuf:"bytes,11,rep,name=vocabulary,proto3" json:"vocabulary,omitempty"`
 	SilenceGuard    *bool    `protobuf:"varint,12,opt,name=silence_guard,json=silenceGuard,proto3,oneof" json:"silence_guard,omitempty"`
 	RepetitionGuard *bool    `protobuf:"varint,13,opt,name=repetition_guard,json=repetitionGuard,proto3,oneof" json:"repetition_guard,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// As in CreateJobRequest.
+	TranslateTo   []string `protobuf:"bytes,15,rep,name=translate_to,json=translateTo,proto3" json:"translate_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UploadJobRequest) Reset() {
@@ -1246,6 +1248,13 @@ func (x *UploadJobRequest) GetRepetitionGuard() bool {
 		return *x.RepetitionGuard
 	}
 	return false
+}
+
+func (x *UploadJobRequest) GetTranslateTo() []string {
+	if x != nil {
+		return x.TranslateTo
+	}
+	return nil
 }
 
 type UploadJobResponse struct {
@@ -3116,7 +3125,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x10repetition_guard\x18\x10 \x01(\bH\x01R\x0frepetitionGuard\x88\x01\x01\x12!\n" +
 	"\ftranslate_to\x18\x12 \x03(\tR\vtranslateToB\x10\n" +
 	"\x0e_silence_guardB\x13\n" +
-	"\x11_repetition_guard\"\xbb\x03\n" +
+	"\x11_repetition_guard\"\xde\x03\n" +
 	"\x10UploadJobRequest\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
@@ -3133,7 +3142,8 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"vocabulary\x18\v \x03(\tR\n" +
 	"vocabulary\x12(\n" +
 	"\rsilence_guard\x18\f \x01(\bH\x00R\fsilenceGuard\x88\x01\x01\x12.\n" +
-	"\x10repetition_guard\x18\r \x01(\bH\x01R\x0frepetitionGuard\x88\x01\x01B\x10\n" +
+	"\x10repetition_guard\x18\r \x01(\bH\x01R\x0frepetitionGuard\x88\x01\x01\x12!\n" +
+	"\ftranslate_to\x18\x0f \x03(\tR\vtranslateToB\x10\n" +
 	"\x0e_silence_guardB\x13\n" +
 	"\x11_repetition_guard\"8\n" +
 	"\x11UploadJobResponse\x12#\n" +
