@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
@@ -420,12 +421,19 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 		log.InfoContext(ctx, "job dropped", "reason", cause.Error(), "segments", count)
 	case ctx.Err() != nil, errors.Is(err, errHandBack):
 		// Stopped before the end: hand the job back so another node starts it now.
-		a.release(log, asg)
+		a.release(log, asg, 0)
 	case err == nil:
 		a.complete(ctx, log, asg, count, res.Language, t.filter.report(), a.now().Sub(t.started))
 	case errors.Is(err, breaker.ErrOpen):
 		log.WarnContext(ctx, "engine circuit open: handing the job back")
-		a.release(log, asg)
+		a.release(log, asg, 0)
+	case errors.Is(err, errStoreDown), errors.Is(err, errDiskFull):
+		// Not the job's fault: the blob store did not answer, or this
+		// node's disk is full. Hand it back for a little later without
+		// spending one of its attempts (a few seconds of blob-store outage
+		// used to fail jobs for good: the chaos suite).
+		log.WarnContext(ctx, "handing the job back", "err", err, "retry_in", handBackDelay)
+		a.release(log, asg, handBackDelay)
 	case errors.Is(err, errAudio):
 		a.fail(log, asg, errcode.AudioUnavailable, "the gpu-node could not fetch the audio", true)
 	case errors.Is(err, engine.ErrUnsupported):
@@ -436,7 +444,18 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 	}
 }
 
-var errAudio = errors.New("audio download failed")
+var (
+	errAudio = errors.New("audio download failed")
+	// errStoreDown: the blob store did not answer the audio's URL, or
+	// answered with a server error.
+	errStoreDown = errors.New("the blob store is unavailable")
+	// errDiskFull: the audio does not fit on this node's disk.
+	errDiskFull = errors.New("the work directory is full")
+)
+
+// handBackDelay is how long a job handed back for a blob-store or disk
+// fault waits before it may be claimed again.
+const handBackDelay = 10 * time.Second
 
 // TranscribeFile runs the node's engine on a local 16 kHz mono WAV, with no
 // core involved, and returns the transcript's text. The pipeline benchmark
@@ -480,21 +499,55 @@ func (a *Agent) download(ctx context.Context, url, path string) error {
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errAudio, redact(err))
+		return fmt.Errorf("%w: %w: %v", errAudio, errStoreDown, redact(err))
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode >= 500:
+		return fmt.Errorf("%w: %w: status %d", errAudio, errStoreDown, resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("%w: status %d", errAudio, resp.StatusCode)
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("create audio file: %w", err)
+		return local(fmt.Errorf("create audio file: %w", err))
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return fmt.Errorf("%w: %v", errAudio, redact(err))
+	_, err = io.Copy(writerOnly{f}, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	var we writeError
+	switch {
+	case errors.As(err, &we):
+		return local(fmt.Errorf("write audio file: %w", we.err))
+	case err != nil:
+		// The body stopped coming: the store went away mid-way.
+		return fmt.Errorf("%w: %w: %v", errAudio, errStoreDown, redact(err))
+	}
+	return nil
+}
+
+// local marks a failure of this node's disk: a full one is errDiskFull.
+func local(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", errDiskFull, err)
+	}
+	return err
+}
+
+// writerOnly tells a failed write from a failed read in io.Copy.
+type writerOnly struct{ f *os.File }
+
+type writeError struct{ err error }
+
+func (e writeError) Error() string { return e.err.Error() }
+
+func (w writerOnly) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		return n, writeError{err}
+	}
+	return n, nil
 }
 
 // redact keeps the presigned URL (a credential) out of error messages.
@@ -641,10 +694,11 @@ func (a *Agent) fail(log *slog.Logger, asg *ytcaptionv1.Assignment, code, msg st
 
 // release gives the job back with a fresh short deadline: it runs after the
 // agent's own context has ended.
-func (a *Agent) release(log *slog.Logger, asg *ytcaptionv1.Assignment) {
+func (a *Agent) release(log *slog.Logger, asg *ytcaptionv1.Assignment, after time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := a.core.ReleaseJob(ctx, connect.NewRequest(&ytcaptionv1.ReleaseJobRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch()})); err != nil {
+	if _, err := a.core.ReleaseJob(ctx, connect.NewRequest(&ytcaptionv1.ReleaseJobRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch(),
+		RetryAfterMs: after.Milliseconds()})); err != nil {
 		log.Warn("release job", "err", err)
 		return
 	}

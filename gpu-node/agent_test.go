@@ -3,10 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,7 +150,9 @@ func run(t *testing.T, f *fakeCore, eng engine.Engine, opts ...func(*Config)) {
 	t.Helper()
 	audio := httptest.NewServer(http.FileServer(http.Dir(librivox)))
 	t.Cleanup(audio.Close)
-	f.assignment.AudioUrl = audio.URL + "/" + f.assignment.AudioUrl
+	if !strings.HasPrefix(f.assignment.AudioUrl, "http") {
+		f.assignment.AudioUrl = audio.URL + "/" + f.assignment.AudioUrl
+	}
 	mux := http.NewServeMux()
 	mux.Handle(ytcaptionv1connect.NewWorkerServiceHandler(f))
 	core := httptest.NewServer(mux)
@@ -304,6 +310,42 @@ func TestMissingAudioIsRetryable(t *testing.T) {
 	require.Equal(t, "audio_unavailable", f.failed.GetError().GetCode())
 	require.True(t, f.failed.GetRetryable())
 	require.NotContains(t, f.failed.GetError().GetMessage(), "http://", "no presigned URL in messages")
+}
+
+// TestStoreFaultsHandTheJobBackForLater: when the blob store does not
+// answer, answers with a server error or stops mid-body, the job is not at
+// fault: it goes back to core with a pause and no attempt spent, where a
+// missing file (above) is a failed attempt.
+func TestStoreFaultsHandTheJobBackForLater(t *testing.T) {
+	t.Parallel()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		_, _ = w.Write([]byte("RIFF"))
+		panic(http.ErrAbortHandler) // the connection drops mid-body
+	}))
+	t.Cleanup(cut.Close)
+	for name, url := range map[string]string{"refused": "http://127.0.0.1:1/a.wav", "503": down.URL + "/a.wav", "cut": cut.URL + "/a.wav"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeCore(assignment(url))
+			run(t, f, failingEngine{errors.New("never called")})
+			require.Nil(t, f.failed, "no attempt is spent")
+			require.NotNil(t, f.released)
+			require.Equal(t, handBackDelay.Milliseconds(), f.released.GetRetryAfterMs())
+		})
+	}
+}
+
+// TestAFullDiskIsTheNodesFault: ENOSPC or a quota on the node's disk is
+// errDiskFull (handed back), any other local error is not.
+func TestAFullDiskIsTheNodesFault(t *testing.T) {
+	require.ErrorIs(t, local(fmt.Errorf("write audio file: %w", &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC})), errDiskFull)
+	require.ErrorIs(t, local(fmt.Errorf("write: %w", syscall.EDQUOT)), errDiskFull)
+	require.NotErrorIs(t, local(fmt.Errorf("create: %w", os.ErrPermission)), errDiskFull)
 }
 
 func TestPermanentRefusalEndsRun(t *testing.T) {

@@ -296,11 +296,16 @@ func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcapt
 	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
 }
 
+// maxReleaseDelay bounds the pause a node may ask for when it hands a job
+// back: a node cannot park a job for long.
+const maxReleaseDelay = 5 * time.Minute
+
 func (s *WorkerService) ReleaseJob(ctx context.Context, req *connect.Request[ytcaptionv1.ReleaseJobRequest]) (*connect.Response[ytcaptionv1.ReleaseJobResponse], error) {
-	st, err := s.store.Release(ctx, req.Msg.GetJobId(), req.Msg.GetEpoch(), 0)
+	after := min(max(time.Duration(req.Msg.GetRetryAfterMs())*time.Millisecond, 0), maxReleaseDelay)
+	st, err := s.store.Release(ctx, req.Msg.GetJobId(), req.Msg.GetEpoch(), after)
 	if err != nil {
 		return nil, s.refuse(ctx, err)
 	}
-	s.log.InfoContext(ctx, "job released", "job_id", req.Msg.GetJobId(), "epoch", req.Msg.GetEpoch(), "status", string(st))
+	s.log.InfoContext(ctx, "job released", "job_id", req.Msg.GetJobId(), "epoch", req.Msg.GetEpoch(), "status", string(st), "retry_in", after)
 	return connect.NewResponse(&ytcaptionv1.ReleaseJobResponse{}), nil
 }

@@ -119,3 +119,37 @@ func TestAcquireJobRefusesAFloodOfEngines(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, agents, "refused before anything is recorded")
 }
+
+// TestReleaseJobWaitsAsAskedWithinACap: a node handing a job back for a
+// blob-store or disk fault asks for a pause; the job is not claimable
+// before it, no attempt is spent, and a node cannot park a job past
+// maxReleaseDelay.
+func TestReleaseJobWaitsAsAskedWithinACap(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, nil)
+	ctx := context.Background()
+	for _, c := range []struct {
+		ask  time.Duration
+		want time.Duration
+	}{{10 * time.Second, 10 * time.Second}, {24 * time.Hour, maxReleaseDelay}} {
+		j := readyJob(ctx, t, a, fmt.Sprintf("https://example.com/%d.ogg", c.ask))
+		acq, err := a.worker.AcquireJob(ctx, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{NodeId: "gpu-1", Engines: []string{"sphinx"}}))
+		require.NoError(t, err)
+		require.Equal(t, j.ID, acq.Msg.GetAssignment().GetJobId())
+		before := time.Now()
+		_, err = a.worker.ReleaseJob(ctx, connect.NewRequest(&ytcaptionv1.ReleaseJobRequest{JobId: j.ID,
+			Epoch: acq.Msg.GetAssignment().GetEpoch(), RetryAfterMs: c.ask.Milliseconds()}))
+		require.NoError(t, err)
+		got, err := a.store.GetJob(ctx, a.user.ID, j.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusReady, got.Status)
+		require.Zero(t, got.Attempt, "no attempt spent")
+		var runAfter time.Time
+		require.NoError(t, a.db.QueryRow(ctx, `SELECT run_after FROM jobs WHERE id = $1`, j.ID).Scan(&runAfter))
+		require.WithinDuration(t, before.Add(c.want), runAfter, 2*time.Second, "asked %s", c.ask)
+		poll, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		again, err := a.worker.AcquireJob(poll, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{NodeId: "gpu-2", Engines: []string{"sphinx"}}))
+		cancel()
+		require.True(t, err != nil || again.Msg.GetAssignment() == nil, "not claimable during the pause")
+	}
+}

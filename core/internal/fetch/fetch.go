@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -231,9 +232,36 @@ func (s *Stage) process(ctx context.Context, j job.Job) {
 			log.WarnContext(ctx, "defer download", "err", rerr)
 		}
 		log.InfoContext(ctx, "download deferred", "reason", err.Error(), "retry_in", s.cfg.BreakerDefer)
+	case diskFull(s.cfg.WorkDir, err):
+		// The media is not at fault when core's own disk is: hand the job
+		// back, without spending an attempt, until space comes back (a
+		// full disk used to fail jobs download_failed: the chaos suite).
+		if _, rerr := s.store.Release(context.WithoutCancel(ctx), j.ID, j.Epoch, s.cfg.BreakerDefer); rerr != nil {
+			log.WarnContext(ctx, "defer download", "err", rerr)
+		}
+		log.ErrorContext(ctx, "download deferred: the work directory is full", "dir", s.cfg.WorkDir, "err", err, "retry_in", s.cfg.BreakerDefer)
 	default:
 		s.fail(ctx, log, j, err)
 	}
+}
+
+// minFreeBytes is how little free space in the work directory counts as
+// full: below it a failed download is taken for the disk's fault. yt-dlp and
+// ffmpeg report a full disk in their own words, so the space is looked at
+// rather than the error alone.
+const minFreeBytes = 16 << 20
+
+// diskFull says whether a download failed because the work directory is
+// full: the error says ENOSPC, or little space is left after it.
+func diskFull(dir string, err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) != nil {
+		return false
+	}
+	return int64(st.Bavail)*int64(st.Bsize) < minFreeBytes
 }
 
 // fail records a failed attempt. An uncoded error is an internal fault worth

@@ -1012,9 +1012,14 @@ func (*FailJobResponse) Descriptor() ([]byte, []int) {
 }
 
 type ReleaseJobRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Epoch         int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Epoch int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// How long the job waits before it may be claimed again (0: at once; core
+	// caps it at 5 minutes): a node handing back a job because the blob store
+	// or its own disk failed asks for a pause, so the fleet does not claim and
+	// hand back in a tight loop while the fault lasts.
+	RetryAfterMs  int64 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1059,6 +1064,13 @@ func (x *ReleaseJobRequest) GetJobId() string {
 func (x *ReleaseJobRequest) GetEpoch() int64 {
 	if x != nil {
 		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReleaseJobRequest) GetRetryAfterMs() int64 {
+	if x != nil {
+		return x.RetryAfterMs
 	}
 	return 0
 }
@@ -1178,10 +1190,11 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12,\n" +
 	"\x05error\x18\x03 \x01(\v2\x16.ytcaption.v1.JobErrorR\x05error\x12\x1c\n" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\"\x11\n" +
-	"\x0fFailJobResponse\"@\n" +
+	"\x0fFailJobResponse\"f\n" +
 	"\x11ReleaseJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\"\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12$\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\x03R\fretryAfterMs\"\x14\n" +
 	"\x12ReleaseJobResponse2\xb6\x04\n" +
 	"\rWorkerService\x12O\n" +
 	"\n" +
