@@ -58,8 +58,8 @@ bench-pipeline: deps ## wall time of a LibriVox batch through the whole stack ÷
 eval: deps ## WER and real-time factor of the engine on the LibriVox clips, cross-checked with NIST sclite (EVAL_ARGS="--dir D --engine E" for others)
 	$(GO) run ./gpu-node/cmd/ytcaption-gpu-node eval --sclite $(EVAL_ARGS)
 
-chaos: deps ## chaos suite: 200 jobs through 3 rounds of faults (make test runs a 40-job, 1-round version)
-	YTCAPTION_CHAOS_JOBS=200 YTCAPTION_CHAOS_ROUNDS=3 $(GO) test -count=1 -timeout 20m -run TestChaos -v ./core/chaos
+chaos: deps ## chaos suite: 1000 jobs through 3 rounds of 16 faults, Postgres away 60 s a round (make test runs a 40-job, 1-round version)
+	YTCAPTION_CHAOS_JOBS=1000 YTCAPTION_CHAOS_ROUNDS=3 YTCAPTION_CHAOS_OUTAGE_SECONDS=60 $(GO) test -count=1 -timeout 45m -run TestChaos -v ./core/chaos
 
 # The soak writes samples.csv, soak.png and summary.txt to SOAK_OUT.
 SOAK_OUT ?= $(BIN)/soak

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,10 +10,13 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ytcaption/ytcaption/internal/miniosrv"
 )
 
 // postgres is a private PostgreSQL cluster the suite may restart at will
@@ -23,6 +27,7 @@ type postgres struct {
 	root   string // socket directory and log
 	dir    string // data directory
 	port   int
+	spare  int      // the address a failover moves the server to
 	asUser []string // prefix that runs a command as the cluster owner
 }
 
@@ -42,7 +47,7 @@ func startPostgres(t *testing.T) *postgres {
 	if len(matches) == 0 {
 		t.Fatal("chaos: no PostgreSQL server binaries (Debian package postgresql)")
 	}
-	p := &postgres{t: t, bin: filepath.Dir(matches[len(matches)-1]), port: freePort(t)}
+	p := &postgres{t: t, bin: filepath.Dir(matches[len(matches)-1]), port: freePort(t), spare: freePort(t)}
 	// initdb refuses to run as root: run the cluster as the postgres user then.
 	root, err := os.MkdirTemp("", "ytc-chaos-pg-")
 	if err != nil {
@@ -91,10 +96,28 @@ func (p *postgres) url() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
 }
 
+// failoverURL names both addresses the server may be at, as a client of a
+// primary with a standby does: pgx tries them in order.
+func (p *postgres) failoverURL() string {
+	a, b := min(p.port, p.spare), max(p.port, p.spare)
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", a, b)
+}
+
+// stop stops the server the rude way; start brings it back.
+func (p *postgres) stop() { p.run("pg_ctl", "-D", p.dir, "-m", "immediate", "-w", "stop") }
+
+// failover stops the server and starts it on the other address, as a
+// standby promoted elsewhere would take over.
+func (p *postgres) failover() {
+	p.stop()
+	p.port, p.spare = p.spare, p.port
+	p.start()
+}
+
 // restart stops the server the rude way (as a crash or failover would) and
 // starts it again.
 func (p *postgres) restart() {
-	p.run("pg_ctl", "-D", p.dir, "-m", "immediate", "-w", "stop")
+	p.stop()
 	p.start()
 }
 
@@ -111,4 +134,75 @@ func (p *postgres) conn(ctx context.Context) *pgx.Conn {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// blobStore is a MinIO the suite stops, starts and pauses, on one address
+// and data directory throughout.
+type blobStore struct {
+	t   *testing.T
+	cfg miniosrv.Config
+	srv *miniosrv.Server
+}
+
+func startBlobStore(t *testing.T) *blobStore {
+	t.Helper()
+	bin, err := miniosrv.FindBinary(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blobStore{t: t, cfg: miniosrv.Config{Binary: bin, Dir: t.TempDir()}}
+	b.start()
+	b.cfg.Addr, b.cfg.AccessKey, b.cfg.SecretKey = b.srv.Endpoint, b.srv.AccessKey, b.srv.SecretKey
+	t.Cleanup(func() { b.cont(); _ = b.srv.Stop() })
+	return b
+}
+
+func (b *blobStore) start() {
+	b.t.Helper()
+	srv, err := miniosrv.Start(context.Background(), b.cfg)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.srv = srv
+}
+
+func (b *blobStore) stop()  { _ = b.srv.Stop() }
+func (b *blobStore) pause() { _ = syscall.Kill(b.srv.Pid(), syscall.SIGSTOP) }
+func (b *blobStore) cont()  { _ = syscall.Kill(b.srv.Pid(), syscall.SIGCONT) }
+
+// smallDisk mounts a tmpfs of size bytes, so filling it really returns
+// ENOSPC to whoever writes there. It needs root (CI runs as root); elsewhere
+// the suite says so and leaves the disk-full fault out.
+func smallDisk(t *testing.T, size int64) (dir string, ok bool) {
+	t.Helper()
+	dir = t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0777", size), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Logf("chaos: no disk-full fault: mounting a tmpfs failed (%v: %s)", err, out)
+		return dir, false
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir, true
+}
+
+// fill writes a ballast file until the disk at dir is full; the returned
+// func frees it.
+func fill(t *testing.T, dir string) func() {
+	t.Helper()
+	path := filepath.Join(dir, "ballast")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("chaos: fill %s: %v", dir, err)
+			}
+			break
+		}
+	}
+	f.Close()
+	return func() { os.Remove(path) }
 }
