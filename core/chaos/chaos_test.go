@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -33,6 +32,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/redistest"
+	"github.com/ytcaption/ytcaption/internal/stacktest"
 )
 
 const (
@@ -46,109 +46,6 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
-}
-
-// build compiles the three binaries once, from this module.
-func build(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	require.NoError(t, err)
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./core/cmd/ytcaption-core", "./edge/cmd/ytcaption-edge", "./gpu-node/cmd/ytcaption-gpu-node")
-	cmd.Dir = root
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(b))
-	return dir
-}
-
-// process is one real binary the suite starts, signals and restarts.
-type process struct {
-	t    *testing.T
-	name string
-	argv []string
-	log  *os.File
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func newProcess(t *testing.T, logDir, name string, argv ...string) *process {
-	t.Helper()
-	f, err := os.Create(filepath.Join(logDir, name+".log"))
-	require.NoError(t, err)
-	p := &process{t: t, name: name, argv: argv, log: f}
-	t.Cleanup(func() {
-		p.stop(syscall.SIGKILL)
-		f.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(f.Name())
-			t.Logf("--- %s log (tail) ---\n%s", name, tail(string(b), 3000))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func (p *process) start() {
-	p.t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	require.NoError(p.t, cmd.Start())
-	p.cmd, p.done = cmd, make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(p.done)
-}
-
-func (p *process) signal(sig syscall.Signal) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd != nil {
-		_ = p.cmd.Process.Signal(sig)
-	}
-}
-
-// stop signals the process and waits for it to exit (SIGKILL after 30 s).
-func (p *process) stop(sig syscall.Signal) {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGCONT) // a stopped process cannot handle SIGTERM
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
-
-// fakeEngine stands in for an OpenAI-compatible transcription server: it
-// answers verbose_json after a delay, like a GPU busy on the audio.
-func fakeEngine(delay time.Duration) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"language":"en","duration":2.99,"text":"he was not an ill disposed young man",
-			"segments":[{"id":0,"start":0.2,"end":1.3,"text":"he was not","compression_ratio":1.1},
-			            {"id":1,"start":1.3,"end":2.8,"text":"an ill disposed young man","compression_ratio":1.2}],
-			"words":[{"word":"he","start":0.2,"end":0.4},{"word":"man","start":2.3,"end":2.8}]}`))
-	}))
 }
 
 var metricLine = regexp.MustCompile(`(?m)^(ytcaption_[a-z_]+_total) ([0-9.e+]+)$`)
@@ -190,11 +87,11 @@ func TestChaos(t *testing.T) {
 	jobs := envInt("YTCAPTION_CHAOS_JOBS", 40)
 	rounds := envInt("YTCAPTION_CHAOS_ROUNDS", 1)
 	outage := time.Duration(envInt("YTCAPTION_CHAOS_OUTAGE_SECONDS", 10)) * time.Second
-	bins := build(t)
-	pg := startPostgres(t)
+	bins := stacktest.Build(t)
+	pg := stacktest.StartPostgres(t)
 	blobs := startBlobStore(t)
 	rds := redistest.Start(t)
-	engine := fakeEngine(700 * time.Millisecond)
+	engine := stacktest.FakeEngine(700 * time.Millisecond)
 	defer engine.Close()
 	media := httptest.NewServer(http.FileServer(http.Dir(librivox)))
 	defer media.Close()
@@ -210,7 +107,7 @@ func TestChaos(t *testing.T) {
 	disk, diskFull := smallDisk(t, 256<<20)
 
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pg.url())
+	pool, err := pgxpool.New(ctx, pg.URL())
 	require.NoError(t, err)
 	_, err = migrations.Migrate(ctx, sqldb.FromPool(pool))
 	require.NoError(t, err)
@@ -224,44 +121,44 @@ func TestChaos(t *testing.T) {
 	// Two core replicas behind load balancers with health checks: one in
 	// front of the edge, one per gpu-node, so a node's link can fail alone.
 	type replica struct {
-		proc              *process
+		proc              *stacktest.Process
 		addr, metrics, wd string
 	}
 	cores := make([]*replica, 2)
 	for i := range cores {
-		r := &replica{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), metrics: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		r := &replica{addr: fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t)), metrics: fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t)),
 			wd: filepath.Join(disk, fmt.Sprintf("core-%d", i))}
-		r.proc = newProcess(t, logs, fmt.Sprintf("core-%d", i), bins+"/ytcaption-core", "serve", "--addr", r.addr,
+		r.proc = stacktest.NewProcess(t, logs, fmt.Sprintf("core-%d", i), bins+"/ytcaption-core", "serve", "--addr", r.addr,
 			"--metrics-addr", r.metrics,
-			"--postgres-url", pg.failoverURL(), "--s3-endpoint", blobs.srv.Endpoint, "--s3-access-key", blobs.srv.AccessKey, "--s3-secret-key", blobs.srv.SecretKey,
+			"--postgres-url", pg.FailoverURL(), "--s3-endpoint", blobs.srv.Endpoint, "--s3-access-key", blobs.srv.AccessKey, "--s3-secret-key", blobs.srv.SecretKey,
 			"--service-token", "chaos-service", "--node-tokens", "chaos-node", "--allow-private-urls",
 			"--lease", lease.String(), "--heartbeat-interval", "1s", "--work-dir", r.wd, "--log-format", "text")
 		cores[i] = r
 	}
 	edgeLink := startFaultProxy(t, "/health/live", cores[0].addr, cores[1].addr)
-	edgePort := freePort(t)
+	edgePort := stacktest.FreePort(t)
 	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
-	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	edge := newProcess(t, logs, "edge", bins+"/ytcaption-edge", "--addr", fmt.Sprintf("127.0.0.1:%d", edgePort),
-		"--connect-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t))
+	edge := stacktest.NewProcess(t, logs, "edge", bins+"/ytcaption-edge", "--addr", fmt.Sprintf("127.0.0.1:%d", edgePort),
+		"--connect-addr", fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t)),
 		"--core-url", edgeLink.url(), "--service-token", "chaos-service", "--redis-url", rds.URL(), "--metrics-addr", edgeMetrics, "--log-format", "text")
-	var agents []*process
+	var agents []*stacktest.Process
 	var links []*faultProxy
 	var nodeDirs []string
 	for i := range nodes {
 		link := startFaultProxy(t, "/health/live", cores[0].addr, cores[1].addr)
 		wd := filepath.Join(disk, fmt.Sprintf("gpu-node-%d", i))
 		links, nodeDirs = append(links, link), append(nodeDirs, wd)
-		agents = append(agents, newProcess(t, logs, fmt.Sprintf("gpu-node-%d", i), bins+"/ytcaption-gpu-node",
+		agents = append(agents, stacktest.NewProcess(t, logs, fmt.Sprintf("gpu-node-%d", i), bins+"/ytcaption-gpu-node",
 			"--core-url", link.url(), "--node-token", "chaos-node", "--node-id", fmt.Sprintf("node-%d", i), "--engine", "openai",
 			"--openai-base-url", engine.URL, "--work-dir", wd, "--metrics-addr", "", "--log-format", "text"))
 	}
 	for _, c := range cores {
-		c.proc.start()
+		c.proc.Start()
 	}
-	edge.start()
+	edge.Start()
 	for _, a := range agents {
-		a.start()
+		a.Start()
 	}
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(edgeURL + "/health/ready")
@@ -308,7 +205,7 @@ func TestChaos(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(2*outage + time.Minute)
 		for {
-			c, err := pgx.Connect(ctx, pg.url())
+			c, err := pgx.Connect(ctx, pg.URL())
 			if err == nil {
 				err = c.QueryRow(ctx, q, args...).Scan(dest...)
 				c.Close(ctx)
@@ -360,9 +257,9 @@ func TestChaos(t *testing.T) {
 		return best
 	}
 	restart := func(r *replica, sig syscall.Signal) {
-		r.proc.stop(sig)
-		fmt.Fprintln(r.proc.log, "--- restarted ---")
-		r.proc.start()
+		r.proc.Stop(sig)
+		fmt.Fprintln(r.proc.Log(), "--- restarted ---")
+		r.proc.Start()
 	}
 	var faults []fault
 	var redisDown [][2]time.Time // when Redis was stopped
@@ -389,17 +286,17 @@ func TestChaos(t *testing.T) {
 		return held
 	}
 	for range rounds {
-		hit("kill -9 gpu-node", node, func() { agents[i].stop(syscall.SIGKILL) }, 0, func() { agents[i].start() })
-		hit(faultSIGSTOP, node, func() { agents[i].signal(syscall.SIGSTOP) }, lease+2*time.Second, func() { agents[i].signal(syscall.SIGCONT) })
+		hit("kill -9 gpu-node", node, func() { agents[i].Stop(syscall.SIGKILL) }, 0, func() { agents[i].Start() })
+		hit(faultSIGSTOP, node, func() { agents[i].Signal(syscall.SIGSTOP) }, lease+2*time.Second, func() { agents[i].Signal(syscall.SIGCONT) })
 
 		hit("kill -9 core leader", nil, func() { restart(cores[leader()], syscall.SIGKILL) }, 0, nothing)
 		hit("SIGTERM core", nil, func() { restart(cores[leader()], syscall.SIGTERM) }, 0, nothing)
 		r := cores[rand.N(len(cores))]
-		hit("SIGSTOP core replica past a lease", nil, func() { r.proc.signal(syscall.SIGSTOP) }, lease+2*time.Second, func() { r.proc.signal(syscall.SIGCONT) })
+		hit("SIGSTOP core replica past a lease", nil, func() { r.proc.Signal(syscall.SIGSTOP) }, lease+2*time.Second, func() { r.proc.Signal(syscall.SIGCONT) })
 
-		hit("restart postgres", nil, pg.restart, 0, nothing)
-		hit(fmt.Sprintf("postgres unreachable %s", outage), nil, pg.stop, outage, pg.start)
-		hit("postgres fails over to another address", nil, pg.failover, 0, nothing)
+		hit("restart postgres", nil, pg.Restart, 0, nothing)
+		hit(fmt.Sprintf("postgres unreachable %s", outage), nil, pg.Stop, outage, pg.Start)
+		hit("postgres fails over to another address", nil, pg.Failover, 0, nothing)
 
 		hit("stop redis", nil, rds.Stop, 3*time.Second, rds.Start)
 		redisDown = append(redisDown, [2]time.Time{faults[len(faults)-1].at, faults[len(faults)-1].healed})
@@ -428,7 +325,7 @@ func TestChaos(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	conn := pg.conn(ctx)
+	conn := pg.Conn(ctx)
 	defer conn.Close(ctx)
 
 	amu.Lock()

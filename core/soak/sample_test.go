@@ -20,6 +20,8 @@ import (
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
+
+	"github.com/ytcaption/ytcaption/internal/stacktest"
 )
 
 // sample is one process measured once.
@@ -39,9 +41,9 @@ var goroutinesLine = regexp.MustCompile(`(?m)^go_goroutines ([0-9.e+]+)$`)
 // measure reads a process's resident memory and open files from /proc, then
 // its goroutines from its metrics (after counting its files, so the scrape's
 // own connection is not among them).
-func measure(p *process, at time.Duration) (sample, error) {
-	pid := p.cmd.Process.Pid
-	s := sample{at: at, proc: p.name}
+func measure(p *stacktest.Process, at time.Duration) (sample, error) {
+	pid := p.Pid()
+	s := sample{at: at, proc: p.Name}
 	rss, err := readRSS(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err
@@ -51,7 +53,7 @@ func measure(p *process, at time.Duration) (sample, error) {
 		return s, err
 	}
 	s.rss, s.fds = rss, float64(len(fds))
-	resp, err := metricsClient.Get("http://" + p.metrics + "/metrics")
+	resp, err := metricsClient.Get("http://" + p.Metrics + "/metrics")
 	if err != nil {
 		return s, err
 	}
@@ -62,7 +64,7 @@ func measure(p *process, at time.Duration) (sample, error) {
 	}
 	m := goroutinesLine.FindSubmatch(b)
 	if m == nil {
-		return s, fmt.Errorf("no go_goroutines in %s's metrics", p.name)
+		return s, fmt.Errorf("no go_goroutines in %s's metrics", p.Name)
 	}
 	s.goroutines, err = strconv.ParseFloat(string(m[1]), 64)
 	return s, err

@@ -27,6 +27,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
 	"github.com/ytcaption/ytcaption/internal/redistest"
+	"github.com/ytcaption/ytcaption/internal/stacktest"
 )
 
 const (
@@ -74,11 +75,11 @@ func TestSoak(t *testing.T) {
 	}
 	require.NoError(t, os.MkdirAll(out, 0o755))
 
-	bins := build(t)
-	pgURL := startPostgres(t)
+	bins := stacktest.Build(t)
+	pgURL := stacktest.StartPostgres(t, "-c max_connections=200").URL()
 	minio := miniotest.Start(t)
 	rds := redistest.Start(t)
-	engine := fakeEngine(engineDelay)
+	engine := stacktest.FakeEngine(engineDelay)
 	defer engine.Close()
 	media := httptest.NewServer(http.FileServer(http.Dir(librivox)))
 	defer media.Close()
@@ -101,11 +102,11 @@ func TestSoak(t *testing.T) {
 	key, err := st.CreateAPIKey(ctx, u.ID)
 	require.NoError(t, err)
 
-	corePort, edgePort := freePort(t), freePort(t)
+	corePort, edgePort := stacktest.FreePort(t), stacktest.FreePort(t)
 	coreURL := fmt.Sprintf("http://127.0.0.1:%d", corePort)
 	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
-	metrics := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
-	var procs []*process
+	metrics := func() string { return fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t)) }
+	var procs []*stacktest.Process
 	m := metrics()
 	procs = append(procs, startProcess(t, logs, "core", m, bins+"/ytcaption-core", "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", corePort),
 		"--metrics-addr", m, "--postgres-url", pgURL,
@@ -114,7 +115,7 @@ func TestSoak(t *testing.T) {
 		"--work-dir", t.TempDir(), "--log-format", "text"))
 	m = metrics()
 	procs = append(procs, startProcess(t, logs, "edge", m, bins+"/ytcaption-edge", "--addr", fmt.Sprintf("127.0.0.1:%d", edgePort),
-		"--connect-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--core-url", coreURL, "--service-token", "soak-service",
+		"--connect-addr", fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t)), "--core-url", coreURL, "--service-token", "soak-service",
 		"--redis-url", rds.URL(), "--metrics-addr", m, "--log-format", "text",
 		// The edge charges each request that misses its key cache while the
 		// key is looked up to the address's refused-key allowance (issue 24's
@@ -165,14 +166,14 @@ func TestSoak(t *testing.T) {
 		defer tick.Stop()
 		for {
 			for _, p := range procs {
-				if err := p.gone(); err != nil {
+				if err := p.Exited(); err != nil {
 					dead.Store(err)
 					continue
 				}
 				s, err := measure(p, time.Since(start))
 				s.inflight = float64(l.active.Load())
 				if err != nil {
-					l.fail("sample " + p.name + ": " + err.Error())
+					l.fail("sample " + p.Name + ": " + err.Error())
 					continue
 				}
 				smu.Lock()
@@ -200,7 +201,7 @@ func TestSoak(t *testing.T) {
 	from := duration / 3
 	var names []string
 	for _, p := range procs {
-		names = append(names, p.name)
+		names = append(names, p.Name)
 	}
 	fits := fitAll(samples, names, from)
 	summary := l.summary(duration, rate, capacity, from, fits)
