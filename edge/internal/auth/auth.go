@@ -114,21 +114,47 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Principal, error) {
 	if key == "" {
 		return Principal{}, ErrUnauthorized
 	}
+	f := c.start(key)
+	if !f.lead {
+		return f.wait(ctx)
+	}
+	return c.finish(ctx, key, f)
+}
+
+// flight is a request's part in the lookup of a key: the answer, if the
+// cache had one; else the lookup in flight, led by the request that
+// registered it (which must end it with finish or abandon) and joined by
+// the others.
+type flight struct {
+	*call
+	h      [32]byte
+	lead   bool
+	cached bool
+}
+
+// start answers from memory, or joins the lookup of key in flight, or
+// registers one the caller leads — in one step under the lock, so however
+// many requests miss at once, one leads.
+func (c *Cache) start(key string) flight {
 	h := sha256.Sum256([]byte(key))
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if p, err, ok := c.cached(h); ok {
-		c.mu.Unlock()
-		return p, err
+		return flight{call: &call{p: p, err: err}, h: h, cached: true}
 	}
 	if cl, ok := c.inflight[h]; ok {
 		cl.waiting++
-		c.mu.Unlock()
-		return cl.wait(ctx)
+		return flight{call: cl, h: h}
 	}
 	cl := &call{done: make(chan struct{})}
 	c.inflight[h] = cl
-	c.mu.Unlock()
+	return flight{call: cl, h: h, lead: true}
+}
 
+// finish asks core for the key of the flight the caller leads, caches the
+// answer and hands it to the requests that joined.
+func (c *Cache) finish(ctx context.Context, key string, f flight) (Principal, error) {
+	cl, h := f.call, f.h
 	cl.p, cl.err = c.ask(ctx, key)
 	cl.p.KeyID = hex.EncodeToString(h[:12])
 	now := c.now()
@@ -147,21 +173,23 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Principal, error) {
 	return cl.p, cl.err
 }
 
-// join waits for the lookup of key in flight, if there is one, and returns
-// its answer; ok is false when there is none.
-func (c *Cache) join(ctx context.Context, key string) (p Principal, err error, ok bool) {
-	h := sha256.Sum256([]byte(key))
+// abandon ends a flight the caller leads without asking core: the requests
+// that joined it get errAbandoned and start again.
+func (c *Cache) abandon(f flight) {
 	c.mu.Lock()
-	cl, ok := c.inflight[h]
-	if ok {
-		cl.waiting++
-	}
+	delete(c.inflight, f.h)
 	c.mu.Unlock()
-	if !ok {
-		return Principal{}, nil, false
+	f.call.err = errAbandoned
+	close(f.call.done)
+}
+
+var errAbandoned = errors.New("the lookup was abandoned")
+
+func (f flight) wait(ctx context.Context) (Principal, error) {
+	if f.cached {
+		return f.p, f.err
 	}
-	p, err = cl.wait(ctx)
-	return p, err, true
+	return f.call.wait(ctx)
 }
 
 func (cl *call) wait(ctx context.Context) (Principal, error) {

@@ -57,27 +57,37 @@ func (g *Guard) Authenticate(ctx context.Context, key string, addr netip.Addr) (
 		return p, nil
 	}
 	bucket := clientaddr.Bucket(addr)
-	// A lookup of this very key already in flight costs core nothing more:
-	// wait for its answer rather than take from the address's budget.
-	// Otherwise every request of a busy client that missed the cache while
-	// its key was looked up (at first use, or when the entry expired) took
-	// a request from that budget, and those past it got 429 "too many
-	// invalid API keys" with a valid key. A refusal still counts.
-	if p, err, ok := g.keys.join(ctx, key); ok {
-		if errors.Is(err, ErrUnauthorized) {
-			if d := g.limiter.Allow(ctx, bucket, g.limit); !d.Allowed {
-				return Principal{}, &ThrottledError{RetryAfter: d.RetryAfter}
+	for {
+		// One request leads the lookup of a key that missed the cache; the
+		// others wait for its answer and take nothing from the address's
+		// budget unless the key is refused. The lookup is registered before
+		// the leader takes from the budget: when a busy client's entry
+		// expired, every request that missed it before the leader's lookup
+		// was known used to take from that budget too, and those past it got
+		// 429 "too many invalid API keys" for a valid key (the soak found
+		// 23 of 120 at once).
+		f := g.keys.start(key)
+		if !f.lead {
+			p, err := f.wait(ctx)
+			if errors.Is(err, errAbandoned) {
+				continue // the leader was throttled: this request tries for itself
 			}
+			if errors.Is(err, ErrUnauthorized) {
+				if d := g.limiter.Allow(ctx, bucket, g.limit); !d.Allowed {
+					return Principal{}, &ThrottledError{RetryAfter: d.RetryAfter}
+				}
+			}
+			return p, err
+		}
+		d := g.limiter.Allow(ctx, bucket, g.limit)
+		if !d.Allowed {
+			g.keys.abandon(f)
+			return Principal{}, &ThrottledError{RetryAfter: d.RetryAfter}
+		}
+		p, err := g.keys.finish(ctx, key, f)
+		if !errors.Is(err, ErrUnauthorized) {
+			g.limiter.Return(context.WithoutCancel(ctx), bucket, g.limit, d)
 		}
 		return p, err
 	}
-	d := g.limiter.Allow(ctx, bucket, g.limit)
-	if !d.Allowed {
-		return Principal{}, &ThrottledError{RetryAfter: d.RetryAfter}
-	}
-	p, err := g.keys.Lookup(ctx, key)
-	if !errors.Is(err, ErrUnauthorized) {
-		g.limiter.Return(context.WithoutCancel(ctx), bucket, g.limit, d)
-	}
-	return p, err
 }
