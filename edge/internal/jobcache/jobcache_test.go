@@ -2,8 +2,11 @@ package jobcache
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -78,3 +81,21 @@ func TestReadAsksCoreOnlyUntilTheJobIsFinishedAndCached(t *testing.T) {
 }
 
 var errNotYours = errors.New("not found")
+
+// TestCacheDropsExpiredJobs: a steady stream of finished jobs, each read
+// once, keeps the map near what the TTL holds, not the 100,000 entries of
+// its hard bound (the soak found the edge's memory growing 1.7 KB a job).
+func TestCacheDropsExpiredJobs(t *testing.T) {
+	c := New(5 * time.Second)
+	now := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { return now }
+	for i := range 20_000 { // 4 jobs a second for 5,000 s
+		c.Put("u", &ytcaptionv1.Job{Id: fmt.Sprint(i), Status: ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED})
+		now = now.Add(250 * time.Millisecond)
+	}
+	c.mu.Lock()
+	n := len(c.m)
+	c.mu.Unlock()
+	require.LessOrEqual(t, n, 2*minSweep, "expired jobs are dropped")
+	require.NotNil(t, c.Get("u", "19999"), "the latest stays until its TTL")
+}
