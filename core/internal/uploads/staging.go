@@ -43,8 +43,8 @@ import (
 // 5 MiB, and 512 parts for the default 4 GiB maximum (S3 allows 10,000).
 const partSize = 8 << 20
 
-// putTimeout bounds one put of a part or tail; the PATCH's client may be
-// gone, but its bytes are kept.
+// putTimeout bounds one put of a part or tail, and the read of a tail; the
+// PATCH's client may be gone, but its bytes are kept.
 const putTimeout = 5 * time.Minute
 
 func stagingPrefix(id string) string    { return "staging/uploads/" + id + "/" }
@@ -183,8 +183,12 @@ func (up *stagedUpload) WriteChunk(ctx context.Context, offset int64, src io.Rea
 	}
 }
 
-// copyBlob appends the blob at key to f.
+// copyBlob appends the blob at key to f, bounded like a put: the upload's
+// lock is held meanwhile, and a blob store that stopped answering must not
+// keep it.
 func (up *stagedUpload) copyBlob(ctx context.Context, f *os.File, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, putTimeout)
+	defer cancel()
 	r, err := up.s.blobs.Open(ctx, key)
 	if err != nil {
 		return fmt.Errorf("upload %s: read its tail: %w", up.u.ID, err)
