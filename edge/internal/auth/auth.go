@@ -114,11 +114,15 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Principal, error) {
 	if key == "" {
 		return Principal{}, ErrUnauthorized
 	}
-	f := c.start(key)
-	if !f.lead {
-		return f.wait(ctx)
+	for {
+		f := c.start(key)
+		if f.lead {
+			return c.finish(ctx, key, f)
+		}
+		if p, err := f.wait(ctx); !errors.Is(err, errAbandoned) {
+			return p, err
+		}
 	}
-	return c.finish(ctx, key, f)
 }
 
 // flight is a request's part in the lookup of a key: the answer, if the
