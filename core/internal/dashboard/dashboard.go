@@ -271,17 +271,24 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
+// userFilter is the id of the user a list is filtered by (?user=NAME),
+// "" for everyone's.
+func (d *Dashboard) userFilter(r *http.Request) (string, error) {
+	name := r.URL.Query().Get("user")
+	if name == "" {
+		return "", nil
+	}
+	return d.store.UserID(r.Context(), name)
+}
+
 func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	req := &ytcaptionv1.SearchJobsRequest{Status: q.Get("status"), UrlContains: q.Get("q"), ErrorCode: q.Get("error_code"), Limit: 100}
-	if name := q.Get("user"); name != "" {
-		id, err := d.store.UserID(r.Context(), name)
-		if err != nil {
-			d.fail(w, r, err)
-			return
-		}
-		req.UserId = id
+	user, err := d.userFilter(r)
+	if err != nil {
+		d.fail(w, r, err)
+		return
 	}
+	req := &ytcaptionv1.SearchJobsRequest{Status: q.Get("status"), UrlContains: q.Get("q"), ErrorCode: q.Get("error_code"), Limit: 100, UserId: user}
 	resp, err := d.admin.SearchJobs(r.Context(), connect.NewRequest(req))
 	if err != nil {
 		d.fail(w, r, err)
@@ -374,15 +381,12 @@ func batchStatus(s ytcaptionv1.BatchStatus) string {
 // page token is the last batch shown.
 func (d *Dashboard) batches(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	req := &ytcaptionv1.SearchBatchesRequest{Status: q.Get("status"), PageToken: q.Get("before"), Limit: 50}
-	if name := q.Get("user"); name != "" {
-		id, err := d.store.UserID(r.Context(), name)
-		if err != nil {
-			d.fail(w, r, err)
-			return
-		}
-		req.UserId = id
+	user, err := d.userFilter(r)
+	if err != nil {
+		d.fail(w, r, err)
+		return
 	}
+	req := &ytcaptionv1.SearchBatchesRequest{Status: q.Get("status"), PageToken: q.Get("before"), Limit: 50, UserId: user}
 	resp, err := d.admin.SearchBatches(r.Context(), connect.NewRequest(req))
 	if err != nil {
 		d.fail(w, r, err)
