@@ -720,7 +720,13 @@ func saveInto(ctx context.Context, cl *client, j *job, format captionFormat, dir
 
 // saveTranscript writes a finished job's captions to path, or stdout.
 func saveTranscript(ctx context.Context, cl *client, id string, format captionFormat, path string, toStdout bool, e env) error {
-	b, err := cl.call(ctx, http.MethodGet, "/v1/jobs/"+id+"/transcript?"+format.query(), nil, nil, nil)
+	return saveCaptions(ctx, cl, id, format.query(), "captions", path, toStdout, e)
+}
+
+// saveCaptions fetches the job's transcript with query and writes it to
+// path (saying so as what), or to stdout when toStdout and path is "" or "-".
+func saveCaptions(ctx context.Context, cl *client, id, query, what, path string, toStdout bool, e env) error {
+	b, err := cl.call(ctx, http.MethodGet, "/v1/jobs/"+id+"/transcript?"+query, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -733,7 +739,7 @@ func saveTranscript(ctx context.Context, cl *client, id string, format captionFo
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "captions written to %s\n", path)
+	fmt.Fprintf(e.stderr, "%s written to %s\n", what, path)
 	return nil
 }
 

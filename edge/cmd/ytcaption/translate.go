@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -156,21 +155,7 @@ func waitTranslation(ctx context.Context, cl *client, t *translation, e env) (*t
 // saveTranslation writes a job's translated captions to path, or stdout.
 func saveTranslation(ctx context.Context, cl *client, id, lang, format, path string, toStdout bool, e env) error {
 	q := url.Values{"format": {format}, "lang": {lang}}
-	b, err := cl.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/transcript?"+q.Encode(), nil, nil, nil)
-	if err != nil {
-		return err
-	}
-	if path == "" || path == "-" {
-		if toStdout {
-			_, err = e.stdout.Write(b)
-		}
-		return err
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stderr, "%s captions written to %s\n", lang, path)
-	return nil
+	return saveCaptions(ctx, cl, url.PathEscape(id), q.Encode(), lang+" captions", path, toStdout, e)
 }
 
 // translatedName is where transcribe -o FILE --translate-to writes a
