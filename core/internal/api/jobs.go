@@ -67,6 +67,40 @@ type JobService struct {
 	translations *translate.Worker // nil: no translator is configured
 }
 
+// recognition is what CreateJob and UploadJob ask of speech recognition.
+type recognition interface {
+	GetEngine() string
+	GetModel() string
+	GetTask() string
+	GetPrompt() string
+	GetSpeakers() bool
+	GetMinSpeakers() int32
+	GetMaxSpeakers() int32
+	GetVocabulary() []string
+}
+
+// checkRecognition checks a job's recognition options — each within its
+// bounds, speakers not asked of a video's captions (source), and some
+// gpu-node offering what the job needs — for a job in lang.
+func (s *JobService) checkRecognition(ctx context.Context, lang, source string, m recognition) error {
+	err := checkOptions(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
+	if err == nil {
+		err = checkSpeakers(m.GetSpeakers(), m.GetMinSpeakers(), m.GetMaxSpeakers())
+	}
+	if err == nil && m.GetSpeakers() && source == string(job.SourceCaptions) {
+		err = job.Errorf(job.CodeInvalidArgument, "speakers needs speech recognition: a video's captions have no speaker labels (use source \"auto\" or \"asr\")")
+	}
+	if err == nil {
+		err = checkVocabulary(m.GetVocabulary())
+	}
+	if err == nil {
+		w := want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
+		w.Speakers = m.GetSpeakers()
+		err = s.checkOffered(ctx, w)
+	}
+	return err
+}
+
 func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
 	if err := s.intakeOpen(); err != nil {
 		return nil, toConnectError(ctx, s.log, err)
@@ -78,21 +112,7 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		lang = "auto"
 	}
 	if err == nil {
-		err = checkOptions(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
-	}
-	if err == nil {
-		err = checkSpeakers(m.GetSpeakers(), m.GetMinSpeakers(), m.GetMaxSpeakers())
-	}
-	if err == nil && m.GetSpeakers() && m.GetSource() == string(job.SourceCaptions) {
-		err = job.Errorf(job.CodeInvalidArgument, "speakers needs speech recognition: a video's captions have no speaker labels (use source \"auto\" or \"asr\")")
-	}
-	if err == nil {
-		err = checkVocabulary(m.GetVocabulary())
-	}
-	if err == nil {
-		w := want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
-		w.Speakers = m.GetSpeakers()
-		err = s.checkOffered(ctx, w)
+		err = s.checkRecognition(ctx, lang, m.GetSource(), m)
 	}
 	source, serr := job.ParseSource(m.GetSource())
 	switch {
@@ -193,24 +213,14 @@ func (s *JobService) UploadJob(ctx context.Context, req *connect.Request[ytcapti
 	if lang == "" {
 		lang = "auto"
 	}
-	err := checkOptions(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
+	var err error
 	switch {
-	case err != nil:
 	case len(m.GetData()) == 0:
 		err = job.Errorf(job.CodeInvalidArgument, "the file is empty")
 	case len(m.GetData()) > MaxUploadBytes:
 		err = job.Errorf(job.CodeInvalidArgument, "the file is larger than %d MiB", MaxUploadBytes>>20)
-	}
-	if err == nil {
-		err = checkSpeakers(m.GetSpeakers(), m.GetMinSpeakers(), m.GetMaxSpeakers())
-	}
-	if err == nil {
-		err = checkVocabulary(m.GetVocabulary())
-	}
-	if err == nil {
-		w := want(lang, m.GetEngine(), m.GetModel(), m.GetTask(), m.GetPrompt())
-		w.Speakers = m.GetSpeakers()
-		err = s.checkOffered(ctx, w)
+	default:
+		err = s.checkRecognition(ctx, lang, "", m)
 	}
 	if err == nil {
 		err = s.checkTranslateTo(m.GetTranslateTo())
