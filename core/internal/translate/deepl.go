@@ -1,10 +1,8 @@
 package translate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 )
@@ -47,24 +45,10 @@ func deeplTarget(lang string) string {
 
 func (d *DeepL) Translate(ctx context.Context, b Batch) ([]string, error) {
 	src, _, _ := strings.Cut(b.Source, "-") // a source has no variant
-	body, err := json.Marshal(deeplRequest{
+	raw, err := postJSON(ctx, d.HTTP, "deepl", d.URL+"/v2/translate", "DeepL-Auth-Key "+d.Key, deeplRequest{
 		Text: b.Texts, TargetLang: deeplTarget(b.Target), SourceLang: strings.ToUpper(src),
 		Context: strings.TrimSpace(strings.Join(b.Before, " ") + " " + strings.Join(b.After, " ")),
 	})
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL+"/v2/translate", bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("deepl: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "DeepL-Auth-Key "+d.Key)
-	resp, err := d.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("deepl: %w", err)
-	}
-	raw, err := readBody(resp)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,8 @@
 package translate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 )
 
@@ -34,20 +32,8 @@ func (l *LibreTranslate) Translate(ctx context.Context, b Batch) ([]string, erro
 	if src == "" {
 		src = "auto"
 	}
-	body, err := json.Marshal(libreRequest{Q: b.Texts, Source: src, Target: b.Target, Format: "text", APIKey: l.Key})
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL+"/translate", bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("libretranslate: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := l.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("libretranslate: %w", err)
-	}
-	raw, err := readBody(resp)
+	raw, err := postJSON(ctx, l.HTTP, "libretranslate", l.URL+"/translate", "",
+		libreRequest{Q: b.Texts, Source: src, Target: b.Target, Format: "text", APIKey: l.Key})
 	if err != nil {
 		return nil, err
 	}

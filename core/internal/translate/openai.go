@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -83,29 +82,17 @@ func (o *OpenAI) Translate(ctx context.Context, b Batch) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(chatRequest{
+	auth := ""
+	if o.Key != "" {
+		auth = "Bearer " + o.Key
+	}
+	raw, err := postJSON(ctx, o.HTTP, "openai translator", o.endpoint(), auth, chatRequest{
 		Model: o.Model, Temperature: 0, ResponseFormat: &responseFormat{Type: "json_object"},
 		Messages: []chatMessage{
 			{Role: "system", Content: fmt.Sprintf(systemPrompt, languageName(b.Source), languageName(b.Target))},
 			{Role: "user", Content: string(user)},
 		},
 	})
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.endpoint(), bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("openai translator: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if o.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+o.Key)
-	}
-	resp, err := o.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("openai translator: %w", err)
-	}
-	raw, err := readBody(resp)
 	if err != nil {
 		return nil, err
 	}

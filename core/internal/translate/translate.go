@@ -6,7 +6,9 @@
 package translate
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -407,6 +409,29 @@ func newHTTP(timeout time.Duration) *http.Client {
 
 // readBody reads at most MaxResponseBytes of a response, failing past it,
 // and turns a non-2xx status into an *HTTPError.
+// postJSON posts payload as JSON to url, with the Authorization header auth
+// unless it is empty, and returns the answer's body as readBody reads it;
+// errors name the translator (who).
+func postJSON(ctx context.Context, client *http.Client, who, url, auth string, payload any) ([]byte, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", who, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", who, err)
+	}
+	return readBody(resp)
+}
+
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
