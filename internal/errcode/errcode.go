@@ -38,9 +38,15 @@ const (
 	TranslationUnavailable = "translation_unavailable" // no translator is configured on this server
 	TranslationNotReady    = "translation_not_ready"   // the translation asked for is queued or running
 	TranslationFailed      = "translation_failed"      // the translation failed (the translator, or the job had no transcript)
-	Timeout                = "timeout"
-	Unavailable            = "unavailable"
-	Internal               = "internal"
+	// Transcript revisions and the job's audio (docs/editing.md).
+	InvalidTranscript = "invalid_transcript" // an edited transcript breaks a bound; the message names the cue
+	RevisionConflict  = "revision_conflict"  // the save's base revision is not the latest any more
+	RevisionNotFound  = "revision_not_found" // the job has no such revision
+	JobNotFinished    = "job_not_finished"   // the call needs a finished job (an edit, a share)
+	AudioNotFound     = "audio_not_found"    // the job's stored audio is gone (retention) or was never stored
+	Timeout           = "timeout"
+	Unavailable       = "unavailable"
+	Internal          = "internal"
 )
 
 // Job failures: stored on a failed job as its error_code.
@@ -121,6 +127,11 @@ var All = []Info{
 	{TranslationUnavailable, Request, http.StatusServiceUnavailable},
 	{TranslationNotReady, Request, http.StatusConflict},
 	{TranslationFailed, Request, http.StatusBadGateway},
+	{InvalidTranscript, Request, http.StatusBadRequest},
+	{RevisionConflict, Request, http.StatusConflict},
+	{RevisionNotFound, Request, http.StatusNotFound},
+	{JobNotFinished, Request, http.StatusConflict},
+	{AudioNotFound, Request, http.StatusNotFound},
 	{Internal, Request, http.StatusInternalServerError},
 
 	{SourceNotFound, Both, http.StatusNotFound},

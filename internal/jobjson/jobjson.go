@@ -74,6 +74,10 @@ type Job struct {
 	// which ran and how many segments each removed.
 	Vocabulary []string `json:"vocabulary,omitempty"`
 	Guards     *Guards  `json:"guards,omitempty"`
+
+	// The transcript's latest revision: 0, the machine's, until its owner
+	// saves an edit (PUT /v1/jobs/{id}/transcript).
+	Revision int32 `json:"revision"`
 }
 
 // Guards are a job's hallucination guards and what they removed.
@@ -110,6 +114,7 @@ func From(j *ytcaptionv1.Job) Job {
 	out.Media = MediaFrom(j.GetMedia())
 	out.Speakers, out.MinSpeakers, out.MaxSpeakers, out.SpeakerNames = j.GetSpeakers(), j.GetMinSpeakers(), j.GetMaxSpeakers(), j.GetSpeakerNames()
 	out.Vocabulary = j.GetVocabulary()
+	out.Revision = j.GetRevision()
 	if g := j.GetGuards(); g != nil {
 		out.Guards = &Guards{Silence: g.GetSilence(), Repetition: g.GetRepetition(), SilenceDropped: g.GetSilenceDropped(),
 			RepetitionDropped: g.GetRepetitionDropped(), RepetitionTrimmed: g.GetRepetitionTrimmed()}

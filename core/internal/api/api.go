@@ -5,14 +5,17 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
@@ -143,11 +146,10 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	// The generated service handler gives every method the same options: the
 	// upload's larger limit needs a handler of its own, on its exact path
 	// (more specific than the service's prefix, so the mux prefers it).
-	upload := bodyLimit{max: MaxUploadMessageBytes}
-	mux.Handle(ytcaptionv1connect.JobServiceUploadJobProcedure, upload.wrap(connect.NewUnaryHandler(
-		ytcaptionv1connect.JobServiceUploadJobProcedure, jobs.UploadJob,
-		connect.WithSchema(ytcaptionv1.File_ytcaption_v1_job_proto.Services().ByName("JobService").Methods().ByName("UploadJob")),
-		edge, upload.options()), edgeToken))
+	ownLimit(mux, MaxUploadMessageBytes, ytcaptionv1connect.JobServiceUploadJobProcedure, jobs.UploadJob, edge, edgeToken)
+	// SaveTranscript carries a whole edited transcript: a route of its own
+	// too, with MaxTranscriptMessageBytes.
+	ownLimit(mux, MaxTranscriptMessageBytes, ytcaptionv1connect.JobServiceSaveTranscriptProcedure, jobs.SaveTranscript, edge, edgeToken)
 	breakers := d.Breakers
 	if breakers == nil {
 		breakers = func() []*breaker.Breaker { return nil }
@@ -162,4 +164,16 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 		presignTTL: cfg.PresignTTL, stopping: d.Stopping, instance: cfg.Instance,
 	}, connect.WithInterceptors(traced, interceptor{nodeAuth(cfg.NodeTokens)}), small, capped.options()))
 	return admin
+}
+
+// ownLimit mounts one JobService method on its exact path with a body limit
+// of max bytes instead of MaxMessageBytes (the mux prefers the exact path
+// to the service's prefix).
+func ownLimit[Req, Res any](mux *http.ServeMux, max int64, procedure string, fn func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error),
+	opts connect.HandlerOption, token authenticator) {
+	limit := bodyLimit{max: max}
+	method := procedure[strings.LastIndex(procedure, "/")+1:]
+	mux.Handle(procedure, limit.wrap(connect.NewUnaryHandler(procedure, fn,
+		connect.WithSchema(ytcaptionv1.File_ytcaption_v1_job_proto.Services().ByName("JobService").Methods().ByName(protoreflect.Name(method))),
+		opts, limit.options()), token))
 }

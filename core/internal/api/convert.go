@@ -54,6 +54,7 @@ func JobToProto(j job.Job) *ytcaptionv1.Job {
 		MinSpeakers:      int32(j.MinSpeakers),
 		MaxSpeakers:      int32(j.MaxSpeakers),
 		SpeakerNames:     j.SpeakerNames,
+		Revision:         int32(j.Revision),
 		Vocabulary:       j.Vocabulary,
 		Guards: &ytcaptionv1.Guards{Silence: j.Guards.Silence, Repetition: j.Guards.Repetition,
 			SilenceDropped: int32(j.Guards.SilenceDropped), RepetitionDropped: int32(j.Guards.RepetitionDropped),

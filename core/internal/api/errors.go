@@ -37,6 +37,13 @@ var connectCodes = map[string]connect.Code{
 	errcode.TranslationNotReady:    connect.CodeFailedPrecondition,
 	errcode.TranslationFailed:      connect.CodeFailedPrecondition,
 
+	// Revisions and audio: a bad edit, a lost race, none such.
+	errcode.InvalidTranscript: connect.CodeInvalidArgument,
+	errcode.RevisionConflict:  connect.CodeAborted,
+	errcode.RevisionNotFound:  connect.CodeNotFound,
+	errcode.JobNotFinished:    connect.CodeFailedPrecondition,
+	errcode.AudioNotFound:     connect.CodeNotFound,
+
 	// What a site says of a video, from ListCaptions (a download's failures
 	// are stored on the job instead).
 	job.CodeSourceNotFound:   connect.CodeNotFound,

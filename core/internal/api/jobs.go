@@ -32,6 +32,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/egress"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/idempotency"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -466,8 +467,17 @@ func (s *JobService) GetTranscript(ctx context.Context, req *connect.Request[ytc
 	if err := opts.ValidateFor(f); err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	t, err := s.transcript(ctx, req.Msg.GetId())
-	if lang := req.Msg.GetLanguage(); lang != "" && err == nil {
+	rev := req.Msg.Revision // nil: the latest
+	lang := req.Msg.GetLanguage()
+	if lang != "" {
+		// A translation is of the machine's cues, one text each.
+		if rev != nil && *rev != 0 {
+			return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "a translation is of revision 0, the machine's transcript; leave revision out or make it 0"))
+		}
+		rev = new(int32)
+	}
+	t, err := s.transcript(ctx, req.Msg.GetId(), rev)
+	if lang != "" && err == nil {
 		t, err = s.translated(ctx, t, lang)
 	}
 	if err != nil {
@@ -480,9 +490,10 @@ func (s *JobService) GetTranscript(ctx context.Context, req *connect.Request[ytc
 	return connect.NewResponse(&ytcaptionv1.GetTranscriptResponse{ContentType: f.ContentType(), Content: body}), nil
 }
 
-// transcript loads a finished job's segments. A cancelled job serves what was
-// transcribed before the cancel.
-func (s *JobService) transcript(ctx context.Context, id string) (job.Transcript, error) {
+// transcript loads a finished job's segments, of revision rev (nil: the
+// latest; 0: the machine's). A cancelled job serves what was transcribed
+// before the cancel.
+func (s *JobService) transcript(ctx context.Context, id string, rev *int32) (job.Transcript, error) {
 	j, err := s.store.GetJob(ctx, userID(ctx), id)
 	if err != nil {
 		return job.Transcript{}, err
@@ -493,7 +504,14 @@ func (s *JobService) transcript(ctx context.Context, id string) (job.Transcript,
 	if j.TranscriptExpired {
 		return job.Transcript{}, job.Errorf(job.CodeExpired, "job %s's transcript was deleted when its retention period ended", j.ID)
 	}
-	segs, err := s.store.Segments(ctx, j.ID, j.Epoch, -1)
+	n := j.Revision
+	if rev != nil {
+		if *rev < 0 || int(*rev) > j.Revision {
+			return job.Transcript{}, job.Errorf(errcode.RevisionNotFound, "job %s has no revision %d; its latest is %d", j.ID, *rev, j.Revision)
+		}
+		n = int(*rev)
+	}
+	segs, err := s.store.RevisionSegments(ctx, j, n)
 	if err != nil {
 		return job.Transcript{}, err
 	}

@@ -46,8 +46,7 @@ func checkSpeakerNames(names map[string]string) error {
 	}
 	for label, name := range names {
 		for _, v := range []struct{ what, s string }{{"label", label}, {"name", name}} {
-			n := utf8.RuneCountInString(v.s)
-			if n == 0 || n > MaxSpeakerNameChars || strings.TrimSpace(v.s) != v.s || !printable(v.s) {
+			if !speakerName(v.s) {
 				return job.Errorf(job.CodeInvalidArgument,
 					"a speaker %s is 1 to %d printable characters, without control characters or surrounding spaces: %.80q",
 					v.what, MaxSpeakerNameChars, v.s)
@@ -55,6 +54,12 @@ func checkSpeakerNames(names map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// speakerName says whether s may be a speaker's label or name.
+func speakerName(s string) bool {
+	n := utf8.RuneCountInString(s)
+	return n > 0 && n <= MaxSpeakerNameChars && strings.TrimSpace(s) == s && printable(s)
 }
 
 func printable(s string) bool {

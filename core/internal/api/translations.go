@@ -109,7 +109,7 @@ func (s *JobService) createTranslation(ctx context.Context, id, lang string) (st
 	case j.Status == job.StatusFailed:
 		return store.Translation{}, false, job.Errorf(job.CodeConflict, "job %s failed: it has no transcript to translate", j.ID)
 	case j.Status == job.StatusSucceeded || j.Status == job.StatusCancelled:
-		t, err := s.transcript(ctx, id)
+		t, err := s.transcript(ctx, id, new(int32)) // translations are of the machine's cues
 		if err != nil {
 			return store.Translation{}, false, err
 		}

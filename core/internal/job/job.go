@@ -164,6 +164,9 @@ type Job struct {
 	ReusedFrom      string // the job whose transcript a cache hit copied
 	// TranscriptExpired: its segments are gone, past the retention period.
 	TranscriptExpired bool
+	// Revision is the transcript's latest revision: 0, the machine's, until
+	// its owner saves an edit (each save adds one).
+	Revision int
 	// Long audio: a parent has Chunks children, each ParentID, ChunkIndex and
 	// ChunkOffsetMS from the start of the parent's audio.
 	ParentID      string

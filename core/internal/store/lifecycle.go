@@ -117,6 +117,10 @@ func (s *Store) ExpireTranscripts(ctx context.Context, cutoff time.Time, limit i
 		if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE job_id = ANY($1::uuid[])`, ids); err != nil {
 			return fmt.Errorf("expire transcripts: %w", err)
 		}
+		// So are their revisions, the owner's edits of it.
+		if _, err := tx.Exec(ctx, `DELETE FROM transcript_revisions WHERE job_id = ANY($1::uuid[])`, ids); err != nil {
+			return fmt.Errorf("expire transcript revisions: %w", err)
+		}
 		// Their translations are the transcript too.
 		if _, err := tx.Exec(ctx, `DELETE FROM translations WHERE job_id = ANY($1::uuid[])`, ids); err != nil {
 			return fmt.Errorf("expire translations: %w", err)

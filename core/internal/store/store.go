@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/engines"
@@ -179,7 +180,7 @@ const jobColumns = `id, user_id, status, url, canonical_url, source_kind, source
 	attempt, max_attempts, cancel_requested, error_code, error_message,
 	created_at, downloading_at, ready_at, transcribing_at, finished_at, updated_at, trace_parent,
 	speakers, min_speakers, max_speakers, speaker_names,
-	vocabulary, silence_guard, repetition_guard, silence_dropped, repetition_dropped, repetition_trimmed`
+	vocabulary, silence_guard, repetition_guard, silence_dropped, repetition_dropped, repetition_trimmed, revision`
 
 func scanJob(row sqldb.Row) (job.Job, error) {
 	var (
@@ -195,7 +196,7 @@ func scanJob(row sqldb.Row) (job.Job, error) {
 		&j.Attempt, &j.MaxAttempts, &j.CancelRequested, &j.ErrorCode, &j.ErrorMessage,
 		&j.CreatedAt, &downloading, &ready, &transcribing, &finished, &j.UpdatedAt, &j.TraceParent,
 		&j.Speakers, &j.MinSpeakers, &j.MaxSpeakers, &speakerNames,
-		&vocabulary, &j.Guards.Silence, &j.Guards.Repetition, &j.Guards.SilenceDropped, &j.Guards.RepetitionDropped, &j.Guards.RepetitionTrimmed)
+		&vocabulary, &j.Guards.Silence, &j.Guards.Repetition, &j.Guards.SilenceDropped, &j.Guards.RepetitionDropped, &j.Guards.RepetitionTrimmed, &j.Revision)
 	if err != nil {
 		return job.Job{}, err
 	}

@@ -59,6 +59,9 @@ const (
 	// maxUploadMessage is the largest UploadJobRequest: the file and the
 	// fields around it.
 	maxUploadMessage = gate.MaxUploadBytes + 1<<20
+	// maxTranscriptMessage is the largest SaveTranscriptRequest: a whole
+	// edited transcript (core holds it to 20,000 cues).
+	maxTranscriptMessage = 4 << 20
 )
 
 // Server returns the http.Server for the front door: h2c (the load balancer
@@ -132,8 +135,11 @@ type front struct {
 
 // readMax is the largest message procedure takes, inflated.
 func (f *front) readMax(procedure string) int {
-	if procedure == ytcaptionv1connect.JobServiceUploadJobProcedure {
+	switch procedure {
+	case ytcaptionv1connect.JobServiceUploadJobProcedure:
 		return maxUploadMessage
+	case ytcaptionv1connect.JobServiceSaveTranscriptProcedure:
+		return max(maxTranscriptMessage, f.cfg.MaxBodyBytes)
 	}
 	return f.cfg.MaxBodyBytes
 }

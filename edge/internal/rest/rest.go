@@ -100,6 +100,7 @@ type server struct {
 	cfg     Config
 	metrics *metrics
 	tracer  trace.Tracer // from TracerProvider, made once: measure runs on every request
+	blobs   *http.Client // fetches the audio core presigns (relayAudio)
 }
 
 type metrics struct {
@@ -121,7 +122,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 		}, []string{"route", "method"}),
 	}
 	reg.MustRegister(m.requests, m.duration)
-	s := &server{Deps: d, log: log, cfg: cfg, metrics: m, tracer: tracing.Tracer(d.TracerProvider)}
+	s := &server{Deps: d, log: log, cfg: cfg, metrics: m, tracer: tracing.Tracer(d.TracerProvider), blobs: newBlobClient()}
 
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -168,6 +169,9 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Delete("/jobs/:id", s.cancelJob)
 	v1.Patch("/jobs/:id", s.patchJob)
 	v1.Get("/jobs/:id/transcript", s.transcript)
+	v1.Put("/jobs/:id/transcript", s.saveTranscript)
+	v1.Get("/jobs/:id/revisions", s.listRevisions)
+	v1.Get("/jobs/:id/audio", s.audio)
 	v1.Post("/jobs/:id/translations", s.createTranslation)
 	v1.Get("/jobs/:id/translations", s.listTranslations)
 	v1.Get("/jobs/:id/events", s.events)
@@ -258,11 +262,15 @@ func (s *server) clientAddr(c *fiber.Ctx) netip.Addr {
 
 // bodyLimits runs once a request's header is read, before its body is: every
 // route but the upload takes at most MaxBodyBytes (413 otherwise, the rest
-// of the body never read), and the upload gets time to arrive. A path that
+// of the body never read) — an edited transcript up to transcriptBodyBytes —
+// and the upload gets time to arrive. A path that
 // merely looks like the upload's gets the upload's limit, never more.
 func (s *server) bodyLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if isUpload(h) {
 		return fasthttp.RequestConfig{ReadTimeout: gate.UploadReadTimeout} // the server's BodyLimit
+	}
+	if isTranscriptPut(h) { // a whole edited transcript
+		return fasthttp.RequestConfig{MaxRequestBodySize: max(s.cfg.MaxBodyBytes, transcriptBodyBytes)}
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: s.cfg.MaxBodyBytes}
 }
@@ -393,9 +401,15 @@ func decodeStrict(body []byte, v any) error {
 // decodeBody decodes a JSON body of at most MaxBodyBytes, as sent (never
 // inflated), into v, strictly (decodeStrict).
 func (s *server) decodeBody(c *fiber.Ctx, v any) error {
+	return s.decodeBodyUpTo(c, s.cfg.MaxBodyBytes, v)
+}
+
+// decodeBodyUpTo is decodeBody with a limit of its own (a route's that
+// bodyLimits gives more than MaxBodyBytes).
+func (s *server) decodeBodyUpTo(c *fiber.Ctx, limit int, v any) error {
 	body := c.Request().Body()
-	if len(body) > s.cfg.MaxBodyBytes {
-		return codedError(errcode.RequestTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
+	if len(body) > limit {
+		return codedError(errcode.RequestTooLarge, fmt.Sprintf("the body is larger than %d bytes", limit))
 	}
 	return decodeStrict(body, v)
 }
@@ -604,6 +618,9 @@ func (s *server) transcript(c *fiber.Ctx) error {
 		return err
 	}
 	msg.Language = strings.Clone(c.Query("lang")) // a translation's (core checks it)
+	if msg.Revision, err = revisionParam(c); err != nil {
+		return err
+	}
 	ctx, cancel, req := call(s, c, msg)
 	defer cancel()
 	resp, err := s.Core.Jobs.GetTranscript(ctx, req)

@@ -208,7 +208,10 @@ type Job struct {
 	// Terms spelled as given in the transcript (CreateJobRequest.vocabulary).
 	Vocabulary []string `protobuf:"bytes,60,rep,name=vocabulary,proto3" json:"vocabulary,omitempty"`
 	// Which hallucination guards ran and what they removed.
-	Guards        *Guards `protobuf:"bytes,61,opt,name=guards,proto3" json:"guards,omitempty"`
+	Guards *Guards `protobuf:"bytes,61,opt,name=guards,proto3" json:"guards,omitempty"`
+	// The transcript's latest revision: 0, the machine's, until the owner
+	// saves an edit (SaveTranscript).
+	Revision      int32 `protobuf:"varint,70,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -437,6 +440,13 @@ func (x *Job) GetGuards() *Guards {
 		return x.Guards
 	}
 	return nil
+}
+
+func (x *Job) GetRevision() int32 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // Guards are the hallucination guards of a job: whether each ran, and, once
@@ -1730,7 +1740,10 @@ type GetTranscriptRequest struct {
 	Karaoke bool `protobuf:"varint,30,opt,name=karaoke,proto3" json:"karaoke,omitempty"`
 	// A translation's language (CreateTranslation): the transcript translated,
 	// with the same cues and timings. Empty: the transcript as transcribed.
-	Language      string `protobuf:"bytes,50,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,50,opt,name=language,proto3" json:"language,omitempty"`
+	// The revision to render: unset, the latest; 0, the machine's original.
+	// A translation (language) is of revision 0 only.
+	Revision      *int32 `protobuf:"varint,71,opt,name=revision,proto3,oneof" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1805,6 +1818,13 @@ func (x *GetTranscriptRequest) GetLanguage() string {
 		return x.Language
 	}
 	return ""
+}
+
+func (x *GetTranscriptRequest) GetRevision() int32 {
+	if x != nil && x.Revision != nil {
+		return *x.Revision
+	}
+	return 0
 }
 
 type GetTranscriptResponse struct {
@@ -3022,11 +3042,460 @@ func (x *ListTranslationsResponse) GetTranslations() []*Translation {
 	return nil
 }
 
+// RevisionCue is one cue of an edited transcript.
+type RevisionCue struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StartMs int64                  `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
+	EndMs   int64                  `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
+	Text    string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	// Who speaks it (a label such as "Speaker 1"); empty when unknown.
+	Speaker       string `protobuf:"bytes,4,opt,name=speaker,proto3" json:"speaker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevisionCue) Reset() {
+	*x = RevisionCue{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevisionCue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevisionCue) ProtoMessage() {}
+
+func (x *RevisionCue) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevisionCue.ProtoReflect.Descriptor instead.
+func (*RevisionCue) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RevisionCue) GetStartMs() int64 {
+	if x != nil {
+		return x.StartMs
+	}
+	return 0
+}
+
+func (x *RevisionCue) GetEndMs() int64 {
+	if x != nil {
+		return x.EndMs
+	}
+	return 0
+}
+
+func (x *RevisionCue) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *RevisionCue) GetSpeaker() string {
+	if x != nil {
+		return x.Speaker
+	}
+	return ""
+}
+
+type SaveTranscriptRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The revision the edit was made on; it must be the job's latest.
+	BaseRevision int32          `protobuf:"varint,2,opt,name=base_revision,json=baseRevision,proto3" json:"base_revision,omitempty"`
+	Cues         []*RevisionCue `protobuf:"bytes,3,rep,name=cues,proto3" json:"cues,omitempty"`
+	// Set: replace the names of the job's speakers (as RenameSpeakers) in
+	// the same save; unset: the names stay.
+	RenameSpeakers bool              `protobuf:"varint,4,opt,name=rename_speakers,json=renameSpeakers,proto3" json:"rename_speakers,omitempty"`
+	SpeakerNames   map[string]string `protobuf:"bytes,5,rep,name=speaker_names,json=speakerNames,proto3" json:"speaker_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SaveTranscriptRequest) Reset() {
+	*x = SaveTranscriptRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveTranscriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveTranscriptRequest) ProtoMessage() {}
+
+func (x *SaveTranscriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveTranscriptRequest.ProtoReflect.Descriptor instead.
+func (*SaveTranscriptRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SaveTranscriptRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SaveTranscriptRequest) GetBaseRevision() int32 {
+	if x != nil {
+		return x.BaseRevision
+	}
+	return 0
+}
+
+func (x *SaveTranscriptRequest) GetCues() []*RevisionCue {
+	if x != nil {
+		return x.Cues
+	}
+	return nil
+}
+
+func (x *SaveTranscriptRequest) GetRenameSpeakers() bool {
+	if x != nil {
+		return x.RenameSpeakers
+	}
+	return false
+}
+
+func (x *SaveTranscriptRequest) GetSpeakerNames() map[string]string {
+	if x != nil {
+		return x.SpeakerNames
+	}
+	return nil
+}
+
+// Revision is one revision of a job's transcript.
+type Revision struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      int32                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	SegmentCount  int32                  `protobuf:"varint,3,opt,name=segment_count,json=segmentCount,proto3" json:"segment_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revision) Reset() {
+	*x = Revision{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revision) ProtoMessage() {}
+
+func (x *Revision) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revision.ProtoReflect.Descriptor instead.
+func (*Revision) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *Revision) GetRevision() int32 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *Revision) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Revision) GetSegmentCount() int32 {
+	if x != nil {
+		return x.SegmentCount
+	}
+	return 0
+}
+
+type SaveTranscriptResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      *Revision              `protobuf:"bytes,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveTranscriptResponse) Reset() {
+	*x = SaveTranscriptResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveTranscriptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveTranscriptResponse) ProtoMessage() {}
+
+func (x *SaveTranscriptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveTranscriptResponse.ProtoReflect.Descriptor instead.
+func (*SaveTranscriptResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SaveTranscriptResponse) GetRevision() *Revision {
+	if x != nil {
+		return x.Revision
+	}
+	return nil
+}
+
+type ListRevisionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevisionsRequest) Reset() {
+	*x = ListRevisionsRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevisionsRequest) ProtoMessage() {}
+
+func (x *ListRevisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevisionsRequest.ProtoReflect.Descriptor instead.
+func (*ListRevisionsRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListRevisionsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ListRevisionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first: revision 0, made when the job finished, then each save.
+	Revisions     []*Revision `protobuf:"bytes,1,rep,name=revisions,proto3" json:"revisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevisionsResponse) Reset() {
+	*x = ListRevisionsResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevisionsResponse) ProtoMessage() {}
+
+func (x *ListRevisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevisionsResponse.ProtoReflect.Descriptor instead.
+func (*ListRevisionsResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListRevisionsResponse) GetRevisions() []*Revision {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
+type GetJobAudioRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobAudioRequest) Reset() {
+	*x = GetJobAudioRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobAudioRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobAudioRequest) ProtoMessage() {}
+
+func (x *GetJobAudioRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobAudioRequest.ProtoReflect.Descriptor instead.
+func (*GetJobAudioRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetJobAudioRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetJobAudioResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A URL of the blob store that reads the audio without credentials until
+	// expires_at; only the edge sees it.
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobAudioResponse) Reset() {
+	*x = GetJobAudioResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobAudioResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobAudioResponse) ProtoMessage() {}
+
+func (x *GetJobAudioResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobAudioResponse.ProtoReflect.Descriptor instead.
+func (*GetJobAudioResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetJobAudioResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *GetJobAudioResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *GetJobAudioResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\t\n" +
+	"\x16ytcaption/v1/job.proto\x12\fytcaption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\t\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x17.ytcaption.v1.JobStatusR\x06status\x12\x10\n" +
@@ -3061,7 +3530,8 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"vocabulary\x18< \x03(\tR\n" +
 	"vocabulary\x12,\n" +
-	"\x06guards\x18= \x01(\v2\x14.ytcaption.v1.GuardsR\x06guards\x1a?\n" +
+	"\x06guards\x18= \x01(\v2\x14.ytcaption.v1.GuardsR\x06guards\x12\x1a\n" +
+	"\brevision\x18F \x01(\x05R\brevision\x1a?\n" +
 	"\x11SpeakerNamesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc9\x01\n" +
@@ -3168,14 +3638,16 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x03job\x18\x01 \x01(\v2\x11.ytcaption.v1.JobR\x03job\"\"\n" +
 	"\x10DeleteJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
-	"\x11DeleteJobResponse\"\xd7\x01\n" +
+	"\x11DeleteJobResponse\"\x85\x02\n" +
 	"\x14GetTranscriptRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x1e.ytcaption.v1.TranscriptFormatR\x06format\x12$\n" +
 	"\x0emax_line_chars\x18\x03 \x01(\x05R\fmaxLineChars\x12\x1b\n" +
 	"\tmax_lines\x18\x04 \x01(\x05R\bmaxLines\x12\x18\n" +
 	"\akaraoke\x18\x1e \x01(\bR\akaraoke\x12\x1a\n" +
-	"\blanguage\x182 \x01(\tR\blanguage\"T\n" +
+	"\blanguage\x182 \x01(\tR\blanguage\x12\x1f\n" +
+	"\brevision\x18G \x01(\x05H\x00R\brevision\x88\x01\x01B\v\n" +
+	"\t_revision\"T\n" +
 	"\x15GetTranscriptResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\"7\n" +
@@ -3268,7 +3740,39 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x17ListTranslationsRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"Y\n" +
 	"\x18ListTranslationsResponse\x12=\n" +
-	"\ftranslations\x18\x01 \x03(\v2\x19.ytcaption.v1.TranslationR\ftranslations*\xd8\x01\n" +
+	"\ftranslations\x18\x01 \x03(\v2\x19.ytcaption.v1.TranslationR\ftranslations\"m\n" +
+	"\vRevisionCue\x12\x19\n" +
+	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
+	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\x18\n" +
+	"\aspeaker\x18\x04 \x01(\tR\aspeaker\"\xc1\x02\n" +
+	"\x15SaveTranscriptRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
+	"\rbase_revision\x18\x02 \x01(\x05R\fbaseRevision\x12-\n" +
+	"\x04cues\x18\x03 \x03(\v2\x19.ytcaption.v1.RevisionCueR\x04cues\x12'\n" +
+	"\x0frename_speakers\x18\x04 \x01(\bR\x0erenameSpeakers\x12Z\n" +
+	"\rspeaker_names\x18\x05 \x03(\v25.ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntryR\fspeakerNames\x1a?\n" +
+	"\x11SpeakerNamesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x01\n" +
+	"\bRevision\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x05R\brevision\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12#\n" +
+	"\rsegment_count\x18\x03 \x01(\x05R\fsegmentCount\"L\n" +
+	"\x16SaveTranscriptResponse\x122\n" +
+	"\brevision\x18\x01 \x01(\v2\x16.ytcaption.v1.RevisionR\brevision\"&\n" +
+	"\x14ListRevisionsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"M\n" +
+	"\x15ListRevisionsResponse\x124\n" +
+	"\trevisions\x18\x01 \x03(\v2\x16.ytcaption.v1.RevisionR\trevisions\"$\n" +
+	"\x12GetJobAudioRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x85\x01\n" +
+	"\x13GetJobAudioResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt*\xd8\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATUS_QUEUED\x10\x01\x12\x1a\n" +
@@ -3287,7 +3791,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x15TRANSCRIPT_FORMAT_TSV\x10\x05\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_ASS\x10\x06\x12\x1a\n" +
 	"\x16TRANSCRIPT_FORMAT_TTML\x10\a\x12\x19\n" +
-	"\x15TRANSCRIPT_FORMAT_SBV\x10\b2\xcc\t\n" +
+	"\x15TRANSCRIPT_FORMAT_SBV\x10\b2\xe1\v\n" +
 	"\n" +
 	"JobService\x12L\n" +
 	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
@@ -3305,7 +3809,10 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"ListModels\x12\x1f.ytcaption.v1.ListModelsRequest\x1a .ytcaption.v1.ListModelsResponse\"\x03\x90\x02\x01\x12i\n" +
 	"\x11CreateTranslation\x12&.ytcaption.v1.CreateTranslationRequest\x1a'.ytcaption.v1.CreateTranslationResponse\"\x03\x90\x02\x02\x12f\n" +
-	"\x10ListTranslations\x12%.ytcaption.v1.ListTranslationsRequest\x1a&.ytcaption.v1.ListTranslationsResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
+	"\x10ListTranslations\x12%.ytcaption.v1.ListTranslationsRequest\x1a&.ytcaption.v1.ListTranslationsResponse\"\x03\x90\x02\x01\x12[\n" +
+	"\x0eSaveTranscript\x12#.ytcaption.v1.SaveTranscriptRequest\x1a$.ytcaption.v1.SaveTranscriptResponse\x12]\n" +
+	"\rListRevisions\x12\".ytcaption.v1.ListRevisionsRequest\x1a#.ytcaption.v1.ListRevisionsResponse\"\x03\x90\x02\x01\x12W\n" +
+	"\vGetJobAudio\x12 .ytcaption.v1.GetJobAudioRequest\x1a!.ytcaption.v1.GetJobAudioResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
 	"\x10com.ytcaption.v1B\bJobProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
 var (
@@ -3321,7 +3828,7 @@ func file_ytcaption_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_ytcaption_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_ytcaption_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                    // 0: ytcaption.v1.JobStatus
 	(TranscriptFormat)(0),             // 1: ytcaption.v1.TranscriptFormat
@@ -3364,20 +3871,29 @@ var file_ytcaption_v1_job_proto_goTypes = []any{
 	(*CreateTranslationResponse)(nil), // 38: ytcaption.v1.CreateTranslationResponse
 	(*ListTranslationsRequest)(nil),   // 39: ytcaption.v1.ListTranslationsRequest
 	(*ListTranslationsResponse)(nil),  // 40: ytcaption.v1.ListTranslationsResponse
-	nil,                               // 41: ytcaption.v1.Job.SpeakerNamesEntry
-	nil,                               // 42: ytcaption.v1.RenameSpeakersRequest.NamesEntry
-	(*timestamppb.Timestamp)(nil),     // 43: google.protobuf.Timestamp
+	(*RevisionCue)(nil),               // 41: ytcaption.v1.RevisionCue
+	(*SaveTranscriptRequest)(nil),     // 42: ytcaption.v1.SaveTranscriptRequest
+	(*Revision)(nil),                  // 43: ytcaption.v1.Revision
+	(*SaveTranscriptResponse)(nil),    // 44: ytcaption.v1.SaveTranscriptResponse
+	(*ListRevisionsRequest)(nil),      // 45: ytcaption.v1.ListRevisionsRequest
+	(*ListRevisionsResponse)(nil),     // 46: ytcaption.v1.ListRevisionsResponse
+	(*GetJobAudioRequest)(nil),        // 47: ytcaption.v1.GetJobAudioRequest
+	(*GetJobAudioResponse)(nil),       // 48: ytcaption.v1.GetJobAudioResponse
+	nil,                               // 49: ytcaption.v1.Job.SpeakerNamesEntry
+	nil,                               // 50: ytcaption.v1.RenameSpeakersRequest.NamesEntry
+	nil,                               // 51: ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
+	(*timestamppb.Timestamp)(nil),     // 52: google.protobuf.Timestamp
 }
 var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.Job.status:type_name -> ytcaption.v1.JobStatus
-	43, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	43, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
-	43, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
-	43, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
-	43, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	52, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	52, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
+	52, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
+	52, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
+	52, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
 	4,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
 	5,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
-	41, // 8: ytcaption.v1.Job.speaker_names:type_name -> ytcaption.v1.Job.SpeakerNamesEntry
+	49, // 8: ytcaption.v1.Job.speaker_names:type_name -> ytcaption.v1.Job.SpeakerNamesEntry
 	3,  // 9: ytcaption.v1.Job.guards:type_name -> ytcaption.v1.Guards
 	8,  // 10: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
 	2,  // 11: ytcaption.v1.UploadJobResponse.job:type_name -> ytcaption.v1.Job
@@ -3388,52 +3904,64 @@ var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	1,  // 16: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
 	2,  // 17: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
 	7,  // 18: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
-	43, // 19: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
+	52, // 19: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
 	25, // 20: ytcaption.v1.GetAccountResponse.quota:type_name -> ytcaption.v1.Quota
 	29, // 21: ytcaption.v1.ListCaptionsResponse.tracks:type_name -> ytcaption.v1.CaptionTrack
 	4,  // 22: ytcaption.v1.ListCaptionsResponse.media:type_name -> ytcaption.v1.Media
-	42, // 23: ytcaption.v1.RenameSpeakersRequest.names:type_name -> ytcaption.v1.RenameSpeakersRequest.NamesEntry
+	50, // 23: ytcaption.v1.RenameSpeakersRequest.names:type_name -> ytcaption.v1.RenameSpeakersRequest.NamesEntry
 	2,  // 24: ytcaption.v1.RenameSpeakersResponse.job:type_name -> ytcaption.v1.Job
 	35, // 25: ytcaption.v1.ListModelsResponse.models:type_name -> ytcaption.v1.OfferedModel
-	43, // 26: ytcaption.v1.OfferedModel.first_seen:type_name -> google.protobuf.Timestamp
+	52, // 26: ytcaption.v1.OfferedModel.first_seen:type_name -> google.protobuf.Timestamp
 	5,  // 27: ytcaption.v1.Translation.error:type_name -> ytcaption.v1.JobError
-	43, // 28: ytcaption.v1.Translation.created_at:type_name -> google.protobuf.Timestamp
-	43, // 29: ytcaption.v1.Translation.finished_at:type_name -> google.protobuf.Timestamp
+	52, // 28: ytcaption.v1.Translation.created_at:type_name -> google.protobuf.Timestamp
+	52, // 29: ytcaption.v1.Translation.finished_at:type_name -> google.protobuf.Timestamp
 	36, // 30: ytcaption.v1.CreateTranslationResponse.translation:type_name -> ytcaption.v1.Translation
 	36, // 31: ytcaption.v1.ListTranslationsResponse.translations:type_name -> ytcaption.v1.Translation
-	9,  // 32: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
-	10, // 33: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
-	13, // 34: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
-	15, // 35: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
-	17, // 36: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
-	19, // 37: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
-	21, // 38: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
-	23, // 39: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
-	26, // 40: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
-	28, // 41: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
-	31, // 42: ytcaption.v1.JobService.RenameSpeakers:input_type -> ytcaption.v1.RenameSpeakersRequest
-	33, // 43: ytcaption.v1.JobService.ListModels:input_type -> ytcaption.v1.ListModelsRequest
-	37, // 44: ytcaption.v1.JobService.CreateTranslation:input_type -> ytcaption.v1.CreateTranslationRequest
-	39, // 45: ytcaption.v1.JobService.ListTranslations:input_type -> ytcaption.v1.ListTranslationsRequest
-	12, // 46: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
-	11, // 47: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
-	14, // 48: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
-	16, // 49: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
-	18, // 50: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
-	20, // 51: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
-	22, // 52: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
-	24, // 53: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
-	27, // 54: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
-	30, // 55: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
-	32, // 56: ytcaption.v1.JobService.RenameSpeakers:output_type -> ytcaption.v1.RenameSpeakersResponse
-	34, // 57: ytcaption.v1.JobService.ListModels:output_type -> ytcaption.v1.ListModelsResponse
-	38, // 58: ytcaption.v1.JobService.CreateTranslation:output_type -> ytcaption.v1.CreateTranslationResponse
-	40, // 59: ytcaption.v1.JobService.ListTranslations:output_type -> ytcaption.v1.ListTranslationsResponse
-	46, // [46:60] is the sub-list for method output_type
-	32, // [32:46] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	41, // 32: ytcaption.v1.SaveTranscriptRequest.cues:type_name -> ytcaption.v1.RevisionCue
+	51, // 33: ytcaption.v1.SaveTranscriptRequest.speaker_names:type_name -> ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
+	52, // 34: ytcaption.v1.Revision.created_at:type_name -> google.protobuf.Timestamp
+	43, // 35: ytcaption.v1.SaveTranscriptResponse.revision:type_name -> ytcaption.v1.Revision
+	43, // 36: ytcaption.v1.ListRevisionsResponse.revisions:type_name -> ytcaption.v1.Revision
+	52, // 37: ytcaption.v1.GetJobAudioResponse.expires_at:type_name -> google.protobuf.Timestamp
+	9,  // 38: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
+	10, // 39: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
+	13, // 40: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
+	15, // 41: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
+	17, // 42: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
+	19, // 43: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
+	21, // 44: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
+	23, // 45: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
+	26, // 46: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
+	28, // 47: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
+	31, // 48: ytcaption.v1.JobService.RenameSpeakers:input_type -> ytcaption.v1.RenameSpeakersRequest
+	33, // 49: ytcaption.v1.JobService.ListModels:input_type -> ytcaption.v1.ListModelsRequest
+	37, // 50: ytcaption.v1.JobService.CreateTranslation:input_type -> ytcaption.v1.CreateTranslationRequest
+	39, // 51: ytcaption.v1.JobService.ListTranslations:input_type -> ytcaption.v1.ListTranslationsRequest
+	42, // 52: ytcaption.v1.JobService.SaveTranscript:input_type -> ytcaption.v1.SaveTranscriptRequest
+	45, // 53: ytcaption.v1.JobService.ListRevisions:input_type -> ytcaption.v1.ListRevisionsRequest
+	47, // 54: ytcaption.v1.JobService.GetJobAudio:input_type -> ytcaption.v1.GetJobAudioRequest
+	12, // 55: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
+	11, // 56: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
+	14, // 57: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
+	16, // 58: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
+	18, // 59: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
+	20, // 60: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
+	22, // 61: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
+	24, // 62: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
+	27, // 63: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
+	30, // 64: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
+	32, // 65: ytcaption.v1.JobService.RenameSpeakers:output_type -> ytcaption.v1.RenameSpeakersResponse
+	34, // 66: ytcaption.v1.JobService.ListModels:output_type -> ytcaption.v1.ListModelsResponse
+	38, // 67: ytcaption.v1.JobService.CreateTranslation:output_type -> ytcaption.v1.CreateTranslationResponse
+	40, // 68: ytcaption.v1.JobService.ListTranslations:output_type -> ytcaption.v1.ListTranslationsResponse
+	44, // 69: ytcaption.v1.JobService.SaveTranscript:output_type -> ytcaption.v1.SaveTranscriptResponse
+	46, // 70: ytcaption.v1.JobService.ListRevisions:output_type -> ytcaption.v1.ListRevisionsResponse
+	48, // 71: ytcaption.v1.JobService.GetJobAudio:output_type -> ytcaption.v1.GetJobAudioResponse
+	55, // [55:72] is the sub-list for method output_type
+	38, // [38:55] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_job_proto_init() }
@@ -3443,13 +3971,14 @@ func file_ytcaption_v1_job_proto_init() {
 	}
 	file_ytcaption_v1_job_proto_msgTypes[7].OneofWrappers = []any{}
 	file_ytcaption_v1_job_proto_msgTypes[8].OneofWrappers = []any{}
+	file_ytcaption_v1_job_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_job_proto_rawDesc), len(file_ytcaption_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   41,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -65,6 +65,14 @@ const (
 	// JobServiceListTranslationsProcedure is the fully-qualified name of the JobService's
 	// ListTranslations RPC.
 	JobServiceListTranslationsProcedure = "/ytcaption.v1.JobService/ListTranslations"
+	// JobServiceSaveTranscriptProcedure is the fully-qualified name of the JobService's SaveTranscript
+	// RPC.
+	JobServiceSaveTranscriptProcedure = "/ytcaption.v1.JobService/SaveTranscript"
+	// JobServiceListRevisionsProcedure is the fully-qualified name of the JobService's ListRevisions
+	// RPC.
+	JobServiceListRevisionsProcedure = "/ytcaption.v1.JobService/ListRevisions"
+	// JobServiceGetJobAudioProcedure is the fully-qualified name of the JobService's GetJobAudio RPC.
+	JobServiceGetJobAudioProcedure = "/ytcaption.v1.JobService/GetJobAudio"
 )
 
 // JobServiceClient is a client for the ytcaption.v1.JobService service.
@@ -114,6 +122,24 @@ type JobServiceClient interface {
 	CreateTranslation(context.Context, *connect.Request[v1.CreateTranslationRequest]) (*connect.Response[v1.CreateTranslationResponse], error)
 	// ListTranslations lists the caller's job's translations.
 	ListTranslations(context.Context, *connect.Request[v1.ListTranslationsRequest]) (*connect.Response[v1.ListTranslationsResponse], error)
+	// SaveTranscript stores the caller's edit of a finished job's transcript
+	// (the whole cue list) as its next revision, if base_revision is still
+	// the latest: of concurrent saves from one base exactly one wins, the
+	// others are refused with revision_conflict. Revision 0, the machine's
+	// transcript, is never changed. Bounds: at most MaxRevisionCues cues,
+	// times whole milliseconds from 0, each cue ending after it starts and
+	// none starting before the one above it, 1..2000 characters of text;
+	// a cue breaking one is refused with invalid_transcript naming its index.
+	SaveTranscript(context.Context, *connect.Request[v1.SaveTranscriptRequest]) (*connect.Response[v1.SaveTranscriptResponse], error)
+	// ListRevisions lists the revisions of the caller's finished job's
+	// transcript, the machine's (0) first.
+	ListRevisions(context.Context, *connect.Request[v1.ListRevisionsRequest]) (*connect.Response[v1.ListRevisionsResponse], error)
+	// GetJobAudio hands the edge a short-lived URL of the caller's job's
+	// stored audio (16 kHz mono WAV; the blob store answers Range requests),
+	// which the edge fetches for the client, who never sees it.
+	// audio_not_found when retention removed the audio, or none was stored
+	// (a transcript from a site's captions).
+	GetJobAudio(context.Context, *connect.Request[v1.GetJobAudioRequest]) (*connect.Response[v1.GetJobAudioResponse], error)
 }
 
 // NewJobServiceClient constructs a client for the ytcaption.v1.JobService service. By default, it
@@ -221,6 +247,26 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		saveTranscript: connect.NewClient[v1.SaveTranscriptRequest, v1.SaveTranscriptResponse](
+			httpClient,
+			baseURL+JobServiceSaveTranscriptProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("SaveTranscript")),
+			connect.WithClientOptions(opts...),
+		),
+		listRevisions: connect.NewClient[v1.ListRevisionsRequest, v1.ListRevisionsResponse](
+			httpClient,
+			baseURL+JobServiceListRevisionsProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("ListRevisions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getJobAudio: connect.NewClient[v1.GetJobAudioRequest, v1.GetJobAudioResponse](
+			httpClient,
+			baseURL+JobServiceGetJobAudioProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("GetJobAudio")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -240,6 +286,9 @@ type jobServiceClient struct {
 	listModels        *connect.Client[v1.ListModelsRequest, v1.ListModelsResponse]
 	createTranslation *connect.Client[v1.CreateTranslationRequest, v1.CreateTranslationResponse]
 	listTranslations  *connect.Client[v1.ListTranslationsRequest, v1.ListTranslationsResponse]
+	saveTranscript    *connect.Client[v1.SaveTranscriptRequest, v1.SaveTranscriptResponse]
+	listRevisions     *connect.Client[v1.ListRevisionsRequest, v1.ListRevisionsResponse]
+	getJobAudio       *connect.Client[v1.GetJobAudioRequest, v1.GetJobAudioResponse]
 }
 
 // CreateJob calls ytcaption.v1.JobService.CreateJob.
@@ -312,6 +361,21 @@ func (c *jobServiceClient) ListTranslations(ctx context.Context, req *connect.Re
 	return c.listTranslations.CallUnary(ctx, req)
 }
 
+// SaveTranscript calls ytcaption.v1.JobService.SaveTranscript.
+func (c *jobServiceClient) SaveTranscript(ctx context.Context, req *connect.Request[v1.SaveTranscriptRequest]) (*connect.Response[v1.SaveTranscriptResponse], error) {
+	return c.saveTranscript.CallUnary(ctx, req)
+}
+
+// ListRevisions calls ytcaption.v1.JobService.ListRevisions.
+func (c *jobServiceClient) ListRevisions(ctx context.Context, req *connect.Request[v1.ListRevisionsRequest]) (*connect.Response[v1.ListRevisionsResponse], error) {
+	return c.listRevisions.CallUnary(ctx, req)
+}
+
+// GetJobAudio calls ytcaption.v1.JobService.GetJobAudio.
+func (c *jobServiceClient) GetJobAudio(ctx context.Context, req *connect.Request[v1.GetJobAudioRequest]) (*connect.Response[v1.GetJobAudioResponse], error) {
+	return c.getJobAudio.CallUnary(ctx, req)
+}
+
 // JobServiceHandler is an implementation of the ytcaption.v1.JobService service.
 type JobServiceHandler interface {
 	// CreateJob validates and canonicalises the URL and queues a job. The job is
@@ -359,6 +423,24 @@ type JobServiceHandler interface {
 	CreateTranslation(context.Context, *connect.Request[v1.CreateTranslationRequest]) (*connect.Response[v1.CreateTranslationResponse], error)
 	// ListTranslations lists the caller's job's translations.
 	ListTranslations(context.Context, *connect.Request[v1.ListTranslationsRequest]) (*connect.Response[v1.ListTranslationsResponse], error)
+	// SaveTranscript stores the caller's edit of a finished job's transcript
+	// (the whole cue list) as its next revision, if base_revision is still
+	// the latest: of concurrent saves from one base exactly one wins, the
+	// others are refused with revision_conflict. Revision 0, the machine's
+	// transcript, is never changed. Bounds: at most MaxRevisionCues cues,
+	// times whole milliseconds from 0, each cue ending after it starts and
+	// none starting before the one above it, 1..2000 characters of text;
+	// a cue breaking one is refused with invalid_transcript naming its index.
+	SaveTranscript(context.Context, *connect.Request[v1.SaveTranscriptRequest]) (*connect.Response[v1.SaveTranscriptResponse], error)
+	// ListRevisions lists the revisions of the caller's finished job's
+	// transcript, the machine's (0) first.
+	ListRevisions(context.Context, *connect.Request[v1.ListRevisionsRequest]) (*connect.Response[v1.ListRevisionsResponse], error)
+	// GetJobAudio hands the edge a short-lived URL of the caller's job's
+	// stored audio (16 kHz mono WAV; the blob store answers Range requests),
+	// which the edge fetches for the client, who never sees it.
+	// audio_not_found when retention removed the audio, or none was stored
+	// (a transcript from a site's captions).
+	GetJobAudio(context.Context, *connect.Request[v1.GetJobAudioRequest]) (*connect.Response[v1.GetJobAudioResponse], error)
 }
 
 // NewJobServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -462,6 +544,26 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	jobServiceSaveTranscriptHandler := connect.NewUnaryHandler(
+		JobServiceSaveTranscriptProcedure,
+		svc.SaveTranscript,
+		connect.WithSchema(jobServiceMethods.ByName("SaveTranscript")),
+		connect.WithHandlerOptions(opts...),
+	)
+	jobServiceListRevisionsHandler := connect.NewUnaryHandler(
+		JobServiceListRevisionsProcedure,
+		svc.ListRevisions,
+		connect.WithSchema(jobServiceMethods.ByName("ListRevisions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	jobServiceGetJobAudioHandler := connect.NewUnaryHandler(
+		JobServiceGetJobAudioProcedure,
+		svc.GetJobAudio,
+		connect.WithSchema(jobServiceMethods.ByName("GetJobAudio")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.JobService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case JobServiceCreateJobProcedure:
@@ -492,6 +594,12 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 			jobServiceCreateTranslationHandler.ServeHTTP(w, r)
 		case JobServiceListTranslationsProcedure:
 			jobServiceListTranslationsHandler.ServeHTTP(w, r)
+		case JobServiceSaveTranscriptProcedure:
+			jobServiceSaveTranscriptHandler.ServeHTTP(w, r)
+		case JobServiceListRevisionsProcedure:
+			jobServiceListRevisionsHandler.ServeHTTP(w, r)
+		case JobServiceGetJobAudioProcedure:
+			jobServiceGetJobAudioHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -555,4 +663,16 @@ func (UnimplementedJobServiceHandler) CreateTranslation(context.Context, *connec
 
 func (UnimplementedJobServiceHandler) ListTranslations(context.Context, *connect.Request[v1.ListTranslationsRequest]) (*connect.Response[v1.ListTranslationsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.ListTranslations is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) SaveTranscript(context.Context, *connect.Request[v1.SaveTranscriptRequest]) (*connect.Response[v1.SaveTranscriptResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.SaveTranscript is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) ListRevisions(context.Context, *connect.Request[v1.ListRevisionsRequest]) (*connect.Response[v1.ListRevisionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.ListRevisions is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) GetJobAudio(context.Context, *connect.Request[v1.GetJobAudioRequest]) (*connect.Response[v1.GetJobAudioResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.GetJobAudio is not implemented"))
 }
