@@ -102,6 +102,9 @@ func newBatchServer(t *testing.T) *batchServer {
 		if q.Has("karaoke") {
 			s.transcrpt[r.PathValue("id")] += " karaoke=" + q.Get("karaoke")
 		}
+		if q.Has("revision") {
+			s.transcrpt[r.PathValue("id")] += " revision=" + q.Get("revision")
+		}
 		fmt.Fprintf(w, "WEBVTT\n\ncaptions of %s\n", r.PathValue("id"))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

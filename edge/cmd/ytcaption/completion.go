@@ -21,7 +21,7 @@ _ytcaption() {
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
         else case "$sub" in
           list) words="--limit --json" ;;
-          transcript) words="--format --karaoke -o --json" ;;
+          transcript) words="--format --karaoke --revision -o --json" ;;
           *) words="--json" ;;
         esac; fi ;;
       batches)
@@ -88,6 +88,7 @@ complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l format -xa '
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -s o -r
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l no-wait
 complete -c ytcaption -n '__fish_seen_subcommand_from list' -l limit -x
+complete -c ytcaption -n '__fish_seen_subcommand_from transcript' -l revision -x
 complete -c ytcaption -n '__fish_seen_subcommand_from login' -l url -x
 complete -c ytcaption -n '__fish_seen_subcommand_from login' -l api-key -x
 complete -c ytcaption -l json

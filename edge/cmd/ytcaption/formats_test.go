@@ -55,3 +55,24 @@ func TestKaraokeNeedsAssOrVtt(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut.String(), "srt, vtt, ass, ttml, sbv, txt, json, tsv")
 }
+
+// TestJobsTranscriptRevision: jobs transcript asks for the latest revision
+// unless --revision names one (0: the machine's original).
+func TestJobsTranscriptRevision(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		asks string
+	}{
+		{nil, "srt"},
+		{[]string{"--revision", "0"}, "srt revision=0"},
+		{[]string{"--revision", "3", "--format", "vtt"}, "vtt revision=3"},
+	} {
+		srv := newBatchServer(t)
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"jobs", "transcript", "j1", "-o", filepath.Join(t.TempDir(), "x")}, tc.args...),
+			srv.env(t, &out, &errOut))
+		require.Equal(t, 0, code, errOut.String())
+		require.Equal(t, map[string]string{"j1": tc.asks}, srv.transcrpt, tc.args)
+	}
+}

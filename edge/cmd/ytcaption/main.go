@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -328,6 +329,9 @@ func checkKaraoke(f captionFormat) error {
 type captionFormat struct {
 	name    string
 	karaoke bool
+	// revision is the transcript's revision to fetch (docs/editing.md):
+	// nil, the latest; 0, the machine's original.
+	revision *int
 }
 
 // query is the transcript request's query string.
@@ -335,6 +339,9 @@ func (f captionFormat) query() string {
 	q := "format=" + url.QueryEscape(f.name)
 	if f.karaoke {
 		q += "&karaoke=true"
+	}
+	if f.revision != nil {
+		q += "&revision=" + strconv.Itoa(*f.revision)
 	}
 	return q
 }
@@ -392,7 +399,7 @@ func transcribe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	caption := captionFormat{*format, *karaoke}
+	caption := captionFormat{name: *format, karaoke: *karaoke}
 	if err := checkKaraoke(caption); err != nil {
 		return err
 	}
@@ -753,7 +760,8 @@ Subcommands:
   list [--limit N]                       your jobs, newest first
   get ID                                 one job
   cancel ID                              cancel a job that has not finished
-  transcript ID [--format F] [-o FILE]   a finished job's captions
+  transcript ID [--format F] [--revision N] [-o FILE]
+                                         a finished job's captions (the latest revision)
 
 Run "ytcaption jobs SUBCOMMAND --help" for its flags.`
 
@@ -833,16 +841,21 @@ func jobs(ctx context.Context, args []string, e env) error {
 	case "cancel":
 		return cancel(ctx, rest, e)
 	case "transcript":
-		c := newCommand("jobs transcript", "jobs transcript ID [--format F] [--karaoke] [-o FILE] [--json]", "Writes a finished job's captions to -o FILE or stdout.", []string{"ID"}, e)
+		c := newCommand("jobs transcript", "jobs transcript ID [--format F] [--karaoke] [--revision N] [-o FILE] [--json]",
+			"Writes a finished job's captions to -o FILE or stdout: the latest revision (the last edit saved), or --revision N.", []string{"ID"}, e)
 		format := c.fs.String("format", "srt", formatUsage)
 		karaoke := c.fs.Bool("karaoke", false, karaokeUsage)
+		revision := c.fs.Int("revision", -1, "the transcript's revision `N`: 0 is the machine's original, each saved edit the next (default: the latest)")
 		out := c.fs.String("o", "", "write the captions to `FILE` (default: stdout)")
 		asJSON := c.fs.Bool("json", false, "print JSON")
 		pos, err := c.parse(rest)
 		if err != nil {
 			return err
 		}
-		caption := captionFormat{*format, *karaoke}
+		caption := captionFormat{name: *format, karaoke: *karaoke}
+		if *revision >= 0 {
+			caption.revision = revision
+		}
 		if err := checkFormat(*format); err != nil {
 			return err
 		}
