@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -264,6 +266,7 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 		return throughputJobs / took.Seconds()
 	}
 	for b.Loop() {
+		stop := cpuProfile(b, "")
 		rpc := run("longpoll", func(ctx context.Context, engine string) (bool, error) {
 			a, err := s.acquire(ctx, engine)
 			if err != nil || a == nil {
@@ -272,6 +275,7 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 			_, err = s.rpc.CompleteJob(ctx, connect.NewRequest(&ytcaptionv1.CompleteJobRequest{JobId: a.GetJobId(), Epoch: a.GetEpoch()}))
 			return err == nil, err
 		})
+		stop()
 		polling := run("poll1s", func(ctx context.Context, engine string) (bool, error) {
 			id, epoch, ok, err := s.pollOnce(ctx, engine)
 			if err != nil {
@@ -291,5 +295,30 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 		b.ReportMetric(polling, "poll1s-jobs/s")
 		fmt.Printf("claim+complete, %d workers, %d jobs: Connect long-poll %.0f jobs/s | 1 s polling (store, no RPC) %.0f jobs/s | ratio %.2f\n",
 			benchWorkers, throughputJobs, rpc, polling, rpc/polling)
+	}
+}
+
+// cpuProfile starts a CPU profile of this process (core's handlers, the
+// benchmark's clients and the store) into $YTCAPTION_BENCH_PPROF+suffix, when
+// that is set, and returns what stops it. The database's own time is not in
+// it: a wait on PostgreSQL shows as time off the CPU.
+func cpuProfile(b *testing.B, suffix string) (stop func()) {
+	b.Helper()
+	path := os.Getenv("YTCAPTION_BENCH_PPROF")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path + suffix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }
