@@ -161,7 +161,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	mount(nodeToken)(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics, d.Stages),
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,
-		presignTTL: cfg.PresignTTL, stopping: d.Stopping, instance: cfg.Instance,
+		presignTTL: cfg.PresignTTL, stopping: d.Stopping, instance: cfg.Instance, nodes: newNodeBook(time.Now),
 	}, connect.WithInterceptors(traced, interceptor{nodeAuth(cfg.NodeTokens)}), small, capped.options()))
 	return admin
 }

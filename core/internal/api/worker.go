@@ -34,6 +34,7 @@ type WorkerService struct {
 	instance   string // this core replica
 	// stopping is closed when core starts shutting down, so held polls return at once.
 	stopping <-chan struct{}
+	nodes    *nodeBook // what this replica last wrote of each gpu-node's registry row
 }
 
 // refuse maps a worker call's error, counting refusals of stale epochs.
@@ -60,21 +61,9 @@ func pollWindow(ctx context.Context, max time.Duration) time.Duration {
 }
 
 func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytcaptionv1.AcquireJobRequest]) (*connect.Response[ytcaptionv1.AcquireJobResponse], error) {
-	node := req.Msg.GetNodeId()
-	if node == "" {
-		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "node_id is required"))
-	}
-	if n := max(len(req.Msg.GetCapabilities()), len(req.Msg.GetEngines())); n > maxEnginesPerNode {
-		// Each engine is a clause of the claim's SQL: a node must not make
-		// core build (and cache) a statement of any size it likes.
-		return nil, toConnectError(ctx, s.log, job.Errorf(job.CodeInvalidArgument, "%d engines advertised; at most %d", n, maxEnginesPerNode))
-	}
-	caps := advertised(req.Msg)
-	// The fleet view's registry and what creation checks jobs against; a
-	// node that cannot be recorded still works.
-	draining, err := s.store.TouchAgent(ctx, node, caps, req.Msg.GetVersion())
+	node, caps, draining, err := s.polled(ctx, req.Msg)
 	if err != nil {
-		s.log.WarnContext(ctx, "record gpu-node", "node_id", node, "err", err)
+		return nil, toConnectError(ctx, s.log, err)
 	}
 	window := time.NewTimer(max(0, pollWindow(ctx, 30*time.Second)))
 	defer window.Stop()
@@ -99,28 +88,11 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 		// Take the wake-up channel before looking, so a job made ready between the
 		// look and the wait still wakes us.
 		woken := s.bus.Ready.Wait()
-		j, ok, err := s.store.ClaimReady(ctx, node, caps, s.lease, grace)
+		a, err := s.claim(ctx, node, caps, grace)
 		if err != nil {
 			return nil, toConnectError(ctx, s.log, err)
 		}
-		if ok {
-			if ctx.Err() != nil {
-				// The node gave up on the poll (it is draining) while the claim ran:
-				// the reply would be lost, so hand the job straight back.
-				bg := context.WithoutCancel(ctx)
-				if _, err := s.store.Release(bg, j.ID, j.Epoch, 0); err != nil {
-					s.log.WarnContext(ctx, "hand back an undeliverable claim", "job_id", j.ID, "err", err)
-				}
-				return nil, toConnectError(ctx, s.log, ctx.Err())
-			}
-			a, err := s.assignment(ctx, j)
-			if err != nil {
-				return nil, toConnectError(ctx, s.log, err)
-			}
-			if s.metrics.stages != nil && !j.ReadyAt.IsZero() {
-				s.metrics.stages.WithLabelValues("wait").Observe(j.TranscribingAt.Sub(j.ReadyAt).Seconds())
-			}
-			s.log.InfoContext(ctx, "job acquired", "job_id", j.ID, "node_id", node, "epoch", j.Epoch)
+		if a != nil {
 			return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{Assignment: a}), nil
 		}
 		select {
@@ -138,6 +110,62 @@ func (s *WorkerService) AcquireJob(ctx context.Context, req *connect.Request[ytc
 			return nil, toConnectError(ctx, s.log, ctx.Err())
 		}
 	}
+}
+
+// polled checks a request for work (AcquireJob's, or CompleteJob's next)
+// and books the node in the fleet's registry when that is due (nodeBook),
+// saying whether an admin drained it.
+func (s *WorkerService) polled(ctx context.Context, m *ytcaptionv1.AcquireJobRequest) (node string, caps []engines.Caps, draining bool, err error) {
+	node = m.GetNodeId()
+	if node == "" {
+		return "", nil, false, job.Errorf(job.CodeInvalidArgument, "node_id is required")
+	}
+	if n := max(len(m.GetCapabilities()), len(m.GetEngines())); n > maxEnginesPerNode {
+		// Each engine is a clause of the claim's SQL: a node must not make
+		// core build (and cache) a statement of any size it likes.
+		return "", nil, false, job.Errorf(job.CodeInvalidArgument, "%d engines advertised; at most %d", n, maxEnginesPerNode)
+	}
+	caps = advertised(m)
+	ad := advert(caps, m.GetVersion())
+	if !s.nodes.touchDue(node, ad) {
+		return node, caps, false, nil
+	}
+	// The fleet view's registry and what creation checks jobs against; a
+	// node that cannot be recorded still works (and is tried again next poll).
+	draining, err = s.store.TouchAgent(ctx, node, caps, m.GetVersion())
+	if err != nil {
+		s.log.WarnContext(ctx, "record gpu-node", "node_id", node, "err", err)
+		return node, caps, false, nil
+	}
+	s.nodes.touched(node, ad, draining)
+	return node, caps, draining, nil
+}
+
+// claim tries once to take a ready job for node and make it an assignment;
+// nil when none is ready.
+func (s *WorkerService) claim(ctx context.Context, node string, caps []engines.Caps, grace time.Duration) (*ytcaptionv1.Assignment, error) {
+	j, ok, err := s.store.ClaimReady(ctx, node, caps, s.lease, grace)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		// The node gave up on the call (it is draining) while the claim ran:
+		// the reply would be lost, so hand the job straight back.
+		bg := context.WithoutCancel(ctx)
+		if _, err := s.store.Release(bg, j.ID, j.Epoch, 0); err != nil {
+			s.log.WarnContext(ctx, "hand back an undeliverable claim", "job_id", j.ID, "err", err)
+		}
+		return nil, ctx.Err()
+	}
+	a, err := s.assignment(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if s.metrics.stages != nil && !j.ReadyAt.IsZero() {
+		s.metrics.stages.WithLabelValues("wait").Observe(j.TranscribingAt.Sub(j.ReadyAt).Seconds())
+	}
+	s.log.InfoContext(ctx, "job acquired", "job_id", j.ID, "node_id", node, "epoch", j.Epoch)
+	return a, nil
 }
 
 // advertised is what the node's engines can do, as it says: core routes by
@@ -207,7 +235,7 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *connect.Request[ytca
 	if err != nil {
 		return nil, s.refuse(ctx, err)
 	}
-	if node := req.Msg.GetNodeId(); node != "" {
+	if node := req.Msg.GetNodeId(); node != "" && s.nodes.seenDue(node) {
 		if err := s.store.SeenAgent(ctx, node); err != nil {
 			s.log.WarnContext(ctx, "record gpu-node heartbeat", "node_id", node, "err", err)
 		}
@@ -249,6 +277,10 @@ func (s *WorkerService) Ping(ctx context.Context, req *connect.Request[ytcaption
 	return connect.NewResponse(&ytcaptionv1.PingResponse{Instance: s.instance}), nil
 }
 
+// CompleteJob finishes the holder's transcription and, when the request
+// asks for it (next), hands the node its next job in the same call
+// (complete-and-next): one claim once the completion has committed, without
+// waiting for work, so a busy fleet spends one call per job instead of two.
 func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[ytcaptionv1.CompleteJobRequest]) (*connect.Response[ytcaptionv1.CompleteJobResponse], error) {
 	m := req.Msg
 	if g := m.GetGuards(); g.GetSilenceDropped() > 0 || g.GetRepetitionDropped() > 0 || g.GetRepetitionTrimmed() > 0 {
@@ -258,23 +290,50 @@ func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[yt
 			return nil, s.refuse(ctx, err)
 		}
 	}
-	done, err := s.store.Complete(ctx, m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount()))
+	c, err := s.store.CompleteAttempt(ctx, m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount()))
 	if err != nil {
 		return nil, s.refuse(ctx, err)
 	}
-	if done {
+	if c.Done {
 		s.metrics.succeeded.Inc()
-		if j, err := s.store.GetJob(ctx, "", m.GetJobId()); err == nil && s.metrics.stages != nil {
-			s.metrics.stages.WithLabelValues("transcribe").Observe(j.FinishedAt.Sub(j.TranscribingAt).Seconds())
+		if s.metrics.stages != nil {
+			s.metrics.stages.WithLabelValues("transcribe").Observe(c.Took.Seconds())
 		}
 		// A chunk of long audio: its parent progresses, or is stitched. If
 		// this fails, the rescuer stitches it later.
-		if _, _, err := s.store.FinishParent(ctx, m.GetJobId()); err != nil {
-			s.log.WarnContext(ctx, "stitch chunks", "job_id", m.GetJobId(), "err", err)
+		if c.ParentID != "" {
+			if _, err := s.store.Stitch(ctx, c.ParentID); err != nil {
+				s.log.WarnContext(ctx, "stitch chunks", "job_id", m.GetJobId(), "err", err)
+			}
 		}
 	}
 	s.log.InfoContext(ctx, "job succeeded", "job_id", m.GetJobId(), "epoch", m.GetEpoch())
-	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{}), nil
+	resp := &ytcaptionv1.CompleteJobResponse{}
+	if m.GetNext() != nil {
+		// The completion stands whatever happens here: a failure to hand out
+		// the next job is no failure of the call, the node long-polls instead.
+		resp.Next = s.next(ctx, m.GetNext())
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// next is complete-and-next's claim: AcquireJob's, tried once. A drained
+// node gets nothing.
+func (s *WorkerService) next(ctx context.Context, m *ytcaptionv1.AcquireJobRequest) *ytcaptionv1.Assignment {
+	node, caps, draining, err := s.polled(ctx, m)
+	if err != nil || draining {
+		return nil
+	}
+	var grace time.Duration
+	if m.GetPrefetch() {
+		grace = prefetchGrace
+	}
+	a, err := s.claim(ctx, node, caps, grace)
+	if err != nil {
+		s.log.WarnContext(ctx, "claim the next job", "node_id", node, "err", err)
+		return nil
+	}
+	return a
 }
 
 func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcaptionv1.FailJobRequest]) (*connect.Response[ytcaptionv1.FailJobResponse], error) {

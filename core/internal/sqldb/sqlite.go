@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,7 +109,7 @@ func OpenSQLite(path string) (DB, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &liteDB{liteQuerier: liteQuerier{db}, db: db, file: lock, locks: map[int64]*sync.RWMutex{},
+	return &liteDB{liteQuerier: liteQuerier{q: db, gate: newWriteGate()}, db: db, file: lock, locks: map[int64]*sync.RWMutex{},
 		listeners: map[string]map[*liteListener]struct{}{}, closed: make(chan struct{})}, nil
 }
 
@@ -138,7 +139,7 @@ func OpenSQLiteReader(path string) (DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &liteDB{liteQuerier: liteQuerier{db}, db: db, locks: map[int64]*sync.RWMutex{},
+	return &liteDB{liteQuerier: liteQuerier{q: db}, db: db, locks: map[int64]*sync.RWMutex{},
 		listeners: map[string]map[*liteListener]struct{}{}, closed: make(chan struct{})}, nil
 }
 
@@ -149,13 +150,23 @@ type liteExecer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-type liteQuerier struct{ q liteExecer }
+// liteQuerier runs statements on the database (gate set: a write waits its
+// turn) or in a transaction (gate nil: the transaction holds the turn).
+type liteQuerier struct {
+	q    liteExecer
+	gate *writeGate
+}
 
 type liteResult int64
 
 func (r liteResult) RowsAffected() int64 { return int64(r) }
 
 func (l liteQuerier) Exec(ctx context.Context, q string, args ...any) (Result, error) {
+	release, err := l.gate.enter(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := l.q.ExecContext(ctx, Translate(q), liteArgs(args)...)
 	if err != nil {
 		return nil, err
@@ -165,16 +176,96 @@ func (l liteQuerier) Exec(ctx context.Context, q string, args ...any) (Result, e
 }
 
 func (l liteQuerier) Query(ctx context.Context, q string, args ...any) (Rows, error) {
-	rows, err := l.q.QueryContext(ctx, Translate(q), liteArgs(args)...)
+	release, err := l.gate.enter(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return &liteRows{rows}, nil
+	rows, err := l.q.QueryContext(ctx, Translate(q), liteArgs(args)...)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &liteRows{r: rows, release: release}, nil
 }
 
 func (l liteQuerier) QueryRow(ctx context.Context, q string, args ...any) Row {
-	return liteRow{l.q.QueryRowContext(ctx, Translate(q), liteArgs(args)...)}
+	release, err := l.gate.enter(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return liteRow{r: l.q.QueryRowContext(ctx, Translate(q), liteArgs(args)...), release: release}
 }
+
+// writeGate lets this process's writers into SQLite one at a time, in the
+// order they came. SQLite has one writer; left to it, writers that find the
+// lock taken sleep and retry (the busy timeout), and under a dozen
+// concurrent writers — a busy single box — some lost every retry for the
+// whole timeout and failed with SQLITE_BUSY while others went in again and
+// again. A channel's waiters are served in turn. A transaction (every one
+// takes the write lock when it begins) holds the turn until it ends; a
+// statement outside one, while it runs, when it writes (isWrite). Readers
+// never wait: WAL lets them read beside the writer.
+type writeGate struct{ turn chan struct{} }
+
+func newWriteGate() *writeGate { return &writeGate{turn: make(chan struct{}, 1)} }
+
+// gateWait is how long a writer waits for its turn, as SQLite's busy
+// timeout did, before it fails as SQLite would.
+const gateWait = 10 * time.Second
+
+var errGateTimeout = errors.New("database is locked: no turn to write within the busy timeout")
+
+// enter waits for q's turn when q writes, and returns what ends it.
+func (g *writeGate) enter(ctx context.Context, q string) (release func(), err error) {
+	if g == nil || !isWrite(q) {
+		return func() {}, nil
+	}
+	return g.take(ctx)
+}
+
+func (g *writeGate) take(ctx context.Context) (release func(), err error) {
+	select {
+	case g.turn <- struct{}{}:
+	default:
+		t := time.NewTimer(gateWait)
+		defer t.Stop()
+		select {
+		case g.turn <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+			return nil, errGateTimeout
+		}
+	}
+	return sync.OnceFunc(func() { <-g.turn }), nil
+}
+
+var writes sync.Map // statement text → whether it writes
+
+// isWrite reports whether a statement may write: it names INSERT, UPDATE,
+// DELETE or REPLACE anywhere (a WITH ahead of one, a trigger's work), or is
+// one of SQLite's maintenance statements. A read that merely mentions one
+// of these words waits its turn needlessly, which is harmless.
+func isWrite(q string) bool {
+	if w, ok := writes.Load(q); ok {
+		return w.(bool)
+	}
+	u := strings.ToUpper(q)
+	w := false
+	for _, k := range []string{"INSERT", "UPDATE", "DELETE", "REPLACE", "ANALYZE", "VACUUM", "PRAGMA", "CREATE", "DROP", "ALTER"} {
+		if strings.Contains(u, k) {
+			w = true
+			break
+		}
+	}
+	writes.Store(q, w)
+	return w
+}
+
+// errRow is a Row whose statement could not start.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 func (l liteQuerier) SendBatch(ctx context.Context, b *Batch) error {
 	for _, it := range b.items {
@@ -212,22 +303,35 @@ func (d *liteDB) Close() {
 var errClosed = errors.New("sqlite: database closed")
 
 func (d *liteDB) Begin(ctx context.Context) (Tx, error) {
+	release := func() {}
+	if d.gate != nil { // nil on a reader, which never writes
+		var err error
+		if release, err = d.gate.take(ctx); err != nil {
+			return nil, err
+		}
+	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
+		release()
 		return nil, err
 	}
-	return liteTx{liteQuerier{tx}, tx}, nil
+	return liteTx{liteQuerier{q: tx}, tx, release}, nil
 }
 
 type liteTx struct {
 	liteQuerier
-	tx *sql.Tx
+	tx      *sql.Tx
+	release func() // the write turn: once, at Commit or Rollback
 }
 
-func (t liteTx) Commit(context.Context) error { return t.tx.Commit() }
+func (t liteTx) Commit(context.Context) error {
+	defer t.release()
+	return t.tx.Commit()
+}
 
 // Rollback after Commit is a no-op, as on pgx.
 func (t liteTx) Rollback(context.Context) error {
+	defer t.release()
 	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return err
 	}
@@ -397,15 +501,33 @@ func liteArg(a any) any {
 	return a
 }
 
-type liteRow struct{ r *sql.Row }
+type liteRow struct {
+	r       *sql.Row
+	release func() // the write turn, if the statement writes
+}
 
-func (r liteRow) Scan(dest ...any) error { return liteScan(r.r.Scan, dest) }
+func (r liteRow) Scan(dest ...any) error {
+	defer r.release()
+	return liteScan(r.r.Scan, dest)
+}
 
-type liteRows struct{ r *sql.Rows }
+type liteRows struct {
+	r       *sql.Rows
+	release func() // the write turn, if the statement writes
+}
 
-func (r *liteRows) Next() bool             { return r.r.Next() }
-func (r *liteRows) Err() error             { return r.r.Err() }
-func (r *liteRows) Close()                 { _ = r.r.Close() }
+func (r *liteRows) Next() bool {
+	if r.r.Next() {
+		return true
+	}
+	r.release()
+	return false
+}
+func (r *liteRows) Err() error { return r.r.Err() }
+func (r *liteRows) Close() {
+	_ = r.r.Close()
+	r.release()
+}
 func (r *liteRows) Scan(dest ...any) error { return liteScan(r.r.Scan, dest) }
 
 // liteScan scans through converting targets (see liteDest).

@@ -82,6 +82,12 @@ func (s *Store) FinishParent(ctx context.Context, child string) (parent string, 
 	return parent, done, err
 }
 
+// Stitch is FinishParent for a caller that knows the parent already
+// (CompleteAttempt's ParentID): the chunk's completion named it.
+func (s *Store) Stitch(ctx context.Context, parent string) (done bool, err error) {
+	return s.finishParent(ctx, parent)
+}
+
 // FinishStitchable finishes the parents whose chunks all succeeded but which
 // were not stitched — core stopped between a chunk's completion and the
 // stitch — and returns their ids. The rescuer runs it.

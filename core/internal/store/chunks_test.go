@@ -71,8 +71,14 @@ func TestChunksAreStitchedWithTheirOffsets(t *testing.T) {
 		require.NoError(t, err)
 		require.InDelta(t, 8.0/18, got.Progress, 0.001, "the share of the audio done")
 
-		transcribed(t, s, chunks[0], job.Segment{Seq: 0, StartMS: 0, EndMS: 4_000, Text: "one"}, job.Segment{Seq: 1, StartMS: 4_000, EndMS: 9_990, Text: "two"})
-		_, done, err = s.FinishParent(ctx, chunks[0].ID)
+		_, err = s.PutSegments(ctx, chunks[0].ID, chunks[0].Epoch, []job.Segment{{Seq: 0, StartMS: 0, EndMS: 4_000, Text: "one"},
+			{Seq: 1, StartMS: 4_000, EndMS: 9_990, Text: "two"}}, 1)
+		require.NoError(t, err)
+		c, err := s.CompleteAttempt(ctx, chunks[0].ID, chunks[0].Epoch, "en", 2)
+		require.NoError(t, err)
+		require.True(t, c.Done)
+		require.Equal(t, p.ID, c.ParentID, "the completion names the parent to stitch")
+		done, err = s.Stitch(ctx, c.ParentID)
 		require.NoError(t, err)
 		require.True(t, done)
 		got, err = s.GetJob(ctx, u.ID, p.ID)

@@ -723,72 +723,111 @@ func (s *Store) CompleteFromCaptions(ctx context.Context, id string, epoch int64
 // announced is stored. Completing an already succeeded epoch again is a no-op
 // and reports done=false: only the call that finished the job reports true.
 func (s *Store) Complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int) (done bool, err error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return false, leaseLost(id, epoch)
+	c, err := s.CompleteAttempt(ctx, id, epoch, detectedLanguage, segmentCount)
+	return c.Done, err
+}
+
+// Completion is what CompleteAttempt did.
+type Completion struct {
+	Done     bool          // this call finished the job (false: the epoch had finished it already)
+	ParentID string        // the long audio whose chunk this job is; "" for a job of its own
+	Took     time.Duration // claim to finish (the transcribe stage), when Done
+}
+
+// completeSet ends a transcription: the fields both completion statements
+// set, status and language from the parameters named, and what they return
+// (completeReturning, in scanCompletion's order). The finishing trigger
+// writes the usage ledger and the outbox rows in the same statement, as it
+// does for every other way a job finishes.
+func completeSet(status, language string) string {
+	return `status = ` + status + `, detected_language = ` + language + `, progress = 1, finished_at = now(), transcribed_from = 'speech',
+			lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()`
+}
+
+const completeReturning = `RETURNING coalesce(j.parent_id::text, ''), j.transcribing_at, j.finished_at`
+
+func scanCompletion(row sqldb.Row) (Completion, error) {
+	var c Completion
+	var from, to *time.Time
+	if err := row.Scan(&c.ParentID, &from, &to); err != nil {
+		return Completion{}, err
 	}
-	// The usual case in one round trip: the holder completes with every
-	// segment stored. Anything else takes the slow path, which explains why.
-	tag, err := s.db.Exec(ctx, `
-		UPDATE jobs AS j SET status = $3, detected_language = $4, progress = 1, finished_at = now(), transcribed_from = 'speech',
-			lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
+	c.Done = true
+	if from != nil && to != nil {
+		c.Took = to.Sub(*from)
+	}
+	return c, nil
+}
+
+// CompleteAttempt is Complete, also saying what the caller needs next — the
+// parent to stitch, the stage's duration — so it need not read the job again.
+func (s *Store) CompleteAttempt(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int) (Completion, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Completion{}, leaseLost(id, epoch)
+	}
+	// The usual case in one statement, one round trip: the holder completes
+	// with every segment stored, fenced by its epoch and lease. Anything else
+	// takes the slow path, which explains why.
+	c, err := scanCompletion(s.db.QueryRow(ctx, `
+		UPDATE jobs AS j SET `+completeSet("$3", "$4")+`
 		FROM (SELECT count(*) AS n, coalesce(min(seq), 0) AS lo, coalesce(max(seq), -1) AS hi
 		      FROM segments WHERE job_id = $1 AND epoch = $2) seg
 		WHERE j.id = $1 AND j.epoch = $2 AND j.status = ANY($6) AND j.lease_expires_at > now()
-			AND seg.n = $5 AND seg.lo = 0 AND seg.hi = $5 - 1`,
-		id, epoch, string(job.StatusSucceeded), detectedLanguage, segmentCount, froms(job.StatusSucceeded, job.StatusTranscribing))
-	if err != nil {
-		return false, fmt.Errorf("complete job %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 1 {
+			AND seg.n = $5 AND seg.lo = 0 AND seg.hi = $5 - 1
+		`+completeReturning,
+		id, epoch, string(job.StatusSucceeded), detectedLanguage, segmentCount, froms(job.StatusSucceeded, job.StatusTranscribing)))
+	switch {
+	case err == nil:
 		s.report(ctx, Change{JobID: id, From: job.StatusTranscribing, To: job.StatusSucceeded})
-		return true, nil
+		return c, nil
+	case !errors.Is(err, sqldb.ErrNoRows):
+		return Completion{}, fmt.Errorf("complete job %s: %w", id, err)
 	}
-	err = s.complete(ctx, id, epoch, detectedLanguage, segmentCount, &done)
-	return done, err
+	return s.complete(ctx, id, epoch, detectedLanguage, segmentCount)
 }
 
-func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int, done *bool) error {
+func (s *Store) complete(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int) (Completion, error) {
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("complete job %s: %w", id, err)
+		return Completion{}, fmt.Errorf("complete job %s: %w", id, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	var status job.Status
 	var cur int64
 	var expired bool
-	err = tx.QueryRow(ctx, `SELECT status, epoch, `+expiredSQL+` FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&status, &cur, &expired)
+	var parent string
+	err = tx.QueryRow(ctx, `SELECT status, epoch, `+expiredSQL+`, coalesce(parent_id::text, '') FROM jobs WHERE id = $1 FOR UPDATE`, id).
+		Scan(&status, &cur, &expired, &parent)
 	switch {
 	case errors.Is(err, sqldb.ErrNoRows):
-		return leaseLost(id, epoch)
+		return Completion{}, leaseLost(id, epoch)
 	case err != nil:
-		return fmt.Errorf("complete job %s: %w", id, err)
+		return Completion{}, fmt.Errorf("complete job %s: %w", id, err)
 	case cur != epoch:
-		return leaseLost(id, epoch)
+		return Completion{}, leaseLost(id, epoch)
 	case status == job.StatusSucceeded:
-		return nil
+		return Completion{ParentID: parent}, nil
 	case status != job.StatusTranscribing || expired: // only a transcription holder completes here
-		return leaseLost(id, epoch)
+		return Completion{}, leaseLost(id, epoch)
 	}
 	var n, lo, hi int
 	if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), -1) FROM segments WHERE job_id = $1 AND epoch = $2`,
 		id, epoch).Scan(&n, &lo, &hi); err != nil {
-		return fmt.Errorf("count segments of job %s: %w", id, err)
+		return Completion{}, fmt.Errorf("count segments of job %s: %w", id, err)
 	}
 	if n != segmentCount || lo != 0 || hi != segmentCount-1 {
-		return job.Errorf(job.CodeConflict, "job %s: %d segments announced but %d stored (seq %d..%d)", id, segmentCount, n, lo, hi)
+		return Completion{}, job.Errorf(job.CodeConflict, "job %s: %d segments announced but %d stored (seq %d..%d)", id, segmentCount, n, lo, hi)
 	}
-	if _, err := tx.Exec(ctx, `
-		UPDATE jobs SET status = $2, detected_language = $3, progress = 1, finished_at = now(), transcribed_from = 'speech',
-			lease_owner = '', lease_expires_at = NULL, error_code = '', error_message = '', updated_at = now()
-		WHERE id = $1`, id, string(job.StatusSucceeded), detectedLanguage); err != nil {
-		return fmt.Errorf("complete job %s: %w", id, err)
+	c, err := scanCompletion(tx.QueryRow(ctx, `UPDATE jobs AS j SET `+completeSet("$2", "$3")+` WHERE j.id = $1 `+completeReturning,
+		id, string(job.StatusSucceeded), detectedLanguage))
+	if err != nil {
+		return Completion{}, fmt.Errorf("complete job %s: %w", id, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("complete job %s: %w", id, err)
+		return Completion{}, fmt.Errorf("complete job %s: %w", id, err)
 	}
-	*done = true
 	s.report(ctx, Change{JobID: id, From: job.StatusTranscribing, To: job.StatusSucceeded})
-	return nil
+	return c, nil
 }
 
 // held is a locked job row that a stage holds.

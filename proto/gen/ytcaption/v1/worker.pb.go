@@ -800,7 +800,14 @@ type CompleteJobRequest struct {
 	SegmentCount int32 `protobuf:"varint,4,opt,name=segment_count,json=segmentCount,proto3" json:"segment_count,omitempty"`
 	// What the node's hallucination guards removed (the counts; core keeps
 	// the job's own settings of silence and repetition).
-	Guards        *Guards `protobuf:"bytes,60,opt,name=guards,proto3" json:"guards,omitempty"`
+	Guards *Guards `protobuf:"bytes,60,opt,name=guards,proto3" json:"guards,omitempty"`
+	// Complete-and-next: the node asks for its next job in the same call, as
+	// it would with AcquireJob (the same fields; prefetch when it still holds
+	// other jobs). Core tries one claim once the completion has committed and
+	// does not wait for work: no next in the answer means none was ready, and
+	// the node long-polls AcquireJob as before. Unset (a node of the previous
+	// version): only the completion.
+	Next          *AcquireJobRequest `protobuf:"bytes,70,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -870,8 +877,19 @@ func (x *CompleteJobRequest) GetGuards() *Guards {
 	return nil
 }
 
+func (x *CompleteJobRequest) GetNext() *AcquireJobRequest {
+	if x != nil {
+		return x.Next
+	}
+	return nil
+}
+
 type CompleteJobResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next job when the request asked for one and a job was ready: an
+	// assignment exactly as AcquireJob's (its own epoch and lease, heartbeat
+	// it and complete it the same way).
+	Next          *Assignment `protobuf:"bytes,70,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -904,6 +922,13 @@ func (x *CompleteJobResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use CompleteJobResponse.ProtoReflect.Descriptor instead.
 func (*CompleteJobResponse) Descriptor() ([]byte, []int) {
 	return file_ytcaption_v1_worker_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CompleteJobResponse) GetNext() *Assignment {
+	if x != nil {
+		return x.Next
+	}
+	return nil
 }
 
 type FailJobRequest struct {
@@ -1177,14 +1202,16 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\bsegments\x18\x03 \x03(\v2\x15.ytcaption.v1.SegmentR\bsegments\x12\x1a\n" +
 	"\bprogress\x18\x04 \x01(\x01R\bprogress\".\n" +
 	"\x14PushSegmentsResponse\x12\x16\n" +
-	"\x06cancel\x18\x01 \x01(\bR\x06cancel\"\xc1\x01\n" +
+	"\x06cancel\x18\x01 \x01(\bR\x06cancel\"\xf6\x01\n" +
 	"\x12CompleteJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12+\n" +
 	"\x11detected_language\x18\x03 \x01(\tR\x10detectedLanguage\x12#\n" +
 	"\rsegment_count\x18\x04 \x01(\x05R\fsegmentCount\x12,\n" +
-	"\x06guards\x18< \x01(\v2\x14.ytcaption.v1.GuardsR\x06guards\"\x15\n" +
-	"\x13CompleteJobResponse\"\x89\x01\n" +
+	"\x06guards\x18< \x01(\v2\x14.ytcaption.v1.GuardsR\x06guards\x123\n" +
+	"\x04next\x18F \x01(\v2\x1f.ytcaption.v1.AcquireJobRequestR\x04next\"C\n" +
+	"\x13CompleteJobResponse\x12,\n" +
+	"\x04next\x18F \x01(\v2\x18.ytcaption.v1.AssignmentR\x04next\"\x89\x01\n" +
 	"\x0eFailJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12,\n" +
@@ -1253,26 +1280,28 @@ var file_ytcaption_v1_worker_proto_depIdxs = []int32{
 	17, // 5: ytcaption.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
 	18, // 6: ytcaption.v1.PushSegmentsRequest.segments:type_name -> ytcaption.v1.Segment
 	19, // 7: ytcaption.v1.CompleteJobRequest.guards:type_name -> ytcaption.v1.Guards
-	20, // 8: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
-	2,  // 9: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
-	6,  // 10: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
-	8,  // 11: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
-	10, // 12: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
-	12, // 13: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
-	14, // 14: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
-	0,  // 15: ytcaption.v1.WorkerService.Ping:input_type -> ytcaption.v1.PingRequest
-	4,  // 16: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
-	7,  // 17: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
-	9,  // 18: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
-	11, // 19: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
-	13, // 20: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
-	15, // 21: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
-	1,  // 22: ytcaption.v1.WorkerService.Ping:output_type -> ytcaption.v1.PingResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	2,  // 8: ytcaption.v1.CompleteJobRequest.next:type_name -> ytcaption.v1.AcquireJobRequest
+	5,  // 9: ytcaption.v1.CompleteJobResponse.next:type_name -> ytcaption.v1.Assignment
+	20, // 10: ytcaption.v1.FailJobRequest.error:type_name -> ytcaption.v1.JobError
+	2,  // 11: ytcaption.v1.WorkerService.AcquireJob:input_type -> ytcaption.v1.AcquireJobRequest
+	6,  // 12: ytcaption.v1.WorkerService.Heartbeat:input_type -> ytcaption.v1.HeartbeatRequest
+	8,  // 13: ytcaption.v1.WorkerService.PushSegments:input_type -> ytcaption.v1.PushSegmentsRequest
+	10, // 14: ytcaption.v1.WorkerService.CompleteJob:input_type -> ytcaption.v1.CompleteJobRequest
+	12, // 15: ytcaption.v1.WorkerService.FailJob:input_type -> ytcaption.v1.FailJobRequest
+	14, // 16: ytcaption.v1.WorkerService.ReleaseJob:input_type -> ytcaption.v1.ReleaseJobRequest
+	0,  // 17: ytcaption.v1.WorkerService.Ping:input_type -> ytcaption.v1.PingRequest
+	4,  // 18: ytcaption.v1.WorkerService.AcquireJob:output_type -> ytcaption.v1.AcquireJobResponse
+	7,  // 19: ytcaption.v1.WorkerService.Heartbeat:output_type -> ytcaption.v1.HeartbeatResponse
+	9,  // 20: ytcaption.v1.WorkerService.PushSegments:output_type -> ytcaption.v1.PushSegmentsResponse
+	11, // 21: ytcaption.v1.WorkerService.CompleteJob:output_type -> ytcaption.v1.CompleteJobResponse
+	13, // 22: ytcaption.v1.WorkerService.FailJob:output_type -> ytcaption.v1.FailJobResponse
+	15, // 23: ytcaption.v1.WorkerService.ReleaseJob:output_type -> ytcaption.v1.ReleaseJobResponse
+	1,  // 24: ytcaption.v1.WorkerService.Ping:output_type -> ytcaption.v1.PingResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_worker_proto_init() }
