@@ -44,7 +44,8 @@ const (
 	benchWorkers    = 16    // concurrent claim+complete loops
 	latencySamples  = 400   // jobs made ready one at a time
 	baselineSamples = 60    // the baseline is slow: fewer samples
-	throughputJobs  = 10000 // jobs preloaded for each throughput run
+	throughputJobs  = 10000 // jobs through each way of claiming and completing
+	rounds          = 5     // the ways take turns, throughputJobs/rounds jobs a turn
 	pollingInterval = time.Second
 )
 
@@ -233,15 +234,15 @@ func BenchmarkDispatchLatency(b *testing.B) {
 	}
 }
 
-// throughput runs benchWorkers workers, each made by worker, until
-// throughputJobs jobs of engine (preloaded ready) are done, and returns
-// jobs/s. A worker's step does one job's work and reports whether it
-// finished one; it keeps its own state (a complete-and-next worker holds
-// the job core handed it).
-func (s *benchStack) throughput(b *testing.B, engine string, worker func(i int) func(ctx context.Context) (bool, error)) float64 {
+// throughput runs benchWorkers workers, each made by worker, until n jobs
+// of engine (preloaded ready) are done, and returns how long that took. A
+// worker's step does one job's work and reports whether it finished one; it
+// keeps its own state (a complete-and-next worker holds the job core handed
+// it).
+func (s *benchStack) throughput(b *testing.B, engine string, n int, worker func(i int) func(ctx context.Context) (bool, error)) time.Duration {
 	b.Helper()
 	ctx := context.Background()
-	if _, err := s.ready(ctx, engine, throughputJobs); err != nil {
+	if _, err := s.ready(ctx, engine, n); err != nil {
 		b.Fatal(err)
 	}
 	// The last job's completion stops the clock and ends the polls still
@@ -262,7 +263,7 @@ func (s *benchStack) throughput(b *testing.B, engine string, worker func(i int) 
 				case err != nil:
 					b.Error(err)
 					cancel()
-				case ok && done.Add(1) == throughputJobs:
+				case ok && done.Add(1) == int64(n):
 					took = time.Since(start)
 					cancel()
 				}
@@ -271,9 +272,9 @@ func (s *benchStack) throughput(b *testing.B, engine string, worker func(i int) 
 	}
 	wg.Wait()
 	if took == 0 {
-		b.Fatalf("%s: the run ended with %d of %d jobs done", engine, done.Load(), throughputJobs)
+		b.Fatalf("%s: the run ended with %d of %d jobs done", engine, done.Load(), n)
 	}
-	return throughputJobs / took.Seconds()
+	return took
 }
 
 // The raw-SQL floor's statements: the same claim (SKIP LOCKED, a new epoch,
@@ -316,8 +317,7 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 		b.Run(string(driver), func(b *testing.B) {
 			s := startBenchCore(b, driver)
 			for b.Loop() {
-				var r dispatchRates
-				r.raw = s.throughput(b, "raw", func(i int) func(ctx context.Context) (bool, error) {
+				raw := func(i int) func(ctx context.Context) (bool, error) {
 					node := fmt.Sprintf("raw-%d", i)
 					return func(ctx context.Context) (bool, error) {
 						var id string
@@ -339,8 +339,8 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 						}
 						return true, nil
 					}
-				})
-				r.store = s.throughput(b, "store", func(i int) func(ctx context.Context) (bool, error) {
+				}
+				viaStore := func(i int) func(ctx context.Context) (bool, error) {
 					node, caps := fmt.Sprintf("store-%d", i), []engines.Caps{{Name: "store"}}
 					return func(ctx context.Context) (bool, error) {
 						j, ok, err := s.store.ClaimReady(ctx, node, caps, time.Hour, 0)
@@ -351,9 +351,8 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 						_, err = s.store.Complete(ctx, j.ID, j.Epoch, "", 0)
 						return err == nil, err
 					}
-				})
-				stop := cpuProfile(b, driver, "")
-				r.connect = s.throughput(b, "connect", func(i int) func(ctx context.Context) (bool, error) {
+				}
+				viaConnect := func(i int) func(ctx context.Context) (bool, error) {
 					node := fmt.Sprintf("connect-%d", i)
 					return func(ctx context.Context) (bool, error) {
 						a, err := s.acquire(ctx, node, "connect")
@@ -363,8 +362,8 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 						_, err = s.rpc.CompleteJob(ctx, connect.NewRequest(&ytcaptionv1.CompleteJobRequest{JobId: a.GetJobId(), Epoch: a.GetEpoch()}))
 						return err == nil, err
 					}
-				})
-				r.next = s.throughput(b, "next", func(i int) func(ctx context.Context) (bool, error) {
+				}
+				viaNext := func(i int) func(ctx context.Context) (bool, error) {
 					poll := &ytcaptionv1.AcquireJobRequest{NodeId: fmt.Sprintf("next-%d", i), Engines: []string{"next"}}
 					var held *ytcaptionv1.Assignment // handed out by the last completion
 					return func(ctx context.Context) (bool, error) {
@@ -383,8 +382,28 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 						held = resp.Msg.GetNext()
 						return true, nil
 					}
-				})
-				stop()
+				}
+				// The ways take turns, so that the machine's speed, which
+				// drifts within a run, weighs on each alike; the CPU profile
+				// covers the Connect turns only.
+				var took [4]time.Duration
+				ways := []struct {
+					engine  string
+					profile bool
+					worker  func(i int) func(ctx context.Context) (bool, error)
+				}{{"raw", false, raw}, {"store", false, viaStore}, {"connect", true, viaConnect}, {"next", true, viaNext}}
+				profile := cpuProfile(b, driver)
+				for range rounds {
+					for k, w := range ways {
+						if w.profile {
+							profile.resume()
+						}
+						took[k] += s.throughput(b, w.engine, throughputJobs/rounds, w.worker)
+						profile.pause()
+					}
+				}
+				rate := func(k int) float64 { return throughputJobs / took[k].Seconds() }
+				r := dispatchRates{raw: rate(0), store: rate(1), connect: rate(2), next: rate(3)}
 				rates[driver] = r
 				b.ReportMetric(r.connect, "jobs/s")
 				b.ReportMetric(r.next, "next-jobs/s")
@@ -402,28 +421,47 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 	}
 }
 
-// cpuProfile starts a CPU profile of this process (core's handlers, the
-// benchmark's clients and the store; SQLite too, which runs in process) into
-// $YTCAPTION_BENCH_PPROF.<driver><suffix>, when that is set, and returns what
-// stops it. PostgreSQL's own time is not in it: a wait on the server shows
-// as time off the CPU.
-func cpuProfile(b *testing.B, driver sqldb.Dialect, suffix string) (stop func()) {
-	b.Helper()
-	path := os.Getenv("YTCAPTION_BENCH_PPROF")
-	if path == "" {
-		return func() {}
+// cpuProfile is a CPU profile of this process (core's handlers, the
+// benchmark's clients and the store; SQLite too, which runs in process),
+// written to $YTCAPTION_BENCH_PPROF.<driver>.<n> when that is set, over
+// the stretches between resume and pause. PostgreSQL's own time is not in
+// it: a wait on the server shows as time off the CPU. Go writes one profile
+// per file, so each stretch goes to a file of its own (.1, .2, …), and
+// `go tool pprof` merges the files it is given.
+func cpuProfile(b *testing.B, driver sqldb.Dialect) *profiler {
+	return &profiler{b: b, path: os.Getenv("YTCAPTION_BENCH_PPROF"), name: "." + string(driver)}
+}
+
+type profiler struct {
+	b       *testing.B
+	path    string
+	name    string
+	n       int
+	running *os.File
+}
+
+func (p *profiler) resume() {
+	if p.path == "" || p.running != nil {
+		return
 	}
-	f, err := os.Create(path + "." + string(driver) + suffix)
+	p.n++
+	f, err := os.Create(fmt.Sprintf("%s%s.%d", p.path, p.name, p.n))
 	if err != nil {
-		b.Fatal(err)
+		p.b.Fatal(err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
+		p.b.Fatal(err)
 	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			b.Error(err)
-		}
+	p.running = f
+}
+
+func (p *profiler) pause() {
+	if p.running == nil {
+		return
 	}
+	pprof.StopCPUProfile()
+	if err := p.running.Close(); err != nil {
+		p.b.Error(err)
+	}
+	p.running = nil
 }

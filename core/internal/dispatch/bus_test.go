@@ -71,7 +71,9 @@ func TestBusWakesOtherReplicas(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for i := range 40 {
-		wg.Go(func() { a.Announce(ctx, store.Change{JobID: fmt.Sprintf("many-%d", i), From: job.StatusReady, To: job.StatusTranscribing}) })
+		wg.Go(func() {
+			a.Announce(ctx, store.Change{JobID: fmt.Sprintf("many-%d", i), From: job.StatusReady, To: job.StatusTranscribing})
+		})
 	}
 	wg.Wait()
 	for i, ch := range changed {
