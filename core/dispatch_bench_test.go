@@ -281,11 +281,14 @@ func (s *benchStack) throughput(b *testing.B, engine string, n int, worker func(
 // a lease) and fenced completion as the store's, of one row each, with none
 // of the store's fairness, capability matching or segment check — the most
 // the database itself gives these workers. The finishing trigger still runs:
-// it is part of the table.
+// it is part of the table. The claim names no engine: the turns run one
+// after another, each until its own jobs are done, so only the raw turn's
+// are ready; and a filter the index does not hold made PostgreSQL sort every
+// ready job for each claim.
 const (
 	rawClaim = `UPDATE jobs SET status = 'transcribing', epoch = epoch + 1, attempt = attempt + 1, lease_owner = $1,
 			lease_expires_at = now() + interval '1 hour', transcribing_at = now(), progress = 0, updated_at = now()
-		WHERE id = (SELECT id FROM jobs WHERE status = 'ready' AND run_after <= now() AND engine = $2
+		WHERE id = (SELECT id FROM jobs WHERE status = 'ready' AND run_after <= now()
 			ORDER BY run_after, ready_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING id::text, epoch`
 	rawComplete = `UPDATE jobs SET status = 'succeeded', progress = 1, finished_at = now(), lease_owner = '', lease_expires_at = NULL, updated_at = now()
@@ -322,7 +325,7 @@ func BenchmarkDispatchThroughput(b *testing.B) {
 					return func(ctx context.Context) (bool, error) {
 						var id string
 						var epoch int64
-						err := s.db.QueryRow(ctx, rawClaim, node, "raw").Scan(&id, &epoch)
+						err := s.db.QueryRow(ctx, rawClaim, node).Scan(&id, &epoch)
 						if errors.Is(err, sqldb.ErrNoRows) {
 							idle(ctx)
 							return false, nil
