@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,4 +194,46 @@ func TestLockSessionNoticesItsDeadConnection(t *testing.T) {
 	require.NoError(t, err)
 	// pg_terminate_backend only signals the backend: poll until it is gone.
 	require.Eventually(t, func() bool { return held.Alive(ctx) != nil }, 10*time.Second, 10*time.Millisecond)
+}
+
+// TestSQLiteWritesTakeTurnsAndReadsDoNot: the SQLite driver queues this
+// process's writers (sixteen at once used to starve some past the busy
+// timeout) and never a read, even one that names a column like updated_at:
+// a transaction reading beside itself must not wait for its own turn.
+func TestSQLiteWritesTakeTurnsAndReadsDoNot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqldb.OpenSQLite(filepath.Join(t.TempDir(), "db"))
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	_, err = db.Exec(ctx, `CREATE TABLE t (id integer PRIMARY KEY, n integer NOT NULL, updated_at integer)`)
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, `INSERT INTO t (id, n) VALUES (1, 0)`)
+	require.NoError(t, err)
+
+	tx, err := db.Begin(ctx)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, db.QueryRow(ctx, `SELECT n FROM t WHERE updated_at IS NULL`).Scan(&n), "a read beside a transaction goes through")
+	require.NoError(t, tx.Rollback(ctx))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			for range 20 {
+				if _, err := db.Exec(ctx, `UPDATE t SET n = n + 1, updated_at = 1 WHERE id = 1`); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err, "no writer starved")
+	}
+	require.NoError(t, db.QueryRow(ctx, `SELECT n FROM t`).Scan(&n))
+	require.Equal(t, 32*20, n)
 }

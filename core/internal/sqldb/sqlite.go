@@ -12,7 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"strings"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,22 +242,21 @@ func (g *writeGate) take(ctx context.Context) (release func(), err error) {
 
 var writes sync.Map // statement text → whether it writes
 
+// writeWord finds a statement's writing keywords as words: updated_at or
+// created_at are no UPDATE or CREATE.
+var writeWord = regexp.MustCompile(`(?i)\b(INSERT|UPDATE|DELETE|REPLACE|ANALYZE|VACUUM|PRAGMA|CREATE|DROP|ALTER)\b`)
+
 // isWrite reports whether a statement may write: it names INSERT, UPDATE,
-// DELETE or REPLACE anywhere (a WITH ahead of one, a trigger's work), or is
-// one of SQLite's maintenance statements. A read that merely mentions one
-// of these words waits its turn needlessly, which is harmless.
+// DELETE or REPLACE anywhere (a WITH ahead of one), or is one of SQLite's
+// schema or maintenance statements. A read that merely mentions one of these
+// words (in a string) waits its turn needlessly, which is harmless; a read
+// must never be taken for a write, since a transaction that reads outside
+// itself (GetJob beside a tx) would wait for its own turn.
 func isWrite(q string) bool {
 	if w, ok := writes.Load(q); ok {
 		return w.(bool)
 	}
-	u := strings.ToUpper(q)
-	w := false
-	for _, k := range []string{"INSERT", "UPDATE", "DELETE", "REPLACE", "ANALYZE", "VACUUM", "PRAGMA", "CREATE", "DROP", "ALTER"} {
-		if strings.Contains(u, k) {
-			w = true
-			break
-		}
-	}
+	w := writeWord.MatchString(q)
 	writes.Store(q, w)
 	return w
 }
