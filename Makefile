@@ -46,7 +46,7 @@ bench: bench-dispatch bench-fair bench-pipeline bench-edge ## every benchmark (p
 bench-edge: deps ## reads and creations through the edge at 1000 req/s and at saturation, beside a bare Fiber handler
 	$(GO) test -run '^$$' -bench 'BenchmarkEdge' -benchtime=1x ./devstack/
 
-bench-dispatch: deps ## ready→acquired p50/p99 and claim+complete jobs/s, beside a 1 s polling baseline
+bench-dispatch: deps ## ready→acquired p50/p99 beside 1 s polling, and claim+complete jobs/s over Connect ÷ the store ÷ raw SQL, on PostgreSQL and SQLite (YTCAPTION_BENCH_PPROF=FILE: CPU profile)
 	$(GO) test -run '^$$' -bench 'Dispatch' -benchtime=1x ./core/
 
 bench-fair: deps ## single jobs' wait p50/p99 beside another user's 500-job batch ÷ alone, and claim p50/p99 at 10k queued, fair vs first in, first out
