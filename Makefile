@@ -23,7 +23,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption ytcaption-dev
 
-.PHONY: help build test chaos soak soak-short eval bench bench-dispatch bench-fair bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
+.PHONY: help build screenshots-admin test chaos soak soak-short eval bench bench-dispatch bench-fair bench-pipeline bench-edge check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -104,6 +104,9 @@ generate: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go ## regene
 generate-check: generate ## fail when the committed generated code is stale
 	@git diff --exit-code -- proto/gen >/dev/null && [ -z "$$(git ls-files --others --exclude-standard proto/gen)" ] \
 		|| { echo "proto/gen is stale: run 'make generate' and commit the result"; git status --short proto/gen; exit 1; }
+
+screenshots-admin: ## the admin dashboard's pages at 1280×800 and 390×844 into docs/screenshots/admin-*.png (the browser test takes them)
+	YTCAPTION_SCREENSHOTS=$(CURDIR)/docs/screenshots go test -count=1 -run TestEveryPageFitsAPhoneAndWorksByKeyboard ./core/internal/dashboard/
 
 run: deps-run ## start core + edge + one gpu-node (sphinx) on :8000, in the foreground (SQLite and files in ~/.local/share/ytcaption)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./devstack/cmd/ytcaption-dev

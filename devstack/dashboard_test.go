@@ -99,9 +99,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	do("the job page shows its transcript", chromedp.Click(css(row+` a`)), chromedp.WaitVisible(css(`#segments li`)))
 	require.Equal(t, "succeeded", read(chromedp.Text(css(`#status`))))
 
-	key := `div.key[data-key="` + bobPrefix + `"]`
-	do("the users page revokes bob's key",
+	key := `.key[data-key="` + bobPrefix + `"]`
+	do("the users page revokes bob's key, once confirmed",
 		chromedp.Navigate(dash+"/users"), chromedp.WaitVisible(css(key+` button`)), chromedp.Click(css(key+` button`)),
+		chromedp.WaitVisible(css(`#confirm`)), chromedp.Click(css(`#confirm-yes`)),
 		chromedp.WaitVisible(css(key+` .revoked`)))
 	require.Eventually(t, func() bool {
 		code, _ := bob.do("GET", "/v1/jobs", nil)
@@ -111,8 +112,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	do("the fleet page lists the gpu-node", chromedp.Navigate(dash+"/fleet"), chromedp.WaitVisible(css(`tr[data-node="dev-node"]`)))
 	require.Contains(t, read(chromedp.Text(css(`tr[data-node="dev-node"]`))), "sphinx")
 
-	do("the audit log shows who did it", chromedp.Navigate(dash+"/audit"), chromedp.WaitVisible(css(`table#audit`)))
-	audit := read(chromedp.Text(css(`table#audit`)))
+	do("the audit log shows who did it", chromedp.Navigate(dash+"/audit"), chromedp.WaitVisible(css(`#audit`)))
+	audit := read(chromedp.Text(css(`#audit`)))
 	require.Contains(t, audit, "revoke_key")
 	require.Contains(t, audit, "admin:dev")
 }

@@ -314,6 +314,8 @@ func TestEveryAdminRouteAndDashboardPageOnAFreshSingleBox(t *testing.T) {
 		switch {
 		case strings.HasPrefix(route, "/admin/keys/"):
 			params["id"] = dashKeyID
+		case strings.HasPrefix(route, "/admin/users/"):
+			params["id"] = userID
 		case strings.HasSuffix(route, "/retry"):
 			params["id"] = failed.ID
 		case strings.HasPrefix(route, "/admin/batches/"):

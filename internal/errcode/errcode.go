@@ -180,3 +180,17 @@ func IsJobFailure(code string) bool {
 // Status is the REST status of an error reply with code, or 0 when code is
 // not a request code.
 func Status(code string) int { return byCode[code].Status }
+
+// ofTheMedia are the job failures that are the media's own — no audio, too
+// long or too large for this server, gone, private, a live stream, no
+// captions to take — which every attempt meets again. The rest depend on
+// the network, the site's mood, a proxy or cookie file, or the fleet, all of
+// which an operator can change.
+var ofTheMedia = map[string]bool{
+	NotMedia: true, EmptyMedia: true, TooLong: true, MediaTooLarge: true, SourceNotFound: true, InvalidURL: true,
+	VideoUnavailable: true, PrivateVideo: true, LiveNotSupported: true, NoCaptions: true, Cancelled: true,
+}
+
+// RetryHelps reports whether running a job that failed with code again may
+// end otherwise: false for a failure that is the media's own.
+func RetryHelps(code string) bool { return !ofTheMedia[code] }

@@ -93,3 +93,24 @@ func TestEveryCodeIsListedOnceWithAStatusWhereItIsAReply(t *testing.T) {
 		t.Error("unsupported_option fails a job a gpu-node cannot serve")
 	}
 }
+
+// TestRetryHelpsOnlyWhereTheFailureIsNotTheMedias: a retry is offered for
+// a failed download, never for a file without audio; every code it refuses
+// is a job failure.
+func TestRetryHelpsOnlyWhereTheFailureIsNotTheMedias(t *testing.T) {
+	t.Parallel()
+	for code, helps := range map[string]bool{
+		errcode.NotMedia: false, errcode.TooLong: false, errcode.VideoUnavailable: false, errcode.PrivateVideo: false,
+		errcode.DownloadFailed: true, errcode.EngineFailed: true, errcode.BotCheck: true, errcode.LoginRequired: true,
+		errcode.AttemptsExhausted: true, errcode.AudioUnavailable: true,
+	} {
+		if got := errcode.RetryHelps(code); got != helps {
+			t.Errorf("RetryHelps(%q) = %v, want %v", code, got, helps)
+		}
+	}
+	for _, i := range errcode.All {
+		if !errcode.RetryHelps(i.Code) && !errcode.IsJobFailure(i.Code) && i.Code != errcode.InvalidURL {
+			t.Errorf("%s is refused a retry but is no job failure", i.Code)
+		}
+	}
+}

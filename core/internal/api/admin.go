@@ -13,6 +13,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/nomad"
 	"github.com/ytcaption/ytcaption/core/internal/outbound"
+	"github.com/ytcaption/ytcaption/core/internal/render"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -370,6 +371,17 @@ func (s *AdminService) GetJobDetail(ctx context.Context, req *connect.Request[yt
 		out.Notifications = append(out.Notifications, pn)
 	}
 	return connect.NewResponse(out), nil
+}
+
+// Transcript is any user's finished job's transcript in format f, with the
+// format's defaults: the dashboard's downloads. The admin service's
+// callers are admins already, so no user scopes the job.
+func (s *AdminService) Transcript(ctx context.Context, id string, f render.Format) ([]byte, error) {
+	t, err := s.jobs.transcript(context.WithValue(ctx, userKey{}, ""), id)
+	if err != nil {
+		return nil, err
+	}
+	return render.Render(f, t, render.Options{})
 }
 
 func (s *AdminService) RetryJob(ctx context.Context, req *connect.Request[ytcaptionv1.RetryJobRequest]) (*connect.Response[ytcaptionv1.RetryJobResponse], error) {

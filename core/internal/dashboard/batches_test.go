@@ -96,7 +96,8 @@ func TestBatchesInABrowser(t *testing.T) {
 	do("a job links back to its batch", chromedp.Click(css(`#jobs tr[data-job] a`)), chromedp.WaitVisible(css(`#batch-link`)),
 		chromedp.Click(css(`#batch-link`)), chromedp.WaitVisible(css(`#batch[data-batch="`+list.ID+`"]`)))
 
-	do("cancel the batch with its button", chromedp.Click(css(`#cancel-batch button`)),
+	do("cancel the batch with its button, and confirm", chromedp.Click(css(`#cancel-batch button`)),
+		chromedp.WaitVisible(css(`#confirm`)), chromedp.Click(css(`#confirm-yes`)),
 		chromedp.WaitVisible(css(`#cancel-batch button[disabled]`)))
 	require.Equal(t, "cancelled", read(chromedp.TextContent(css(`#status`))))
 	require.Equal(t, 2, count(`#jobs tr[data-status="cancelled"]`))
@@ -144,7 +145,7 @@ func TestCancelBatchNeedsTheCSRFToken(t *testing.T) {
 	require.NotNil(t, m)
 
 	cancel := func(csrf string) int {
-		resp, err := c.PostForm(site.URL+"/admin/batches/"+playlist.ID+"/cancel", url.Values{"csrf": {csrf}})
+		resp, err := c.PostForm(site.URL+"/admin/batches/"+playlist.ID+"/cancel", url.Values{"csrf": {csrf}, "confirm": {"yes"}})
 		require.NoError(t, err)
 		resp.Body.Close()
 		return resp.StatusCode

@@ -24,8 +24,8 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/migrations"
 	"github.com/ytcaption/ytcaption/core/internal/outbound"
 	"github.com/ytcaption/ytcaption/core/internal/settings"
-	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/storetest"
 )
 
 const sessionCookies = "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t1999999999\tSID\tthe-secret-session\n"
@@ -37,15 +37,21 @@ type cookieSite struct {
 	store *store.Store
 	key   string
 	pool  *outbound.Pool
+	dash  *Dashboard
 }
 
 func newCookieSite(t *testing.T) *cookieSite {
 	t.Helper()
+	return newSite(t, storetest.Drivers[1])
+}
+
+// newSite is the dashboard and the admin service on a fresh database of
+// driver d's, with one admin, "root".
+func newSite(t *testing.T, d storetest.Driver) *cookieSite {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqldb.OpenSQLite(filepath.Join(t.TempDir(), "ytcaption.db"))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Migrate(ctx, db)
+	db := d.Open(t)
+	_, err := migrations.Migrate(ctx, db)
 	require.NoError(t, err)
 	st := store.New(db)
 	u, err := st.EnsureUser(ctx, "root", store.RoleAdmin)
@@ -58,10 +64,11 @@ func newCookieSite(t *testing.T) *cookieSite {
 	mux := http.NewServeMux()
 	admin := api.Register(mux, api.Config{ServiceToken: "test-token"}, api.Deps{Log: log, Store: st, Metrics: prometheus.NewRegistry(),
 		Settings: settings.Static(settings.Settings{MaxAttempts: 3}), Outbound: pool})
-	New(log, st, admin).Register(mux)
+	dash := New(log, st, admin)
+	dash.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &cookieSite{URL: srv.URL, store: st, key: key, pool: pool}
+	return &cookieSite{URL: srv.URL, store: st, key: key, pool: pool, dash: dash}
 }
 
 // browser starts headless Chromium (Debian's, which `make deps` installs).
@@ -137,7 +144,8 @@ func TestCookieFilesInABrowser(t *testing.T) {
 	do("the fleet page shows the pool", chromedp.Navigate(site.URL+"/admin/fleet"), chromedp.WaitVisible(css(`tr[data-name="proxy.test:3128"]`)))
 	require.NotContains(t, read(chromedp.OuterHTML(css(`html`))), "hunter2", "a proxy's password stays off the page")
 
-	do("delete it", chromedp.Navigate(site.URL+"/admin/cookies"), chromedp.Click(css(row+` button.delete`)),
+	do("delete it, once confirmed", chromedp.Navigate(site.URL+"/admin/cookies"), chromedp.Click(css(row+` button.delete`)),
+		chromedp.WaitVisible(css(`#confirm`)), chromedp.Click(css(`#confirm-yes`)),
 		chromedp.WaitVisible(css(`table#cookies td.muted`)))
 	files, err = site.store.ListCookieFiles(context.Background())
 	require.NoError(t, err)

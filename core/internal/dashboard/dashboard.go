@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,8 +29,10 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/api"
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/render"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/clientaddr"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -49,6 +52,9 @@ type Dashboard struct {
 	admin   *api.AdminService
 	pages   map[string]*template.Template
 	signIns *signInLimiter
+	// stayStill turns the pages' self-refresh off, for tests that walk a
+	// page's controls for longer than its refresh interval.
+	stayStill bool
 }
 
 // New returns the dashboard; Register mounts it.
@@ -81,6 +87,9 @@ func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard 
 			return strconv.Itoa(int(n))
 		},
 		"batchStatus": batchStatus,
+		"retryHelps":  errcode.RetryHelps,
+		"terminal":    func(s string) bool { return job.Status(s).Terminal() },
+		"detail":      auditDetail,
 		"inc":         func(i int) int { return i + 1 },
 		"pct": func(a, b int) string {
 			if b == 0 {
@@ -90,7 +99,8 @@ func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard 
 		},
 	}
 	d := &Dashboard{log: log, store: st, admin: admin, pages: map[string]*template.Template{}, signIns: newSignInLimiter()}
-	for _, p := range []string{"login", "overview", "jobs", "job", "batches", "batch", "users", "fleet", "cookies", "audit"} {
+	for _, p := range []string{"login", "overview", "jobs", "job", "batches", "batch", "users", "key", "plans", "fleet", "cookies", "audit",
+		"confirm", "error"} {
 		d.pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return d
@@ -109,13 +119,19 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/jobs", d.signedIn(d.jobs))
 	mux.HandleFunc("GET /admin/jobs/{id}", d.signedIn(d.job))
 	mux.HandleFunc("GET /admin/jobs/{id}/segments", d.signedIn(d.segments))
+	mux.HandleFunc("GET /admin/jobs/{id}/transcript", d.signedIn(d.transcript))
 	post("/admin/jobs/{id}/retry", d.signedIn(d.retry))
 	post("/admin/jobs/{id}/cancel", d.signedIn(d.cancel))
 	mux.HandleFunc("GET /admin/batches", d.signedIn(d.batches))
 	mux.HandleFunc("GET /admin/batches/{id}", d.signedIn(d.batch))
 	post("/admin/batches/{id}/cancel", d.signedIn(d.cancelBatch))
 	mux.HandleFunc("GET /admin/users", d.signedIn(d.users))
+	post("/admin/users", d.signedIn(d.createUser))
+	post("/admin/users/{id}", d.signedIn(d.updateUser))
+	post("/admin/users/{id}/keys", d.signedIn(d.createKey))
 	post("/admin/keys/{id}/revoke", d.signedIn(d.revoke))
+	mux.HandleFunc("GET /admin/plans", d.signedIn(d.plans))
+	post("/admin/plans", d.signedIn(d.setPlan))
 	post("/admin/breakers/{name}/reset", d.signedIn(d.resetBreaker))
 	mux.HandleFunc("GET /admin/fleet", d.signedIn(d.fleet))
 	post("/admin/fleet/{node}/drain", d.signedIn(d.drain))
@@ -178,6 +194,9 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, 
 // renderStatus renders a page with an HTTP status: the headers go first.
 func (d *Dashboard) renderStatus(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Session = session(r.Context())
+	if d.stayStill {
+		p.Refresh = 0
+	}
 	p.Nav = name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
@@ -194,16 +213,27 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ce) && ce.Code() == connect.CodeNotFound, job.CodeOf(err) == job.CodeNotFound:
 		code = http.StatusNotFound
-	case errors.As(err, &ce) && (ce.Code() == connect.CodeInvalidArgument || ce.Code() == connect.CodeFailedPrecondition):
+	case errors.As(err, &ce) && ce.Code() == connect.CodeInvalidArgument, job.CodeOf(err) == job.CodeInvalidArgument:
 		code = http.StatusBadRequest
+	// Core's conflicts (a taken name, a job in the wrong state, an admin's
+	// last key) are Connect's FailedPrecondition.
+	case errors.As(err, &ce) && (ce.Code() == connect.CodeFailedPrecondition || ce.Code() == connect.CodeAlreadyExists),
+		job.CodeOf(err) == job.CodeConflict, job.CodeOf(err) == job.CodeNotReady:
+		code = http.StatusConflict
 	default:
 		d.log.ErrorContext(r.Context(), "dashboard", "path", r.URL.Path, "err", err)
 	}
-	msg := err.Error()
-	if ce != nil {
+	msg := "internal error: the cause is in core's log"
+	switch {
+	case code != http.StatusInternalServerError && ce != nil:
 		msg = ce.Message()
+	case code != http.StatusInternalServerError:
+		var je *job.Error
+		if errors.As(err, &je) {
+			msg = je.Message
+		}
 	}
-	http.Error(w, msg, code)
+	d.renderStatus(w, r, code, "error", page{Title: "That did not work", Error: msg})
 }
 
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -313,13 +343,126 @@ func (d *Dashboard) userNames(ctx context.Context) (map[string]string, error) {
 	return names, err
 }
 
+// jobView is a job's page: the job headed by what it transcribes, what an
+// admin may do with it, its downloads and how long each stage took.
+type jobView struct {
+	*ytcaptionv1.GetJobDetailResponse
+	UserName string
+	// Live: the job still runs, so its transcript may grow.
+	Live, CanRetry, CanCancel bool
+	Formats                   []render.Format // none until there is a transcript
+	Stages                    []stage
+}
+
 func (d *Dashboard) job(w http.ResponseWriter, r *http.Request) {
 	resp, err := d.admin.GetJobDetail(r.Context(), connect.NewRequest(&ytcaptionv1.GetJobDetailRequest{Id: r.PathValue("id")}))
 	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
-	d.render(w, r, "job", page{Title: "Job " + r.PathValue("id"), Data: resp.Msg})
+	names, err := d.userNames(r.Context())
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	pj := resp.Msg.GetJob().GetJob()
+	status := job.Status(jobjson.From(pj).Status)
+	v := jobView{GetJobDetailResponse: resp.Msg, UserName: names[resp.Msg.GetJob().GetUserId()], Live: !status.Terminal(),
+		CanRetry:  status == job.StatusFailed && errcode.RetryHelps(pj.GetError().GetCode()),
+		CanCancel: !status.Terminal(), Stages: stages(pj, time.Now())}
+	if status == job.StatusSucceeded || status == job.StatusCancelled {
+		v.Formats = render.Formats
+	}
+	p := page{Title: jobTitle(pj), Data: v}
+	d.render(w, r, "job", p)
+}
+
+// jobTitle is what a job transcribes: its media's title, else its URL.
+func jobTitle(j *ytcaptionv1.Job) string {
+	if t := j.GetMedia().GetTitle(); t != "" {
+		return t
+	}
+	return j.GetUrl()
+}
+
+// stage is how long a job spent in one stage; Running marks the one it is
+// in, counted up to now.
+type stage struct {
+	Name    string
+	Took    string
+	Running bool
+}
+
+// stages are a job's times in each stage so far, from the times core
+// records as it enters each: queued, downloading, waiting for a gpu-node,
+// transcribing; a stage the job skipped (captions taken from the site need
+// no gpu-node) is left out. A retried job shows its last attempt's.
+func stages(j *ytcaptionv1.Job, now time.Time) []stage {
+	type mark struct {
+		name string
+		at   interface{ AsTime() time.Time }
+		set  bool
+	}
+	marks := []mark{
+		{"queued", j.GetCreatedAt(), j.GetCreatedAt() != nil},
+		{"downloading", j.GetDownloadingAt(), j.GetDownloadingAt() != nil},
+		{"waiting for a gpu-node", j.GetReadyAt(), j.GetReadyAt() != nil},
+		{"transcribing", j.GetTranscribingAt(), j.GetTranscribingAt() != nil},
+	}
+	end, done := now, j.GetFinishedAt() != nil
+	if done {
+		end = j.GetFinishedAt().AsTime()
+	}
+	var out []stage
+	for i, m := range marks {
+		if !m.set {
+			continue
+		}
+		next, running := end, !done
+		for _, n := range marks[i+1:] {
+			if n.set && !n.at.AsTime().Before(m.at.AsTime()) {
+				next, running = n.at.AsTime(), false
+				break
+			}
+		}
+		out = append(out, stage{Name: m.name, Took: took(next.Sub(m.at.AsTime())), Running: running})
+	}
+	if done && j.GetCreatedAt() != nil {
+		out = append(out, stage{Name: "in all", Took: took(end.Sub(j.GetCreatedAt().AsTime()))})
+	}
+	return out
+}
+
+// took writes a duration for people: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min.
+func took(d time.Duration) string {
+	switch d = max(d, 0); {
+	case d < time.Second:
+		return strconv.Itoa(int(d.Milliseconds())) + " ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min %02d s", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// transcript downloads a finished job's transcript (?format=, SRT by
+// default) as a file named after the job.
+func (d *Dashboard) transcript(w http.ResponseWriter, r *http.Request) {
+	f, err := render.ParseFormat(r.URL.Query().Get("format"))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	body, err := d.admin.Transcript(r.Context(), r.PathValue("id"), f)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", f.ContentType())
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": r.PathValue("id") + "." + string(f)}))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(body)
 }
 
 // segments is the job's transcript so far, for the job page's script.
@@ -353,6 +496,26 @@ func (d *Dashboard) segments(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
+// confirmed reports whether a destructive form's post is confirmed. When it
+// is not, it answers with a page asking, whose form posts the same fields
+// again with confirm=yes — a step that needs no script. The question names
+// the thing by the form's label field, which is shown as text only.
+func (d *Dashboard) confirmed(w http.ResponseWriter, r *http.Request, verb, back string) bool {
+	if r.PostFormValue("confirm") == "yes" {
+		return true
+	}
+	fields := url.Values{}
+	for k, v := range r.PostForm {
+		if k != "csrf" && k != "confirm" {
+			fields[k] = v
+		}
+	}
+	d.render(w, r, "confirm", page{Title: verb + "?", Data: map[string]any{
+		"Verb": verb, "Label": r.PostFormValue("label"), "Action": r.URL.Path, "Fields": fields, "Back": back,
+	}})
+	return false
+}
+
 func (d *Dashboard) retry(w http.ResponseWriter, r *http.Request) {
 	if _, err := d.admin.RetryJob(r.Context(), connect.NewRequest(&ytcaptionv1.RetryJobRequest{Id: r.PathValue("id")})); err != nil {
 		d.fail(w, r, err)
@@ -362,6 +525,9 @@ func (d *Dashboard) retry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request) {
+	if !d.confirmed(w, r, "Cancel the job", "/admin/jobs/"+url.PathEscape(r.PathValue("id"))) {
+		return
+	}
 	if _, err := d.admin.AdminCancelJob(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelJobRequest{Id: r.PathValue("id")})); err != nil {
 		d.fail(w, r, err)
 		return
@@ -424,7 +590,11 @@ func (d *Dashboard) batch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := resp.Msg.GetBatch().GetBatch()
-	p := page{Title: "Batch " + r.PathValue("id"), Data: map[string]any{"Batch": b, "UserName": names[resp.Msg.GetBatch().GetUserId()],
+	title := "Batch of " + b.GetUrl()
+	if b.GetUrl() == "list" {
+		title = "A list of " + strconv.Itoa(int(b.GetCounts().GetTotal())) + " URLs"
+	}
+	p := page{Title: title + " · " + names[resp.Msg.GetBatch().GetUserId()], Data: map[string]any{"Batch": b, "UserName": names[resp.Msg.GetBatch().GetUserId()],
 		"Jobs": resp.Msg.GetJobs(), "Finished": batchFinished(b.GetStatus())}}
 	if !batchFinished(b.GetStatus()) {
 		p.Refresh = 5
@@ -438,6 +608,9 @@ func batchFinished(s ytcaptionv1.BatchStatus) bool {
 }
 
 func (d *Dashboard) cancelBatch(w http.ResponseWriter, r *http.Request) {
+	if !d.confirmed(w, r, "Cancel the batch and its unfinished jobs", "/admin/batches/"+url.PathEscape(r.PathValue("id"))) {
+		return
+	}
 	if _, err := d.admin.AdminCancelBatch(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelBatchRequest{Id: r.PathValue("id")})); err != nil {
 		d.fail(w, r, err)
 		return
@@ -445,30 +618,10 @@ func (d *Dashboard) cancelBatch(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin/batches/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
 }
 
-type userRow struct {
-	User *ytcaptionv1.User
-	Keys []*ytcaptionv1.ApiKey
-}
-
-func (d *Dashboard) users(w http.ResponseWriter, r *http.Request) {
-	resp, err := d.admin.ListUsers(r.Context(), connect.NewRequest(&ytcaptionv1.ListUsersRequest{}))
-	if err != nil {
-		d.fail(w, r, err)
+func (d *Dashboard) revoke(w http.ResponseWriter, r *http.Request) {
+	if !d.confirmed(w, r, "Revoke the API key", "/admin/users") {
 		return
 	}
-	var rows []userRow
-	for _, u := range resp.Msg.GetUsers() {
-		keys, err := d.admin.ListKeys(r.Context(), connect.NewRequest(&ytcaptionv1.ListKeysRequest{UserId: u.GetId()}))
-		if err != nil {
-			d.fail(w, r, err)
-			return
-		}
-		rows = append(rows, userRow{User: u, Keys: keys.Msg.GetKeys()})
-	}
-	d.render(w, r, "users", page{Title: "Users", Data: rows})
-}
-
-func (d *Dashboard) revoke(w http.ResponseWriter, r *http.Request) {
 	if _, err := d.admin.RevokeKey(r.Context(), connect.NewRequest(&ytcaptionv1.RevokeKeyRequest{KeyId: r.PathValue("id")})); err != nil {
 		d.fail(w, r, err)
 		return
@@ -477,6 +630,9 @@ func (d *Dashboard) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) resetBreaker(w http.ResponseWriter, r *http.Request) {
+	if !d.confirmed(w, r, "Reset the circuit breaker", "/admin/") {
+		return
+	}
 	if _, err := d.admin.ResetBreaker(r.Context(), connect.NewRequest(&ytcaptionv1.ResetBreakerRequest{Name: r.PathValue("name")})); err != nil {
 		d.fail(w, r, err)
 		return
@@ -495,13 +651,33 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
+	// A node holds a few jobs at most: each is named by what it transcribes.
+	titles := map[string]string{}
+	for _, a := range resp.Msg.GetAgents() {
+		for _, id := range a.GetCurrentJobs() {
+			j, err := d.store.GetJob(r.Context(), "", id)
+			switch {
+			case err == nil:
+				titles[id] = j.URL
+				if j.MediaTitle != "" {
+					titles[id] = j.MediaTitle
+				}
+			case job.CodeOf(err) != job.CodeNotFound:
+				d.fail(w, r, err)
+				return
+			}
+		}
+	}
 	d.render(w, r, "fleet", page{Title: "GPU fleet", Refresh: 5, Error: resp.Msg.GetNomadError(), Data: map[string]any{
-		"Agents": resp.Msg.GetAgents(), "Outbound": ob.Msg.GetEntries(),
+		"Agents": resp.Msg.GetAgents(), "Outbound": ob.Msg.GetEntries(), "Titles": titles,
 	}})
 }
 
 func (d *Dashboard) drain(w http.ResponseWriter, r *http.Request) {
 	req := &ytcaptionv1.DrainAgentRequest{NodeId: r.PathValue("node"), Undo: r.PostFormValue("undo") == "true"}
+	if !req.Undo && !d.confirmed(w, r, "Drain the gpu-node", "/admin/fleet") {
+		return
+	}
 	if _, err := d.admin.DrainAgent(r.Context(), connect.NewRequest(req)); err != nil {
 		d.fail(w, r, err)
 		return
@@ -515,7 +691,12 @@ func (d *Dashboard) audit(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	d.render(w, r, "audit", page{Title: "Audit log", Data: resp.Msg.GetEntries()})
+	names, err := d.userNames(r.Context())
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.render(w, r, "audit", page{Title: "Audit log", Data: map[string]any{"Entries": resp.Msg.GetEntries(), "Users": names}})
 }
 
 func (d *Dashboard) cookies(w http.ResponseWriter, r *http.Request) {
@@ -572,6 +753,9 @@ func (d *Dashboard) enableCookies(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) deleteCookies(w http.ResponseWriter, r *http.Request) {
+	if !d.confirmed(w, r, "Delete the cookie file", "/admin/cookies") {
+		return
+	}
 	if _, err := d.admin.DeleteCookieFile(r.Context(), connect.NewRequest(&ytcaptionv1.DeleteCookieFileRequest{CookieFileId: r.PathValue("id")})); err != nil {
 		d.fail(w, r, err)
 		return

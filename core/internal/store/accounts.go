@@ -68,11 +68,16 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 }
 
 // AccountPatch changes some of a user's settings; nil fields stay.
+// Its JSON names are the admin API's: the audit log records a patch as sent.
 type AccountPatch struct {
-	Plan, Role, WebhookURL, Email *string
+	Plan       *string `json:"plan,omitempty"`
+	Role       *string `json:"role,omitempty"`
+	WebhookURL *string `json:"webhook_url,omitempty"`
+	Email      *string `json:"email,omitempty"`
 	// Quota overrides: a value < 0 removes the override (the plan's again).
-	MonthlyMinutes, MaxConcurrent *int
-	RotateWebhookSecret           bool // draw a new secret (the column's default)
+	MonthlyMinutes      *int `json:"monthly_minutes,omitempty"`
+	MaxConcurrent       *int `json:"max_concurrent,omitempty"`
+	RotateWebhookSecret bool `json:"rotate_webhook_secret,omitempty"` // draw a new secret (the column's default)
 }
 
 // UpdateAccount applies p to the user with this id, audited as actor's doing.
@@ -184,10 +189,15 @@ func issueKey(ctx context.Context, tx sqldb.Tx, userID, name string) (APIKey, st
 }
 
 // RevokeKey revokes a key, audited as actor's doing. Edges stop taking it
-// as their key caches expire. Revoking a revoked key changes nothing.
+// as their key caches expire. Revoking a revoked key changes nothing. An
+// admin's last live key is refused: without it nobody may be left to sign
+// in to the dashboard or the admin API (rotate it, or issue another first).
 func (s *Store) RevokeKey(ctx context.Context, actor, keyID string) (APIKey, error) {
 	var k APIKey
 	err := s.inTx(ctx, "revoke key", func(tx sqldb.Tx) error {
+		if err := refuseLastAdminKey(ctx, tx, keyID); err != nil {
+			return err
+		}
 		var err error
 		k, _, err = revokeKey(ctx, tx, keyID)
 		if err != nil {
@@ -199,6 +209,34 @@ func (s *Store) RevokeKey(ctx context.Context, actor, keyID string) (APIKey, err
 }
 
 // revokeKey revokes a key; live says whether it was live until now.
+// refuseLastAdminKey fails with a conflict when keyID is the last live key
+// of an admin. The owner's row is locked first, so two revocations of an
+// admin's last two keys cannot both pass.
+func refuseLastAdminKey(ctx context.Context, tx sqldb.Tx, keyID string) error {
+	if _, err := uuid.Parse(keyID); err != nil {
+		return job.Errorf(job.CodeNotFound, "no API key %q", keyID)
+	}
+	var name string
+	var role Role
+	err := tx.QueryRow(ctx, `SELECT u.name, u.role FROM users u JOIN api_keys k ON k.user_id = u.id
+		WHERE k.id = $1 AND k.revoked_at IS NULL FOR UPDATE`, keyID).Scan(&name, &role)
+	if errors.Is(err, sqldb.ErrNoRows) || (err == nil && role != RoleAdmin) {
+		return nil // revoked already, unknown (revokeKey says so), or no admin's
+	}
+	if err != nil {
+		return fmt.Errorf("revoke key %s: %w", keyID, err)
+	}
+	var others int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE user_id = (SELECT user_id FROM api_keys WHERE id = $1)
+		AND revoked_at IS NULL AND id <> $1`, keyID).Scan(&others); err != nil {
+		return fmt.Errorf("revoke key %s: %w", keyID, err)
+	}
+	if others == 0 {
+		return job.Errorf(job.CodeConflict, "this is the last live API key of the admin %s: issue another key first (or rotate this one)", name)
+	}
+	return nil
+}
+
 func revokeKey(ctx context.Context, tx sqldb.Tx, keyID string) (k APIKey, live bool, err error) {
 	if _, err := uuid.Parse(keyID); err != nil {
 		return APIKey{}, false, job.Errorf(job.CodeNotFound, "no API key %q", keyID)

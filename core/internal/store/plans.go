@@ -15,18 +15,22 @@ const DefaultPlan = "default"
 
 // Plan is how much a user may do. A zero rate limit takes the deployment's
 // default; a zero quota is no limit.
+// Its JSON names are the admin API's, as the audit log records a plan.
 type Plan struct {
-	Name                    string
-	CreateRate, CreateBurst int // job creations per second per API key, and at once
-	ReadRate, ReadBurst     int // other calls
-	MonthlyMinutes          int // audio minutes of succeeded jobs per UTC month
-	MaxConcurrent           int // jobs running at once
+	Name        string `json:"name"`
+	CreateRate  int    `json:"create_rate"`  // job creations per second per API key
+	CreateBurst int    `json:"create_burst"` // and at once
+	ReadRate    int    `json:"read_rate"`    // other calls
+	ReadBurst   int    `json:"read_burst"`
+	// Audio minutes of succeeded jobs per UTC month.
+	MonthlyMinutes int `json:"monthly_minutes"`
+	MaxConcurrent  int `json:"max_concurrent"` // jobs running at once
 	// MaxStreams is how many event streams one API key may hold open at once
 	// on one edge; 0: the edge's default.
-	MaxStreams int
+	MaxStreams int `json:"max_streams"`
 	// MonthlyTranslationChars are the characters of transcripts a user may
 	// have translated per UTC month (docs/translation.md).
-	MonthlyTranslationChars int
+	MonthlyTranslationChars int `json:"monthly_translation_chars"`
 }
 
 // SetPlan creates or updates a plan.

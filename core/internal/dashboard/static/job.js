@@ -16,6 +16,10 @@
           list.appendChild(li);
           after = s.seq;
         });
+        var ended = ["succeeded", "failed", "cancelled"].indexOf(d.status) >= 0;
+        // The page was drawn while the job ran: draw it again for its end
+        // (no "live", the downloads, Retry where it helps).
+        if (ended && el.dataset.live === "true") { location.reload(); return; }
         document.getElementById("status").textContent = d.status;
         document.getElementById("progress").textContent = Math.round(d.progress * 100) + " %";
         if (["succeeded", "failed", "cancelled"].indexOf(d.status) < 0 || d.segments.length) setTimeout(poll, 1000);
