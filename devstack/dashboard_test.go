@@ -96,7 +96,14 @@ func TestDashboardInABrowser(t *testing.T) {
 	do("the job appears on the jobs page, which refreshes itself", chromedp.WaitVisible(css(row)))
 	do("and finishes there", chromedp.WaitVisible(css(row+`[data-status="succeeded"]`)))
 
-	do("the job page shows its transcript", chromedp.Click(css(row+` a`)), chromedp.WaitVisible(css(`#segments li`)))
+	// The jobs page draws itself again every 2 s: its link is followed in
+	// one step inside the page, not found and then clicked.
+	follow := `(() => { const a = document.querySelector('` + row + ` a'); if (!a) return false; a.click(); return true; })()`
+	require.Eventually(t, func() bool {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](follow))
+		return err == nil && ok
+	}, 30*time.Second, 200*time.Millisecond, "follow the job's link")
+	do("the job page shows its transcript", chromedp.WaitVisible(css(`#segments li`)))
 	require.Equal(t, "succeeded", read(chromedp.Text(css(`#status`))))
 
 	key := `.key[data-key="` + bobPrefix + `"]`

@@ -50,7 +50,7 @@ const contrastJS = `(() => {
   for (let n = walk.nextNode(); n; n = walk.nextNode()) {
     const e = n.parentElement;
     if (!n.textContent.trim() || !e || !e.getClientRects().length) continue;
-    if (e.closest('.sr-only, .skip, script, style, [hidden]')) continue;
+    if (e.closest('.visually-hidden, .skip-link, script, style, [hidden]')) continue;
     const st = getComputedStyle(e);
     if (st.visibility === 'hidden') continue;
     const fg = rgb(st.color), b = bg(e);
@@ -122,7 +122,7 @@ func TestEveryPageFitsAPhoneAndWorksByKeyboard(t *testing.T) {
 		}
 		// Start at the skip link, the page's first control: focus inside the
 		// page also holds its self-refresh back.
-		first, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const a = document.querySelector('a.skip'); a.focus(); return a.dataset.ctl; })()`))
+		first, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const a = document.querySelector('a.skip-link'); a.focus(); return a.dataset.ctl; })()`))
 		require.NoError(t, err)
 		reached := map[string]bool{first: true}
 		for range len(controls) + 3 {

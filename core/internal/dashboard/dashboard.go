@@ -1,6 +1,7 @@
 // Package dashboard is core's admin web UI at /admin/: server-rendered HTML
-// with its templates, stylesheet and one small script embedded in the binary
-// (nothing to build, no Node). Admins sign in with their API key; the session
+// with its templates and small scripts embedded in the binary (nothing to
+// build, no Node), in the look it shares with the user app (internal/webui,
+// served at /admin/ui/). Admins sign in with their API key; the session
 // lives in Postgres behind an HttpOnly, SameSite=Strict cookie, and every
 // form carries the session's CSRF token. Changes go through the admin API's
 // service, so the dashboard and the API make the same audited changes.
@@ -34,6 +35,7 @@ import (
 	"github.com/ytcaption/ytcaption/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/jobjson"
+	"github.com/ytcaption/ytcaption/internal/webui"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -110,6 +112,8 @@ func New(log *slog.Logger, st *store.Store, admin *api.AdminService) *Dashboard 
 func (d *Dashboard) Register(mux *http.ServeMux) {
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", http.FileServerFS(static)))
+	// The look the dashboard shares with the user app.
+	mux.Handle("GET /admin/ui/", http.StripPrefix("/admin/ui/", webui.Handler()))
 	// Every form post reads at most maxFormBytes.
 	post := func(pattern string, h http.HandlerFunc) { mux.HandleFunc("POST "+pattern, limitForm(h)) }
 	mux.HandleFunc("GET /admin/login", d.loginPage)
@@ -199,8 +203,7 @@ func (d *Dashboard) renderStatus(w http.ResponseWriter, r *http.Request, status 
 	}
 	p.Nav = name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-	w.Header().Set("X-Frame-Options", "DENY")
+	webui.SetPageHeaders(w.Header())
 	w.WriteHeader(status)
 	if err := d.pages[name].ExecuteTemplate(w, "layout", p); err != nil {
 		d.log.ErrorContext(r.Context(), "render dashboard", "page", name, "err", err)
