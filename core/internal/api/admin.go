@@ -377,7 +377,7 @@ func (s *AdminService) GetJobDetail(ctx context.Context, req *connect.Request[yt
 // format's defaults: the dashboard's downloads. The admin service's
 // callers are admins already, so no user scopes the job.
 func (s *AdminService) Transcript(ctx context.Context, id string, f render.Format) ([]byte, error) {
-	t, err := s.jobs.transcript(context.WithValue(ctx, userKey{}, ""), id)
+	t, err := s.jobs.transcript(context.WithValue(ctx, userKey{}, ""), id, nil) // the latest revision
 	if err != nil {
 		return nil, err
 	}
