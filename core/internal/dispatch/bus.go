@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
@@ -32,12 +31,6 @@ type Bus struct {
 	db       sqldb.DB
 	instance string
 	log      *slog.Logger
-
-	// Changes waiting to go to other replicas, and whether a publish is
-	// sending them (see publish).
-	pubMu      sync.Mutex
-	pending    []string
-	publishing bool
 }
 
 // NewBus returns a bus on db; instance names this replica, so that it can
@@ -88,37 +81,11 @@ func decode(payload string) (c store.Change, instance string, ok bool) {
 	return store.Change{JobID: f[0], From: job.Status(f[1]), To: job.Status(f[2])}, f[3], true
 }
 
-// publish sends a change to the other replicas. Changes made while a
-// publish is on the wire wait for it and then go together in one Notify,
-// sent by the call that was on the wire: under load one round trip carries
-// many changes (a claim and a completion each used to cost a round trip of
-// their own), and a lone change goes at once, as before. The sender keeps
-// sending until nothing waits, so no change is left behind by a sender that
-// stopped; a batch waits at most for the one ahead of it.
 func (b *Bus) publish(ctx context.Context, c store.Change) {
-	b.pubMu.Lock()
-	b.pending = append(b.pending, encode(c, b.instance))
-	if b.publishing {
-		b.pubMu.Unlock()
-		return
-	}
-	b.publishing = true
-	for len(b.pending) > 0 {
-		batch := b.pending
-		b.pending = nil
-		b.pubMu.Unlock()
-		b.send(ctx, batch)
-		b.pubMu.Lock()
-	}
-	b.publishing = false
-	b.pubMu.Unlock()
-}
-
-func (b *Bus) send(ctx context.Context, payloads []string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := b.db.Notify(ctx, Channel, payloads...); err != nil {
-		b.log.WarnContext(ctx, "publish dispatch events", "count", len(payloads), "err", err)
+	if err := b.db.Notify(ctx, Channel, encode(c, b.instance)); err != nil {
+		b.log.WarnContext(ctx, "publish dispatch event", "job_id", c.JobID, "err", err)
 	}
 }
 

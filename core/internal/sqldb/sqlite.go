@@ -408,7 +408,7 @@ const listenerBuffer = 256
 
 // Notify hands payload to this handle's listeners on channel without
 // waiting for them.
-func (d *liteDB) Notify(ctx context.Context, channel string, payloads ...string) error {
+func (d *liteDB) Notify(ctx context.Context, channel, payload string) error {
 	select {
 	case <-d.closed:
 		return errClosed
@@ -417,12 +417,10 @@ func (d *liteDB) Notify(ctx context.Context, channel string, payloads ...string)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for l := range d.listeners[channel] {
-		for _, p := range payloads {
-			select {
-			case l.ch <- p:
-			default:
-				l.lost.Store(true)
-			}
+		select {
+		case l.ch <- payload:
+		default:
+			l.lost.Store(true)
 		}
 	}
 	return nil
