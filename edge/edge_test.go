@@ -333,7 +333,7 @@ func TestJobRoutes(t *testing.T) {
 	resp, b := h.do("POST", "/v1/jobs", "key-alice", `{"url":"https://example.com/a.ogg","language":"en"}`)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(b))
 	require.JSONEq(t, `{"id":"00000000-0000-4000-8000-000000000001","status":"queued","url":"https://example.com/a.ogg",
-		"canonical_url":"https://example.com/a.ogg","language":"en","progress":0,"attempt":0,"created_at":"2026-11-22T10:00:00.123Z"}`, string(b))
+		"canonical_url":"https://example.com/a.ogg","language":"en","progress":0,"attempt":0,"revision":0,"created_at":"2026-11-22T10:00:00.123Z"}`, string(b))
 	require.Equal(t, "11111111-1111-1111-1111-111111111111", h.core.lastUser, "the edge tells core who the user is")
 	id := "00000000-0000-4000-8000-000000000001"
 

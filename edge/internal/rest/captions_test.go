@@ -79,8 +79,17 @@ func (c *captionsCore) seen() []string {
 func startCaptionsEdge(t *testing.T) (rest, connectURL string, core *captionsCore) {
 	t.Helper()
 	core = &captionsCore{}
+	rest, connectURL = startEdgeFor(t, core)
+	return rest, connectURL, core
+}
+
+// startEdgeFor runs the edge as its binary wires it, REST and Connect, in
+// front of core's JobService jobs (and an AuthService knowing the key
+// ytc_fuzz); it returns both base URLs.
+func startEdgeFor(t *testing.T, jobs ytcaptionv1connect.JobServiceHandler) (rest, connectURL string) {
+	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(core))
+	mux.Handle(ytcaptionv1connect.NewJobServiceHandler(jobs))
 	mux.Handle(ytcaptionv1connect.NewAuthServiceHandler(uploadAuth{}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -100,7 +109,7 @@ func startCaptionsEdge(t *testing.T) (rest, connectURL string, core *captionsCor
 		cancel()
 		<-done
 	})
-	return "http://" + ln.Addr().String(), "http://" + cln.Addr().String(), core
+	return "http://" + ln.Addr().String(), "http://" + cln.Addr().String()
 }
 
 func getCaptions(t *testing.T, base, key, videoURL string) (int, []byte) {

@@ -113,10 +113,7 @@ func (s *server) boundBody(c *fiber.Ctx) error {
 	if !req.IsBodyStream() {
 		return c.Next()
 	}
-	limit := s.cfg.MaxBodyBytes
-	if isUpload(&req.Header) {
-		limit = uploadBodyBytes
-	}
+	limit := routeLimit(s.bodyLimits(&req.Header)) // the upload's, an edited transcript's, or MaxBodyBytes
 	b, err := io.ReadAll(io.LimitReader(req.BodyStream(), int64(limit)+1))
 	if err != nil {
 		c.Context().SetConnectionClose()
