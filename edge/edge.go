@@ -4,7 +4,8 @@
 // once (internal/gate) and adapted by each door (internal/rest,
 // internal/connectapi), in front of core's Connect services; its Prometheus
 // metrics on a listener of their own (:8011), never the public ports. It
-// never touches core's database or the blob store.
+// never touches core's database or the blob store. The same REST listener
+// serves the web app for people (internal/webapp) at /.
 package edge
 
 import (
@@ -32,6 +33,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/redisx"
 	"github.com/ytcaption/ytcaption/edge/internal/replay"
 	"github.com/ytcaption/ytcaption/edge/internal/rest"
+	"github.com/ytcaption/ytcaption/edge/internal/webapp"
 	"github.com/ytcaption/ytcaption/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/discovery"
 	"github.com/ytcaption/ytcaption/internal/metricsrv"
@@ -143,8 +145,12 @@ func New(cfg Config) (*Edge, error) {
 		Guard: guard, Limiter: limiter, Streams: ratelimit.NewStreams(reg), Replays: replay.New(rdb, redisBreaker),
 	})
 	finished, addrs := jobcache.New(cfg.FinishedJobTTL), clientaddr.New(cfg.TrustedProxies)
+	// The web app at / signs people in with the same gate and speaks the
+	// same API, its session cookie standing in for the key.
+	web := webapp.New(cfg.Logger, webapp.Deps{Gate: g, Redis: rdb, Breaker: redisBreaker, ClientAddr: rest.ClientAddr, Error: rest.Error})
 	app := rest.New(cfg.Logger, rest.Config{CoreURL: cfg.CoreURL, MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, ClientAddrs: addrs},
-		rest.Deps{Core: core, Gate: g, Finished: finished, Registry: reg, TracerProvider: cfg.TracerProvider})
+		rest.Deps{Core: core, Gate: g, Finished: finished, Registry: reg, TracerProvider: cfg.TracerProvider, Sessions: web})
+	web.Mount(app)
 	front := connectapi.Server(connectapi.New(connectapi.Config{MaxBodyBytes: cfg.MaxBodyBytes, ClientAddrs: addrs},
 		connectapi.Deps{Core: core, Gate: g, Finished: finished, TracerProvider: cfg.TracerProvider}))
 	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: front, reg: reg, resolver: resolver, rdb: rdb}, nil

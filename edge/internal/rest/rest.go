@@ -87,6 +87,9 @@ type Deps struct {
 	// TracerProvider traces each request (continuing a client's traceparent)
 	// and, through Core's clients, hands the trace to core; nil: none.
 	TracerProvider trace.TracerProvider
+	// Sessions lets the web app's session cookie stand in for an API key;
+	// nil: only Authorization headers.
+	Sessions Sessions
 }
 
 // openAPI describes the REST API; a test keeps it and the routes in step.

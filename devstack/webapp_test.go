@@ -1,0 +1,262 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/stretchr/testify/require"
+)
+
+// wavServer serves one LibriVox clip of Debian's pocketsphinx test data as
+// a WAV file on loopback, as someone's own web server would: the "local
+// media URL" the browser test pastes.
+func wavServer(t *testing.T) string {
+	t.Helper()
+	const clip = "sense_and_sensibility_01_austen_64kb-0870.wav"
+	_, err := os.Stat(filepath.Join(librivox, clip))
+	require.NoError(t, err, "install pocketsphinx-testdata (make deps)")
+	srv := httptest.NewServer(http.FileServer(http.Dir(librivox)))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/" + clip
+}
+
+// a11yScript walks every visible, enabled control of the page and returns
+// what fails WCAG checks a machine can make: a control without an
+// accessible name, and text whose contrast with its background (computed
+// styles, WCAG 2.1 relative luminance) is under 4.5:1 (3:1 for large text).
+// It tags each control with data-a11y=<n> for the Tab walk, and returns
+// their count.
+const a11yScript = `(() => {
+  const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden" && !el.closest("[hidden]");
+  const sel = 'a[href], button, input:not([type=hidden]), select, textarea, audio[controls], summary, [tabindex]:not([tabindex="-1"])';
+  const controls = [...document.querySelectorAll(sel)].filter((el) => visible(el) && !el.disabled);
+  const problems = [];
+  const name = (el) => {
+    if (el.getAttribute("aria-label")) return el.getAttribute("aria-label");
+    if (el.getAttribute("aria-labelledby")) return el.getAttribute("aria-labelledby").split(" ").map((id) => (document.getElementById(id) || {}).textContent || "").join(" ");
+    if (el.labels && el.labels.length) return [...el.labels].map((l) => l.textContent).join(" ");
+    if (["A", "BUTTON", "SUMMARY"].includes(el.tagName)) return el.textContent;
+    return el.title || "";
+  };
+  controls.forEach((el, i) => {
+    el.dataset.a11y = String(i);
+    if (!name(el).trim()) problems.push("no accessible name: " + el.outerHTML.slice(0, 120));
+  });
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  let checked = 0;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || !visible(el) || el.closest("button:disabled, .skip-link, audio, option")) continue;
+    const cs = getComputedStyle(el);
+    const fg = rgb(cs.color).slice(0, 3), bg = background(el);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    checked++;
+    if (ratio < need) problems.push("contrast " + ratio.toFixed(2) + ":1 for “" + n.textContent.trim().slice(0, 40) + "”");
+  }
+  if (!checked) problems.push("no text found to check");
+  const overflow = document.documentElement.scrollWidth > window.innerWidth + 1;
+  if (overflow) problems.push("the page is wider than the screen: " + document.documentElement.scrollWidth + " px");
+  return { controls: controls.length, problems };
+})()`
+
+type a11yResult struct {
+	Controls int
+	Problems []string
+}
+
+// checkA11y runs a11yScript on the page, then presses Tab from the top until
+// every control has had the focus (a keyboard user can reach each).
+func checkA11y(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	r, err := chromedp.Run(ctx, chromedp.Evaluate[a11yResult](a11yScript))
+	require.NoError(t, err, page)
+	require.Empty(t, r.Problems, "%s: accessibility", page)
+	require.Positive(t, r.Controls, page)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); document.body.focus()`)))
+	reached := map[string]bool{}
+	// Native media controls take several presses each; the bound is generous.
+	for i := 0; i < 4*r.Controls+10 && len(reached) < r.Controls; i++ {
+		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)))
+		id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.activeElement && document.activeElement.dataset.a11y) || ""`))
+		require.NoError(t, err)
+		if id != "" {
+			reached[id] = true
+		}
+	}
+	require.Len(t, reached, r.Controls, "%s: every control reachable with Tab", page)
+}
+
+// TestWebAppInABrowser is the user web app's whole path in headless Chromium:
+// sign in, paste a local media URL, watch the transcript arrive, edit a cue's
+// text and timing, save revision 1, download the SRT with the edit, reload
+// and find revision 1 with the original still at 0, share and revoke a
+// link, sign out; another user finds the job "not found". Each page passes
+// the accessibility check. With YTCAPTION_SCREENSHOTS=<dir> it also saves
+// each page at desktop and phone width (docs/screenshots).
+func TestWebAppInABrowser(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "yt-dlp")
+	media := wavServer(t)
+	admin := client{t: t, base: s.EdgeURL, key: s.APIKey}
+	aliceKey, _ := newUser(t, admin, "alice")
+	bobKey, _ := newUser(t, admin, "bob")
+	app := s.EdgeURL
+
+	ctx := browser(t)
+	type css = chromedp.CSS
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		require.NoError(t, chromedp.Do(sctx, steps...), what)
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+		require.NoError(t, err, js)
+		return v
+	}
+	shots := os.Getenv("YTCAPTION_SCREENSHOTS")
+	shot := func(name string) {
+		t.Helper()
+		if shots == "" {
+			return
+		}
+		for _, size := range []struct {
+			name string
+			w, h int64
+		}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
+			var png []byte
+			do("resize for "+name, chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`), chromedp.EmulateViewport(size.w, size.h), chromedp.Evaluate[chromedp.Void](`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))`, chromedp.EvalAwaitPromise))
+			if size.name == "phone" {
+				w := eval(`String(document.documentElement.scrollWidth)`)
+				require.Equal(t, "390", w, "%s: no horizontal overflow at phone width", name)
+			}
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(shots, fmt.Sprintf("app-%s-%s.png", name, size.name)), png, 0o644))
+		}
+		do("back to desktop", chromedp.EmulateViewport(1280, 800))
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.EmulateViewport(1280, 800)), "start the browser")
+
+	do("a signed-out visit lands on the sign-in form", chromedp.Navigate(app+"/jobs"), chromedp.WaitVisible(css(`#signin`)))
+	checkA11y(t, ctx, "sign-in")
+	shot("signin")
+	do("a wrong key is refused", chromedp.SendKeys(css(`#key`), "not-a-key"), chromedp.Click(css(`#signin button`)),
+		chromedp.WaitVisible(css(`#signin-msg .notice.error`)))
+	do("alice signs in and goes where she was going", chromedp.Evaluate[chromedp.Void](`document.getElementById("key").value = ""`), chromedp.SendKeys(css(`#key`), aliceKey),
+		chromedp.Click(css(`#signin button`)), chromedp.WaitVisible(css(`table#jobs`)))
+	require.Equal(t, "", eval(`document.cookie`), "the session cookie is HttpOnly: scripts cannot read it")
+
+	do("new captions from a pasted link", chromedp.Click(css(`#nav a[href="/new"]`)), chromedp.WaitVisible(css(`#url`)))
+	checkA11y(t, ctx, "new captions")
+	shot("new")
+	do("start", chromedp.SendKeys(css(`#url`), media), chromedp.Click(css(`#start-url`)), chromedp.WaitVisible(css(`#stage`)))
+	loc := eval(`location.pathname`)
+	require.True(t, strings.HasPrefix(loc, "/jobs/"), loc)
+	id := strings.TrimPrefix(loc, "/jobs/")
+	// The segments arrive on the job's event stream, each as it is written;
+	// the record says what the stage was when each one appeared.
+	eval(`(window.seen = [], new MutationObserver(() => window.seen.push(document.getElementById("status").textContent))
+		.observe(document.getElementById("segments"), {childList: true}), "")`)
+	do("segments appear as the transcriber writes them", chromedp.WaitVisible(css(`#segments li[data-seq]`)))
+	do("and the job finishes", chromedp.WaitVisible(css(`#open-editor`)))
+	t.Logf("stage as each segment arrived: %s", eval(`JSON.stringify(window.seen)`))
+	checkA11y(t, ctx, "job")
+	shot("job")
+
+	do("the editor", chromedp.Click(css(`#open-editor`)), chromedp.WaitVisible(css(`#cues li textarea`)))
+	checkA11y(t, ctx, "editor")
+	original := eval(`document.querySelector("#cues li textarea").value`)
+	require.NotEmpty(t, original)
+	end := eval(`document.querySelector("#cues li input.end").value`)
+	do("edit the first cue's text, and pull its end in with the keyboard",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#cues li textarea").value = ""`), chromedp.SendKeys(css(`#cues li textarea`), "Edited in the browser"),
+		chromedp.Focus(css(`#cues li textarea`)),
+		chromedp.KeyEvent(kb.ArrowLeft, chromedp.KeyModifiers(chromedp.ModifierAlt, chromedp.ModifierShift)),
+		chromedp.KeyEvent(kb.ArrowLeft, chromedp.KeyModifiers(chromedp.ModifierAlt, chromedp.ModifierShift)))
+	newEnd := eval(`document.querySelector("#cues li input.end").value`)
+	require.NotEqual(t, end, newEnd, "Alt+Shift+← moved the end")
+	shot("editor")
+	// Revisions, where this server keeps them (GET /v1/jobs/{id}/revisions).
+	if eval(`document.getElementById("save") ? "yes" : "no"`) == "yes" {
+		do("save: revision 1", chromedp.Click(css(`#save`)), chromedp.WaitVisible(css(`#saved`)))
+		require.Contains(t, eval(`document.getElementById("saved").textContent`), "revision 1")
+		srt := eval(`fetch(document.querySelector('#downloads a[data-format="srt"]').href).then((r) => r.text())`)
+		require.Contains(t, srt, "Edited in the browser", "the SRT download has the edit")
+		require.Contains(t, srt, srtStamp(newEnd), "and the new end time")
+
+		do("reload: revision 1 is there", chromedp.Reload(), chromedp.WaitVisible(css(`#cues li textarea`)))
+		require.Equal(t, "1", eval(`document.getElementById("revision").value`))
+		require.Equal(t, "Edited in the browser", eval(`document.querySelector("#cues li textarea").value`))
+		do("the original is revision 0", chromedp.Evaluate[chromedp.Void](`(() => { const r = document.getElementById("revision"); r.value = "0"; r.dispatchEvent(new Event("change")); })()`))
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#cues li textarea").value !== "Edited in the browser"`, chromedp.WithPollingTimeout(30*time.Second)))
+		require.NoError(t, err, "revision 0 loads")
+		require.Equal(t, original, eval(`document.querySelector("#cues li textarea").value`))
+	} else {
+		t.Log("this server keeps no revisions (GET /v1/jobs/{id}/revisions is not a route): the save steps are skipped")
+	}
+
+	// Share links, where this server has them.
+	if eval(`document.getElementById("share") ? "yes" : "no"`) == "yes" {
+		do("make a share link", chromedp.Click(css(`#share-create`)), chromedp.WaitVisible(css(`#share-url`)))
+		link := eval(`document.getElementById("share-url").value`)
+		do("the shared page plays and lists the captions without signing in",
+			chromedp.Navigate(link), chromedp.WaitVisible(css(`#cues li`)))
+		require.Contains(t, eval(`document.getElementById("cues").textContent`), "Edited in the browser")
+		checkA11y(t, ctx, "shared")
+		shot("shared")
+		do("revoke it", chromedp.Navigate(app+"/jobs/"+id+"/edit"), chromedp.WaitVisible(css(`#shares .revoke`)),
+			chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), chromedp.Click(css(`#shares .revoke`)),
+			chromedp.WaitNotPresent(css(`#shares .revoke`)))
+		do("the link no longer works", chromedp.Navigate(link), chromedp.WaitVisible(css(`#share-gone`)))
+	} else {
+		t.Log("this server has no share links (GET /v1/jobs/{id}/shares is not a route): the share steps are skipped")
+	}
+
+	do("my jobs lists it", chromedp.Navigate(app+"/jobs"), chromedp.WaitVisible(css(`tr[data-job="`+id+`"][data-status="succeeded"]`)))
+	checkA11y(t, ctx, "my jobs")
+	shot("jobs")
+
+	do("sign out", chromedp.Click(css(`#signout`)), chromedp.WaitVisible(css(`#signin`)))
+	do("signed out, the job page asks to sign in", chromedp.Navigate(app+"/jobs/"+id), chromedp.WaitVisible(css(`#signin`)))
+
+	do("bob signs in", chromedp.SendKeys(css(`#key`), bobKey), chromedp.Click(css(`#signin button`)), chromedp.WaitVisible(css(`#not-found`)))
+	require.Contains(t, eval(`document.getElementById("not-found").textContent`), "not found", "alice's job is not bob's")
+	do("nor its editor", chromedp.Navigate(app+"/jobs/"+id+"/edit"), chromedp.WaitVisible(css(`#not-found`)))
+	code, _ := client{t: t, base: s.EdgeURL, key: bobKey}.do("GET", "/v1/jobs/"+id, nil)
+	require.Equal(t, http.StatusNotFound, code)
+}
+
+// srtStamp writes seconds ("12.30") as SRT does ("00:00:12,300").
+func srtStamp(sec string) string {
+	var f float64
+	fmt.Sscanf(sec, "%f", &f)
+	ms := int64(f*1000 + 0.5)
+	return fmt.Sprintf("%02d:%02d:%02d,%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
+}
