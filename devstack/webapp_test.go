@@ -218,6 +218,16 @@ func TestWebAppInABrowser(t *testing.T) {
 		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#cues li textarea").value !== "Edited in the browser"`, chromedp.WithPollingTimeout(30*time.Second)))
 		require.NoError(t, err, "revision 0 loads")
 		require.Equal(t, original, eval(`document.querySelector("#cues li textarea").value`))
+
+		// Someone saves from another tab (here: the API with alice's key);
+		// this page's save, from the older base, is told so.
+		code, b := client{t: t, base: s.EdgeURL, key: aliceKey}.do("PUT", "/v1/jobs/"+id+"/transcript",
+			map[string]any{"base_revision": 1, "segments": []map[string]any{{"start": 0, "end": 2, "text": "Saved from another tab"}}})
+		require.Equal(t, http.StatusOK, code, string(b))
+		do("a save from a stale revision is refused, clearly", chromedp.Click(css(`#save`)), chromedp.WaitVisible(css(`#conflict`)))
+		do("and the latest can be loaded", chromedp.Click(css(`#load-latest`)),
+			chromedp.WaitVisible(css(`#editor-msg .notice.info`)))
+		require.Equal(t, "Saved from another tab", eval(`document.querySelector("#cues li textarea").value`))
 	} else {
 		t.Log("this server keeps no revisions (GET /v1/jobs/{id}/revisions is not a route): the save steps are skipped")
 	}

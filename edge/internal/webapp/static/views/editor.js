@@ -41,7 +41,7 @@ export async function editor([id]) {
         r.revision === 0 ? "Revision 0 — the original" : `Revision ${r.revision} — saved ${ago(r.created_at)}`)));
   };
   const save = h("button", { type: "button", class: "primary", id: "save" }, "Save");
-  const audio = h("audio", { id: "player", controls: true, preload: "metadata", src: base + "/audio" });
+  const audio = h("audio", { id: "player", controls: true, preload: "metadata", src: base + "/audio", "aria-label": "Audio" });
   const now = h("p", { id: "now", class: "now-caption", "aria-live": "off" }, " ");
   const list = h("ol", { id: "cues", class: "cues" });
   const speakers = h("fieldset", { id: "speakers", hidden: true });

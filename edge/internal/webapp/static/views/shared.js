@@ -19,7 +19,7 @@ export async function shared([token]) {
     throw e;
   }
   const cues = d.segments || [];
-  const audio = h("audio", { id: "player", controls: true, preload: "metadata", src: base + "/audio" });
+  const audio = h("audio", { id: "player", controls: true, preload: "metadata", src: base + "/audio", "aria-label": "Audio" });
   const now = h("p", { id: "now", class: "now-caption" }, " ");
   const list = h("ol", { class: "cues read-only", id: "cues" }, cues.map((c, i) => h("li", { class: "cue" },
     h("button", { type: "button", class: "jump link", "aria-label": `Play from ${C.stamp(c.start)}`, onclick: () => { audio.currentTime = cues[i].start; audio.play().catch(() => {}); } }, C.stamp(c.start)),
