@@ -158,9 +158,6 @@ func startStackWith(t testing.TB, ytdlp string, configure func(*Config)) testSta
 	minio := miniotest.Start(t)
 	rds := redistest.Start(t)
 	dbURL := pgtest.URL(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan Stack, 1)
-	done := make(chan error, 1)
 	cfg := Config{
 		DataDir: t.TempDir(), EdgeAddr: "127.0.0.1:0", ConnectAddr: "127.0.0.1:0", CoreAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", PostgresURL: dbURL,
 		S3Endpoint: minio.Endpoint, S3AccessKey: minio.AccessKey, S3SecretKey: minio.SecretKey,
@@ -171,6 +168,30 @@ func startStackWith(t testing.TB, ytdlp string, configure func(*Config)) testSta
 		Lease:            6 * time.Second, HeartbeatInterval: 2 * time.Second,
 	}
 	configure(&cfg)
+	s := runStack(t, cfg)
+	s.Redis = rds
+	return s
+}
+
+// startSingleBoxWith runs the stack as the single box does — SQLite and
+// blob files in a fresh data directory, the edge's memory for limits and
+// replays — with configure applied, and stops it when the test ends.
+func startSingleBoxWith(t testing.TB, ytdlp string, configure func(*Config)) testStack {
+	t.Helper()
+	cfg := Config{
+		DataDir: t.TempDir(), EdgeAddr: "127.0.0.1:0", ConnectAddr: "127.0.0.1:0", CoreAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
+		MaxDownloadBytes: maxDownload, YtDlpBinary: ytdlp, Lease: 6 * time.Second, HeartbeatInterval: 2 * time.Second,
+	}
+	configure(&cfg)
+	return runStack(t, cfg)
+}
+
+// runStack runs the stack cfg describes until the test ends.
+func runStack(t testing.TB, cfg Config) testStack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan Stack, 1)
+	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, func(s Stack) { started <- s }) }()
 	stop := sync.OnceFunc(func() {
 		cancel()
@@ -184,7 +205,7 @@ func startStackWith(t testing.TB, ytdlp string, configure func(*Config)) testSta
 	t.Cleanup(stop)
 	select {
 	case s := <-started:
-		return testStack{Stack: s, Config: cfg, DBURL: cfg.PostgresURL, Redis: rds, Stop: stop}
+		return testStack{Stack: s, Config: cfg, DBURL: cfg.PostgresURL, Stop: stop}
 	case err := <-done:
 		t.Fatalf("stack exited: %v", err)
 	case <-time.After(60 * time.Second):

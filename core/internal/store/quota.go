@@ -63,6 +63,9 @@ func (s *Store) GetUsage(ctx context.Context, userID string) (Usage, error) {
 	return u, nil
 }
 
+// quotaLimited says, of a user u on plan p, whether any quota applies.
+const quotaLimited = `(COALESCE(u.monthly_minutes, p.monthly_minutes, 0) > 0 OR COALESCE(u.max_concurrent, p.max_concurrent, 0) > 0)`
+
 // checkQuota refuses a new job when the user's month is used up or their
 // concurrent jobs are at the limit. It runs in the creating transaction and,
 // when the user has a quota, locks the user's row until it commits, so two
@@ -70,8 +73,7 @@ func (s *Store) GetUsage(ctx context.Context, userID string) (Usage, error) {
 // the quota refuses the job: quotas fail closed.
 func checkQuota(ctx context.Context, tx sqldb.Tx, userID string) error {
 	var limited bool
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(u.monthly_minutes, p.monthly_minutes, 0) > 0 OR COALESCE(u.max_concurrent, p.max_concurrent, 0) > 0
-		FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`, userID).Scan(&limited); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT `+quotaLimited+` FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`, userID).Scan(&limited); err != nil {
 		return fmt.Errorf("quota of %s: %w", userID, err)
 	}
 	if !limited {

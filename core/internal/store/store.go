@@ -252,7 +252,7 @@ func (s *Store) CreateJob(ctx context.Context, n NewJob) (job.Job, error) {
 // CreateJobOnce creates a job, once per n.IdempotencyKey: a request repeating
 // an earlier one's key and fingerprint gets the earlier job and replayed=true;
 // the key with another fingerprint fails with idempotency_key_mismatch. The
-// key is recorded in the job's transaction, so concurrent duplicates wait for
+// key is recorded with the job, atomically, so concurrent duplicates wait for
 // the first and then replay it: exactly one job, whatever the timing.
 func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replayed bool, err error) {
 	if n.MaxAttempts <= 0 {
@@ -266,6 +266,16 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 	}
 	if n.Task == "" {
 		n.Task = engines.Transcribe
+	}
+	// Most creations take one statement and no transaction (see
+	// createFast); the rest — a user with a quota, a key seen before —
+	// take the transaction below.
+	if j, ok, err := s.createFast(ctx, n); err != nil || ok {
+		if err != nil {
+			return job.Job{}, false, fmt.Errorf("create job: %w", err)
+		}
+		s.report(ctx, Change{JobID: j.ID, To: job.StatusQueued})
+		return j, false, nil
 	}
 	err = s.inTx(ctx, "create job", func(tx sqldb.Tx) error {
 		if n.IdempotencyKey != "" {
@@ -294,14 +304,8 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 		if err := checkQuota(ctx, tx, n.UserID); err != nil {
 			return err
 		}
-		j, err = scanJob(tx.QueryRow(ctx, `
-			INSERT INTO jobs (user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts, source, task, prompt, webhook_url, trace_parent,
-				speakers, min_speakers, max_speakers, vocabulary, silence_guard, repetition_guard)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-			RETURNING `+jobColumns,
-			n.UserID, string(job.StatusQueued), n.URL, n.CanonicalURL, string(n.SourceKind), n.Language, n.Engine, n.Model, n.MaxAttempts,
-			string(n.Source), n.Task, n.Prompt, n.WebhookURL, n.TraceParent, n.Speakers, n.MinSpeakers, n.MaxSpeakers,
-			vocabularyJSON(n.Vocabulary), n.SilenceGuard, n.RepetitionGuard))
+		j, err = scanJob(tx.QueryRow(ctx, `INSERT INTO jobs (`+newJobColumns+`) VALUES (`+newJobValues+`) RETURNING `+jobColumns,
+			newJobArgs(uuid.NewString(), n)...))
 		if err != nil || n.IdempotencyKey == "" {
 			return err
 		}
