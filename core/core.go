@@ -224,16 +224,19 @@ func (c *Config) defaults() {
 
 // Core is a running control plane.
 type Core struct {
-	cfg      Config
-	log      *slog.Logger
-	db       sqldb.DB
-	bus      *dispatch.Bus // the store announces every committed job change on it
-	blobDir  *blob.Dir     // single-box blobs, served by core; nil on S3
-	store    *store.Store
-	blobs    blob.Store
-	reg      *prometheus.Registry
-	breakers struct{ youtube, blob *breaker.Breaker }
-	routes   *outbound.Pool // yt-dlp's proxies and cookie files
+	cfg Config
+	log *slog.Logger
+	db  sqldb.DB
+	bus *dispatch.Bus // the store announces every committed job change on it
+	// creations announces new jobs to other replicas, a burst in one
+	// notification (its Run publishes them).
+	creations *dispatch.Creations
+	blobDir   *blob.Dir // single-box blobs, served by core; nil on S3
+	store     *store.Store
+	blobs     blob.Store
+	reg       *prometheus.Registry
+	breakers  struct{ youtube, blob *breaker.Breaker }
+	routes    *outbound.Pool // yt-dlp's proxies and cookie files
 	// translator translates transcripts; nil: none configured.
 	translator translate.Translator
 
@@ -331,7 +334,8 @@ func (c *Core) openDatabase(ctx context.Context) error {
 		c.db = db
 	}
 	c.bus = dispatch.NewBus(c.log, c.db, c.cfg.InstanceID)
-	opts := []store.Option{store.OnChange(c.bus.Announce)}
+	c.creations = dispatch.NewCreations(c.bus)
+	opts := []store.Option{store.OnChange(c.creations.Announce)}
 	if c.cfg.PostgresURL == "" {
 		opts = append(opts, store.BackupLockFile(filepath.Join(c.cfg.DataDir, BackupLockFile)))
 	}
@@ -578,6 +582,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		leader.Run(stageCtx, c.log, c.db, leader.Config{Key: rescueLockKey}, duty)
 	})
 	wg.Go(func() { bus.Listen(stageCtx) })
+	wg.Go(func() { c.creations.Run(stageCtx) })
 	wg.Go(func() { c.watchYtDlp(stageCtx) })
 	if c.cfg.ConsulAddr != "" {
 		// Registered by its instance id, which names its leases too.
