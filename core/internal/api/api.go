@@ -158,6 +158,8 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	mount(edgeToken)(ytcaptionv1connect.NewAdminServiceHandler(admin, connect.WithInterceptors(traced, interceptor{adminAuth(cfg.ServiceToken, d.Store)}), small, capped.options()))
 	mount(edgeToken)(ytcaptionv1connect.NewAuthServiceHandler(&AuthService{log: d.Log, store: d.Store, settings: d.Settings},
 		connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, false)}), small, capped.options()))
+	mount(edgeToken)(ytcaptionv1connect.NewEdgeServiceHandler(&EdgeService{feed: d.Bus.Feed, stopping: d.Stopping},
+		connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, false)}), small, capped.options()))
 	mount(nodeToken)(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics, d.Stages),
 		lease: cfg.Lease, heartbeat: cfg.HeartbeatInterval, pollEvery: cfg.PollFallback,

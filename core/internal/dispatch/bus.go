@@ -27,6 +27,7 @@ type Bus struct {
 	Ready   *Signal // a job became ready for a gpu-node
 	Cancels *Keyed  // a held job was cancelled, by id
 	Changed *Keyed  // a job's status, progress or transcript changed, by id (for watchers)
+	Feed    *Feed   // every change, for the edges' caches
 
 	db       sqldb.DB
 	instance string
@@ -36,7 +37,7 @@ type Bus struct {
 // NewBus returns a bus on db; instance names this replica, so that it can
 // tell its own notifications (already delivered locally) from others'.
 func NewBus(log *slog.Logger, db sqldb.DB, instance string) *Bus {
-	return &Bus{Queued: NewSignal(), Ready: NewSignal(), Cancels: NewKeyed(), Changed: NewKeyed(), db: db, instance: instance, log: log}
+	return &Bus{Queued: NewSignal(), Ready: NewSignal(), Cancels: NewKeyed(), Changed: NewKeyed(), Feed: NewFeed(), db: db, instance: instance, log: log}
 }
 
 // Announce wakes whoever a committed job change concerns, here and on every
@@ -65,6 +66,9 @@ func (b *Bus) wake(c store.Change) {
 		}
 	}
 	b.Changed.Notify(c.JobID)
+	if c.From != "" {
+		b.Feed.changed(c.JobID)
+	}
 }
 
 // The wire format of a change: "<job id>:<from>:<to>:<instance>". The
@@ -146,4 +150,5 @@ func (b *Bus) Listen(ctx context.Context) {
 func (b *Bus) wakeAll() {
 	b.Queued.Notify()
 	b.Ready.Notify()
+	b.Feed.lost()
 }

@@ -103,6 +103,12 @@ func OpenSQLite(path string) (DB, error) {
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err == nil {
+		// database/sql keeps 2 idle connections by default and closes the
+		// rest as they come back: under concurrent requests each close threw
+		// away SQLite's parsed schema and page cache and each open built
+		// them again — 70 % of the single box's CPU in the edge benchmark
+		// (make bench-edge, 2026-12-02). Keep what the load opened.
+		db.SetMaxIdleConns(maxIdleConns)
 		err = db.Ping()
 	}
 	if err != nil {
@@ -112,6 +118,10 @@ func OpenSQLite(path string) (DB, error) {
 	return &liteDB{liteQuerier: liteQuerier{q: db, gate: newWriteGate()}, db: db, file: lock, locks: map[int64]*sync.RWMutex{},
 		listeners: map[string]map[*liteListener]struct{}{}, closed: make(chan struct{})}, nil
 }
+
+// maxIdleConns is how many connections the single box keeps open between
+// requests; more than its concurrent requests ever need at once.
+const maxIdleConns = 64
 
 // ErrInUse is OpenSQLite's answer while another process has the database
 // open (a running single box).

@@ -1,12 +1,22 @@
-// Package jobcache keeps finished jobs in the edge's memory for a few
-// seconds, so the clients that poll a job after it ended — scripts, dashboards,
-// a CLI fetching the result — cost neither core nor its database.
+// Package jobcache keeps jobs in the edge's memory for a few seconds, so the
+// clients that poll a job — a script waiting for it to end, a dashboard, a
+// CLI fetching the result — cost neither core nor its database while the
+// job has not changed.
 //
-// Only terminal jobs (succeeded, failed, cancelled) are kept: nothing a user
-// does changes them, so a hit is never stale for the owner. Whatever an
-// operator may do to a finished job (an admin retry, a purge) shows at once
-// when it goes through this edge (Forget), at others within the TTL. A
-// running job is never cached: its progress is always read from core.
+// Finished jobs (succeeded, failed, cancelled) are always kept: nothing a
+// user does changes them. A running job is kept only while the cache
+// follows core's change feed (Follow: EdgeService.WatchJobChanges), which
+// names every job that changes, on any core replica, so its entry is
+// dropped (Forget) as soon as the edge hears of the change: a read after
+// that sees the change. Without the feed (core unreachable, an older core)
+// running jobs are always read from core, and a reconnecting feed drops
+// everything, since changes may have been missed meanwhile. What this edge
+// changes itself (a cancel, a purge, speaker names) it forgets before it
+// answers. A read that was in flight when its job changed is not kept: it
+// may hold the state from before.
+//
+// What the feed cannot name — a change made by a store without an observer
+// (the admin command line) — shows within the TTL.
 package jobcache
 
 import (
@@ -28,7 +38,7 @@ type entry struct {
 	expires time.Time
 }
 
-// Cache maps job ids to finished jobs. The zero TTL disables it.
+// Cache maps job ids to jobs. The zero TTL disables it.
 type Cache struct {
 	ttl time.Duration
 	now func() time.Time
@@ -41,11 +51,31 @@ type Cache struct {
 	// maxEntries: the soak (docs/soak.md) saw the edge's memory grow by
 	// 1.7 KB a job, for hours.
 	sweepAt int
+
+	// live: the change feed is connected, so running jobs may be kept.
+	live bool
+	// epoch counts ForgetAll: a read begun before one is not kept.
+	epoch uint64
+	// changed and changedBefore are the ids forgotten in this tick and the
+	// previous one (ticks of changedTick, counted by tick): a read in
+	// flight when its job changed is not kept. A read that took longer than
+	// a tick is not kept either, which bounds both maps by the changes of
+	// two ticks.
+	changed, changedBefore map[string]struct{}
+	tick                   uint64
+	tickAt                 time.Time
 }
+
+// changedTick is how long an invalidation is remembered for the reads in
+// flight; a read taking longer is not kept.
+const changedTick = time.Second
+
+// ticket is where the cache stood when a read began.
+type ticket struct{ epoch, tick uint64 }
 
 // New returns a cache keeping each finished job for ttl (0: keeps nothing).
 func New(ttl time.Duration) *Cache {
-	return &Cache{ttl: ttl, now: time.Now, m: map[string]entry{}}
+	return &Cache{ttl: ttl, now: time.Now, m: map[string]entry{}, changed: map[string]struct{}{}, changedBefore: map[string]struct{}{}}
 }
 
 // Get returns userID's job id if it is cached. The job is shared: callers
@@ -65,12 +95,28 @@ func (c *Cache) Get(userID, id string) *ytcaptionv1.Job {
 
 // Put remembers j, read by its owner userID, if it is finished.
 func (c *Cache) Put(userID string, j *ytcaptionv1.Job) {
-	if c.ttl <= 0 || !Finished(j.GetStatus()) {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.put(userID, j, c.ticketLocked())
+}
+
+// put keeps j, read by userID since t, when the cache may: finished, or
+// running while the feed is followed; and j not changed since t.
+func (c *Cache) put(userID string, j *ytcaptionv1.Job, t ticket) {
+	if c.ttl <= 0 || (!Finished(j.GetStatus()) && !c.live) {
+		return
+	}
 	now := c.now()
+	c.rotate(now)
+	if t.epoch != c.epoch || c.tick-t.tick > 1 {
+		return
+	}
+	if _, ok := c.changed[j.GetId()]; ok {
+		return
+	}
+	if _, ok := c.changedBefore[j.GetId()]; ok {
+		return
+	}
 	if len(c.m) >= max(c.sweepAt, minSweep) {
 		for id, e := range c.m {
 			if !now.Before(e.expires) {
@@ -85,25 +131,74 @@ func (c *Cache) Put(userID string, j *ytcaptionv1.Job) {
 	c.m[j.GetId()] = entry{userID: userID, job: j, expires: now.Add(c.ttl)}
 }
 
+// ticketLocked says where the cache stands now; c.mu is held.
+func (c *Cache) ticketLocked() ticket {
+	c.rotate(c.now())
+	return ticket{epoch: c.epoch, tick: c.tick}
+}
+
+// rotate starts a new tick of remembered invalidations when the last is
+// over; c.mu is held.
+func (c *Cache) rotate(now time.Time) {
+	if now.Sub(c.tickAt) < changedTick {
+		return
+	}
+	c.changedBefore, c.changed = c.changed, c.changedBefore
+	clear(c.changed)
+	c.tick++
+	c.tickAt = now
+}
+
 // Read is how both doors read a job: userID's job id from the cache when it
-// is there, else from fetch (core), remembered if finished.
+// is there, else from fetch (core), kept when it may be.
 func (c *Cache) Read(userID, id string, fetch func() (*ytcaptionv1.Job, error)) (*ytcaptionv1.Job, error) {
 	if j := c.Get(userID, id); j != nil {
 		return j, nil
 	}
+	c.mu.Lock()
+	t := c.ticketLocked()
+	c.mu.Unlock()
 	j, err := fetch()
 	if err != nil {
 		return nil, err
 	}
-	c.Put(userID, j)
+	if c.ttl > 0 {
+		c.mu.Lock()
+		c.put(userID, j, t)
+		c.mu.Unlock()
+	}
 	return j, nil
 }
 
-// Forget drops job id: it changed through this edge (a purge).
-func (c *Cache) Forget(id string) {
+// Forget drops the jobs ids: they changed (the feed says so, or this edge
+// changed them). A read of one of them in flight now is not kept.
+func (c *Cache) Forget(ids ...string) {
 	c.mu.Lock()
-	delete(c.m, id)
+	defer c.mu.Unlock()
+	c.rotate(c.now())
+	for _, id := range ids {
+		delete(c.m, id)
+		c.changed[id] = struct{}{}
+	}
+}
+
+// ForgetAll drops every job, and every read in flight: changes may have
+// been missed.
+func (c *Cache) ForgetAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+	c.epoch++
+}
+
+// setLive says whether the feed is followed: only then are running jobs
+// kept. Either way everything is dropped — going live, the jobs kept
+// before may have changed unheard; going dark, the running ones may.
+func (c *Cache) setLive(live bool) {
+	c.mu.Lock()
+	c.live = live
 	c.mu.Unlock()
+	c.ForgetAll()
 }
 
 // Finished says whether a job in status s can no longer change by itself.
