@@ -75,6 +75,7 @@ type Config struct {
 	YtDlpBinary       string
 	YtDlpExtractors   string
 	AuthCacheTTL      time.Duration // how long the edge trusts a key; default 10 s
+	JobCacheTTL       time.Duration // how long the edge answers an unchanged job from memory; default 5 s
 	NomadAddr         string        // core's Nomad API for the fleet view and drains; empty: none
 	// TracerProvider records the spans of all three (nil: none).
 	TracerProvider  trace.TracerProvider
@@ -191,7 +192,7 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	}
 	coreURL := "http://" + coreLn.Addr().String()
 	e, err := edge.New(edge.Config{CoreURL: coreURL, ServiceToken: serviceToken, RedisURL: cfg.RedisURL, Version: cfg.Version, Logger: log.With("component", "edge"),
-		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1", AuthCacheTTL: cfg.AuthCacheTTL, TracerProvider: cfg.TracerProvider})
+		ConsulAddr: cfg.ConsulAddr, AdvertiseAddr: "127.0.0.1", AuthCacheTTL: cfg.AuthCacheTTL, FinishedJobTTL: cfg.JobCacheTTL, TracerProvider: cfg.TracerProvider})
 	if err != nil {
 		closeAll()
 		return err

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"runtime/pprof"
@@ -202,21 +201,6 @@ func bareFiber(b *testing.B) string {
 	return "http://" + ln.Addr().String()
 }
 
-// hangingMedia serves media that never arrives: a job fetching from it stays
-// in its download stage for the whole benchmark.
-func hangingMedia(b *testing.B) string {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	b.Cleanup(srv.Close)
-	b.Cleanup(func() { close(release) }) // runs first: lets srv.Close finish
-	return srv.URL
-}
-
 // BenchmarkEdge runs the measurements on both stores: PostgreSQL with Redis
 // and MinIO, as a cluster runs, and the single box's SQLite.
 //
@@ -237,7 +221,7 @@ func benchEdge(b *testing.B, store string, s testStack) {
 	// stage instead of loading the machine with transcription.
 	body := `{"url":"http://127.0.0.1:9/clip.ogg"}`
 	id := c.create("http://127.0.0.1:9/clip.ogg").ID
-	running := c.create(hangingMedia(b) + "/clip.ogg").ID
+	running := c.create(hangingServer(b) + "/clip.ogg").ID
 	c.waitFor(id, 30*time.Second, terminal)
 	c.waitFor(running, 30*time.Second, func(j jobJSON) bool { return j.Status == "downloading" })
 	bare := bareFiber(b)

@@ -51,8 +51,9 @@ type Config struct {
 	// AuthCacheTTL is how long a valid key is trusted without asking core
 	// (default 10 s); refused keys are remembered for 2 s.
 	AuthCacheTTL time.Duration
-	// FinishedJobTTL is how long a finished job is answered from this edge's
-	// memory (default 5 s; negative: never).
+	// FinishedJobTTL is how long a job is answered from this edge's memory
+	// (default 5 s; negative: never): a finished job always, a running one
+	// while core's change feed says it has not changed (package jobcache).
 	FinishedJobTTL time.Duration
 	MaxBodyBytes   int // default 64 KiB; uploads have their own limit (25 MiB and the form)
 	// MetricsAddr is where Run serves GET /metrics; empty: Run serves none
@@ -94,6 +95,8 @@ type Edge struct {
 	reg      *prometheus.Registry
 	resolver *discovery.Resolver // nil: no Consul
 	rdb      *redis.Client       // nil: no Redis
+	jobs     *jobcache.Cache     // jobs answered without core, kept true by core's change feed
+	core     coreclient.Clients
 }
 
 // New builds the edge.
@@ -153,7 +156,7 @@ func New(cfg Config) (*Edge, error) {
 	web.Mount(app)
 	front := connectapi.Server(connectapi.New(connectapi.Config{MaxBodyBytes: cfg.MaxBodyBytes, ClientAddrs: addrs},
 		connectapi.Deps{Core: core, Gate: g, Finished: finished, TracerProvider: cfg.TracerProvider}))
-	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: front, reg: reg, resolver: resolver, rdb: rdb}, nil
+	return &Edge{cfg: cfg, log: cfg.Logger, app: app, front: front, reg: reg, resolver: resolver, rdb: rdb, jobs: finished, core: core}, nil
 }
 
 // MetricsHandler serves the edge's Prometheus metrics. They are not on the
@@ -204,6 +207,11 @@ func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
 		// Its pool and background goroutines outlive the servers otherwise.
 		defer e.rdb.Close()
 	}
+	// The change feed keeps the edge's memory of jobs true while it serves.
+	fctx, stopFollowing := context.WithCancel(ctx)
+	following := make(chan struct{})
+	go func() { defer close(following); e.jobs.Follow(fctx, e.log, e.core.Edge) }()
+	defer func() { stopFollowing(); <-following }()
 	errc := make(chan error, 2)
 	go func() { errc <- e.app.Listener(ln) }()
 	if e.resolver != nil {

@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:8020", "core's Connect URL")
 	fs.StringVar(&cfg.ServiceToken, "service-token", "", "token the edge presents to core (required)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", 0, "how long a valid API key is trusted without asking core (default 10s)")
-	fs.DurationVar(&cfg.FinishedJobTTL, "finished-job-ttl", 0, "how long a finished job is answered from the edge's memory without asking core (default 5s; negative: never)")
+	fs.DurationVar(&cfg.FinishedJobTTL, "finished-job-ttl", 0, "how long a job is answered from the edge's memory without asking core — a finished one, or a running one core's change feed says has not changed (default 5s; negative: never)")
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted, as sent and as inflated (uploads: 25 MiB and the form)")
 	fs.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes or addresses of proxies whose X-Forwarded-For names the client (the right-most untrusted hop); from anyone else the header is ignored (empty: use the TCP peer)")
 	fs.IntVar(&cfg.FailedAuthBurst, "failed-auth-burst", 20, "refused API keys one client address (an IPv6 /64) may send at once before 429 rate_limited")

@@ -39,7 +39,7 @@ type Config struct {
 type Deps struct {
 	Core     coreclient.Clients
 	Gate     *gate.Gate      // shared with REST
-	Finished *jobcache.Cache // finished jobs, answered without core
+	Finished *jobcache.Cache // jobs answered without core (package jobcache)
 	// TracerProvider traces each call and hands the trace to core; nil: none.
 	TracerProvider trace.TracerProvider
 }
@@ -294,6 +294,7 @@ func (f *front) GetAccount(ctx context.Context, req *connect.Request[ytcaptionv1
 }
 
 func (f *front) CancelJob(ctx context.Context, req *connect.Request[ytcaptionv1.CancelJobRequest]) (*connect.Response[ytcaptionv1.CancelJobResponse], error) {
+	defer f.d.Finished.Forget(req.Msg.GetId()) // before the answer: a read after it must see the cancel
 	return f.d.Core.Jobs.CancelJob(ctx, forward(ctx, req.Msg))
 }
 

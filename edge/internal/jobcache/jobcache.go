@@ -140,12 +140,18 @@ func (c *Cache) ticketLocked() ticket {
 // rotate starts a new tick of remembered invalidations when the last is
 // over; c.mu is held.
 func (c *Cache) rotate(now time.Time) {
-	if now.Sub(c.tickAt) < changedTick {
+	switch elapsed := now.Sub(c.tickAt); {
+	case elapsed < changedTick:
 		return
+	case elapsed < 2*changedTick:
+		c.changedBefore, c.changed = c.changed, c.changedBefore
+		clear(c.changed)
+		c.tick++
+	default: // two ticks passed: both sets are over, and so is every read begun in them
+		clear(c.changed)
+		clear(c.changedBefore)
+		c.tick += 2
 	}
-	c.changedBefore, c.changed = c.changed, c.changedBefore
-	clear(c.changed)
-	c.tick++
 	c.tickAt = now
 }
 

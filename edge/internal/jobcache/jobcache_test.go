@@ -99,3 +99,64 @@ func TestCacheDropsExpiredJobs(t *testing.T) {
 	require.LessOrEqual(t, n, 2*minSweep, "expired jobs are dropped")
 	require.NotNil(t, c.Get("u", "19999"), "the latest stays until its TTL")
 }
+
+// TestRunningJobsAreKeptOnlyWhileTheFeedIsFollowed: a running job is kept
+// once the feed is live, for its owner only; a change the feed names drops
+// it, and so does losing the feed.
+func TestRunningJobsAreKeptOnlyWhileTheFeedIsFollowed(t *testing.T) {
+	c := New(time.Hour)
+	calls := 0
+	fetch := func() (*ytcaptionv1.Job, error) {
+		calls++
+		return job("j", ytcaptionv1.JobStatus_JOB_STATUS_DOWNLOADING), nil
+	}
+	read := func() {
+		t.Helper()
+		_, err := c.Read("u1", "j", fetch)
+		require.NoError(t, err)
+	}
+	read()
+	read()
+	require.Equal(t, 2, calls, "without the feed a running job is always read from core")
+
+	c.setLive(true)
+	read()
+	read()
+	require.Equal(t, 3, calls, "with the feed, kept until it changes")
+	require.Nil(t, c.Get("u2", "j"), "another user's job is never served")
+
+	c.Forget("j")
+	read()
+	require.Equal(t, 4, calls, "the feed named it: read again")
+
+	c.setLive(false)
+	read()
+	require.Equal(t, 5, calls, "the feed lost: running jobs come from core again")
+}
+
+// TestAReadInFlightWhenItsJobChangesIsNotKept: core answered with the state
+// before the change, and the feed's news of the change came before the
+// answer was kept; keeping it would serve the old state until the TTL.
+func TestAReadInFlightWhenItsJobChangesIsNotKept(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New(time.Hour)
+	c.now = func() time.Time { return now }
+	c.setLive(true)
+	old := job("j", ytcaptionv1.JobStatus_JOB_STATUS_DOWNLOADING)
+	_, err := c.Read("u1", "j", func() (*ytcaptionv1.Job, error) { c.Forget("j"); return old, nil })
+	require.NoError(t, err)
+	require.Nil(t, c.Get("u1", "j"), "changed while in flight")
+
+	now = now.Add(3 * changedTick)
+	_, err = c.Read("u1", "j", func() (*ytcaptionv1.Job, error) { c.ForgetAll(); return old, nil })
+	require.NoError(t, err)
+	require.Nil(t, c.Get("u1", "j"), "everything forgotten while in flight")
+
+	_, err = c.Read("u1", "j", func() (*ytcaptionv1.Job, error) { now = now.Add(3 * changedTick); return old, nil })
+	require.NoError(t, err)
+	require.Nil(t, c.Get("u1", "j"), "a read longer than the changes are remembered")
+
+	_, err = c.Read("u1", "j", func() (*ytcaptionv1.Job, error) { c.Forget("other"); return old, nil })
+	require.NoError(t, err)
+	require.NotNil(t, c.Get("u1", "j"), "another job's change does not matter")
+}

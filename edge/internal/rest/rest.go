@@ -82,7 +82,7 @@ const (
 type Deps struct {
 	Core     coreclient.Clients
 	Gate     *gate.Gate           // API keys, limits, Idempotency-Key; shared with the Connect door
-	Finished *jobcache.Cache      // finished jobs, answered without core
+	Finished *jobcache.Cache      // jobs answered without core (package jobcache)
 	Registry *prometheus.Registry // the API's metrics are registered here
 	// TracerProvider traces each request (continuing a client's traceparent)
 	// and, through Core's clients, hands the trace to core; nil: none.
@@ -521,6 +521,7 @@ func (s *server) cancelJob(c *fiber.Ctx) error {
 	}
 	ctx, cancel, req := call(s, c, &ytcaptionv1.CancelJobRequest{Id: id})
 	defer cancel()
+	defer s.Finished.Forget(id) // before the answer: a read after it must see the cancel
 	resp, err := s.Core.Jobs.CancelJob(ctx, req)
 	if err != nil {
 		return err
