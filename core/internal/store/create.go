@@ -38,27 +38,30 @@ const unlimited = `NOT EXISTS (SELECT 1 FROM users u JOIN plans p ON p.name = u.
 // nothing, and CreateJobOnce's transaction must decide (a quota to count, a
 // key to replay or refuse).
 //
-// With a key, the key row and the job go in together (on PostgreSQL, one
-// statement: the key's insert feeds the job's; SQLite has no data-modifying
-// WITH, and its transactions cost no round trips, so it keeps the
-// transaction). A concurrent request with the same key waits on the key's
+// PostgreSQL only: on SQLite a transaction costs no round trips. With a key,
+// the key row and the job go in together, in one statement: the key's insert
+// feeds the job's. A concurrent request with the same key waits on the key's
 // unique index for this one to commit, then inserts nothing, and its
 // transaction replays this job.
 func (s *Store) createFast(ctx context.Context, n NewJob) (j job.Job, ok bool, err error) {
+	if s.db.Dialect() != sqldb.Postgres {
+		// SQLite's transactions cost no round trips: nothing to win, and
+		// its single writer is better queued by BEGIN IMMEDIATE than by an
+		// autocommit write upgrading its lock.
+		return job.Job{}, false, nil
+	}
 	args := newJobArgs(uuid.NewString(), n)
 	var q string
 	switch {
 	case n.IdempotencyKey == "":
 		q = `INSERT INTO jobs (` + newJobColumns + `) SELECT ` + newJobValues + ` WHERE ` + unlimited + ` RETURNING ` + jobColumns
-	case s.db.Dialect() == sqldb.Postgres:
+	default:
 		q = `WITH k AS (
 				INSERT INTO idempotency_keys (user_id, key, fingerprint, job_id)
 				SELECT $2::uuid, $22::text, $23::bytea, $1::uuid WHERE ` + unlimited + `
 				ON CONFLICT (user_id, key) DO NOTHING RETURNING job_id)
 			INSERT INTO jobs (` + newJobColumns + `) SELECT ` + newJobValues + ` FROM k RETURNING ` + jobColumns
 		args = append(args, n.IdempotencyKey, n.Fingerprint)
-	default:
-		return job.Job{}, false, nil
 	}
 	j, err = scanJob(s.db.QueryRow(ctx, q, args...))
 	if errors.Is(err, sqldb.ErrNoRows) {
