@@ -47,6 +47,9 @@ const (
 	Timeout           = "timeout"
 	Unavailable       = "unavailable"
 	Internal          = "internal"
+	// Share links (docs/editing.md).
+	ShareNotFound = "share_not_found" // a share link's token is unknown, malformed, expired or revoked, or its job is gone: one answer for all
+	TooManyShares = "too_many_shares" // the job has as many live share links as it may have
 )
 
 // Job failures: stored on a failed job as its error_code.
@@ -132,6 +135,8 @@ var All = []Info{
 	{RevisionNotFound, Request, http.StatusNotFound},
 	{JobNotFinished, Request, http.StatusConflict},
 	{AudioNotFound, Request, http.StatusNotFound},
+	{ShareNotFound, Request, http.StatusNotFound},
+	{TooManyShares, Request, http.StatusConflict},
 	{Internal, Request, http.StatusInternalServerError},
 
 	{SourceNotFound, Both, http.StatusNotFound},

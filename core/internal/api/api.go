@@ -53,6 +53,9 @@ type Config struct {
 	// WorkDir holds ListCaptions' temporary directories (default: the
 	// system's temp dir).
 	WorkDir string
+	// Now is the clock share links are made and expire by (default
+	// time.Now; tests stub it).
+	Now func() time.Time
 }
 
 // Deps are the shared objects the handlers use.
@@ -140,9 +143,17 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus,
 		policy: egress.Policy{AllowPrivate: cfg.AllowPrivateURLs, Allow: cfg.AllowMediaFrom}, settings: d.Settings, watchPoll: cfg.WatchPoll, translations: d.Translations,
 		captions: captionLister{ytdlp: d.YtDlp, routes: d.Outbound, youtube: d.YouTube, workDir: cfg.WorkDir, running: make(chan struct{}, maxListings)},
+		now:      cfg.Now,
+	}
+	if jobs.now == nil {
+		jobs.now = time.Now
 	}
 	mount(edgeToken)(ytcaptionv1connect.NewJobServiceHandler(jobs, edge, capped.options()))
 	mount(edgeToken)(ytcaptionv1connect.NewBatchServiceHandler(&BatchService{jobs: jobs}, edge, capped.options()))
+	// Share links are opened for nobody in particular: the edge's token
+	// without a user, as for AuthService.
+	mount(edgeToken)(ytcaptionv1connect.NewShareServiceHandler(&ShareService{jobs: jobs},
+		connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, false)}), small, capped.options()))
 	// The generated service handler gives every method the same options: the
 	// upload's larger limit needs a handler of its own, on its exact path
 	// (more specific than the service's prefix, so the mux prefers it).

@@ -44,6 +44,11 @@ var connectCodes = map[string]connect.Code{
 	errcode.JobNotFinished:    connect.CodeFailedPrecondition,
 	errcode.AudioNotFound:     connect.CodeNotFound,
 
+	// Share links: a job not finished, as many live links as it may have,
+	// and every reason a link does not open.
+	errcode.TooManyShares: connect.CodeFailedPrecondition,
+	errcode.ShareNotFound: connect.CodeNotFound,
+
 	// What a site says of a video, from ListCaptions (a download's failures
 	// are stored on the job instead).
 	job.CodeSourceNotFound:   connect.CodeNotFound,

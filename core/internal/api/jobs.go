@@ -66,6 +66,7 @@ type JobService struct {
 	captions  captionLister
 
 	translations *translate.Worker // nil: no translator is configured
+	now          func() time.Time  // share links' clock
 }
 
 // recognition is what CreateJob and UploadJob ask of speech recognition.

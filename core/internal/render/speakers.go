@@ -16,6 +16,10 @@ import (
 // a column in TSV, a field in JSON. A transcript without speakers renders
 // exactly as before.
 
+// Named are t's segments with the names its owner gave the speakers: what
+// a shared page shows.
+func Named(t job.Transcript) []job.Segment { return nameSpeakers(t.Segments, t.SpeakerNames) }
+
 // nameSpeakers applies the names a job's owner gave its speakers (label →
 // name), at render time, so a rename reaches every format at once.
 func nameSpeakers(segs []job.Segment, names map[string]string) []job.Segment {

@@ -202,7 +202,8 @@ func (f *front) admit(r *http.Request, out http.Header) (caller, error) {
 	}
 	c.Principal = p
 	create := r.URL.Path == ytcaptionv1connect.JobServiceCreateJobProcedure || r.URL.Path == ytcaptionv1connect.JobServiceUploadJobProcedure ||
-		r.URL.Path == ytcaptionv1connect.BatchServiceCreateBatchProcedure || r.URL.Path == ytcaptionv1connect.JobServiceCreateTranslationProcedure
+		r.URL.Path == ytcaptionv1connect.BatchServiceCreateBatchProcedure || r.URL.Path == ytcaptionv1connect.JobServiceCreateTranslationProcedure ||
+		r.URL.Path == ytcaptionv1connect.JobServiceCreateShareProcedure
 	h, err := f.d.Gate.Limit(r.Context(), p, create)
 	for k, v := range h {
 		out[k] = v

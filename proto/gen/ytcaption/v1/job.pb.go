@@ -3491,6 +3491,687 @@ func (x *GetJobAudioResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Share is a share link of a job, as its owner sees it (never its token).
+type Share struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Unset: not revoked.
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// The transcript revision the link shows; unset: the latest when opened.
+	Revision      *int32 `protobuf:"varint,6,opt,name=revision,proto3,oneof" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Share) Reset() {
+	*x = Share{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Share) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Share) ProtoMessage() {}
+
+func (x *Share) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Share.ProtoReflect.Descriptor instead.
+func (*Share) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *Share) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Share) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *Share) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Share) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Share) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *Share) GetRevision() int32 {
+	if x != nil && x.Revision != nil {
+		return *x.Revision
+	}
+	return 0
+}
+
+type CreateShareRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// How long the link lives: 0 takes the default (7 days); at least 60 s,
+	// at most 90 days.
+	ExpiresInSeconds int64 `protobuf:"varint,2,opt,name=expires_in_seconds,json=expiresInSeconds,proto3" json:"expires_in_seconds,omitempty"`
+	// Pin a revision of the transcript; unset: the latest when opened.
+	Revision      *int32 `protobuf:"varint,3,opt,name=revision,proto3,oneof" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateShareRequest) Reset() {
+	*x = CreateShareRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateShareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateShareRequest) ProtoMessage() {}
+
+func (x *CreateShareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateShareRequest.ProtoReflect.Descriptor instead.
+func (*CreateShareRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *CreateShareRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *CreateShareRequest) GetExpiresInSeconds() int64 {
+	if x != nil {
+		return x.ExpiresInSeconds
+	}
+	return 0
+}
+
+func (x *CreateShareRequest) GetRevision() int32 {
+	if x != nil && x.Revision != nil {
+		return *x.Revision
+	}
+	return 0
+}
+
+type CreateShareResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Share *Share                 `protobuf:"bytes,1,opt,name=share,proto3" json:"share,omitempty"`
+	// The link's secret: 256 random bits, base64url (43 characters).
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateShareResponse) Reset() {
+	*x = CreateShareResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateShareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateShareResponse) ProtoMessage() {}
+
+func (x *CreateShareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateShareResponse.ProtoReflect.Descriptor instead.
+func (*CreateShareResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *CreateShareResponse) GetShare() *Share {
+	if x != nil {
+		return x.Share
+	}
+	return nil
+}
+
+func (x *CreateShareResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type ListSharesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSharesRequest) Reset() {
+	*x = ListSharesRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSharesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSharesRequest) ProtoMessage() {}
+
+func (x *ListSharesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSharesRequest.ProtoReflect.Descriptor instead.
+func (*ListSharesRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListSharesRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+type ListSharesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shares        []*Share               `protobuf:"bytes,1,rep,name=shares,proto3" json:"shares,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSharesResponse) Reset() {
+	*x = ListSharesResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSharesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSharesResponse) ProtoMessage() {}
+
+func (x *ListSharesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSharesResponse.ProtoReflect.Descriptor instead.
+func (*ListSharesResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ListSharesResponse) GetShares() []*Share {
+	if x != nil {
+		return x.Shares
+	}
+	return nil
+}
+
+type RevokeShareRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	ShareId       string                 `protobuf:"bytes,2,opt,name=share_id,json=shareId,proto3" json:"share_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeShareRequest) Reset() {
+	*x = RevokeShareRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeShareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeShareRequest) ProtoMessage() {}
+
+func (x *RevokeShareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeShareRequest.ProtoReflect.Descriptor instead.
+func (*RevokeShareRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *RevokeShareRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *RevokeShareRequest) GetShareId() string {
+	if x != nil {
+		return x.ShareId
+	}
+	return ""
+}
+
+type RevokeShareResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeShareResponse) Reset() {
+	*x = RevokeShareResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeShareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeShareResponse) ProtoMessage() {}
+
+func (x *RevokeShareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeShareResponse.ProtoReflect.Descriptor instead.
+func (*RevokeShareResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{53}
+}
+
+type GetSharedJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSharedJobRequest) Reset() {
+	*x = GetSharedJobRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSharedJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSharedJobRequest) ProtoMessage() {}
+
+func (x *GetSharedJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSharedJobRequest.ProtoReflect.Descriptor instead.
+func (*GetSharedJobRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GetSharedJobRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// SharedJob is what a share link shows of its job: nothing of its owner,
+// its URL, keys or webhooks.
+type SharedJob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The media's title (a video's, or an upload's file name); may be empty.
+	Title           string  `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	DurationSeconds float64 `protobuf:"fixed64,3,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
+	// The transcript's language: the detected one, else the requested one.
+	Language  string                 `protobuf:"bytes,4,opt,name=language,proto3" json:"language,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The transcript revision shown.
+	Revision      int32 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SharedJob) Reset() {
+	*x = SharedJob{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SharedJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SharedJob) ProtoMessage() {}
+
+func (x *SharedJob) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SharedJob.ProtoReflect.Descriptor instead.
+func (*SharedJob) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SharedJob) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SharedJob) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *SharedJob) GetDurationSeconds() float64 {
+	if x != nil {
+		return x.DurationSeconds
+	}
+	return 0
+}
+
+func (x *SharedJob) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *SharedJob) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *SharedJob) GetRevision() int32 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type GetSharedJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   *SharedJob             `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The cues, with the speakers' names where the owner gave them; without
+	// word timings.
+	Segments      []*Segment `protobuf:"bytes,2,rep,name=segments,proto3" json:"segments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSharedJobResponse) Reset() {
+	*x = GetSharedJobResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSharedJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSharedJobResponse) ProtoMessage() {}
+
+func (x *GetSharedJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSharedJobResponse.ProtoReflect.Descriptor instead.
+func (*GetSharedJobResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetSharedJobResponse) GetJob() *SharedJob {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *GetSharedJobResponse) GetSegments() []*Segment {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+type GetSharedTranscriptRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The format and render options, as for GetTranscript; its id is
+	// ignored (the link names the job).
+	Transcript    *GetTranscriptRequest `protobuf:"bytes,2,opt,name=transcript,proto3" json:"transcript,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSharedTranscriptRequest) Reset() {
+	*x = GetSharedTranscriptRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSharedTranscriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSharedTranscriptRequest) ProtoMessage() {}
+
+func (x *GetSharedTranscriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSharedTranscriptRequest.ProtoReflect.Descriptor instead.
+func (*GetSharedTranscriptRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *GetSharedTranscriptRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *GetSharedTranscriptRequest) GetTranscript() *GetTranscriptRequest {
+	if x != nil {
+		return x.Transcript
+	}
+	return nil
+}
+
+type GetSharedTranscriptResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContentType string                 `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Content     []byte                 `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	// The media's title, for the file's name; may be empty.
+	Title         string `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSharedTranscriptResponse) Reset() {
+	*x = GetSharedTranscriptResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSharedTranscriptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSharedTranscriptResponse) ProtoMessage() {}
+
+func (x *GetSharedTranscriptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSharedTranscriptResponse.ProtoReflect.Descriptor instead.
+func (*GetSharedTranscriptResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *GetSharedTranscriptResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *GetSharedTranscriptResponse) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *GetSharedTranscriptResponse) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
 var File_ytcaption_v1_job_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_job_proto_rawDesc = "" +
@@ -3772,7 +4453,56 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt*\xd8\x01\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x8d\x02\n" +
+	"\x05Share\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1f\n" +
+	"\brevision\x18\x06 \x01(\x05H\x00R\brevision\x88\x01\x01B\v\n" +
+	"\t_revision\"\x87\x01\n" +
+	"\x12CreateShareRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12,\n" +
+	"\x12expires_in_seconds\x18\x02 \x01(\x03R\x10expiresInSeconds\x12\x1f\n" +
+	"\brevision\x18\x03 \x01(\x05H\x00R\brevision\x88\x01\x01B\v\n" +
+	"\t_revision\"V\n" +
+	"\x13CreateShareResponse\x12)\n" +
+	"\x05share\x18\x01 \x01(\v2\x13.ytcaption.v1.ShareR\x05share\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"*\n" +
+	"\x11ListSharesRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"A\n" +
+	"\x12ListSharesResponse\x12+\n" +
+	"\x06shares\x18\x01 \x03(\v2\x13.ytcaption.v1.ShareR\x06shares\"F\n" +
+	"\x12RevokeShareRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
+	"\bshare_id\x18\x02 \x01(\tR\ashareId\"\x15\n" +
+	"\x13RevokeShareResponse\"+\n" +
+	"\x13GetSharedJobRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\xcf\x01\n" +
+	"\tSharedJob\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12)\n" +
+	"\x10duration_seconds\x18\x03 \x01(\x01R\x0fdurationSeconds\x12\x1a\n" +
+	"\blanguage\x18\x04 \x01(\tR\blanguage\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1a\n" +
+	"\brevision\x18\x06 \x01(\x05R\brevision\"t\n" +
+	"\x14GetSharedJobResponse\x12)\n" +
+	"\x03job\x18\x01 \x01(\v2\x17.ytcaption.v1.SharedJobR\x03job\x121\n" +
+	"\bsegments\x18\x02 \x03(\v2\x15.ytcaption.v1.SegmentR\bsegments\"v\n" +
+	"\x1aGetSharedTranscriptRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12B\n" +
+	"\n" +
+	"transcript\x18\x02 \x01(\v2\".ytcaption.v1.GetTranscriptRequestR\n" +
+	"transcript\"p\n" +
+	"\x1bGetSharedTranscriptResponse\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\x12\x14\n" +
+	"\x05title\x18\x03 \x01(\tR\x05title*\xd8\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATUS_QUEUED\x10\x01\x12\x1a\n" +
@@ -3791,7 +4521,7 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x15TRANSCRIPT_FORMAT_TSV\x10\x05\x12\x19\n" +
 	"\x15TRANSCRIPT_FORMAT_ASS\x10\x06\x12\x1a\n" +
 	"\x16TRANSCRIPT_FORMAT_TTML\x10\a\x12\x19\n" +
-	"\x15TRANSCRIPT_FORMAT_SBV\x10\b2\xe1\v\n" +
+	"\x15TRANSCRIPT_FORMAT_SBV\x10\b2\xe4\r\n" +
 	"\n" +
 	"JobService\x12L\n" +
 	"\tCreateJob\x12\x1e.ytcaption.v1.CreateJobRequest\x1a\x1f.ytcaption.v1.CreateJobResponse\x12L\n" +
@@ -3812,7 +4542,14 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\x10ListTranslations\x12%.ytcaption.v1.ListTranslationsRequest\x1a&.ytcaption.v1.ListTranslationsResponse\"\x03\x90\x02\x01\x12[\n" +
 	"\x0eSaveTranscript\x12#.ytcaption.v1.SaveTranscriptRequest\x1a$.ytcaption.v1.SaveTranscriptResponse\x12]\n" +
 	"\rListRevisions\x12\".ytcaption.v1.ListRevisionsRequest\x1a#.ytcaption.v1.ListRevisionsResponse\"\x03\x90\x02\x01\x12W\n" +
-	"\vGetJobAudio\x12 .ytcaption.v1.GetJobAudioRequest\x1a!.ytcaption.v1.GetJobAudioResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
+	"\vGetJobAudio\x12 .ytcaption.v1.GetJobAudioRequest\x1a!.ytcaption.v1.GetJobAudioResponse\"\x03\x90\x02\x01\x12R\n" +
+	"\vCreateShare\x12 .ytcaption.v1.CreateShareRequest\x1a!.ytcaption.v1.CreateShareResponse\x12T\n" +
+	"\n" +
+	"ListShares\x12\x1f.ytcaption.v1.ListSharesRequest\x1a .ytcaption.v1.ListSharesResponse\"\x03\x90\x02\x01\x12W\n" +
+	"\vRevokeShare\x12 .ytcaption.v1.RevokeShareRequest\x1a!.ytcaption.v1.RevokeShareResponse\"\x03\x90\x02\x022\xdb\x01\n" +
+	"\fShareService\x12Z\n" +
+	"\fGetSharedJob\x12!.ytcaption.v1.GetSharedJobRequest\x1a\".ytcaption.v1.GetSharedJobResponse\"\x03\x90\x02\x01\x12o\n" +
+	"\x13GetSharedTranscript\x12(.ytcaption.v1.GetSharedTranscriptRequest\x1a).ytcaption.v1.GetSharedTranscriptResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
 	"\x10com.ytcaption.v1B\bJobProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
 var (
@@ -3828,72 +4565,84 @@ func file_ytcaption_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_ytcaption_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_ytcaption_v1_job_proto_goTypes = []any{
-	(JobStatus)(0),                    // 0: ytcaption.v1.JobStatus
-	(TranscriptFormat)(0),             // 1: ytcaption.v1.TranscriptFormat
-	(*Job)(nil),                       // 2: ytcaption.v1.Job
-	(*Guards)(nil),                    // 3: ytcaption.v1.Guards
-	(*Media)(nil),                     // 4: ytcaption.v1.Media
-	(*JobError)(nil),                  // 5: ytcaption.v1.JobError
-	(*ErrorDetail)(nil),               // 6: ytcaption.v1.ErrorDetail
-	(*Segment)(nil),                   // 7: ytcaption.v1.Segment
-	(*Word)(nil),                      // 8: ytcaption.v1.Word
-	(*CreateJobRequest)(nil),          // 9: ytcaption.v1.CreateJobRequest
-	(*UploadJobRequest)(nil),          // 10: ytcaption.v1.UploadJobRequest
-	(*UploadJobResponse)(nil),         // 11: ytcaption.v1.UploadJobResponse
-	(*CreateJobResponse)(nil),         // 12: ytcaption.v1.CreateJobResponse
-	(*GetJobRequest)(nil),             // 13: ytcaption.v1.GetJobRequest
-	(*GetJobResponse)(nil),            // 14: ytcaption.v1.GetJobResponse
-	(*ListJobsRequest)(nil),           // 15: ytcaption.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),          // 16: ytcaption.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),          // 17: ytcaption.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),         // 18: ytcaption.v1.CancelJobResponse
-	(*DeleteJobRequest)(nil),          // 19: ytcaption.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),         // 20: ytcaption.v1.DeleteJobResponse
-	(*GetTranscriptRequest)(nil),      // 21: ytcaption.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil),     // 22: ytcaption.v1.GetTranscriptResponse
-	(*WatchJobRequest)(nil),           // 23: ytcaption.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),          // 24: ytcaption.v1.WatchJobResponse
-	(*Quota)(nil),                     // 25: ytcaption.v1.Quota
-	(*GetAccountRequest)(nil),         // 26: ytcaption.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),        // 27: ytcaption.v1.GetAccountResponse
-	(*ListCaptionsRequest)(nil),       // 28: ytcaption.v1.ListCaptionsRequest
-	(*CaptionTrack)(nil),              // 29: ytcaption.v1.CaptionTrack
-	(*ListCaptionsResponse)(nil),      // 30: ytcaption.v1.ListCaptionsResponse
-	(*RenameSpeakersRequest)(nil),     // 31: ytcaption.v1.RenameSpeakersRequest
-	(*RenameSpeakersResponse)(nil),    // 32: ytcaption.v1.RenameSpeakersResponse
-	(*ListModelsRequest)(nil),         // 33: ytcaption.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),        // 34: ytcaption.v1.ListModelsResponse
-	(*OfferedModel)(nil),              // 35: ytcaption.v1.OfferedModel
-	(*Translation)(nil),               // 36: ytcaption.v1.Translation
-	(*CreateTranslationRequest)(nil),  // 37: ytcaption.v1.CreateTranslationRequest
-	(*CreateTranslationResponse)(nil), // 38: ytcaption.v1.CreateTranslationResponse
-	(*ListTranslationsRequest)(nil),   // 39: ytcaption.v1.ListTranslationsRequest
-	(*ListTranslationsResponse)(nil),  // 40: ytcaption.v1.ListTranslationsResponse
-	(*RevisionCue)(nil),               // 41: ytcaption.v1.RevisionCue
-	(*SaveTranscriptRequest)(nil),     // 42: ytcaption.v1.SaveTranscriptRequest
-	(*Revision)(nil),                  // 43: ytcaption.v1.Revision
-	(*SaveTranscriptResponse)(nil),    // 44: ytcaption.v1.SaveTranscriptResponse
-	(*ListRevisionsRequest)(nil),      // 45: ytcaption.v1.ListRevisionsRequest
-	(*ListRevisionsResponse)(nil),     // 46: ytcaption.v1.ListRevisionsResponse
-	(*GetJobAudioRequest)(nil),        // 47: ytcaption.v1.GetJobAudioRequest
-	(*GetJobAudioResponse)(nil),       // 48: ytcaption.v1.GetJobAudioResponse
-	nil,                               // 49: ytcaption.v1.Job.SpeakerNamesEntry
-	nil,                               // 50: ytcaption.v1.RenameSpeakersRequest.NamesEntry
-	nil,                               // 51: ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
-	(*timestamppb.Timestamp)(nil),     // 52: google.protobuf.Timestamp
+	(JobStatus)(0),                      // 0: ytcaption.v1.JobStatus
+	(TranscriptFormat)(0),               // 1: ytcaption.v1.TranscriptFormat
+	(*Job)(nil),                         // 2: ytcaption.v1.Job
+	(*Guards)(nil),                      // 3: ytcaption.v1.Guards
+	(*Media)(nil),                       // 4: ytcaption.v1.Media
+	(*JobError)(nil),                    // 5: ytcaption.v1.JobError
+	(*ErrorDetail)(nil),                 // 6: ytcaption.v1.ErrorDetail
+	(*Segment)(nil),                     // 7: ytcaption.v1.Segment
+	(*Word)(nil),                        // 8: ytcaption.v1.Word
+	(*CreateJobRequest)(nil),            // 9: ytcaption.v1.CreateJobRequest
+	(*UploadJobRequest)(nil),            // 10: ytcaption.v1.UploadJobRequest
+	(*UploadJobResponse)(nil),           // 11: ytcaption.v1.UploadJobResponse
+	(*CreateJobResponse)(nil),           // 12: ytcaption.v1.CreateJobResponse
+	(*GetJobRequest)(nil),               // 13: ytcaption.v1.GetJobRequest
+	(*GetJobResponse)(nil),              // 14: ytcaption.v1.GetJobResponse
+	(*ListJobsRequest)(nil),             // 15: ytcaption.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),            // 16: ytcaption.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),            // 17: ytcaption.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),           // 18: ytcaption.v1.CancelJobResponse
+	(*DeleteJobRequest)(nil),            // 19: ytcaption.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),           // 20: ytcaption.v1.DeleteJobResponse
+	(*GetTranscriptRequest)(nil),        // 21: ytcaption.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil),       // 22: ytcaption.v1.GetTranscriptResponse
+	(*WatchJobRequest)(nil),             // 23: ytcaption.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),            // 24: ytcaption.v1.WatchJobResponse
+	(*Quota)(nil),                       // 25: ytcaption.v1.Quota
+	(*GetAccountRequest)(nil),           // 26: ytcaption.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),          // 27: ytcaption.v1.GetAccountResponse
+	(*ListCaptionsRequest)(nil),         // 28: ytcaption.v1.ListCaptionsRequest
+	(*CaptionTrack)(nil),                // 29: ytcaption.v1.CaptionTrack
+	(*ListCaptionsResponse)(nil),        // 30: ytcaption.v1.ListCaptionsResponse
+	(*RenameSpeakersRequest)(nil),       // 31: ytcaption.v1.RenameSpeakersRequest
+	(*RenameSpeakersResponse)(nil),      // 32: ytcaption.v1.RenameSpeakersResponse
+	(*ListModelsRequest)(nil),           // 33: ytcaption.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),          // 34: ytcaption.v1.ListModelsResponse
+	(*OfferedModel)(nil),                // 35: ytcaption.v1.OfferedModel
+	(*Translation)(nil),                 // 36: ytcaption.v1.Translation
+	(*CreateTranslationRequest)(nil),    // 37: ytcaption.v1.CreateTranslationRequest
+	(*CreateTranslationResponse)(nil),   // 38: ytcaption.v1.CreateTranslationResponse
+	(*ListTranslationsRequest)(nil),     // 39: ytcaption.v1.ListTranslationsRequest
+	(*ListTranslationsResponse)(nil),    // 40: ytcaption.v1.ListTranslationsResponse
+	(*RevisionCue)(nil),                 // 41: ytcaption.v1.RevisionCue
+	(*SaveTranscriptRequest)(nil),       // 42: ytcaption.v1.SaveTranscriptRequest
+	(*Revision)(nil),                    // 43: ytcaption.v1.Revision
+	(*SaveTranscriptResponse)(nil),      // 44: ytcaption.v1.SaveTranscriptResponse
+	(*ListRevisionsRequest)(nil),        // 45: ytcaption.v1.ListRevisionsRequest
+	(*ListRevisionsResponse)(nil),       // 46: ytcaption.v1.ListRevisionsResponse
+	(*GetJobAudioRequest)(nil),          // 47: ytcaption.v1.GetJobAudioRequest
+	(*GetJobAudioResponse)(nil),         // 48: ytcaption.v1.GetJobAudioResponse
+	(*Share)(nil),                       // 49: ytcaption.v1.Share
+	(*CreateShareRequest)(nil),          // 50: ytcaption.v1.CreateShareRequest
+	(*CreateShareResponse)(nil),         // 51: ytcaption.v1.CreateShareResponse
+	(*ListSharesRequest)(nil),           // 52: ytcaption.v1.ListSharesRequest
+	(*ListSharesResponse)(nil),          // 53: ytcaption.v1.ListSharesResponse
+	(*RevokeShareRequest)(nil),          // 54: ytcaption.v1.RevokeShareRequest
+	(*RevokeShareResponse)(nil),         // 55: ytcaption.v1.RevokeShareResponse
+	(*GetSharedJobRequest)(nil),         // 56: ytcaption.v1.GetSharedJobRequest
+	(*SharedJob)(nil),                   // 57: ytcaption.v1.SharedJob
+	(*GetSharedJobResponse)(nil),        // 58: ytcaption.v1.GetSharedJobResponse
+	(*GetSharedTranscriptRequest)(nil),  // 59: ytcaption.v1.GetSharedTranscriptRequest
+	(*GetSharedTranscriptResponse)(nil), // 60: ytcaption.v1.GetSharedTranscriptResponse
+	nil,                                 // 61: ytcaption.v1.Job.SpeakerNamesEntry
+	nil,                                 // 62: ytcaption.v1.RenameSpeakersRequest.NamesEntry
+	nil,                                 // 63: ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
+	(*timestamppb.Timestamp)(nil),       // 64: google.protobuf.Timestamp
 }
 var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.Job.status:type_name -> ytcaption.v1.JobStatus
-	52, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	52, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
-	52, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
-	52, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
-	52, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	64, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	64, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
+	64, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
+	64, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
+	64, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
 	4,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
 	5,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
-	49, // 8: ytcaption.v1.Job.speaker_names:type_name -> ytcaption.v1.Job.SpeakerNamesEntry
+	61, // 8: ytcaption.v1.Job.speaker_names:type_name -> ytcaption.v1.Job.SpeakerNamesEntry
 	3,  // 9: ytcaption.v1.Job.guards:type_name -> ytcaption.v1.Guards
 	8,  // 10: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
 	2,  // 11: ytcaption.v1.UploadJobResponse.job:type_name -> ytcaption.v1.Job
@@ -3904,64 +4653,83 @@ var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	1,  // 16: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
 	2,  // 17: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
 	7,  // 18: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
-	52, // 19: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
+	64, // 19: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
 	25, // 20: ytcaption.v1.GetAccountResponse.quota:type_name -> ytcaption.v1.Quota
 	29, // 21: ytcaption.v1.ListCaptionsResponse.tracks:type_name -> ytcaption.v1.CaptionTrack
 	4,  // 22: ytcaption.v1.ListCaptionsResponse.media:type_name -> ytcaption.v1.Media
-	50, // 23: ytcaption.v1.RenameSpeakersRequest.names:type_name -> ytcaption.v1.RenameSpeakersRequest.NamesEntry
+	62, // 23: ytcaption.v1.RenameSpeakersRequest.names:type_name -> ytcaption.v1.RenameSpeakersRequest.NamesEntry
 	2,  // 24: ytcaption.v1.RenameSpeakersResponse.job:type_name -> ytcaption.v1.Job
 	35, // 25: ytcaption.v1.ListModelsResponse.models:type_name -> ytcaption.v1.OfferedModel
-	52, // 26: ytcaption.v1.OfferedModel.first_seen:type_name -> google.protobuf.Timestamp
+	64, // 26: ytcaption.v1.OfferedModel.first_seen:type_name -> google.protobuf.Timestamp
 	5,  // 27: ytcaption.v1.Translation.error:type_name -> ytcaption.v1.JobError
-	52, // 28: ytcaption.v1.Translation.created_at:type_name -> google.protobuf.Timestamp
-	52, // 29: ytcaption.v1.Translation.finished_at:type_name -> google.protobuf.Timestamp
+	64, // 28: ytcaption.v1.Translation.created_at:type_name -> google.protobuf.Timestamp
+	64, // 29: ytcaption.v1.Translation.finished_at:type_name -> google.protobuf.Timestamp
 	36, // 30: ytcaption.v1.CreateTranslationResponse.translation:type_name -> ytcaption.v1.Translation
 	36, // 31: ytcaption.v1.ListTranslationsResponse.translations:type_name -> ytcaption.v1.Translation
 	41, // 32: ytcaption.v1.SaveTranscriptRequest.cues:type_name -> ytcaption.v1.RevisionCue
-	51, // 33: ytcaption.v1.SaveTranscriptRequest.speaker_names:type_name -> ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
-	52, // 34: ytcaption.v1.Revision.created_at:type_name -> google.protobuf.Timestamp
+	63, // 33: ytcaption.v1.SaveTranscriptRequest.speaker_names:type_name -> ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
+	64, // 34: ytcaption.v1.Revision.created_at:type_name -> google.protobuf.Timestamp
 	43, // 35: ytcaption.v1.SaveTranscriptResponse.revision:type_name -> ytcaption.v1.Revision
 	43, // 36: ytcaption.v1.ListRevisionsResponse.revisions:type_name -> ytcaption.v1.Revision
-	52, // 37: ytcaption.v1.GetJobAudioResponse.expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 38: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
-	10, // 39: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
-	13, // 40: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
-	15, // 41: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
-	17, // 42: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
-	19, // 43: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
-	21, // 44: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
-	23, // 45: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
-	26, // 46: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
-	28, // 47: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
-	31, // 48: ytcaption.v1.JobService.RenameSpeakers:input_type -> ytcaption.v1.RenameSpeakersRequest
-	33, // 49: ytcaption.v1.JobService.ListModels:input_type -> ytcaption.v1.ListModelsRequest
-	37, // 50: ytcaption.v1.JobService.CreateTranslation:input_type -> ytcaption.v1.CreateTranslationRequest
-	39, // 51: ytcaption.v1.JobService.ListTranslations:input_type -> ytcaption.v1.ListTranslationsRequest
-	42, // 52: ytcaption.v1.JobService.SaveTranscript:input_type -> ytcaption.v1.SaveTranscriptRequest
-	45, // 53: ytcaption.v1.JobService.ListRevisions:input_type -> ytcaption.v1.ListRevisionsRequest
-	47, // 54: ytcaption.v1.JobService.GetJobAudio:input_type -> ytcaption.v1.GetJobAudioRequest
-	12, // 55: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
-	11, // 56: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
-	14, // 57: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
-	16, // 58: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
-	18, // 59: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
-	20, // 60: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
-	22, // 61: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
-	24, // 62: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
-	27, // 63: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
-	30, // 64: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
-	32, // 65: ytcaption.v1.JobService.RenameSpeakers:output_type -> ytcaption.v1.RenameSpeakersResponse
-	34, // 66: ytcaption.v1.JobService.ListModels:output_type -> ytcaption.v1.ListModelsResponse
-	38, // 67: ytcaption.v1.JobService.CreateTranslation:output_type -> ytcaption.v1.CreateTranslationResponse
-	40, // 68: ytcaption.v1.JobService.ListTranslations:output_type -> ytcaption.v1.ListTranslationsResponse
-	44, // 69: ytcaption.v1.JobService.SaveTranscript:output_type -> ytcaption.v1.SaveTranscriptResponse
-	46, // 70: ytcaption.v1.JobService.ListRevisions:output_type -> ytcaption.v1.ListRevisionsResponse
-	48, // 71: ytcaption.v1.JobService.GetJobAudio:output_type -> ytcaption.v1.GetJobAudioResponse
-	55, // [55:72] is the sub-list for method output_type
-	38, // [38:55] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	64, // 37: ytcaption.v1.GetJobAudioResponse.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 38: ytcaption.v1.Share.created_at:type_name -> google.protobuf.Timestamp
+	64, // 39: ytcaption.v1.Share.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 40: ytcaption.v1.Share.revoked_at:type_name -> google.protobuf.Timestamp
+	49, // 41: ytcaption.v1.CreateShareResponse.share:type_name -> ytcaption.v1.Share
+	49, // 42: ytcaption.v1.ListSharesResponse.shares:type_name -> ytcaption.v1.Share
+	64, // 43: ytcaption.v1.SharedJob.created_at:type_name -> google.protobuf.Timestamp
+	57, // 44: ytcaption.v1.GetSharedJobResponse.job:type_name -> ytcaption.v1.SharedJob
+	7,  // 45: ytcaption.v1.GetSharedJobResponse.segments:type_name -> ytcaption.v1.Segment
+	21, // 46: ytcaption.v1.GetSharedTranscriptRequest.transcript:type_name -> ytcaption.v1.GetTranscriptRequest
+	9,  // 47: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
+	10, // 48: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
+	13, // 49: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
+	15, // 50: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
+	17, // 51: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
+	19, // 52: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
+	21, // 53: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
+	23, // 54: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
+	26, // 55: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
+	28, // 56: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
+	31, // 57: ytcaption.v1.JobService.RenameSpeakers:input_type -> ytcaption.v1.RenameSpeakersRequest
+	33, // 58: ytcaption.v1.JobService.ListModels:input_type -> ytcaption.v1.ListModelsRequest
+	37, // 59: ytcaption.v1.JobService.CreateTranslation:input_type -> ytcaption.v1.CreateTranslationRequest
+	39, // 60: ytcaption.v1.JobService.ListTranslations:input_type -> ytcaption.v1.ListTranslationsRequest
+	42, // 61: ytcaption.v1.JobService.SaveTranscript:input_type -> ytcaption.v1.SaveTranscriptRequest
+	45, // 62: ytcaption.v1.JobService.ListRevisions:input_type -> ytcaption.v1.ListRevisionsRequest
+	47, // 63: ytcaption.v1.JobService.GetJobAudio:input_type -> ytcaption.v1.GetJobAudioRequest
+	50, // 64: ytcaption.v1.JobService.CreateShare:input_type -> ytcaption.v1.CreateShareRequest
+	52, // 65: ytcaption.v1.JobService.ListShares:input_type -> ytcaption.v1.ListSharesRequest
+	54, // 66: ytcaption.v1.JobService.RevokeShare:input_type -> ytcaption.v1.RevokeShareRequest
+	56, // 67: ytcaption.v1.ShareService.GetSharedJob:input_type -> ytcaption.v1.GetSharedJobRequest
+	59, // 68: ytcaption.v1.ShareService.GetSharedTranscript:input_type -> ytcaption.v1.GetSharedTranscriptRequest
+	12, // 69: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
+	11, // 70: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
+	14, // 71: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
+	16, // 72: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
+	18, // 73: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
+	20, // 74: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
+	22, // 75: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
+	24, // 76: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
+	27, // 77: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
+	30, // 78: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
+	32, // 79: ytcaption.v1.JobService.RenameSpeakers:output_type -> ytcaption.v1.RenameSpeakersResponse
+	34, // 80: ytcaption.v1.JobService.ListModels:output_type -> ytcaption.v1.ListModelsResponse
+	38, // 81: ytcaption.v1.JobService.CreateTranslation:output_type -> ytcaption.v1.CreateTranslationResponse
+	40, // 82: ytcaption.v1.JobService.ListTranslations:output_type -> ytcaption.v1.ListTranslationsResponse
+	44, // 83: ytcaption.v1.JobService.SaveTranscript:output_type -> ytcaption.v1.SaveTranscriptResponse
+	46, // 84: ytcaption.v1.JobService.ListRevisions:output_type -> ytcaption.v1.ListRevisionsResponse
+	48, // 85: ytcaption.v1.JobService.GetJobAudio:output_type -> ytcaption.v1.GetJobAudioResponse
+	51, // 86: ytcaption.v1.JobService.CreateShare:output_type -> ytcaption.v1.CreateShareResponse
+	53, // 87: ytcaption.v1.JobService.ListShares:output_type -> ytcaption.v1.ListSharesResponse
+	55, // 88: ytcaption.v1.JobService.RevokeShare:output_type -> ytcaption.v1.RevokeShareResponse
+	58, // 89: ytcaption.v1.ShareService.GetSharedJob:output_type -> ytcaption.v1.GetSharedJobResponse
+	60, // 90: ytcaption.v1.ShareService.GetSharedTranscript:output_type -> ytcaption.v1.GetSharedTranscriptResponse
+	69, // [69:91] is the sub-list for method output_type
+	47, // [47:69] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_job_proto_init() }
@@ -3972,15 +4740,17 @@ func file_ytcaption_v1_job_proto_init() {
 	file_ytcaption_v1_job_proto_msgTypes[7].OneofWrappers = []any{}
 	file_ytcaption_v1_job_proto_msgTypes[8].OneofWrappers = []any{}
 	file_ytcaption_v1_job_proto_msgTypes[19].OneofWrappers = []any{}
+	file_ytcaption_v1_job_proto_msgTypes[47].OneofWrappers = []any{}
+	file_ytcaption_v1_job_proto_msgTypes[48].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_job_proto_rawDesc), len(file_ytcaption_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   50,
+			NumMessages:   62,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_ytcaption_v1_job_proto_goTypes,
 		DependencyIndexes: file_ytcaption_v1_job_proto_depIdxs,

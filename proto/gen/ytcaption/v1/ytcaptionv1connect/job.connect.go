@@ -23,6 +23,8 @@ const _ = connect.IsAtLeastVersion1_13_0
 const (
 	// JobServiceName is the fully-qualified name of the JobService service.
 	JobServiceName = "ytcaption.v1.JobService"
+	// ShareServiceName is the fully-qualified name of the ShareService service.
+	ShareServiceName = "ytcaption.v1.ShareService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -73,6 +75,18 @@ const (
 	JobServiceListRevisionsProcedure = "/ytcaption.v1.JobService/ListRevisions"
 	// JobServiceGetJobAudioProcedure is the fully-qualified name of the JobService's GetJobAudio RPC.
 	JobServiceGetJobAudioProcedure = "/ytcaption.v1.JobService/GetJobAudio"
+	// JobServiceCreateShareProcedure is the fully-qualified name of the JobService's CreateShare RPC.
+	JobServiceCreateShareProcedure = "/ytcaption.v1.JobService/CreateShare"
+	// JobServiceListSharesProcedure is the fully-qualified name of the JobService's ListShares RPC.
+	JobServiceListSharesProcedure = "/ytcaption.v1.JobService/ListShares"
+	// JobServiceRevokeShareProcedure is the fully-qualified name of the JobService's RevokeShare RPC.
+	JobServiceRevokeShareProcedure = "/ytcaption.v1.JobService/RevokeShare"
+	// ShareServiceGetSharedJobProcedure is the fully-qualified name of the ShareService's GetSharedJob
+	// RPC.
+	ShareServiceGetSharedJobProcedure = "/ytcaption.v1.ShareService/GetSharedJob"
+	// ShareServiceGetSharedTranscriptProcedure is the fully-qualified name of the ShareService's
+	// GetSharedTranscript RPC.
+	ShareServiceGetSharedTranscriptProcedure = "/ytcaption.v1.ShareService/GetSharedTranscript"
 )
 
 // JobServiceClient is a client for the ytcaption.v1.JobService service.
@@ -140,6 +154,18 @@ type JobServiceClient interface {
 	// audio_not_found when retention removed the audio, or none was stored
 	// (a transcript from a site's captions).
 	GetJobAudio(context.Context, *connect.Request[v1.GetJobAudioRequest]) (*connect.Response[v1.GetJobAudioResponse], error)
+	// CreateShare makes a share link of the caller's finished job: a token
+	// with which anybody may read its transcript, without an API key
+	// (ShareService), until the link expires or is revoked. The token is in
+	// this reply only: core keeps its SHA-256. Refused with job_not_finished
+	// before the job has finished, too_many_shares past 50 live links.
+	CreateShare(context.Context, *connect.Request[v1.CreateShareRequest]) (*connect.Response[v1.CreateShareResponse], error)
+	// ListShares lists the caller's job's share links, newest first, without
+	// their tokens.
+	ListShares(context.Context, *connect.Request[v1.ListSharesRequest]) (*connect.Response[v1.ListSharesResponse], error)
+	// RevokeShare revokes a share link of the caller's job at once; revoking
+	// it again changes nothing.
+	RevokeShare(context.Context, *connect.Request[v1.RevokeShareRequest]) (*connect.Response[v1.RevokeShareResponse], error)
 }
 
 // NewJobServiceClient constructs a client for the ytcaption.v1.JobService service. By default, it
@@ -267,6 +293,26 @@ func NewJobServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		createShare: connect.NewClient[v1.CreateShareRequest, v1.CreateShareResponse](
+			httpClient,
+			baseURL+JobServiceCreateShareProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("CreateShare")),
+			connect.WithClientOptions(opts...),
+		),
+		listShares: connect.NewClient[v1.ListSharesRequest, v1.ListSharesResponse](
+			httpClient,
+			baseURL+JobServiceListSharesProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("ListShares")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		revokeShare: connect.NewClient[v1.RevokeShareRequest, v1.RevokeShareResponse](
+			httpClient,
+			baseURL+JobServiceRevokeShareProcedure,
+			connect.WithSchema(jobServiceMethods.ByName("RevokeShare")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -289,6 +335,9 @@ type jobServiceClient struct {
 	saveTranscript    *connect.Client[v1.SaveTranscriptRequest, v1.SaveTranscriptResponse]
 	listRevisions     *connect.Client[v1.ListRevisionsRequest, v1.ListRevisionsResponse]
 	getJobAudio       *connect.Client[v1.GetJobAudioRequest, v1.GetJobAudioResponse]
+	createShare       *connect.Client[v1.CreateShareRequest, v1.CreateShareResponse]
+	listShares        *connect.Client[v1.ListSharesRequest, v1.ListSharesResponse]
+	revokeShare       *connect.Client[v1.RevokeShareRequest, v1.RevokeShareResponse]
 }
 
 // CreateJob calls ytcaption.v1.JobService.CreateJob.
@@ -376,6 +425,21 @@ func (c *jobServiceClient) GetJobAudio(ctx context.Context, req *connect.Request
 	return c.getJobAudio.CallUnary(ctx, req)
 }
 
+// CreateShare calls ytcaption.v1.JobService.CreateShare.
+func (c *jobServiceClient) CreateShare(ctx context.Context, req *connect.Request[v1.CreateShareRequest]) (*connect.Response[v1.CreateShareResponse], error) {
+	return c.createShare.CallUnary(ctx, req)
+}
+
+// ListShares calls ytcaption.v1.JobService.ListShares.
+func (c *jobServiceClient) ListShares(ctx context.Context, req *connect.Request[v1.ListSharesRequest]) (*connect.Response[v1.ListSharesResponse], error) {
+	return c.listShares.CallUnary(ctx, req)
+}
+
+// RevokeShare calls ytcaption.v1.JobService.RevokeShare.
+func (c *jobServiceClient) RevokeShare(ctx context.Context, req *connect.Request[v1.RevokeShareRequest]) (*connect.Response[v1.RevokeShareResponse], error) {
+	return c.revokeShare.CallUnary(ctx, req)
+}
+
 // JobServiceHandler is an implementation of the ytcaption.v1.JobService service.
 type JobServiceHandler interface {
 	// CreateJob validates and canonicalises the URL and queues a job. The job is
@@ -441,6 +505,18 @@ type JobServiceHandler interface {
 	// audio_not_found when retention removed the audio, or none was stored
 	// (a transcript from a site's captions).
 	GetJobAudio(context.Context, *connect.Request[v1.GetJobAudioRequest]) (*connect.Response[v1.GetJobAudioResponse], error)
+	// CreateShare makes a share link of the caller's finished job: a token
+	// with which anybody may read its transcript, without an API key
+	// (ShareService), until the link expires or is revoked. The token is in
+	// this reply only: core keeps its SHA-256. Refused with job_not_finished
+	// before the job has finished, too_many_shares past 50 live links.
+	CreateShare(context.Context, *connect.Request[v1.CreateShareRequest]) (*connect.Response[v1.CreateShareResponse], error)
+	// ListShares lists the caller's job's share links, newest first, without
+	// their tokens.
+	ListShares(context.Context, *connect.Request[v1.ListSharesRequest]) (*connect.Response[v1.ListSharesResponse], error)
+	// RevokeShare revokes a share link of the caller's job at once; revoking
+	// it again changes nothing.
+	RevokeShare(context.Context, *connect.Request[v1.RevokeShareRequest]) (*connect.Response[v1.RevokeShareResponse], error)
 }
 
 // NewJobServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -564,6 +640,26 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	jobServiceCreateShareHandler := connect.NewUnaryHandler(
+		JobServiceCreateShareProcedure,
+		svc.CreateShare,
+		connect.WithSchema(jobServiceMethods.ByName("CreateShare")),
+		connect.WithHandlerOptions(opts...),
+	)
+	jobServiceListSharesHandler := connect.NewUnaryHandler(
+		JobServiceListSharesProcedure,
+		svc.ListShares,
+		connect.WithSchema(jobServiceMethods.ByName("ListShares")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	jobServiceRevokeShareHandler := connect.NewUnaryHandler(
+		JobServiceRevokeShareProcedure,
+		svc.RevokeShare,
+		connect.WithSchema(jobServiceMethods.ByName("RevokeShare")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.JobService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case JobServiceCreateJobProcedure:
@@ -600,6 +696,12 @@ func NewJobServiceHandler(svc JobServiceHandler, opts ...connect.HandlerOption) 
 			jobServiceListRevisionsHandler.ServeHTTP(w, r)
 		case JobServiceGetJobAudioProcedure:
 			jobServiceGetJobAudioHandler.ServeHTTP(w, r)
+		case JobServiceCreateShareProcedure:
+			jobServiceCreateShareHandler.ServeHTTP(w, r)
+		case JobServiceListSharesProcedure:
+			jobServiceListSharesHandler.ServeHTTP(w, r)
+		case JobServiceRevokeShareProcedure:
+			jobServiceRevokeShareHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -675,4 +777,124 @@ func (UnimplementedJobServiceHandler) ListRevisions(context.Context, *connect.Re
 
 func (UnimplementedJobServiceHandler) GetJobAudio(context.Context, *connect.Request[v1.GetJobAudioRequest]) (*connect.Response[v1.GetJobAudioResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.GetJobAudio is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) CreateShare(context.Context, *connect.Request[v1.CreateShareRequest]) (*connect.Response[v1.CreateShareResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.CreateShare is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) ListShares(context.Context, *connect.Request[v1.ListSharesRequest]) (*connect.Response[v1.ListSharesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.ListShares is not implemented"))
+}
+
+func (UnimplementedJobServiceHandler) RevokeShare(context.Context, *connect.Request[v1.RevokeShareRequest]) (*connect.Response[v1.RevokeShareResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.JobService.RevokeShare is not implemented"))
+}
+
+// ShareServiceClient is a client for the ytcaption.v1.ShareService service.
+type ShareServiceClient interface {
+	// GetSharedJob is what a shared page shows: the job's title, language and
+	// duration, and its transcript's cues.
+	GetSharedJob(context.Context, *connect.Request[v1.GetSharedJobRequest]) (*connect.Response[v1.GetSharedJobResponse], error)
+	// GetSharedTranscript renders the shared transcript in a format, as
+	// GetTranscript does for the owner.
+	GetSharedTranscript(context.Context, *connect.Request[v1.GetSharedTranscriptRequest]) (*connect.Response[v1.GetSharedTranscriptResponse], error)
+}
+
+// NewShareServiceClient constructs a client for the ytcaption.v1.ShareService service. By default,
+// it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and
+// sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC()
+// or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewShareServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) ShareServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	shareServiceMethods := v1.File_ytcaption_v1_job_proto.Services().ByName("ShareService").Methods()
+	return &shareServiceClient{
+		getSharedJob: connect.NewClient[v1.GetSharedJobRequest, v1.GetSharedJobResponse](
+			httpClient,
+			baseURL+ShareServiceGetSharedJobProcedure,
+			connect.WithSchema(shareServiceMethods.ByName("GetSharedJob")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getSharedTranscript: connect.NewClient[v1.GetSharedTranscriptRequest, v1.GetSharedTranscriptResponse](
+			httpClient,
+			baseURL+ShareServiceGetSharedTranscriptProcedure,
+			connect.WithSchema(shareServiceMethods.ByName("GetSharedTranscript")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// shareServiceClient implements ShareServiceClient.
+type shareServiceClient struct {
+	getSharedJob        *connect.Client[v1.GetSharedJobRequest, v1.GetSharedJobResponse]
+	getSharedTranscript *connect.Client[v1.GetSharedTranscriptRequest, v1.GetSharedTranscriptResponse]
+}
+
+// GetSharedJob calls ytcaption.v1.ShareService.GetSharedJob.
+func (c *shareServiceClient) GetSharedJob(ctx context.Context, req *connect.Request[v1.GetSharedJobRequest]) (*connect.Response[v1.GetSharedJobResponse], error) {
+	return c.getSharedJob.CallUnary(ctx, req)
+}
+
+// GetSharedTranscript calls ytcaption.v1.ShareService.GetSharedTranscript.
+func (c *shareServiceClient) GetSharedTranscript(ctx context.Context, req *connect.Request[v1.GetSharedTranscriptRequest]) (*connect.Response[v1.GetSharedTranscriptResponse], error) {
+	return c.getSharedTranscript.CallUnary(ctx, req)
+}
+
+// ShareServiceHandler is an implementation of the ytcaption.v1.ShareService service.
+type ShareServiceHandler interface {
+	// GetSharedJob is what a shared page shows: the job's title, language and
+	// duration, and its transcript's cues.
+	GetSharedJob(context.Context, *connect.Request[v1.GetSharedJobRequest]) (*connect.Response[v1.GetSharedJobResponse], error)
+	// GetSharedTranscript renders the shared transcript in a format, as
+	// GetTranscript does for the owner.
+	GetSharedTranscript(context.Context, *connect.Request[v1.GetSharedTranscriptRequest]) (*connect.Response[v1.GetSharedTranscriptResponse], error)
+}
+
+// NewShareServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewShareServiceHandler(svc ShareServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	shareServiceMethods := v1.File_ytcaption_v1_job_proto.Services().ByName("ShareService").Methods()
+	shareServiceGetSharedJobHandler := connect.NewUnaryHandler(
+		ShareServiceGetSharedJobProcedure,
+		svc.GetSharedJob,
+		connect.WithSchema(shareServiceMethods.ByName("GetSharedJob")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	shareServiceGetSharedTranscriptHandler := connect.NewUnaryHandler(
+		ShareServiceGetSharedTranscriptProcedure,
+		svc.GetSharedTranscript,
+		connect.WithSchema(shareServiceMethods.ByName("GetSharedTranscript")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/ytcaption.v1.ShareService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ShareServiceGetSharedJobProcedure:
+			shareServiceGetSharedJobHandler.ServeHTTP(w, r)
+		case ShareServiceGetSharedTranscriptProcedure:
+			shareServiceGetSharedTranscriptHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedShareServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedShareServiceHandler struct{}
+
+func (UnimplementedShareServiceHandler) GetSharedJob(context.Context, *connect.Request[v1.GetSharedJobRequest]) (*connect.Response[v1.GetSharedJobResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.ShareService.GetSharedJob is not implemented"))
+}
+
+func (UnimplementedShareServiceHandler) GetSharedTranscript(context.Context, *connect.Request[v1.GetSharedTranscriptRequest]) (*connect.Response[v1.GetSharedTranscriptResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.ShareService.GetSharedTranscript is not implemented"))
 }
