@@ -11,6 +11,11 @@ import (
 	"encoding/base64"
 )
 
+// NotFoundMessage is the one message of share_not_found, whoever says it:
+// the edge for a malformed token, core for every other link that does not
+// open, so no reply tells them apart.
+const NotFoundMessage = "this share link does not exist, has expired or was revoked"
+
 // Len is a token's length in characters: 32 bytes in base64url, unpadded.
 const Len = 43
 

@@ -11,6 +11,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/internal/errcode"
+	"github.com/ytcaption/ytcaption/internal/sharetoken"
 )
 
 // Share is a share link of a job (docs/editing.md): its token is never
@@ -173,7 +174,7 @@ func (s *Store) ownJob(ctx context.Context, userID, jobID string) error {
 // ErrShareNotFound is every reason a share link does not open — unknown,
 // expired, revoked, its job deleted — as one answer, so a caller learns
 // nothing about which.
-var ErrShareNotFound = &job.Error{Code: errcode.ShareNotFound, Message: "this share link does not exist, has expired or was revoked"}
+var ErrShareNotFound = &job.Error{Code: errcode.ShareNotFound, Message: sharetoken.NotFoundMessage}
 
 // ResolveShare returns the live share link whose token hashes to hash at
 // now, or ErrShareNotFound.

@@ -21,8 +21,9 @@ type Clients struct {
 	Batches ytcaptionv1connect.BatchServiceClient
 	Auth    ytcaptionv1connect.AuthServiceClient
 	Admin   ytcaptionv1connect.AdminServiceClient
-	Edge    ytcaptionv1connect.EdgeServiceClient // the job change feed
-	HTTP    *http.Client                         // plain calls such as core's /health/ready, with the token
+	Edge    ytcaptionv1connect.EdgeServiceClient  // the job change feed
+	Shares  ytcaptionv1connect.ShareServiceClient // share links, opened without a user
+	HTTP    *http.Client                          // plain calls such as core's /health/ready, with the token
 }
 
 // New returns clients for core at baseURL; with a resolver, each request goes
@@ -44,6 +45,7 @@ func New(baseURL, serviceToken string, resolver *discovery.Resolver, tp trace.Tr
 		Auth:    ytcaptionv1connect.NewAuthServiceClient(c, baseURL, traced),
 		Admin:   ytcaptionv1connect.NewAdminServiceClient(c, baseURL, traced),
 		Edge:    ytcaptionv1connect.NewEdgeServiceClient(c, baseURL, traced),
+		Shares:  ytcaptionv1connect.NewShareServiceClient(c, baseURL, traced),
 		HTTP:    c,
 	}
 }

@@ -190,14 +190,19 @@ func bucketFor(p auth.Principal, create bool) ratelimit.Limit {
 // describe the bucket on every reply (the IETF draft's RateLimit-Policy and
 // RateLimit); a refusal is Exhausted, its Header those and Retry-After.
 func (g *Gate) Limit(ctx context.Context, p auth.Principal, create bool) (http.Header, error) {
-	lim := bucketFor(p, create)
-	d := g.Limiter.Allow(ctx, p.KeyID, lim)
+	return g.take(ctx, p.KeyID, bucketFor(p, create), "this API key")
+}
+
+// take takes one request from key's bucket for lim, whose it is (for the
+// refusal's message): Limit's headers and refusal.
+func (g *Gate) take(ctx context.Context, key string, lim ratelimit.Limit, whose string) (http.Header, error) {
+	d := g.Limiter.Allow(ctx, key, lim)
 	h := limitHeaders(lim, d)
 	if d.Allowed {
 		return h, nil
 	}
-	e := refuse(Exhausted, errcode.RateLimited, fmt.Sprintf("too many %s requests for this API key (%d/s, bursts of %d); retry in %s",
-		lim.Name, lim.Rate, lim.Burst, d.RetryAfter.Round(time.Millisecond)))
+	e := refuse(Exhausted, errcode.RateLimited, fmt.Sprintf("too many %s requests for %s (%d/s, bursts of %d); retry in %s",
+		lim.Name, whose, lim.Rate, lim.Burst, d.RetryAfter.Round(time.Millisecond)))
 	e.Header = h.Clone()
 	e.Header.Set("Retry-After", strconv.Itoa(max(seconds(d.RetryAfter), 1)))
 	return h, e

@@ -61,7 +61,8 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 // reply's) gains or loses a field the document does not know about.
 func TestOpenAPIJobSchemaMatchesTheJSON(t *testing.T) {
 	for schema, v := range map[string]any{"Job": jobjson.Job{}, "CreateJob": createBody{}, "Media": jobjson.Media{},
-		"CaptionListing": captionListing{}, "CaptionTrack": captionTrack{}, "Translation": translation{}} {
+		"CaptionListing": captionListing{}, "CaptionTrack": captionTrack{}, "Translation": translation{},
+		"Share": share{}, "CreatedShare": createdShare{}, "SharedJob": sharedJob{}} {
 		var fields []string
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumField() {

@@ -165,6 +165,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 
 	app.Options(tusPath, s.tusOptions)
 	app.Options(tusPath+"/:id", s.tusOptions)
+	s.sharedRoutes(app) // before the group: no API key
 	v1 := app.Group("/v1", s.authenticate, s.limit)
 	v1.Post("/jobs", s.createJob)
 	v1.Get("/jobs", s.listJobs)
@@ -188,6 +189,7 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 	v1.Get("/media/captions", s.listCaptions)
 	v1.Get("/models", s.listModels)
 	s.batchRoutes(v1)
+	s.shareRoutes(v1)
 	s.adminRoutes(v1)
 	return app
 }
