@@ -296,7 +296,9 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 	}, []string{"stage"})
 	c.reg.MustRegister(toolsCollector{c}, c.cacheHits, c.stages, queueDepth{st: c.store, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
-		"Jobs (chunks of long audio included) waiting or running, by state, when scraped: the GPU autoscaler's signal.", []string{"state"}, nil)})
+		"Jobs (chunks of long audio included) waiting or running, by state, when scraped: the GPU autoscaler's signal.", []string{"state"}, nil)},
+		slotCount{st: c.store, desc: prometheus.NewDesc("ytcaption_core_gpu_node_slots",
+			"Slots (jobs transcribed at once) of the gpu-nodes seen in the last 10 minutes, total and busy at their last poll.", []string{"state"}, nil)})
 	return c, nil
 }
 
@@ -695,6 +697,27 @@ func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range []job.Status{job.StatusQueued, job.StatusDownloading, job.StatusReady, job.StatusTranscribing} {
 		ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(counts[st]), string(st))
 	}
+}
+
+// slotCount adds up the fleet's slots at each scrape (ytcaption-gpu-node
+// --slots): how much of it is in use, beside the queue depth.
+type slotCount struct {
+	st   *store.Store
+	desc *prometheus.Desc
+}
+
+func (q slotCount) Describe(ch chan<- *prometheus.Desc) { ch <- q.desc }
+
+func (q slotCount) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := q.st.CountSlots(ctx, 10*time.Minute)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(q.desc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(n.Total), "total")
+	ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(n.Busy), "busy")
 }
 
 // health serves liveness and readiness (the database and the blob store

@@ -1,11 +1,16 @@
 // Package agent is the gpu-node: it pulls jobs from core over Connect
 // (AcquireJob long-poll), fetches the audio by presigned URL — the next job's
 // while the engine is still on the current one (prefetch) — runs a speech
-// engine, streams segments back as they are decoded, heartbeats to keep each
-// job's lease, and completes or fails the job. Each poll advertises what the
-// engine can do (engine.Capabilities): core knows no engine itself and hands
-// the node only jobs its engine serves. Every call carries the lease epoch;
-// a stale epoch means another node owns the job now, and this one lets go.
+// engine, sends segments back in batches as they are decoded (push.go: off
+// the engine's goroutine), heartbeats to keep each job's lease, and completes
+// or fails the job. With --slots N it does all of that for up to N jobs at
+// once, each slot with its own poll, prefetch, lease, heartbeat and
+// cancellation: an engine whose server batches (vLLM, a batched
+// faster-whisper) serves many requests in about the time of one. Each poll
+// advertises what the engine can do (engine.Capabilities): core knows no
+// engine itself and hands the node only jobs its engine serves. Every call
+// carries the lease epoch; a stale epoch means another node owns the job now,
+// and this one lets go.
 package agent
 
 import (
@@ -75,6 +80,10 @@ type Config struct {
 	// PollTimeout bounds one AcquireJob long-poll; core answers empty about a
 	// second before it. Default 30 s.
 	PollTimeout time.Duration
+	// Slots is how many jobs the node transcribes at once, 1..MaxSlots
+	// (default 1): more than one pays only for an engine that serves
+	// requests side by side, such as an OpenAI-compatible server that batches.
+	Slots int
 	// Metrics receives the agent's metrics (the engine's circuit breaker);
 	// nil leaves them unexported.
 	Metrics prometheus.Registerer
@@ -86,7 +95,13 @@ type Config struct {
 	// now is the clock of the busy and idle meters and the real-time factor;
 	// nil: time.Now. Tests stub it to know what the meters must say.
 	now func() time.Time
+	// pushInterval spaces one job's segment pushes; 0: pushInterval.
+	pushInterval time.Duration
 }
+
+// MaxSlots bounds --slots: each slot holds a long-poll, a heartbeat and up to
+// two jobs' audio, and no batching server we know gains past a few dozen.
+const MaxSlots = 64
 
 // Agent is a running gpu-node.
 type Agent struct {
@@ -102,16 +117,21 @@ type Agent struct {
 	engine string
 	// breaker stops the node taking jobs while its engine keeps failing; the
 	// jobs go to healthier nodes meanwhile.
-	breaker *breaker.Breaker
-	busy    atomic.Int32 // jobs handed to the engine and not finished: polls meanwhile prefetch
+	breaker      *breaker.Breaker
+	pushInterval time.Duration
 
-	// For busy/idle seconds: engine time of finished runs, and when the
-	// current run started (0: none).
-	now                    func() time.Time
-	startedAt              time.Time
-	busyNanos, engineSince atomic.Int64
-	rtf                    prometheus.Histogram
-	guardSegments          *prometheus.CounterVec // what the hallucination guards removed
+	// For busy/idle seconds: the engine is busy while any slot runs a job.
+	// meter guards running (jobs in the engine now), since (when running
+	// last rose from 0) and busyTime (finished busy spells).
+	now       func() time.Time
+	startedAt time.Time
+	meter     sync.Mutex
+	running   int
+	since     time.Time
+	busyTime  time.Duration
+
+	rtf           prometheus.Histogram
+	guardSegments *prometheus.CounterVec // what the hallucination guards removed
 }
 
 // New checks cfg and builds the engine.
@@ -145,12 +165,15 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	if cfg.Slots < 0 || cfg.Slots > MaxSlots {
+		return nil, fmt.Errorf("agent: %d slots: between 1 and %d", cfg.Slots, MaxSlots)
+	}
 	a := newAgent(cfg, eng)
 	if cfg.ConsulAddr != "" {
 		if a.resolver, err = discovery.CoreResolver(a.log, cfg.ConsulAddr, cfg.CoreURL); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
-		a.core = workerClient(cfg, &discovery.Transport{Base: http.DefaultTransport, Resolver: a.resolver})
+		a.core = workerClient(a.cfg, &discovery.Transport{Base: coreTransport(a.cfg.Slots), Resolver: a.resolver})
 	}
 	return a, nil
 }
@@ -174,7 +197,23 @@ func workerClient(cfg Config, base http.RoundTripper) ytcaptionv1connect.WorkerS
 		connect.WithInterceptors(tracing.Interceptor(cfg.TracerProvider)))
 }
 
+// coreTransport keeps enough idle connections to core for every slot's
+// poll, heartbeat and pushes: the default two per host would close and
+// reopen connections under a busy node's feet.
+func coreTransport(slots int) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 4 + 3*slots
+	return t
+}
+
 func newAgent(cfg Config, eng engine.Engine) *Agent {
+	if cfg.Slots <= 0 {
+		cfg.Slots = 1
+	}
+	cfg.Slots = min(cfg.Slots, MaxSlots)
+	if cfg.pushInterval <= 0 {
+		cfg.pushInterval = pushInterval
+	}
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = os.TempDir()
 	}
@@ -197,7 +236,7 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 		guardSegments: guardMetric(),
 		draining:      make(chan struct{}),
 		cfg:           cfg, log: cfg.Logger.With("node_id", cfg.NodeID), eng: eng, engine: eng.Name(),
-		core: workerClient(cfg, http.DefaultTransport),
+		core: workerClient(cfg, coreTransport(cfg.Slots)), pushInterval: cfg.pushInterval,
 		http: &http.Client{Timeout: 10 * time.Minute},
 		breaker: breaker.New(cfg.Metrics, "engine", breaker.Config{Counts: func(err error) bool {
 			// Only the engine's own failures: not a job it cannot do, nor a stop we asked for.
@@ -212,21 +251,59 @@ func newAgent(cfg Config, eng engine.Engine) *Agent {
 			}, func() float64 { return a.busySeconds() }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "ytcaption_gpu_node_idle_seconds_total", Help: "Seconds the engine waited for work since the node started.",
-			}, func() float64 { return a.now().Sub(a.startedAt).Seconds() - a.busySeconds() }))
+			}, func() float64 { return a.now().Sub(a.startedAt).Seconds() - a.busySeconds() }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "ytcaption_gpu_node_slots", Help: "Jobs the node transcribes at once (--slots).",
+			}, func() float64 { return float64(a.cfg.Slots) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "ytcaption_gpu_node_slots_busy", Help: "Slots with a job in the engine now.",
+			}, func() float64 { return float64(a.slotsBusy()) }))
 	}
 	return a
 }
 
-// busySeconds is the engine's time so far, the run in progress included.
+// busySeconds is the time the engine had at least one job, the spell in
+// progress included: with several slots, jobs side by side count once.
 func (a *Agent) busySeconds() float64 {
-	busy := time.Duration(a.busyNanos.Load())
-	if since := a.engineSince.Load(); since != 0 {
-		busy += a.now().Sub(time.Unix(0, since))
+	a.meter.Lock()
+	defer a.meter.Unlock()
+	busy := a.busyTime
+	if a.running > 0 {
+		busy += a.now().Sub(a.since)
 	}
 	return busy.Seconds()
 }
 
-// Drain stops acquiring jobs: Run returns once the job in hand is finished.
+// slotsBusy is how many jobs are in the engine now.
+func (a *Agent) slotsBusy() int {
+	a.meter.Lock()
+	defer a.meter.Unlock()
+	return a.running
+}
+
+// engineStarted and engineDone keep the meters: called around each run.
+func (a *Agent) engineStarted() time.Time {
+	a.meter.Lock()
+	defer a.meter.Unlock()
+	now := a.now()
+	if a.running == 0 {
+		a.since = now
+	}
+	a.running++
+	return now
+}
+
+func (a *Agent) engineDone() time.Time {
+	a.meter.Lock()
+	defer a.meter.Unlock()
+	now := a.now()
+	if a.running--; a.running == 0 {
+		a.busyTime += now.Sub(a.since)
+	}
+	return now
+}
+
+// Drain stops acquiring jobs: Run returns once the jobs in hand are finished.
 // It is safe to call more than once.
 func (a *Agent) Drain() {
 	a.drainOnce.Do(func() { close(a.draining) })
@@ -242,36 +319,62 @@ func (a *Agent) isDraining() bool {
 }
 
 // Run acquires and runs jobs until ctx ends or Drain is called. When ctx ends
-// mid-job the job is released to core, which requeues it at once for another
-// node. Run returns an error only when core refuses the node for good (bad
-// token, incompatible API).
+// mid-job the jobs in hand are released to core, which requeues them at once
+// for other nodes. Run returns an error only when core refuses the node for
+// good (bad token, incompatible API).
 //
-// Two loops share the work: the acquirer takes a job and downloads its audio
-// while the engine loop transcribes the previous one (prefetch), so the engine
-// starts the next job without waiting on the network. The hand-off channel is
-// unbuffered: a node holds at most one job beyond the one it transcribes.
+// Each of the node's slots runs on its own (runSlot): slots share only the
+// engine, its circuit breaker and the meters.
 func (a *Agent) Run(ctx context.Context) error {
-	a.log.InfoContext(ctx, "gpu-node started", "engine", a.engine, "core", a.cfg.CoreURL, "consul", a.cfg.ConsulAddr)
+	a.log.InfoContext(ctx, "gpu-node started", "engine", a.engine, "core", a.cfg.CoreURL, "consul", a.cfg.ConsulAddr, "slots", a.cfg.Slots)
 	if a.resolver != nil {
 		go a.resolver.Run(ctx)
 	}
+	// A refusal for good ends every slot: the others would only hear it too.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	var once sync.Once
+	var refused error
+	for range a.cfg.Slots {
+		wg.Go(func() {
+			if err := a.runSlot(ctx); err != nil {
+				once.Do(func() { refused = err; stop() })
+			}
+		})
+	}
+	wg.Wait()
+	a.log.InfoContext(ctx, "gpu-node stopped", "drained", a.isDraining())
+	return refused
+}
+
+// slot is one of the node's slots: busy counts its jobs handed to the engine
+// and not finished, so that its polls meanwhile are prefetches.
+type slot struct{ busy atomic.Int32 }
+
+// runSlot is one slot. Two loops share its work: the acquirer takes a job
+// and downloads its audio while the engine loop transcribes the previous one
+// (prefetch), so the engine starts the next job without waiting on the
+// network. The hand-off channel is unbuffered: a slot holds at most one job
+// beyond the one it transcribes.
+func (a *Agent) runSlot(ctx context.Context) error {
+	s := &slot{}
 	tasks := make(chan *task)
 	acquired := make(chan error, 1)
 	go func() {
 		defer close(tasks)
-		acquired <- a.acquire(ctx, tasks)
+		acquired <- a.acquire(ctx, s, tasks)
 	}()
 	for t := range tasks {
 		a.runJob(ctx, t)
-		a.busy.Add(-1)
+		s.busy.Add(-1)
 	}
-	a.log.InfoContext(ctx, "gpu-node stopped", "drained", a.isDraining())
 	return <-acquired
 }
 
-// acquire long-polls core for jobs, starts each one's heartbeat, downloads its
-// audio and hands it to the engine loop.
-func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
+// acquire long-polls core for jobs for slot s, starts each one's heartbeat,
+// downloads its audio and hands it to the slot's engine loop.
+func (a *Agent) acquire(ctx context.Context, s *slot, tasks chan<- *task) error {
 	var failures int
 	for ctx.Err() == nil && !a.isDraining() {
 		if a.breaker.Open() {
@@ -287,17 +390,19 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 			case <-pctx.Done():
 			}
 		}()
+		prefetch := s.busy.Load() > 0 // this slot's: an idle slot polls as idle, whatever the others do
 		resp, err := a.core.AcquireJob(pctx, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{
-			NodeId: a.cfg.NodeID, Version: a.cfg.Version, Prefetch: a.busy.Load() > 0, Capabilities: []*ytcaptionv1.EngineCapabilities{caps},
+			NodeId: a.cfg.NodeID, Version: a.cfg.Version, Prefetch: prefetch, Capabilities: []*ytcaptionv1.EngineCapabilities{caps},
 			Engines: []string{caps.GetName()}, Models: caps.GetModels(), // for a core of the previous version
+			Slots: int32(a.cfg.Slots), SlotsBusy: int32(a.slotsBusy()),
 		}))
 		cancel()
 		switch {
 		case err == nil && resp.Msg.GetAssignment() != nil:
 			failures = 0
-			t := a.start(ctx, resp.Msg.GetAssignment())
+			t := a.start(ctx, resp.Msg.GetAssignment(), prefetch)
 			t.audioErr = a.download(t.ctx, t.asg.GetAudioUrl(), t.audio)
-			a.busy.Add(1) // before the hand-off, so the next poll already prefetches
+			s.busy.Add(1) // before the hand-off, so the next poll already prefetches
 			select {
 			case tasks <- t:
 				continue
@@ -308,7 +413,7 @@ func (a *Agent) acquire(ctx context.Context, tasks chan<- *task) error {
 			case <-ctx.Done():
 				a.finish(t, 0, engine.Result{}, ctx.Err())
 			}
-			a.busy.Add(-1)
+			s.busy.Add(-1)
 		case ctx.Err() != nil || a.isDraining():
 		case err != nil && permanent(err):
 			return fmt.Errorf("acquire job: %w", err)
@@ -344,13 +449,15 @@ type task struct {
 	cancel   context.CancelCauseFunc
 	progress atomic.Uint64 // float64 bits
 	hbDone   chan struct{}
+	push     *pusher // its segments' way to core, once it runs
 	audio    string // local path of the audio
 	audioErr error  // why the audio could not be fetched
 	started  time.Time
+	took     time.Duration // the engine's time on it
 }
 
 // start begins a job's lease keeping.
-func (a *Agent) start(ctx context.Context, asg *ytcaptionv1.Assignment) *task {
+func (a *Agent) start(ctx context.Context, asg *ytcaptionv1.Assignment, prefetched bool) *task {
 	t := &task{
 		asg: asg, log: a.log.With("job_id", asg.GetJobId(), "epoch", asg.GetEpoch()), hbDone: make(chan struct{}), started: time.Now(),
 		audio: filepath.Join(a.cfg.WorkDir, fmt.Sprintf("audio-%s-%d.wav", fileSafe(asg.GetJobId()), asg.GetEpoch())),
@@ -358,7 +465,7 @@ func (a *Agent) start(ctx context.Context, asg *ytcaptionv1.Assignment) *task {
 	t.traced, t.span = tracing.Tracer(a.cfg.TracerProvider).Start(tracing.FromTraceParent(ctx, asg.GetTraceParent()), "gpu-node transcribe",
 		trace.WithAttributes(attribute.String("job.id", asg.GetJobId()), attribute.String("node.id", a.cfg.NodeID)))
 	t.ctx, t.cancel = context.WithCancelCause(t.traced)
-	t.log.InfoContext(t.traced, "job acquired", "duration_seconds", asg.GetDurationSeconds(), "prefetched", a.busy.Load() > 0)
+	t.log.InfoContext(t.traced, "job acquired", "duration_seconds", asg.GetDurationSeconds(), "prefetched", prefetched)
 	go func() {
 		defer close(t.hbDone)
 		a.heartbeat(t)
@@ -385,16 +492,12 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 		return
 	}
 	t.log.InfoContext(ctx, "job started", "waited_seconds", time.Since(t.started).Seconds())
-	started := a.now()
-	a.engineSince.Store(started.UnixNano())
-	defer func() {
-		a.engineSince.Store(0)
-		a.busyNanos.Add(int64(a.now().Sub(started)))
-	}()
 	duration := time.Duration(t.asg.GetDurationSeconds() * float64(time.Second))
 	seq := 0
 	var res engine.Result
 	t.filter = a.newFilter(ctx, t)
+	t.push = a.newPusher(t)
+	started := a.engineStarted()
 	err := a.breaker.Do(func() (err error) {
 		res, err = a.eng.Transcribe(t.ctx, engine.Request{AudioPath: t.audio, Language: t.asg.GetLanguage(), Model: t.asg.GetModel(), Duration: duration,
 			Task: t.asg.GetTask(), Prompt: a.prompt(t.asg), SkipSilence: t.asg.GetSilenceGuard(), Vocabulary: t.asg.GetVocabulary(),
@@ -402,7 +505,13 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 			a.emitter(t, duration, &seq))
 		return err
 	})
-	t.started = started // the real-time factor counts the engine's time, not the wait
+	took := a.engineDone().Sub(started) // the real-time factor counts the engine's time, not the waits
+	if err == nil {
+		// Complete only once core has every segment: the last batch may
+		// still be on its way, or waiting out a core restart.
+		err = t.push.flush()
+	}
+	t.took = took
 	a.finish(t, seq, res, err)
 }
 
@@ -414,6 +523,9 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 	cause := context.Cause(t.ctx)
 	t.cancel(nil)
 	<-t.hbDone
+	if t.push != nil {
+		<-t.push.done
+	}
 	os.Remove(t.audio)
 	log, asg := t.log, t.asg
 	switch {
@@ -423,7 +535,7 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 		// Stopped before the end: hand the job back so another node starts it now.
 		a.release(log, asg, 0)
 	case err == nil:
-		a.complete(ctx, log, asg, count, res.Language, t.filter.report(), a.now().Sub(t.started))
+		a.complete(ctx, log, asg, count, res.Language, t.filter.report(), t.took)
 	case errors.Is(err, breaker.ErrOpen):
 		log.WarnContext(ctx, "engine circuit open: handing the job back")
 		a.release(log, asg, 0)
@@ -469,8 +581,8 @@ func (a *Agent) TranscribeFile(ctx context.Context, path, language string) (stri
 	return strings.Join(text, " "), err
 }
 
-// emitter pushes each segment the engine emits that the job's filter keeps,
-// numbering them from 0.
+// emitter queues each segment the engine emits that the job's filter keeps,
+// numbering them from 0, for the job's pusher: it never waits on core.
 func (a *Agent) emitter(t *task, duration time.Duration, seq *int) func(engine.Segment) error {
 	return func(s engine.Segment) error {
 		p := -1.0
@@ -484,7 +596,7 @@ func (a *Agent) emitter(t *task, duration time.Duration, seq *int) func(engine.S
 				return nil
 			}
 		}
-		if err := a.push(t.ctx, t.asg, *seq, s, p, t.cancel); err != nil {
+		if err := t.push.add(*seq, s, p); err != nil {
 			return err
 		}
 		*seq++
@@ -557,34 +669,6 @@ func redact(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// push sends one segment, retrying transient failures until the job ends.
-func (a *Agent) push(ctx context.Context, asg *ytcaptionv1.Assignment, seq int, s engine.Segment, progress float64, cancel context.CancelCauseFunc) error {
-	seg := &ytcaptionv1.Segment{Seq: int32(seq), StartMs: s.StartMS, EndMs: s.EndMS, Text: s.Text, Speaker: s.Speaker}
-	for _, w := range s.Words {
-		seg.Words = append(seg.Words, &ytcaptionv1.Word{StartMs: w.StartMS, EndMs: w.EndMS, Text: w.Text, Probability: w.Probability, Speaker: w.Speaker})
-	}
-	req := &ytcaptionv1.PushSegmentsRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), Segments: []*ytcaptionv1.Segment{seg}, Progress: progress}
-	for attempt := 1; ; attempt++ {
-		cctx, c := context.WithTimeout(ctx, 30*time.Second)
-		resp, err := a.core.PushSegments(cctx, connect.NewRequest(req))
-		c()
-		switch {
-		case err == nil && resp.Msg.GetCancel():
-			cancel(errCancelled)
-			return errCancelled
-		case err == nil:
-			return nil
-		case leaseLost(err):
-			cancel(errLeaseLost)
-			return errLeaseLost
-		case ctx.Err() != nil:
-			return context.Cause(ctx)
-		}
-		a.log.WarnContext(ctx, "push segments", "job_id", asg.GetJobId(), "seq", seq, "err", err)
-		backoff.Sleep(ctx, retryDelay(attempt))
-	}
 }
 
 // heartbeat keeps the lease. Core holds each call for up to the interval and

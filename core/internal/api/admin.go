@@ -480,7 +480,8 @@ func (s *AdminService) ListAgents(ctx context.Context, _ *connect.Request[ytcapt
 
 func agentToProto(a store.Agent, nodes map[string]nomad.Node) *ytcaptionv1.Agent {
 	out := &ytcaptionv1.Agent{NodeId: a.NodeID, Engines: a.Engines, Models: a.Models, Version: a.Version, Draining: a.Draining,
-		CurrentJobs: a.CurrentJobs, FirstSeen: timestamppb.New(a.FirstSeen), LastSeen: timestamppb.New(a.LastSeen)}
+		CurrentJobs: a.CurrentJobs, FirstSeen: timestamppb.New(a.FirstSeen), LastSeen: timestamppb.New(a.LastSeen),
+		Slots: int32(a.Slots.Total), SlotsBusy: int32(a.Slots.Busy)}
 	if n, ok := nodes[a.NodeID]; ok {
 		out.Nomad = &ytcaptionv1.NomadNode{Id: n.ID, Status: n.Status, Eligibility: n.Eligibility, Drain: n.Drain}
 		for _, al := range n.Allocations {

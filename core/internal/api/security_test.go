@@ -230,7 +230,7 @@ func TestJobsNameOnlyWhatGPUNodesOffer(t *testing.T) {
 		return createJob(&ytcaptionv1.CreateJobRequest{Engine: engine, Model: model})
 	}
 	touch := func(node string, caps ...engines.Caps) {
-		_, err := a.store.TouchAgent(ctx, node, caps, "test")
+		_, err := a.store.TouchAgent(ctx, node, caps, "test", store.Slots{})
 		require.NoError(t, err)
 	}
 

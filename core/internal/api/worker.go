@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -126,13 +127,16 @@ func (s *WorkerService) polled(ctx context.Context, m *ytcaptionv1.AcquireJobReq
 		return "", nil, false, job.Errorf(job.CodeInvalidArgument, "%d engines advertised; at most %d", n, maxEnginesPerNode)
 	}
 	caps = advertised(m)
-	ad := advert(caps, m.GetVersion())
+	// The slot count is part of what the node advertises (a change is
+	// written at once); how many are busy rides along when a write is due,
+	// so the fleet view's busy slots are at most a write interval old.
+	ad := advert(caps, fmt.Sprintf("%s\x00%d", m.GetVersion(), m.GetSlots()))
 	if !s.nodes.touchDue(node, ad) {
 		return node, caps, false, nil
 	}
 	// The fleet view's registry and what creation checks jobs against; a
 	// node that cannot be recorded still works (and is tried again next poll).
-	draining, err = s.store.TouchAgent(ctx, node, caps, m.GetVersion())
+	draining, err = s.store.TouchAgent(ctx, node, caps, m.GetVersion(), store.Slots{Total: int(m.GetSlots()), Busy: int(m.GetSlotsBusy())})
 	if err != nil {
 		s.log.WarnContext(ctx, "record gpu-node", "node_id", node, "err", err)
 		return node, caps, false, nil

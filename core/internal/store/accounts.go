@@ -414,11 +414,21 @@ type Agent struct {
 	Version             string
 	FirstSeen, LastSeen time.Time
 	CurrentJobs         []string // jobs it holds a transcription lease on
+	Slots               Slots    // as of its last poll
 }
 
+// Slots is how many jobs a gpu-node transcribes at once (Total, its
+// --slots) and how many are in its engine (Busy).
+type Slots struct{ Total, Busy int }
+
+// maxAgentSlots bounds what a node may say it has: the fleet's sums stay
+// far from overflowing whatever a node reports (gpu-nodes allow 64).
+const maxAgentSlots = 1024
+
 // TouchAgent records that a gpu-node called in, with what its engines can
-// do, and says whether an admin drained it.
-func (s *Store) TouchAgent(ctx context.Context, nodeID string, caps []engines.Caps, version string) (draining bool, err error) {
+// do and its slots (a zero Total: a node of the previous version, which
+// runs one), and says whether an admin drained it.
+func (s *Store) TouchAgent(ctx context.Context, nodeID string, caps []engines.Caps, version string, slots Slots) (draining bool, err error) {
 	// The fleet view reads engines and models; creation checks read caps.
 	names, models := []string{}, []string{}
 	for _, c := range caps {
@@ -432,10 +442,12 @@ func (s *Store) TouchAgent(ctx context.Context, nodeID string, caps []engines.Ca
 	if err != nil {
 		return false, fmt.Errorf("touch agent %s: %w", nodeID, err)
 	}
-	err = s.db.QueryRow(ctx, `INSERT INTO agents (node_id, engines, models, version, capabilities) VALUES ($1, $2, $3, $4, $5)
+	total := min(max(slots.Total, 1), maxAgentSlots)
+	busy := min(max(slots.Busy, 0), total)
+	err = s.db.QueryRow(ctx, `INSERT INTO agents (node_id, engines, models, version, capabilities, slots, slots_busy) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (node_id) DO UPDATE SET engines = EXCLUDED.engines, models = EXCLUDED.models, version = EXCLUDED.version,
-			capabilities = EXCLUDED.capabilities, last_seen = now()
-		RETURNING draining`, nodeID, names, models, version, b).Scan(&draining)
+			capabilities = EXCLUDED.capabilities, slots = EXCLUDED.slots, slots_busy = EXCLUDED.slots_busy, last_seen = now()
+		RETURNING draining`, nodeID, names, models, version, b, total, busy).Scan(&draining)
 	if err != nil {
 		return false, fmt.Errorf("touch agent %s: %w", nodeID, err)
 	}
@@ -459,6 +471,18 @@ func (s *Store) Offers(ctx context.Context, window time.Duration) ([]engines.Cap
 		return nil, fmt.Errorf("list offers: %w", err)
 	}
 	return slices.Concat(perNode...), nil
+}
+
+// CountSlots adds up the slots of the gpu-nodes seen within the last window,
+// and how many were busy at their last poll: core's slot metrics.
+func (s *Store) CountSlots(ctx context.Context, window time.Duration) (Slots, error) {
+	var n Slots
+	err := s.db.QueryRow(ctx, `SELECT coalesce(sum(slots), 0)::int, coalesce(sum(slots_busy), 0)::int FROM agents
+		WHERE last_seen > now() - $1::bigint * interval '1 millisecond'`, window.Milliseconds()).Scan(&n.Total, &n.Busy)
+	if err != nil {
+		return n, fmt.Errorf("count slots: %w", err)
+	}
+	return n, nil
 }
 
 // DrainAgent stops handing the gpu-node new jobs (draining) or hands it
@@ -491,7 +515,7 @@ func (s *Store) SeenAgent(ctx context.Context, nodeID string) error {
 // ListAgents lists every agent, most recently seen first, with the jobs it
 // holds now.
 func (s *Store) ListAgents(ctx context.Context) ([]Agent, error) {
-	rows, err := s.db.Query(ctx, `SELECT a.node_id, a.draining, a.engines, a.models, a.version, a.first_seen, a.last_seen,
+	rows, err := s.db.Query(ctx, `SELECT a.node_id, a.draining, a.engines, a.models, a.version, a.first_seen, a.last_seen, a.slots, a.slots_busy,
 		ARRAY(SELECT j.id::text FROM jobs j WHERE j.status = 'transcribing' AND j.lease_owner = a.node_id AND j.lease_expires_at > now() ORDER BY j.transcribing_at)
 		FROM agents a ORDER BY a.last_seen DESC`)
 	if err != nil {
@@ -499,7 +523,7 @@ func (s *Store) ListAgents(ctx context.Context) ([]Agent, error) {
 	}
 	out, err := sqldb.Collect(rows, nil, func(r sqldb.Row) (Agent, error) {
 		var a Agent
-		err := r.Scan(&a.NodeID, &a.Draining, &a.Engines, &a.Models, &a.Version, &a.FirstSeen, &a.LastSeen, &a.CurrentJobs)
+		err := r.Scan(&a.NodeID, &a.Draining, &a.Engines, &a.Models, &a.Version, &a.FirstSeen, &a.LastSeen, &a.Slots.Total, &a.Slots.Busy, &a.CurrentJobs)
 		return a, err
 	})
 	if err != nil {

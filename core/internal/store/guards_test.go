@@ -89,10 +89,10 @@ func TestOfferedModelsListEachModelOnce(t *testing.T) {
 		models, err := s.OfferedModels(ctx, 10*time.Minute)
 		require.NoError(t, err)
 		require.Empty(t, models)
-		_, err = s.TouchAgent(ctx, "gpu-1", []engines.Caps{{Name: "openai", Models: []string{"whisper-1", "large-v3"}, Languages: []string{"en"}}}, "v1")
+		_, err = s.TouchAgent(ctx, "gpu-1", []engines.Caps{{Name: "openai", Models: []string{"whisper-1", "large-v3"}, Languages: []string{"en"}}}, "v1", store.Slots{})
 		require.NoError(t, err)
 		_, err = s.TouchAgent(ctx, "gpu-2", []engines.Caps{{Name: "openai", Models: []string{"large-v3"}, Translate: true, Prompt: true},
-			{Name: "sphinx"}}, "v1")
+			{Name: "sphinx"}}, "v1", store.Slots{})
 		require.NoError(t, err)
 		models, err = s.OfferedModels(ctx, 10*time.Minute)
 		require.NoError(t, err)

@@ -55,8 +55,8 @@ Usage: ytcaption-gpu-node --core-url URL --node-token TOKEN [flags]
        ytcaption-gpu-node eval [--dir DIR] [--sclite] [engine flags]   measure the engine: WER and real-time factor
        ytcaption-gpu-node doctor [flags]   check the engine, the GPU, and reaching core with the token
 
-The first SIGTERM or Ctrl-C drains the node (no new jobs; the current one finishes);
-a second one stops it at once and hands the current job back to core.`
+The first SIGTERM or Ctrl-C drains the node (no new jobs; the jobs in hand finish);
+a second one stops it at once and hands the jobs in hand back to core.`
 
 // run runs the agent until ctx ends (hard stop) or drain is closed (finish
 // the current job, then stop).
@@ -72,6 +72,7 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	var logFormat, metricsAddr, advertise, otlpEndpoint string
 	coreFlags(fs, &cfg)
 	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for audio files being transcribed: the node keeps them in ytcaption-gpu-node-<node id> there, emptied at start")
+	fs.IntVar(&cfg.Slots, "slots", 1, fmt.Sprintf("jobs transcribed at once, 1..%d, each with its own poll, prefetch, lease and heartbeat: more than 1 pays for an engine that serves requests side by side (an OpenAI-compatible server that batches, e.g. vLLM or a batched faster-whisper)", agent.MaxSlots))
 	fs.StringVar(&advertise, "advertise-addr", "", "host other machines reach this node's metrics at, for Consul (default: the host name)")
 	engineFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
@@ -82,6 +83,9 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, getenv func(
 	}
 	if cfg.NodeToken == "" {
 		return fmt.Errorf("%w: --node-token (or YTCAPTION_GPU_NODE_NODE_TOKEN) is required", errUsage)
+	}
+	if cfg.Slots < 1 || cfg.Slots > agent.MaxSlots {
+		return fmt.Errorf("%w: --slots %d: between 1 and %d", errUsage, cfg.Slots, agent.MaxSlots)
 	}
 	log, err := tracing.NewLogger(logFormat, stderr)
 	if err != nil {

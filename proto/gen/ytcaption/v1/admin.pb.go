@@ -2691,7 +2691,11 @@ type Agent struct {
 	Draining bool `protobuf:"varint,8,opt,name=draining,proto3" json:"draining,omitempty"`
 	// Its Nomad node, when core knows Nomad (--nomad-addr) and Nomad knows a
 	// node by the gpu-node's id.
-	Nomad         *NomadNode `protobuf:"bytes,9,opt,name=nomad,proto3" json:"nomad,omitempty"`
+	Nomad *NomadNode `protobuf:"bytes,9,opt,name=nomad,proto3" json:"nomad,omitempty"`
+	// Jobs it transcribes at once (--slots), and how many of them were in its
+	// engine at its last poll.
+	Slots         int32 `protobuf:"varint,90,opt,name=slots,proto3" json:"slots,omitempty"`
+	SlotsBusy     int32 `protobuf:"varint,91,opt,name=slots_busy,json=slotsBusy,proto3" json:"slots_busy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2787,6 +2791,20 @@ func (x *Agent) GetNomad() *NomadNode {
 		return x.Nomad
 	}
 	return nil
+}
+
+func (x *Agent) GetSlots() int32 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
+
+func (x *Agent) GetSlotsBusy() int32 {
+	if x != nil {
+		return x.SlotsBusy
+	}
+	return 0
 }
 
 type NomadNode struct {
@@ -4409,7 +4427,7 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"\x17AdminCancelBatchRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"E\n" +
 	"\x18AdminCancelBatchResponse\x12)\n" +
-	"\x05batch\x18\x01 \x01(\v2\x13.ytcaption.v1.BatchR\x05batch\"\xce\x02\n" +
+	"\x05batch\x18\x01 \x01(\v2\x13.ytcaption.v1.BatchR\x05batch\"\x83\x03\n" +
 	"\x05Agent\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aengines\x18\x02 \x03(\tR\aengines\x12\x16\n" +
@@ -4420,7 +4438,10 @@ const file_ytcaption_v1_admin_proto_rawDesc = "" +
 	"first_seen\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
 	"\tlast_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1a\n" +
 	"\bdraining\x18\b \x01(\bR\bdraining\x12-\n" +
-	"\x05nomad\x18\t \x01(\v2\x17.ytcaption.v1.NomadNodeR\x05nomad\"\xac\x01\n" +
+	"\x05nomad\x18\t \x01(\v2\x17.ytcaption.v1.NomadNodeR\x05nomad\x12\x14\n" +
+	"\x05slots\x18Z \x01(\x05R\x05slots\x12\x1d\n" +
+	"\n" +
+	"slots_busy\x18[ \x01(\x05R\tslotsBusy\"\xac\x01\n" +
 	"\tNomadNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12 \n" +

@@ -133,7 +133,14 @@ type AcquireJobRequest struct {
 	// What each engine this node runs can do. Core keeps no table of engines:
 	// it hands the node only jobs one of these serves, and refuses at creation
 	// a job that no node seen lately could serve.
-	Capabilities  []*EngineCapabilities `protobuf:"bytes,6,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Capabilities []*EngineCapabilities `protobuf:"bytes,6,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// How many jobs the node transcribes at once (--slots; 0: a node of the
+	// previous version, which runs one), and how many of them are in its
+	// engine now. Each slot polls on its own: a poll from an idle slot is not
+	// a prefetch, whatever the node's other slots are doing. The fleet view and
+	// core's metrics show them.
+	Slots         int32 `protobuf:"varint,80,opt,name=slots,proto3" json:"slots,omitempty"`
+	SlotsBusy     int32 `protobuf:"varint,81,opt,name=slots_busy,json=slotsBusy,proto3" json:"slots_busy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -208,6 +215,20 @@ func (x *AcquireJobRequest) GetCapabilities() []*EngineCapabilities {
 		return x.Capabilities
 	}
 	return nil
+}
+
+func (x *AcquireJobRequest) GetSlots() int32 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
+
+func (x *AcquireJobRequest) GetSlotsBusy() int32 {
+	if x != nil {
+		return x.SlotsBusy
+	}
+	return 0
 }
 
 // EngineCapabilities is what one engine on a gpu-node says it can do.
@@ -1144,14 +1165,17 @@ const file_ytcaption_v1_worker_proto_rawDesc = "" +
 	"\vPingRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"*\n" +
 	"\fPingResponse\x12\x1a\n" +
-	"\binstance\x18\x01 \x01(\tR\binstance\"\xda\x01\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\"\x8f\x02\n" +
 	"\x11AcquireJobRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aengines\x18\x02 \x03(\tR\aengines\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1a\n" +
 	"\bprefetch\x18\x04 \x01(\bR\bprefetch\x12\x16\n" +
 	"\x06models\x18\x05 \x03(\tR\x06models\x12D\n" +
-	"\fcapabilities\x18\x06 \x03(\v2 .ytcaption.v1.EngineCapabilitiesR\fcapabilities\"\xb0\x01\n" +
+	"\fcapabilities\x18\x06 \x03(\v2 .ytcaption.v1.EngineCapabilitiesR\fcapabilities\x12\x14\n" +
+	"\x05slots\x18P \x01(\x05R\x05slots\x12\x1d\n" +
+	"\n" +
+	"slots_busy\x18Q \x01(\x05R\tslotsBusy\"\xb0\x01\n" +
 	"\x12EngineCapabilities\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06models\x18\x02 \x03(\tR\x06models\x12\x1c\n" +
