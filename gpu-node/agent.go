@@ -450,8 +450,8 @@ type task struct {
 	progress atomic.Uint64 // float64 bits
 	hbDone   chan struct{}
 	push     *pusher // its segments' way to core, once it runs
-	audio    string // local path of the audio
-	audioErr error  // why the audio could not be fetched
+	audio    string  // local path of the audio
+	audioErr error   // why the audio could not be fetched
 	started  time.Time
 	took     time.Duration // the engine's time on it
 }

@@ -53,14 +53,14 @@ type fakeCore struct {
 	prefetches  int  // polls made while the engine was busy
 	drainReply  bool // answer drain to every heartbeat
 	heartbeats  int
-	cancelAfter int  // answer cancel to the heartbeat after this many (0: never)
+	cancelAfter int                // answer cancel to the heartbeat after this many (0: never)
 	cancelJob   string             // answer cancel to every heartbeat of this job
 	beats       map[string][]int64 // each job's heartbeats' epochs
-	loseOnPush  bool // answer lease_lost to the first push
-	pushGate    chan struct{} // non-nil: pushes wait until it is closed
-	pushFails   int           // answer unavailable to this many pushes first
-	pushes      int           // PushSegments calls
-	atComplete  int           // segments stored when CompleteJob came
+	loseOnPush  bool               // answer lease_lost to the first push
+	pushGate    chan struct{}      // non-nil: pushes wait until it is closed
+	pushFails   int                // answer unavailable to this many pushes first
+	pushes      int                // PushSegments calls
+	atComplete  int                // segments stored when CompleteJob came
 	done        chan struct{}
 	once        sync.Once
 }
