@@ -295,10 +295,7 @@ func New(ctx context.Context, cfg Config) (*Core, error) {
 		Help:    "How long jobs spend in each stage: download, wait (ready until a gpu-node takes it), transcribe.",
 		Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 	}, []string{"stage"})
-	c.reg.MustRegister(toolsCollector{c}, c.cacheHits, c.stages, queueDepth{st: c.store, desc: prometheus.NewDesc("ytcaption_core_queue_depth",
-		"Jobs (chunks of long audio included) waiting or running, by state, when scraped: the GPU autoscaler's signal.", []string{"state"}, nil)},
-		slotCount{st: c.store, desc: prometheus.NewDesc("ytcaption_core_gpu_node_slots",
-			"Slots (jobs transcribed at once) of the gpu-nodes seen in the last 10 minutes, total and busy at their last poll.", []string{"state"}, nil)})
+	c.reg.MustRegister(toolsCollector{c}, c.cacheHits, c.stages, queueDepth(c.store), slotCount(c.store))
 	return c, nil
 }
 
@@ -677,47 +674,55 @@ func (c *Core) rescue(ctx context.Context) {
 	}
 }
 
-// queueDepth counts unfinished jobs by state at each scrape; the partial
-// indexes on queued, ready and leased jobs keep it cheap.
-type queueDepth struct {
-	st   *store.Store
+// storeGauge is a gauge by one label that reads the store at each scrape:
+// read returns each label's value.
+type storeGauge struct {
 	desc *prometheus.Desc
+	read func(context.Context) (map[string]float64, error)
 }
 
-func (q queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- q.desc }
+func (g storeGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 
-func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
+func (g storeGauge) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts, err := q.st.CountUnfinished(ctx)
+	values, err := g.read(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(q.desc, err)
+		ch <- prometheus.NewInvalidMetric(g.desc, err)
 		return
 	}
-	for _, st := range []job.Status{job.StatusQueued, job.StatusDownloading, job.StatusReady, job.StatusTranscribing} {
-		ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(counts[st]), string(st))
+	for label, v := range values {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, label)
 	}
+}
+
+// queueDepth counts unfinished jobs by state at each scrape; the partial
+// indexes on queued, ready and leased jobs keep it cheap.
+func queueDepth(st *store.Store) storeGauge {
+	return storeGauge{desc: prometheus.NewDesc("ytcaption_core_queue_depth",
+		"Jobs (chunks of long audio included) waiting or running, by state, when scraped: the GPU autoscaler's signal.", []string{"state"}, nil),
+		read: func(ctx context.Context) (map[string]float64, error) {
+			counts, err := st.CountUnfinished(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out := map[string]float64{}
+			for _, s := range []job.Status{job.StatusQueued, job.StatusDownloading, job.StatusReady, job.StatusTranscribing} {
+				out[string(s)] = float64(counts[s])
+			}
+			return out, nil
+		}}
 }
 
 // slotCount adds up the fleet's slots at each scrape (ytcaption-gpu-node
 // --slots): how much of it is in use, beside the queue depth.
-type slotCount struct {
-	st   *store.Store
-	desc *prometheus.Desc
-}
-
-func (q slotCount) Describe(ch chan<- *prometheus.Desc) { ch <- q.desc }
-
-func (q slotCount) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	n, err := q.st.CountSlots(ctx, 10*time.Minute)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(q.desc, err)
-		return
-	}
-	ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(n.Total), "total")
-	ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(n.Busy), "busy")
+func slotCount(st *store.Store) storeGauge {
+	return storeGauge{desc: prometheus.NewDesc("ytcaption_core_gpu_node_slots",
+		"Slots (jobs transcribed at once) of the gpu-nodes seen in the last 10 minutes, total and busy at their last recorded poll.", []string{"state"}, nil),
+		read: func(ctx context.Context) (map[string]float64, error) {
+			n, err := st.CountSlots(ctx, 10*time.Minute)
+			return map[string]float64{"total": float64(n.Total), "busy": float64(n.Busy)}, err
+		}}
 }
 
 // health serves liveness and readiness (the database and the blob store

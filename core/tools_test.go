@@ -87,6 +87,8 @@ func TestReadyReportsTheTools(t *testing.T) {
 	require.Contains(t, string(metrics), "\nytcaption_core_ytdlp_release_timestamp_seconds 1.677888e+09\n")
 	require.Contains(t, string(metrics), "\nytcaption_core_ytdlp_max_age_seconds 2.592e+06\n")
 	require.Contains(t, string(metrics), `ytcaption_core_ytdlp_info{js_runtime="deno 2.9.6",version="2023.03.04"} 1`)
+	require.Contains(t, string(metrics), "\nytcaption_core_queue_depth{state=\"ready\"} 0\n")
+	require.Contains(t, string(metrics), "\nytcaption_core_gpu_node_slots{state=\"total\"} 0\n", "no gpu-node has polled")
 }
 
 // TestReadyWithoutYtDlp: a core whose yt-dlp is missing serves, says so,

@@ -365,10 +365,19 @@ func (a *Agent) runSlot(ctx context.Context) error {
 		defer close(tasks)
 		acquired <- a.acquire(ctx, s, tasks)
 	}()
+	// A finished job's last segments and its completion go to core while the
+	// engine starts the next job: two round trips to core less between jobs.
+	// The slot counts as busy until they are done, so that its polls
+	// meanwhile prefetch rather than take a second job for the engine.
+	var reporting sync.WaitGroup
 	for t := range tasks {
-		a.runJob(ctx, t)
-		s.busy.Add(-1)
+		report := a.transcribe(ctx, t)
+		reporting.Go(func() {
+			defer s.busy.Add(-1)
+			report()
+		})
 	}
+	reporting.Wait()
 	return <-acquired
 }
 
@@ -487,9 +496,15 @@ func fileSafe(id string) string {
 
 // runJob transcribes a task and reports the outcome to core.
 func (a *Agent) runJob(ctx context.Context, t *task) {
+	a.transcribe(ctx, t)()
+}
+
+// transcribe runs the engine on t and returns what is left: sending the last
+// segments and telling core how the job ended, network work a slot does in
+// the background while its engine starts the next job.
+func (a *Agent) transcribe(ctx context.Context, t *task) (report func()) {
 	if t.audioErr != nil {
-		a.finish(t, 0, engine.Result{}, t.audioErr)
-		return
+		return func() { a.finish(t, 0, engine.Result{}, t.audioErr) }
 	}
 	t.log.InfoContext(ctx, "job started", "waited_seconds", time.Since(t.started).Seconds())
 	duration := time.Duration(t.asg.GetDurationSeconds() * float64(time.Second))
@@ -505,14 +520,15 @@ func (a *Agent) runJob(ctx context.Context, t *task) {
 			a.emitter(t, duration, &seq))
 		return err
 	})
-	took := a.engineDone().Sub(started) // the real-time factor counts the engine's time, not the waits
-	if err == nil {
-		// Complete only once core has every segment: the last batch may
-		// still be on its way, or waiting out a core restart.
-		err = t.push.flush()
+	t.took = a.engineDone().Sub(started) // the real-time factor counts the engine's time, not the waits
+	return func() {
+		if err == nil {
+			// Complete only once core has every segment: the last batch may
+			// still be on its way, or waiting out a core restart.
+			err = t.push.flush()
+		}
+		a.finish(t, seq, res, err)
 	}
-	t.took = took
-	a.finish(t, seq, res, err)
 }
 
 // finish stops the task's heartbeat and tells core how the job ended: done,

@@ -56,6 +56,7 @@ type fakeCore struct {
 	cancelAfter int                // answer cancel to the heartbeat after this many (0: never)
 	cancelJob   string             // answer cancel to every heartbeat of this job
 	beats       map[string][]int64 // each job's heartbeats' epochs
+	beatEvery   time.Duration      // the heartbeat interval core asks for; 0: 50 ms
 	loseOnPush  bool               // answer lease_lost to the first push
 	pushGate    chan struct{}      // non-nil: pushes wait until it is closed
 	pushFails   int                // answer unavailable to this many pushes first
@@ -113,10 +114,13 @@ func (f *fakeCore) Heartbeat(ctx context.Context, req *connect.Request[ytcaption
 	}
 	f.beats[req.Msg.GetJobId()] = append(f.beats[req.Msg.GetJobId()], req.Msg.GetEpoch())
 	cancel := f.cancelAfter > 0 && f.heartbeats > f.cancelAfter || f.cancelJob == req.Msg.GetJobId()
-	drain := f.drainReply
+	drain, every := f.drainReply, f.beatEvery
 	f.mu.Unlock()
+	if every == 0 {
+		every = 50 * time.Millisecond
+	}
 	return connect.NewResponse(&ytcaptionv1.HeartbeatResponse{
-		Cancel: cancel, Drain: drain, LeaseExpiresAt: timestamppb.New(time.Now().Add(30 * time.Second)), HeartbeatInterval: durationpb.New(50 * time.Millisecond),
+		Cancel: cancel, Drain: drain, LeaseExpiresAt: timestamppb.New(time.Now().Add(30 * time.Second)), HeartbeatInterval: durationpb.New(every),
 	}), nil
 }
 

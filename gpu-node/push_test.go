@@ -105,19 +105,14 @@ func TestSegmentBatchesRideOutAStoppedCore(t *testing.T) {
 	t.Cleanup(media.Close)
 
 	addr := fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t))
-	core := stacktest.NewProcess(t, t.TempDir(), "core", bins+"/ytcaption-core", "serve", "--addr", addr, "--metrics-addr", "",
+	metrics := fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t))
+	core := stacktest.NewProcess(t, t.TempDir(), "core", bins+"/ytcaption-core", "serve", "--addr", addr, "--metrics-addr", metrics,
 		"--postgres-url", dbURL, "--s3-endpoint", minio.Endpoint, "--s3-access-key", minio.AccessKey, "--s3-secret-key", minio.SecretKey,
 		"--s3-bucket", "hour", "--service-token", "svc", "--node-tokens", "node", "--allow-private-urls", "--work-dir", t.TempDir(),
 		"--log-format", "text")
 	core.Start()
 	coreURL := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(coreURL + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 100*time.Millisecond, "core did not become ready")
+	stacktest.WaitReady(t, coreURL, "core")
 
 	jobs := ytcaptionv1connect.NewJobServiceClient(&http.Client{Transport: &svcauth.Transport{Token: "svc"}}, coreURL)
 	asUser := func(r connect.AnyRequest) { r.Header().Set(svcauth.UserHeader, userID) }
@@ -168,6 +163,13 @@ func TestSegmentBatchesRideOutAStoppedCore(t *testing.T) {
 	for i, text := range texts {
 		require.Equal(t, fmt.Sprintf("segment %d of the hour", i), text, "in order")
 	}
+
+	// The node's one slot, as core's metrics show the fleet.
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), "\nytcaption_core_gpu_node_slots{state=\"total\"} 1\n")
 
 	pushes.mu.Lock()
 	defer pushes.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ytcaption/ytcaption/gpu-node/internal/engine"
 	"github.com/ytcaption/ytcaption/internal/waittest"
@@ -167,6 +168,11 @@ func BenchmarkSlotsWireFormat(b *testing.B) {
 		first, more := jobs(n)
 		f := newFakeCore(first)
 		f.more = more
+		// Core's default interval: the fakes' 50 ms would be most of the node's work.
+		f.beatEvery = 10 * time.Second
+		for _, a := range append(more, first) {
+			a.HeartbeatInterval = durationpb.New(f.beatEvery)
+		}
 		srv := newBatchingServer(b, 8, took, false)
 		start := time.Now()
 		a, _, stopped := serve(b, f, openAI(b, srv.URL), withSlots(slots))

@@ -160,13 +160,7 @@ func TestChaos(t *testing.T) {
 	for _, a := range agents {
 		a.Start()
 	}
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(edgeURL + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 100*time.Millisecond, "the stack did not become ready")
+	stacktest.WaitReady(t, edgeURL, "the stack")
 
 	// Submit at a steady rate across the fault schedule, so work is in flight
 	// at every fault. A submission refused while core restarts is retried:

@@ -123,13 +123,7 @@ func TestSoak(t *testing.T) {
 			"--core-url", coreURL, "--node-token", "soak-node", "--node-id", fmt.Sprintf("node-%d", i), "--engine", "openai",
 			"--openai-base-url", engine.URL, "--work-dir", t.TempDir(), "--metrics-addr", m, "--log-format", "text"))
 	}
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(edgeURL + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 100*time.Millisecond, "the stack did not become ready")
+	stacktest.WaitReady(t, edgeURL, "the stack")
 
 	l := &load{edge: edgeURL, key: key, media: media.URL, errs: map[string]int{}}
 	// One call first, so the edge knows the key before the capacity probe's

@@ -296,3 +296,22 @@ func (p *Postgres) Conn(ctx context.Context) *pgx.Conn {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// WaitReady waits up to a minute for base's /health/ready to answer 200.
+func WaitReady(t testing.TB, base, what string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stacktest: %s did not become ready", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

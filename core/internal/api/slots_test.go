@@ -20,12 +20,7 @@ func TestAcquireJobRecordsSlots(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t, nil)
 	ctx := context.Background()
-	poll := func(req *ytcaptionv1.AcquireJobRequest) {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		_, err := a.worker.AcquireJob(pctx, connect.NewRequest(req))
-		require.NoError(t, err)
-	}
+	poll := func(req *ytcaptionv1.AcquireJobRequest) { acquireOnce(t, a, req) }
 	poll(&ytcaptionv1.AcquireJobRequest{NodeId: "big", Engines: []string{"openai"}, Slots: 8, SlotsBusy: 3})
 	poll(&ytcaptionv1.AcquireJobRequest{NodeId: "old", Engines: []string{"sphinx"}})
 	poll(&ytcaptionv1.AcquireJobRequest{NodeId: "liar", Engines: []string{"sphinx"}, Slots: math.MaxInt32, SlotsBusy: math.MaxInt32})
@@ -56,15 +51,18 @@ func TestAnIdleSlotCountsAsIdle(t *testing.T) {
 	a := newTestAPI(t, nil)
 	ctx := context.Background()
 	j := readyJob(ctx, t, a, "https://example.com/slots.ogg")
-	// A deadline within a second: the poll looks once and answers.
-	poll := func(req *ytcaptionv1.AcquireJobRequest) *ytcaptionv1.Assignment {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		acq, err := a.worker.AcquireJob(pctx, connect.NewRequest(req))
-		require.NoError(t, err)
-		return acq.Msg.GetAssignment()
-	}
-	asg := poll(&ytcaptionv1.AcquireJobRequest{NodeId: "big", Engines: []string{"sphinx"}, Slots: 8, SlotsBusy: 7})
+	asg := acquireOnce(t, a, &ytcaptionv1.AcquireJobRequest{NodeId: "big", Engines: []string{"sphinx"}, Slots: 8, SlotsBusy: 7})
 	require.NotNil(t, asg, "an idle slot takes it at once, however busy its node")
 	require.Equal(t, j.ID, asg.GetJobId())
+}
+
+// acquireOnce polls with a deadline within a second: core looks once and
+// answers, with the assignment or without.
+func acquireOnce(t *testing.T, a *testAPI, req *ytcaptionv1.AcquireJobRequest) *ytcaptionv1.Assignment {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	acq, err := a.worker.AcquireJob(ctx, connect.NewRequest(req))
+	require.NoError(t, err)
+	return acq.Msg.GetAssignment()
 }
