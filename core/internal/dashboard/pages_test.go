@@ -62,7 +62,7 @@ func seed(t *testing.T, st *store.Store) seeded {
 	s.holding = create("https://media.example/long.ogg")
 	require.NoError(t, st.MarkReady(ctx, s.holding.ID, s.holding.Epoch, store.Media{Title: "A long lecture", Duration: time.Minute, AudioKey: "audio/x.wav"}))
 	caps := []engines.Caps{{Name: "sphinx", Models: []string{"en-us"}, Languages: []string{"en"}}}
-	_, err = st.TouchAgent(ctx, "gpu-1", caps, "v1.2.3")
+	_, err = st.TouchAgent(ctx, "gpu-1", caps, "v1.2.3", store.Slots{})
 	require.NoError(t, err)
 	s.holding, _, err = st.ClaimReady(ctx, "gpu-1", caps, time.Minute, 0)
 	require.NoError(t, err)
