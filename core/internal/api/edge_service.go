@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 
 	"connectrpc.com/connect"
 
@@ -20,6 +21,9 @@ type EdgeService struct {
 // core ends the stream: the edge forgets its running jobs and reconnects,
 // to another replica if there is one.
 func (s *EdgeService) WatchJobChanges(ctx context.Context, _ *connect.Request[ytcaptionv1.WatchJobChangesRequest], stream *connect.ServerStream[ytcaptionv1.WatchJobChangesResponse]) error {
+	if s.feed == nil {
+		return connect.NewError(connect.CodeUnavailable, errors.New("this core follows no changes"))
+	}
 	sub, cancel := s.feed.Subscribe()
 	defer cancel()
 	msg := &ytcaptionv1.WatchJobChangesResponse{ForgetAll: true}

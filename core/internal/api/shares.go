@@ -179,6 +179,24 @@ func (s *ShareService) GetSharedTranscript(ctx context.Context, req *connect.Req
 	return connect.NewResponse(&ytcaptionv1.GetSharedTranscriptResponse{ContentType: resp.Msg.GetContentType(), Content: resp.Msg.GetContent(), Title: j.MediaTitle}), nil
 }
 
+// GetSharedAudio presigns the shared job's audio, as GetJobAudio does for
+// its owner.
+func (s *ShareService) GetSharedAudio(ctx context.Context, req *connect.Request[ytcaptionv1.GetSharedAudioRequest]) (*connect.Response[ytcaptionv1.GetSharedAudioResponse], error) {
+	owner, sh, err := s.resolve(ctx, req.Msg.GetToken())
+	if err != nil {
+		return nil, toConnectError(ctx, s.jobs.log, err)
+	}
+	j, err := s.jobs.store.GetJob(owner, sh.UserID, sh.JobID)
+	if err != nil {
+		return nil, toConnectError(ctx, s.jobs.log, sharedError(err))
+	}
+	a, err := s.jobs.audioURL(ctx, j)
+	if err != nil {
+		return nil, toConnectError(ctx, s.jobs.log, err)
+	}
+	return connect.NewResponse(&ytcaptionv1.GetSharedAudioResponse{Audio: a}), nil
+}
+
 // sharedError keeps a job or transcript that is gone (deleted, expired)
 // from saying more than share_not_found.
 func sharedError(err error) error {

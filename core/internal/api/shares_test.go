@@ -137,9 +137,14 @@ func TestAShareLinkThatDoesNotOpenSaysNothingMore(t *testing.T) {
 	open := func(token string) error {
 		_, err := a.sharesOf().GetSharedJob(ctx, connect.NewRequest(&ytcaptionv1.GetSharedJobRequest{Token: token}))
 		_, terr := a.sharesOf().GetSharedTranscript(ctx, connect.NewRequest(&ytcaptionv1.GetSharedTranscriptRequest{Token: token}))
+		_, aerr := a.sharesOf().GetSharedAudio(ctx, connect.NewRequest(&ytcaptionv1.GetSharedAudioRequest{Token: token}))
 		require.Equal(t, connect.CodeOf(err), connect.CodeOf(terr), "%v / %v", err, terr)
 		if err != nil {
 			require.Equal(t, err.Error(), terr.Error())
+			require.Equal(t, err.Error(), aerr.Error(), "the audio of a link that does not open")
+		} else {
+			// These jobs have no stored audio: a link that opens says so.
+			require.Equal(t, errcode.AudioNotFound, detailOf(t, aerr))
 		}
 		return err
 	}

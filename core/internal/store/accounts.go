@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 
 	"github.com/ytcaption/ytcaption/core/internal/engines"

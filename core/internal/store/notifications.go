@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 )
 

@@ -36,6 +36,7 @@ func (s *server) shareRoutes(v1 fiber.Router) {
 func (s *server) sharedRoutes(app *fiber.App) {
 	app.Get("/v1/shared/:token", s.limitShared, s.getShared)
 	app.Get("/v1/shared/:token/transcript", s.limitShared, s.sharedTranscript)
+	app.Get("/v1/shared/:token/audio", s.limitShared, s.sharedAudio)
 }
 
 // share is a share link as its owner sees it.
@@ -208,6 +209,22 @@ func (s *server) sharedTranscript(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, resp.Msg.GetContentType())
 	c.Set(fiber.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	return c.Send(resp.Msg.GetContent())
+}
+
+// sharedAudio relays the shared job's audio, with Range, for the shared
+// page's player.
+func (s *server) sharedAudio(c *fiber.Ctx) error {
+	token, err := sharedToken(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.CallTimeout)
+	defer cancel()
+	resp, err := s.Core.Shares.GetSharedAudio(ctx, publicRequest(c, &ytcaptionv1.GetSharedAudioRequest{Token: token}))
+	if err != nil {
+		return err
+	}
+	return s.relayAudio(c, resp.Msg.GetAudio())
 }
 
 // publicRequest wraps msg for core's ShareService: the request id, and no

@@ -4057,6 +4057,94 @@ func (x *GetSharedJobResponse) GetSegments() []*Segment {
 	return nil
 }
 
+type GetSharedAudioRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSharedAudioRequest) Reset() {
+	*x = GetSharedAudioRequest{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSharedAudioRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSharedAudioRequest) ProtoMessage() {}
+
+func (x *GetSharedAudioRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSharedAudioRequest.ProtoReflect.Descriptor instead.
+func (*GetSharedAudioRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *GetSharedAudioRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type GetSharedAudioResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Audio         *GetJobAudioResponse   `protobuf:"bytes,1,opt,name=audio,proto3" json:"audio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSharedAudioResponse) Reset() {
+	*x = GetSharedAudioResponse{}
+	mi := &file_ytcaption_v1_job_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSharedAudioResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSharedAudioResponse) ProtoMessage() {}
+
+func (x *GetSharedAudioResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_job_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSharedAudioResponse.ProtoReflect.Descriptor instead.
+func (*GetSharedAudioResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *GetSharedAudioResponse) GetAudio() *GetJobAudioResponse {
+	if x != nil {
+		return x.Audio
+	}
+	return nil
+}
+
 type GetSharedTranscriptRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
@@ -4069,7 +4157,7 @@ type GetSharedTranscriptRequest struct {
 
 func (x *GetSharedTranscriptRequest) Reset() {
 	*x = GetSharedTranscriptRequest{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[57]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4081,7 +4169,7 @@ func (x *GetSharedTranscriptRequest) String() string {
 func (*GetSharedTranscriptRequest) ProtoMessage() {}
 
 func (x *GetSharedTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[57]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4094,7 +4182,7 @@ func (x *GetSharedTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSharedTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetSharedTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{57}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetSharedTranscriptRequest) GetToken() string {
@@ -4123,7 +4211,7 @@ type GetSharedTranscriptResponse struct {
 
 func (x *GetSharedTranscriptResponse) Reset() {
 	*x = GetSharedTranscriptResponse{}
-	mi := &file_ytcaption_v1_job_proto_msgTypes[58]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4135,7 +4223,7 @@ func (x *GetSharedTranscriptResponse) String() string {
 func (*GetSharedTranscriptResponse) ProtoMessage() {}
 
 func (x *GetSharedTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_job_proto_msgTypes[58]
+	mi := &file_ytcaption_v1_job_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4148,7 +4236,7 @@ func (x *GetSharedTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSharedTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetSharedTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{58}
+	return file_ytcaption_v1_job_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetSharedTranscriptResponse) GetContentType() string {
@@ -4493,7 +4581,11 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\brevision\x18\x06 \x01(\x05R\brevision\"t\n" +
 	"\x14GetSharedJobResponse\x12)\n" +
 	"\x03job\x18\x01 \x01(\v2\x17.ytcaption.v1.SharedJobR\x03job\x121\n" +
-	"\bsegments\x18\x02 \x03(\v2\x15.ytcaption.v1.SegmentR\bsegments\"v\n" +
+	"\bsegments\x18\x02 \x03(\v2\x15.ytcaption.v1.SegmentR\bsegments\"-\n" +
+	"\x15GetSharedAudioRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"Q\n" +
+	"\x16GetSharedAudioResponse\x127\n" +
+	"\x05audio\x18\x01 \x01(\v2!.ytcaption.v1.GetJobAudioResponseR\x05audio\"v\n" +
 	"\x1aGetSharedTranscriptRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12B\n" +
 	"\n" +
@@ -4546,10 +4638,11 @@ const file_ytcaption_v1_job_proto_rawDesc = "" +
 	"\vCreateShare\x12 .ytcaption.v1.CreateShareRequest\x1a!.ytcaption.v1.CreateShareResponse\x12T\n" +
 	"\n" +
 	"ListShares\x12\x1f.ytcaption.v1.ListSharesRequest\x1a .ytcaption.v1.ListSharesResponse\"\x03\x90\x02\x01\x12W\n" +
-	"\vRevokeShare\x12 .ytcaption.v1.RevokeShareRequest\x1a!.ytcaption.v1.RevokeShareResponse\"\x03\x90\x02\x022\xdb\x01\n" +
+	"\vRevokeShare\x12 .ytcaption.v1.RevokeShareRequest\x1a!.ytcaption.v1.RevokeShareResponse\"\x03\x90\x02\x022\xbd\x02\n" +
 	"\fShareService\x12Z\n" +
 	"\fGetSharedJob\x12!.ytcaption.v1.GetSharedJobRequest\x1a\".ytcaption.v1.GetSharedJobResponse\"\x03\x90\x02\x01\x12o\n" +
-	"\x13GetSharedTranscript\x12(.ytcaption.v1.GetSharedTranscriptRequest\x1a).ytcaption.v1.GetSharedTranscriptResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
+	"\x13GetSharedTranscript\x12(.ytcaption.v1.GetSharedTranscriptRequest\x1a).ytcaption.v1.GetSharedTranscriptResponse\"\x03\x90\x02\x01\x12`\n" +
+	"\x0eGetSharedAudio\x12#.ytcaption.v1.GetSharedAudioRequest\x1a$.ytcaption.v1.GetSharedAudioResponse\"\x03\x90\x02\x01B\xb0\x01\n" +
 	"\x10com.ytcaption.v1B\bJobProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
 var (
@@ -4565,7 +4658,7 @@ func file_ytcaption_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_ytcaption_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_ytcaption_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_ytcaption_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                      // 0: ytcaption.v1.JobStatus
 	(TranscriptFormat)(0),               // 1: ytcaption.v1.TranscriptFormat
@@ -4626,23 +4719,25 @@ var file_ytcaption_v1_job_proto_goTypes = []any{
 	(*GetSharedJobRequest)(nil),         // 56: ytcaption.v1.GetSharedJobRequest
 	(*SharedJob)(nil),                   // 57: ytcaption.v1.SharedJob
 	(*GetSharedJobResponse)(nil),        // 58: ytcaption.v1.GetSharedJobResponse
-	(*GetSharedTranscriptRequest)(nil),  // 59: ytcaption.v1.GetSharedTranscriptRequest
-	(*GetSharedTranscriptResponse)(nil), // 60: ytcaption.v1.GetSharedTranscriptResponse
-	nil,                                 // 61: ytcaption.v1.Job.SpeakerNamesEntry
-	nil,                                 // 62: ytcaption.v1.RenameSpeakersRequest.NamesEntry
-	nil,                                 // 63: ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
-	(*timestamppb.Timestamp)(nil),       // 64: google.protobuf.Timestamp
+	(*GetSharedAudioRequest)(nil),       // 59: ytcaption.v1.GetSharedAudioRequest
+	(*GetSharedAudioResponse)(nil),      // 60: ytcaption.v1.GetSharedAudioResponse
+	(*GetSharedTranscriptRequest)(nil),  // 61: ytcaption.v1.GetSharedTranscriptRequest
+	(*GetSharedTranscriptResponse)(nil), // 62: ytcaption.v1.GetSharedTranscriptResponse
+	nil,                                 // 63: ytcaption.v1.Job.SpeakerNamesEntry
+	nil,                                 // 64: ytcaption.v1.RenameSpeakersRequest.NamesEntry
+	nil,                                 // 65: ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
+	(*timestamppb.Timestamp)(nil),       // 66: google.protobuf.Timestamp
 }
 var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	0,  // 0: ytcaption.v1.Job.status:type_name -> ytcaption.v1.JobStatus
-	64, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	64, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
-	64, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
-	64, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
-	64, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	66, // 1: ytcaption.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	66, // 2: ytcaption.v1.Job.downloading_at:type_name -> google.protobuf.Timestamp
+	66, // 3: ytcaption.v1.Job.ready_at:type_name -> google.protobuf.Timestamp
+	66, // 4: ytcaption.v1.Job.transcribing_at:type_name -> google.protobuf.Timestamp
+	66, // 5: ytcaption.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
 	4,  // 6: ytcaption.v1.Job.media:type_name -> ytcaption.v1.Media
 	5,  // 7: ytcaption.v1.Job.error:type_name -> ytcaption.v1.JobError
-	61, // 8: ytcaption.v1.Job.speaker_names:type_name -> ytcaption.v1.Job.SpeakerNamesEntry
+	63, // 8: ytcaption.v1.Job.speaker_names:type_name -> ytcaption.v1.Job.SpeakerNamesEntry
 	3,  // 9: ytcaption.v1.Job.guards:type_name -> ytcaption.v1.Guards
 	8,  // 10: ytcaption.v1.Segment.words:type_name -> ytcaption.v1.Word
 	2,  // 11: ytcaption.v1.UploadJobResponse.job:type_name -> ytcaption.v1.Job
@@ -4653,83 +4748,86 @@ var file_ytcaption_v1_job_proto_depIdxs = []int32{
 	1,  // 16: ytcaption.v1.GetTranscriptRequest.format:type_name -> ytcaption.v1.TranscriptFormat
 	2,  // 17: ytcaption.v1.WatchJobResponse.job:type_name -> ytcaption.v1.Job
 	7,  // 18: ytcaption.v1.WatchJobResponse.segments:type_name -> ytcaption.v1.Segment
-	64, // 19: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
+	66, // 19: ytcaption.v1.Quota.resets_at:type_name -> google.protobuf.Timestamp
 	25, // 20: ytcaption.v1.GetAccountResponse.quota:type_name -> ytcaption.v1.Quota
 	29, // 21: ytcaption.v1.ListCaptionsResponse.tracks:type_name -> ytcaption.v1.CaptionTrack
 	4,  // 22: ytcaption.v1.ListCaptionsResponse.media:type_name -> ytcaption.v1.Media
-	62, // 23: ytcaption.v1.RenameSpeakersRequest.names:type_name -> ytcaption.v1.RenameSpeakersRequest.NamesEntry
+	64, // 23: ytcaption.v1.RenameSpeakersRequest.names:type_name -> ytcaption.v1.RenameSpeakersRequest.NamesEntry
 	2,  // 24: ytcaption.v1.RenameSpeakersResponse.job:type_name -> ytcaption.v1.Job
 	35, // 25: ytcaption.v1.ListModelsResponse.models:type_name -> ytcaption.v1.OfferedModel
-	64, // 26: ytcaption.v1.OfferedModel.first_seen:type_name -> google.protobuf.Timestamp
+	66, // 26: ytcaption.v1.OfferedModel.first_seen:type_name -> google.protobuf.Timestamp
 	5,  // 27: ytcaption.v1.Translation.error:type_name -> ytcaption.v1.JobError
-	64, // 28: ytcaption.v1.Translation.created_at:type_name -> google.protobuf.Timestamp
-	64, // 29: ytcaption.v1.Translation.finished_at:type_name -> google.protobuf.Timestamp
+	66, // 28: ytcaption.v1.Translation.created_at:type_name -> google.protobuf.Timestamp
+	66, // 29: ytcaption.v1.Translation.finished_at:type_name -> google.protobuf.Timestamp
 	36, // 30: ytcaption.v1.CreateTranslationResponse.translation:type_name -> ytcaption.v1.Translation
 	36, // 31: ytcaption.v1.ListTranslationsResponse.translations:type_name -> ytcaption.v1.Translation
 	41, // 32: ytcaption.v1.SaveTranscriptRequest.cues:type_name -> ytcaption.v1.RevisionCue
-	63, // 33: ytcaption.v1.SaveTranscriptRequest.speaker_names:type_name -> ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
-	64, // 34: ytcaption.v1.Revision.created_at:type_name -> google.protobuf.Timestamp
+	65, // 33: ytcaption.v1.SaveTranscriptRequest.speaker_names:type_name -> ytcaption.v1.SaveTranscriptRequest.SpeakerNamesEntry
+	66, // 34: ytcaption.v1.Revision.created_at:type_name -> google.protobuf.Timestamp
 	43, // 35: ytcaption.v1.SaveTranscriptResponse.revision:type_name -> ytcaption.v1.Revision
 	43, // 36: ytcaption.v1.ListRevisionsResponse.revisions:type_name -> ytcaption.v1.Revision
-	64, // 37: ytcaption.v1.GetJobAudioResponse.expires_at:type_name -> google.protobuf.Timestamp
-	64, // 38: ytcaption.v1.Share.created_at:type_name -> google.protobuf.Timestamp
-	64, // 39: ytcaption.v1.Share.expires_at:type_name -> google.protobuf.Timestamp
-	64, // 40: ytcaption.v1.Share.revoked_at:type_name -> google.protobuf.Timestamp
+	66, // 37: ytcaption.v1.GetJobAudioResponse.expires_at:type_name -> google.protobuf.Timestamp
+	66, // 38: ytcaption.v1.Share.created_at:type_name -> google.protobuf.Timestamp
+	66, // 39: ytcaption.v1.Share.expires_at:type_name -> google.protobuf.Timestamp
+	66, // 40: ytcaption.v1.Share.revoked_at:type_name -> google.protobuf.Timestamp
 	49, // 41: ytcaption.v1.CreateShareResponse.share:type_name -> ytcaption.v1.Share
 	49, // 42: ytcaption.v1.ListSharesResponse.shares:type_name -> ytcaption.v1.Share
-	64, // 43: ytcaption.v1.SharedJob.created_at:type_name -> google.protobuf.Timestamp
+	66, // 43: ytcaption.v1.SharedJob.created_at:type_name -> google.protobuf.Timestamp
 	57, // 44: ytcaption.v1.GetSharedJobResponse.job:type_name -> ytcaption.v1.SharedJob
 	7,  // 45: ytcaption.v1.GetSharedJobResponse.segments:type_name -> ytcaption.v1.Segment
-	21, // 46: ytcaption.v1.GetSharedTranscriptRequest.transcript:type_name -> ytcaption.v1.GetTranscriptRequest
-	9,  // 47: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
-	10, // 48: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
-	13, // 49: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
-	15, // 50: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
-	17, // 51: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
-	19, // 52: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
-	21, // 53: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
-	23, // 54: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
-	26, // 55: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
-	28, // 56: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
-	31, // 57: ytcaption.v1.JobService.RenameSpeakers:input_type -> ytcaption.v1.RenameSpeakersRequest
-	33, // 58: ytcaption.v1.JobService.ListModels:input_type -> ytcaption.v1.ListModelsRequest
-	37, // 59: ytcaption.v1.JobService.CreateTranslation:input_type -> ytcaption.v1.CreateTranslationRequest
-	39, // 60: ytcaption.v1.JobService.ListTranslations:input_type -> ytcaption.v1.ListTranslationsRequest
-	42, // 61: ytcaption.v1.JobService.SaveTranscript:input_type -> ytcaption.v1.SaveTranscriptRequest
-	45, // 62: ytcaption.v1.JobService.ListRevisions:input_type -> ytcaption.v1.ListRevisionsRequest
-	47, // 63: ytcaption.v1.JobService.GetJobAudio:input_type -> ytcaption.v1.GetJobAudioRequest
-	50, // 64: ytcaption.v1.JobService.CreateShare:input_type -> ytcaption.v1.CreateShareRequest
-	52, // 65: ytcaption.v1.JobService.ListShares:input_type -> ytcaption.v1.ListSharesRequest
-	54, // 66: ytcaption.v1.JobService.RevokeShare:input_type -> ytcaption.v1.RevokeShareRequest
-	56, // 67: ytcaption.v1.ShareService.GetSharedJob:input_type -> ytcaption.v1.GetSharedJobRequest
-	59, // 68: ytcaption.v1.ShareService.GetSharedTranscript:input_type -> ytcaption.v1.GetSharedTranscriptRequest
-	12, // 69: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
-	11, // 70: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
-	14, // 71: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
-	16, // 72: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
-	18, // 73: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
-	20, // 74: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
-	22, // 75: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
-	24, // 76: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
-	27, // 77: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
-	30, // 78: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
-	32, // 79: ytcaption.v1.JobService.RenameSpeakers:output_type -> ytcaption.v1.RenameSpeakersResponse
-	34, // 80: ytcaption.v1.JobService.ListModels:output_type -> ytcaption.v1.ListModelsResponse
-	38, // 81: ytcaption.v1.JobService.CreateTranslation:output_type -> ytcaption.v1.CreateTranslationResponse
-	40, // 82: ytcaption.v1.JobService.ListTranslations:output_type -> ytcaption.v1.ListTranslationsResponse
-	44, // 83: ytcaption.v1.JobService.SaveTranscript:output_type -> ytcaption.v1.SaveTranscriptResponse
-	46, // 84: ytcaption.v1.JobService.ListRevisions:output_type -> ytcaption.v1.ListRevisionsResponse
-	48, // 85: ytcaption.v1.JobService.GetJobAudio:output_type -> ytcaption.v1.GetJobAudioResponse
-	51, // 86: ytcaption.v1.JobService.CreateShare:output_type -> ytcaption.v1.CreateShareResponse
-	53, // 87: ytcaption.v1.JobService.ListShares:output_type -> ytcaption.v1.ListSharesResponse
-	55, // 88: ytcaption.v1.JobService.RevokeShare:output_type -> ytcaption.v1.RevokeShareResponse
-	58, // 89: ytcaption.v1.ShareService.GetSharedJob:output_type -> ytcaption.v1.GetSharedJobResponse
-	60, // 90: ytcaption.v1.ShareService.GetSharedTranscript:output_type -> ytcaption.v1.GetSharedTranscriptResponse
-	69, // [69:91] is the sub-list for method output_type
-	47, // [47:69] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	48, // 46: ytcaption.v1.GetSharedAudioResponse.audio:type_name -> ytcaption.v1.GetJobAudioResponse
+	21, // 47: ytcaption.v1.GetSharedTranscriptRequest.transcript:type_name -> ytcaption.v1.GetTranscriptRequest
+	9,  // 48: ytcaption.v1.JobService.CreateJob:input_type -> ytcaption.v1.CreateJobRequest
+	10, // 49: ytcaption.v1.JobService.UploadJob:input_type -> ytcaption.v1.UploadJobRequest
+	13, // 50: ytcaption.v1.JobService.GetJob:input_type -> ytcaption.v1.GetJobRequest
+	15, // 51: ytcaption.v1.JobService.ListJobs:input_type -> ytcaption.v1.ListJobsRequest
+	17, // 52: ytcaption.v1.JobService.CancelJob:input_type -> ytcaption.v1.CancelJobRequest
+	19, // 53: ytcaption.v1.JobService.DeleteJob:input_type -> ytcaption.v1.DeleteJobRequest
+	21, // 54: ytcaption.v1.JobService.GetTranscript:input_type -> ytcaption.v1.GetTranscriptRequest
+	23, // 55: ytcaption.v1.JobService.WatchJob:input_type -> ytcaption.v1.WatchJobRequest
+	26, // 56: ytcaption.v1.JobService.GetAccount:input_type -> ytcaption.v1.GetAccountRequest
+	28, // 57: ytcaption.v1.JobService.ListCaptions:input_type -> ytcaption.v1.ListCaptionsRequest
+	31, // 58: ytcaption.v1.JobService.RenameSpeakers:input_type -> ytcaption.v1.RenameSpeakersRequest
+	33, // 59: ytcaption.v1.JobService.ListModels:input_type -> ytcaption.v1.ListModelsRequest
+	37, // 60: ytcaption.v1.JobService.CreateTranslation:input_type -> ytcaption.v1.CreateTranslationRequest
+	39, // 61: ytcaption.v1.JobService.ListTranslations:input_type -> ytcaption.v1.ListTranslationsRequest
+	42, // 62: ytcaption.v1.JobService.SaveTranscript:input_type -> ytcaption.v1.SaveTranscriptRequest
+	45, // 63: ytcaption.v1.JobService.ListRevisions:input_type -> ytcaption.v1.ListRevisionsRequest
+	47, // 64: ytcaption.v1.JobService.GetJobAudio:input_type -> ytcaption.v1.GetJobAudioRequest
+	50, // 65: ytcaption.v1.JobService.CreateShare:input_type -> ytcaption.v1.CreateShareRequest
+	52, // 66: ytcaption.v1.JobService.ListShares:input_type -> ytcaption.v1.ListSharesRequest
+	54, // 67: ytcaption.v1.JobService.RevokeShare:input_type -> ytcaption.v1.RevokeShareRequest
+	56, // 68: ytcaption.v1.ShareService.GetSharedJob:input_type -> ytcaption.v1.GetSharedJobRequest
+	61, // 69: ytcaption.v1.ShareService.GetSharedTranscript:input_type -> ytcaption.v1.GetSharedTranscriptRequest
+	59, // 70: ytcaption.v1.ShareService.GetSharedAudio:input_type -> ytcaption.v1.GetSharedAudioRequest
+	12, // 71: ytcaption.v1.JobService.CreateJob:output_type -> ytcaption.v1.CreateJobResponse
+	11, // 72: ytcaption.v1.JobService.UploadJob:output_type -> ytcaption.v1.UploadJobResponse
+	14, // 73: ytcaption.v1.JobService.GetJob:output_type -> ytcaption.v1.GetJobResponse
+	16, // 74: ytcaption.v1.JobService.ListJobs:output_type -> ytcaption.v1.ListJobsResponse
+	18, // 75: ytcaption.v1.JobService.CancelJob:output_type -> ytcaption.v1.CancelJobResponse
+	20, // 76: ytcaption.v1.JobService.DeleteJob:output_type -> ytcaption.v1.DeleteJobResponse
+	22, // 77: ytcaption.v1.JobService.GetTranscript:output_type -> ytcaption.v1.GetTranscriptResponse
+	24, // 78: ytcaption.v1.JobService.WatchJob:output_type -> ytcaption.v1.WatchJobResponse
+	27, // 79: ytcaption.v1.JobService.GetAccount:output_type -> ytcaption.v1.GetAccountResponse
+	30, // 80: ytcaption.v1.JobService.ListCaptions:output_type -> ytcaption.v1.ListCaptionsResponse
+	32, // 81: ytcaption.v1.JobService.RenameSpeakers:output_type -> ytcaption.v1.RenameSpeakersResponse
+	34, // 82: ytcaption.v1.JobService.ListModels:output_type -> ytcaption.v1.ListModelsResponse
+	38, // 83: ytcaption.v1.JobService.CreateTranslation:output_type -> ytcaption.v1.CreateTranslationResponse
+	40, // 84: ytcaption.v1.JobService.ListTranslations:output_type -> ytcaption.v1.ListTranslationsResponse
+	44, // 85: ytcaption.v1.JobService.SaveTranscript:output_type -> ytcaption.v1.SaveTranscriptResponse
+	46, // 86: ytcaption.v1.JobService.ListRevisions:output_type -> ytcaption.v1.ListRevisionsResponse
+	48, // 87: ytcaption.v1.JobService.GetJobAudio:output_type -> ytcaption.v1.GetJobAudioResponse
+	51, // 88: ytcaption.v1.JobService.CreateShare:output_type -> ytcaption.v1.CreateShareResponse
+	53, // 89: ytcaption.v1.JobService.ListShares:output_type -> ytcaption.v1.ListSharesResponse
+	55, // 90: ytcaption.v1.JobService.RevokeShare:output_type -> ytcaption.v1.RevokeShareResponse
+	58, // 91: ytcaption.v1.ShareService.GetSharedJob:output_type -> ytcaption.v1.GetSharedJobResponse
+	62, // 92: ytcaption.v1.ShareService.GetSharedTranscript:output_type -> ytcaption.v1.GetSharedTranscriptResponse
+	60, // 93: ytcaption.v1.ShareService.GetSharedAudio:output_type -> ytcaption.v1.GetSharedAudioResponse
+	71, // [71:94] is the sub-list for method output_type
+	48, // [48:71] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_job_proto_init() }
@@ -4748,7 +4846,7 @@ func file_ytcaption_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_job_proto_rawDesc), len(file_ytcaption_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   62,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -87,6 +87,9 @@ const (
 	// ShareServiceGetSharedTranscriptProcedure is the fully-qualified name of the ShareService's
 	// GetSharedTranscript RPC.
 	ShareServiceGetSharedTranscriptProcedure = "/ytcaption.v1.ShareService/GetSharedTranscript"
+	// ShareServiceGetSharedAudioProcedure is the fully-qualified name of the ShareService's
+	// GetSharedAudio RPC.
+	ShareServiceGetSharedAudioProcedure = "/ytcaption.v1.ShareService/GetSharedAudio"
 )
 
 // JobServiceClient is a client for the ytcaption.v1.JobService service.
@@ -799,6 +802,10 @@ type ShareServiceClient interface {
 	// GetSharedTranscript renders the shared transcript in a format, as
 	// GetTranscript does for the owner.
 	GetSharedTranscript(context.Context, *connect.Request[v1.GetSharedTranscriptRequest]) (*connect.Response[v1.GetSharedTranscriptResponse], error)
+	// GetSharedAudio presigns the shared job's stored audio for the edge to
+	// relay, as GetJobAudio does for the owner (audio_not_found when
+	// retention removed it).
+	GetSharedAudio(context.Context, *connect.Request[v1.GetSharedAudioRequest]) (*connect.Response[v1.GetSharedAudioResponse], error)
 }
 
 // NewShareServiceClient constructs a client for the ytcaption.v1.ShareService service. By default,
@@ -826,6 +833,13 @@ func NewShareServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getSharedAudio: connect.NewClient[v1.GetSharedAudioRequest, v1.GetSharedAudioResponse](
+			httpClient,
+			baseURL+ShareServiceGetSharedAudioProcedure,
+			connect.WithSchema(shareServiceMethods.ByName("GetSharedAudio")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -833,6 +847,7 @@ func NewShareServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 type shareServiceClient struct {
 	getSharedJob        *connect.Client[v1.GetSharedJobRequest, v1.GetSharedJobResponse]
 	getSharedTranscript *connect.Client[v1.GetSharedTranscriptRequest, v1.GetSharedTranscriptResponse]
+	getSharedAudio      *connect.Client[v1.GetSharedAudioRequest, v1.GetSharedAudioResponse]
 }
 
 // GetSharedJob calls ytcaption.v1.ShareService.GetSharedJob.
@@ -845,6 +860,11 @@ func (c *shareServiceClient) GetSharedTranscript(ctx context.Context, req *conne
 	return c.getSharedTranscript.CallUnary(ctx, req)
 }
 
+// GetSharedAudio calls ytcaption.v1.ShareService.GetSharedAudio.
+func (c *shareServiceClient) GetSharedAudio(ctx context.Context, req *connect.Request[v1.GetSharedAudioRequest]) (*connect.Response[v1.GetSharedAudioResponse], error) {
+	return c.getSharedAudio.CallUnary(ctx, req)
+}
+
 // ShareServiceHandler is an implementation of the ytcaption.v1.ShareService service.
 type ShareServiceHandler interface {
 	// GetSharedJob is what a shared page shows: the job's title, language and
@@ -853,6 +873,10 @@ type ShareServiceHandler interface {
 	// GetSharedTranscript renders the shared transcript in a format, as
 	// GetTranscript does for the owner.
 	GetSharedTranscript(context.Context, *connect.Request[v1.GetSharedTranscriptRequest]) (*connect.Response[v1.GetSharedTranscriptResponse], error)
+	// GetSharedAudio presigns the shared job's stored audio for the edge to
+	// relay, as GetJobAudio does for the owner (audio_not_found when
+	// retention removed it).
+	GetSharedAudio(context.Context, *connect.Request[v1.GetSharedAudioRequest]) (*connect.Response[v1.GetSharedAudioResponse], error)
 }
 
 // NewShareServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -876,12 +900,21 @@ func NewShareServiceHandler(svc ShareServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	shareServiceGetSharedAudioHandler := connect.NewUnaryHandler(
+		ShareServiceGetSharedAudioProcedure,
+		svc.GetSharedAudio,
+		connect.WithSchema(shareServiceMethods.ByName("GetSharedAudio")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.ShareService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ShareServiceGetSharedJobProcedure:
 			shareServiceGetSharedJobHandler.ServeHTTP(w, r)
 		case ShareServiceGetSharedTranscriptProcedure:
 			shareServiceGetSharedTranscriptHandler.ServeHTTP(w, r)
+		case ShareServiceGetSharedAudioProcedure:
+			shareServiceGetSharedAudioHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -897,4 +930,8 @@ func (UnimplementedShareServiceHandler) GetSharedJob(context.Context, *connect.R
 
 func (UnimplementedShareServiceHandler) GetSharedTranscript(context.Context, *connect.Request[v1.GetSharedTranscriptRequest]) (*connect.Response[v1.GetSharedTranscriptResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.ShareService.GetSharedTranscript is not implemented"))
+}
+
+func (UnimplementedShareServiceHandler) GetSharedAudio(context.Context, *connect.Request[v1.GetSharedAudioRequest]) (*connect.Response[v1.GetSharedAudioResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.ShareService.GetSharedAudio is not implemented"))
 }
