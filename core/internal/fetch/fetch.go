@@ -283,12 +283,17 @@ func (s *Stage) fail(ctx context.Context, log *slog.Logger, j job.Job, err error
 }
 
 // keepLease renews the download lease and stops the download when the job is
-// cancelled or the lease is lost.
+// cancelled or the lease is lost. A replica cut off from the database
+// cannot hear that its lease was lost, so it fences itself: once no renewal
+// has succeeded for a whole lease, the lease has expired and another
+// replica may be downloading the job, and this download stops (each renewal
+// is bounded in time, so a blackholed connection cannot hold it past that).
 func (s *Stage) keepLease(ctx context.Context, j job.Job, cancel context.CancelCauseFunc) {
 	cancelled, release := s.bus.Cancels.Wait(j.ID)
 	defer release()
 	t := time.NewTicker(s.cfg.Lease / 3)
 	defer t.Stop()
+	renewed := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -298,16 +303,24 @@ func (s *Stage) keepLease(ctx context.Context, j job.Job, cancel context.CancelC
 			return
 		case <-t.C:
 		}
-		l, err := s.store.ExtendLease(ctx, j.ID, j.Epoch, s.cfg.Lease, -1)
+		callCtx, done := context.WithTimeout(ctx, s.cfg.Lease/3)
+		l, err := s.store.ExtendLease(callCtx, j.ID, j.Epoch, s.cfg.Lease, -1)
+		done()
 		switch {
 		case errors.Is(err, job.ErrLeaseLost):
 			cancel(err)
+			return
+		case err != nil && time.Since(renewed) >= s.cfg.Lease:
+			s.log.WarnContext(ctx, "no download lease renewal for a whole lease: stopping", "job_id", j.ID, "err", err)
+			cancel(job.ErrLeaseLost)
 			return
 		case err != nil:
 			s.log.WarnContext(ctx, "extend download lease", "job_id", j.ID, "err", err)
 		case l.Cancel:
 			cancel(errCancelled)
 			return
+		default:
+			renewed = time.Now()
 		}
 	}
 }

@@ -88,8 +88,11 @@ func TestFleetViewListsAgentsWithTheJobsTheyHold(t *testing.T) {
 		draining, err := s.TouchAgent(ctx, "node-1", sphinx, "v1", store.Slots{})
 		require.NoError(t, err)
 		require.False(t, draining)
-		_, err = s.TouchAgent(ctx, "node-2", nil, "v2", store.Slots{})
+		_, err = s.TouchAgent(ctx, "node-2", nil, "v2", store.Slots{Total: 8, Busy: 3})
 		require.NoError(t, err)
+		slots, err := s.CountSlots(ctx, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, store.Slots{Total: 9, Busy: 3}, slots, "the fleet's slots: node-1's one (a node that says nothing has one) and node-2's 8, 3 of them busy")
 		first := toTranscribing(t, s, u) // held by node-1
 		second := toTranscribing(t, s, u)
 		// Each statement takes far longer than the microsecond now() counts
