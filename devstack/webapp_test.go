@@ -238,7 +238,8 @@ func TestWebAppInABrowser(t *testing.T) {
 		link := eval(`document.getElementById("share-url").value`)
 		do("the shared page plays and lists the captions without signing in",
 			chromedp.Navigate(link), chromedp.WaitVisible(css(`#cues li`)))
-		require.Contains(t, eval(`document.getElementById("cues").textContent`), "Edited in the browser")
+		// A link that pins no revision shows the latest: the other tab's save.
+		require.Contains(t, eval(`document.getElementById("cues").textContent`), "Saved from another tab")
 		checkA11y(t, ctx, "shared")
 		shot("shared")
 		do("revoke it", chromedp.Navigate(app+"/jobs/"+id+"/edit"), chromedp.WaitVisible(css(`#shares .revoke`)),
