@@ -418,14 +418,25 @@ func TestChaos(t *testing.T) {
 
 	// Nothing is left behind: no file in a work directory, no blob that no
 	// job names.
-	var leftFiles []string
-	for _, d := range append([]string{cores[0].wd, cores[1].wd}, nodeDirs...) {
-		_ = filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && !e.IsDir() {
-				leftFiles = append(leftFiles, p)
-			}
-			return nil
-		})
+	// A replica that lost a download's lease during a fault learns so at its
+	// next renewal, or fences itself a lease later, and only then removes
+	// its files: the work directories are given that long (two leases and a
+	// renewal's bound, with room) to empty before a file counts as left.
+	leftOver := func() []string {
+		var files []string
+		for _, d := range append([]string{cores[0].wd, cores[1].wd}, nodeDirs...) {
+			_ = filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+				if err == nil && !e.IsDir() {
+					files = append(files, p)
+				}
+				return nil
+			})
+		}
+		return files
+	}
+	leftFiles := leftOver()
+	for wait := time.Now().Add(30 * time.Second); len(leftFiles) > 0 && time.Now().Before(wait); leftFiles = leftOver() {
+		time.Sleep(250 * time.Millisecond)
 	}
 	orphans := orphanBlobs(t, blobs, conn)
 
