@@ -119,6 +119,20 @@ func (s *ShareService) resolve(ctx context.Context, token string) (context.Conte
 	return context.WithValue(ctx, userKey{}, sh.UserID), sh, nil
 }
 
+// sharedJob is the link's job, read as its owner (the returned context),
+// or share_not_found for a link that does not open or whose job is gone.
+func (s *ShareService) sharedJob(ctx context.Context, token string) (context.Context, store.Share, job.Job, error) {
+	owner, sh, err := s.resolve(ctx, token)
+	if err != nil {
+		return nil, store.Share{}, job.Job{}, err
+	}
+	j, err := s.jobs.store.GetJob(owner, sh.UserID, sh.JobID)
+	if err != nil {
+		return nil, store.Share{}, job.Job{}, sharedError(err)
+	}
+	return owner, sh, j, nil
+}
+
 func (s *ShareService) GetSharedJob(ctx context.Context, req *connect.Request[ytcaptionv1.GetSharedJobRequest]) (*connect.Response[ytcaptionv1.GetSharedJobResponse], error) {
 	resp, err := s.getSharedJob(ctx, req.Msg.GetToken())
 	if err != nil {
@@ -128,11 +142,7 @@ func (s *ShareService) GetSharedJob(ctx context.Context, req *connect.Request[yt
 }
 
 func (s *ShareService) getSharedJob(ctx context.Context, token string) (*ytcaptionv1.GetSharedJobResponse, error) {
-	owner, sh, err := s.resolve(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	j, err := s.jobs.store.GetJob(owner, sh.UserID, sh.JobID)
+	owner, sh, j, err := s.sharedJob(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -156,13 +166,9 @@ func (s *ShareService) getSharedJob(ctx context.Context, token string) (*ytcapti
 
 // GetSharedTranscript is the owner's GetTranscript of the link's job.
 func (s *ShareService) GetSharedTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetSharedTranscriptRequest]) (*connect.Response[ytcaptionv1.GetSharedTranscriptResponse], error) {
-	owner, sh, err := s.resolve(ctx, req.Msg.GetToken())
+	owner, sh, j, err := s.sharedJob(ctx, req.Msg.GetToken())
 	if err != nil {
 		return nil, toConnectError(ctx, s.jobs.log, err)
-	}
-	j, err := s.jobs.store.GetJob(owner, sh.UserID, sh.JobID)
-	if err != nil {
-		return nil, toConnectError(ctx, s.jobs.log, sharedError(err))
 	}
 	m, _ := proto.Clone(req.Msg.GetTranscript()).(*ytcaptionv1.GetTranscriptRequest)
 	if m == nil {
@@ -182,13 +188,9 @@ func (s *ShareService) GetSharedTranscript(ctx context.Context, req *connect.Req
 // GetSharedAudio presigns the shared job's audio, as GetJobAudio does for
 // its owner.
 func (s *ShareService) GetSharedAudio(ctx context.Context, req *connect.Request[ytcaptionv1.GetSharedAudioRequest]) (*connect.Response[ytcaptionv1.GetSharedAudioResponse], error) {
-	owner, sh, err := s.resolve(ctx, req.Msg.GetToken())
+	_, _, j, err := s.sharedJob(ctx, req.Msg.GetToken())
 	if err != nil {
 		return nil, toConnectError(ctx, s.jobs.log, err)
-	}
-	j, err := s.jobs.store.GetJob(owner, sh.UserID, sh.JobID)
-	if err != nil {
-		return nil, toConnectError(ctx, s.jobs.log, sharedError(err))
 	}
 	a, err := s.jobs.audioURL(ctx, j)
 	if err != nil {
