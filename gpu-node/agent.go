@@ -805,23 +805,7 @@ func (a *Agent) release(log *slog.Logger, asg *ytcaptionv1.Assignment, after tim
 	log.Info("job released")
 }
 
-// errorCode is the stable code core attached to a Connect error, if any.
-func errorCode(err error) string {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return ""
-	}
-	for _, d := range ce.Details() {
-		if v, derr := d.Value(); derr == nil {
-			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok {
-				return ed.GetCode()
-			}
-		}
-	}
-	return ""
-}
-
-func leaseLost(err error) bool { return errorCode(err) == errcode.LeaseLost }
+func leaseLost(err error) bool { return errcode.OfConnect(err) == errcode.LeaseLost }
 
 // permanent lists the Connect codes that no retry can fix.
 func permanent(err error) bool {

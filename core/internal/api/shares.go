@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"connectrpc.com/connect"
@@ -11,6 +10,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/render"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/sharetoken"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -177,7 +177,7 @@ func (s *ShareService) GetSharedTranscript(ctx context.Context, req *connect.Req
 	m.Id = sh.JobID
 	resp, err := s.jobs.GetTranscript(owner, connect.NewRequest(m))
 	if err != nil {
-		if code := detailCode(err); code == job.CodeNotFound || code == job.CodeExpired || code == job.CodeNotReady {
+		if code := errcode.OfConnect(err); code == job.CodeNotFound || code == job.CodeExpired || code == job.CodeNotReady {
 			return nil, toConnectError(ctx, s.jobs.log, store.ErrShareNotFound)
 		}
 		return nil, err
@@ -206,20 +206,4 @@ func sharedError(err error) error {
 		return store.ErrShareNotFound
 	}
 	return err
-}
-
-// detailCode is the code toConnectError put on err, if any.
-func detailCode(err error) string {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return ""
-	}
-	for _, d := range ce.Details() {
-		if v, derr := d.Value(); derr == nil {
-			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok {
-				return ed.GetCode()
-			}
-		}
-	}
-	return ""
 }

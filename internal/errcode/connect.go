@@ -1,0 +1,26 @@
+package errcode
+
+import (
+	"errors"
+
+	"connectrpc.com/connect"
+
+	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+)
+
+// OfConnect is the stable code a service attached to a Connect error as its
+// ErrorDetail, or "" when err carries none.
+func OfConnect(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok {
+				return ed.GetCode()
+			}
+		}
+	}
+	return ""
+}
