@@ -505,7 +505,9 @@ func TestPrefetchDownloadsTheNextAudioDuringTranscription(t *testing.T) {
 	waitRun(t, stopped)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	require.Equal(t, []string{"job-1", "job-2"}, f.completions)
+	// A finished job's completion goes to core in the background while the
+	// slot's engine starts the next (edbf4cf): the two may arrive either way.
+	require.ElementsMatch(t, []string{"job-1", "job-2"}, f.completions)
 }
 
 func TestHardStopReleasesTheJob(t *testing.T) {
