@@ -2,11 +2,13 @@ package devstack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,17 +18,32 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// wavServer serves one LibriVox clip of Debian's pocketsphinx test data as
-// a WAV file on loopback, as someone's own web server would: the "local
-// media URL" the browser test pastes.
-func wavServer(t *testing.T) string {
+// appMediaServer serves one LibriVox clip of Debian's pocketsphinx test data as
+// a WAV file on loopback, as someone's own web server would — the "local
+// media URL" the browser test pastes — and a page that plays it with two
+// caption tracks of its own (English and Spanish WebVTT), which the real
+// yt-dlp lists. file is the clip's path, for the upload.
+func appMediaServer(t *testing.T) (wav, page, file string) {
 	t.Helper()
 	const clip = "sense_and_sensibility_01_austen_64kb-0870.wav"
-	_, err := os.Stat(filepath.Join(librivox, clip))
+	file = filepath.Join(librivox, clip)
+	_, err := os.Stat(file)
 	require.NoError(t, err, "install pocketsphinx-testdata (make deps)")
-	srv := httptest.NewServer(http.FileServer(http.Dir(librivox)))
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir(librivox)))
+	mux.HandleFunc("/talk.html", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `<html><head><title>A talk</title></head><body><video controls src="/%s">`+
+			`<track kind="subtitles" src="/en.vtt" srclang="en" label="English">`+
+			`<track kind="subtitles" src="/es.vtt" srclang="es" label="Español"></video></body></html>`, clip)
+	})
+	for _, lang := range []string{"en", "es"} {
+		mux.HandleFunc("/"+lang+".vtt", func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintf(w, "WEBVTT\n\n00:00.000 --> 00:02.000\n%s\n", lang)
+		})
+	}
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv.URL + "/" + clip
+	return srv.URL + "/" + clip, srv.URL + "/talk.html", file
 }
 
 // a11yScript walks every visible, enabled control of the page and returns
@@ -111,16 +128,19 @@ func checkA11y(t *testing.T, ctx context.Context, page string) {
 }
 
 // TestWebAppInABrowser is the user web app's whole path in headless Chromium:
-// sign in, paste a local media URL, watch the transcript arrive, edit a cue's
-// text and timing, save revision 1, download the SRT with the edit, reload
-// and find revision 1 with the original still at 0, share and revoke a
-// link, sign out; another user finds the job "not found". Each page passes
+// sign in, see the caption tracks a page already has, paste a local media
+// URL, watch the transcript arrive, split and merge a cue, edit a cue's text
+// and timing, save revision 1, download the SRT with the edit, reload and
+// find revision 1 with the original still at 0, lose a save to another tab
+// and load the latest, rename a speaker, share and revoke a link, upload a
+// file, sign out; another user finds the job "not found". Each page passes
 // the accessibility check. With YTCAPTION_SCREENSHOTS=<dir> it also saves
 // each page at desktop and phone width (docs/screenshots).
 func TestWebAppInABrowser(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, "yt-dlp")
-	media := wavServer(t)
+	// The generic extractors read the caption tracks of the test's page.
+	s := startStackWith(t, "yt-dlp", func(c *Config) { c.YtDlpExtractors = "generic,html5" })
+	media, page, file := appMediaServer(t)
 	admin := client{t: t, base: s.EdgeURL, key: s.APIKey}
 	aliceKey, _ := newUser(t, admin, "alice")
 	bobKey, _ := newUser(t, admin, "bob")
@@ -176,7 +196,13 @@ func TestWebAppInABrowser(t *testing.T) {
 	do("new captions from a pasted link", chromedp.Click(css(`#nav a[href="/new"]`)), chromedp.WaitVisible(css(`#url`)))
 	checkA11y(t, ctx, "new captions")
 	shot("new")
-	do("start", chromedp.SendKeys(css(`#url`), media), chromedp.Click(css(`#start-url`)), chromedp.WaitVisible(css(`#stage`)))
+	do("a page's own caption tracks are listed before any GPU time is spent",
+		chromedp.Evaluate[chromedp.Void](`(() => { const u = document.getElementById("url"); u.value = `+jsString(page)+`; u.dispatchEvent(new Event("change")); })()`),
+		chromedp.WaitVisible(css(`#track-list`)))
+	tracks := eval(`document.getElementById("track-list").textContent`)
+	require.Contains(t, tracks, "(en)")
+	require.Contains(t, tracks, "(es)")
+	do("start", chromedp.Evaluate[chromedp.Void](`document.getElementById("url").value = ""`), chromedp.SendKeys(css(`#url`), media), chromedp.Click(css(`#start-url`)), chromedp.WaitVisible(css(`#stage`)))
 	loc := eval(`location.pathname`)
 	require.True(t, strings.HasPrefix(loc, "/jobs/"), loc)
 	id := strings.TrimPrefix(loc, "/jobs/")
@@ -194,6 +220,15 @@ func TestWebAppInABrowser(t *testing.T) {
 	checkA11y(t, ctx, "editor")
 	original := eval(`document.querySelector("#cues li textarea").value`)
 	require.NotEmpty(t, original)
+	cues := func() string { return eval(`String(document.querySelectorAll("#cues li textarea").length)`) }
+	before := cues()
+	do("split the first cue", chromedp.Click(css(`#cues li .split`)))
+	require.Equal(t, fmt.Sprint(atoi(t, before)+1), cues(), "a split makes two cues of one")
+	halves := eval(`[...document.querySelectorAll("#cues li textarea")].slice(0, 2).map((t) => t.value).join(" ")`)
+	require.Equal(t, strings.Join(strings.Fields(original), " "), halves, "the halves hold the words in order")
+	do("and merge the halves again", chromedp.Click(css(`#cues li .merge`)))
+	require.Equal(t, before, cues())
+	require.Equal(t, strings.Join(strings.Fields(original), " "), eval(`document.querySelector("#cues li textarea").value`))
 	end := eval(`document.querySelector("#cues li input.end").value`)
 	do("edit the first cue's text, and pull its end in with the keyboard",
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#cues li textarea").value = ""`), chromedp.SendKeys(css(`#cues li textarea`), "Edited in the browser"),
@@ -203,52 +238,60 @@ func TestWebAppInABrowser(t *testing.T) {
 	newEnd := eval(`document.querySelector("#cues li input.end").value`)
 	require.NotEqual(t, end, newEnd, "Alt+Shift+← moved the end")
 	shot("editor")
-	// Revisions, where this server keeps them (GET /v1/jobs/{id}/revisions).
-	if eval(`document.getElementById("save") ? "yes" : "no"`) == "yes" {
-		do("save: revision 1", chromedp.Click(css(`#save`)), chromedp.WaitVisible(css(`#saved`)))
-		require.Contains(t, eval(`document.getElementById("saved").textContent`), "revision 1")
-		srt := eval(`fetch(document.querySelector('#downloads a[data-format="srt"]').href).then((r) => r.text())`)
-		require.Contains(t, srt, "Edited in the browser", "the SRT download has the edit")
-		require.Contains(t, srt, srtStamp(newEnd), "and the new end time")
+	// Every save is a revision (GET /v1/jobs/{id}/revisions).
+	do("save: revision 1", chromedp.Click(css(`#save`)), chromedp.WaitVisible(css(`#saved`)))
+	require.Contains(t, eval(`document.getElementById("saved").textContent`), "revision 1")
+	srt := eval(`fetch(document.querySelector('#downloads a[data-format="srt"]').href).then((r) => r.text())`)
+	require.Contains(t, srt, "Edited in the browser", "the SRT download has the edit")
+	require.Contains(t, srt, srtStamp(newEnd), "and the new end time")
 
-		do("reload: revision 1 is there", chromedp.Reload(), chromedp.WaitVisible(css(`#cues li textarea`)))
-		require.Equal(t, "1", eval(`document.getElementById("revision").value`))
-		require.Equal(t, "Edited in the browser", eval(`document.querySelector("#cues li textarea").value`))
-		do("the original is revision 0", chromedp.Evaluate[chromedp.Void](`(() => { const r = document.getElementById("revision"); r.value = "0"; r.dispatchEvent(new Event("change")); })()`))
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#cues li textarea").value !== "Edited in the browser"`, chromedp.WithPollingTimeout(30*time.Second)))
-		require.NoError(t, err, "revision 0 loads")
-		require.Equal(t, original, eval(`document.querySelector("#cues li textarea").value`))
+	do("reload: revision 1 is there", chromedp.Reload(), chromedp.WaitVisible(css(`#cues li textarea`)))
+	require.Equal(t, "1", eval(`document.getElementById("revision").value`))
+	require.Equal(t, "Edited in the browser", eval(`document.querySelector("#cues li textarea").value`))
+	do("the original is revision 0", chromedp.Evaluate[chromedp.Void](`(() => { const r = document.getElementById("revision"); r.value = "0"; r.dispatchEvent(new Event("change")); })()`))
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#cues li textarea").value !== "Edited in the browser"`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "revision 0 loads")
+	require.Equal(t, original, eval(`document.querySelector("#cues li textarea").value`))
 
-		// Someone saves from another tab (here: the API with alice's key);
-		// this page's save, from the older base, is told so.
-		code, b := client{t: t, base: s.EdgeURL, key: aliceKey}.do("PUT", "/v1/jobs/"+id+"/transcript",
-			map[string]any{"base_revision": 1, "segments": []map[string]any{{"start": 0, "end": 2, "text": "Saved from another tab"}}})
-		require.Equal(t, http.StatusOK, code, string(b))
-		do("a save from a stale revision is refused, clearly", chromedp.Click(css(`#save`)), chromedp.WaitVisible(css(`#conflict`)))
-		do("and the latest can be loaded", chromedp.Click(css(`#load-latest`)),
-			chromedp.WaitVisible(css(`#editor-msg .notice.info`)))
-		require.Equal(t, "Saved from another tab", eval(`document.querySelector("#cues li textarea").value`))
-	} else {
-		t.Log("this server keeps no revisions (GET /v1/jobs/{id}/revisions is not a route): the save steps are skipped")
-	}
+	// Someone saves from another tab (here: the API with alice's key);
+	// this page's save, from the older base, is told so.
+	code, b := client{t: t, base: s.EdgeURL, key: aliceKey}.do("PUT", "/v1/jobs/"+id+"/transcript",
+		map[string]any{"base_revision": 1, "segments": []map[string]any{{"start": 0, "end": 2, "text": "Saved from another tab", "speaker": "Speaker 1"}}})
+	require.Equal(t, http.StatusOK, code, string(b))
+	do("a save from a stale revision is refused, clearly", chromedp.Click(css(`#save`)), chromedp.WaitVisible(css(`#conflict`)))
+	do("and the latest can be loaded", chromedp.Click(css(`#load-latest`)),
+		chromedp.WaitVisible(css(`#editor-msg .notice.info`)))
+	require.Equal(t, "Saved from another tab", eval(`document.querySelector("#cues li textarea").value`))
 
-	// Share links, where this server has them.
-	if eval(`document.getElementById("share") ? "yes" : "no"`) == "yes" {
-		do("make a share link", chromedp.Click(css(`#share-create`)), chromedp.WaitVisible(css(`#share-url`)))
-		link := eval(`document.getElementById("share-url").value`)
-		do("the shared page plays and lists the captions without signing in",
-			chromedp.Navigate(link), chromedp.WaitVisible(css(`#cues li`)))
-		// A link that pins no revision shows the latest: the other tab's save.
-		require.Contains(t, eval(`document.getElementById("cues").textContent`), "Saved from another tab")
-		checkA11y(t, ctx, "shared")
-		shot("shared")
-		do("revoke it", chromedp.Navigate(app+"/jobs/"+id+"/edit"), chromedp.WaitVisible(css(`#shares .revoke`)),
-			chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), chromedp.Click(css(`#shares .revoke`)),
-			chromedp.WaitNotPresent(css(`#shares .revoke`)))
-		do("the link no longer works", chromedp.Navigate(link), chromedp.WaitVisible(css(`#share-gone`)))
-	} else {
-		t.Log("this server has no share links (GET /v1/jobs/{id}/shares is not a route): the share steps are skipped")
-	}
+	// That tab labelled a speaker; this one names them.
+	do("rename a speaker and save: revision 3", chromedp.WaitVisible(css(`#speaker-0`)), chromedp.SendKeys(css(`#speaker-0`), "Alice"),
+		chromedp.Click(css(`#save`)))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`((document.getElementById("saved") || {}).textContent || "").includes("revision 3")`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "saved as revision 3")
+	require.Contains(t, eval(`document.querySelector("#cues li .badge").textContent`), "Alice")
+	srt = eval(`fetch(document.querySelector('#downloads a[data-format="srt"]').href).then((r) => r.text())`)
+	require.Contains(t, srt, "Alice", "the SRT names the speaker")
+
+	// Share links.
+	do("make a share link", chromedp.Click(css(`#share-create`)), chromedp.WaitVisible(css(`#share-url`)))
+	link := eval(`document.getElementById("share-url").value`)
+	do("the shared page plays and lists the captions without signing in",
+		chromedp.Navigate(link), chromedp.WaitVisible(css(`#cues li`)))
+	// A link that pins no revision shows the latest: the other tab's save.
+	require.Contains(t, eval(`document.getElementById("cues").textContent`), "Saved from another tab")
+	checkA11y(t, ctx, "shared")
+	shot("shared")
+	do("revoke it", chromedp.Navigate(app+"/jobs/"+id+"/edit"), chromedp.WaitVisible(css(`#shares .revoke`)),
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), chromedp.Click(css(`#shares .revoke`)),
+		chromedp.WaitNotPresent(css(`#shares .revoke`)))
+	do("the link no longer works", chromedp.Navigate(link), chromedp.WaitVisible(css(`#share-gone`)))
+
+	do("a file dropped on the page is uploaded (tus) and transcribed", chromedp.Navigate(app+"/new"), chromedp.WaitVisible(css(`#file`)),
+		chromedp.SetUploadFiles(css(`#file`), []string{file}), chromedp.Click(css(`#start-file`)), chromedp.WaitVisible(css(`#stage`)))
+	uploaded := strings.TrimPrefix(eval(`location.pathname`), "/jobs/")
+	require.NotEqual(t, id, uploaded)
+	do("and finishes", chromedp.WaitVisible(css(`#open-editor`)))
+	require.Contains(t, eval(`document.querySelector("h1").textContent`), filepath.Base(file), "the job is named after the file")
 
 	do("my jobs lists it", chromedp.Navigate(app+"/jobs"), chromedp.WaitVisible(css(`tr[data-job="`+id+`"][data-status="succeeded"]`)))
 	checkA11y(t, ctx, "my jobs")
@@ -260,8 +303,22 @@ func TestWebAppInABrowser(t *testing.T) {
 	do("bob signs in", chromedp.SendKeys(css(`#key`), bobKey), chromedp.Click(css(`#signin button`)), chromedp.WaitVisible(css(`#not-found`)))
 	require.Contains(t, eval(`document.getElementById("not-found").textContent`), "not found", "alice's job is not bob's")
 	do("nor its editor", chromedp.Navigate(app+"/jobs/"+id+"/edit"), chromedp.WaitVisible(css(`#not-found`)))
-	code, _ := client{t: t, base: s.EdgeURL, key: bobKey}.do("GET", "/v1/jobs/"+id, nil)
+	code, _ = client{t: t, base: s.EdgeURL, key: bobKey}.do("GET", "/v1/jobs/"+id, nil)
 	require.Equal(t, http.StatusNotFound, code)
+}
+
+// jsString quotes s for a script.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// atoi reads a count the page gave.
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return n
 }
 
 // srtStamp writes seconds ("12.30") as SRT does ("00:00:12,300").

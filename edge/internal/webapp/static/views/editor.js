@@ -76,7 +76,11 @@ export async function editor([id]) {
     speakers.replaceChildren(h("legend", {}, "Speakers"), ...labels.map((l, i) => h("label", { class: "field", for: "speaker-" + i },
       h("span", {}, `Name for ${l}`),
       h("input", { id: "speaker-" + i, value: state.names[l] || "", placeholder: l,
-        oninput: (e) => { state.names[l] = e.target.value; state.dirty = true; } }))));
+        oninput: (e) => { state.names[l] = e.target.value; state.dirty = true; renameBadges(l); } }))));
+  };
+  // renameBadges shows a speaker's new name on their cues as it is typed.
+  const renameBadges = (label) => {
+    for (const b of list.querySelectorAll(".badge")) if (b.dataset.speaker === label) b.textContent = state.names[label] || label;
   };
 
   const warn = (i) => {
@@ -112,7 +116,7 @@ export async function editor([id]) {
       return h("li", { class: "cue", dataset: { index: i } },
         h("div", { class: "row" },
           h("button", { type: "button", class: "jump link", "aria-label": `Play cue ${n}`, onclick: () => { audio.currentTime = state.cues[i].start; audio.play().catch(() => {}); } }, C.stamp(c.start)),
-          c.speaker ? h("span", { class: "badge" }, state.names[c.speaker] || c.speaker) : null,
+          c.speaker ? h("span", { class: "badge", dataset: { speaker: c.speaker } }, state.names[c.speaker] || c.speaker) : null,
           time("start", "Start"), time("end", "End"),
           h("button", { type: "button", class: "split", "aria-label": `Split cue ${n}`, onclick: () => { state.cues = C.split(state.cues, i); state.dirty = true; drawCues(); list.children[i].querySelector("textarea").focus(); } }, "Split"),
           i + 1 < state.cues.length ? h("button", { type: "button", class: "merge", "aria-label": `Merge cue ${n} with the next`, onclick: () => { state.cues = C.merge(state.cues, i); state.dirty = true; drawCues(); list.children[i].querySelector("textarea").focus(); } }, "Merge with next") : null),
