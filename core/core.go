@@ -50,6 +50,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/translate"
 	"github.com/ytcaption/ytcaption/core/internal/uploads"
+	"github.com/ytcaption/ytcaption/core/internal/workdir"
 	"github.com/ytcaption/ytcaption/core/internal/ytdlp"
 	"github.com/ytcaption/ytcaption/internal/breaker"
 	"github.com/ytcaption/ytcaption/internal/discovery"
@@ -146,7 +147,7 @@ type Config struct {
 	// stale (on /health/ready; the alert compares the metric
 	// ytcaption_core_ytdlp_max_age_seconds); default 60 days.
 	YtDlpMaxAge time.Duration
-	WorkDir     string // temp files; default os.TempDir()
+	WorkDir     string // temp files, in a directory per process (workdir); default os.TempDir()
 	InstanceID  string // lease owner name; default hostname-pid
 	// ConsulAddr is the local Consul agent; with it core registers itself
 	// (checked on /health/ready) as AdvertiseAddr (default: the host name).
@@ -451,6 +452,17 @@ func (c *Core) MetricsHandler() http.Handler { return metricsrv.Handler(c.reg) }
 func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	bus := c.bus
 	stopping := make(chan struct{})
+	// Every temp file of this process is made in a directory of its own,
+	// which the next process to start removes if this one dies without
+	// doing so (kill -9 mid-download: found by the chaos suite).
+	wd, swept, err := workdir.Claim(cmp.Or(c.cfg.WorkDir, os.TempDir()))
+	if err != nil {
+		return fmt.Errorf("work directory: %w", err)
+	}
+	defer wd.Release()
+	if swept > 0 {
+		c.log.InfoContext(ctx, "removed the work directories of core processes that died", "directories", swept)
+	}
 
 	notifier := notify.New(c.log, c.store, notify.Config{
 		AllowPrivate: c.cfg.AllowPrivateURLs, Schedule: c.cfg.WebhookSchedule, SMTPAddr: c.cfg.SMTPAddr, SMTPFrom: c.cfg.SMTPFrom,
@@ -487,19 +499,19 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	var translations *translate.Worker
 	if c.translator != nil {
 		translations = translate.NewWorker(c.log, translate.WorkerConfig{Owner: c.cfg.InstanceID, MaxAttempts: c.cfg.MaxAttempts,
-			SiteCaptions: c.siteCaptions(yt)}, c.store, c.translator, c.reg)
+			SiteCaptions: c.siteCaptions(yt, wd.Path)}, c.store, c.translator, c.reg)
 	}
 	mux := http.NewServeMux()
 	admin := api.Register(mux, api.Config{
 		ServiceToken: c.cfg.ServiceToken, NodeTokens: c.cfg.NodeTokens, AllowPrivateURLs: c.cfg.AllowPrivateURLs, AllowMediaFrom: c.cfg.AllowMediaFrom, Instance: c.cfg.InstanceID,
 		Lease: c.cfg.Lease, HeartbeatInterval: c.cfg.HeartbeatInterval, MaxDuration: c.cfg.MaxDuration,
-		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback, WorkDir: c.cfg.WorkDir,
+		PresignTTL: 15 * time.Minute, PollFallback: time.Second, WatchPoll: watchFallback, WorkDir: wd.Path,
 	}, api.Deps{Log: c.log, Store: c.store, Blobs: c.blobs, Bus: bus, Stopping: stopping, Metrics: c.reg, Stages: c.stages, Breakers: breakers, Nomad: fleet,
 		TracerProvider: c.cfg.TracerProvider, Settings: dynamic, YtDlp: yt, YouTube: c.breakers.youtube, Outbound: c.routes, Translations: translations})
 	// Resumable uploads are staged in the blob store, so any replica takes
 	// any request; a PATCH spools its current part (≤ 8 MiB) under the work
 	// directory first. See docs/uploads.md.
-	ups, uerr := uploads.New(c.log, uploads.Config{Dir: filepath.Join(cmp.Or(c.cfg.WorkDir, c.cfg.DataDir, os.TempDir()), "uploads"),
+	ups, uerr := uploads.New(c.log, uploads.Config{Dir: filepath.Join(wd.Path, "uploads"),
 		MaxSize: c.cfg.MaxUploadBytes, Expiry: c.cfg.UploadExpiry, ServiceToken: c.cfg.ServiceToken}, c.store, c.blobs)
 	if uerr != nil {
 		return uerr
@@ -537,7 +549,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	stageCtx, stopStage := context.WithCancel(context.WithoutCancel(ctx))
 	stage := fetch.New(c.log, fetch.Config{
 		Workers: c.cfg.FetchWorkers, Owner: c.cfg.InstanceID, Lease: c.cfg.Lease,
-		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: c.cfg.WorkDir, ChunkLength: c.cfg.ChunkLength,
+		MaxDownloadBytes: c.cfg.MaxDownloadBytes, MaxDuration: c.cfg.MaxDuration, WorkDir: wd.Path, ChunkLength: c.cfg.ChunkLength,
 	}, fetch.Deps{
 		Store: c.store, Blobs: c.blobs,
 		YtDlp: yt,
@@ -557,7 +569,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	// Batches are enumerated like downloads: on every replica, leased (four
 	// job leases: a listing takes up to three).
 	wg.Go(func() {
-		batch.New(c.log, batch.Config{Owner: c.cfg.InstanceID, WorkDir: c.cfg.WorkDir, Policy: policy,
+		batch.New(c.log, batch.Config{Owner: c.cfg.InstanceID, WorkDir: wd.Path, Policy: policy,
 			Lease: 4 * c.cfg.Lease, ListTimeout: 3 * c.cfg.Lease},
 			batch.Deps{Store: c.store, YtDlp: yt, Routes: c.routes, YouTube: c.breakers.youtube}).Run(stageCtx)
 	})
@@ -569,7 +581,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		// One replica rescues and sweeps; the others stand by to take over
 		// (a single box leads at once: its lock is in-process).
 		sweeper := retention.New(c.log, retention.Config{
-			Audio: c.cfg.AudioRetention, Transcripts: c.cfg.TranscriptRetention, Jobs: c.cfg.JobRetention, TempDir: c.cfg.WorkDir,
+			Audio: c.cfg.AudioRetention, Transcripts: c.cfg.TranscriptRetention, Jobs: c.cfg.JobRetention, TempDir: cmp.Or(c.cfg.WorkDir, os.TempDir()),
 		}, c.store, c.blobs, c.reg)
 		duty := func(ctx context.Context) {
 			var lw sync.WaitGroup
@@ -594,7 +606,6 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	c.log.InfoContext(ctx, "core serving", "addr", ln.Addr().String(), "instance", c.cfg.InstanceID)
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
@@ -614,11 +625,11 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 // siteCaptions fetches a video's captions in a language with yt-dlp, as
 // the download stage fetches captions: through its proxies and cookie
 // files, and YouTube's circuit breaker.
-func (c *Core) siteCaptions(yt *ytdlp.Downloader) translate.SiteCaptions {
+func (c *Core) siteCaptions(yt *ytdlp.Downloader, workDir string) translate.SiteCaptions {
 	return func(ctx context.Context, url, lang string) ([]job.Segment, bool, error) {
 		ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		defer cancel()
-		dir, err := os.MkdirTemp(c.cfg.WorkDir, "ytcaption-tlang-")
+		dir, err := os.MkdirTemp(workDir, "ytcaption-tlang-")
 		if err != nil {
 			return nil, false, fmt.Errorf("make temp dir: %w", err)
 		}

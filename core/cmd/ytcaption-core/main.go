@@ -142,7 +142,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	toolFlags(fs, &cfg)
 	fs.StringVar(&cfg.ConsulAddr, "consul-addr", "", "local Consul agent (host:port) to register with (empty: no Consul)")
 	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host other machines reach this core at, for Consul (default: the host name)")
-	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for per-job temp files")
+	fs.StringVar(&cfg.WorkDir, "work-dir", os.TempDir(), "directory for temp files: each core process works in ytcaption-proc-* there, locked for its life, and removes those of processes that died")
 	fs.StringVar(&cfg.NomadAddr, "nomad-addr", "", "Nomad API (http://host:4646) for the admin fleet view and GPU node drains (empty: no Nomad)")
 	fs.StringVar(&cfg.NomadToken, "nomad-token", "", "Nomad ACL token with node:read and node:write (optional)")
 	fs.StringVar(&cfg.SMTPAddr, "smtp-addr", "", "SMTP relay (host:port) for job emails to users with an address (empty: no email)")

@@ -9,17 +9,14 @@ package retention
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ytcaption/ytcaption/core/internal/blob"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/core/internal/workdir"
 )
 
 // Config says how long things are kept. Zero keeps forever, except Audio.
@@ -27,8 +24,7 @@ type Config struct {
 	Audio       time.Duration // default 7 days
 	Transcripts time.Duration // 0: forever
 	Jobs        time.Duration // 0: forever
-	TempFiles   time.Duration // per-job temp dirs left by a crash; default 1 day
-	TempDir     string        // where those are; "" skips them
+	TempDir     string        // the work directory, whose dead processes' directories go (workdir.Sweep); "" skips it
 	Every       time.Duration // default 1 hour
 	Batch       int           // default 100
 	Now         func() time.Time
@@ -47,9 +43,6 @@ type Sweeper struct {
 func New(log *slog.Logger, cfg Config, st *store.Store, blobs blob.Store, reg prometheus.Registerer) *Sweeper {
 	if cfg.Audio <= 0 {
 		cfg.Audio = 7 * 24 * time.Hour
-	}
-	if cfg.TempFiles <= 0 {
-		cfg.TempFiles = 24 * time.Hour
 	}
 	if cfg.Every <= 0 {
 		cfg.Every = time.Hour
@@ -107,7 +100,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (store.Sweep, error) {
 	if w.Blobs, err = DeletePending(ctx, s.store, s.blobs, s.cfg.Batch); err != nil {
 		return w, err
 	}
-	temp := s.removeTemp(now)
+	temp := s.removeTemp()
 	for kind, n := range map[string]int{"audio": w.Audio, "transcripts": w.Transcripts, "jobs": w.Jobs, "blobs": w.Blobs, "temp": temp} {
 		s.deleted.WithLabelValues(kind).Add(float64(n))
 	}
@@ -187,28 +180,13 @@ func deleteBlobs(ctx context.Context, st *store.Store, blobs blob.Store, ds []st
 	return n, nil
 }
 
-// removeTemp removes per-job temp dirs older than TempFiles: a download
-// removes its own, so these are a crash's leftovers.
-func (s *Sweeper) removeTemp(now time.Time) int {
+// removeTemp removes the work directories of core processes that died
+// (workdir.Sweep): a download removes its own files, so only a crash leaves
+// any, and a starting process sweeps too, so this is for a host where none
+// restarts.
+func (s *Sweeper) removeTemp() int {
 	if s.cfg.TempDir == "" {
 		return 0
 	}
-	entries, err := os.ReadDir(s.cfg.TempDir)
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), "ytcaption-") {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil || now.Sub(info.ModTime()) < s.cfg.TempFiles {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(s.cfg.TempDir, e.Name())); err == nil || errors.Is(err, os.ErrNotExist) {
-			n++
-		}
-	}
-	return n
+	return workdir.Sweep(s.cfg.TempDir)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/storetest"
+	"github.com/ytcaption/ytcaption/core/internal/workdir"
 	"github.com/ytcaption/ytcaption/internal/miniotest"
 )
 
@@ -187,21 +188,28 @@ func TestSweepExpiresTranscriptsAndJobsWhenAsked(t *testing.T) {
 	})
 }
 
-func TestSweepRemovesLeftoverTempDirs(t *testing.T) {
+// TestSweepRemovesADeadProcessesWorkDirectory: a directory no live process
+// holds goes; a live one's stays however old, and so does what is not a
+// process directory.
+func TestSweepRemovesADeadProcessesWorkDirectory(t *testing.T) {
 	eachDriver(t, func(t *testing.T, f fixture) {
 		dir := t.TempDir()
-		stale, fresh, other := filepath.Join(dir, "ytcaption-fetch-1"), filepath.Join(dir, "ytcaption-fetch-2"), filepath.Join(dir, "someone-else")
-		for _, d := range []string{stale, fresh, other} {
+		live, _, err := workdir.Claim(dir)
+		require.NoError(t, err)
+		defer live.Release()
+		dead, other := filepath.Join(dir, workdir.Prefix+"1"), filepath.Join(dir, "uploads")
+		for _, d := range []string{dead, other} {
 			require.NoError(t, os.Mkdir(d, 0o700))
 		}
 		long := time.Now().Add(-48 * time.Hour)
-		require.NoError(t, os.Chtimes(stale, long, long))
-		require.NoError(t, os.Chtimes(other, long, long))
+		for _, d := range []string{live.Path, other} {
+			require.NoError(t, os.Chtimes(d, long, long))
+		}
 		s := New(slog.New(slog.DiscardHandler), Config{TempDir: dir}, f.st, f.blobs, nil)
-		_, err := s.Sweep(context.Background())
+		_, err = s.Sweep(context.Background())
 		require.NoError(t, err)
-		require.NoDirExists(t, stale)
-		require.DirExists(t, fresh)
+		require.NoDirExists(t, dead)
+		require.DirExists(t, live.Path)
 		require.DirExists(t, other)
 	})
 }
