@@ -6,13 +6,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/internal/browsertest"
 )
 
 // newUser makes a user with one key through the admin API and returns the
@@ -39,21 +40,6 @@ func newUserOn(t *testing.T, admin client, name, plan string) (key, prefix strin
 	return k.Secret, k.Key.Prefix
 }
 
-// browser starts headless Chromium (Debian's) for the test.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("the dashboard's browser test needs Debian's chromium: run `make deps`")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	return ctx
-}
-
 // TestDashboardInABrowser signs in to /admin/ in headless Chromium, watches a
 // submitted job appear and finish on the jobs page and its transcript on the
 // job page, revokes the user's key on the users page, and sees the edge
@@ -67,7 +53,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	bob := client{t: t, base: s.EdgeURL, key: bobKey}
 	dash := s.CoreURL + "/admin"
 
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	type css = chromedp.CSS
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ytcaption/ytcaption/internal/browsertest"
 )
 
 // appMediaServer serves one LibriVox clip of Debian's pocketsphinx test data as
@@ -46,87 +48,6 @@ func appMediaServer(t *testing.T) (wav, page, file string) {
 	return srv.URL + "/" + clip, srv.URL + "/talk.html", file
 }
 
-// a11yScript walks every visible, enabled control of the page and returns
-// what fails WCAG checks a machine can make: a control without an
-// accessible name, and text whose contrast with its background (computed
-// styles, WCAG 2.1 relative luminance) is under 4.5:1 (3:1 for large text).
-// It tags each control with data-a11y=<n> for the Tab walk, and returns
-// their count.
-const a11yScript = `(() => {
-  const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden" && !el.closest("[hidden]");
-  const sel = 'a[href], button, input:not([type=hidden]), select, textarea, audio[controls], summary, [tabindex]:not([tabindex="-1"])';
-  const controls = [...document.querySelectorAll(sel)].filter((el) => visible(el) && !el.disabled);
-  const problems = [];
-  const name = (el) => {
-    if (el.getAttribute("aria-label")) return el.getAttribute("aria-label");
-    if (el.getAttribute("aria-labelledby")) return el.getAttribute("aria-labelledby").split(" ").map((id) => (document.getElementById(id) || {}).textContent || "").join(" ");
-    if (el.labels && el.labels.length) return [...el.labels].map((l) => l.textContent).join(" ");
-    if (["A", "BUTTON", "SUMMARY"].includes(el.tagName)) return el.textContent;
-    return el.title || "";
-  };
-  controls.forEach((el, i) => {
-    el.dataset.a11y = String(i);
-    if (!name(el).trim()) problems.push("no accessible name: " + el.outerHTML.slice(0, 120));
-  });
-  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  const background = (el) => {
-    for (let e = el; e; e = e.parentElement) {
-      const c = rgb(getComputedStyle(e).backgroundColor);
-      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
-    }
-    return [255, 255, 255];
-  };
-  let checked = 0;
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    const el = n.parentElement;
-    if (!n.textContent.trim() || !el || !visible(el) || el.closest("button:disabled, .skip-link, audio, option")) continue;
-    const cs = getComputedStyle(el);
-    const fg = rgb(cs.color).slice(0, 3), bg = background(el);
-    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
-    const ratio = (hi + 0.05) / (lo + 0.05);
-    const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
-    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
-    checked++;
-    if (ratio < need) problems.push("contrast " + ratio.toFixed(2) + ":1 for “" + n.textContent.trim().slice(0, 40) + "”");
-  }
-  if (!checked) problems.push("no text found to check");
-  const overflow = document.documentElement.scrollWidth > window.innerWidth + 1;
-  if (overflow) problems.push("the page is wider than the screen: " + document.documentElement.scrollWidth + " px");
-  return { controls: controls.length, problems };
-})()`
-
-type a11yResult struct {
-	Controls int
-	Problems []string
-}
-
-// checkA11y runs a11yScript on the page, then presses Tab from the top until
-// every control has had the focus (a keyboard user can reach each).
-func checkA11y(t *testing.T, ctx context.Context, page string) {
-	t.Helper()
-	r, err := chromedp.Run(ctx, chromedp.Evaluate[a11yResult](a11yScript))
-	require.NoError(t, err, page)
-	require.Empty(t, r.Problems, "%s: accessibility", page)
-	require.Positive(t, r.Controls, page)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); document.body.focus()`)))
-	reached := map[string]bool{}
-	// Native media controls take several presses each; the bound is generous.
-	for i := 0; i < 4*r.Controls+10 && len(reached) < r.Controls; i++ {
-		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)))
-		id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.activeElement && document.activeElement.dataset.a11y) || ""`))
-		require.NoError(t, err)
-		if id != "" {
-			reached[id] = true
-		}
-	}
-	require.Len(t, reached, r.Controls, "%s: every control reachable with Tab", page)
-}
-
 // TestWebAppInABrowser is the user web app's whole path in headless Chromium:
 // sign in, see the caption tracks a page already has, paste a local media
 // URL, watch the transcript arrive, split and merge a cue, edit a cue's text
@@ -146,7 +67,7 @@ func TestWebAppInABrowser(t *testing.T) {
 	bobKey, _ := newUser(t, admin, "bob")
 	app := s.EdgeURL
 
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	type css = chromedp.CSS
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -185,7 +106,7 @@ func TestWebAppInABrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.EmulateViewport(1280, 800)), "start the browser")
 
 	do("a signed-out visit lands on the sign-in form", chromedp.Navigate(app+"/jobs"), chromedp.WaitVisible(css(`#signin`)))
-	checkA11y(t, ctx, "sign-in")
+	browsertest.Audit(t, ctx, "sign-in")
 	shot("signin")
 	do("a wrong key is refused", chromedp.SendKeys(css(`#key`), "not-a-key"), chromedp.Click(css(`#signin button`)),
 		chromedp.WaitVisible(css(`#signin-msg .notice.error`)))
@@ -194,7 +115,7 @@ func TestWebAppInABrowser(t *testing.T) {
 	require.Equal(t, "", eval(`document.cookie`), "the session cookie is HttpOnly: scripts cannot read it")
 
 	do("new captions from a pasted link", chromedp.Click(css(`#nav a[href="/new"]`)), chromedp.WaitVisible(css(`#url`)))
-	checkA11y(t, ctx, "new captions")
+	browsertest.Audit(t, ctx, "new captions")
 	shot("new")
 	do("a page's own caption tracks are listed before any GPU time is spent",
 		chromedp.Evaluate[chromedp.Void](`(() => { const u = document.getElementById("url"); u.value = `+jsString(page)+`; u.dispatchEvent(new Event("change")); })()`),
@@ -213,11 +134,11 @@ func TestWebAppInABrowser(t *testing.T) {
 	do("segments appear as the transcriber writes them", chromedp.WaitVisible(css(`#segments li[data-seq]`)))
 	do("and the job finishes", chromedp.WaitVisible(css(`#open-editor`)))
 	t.Logf("stage as each segment arrived: %s", eval(`JSON.stringify(window.seen)`))
-	checkA11y(t, ctx, "job")
+	browsertest.Audit(t, ctx, "job")
 	shot("job")
 
 	do("the editor", chromedp.Click(css(`#open-editor`)), chromedp.WaitVisible(css(`#cues li textarea`)))
-	checkA11y(t, ctx, "editor")
+	browsertest.Audit(t, ctx, "editor")
 	original := eval(`document.querySelector("#cues li textarea").value`)
 	require.NotEmpty(t, original)
 	cues := func() string { return eval(`String(document.querySelectorAll("#cues li textarea").length)`) }
@@ -279,7 +200,7 @@ func TestWebAppInABrowser(t *testing.T) {
 		chromedp.Navigate(link), chromedp.WaitVisible(css(`#cues li`)))
 	// A link that pins no revision shows the latest: the other tab's save.
 	require.Contains(t, eval(`document.getElementById("cues").textContent`), "Saved from another tab")
-	checkA11y(t, ctx, "shared")
+	browsertest.Audit(t, ctx, "shared")
 	shot("shared")
 	do("revoke it", chromedp.Navigate(app+"/jobs/"+id+"/edit"), chromedp.WaitVisible(css(`#shares .revoke`)),
 		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), chromedp.Click(css(`#shares .revoke`)),
@@ -294,7 +215,7 @@ func TestWebAppInABrowser(t *testing.T) {
 	require.Contains(t, eval(`document.querySelector("h1").textContent`), filepath.Base(file), "the job is named after the file")
 
 	do("my jobs lists it", chromedp.Navigate(app+"/jobs"), chromedp.WaitVisible(css(`tr[data-job="`+id+`"][data-status="succeeded"]`)))
-	checkA11y(t, ctx, "my jobs")
+	browsertest.Audit(t, ctx, "my jobs")
 	shot("jobs")
 
 	do("sign out", chromedp.Click(css(`#signout`)), chromedp.WaitVisible(css(`#signin`)))

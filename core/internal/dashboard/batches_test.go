@@ -16,6 +16,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
+	"github.com/ytcaption/ytcaption/internal/browsertest"
 )
 
 // hostile is a batch source and a child's URL written to break out of the
@@ -49,7 +50,7 @@ func TestBatchesInABrowser(t *testing.T) {
 	site := newCookieSite(t)
 	_, playlist, list := addBatches(t, site.store)
 
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	type css = chromedp.CSS
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

@@ -26,6 +26,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/settings"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/core/internal/storetest"
+	"github.com/ytcaption/ytcaption/internal/browsertest"
 )
 
 const sessionCookies = "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t1999999999\tSID\tthe-secret-session\n"
@@ -71,21 +72,6 @@ func newSite(t *testing.T, d storetest.Driver) *cookieSite {
 	return &cookieSite{URL: srv.URL, store: st, key: key, pool: pool, dash: dash}
 }
 
-// browser starts headless Chromium (Debian's, which `make deps` installs).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("the dashboard's browser test needs Debian's chromium: run `make deps`")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	return ctx
-}
-
 // TestCookieFilesInABrowser: an admin adds a cookie file by upload, sees it
 // listed but never its content, is told why a pasted junk file is refused,
 // disables the file with its button (the pool stops handing it out) and
@@ -96,7 +82,7 @@ func TestCookieFilesInABrowser(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "cookies.txt")
 	require.NoError(t, os.WriteFile(file, []byte(sessionCookies), 0o600))
 
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	type css = chromedp.CSS
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
