@@ -54,7 +54,7 @@ func appMediaServer(t *testing.T) (wav, page, file string) {
 // and timing, save revision 1, download the SRT with the edit, reload and
 // find revision 1 with the original still at 0, lose a save to another tab
 // and load the latest, rename a speaker, share and revoke a link, upload a
-// file, sign out; another user finds the job "not found". Each page passes
+// file, search, filter and delete in my jobs, sign out; another user finds the job "not found". Each page passes
 // the accessibility check. With YTCAPTION_SCREENSHOTS=<dir> it also saves
 // each page at desktop and phone width (docs/screenshots).
 func TestWebAppInABrowser(t *testing.T) {
@@ -217,6 +217,18 @@ func TestWebAppInABrowser(t *testing.T) {
 	do("my jobs lists it", chromedp.Navigate(app+"/jobs"), chromedp.WaitVisible(css(`tr[data-job="`+id+`"][data-status="succeeded"]`)))
 	browsertest.Audit(t, ctx, "my jobs")
 	shot("jobs")
+	rows := func() string { return eval(`[...document.querySelectorAll("#jobs tbody tr")].map((r) => r.dataset.job).join(",")`) }
+	require.ElementsMatch(t, []string{id, uploaded}, strings.Split(rows(), ","))
+	do("search by id", chromedp.SendKeys(css(`#search`), id[:8]))
+	require.Equal(t, id, rows())
+	do("filter by state", chromedp.Evaluate[chromedp.Void](`document.getElementById("search").value = ""`),
+		chromedp.SetValue(css(`#state`), "failed"), chromedp.Evaluate[chromedp.Void](`document.getElementById("state").dispatchEvent(new Event("change"))`))
+	require.Equal(t, "", rows(), "neither job failed")
+	do("delete the uploaded job for good, once asked", chromedp.SetValue(css(`#state`), ""), chromedp.Evaluate[chromedp.Void](`document.getElementById("state").dispatchEvent(new Event("change"))`),
+		chromedp.Evaluate[chromedp.Void](`window.confirm = (q) => (window.asked = q, true)`), chromedp.Click(css(`tr[data-job="`+uploaded+`"] button.danger`)), chromedp.WaitNotPresent(css(`tr[data-job="`+uploaded+`"]`)))
+	code, _ = client{t: t, base: s.EdgeURL, key: aliceKey}.do("GET", "/v1/jobs/"+uploaded, nil)
+	require.Equal(t, http.StatusNotFound, code, "deleted means gone")
+	require.Contains(t, eval(`window.asked`), "cannot be undone")
 
 	do("sign out", chromedp.Click(css(`#signout`)), chromedp.WaitVisible(css(`#signin`)))
 	do("signed out, the job page asks to sign in", chromedp.Navigate(app+"/jobs/"+id), chromedp.WaitVisible(css(`#signin`)))
