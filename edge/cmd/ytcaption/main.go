@@ -768,11 +768,13 @@ Run "ytcaption jobs SUBCOMMAND --help" for its flags.`
 // jobError says a refusal about job id in a person's words.
 func jobError(id string, err error) error { return notFound("job", "jobs", id, err) }
 
-// notFound says a 404 about the thing (a job, a batch) named id in a
-// person's words, with the command that lists their ids.
+// notFound says a not_found about the thing (a job, a batch) named id in a
+// person's words, with the command that lists their ids. Other 404s —
+// revision_not_found, transcript_expired — are about something else than
+// the id, and keep the server's code and message.
 func notFound(thing, things, id string, err error) error {
 	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == errcode.NotFound {
 		return &explained{fmt.Sprintf("no %s %s: find your %s' ids with \"ytcaption %s list\"", thing, id, things, things), err}
 	}
 	return err

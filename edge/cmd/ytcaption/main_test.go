@@ -114,3 +114,36 @@ func TestExitCodesOfServerAnswers(t *testing.T) {
 	require.Equal(t, exitFailed, code)
 	require.Equal(t, "cancelled", name)
 }
+
+// TestA404AboutSomethingElseKeepsItsCode: only not_found means "no job";
+// a revision the job lacks, or a transcript retention deleted, is said as
+// the server says it — it once read "no job j1: find your jobs' ids".
+func TestA404AboutSomethingElseKeepsItsCode(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		switch {
+		case r.URL.Query().Has("revision"):
+			fmt.Fprint(w, `{"error":{"code":"revision_not_found","message":"job j1 has no revision 9; its latest is 1"}}`)
+		case r.URL.Path == "/v1/jobs/j1/transcript":
+			fmt.Fprint(w, `{"error":{"code":"transcript_expired","message":"the transcript was deleted"}}`)
+		default:
+			fmt.Fprint(w, `{"error":{"code":"not_found","message":"no job"}}`)
+		}
+	}))
+	defer srv.Close()
+	home := t.TempDir()
+	for args, want := range map[string]string{
+		"jobs transcript j1 --revision 9": "ytcaption: revision_not_found: job j1 has no revision 9; its latest is 1\n",
+		"jobs transcript j1":              "ytcaption: transcript_expired: the transcript was deleted\n",
+		"jobs transcript j2":              "ytcaption: no job j2: find your jobs' ids with \"ytcaption jobs list\"\n",
+	} {
+		var out, errOut bytes.Buffer
+		e := testEnv(&out, &errOut)
+		e.getenv = func(k string) string {
+			return map[string]string{"YTCAPTION_URL": srv.URL, "YTCAPTION_API_KEY": "ytc_k", "HOME": home}[k]
+		}
+		require.Equal(t, exitFailed, run(context.Background(), strings.Fields(args), e), args)
+		require.Equal(t, want, errOut.String(), args)
+	}
+}
