@@ -62,6 +62,14 @@ func dashed(name string) string {
 	return "--" + name
 }
 
+// given says whether the flag name was on the command line, for flags
+// whose every value means something (share create --revision 0).
+func (c *command) given(name string) bool {
+	found := false
+	c.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
 // usageErr is a usage error about this command: one line, ending in where
 // to read more.
 func (c *command) usageErr(format string, args ...any) error {

@@ -50,6 +50,13 @@ func TestEveryFormOfHelpGoesToStdout(t *testing.T) {
 		{"help batches cancel", "Usage: ytcaption batches cancel ID"},
 		{"batches list -h", "Usage: ytcaption batches list"},
 		{"transcribe --help", "PLAYLIST_URL|URL URL... -o DIR/"},
+		{"help", "ytcaption share create ID"},
+		{"help share", "Usage: ytcaption share SUBCOMMAND"},
+		{"share --help", "Usage: ytcaption share SUBCOMMAND"},
+		{"share help", "Usage: ytcaption share SUBCOMMAND"},
+		{"help share create", "Usage: ytcaption share create JOB [--revision N] [--expires DURATION]"},
+		{"share help list", "Usage: ytcaption share list JOB"},
+		{"share revoke -h", "Usage: ytcaption share revoke JOB SHARE_ID"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(context.Background(), strings.Fields(tc.args), testEnv(&out, &errOut))

@@ -9,7 +9,7 @@ _ytcaption() {
   local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}
   local words
   if [ "$COMP_CWORD" -eq 1 ]; then
-    words="transcribe jobs batches translate speakers login version completion help"
+    words="transcribe jobs batches translate speakers share login version completion help"
   else
     case "$cmd" in
       transcribe) words="--format --karaoke --language --source --task --prompt --webhook-url -o --no-wait --follow --cancel-on-interrupt --idempotency-key --json --batch --max-items --order --after --before --translate-to --vocabulary --guards --speakers --min-speakers --max-speakers" ;;
@@ -17,6 +17,12 @@ _ytcaption() {
       speakers)
         if [ "$COMP_CWORD" -eq 2 ]; then words="rename"
         else words="--clear --json"; fi ;;
+      share)
+        if [ "$COMP_CWORD" -eq 2 ]; then words="create list revoke"
+        else case "$sub" in
+          create) words="--revision --expires --json" ;;
+          *) words="--json" ;;
+        esac; fi ;;
       jobs)
         if [ "$COMP_CWORD" -eq 2 ]; then words="list get cancel transcript"
         else case "$sub" in
@@ -54,13 +60,16 @@ autoload -U bashcompinit && bashcompinit
 
 const fishCompletion = `# ytcaption fish completion: ytcaption completion fish | source
 complete -c ytcaption -f
-complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs batches translate speakers login version completion help'
+complete -c ytcaption -n __fish_use_subcommand -a 'transcribe jobs batches translate speakers share login version completion help'
 complete -c ytcaption -n '__fish_seen_subcommand_from jobs' -a 'list get cancel transcript'
 complete -c ytcaption -n '__fish_seen_subcommand_from batches' -a 'list get cancel'
 complete -c ytcaption -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
 complete -c ytcaption -n '__fish_seen_subcommand_from speakers' -a 'rename'
 complete -c ytcaption -n '__fish_seen_subcommand_from speakers' -l clear
 complete -c ytcaption -n '__fish_seen_subcommand_from speakers' -l json
+complete -c ytcaption -n '__fish_seen_subcommand_from share' -a 'create list revoke'
+complete -c ytcaption -n '__fish_seen_subcommand_from share; and __fish_seen_subcommand_from create' -l revision -x
+complete -c ytcaption -n '__fish_seen_subcommand_from share; and __fish_seen_subcommand_from create' -l expires -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l speakers
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l min-speakers -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l max-speakers -x
@@ -87,7 +96,7 @@ complete -c ytcaption -n '__fish_seen_subcommand_from transcribe' -l guards -x -
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l format -xa 'srt vtt ass ttml sbv txt json tsv'
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -s o -r
 complete -c ytcaption -n '__fish_seen_subcommand_from translate' -l no-wait
-complete -c ytcaption -n '__fish_seen_subcommand_from list' -l limit -x
+complete -c ytcaption -n '__fish_seen_subcommand_from jobs batches; and __fish_seen_subcommand_from list' -l limit -x
 complete -c ytcaption -n '__fish_seen_subcommand_from transcript' -l revision -x
 complete -c ytcaption -n '__fish_seen_subcommand_from login' -l url -x
 complete -c ytcaption -n '__fish_seen_subcommand_from login' -l api-key -x

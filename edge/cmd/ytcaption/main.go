@@ -67,6 +67,8 @@ Usage:
   ytcaption jobs transcript ID           a finished job's captions [--format F] [-o FILE]
   ytcaption translate ID LANG            a finished job's captions translated into LANG [--format F] [-o FILE]
   ytcaption speakers rename ID 'L=NAME'  name a job's speakers ('Speaker 1=Alice'): every format shows the names
+  ytcaption share create ID              a link to a finished job's captions, readable with no key [--expires 7d]
+  ytcaption share list|revoke ID         a job's share links; revoke one: share revoke ID SHARE_ID
   ytcaption login                        save the server URL and API key [--url URL] [--api-key KEY]
   ytcaption version                      this client's version
   ytcaption completion bash|zsh|fish     print a shell completion script
@@ -216,7 +218,7 @@ func run(ctx context.Context, args []string, e env) int {
 	return code
 }
 
-var commandNames = []string{"transcribe", "jobs", "batches", "translate", "speakers", "login", "version", "completion", "help"}
+var commandNames = []string{"transcribe", "jobs", "batches", "translate", "speakers", "share", "login", "version", "completion", "help"}
 
 func dispatch(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
@@ -243,6 +245,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return translateCmd(ctx, rest, e)
 	case "speakers":
 		return speakersCmd(ctx, rest, e)
+	case "share":
+		return shareCmd(ctx, rest, e)
 	case "login":
 		return login(ctx, rest, e)
 	case "version", "--version":

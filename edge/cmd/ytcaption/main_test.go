@@ -47,7 +47,7 @@ func must(code int, _ string) int { return code }
 // and finds them in the bash and fish scripts.
 func TestCompletionKnowsEveryFlag(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range [][]string{{"transcribe"}, {"jobs", "list"}, {"jobs", "get"}, {"jobs", "transcript"}, {"batches", "list"}, {"batches", "get"}, {"batches", "cancel"}, {"translate"}, {"speakers", "rename"}, {"login"}, {"version"}} {
+	for _, cmd := range [][]string{{"transcribe"}, {"jobs", "list"}, {"jobs", "get"}, {"jobs", "transcript"}, {"batches", "list"}, {"batches", "get"}, {"batches", "cancel"}, {"translate"}, {"speakers", "rename"}, {"share", "create"}, {"share", "list"}, {"share", "revoke"}, {"login"}, {"version"}} {
 		var out, errOut bytes.Buffer
 		code := run(context.Background(), append(cmd, "--help"), testEnv(&out, &errOut))
 		require.Equal(t, exitOK, code, errOut.String())
