@@ -520,7 +520,7 @@ func (s *JobService) transcript(ctx context.Context, id string, rev *int32) (job
 	if lang == "" {
 		lang = j.Language
 	}
-	t := job.Transcript{JobID: j.ID, Language: lang, Engine: j.Engine, Model: j.Model, Duration: j.MediaDuration, Segments: segs,
+	t := job.Transcript{JobID: j.ID, Language: lang, Engine: j.Engine, Model: j.Model, Duration: j.MediaDuration, Revision: n, Segments: segs,
 		SpeakerNames: j.SpeakerNames}
 	if j.TranscribedFrom == job.FromSpeech && (j.Guards.Silence || j.Guards.Repetition) {
 		g := j.Guards

@@ -44,27 +44,16 @@ func (s *JobService) createShare(ctx context.Context, m *ytcaptionv1.CreateShare
 	var revision *int
 	if m.Revision != nil {
 		r := int(m.GetRevision())
-		if err := s.checkShareRevision(ctx, m.GetJobId(), r); err != nil {
-			return store.Share{}, "", err
+		if r < 0 {
+			return store.Share{}, "", job.Errorf(job.CodeInvalidArgument, "revision must be 0 or more, got %d", r)
 		}
-		revision = &r
+		revision = &r // the store refuses one the job does not have
 	}
 	token, hash := sharetoken.New()
 	now := s.now()
 	sh, err := s.store.CreateShare(ctx, store.NewShare{UserID: userID(ctx), JobID: m.GetJobId(), TokenHash: hash, Revision: revision,
 		Now: now, ExpiresAt: now.Add(ttl)})
 	return sh, token, err
-}
-
-// checkShareRevision refuses to pin a revision the job does not have.
-func (s *JobService) checkShareRevision(ctx context.Context, jobID string, r int) error {
-	if r < 0 {
-		return job.Errorf(job.CodeInvalidArgument, "revision must be 0 or more, got %d", r)
-	}
-	if r > 0 {
-		return job.Errorf(job.CodeNotFound, "job %s has no revision %d", jobID, r)
-	}
-	return nil
 }
 
 func (s *JobService) ListShares(ctx context.Context, req *connect.Request[ytcaptionv1.ListSharesRequest]) (*connect.Response[ytcaptionv1.ListSharesResponse], error) {
@@ -155,8 +144,10 @@ func (s *ShareService) getSharedJob(ctx context.Context, token string) (*ytcapti
 	if err != nil {
 		return nil, err
 	}
+	// The revision is the transcript's, read with its segments: a save
+	// since the job was read cannot make the two disagree.
 	resp := &ytcaptionv1.GetSharedJobResponse{Job: &ytcaptionv1.SharedJob{Id: j.ID, Title: j.MediaTitle, DurationSeconds: j.MediaDuration.Seconds(),
-		Language: t.Language, CreatedAt: ts(j.CreatedAt)}}
+		Language: t.Language, CreatedAt: ts(j.CreatedAt), Revision: int32(t.Revision)}}
 	for _, sg := range render.Named(t) {
 		sg.Words = nil
 		resp.Segments = append(resp.Segments, segmentToProto(sg))

@@ -196,3 +196,42 @@ func TestAShareLinkThatDoesNotOpenSaysNothingMore(t *testing.T) {
 	require.Error(t, err)
 	require.NotEqual(t, errcode.ShareNotFound, detail(t, err), "a closed database cannot say a well-formed token is unknown")
 }
+
+// TestASharedJobSaysWhichRevisionItShows: a link pinned to a revision shows
+// that revision and says so after later saves; an unpinned one shows, and
+// names, the latest when it is opened. A revision the job does not have
+// cannot be pinned.
+func TestASharedJobSaysWhichRevisionItShows(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, nil)
+	ctx := context.Background()
+	j := finished(t, a.store, a.user.ID, 2)
+	_, err := save(ctx, a.jobs, j.ID, 0, &ytcaptionv1.RevisionCue{StartMs: 0, EndMs: 1500, Text: "The first edit"})
+	require.NoError(t, err)
+	link := func(pin *int32) string {
+		t.Helper()
+		r, err := a.jobs.CreateShare(ctx, connect.NewRequest(&ytcaptionv1.CreateShareRequest{JobId: j.ID, Revision: pin}))
+		require.NoError(t, err)
+		return r.Msg.GetToken()
+	}
+	pinned, latest := link(rev(1)), link(nil)
+	_, err = save(ctx, a.jobs, j.ID, 1, &ytcaptionv1.RevisionCue{StartMs: 0, EndMs: 1500, Text: "The second edit"})
+	require.NoError(t, err)
+
+	shows := func(token string) (int32, string) {
+		t.Helper()
+		got, err := a.sharesOf().GetSharedJob(ctx, connect.NewRequest(&ytcaptionv1.GetSharedJobRequest{Token: token}))
+		require.NoError(t, err)
+		require.Len(t, got.Msg.GetSegments(), 1)
+		return got.Msg.GetJob().GetRevision(), got.Msg.GetSegments()[0].GetText()
+	}
+	r, text := shows(pinned)
+	require.Equal(t, int32(1), r, "the pinned revision")
+	require.Equal(t, "The first edit", text)
+	r, text = shows(latest)
+	require.Equal(t, int32(2), r, "the latest, saved after the link was made")
+	require.Equal(t, "The second edit", text)
+
+	_, err = a.jobs.CreateShare(ctx, connect.NewRequest(&ytcaptionv1.CreateShareRequest{JobId: j.ID, Revision: rev(3)}))
+	require.Equal(t, errcode.RevisionNotFound, detailOf(t, err), "the job's latest is 2")
+}

@@ -225,6 +225,8 @@ type Transcript struct {
 	Engine   string
 	Model    string
 	Duration time.Duration
+	// Revision is the revision Segments are (0: the machine's).
+	Revision int
 	Segments []Segment
 	// SpeakerNames rename speaker labels in every format: label → name.
 	SpeakerNames map[string]string

@@ -64,8 +64,9 @@ type NewShare struct {
 
 // CreateShare makes a share link of a job of the user's. The job must have
 // finished with a transcript (job_not_finished before; conflict for a
-// failed job; transcript_expired once retention deleted it), and have fewer
-// than MaxLiveShares live links (too_many_shares). Another user's job, or a
+// failed job; transcript_expired once retention deleted it), have the
+// revision the link pins (revision_not_found), and have fewer than
+// MaxLiveShares live links (too_many_shares). Another user's job, or a
 // chunk, is not_found.
 func (s *Store) CreateShare(ctx context.Context, n NewShare) (Share, error) {
 	notFound := &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("no job %s", n.JobID)}
@@ -77,10 +78,11 @@ func (s *Store) CreateShare(ctx context.Context, n NewShare) (Share, error) {
 		var (
 			status  job.Status
 			expired bool
+			latest  int
 		)
 		// The job's row is locked, so two links made at once count each other.
-		err := tx.QueryRow(ctx, `SELECT status, transcript_expired FROM jobs WHERE id = $1 AND user_id = $2 AND parent_id IS NULL FOR UPDATE`,
-			n.JobID, n.UserID).Scan(&status, &expired)
+		err := tx.QueryRow(ctx, `SELECT status, transcript_expired, revision FROM jobs WHERE id = $1 AND user_id = $2 AND parent_id IS NULL FOR UPDATE`,
+			n.JobID, n.UserID).Scan(&status, &expired, &latest)
 		if errors.Is(err, sqldb.ErrNoRows) {
 			return notFound
 		}
@@ -94,6 +96,10 @@ func (s *Store) CreateShare(ctx context.Context, n NewShare) (Share, error) {
 			return job.Errorf(job.CodeConflict, "job %s failed: it has no transcript to share", n.JobID)
 		case expired:
 			return job.Errorf(job.CodeExpired, "job %s's transcript was deleted when its retention period ended", n.JobID)
+		case n.Revision != nil && *n.Revision > latest:
+			// Revisions are never deleted one by one: one that exists now
+			// exists for as long as the transcript does.
+			return job.Errorf(errcode.RevisionNotFound, "job %s has no revision %d; its latest is %d", n.JobID, *n.Revision, latest)
 		}
 		var live int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM shares WHERE job_id = $1 AND revoked_at IS NULL AND expires_at > $2`,

@@ -38,6 +38,13 @@ func TestShareLinksOpenUntilTheyExpireOrAreRevoked(t *testing.T) {
 		require.Equal(t, job.CodeNotFound, job.CodeOf(err))
 
 		two := 2
+		_, err = s.CreateShare(ctx, store.NewShare{UserID: u.ID, JobID: j.ID, TokenHash: sharetoken.Hash("x"), Revision: &two,
+			Now: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)})
+		require.Equal(t, errcode.RevisionNotFound, job.CodeOf(err), "a revision the job does not have yet")
+		for base := range two {
+			_, err := s.SaveRevision(ctx, u.ID, j.ID, base, []job.Segment{{StartMS: 0, EndMS: 1000, Text: "An edit"}}, nil)
+			require.NoError(t, err)
+		}
 		sh, tok, err := share(u.ID, j.ID, time.Hour)
 		require.NoError(t, err)
 		require.Equal(t, j.ID, sh.JobID)
