@@ -77,12 +77,8 @@ func (s *JobService) RevokeShare(ctx context.Context, req *connect.Request[ytcap
 }
 
 func shareToProto(sh store.Share) *ytcaptionv1.Share {
-	p := &ytcaptionv1.Share{Id: sh.ID, JobId: sh.JobID, CreatedAt: ts(sh.CreatedAt), ExpiresAt: ts(sh.ExpiresAt), RevokedAt: ts(sh.RevokedAt)}
-	if sh.Revision != nil {
-		r := int32(*sh.Revision)
-		p.Revision = &r
-	}
-	return p
+	return &ytcaptionv1.Share{Id: sh.ID, JobId: sh.JobID, CreatedAt: ts(sh.CreatedAt), ExpiresAt: ts(sh.ExpiresAt), RevokedAt: ts(sh.RevokedAt),
+		Revision: shownRevision(sh)}
 }
 
 // ShareService opens share links for the edge's public routes. It has no
@@ -135,12 +131,7 @@ func (s *ShareService) getSharedJob(ctx context.Context, token string) (*ytcapti
 	if err != nil {
 		return nil, err
 	}
-	var rev *int32
-	if sh.Revision != nil {
-		r := int32(*sh.Revision)
-		rev = &r
-	}
-	t, err := s.jobs.transcript(owner, sh.JobID, rev)
+	t, err := s.jobs.transcript(owner, sh.JobID, shownRevision(sh))
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +146,18 @@ func (s *ShareService) getSharedJob(ctx context.Context, token string) (*ytcapti
 	return resp, nil
 }
 
-// GetSharedTranscript is the owner's GetTranscript of the link's job.
+// shownRevision is the revision sh shows: the one it pins, or nil for the
+// latest when it is opened.
+func shownRevision(sh store.Share) *int32 {
+	if sh.Revision == nil {
+		return nil
+	}
+	r := int32(*sh.Revision)
+	return &r
+}
+
+// GetSharedTranscript is the owner's GetTranscript of the link's job, of
+// the revision the link shows.
 func (s *ShareService) GetSharedTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetSharedTranscriptRequest]) (*connect.Response[ytcaptionv1.GetSharedTranscriptResponse], error) {
 	owner, sh, j, err := s.sharedJob(ctx, req.Msg.GetToken())
 	if err != nil {
@@ -165,7 +167,8 @@ func (s *ShareService) GetSharedTranscript(ctx context.Context, req *connect.Req
 	if m == nil {
 		m = &ytcaptionv1.GetTranscriptRequest{}
 	}
-	m.Id = sh.JobID
+	// The link's job and revision, whichever its reader asked for.
+	m.Id, m.Revision = sh.JobID, shownRevision(sh)
 	resp, err := s.jobs.GetTranscript(owner, connect.NewRequest(m))
 	if err != nil {
 		if code := errcode.OfConnect(err); code == job.CodeNotFound || code == job.CodeExpired || code == job.CodeNotReady {

@@ -235,3 +235,36 @@ func TestASharedJobSaysWhichRevisionItShows(t *testing.T) {
 	_, err = a.jobs.CreateShare(ctx, connect.NewRequest(&ytcaptionv1.CreateShareRequest{JobId: j.ID, Revision: rev(3)}))
 	require.Equal(t, errcode.RevisionNotFound, detailOf(t, err), "the job's latest is 2")
 }
+
+// TestASharedTranscriptIsTheRevisionItsLinkShows: the file a link serves is
+// the revision its page shows — the pinned one, else the latest — whatever
+// revision its reader asks for: a link to an edit does not open the
+// original, nor a pinned one a later edit.
+func TestASharedTranscriptIsTheRevisionItsLinkShows(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, nil)
+	ctx := context.Background()
+	j := finished(t, a.store, a.user.ID, 2)
+	for base, text := range []string{"The first edit", "The second edit"} {
+		_, err := save(ctx, a.jobs, j.ID, int32(base), &ytcaptionv1.RevisionCue{StartMs: 0, EndMs: 1500, Text: text})
+		require.NoError(t, err)
+	}
+	link := func(pin *int32) string {
+		t.Helper()
+		r, err := a.jobs.CreateShare(ctx, connect.NewRequest(&ytcaptionv1.CreateShareRequest{JobId: j.ID, Revision: pin}))
+		require.NoError(t, err)
+		return r.Msg.GetToken()
+	}
+	file := func(token string, asked *int32) string {
+		t.Helper()
+		tr, err := a.sharesOf().GetSharedTranscript(ctx, connect.NewRequest(&ytcaptionv1.GetSharedTranscriptRequest{Token: token,
+			Transcript: &ytcaptionv1.GetTranscriptRequest{Format: ytcaptionv1.TranscriptFormat_TRANSCRIPT_FORMAT_TXT, Revision: asked}}))
+		require.NoError(t, err)
+		return string(tr.Msg.GetContent())
+	}
+	pinned, latest := link(rev(1)), link(nil)
+	for _, asked := range []*int32{nil, rev(0), rev(1), rev(2), rev(7)} {
+		require.Contains(t, file(pinned, asked), "The first edit", "asked for %v", asked)
+		require.Contains(t, file(latest, asked), "The second edit", "asked for %v", asked)
+	}
+}
