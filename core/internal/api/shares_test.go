@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/clocktest"
 	"github.com/ytcaption/ytcaption/internal/errcode"
@@ -267,4 +269,43 @@ func TestASharedTranscriptIsTheRevisionItsLinkShows(t *testing.T) {
 		require.Contains(t, file(pinned, asked), "The first edit", "asked for %v", asked)
 		require.Contains(t, file(latest, asked), "The second edit", "asked for %v", asked)
 	}
+}
+
+// TestAJobIsSharedWhenItsTranscriptCanBeRead: sharing a failed or cancelled
+// job gets the answer reading its transcript gets — the same code, so a
+// client can tell why — and a job whose transcript can be read can be
+// shared.
+func TestAJobIsSharedWhenItsTranscriptCanBeRead(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, nil)
+	ctx := context.Background()
+	newJob := func() string {
+		t.Helper()
+		r, err := a.jobs.CreateJob(ctx, connect.NewRequest(&ytcaptionv1.CreateJobRequest{Url: "http://127.0.0.1:9/" + uuid.NewString() + ".ogg"}))
+		require.NoError(t, err)
+		return r.Msg.GetJob().GetId()
+	}
+	failed := newJob()
+	c, ok, err := a.store.ClaimQueued(ctx, "core-1", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, failed, c.ID)
+	_, err = a.store.Fail(ctx, c.ID, c.Epoch, &job.Error{Code: job.CodeEngineFailed, Message: "boom"})
+	require.NoError(t, err)
+	cancelled := newJob()
+	_, err = a.jobs.CancelJob(ctx, connect.NewRequest(&ytcaptionv1.CancelJobRequest{Id: cancelled}))
+	require.NoError(t, err)
+
+	for name, id := range map[string]string{"failed": failed, "cancelled": cancelled} {
+		_, readErr := a.jobs.GetTranscript(ctx, connect.NewRequest(&ytcaptionv1.GetTranscriptRequest{Id: id}))
+		_, shareErr := a.jobs.CreateShare(ctx, connect.NewRequest(&ytcaptionv1.CreateShareRequest{JobId: id}))
+		if readErr == nil {
+			require.NoError(t, shareErr, name)
+			continue
+		}
+		require.Equal(t, detailOf(t, readErr), detailOf(t, shareErr), "%s: %v / %v", name, readErr, shareErr)
+		require.Equal(t, connect.CodeOf(readErr), connect.CodeOf(shareErr), name)
+	}
+	_, err = a.jobs.CreateShare(ctx, connect.NewRequest(&ytcaptionv1.CreateShareRequest{JobId: failed}))
+	require.Equal(t, errcode.NotReady, detailOf(t, err), "a failed job has no transcript to share")
 }

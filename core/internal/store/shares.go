@@ -63,8 +63,9 @@ type NewShare struct {
 }
 
 // CreateShare makes a share link of a job of the user's. The job must have
-// finished with a transcript (job_not_finished before; conflict for a
-// failed job; transcript_expired once retention deleted it), have the
+// finished with a transcript (job_not_finished before; a failed job has
+// none: transcript_not_ready, as reading it answers; transcript_expired
+// once retention deleted it), have the
 // revision the link pins (revision_not_found), and have fewer than
 // MaxLiveShares live links (too_many_shares). Another user's job, or a
 // chunk, is not_found.
@@ -93,7 +94,7 @@ func (s *Store) CreateShare(ctx context.Context, n NewShare) (Share, error) {
 		case !status.Terminal():
 			return job.Errorf(errcode.JobNotFinished, "job %s is %s: it can be shared once it has finished", n.JobID, status)
 		case status == job.StatusFailed:
-			return job.Errorf(job.CodeConflict, "job %s failed: it has no transcript to share", n.JobID)
+			return job.Errorf(job.CodeNotReady, "job %s failed: it has no transcript to share", n.JobID)
 		case expired:
 			return job.Errorf(job.CodeExpired, "job %s's transcript was deleted when its retention period ended", n.JobID)
 		case n.Revision != nil && *n.Revision > latest:

@@ -29,6 +29,11 @@ func TestShareLinksOpenUntilTheyExpireOrAreRevoked(t *testing.T) {
 		}
 
 		j := succeeded(t, s, u)
+		failed := toTranscribing(t, s, u)
+		_, err = s.Fail(ctx, failed.ID, failed.Epoch, &job.Error{Code: job.CodeEngineFailed, Message: "boom"})
+		require.NoError(t, err)
+		_, _, err = share(u.ID, failed.ID, time.Hour)
+		require.Equal(t, errcode.NotReady, job.CodeOf(err), "a failed job has no transcript, as reading it says")
 		running := create(t, s, u)
 		_, _, err = share(u.ID, running.ID, time.Hour)
 		require.Equal(t, errcode.JobNotFinished, job.CodeOf(err))
