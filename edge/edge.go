@@ -60,7 +60,9 @@ type Config struct {
 	// (MetricsHandler and ServeMetrics still do).
 	MetricsAddr string
 	// TrustedProxies may name the client in X-Forwarded-For (the right-most
-	// address not itself trusted); from anyone else the header is ignored.
+	// address not itself trusted), and the host and scheme it reached in
+	// X-Forwarded-Host and X-Forwarded-Proto; from anyone else those
+	// headers are ignored.
 	TrustedProxies []netip.Prefix
 	// FailedAuthBurst is how many refused API keys one client address
 	// (an IPv6 /64) may send at once, FailedAuthPerMinute how fast that

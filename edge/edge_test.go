@@ -211,6 +211,18 @@ func (f *fakeCore) CancelJob(ctx context.Context, req *connect.Request[ytcaption
 	return connect.NewResponse(&ytcaptionv1.CancelJobResponse{Job: j}), nil
 }
 
+// CreateShare makes a link of any job of the caller's, with a fixed token.
+func (f *fakeCore) CreateShare(ctx context.Context, req *connect.Request[ytcaptionv1.CreateShareRequest]) (*connect.Response[ytcaptionv1.CreateShareResponse], error) {
+	if _, err := f.find(f.user(req.Header()), req.Msg.GetJobId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&ytcaptionv1.CreateShareResponse{Token: fakeShareToken,
+		Share: &ytcaptionv1.Share{Id: "share-1", JobId: req.Msg.GetJobId(), CreatedAt: timestamppb.Now(), ExpiresAt: timestamppb.New(time.Now().Add(time.Hour))}}), nil
+}
+
+// fakeShareToken is every share link's token in the fake core.
+const fakeShareToken = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
 func (f *fakeCore) GetTranscript(ctx context.Context, req *connect.Request[ytcaptionv1.GetTranscriptRequest]) (*connect.Response[ytcaptionv1.GetTranscriptResponse], error) {
 	j, err := f.find(f.user(req.Header()), req.Msg.GetId())
 	if err != nil {

@@ -452,6 +452,55 @@ func TestForwardedForIsTrustedOnlyFromConfiguredProxies(t *testing.T) {
 	require.Equal(t, connect.CodeResourceExhausted, connect.CodeOf(err), "the Connect door shares the allowance: %v", err)
 }
 
+// TestForwardedHostAndProtoAreTrustedOnlyFromConfiguredProxies: the URLs
+// the edge hands out (an upload's Location, a share link's) and the web
+// app's same-origin check take X-Forwarded-Host and X-Forwarded-Proto only
+// from a proxy in TrustedProxies. From anyone else a forged host would send
+// a client's upload to the forger's server, and pass a forged Origin.
+func TestForwardedHostAndProtoAreTrustedOnlyFromConfiguredProxies(t *testing.T) {
+	t.Parallel()
+	forged := map[string]string{"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
+	upload := func(base string) string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, base+"/v1/uploads", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer key-alice")
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", "10")
+		for k, v := range forged {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusCreated, resp.StatusCode)
+		return resp.Header.Get("Location")
+	}
+	direct, _ := startTusEdge(t)
+	require.Equal(t, direct+"/v1/uploads/abc", upload(direct), "a forged host and scheme from an untrusted peer are ignored")
+	proxied, _ := startTusEdgeWith(t, func(c *Config) { c.TrustedProxies = mustPrefixes(t, "127.0.0.0/8") })
+	require.Equal(t, "https://evil.example/v1/uploads/abc", upload(proxied), "a trusted proxy names the host and scheme its client reached")
+
+	h := start(t)
+	resp, b := h.do("POST", "/v1/jobs", "key-alice", createBody)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(b))
+	var j struct{ ID string }
+	require.NoError(t, json.Unmarshal(b, &j))
+	resp, b = h.doWith("POST", "/v1/jobs/"+j.ID+"/shares", "key-alice", "", forged)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(b))
+	var sh struct{ URL string }
+	require.NoError(t, json.Unmarshal(b, &sh))
+	require.Equal(t, "/s/"+fakeShareToken, sh.URL, "a share link's URL names no host: the browser's page adds its own")
+
+	signIn := map[string]string{"Origin": "http://evil.example", "Content-Type": "application/json"}
+	for k, v := range forged {
+		signIn[k] = v
+	}
+	resp, b = h.doWith("POST", "/app-session", "", `{"key": "key-alice"}`, signIn)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, string(b))
+	require.Equal(t, "forbidden", errCode(t, b), "another site's Origin, however the host is forged")
+}
+
 // TestEventStreamsAreCappedPerKey holds the plan's three streams open, over
 // REST and Connect together; a fourth on either is too_many_streams; every
 // way a stream ends gives its place back — a refused request, a client that

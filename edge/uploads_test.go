@@ -69,6 +69,13 @@ func (c *tusCore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func startTusEdge(t *testing.T) (string, *tusCore) {
 	t.Helper()
+	return startTusEdgeWith(t, nil)
+}
+
+// startTusEdgeWith is startTusEdge with configure applied to the edge's
+// Config.
+func startTusEdgeWith(t *testing.T, configure func(*Config)) (string, *tusCore) {
+	t.Helper()
 	f := newFakeCore()
 	tc := &tusCore{got: make(chan http.Header, 16), progress: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
@@ -78,7 +85,11 @@ func startTusEdge(t *testing.T) (string, *tusCore) {
 	mux.Handle("/v1/uploads/", tc)
 	core := httptest.NewServer(mux)
 	t.Cleanup(core.Close)
-	e, err := New(Config{CoreURL: core.URL, ServiceToken: token, MaxBodyBytes: 1024})
+	cfg := Config{CoreURL: core.URL, ServiceToken: token, MaxBodyBytes: 1024}
+	if configure != nil {
+		configure(&cfg)
+	}
+	e, err := New(cfg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ package clientaddr
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -48,6 +49,10 @@ func ParsePrefixes(list string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// Trusted returns the prefixes of the trusted proxies, for whatever else
+// must trust the same peers (the REST listener's X-Forwarded-Host).
+func (r Resolver) Trusted() []netip.Prefix { return slices.Clone(r.trusted) }
 
 func (r Resolver) isTrusted(a netip.Addr) bool {
 	for _, p := range r.trusted {

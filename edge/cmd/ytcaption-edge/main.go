@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", 0, "how long a valid API key is trusted without asking core (default 10s)")
 	fs.DurationVar(&cfg.FinishedJobTTL, "finished-job-ttl", 0, "how long a job is answered from the edge's memory without asking core — a finished one, or a running one core's change feed says has not changed (default 5s; negative: never)")
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted, as sent and as inflated (uploads: 25 MiB and the form)")
-	fs.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes or addresses of proxies whose X-Forwarded-For names the client (the right-most untrusted hop); from anyone else the header is ignored (empty: use the TCP peer)")
+	fs.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes or addresses of proxies whose X-Forwarded-For names the client (the right-most untrusted hop) and whose X-Forwarded-Host and X-Forwarded-Proto name the host and scheme the client reached; from anyone else these headers are ignored (empty: use the TCP peer and the request's own Host)")
 	fs.IntVar(&cfg.FailedAuthBurst, "failed-auth-burst", 20, "refused API keys one client address (an IPv6 /64) may send at once before 429 rate_limited")
 	fs.IntVar(&cfg.FailedAuthPerMinute, "failed-auth-per-minute", 20, "how many refused API keys a client address's allowance regains a minute")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 10, "event streams (SSE, WatchJob) one API key may hold open at once on this edge, unless its plan sets max_streams")

@@ -55,6 +55,15 @@ type Config struct {
 	ClientAddrs clientaddr.Resolver
 }
 
+// prefixStrings are ps as Fiber's TrustedProxies takes them.
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
 func (cfg Config) withDefaults() Config {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
@@ -142,6 +151,13 @@ func New(log *slog.Logger, cfg Config, d Deps) *fiber.App {
 		// route's body is bounded and read whole by boundBody (uploads.go).
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
+		// Fiber reads X-Forwarded-Host and X-Forwarded-Proto (c.Hostname,
+		// c.Protocol, c.BaseURL: an upload's Location, the web app's
+		// same-origin check and Secure cookie) from any peer unless told
+		// whom to trust: only the proxies X-Forwarded-For is read from,
+		// none by default.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          prefixStrings(cfg.ClientAddrs.Trusted()),
 	})
 	app.Server().HeaderReceived = s.headerReceived
 	app.Use(s.measure, s.boundBody, identityOnly)
