@@ -197,5 +197,6 @@ var ofTheMedia = map[string]bool{
 }
 
 // RetryHelps reports whether running a job that failed with code again may
-// end otherwise: false for a failure that is the media's own.
+// end otherwise: false for a failure that is the media's own. The dashboard
+// offers no Retry, and core's RetryJob refuses one, where it is false.
 func RetryHelps(code string) bool { return !ofTheMedia[code] }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/engines"
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 )
 
 // Account is a user as an operator sees it.
@@ -373,13 +374,18 @@ func (s *Store) SearchJobs(ctx context.Context, f JobFilter) ([]job.Job, error) 
 }
 
 // RetryJob queues a failed job again with fresh attempts, audited as actor's
-// doing. Its earlier attempts stay in its history.
+// doing. Its earlier attempts stay in its history. A job that failed for a
+// cause in its media (errcode.RetryHelps) is refused with conflict: every
+// attempt would meet it again.
 func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return job.Job{}, job.Errorf(job.CodeNotFound, "no job %s", id)
 	}
 	var j job.Job
 	err := s.changeTx(ctx, "retry job", func(tx sqldb.Tx, cs *changes) error {
+		if err := retryHelps(ctx, tx, id); err != nil {
+			return err
+		}
 		// A long job starts over whole: its old chunks (and their segments)
 		// go, and the download stage cuts the audio again.
 		if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE parent_id = $1 AND EXISTS (SELECT 1 FROM jobs p WHERE p.id = $1 AND p.status = 'failed')`, id); err != nil {
@@ -405,6 +411,24 @@ func (s *Store) RetryJob(ctx context.Context, actor, id string) (job.Job, error)
 		return audit(ctx, tx, actor, "retry_job", id, map[string]any{"user_id": j.UserID})
 	})
 	return j, err
+}
+
+// retryHelps refuses to retry failed job id when its failure is its media's
+// own; any other job is left to RetryJob's update (not failed: conflict).
+// The row is locked, so the code it checked is the one the update clears.
+func retryHelps(ctx context.Context, tx sqldb.Tx, id string) error {
+	var code string
+	err := tx.QueryRow(ctx, `SELECT error_code FROM jobs WHERE id = $1 AND status = $2 AND parent_id IS NULL FOR UPDATE`,
+		id, string(job.StatusFailed)).Scan(&code)
+	switch {
+	case errors.Is(err, sqldb.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("retry job %s: %w", id, err)
+	case !errcode.RetryHelps(code):
+		return job.Errorf(job.CodeConflict, "job %s failed with %s, a cause in its media: another attempt would fail the same way", id, code)
+	}
+	return nil
 }
 
 // Agent is a gpu-node as core knows it.
