@@ -8,6 +8,12 @@ variable "datacenters" {
   default = ["dc1"]
 }
 
+variable "trusted_proxies" {
+  description = "The load balancer's addresses or CIDR prefixes: only from these does the edge take X-Forwarded-For, -Host and -Proto (empty: from nobody; behind a TLS-terminating balancer, set it, or the edge sees plain http). The balancer must set those headers, not append to them."
+  type        = string
+  default     = ""
+}
+
 variable "release_url" {
   description = "Where the release binaries are downloaded from (<release_url>/ytcaption-edge)."
   type        = string
@@ -86,10 +92,11 @@ job "ytcaption-edge" {
       }
 
       env {
-        YTCAPTION_EDGE_ADDR         = ":${NOMAD_PORT_http}"
-        YTCAPTION_EDGE_CONNECT_ADDR = ":${NOMAD_PORT_connect}"
-        YTCAPTION_EDGE_METRICS_ADDR = ":${NOMAD_PORT_metrics}"
-        YTCAPTION_EDGE_LOG_FORMAT   = "json"
+        YTCAPTION_EDGE_ADDR            = ":${NOMAD_PORT_http}"
+        YTCAPTION_EDGE_CONNECT_ADDR    = ":${NOMAD_PORT_connect}"
+        YTCAPTION_EDGE_METRICS_ADDR    = ":${NOMAD_PORT_metrics}"
+        YTCAPTION_EDGE_LOG_FORMAT      = "json"
+        YTCAPTION_EDGE_TRUSTED_PROXIES = var.trusted_proxies
       }
 
       # Secrets from Nomad Variables at nomad/jobs/ytcaption-edge; core's

@@ -33,7 +33,8 @@ type revisionCue struct {
 
 // editable loads userID's job id and says why its transcript cannot be
 // edited or read as revisions, if it cannot: another user's job is not
-// found, an unfinished one has no transcript yet, an expired one none any
+// found, an unfinished one has no transcript yet (job_not_finished), a
+// failed one none at all (transcript_not_ready), an expired one none any
 // more.
 func (s *Store) editable(ctx context.Context, userID, id string) (job.Job, error) {
 	j, err := s.GetJob(ctx, userID, id)
@@ -42,8 +43,11 @@ func (s *Store) editable(ctx context.Context, userID, id string) (job.Job, error
 		return j, err
 	case j.ParentID != "":
 		return job.Job{}, &job.Error{Code: job.CodeNotFound, Message: fmt.Sprintf("no job %s", id)}
-	case j.Status != job.StatusSucceeded && j.Status != job.StatusCancelled:
+	case !j.Status.Terminal():
 		return j, job.Errorf(errcode.JobNotFinished, "job %s is %s: its transcript can be edited once it has finished", j.ID, j.Status)
+	case j.Status == job.StatusFailed:
+		// As reading its transcript and sharing it answer.
+		return j, job.Errorf(job.CodeNotReady, "job %s failed: it has no transcript to edit", j.ID)
 	case j.TranscriptExpired:
 		return j, job.Errorf(job.CodeExpired, "job %s's transcript was deleted when its retention period ended", j.ID)
 	}

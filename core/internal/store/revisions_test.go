@@ -92,6 +92,13 @@ func TestRevisionsAreACompareAndSet(t *testing.T) {
 		_, err = s.ListRevisions(ctx, u.ID, "not-a-uuid")
 		require.Equal(t, job.CodeNotFound, job.CodeOf(err))
 
+		failed := toTranscribing(t, s, u)
+		_, err = s.Fail(ctx, failed.ID, failed.Epoch, &job.Error{Code: job.CodeEngineFailed, Message: "boom"})
+		require.NoError(t, err)
+		_, err = s.SaveRevision(ctx, u.ID, failed.ID, 0, segs, nil)
+		require.Equal(t, errcode.NotReady, job.CodeOf(err), "a failed job has no transcript, as reading it says")
+		_, err = s.ListRevisions(ctx, u.ID, failed.ID)
+		require.Equal(t, errcode.NotReady, job.CodeOf(err))
 		queued := create(t, s, u)
 		_, err = s.SaveRevision(ctx, u.ID, queued.ID, 0, segs, nil)
 		require.Equal(t, errcode.JobNotFinished, job.CodeOf(err))
