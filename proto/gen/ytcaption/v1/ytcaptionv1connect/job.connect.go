@@ -161,7 +161,9 @@ type JobServiceClient interface {
 	// with which anybody may read its transcript, without an API key
 	// (ShareService), until the link expires or is revoked. The token is in
 	// this reply only: core keeps its SHA-256. Refused with job_not_finished
-	// before the job has finished, too_many_shares past 50 live links.
+	// before the job has finished, transcript_not_ready when it failed (as
+	// reading its transcript), revision_not_found for a pinned revision the
+	// job does not have, too_many_shares past 50 live links.
 	CreateShare(context.Context, *connect.Request[v1.CreateShareRequest]) (*connect.Response[v1.CreateShareResponse], error)
 	// ListShares lists the caller's job's share links, newest first, without
 	// their tokens.
@@ -512,7 +514,9 @@ type JobServiceHandler interface {
 	// with which anybody may read its transcript, without an API key
 	// (ShareService), until the link expires or is revoked. The token is in
 	// this reply only: core keeps its SHA-256. Refused with job_not_finished
-	// before the job has finished, too_many_shares past 50 live links.
+	// before the job has finished, transcript_not_ready when it failed (as
+	// reading its transcript), revision_not_found for a pinned revision the
+	// job does not have, too_many_shares past 50 live links.
 	CreateShare(context.Context, *connect.Request[v1.CreateShareRequest]) (*connect.Response[v1.CreateShareResponse], error)
 	// ListShares lists the caller's job's share links, newest first, without
 	// their tokens.
