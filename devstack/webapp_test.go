@@ -217,7 +217,9 @@ func TestWebAppInABrowser(t *testing.T) {
 	do("my jobs lists it", chromedp.Navigate(app+"/jobs"), chromedp.WaitVisible(css(`tr[data-job="`+id+`"][data-status="succeeded"]`)))
 	browsertest.Audit(t, ctx, "my jobs")
 	shot("jobs")
-	rows := func() string { return eval(`[...document.querySelectorAll("#jobs tbody tr")].map((r) => r.dataset.job).join(",")`) }
+	rows := func() string {
+		return eval(`[...document.querySelectorAll("#jobs tbody tr")].map((r) => r.dataset.job).join(",")`)
+	}
 	require.ElementsMatch(t, []string{id, uploaded}, strings.Split(rows(), ","))
 	do("search by id", chromedp.SendKeys(css(`#search`), id[:8]))
 	require.Equal(t, id, rows())
