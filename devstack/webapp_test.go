@@ -54,7 +54,8 @@ func appMediaServer(t *testing.T) (wav, page, file string) {
 // and timing, save revision 1, download the SRT with the edit, reload and
 // find revision 1 with the original still at 0, lose a save to another tab
 // and load the latest, rename a speaker, share and revoke a link, upload a
-// file, search, filter and delete in my jobs, sign out; another user finds the job "not found". Each page passes
+// file, search, filter and delete in my jobs, see a failure explained,
+// cancel a job, sign out; another user finds the job "not found". Each page passes
 // the accessibility check. With YTCAPTION_SCREENSHOTS=<dir> it also saves
 // each page at desktop and phone width (docs/screenshots).
 func TestWebAppInABrowser(t *testing.T) {
@@ -151,6 +152,12 @@ func TestWebAppInABrowser(t *testing.T) {
 	require.Equal(t, before, cues())
 	require.Equal(t, strings.Join(strings.Fields(original), " "), eval(`document.querySelector("#cues li textarea").value`))
 	end := eval(`document.querySelector("#cues li input.end").value`)
+	do("a cue too fast to read is flagged, not changed", chromedp.Evaluate[chromedp.Void](`(() => {
+		const t = document.querySelector("#cues li textarea"); t.value = "word ".repeat(80); t.dispatchEvent(new Event("input")); })()`))
+	require.Contains(t, eval(`document.querySelector("#cues li .warnings").textContent`), "characters per second")
+	require.Equal(t, end, eval(`document.querySelector("#cues li input.end").value`), "the shaper's limits are warnings: the times stay")
+	require.Empty(t, eval(`performance.getEntriesByType("resource").map((e) => e.name).filter((n) => !n.startsWith(location.origin)).join(" ")`),
+		"the page, its player included, loads nothing from anywhere but the edge")
 	do("edit the first cue's text, and pull its end in with the keyboard",
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#cues li textarea").value = ""`), chromedp.SendKeys(css(`#cues li textarea`), "Edited in the browser"),
 		chromedp.Focus(css(`#cues li textarea`)),
@@ -231,6 +238,18 @@ func TestWebAppInABrowser(t *testing.T) {
 	code, _ = client{t: t, base: s.EdgeURL, key: aliceKey}.do("GET", "/v1/jobs/"+uploaded, nil)
 	require.Equal(t, http.StatusNotFound, code, "deleted means gone")
 	require.Contains(t, eval(`window.asked`), "cannot be undone")
+
+	do("a link that leads nowhere fails, explained in plain words", chromedp.Navigate(app+"/new"), chromedp.WaitVisible(css(`#url`)),
+		chromedp.SendKeys(css(`#url`), strings.TrimSuffix(media, filepath.Base(media))+"missing.wav"), chromedp.Click(css(`#start-url`)),
+		chromedp.WaitVisible(css(`#outcome .notice.error`)))
+	failure := eval(`document.getElementById("outcome").textContent`)
+	require.Contains(t, failure, "leads nowhere")
+	require.Contains(t, failure, "code: source_not_found")
+	do("a job can be cancelled while it works, once asked", chromedp.Navigate(app+"/new"), chromedp.WaitVisible(css(`#url`)),
+		chromedp.SendKeys(css(`#url`), hangingServer(t)+"/talk.ogg"), chromedp.Click(css(`#start-url`)), chromedp.WaitVisible(css(`#cancel`)),
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), chromedp.Click(css(`#cancel`)),
+		chromedp.WaitVisible(css(`#outcome .notice.info`)))
+	require.Contains(t, eval(`document.getElementById("outcome").textContent`), "cancelled")
 
 	do("sign out", chromedp.Click(css(`#signout`)), chromedp.WaitVisible(css(`#signin`)))
 	do("signed out, the job page asks to sign in", chromedp.Navigate(app+"/jobs/"+id), chromedp.WaitVisible(css(`#signin`)))
