@@ -215,7 +215,9 @@ func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
 	go func() { defer close(following); e.jobs.Follow(fctx, e.log, e.core.Edge) }()
 	defer func() { stopFollowing(); <-following }()
 	errc := make(chan error, 2)
-	go func() { errc <- e.app.Listener(ln) }()
+	// fasthttp gives up on its listener at the first accept error but a
+	// timeout; this one waits out the passing ones (see patientListener).
+	go func() { errc <- e.app.Listener(newPatientListener(ln, e.log)) }()
 	if e.resolver != nil {
 		go e.resolver.Run(ctx)
 		deregister, err := discovery.RegisterListener(ctx, e.cfg.ConsulAddr, "ytcaption-edge", "", e.cfg.AdvertiseAddr, ln, "/health/ready")
