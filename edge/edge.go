@@ -203,7 +203,8 @@ func (e *Edge) Run(ctx context.Context) (err error) {
 }
 
 // Serve serves REST on ln and, unless cln is nil, the Connect/gRPC front door
-// on cln, until ctx ends; then it lets in-flight requests finish (up to 30 s).
+// on cln, until ctx ends or a listener fails (its error); then it lets
+// in-flight requests finish (up to 30 s) and closes both listeners.
 func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
 	if e.rdb != nil {
 		// Its pool and background goroutines outlive the servers otherwise.
@@ -240,19 +241,24 @@ func (e *Edge) Serve(ctx context.Context, ln, cln net.Listener) error {
 		}()
 		e.log.InfoContext(ctx, "edge Connect front door serving", "addr", cln.Addr().String())
 	}
+	var serveErr error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
+	// Both servers stop either way: one's listener failing must not leave
+	// the other serving, nor its own socket open with nobody accepting.
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ferr error
 	if front != nil {
 		ferr = front.Shutdown(sctx)
 	}
-	if err := e.app.ShutdownWithContext(sctx); err != nil {
+	if err := e.app.ShutdownWithContext(sctx); err != nil && serveErr == nil {
 		return fmt.Errorf("shut down: %w", err)
+	}
+	if serveErr != nil {
+		return fmt.Errorf("serve: %w", serveErr)
 	}
 	if ferr != nil {
 		return fmt.Errorf("shut down the Connect front door: %w", ferr)

@@ -90,3 +90,32 @@ func TestClosingThePatientListenerEndsItsPause(t *testing.T) {
 		t.Fatal("Accept still pauses after Close")
 	}
 }
+
+// brokenListener fails every accept with an error that does not pass.
+type brokenListener struct{ net.Listener }
+
+var errBroken = errors.New("listener broken")
+
+func (l brokenListener) Accept() (net.Conn, error) { return nil, errBroken }
+
+// TestAFailedListenerStopsTheWholeEdge: when the REST listener fails for
+// good, Serve returns its error with both listeners closed — neither the
+// Connect front door serving on alone nor a REST socket left open that
+// nobody accepts on, where requests hang (the single box then stops as a
+// whole, and its supervisor restarts it).
+func TestAFailedListenerStopsTheWholeEdge(t *testing.T) {
+	t.Parallel()
+	e, err := New(Config{CoreURL: "http://127.0.0.1:9", ServiceToken: token})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.ErrorIs(t, e.Serve(context.Background(), brokenListener{ln}, cln), errBroken)
+	for name, addr := range map[string]string{"REST": ln.Addr().String(), "Connect front door": cln.Addr().String()} {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			t.Errorf("the %s listener still takes connections after Serve returned", name)
+		}
+	}
+}
