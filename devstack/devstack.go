@@ -101,7 +101,8 @@ type Stack struct {
 	CoreMetricsURL, EdgeMetricsURL string
 }
 
-// Run starts the stack, calls started once it serves, and runs until ctx ends.
+// Run starts the stack, calls started once it serves, and runs until ctx ends
+// or a part of it fails, whose error it returns.
 func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	if cfg.DataDir == "" {
 		cfg.DataDir = ".data"
@@ -233,11 +234,13 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 			}
 		})
 	}
+	agentCtx, stopAgents := context.WithCancel(ctx)
+	defer stopAgents()
 	agentDone := make(chan struct{})
 	var agentsWG sync.WaitGroup
 	for _, a := range agents {
 		agentsWG.Go(func() {
-			if err := a.Run(ctx); err != nil {
+			if err := a.Run(agentCtx); err != nil {
 				select {
 				case errs <- fmt.Errorf("gpu-node: %w", err):
 				default:
@@ -255,7 +258,12 @@ func Run(ctx context.Context, cfg Config, started func(Stack)) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
+		// A part failed (the edge's listener, say): the whole stack stops
+		// and Run returns, so that the process exits and its supervisor
+		// restarts it. Waiting on for ctx left a box that answered nothing
+		// running for good.
 	}
+	stopAgents()
 	<-agentDone
 	stopEdge()
 	stopCore()

@@ -20,6 +20,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	agent "github.com/ytcaption/ytcaption/gpu-node"
@@ -197,7 +198,9 @@ func runStack(t testing.TB, cfg Config) testStack {
 		cancel()
 		select {
 		case err := <-done:
-			require.NoError(t, err)
+			// Not require: FailNow's Goexit inside sync.OnceFunc panics
+			// ("panic called with nil argument") and hides the error.
+			assert.NoError(t, err, "the stack stopped with an error")
 		case <-time.After(60 * time.Second):
 			t.Error("the stack did not stop within 60 s")
 		}
