@@ -72,10 +72,17 @@ func TestEdgeAnswersRunningJobsFromMemoryOnlyUntilTheyChange(t *testing.T) {
 	}
 }
 
-// hangingServer serves media that never arrives until the test ends.
+// hangingServer serves media that never arrives until the test ends: its
+// header comes at once, its body never. (Withholding the header instead,
+// it held a download for only 30 s: core stops awaiting response headers
+// then and requeues the job, which left the edge benchmark's running job
+// queued, not downloading, at the benchmark's end.)
 func hangingServer(t testing.TB) string {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/ogg")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
 		select {
 		case <-release:
 		case <-r.Context().Done():
