@@ -143,8 +143,21 @@ func TestAdminAPIAndQuotasThroughTheEdge(t *testing.T) {
 		return len(ns) == 1 && ns[0].(map[string]any)["state"] == "delivered"
 	}, 10*time.Second, 50*time.Millisecond, "the job's delivery log says delivered")
 
-	// A failed job, retried by the admin, runs (and fails) again.
+	// A job that failed for its media's own fault (a link that leads
+	// nowhere) is not retried: it could only fail the same way.
 	code, b = bob.do("POST", "/v1/jobs", map[string]string{"url": media + "/missing.ogg"})
+	require.Equal(t, http.StatusAccepted, code, string(b))
+	require.NoError(t, json.Unmarshal(b, &j))
+	require.Equal(t, "failed", bob.waitFor(j.ID, 30*time.Second, terminal).Status)
+	refused := call(admin, "POST", "/v1/admin/jobs/"+j.ID+"/retry", nil, http.StatusConflict)["error"].(map[string]any)
+	require.Equal(t, "conflict", refused["code"])
+	require.Contains(t, refused["message"], "source_not_found")
+
+	// One that failed otherwise (a server that refused the download),
+	// retried by the admin, runs (and fails) again.
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "no", http.StatusBadRequest) }))
+	defer refusing.Close()
+	code, b = bob.do("POST", "/v1/jobs", map[string]string{"url": refusing.URL + "/talk.ogg"})
 	require.Equal(t, http.StatusAccepted, code, string(b))
 	require.NoError(t, json.Unmarshal(b, &j))
 	require.Equal(t, "failed", bob.waitFor(j.ID, 30*time.Second, terminal).Status)
