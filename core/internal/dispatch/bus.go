@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
@@ -32,6 +33,14 @@ type Bus struct {
 	db       sqldb.DB
 	instance string
 	log      *slog.Logger
+
+	// Changes waiting to go to the other replicas (publish), whether a
+	// sender is on its way with them, and whether some were dropped since
+	// the last that went.
+	pubMu   sync.Mutex
+	pending []string
+	sending bool
+	dropped bool
 }
 
 // NewBus returns a bus on db; instance names this replica, so that it can
@@ -85,21 +94,81 @@ func decode(payload string) (c store.Change, instance string, ok bool) {
 	return store.Change{JobID: f[0], From: job.Status(f[1]), To: job.Status(f[2])}, f[3], true
 }
 
-func (b *Bus) publish(ctx context.Context, c store.Change) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err := b.db.Notify(ctx, Channel, encode(c, b.instance)); err != nil {
-		b.log.WarnContext(ctx, "publish dispatch event", "job_id", c.JobID, "err", err)
+// maxUnsent bounds the changes waiting to go to the other replicas while
+// the database does not take them; past it they are dropped, and the
+// replicas told to look again instead (lost).
+const maxUnsent = 10000
+
+// lost is the payload that tells the other replicas some changes never
+// reached them: they wake every poller (wakeAll), as after reconnecting.
+const lost = "*"
+
+// publish sends a change to the other replicas, off the caller's path: a
+// claim or a completion used to wait for a NOTIFY round trip of its own
+// (12% of core's CPU per job in the dispatch benchmark, and a commit
+// PostgreSQL serialises), and a database outage held the caller. Changes
+// go in order, in batches: a sender goroutine takes everything waiting,
+// sends it in one Notify, and goes on until nothing waits, so a lone change
+// goes at once and a busy replica sends one round trip for many. What
+// fails to go is dropped with whatever waits behind it, and the next batch
+// begins with lost, so the receivers look again for themselves; the
+// pollers' fallback covers the gap meanwhile, as for any lost
+// notification.
+func (b *Bus) publish(_ context.Context, c store.Change) {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	if len(b.pending) >= maxUnsent {
+		b.pending, b.dropped = b.pending[:0], true
+	}
+	b.pending = append(b.pending, encode(c, b.instance))
+	if !b.sending {
+		b.sending = true
+		go b.send()
+	}
+}
+
+// send sends what publish queued until nothing is left.
+func (b *Bus) send() {
+	for {
+		b.pubMu.Lock()
+		batch := b.pending
+		if b.dropped {
+			batch = append([]string{encode(store.Change{JobID: lost}, b.instance)}, batch...)
+		}
+		b.pending, b.dropped = nil, false
+		if len(batch) == 0 {
+			b.sending = false
+			b.pubMu.Unlock()
+			return
+		}
+		b.pubMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := b.db.Notify(ctx, Channel, batch...)
+		cancel()
+		if err != nil {
+			// What waits goes too, and the sender stops: against a
+			// database that is away it would only spin. The next change
+			// starts a sender, whose batch begins with lost.
+			b.log.Warn("publish dispatch events", "changes", len(batch), "err", err)
+			b.pubMu.Lock()
+			b.pending, b.dropped, b.sending = nil, true, false
+			b.pubMu.Unlock()
+			return
+		}
 	}
 }
 
 // deliver applies a notification from another replica to local waiters.
 func (b *Bus) deliver(payload string) {
 	c, instance, ok := decode(payload)
-	if !ok || instance == b.instance {
-		return // not ours to read, or already delivered locally
+	switch {
+	case !ok || instance == b.instance:
+		// not ours to read, or already delivered locally
+	case c.JobID == lost:
+		b.wakeAll()
+	default:
+		b.wake(c)
 	}
-	b.wake(c)
 }
 
 // Listen receives other replicas' notifications until ctx ends, retrying

@@ -2,8 +2,12 @@ package dispatch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +63,25 @@ func TestBusWakesOtherReplicas(t *testing.T) {
 	a.Announce(ctx, store.Change{JobID: "job-0", From: job.StatusDownloading, To: job.StatusQueued})
 	waitClosed(t, queued, "queued")
 
+	// Changes announced together travel in batches (publish), and every one
+	// arrives.
+	var changed []<-chan struct{}
+	for i := range 40 {
+		ch, release := b.Changed.Wait(fmt.Sprintf("many-%d", i))
+		defer release()
+		changed = append(changed, ch)
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			a.Announce(ctx, store.Change{JobID: fmt.Sprintf("many-%d", i), From: job.StatusReady, To: job.StatusTranscribing})
+		})
+	}
+	wg.Wait()
+	for i, ch := range changed {
+		waitClosed(t, ch, fmt.Sprintf("change %d of 40 announced at once", i))
+	}
+
 	cancelled, release := b.Cancels.Wait("job-1")
 	defer release()
 	other, releaseOther := b.Cancels.Wait("job-2")
@@ -113,6 +136,77 @@ func TestSingleBoxBusWakesWithinTheProcess(t *testing.T) {
 	defer release()
 	a.Announce(ctx, store.Change{JobID: "job-1", From: job.StatusTranscribing, To: job.StatusTranscribing})
 	waitClosed(t, changed, "change of job-1")
+}
+
+// stuckDB is a database whose Notify waits until released, then fails the
+// first failures calls; it records what it was given.
+type stuckDB struct {
+	sqldb.DB
+	release  chan struct{}
+	mu       sync.Mutex
+	failures int
+	sent     [][]string
+}
+
+func (d *stuckDB) Notify(_ context.Context, _ string, payloads ...string) error {
+	<-d.release
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failures > 0 {
+		d.failures--
+		return errors.New("database unreachable")
+	}
+	d.sent = append(d.sent, payloads)
+	return nil
+}
+
+func (d *stuckDB) batches() [][]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.sent)
+}
+
+// TestAnnounceNeverWaitsForTheDatabase: a change wakes this replica's
+// waiters at once and returns while the database does not answer; what
+// could not be sent is replaced by one "look again" (lost) at the head of
+// the next batch, which wakes every poller of the replica that hears it.
+func TestAnnounceNeverWaitsForTheDatabase(t *testing.T) {
+	t.Parallel()
+	db := &stuckDB{release: make(chan struct{}), failures: 1}
+	a := NewBus(slog.New(slog.DiscardHandler), db, "core-a")
+	ready := a.Ready.Wait()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 3 {
+			a.Announce(context.Background(), store.Change{JobID: fmt.Sprintf("job-%d", i), From: job.StatusDownloading, To: job.StatusReady})
+		}
+	}()
+	waitClosed(t, done, "announcing while the database hangs")
+	waitClosed(t, ready, "this replica's own agents")
+	change := func(i int) string {
+		return encode(store.Change{JobID: fmt.Sprintf("job-%d", i), From: job.StatusDownloading, To: job.StatusReady}, "core-a")
+	}
+	close(db.release) // the first send fails: what it held, and what waited, is dropped
+	require.Eventually(t, func() bool {
+		a.pubMu.Lock()
+		defer a.pubMu.Unlock()
+		return !a.sending
+	}, 10*time.Second, 10*time.Millisecond, "the sender stops on a failure instead of spinning")
+	require.Empty(t, db.batches())
+	a.Announce(context.Background(), store.Change{JobID: "job-3", From: job.StatusDownloading, To: job.StatusReady})
+	require.Eventually(t, func() bool { return len(db.batches()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	first := db.batches()[0]
+	require.Equal(t, []string{encode(store.Change{JobID: lost}, "core-a"), change(3)}, first, "the next batch begins with lost")
+	a.Announce(context.Background(), store.Change{JobID: "job-4", From: job.StatusDownloading, To: job.StatusReady})
+	require.Eventually(t, func() bool { return len(db.batches()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{change(4)}, db.batches()[1], "lost is said once")
+
+	b := NewBus(slog.New(slog.DiscardHandler), nil, "core-b")
+	queued, ready := b.Queued.Wait(), b.Ready.Wait()
+	b.deliver(first[0])
+	waitClosed(t, queued, "fetch workers told to look again")
+	waitClosed(t, ready, "agents told to look again")
 }
 
 func TestBusIgnoresItsOwnEchoes(t *testing.T) {

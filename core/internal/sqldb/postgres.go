@@ -132,8 +132,12 @@ func (s *pgLockSession) Release() {
 	_ = s.conn.Close(ctx)
 }
 
-func (d *pgDB) Notify(ctx context.Context, channel, payload string) error {
-	_, err := d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
+func (d *pgDB) Notify(ctx context.Context, channel string, payloads ...string) error {
+	if len(payloads) == 1 {
+		_, err := d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payloads[0])
+		return err
+	}
+	_, err := d.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i`, channel, payloads)
 	return err
 }
 

@@ -69,8 +69,10 @@ func TestNotifyReachesListeners(t *testing.T) {
 			require.NoError(t, a.Notify(ctx, "wake", "one"))
 			require.NoError(t, a.Notify(ctx, "other", "elsewhere"))
 			require.NoError(t, a.Notify(ctx, "wake", "two"))
-			require.Equal(t, sqldb.Notification{Payload: "one"}, next(t, l))
-			require.Equal(t, sqldb.Notification{Payload: "two"}, next(t, l))
+			require.NoError(t, a.Notify(ctx, "wake", "three", "four", "five")) // a batch: one round trip
+			for _, want := range []string{"one", "two", "three", "four", "five"} {
+				require.Equal(t, sqldb.Notification{Payload: want}, next(t, l))
+			}
 			require.Equal(t, sqldb.Notification{Payload: "elsewhere"}, next(t, other))
 		})
 	}

@@ -81,12 +81,13 @@ type DB interface {
 	// until its session dies, which Alive reports: leader election's lock.
 	TryLockSession(ctx context.Context, key int64) (s LockSession, ok bool, err error)
 
-	// Notify sends payload to every listener on channel, on PostgreSQL
-	// through pg_notify to every replica on the database, on SQLite to the
-	// listeners of this handle (one process owns a data directory).
-	// Delivery is best effort: a listener reconnecting misses what was sent
-	// meanwhile, and says so (Notification.Lost).
-	Notify(ctx context.Context, channel, payload string) error
+	// Notify sends each payload, in order, to every listener on channel, on
+	// PostgreSQL through pg_notify to every replica on the database (all of
+	// them in one round trip), on SQLite to the listeners of this handle (one
+	// process owns a data directory). Delivery is best effort: a listener
+	// reconnecting misses what was sent meanwhile, and says so
+	// (Notification.Lost).
+	Notify(ctx context.Context, channel string, payloads ...string) error
 	// Listen subscribes to channel: every Notify after Listen returns
 	// reaches the listener, until it is closed.
 	Listen(ctx context.Context, channel string) (Listener, error)

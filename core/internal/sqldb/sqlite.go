@@ -418,7 +418,7 @@ const listenerBuffer = 256
 
 // Notify hands payload to this handle's listeners on channel without
 // waiting for them.
-func (d *liteDB) Notify(ctx context.Context, channel, payload string) error {
+func (d *liteDB) Notify(ctx context.Context, channel string, payloads ...string) error {
 	select {
 	case <-d.closed:
 		return errClosed
@@ -427,10 +427,12 @@ func (d *liteDB) Notify(ctx context.Context, channel, payload string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for l := range d.listeners[channel] {
-		select {
-		case l.ch <- payload:
-		default:
-			l.lost.Store(true)
+		for _, p := range payloads {
+			select {
+			case l.ch <- p:
+			default:
+				l.lost.Store(true)
+			}
 		}
 	}
 	return nil
