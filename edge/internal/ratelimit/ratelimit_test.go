@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,6 +68,33 @@ func TestRedisLimitIsSharedByEdges(t *testing.T) {
 	require.Greater(t, d.RetryAfter, time.Duration(0))
 	require.LessOrEqual(t, d.RetryAfter, 100*time.Millisecond)
 	require.True(t, a.Allow(ctx, key, Limit{Name: "read", Rate: 100, Burst: 100}).Allowed, "reads have their own bucket")
+}
+
+// TestConcurrentRequestsAreEachDecidedInRedis: requests in flight together
+// go to Redis in one pipeline (pipelined), yet each is decided on its own —
+// of 200 at once against a bucket of 50 shared by two edges, exactly 50 pass.
+func TestConcurrentRequestsAreEachDecidedInRedis(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	edges := []*Limiter{open(t, r.URL(), nil), open(t, r.URL(), nil)}
+	lim := Limit{Name: "read", Rate: 1, Period: time.Hour, Burst: 50}
+	ctx, key := context.Background(), randomKey()
+	var allowed, fallback atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			d := edges[i%2].Allow(ctx, key, lim)
+			if d.Allowed {
+				allowed.Add(1)
+			}
+			if d.Fallback {
+				fallback.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, fallback.Load(), "Redis decided every one")
+	require.Equal(t, int32(50), allowed.Load())
 }
 
 // TestRedisOutageFallsBackToTheLocalLimiter stops Redis mid-test: requests
