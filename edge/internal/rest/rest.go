@@ -468,9 +468,11 @@ func (s *server) createJob(c *fiber.Ctx) error {
 }
 
 func (s *server) getJob(c *fiber.Ctx) error {
-	ctx, cancel, req := call(s, c, &ytcaptionv1.GetJobRequest{Id: strings.Clone(c.Params("id"))})
-	defer cancel()
-	j, err := s.Finished.Read(principal(c).UserID, req.Msg.GetId(), func() (*ytcaptionv1.Job, error) {
+	id := strings.Clone(c.Params("id"))
+	j, err := s.Finished.Read(principal(c).UserID, id, func() (*ytcaptionv1.Job, error) {
+		// Only a read the cache cannot answer pays for a call to core.
+		ctx, cancel, req := call(s, c, &ytcaptionv1.GetJobRequest{Id: id})
+		defer cancel()
 		resp, err := s.Core.Jobs.GetJob(ctx, req)
 		if err != nil {
 			return nil, err
