@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -11,5 +12,5 @@ import (
 // TestMain fails the package when a test leaves a goroutine running; the
 // edge's Fiber goroutines are expected (see leaktest.FastHTTP).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, leaktest.FastHTTP...)
+	goleak.VerifyTestMain(m, slices.Concat(leaktest.FastHTTP, leaktest.Redis)...)
 }

@@ -22,3 +22,12 @@ var FastHTTP = []goleak.Option{
 	// never shuts down still fails the check: its accept loop is left running.
 	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 }
+
+// Redis is for packages whose tests stop a Redis their clients use.
+var Redis = []goleak.Option{
+	// A go-redis pool whose dial failed retries it from a goroutine that
+	// sleeps a second between tries and sees the pool closed only when it
+	// wakes: it outlives a closed client by up to that second. (The edge's
+	// auto-pipelined rate limiter dials from a pool of its own.)
+	goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
+}

@@ -12,6 +12,7 @@ package ratelimit
 
 import (
 	"context"
+	"maps"
 	"math"
 	"sync"
 	"time"
@@ -38,6 +39,11 @@ func (l Limit) period() time.Duration {
 	return l.Period
 }
 
+// draw is how many requests an edge takes from the limit's Redis bucket at
+// once: an eighth of the burst, at most 64, so a bucket of 16 or fewer is
+// decided request by request.
+func (l Limit) draw() int { return min(max(l.Burst/8, 1), 64) }
+
 // emission is GCRA's interval between requests at the limit's rate.
 func (l Limit) emission() time.Duration { return l.period() / time.Duration(l.Rate) }
 
@@ -49,6 +55,8 @@ type Decision struct {
 	RetryAfter time.Duration // when denied: wait this long
 	ResetAfter time.Duration // until the bucket is full again
 	Fallback   bool          // decided by the local limiter: Redis was unreachable
+
+	taken int // requests taken from Redis by this decision (a draw's worth, or 1)
 }
 
 // Limiter decides requests against Redis, falling back to a local GCRA.
@@ -57,6 +65,7 @@ type Limiter struct {
 	rdb      *redis.Client
 	breaker  *breaker.Breaker
 	local    *local
+	drawn    draws
 	fallback prometheus.Counter
 	timeout  time.Duration
 }
@@ -99,29 +108,65 @@ func pipelined(rdb *redis.Client) interface {
 }
 
 // Allow takes one request from key's bucket for lim.
+//
+// With Redis, a bucket of a large burst is drawn on a few requests at a
+// time (lim.draw): the edge takes that many from Redis in one decision and
+// spends them in process, for at most a second. Every request let through
+// was taken from the shared bucket first, so edges together never let
+// more through than the limit; a client spread over several edges may get
+// up to a draw fewer per edge at its limit's edge, and a draw's worth of
+// Redis work serves that many requests (a Redis round trip per request
+// was 40% of a saturated read's cost: docs/performance.md).
 func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
-	if l.redis != nil {
-		var res *redis_rate.Result
-		err := l.breaker.Do(func() error {
-			rctx, cancel := context.WithTimeout(ctx, l.timeout)
-			defer cancel()
-			var err error
-			res, err = l.redis.Allow(rctx, lim.Name+":"+key, redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: lim.period()})
-			return err
-		})
-		if err == nil {
-			d := Decision{Limit: lim, Allowed: res.Allowed > 0, Remaining: res.Remaining, ResetAfter: max(res.ResetAfter, 0)}
-			if !d.Allowed {
-				d.RetryAfter = res.RetryAfter
-			}
-			return d
-		}
+	if l.redis == nil {
+		return l.local.allow(lim.Name+":"+key, lim)
+	}
+	bucket := lim.Name + ":" + key
+	n := lim.draw()
+	if n == 1 {
+		return l.take(ctx, bucket, lim, 1)
+	}
+	d := l.drawn.get(bucket, l.local.now)
+	defer d.mu.Unlock()
+	if dec, ok := d.spend(lim, l.local.now()); ok {
+		return dec
+	}
+	dec := l.take(ctx, bucket, lim, n)
+	if !dec.Allowed && !dec.Fallback {
+		// Fewer than a draw left: the last ones one at a time.
+		dec = l.take(ctx, bucket, lim, 1)
+	}
+	if dec.Allowed && !dec.Fallback {
+		d.refill(dec, l.local.now())
+		dec.Remaining += d.left
+	}
+	return dec
+}
+
+// take takes n requests from bucket in Redis (all or none), or, while Redis
+// is unreachable, one from the local limiter.
+func (l *Limiter) take(ctx context.Context, bucket string, lim Limit, n int) Decision {
+	var res *redis_rate.Result
+	err := l.breaker.Do(func() error {
+		rctx, cancel := context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+		var err error
+		res, err = l.redis.AllowN(rctx, bucket, redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: lim.period()}, n)
+		return err
+	})
+	if err != nil {
 		l.fallback.Inc()
-		d := l.local.allow(lim.Name+":"+key, lim)
+		d := l.local.allow(bucket, lim)
 		d.Fallback = true
 		return d
 	}
-	return l.local.allow(lim.Name+":"+key, lim)
+	d := Decision{Limit: lim, Allowed: res.Allowed > 0, Remaining: res.Remaining, ResetAfter: max(res.ResetAfter, 0)}
+	if d.Allowed {
+		d.taken = res.Allowed
+	} else {
+		d.RetryAfter = res.RetryAfter
+	}
+	return d
 }
 
 // Return gives back the request that Allow's decision taken took from key's
@@ -212,4 +257,67 @@ func (g *local) giveBack(key string, lim Limit) {
 		tat = now
 	}
 	g.tat[key] = tat
+}
+
+// draws are the requests each bucket has taken from Redis and not yet let
+// through (Allow), by bucket.
+type draws struct {
+	mu sync.Mutex
+	m  map[string]*draw
+}
+
+// draw is what is left of one bucket's last take.
+type draw struct {
+	mu    sync.Mutex
+	left  int       // taken and not yet let through
+	until time.Time // when what is left lapses
+	dec   Decision  // the take's decision: the headers' remaining and reset
+}
+
+// lapse bounds how long taken requests wait to be let through: a client
+// that pauses must not come back with a draw on top of a refilled burst.
+const lapse = time.Second
+
+// get returns bucket's draw, locked; keys seen once go when the map grows
+// past maxLocalKeys and their draws have lapsed.
+func (ds *draws) get(bucket string, now func() time.Time) *draw {
+	ds.mu.Lock()
+	if ds.m == nil {
+		ds.m = map[string]*draw{}
+	}
+	d := ds.m[bucket]
+	if d == nil {
+		if len(ds.m) >= maxLocalKeys {
+			t := now()
+			maps.DeleteFunc(ds.m, func(_ string, d *draw) bool {
+				if !d.mu.TryLock() {
+					return false // in use
+				}
+				defer d.mu.Unlock()
+				return !t.Before(d.until)
+			})
+		}
+		d = &draw{}
+		ds.m[bucket] = d
+	}
+	ds.mu.Unlock()
+	d.mu.Lock()
+	return d
+}
+
+// spend lets one request through from what is left, if anything is.
+func (d *draw) spend(lim Limit, now time.Time) (Decision, bool) {
+	if d.left == 0 || !now.Before(d.until) {
+		d.left = 0
+		return Decision{}, false
+	}
+	d.left--
+	dec := d.dec
+	dec.Limit, dec.Remaining = lim, dec.Remaining+d.left
+	return dec, true
+}
+
+// refill keeps what a take brought beyond the request that made it.
+func (d *draw) refill(dec Decision, now time.Time) {
+	d.left, d.until, d.dec = dec.taken-1, now.Add(lapse), dec
 }

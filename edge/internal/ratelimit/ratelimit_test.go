@@ -71,8 +71,9 @@ func TestRedisLimitIsSharedByEdges(t *testing.T) {
 }
 
 // TestConcurrentRequestsAreEachDecidedInRedis: requests in flight together
-// go to Redis in one pipeline (pipelined), yet each is decided on its own —
-// of 200 at once against a bucket of 50 shared by two edges, exactly 50 pass.
+// go to Redis in one pipeline (pipelined), and a burst of 50 is drawn on six
+// at a time (Limit.draw), yet of 200 at once against it through two edges,
+// exactly 50 pass.
 func TestConcurrentRequestsAreEachDecidedInRedis(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
@@ -95,6 +96,40 @@ func TestConcurrentRequestsAreEachDecidedInRedis(t *testing.T) {
 	wg.Wait()
 	require.Zero(t, fallback.Load(), "Redis decided every one")
 	require.Equal(t, int32(50), allowed.Load())
+}
+
+// TestEdgesNeverLetThroughMoreThanTheLimit: an edge takes a large bucket's
+// requests from Redis a draw at a time and spends them itself; what one edge
+// holds is gone from the bucket for the others, so together they stay
+// within the limit, and what an edge holds lapses after a second.
+func TestEdgesNeverLetThroughMoreThanTheLimit(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a, b := open(t, r.URL(), nil), open(t, r.URL(), nil)
+	a.local.now, b.local.now = clock, clock
+	lim := Limit{Name: "read", Rate: 1, Period: time.Hour, Burst: 80} // draws of 10
+	ctx, key := context.Background(), randomKey()
+	first := a.Allow(ctx, key, lim)
+	require.True(t, first.Allowed)
+	require.Equal(t, 79, first.Remaining, "the headers count what the edge holds as remaining")
+	allowed := 0
+	for range 100 {
+		if b.Allow(ctx, key, lim).Allowed {
+			allowed++
+		}
+	}
+	require.Equal(t, 70, allowed, "the other edge gets what the first did not take")
+	for range 9 {
+		require.True(t, a.Allow(ctx, key, lim).Allowed, "the first edge spends what it took")
+	}
+	require.False(t, a.Allow(ctx, key, lim).Allowed, "80 in all, no more")
+
+	other := randomKey()
+	require.Equal(t, 79, a.Allow(ctx, other, lim).Remaining) // a holds 9
+	now = now.Add(lapse)
+	require.Equal(t, 69, a.Allow(ctx, other, lim).Remaining, "the 9 held lapsed: a new draw from the bucket's 70")
 }
 
 // TestRedisOutageFallsBackToTheLocalLimiter stops Redis mid-test: requests
