@@ -198,8 +198,10 @@ func keyToProto(k store.APIKey) *ytcaptionv1.ApiKey {
 }
 
 func (s *AdminService) ListKeys(ctx context.Context, req *connect.Request[ytcaptionv1.ListKeysRequest]) (*connect.Response[ytcaptionv1.ListKeysResponse], error) {
-	if _, err := s.store.GetAccount(ctx, req.Msg.GetUserId()); err != nil {
-		return nil, s.fail(ctx, err)
+	if id := req.Msg.GetUserId(); id != "" { // "": every user's
+		if _, err := s.store.GetAccount(ctx, id); err != nil {
+			return nil, s.fail(ctx, err)
+		}
 	}
 	ks, err := s.store.ListKeys(ctx, req.Msg.GetUserId())
 	if err != nil {

@@ -35,14 +35,19 @@ func (d *Dashboard) users(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
+	// Every user's keys in one call, not one a user.
+	keys, err := d.admin.ListKeys(r.Context(), connect.NewRequest(&ytcaptionv1.ListKeysRequest{}))
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	byUser := map[string][]*ytcaptionv1.ApiKey{}
+	for _, k := range keys.Msg.GetKeys() {
+		byUser[k.GetUserId()] = append(byUser[k.GetUserId()], k)
+	}
 	v := usersView{Plans: plans.Msg.GetPlans()}
 	for _, u := range resp.Msg.GetUsers() {
-		keys, err := d.admin.ListKeys(r.Context(), connect.NewRequest(&ytcaptionv1.ListKeysRequest{UserId: u.GetId()}))
-		if err != nil {
-			d.fail(w, r, err)
-			return
-		}
-		v.Rows = append(v.Rows, userRow{User: u, Keys: keys.Msg.GetKeys()})
+		v.Rows = append(v.Rows, userRow{User: u, Keys: byUser[u.GetId()]})
 	}
 	d.render(w, r, "users", page{Title: "Users and keys", Data: v})
 }

@@ -132,13 +132,20 @@ type APIKey struct {
 	RevokedAt                *time.Time
 }
 
-// ListKeys lists a user's keys, newest first, revoked ones included.
+// ListKeys lists a user's keys, newest first, revoked ones included; with
+// userID "", every user's.
 func (s *Store) ListKeys(ctx context.Context, userID string) ([]APIKey, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	const keys = `SELECT id::text, user_id::text, name, prefix, created_at, revoked_at FROM api_keys`
+	var rows sqldb.Rows
+	var err error
+	switch _, perr := uuid.Parse(userID); {
+	case userID == "":
+		rows, err = s.db.Query(ctx, keys+` ORDER BY created_at DESC`)
+	case perr != nil:
 		return nil, nil // no such user: no keys
+	default:
+		rows, err = s.db.Query(ctx, keys+` WHERE user_id = $1 ORDER BY created_at DESC`, userID)
 	}
-	rows, err := s.db.Query(ctx, `SELECT id::text, user_id::text, name, prefix, created_at, revoked_at
-		FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}

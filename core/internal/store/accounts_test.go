@@ -58,6 +58,22 @@ func TestKeysIssueRotateRevokeAndAreAudited(t *testing.T) {
 			actions = append(actions, e.Action)
 		}
 		require.Equal(t, []string{"revoke_key", "revoke_key", "rotate_key", "create_key"}, actions, "every action, newest first")
+
+		other, err := s.EnsureUser(ctx, "keys-other", store.RoleUser)
+		require.NoError(t, err)
+		_, _, err = s.IssueKey(ctx, "admin:root", other.ID, "phone")
+		require.NoError(t, err)
+		all, err := s.ListKeys(ctx, "")
+		require.NoError(t, err)
+		owners := map[string]int{}
+		for _, k := range all {
+			owners[k.UserID]++
+		}
+		require.Equal(t, 2, owners[u.ID], "no user id: every user's keys")
+		require.Equal(t, 1, owners[other.ID])
+		none, err := s.ListKeys(ctx, "not-a-uuid")
+		require.NoError(t, err)
+		require.Empty(t, none, "a malformed id is no user, not every user")
 	})
 }
 

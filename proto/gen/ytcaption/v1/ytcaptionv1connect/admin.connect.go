@@ -114,6 +114,8 @@ type AdminServiceClient interface {
 	UpdateUser(context.Context, *connect.Request[v1.UpdateUserRequest]) (*connect.Response[v1.UpdateUserResponse], error)
 	// DeleteUser deletes the user with every job, transcript and key of theirs.
 	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
+	// ListKeys lists a user's keys, newest first; with no user_id, every
+	// user's (the dashboard's users page, in one call instead of one a user).
 	ListKeys(context.Context, *connect.Request[v1.ListKeysRequest]) (*connect.Response[v1.ListKeysResponse], error)
 	// CreateKey returns the new key: the one time it is shown.
 	CreateKey(context.Context, *connect.Request[v1.CreateKeyRequest]) (*connect.Response[v1.CreateKeyResponse], error)
@@ -552,6 +554,8 @@ type AdminServiceHandler interface {
 	UpdateUser(context.Context, *connect.Request[v1.UpdateUserRequest]) (*connect.Response[v1.UpdateUserResponse], error)
 	// DeleteUser deletes the user with every job, transcript and key of theirs.
 	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
+	// ListKeys lists a user's keys, newest first; with no user_id, every
+	// user's (the dashboard's users page, in one call instead of one a user).
 	ListKeys(context.Context, *connect.Request[v1.ListKeysRequest]) (*connect.Response[v1.ListKeysResponse], error)
 	// CreateKey returns the new key: the one time it is shown.
 	CreateKey(context.Context, *connect.Request[v1.CreateKeyRequest]) (*connect.Response[v1.CreateKeyResponse], error)
