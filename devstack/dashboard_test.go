@@ -1,7 +1,6 @@
 package devstack
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
@@ -55,12 +54,7 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	ctx := browsertest.Start(t)
 	type css = chromedp.CSS
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-		defer cancel()
-		require.NoError(t, chromedp.Do(sctx, steps...), what)
-	}
+	do := browsertest.Steps(t, ctx, 90*time.Second)
 	read := func(a chromedp.Action[string]) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, a)

@@ -1,7 +1,6 @@
 package devstack
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -70,12 +69,7 @@ func TestWebAppInABrowser(t *testing.T) {
 
 	ctx := browsertest.Start(t)
 	type css = chromedp.CSS
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		require.NoError(t, chromedp.Do(sctx, steps...), what)
-	}
+	do := browsertest.Steps(t, ctx, 60*time.Second)
 	eval := func(js string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))

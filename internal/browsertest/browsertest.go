@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -27,6 +28,17 @@ func Start(t testing.TB) context.Context {
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
 	return ctx
+}
+
+// Steps returns the tests' do: it runs steps in the browser, for at most
+// limit, and fails the test with what they were for if they fail.
+func Steps(t testing.TB, ctx context.Context, limit time.Duration) func(what string, steps ...chromedp.Action[chromedp.Void]) {
+	return func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		require.NoError(t, chromedp.Do(sctx, steps...), what)
+	}
 }
 
 // auditScript walks every visible, enabled control of the page and returns

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,12 +35,7 @@ func TestEveryPageFitsAPhoneAndWorksByKeyboard(t *testing.T) {
 
 	ctx := browsertest.Start(t)
 	type css = chromedp.CSS
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		require.NoError(t, chromedp.Do(sctx, steps...), what)
-	}
+	do := browsertest.Steps(t, ctx, 60*time.Second)
 	eval := func(js string) int {
 		t.Helper()
 		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](js))

@@ -84,12 +84,7 @@ func TestCookieFilesInABrowser(t *testing.T) {
 
 	ctx := browsertest.Start(t)
 	type css = chromedp.CSS
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		require.NoError(t, chromedp.Do(sctx, steps...), what)
-	}
+	do := browsertest.Steps(t, ctx, 60*time.Second)
 	read := func(a chromedp.Action[string]) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, a)
