@@ -18,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -216,6 +217,6 @@ func TestBatchesEndToEnd(t *testing.T) {
 		require.EqualValues(t, 1, got.Msg.GetBatch().GetCounts().GetTotal())
 		_, err = batches.CreateBatch(ctx, withKey(ts.APIKey, &ytcaptionv1.CreateBatchRequest{Url: "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}))
 		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
-		require.Equal(t, "invalid_url", errDetail(err))
+		require.Equal(t, "invalid_url", errcode.OfConnect(err))
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -20,21 +21,6 @@ func withKey[T any](key string, msg *T) *connect.Request[T] {
 		r.Header().Set("Authorization", "Bearer "+key)
 	}
 	return r
-}
-
-func errDetail(err error) string {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return ""
-	}
-	for _, d := range ce.Details() {
-		if v, derr := d.Value(); derr == nil {
-			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok {
-				return ed.GetCode()
-			}
-		}
-	}
-	return ""
 }
 
 // h2c is an HTTP/2 client without TLS, as gRPC inside a cluster uses.
@@ -57,7 +43,7 @@ func TestConnectFrontDoor(t *testing.T) {
 
 	_, err := jobs.ListJobs(ctx, withKey("", &ytcaptionv1.ListJobsRequest{}))
 	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
-	require.Equal(t, "unauthorized", errDetail(err))
+	require.Equal(t, "unauthorized", errcode.OfConnect(err))
 
 	create := &ytcaptionv1.CreateJobRequest{Url: media + "/notmedia.txt", IdempotencyKey: "front-1"}
 	first, err := jobs.CreateJob(ctx, withKey(s.APIKey, create))
@@ -78,7 +64,7 @@ func TestConnectFrontDoor(t *testing.T) {
 	// Three creations spent the key's burst of 3, over both transports.
 	_, err = jobs.CreateJob(ctx, withKey(s.APIKey, &ytcaptionv1.CreateJobRequest{Url: media + "/notmedia.txt"}))
 	require.Equal(t, connect.CodeResourceExhausted, connect.CodeOf(err))
-	require.Equal(t, "rate_limited", errDetail(err))
+	require.Equal(t, "rate_limited", errcode.OfConnect(err))
 	var ce *connect.Error
 	require.True(t, errors.As(err, &ce))
 	require.NotEmpty(t, ce.Meta().Get("Retry-After"))

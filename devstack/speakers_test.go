@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	agent "github.com/ytcaption/ytcaption/gpu-node"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
@@ -164,7 +165,7 @@ func TestSpeakersThroughTheStack(t *testing.T) {
 	_, err := jobs.RenameSpeakers(context.Background(), withKey(key.Secret, &ytcaptionv1.RenameSpeakersRequest{Id: created.ID, Names: map[string]string{"Speaker 1": "Mallory"}}))
 	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "%v", err)
 	_, err = jobs.RenameSpeakers(context.Background(), withKey(s.APIKey, &ytcaptionv1.RenameSpeakersRequest{Id: created.ID, Names: map[string]string{"Speaker 1": "a\x07b"}}))
-	require.Equal(t, "invalid_argument", errDetail(err))
+	require.Equal(t, "invalid_argument", errcode.OfConnect(err))
 	renamed, err := jobs.RenameSpeakers(context.Background(), withKey(s.APIKey, &ytcaptionv1.RenameSpeakersRequest{Id: created.ID, Names: map[string]string{"Speaker 2": "Marianne D."}}))
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"Speaker 2": "Marianne D."}, renamed.Msg.GetJob().GetSpeakerNames(), "the names are replaced whole")

@@ -30,6 +30,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/internal/bombtest"
 	"github.com/ytcaption/ytcaption/internal/clientaddr"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/redistest"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -392,7 +393,7 @@ func TestMadeUpKeyFloodIsLimitedPerAddress(t *testing.T) {
 		case connect.CodeUnauthenticated:
 			unauth++
 		case connect.CodeResourceExhausted:
-			require.Equal(t, "rate_limited", detailCode(ce))
+			require.Equal(t, "rate_limited", errcode.OfConnect(ce))
 			require.NotEmpty(t, ce.Meta().Get("Retry-After"))
 			exhausted++
 		default:
@@ -402,17 +403,6 @@ func TestMadeUpKeyFloodIsLimitedPerAddress(t *testing.T) {
 	t.Logf("Connect: 300 made-up keys: %d unauthenticated, %d resource_exhausted; core asked %d times", unauth, exhausted, c.core.authCalls.Load())
 	require.LessOrEqual(t, c.core.authCalls.Load(), int64(allowance+2))
 	require.GreaterOrEqual(t, exhausted, 300-allowance-2)
-}
-
-func detailCode(ce *connect.Error) string {
-	for _, d := range ce.Details() {
-		if v, err := d.Value(); err == nil {
-			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok {
-				return ed.GetCode()
-			}
-		}
-	}
-	return ""
 }
 
 // TestForwardedForIsTrustedOnlyFromConfiguredProxies: from an untrusted
@@ -569,7 +559,7 @@ func TestEventStreamsAreCappedPerKey(t *testing.T) {
 	var ce *connect.Error
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, connect.CodeResourceExhausted, ce.Code())
-	require.Equal(t, "too_many_streams", detailCode(ce))
+	require.Equal(t, "too_many_streams", errcode.OfConnect(ce))
 	resp, _ = h.do("GET", "/v1/jobs/"+job.ID+"/events", "key-alice", "")
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "another key is not capped by dave's streams")
 
@@ -678,7 +668,7 @@ func TestUploadsCountInTheCreateBudget(t *testing.T) {
 	var ce *connect.Error
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, connect.CodeResourceExhausted, ce.Code())
-	require.Equal(t, "rate_limited", detailCode(ce))
+	require.Equal(t, "rate_limited", errcode.OfConnect(ce))
 	require.Contains(t, ce.Meta().Get("RateLimit-Policy"), `"create"`)
 	req := connect.NewRequest(&ytcaptionv1.ListJobsRequest{PageSize: 5})
 	req.Header().Set("Authorization", "Bearer key-carol")

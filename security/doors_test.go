@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,12 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
 
-	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 )
 
 const librivox = "/usr/share/pocketsphinx/test/data/librivox"
@@ -208,7 +206,7 @@ func TestUploadsRefusedByQuotaStoreNothing(t *testing.T) {
 	require.NoError(t, err)
 	other := append(clip(t), make([]byte, 3200)...) // other bytes: another content key
 	_, err = s.upload(key, "second.wav", other)
-	require.Equal(t, "quota_exceeded", detail(err), "%v", err)
+	require.Equal(t, "quota_exceeded", errcode.OfConnect(err), "%v", err)
 
 	mc, err := minio.New(s.minio.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.minio.AccessKey, s.minio.SecretKey, "")})
 	require.NoError(t, err)
@@ -243,20 +241,4 @@ func TestTranscriptCacheKeepsUsersApart(t *testing.T) {
 	require.NotContains(t, body, "alice-medical-appointment", "bob's job shows alice's file name")
 
 	require.Empty(t, j["reused_from"], "a reuse across users names no job")
-}
-
-// detail is the ytcaption error code a Connect error carries.
-func detail(err error) string {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return ""
-	}
-	for _, d := range ce.Details() {
-		if v, err := d.Value(); err == nil {
-			if e, ok := v.(*ytcaptionv1.ErrorDetail); ok {
-				return e.GetCode()
-			}
-		}
-	}
-	return ""
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ytcaption/ytcaption/edge/internal/gate"
 	"github.com/ytcaption/ytcaption/internal/errcode"
-	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
 // apiError is an error with its HTTP status and stable code.
@@ -69,12 +68,8 @@ func fromConnect(err error) *apiError {
 		return nil
 	}
 	e := codedError(code, ce.Message())
-	for _, d := range ce.Details() {
-		if v, derr := d.Value(); derr == nil {
-			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok && ed.GetCode() != "" {
-				e.code = ed.GetCode()
-			}
-		}
+	if detail := errcode.OfConnect(ce); detail != "" {
+		e.code = detail
 	}
 	if st := errcode.Status(e.code); st != 0 {
 		e.status = st
