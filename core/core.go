@@ -7,7 +7,6 @@
 package core
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -213,6 +212,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = os.TempDir()
 	}
 	if c.InstanceID == "" {
 		host, _ := os.Hostname()
@@ -455,7 +457,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 	// Every temp file of this process is made in a directory of its own,
 	// which the next process to start removes if this one dies without
 	// doing so (kill -9 mid-download: found by the chaos suite).
-	wd, swept, err := workdir.Claim(cmp.Or(c.cfg.WorkDir, os.TempDir()))
+	wd, swept, err := workdir.Claim(c.cfg.WorkDir)
 	if err != nil {
 		return fmt.Errorf("work directory: %w", err)
 	}
@@ -581,7 +583,7 @@ func (c *Core) Serve(ctx context.Context, ln net.Listener) error {
 		// One replica rescues and sweeps; the others stand by to take over
 		// (a single box leads at once: its lock is in-process).
 		sweeper := retention.New(c.log, retention.Config{
-			Audio: c.cfg.AudioRetention, Transcripts: c.cfg.TranscriptRetention, Jobs: c.cfg.JobRetention, TempDir: cmp.Or(c.cfg.WorkDir, os.TempDir()),
+			Audio: c.cfg.AudioRetention, Transcripts: c.cfg.TranscriptRetention, Jobs: c.cfg.JobRetention, TempDir: c.cfg.WorkDir,
 		}, c.store, c.blobs, c.reg)
 		duty := func(ctx context.Context) {
 			var lw sync.WaitGroup
