@@ -39,8 +39,13 @@ func (p pgQuerier) QueryRow(ctx context.Context, sql string, args ...any) Row {
 func (p pgQuerier) SendBatch(ctx context.Context, b *Batch) error {
 	pb := &pgx.Batch{}
 	for _, it := range b.items {
-		pb.Queue(it.sql, it.args...)
+		q := pb.Queue(it.sql, it.args...)
+		if it.row != nil {
+			q.QueryRow(func(r pgx.Row) error { return it.row(r) })
+		}
 	}
+	// Outside a transaction the batch is PostgreSQL's implicit one: pgx ends
+	// it with a single Sync.
 	return p.q.SendBatch(ctx, pb).Close()
 }
 
@@ -195,6 +200,15 @@ func (l *pgListener) Close() {
 		_ = l.conn.Close(ctx)
 		l.conn = nil
 	}
+}
+
+// IsRefusal reports an error the database answered a statement with, from
+// either driver: the statement's transaction then committed nothing. Any
+// other error (a lost connection, a context's end) leaves it unknown
+// whether the transaction committed.
+func IsRefusal(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) || isSQLiteError(err)
 }
 
 // IsCheckViolation reports a CHECK constraint's refusal, from either driver.

@@ -50,8 +50,10 @@ type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (Result, error)
 	Query(ctx context.Context, sql string, args ...any) (Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) Row
-	// SendBatch runs the queued statements in order, on PostgreSQL in one
-	// round trip; the first error stops it.
+	// SendBatch runs the queued statements in order, in one transaction:
+	// the one it is called in, or else one of its own, which commits when
+	// every statement has run. On PostgreSQL it is one round trip. The
+	// first error stops it (and rolls back a transaction of its own).
 	SendBatch(ctx context.Context, b *Batch) error
 }
 
@@ -128,10 +130,23 @@ type Batch struct{ items []batchItem }
 type batchItem struct {
 	sql  string
 	args []any
+	row  func(Row) error // QueueRow's
 }
 
 // Queue adds a statement.
-func (b *Batch) Queue(sql string, args ...any) { b.items = append(b.items, batchItem{sql, args}) }
+func (b *Batch) Queue(sql string, args ...any) {
+	b.items = append(b.items, batchItem{sql: sql, args: args})
+}
+
+// QueueRow adds a statement whose first row scan reads. scan must pass on
+// Scan's error, which is how a failed statement shows on SQLite, but may
+// take ErrNoRows (nothing matched) as an answer. An error scan returns
+// fails the batch; outside a transaction, on PostgreSQL, what the batch
+// wrote stands even so (it ran whole before the first row was read), so a
+// scan's own error should only be a bug's.
+func (b *Batch) QueueRow(scan func(Row) error, sql string, args ...any) {
+	b.items = append(b.items, batchItem{sql: sql, args: args, row: scan})
+}
 
 // Len is how many statements are queued.
 func (b *Batch) Len() int { return len(b.items) }

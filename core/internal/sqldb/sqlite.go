@@ -278,7 +278,13 @@ func (r errRow) Scan(...any) error { return r.err }
 
 func (l liteQuerier) SendBatch(ctx context.Context, b *Batch) error {
 	for _, it := range b.items {
-		if _, err := l.Exec(ctx, it.sql, it.args...); err != nil {
+		var err error
+		if it.row != nil {
+			err = it.row(l.QueryRow(ctx, it.sql, it.args...))
+		} else {
+			_, err = l.Exec(ctx, it.sql, it.args...)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -310,6 +316,20 @@ func (d *liteDB) Close() {
 
 // errClosed is what listeners and lock sessions report once the database is closed.
 var errClosed = errors.New("sqlite: database closed")
+
+// SendBatch runs the batch in a transaction of its own, as PostgreSQL's
+// implicit one.
+func (d *liteDB) SendBatch(ctx context.Context, b *Batch) error {
+	tx, err := d.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	return tx.Commit(ctx)
+}
 
 func (d *liteDB) Begin(ctx context.Context) (Tx, error) {
 	release := func() {}
@@ -607,6 +627,11 @@ func liteDest(dest []any) converted {
 		}
 	}
 	return c
+}
+
+func isSQLiteError(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e)
 }
 
 func isSQLiteCheckViolation(err error) bool {
