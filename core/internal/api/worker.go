@@ -152,6 +152,11 @@ func (s *WorkerService) claim(ctx context.Context, node string, caps []engines.C
 	if err != nil || !ok {
 		return nil, err
 	}
+	return s.hand(ctx, node, j)
+}
+
+// hand makes the job node claimed its assignment.
+func (s *WorkerService) hand(ctx context.Context, node string, j job.Job) (*ytcaptionv1.Assignment, error) {
 	if ctx.Err() != nil {
 		// The node gave up on the call (it is draining) while the claim ran:
 		// the reply would be lost, so hand the job straight back.
@@ -294,7 +299,14 @@ func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[yt
 			return nil, s.refuse(ctx, err)
 		}
 	}
-	c, err := s.store.CompleteAttempt(ctx, m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount()))
+	var c store.Completion
+	var next *ytcaptionv1.Assignment
+	var err error
+	if m.GetNext() != nil {
+		c, next, err = s.completeAndNext(ctx, m)
+	} else {
+		c, err = s.store.CompleteAttempt(ctx, m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount()))
+	}
 	if err != nil {
 		return nil, s.refuse(ctx, err)
 	}
@@ -312,32 +324,34 @@ func (s *WorkerService) CompleteJob(ctx context.Context, req *connect.Request[yt
 		}
 	}
 	s.log.InfoContext(ctx, "job succeeded", "job_id", m.GetJobId(), "epoch", m.GetEpoch())
-	resp := &ytcaptionv1.CompleteJobResponse{}
-	if m.GetNext() != nil {
-		// The completion stands whatever happens here: a failure to hand out
-		// the next job is no failure of the call, the node long-polls instead.
-		resp.Next = s.next(ctx, m.GetNext())
-	}
-	return connect.NewResponse(resp), nil
+	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{Next: next}), nil
 }
 
-// next is complete-and-next's claim: AcquireJob's, tried once. A drained
+// completeAndNext is complete-and-next: the completion and AcquireJob's
+// claim, tried once, in one transaction (store.CompleteAndClaimReady). The
+// completion stands whatever happens to the claim: a failure to hand out the
+// next job is no failure of the call, the node long-polls instead. A drained
 // node gets nothing.
-func (s *WorkerService) next(ctx context.Context, m *ytcaptionv1.AcquireJobRequest) *ytcaptionv1.Assignment {
-	node, caps, draining, err := s.polled(ctx, m)
+func (s *WorkerService) completeAndNext(ctx context.Context, m *ytcaptionv1.CompleteJobRequest) (store.Completion, *ytcaptionv1.Assignment, error) {
+	id, epoch, lang, n := m.GetJobId(), m.GetEpoch(), m.GetDetectedLanguage(), int(m.GetSegmentCount())
+	node, caps, draining, err := s.polled(ctx, m.GetNext())
 	if err != nil || draining {
-		return nil
+		c, err := s.store.CompleteAttempt(ctx, id, epoch, lang, n)
+		return c, nil, err
 	}
 	var grace time.Duration
-	if m.GetPrefetch() {
+	if m.GetNext().GetPrefetch() {
 		grace = prefetchGrace
 	}
-	a, err := s.claim(ctx, node, caps, grace)
-	if err != nil {
-		s.log.WarnContext(ctx, "claim the next job", "node_id", node, "err", err)
-		return nil
+	c, j, ok, err := s.store.CompleteAndClaimReady(ctx, id, epoch, lang, n, node, caps, s.lease, grace)
+	if err != nil || !ok {
+		return c, nil, err
 	}
-	return a
+	a, err := s.hand(ctx, node, j)
+	if err != nil {
+		s.log.WarnContext(ctx, "hand out the next job", "node_id", node, "err", err)
+	}
+	return c, a, nil
 }
 
 func (s *WorkerService) FailJob(ctx context.Context, req *connect.Request[ytcaptionv1.FailJobRequest]) (*connect.Response[ytcaptionv1.FailJobResponse], error) {

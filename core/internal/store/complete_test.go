@@ -73,3 +73,55 @@ func TestCompleteAttemptFencesAndSettlesOnce(t *testing.T) {
 		require.ElementsMatch(t, []string{"webhook", "email"}, []string{n[0].Channel, n[1].Channel})
 	})
 }
+
+// TestCompleteAndClaimReadyClaimsOnlyAfterTheCompletionStands:
+// complete-and-next's claim takes the next job in the completion's
+// transaction, and nothing when the completion is refused — a stale epoch,
+// segments missing — so a refused node never walks off with more work. A
+// repeated completion still claims; with nothing ready the completion stands
+// alone.
+func TestCompleteAndClaimReadyClaimsOnlyAfterTheCompletionStands(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		cur := toTranscribing(t, s, u)
+		waiting := toReady(t, s, u)
+
+		_, _, claimed, err := s.CompleteAndClaimReady(ctx, cur.ID, cur.Epoch-1, "en", 0, "node-1", sphinx, lease, 0)
+		require.ErrorIs(t, err, job.ErrLeaseLost, "a stale epoch cannot complete")
+		require.False(t, claimed)
+		_, _, claimed, err = s.CompleteAndClaimReady(ctx, cur.ID, cur.Epoch, "en", 1, "node-1", sphinx, lease, 0)
+		require.ErrorIs(t, err, job.ErrConflict, "a segment announced but not stored")
+		require.False(t, claimed)
+		got, err := s.GetJob(ctx, u.ID, waiting.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusReady, got.Status, "a refused completion claimed nothing")
+
+		c, next, claimed, err := s.CompleteAndClaimReady(ctx, cur.ID, cur.Epoch, "en", 0, "node-1", sphinx, lease, 0)
+		require.NoError(t, err)
+		require.True(t, c.Done)
+		require.True(t, claimed)
+		require.Equal(t, waiting.ID, next.ID)
+		require.Equal(t, job.StatusTranscribing, next.Status)
+		require.Equal(t, "node-1", next.LeaseOwner)
+		got, err = s.GetJob(ctx, u.ID, cur.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusSucceeded, got.Status)
+
+		third := toReady(t, s, u)
+		again, next2, claimed, err := s.CompleteAndClaimReady(ctx, cur.ID, cur.Epoch, "en", 0, "node-1", sphinx, lease, 0)
+		require.NoError(t, err, "the holder may repeat its completion")
+		require.False(t, again.Done, "only the first call finished the job")
+		require.True(t, claimed, "a repeated completion still asks for the next job")
+		require.Equal(t, third.ID, next2.ID)
+
+		c, _, claimed, err = s.CompleteAndClaimReady(ctx, next.ID, next.Epoch, "en", 0, "node-1", sphinx, lease, 0)
+		require.NoError(t, err)
+		require.True(t, c.Done)
+		require.False(t, claimed, "nothing is ready")
+		usage, err := s.GetUsage(ctx, u.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(2*7100), usage.UsedMS, "each completion settled once")
+	})
+}

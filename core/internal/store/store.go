@@ -44,6 +44,7 @@ type Store struct {
 	// backupFile is the file a backup and blob deletions lock as well (see
 	// BackupLockFile); empty: the database's lock alone.
 	backupFile string
+	creations  creations // createFast's group commit
 }
 
 // New returns a Store on a migrated database.
@@ -447,13 +448,27 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (job.Job, erro
 // (The LIMIT is there because SQLite takes an OFFSET only after one; no
 // deployment has a million users waiting.)
 func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn string, order []string, extra string, args ...any) (job.Job, bool, error) {
+	j, err := scanJob(s.db.QueryRow(ctx, claimSQL(from, to, stampColumn, order, extra, ""), append([]any{string(to)}, args...)...))
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return job.Job{}, false, nil
+	}
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("claim %s job: %w", from, err)
+	}
+	s.report(ctx, Change{JobID: j.ID, From: from, To: to})
+	return j, true, nil
+}
+
+// claimSQL is claim's statement; its parameter $1 is the status to, and
+// gate, when not empty, a further condition for the claim to take anything.
+func claimSQL(from, to job.Status, stampColumn string, order []string, extra, gate string) string {
 	// from and to are the job package's constants, so they are spelled into
 	// the text: a partial index on status serves only a literal.
 	runnable := func(user string) string {
 		return `FROM jobs WHERE status = '` + string(from) + `' AND user_id = ` + user + ` AND run_after <= now()` + extra + `
 			ORDER BY ` + strings.Join(order, ", ") + ` LIMIT 1`
 	}
-	q := `UPDATE jobs SET status = $1, epoch = epoch + 1, attempt = attempt + 1, lease_owner = $2,
+	return `UPDATE jobs SET status = $1, epoch = epoch + 1, attempt = attempt + 1, lease_owner = $2,
 			lease_expires_at = now() + $3::bigint * interval '1 millisecond', ` + stampColumn + ` = now(),
 			progress = 0, updated_at = now()
 		WHERE id = (
@@ -472,21 +487,12 @@ func (s *Store) claim(ctx context.Context, from, to job.Status, stampColumn stri
 			)
 			SELECT c.id FROM (
 				SELECT (SELECT id ` + runnable("r.user_id") + ` FOR UPDATE SKIP LOCKED) AS id
-				FROM ranked r WHERE r.next IS NOT NULL
+				FROM ranked r WHERE r.next IS NOT NULL` + gate + `
 				ORDER BY r.holding, r.served NULLS FIRST, r.next
 				LIMIT 1000000 OFFSET 0) c
 			WHERE c.id IS NOT NULL LIMIT 1)
 			AND status = ANY($4)
 		RETURNING ` + jobColumns
-	j, err := scanJob(s.db.QueryRow(ctx, q, append([]any{string(to)}, args...)...))
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return job.Job{}, false, nil
-	}
-	if err != nil {
-		return job.Job{}, false, fmt.Errorf("claim %s job: %w", from, err)
-	}
-	s.report(ctx, Change{JobID: j.ID, From: from, To: to})
-	return j, true, nil
 }
 
 // ClaimQueued takes a queued job for the download stage, fairly by user (see
@@ -505,7 +511,17 @@ func (s *Store) ClaimReady(ctx context.Context, owner string, caps []engines.Cap
 	if len(caps) == 0 {
 		return job.Job{}, false, nil
 	}
-	args := []any{owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), ms(waited)} // $2..$5 ($1 is the new status)
+	extra, args := readyClaim(owner, caps, lease, waited)
+	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", readyOrder, extra, args...)
+}
+
+// readyOrder is the order in which a user's ready jobs are claimed.
+var readyOrder = []string{"run_after", "ready_at"}
+
+// readyClaim is ClaimReady's condition on a user's runnable jobs (claim's
+// extra) and its arguments, from $2 ($1 is the new status).
+func readyClaim(owner string, caps []engines.Caps, lease, waited time.Duration) (string, []any) {
+	args := []any{owner, ms(lease), froms(job.StatusTranscribing, job.StatusReady), ms(waited)} // $2..$5
 	param := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args)+1)
@@ -531,11 +547,9 @@ func (s *Store) ClaimReady(ctx context.Context, owner string, caps []engines.Cap
 			AND (language = 'auto' OR `+langs+`::text[] IS NULL OR language = ANY(`+langs+`)))`)
 	}
 	// Nothing for a node an admin drained, even in a poll that began before.
-	return s.claim(ctx, job.StatusReady, job.StatusTranscribing, "transcribing_at", []string{"run_after", "ready_at"},
-		` AND run_after <= now() - $5::bigint * interval '1 millisecond'
-		  AND (`+strings.Join(serves, " OR ")+`)
-		  AND NOT EXISTS (SELECT 1 FROM agents WHERE node_id = $2 AND draining)`,
-		args...)
+	return ` AND run_after <= now() - $5::bigint * interval '1 millisecond'
+		  AND (` + strings.Join(serves, " OR ") + `)
+		  AND NOT EXISTS (SELECT 1 FROM agents WHERE node_id = $2 AND draining)`, args
 }
 
 // Media is what the download stage learned about a job's media.
@@ -763,23 +777,100 @@ func scanCompletion(row sqldb.Row) (Completion, error) {
 	return c, nil
 }
 
+// completeFast is the usual completion in one statement, one round trip: the
+// holder completes with every segment stored, fenced by its epoch and lease.
+// When it matches nothing, the slow path (complete) explains why.
+var completeFast = `
+		UPDATE jobs AS j SET ` + completeSet("$3", "$4") + `
+		FROM (SELECT count(*) AS n, coalesce(min(seq), 0) AS lo, coalesce(max(seq), -1) AS hi
+		      FROM segments WHERE job_id = $1 AND epoch = $2) seg
+		WHERE j.id = $1 AND j.epoch = $2 AND j.status = ANY($6) AND j.lease_expires_at > now()
+			AND seg.n = $5 AND seg.lo = 0 AND seg.hi = $5 - 1
+		` + completeReturning
+
+func completeFastArgs(id string, epoch int64, detectedLanguage string, segmentCount int) []any {
+	return []any{id, epoch, string(job.StatusSucceeded), detectedLanguage, segmentCount, froms(job.StatusSucceeded, job.StatusTranscribing)}
+}
+
+// CompleteAndClaimReady is complete-and-next: CompleteAttempt, then
+// ClaimReady for the same node, in one transaction and on PostgreSQL in one
+// round trip, so that a busy node's job costs one commit instead of two.
+// The claim sees the completion, and takes nothing unless the job stands
+// succeeded at epoch. When the completion takes the slow path (complete),
+// the claim follows it on its own.
+//
+// The error is the completion's alone: the completion never fails for the
+// claim's sake. A claim that fails takes nothing (claimed is false), and the
+// node, polling AcquireJob next, hears of the error there; when the batch
+// as a whole fails, the completion is tried on its own.
+func (s *Store) CompleteAndClaimReady(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int,
+	owner string, caps []engines.Caps, lease, waited time.Duration,
+) (c Completion, next job.Job, claimed bool, err error) {
+	if _, err := uuid.Parse(id); err != nil || len(caps) == 0 {
+		c, err := s.CompleteAttempt(ctx, id, epoch, detectedLanguage, segmentCount)
+		return c, job.Job{}, false, err
+	}
+	extra, args := readyClaim(owner, caps, lease, waited)
+	args = append(append([]any{string(job.StatusTranscribing)}, args...), id, epoch)
+	gate := fmt.Sprintf(` AND EXISTS (SELECT 1 FROM jobs d WHERE d.id = $%d AND d.epoch = $%d AND d.status = '%s')`,
+		len(args)-1, len(args), job.StatusSucceeded)
+	var b sqldb.Batch
+	completed := false
+	b.QueueRow(func(r sqldb.Row) error {
+		var err error
+		c, err = scanCompletion(r)
+		completed = err == nil
+		return answer(err)
+	}, completeFast, completeFastArgs(id, epoch, detectedLanguage, segmentCount)...)
+	b.QueueRow(func(r sqldb.Row) error {
+		var err error
+		next, err = scanJob(r)
+		claimed = err == nil
+		return answer(err)
+	}, claimSQL(job.StatusReady, job.StatusTranscribing, "transcribing_at", readyOrder, extra, gate), args...)
+	if err := s.db.SendBatch(ctx, &b); err != nil {
+		c, err := s.CompleteAttempt(ctx, id, epoch, detectedLanguage, segmentCount)
+		return c, job.Job{}, false, err
+	}
+	if completed {
+		s.report(ctx, Change{JobID: id, From: job.StatusTranscribing, To: job.StatusSucceeded})
+	}
+	if claimed {
+		s.report(ctx, Change{JobID: next.ID, From: job.StatusReady, To: job.StatusTranscribing})
+	}
+	if completed {
+		return c, next, claimed, nil
+	}
+	// Claimed, the job had succeeded at epoch before (a repeated call): the
+	// slow path says so.
+	if c, err = s.complete(ctx, id, epoch, detectedLanguage, segmentCount); err != nil {
+		if claimed { // it succeeded, yet the slow path refuses: hand the claim back
+			_, rerr := s.Release(context.WithoutCancel(ctx), next.ID, next.Epoch, 0)
+			err = errors.Join(err, rerr)
+		}
+		return c, job.Job{}, false, err
+	}
+	if !claimed {
+		next, claimed, _ = s.ClaimReady(ctx, owner, caps, lease, waited)
+	}
+	return c, next, claimed, nil
+}
+
+// answer is a row's error, ErrNoRows (nothing matched) being an answer.
+func answer(err error) error {
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return nil
+	}
+	return err
+}
+
 // CompleteAttempt is Complete, also saying what the caller needs next — the
 // parent to stitch, the stage's duration — so it need not read the job again.
 func (s *Store) CompleteAttempt(ctx context.Context, id string, epoch int64, detectedLanguage string, segmentCount int) (Completion, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Completion{}, leaseLost(id, epoch)
 	}
-	// The usual case in one statement, one round trip: the holder completes
-	// with every segment stored, fenced by its epoch and lease. Anything else
-	// takes the slow path, which explains why.
-	c, err := scanCompletion(s.db.QueryRow(ctx, `
-		UPDATE jobs AS j SET `+completeSet("$3", "$4")+`
-		FROM (SELECT count(*) AS n, coalesce(min(seq), 0) AS lo, coalesce(max(seq), -1) AS hi
-		      FROM segments WHERE job_id = $1 AND epoch = $2) seg
-		WHERE j.id = $1 AND j.epoch = $2 AND j.status = ANY($6) AND j.lease_expires_at > now()
-			AND seg.n = $5 AND seg.lo = 0 AND seg.hi = $5 - 1
-		`+completeReturning,
-		id, epoch, string(job.StatusSucceeded), detectedLanguage, segmentCount, froms(job.StatusSucceeded, job.StatusTranscribing)))
+	c, err := scanCompletion(s.db.QueryRow(ctx, completeFast, completeFastArgs(id, epoch, detectedLanguage, segmentCount)...))
 	switch {
 	case err == nil:
 		s.report(ctx, Change{JobID: id, From: job.StatusTranscribing, To: job.StatusSucceeded})
