@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
-	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -30,31 +32,48 @@ func newJobArgs(id string, n NewJob) []any {
 // of running jobs or minutes, and no lock on their row.
 const unlimited = `NOT EXISTS (SELECT 1 FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $2::uuid AND ` + quotaLimited + `)`
 
-// createFast creates n's job in one statement, outside any transaction,
-// when nothing needs deciding first: a user without a quota, and a key (if
-// any) not used before. The statement checks both itself, so no caller's
-// belief about the user's quota is trusted: a quota set a moment ago sends
-// the creation to the transaction, which counts. ok false: it created
-// nothing, and CreateJobOnce's transaction must decide (a quota to count, a
-// key to replay or refuse).
+// createFast creates n's job in one statement when nothing needs deciding
+// first: a user without a quota, and a key (if any) not used before. The
+// statement checks both itself, so no caller's belief about the user's
+// quota is trusted: a quota set a moment ago sends the creation to the
+// transaction, which counts. ok false: it created nothing, and
+// CreateJobOnce's transaction must decide (a quota to count, a key to
+// replay or refuse).
 //
-// PostgreSQL only: on SQLite a transaction costs no round trips. With a key,
-// the key row and the job go in together, in one statement: the key's insert
-// feeds the job's. A concurrent request with the same key waits on the key's
-// unique index for this one to commit, then inserts nothing, and its
-// transaction replays this job.
+// With a key, the key row and the job go in together, in one statement:
+// the key's insert feeds the job's. A concurrent request with the same key
+// waits on the key's unique index for this one to commit, then inserts
+// nothing, and its transaction replays this job. SQLite has no INSERT in a
+// WITH, so there a key takes the transaction.
+//
+// The statement joins whatever other creations are waiting, in one
+// transaction (see creations).
 func (s *Store) createFast(ctx context.Context, n NewJob) (j job.Job, ok bool, err error) {
-	if s.db.Dialect() != sqldb.Postgres {
-		// SQLite's transactions cost no round trips: nothing to win, and
-		// its single writer is better queued by BEGIN IMMEDIATE than by an
-		// autocommit write upgrading its lock.
+	c := s.fastCreation(n)
+	if c == nil {
 		return job.Job{}, false, nil
 	}
+	s.creations.add(s, c)
+	select {
+	case <-c.done:
+		return c.j, c.ok, c.err
+	case <-ctx.Done():
+		// The creation may still happen, as when a statement's context
+		// ends after the server committed it.
+		return job.Job{}, false, ctx.Err()
+	}
+}
+
+// fastCreation is createFast's statement for n; nil when n must take the
+// transaction.
+func (s *Store) fastCreation(n NewJob) *creation {
 	args := newJobArgs(uuid.NewString(), n)
 	var q string
 	switch {
 	case n.IdempotencyKey == "":
 		q = `INSERT INTO jobs (` + newJobColumns + `) SELECT ` + newJobValues + ` WHERE ` + unlimited + ` RETURNING ` + jobColumns
+	case s.db.Dialect() != sqldb.Postgres:
+		return nil
 	default:
 		q = `WITH k AS (
 				INSERT INTO idempotency_keys (user_id, key, fingerprint, job_id)
@@ -63,9 +82,115 @@ func (s *Store) createFast(ctx context.Context, n NewJob) (j job.Job, ok bool, e
 			INSERT INTO jobs (` + newJobColumns + `) SELECT ` + newJobValues + ` FROM k RETURNING ` + jobColumns
 		args = append(args, n.IdempotencyKey, n.Fingerprint)
 	}
-	j, err = scanJob(s.db.QueryRow(ctx, q, args...))
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return job.Job{}, false, nil
+	return &creation{q: q, args: args, done: make(chan struct{})}
+}
+
+// creations is group commit for createFast. Every creation is a commit,
+// and under load PostgreSQL spends its time flushing its log for them one
+// by one, SQLite its one writer's turns: so the creations waiting when a
+// batch starts go in together, one transaction (sqldb.Batch: one round trip,
+// one commit). Alone, a creation is its own batch at once, and waits for
+// nothing.
+//
+// No goroutine outlives the work: the creation that finds fewer than
+// maxBatches batches running starts a leader, which sends batches until
+// nothing waits.
+type creations struct {
+	mu      sync.Mutex
+	waiting []*creation
+	leaders int
+	batches atomic.Int64 // sent, for tests
+}
+
+type creation struct {
+	q    string
+	args []any
+	j    job.Job
+	ok   bool
+	err  error
+	done chan struct{}
+}
+
+const (
+	// maxBatch bounds a batch: a larger one holds its first creation's
+	// answer for longer than its commit saves.
+	maxBatch = 64
+	// batchTimeout bounds a batch, whose creations' own contexts each end
+	// only their wait.
+	batchTimeout = 30 * time.Second
+)
+
+// maxBatches is how many batches run at once: PostgreSQL commits several
+// together; SQLite has one writer.
+func (s *Store) maxBatches() int {
+	if s.db.Dialect() == sqldb.SQLite {
+		return 1
 	}
-	return j, err == nil, err
+	return 4
+}
+
+func (g *creations) add(s *Store, c *creation) {
+	g.mu.Lock()
+	g.waiting = append(g.waiting, c)
+	lead := g.leaders < s.maxBatches()
+	if lead {
+		g.leaders++
+	}
+	g.mu.Unlock()
+	if lead {
+		go g.lead(s)
+	}
+}
+
+func (g *creations) lead(s *Store) {
+	for {
+		g.mu.Lock()
+		n := min(len(g.waiting), maxBatch)
+		if n == 0 {
+			g.leaders--
+			g.mu.Unlock()
+			return
+		}
+		batch := make([]*creation, n)
+		copy(batch, g.waiting)
+		g.waiting = append(g.waiting[:0], g.waiting[n:]...)
+		g.mu.Unlock()
+		s.createBatch(batch)
+	}
+}
+
+// createBatch runs the creations in one transaction. When the database
+// refuses one, the transaction takes the others with it, so each is sent
+// again on its own; any other error (a lost connection) may have come after
+// the commit, and is every creation's.
+func (s *Store) createBatch(batch []*creation) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	send := func(cs []*creation) error {
+		s.creations.batches.Add(1)
+		var b sqldb.Batch
+		for _, c := range cs {
+			b.QueueRow(func(r sqldb.Row) error {
+				c.j, c.err = scanJob(r)
+				c.ok = c.err == nil
+				c.err = answer(c.err)
+				return c.err
+			}, c.q, c.args...)
+		}
+		return s.db.SendBatch(ctx, &b)
+	}
+	if err := send(batch); err != nil && len(batch) > 1 && sqldb.IsRefusal(err) {
+		for _, c := range batch {
+			if err := send([]*creation{c}); err != nil {
+				c.j, c.ok, c.err = job.Job{}, false, err
+			}
+		}
+	} else if err != nil {
+		for _, c := range batch {
+			c.j, c.ok, c.err = job.Job{}, false, err
+		}
+	}
+	for _, c := range batch {
+		close(c.done)
+	}
 }

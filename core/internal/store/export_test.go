@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/ytcaption/ytcaption/core/internal/job"
+)
 
 // ForceRunnable clears a job's retry backoff; tests use it instead of waiting.
 func ForceRunnable(ctx context.Context, s *Store, id string) error {
@@ -17,3 +21,22 @@ func (s *Store) CreateFast(ctx context.Context, n NewJob) (ok bool, err error) {
 	_, ok, err = s.createFast(ctx, n)
 	return ok, err
 }
+
+// CreateTogether sends the creations of ns as one batch of createFast's
+// group commit, saying what each got; all must be fast creations.
+func (s *Store) CreateTogether(ns []NewJob) ([]job.Job, []error) {
+	cs := make([]*creation, len(ns))
+	for i, n := range ns {
+		n.MaxAttempts, n.Language, n.Source, n.Task = 3, "auto", "auto", "transcribe"
+		cs[i] = s.fastCreation(n)
+	}
+	s.createBatch(cs)
+	jobs, errs := make([]job.Job, len(ns)), make([]error, len(ns))
+	for i, c := range cs {
+		jobs[i], errs[i] = c.j, c.err
+	}
+	return jobs, errs
+}
+
+// CreationBatches is how many batches createFast's group commit has sent.
+func (s *Store) CreationBatches() int64 { return s.creations.batches.Load() }
