@@ -32,19 +32,30 @@ const cacheKey = `d.canonical_url = j.canonical_url AND d.source_kind = j.source
 // reused_from is set only when the donor is the same user's, and an upload
 // keeps its own file name as its title, never the donor's.
 func (s *Store) CompleteFromCache(ctx context.Context, id string, epoch int64) (hit bool, err error) {
-	err = s.changeTx(ctx, "complete job "+id+" from the transcript cache", func(tx sqldb.Tx, cs *changes) error {
-		var donor, donorUser, user, kind, url string
-		var donorEpoch int64
-		err := tx.QueryRow(ctx, `
+	var donor, donorUser, user, kind, url string
+	var donorEpoch int64
+	lookUp := func(q querier) (bool, error) {
+		err := q.QueryRow(ctx, `
 			SELECT d.id, d.epoch, d.user_id, j.user_id, j.source_kind, j.url FROM jobs j JOIN jobs d
 				ON `+cacheKey+` AND d.status = 'succeeded' AND d.id <> j.id AND NOT d.transcript_expired
 			WHERE j.id = $1
 			ORDER BY d.user_id = j.user_id DESC, d.finished_at DESC LIMIT 1`, id).Scan(&donor, &donorEpoch, &donorUser, &user, &kind, &url)
 		if errors.Is(err, sqldb.ErrNoRows) {
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return fmt.Errorf("look up the transcript cache: %w", err)
+			return false, fmt.Errorf("look up the transcript cache: %w", err)
+		}
+		return true, nil
+	}
+	// Most downloads miss: they learn it from one read, without the
+	// transaction (on SQLite, without taking the writer's turn).
+	if found, err := lookUp(s.db); err != nil || !found {
+		return false, err
+	}
+	err = s.changeTx(ctx, "complete job "+id+" from the transcript cache", func(tx sqldb.Tx, cs *changes) error {
+		if found, err := lookUp(tx); err != nil || !found {
+			return err
 		}
 		var reusedFrom, title, uploader any // nil: NULL, and the donor's media fields
 		if donorUser == user {
