@@ -824,10 +824,10 @@ type CompleteJobRequest struct {
 	Guards *Guards `protobuf:"bytes,60,opt,name=guards,proto3" json:"guards,omitempty"`
 	// Complete-and-next: the node asks for its next job in the same call, as
 	// it would with AcquireJob (the same fields; prefetch when it still holds
-	// other jobs). Core tries one claim once the completion has committed and
-	// does not wait for work: no next in the answer means none was ready, and
-	// the node long-polls AcquireJob as before. Unset (a node of the previous
-	// version): only the completion.
+	// other jobs). Core tries one claim, in the completion's transaction and
+	// only if the completion stands, and does not wait for work: no next in
+	// the answer means none was ready, and the node long-polls AcquireJob as
+	// before. Unset (a node of the previous version): only the completion.
 	Next          *AcquireJobRequest `protobuf:"bytes,70,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
