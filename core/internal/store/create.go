@@ -191,6 +191,11 @@ func (s *Store) createBatch(batch []*creation) {
 		}
 	}
 	for _, c := range batch {
+		if c.ok {
+			// Announced here, not by the caller, which may have given up
+			// waiting: its job exists all the same.
+			s.report(ctx, Change{JobID: c.j.ID, To: job.StatusQueued})
+		}
 		close(c.done)
 	}
 }

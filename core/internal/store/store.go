@@ -275,7 +275,6 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 		if err != nil {
 			return job.Job{}, false, fmt.Errorf("create job: %w", err)
 		}
-		s.report(ctx, Change{JobID: j.ID, To: job.StatusQueued})
 		return j, false, nil
 	}
 	err = s.inTx(ctx, "create job", func(tx sqldb.Tx) error {
@@ -841,8 +840,9 @@ func (s *Store) CompleteAndClaimReady(ctx context.Context, id string, epoch int6
 	if completed {
 		return c, next, claimed, nil
 	}
-	// Claimed, the job had succeeded at epoch before (a repeated call): the
-	// slow path says so.
+	// The fast path matched nothing: the slow path says why (a refusal), or
+	// that the job had succeeded at epoch already (a repeated call, whose
+	// claim, gated on just that, may have taken a job).
 	if c, err = s.complete(ctx, id, epoch, detectedLanguage, segmentCount); err != nil {
 		if claimed { // it succeeded, yet the slow path refuses: hand the claim back
 			_, rerr := s.Release(context.WithoutCancel(ctx), next.ID, next.Epoch, 0)
