@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -292,5 +293,45 @@ func TestCancellingAChunkedJobReportsEachHeldChunkAsHeld(t *testing.T) {
 		require.NoError(t, s.CancelChunks(ctx, p.ID))
 		require.ElementsMatch(t, []store.Change{change(chunks[0].ID, job.StatusTranscribing, job.StatusCancelled),
 			change(chunks[1].ID, job.StatusReady, job.StatusCancelled)}, rec.take(t, "cancel its chunks"))
+	})
+}
+
+// TestBatchedWritesReportTheirChangesOnceAfterCommit: the writes that go in
+// batches — grouped creations, complete-and-next — report each change once
+// their transaction has committed; a creation is reported by its batch, so
+// also when its caller stopped waiting.
+func TestBatchedWritesReportTheirChangesOnceAfterCommit(t *testing.T) {
+	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
+		t.Parallel()
+		env := open(t)
+		rec := &recorder{db: env.DB}
+		s, u := store.New(env.DB, store.OnChange(rec.observe)), env.User
+		ctx := context.Background()
+		plain := store.NewJob{UserID: u.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a.ogg", SourceKind: job.SourceHTTP}
+		jobs, errs := s.CreateTogether([]store.NewJob{plain, plain})
+		require.NoError(t, errors.Join(errs...))
+		rec.expect(t, "two creations in one batch", change(jobs[0].ID, "", job.StatusQueued), change(jobs[1].ID, "", job.StatusQueued))
+		j, err := s.CreateJob(ctx, plain)
+		require.NoError(t, err)
+		rec.expect(t, "a creation alone", change(j.ID, "", job.StatusQueued))
+
+		var held job.Job
+		for i := range 2 {
+			c, ok, err := s.ClaimQueued(ctx, "core-1", lease)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.NoError(t, s.MarkReady(ctx, c.ID, c.Epoch, store.Media{Title: "a", Duration: time.Second, AudioKey: "audio/" + c.ID}))
+			if i == 0 {
+				held, ok, err = s.ClaimReady(ctx, "node-1", sphinx, lease, 0)
+				require.NoError(t, err)
+				require.True(t, ok)
+			}
+		}
+		rec.take(t, "to transcribing")
+		_, next, claimed, err := s.CompleteAndClaimReady(ctx, held.ID, held.Epoch, "en", 0, "node-1", sphinx, lease, 0)
+		require.NoError(t, err)
+		require.True(t, claimed)
+		rec.expect(t, "complete-and-next", change(held.ID, job.StatusTranscribing, job.StatusSucceeded),
+			change(next.ID, job.StatusReady, job.StatusTranscribing))
 	})
 }
