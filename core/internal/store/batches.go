@@ -243,7 +243,7 @@ func checkBatchQuota(ctx context.Context, tx sqldb.Tx, userID string, want int) 
 	if open >= MaxOpenBatches {
 		return job.Errorf(job.CodeQuotaExceeded, "%d of your batches have not ended (at most %d at once): wait for one, or cancel one", open, MaxOpenBatches)
 	}
-	u, err := scanUsage(tx.QueryRow(ctx, usageQuery, userID, activeStatuses))
+	u, err := scanUsage(tx.QueryRow(ctx, usageQuery, activeStatuses, userID))
 	if err != nil {
 		return fmt.Errorf("quota of %s: %w", userID, err)
 	}

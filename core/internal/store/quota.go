@@ -37,30 +37,61 @@ func (u Usage) RemainingMS() int64 {
 // activeStatuses are the states a job counts against the concurrency quota in.
 var activeStatuses = []string{string(job.StatusQueued), string(job.StatusDownloading), string(job.StatusReady), string(job.StatusTranscribing)}
 
-// usageQuery reads a user's usage.
-const usageQuery = `
-	SELECT COALESCE(u.monthly_minutes, p.monthly_minutes, 0), COALESCE(u.max_concurrent, p.max_concurrent, 0),
-		(SELECT COALESCE(sum(audio_ms), 0)::bigint FROM usage_ledger l
-			WHERE l.user_id = u.id AND l.month = month_start(now())),
-		(SELECT COALESCE(sum(media_duration_ms), 0)::bigint FROM jobs j
-			WHERE j.user_id = u.id AND j.parent_id IS NULL AND j.status = ANY($2)),
-		(SELECT count(*) FROM jobs j WHERE j.user_id = u.id AND j.parent_id IS NULL AND j.status = ANY($2)),
-		next_month(now())
-	FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $1`
+// usageColumns are the usage of user u on plan p, with $1 the active
+// statuses: one text for one user and for all of them, so the two cannot
+// disagree. Its subqueries are correlated, an index lookup per user.
+const usageColumns = `
+	COALESCE(u.monthly_minutes, p.monthly_minutes, 0), COALESCE(u.max_concurrent, p.max_concurrent, 0),
+	(SELECT COALESCE(sum(audio_ms), 0)::bigint FROM usage_ledger l
+		WHERE l.user_id = u.id AND l.month = month_start(now())),
+	(SELECT COALESCE(sum(media_duration_ms), 0)::bigint FROM jobs j
+		WHERE j.user_id = u.id AND j.parent_id IS NULL AND j.status = ANY($1)),
+	(SELECT count(*) FROM jobs j WHERE j.user_id = u.id AND j.parent_id IS NULL AND j.status = ANY($1)),
+	next_month(now())`
+
+// usageQuery reads the usage of the user $2.
+const usageQuery = `SELECT ` + usageColumns + ` FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $2`
+
+func usageDest(u *Usage) []any {
+	return []any{&u.MonthlyMinutes, &u.MaxConcurrent, &u.UsedMS, &u.PendingMS, &u.Active, &u.ResetsAt}
+}
 
 func scanUsage(row sqldb.Row) (Usage, error) {
 	var u Usage
-	err := row.Scan(&u.MonthlyMinutes, &u.MaxConcurrent, &u.UsedMS, &u.PendingMS, &u.Active, &u.ResetsAt)
+	err := row.Scan(usageDest(&u)...)
 	return u, err
 }
 
 // GetUsage returns where the user stands this month.
 func (s *Store) GetUsage(ctx context.Context, userID string) (Usage, error) {
-	u, err := scanUsage(s.db.QueryRow(ctx, usageQuery, userID, activeStatuses))
+	u, err := scanUsage(s.db.QueryRow(ctx, usageQuery, activeStatuses, userID))
 	if err != nil {
 		return Usage{}, fmt.Errorf("usage of %s: %w", userID, err)
 	}
 	return u, nil
+}
+
+// ListUsage returns where every user stands this month, by user id: what
+// GetUsage gives each, in one query, for pages that list users.
+func (s *Store) ListUsage(ctx context.Context) (map[string]Usage, error) {
+	rows, err := s.db.Query(ctx, `SELECT u.id::text, `+usageColumns+` FROM users u JOIN plans p ON p.name = u.plan`, activeStatuses)
+	if err != nil {
+		return nil, fmt.Errorf("list usage: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Usage{}
+	for rows.Next() {
+		var id string
+		var u Usage
+		if err := rows.Scan(append([]any{&id}, usageDest(&u)...)...); err != nil {
+			return nil, fmt.Errorf("list usage: %w", err)
+		}
+		out[id] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list usage: %w", err)
+	}
+	return out, nil
 }
 
 // quotaLimited says, of a user u on plan p, whether any quota applies.
@@ -85,7 +116,7 @@ func checkQuota(ctx context.Context, tx sqldb.Tx, userID string) error {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID); err != nil {
 		return fmt.Errorf("quota of %s: %w", userID, err)
 	}
-	u, err := scanUsage(tx.QueryRow(ctx, usageQuery, userID, activeStatuses))
+	u, err := scanUsage(tx.QueryRow(ctx, usageQuery, activeStatuses, userID))
 	if err != nil {
 		return fmt.Errorf("quota of %s: %w", userID, err)
 	}

@@ -152,3 +152,50 @@ func TestFailedAndCancelledJobsAreNotCharged(t *testing.T) {
 		require.Equal(t, int64(0), usage.UsedMS)
 	})
 }
+
+func TestListUsageGivesEachUserWhatGetUsageGives(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, alice := newStore(t)
+		ctx := context.Background()
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "small", MonthlyMinutes: 10, MaxConcurrent: 3}))
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "big", MaxConcurrent: 4}))
+		require.NoError(t, s.AssignPlan(ctx, "alice", "small"))
+		bob, err := s.CreateUser(ctx, "bob", store.RoleUser, store.DefaultPlan)
+		require.NoError(t, err)
+		_, err = s.UpdateAccount(ctx, "test", bob.ID, store.AccountPatch{MonthlyMinutes: new(5)})
+		require.NoError(t, err)
+		carol, err := s.CreateUser(ctx, "carol", store.RoleUser, store.DefaultPlan) // no jobs
+		require.NoError(t, err)
+		dave, err := s.CreateUser(ctx, "dave", store.RoleUser, "big")
+		require.NoError(t, err)
+
+		// Claims take the oldest job of anybody's: every job that is claimed
+		// is created while no other waits.
+		runJob(t, s, alice, 42*time.Second)
+		runJob(t, s, bob, 30*time.Second)
+		toTranscribing(t, s, dave)
+		toReadyWith(t, s, alice, 20*time.Second)
+		create(t, s, bob)
+		create(t, s, bob)
+
+		all, err := s.ListUsage(ctx)
+		require.NoError(t, err)
+		require.Len(t, all, 4)
+		// What sets the users apart, so that figures given to the wrong
+		// user, or summed, cannot pass.
+		want := map[string]store.Usage{
+			alice.ID: {MonthlyMinutes: 10, MaxConcurrent: 3, UsedMS: 42_000, PendingMS: 20_000, Active: 1},
+			bob.ID:   {MonthlyMinutes: 5, UsedMS: 30_000, Active: 2},
+			carol.ID: {},
+			dave.ID:  {MaxConcurrent: 4, PendingMS: 7_100, Active: 1},
+		}
+		for id, w := range want {
+			one, err := s.GetUsage(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, one, all[id], "user %s", id)
+			w.ResetsAt = one.ResetsAt
+			require.Equal(t, w, one, "user %s", id)
+		}
+	})
+}
