@@ -77,6 +77,10 @@ func (s *AdminService) user(ctx context.Context, a store.Account) (*ytcaptionv1.
 	if err != nil {
 		return nil, err
 	}
+	return userToProto(a, u), nil
+}
+
+func userToProto(a store.Account, u store.Usage) *ytcaptionv1.User {
 	out := &ytcaptionv1.User{
 		Id: a.ID, Name: a.Name, Role: string(a.Role), Plan: planToProto(a.Plan), WebhookUrl: a.WebhookURL, WebhookSecret: a.WebhookSecret,
 		Email: a.Email, LiveKeys: int32(a.Keys), CreatedAt: timestamppb.New(a.CreatedAt), Quota: quotaToProto(u),
@@ -87,7 +91,7 @@ func (s *AdminService) user(ctx context.Context, a store.Account) (*ytcaptionv1.
 	if a.MaxConcurrent != nil {
 		out.MaxConcurrent = ptr(int32(*a.MaxConcurrent))
 	}
-	return out, nil
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -100,13 +104,18 @@ func (s *AdminService) ListUsers(ctx context.Context, _ *connect.Request[ytcapti
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
+	// Every user's usage in one query, not one query per user.
+	usage, err := s.store.ListUsage(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
 	out := &ytcaptionv1.ListUsersResponse{Users: []*ytcaptionv1.User{}}
 	for _, a := range as {
-		u, err := s.user(ctx, a)
-		if err != nil {
-			return nil, s.fail(ctx, err)
+		u, ok := usage[a.ID]
+		if !ok {
+			continue // deleted since the list was read
 		}
-		out.Users = append(out.Users, u)
+		out.Users = append(out.Users, userToProto(a, u))
 	}
 	return connect.NewResponse(out), nil
 }
