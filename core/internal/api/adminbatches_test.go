@@ -21,11 +21,9 @@ func TestBatchesThroughTheAdminAPI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a := newTestAPI(t, nil)
-	root, err := a.store.EnsureUser(ctx, "root", store.RoleAdmin)
-	require.NoError(t, err)
+	admin := a.rootAdmin(t)
 	bob, err := a.store.EnsureUser(ctx, "bob", store.RoleUser)
 	require.NoError(t, err)
-	admin := ytcaptionv1connect.NewAdminServiceClient(asUser(testServiceToken, root.ID), a.URL)
 
 	create := func(as ytcaptionv1connect.BatchServiceClient, urls ...string) *ytcaptionv1.Batch {
 		t.Helper()

@@ -12,7 +12,6 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
-	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
 // TestAnAdminRetryIsRefusedWhenTheFailureIsTheMedias: of jobs failed with
@@ -25,9 +24,7 @@ func TestAnAdminRetryIsRefusedWhenTheFailureIsTheMedias(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a := newTestAPI(t, nil)
-	root, err := a.store.EnsureUser(ctx, "root", store.RoleAdmin)
-	require.NoError(t, err)
-	admin := ytcaptionv1connect.NewAdminServiceClient(asUser(testServiceToken, root.ID), a.URL)
+	admin := a.rootAdmin(t)
 
 	// Every job is failed before any is retried: a retried job is queued
 	// again, and would be the next one claimed.

@@ -11,7 +11,6 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
-	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
 // TestListUsersGivesEachUserTheirOwnUsage: the users page reads every
@@ -20,9 +19,7 @@ func TestListUsersGivesEachUserTheirOwnUsage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a := newTestAPI(t, nil)
-	root, err := a.store.EnsureUser(ctx, "root", store.RoleAdmin)
-	require.NoError(t, err)
-	admin := ytcaptionv1connect.NewAdminServiceClient(asUser(testServiceToken, root.ID), a.URL)
+	admin := a.rootAdmin(t)
 	bob, err := a.store.CreateUser(ctx, "bob", store.RoleUser, store.DefaultPlan)
 	require.NoError(t, err)
 	_, err = a.store.UpdateAccount(ctx, "test", bob.ID, store.AccountPatch{MonthlyMinutes: new(7)})

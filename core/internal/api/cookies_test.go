@@ -13,7 +13,6 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/outbound"
-	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -29,9 +28,7 @@ func TestCookieFilesThroughTheAdminAPI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a := newTestAPI(t, nil)
-	root, err := a.store.EnsureUser(ctx, "root", store.RoleAdmin)
-	require.NoError(t, err)
-	admin := ytcaptionv1connect.NewAdminServiceClient(asUser(testServiceToken, root.ID), a.URL)
+	admin := a.rootAdmin(t)
 	pool, err := outbound.New(ctx, slog.New(slog.DiscardHandler), outbound.Config{Proxies: []string{"http://user:pw@proxy.example:3128"}}, a.store, nil)
 	require.NoError(t, err)
 	a.admin.outbound = pool

@@ -107,6 +107,14 @@ func serveTestAPIWith(t *testing.T, db sqldb.DB, blobs *blob.Dir, configure func
 	}
 }
 
+// rootAdmin makes the admin user "root" and returns the admin API as root.
+func (a *testAPI) rootAdmin(t *testing.T) ytcaptionv1connect.AdminServiceClient {
+	t.Helper()
+	root, err := a.store.EnsureUser(context.Background(), "root", store.RoleAdmin)
+	require.NoError(t, err)
+	return ytcaptionv1connect.NewAdminServiceClient(asUser(testServiceToken, root.ID), a.URL)
+}
+
 // asUser is an HTTP client presenting token, and a user id when not "".
 func asUser(token, user string) *http.Client {
 	return &http.Client{Transport: &svcauth.Transport{Token: token, Base: headerTransport{svcauth.UserHeader: user}}}

@@ -25,7 +25,6 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/translate"
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
-	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
 )
 
 // libreTranslate is a stand-in of LibreTranslate's documented API
@@ -248,10 +247,8 @@ func TestThePlanTranslationQuotaThroughTheAdminAPI(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t, nil)
 	ctx := context.Background()
-	root, err := a.store.EnsureUser(ctx, "root", store.RoleAdmin)
-	require.NoError(t, err)
-	admin := ytcaptionv1connect.NewAdminServiceClient(asUser(testServiceToken, root.ID), a.URL)
-	_, err = admin.SetPlan(ctx, connect.NewRequest(&ytcaptionv1.SetPlanRequest{Plan: &ytcaptionv1.Plan{Name: "pro", MonthlyMinutes: 600, MonthlyTranslationChars: 250000}}))
+	admin := a.rootAdmin(t)
+	_, err := admin.SetPlan(ctx, connect.NewRequest(&ytcaptionv1.SetPlanRequest{Plan: &ytcaptionv1.Plan{Name: "pro", MonthlyMinutes: 600, MonthlyTranslationChars: 250000}}))
 	require.NoError(t, err)
 	p, err := a.store.GetPlan(ctx, "pro")
 	require.NoError(t, err)
