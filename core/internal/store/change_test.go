@@ -57,6 +57,14 @@ func (r *recorder) expect(t *testing.T, what string, want ...store.Change) {
 	require.Equal(t, want, r.take(t, what), what)
 }
 
+// recorded opens a store whose changes rec records, with its user.
+func recorded(t *testing.T, open storetest.Maker) (*store.Store, store.User, *recorder) {
+	t.Helper()
+	env := open(t)
+	rec := &recorder{db: env.DB}
+	return store.New(env.DB, store.OnChange(rec.observe)), env.User, rec
+}
+
 func change(id string, from, to job.Status) store.Change {
 	return store.Change{JobID: id, From: from, To: to}
 }
@@ -67,9 +75,7 @@ func change(id string, from, to job.Status) store.Change {
 func TestEveryTransitionReportsItsChangeOnceAfterCommit(t *testing.T) {
 	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
 		t.Parallel()
-		env := open(t)
-		rec := &recorder{db: env.DB}
-		s, u := store.New(env.DB, store.OnChange(rec.observe)), env.User
+		s, u, rec := recorded(t, open)
 		ctx := context.Background()
 		const (
 			queued, downloading, ready = job.StatusQueued, job.StatusDownloading, job.StatusReady
@@ -213,9 +219,7 @@ func TestEveryTransitionReportsItsChangeOnceAfterCommit(t *testing.T) {
 func TestChunkTransitionsReportEveryJobTheyChange(t *testing.T) {
 	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
 		t.Parallel()
-		env := open(t)
-		rec := &recorder{db: env.DB}
-		s, u := store.New(env.DB, store.OnChange(rec.observe)), env.User
+		s, u, rec := recorded(t, open)
 		ctx := context.Background()
 		p, err := s.CreateJob(ctx, store.NewJob{UserID: u.ID, URL: "long", CanonicalURL: "long", SourceKind: job.SourceHTTP, MaxAttempts: 1})
 		require.NoError(t, err)
@@ -277,9 +281,7 @@ func TestChunkTransitionsReportEveryJobTheyChange(t *testing.T) {
 func TestCancellingAChunkedJobReportsEachHeldChunkAsHeld(t *testing.T) {
 	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
 		t.Parallel()
-		env := open(t)
-		rec := &recorder{db: env.DB}
-		s, u := store.New(env.DB, store.OnChange(rec.observe)), env.User
+		s, u, rec := recorded(t, open)
 		ctx := context.Background()
 		p, chunks := split(t, s, u)
 		chunk1, err := s.GetJob(ctx, "", chunks[1].ID)
@@ -303,9 +305,7 @@ func TestCancellingAChunkedJobReportsEachHeldChunkAsHeld(t *testing.T) {
 func TestBatchedWritesReportTheirChangesOnceAfterCommit(t *testing.T) {
 	storetest.ForEachDriver(t, func(t *testing.T, open storetest.Maker) {
 		t.Parallel()
-		env := open(t)
-		rec := &recorder{db: env.DB}
-		s, u := store.New(env.DB, store.OnChange(rec.observe)), env.User
+		s, u, rec := recorded(t, open)
 		ctx := context.Background()
 		plain := store.NewJob{UserID: u.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a.ogg", SourceKind: job.SourceHTTP}
 		jobs, errs := s.CreateTogether([]store.NewJob{plain, plain})

@@ -153,6 +153,9 @@ func TestFailedAndCancelledJobsAreNotCharged(t *testing.T) {
 	})
 }
 
+// TestListUsageGivesEachUserWhatGetUsageGives: the users page's one query
+// gives every user, with or without a quota, jobs or ledger rows, exactly
+// what that user's own usage query gives.
 func TestListUsageGivesEachUserWhatGetUsageGives(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
 		t.Parallel()
