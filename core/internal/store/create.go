@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/core/internal/sqldb"
+	"github.com/ytcaption/ytcaption/internal/gather"
 )
 
 // The columns a new job is inserted with, and their values in newJobArgs'
@@ -53,7 +53,7 @@ func (s *Store) createFast(ctx context.Context, n NewJob) (j job.Job, ok bool, e
 	if c == nil {
 		return job.Job{}, false, nil
 	}
-	s.creations.add(s, c)
+	s.creations.Add(c)
 	select {
 	case <-c.done:
 		return c.j, c.ok, c.err
@@ -89,16 +89,10 @@ func (s *Store) fastCreation(n NewJob) *creation {
 // and under load PostgreSQL spends its time flushing its log for them one
 // by one, SQLite its one writer's turns: so the creations waiting when a
 // batch starts go in together, one transaction (sqldb.Batch: one round trip,
-// one commit). Alone, a creation is its own batch at once, and waits for
-// nothing.
-//
-// No goroutine outlives the work: the creation that finds fewer than
-// maxBatches batches running starts a leader, which sends batches until
-// nothing waits.
+// one commit), through a gather.Batcher — alone, a creation is its own batch
+// at once, and waits for nothing.
 type creations struct {
-	mu      sync.Mutex
-	waiting []*creation
-	leaders int
+	gather.Batcher[*creation]
 	batches atomic.Int64 // sent, for tests
 }
 
@@ -120,43 +114,15 @@ const (
 	batchTimeout = 30 * time.Second
 )
 
-// maxBatches is how many batches run at once: PostgreSQL commits several
-// together; SQLite has one writer.
-func (s *Store) maxBatches() int {
+// newCreations sends s's creations in batches: several at once on
+// PostgreSQL, which commits them together; one on SQLite, which has one
+// writer.
+func newCreations(s *Store) *creations {
+	senders := 4
 	if s.db.Dialect() == sqldb.SQLite {
-		return 1
+		senders = 1
 	}
-	return 4
-}
-
-func (g *creations) add(s *Store, c *creation) {
-	g.mu.Lock()
-	g.waiting = append(g.waiting, c)
-	lead := g.leaders < s.maxBatches()
-	if lead {
-		g.leaders++
-	}
-	g.mu.Unlock()
-	if lead {
-		go g.lead(s)
-	}
-}
-
-func (g *creations) lead(s *Store) {
-	for {
-		g.mu.Lock()
-		n := min(len(g.waiting), maxBatch)
-		if n == 0 {
-			g.leaders--
-			g.mu.Unlock()
-			return
-		}
-		batch := make([]*creation, n)
-		copy(batch, g.waiting)
-		g.waiting = append(g.waiting[:0], g.waiting[n:]...)
-		g.mu.Unlock()
-		s.createBatch(batch)
-	}
+	return &creations{Batcher: gather.Batcher[*creation]{Send: s.createBatch, Max: maxBatch, Senders: senders}}
 }
 
 // createBatch runs the creations in one transaction. When the database

@@ -44,12 +44,13 @@ type Store struct {
 	// backupFile is the file a backup and blob deletions lock as well (see
 	// BackupLockFile); empty: the database's lock alone.
 	backupFile string
-	creations  creations // createFast's group commit
+	creations  *creations // createFast's group commit
 }
 
 // New returns a Store on a migrated database.
 func New(db sqldb.DB, opts ...Option) *Store {
 	s := &Store{db: db}
+	s.creations = newCreations(s)
 	for _, o := range opts {
 		o(s)
 	}

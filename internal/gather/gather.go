@@ -1,0 +1,61 @@
+// Package gather sends work that arrives together as one batch: group
+// commit. Work that costs a fixed price per send — a commit, a round trip to
+// another service — costs it once for every item waiting when a batch
+// starts, instead of once each. An item that arrives alone is a batch of its
+// own at once: nothing waits for company.
+//
+// No goroutine outlives the work: an item that finds fewer than Senders
+// batches running starts a sender, which sends batches until nothing waits.
+package gather
+
+import "sync"
+
+// Batcher gathers items of type T into batches for Send.
+type Batcher[T any] struct {
+	// Send sends a batch (at most Max items, at least one) and answers each
+	// item itself: Batcher knows nothing of answers.
+	Send func(batch []T)
+	// Max bounds a batch: a larger one holds its first item's answer for
+	// longer than sending together saves.
+	Max int
+	// Senders is how many batches are sent at once.
+	Senders int
+
+	mu      sync.Mutex
+	waiting []T
+	senders int
+}
+
+// Add queues item for the next batch, starting a sender when fewer than
+// Senders run. It does not wait for the batch: Send answers item.
+func (b *Batcher[T]) Add(item T) {
+	b.mu.Lock()
+	b.waiting = append(b.waiting, item)
+	start := b.senders < max(b.Senders, 1)
+	if start {
+		b.senders++
+	}
+	b.mu.Unlock()
+	if start {
+		go b.send()
+	}
+}
+
+func (b *Batcher[T]) send() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.waiting), max(b.Max, 1))
+		if n == 0 {
+			b.senders--
+			b.mu.Unlock()
+			return
+		}
+		batch := make([]T, n)
+		copy(batch, b.waiting)
+		left := copy(b.waiting, b.waiting[n:])
+		clear(b.waiting[left:]) // sent items are not kept alive by the queue
+		b.waiting = b.waiting[:left]
+		b.mu.Unlock()
+		b.Send(batch)
+	}
+}
