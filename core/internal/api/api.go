@@ -175,7 +175,7 @@ func Register(mux *http.ServeMux, cfg Config, d Deps) *AdminService {
 	if d.Bus != nil {
 		feed = d.Bus.Feed
 	}
-	mount(edgeToken)(ytcaptionv1connect.NewEdgeServiceHandler(&EdgeService{feed: feed, stopping: d.Stopping},
+	mount(edgeToken)(ytcaptionv1connect.NewEdgeServiceHandler(&EdgeService{feed: feed, stopping: d.Stopping, jobs: jobs},
 		connect.WithInterceptors(traced, interceptor{serviceAuth(cfg.ServiceToken, false)}), small, capped.options()))
 	mount(nodeToken)(ytcaptionv1connect.NewWorkerServiceHandler(&WorkerService{
 		log: d.Log, store: d.Store, blobs: d.Blobs, bus: d.Bus, metrics: newMetrics(d.Metrics, d.Stages),

@@ -34,12 +34,16 @@ func serviceAuth(token string, withUser bool) authenticator {
 		if !withUser {
 			return ctx, nil
 		}
-		id := h.Get(svcauth.UserHeader)
-		if _, err := uuid.Parse(id); err != nil {
-			return nil, coded(connect.CodeUnauthenticated, job.CodeUnauthorized, "missing or malformed user id")
-		}
-		return context.WithValue(ctx, userKey{}, id), nil
+		return onBehalfOf(ctx, h.Get(svcauth.UserHeader))
 	}
+}
+
+// onBehalfOf is ctx for a call on behalf of the user the edge authenticated.
+func onBehalfOf(ctx context.Context, id string) (context.Context, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, coded(connect.CodeUnauthenticated, job.CodeUnauthorized, "missing or malformed user id")
+	}
+	return context.WithValue(ctx, userKey{}, id), nil
 }
 
 // nodeAuth admits gpu-nodes presenting one of the configured node tokens.

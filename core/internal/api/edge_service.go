@@ -3,10 +3,14 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 
 	"connectrpc.com/connect"
 
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
+	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
@@ -14,6 +18,61 @@ import (
 type EdgeService struct {
 	feed     *dispatch.Feed
 	stopping <-chan struct{} // closed when core begins to shut down
+	jobs     *JobService     // CreateJobs' creations
+}
+
+// MaxCreationsPerCall bounds CreateJobs: the edge gathers at most this many.
+const MaxCreationsPerCall = 64
+
+// CreateJobs decides each of the edge's gathered creations as CreateJob
+// would, all at once: their statements then meet in the store's group
+// commit. A creation's error is its answer, not the call's.
+func (s *EdgeService) CreateJobs(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobsRequest]) (*connect.Response[ytcaptionv1.CreateJobsResponse], error) {
+	cs := req.Msg.GetCreations()
+	if len(cs) > MaxCreationsPerCall {
+		return nil, coded(connect.CodeInvalidArgument, job.CodeInvalidArgument, fmt.Sprintf("at most %d creations a call, got %d", MaxCreationsPerCall, len(cs)))
+	}
+	results := make([]*ytcaptionv1.JobCreated, len(cs))
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() { results[i] = s.create(ctx, c) })
+	}
+	wg.Wait()
+	return connect.NewResponse(&ytcaptionv1.CreateJobsResponse{Results: results}), nil
+}
+
+// create is one of CreateJobs' creations, for its user and in its trace.
+func (s *EdgeService) create(ctx context.Context, c *ytcaptionv1.JobCreation) *ytcaptionv1.JobCreated {
+	ctx, err := onBehalfOf(tracing.FromTraceParent(ctx, c.GetTraceparent()), c.GetUserId())
+	if err != nil {
+		return creationError(err)
+	}
+	msg := c.GetRequest()
+	if msg == nil {
+		msg = &ytcaptionv1.CreateJobRequest{}
+	}
+	resp, err := s.jobs.CreateJob(ctx, connect.NewRequest(msg))
+	if err != nil {
+		return creationError(err)
+	}
+	return &ytcaptionv1.JobCreated{Response: resp.Msg}
+}
+
+// creationError is CreateJob's error err as one creation's answer.
+func creationError(err error) *ytcaptionv1.JobCreated {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		ce = coded(connect.CodeInternal, job.CodeInternal, "internal error")
+	}
+	e := &ytcaptionv1.CreationError{ConnectCode: uint32(ce.Code()), Message: ce.Message()}
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok {
+				e.Code = ed.GetCode()
+			}
+		}
+	}
+	return &ytcaptionv1.JobCreated{Error: e}
 }
 
 // WatchJobChanges streams the bus's feed of changed jobs to an edge; the

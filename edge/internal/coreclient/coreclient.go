@@ -1,5 +1,6 @@
 // Package coreclient builds the Connect clients the edge uses to reach core,
-// each request carrying the edge's service token.
+// each request carrying the edge's service token. Creations that arrive
+// together reach core in one call (see jobs).
 package coreclient
 
 import (
@@ -17,7 +18,7 @@ import (
 
 // Clients are core's services as the edge sees them.
 type Clients struct {
-	Jobs    ytcaptionv1connect.JobServiceClient
+	Jobs    ytcaptionv1connect.JobServiceClient // CreateJob gathered: see jobs
 	Batches ytcaptionv1connect.BatchServiceClient
 	Auth    ytcaptionv1connect.AuthServiceClient
 	Admin   ytcaptionv1connect.AdminServiceClient
@@ -39,12 +40,13 @@ func New(baseURL, serviceToken string, resolver *discovery.Resolver, tp trace.Tr
 	}
 	c := &http.Client{Transport: &svcauth.Transport{Base: base, Token: serviceToken}}
 	traced := connect.WithInterceptors(tracing.Interceptor(tp))
+	edge := ytcaptionv1connect.NewEdgeServiceClient(c, baseURL, traced)
 	return Clients{
-		Jobs:    ytcaptionv1connect.NewJobServiceClient(c, baseURL, traced),
+		Jobs:    newJobs(ytcaptionv1connect.NewJobServiceClient(c, baseURL, traced), edge),
 		Batches: ytcaptionv1connect.NewBatchServiceClient(c, baseURL, traced),
 		Auth:    ytcaptionv1connect.NewAuthServiceClient(c, baseURL, traced),
 		Admin:   ytcaptionv1connect.NewAdminServiceClient(c, baseURL, traced),
-		Edge:    ytcaptionv1connect.NewEdgeServiceClient(c, baseURL, traced),
+		Edge:    edge,
 		Shares:  ytcaptionv1connect.NewShareServiceClient(c, baseURL, traced),
 		HTTP:    c,
 	}

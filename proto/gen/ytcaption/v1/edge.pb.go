@@ -21,6 +21,274 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CreateJobsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Creations     []*JobCreation         `protobuf:"bytes,1,rep,name=creations,proto3" json:"creations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJobsRequest) Reset() {
+	*x = CreateJobsRequest{}
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJobsRequest) ProtoMessage() {}
+
+func (x *CreateJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJobsRequest.ProtoReflect.Descriptor instead.
+func (*CreateJobsRequest) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateJobsRequest) GetCreations() []*JobCreation {
+	if x != nil {
+		return x.Creations
+	}
+	return nil
+}
+
+// JobCreation is one user's CreateJob, as the edge would have sent it.
+type JobCreation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user the edge authenticated (CreateJob's user header).
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The W3C traceparent of the edge's request, if traced.
+	Traceparent   string            `protobuf:"bytes,2,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Request       *CreateJobRequest `protobuf:"bytes,3,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobCreation) Reset() {
+	*x = JobCreation{}
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobCreation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobCreation) ProtoMessage() {}
+
+func (x *JobCreation) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobCreation.ProtoReflect.Descriptor instead.
+func (*JobCreation) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *JobCreation) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *JobCreation) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *JobCreation) GetRequest() *CreateJobRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+type CreateJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One a creation, in the request's order.
+	Results       []*JobCreated `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJobsResponse) Reset() {
+	*x = CreateJobsResponse{}
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJobsResponse) ProtoMessage() {}
+
+func (x *CreateJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJobsResponse.ProtoReflect.Descriptor instead.
+func (*CreateJobsResponse) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateJobsResponse) GetResults() []*JobCreated {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// JobCreated is one creation's answer: response, or error.
+type JobCreated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Response      *CreateJobResponse     `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	Error         *CreationError         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobCreated) Reset() {
+	*x = JobCreated{}
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobCreated) ProtoMessage() {}
+
+func (x *JobCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobCreated.ProtoReflect.Descriptor instead.
+func (*JobCreated) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *JobCreated) GetResponse() *CreateJobResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *JobCreated) GetError() *CreationError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// CreationError is the error CreateJob would have returned.
+type CreationError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Connect code's number (connect.Code).
+	ConnectCode uint32 `protobuf:"varint,1,opt,name=connect_code,json=connectCode,proto3" json:"connect_code,omitempty"`
+	Message     string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// The machine-readable code (ErrorDetail.code).
+	Code          string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreationError) Reset() {
+	*x = CreationError{}
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreationError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreationError) ProtoMessage() {}
+
+func (x *CreationError) ProtoReflect() protoreflect.Message {
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreationError.ProtoReflect.Descriptor instead.
+func (*CreationError) Descriptor() ([]byte, []int) {
+	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CreationError) GetConnectCode() uint32 {
+	if x != nil {
+		return x.ConnectCode
+	}
+	return 0
+}
+
+func (x *CreationError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *CreationError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
 type WatchJobChangesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -29,7 +297,7 @@ type WatchJobChangesRequest struct {
 
 func (x *WatchJobChangesRequest) Reset() {
 	*x = WatchJobChangesRequest{}
-	mi := &file_ytcaption_v1_edge_proto_msgTypes[0]
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -41,7 +309,7 @@ func (x *WatchJobChangesRequest) String() string {
 func (*WatchJobChangesRequest) ProtoMessage() {}
 
 func (x *WatchJobChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_edge_proto_msgTypes[0]
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -54,7 +322,7 @@ func (x *WatchJobChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobChangesRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobChangesRequest) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{0}
+	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{5}
 }
 
 type WatchJobChangesResponse struct {
@@ -70,7 +338,7 @@ type WatchJobChangesResponse struct {
 
 func (x *WatchJobChangesResponse) Reset() {
 	*x = WatchJobChangesResponse{}
-	mi := &file_ytcaption_v1_edge_proto_msgTypes[1]
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -82,7 +350,7 @@ func (x *WatchJobChangesResponse) String() string {
 func (*WatchJobChangesResponse) ProtoMessage() {}
 
 func (x *WatchJobChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ytcaption_v1_edge_proto_msgTypes[1]
+	mi := &file_ytcaption_v1_edge_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -95,7 +363,7 @@ func (x *WatchJobChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobChangesResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobChangesResponse) Descriptor() ([]byte, []int) {
-	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{1}
+	return file_ytcaption_v1_edge_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WatchJobChangesResponse) GetJobIds() []string {
@@ -116,14 +384,32 @@ var File_ytcaption_v1_edge_proto protoreflect.FileDescriptor
 
 const file_ytcaption_v1_edge_proto_rawDesc = "" +
 	"\n" +
-	"\x17ytcaption/v1/edge.proto\x12\fytcaption.v1\"\x18\n" +
+	"\x17ytcaption/v1/edge.proto\x12\fytcaption.v1\x1a\x16ytcaption/v1/job.proto\"L\n" +
+	"\x11CreateJobsRequest\x127\n" +
+	"\tcreations\x18\x01 \x03(\v2\x19.ytcaption.v1.JobCreationR\tcreations\"\x82\x01\n" +
+	"\vJobCreation\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12 \n" +
+	"\vtraceparent\x18\x02 \x01(\tR\vtraceparent\x128\n" +
+	"\arequest\x18\x03 \x01(\v2\x1e.ytcaption.v1.CreateJobRequestR\arequest\"H\n" +
+	"\x12CreateJobsResponse\x122\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.ytcaption.v1.JobCreatedR\aresults\"|\n" +
+	"\n" +
+	"JobCreated\x12;\n" +
+	"\bresponse\x18\x01 \x01(\v2\x1f.ytcaption.v1.CreateJobResponseR\bresponse\x121\n" +
+	"\x05error\x18\x02 \x01(\v2\x1b.ytcaption.v1.CreationErrorR\x05error\"`\n" +
+	"\rCreationError\x12!\n" +
+	"\fconnect_code\x18\x01 \x01(\rR\vconnectCode\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\"\x18\n" +
 	"\x16WatchJobChangesRequest\"Q\n" +
 	"\x17WatchJobChangesResponse\x12\x17\n" +
 	"\ajob_ids\x18\x01 \x03(\tR\x06jobIds\x12\x1d\n" +
 	"\n" +
-	"forget_all\x18\x02 \x01(\bR\tforgetAll2o\n" +
+	"forget_all\x18\x02 \x01(\bR\tforgetAll2\xc0\x01\n" +
 	"\vEdgeService\x12`\n" +
-	"\x0fWatchJobChanges\x12$.ytcaption.v1.WatchJobChangesRequest\x1a%.ytcaption.v1.WatchJobChangesResponse0\x01B\xb1\x01\n" +
+	"\x0fWatchJobChanges\x12$.ytcaption.v1.WatchJobChangesRequest\x1a%.ytcaption.v1.WatchJobChangesResponse0\x01\x12O\n" +
+	"\n" +
+	"CreateJobs\x12\x1f.ytcaption.v1.CreateJobsRequest\x1a .ytcaption.v1.CreateJobsResponseB\xb1\x01\n" +
 	"\x10com.ytcaption.v1B\tEdgeProtoP\x01ZAgithub.com/ytcaption/ytcaption/proto/gen/ytcaption/v1;ytcaptionv1\xa2\x02\x03YXX\xaa\x02\fYtcaption.V1\xca\x02\fYtcaption\\V1\xe2\x02\x18Ytcaption\\V1\\GPBMetadata\xea\x02\rYtcaption::V1b\x06proto3"
 
 var (
@@ -138,19 +424,33 @@ func file_ytcaption_v1_edge_proto_rawDescGZIP() []byte {
 	return file_ytcaption_v1_edge_proto_rawDescData
 }
 
-var file_ytcaption_v1_edge_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_ytcaption_v1_edge_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ytcaption_v1_edge_proto_goTypes = []any{
-	(*WatchJobChangesRequest)(nil),  // 0: ytcaption.v1.WatchJobChangesRequest
-	(*WatchJobChangesResponse)(nil), // 1: ytcaption.v1.WatchJobChangesResponse
+	(*CreateJobsRequest)(nil),       // 0: ytcaption.v1.CreateJobsRequest
+	(*JobCreation)(nil),             // 1: ytcaption.v1.JobCreation
+	(*CreateJobsResponse)(nil),      // 2: ytcaption.v1.CreateJobsResponse
+	(*JobCreated)(nil),              // 3: ytcaption.v1.JobCreated
+	(*CreationError)(nil),           // 4: ytcaption.v1.CreationError
+	(*WatchJobChangesRequest)(nil),  // 5: ytcaption.v1.WatchJobChangesRequest
+	(*WatchJobChangesResponse)(nil), // 6: ytcaption.v1.WatchJobChangesResponse
+	(*CreateJobRequest)(nil),        // 7: ytcaption.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),       // 8: ytcaption.v1.CreateJobResponse
 }
 var file_ytcaption_v1_edge_proto_depIdxs = []int32{
-	0, // 0: ytcaption.v1.EdgeService.WatchJobChanges:input_type -> ytcaption.v1.WatchJobChangesRequest
-	1, // 1: ytcaption.v1.EdgeService.WatchJobChanges:output_type -> ytcaption.v1.WatchJobChangesResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	1, // 0: ytcaption.v1.CreateJobsRequest.creations:type_name -> ytcaption.v1.JobCreation
+	7, // 1: ytcaption.v1.JobCreation.request:type_name -> ytcaption.v1.CreateJobRequest
+	3, // 2: ytcaption.v1.CreateJobsResponse.results:type_name -> ytcaption.v1.JobCreated
+	8, // 3: ytcaption.v1.JobCreated.response:type_name -> ytcaption.v1.CreateJobResponse
+	4, // 4: ytcaption.v1.JobCreated.error:type_name -> ytcaption.v1.CreationError
+	5, // 5: ytcaption.v1.EdgeService.WatchJobChanges:input_type -> ytcaption.v1.WatchJobChangesRequest
+	0, // 6: ytcaption.v1.EdgeService.CreateJobs:input_type -> ytcaption.v1.CreateJobsRequest
+	6, // 7: ytcaption.v1.EdgeService.WatchJobChanges:output_type -> ytcaption.v1.WatchJobChangesResponse
+	2, // 8: ytcaption.v1.EdgeService.CreateJobs:output_type -> ytcaption.v1.CreateJobsResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_ytcaption_v1_edge_proto_init() }
@@ -158,13 +458,14 @@ func file_ytcaption_v1_edge_proto_init() {
 	if File_ytcaption_v1_edge_proto != nil {
 		return
 	}
+	file_ytcaption_v1_job_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ytcaption_v1_edge_proto_rawDesc), len(file_ytcaption_v1_edge_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,8 @@ const (
 	// EdgeServiceWatchJobChangesProcedure is the fully-qualified name of the EdgeService's
 	// WatchJobChanges RPC.
 	EdgeServiceWatchJobChangesProcedure = "/ytcaption.v1.EdgeService/WatchJobChanges"
+	// EdgeServiceCreateJobsProcedure is the fully-qualified name of the EdgeService's CreateJobs RPC.
+	EdgeServiceCreateJobsProcedure = "/ytcaption.v1.EdgeService/CreateJobs"
 )
 
 // EdgeServiceClient is a client for the ytcaption.v1.EdgeService service.
@@ -48,6 +50,13 @@ type EdgeServiceClient interface {
 	// sets forget_all (the replica may have missed changes: forget
 	// everything). An edge drops what it remembers of each job named.
 	WatchJobChanges(context.Context, *connect.Request[v1.WatchJobChangesRequest]) (*connect.ServerStreamForClient[v1.WatchJobChangesResponse], error)
+	// CreateJobs is JobService.CreateJob for the creations an edge received
+	// together, from one user or several: one call instead of one each. Each
+	// creation is decided on its own, exactly as CreateJob decides it, and
+	// answered in the same position of the reply: a job, or the error
+	// CreateJob would have returned. At most 64 creations a call
+	// (InvalidArgument past that).
+	CreateJobs(context.Context, *connect.Request[v1.CreateJobsRequest]) (*connect.Response[v1.CreateJobsResponse], error)
 }
 
 // NewEdgeServiceClient constructs a client for the ytcaption.v1.EdgeService service. By default, it
@@ -67,17 +76,29 @@ func NewEdgeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(edgeServiceMethods.ByName("WatchJobChanges")),
 			connect.WithClientOptions(opts...),
 		),
+		createJobs: connect.NewClient[v1.CreateJobsRequest, v1.CreateJobsResponse](
+			httpClient,
+			baseURL+EdgeServiceCreateJobsProcedure,
+			connect.WithSchema(edgeServiceMethods.ByName("CreateJobs")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // edgeServiceClient implements EdgeServiceClient.
 type edgeServiceClient struct {
 	watchJobChanges *connect.Client[v1.WatchJobChangesRequest, v1.WatchJobChangesResponse]
+	createJobs      *connect.Client[v1.CreateJobsRequest, v1.CreateJobsResponse]
 }
 
 // WatchJobChanges calls ytcaption.v1.EdgeService.WatchJobChanges.
 func (c *edgeServiceClient) WatchJobChanges(ctx context.Context, req *connect.Request[v1.WatchJobChangesRequest]) (*connect.ServerStreamForClient[v1.WatchJobChangesResponse], error) {
 	return c.watchJobChanges.CallServerStream(ctx, req)
+}
+
+// CreateJobs calls ytcaption.v1.EdgeService.CreateJobs.
+func (c *edgeServiceClient) CreateJobs(ctx context.Context, req *connect.Request[v1.CreateJobsRequest]) (*connect.Response[v1.CreateJobsResponse], error) {
+	return c.createJobs.CallUnary(ctx, req)
 }
 
 // EdgeServiceHandler is an implementation of the ytcaption.v1.EdgeService service.
@@ -90,6 +111,13 @@ type EdgeServiceHandler interface {
 	// sets forget_all (the replica may have missed changes: forget
 	// everything). An edge drops what it remembers of each job named.
 	WatchJobChanges(context.Context, *connect.Request[v1.WatchJobChangesRequest], *connect.ServerStream[v1.WatchJobChangesResponse]) error
+	// CreateJobs is JobService.CreateJob for the creations an edge received
+	// together, from one user or several: one call instead of one each. Each
+	// creation is decided on its own, exactly as CreateJob decides it, and
+	// answered in the same position of the reply: a job, or the error
+	// CreateJob would have returned. At most 64 creations a call
+	// (InvalidArgument past that).
+	CreateJobs(context.Context, *connect.Request[v1.CreateJobsRequest]) (*connect.Response[v1.CreateJobsResponse], error)
 }
 
 // NewEdgeServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -105,10 +133,18 @@ func NewEdgeServiceHandler(svc EdgeServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(edgeServiceMethods.ByName("WatchJobChanges")),
 		connect.WithHandlerOptions(opts...),
 	)
+	edgeServiceCreateJobsHandler := connect.NewUnaryHandler(
+		EdgeServiceCreateJobsProcedure,
+		svc.CreateJobs,
+		connect.WithSchema(edgeServiceMethods.ByName("CreateJobs")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ytcaption.v1.EdgeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EdgeServiceWatchJobChangesProcedure:
 			edgeServiceWatchJobChangesHandler.ServeHTTP(w, r)
+		case EdgeServiceCreateJobsProcedure:
+			edgeServiceCreateJobsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -120,4 +156,8 @@ type UnimplementedEdgeServiceHandler struct{}
 
 func (UnimplementedEdgeServiceHandler) WatchJobChanges(context.Context, *connect.Request[v1.WatchJobChangesRequest], *connect.ServerStream[v1.WatchJobChangesResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.EdgeService.WatchJobChanges is not implemented"))
+}
+
+func (UnimplementedEdgeServiceHandler) CreateJobs(context.Context, *connect.Request[v1.CreateJobsRequest]) (*connect.Response[v1.CreateJobsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ytcaption.v1.EdgeService.CreateJobs is not implemented"))
 }
