@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The edge benchmark drives the real stack on loopback — edge (auth cache,
@@ -213,6 +216,54 @@ func bareFiber(b *testing.B) string {
 	return "http://" + ln.Addr().String()
 }
 
+// floorBatch is how many rows the insert floor commits together: with
+// saturateConns in flight, a few transactions at once, as the store's group
+// commit sends them.
+const floorBatch = 16
+
+// insertFloor is creations' physical-limit companion on PostgreSQL: the
+// rows a creation inserts (the same columns, values and RETURNING as the
+// store's statement, without its quota check) into a copy of the jobs table
+// with all its indexes, saturateConns rows in flight in transactions of
+// floorBatch, for saturateFor — the database's own ceiling for new jobs
+// while the stack idles. The copy is dropped afterwards.
+func insertFloor(b *testing.B, dbURL string) loadResult {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `CREATE TABLE bench_floor (LIKE jobs INCLUDING ALL)`); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if _, err := pool.Exec(ctx, `DROP TABLE bench_floor`); err != nil {
+			b.Error(err)
+		}
+	}()
+	var user string
+	if err := pool.QueryRow(ctx, `SELECT id::text FROM users LIMIT 1`).Scan(&user); err != nil {
+		b.Fatal(err)
+	}
+	const insert = `INSERT INTO bench_floor (id, user_id, status, url, canonical_url, source_kind, language, engine, model, max_attempts,
+		source, task, prompt, webhook_url, trace_parent, speakers, min_speakers, max_speakers, vocabulary, silence_guard, repetition_guard)
+		VALUES (gen_random_uuid(), $1, 'queued', $2, $2, 'http', 'auto', '', '', 3, 'auto', 'transcribe', '', '', '', false, 0, 0, '[]', true, true)
+		RETURNING id, created_at`
+	r := closedLoop(saturateConns/floorBatch, saturateFor, func() string {
+		var batch pgx.Batch
+		for range floorBatch {
+			batch.Queue(insert, user, "http://127.0.0.1:9/clip.ogg")
+		}
+		if err := pool.SendBatch(ctx, &batch).Close(); err != nil {
+			return "error: " + err.Error()
+		}
+		return ""
+	})
+	r.ok *= floorBatch // rows, not transactions
+	return r
+}
+
 // BenchmarkEdge runs the measurements on both stores: PostgreSQL with Redis
 // and MinIO, as a cluster runs, and the single box's SQLite.
 //
@@ -269,6 +320,10 @@ func benchEdge(b *testing.B, store string, s testStack) {
 		bareMax := closedLoop(saturateConns, saturateFor, func() string {
 			return send(hc, "GET", bare+"/v1/jobs/"+id, "", "", http.StatusOK)
 		})
+		var floor loadResult
+		if s.DBURL != "" {
+			floor = insertFloor(b, s.DBURL)
+		}
 		readsFixed := openLoop(fixedRate, fixedFor, read)
 		readsMax := profile("reads", func() loadResult { return closedLoop(saturateConns, saturateFor, read) })
 		runningMax := profile("running-reads", func() loadResult { return closedLoop(saturateConns, saturateFor, readRunning) })
@@ -291,6 +346,11 @@ func benchEdge(b *testing.B, store string, s testStack) {
 		fmt.Printf("  creations saturated:   %s\n", createsMax)
 		fmt.Printf("  creations at %d req/s: %s  (half the saturated rate)\n", half, createsHalf)
 		fmt.Printf("  bare Fiber saturated:  %s\n", bareMax)
+		if s.DBURL != "" {
+			fmt.Printf("  database insert floor: %7.0f rows/s  (%d in flight, %d a transaction; creations ÷ floor %.3f, floor ÷ bare Fiber %.3f)\n",
+				floor.rate(), saturateConns, floorBatch, createsMax.rate()/floor.rate(), floor.rate()/bareMax.rate())
+			b.ReportMetric(createsMax.rate()/floor.rate(), "creates/floor")
+		}
 		fmt.Printf("  / bare Fiber: finished-job reads %.3f, running-job reads %.3f, creations %.3f; creations at half rate p99 %.1f ms\n",
 			readsMax.rate()/bareMax.rate(), runningMax.rate()/bareMax.rate(), createsMax.rate()/bareMax.rate(), float64(createsHalf.pct(99))/1e6)
 		b.ReportMetric(readsMax.rate(), "reads/s")
