@@ -115,7 +115,7 @@ func OpenSQLite(path string) (DB, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &liteDB{liteQuerier: liteQuerier{q: db, gate: newWriteGate()}, db: db, file: lock, locks: map[int64]*sync.RWMutex{},
+	return &liteDB{liteQuerier: liteQuerier{q: db, gate: newWriteGate(), stmts: newStmtCache(db)}, db: db, file: lock, locks: map[int64]*sync.RWMutex{},
 		listeners: map[string]map[*liteListener]struct{}{}, closed: make(chan struct{})}, nil
 }
 
@@ -149,7 +149,7 @@ func OpenSQLiteReader(path string) (DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &liteDB{liteQuerier: liteQuerier{q: db}, db: db, locks: map[int64]*sync.RWMutex{},
+	return &liteDB{liteQuerier: liteQuerier{q: db, stmts: newStmtCache(db)}, db: db, locks: map[int64]*sync.RWMutex{},
 		listeners: map[string]map[*liteListener]struct{}{}, closed: make(chan struct{})}, nil
 }
 
@@ -161,10 +161,13 @@ type liteExecer interface {
 }
 
 // liteQuerier runs statements on the database (gate set: a write waits its
-// turn) or in a transaction (gate nil: the transaction holds the turn).
+// turn) or in a transaction (tx set, gate nil: the transaction holds the
+// turn), prepared once (stmts).
 type liteQuerier struct {
-	q    liteExecer
-	gate *writeGate
+	q     liteExecer
+	gate  *writeGate
+	stmts *stmtCache
+	tx    *sql.Tx
 }
 
 type liteResult int64
@@ -177,7 +180,7 @@ func (l liteQuerier) Exec(ctx context.Context, q string, args ...any) (Result, e
 		return nil, err
 	}
 	defer release()
-	res, err := l.q.ExecContext(ctx, Translate(q), liteArgs(args)...)
+	res, err := l.statement(ctx, q).ExecContext(ctx, liteArgs(args)...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +193,7 @@ func (l liteQuerier) Query(ctx context.Context, q string, args ...any) (Rows, er
 	if err != nil {
 		return nil, err
 	}
-	rows, err := l.q.QueryContext(ctx, Translate(q), liteArgs(args)...)
+	rows, err := l.statement(ctx, q).QueryContext(ctx, liteArgs(args)...)
 	if err != nil {
 		release()
 		return nil, err
@@ -203,7 +206,94 @@ func (l liteQuerier) QueryRow(ctx context.Context, q string, args ...any) Row {
 	if err != nil {
 		return errRow{err}
 	}
-	return liteRow{r: l.q.QueryRowContext(ctx, Translate(q), liteArgs(args)...), release: release}
+	return liteRow{r: l.statement(ctx, q).QueryRowContext(ctx, liteArgs(args)...), release: release}
+}
+
+// liteStatement is a statement ready to run: prepared (*sql.Stmt) or not.
+type liteStatement interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, args ...any) *sql.Row
+}
+
+// statement is q in SQLite's spelling, prepared when the cache keeps it:
+// on the database, or borrowed by the transaction for its connection.
+func (l liteQuerier) statement(ctx context.Context, q string) liteStatement {
+	text := Translate(q)
+	st := l.stmts.get(ctx, text)
+	switch {
+	case st == nil:
+		return unprepared{l.q, text}
+	case l.tx != nil:
+		return l.tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
+// unprepared runs its text as it is: SQLite parses it each time.
+type unprepared struct {
+	q    liteExecer
+	text string
+}
+
+func (u unprepared) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return u.q.ExecContext(ctx, u.text, args...)
+}
+
+func (u unprepared) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
+	return u.q.QueryContext(ctx, u.text, args...)
+}
+
+func (u unprepared) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return u.q.QueryRowContext(ctx, u.text, args...)
+}
+
+// stmtCache keeps the database's statements prepared, by text. database/sql
+// prepares a statement run by text on every call, and SQLite parses it each
+// time: half of the single box's CPU in BenchmarkCreations went to parsing
+// the same creating statement (2026-12-03). A kept *sql.Stmt is prepared
+// once on each connection that runs it; a transaction borrows it for its
+// own connection (Tx.StmtContext). The store builds some statements from
+// their arguments (a claim's engines, a list's filters): past maxStmts texts
+// the rest run unprepared, so the cache stays bounded.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// maxStmts bounds the statements kept. Each is prepared on every connection
+// that runs it (a few kilobytes each in SQLite's memory), so the bound holds
+// the hot, fixed statements and leaves the rare built ones unprepared.
+const maxStmts = 256
+
+func newStmtCache(db *sql.DB) *stmtCache { return &stmtCache{db: db, m: map[string]*sql.Stmt{}} }
+
+// get returns text prepared, or nil when it is not kept: the cache is full,
+// or text does not prepare (running it unprepared then says why).
+func (c *stmtCache) get(ctx context.Context, text string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	st, ok := c.m[text]
+	full := len(c.m) >= maxStmts
+	c.mu.Unlock()
+	if ok || full {
+		return st
+	}
+	st, err := c.db.PrepareContext(ctx, text)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prior, ok := c.m[text]; ok { // prepared meanwhile by another caller
+		_ = st.Close()
+		return prior
+	}
+	c.m[text] = st
+	return st
 }
 
 // writeGate lets this process's writers into SQLite one at a time, in the
@@ -344,7 +434,7 @@ func (d *liteDB) Begin(ctx context.Context) (Tx, error) {
 		release()
 		return nil, err
 	}
-	return liteTx{liteQuerier{q: tx}, tx, release}, nil
+	return liteTx{liteQuerier{q: tx, stmts: d.stmts, tx: tx}, tx, release}, nil
 }
 
 type liteTx struct {
