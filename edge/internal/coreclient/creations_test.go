@@ -173,9 +173,9 @@ func TestCreationsArrivingTogetherReachCoreInFewCalls(t *testing.T) {
 	calls := s.alone.Load() + s.gathered.Load()
 	t.Logf("%d creations in %d calls (%d CreateJob, %d CreateJobs)", n, calls, s.alone.Load(), s.gathered.Load())
 	require.Positive(t, s.gathered.Load(), "creations waiting together go in a CreateJobs")
-	// Four senders' first calls, then the other creations gathered: far
-	// fewer calls than creations.
-	require.LessOrEqual(t, calls, int64(n/4))
+	// Four senders' first calls, then the other creations gathered, each
+	// sender a share of what waits: far fewer calls than creations.
+	require.LessOrEqual(t, calls, int64(n/3))
 }
 
 // A creation too large to gather goes alone at once, even while every
@@ -207,7 +207,9 @@ func TestAnOlderCoreGetsEachCreationAlone(t *testing.T) {
 	wait := createMany(t, c, s, 30)
 	close(s.hold)
 	check(t, wait())
-	require.Equal(t, int64(1), s.asked.Load(), "one gathered call found CreateJobs missing")
+	asked := s.asked.Load()
+	require.Positive(t, asked)
+	require.LessOrEqual(t, asked, int64(4), "at most the gathered calls in flight at once found CreateJobs missing")
 	before := s.alone.Load()
 	results := make([]result, 10)
 	var wg sync.WaitGroup
@@ -222,5 +224,5 @@ func TestAnOlderCoreGetsEachCreationAlone(t *testing.T) {
 	wg.Wait()
 	check(t, results)
 	require.Equal(t, before+10, s.alone.Load())
-	require.Equal(t, int64(1), s.asked.Load(), "later creations go alone at once, without asking again")
+	require.Equal(t, asked, s.asked.Load(), "later creations go alone at once, without asking again")
 }
