@@ -108,9 +108,12 @@ func (j *jobs) send(batch []*creation) {
 		j.eachAlone(batch)
 		return
 	}
-	results := resp.Msg.GetResults()
-	if err == nil && len(results) != len(batch) {
-		err = connect.NewError(connect.CodeInternal, errors.New("core answered a different number of creations than it was sent"))
+	var results []*ytcaptionv1.JobCreated
+	if err == nil {
+		results = resp.Msg.GetResults()
+		if len(results) != len(batch) {
+			err = connect.NewError(connect.CodeInternal, errors.New("core answered a different number of creations than it was sent"))
+		}
 	}
 	for i, c := range batch {
 		if err != nil {

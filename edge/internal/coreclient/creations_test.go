@@ -37,6 +37,8 @@ type standIn struct {
 	alone    atomic.Int64 // CreateJob calls
 	gathered atomic.Int64 // CreateJobs calls
 	asked    atomic.Int64 // CreateJobs calls, answered or not
+	received atomic.Int64 // creations that reached the stand-in
+	down     atomic.Bool  // CreateJobs fails Unavailable
 	made     atomic.Int64
 }
 
@@ -61,6 +63,7 @@ func (s *standIn) create(user string, msg *ytcaptionv1.CreateJobRequest) (*ytcap
 
 func (s *standIn) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
 	s.alone.Add(1)
+	s.received.Add(1)
 	s.wait()
 	resp, err := s.create(req.Header().Get(svcauth.UserHeader), req.Msg)
 	if err != nil {
@@ -71,7 +74,11 @@ func (s *standIn) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv
 
 func (s *standIn) CreateJobs(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobsRequest]) (*connect.Response[ytcaptionv1.CreateJobsResponse], error) {
 	s.gathered.Add(1)
+	s.received.Add(int64(len(req.Msg.GetCreations())))
 	s.wait()
+	if s.down.Load() {
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("core is going away"))
+	}
 	out := &ytcaptionv1.CreateJobsResponse{}
 	for _, c := range req.Msg.GetCreations() {
 		resp, err := s.create(c.GetUserId(), c.GetRequest())
@@ -98,6 +105,15 @@ func serve(t *testing.T, s *standIn, withEdge bool) coreclient.Clients {
 		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { // before srv.Close: a test that failed early leaves no call held
+		if s.hold != nil {
+			select {
+			case <-s.hold:
+			default:
+				close(s.hold)
+			}
+		}
+	})
 	c := coreclient.New(srv.URL, token, nil, nil)
 	t.Cleanup(c.HTTP.CloseIdleConnections)
 	return c
@@ -111,8 +127,9 @@ type result struct {
 }
 
 // createMany sends n creations at once, each its own user's; every fifth
-// has a URL core refuses. It returns when every sender's call is at the
-// stand-in and the rest have had time to queue behind them.
+// has a URL core refuses. It returns once the creations reaching the held
+// stand-in have stopped coming: the senders are all busy, and the rest
+// queue behind them.
 func createMany(t *testing.T, c coreclient.Clients, s *standIn, n int) (wait func() []result) {
 	results := make([]result, n)
 	var wg sync.WaitGroup
@@ -129,8 +146,10 @@ func createMany(t *testing.T, c coreclient.Clients, s *standIn, n int) (wait fun
 			results[i].resp, results[i].err = c.Jobs.CreateJob(ctx, req)
 		})
 	}
-	require.Eventually(t, func() bool { return s.inFlight.Load() >= 4 }, 10*time.Second, time.Millisecond, "every sender busy")
-	time.Sleep(100 * time.Millisecond) // the others queue meanwhile; late ones only make more calls
+	require.Eventually(t, func() bool { return s.inFlight.Load() >= 1 }, 10*time.Second, time.Millisecond, "a call reached core")
+	for seen := int64(-1); seen != s.received.Load(); time.Sleep(100 * time.Millisecond) {
+		seen = s.received.Load()
+	}
 	return func() []result {
 		wg.Wait()
 		return results
@@ -183,7 +202,9 @@ func TestCreationsArrivingTogetherReachCoreInFewCalls(t *testing.T) {
 func TestALargeCreationGoesAlone(t *testing.T) {
 	s := &standIn{hold: make(chan struct{})}
 	c := serve(t, s, true)
-	wait := createMany(t, c, s, 8)
+	const n = 100
+	wait := createMany(t, c, s, n)
+	require.Less(t, s.received.Load(), int64(n), "creations wait behind the busy senders")
 	before := s.alone.Load()
 	done := make(chan error, 1)
 	go func() {
@@ -225,4 +246,24 @@ func TestAnOlderCoreGetsEachCreationAlone(t *testing.T) {
 	check(t, results)
 	require.Equal(t, before+10, s.alone.Load())
 	require.Equal(t, asked, s.asked.Load(), "later creations go alone at once, without asking again")
+}
+
+// A gathered call that fails fails each of its creations with its error, as
+// their own calls would have.
+func TestAFailedGatheredCallFailsEachOfItsCreations(t *testing.T) {
+	s := &standIn{hold: make(chan struct{})}
+	s.down.Store(true)
+	c := serve(t, s, true)
+	wait := createMany(t, c, s, 30)
+	close(s.hold)
+	results := wait()
+	require.Positive(t, s.gathered.Load())
+	failed := 0
+	for i, r := range results {
+		if r.err != nil && strings.HasPrefix(r.url, "http") {
+			require.Equal(t, connect.CodeUnavailable, connect.CodeOf(r.err), "creation %d", i)
+			failed++
+		}
+	}
+	require.Positive(t, failed, "the gathered creations got the call's error")
 }
