@@ -23,7 +23,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BINARIES := ytcaption-core ytcaption-edge ytcaption-gpu-node ytcaption ytcaption-dev
 
-.PHONY: help build screenshots-admin test chaos soak soak-short eval bench bench-dispatch bench-fair bench-pipeline bench-edge bench-slots check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
+.PHONY: help build screenshots-admin test chaos soak soak-short eval bench bench-dispatch bench-fair bench-pipeline bench-edge bench-create bench-slots check fmt vet lint hclfmt generate generate-check deps deps-run run demo clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ deps-run: ## install only what run and demo use: ffmpeg, pocketsphinx, its en-us
 test: deps ## run every test against the real Postgres, MinIO, ffmpeg, yt-dlp and pocketsphinx
 	$(GO) test -count=1 -timeout 25m ./...
 
-bench: bench-dispatch bench-fair bench-pipeline bench-edge bench-slots ## every benchmark (prints percentiles and ratios)
+bench: bench-dispatch bench-fair bench-pipeline bench-edge bench-create bench-slots ## every benchmark (prints percentiles and ratios)
 
 bench-edge: deps ## reads and creations through the edge at 1000 req/s and at saturation, beside a bare Fiber handler
 	$(GO) test -run '^$$' -bench 'BenchmarkEdge' -benchtime=1x ./devstack/
@@ -51,6 +51,9 @@ bench-slots: ## gpu-node throughput with --slots 8 ÷ --slots 1 on a stand-in ba
 
 bench-dispatch: deps ## ready→acquired p50/p99 beside 1 s polling, and claim+complete jobs/s over Connect ÷ the store ÷ raw SQL, on PostgreSQL and SQLite (YTCAPTION_BENCH_PPROF=FILE: CPU profile)
 	$(GO) test -run '^$$' -bench 'Dispatch' -benchtime=1x ./core/
+
+bench-create: deps ## the store's creations, 64 in flight, ÷ the same rows in plain SQL, on PostgreSQL and SQLite
+	$(GO) test -run '^$$' -bench 'BenchmarkCreations' -benchtime=1x ./core/internal/store/
 
 bench-fair: deps ## single jobs' wait p50/p99 beside another user's 500-job batch ÷ alone, and claim p50/p99 at 10k queued, fair vs first in, first out
 	$(GO) test -run '^$$' -bench 'FairClaim' -benchtime=1x ./core/internal/store/

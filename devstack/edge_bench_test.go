@@ -365,9 +365,14 @@ func benchEdge(b *testing.B, store string, s testStack) {
 }
 
 // waitQueueEmpty waits until core's queue depth metric counts only the
-// running job the reads use (or a minute passes, which it logs): jobs
-// created by one phase do not load the next.
+// running job the reads use (or drainFor passes, which it logs): jobs
+// created by one phase do not load the next. The half-rate phase measures
+// a deployment sized at twice its load, not one still serving an overload:
+// the download stage fails the saturated phase's jobs a few hundred a
+// second, so a faster phase leaves a longer backlog (20,000 jobs outlasted the one
+// minute this wait used to allow, and the half-rate p99 read 107 ms).
 func waitQueueEmpty(b *testing.B, metricsURL string) {
+	const drainFor = 3 * time.Minute
 	if metricsURL == "" {
 		return
 	}
@@ -375,10 +380,10 @@ func waitQueueEmpty(b *testing.B, metricsURL string) {
 	depth := 0.0
 	defer func() {
 		if depth > 1 {
-			b.Logf("after a minute %.0f jobs are still queued or downloading: they load the phases after", depth)
+			b.Logf("after %s %.0f jobs are still queued or downloading: they load the phases after", drainFor, depth)
 		}
 	}()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(drainFor); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		resp, err := http.Get(metricsURL)
 		if err != nil {
 			b.Fatal(err)
