@@ -24,3 +24,16 @@ func OfConnect(err error) string {
 	}
 	return ""
 }
+
+// Connect is a Connect error with code, message and, when detail is not "",
+// the stable code detail as its ErrorDetail: how every service says which
+// refusal it is (OfConnect reads it back).
+func Connect(code connect.Code, detail, message string) *connect.Error {
+	ce := connect.NewError(code, errors.New(message))
+	if detail != "" {
+		if d, err := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: detail}); err == nil {
+			ce.AddDetail(d)
+		}
+	}
+	return ce
+}

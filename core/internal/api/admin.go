@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/ytcaption/ytcaption/internal/errcode"
+
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -58,10 +60,10 @@ func adminAuth(token string, st *store.Store) authenticator {
 		}
 		a, err := st.GetAccount(ctx, userID(ctx))
 		if err != nil {
-			return nil, coded(connect.CodePermissionDenied, job.CodeForbidden, "the admin API needs an admin's API key")
+			return nil, errcode.Connect(connect.CodePermissionDenied, job.CodeForbidden, "the admin API needs an admin's API key")
 		}
 		if a.Role != store.RoleAdmin {
-			return nil, coded(connect.CodePermissionDenied, job.CodeForbidden, "the admin API needs an admin's API key")
+			return nil, errcode.Connect(connect.CodePermissionDenied, job.CodeForbidden, "the admin API needs an admin's API key")
 		}
 		return WithActor(ctx, "admin:"+a.Name), nil
 	}

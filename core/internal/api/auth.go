@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/ytcaption/ytcaption/internal/errcode"
+
 	"connectrpc.com/connect"
 
 	"github.com/google/uuid"
@@ -29,7 +31,7 @@ type authenticator func(ctx context.Context, h http.Header) (context.Context, er
 func serviceAuth(token string, withUser bool) authenticator {
 	return func(ctx context.Context, h http.Header) (context.Context, error) {
 		if !svcauth.Equal(svcauth.Bearer(h), token) {
-			return nil, coded(connect.CodeUnauthenticated, job.CodeUnauthorized, "invalid service token")
+			return nil, errcode.Connect(connect.CodeUnauthenticated, job.CodeUnauthorized, "invalid service token")
 		}
 		if !withUser {
 			return ctx, nil
@@ -41,7 +43,7 @@ func serviceAuth(token string, withUser bool) authenticator {
 // onBehalfOf is ctx for a call on behalf of the user the edge authenticated.
 func onBehalfOf(ctx context.Context, id string) (context.Context, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return nil, coded(connect.CodeUnauthenticated, job.CodeUnauthorized, "missing or malformed user id")
+		return nil, errcode.Connect(connect.CodeUnauthenticated, job.CodeUnauthorized, "missing or malformed user id")
 	}
 	return context.WithValue(ctx, userKey{}, id), nil
 }
@@ -55,7 +57,7 @@ func nodeAuth(tokens []string) authenticator {
 				return ctx, nil
 			}
 		}
-		return nil, coded(connect.CodeUnauthenticated, job.CodeUnauthorized, "invalid node token")
+		return nil, errcode.Connect(connect.CodeUnauthenticated, job.CodeUnauthorized, "invalid node token")
 	}
 }
 

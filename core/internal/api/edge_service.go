@@ -10,6 +10,7 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
@@ -30,7 +31,7 @@ const MaxCreationsPerCall = 64
 func (s *EdgeService) CreateJobs(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobsRequest]) (*connect.Response[ytcaptionv1.CreateJobsResponse], error) {
 	cs := req.Msg.GetCreations()
 	if len(cs) > MaxCreationsPerCall {
-		return nil, coded(connect.CodeInvalidArgument, job.CodeInvalidArgument, fmt.Sprintf("at most %d creations a call, got %d", MaxCreationsPerCall, len(cs)))
+		return nil, errcode.Connect(connect.CodeInvalidArgument, job.CodeInvalidArgument, fmt.Sprintf("at most %d creations a call, got %d", MaxCreationsPerCall, len(cs)))
 	}
 	results := make([]*ytcaptionv1.JobCreated, len(cs))
 	var wg sync.WaitGroup
@@ -62,17 +63,9 @@ func (s *EdgeService) create(ctx context.Context, c *ytcaptionv1.JobCreation) *y
 func creationError(err error) *ytcaptionv1.JobCreated {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		ce = coded(connect.CodeInternal, job.CodeInternal, "internal error")
+		ce = errcode.Connect(connect.CodeInternal, job.CodeInternal, "internal error")
 	}
-	e := &ytcaptionv1.CreationError{ConnectCode: uint32(ce.Code()), Message: ce.Message()}
-	for _, d := range ce.Details() {
-		if v, err := d.Value(); err == nil {
-			if ed, ok := v.(*ytcaptionv1.ErrorDetail); ok {
-				e.Code = ed.GetCode()
-			}
-		}
-	}
-	return &ytcaptionv1.JobCreated{Error: e}
+	return &ytcaptionv1.JobCreated{Error: &ytcaptionv1.CreationError{ConnectCode: uint32(ce.Code()), Message: ce.Message(), Code: errcode.OfConnect(ce)}}
 }
 
 // WatchJobChanges streams the bus's feed of changed jobs to an edge; the

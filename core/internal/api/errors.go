@@ -9,7 +9,6 @@ import (
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
 	"github.com/ytcaption/ytcaption/internal/errcode"
-	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 
 // connectCodes maps job error codes to Connect codes. Codes that are not here
@@ -79,11 +78,7 @@ func toConnectError(ctx context.Context, log *slog.Logger, err error) error {
 		if msg == "" {
 			msg = je.Code
 		}
-		ce := connect.NewError(code, errors.New(msg))
-		if d, derr := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: je.Code}); derr == nil {
-			ce.AddDetail(d)
-		}
-		return ce
+		return errcode.Connect(code, je.Code, msg)
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -92,13 +87,5 @@ func toConnectError(ctx context.Context, log *slog.Logger, err error) error {
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
-	return coded(connect.CodeInternal, job.CodeInternal, "internal error")
-}
-
-func coded(code connect.Code, detail, msg string) *connect.Error {
-	ce := connect.NewError(code, errors.New(msg))
-	if d, err := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: detail}); err == nil {
-		ce.AddDetail(d)
-	}
-	return ce
+	return errcode.Connect(connect.CodeInternal, job.CodeInternal, "internal error")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ytcaption/ytcaption/edge/internal/jobcache"
 	"github.com/ytcaption/ytcaption/internal/clientaddr"
 	"github.com/ytcaption/ytcaption/internal/connectlimit"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 	"github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1/ytcaptionv1connect"
@@ -234,10 +235,7 @@ func toConnect(err error) error {
 	if !ok {
 		code = connect.CodeInternal
 	}
-	ce := connect.NewError(code, errors.New(ge.Message))
-	if d, err := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: ge.Code}); err == nil {
-		ce.AddDetail(d)
-	}
+	ce := errcode.Connect(code, ge.Code, ge.Message)
 	for k, v := range ge.Header {
 		ce.Meta()[k] = v
 	}

@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/gather"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 	"github.com/ytcaption/ytcaption/internal/tracing"
@@ -143,13 +144,7 @@ func answer(r *ytcaptionv1.JobCreated) (*connect.Response[ytcaptionv1.CreateJobR
 		}
 		return connect.NewResponse(r.GetResponse()), nil
 	}
-	ce := connect.NewError(connect.Code(e.GetConnectCode()), errors.New(e.GetMessage()))
-	if e.GetCode() != "" {
-		if d, err := connect.NewErrorDetail(&ytcaptionv1.ErrorDetail{Code: e.GetCode()}); err == nil {
-			ce.AddDetail(d)
-		}
-	}
-	return nil, ce
+	return nil, errcode.Connect(connect.Code(e.GetConnectCode()), e.GetCode(), e.GetMessage())
 }
 
 // latestDeadline is when the most patient creation of batch stops waiting:
