@@ -126,11 +126,9 @@ type result struct {
 	err  error
 }
 
-// createMany sends n creations at once, each its own user's; every fifth
-// has a URL core refuses. It returns once the creations reaching the held
-// stand-in have stopped coming: the senders are all busy, and the rest
-// queue behind them.
-func createMany(t *testing.T, c coreclient.Clients, s *standIn, n int) (wait func() []result) {
+// sendAll sends n creations at once, each its own user's; every fifth has a
+// URL core refuses. wait returns their results once all are answered.
+func sendAll(c coreclient.Clients, n int) (wait func() []result) {
 	results := make([]result, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -146,14 +144,22 @@ func createMany(t *testing.T, c coreclient.Clients, s *standIn, n int) (wait fun
 			results[i].resp, results[i].err = c.Jobs.CreateJob(ctx, req)
 		})
 	}
-	require.Eventually(t, func() bool { return s.inFlight.Load() >= 1 }, 10*time.Second, time.Millisecond, "a call reached core")
-	for seen := int64(-1); seen != s.received.Load(); time.Sleep(100 * time.Millisecond) {
-		seen = s.received.Load()
-	}
 	return func() []result {
 		wg.Wait()
 		return results
 	}
+}
+
+// createMany is sendAll to a held stand-in: it returns once the creations
+// reaching it have stopped coming, the senders all busy and the rest
+// queued behind them.
+func createMany(t *testing.T, c coreclient.Clients, s *standIn, n int) (wait func() []result) {
+	wait = sendAll(c, n)
+	require.Eventually(t, func() bool { return s.inFlight.Load() >= 1 }, 10*time.Second, time.Millisecond, "a call reached core")
+	for seen := int64(-1); seen != s.received.Load(); time.Sleep(100 * time.Millisecond) {
+		seen = s.received.Load()
+	}
+	return wait
 }
 
 // check says each creation got its own answer: its job, for its user, or
@@ -232,18 +238,7 @@ func TestAnOlderCoreGetsEachCreationAlone(t *testing.T) {
 	require.Positive(t, asked)
 	require.LessOrEqual(t, asked, int64(4), "at most the gathered calls in flight at once found CreateJobs missing")
 	before := s.alone.Load()
-	results := make([]result, 10)
-	var wg sync.WaitGroup
-	for i := range results {
-		results[i].user, results[i].url = fmt.Sprintf("user-%d", i), fmt.Sprintf("https://example.com/later-%d.ogg", i)
-		wg.Go(func() {
-			req := connect.NewRequest(&ytcaptionv1.CreateJobRequest{Url: results[i].url})
-			req.Header().Set(svcauth.UserHeader, results[i].user)
-			results[i].resp, results[i].err = c.Jobs.CreateJob(context.Background(), req)
-		})
-	}
-	wg.Wait()
-	check(t, results)
+	check(t, sendAll(c, 10)())
 	require.Equal(t, before+10, s.alone.Load())
 	require.Equal(t, asked, s.asked.Load(), "later creations go alone at once, without asking again")
 }
