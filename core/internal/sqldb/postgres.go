@@ -40,7 +40,17 @@ func (p pgQuerier) SendBatch(ctx context.Context, b *Batch) error {
 	pb := &pgx.Batch{}
 	for _, it := range b.items {
 		q := pb.Queue(it.sql, it.args...)
-		if it.row != nil {
+		switch {
+		case it.rows:
+			q.Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					if err := it.row(rows); err != nil {
+						return err
+					}
+				}
+				return rows.Err()
+			})
+		case it.row != nil:
 			q.QueryRow(func(r pgx.Row) error { return it.row(r) })
 		}
 	}

@@ -130,7 +130,8 @@ type Batch struct{ items []batchItem }
 type batchItem struct {
 	sql  string
 	args []any
-	row  func(Row) error // QueueRow's
+	row  func(Row) error // QueueRow's or QueueRows'
+	rows bool            // row reads every row, not the first
 }
 
 // Queue adds a statement.
@@ -146,6 +147,13 @@ func (b *Batch) Queue(sql string, args ...any) {
 // scan's own error should only be a bug's.
 func (b *Batch) QueueRow(scan func(Row) error, sql string, args ...any) {
 	b.items = append(b.items, batchItem{sql: sql, args: args, row: scan})
+}
+
+// QueueRows adds a statement whose every row scan reads, in order; a
+// statement that returns none never calls it. scan's error fails the batch,
+// as QueueRow's does.
+func (b *Batch) QueueRows(scan func(Row) error, sql string, args ...any) {
+	b.items = append(b.items, batchItem{sql: sql, args: args, row: scan, rows: true})
 }
 
 // Len is how many statements are queued.

@@ -369,9 +369,12 @@ func (r errRow) Scan(...any) error { return r.err }
 func (l liteQuerier) SendBatch(ctx context.Context, b *Batch) error {
 	for _, it := range b.items {
 		var err error
-		if it.row != nil {
+		switch {
+		case it.rows:
+			err = l.eachRow(ctx, it.row, it.sql, it.args...)
+		case it.row != nil:
 			err = it.row(l.QueryRow(ctx, it.sql, it.args...))
-		} else {
+		default:
 			_, err = l.Exec(ctx, it.sql, it.args...)
 		}
 		if err != nil {
@@ -379,6 +382,21 @@ func (l liteQuerier) SendBatch(ctx context.Context, b *Batch) error {
 		}
 	}
 	return nil
+}
+
+// eachRow reads every row of the query with scan.
+func (l liteQuerier) eachRow(ctx context.Context, scan func(Row) error, sql string, args ...any) error {
+	rows, err := l.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 type liteDB struct {

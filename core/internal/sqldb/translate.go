@@ -28,6 +28,26 @@ func literal(name, re, repl string) rule {
 	return pattern(name, re, func([]string) string { return repl })
 }
 
+// unnestArrays is the unnest rule's SQLite: the first array's json_each,
+// and each further array's element at the same index.
+func unnestArrays(m []string) string {
+	params, names := strings.Split(m[1], ","), strings.Split(m[3], ",")
+	if len(params) != len(names) {
+		return m[0] // not the store's: let SQLite refuse it
+	}
+	cols := make([]string, len(params))
+	for i, p := range params {
+		p, name := strings.TrimSpace(p[:strings.Index(p, "::")]), strings.TrimSpace(names[i])
+		if i == 0 {
+			cols[i] = "value AS " + name
+		} else {
+			cols[i] = "json_extract(" + p + ", '$[' || key || ']') AS " + name
+		}
+	}
+	first := strings.TrimSpace(params[0][:strings.Index(params[0], "::")])
+	return "(SELECT " + strings.Join(cols, ", ") + " FROM json_each(" + first + ")) AS " + m[2]
+}
+
 // rules turn the store's PostgreSQL into SQLite, in order. They cover the
 // constructs the store uses, not PostgreSQL at large: a statement using
 // something new fails loudly in the conformance suite, which runs every store
@@ -39,9 +59,8 @@ var rules = []rule{
 	pattern("= ANY(array parameter)", `(?i)=\s*ANY\((\$\d+)(::\w+\[\])?\)`, func(m []string) string {
 		return "IN (SELECT value FROM json_each(" + m[1] + "))"
 	}),
-	pattern("unnest(array parameter)", `(?i)unnest\((\$\d+)::\w+\[\]\) AS (\w+)\((\w+)\)`, func(m []string) string {
-		return "(SELECT value AS " + m[3] + " FROM json_each(" + m[1] + ")) AS " + m[2]
-	}),
+	// unnest of several arrays zips them: row i takes element i of each.
+	pattern("unnest(array parameters)", `(?i)unnest\((\$\d+::\w+\[\](?:,\s*\$\d+::\w+\[\])*)\) AS (\w+)\(([\w\s,]+)\)`, unnestArrays),
 	// Times are microseconds, so an interval is a number.
 	pattern("interval", `(?i)interval '(\d+) (millisecond|second|minute|hour|day)s?'`, func(m []string) string {
 		n, _ := strconv.ParseInt(m[1], 10, 64)

@@ -28,9 +28,40 @@ func newJobArgs(id string, n NewJob) []any {
 		vocabularyJSON(n.Vocabulary), n.SilenceGuard, n.RepetitionGuard}
 }
 
-// unlimited holds when the user ($2) has no quota: their job needs no count
-// of running jobs or minutes, and no lock on their row.
-const unlimited = `NOT EXISTS (SELECT 1 FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = $2::uuid AND ` + quotaLimited + `)`
+// unlimited holds when the user (an SQL expression) has no quota: their job
+// needs no count of running jobs or minutes, and no lock on their row.
+func unlimited(user string) string {
+	return `NOT EXISTS (SELECT 1 FROM users u JOIN plans p ON p.name = u.plan WHERE u.id = ` + user + ` AND ` + quotaLimited + `)`
+}
+
+// insertMany creates any number of jobs without a key in one statement: its
+// parameters are newJobValues', each an array with a value per job
+// (manyArgs), and it returns the jobs whose users have no quota. One
+// statement rather than one per job: the database parses, plans and runs a
+// statement once for the lot. With a statement each, the store's creations
+// ran at 0.50–0.56 of plain SQL's rate on PostgreSQL, with this one at 0.89
+// (make bench-create). The columns are spelled out, not built, so that the
+// translation tests read them.
+var insertMany = `INSERT INTO jobs (` + newJobColumns + `)
+	SELECT v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16, v17, v18, v19, v20, v21
+	FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[],
+		$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[], $17::int[], $18::int[], $19::jsonb[],
+		$20::boolean[], $21::boolean[]) AS v(v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16, v17, v18, v19, v20, v21)
+	WHERE ` + unlimited("v2") + ` RETURNING ` + jobColumns
+
+// manyArgs are insertMany's arguments for cs: column by column, the
+// values of each creation's newJobArgs.
+func manyArgs(cs []*creation) []any {
+	args := make([]any, len(cs[0].args))
+	for k := range args {
+		col := make([]any, len(cs))
+		for i, c := range cs {
+			col[i] = c.args[k]
+		}
+		args[k] = col
+	}
+	return args
+}
 
 // createFast creates n's job in one statement when nothing needs deciding
 // first: a user without a quota, and a key (if any) not used before. The
@@ -47,7 +78,7 @@ const unlimited = `NOT EXISTS (SELECT 1 FROM users u JOIN plans p ON p.name = u.
 // WITH, so there a key takes the transaction.
 //
 // The statement joins whatever other creations are waiting, in one
-// transaction (see creations).
+// transaction (see creations); without a key, they share insertMany.
 func (s *Store) createFast(ctx context.Context, n NewJob) (j job.Job, ok bool, err error) {
 	c := s.fastCreation(n)
 	if c == nil {
@@ -64,20 +95,20 @@ func (s *Store) createFast(ctx context.Context, n NewJob) (j job.Job, ok bool, e
 	}
 }
 
-// fastCreation is createFast's statement for n; nil when n must take the
-// transaction.
+// fastCreation is createFast's creation of n: a row of insertMany, or a
+// statement of its own with a key; nil when n must take the transaction.
 func (s *Store) fastCreation(n NewJob) *creation {
 	args := newJobArgs(uuid.NewString(), n)
 	var q string
 	switch {
 	case n.IdempotencyKey == "":
-		q = `INSERT INTO jobs (` + newJobColumns + `) SELECT ` + newJobValues + ` WHERE ` + unlimited + ` RETURNING ` + jobColumns
+		return &creation{args: args, many: true, done: make(chan struct{})}
 	case s.db.Dialect() != sqldb.Postgres:
 		return nil
 	default:
 		q = `WITH k AS (
 				INSERT INTO idempotency_keys (user_id, key, fingerprint, job_id)
-				SELECT $2::uuid, $22::text, $23::bytea, $1::uuid WHERE ` + unlimited + `
+				SELECT $2::uuid, $22::text, $23::bytea, $1::uuid WHERE ` + unlimited("$2::uuid") + `
 				ON CONFLICT (user_id, key) DO NOTHING RETURNING job_id)
 			INSERT INTO jobs (` + newJobColumns + `) SELECT ` + newJobValues + ` FROM k RETURNING ` + jobColumns
 		args = append(args, n.IdempotencyKey, n.Fingerprint)
@@ -97,8 +128,9 @@ type creations struct {
 }
 
 type creation struct {
-	q    string
+	q    string // its own statement, unless many
 	args []any
+	many bool // one of insertMany's rows, its args newJobArgs
 	j    job.Job
 	ok   bool
 	err  error
@@ -135,13 +167,33 @@ func (s *Store) createBatch(batch []*creation) {
 	send := func(cs []*creation) error {
 		s.creations.batches.Add(1)
 		var b sqldb.Batch
+		var many []*creation
 		for _, c := range cs {
+			c.j, c.ok, c.err = job.Job{}, false, nil
+			if c.many {
+				many = append(many, c)
+				continue
+			}
 			b.QueueRow(func(r sqldb.Row) error {
 				c.j, c.err = scanJob(r)
 				c.ok = c.err == nil
 				c.err = answer(c.err)
 				return c.err
 			}, c.q, c.args...)
+		}
+		if len(many) > 0 {
+			byID := make(map[string]*creation, len(many))
+			for _, c := range many {
+				byID[c.args[0].(string)] = c
+			}
+			// A creation it does not return was its user's with a quota.
+			b.QueueRows(func(r sqldb.Row) error {
+				j, err := scanJob(r)
+				if c := byID[j.ID]; err == nil && c != nil {
+					c.j, c.ok = j, true
+				}
+				return err
+			}, insertMany, manyArgs(many)...)
 		}
 		return s.db.SendBatch(ctx, &b)
 	}

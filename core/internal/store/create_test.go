@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -123,5 +124,54 @@ func TestARefusedCreationDoesNotTakeItsBatchDown(t *testing.T) {
 		listed, _, err := s.ListJobs(context.Background(), u.ID, 10, "")
 		require.NoError(t, err)
 		require.Len(t, listed, 2, "the batch's first creation was rolled back, then created once")
+	})
+}
+
+// TestCreationsTogetherKeepTheirOwnFields: creations sent in one statement
+// (one row each of its arrays) each get the job they asked for, every
+// field as given — a zipped column off by one, or a type the arrays lose
+// (a boolean, a number, the vocabulary's JSON), would show — and a user
+// with a quota among them gets no job from it, for the transaction to
+// count, while the others get theirs.
+func TestCreationsTogetherKeepTheirOwnFields(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "three", MaxConcurrent: 3}))
+		limited, err := s.CreateUser(ctx, "limited", store.RoleUser, "three")
+		require.NoError(t, err)
+		asked := []store.NewJob{
+			{UserID: u.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a", SourceKind: job.SourceHTTP,
+				Source: job.SourceAuto, Language: "fr", Engine: "whisper", Model: "large-v3", Task: "translate", Prompt: "Bonjour",
+				Speakers: true, MinSpeakers: 2, MaxSpeakers: 4, Vocabulary: []string{"Nomad", `"quoted"`}, RepetitionGuard: true,
+				WebhookURL: "https://hooks.example.com/a", TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", MaxAttempts: 5},
+			{UserID: limited.ID, URL: "http://example.com/b.ogg", CanonicalURL: "http://example.com/b.ogg", SourceKind: job.SourceHTTP},
+			{UserID: u.ID, URL: "https://www.youtube.com/watch?v=dQw4w9WgXcQ", CanonicalURL: "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+				SourceKind: job.SourceYouTube, Source: job.SourceCaptions, SilenceGuard: true, MaxAttempts: 1},
+		}
+		jobs, errs := s.CreateTogether(asked)
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		require.Empty(t, jobs[1].ID, "a user with a quota: the transaction counts")
+		for _, i := range []int{0, 2} {
+			n, j := asked[i], jobs[i]
+			require.NotEmpty(t, j.ID)
+			got, err := s.GetJob(ctx, n.UserID, j.ID)
+			require.NoError(t, err)
+			for _, j := range []job.Job{j, got} { // as returned, and as stored
+				require.Equal(t, job.StatusQueued, j.Status)
+				require.Equal(t, []any{n.UserID, n.URL, n.CanonicalURL, n.SourceKind, n.Source, cmp.Or(n.Language, "auto"), n.Engine, n.Model,
+					cmp.Or(n.Task, "transcribe"), n.Prompt, n.Speakers, n.MinSpeakers, n.MaxSpeakers, n.Vocabulary, n.SilenceGuard, n.RepetitionGuard,
+					n.TraceParent, n.MaxAttempts},
+					[]any{j.UserID, j.URL, j.CanonicalURL, j.SourceKind, j.Source, j.Language, j.Engine, j.Model,
+						j.Task, j.Prompt, j.Speakers, j.MinSpeakers, j.MaxSpeakers, j.Vocabulary, j.Guards.Silence, j.Guards.Repetition,
+						j.TraceParent, j.MaxAttempts}, "creation %d", i)
+			}
+		}
+		listed, _, err := s.ListJobs(ctx, limited.ID, 10, "")
+		require.NoError(t, err)
+		require.Empty(t, listed, "the statement created nothing for the user with a quota")
 	})
 }

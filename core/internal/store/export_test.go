@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
@@ -23,11 +24,14 @@ func (s *Store) CreateFast(ctx context.Context, n NewJob) (ok bool, err error) {
 }
 
 // CreateTogether sends the creations of ns as one batch of createFast's
-// group commit, saying what each got; all must be fast creations.
+// group commit, saying what each got (no job and no error: the creating
+// transaction must decide); all must be fast creations. Empty fields take
+// CreateJobOnce's defaults.
 func (s *Store) CreateTogether(ns []NewJob) ([]job.Job, []error) {
 	cs := make([]*creation, len(ns))
 	for i, n := range ns {
-		n.MaxAttempts, n.Language, n.Source, n.Task = 3, "auto", "auto", "transcribe"
+		n.MaxAttempts = cmp.Or(n.MaxAttempts, 3)
+		n.Language, n.Source, n.Task = cmp.Or(n.Language, "auto"), cmp.Or(n.Source, job.SourceAuto), cmp.Or(n.Task, "transcribe")
 		cs[i] = s.fastCreation(n)
 	}
 	s.createBatch(cs)
