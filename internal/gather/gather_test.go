@@ -1,6 +1,7 @@
 package gather_test
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,54 +122,102 @@ func TestSendersEndWhenNothingWaits(t *testing.T) {
 	// goleak (TestMain) fails the package if a sender were left running.
 }
 
-// A sender takes its share of what waits, not all of it: with four senders
-// and 64 items waiting, no batch holds more than 16.
-func TestSendersShareWhatWaits(t *testing.T) {
-	const senders = 4
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
-	b := &gather.Batcher[*item]{Max: 64, Senders: senders, Send: func(batch []*item) {
-		mu.Lock()
-		sizes = append(sizes, len(batch))
-		mu.Unlock()
-		if batch[0].n < senders {
-			<-release // the first items hold every sender while the rest queue
-		}
-		for _, it := range batch {
-			close(it.done)
-		}
-	}}
-	var all []*item
-	for i := range senders {
-		it := newItem(i)
-		all = append(all, it)
-		b.Add(it)
-		// Each first item is its sender's batch before the next arrives.
-		for {
-			mu.Lock()
-			n := len(sizes)
-			mu.Unlock()
-			if n == i+1 {
-				break
-			}
-			time.Sleep(time.Millisecond)
+// recorder is a Send that records each batch's size and holds every batch
+// until release is closed.
+type recorder struct {
+	mu      sync.Mutex
+	sizes   []int
+	release chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{release: make(chan struct{})} }
+
+func (r *recorder) send(batch []*item) {
+	r.mu.Lock()
+	r.sizes = append(r.sizes, len(batch))
+	r.mu.Unlock()
+	<-r.release
+	for _, it := range batch {
+		close(it.done)
+	}
+}
+
+// sent is the sizes of the batches sent so far.
+func (r *recorder) sent() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sizes)
+}
+
+// waitSent waits until n batches have been sent.
+func (r *recorder) waitSent(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(r.sent()) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d batches sent, want %d", len(r.sent()), n)
 		}
 	}
-	for i := range 64 {
-		it := newItem(senders + i)
-		all = append(all, it)
+}
+
+// addAll adds items numbered from, from+1, … and returns them.
+func addAll(b *gather.Batcher[*item], from, n int) []*item {
+	var its []*item
+	for i := range n {
+		it := newItem(from + i)
+		its = append(its, it)
 		b.Add(it)
 	}
-	close(release)
+	return its
+}
+
+// Items that arrive while a batch is being sent wait for it, and go
+// together after it, while fewer than a share (Max/Senders) wait: a sender
+// started for each would send them one at a time.
+func TestItemsWaitForTheRunningBatchUnlessAShareWaits(t *testing.T) {
+	r := newRecorder()
+	b := &gather.Batcher[*item]{Max: 64, Senders: 4, Send: r.send}
+	all := addAll(b, 0, 1)
+	r.waitSent(t, 1)
+	all = append(all, addAll(b, 1, 15)...)
+	time.Sleep(50 * time.Millisecond) // a sender started by mistake would have sent by now
+	if got := r.sent(); !slices.Equal(got, []int{1}) {
+		t.Errorf("batches while the first is sent: %v, want [1]: 15 items are less than a share", got)
+	}
+	close(r.release)
 	for _, it := range all {
 		<-it.done
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	if got := r.sent(); !slices.Equal(got, []int{1, 15}) {
+		t.Errorf("batches %v, want [1 15]: what waited went together", got)
+	}
+}
+
+// A sender takes its share of what waits, not all of it: with four senders
+// and 64 items waiting, no batch holds more than 16. A whole share waiting
+// starts another sender.
+func TestSendersShareWhatWaits(t *testing.T) {
+	const senders, most = 4, 64
+	share := most / senders
+	r := newRecorder()
+	b := &gather.Batcher[*item]{Max: most, Senders: senders, Send: r.send}
+	all := addAll(b, 0, 1)
+	r.waitSent(t, 1)
+	for i := 1; i < senders; i++ {
+		all = append(all, addAll(b, len(all), share)...)
+		r.waitSent(t, i+1) // a share waited: a sender of its own
+	}
+	all = append(all, addAll(b, len(all), most)...) // every sender busy: these wait
+	close(r.release)
+	for _, it := range all {
+		<-it.done
+	}
+	sizes := r.sent()
+	if !slices.Equal(sizes[:senders], []int{1, share, share, share}) {
+		t.Errorf("the first batches were %v, want [1 %d %d %d]", sizes[:senders], share, share, share)
+	}
 	for i, n := range sizes[senders:] {
-		if n > 64/senders {
-			t.Errorf("batch %d after the first held %d items, more than a sender's share of %d", i, n, 64/senders)
+		if n > share {
+			t.Errorf("batch %d after the first held %d items, more than a sender's share of %d", i, n, share)
 		}
 	}
 }
