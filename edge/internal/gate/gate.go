@@ -211,12 +211,17 @@ func (g *Gate) take(ctx context.Context, key string, lim ratelimit.Limit, whose 
 // limitHeaders describes a decision: the policy's quota q is the burst and
 // its window w the seconds a full burst takes to refill; r is what remains
 // now and t the seconds until the bucket is full again.
+//
+// Every reply carries them, so they are built without fmt and set under
+// their canonical keys directly (fmt and Header.Set took a tenth of the
+// edge's own work on a saturated read).
 func limitHeaders(lim ratelimit.Limit, d ratelimit.Decision) http.Header {
 	window := int(math.Ceil(float64(lim.Burst) / float64(lim.Rate)))
-	h := http.Header{}
-	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", lim.Name, lim.Burst, window))
-	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", lim.Name, max(d.Remaining, 0), seconds(d.ResetAfter)))
-	return h
+	name := strconv.Quote(lim.Name)
+	return http.Header{
+		"Ratelimit-Policy": {name + ";q=" + strconv.Itoa(lim.Burst) + ";w=" + strconv.Itoa(window)},
+		"Ratelimit":        {name + ";r=" + strconv.Itoa(max(d.Remaining, 0)) + ";t=" + strconv.Itoa(seconds(d.ResetAfter))},
+	}
 }
 
 // Stream takes one of the event-stream places of p's key: its plan's cap,

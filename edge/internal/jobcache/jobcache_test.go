@@ -160,3 +160,40 @@ func TestAReadInFlightWhenItsJobChangesIsNotKept(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, c.Get("u1", "j"), "another job's change does not matter")
 }
+
+// TestReadEncodedEncodesACachedJobOnce: reads of a cached job share one
+// encoding; a job that changed (Forget) is encoded afresh, and a job the
+// cache does not keep is encoded on every read.
+func TestReadEncodedEncodesACachedJobOnce(t *testing.T) {
+	c := New(time.Minute)
+	var encodes int
+	encode := func(j *ytcaptionv1.Job) ([]byte, error) {
+		encodes++
+		return []byte(j.GetId() + ":" + j.GetStatus().String()), nil
+	}
+	status := ytcaptionv1.JobStatus_JOB_STATUS_SUCCEEDED
+	fetch := func() (*ytcaptionv1.Job, error) { return job("j", status), nil }
+	for range 3 {
+		b, err := c.ReadEncoded("u", "j", fetch, encode)
+		require.NoError(t, err)
+		require.Equal(t, "j:JOB_STATUS_SUCCEEDED", string(b))
+	}
+	require.Equal(t, 2, encodes, "the read that fetched it, then one for every read of the cached job")
+
+	c.Forget("j")
+	status = ytcaptionv1.JobStatus_JOB_STATUS_FAILED
+	b, err := c.ReadEncoded("u", "j", fetch, encode)
+	require.NoError(t, err)
+	require.Equal(t, "j:JOB_STATUS_FAILED", string(b), "a changed job is encoded afresh")
+
+	status = ytcaptionv1.JobStatus_JOB_STATUS_TRANSCRIBING
+	encodes = 0
+	for range 2 {
+		_, err := c.ReadEncoded("u", "running", fetch, encode)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 2, encodes, "a running job, not kept without the feed, is encoded on every read")
+
+	_, err = c.ReadEncoded("u", "missing", func() (*ytcaptionv1.Job, error) { return nil, errors.New("core says no") }, encode)
+	require.Error(t, err)
+}

@@ -469,7 +469,7 @@ func (s *server) createJob(c *fiber.Ctx) error {
 
 func (s *server) getJob(c *fiber.Ctx) error {
 	id := strings.Clone(c.Params("id"))
-	j, err := s.Finished.Read(principal(c).UserID, id, func() (*ytcaptionv1.Job, error) {
+	body, err := s.Finished.ReadEncoded(principal(c).UserID, id, func() (*ytcaptionv1.Job, error) {
 		// Only a read the cache cannot answer pays for a call to core.
 		ctx, cancel, req := call(s, c, &ytcaptionv1.GetJobRequest{Id: id})
 		defer cancel()
@@ -478,11 +478,12 @@ func (s *server) getJob(c *fiber.Ctx) error {
 			return nil, err
 		}
 		return resp.Msg.GetJob(), nil
-	})
+	}, func(j *ytcaptionv1.Job) ([]byte, error) { return json.Marshal(jobjson.From(j)) })
 	if err != nil {
 		return err
 	}
-	return c.JSON(jobjson.From(j))
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
 }
 
 // limitParam reads ?limit= between 1 and most, def when absent.
