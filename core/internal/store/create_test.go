@@ -160,6 +160,7 @@ func TestCreationsTogetherKeepTheirOwnFields(t *testing.T) {
 			require.NotEmpty(t, j.ID)
 			got, err := s.GetJob(ctx, n.UserID, j.ID)
 			require.NoError(t, err)
+			require.Equal(t, got, j, "creation %d: the job as created is the job as stored", i)
 			for _, j := range []job.Job{j, got} { // as returned, and as stored
 				require.Equal(t, job.StatusQueued, j.Status)
 				require.Equal(t, []any{n.UserID, n.URL, n.CanonicalURL, n.SourceKind, n.Source, cmp.Or(n.Language, "auto"), n.Engine, n.Model,
@@ -173,5 +174,27 @@ func TestCreationsTogetherKeepTheirOwnFields(t *testing.T) {
 		listed, _, err := s.ListJobs(ctx, limited.ID, 10, "")
 		require.NoError(t, err)
 		require.Empty(t, listed, "the statement created nothing for the user with a quota")
+	})
+}
+
+// TestACreatedJobIsAsStored: the job a creation answers with — built from
+// what it asked for and the few columns it reads back — is the row as
+// stored, field for field, with a key and without, on either path.
+func TestACreatedJobIsAsStored(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		n := store.NewJob{UserID: u.ID, URL: "http://example.com/a.ogg", CanonicalURL: "http://example.com/a.ogg", SourceKind: job.SourceHTTP,
+			Vocabulary: []string{"Consul"}, Speakers: true, MaxSpeakers: 3, SilenceGuard: true}
+		withKey := n
+		withKey.IdempotencyKey, withKey.Fingerprint = "k", []byte("fp")
+		for _, n := range []store.NewJob{n, withKey} {
+			j, _, err := s.CreateJobOnce(ctx, n)
+			require.NoError(t, err)
+			got, err := s.GetJob(ctx, u.ID, j.ID)
+			require.NoError(t, err)
+			require.Equal(t, got, j, "key %q", n.IdempotencyKey)
+		}
 	})
 }
