@@ -29,9 +29,9 @@ type Batcher[T any] struct {
 	senders int
 }
 
-// Add queues item for the next batch, starting a sender when none runs, or
-// when a whole share (Max/Senders) waits and fewer than Senders run. It does
-// not wait for the batch: Send answers item.
+// Add queues items for the next batch, together, starting a sender when
+// none runs, or when a whole share (Max/Senders) waits and fewer than
+// Senders run. It does not wait for the batch: Send answers each item.
 //
 // Items that arrive while a batch is being sent wait for it, unless a share
 // of them waits: a sender started for each would send them one or two at a
@@ -39,9 +39,12 @@ type Batcher[T any] struct {
 // microseconds apart; every one that found a sender free went alone, and
 // the store's batches averaged 5 creations at saturation, each paying a
 // statement and a commit.)
-func (b *Batcher[T]) Add(item T) {
+func (b *Batcher[T]) Add(items ...T) {
+	if len(items) == 0 {
+		return
+	}
 	b.mu.Lock()
-	b.waiting = append(b.waiting, item)
+	b.waiting = append(b.waiting, items...)
 	senders := max(b.Senders, 1)
 	start := b.senders == 0 || b.senders < senders && len(b.waiting) >= max(b.Max, 1)/senders
 	if start {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"connectrpc.com/connect"
 
 	"github.com/ytcaption/ytcaption/core/internal/dispatch"
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/tracing"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
@@ -26,37 +26,49 @@ type EdgeService struct {
 const MaxCreationsPerCall = 64
 
 // CreateJobs decides each of the edge's gathered creations as CreateJob
-// would, all at once: their statements then meet in the store's group
-// commit. A creation's error is its answer, not the call's.
+// would: each is checked for its own user, in its own trace, and those that
+// pass go to the store together (store.CreateJobsOnce), so their statements
+// meet in one batch. A creation's error is its answer, not the call's.
 func (s *EdgeService) CreateJobs(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobsRequest]) (*connect.Response[ytcaptionv1.CreateJobsResponse], error) {
 	cs := req.Msg.GetCreations()
 	if len(cs) > MaxCreationsPerCall {
 		return nil, errcode.Connect(connect.CodeInvalidArgument, job.CodeInvalidArgument, fmt.Sprintf("at most %d creations a call, got %d", MaxCreationsPerCall, len(cs)))
 	}
 	results := make([]*ytcaptionv1.JobCreated, len(cs))
-	var wg sync.WaitGroup
+	type pending struct {
+		i   int
+		ctx context.Context
+		msg *ytcaptionv1.CreateJobRequest
+	}
+	var waiting []pending
+	var ns []store.NewJob
 	for i, c := range cs {
-		wg.Go(func() { results[i] = s.create(ctx, c) })
+		cctx, err := onBehalfOf(tracing.FromTraceParent(ctx, c.GetTraceparent()), c.GetUserId())
+		if err != nil {
+			results[i] = creationError(err)
+			continue
+		}
+		msg := c.GetRequest()
+		if msg == nil {
+			msg = &ytcaptionv1.CreateJobRequest{}
+		}
+		n, err := s.jobs.newJob(cctx, msg)
+		if err != nil {
+			results[i] = creationError(toConnectError(cctx, s.jobs.log, err))
+			continue
+		}
+		waiting, ns = append(waiting, pending{i, cctx, msg}), append(ns, n)
 	}
-	wg.Wait()
+	for k, made := range s.jobs.store.CreateJobsOnce(ctx, ns) {
+		p := waiting[k]
+		resp, err := s.jobs.created(p.ctx, p.msg, made.Job, made.Replayed, made.Err)
+		if err != nil {
+			results[p.i] = creationError(err)
+			continue
+		}
+		results[p.i] = &ytcaptionv1.JobCreated{Response: resp}
+	}
 	return connect.NewResponse(&ytcaptionv1.CreateJobsResponse{Results: results}), nil
-}
-
-// create is one of CreateJobs' creations, for its user and in its trace.
-func (s *EdgeService) create(ctx context.Context, c *ytcaptionv1.JobCreation) *ytcaptionv1.JobCreated {
-	ctx, err := onBehalfOf(tracing.FromTraceParent(ctx, c.GetTraceparent()), c.GetUserId())
-	if err != nil {
-		return creationError(err)
-	}
-	msg := c.GetRequest()
-	if msg == nil {
-		msg = &ytcaptionv1.CreateJobRequest{}
-	}
-	resp, err := s.jobs.CreateJob(ctx, connect.NewRequest(msg))
-	if err != nil {
-		return creationError(err)
-	}
-	return &ytcaptionv1.JobCreated{Response: resp.Msg}
 }
 
 // creationError is CreateJob's error err as one creation's answer.

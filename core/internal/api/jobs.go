@@ -104,10 +104,24 @@ func (s *JobService) checkRecognition(ctx context.Context, lang, source string, 
 }
 
 func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcaptionv1.CreateJobRequest]) (*connect.Response[ytcaptionv1.CreateJobResponse], error) {
-	if err := s.intakeOpen(); err != nil {
+	n, err := s.newJob(ctx, req.Msg)
+	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
-	m := req.Msg
+	j, replayed, err := s.store.CreateJobOnce(ctx, n)
+	resp, err := s.created(ctx, req.Msg, j, replayed, err)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// newJob checks a creation and says what it asks the store for: the first
+// half of CreateJob, shared with EdgeService.CreateJobs.
+func (s *JobService) newJob(ctx context.Context, m *ytcaptionv1.CreateJobRequest) (store.NewJob, error) {
+	if err := s.intakeOpen(); err != nil {
+		return store.NewJob{}, err
+	}
 	src, shown, err := s.jobSource(ctx, m)
 	lang := m.GetLanguage()
 	if lang == "" {
@@ -138,31 +152,37 @@ func (s *JobService) CreateJob(ctx context.Context, req *connect.Request[ytcapti
 		err = s.checkTranslationQuota(ctx, m.GetTranslateTo())
 	}
 	if err != nil {
-		return nil, toConnectError(ctx, s.log, err)
+		return store.NewJob{}, err
 	}
 	if m.GetSpeakers() {
 		source = job.SourceASR // captions have no speakers: "auto" always ends in speech recognition
 	}
-	j, replayed, err := s.store.CreateJobOnce(ctx, store.NewJob{
+	return store.NewJob{
 		UserID: userID(ctx), URL: shown, CanonicalURL: src.URL, SourceKind: src.Kind, Source: source,
 		Language: lang, Engine: m.GetEngine(), Model: m.GetModel(), Task: m.GetTask(), Prompt: m.GetPrompt(), MaxAttempts: s.settings.Get().MaxAttempts,
 		Speakers: m.GetSpeakers(), MinSpeakers: int(m.GetMinSpeakers()), MaxSpeakers: int(m.GetMaxSpeakers()),
 		Vocabulary: cleanVocabulary(m.GetVocabulary()), SilenceGuard: guardOn(m.SilenceGuard), RepetitionGuard: guardOn(m.RepetitionGuard),
 		IdempotencyKey: m.GetIdempotencyKey(), Fingerprint: idempotency.Fingerprint(m), WebhookURL: m.GetWebhookUrl(),
 		TraceParent: tracing.TraceParent(ctx),
-	})
-	if err != nil {
-		return nil, toConnectError(ctx, s.log, err)
+	}, nil
+}
+
+// created is CreateJob's answer once the store has created j (or failed
+// to, err): the second half of CreateJob, shared with
+// EdgeService.CreateJobs. Its error is a Connect error.
+func (s *JobService) created(ctx context.Context, m *ytcaptionv1.CreateJobRequest, j job.Job, replayed bool, err error) (*ytcaptionv1.CreateJobResponse, error) {
+	if err == nil {
+		err = s.requestTranslations(ctx, j, m.GetTranslateTo())
 	}
-	if err := s.requestTranslations(ctx, j, m.GetTranslateTo()); err != nil {
+	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
 	if replayed {
 		s.log.InfoContext(ctx, "job request replayed", "job_id", j.ID)
 	} else {
-		s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(src.Kind))
+		s.log.InfoContext(ctx, "job created", "job_id", j.ID, "source", string(j.SourceKind))
 	}
-	return connect.NewResponse(&ytcaptionv1.CreateJobResponse{Job: JobToProto(j), Replayed: replayed}), nil
+	return &ytcaptionv1.CreateJobResponse{Job: JobToProto(j), Replayed: replayed}, nil
 }
 
 // intakeOpen refuses new jobs while an operator has paused intake (Consul

@@ -3,6 +3,7 @@ package store_test
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -196,5 +197,59 @@ func TestACreatedJobIsAsStored(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, got, j, "key %q", n.IdempotencyKey)
 		}
+	})
+}
+
+// TestCreateJobsOnceSendsTogetherWhatNeedsNoTransaction: creations handed
+// over together go to the group commit in one batch, and each gets what
+// CreateJobOnce would give it alone — a job, the transaction's count for a
+// user with a quota, a replay for a key seen before, a refusal for a user
+// who is gone — in its own place.
+func TestCreateJobsOnceSendsTogetherWhatNeedsNoTransaction(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newStore storeMaker) {
+		t.Parallel()
+		s, u := newStore(t)
+		ctx := context.Background()
+		plain := func(i int) store.NewJob {
+			url := fmt.Sprintf("http://example.com/%d.ogg", i)
+			return store.NewJob{UserID: u.ID, URL: url, CanonicalURL: url, SourceKind: job.SourceHTTP}
+		}
+		var ns []store.NewJob
+		for i := range 12 {
+			ns = append(ns, plain(i))
+		}
+		before := s.CreationBatches()
+		made := s.CreateJobsOnce(ctx, ns)
+		require.Equal(t, int64(1), s.CreationBatches()-before, "12 creations handed over together: one batch")
+		for i, m := range made {
+			require.NoError(t, m.Err)
+			require.Equal(t, ns[i].URL, m.Job.URL, "creation %d's answer in its place", i)
+			require.False(t, m.Replayed)
+		}
+
+		require.NoError(t, s.SetPlan(ctx, store.Plan{Name: "one", MaxConcurrent: 1}))
+		limited, err := s.CreateUser(ctx, "limited", store.RoleUser, "one")
+		require.NoError(t, err)
+		_, _, err = s.CreateJobOnce(ctx, keyed(u, "seen", "fp"))
+		require.NoError(t, err)
+		atQuota := store.NewJob{UserID: limited.ID, URL: "http://example.com/q.ogg", CanonicalURL: "http://example.com/q.ogg", SourceKind: job.SourceHTTP}
+		gone := plain(99)
+		gone.UserID = uuid.NewString()
+		made = s.CreateJobsOnce(ctx, []store.NewJob{plain(100), atQuota, keyed(u, "seen", "fp"), atQuota, gone, keyed(u, "seen", "other")})
+		require.NoError(t, made[0].Err)
+		require.Equal(t, "http://example.com/100.ogg", made[0].Job.URL)
+		// The two at the quota take the transaction side by side: one gets
+		// the user's one job, whichever counts first.
+		won, lost := made[1], made[3]
+		if won.Err != nil {
+			won, lost = lost, won
+		}
+		require.NoError(t, won.Err, "the user's one job")
+		require.Equal(t, limited.ID, won.Job.UserID)
+		require.Equal(t, job.CodeQuotaExceeded, job.CodeOf(lost.Err), "the second over the quota of one")
+		require.NoError(t, made[2].Err)
+		require.True(t, made[2].Replayed, "a key seen before replays")
+		require.Error(t, made[4].Err, "no such user")
+		require.Equal(t, job.CodeIdempotencyKey, job.CodeOf(made[5].Err))
 	})
 }

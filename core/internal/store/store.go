@@ -257,6 +257,21 @@ func (s *Store) CreateJob(ctx context.Context, n NewJob) (job.Job, error) {
 // key is recorded with the job, atomically, so concurrent duplicates wait for
 // the first and then replay it: exactly one job, whatever the timing.
 func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replayed bool, err error) {
+	n = n.withDefaults()
+	// Most creations take one statement and no transaction (see
+	// createFast); the rest — a user with a quota, a key seen before —
+	// take the transaction (createInTx).
+	if j, ok, err := s.createFast(ctx, n); err != nil || ok {
+		if err != nil {
+			return job.Job{}, false, fmt.Errorf("create job: %w", err)
+		}
+		return j, false, nil
+	}
+	return s.createInTx(ctx, n)
+}
+
+// withDefaults is n with its zero fields given their defaults.
+func (n NewJob) withDefaults() NewJob {
 	if n.MaxAttempts <= 0 {
 		n.MaxAttempts = 3
 	}
@@ -269,15 +284,12 @@ func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replaye
 	if n.Task == "" {
 		n.Task = engines.Transcribe
 	}
-	// Most creations take one statement and no transaction (see
-	// createFast); the rest — a user with a quota, a key seen before —
-	// take the transaction below.
-	if j, ok, err := s.createFast(ctx, n); err != nil || ok {
-		if err != nil {
-			return job.Job{}, false, fmt.Errorf("create job: %w", err)
-		}
-		return j, false, nil
-	}
+	return n
+}
+
+// createInTx is CreateJobOnce's transaction, for a creation createFast
+// declined: it replays or refuses a key seen before, and counts a quota.
+func (s *Store) createInTx(ctx context.Context, n NewJob) (j job.Job, replayed bool, err error) {
 	err = s.inTx(ctx, "create job", func(tx sqldb.Tx) error {
 		if n.IdempotencyKey != "" {
 			// A concurrent insert of the same key makes this one wait for its
