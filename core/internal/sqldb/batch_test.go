@@ -2,6 +2,7 @@ package sqldb_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,6 +48,40 @@ func TestABatchIsOneTransaction(t *testing.T) {
 			require.Error(t, db.SendBatch(ctx, &rowFails))
 			require.NoError(t, db.QueryRow(ctx, `SELECT v FROM kv WHERE k = 'a'`).Scan(&got))
 			require.Equal(t, int64(2), got, "the batch with a failed read was rolled back")
+		})
+	}
+}
+
+// TestQueueRowsReadsEveryRow: QueueRows hands scan each row its statement
+// returns, none for a statement that returns none, and a scan's error is
+// the batch's (what it wrote may stand on PostgreSQL: see QueueRow).
+func TestQueueRowsReadsEveryRow(t *testing.T) {
+	t.Parallel()
+	for _, h := range handles {
+		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, _ := h.open(t)
+			_, err := db.Exec(ctx, `CREATE TABLE kv (k text PRIMARY KEY, v bigint NOT NULL)`)
+			require.NoError(t, err)
+
+			var b sqldb.Batch
+			var keys []string
+			calls := 0
+			b.QueueRows(func(r sqldb.Row) error {
+				var k string
+				keys = append(keys, k)
+				return r.Scan(&keys[len(keys)-1])
+			}, `INSERT INTO kv (k, v) SELECT k, 1 FROM unnest($1::text[]) AS t(k) WHERE true ORDER BY k RETURNING k`, []string{"a", "b", "c"})
+			b.QueueRows(func(sqldb.Row) error { calls++; return nil }, `SELECT k FROM kv WHERE v > 1`)
+			require.NoError(t, db.SendBatch(ctx, &b))
+			require.ElementsMatch(t, []string{"a", "b", "c"}, keys, "every row inserted was read")
+			require.Zero(t, calls, "a statement with no rows calls nothing")
+
+			var failing sqldb.Batch
+			refused := errors.New("no")
+			failing.QueueRows(func(sqldb.Row) error { return refused }, `SELECT k FROM kv`)
+			require.ErrorIs(t, db.SendBatch(ctx, &failing), refused)
 		})
 	}
 }
