@@ -35,10 +35,10 @@ type Batcher[T any] struct {
 //
 // Items that arrive while a batch is being sent wait for it, unless a share
 // of them waits: a sender started for each would send them one or two at a
-// time. (The edge's gathered calls hand core their creations a few
+// time. (Core's store was handed a gathered call's creations a few
 // microseconds apart; every one that found a sender free went alone, and
-// the store's batches averaged 5 creations at saturation, each paying a
-// statement and a commit.)
+// the batches averaged 5 creations at saturation, each paying a statement
+// and a commit.)
 func (b *Batcher[T]) Add(items ...T) {
 	if len(items) == 0 {
 		return
