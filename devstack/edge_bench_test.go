@@ -179,11 +179,7 @@ func closedLoop(conns int, d time.Duration, do func() string) loadResult {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			r.ok, r.lat = r.ok+mine.ok, append(r.lat, mine.lat...)
-			for w, n := range mine.why {
-				r.fail(w)
-				r.failed, r.why[w] = r.failed+n-1, r.why[w]+n-1
-			}
+			r.add(mine) // mine.took is zero: r's is the loop's
 		})
 	}
 	time.Sleep(d)
