@@ -36,15 +36,15 @@ func unnestArrays(m []string) string {
 		return m[0] // not the store's: let SQLite refuse it
 	}
 	cols := make([]string, len(params))
+	var first string
 	for i, p := range params {
 		p, name := strings.TrimSpace(p[:strings.Index(p, "::")]), strings.TrimSpace(names[i])
 		if i == 0 {
-			cols[i] = "value AS " + name
+			first, cols[i] = p, "value AS "+name
 		} else {
 			cols[i] = "json_extract(" + p + ", '$[' || key || ']') AS " + name
 		}
 	}
-	first := strings.TrimSpace(params[0][:strings.Index(params[0], "::")])
 	return "(SELECT " + strings.Join(cols, ", ") + " FROM json_each(" + first + ")) AS " + m[2]
 }
 
