@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/ytcaption/ytcaption/internal/errcode"
-
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/ytcaption/ytcaption/core/internal/render"
 	"github.com/ytcaption/ytcaption/core/internal/store"
 	"github.com/ytcaption/ytcaption/internal/breaker"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	ytcaptionv1 "github.com/ytcaption/ytcaption/proto/gen/ytcaption/v1"
 )
 

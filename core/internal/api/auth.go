@@ -4,13 +4,11 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/ytcaption/ytcaption/internal/errcode"
-
 	"connectrpc.com/connect"
-
 	"github.com/google/uuid"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
+	"github.com/ytcaption/ytcaption/internal/errcode"
 	"github.com/ytcaption/ytcaption/internal/svcauth"
 )
 
