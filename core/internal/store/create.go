@@ -131,32 +131,8 @@ func newIDs(n int) []string {
 	return ids
 }
 
-// createFast creates n's job in one statement when nothing needs deciding
-// first: a user without a quota, and a key (if any) not used before. The
-// statement checks both itself, so no caller's belief about the user's
-// quota is trusted: a quota set a moment ago sends the creation to the
-// transaction, which counts. ok false: it created nothing, and
-// CreateJobOnce's transaction must decide (a quota to count, a key to
-// replay or refuse).
-//
-// With a key, the key row and the job go in together, in one statement:
-// the key's insert feeds the job's. A concurrent request with the same key
-// waits on the key's unique index for this one to commit, then inserts
-// nothing, and its transaction replays this job. SQLite has no INSERT in a
-// WITH, so there a key takes the transaction.
-//
-// The statement joins whatever other creations are waiting, in one
-// transaction (see creations); without a key, they share insertMany.
-func (s *Store) createFast(ctx context.Context, n NewJob) (j job.Job, ok bool, err error) {
-	c := s.fastCreation(n)
-	if c == nil {
-		return job.Job{}, false, nil
-	}
-	s.creations.Add(c)
-	return c.await(ctx)
-}
-
-// await waits for c's batch: createFast's answer.
+// await waits for c's batch: whether it created c's job (ok false, no
+// error: the transaction must decide).
 func (c *creation) await(ctx context.Context) (job.Job, bool, error) {
 	select {
 	case <-c.done:
@@ -189,6 +165,9 @@ func (s *Store) CreateJobsOnce(ctx context.Context, ns []NewJob) []Created {
 			fast = append(fast, cs[i])
 		}
 	}
+	// Most creations take one statement and no transaction (fastCreation);
+	// the rest — a user with a quota, a key seen before — take the
+	// transaction (createInTx).
 	s.creations.Add(fast...)
 	var wg sync.WaitGroup
 	for i, c := range cs {
@@ -211,8 +190,22 @@ func (s *Store) CreateJobsOnce(ctx context.Context, ns []NewJob) []Created {
 	return out
 }
 
-// fastCreation is createFast's creation of n: a row of insertMany, or a
-// statement of its own with a key; nil when n must take the transaction.
+// fastCreation is n's creation in one statement when nothing needs
+// deciding first: a user without a quota, and a key (if any) not used
+// before; nil when n must take the transaction. The statement checks both
+// itself, so no caller's belief about the user's quota is trusted: a quota
+// set a moment ago makes it create nothing (ok false), and the transaction
+// counts.
+//
+// Without a key, the creation is a row of insertMany. With a key, the key
+// row and the job go in together, in a statement of its own: the key's
+// insert feeds the job's. A concurrent request with the same key waits on
+// the key's unique index for this one to commit, then inserts nothing, and
+// its transaction replays this job. SQLite has no INSERT in a WITH, so
+// there a key takes the transaction.
+//
+// The statement joins whatever other creations are waiting, in one
+// transaction (see creations).
 func (s *Store) fastCreation(n NewJob) *creation {
 	args := newJobArgs("", n) // the id is createBatch's
 	var q string
@@ -232,12 +225,12 @@ func (s *Store) fastCreation(n NewJob) *creation {
 	return &creation{n: n, q: q, args: args, done: make(chan struct{})}
 }
 
-// creations is group commit for createFast. Every creation is a commit,
-// and under load PostgreSQL spends its time flushing its log for them one
-// by one, SQLite its one writer's turns: so the creations waiting when a
-// batch starts go in together, one transaction (sqldb.Batch: one round trip,
-// one commit), through a gather.Batcher — alone, a creation is its own batch
-// at once, and waits for nothing.
+// creations is group commit for fastCreation's creations. Every creation
+// is a commit, and under load PostgreSQL spends its time flushing its log
+// for them one by one, SQLite its one writer's turns: so the creations
+// waiting when a batch starts go in together, one transaction (sqldb.Batch:
+// one round trip, one commit), through a gather.Batcher — alone, a creation
+// is its own batch at once, and waits for nothing.
 type creations struct {
 	gather.Batcher[*creation]
 	batches atomic.Int64 // sent, for tests

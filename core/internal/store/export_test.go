@@ -13,17 +13,23 @@ func ForceRunnable(ctx context.Context, s *Store, id string) error {
 	return err
 }
 
-// CreateFast is createFast: tests see which creations it takes alone.
+// CreateFast is n's creation in one statement (fastCreation), alone:
+// tests see which creations it takes without the transaction.
 func (s *Store) CreateFast(ctx context.Context, n NewJob) (ok bool, err error) {
 	if n.MaxAttempts <= 0 {
 		n.MaxAttempts = 3
 	}
 	n.Language, n.Source, n.Task = "auto", "auto", "transcribe"
-	_, ok, err = s.createFast(ctx, n)
+	c := s.fastCreation(n)
+	if c == nil {
+		return false, nil
+	}
+	s.creations.Add(c)
+	_, ok, err = c.await(ctx)
 	return ok, err
 }
 
-// CreateTogether sends the creations of ns as one batch of createFast's
+// CreateTogether sends the creations of ns as one batch of the
 // group commit, saying what each got (no job and no error: the creating
 // transaction must decide); all must be fast creations. Empty fields take
 // CreateJobOnce's defaults.
@@ -42,5 +48,5 @@ func (s *Store) CreateTogether(ns []NewJob) ([]job.Job, []error) {
 	return jobs, errs
 }
 
-// CreationBatches is how many batches createFast's group commit has sent.
+// CreationBatches is how many batches the group commit has sent.
 func (s *Store) CreationBatches() int64 { return s.creations.batches.Load() }

@@ -44,7 +44,7 @@ type Store struct {
 	// backupFile is the file a backup and blob deletions lock as well (see
 	// BackupLockFile); empty: the database's lock alone.
 	backupFile string
-	creations  *creations // createFast's group commit
+	creations  *creations // fastCreation's group commit
 }
 
 // New returns a Store on a migrated database.
@@ -257,17 +257,8 @@ func (s *Store) CreateJob(ctx context.Context, n NewJob) (job.Job, error) {
 // key is recorded with the job, atomically, so concurrent duplicates wait for
 // the first and then replay it: exactly one job, whatever the timing.
 func (s *Store) CreateJobOnce(ctx context.Context, n NewJob) (j job.Job, replayed bool, err error) {
-	n = n.withDefaults()
-	// Most creations take one statement and no transaction (see
-	// createFast); the rest — a user with a quota, a key seen before —
-	// take the transaction (createInTx).
-	if j, ok, err := s.createFast(ctx, n); err != nil || ok {
-		if err != nil {
-			return job.Job{}, false, fmt.Errorf("create job: %w", err)
-		}
-		return j, false, nil
-	}
-	return s.createInTx(ctx, n)
+	c := s.CreateJobsOnce(ctx, []NewJob{n})[0]
+	return c.Job, c.Replayed, c.Err
 }
 
 // withDefaults is n with its zero fields given their defaults.
@@ -287,7 +278,7 @@ func (n NewJob) withDefaults() NewJob {
 	return n
 }
 
-// createInTx is CreateJobOnce's transaction, for a creation createFast
+// createInTx is CreateJobOnce's transaction, for a creation fastCreation
 // declined: it replays or refuses a key seen before, and counts a quota.
 func (s *Store) createInTx(ctx context.Context, n NewJob) (j job.Job, replayed bool, err error) {
 	err = s.inTx(ctx, "create job", func(tx sqldb.Tx) error {
