@@ -58,6 +58,7 @@ type fakeCore struct {
 	beats       map[string][]int64 // each job's heartbeats' epochs
 	beatEvery   time.Duration      // the heartbeat interval core asks for; 0: 50 ms
 	loseOnPush  bool               // answer lease_lost to the first push
+	idleFirst   bool               // give prefetch polls nothing, as core's prefetch grace does while idle slots poll
 	pushGate    chan struct{}      // non-nil: pushes wait until it is closed
 	pushFails   int                // answer unavailable to this many pushes first
 	pushes      int                // PushSegments calls
@@ -81,10 +82,12 @@ func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptio
 	if req.Msg.GetPrefetch() {
 		f.prefetches++
 	}
-	a := f.assignment
-	f.assignment = nil
-	if len(f.more) > 0 {
-		f.assignment, f.more = f.more[0], f.more[1:]
+	var a *ytcaptionv1.Assignment
+	if !f.idleFirst || !req.Msg.GetPrefetch() {
+		a, f.assignment = f.assignment, nil
+		if len(f.more) > 0 {
+			f.assignment, f.more = f.more[0], f.more[1:]
+		}
 	}
 	f.mu.Unlock()
 	switch {
