@@ -3,7 +3,8 @@
 // while the engine is still on the current one (prefetch) — runs a speech
 // engine, sends segments back in batches as they are decoded (push.go: off
 // the engine's goroutine), heartbeats to keep each job's lease, and completes
-// or fails the job. With --slots N it does all of that for up to N jobs at
+// or fails the job; while work is queued, the completion also asks for the
+// next job (relay.go: one call to core a job). With --slots N it does all of that for up to N jobs at
 // once, each slot with its own poll, prefetch, lease, heartbeat and
 // cancellation: an engine whose server batches (vLLM, a batched
 // faster-whisper) serves many requests in about the time of one. Each poll
@@ -349,8 +350,12 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // slot is one of the node's slots: busy counts its jobs handed to the engine
-// and not finished, so that its polls meanwhile are prefetches.
-type slot struct{ busy atomic.Int32 }
+// and not finished, so that its polls meanwhile are prefetches; relay lets
+// its polls ride on its completions.
+type slot struct {
+	busy  atomic.Int32
+	relay relay
+}
 
 // runSlot is one slot. Two loops share its work: the acquirer takes a job
 // and downloads its audio while the engine loop transcribes the previous one
@@ -372,6 +377,10 @@ func (a *Agent) runSlot(ctx context.Context) error {
 	var reporting sync.WaitGroup
 	for t := range tasks {
 		report := a.transcribe(ctx, t)
+		// Before the next hand-off: the acquirer then offers its poll to
+		// this report (relay).
+		s.relay.expect()
+		t.carry = s.relay.take
 		reporting.Go(func() {
 			defer s.busy.Add(-1)
 			report()
@@ -400,16 +409,16 @@ func (a *Agent) acquire(ctx context.Context, s *slot, tasks chan<- *task) error 
 			}
 		}()
 		prefetch := s.busy.Load() > 0 // this slot's: an idle slot polls as idle, whatever the others do
-		resp, err := a.core.AcquireJob(pctx, connect.NewRequest(&ytcaptionv1.AcquireJobRequest{
+		asg, err := a.poll(ctx, pctx, s, &ytcaptionv1.AcquireJobRequest{
 			NodeId: a.cfg.NodeID, Version: a.cfg.Version, Prefetch: prefetch, Capabilities: []*ytcaptionv1.EngineCapabilities{caps},
 			Engines: []string{caps.GetName()}, Models: caps.GetModels(), // for a core of the previous version
 			Slots: int32(a.cfg.Slots), SlotsBusy: int32(a.slotsBusy()),
-		}))
+		})
 		cancel()
 		switch {
-		case err == nil && resp.Msg.GetAssignment() != nil:
+		case err == nil && asg != nil:
 			failures = 0
-			t := a.start(ctx, resp.Msg.GetAssignment(), prefetch)
+			t := a.start(ctx, asg, prefetch)
 			t.audioErr = a.download(t.ctx, t.asg.GetAudioUrl(), t.audio)
 			s.busy.Add(1) // before the hand-off, so the next poll already prefetches
 			select {
@@ -438,6 +447,30 @@ func (a *Agent) acquire(ctx context.Context, s *slot, tasks chan<- *task) error 
 	return nil
 }
 
+// poll asks core for slot s's next job: through the completion under way in
+// the slot when there is one (relay), else, or when that brought none, by
+// AcquireJob's long-poll, which ends with pctx. The wait for the completion
+// ends only with the agent's ctx, which also ends the completion's call: an
+// acquirer that stopped waiting sooner could leave a job core handed out
+// with no one to start its heartbeat.
+func (a *Agent) poll(ctx, pctx context.Context, s *slot, req *ytcaptionv1.AcquireJobRequest) (*ytcaptionv1.Assignment, error) {
+	if got := s.relay.offer(req); got != nil {
+		select {
+		case asg := <-got:
+			if asg != nil {
+				return asg, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	resp, err := a.core.AcquireJob(pctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg.GetAssignment(), nil
+}
+
 // Why a job's context ended, besides the agent shutting down.
 var (
 	errCancelled    = errors.New("the job was cancelled")
@@ -463,6 +496,9 @@ type task struct {
 	audioErr error   // why the audio could not be fetched
 	started  time.Time
 	took     time.Duration // the engine's time on it
+	// carry, for a job its slot's engine ran, takes the slot's offered
+	// poll for the job's last call to core (relay.take).
+	carry func() *nextPoll
 }
 
 // start begins a job's lease keeping.
@@ -544,6 +580,13 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 	}
 	os.Remove(t.audio)
 	log, asg := t.log, t.asg
+	var next *nextPoll
+	if t.carry != nil {
+		next = t.carry()
+	}
+	// Only a completion carries the poll; every other ending answers it
+	// with nothing at once, and the acquirer polls itself.
+	defer next.answer(nil)
 	switch {
 	case errors.Is(cause, errCancelled), errors.Is(cause, errLeaseLost), errors.Is(cause, errLeaseExpired):
 		log.InfoContext(ctx, "job dropped", "reason", cause.Error(), "segments", count)
@@ -551,7 +594,7 @@ func (a *Agent) finish(t *task, count int, res engine.Result, err error) {
 		// Stopped before the end: hand the job back so another node starts it now.
 		a.release(log, asg, 0)
 	case err == nil:
-		a.complete(ctx, log, asg, count, res.Language, t.filter.report(), t.took)
+		a.complete(ctx, log, asg, count, res.Language, t.filter.report(), t.took, next)
 	case errors.Is(err, breaker.ErrOpen):
 		log.WarnContext(ctx, "engine circuit open: handing the job back")
 		a.release(log, asg, 0)
@@ -750,13 +793,30 @@ func (a *Agent) heartbeat(t *task) {
 	}
 }
 
-func (a *Agent) complete(ctx context.Context, log *slog.Logger, asg *ytcaptionv1.Assignment, count int, lang string, guards *ytcaptionv1.Guards, took time.Duration) {
+// complete tells core the job is done. With next, the first attempt also
+// asks for the slot's next job (complete-and-next) and answers next with
+// what came: a retry never asks, since an attempt whose answer was lost may
+// have claimed a job already (its lease runs out and core hands it out again,
+// as after a crash).
+func (a *Agent) complete(ctx context.Context, log *slog.Logger, asg *ytcaptionv1.Assignment, count int, lang string, guards *ytcaptionv1.Guards,
+	took time.Duration, next *nextPoll) {
 	req := &ytcaptionv1.CompleteJobRequest{JobId: asg.GetJobId(), Epoch: asg.GetEpoch(), DetectedLanguage: lang, SegmentCount: int32(count),
 		Guards: guards}
+	if next != nil && !a.isDraining() {
+		req.Next = next.req
+	}
 	for attempt := 1; attempt <= 8; attempt++ {
 		cctx, c := context.WithTimeout(ctx, 30*time.Second)
-		_, err := a.core.CompleteJob(cctx, connect.NewRequest(req))
+		resp, err := a.core.CompleteJob(cctx, connect.NewRequest(req))
 		c()
+		if req.Next != nil {
+			var got *ytcaptionv1.Assignment
+			if err == nil {
+				got = resp.Msg.GetNext()
+			}
+			next.answer(got)
+			req.Next = nil
+		}
 		switch {
 		case err == nil:
 			rtf := 0.0

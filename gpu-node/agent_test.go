@@ -48,6 +48,7 @@ type fakeCore struct {
 	failCodes   []string // every FailJob's code, in order
 	released    *ytcaptionv1.ReleaseJobRequest
 	acquires    int
+	carried     []string // job ids handed out by a completion's next (complete-and-next)
 	models      []string // what the last poll advertised
 	polls       []*ytcaptionv1.AcquireJobRequest
 	prefetches  int  // polls made while the engine was busy
@@ -77,18 +78,7 @@ func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptio
 	f.mu.Lock()
 	f.tokens = append(f.tokens, svcauth.Bearer(req.Header()))
 	f.acquires++
-	f.models = req.Msg.GetModels()
-	f.polls = append(f.polls, req.Msg)
-	if req.Msg.GetPrefetch() {
-		f.prefetches++
-	}
-	var a *ytcaptionv1.Assignment
-	if !f.idleFirst || !req.Msg.GetPrefetch() {
-		a, f.assignment = f.assignment, nil
-		if len(f.more) > 0 {
-			f.assignment, f.more = f.more[0], f.more[1:]
-		}
-	}
+	a := f.handOut(req.Msg)
 	f.mu.Unlock()
 	switch {
 	case a != nil:
@@ -100,6 +90,25 @@ func (f *fakeCore) AcquireJob(ctx context.Context, req *connect.Request[ytcaptio
 		<-ctx.Done() // nothing more: hold the poll like core does
 	}
 	return connect.NewResponse(&ytcaptionv1.AcquireJobResponse{}), nil
+}
+
+// handOut is the next assignment for poll, if any: AcquireJob's, or a
+// completion's next. f.mu is held.
+func (f *fakeCore) handOut(poll *ytcaptionv1.AcquireJobRequest) *ytcaptionv1.Assignment {
+	f.models = poll.GetModels()
+	f.polls = append(f.polls, poll)
+	if poll.GetPrefetch() {
+		f.prefetches++
+	}
+	if f.idleFirst && poll.GetPrefetch() {
+		return nil
+	}
+	a := f.assignment
+	f.assignment = nil
+	if len(f.more) > 0 {
+		f.assignment, f.more = f.more[0], f.more[1:]
+	}
+	return a
 }
 
 func leaseLostError() error {
@@ -154,8 +163,14 @@ func (f *fakeCore) CompleteJob(ctx context.Context, req *connect.Request[ytcapti
 	f.completed = req.Msg
 	f.completions = append(f.completions, req.Msg.GetJobId())
 	f.atComplete = len(f.segments)
+	var next *ytcaptionv1.Assignment
+	if req.Msg.GetNext() != nil {
+		if next = f.handOut(req.Msg.GetNext()); next != nil {
+			f.carried = append(f.carried, next.GetJobId())
+		}
+	}
 	f.mu.Unlock()
-	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{}), nil
+	return connect.NewResponse(&ytcaptionv1.CompleteJobResponse{Next: next}), nil
 }
 
 func (f *fakeCore) FailJob(ctx context.Context, req *connect.Request[ytcaptionv1.FailJobRequest]) (*connect.Response[ytcaptionv1.FailJobResponse], error) {

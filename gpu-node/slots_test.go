@@ -204,3 +204,34 @@ func BenchmarkSlotsWireFormat(b *testing.B) {
 	fmt.Printf("slots: --slots 8 %.1f jobs/s, --slots 1 %.1f jobs/s: ratio %.2f (must show: >= 6)\n", rate[8], rate[1], ratio)
 	b.ReportMetric(ratio, "slots8/slots1")
 }
+
+// TestCompletionsCarryTheNextPollWireFormat: with work queued, a slot's
+// poll rides on the completion of its previous job (CompleteJob's next), so
+// the node calls AcquireJob for fewer jobs than it runs; a job handed out
+// that way is leased, run and completed like any other, once.
+func TestCompletionsCarryTheNextPollWireFormat(t *testing.T) {
+	t.Parallel()
+	const n = 8
+	first, more := jobs(n)
+	f := newFakeCore(first)
+	f.more = more
+	srv := newBatchingServer(t, 1, 20*time.Millisecond, false)
+	a, _, stopped := serve(t, f, openAI(t, srv.URL))
+	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.completions) == n },
+		time.Minute, 10*time.Millisecond, "every job completes")
+	a.Drain()
+	waitRun(t, stopped)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.NotEmpty(t, f.carried, "a completion carries the slot's next poll")
+	require.ElementsMatch(t, f.completions, slices.Compact(slices.Sorted(slices.Values(f.completions))), "each job completes once")
+	for _, id := range f.carried {
+		require.Contains(t, f.completions, id, "a job handed out by a completion runs")
+		require.NotEmpty(t, f.beats[id], "%s is leased: it has heartbeats", id)
+	}
+	require.Less(t, f.acquires, n, "fewer AcquireJob calls than jobs")
+	require.Nil(t, f.failed)
+	require.Nil(t, f.released)
+	t.Logf("%d jobs: %d AcquireJob calls, %d handed out by completions", n, f.acquires, len(f.carried))
+}
