@@ -24,16 +24,21 @@ import (
 
 // fakeCore answers Authenticate in process: "good" is the only valid key.
 type fakeCore struct {
-	calls atomic.Int64
-	down  atomic.Bool
+	calls   atomic.Int64
+	down    atomic.Bool
+	revoked atomic.Bool   // "good" is refused too
+	gate    chan struct{} // non-nil: every answer waits until it is closed
 }
 
 func (f *fakeCore) Authenticate(_ context.Context, req *connect.Request[ytcaptionv1.AuthenticateRequest]) (*connect.Response[ytcaptionv1.AuthenticateResponse], error) {
 	f.calls.Add(1)
+	if f.gate != nil {
+		<-f.gate
+	}
 	if f.down.Load() {
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("down"))
 	}
-	if req.Msg.GetApiKey() == "good" {
+	if req.Msg.GetApiKey() == "good" && !f.revoked.Load() {
 		return connect.NewResponse(&ytcaptionv1.AuthenticateResponse{UserId: "u1", Role: "user"}), nil
 	}
 	return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid API key"))
@@ -110,6 +115,90 @@ func TestCacheExpiresAndKeepsOutagesOut(t *testing.T) {
 	now = now.Add(11 * time.Second)
 	_, ok := c.Valid("good")
 	require.False(t, ok, "expired")
+}
+
+// TestBusyKeyIsRefreshedAheadWithoutWaiting: in the last quarter of its
+// TTL a key in use is looked up again in the background, once however many
+// requests come, and they are answered from memory meanwhile; the new answer
+// carries the key past its old expiry, and a refresh that finds the key
+// revoked ends it at once, before that expiry.
+func TestBusyKeyIsRefreshedAheadWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	core := &fakeCore{gate: make(chan struct{})}
+	close(core.gate)
+	c := New(core, 10*time.Second, 2*time.Second)
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	ctx := context.Background()
+	settled := func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.inflight) == 0 }
+
+	_, err := c.Lookup(ctx, "good")
+	require.NoError(t, err)
+	advance(7 * time.Second)
+	_, err = c.Lookup(ctx, "good")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), core.calls.Load(), "not due before the last quarter")
+
+	advance(1 * time.Second) // 8 s: 2 s left of 10
+	core.gate = make(chan struct{})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			p, err := c.Lookup(ctx, "good")
+			require.NoError(t, err)
+			require.Equal(t, "u1", p.UserID)
+		})
+	}
+	wg.Wait() // core has not answered: nobody waited for it
+	require.Eventually(t, func() bool { return core.calls.Load() == 2 }, 5*time.Second, time.Millisecond)
+	close(core.gate)
+	require.Eventually(t, settled, 5*time.Second, time.Millisecond)
+	require.Equal(t, int64(2), core.calls.Load(), "one refresh for all of them")
+
+	advance(5 * time.Second) // 13 s: past the first answer's expiry, within the refreshed one's
+	_, ok := c.Valid("good")
+	require.True(t, ok, "the refresh renewed the key")
+	require.Equal(t, int64(2), core.calls.Load())
+
+	core.revoked.Store(true)
+	advance(3 * time.Second) // 16 s: due again (the answer runs to 18 s)
+	_, err = c.Lookup(ctx, "good")
+	require.NoError(t, err, "answered from memory while the refresh runs")
+	require.Eventually(t, settled, 5*time.Second, time.Millisecond)
+	_, err = c.Lookup(ctx, "good")
+	require.ErrorIs(t, err, ErrUnauthorized, "a revoked key ends when the refresh hears it, before its answer expires")
+}
+
+// TestRefreshInAnOutageKeepsTheAnswerToItsTTL: a refresh that cannot reach
+// core changes nothing: the key works until its answer expires, then the
+// outage shows.
+func TestRefreshInAnOutageKeepsTheAnswerToItsTTL(t *testing.T) {
+	t.Parallel()
+	core := &fakeCore{}
+	c := New(core, 10*time.Second, 2*time.Second)
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx := context.Background()
+	_, err := c.Lookup(ctx, "good")
+	require.NoError(t, err)
+	core.down.Store(true)
+	mu.Lock()
+	now = now.Add(9 * time.Second)
+	mu.Unlock()
+	_, err = c.Lookup(ctx, "good")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.inflight) == 0 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, int64(2), core.calls.Load(), "the refresh went to core")
+	_, ok := c.Valid("good")
+	require.True(t, ok, "still valid until its TTL")
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	_, err = c.Lookup(ctx, "good")
+	require.ErrorIs(t, err, ErrUnavailable)
 }
 
 // TestGuardLimitsRefusedKeysPerAddress: after the allowance of refused keys

@@ -53,7 +53,7 @@ func (g *Guard) Authenticate(ctx context.Context, key string, addr netip.Addr) (
 	if key == "" {
 		return Principal{}, ErrUnauthorized // nothing to look up: costs nothing, counts nothing
 	}
-	if p, ok := g.keys.Valid(key); ok {
+	if p, ok := g.keys.Current(ctx, key); ok {
 		return p, nil
 	}
 	bucket := clientaddr.Bucket(addr)
