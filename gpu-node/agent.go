@@ -4,10 +4,10 @@
 // engine, sends segments back in batches as they are decoded (push.go: off
 // the engine's goroutine), heartbeats to keep each job's lease, and completes
 // or fails the job; while work is queued, the completion also asks for the
-// next job (relay.go: one call to core a job). With --slots N it does all of that for up to N jobs at
-// once, each slot with its own poll, prefetch, lease, heartbeat and
-// cancellation: an engine whose server batches (vLLM, a batched
-// faster-whisper) serves many requests in about the time of one. Each poll
+// next job (relay.go: one call to core a job). With --slots N it does all of
+// that for up to N jobs at once, each slot with its own poll, prefetch,
+// lease, heartbeat and cancellation: an engine whose server batches (vLLM, a
+// batched faster-whisper) serves many requests in about the time of one. Each poll
 // advertises what the engine can do (engine.Capabilities): core knows no
 // engine itself and hands the node only jobs its engine serves. Every call
 // carries the lease epoch; a stale epoch means another node owns the job now,
