@@ -88,21 +88,21 @@ const refreshAhead = 4
 
 // cached answers from memory: ok is false when core must be asked; due says
 // a valid answer is in the last refreshAhead-th of its TTL.
-func (c *Cache) cached(h [32]byte) (p Principal, err error, ok, due bool) {
+func (c *Cache) cached(h [32]byte) (p Principal, ok, due bool, err error) {
 	now := c.now()
 	if e, found := c.valid.get(h); found {
 		if now.Before(e.expires) {
-			return e.p, nil, true, !now.Before(e.expires.Add(-c.ttl / refreshAhead))
+			return e.p, true, !now.Before(e.expires.Add(-c.ttl / refreshAhead)), nil
 		}
 		c.valid.remove(h)
 	}
 	if until, found := c.refused.get(h); found {
 		if now.Before(until) {
-			return Principal{}, ErrUnauthorized, true, false
+			return Principal{}, true, false, ErrUnauthorized
 		}
 		c.refused.remove(h)
 	}
-	return Principal{}, nil, false, false
+	return Principal{}, false, false, nil
 }
 
 // Valid returns key's principal if the cache holds it as valid, without
@@ -114,7 +114,7 @@ func (c *Cache) Valid(key string) (Principal, bool) {
 	h := sha256.Sum256([]byte(key))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err, ok, _ := c.cached(h)
+	p, ok, _, err := c.cached(h)
 	return p, ok && err == nil
 }
 
@@ -129,7 +129,7 @@ func (c *Cache) Current(ctx context.Context, key string) (Principal, bool) {
 	}
 	h := sha256.Sum256([]byte(key))
 	c.mu.Lock()
-	p, err, ok, due := c.cached(h)
+	p, ok, due, err := c.cached(h)
 	var refresh *call
 	if ok && err == nil && due && c.inflight[h] == nil {
 		refresh = &call{done: make(chan struct{})}
@@ -180,7 +180,7 @@ func (c *Cache) start(key string) flight {
 	h := sha256.Sum256([]byte(key))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p, err, ok, _ := c.cached(h); ok {
+	if p, ok, _, err := c.cached(h); ok {
 		return flight{call: &call{p: p, err: err}, h: h, cached: true}
 	}
 	if cl, ok := c.inflight[h]; ok {
