@@ -105,22 +105,10 @@ func (c *Cache) cached(h [32]byte) (p Principal, ok, due bool, err error) {
 	return Principal{}, false, false, nil
 }
 
-// Valid returns key's principal if the cache holds it as valid, without
-// asking core.
-func (c *Cache) Valid(key string) (Principal, bool) {
-	if key == "" {
-		return Principal{}, false
-	}
-	h := sha256.Sum256([]byte(key))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, ok, _, err := c.cached(h)
-	return p, ok && err == nil
-}
-
-// Current is Valid that also keeps a key in use fresh: when the answer is
-// due (refreshAhead) and no lookup of the key is in flight, it starts one in
-// the background and answers from memory meanwhile. Requests that come after
+// Current returns key's principal if the cache holds it as valid, without
+// waiting for core, and keeps a key in use fresh: when the answer is due
+// (refreshAhead) and no lookup of the key is in flight, it starts one in the
+// background and answers from memory meanwhile. Requests that come after
 // the answer expired join that lookup, as any lookup in flight. A refusal
 // ends the key at once; an outage leaves the answer to its TTL.
 func (c *Cache) Current(ctx context.Context, key string) (Principal, bool) {
