@@ -18,6 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/ytcaption/ytcaption/internal/proc"
 )
 
@@ -79,7 +82,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Start runs `minio server` and waits until it answers its liveness probe.
+// Start runs `minio server` and waits until it answers its liveness probe and
+// accepts its keys.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -98,7 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("minio address %q: %w", cfg.Addr, err)
 	}
 	var lastErr error
-	for range 3 { // a picked port can be taken before MinIO binds it
+	for range 3 { // a picked port can be taken before MinIO binds it (errNotOurs)
 		addr := cfg.Addr
 		if port == "0" {
 			if addr, err = freeAddr(host); err != nil {
@@ -155,13 +159,42 @@ func start(ctx context.Context, cfg Config, addr, console string) (*Server, erro
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s, nil
+				switch err := s.ours(ctx); {
+				case err == nil:
+					return s, nil
+				case errors.Is(err, errNotOurs):
+					_ = s.Stop()
+					return nil, err
+				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	_ = s.Stop()
 	return nil, fmt.Errorf("minio on %s not live within 60 s", addr)
+}
+
+// errNotOurs: the server that answers on the address refuses our keys. The
+// port was picked free, but another process (often another test's MinIO)
+// bound it first; ours will fail to bind and exit, and until then the
+// liveness probe is the other server's.
+var errNotOurs = errors.New("another server answers on the address")
+
+// ours checks with a signed request that the server answering is the one
+// started with s's keys.
+func (s *Server) ours(ctx context.Context) error {
+	c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = c.ListBuckets(ctx)
+	switch minio.ToErrorResponse(err).Code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		return fmt.Errorf("minio on %s: %w", s.Endpoint, errNotOurs)
+	}
+	return err
 }
 
 // Stop ends the server (SIGTERM, then SIGKILL after a grace) and waits for it.
