@@ -210,6 +210,7 @@ func runStack(t testing.TB, cfg Config) testStack {
 	case s := <-started:
 		return testStack{Stack: s, Config: cfg, DBURL: cfg.PostgresURL, Stop: stop}
 	case err := <-done:
+		done <- nil // reported here: the cleanup's stop has nothing left to wait for
 		t.Fatalf("stack exited: %v", err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("stack did not start within 60 s")
