@@ -44,8 +44,8 @@ func unlimited(user string) string {
 // statement rather than one per job: the database parses, plans and runs a
 // statement once for the lot. With a statement each, the store's creations
 // ran at 0.50–0.56 of plain SQL's rate on PostgreSQL (one row a statement),
-// with this one at 0.89–1.17 (make bench-create). The columns are spelled out, not built, so that the
-// translation tests read them.
+// with this one at 0.89–1.17 (make bench-create). The columns are spelled
+// out, not built, so that the translation tests read them.
 var insertMany = `INSERT INTO jobs (` + newJobColumns + `)
 	SELECT v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16, v17, v18, v19, v20, v21
 	FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[],

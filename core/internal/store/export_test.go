@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 
 	"github.com/ytcaption/ytcaption/core/internal/job"
@@ -16,11 +15,7 @@ func ForceRunnable(ctx context.Context, s *Store, id string) error {
 // CreateFast is n's creation in one statement (fastCreation), alone:
 // tests see which creations it takes without the transaction.
 func (s *Store) CreateFast(ctx context.Context, n NewJob) (ok bool, err error) {
-	if n.MaxAttempts <= 0 {
-		n.MaxAttempts = 3
-	}
-	n.Language, n.Source, n.Task = "auto", "auto", "transcribe"
-	c := s.fastCreation(n)
+	c := s.fastCreation(n.withDefaults())
 	if c == nil {
 		return false, nil
 	}
@@ -36,9 +31,7 @@ func (s *Store) CreateFast(ctx context.Context, n NewJob) (ok bool, err error) {
 func (s *Store) CreateTogether(ns []NewJob) ([]job.Job, []error) {
 	cs := make([]*creation, len(ns))
 	for i, n := range ns {
-		n.MaxAttempts = cmp.Or(n.MaxAttempts, 3)
-		n.Language, n.Source, n.Task = cmp.Or(n.Language, "auto"), cmp.Or(n.Source, job.SourceAuto), cmp.Or(n.Task, "transcribe")
-		cs[i] = s.fastCreation(n)
+		cs[i] = s.fastCreation(n.withDefaults())
 	}
 	s.createBatch(cs)
 	jobs, errs := make([]job.Job, len(ns)), make([]error, len(ns))
