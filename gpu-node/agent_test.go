@@ -45,7 +45,8 @@ type fakeCore struct {
 	completed   *ytcaptionv1.CompleteJobRequest
 	completions []string // job ids, in order
 	failed      *ytcaptionv1.FailJobRequest
-	failCodes   []string // every FailJob's code, in order
+	failCodes   []string                               // every FailJob's code, in order
+	failedJobs  map[string]*ytcaptionv1.FailJobRequest // every FailJob, by job: a node reports side by side, so the last is any job's
 	released    *ytcaptionv1.ReleaseJobRequest
 	acquires    int
 	carried     []string // job ids handed out by a completion's next (complete-and-next)
@@ -177,6 +178,10 @@ func (f *fakeCore) FailJob(ctx context.Context, req *connect.Request[ytcaptionv1
 	f.mu.Lock()
 	f.failed = req.Msg
 	f.failCodes = append(f.failCodes, req.Msg.GetError().GetCode())
+	if f.failedJobs == nil {
+		f.failedJobs = map[string]*ytcaptionv1.FailJobRequest{}
+	}
+	f.failedJobs[req.Msg.GetJobId()] = req.Msg
 	f.mu.Unlock()
 	return connect.NewResponse(&ytcaptionv1.FailJobResponse{}), nil
 }
