@@ -391,7 +391,7 @@ func benchEdge(b *testing.B, store string, s testStack) {
 		fmt.Printf("  reads     saturated:   %s  (finished job)\n", readsMax)
 		fmt.Printf("  reads     saturated:   %s  (running job)\n", runningMax)
 		fmt.Printf("  creations saturated:   %s\n", createsMax)
-		fmt.Printf("  creations at %d req/s: %s  (half the saturated rate, %s before it)\n", half, createsHalf, warmFor)
+		fmt.Printf("  creations at %d req/s: %s  (half the saturated rate, after %s at it)\n", half, createsHalf, warmFor)
 		fmt.Printf("  warm-up   at %d req/s: %s  (not counted)\n", half, warm)
 		fmt.Printf("  bare Fiber saturated:  %s\n", bareMax)
 		if s.DBURL != "" {
