@@ -41,6 +41,20 @@ func Steps(t testing.TB, ctx context.Context, limit time.Duration) func(what str
 	}
 }
 
+// Loads is Steps for steps that load a page, a click that submits a form:
+// each call waits for the page they load (chromedp.RunResponse) rather than
+// leaving the next step to query a page on its way out. A dashboard step that
+// clicked and then waited for a selector once hung for its whole minute.
+func Loads(t testing.TB, ctx context.Context, limit time.Duration) func(what string, steps ...chromedp.Action[chromedp.Void]) {
+	return func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		_, err := chromedp.RunResponse(sctx, steps...)
+		require.NoError(t, err, what)
+	}
+}
+
 // auditScript walks every visible, enabled control of the page and returns
 // what fails WCAG checks a machine can make: a control without an
 // accessible name, and text whose contrast with its background (computed

@@ -125,20 +125,12 @@ func TestCookieFilesInABrowser(t *testing.T) {
 	do("the fleet page shows the pool", chromedp.Navigate(site.URL+"/admin/fleet"), chromedp.WaitVisible(css(`tr[data-name="proxy.test:3128"]`)))
 	require.NotContains(t, read(chromedp.OuterHTML(css(`html`))), "hunter2", "a proxy's password stays off the page")
 
-	// Each click here submits a form: the next step waits for the page it
-	// loads (RunResponse), not for a selector while the old page goes (this
-	// step once hung for its whole minute in a full run, and never alone).
-	submit := func(what, selector string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		_, err := chromedp.RunResponse(sctx, chromedp.Click(css(selector)))
-		require.NoError(t, err, what)
-	}
+	// Each click here submits a form: load waits for the page it loads.
+	load := browsertest.Loads(t, ctx, 60*time.Second)
 	do("open the cookies page", chromedp.Navigate(site.URL+"/admin/cookies"), chromedp.WaitVisible(css(row)))
-	submit("ask to delete it", row+` button.delete`)
+	load("ask to delete it", chromedp.Click(css(row+` button.delete`)))
 	do("the confirmation", chromedp.WaitVisible(css(`#confirm`)))
-	submit("confirm", `#confirm-yes`)
+	load("confirm", chromedp.Click(css(`#confirm-yes`)))
 	do("the list is empty", chromedp.WaitVisible(css(`table#cookies td.muted`)))
 	files, err = site.store.ListCookieFiles(context.Background())
 	require.NoError(t, err)
