@@ -54,11 +54,8 @@ func (d *Dashboard) users(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) createUser(w http.ResponseWriter, r *http.Request) {
 	req := &ytcaptionv1.CreateUserRequest{Name: strings.TrimSpace(r.PostFormValue("name")), Role: r.PostFormValue("role"), Plan: r.PostFormValue("plan")}
-	if _, err := d.admin.CreateUser(r.Context(), connect.NewRequest(req)); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/users#user-"+url.PathEscape(req.Name), http.StatusSeeOther)
+	_, err := d.admin.CreateUser(r.Context(), connect.NewRequest(req))
+	d.then(w, r, err, "/admin/users#user-"+url.PathEscape(req.Name))
 }
 
 // updateUser changes a user's plan and role (the fields the form sends).
@@ -70,11 +67,8 @@ func (d *Dashboard) updateUser(w http.ResponseWriter, r *http.Request) {
 	if v := r.PostFormValue("role"); v != "" {
 		req.Role = &v
 	}
-	if _, err := d.admin.UpdateUser(r.Context(), connect.NewRequest(req)); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+	_, err := d.admin.UpdateUser(r.Context(), connect.NewRequest(req))
+	d.then(w, r, err, "/admin/users")
 }
 
 // createKey issues a key and shows it once, on a page of its own that is
@@ -136,11 +130,8 @@ func (d *Dashboard) setPlan(w http.ResponseWriter, r *http.Request) {
 	p := &ytcaptionv1.Plan{Name: strings.TrimSpace(r.PostFormValue("name")), MonthlyMinutes: n["monthly_minutes"], MaxConcurrent: n["max_concurrent"],
 		CreateRate: n["create_rate"], CreateBurst: n["create_burst"], ReadRate: n["read_rate"], ReadBurst: n["read_burst"],
 		MaxStreams: n["max_streams"], MonthlyTranslationChars: n["monthly_translation_chars"]}
-	if _, err := d.admin.SetPlan(r.Context(), connect.NewRequest(&ytcaptionv1.SetPlanRequest{Plan: p})); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/plans#plan-"+url.PathEscape(p.Name), http.StatusSeeOther)
+	_, err := d.admin.SetPlan(r.Context(), connect.NewRequest(&ytcaptionv1.SetPlanRequest{Plan: p}))
+	d.then(w, r, err, "/admin/plans#plan-"+url.PathEscape(p.Name))
 }
 
 // field is one line of an audit entry's detail.

@@ -519,23 +519,28 @@ func (d *Dashboard) confirmed(w http.ResponseWriter, r *http.Request, verb, back
 	return false
 }
 
-func (d *Dashboard) retry(w http.ResponseWriter, r *http.Request) {
-	if _, err := d.admin.RetryJob(r.Context(), connect.NewRequest(&ytcaptionv1.RetryJobRequest{Id: r.PathValue("id")})); err != nil {
+// then ends an action: the error's page when it failed, else a redirect
+// (303) back to where it was taken, so that reloading that page does not
+// post the action again.
+func (d *Dashboard) then(w http.ResponseWriter, r *http.Request, err error, back string) {
+	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/admin/jobs/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+func (d *Dashboard) retry(w http.ResponseWriter, r *http.Request) {
+	_, err := d.admin.RetryJob(r.Context(), connect.NewRequest(&ytcaptionv1.RetryJobRequest{Id: r.PathValue("id")}))
+	d.then(w, r, err, "/admin/jobs/"+url.PathEscape(r.PathValue("id")))
 }
 
 func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request) {
 	if !d.confirmed(w, r, "Cancel the job", "/admin/jobs/"+url.PathEscape(r.PathValue("id"))) {
 		return
 	}
-	if _, err := d.admin.AdminCancelJob(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelJobRequest{Id: r.PathValue("id")})); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/jobs/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+	_, err := d.admin.AdminCancelJob(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelJobRequest{Id: r.PathValue("id")}))
+	d.then(w, r, err, "/admin/jobs/"+url.PathEscape(r.PathValue("id")))
 }
 
 // batchStatuses are the states a batch is filtered by, in their order.
@@ -614,33 +619,24 @@ func (d *Dashboard) cancelBatch(w http.ResponseWriter, r *http.Request) {
 	if !d.confirmed(w, r, "Cancel the batch and its unfinished jobs", "/admin/batches/"+url.PathEscape(r.PathValue("id"))) {
 		return
 	}
-	if _, err := d.admin.AdminCancelBatch(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelBatchRequest{Id: r.PathValue("id")})); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/batches/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+	_, err := d.admin.AdminCancelBatch(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelBatchRequest{Id: r.PathValue("id")}))
+	d.then(w, r, err, "/admin/batches/"+url.PathEscape(r.PathValue("id")))
 }
 
 func (d *Dashboard) revoke(w http.ResponseWriter, r *http.Request) {
 	if !d.confirmed(w, r, "Revoke the API key", "/admin/users") {
 		return
 	}
-	if _, err := d.admin.RevokeKey(r.Context(), connect.NewRequest(&ytcaptionv1.RevokeKeyRequest{KeyId: r.PathValue("id")})); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+	_, err := d.admin.RevokeKey(r.Context(), connect.NewRequest(&ytcaptionv1.RevokeKeyRequest{KeyId: r.PathValue("id")}))
+	d.then(w, r, err, "/admin/users")
 }
 
 func (d *Dashboard) resetBreaker(w http.ResponseWriter, r *http.Request) {
 	if !d.confirmed(w, r, "Reset the circuit breaker", "/admin/") {
 		return
 	}
-	if _, err := d.admin.ResetBreaker(r.Context(), connect.NewRequest(&ytcaptionv1.ResetBreakerRequest{Name: r.PathValue("name")})); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+	_, err := d.admin.ResetBreaker(r.Context(), connect.NewRequest(&ytcaptionv1.ResetBreakerRequest{Name: r.PathValue("name")}))
+	d.then(w, r, err, "/admin/")
 }
 
 func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request) {
@@ -681,11 +677,8 @@ func (d *Dashboard) drain(w http.ResponseWriter, r *http.Request) {
 	if !req.Undo && !d.confirmed(w, r, "Drain the gpu-node", "/admin/fleet") {
 		return
 	}
-	if _, err := d.admin.DrainAgent(r.Context(), connect.NewRequest(req)); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/fleet", http.StatusSeeOther)
+	_, err := d.admin.DrainAgent(r.Context(), connect.NewRequest(req))
+	d.then(w, r, err, "/admin/fleet")
 }
 
 func (d *Dashboard) audit(w http.ResponseWriter, r *http.Request) {
@@ -748,20 +741,14 @@ func (d *Dashboard) addCookies(w http.ResponseWriter, r *http.Request) {
 func (d *Dashboard) enableCookies(w http.ResponseWriter, r *http.Request) {
 	enabled := r.PostFormValue("enabled") == "true"
 	req := &ytcaptionv1.UpdateCookieFileRequest{CookieFileId: r.PathValue("id"), Enabled: &enabled}
-	if _, err := d.admin.UpdateCookieFile(r.Context(), connect.NewRequest(req)); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/cookies", http.StatusSeeOther)
+	_, err := d.admin.UpdateCookieFile(r.Context(), connect.NewRequest(req))
+	d.then(w, r, err, "/admin/cookies")
 }
 
 func (d *Dashboard) deleteCookies(w http.ResponseWriter, r *http.Request) {
 	if !d.confirmed(w, r, "Delete the cookie file", "/admin/cookies") {
 		return
 	}
-	if _, err := d.admin.DeleteCookieFile(r.Context(), connect.NewRequest(&ytcaptionv1.DeleteCookieFileRequest{CookieFileId: r.PathValue("id")})); err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/cookies", http.StatusSeeOther)
+	_, err := d.admin.DeleteCookieFile(r.Context(), connect.NewRequest(&ytcaptionv1.DeleteCookieFileRequest{CookieFileId: r.PathValue("id")}))
+	d.then(w, r, err, "/admin/cookies")
 }
