@@ -726,16 +726,14 @@ func (d *Dashboard) addCookies(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &ytcaptionv1.AddCookieFileRequest{Name: r.PostFormValue("name"), Content: string(content)}
-	if _, err := d.admin.AddCookieFile(r.Context(), connect.NewRequest(req)); err != nil {
-		var ce *connect.Error
-		if errors.As(err, &ce) && (ce.Code() == connect.CodeInvalidArgument || ce.Code() == connect.CodeFailedPrecondition) {
-			d.cookiesPage(w, r, http.StatusBadRequest, ce.Message())
-			return
-		}
-		d.fail(w, r, err)
+	_, err := d.admin.AddCookieFile(r.Context(), connect.NewRequest(req))
+	// A file core refuses is shown on the form, beside what to fix.
+	var ce *connect.Error
+	if errors.As(err, &ce) && (ce.Code() == connect.CodeInvalidArgument || ce.Code() == connect.CodeFailedPrecondition) {
+		d.cookiesPage(w, r, http.StatusBadRequest, ce.Message())
 		return
 	}
-	http.Redirect(w, r, "/admin/cookies", http.StatusSeeOther)
+	d.then(w, r, err, "/admin/cookies")
 }
 
 func (d *Dashboard) enableCookies(w http.ResponseWriter, r *http.Request) {
