@@ -33,12 +33,7 @@ func Start(t testing.TB) context.Context {
 // Steps returns the tests' do: it runs steps in the browser, for at most
 // limit, and fails the test with what they were for if they fail.
 func Steps(t testing.TB, ctx context.Context, limit time.Duration) func(what string, steps ...chromedp.Action[chromedp.Void]) {
-	return func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, limit)
-		defer cancel()
-		require.NoError(t, chromedp.Do(sctx, steps...), what)
-	}
+	return runner(t, ctx, limit, chromedp.Do)
 }
 
 // Loads is Steps for steps that load a page, a click that submits a form:
@@ -46,12 +41,20 @@ func Steps(t testing.TB, ctx context.Context, limit time.Duration) func(what str
 // leaving the next step to query a page on its way out. A dashboard step that
 // clicked and then waited for a selector once hung for its whole minute.
 func Loads(t testing.TB, ctx context.Context, limit time.Duration) func(what string, steps ...chromedp.Action[chromedp.Void]) {
+	return runner(t, ctx, limit, func(ctx context.Context, steps ...chromedp.Action[chromedp.Void]) error {
+		_, err := chromedp.RunResponse(ctx, steps...)
+		return err
+	})
+}
+
+// runner is Steps and Loads: run runs each call's steps, for at most limit.
+func runner(t testing.TB, ctx context.Context, limit time.Duration,
+	run func(context.Context, ...chromedp.Action[chromedp.Void]) error) func(what string, steps ...chromedp.Action[chromedp.Void]) {
 	return func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()
-		_, err := chromedp.RunResponse(sctx, steps...)
-		require.NoError(t, err, what)
+		require.NoError(t, run(sctx, steps...), what)
 	}
 }
 
