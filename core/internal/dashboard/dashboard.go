@@ -536,11 +536,12 @@ func (d *Dashboard) retry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) cancel(w http.ResponseWriter, r *http.Request) {
-	if !d.confirmed(w, r, "Cancel the job", "/admin/jobs/"+url.PathEscape(r.PathValue("id"))) {
+	back := "/admin/jobs/" + url.PathEscape(r.PathValue("id"))
+	if !d.confirmed(w, r, "Cancel the job", back) {
 		return
 	}
 	_, err := d.admin.AdminCancelJob(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelJobRequest{Id: r.PathValue("id")}))
-	d.then(w, r, err, "/admin/jobs/"+url.PathEscape(r.PathValue("id")))
+	d.then(w, r, err, back)
 }
 
 // batchStatuses are the states a batch is filtered by, in their order.
@@ -616,11 +617,12 @@ func batchFinished(s ytcaptionv1.BatchStatus) bool {
 }
 
 func (d *Dashboard) cancelBatch(w http.ResponseWriter, r *http.Request) {
-	if !d.confirmed(w, r, "Cancel the batch and its unfinished jobs", "/admin/batches/"+url.PathEscape(r.PathValue("id"))) {
+	back := "/admin/batches/" + url.PathEscape(r.PathValue("id"))
+	if !d.confirmed(w, r, "Cancel the batch and its unfinished jobs", back) {
 		return
 	}
 	_, err := d.admin.AdminCancelBatch(r.Context(), connect.NewRequest(&ytcaptionv1.AdminCancelBatchRequest{Id: r.PathValue("id")}))
-	d.then(w, r, err, "/admin/batches/"+url.PathEscape(r.PathValue("id")))
+	d.then(w, r, err, back)
 }
 
 func (d *Dashboard) revoke(w http.ResponseWriter, r *http.Request) {
